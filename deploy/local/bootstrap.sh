@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Creates .venv with Python 3.11 and installs the locked dependencies; re-runs only when
+# pyproject.toml or requirements.lock changed.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$repo"
+
+python=""
+for candidate in python3.11 python3; do
+  if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+    python=$candidate && break
+  fi
+done
+if [ -z "$python" ]; then
+  echo "bootstrap: Python 3.11 is required (python3.11 not found)" >&2
+  exit 1
+fi
+
+stamp=.venv/.installed-$(cat pyproject.toml requirements.lock | sha1sum | cut -c1-12)
+if [ -f "$stamp" ]; then
+  exit 0
+fi
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -c requirements.lock -e '.[dev]'
+rm -f .venv/.installed-* && touch "$stamp"
+echo "bootstrap: .venv ready ($(.venv/bin/python --version))"

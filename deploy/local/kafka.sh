@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs Apache Kafka 4.x in KRaft mode (one combined broker + controller) as a local process.
+# Jars come from Maven Central through deploy/kafka/pom.xml (copied once into $var/kafka/libs); the
+# storage is formatted once; the broker runs on the machine's Java with a capped heap.
+# Skipped entirely when KAFKA_BOOTSTRAP_SERVERS names an existing cluster.
+# Readiness (a metadata answer) is waited on by `python -m deploy.stack`, not here.
+set -euo pipefail
+
+if [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
+  echo "kafka: using the cluster at $KAFKA_BOOTSTRAP_SERVERS"
+  exit 0
+fi
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+var=${TEXTPULSE_VAR_DIR:-$repo/var}
+port=${TEXTPULSE_KAFKA_PORT:-19092}
+controller_port=${TEXTPULSE_KAFKA_CONTROLLER_PORT:-19093}
+libs=${TEXTPULSE_KAFKA_LIBS:-$var/kafka/libs}  # tests share the jars of the main var/
+mkdir -p "$var/kafka/data" "$var/log" "$var/run"
+
+if [ ! -f "$libs/.complete" ]; then
+  echo "kafka: resolving the broker's jars from Maven Central"
+  mvn -q -B -f "$repo/deploy/kafka/pom.xml" dependency:copy-dependencies -DoutputDirectory="$libs"
+  touch "$libs/.complete"
+fi
+
+props=$var/kafka/server.properties
+sed -e "s#@PORT@#$port#g" -e "s#@CONTROLLER_PORT@#$controller_port#g" -e "s#@DATA@#$var/kafka/data#g" \
+  "$repo/deploy/kafka/server.properties.in" > "$props"
+java_opts=(-Xms256m -Xmx512m -XX:+UseG1GC -Dlog4j2.configurationFile="$repo/deploy/kafka/log4j2.properties"
+  -Dkafka.logs.dir="$var/log")
+
+if [ ! -f "$var/kafka/data/meta.properties" ]; then
+  cluster_id=$(java -cp "$libs/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
+  java "${java_opts[@]}" -cp "$libs/*" kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$props" \
+    >"$var/log/kafka-format.log" 2>&1
+fi
+
+pidfile=$var/run/kafka.pid
+if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+  echo "kafka: already running (pid $(cat "$pidfile"))"
+  exit 0
+fi
+nohup java "${java_opts[@]}" -cp "$libs/*" kafka.Kafka "$props" >>"$var/log/kafka.log" 2>&1 &
+echo $! > "$pidfile"
+echo "kafka: started on 127.0.0.1:$port (pid $!)"

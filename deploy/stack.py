@@ -1,0 +1,333 @@
+"""Brings the local Textpulse stack up and down: ``python -m deploy.stack up|infra|down|status|test``.
+
+- ``infra``: PostgreSQL and Apache Kafka as local processes (deploy/local/*.sh), then migrations and
+  topics. With ``KAFKA_BOOTSTRAP_SERVERS`` or ``TEXTPULSE_DATABASE_URL`` set, those are used instead.
+- ``up``: ``infra``, then the stand-ins and every service as its own process; waits for each one's
+  ``/readyz`` and prints where the dashboard is.
+- ``down [--wipe]``: stops exactly the processes this tool started, by the pids it recorded in
+  ``var/run`` (checked against each process's start time, so a recycled pid is never killed).
+  ``--wipe`` also deletes ``var/`` data.
+- ``test [pytest args]``: ``infra`` (reusing what is already running), runs pytest, and stops what it
+  started itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+VAR = Path(os.environ.get("TEXTPULSE_VAR_DIR", REPO / "var"))
+RUN, LOG = VAR / "run", VAR / "log"
+PYTHON = sys.executable
+
+PG_PORT = int(os.environ.get("TEXTPULSE_PG_PORT", "55432"))
+KAFKA_PORT = int(os.environ.get("TEXTPULSE_KAFKA_PORT", "19092"))
+PORT_BASE = int(os.environ.get("TEXTPULSE_PORT_BASE", "8000"))
+DISPATCHERS = int(os.environ.get("TEXTPULSE_DISPATCHERS", "2"))
+
+
+@dataclass(frozen=True)
+class Process:
+    name: str
+    module: str
+    port: int
+    args: tuple[str, ...] = ()
+
+
+def database_url() -> str:
+    return os.environ.get("TEXTPULSE_DATABASE_URL") or f"postgresql://textpulse:textpulse@127.0.0.1:{PG_PORT}/textpulse"
+
+
+def bootstrap_servers() -> str:
+    return (
+        os.environ.get("TEXTPULSE_KAFKA_BOOTSTRAP_SERVERS")
+        or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        or f"127.0.0.1:{KAFKA_PORT}"
+    )
+
+
+def processes() -> list[Process]:
+    """Every process of the stack, in start order; stand-ins only once they exist in the tree."""
+    procs = []
+    if importlib.util.find_spec("standins.twilio.__main__"):
+        procs.append(Process("twilio-standin", "standins.twilio", PORT_BASE + 80))
+    if importlib.util.find_spec("standins.imis.__main__"):
+        procs.append(Process("imis-standin", "standins.imis", PORT_BASE + 81))
+    procs += [
+        Process("api", "services.api", PORT_BASE),
+        Process("optout", "services.optout", PORT_BASE + 1),
+        Process("scheduler", "services.scheduler", PORT_BASE + 2),
+        Process("audience", "services.audience", PORT_BASE + 3),
+    ]
+    procs += [Process(f"dispatcher-{i}", "services.dispatcher", PORT_BASE + 10 + i) for i in range(1, DISPATCHERS + 1)]
+    return procs
+
+
+def service_env(port: int) -> dict[str, str]:
+    """The environment every service process gets: where PostgreSQL, Kafka and the stand-ins are."""
+    env = dict(os.environ)
+    env.update(
+        TEXTPULSE_DATABASE_URL=database_url(),
+        TEXTPULSE_KAFKA_BOOTSTRAP_SERVERS=bootstrap_servers(),
+        TEXTPULSE_HTTP_PORT=str(port),
+        TEXTPULSE_PUBLIC_BASE_URL=os.environ.get("TEXTPULSE_PUBLIC_BASE_URL", f"http://127.0.0.1:{PORT_BASE}"),
+        TEXTPULSE_TWILIO_API_BASE_URL=f"http://127.0.0.1:{PORT_BASE + 80}",
+        TEXTPULSE_TWILIO_MESSAGING_BASE_URL=f"http://127.0.0.1:{PORT_BASE + 80}",
+        TEXTPULSE_IMIS_BASE_URL=f"http://127.0.0.1:{PORT_BASE + 81}",
+    )
+    return env
+
+
+# ---------------------------------------------------------------------------------------------
+# Infrastructure
+
+
+def infra() -> list[str]:
+    """Start PostgreSQL and Kafka unless given; migrate; create topics. Return what was started."""
+    started = []
+    if not os.environ.get("TEXTPULSE_DATABASE_URL"):
+        if not _alive("postgres"):
+            started.append("postgres")
+        _sh("postgres.sh")
+    if not (os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or os.environ.get("TEXTPULSE_KAFKA_BOOTSTRAP_SERVERS")):
+        if not _alive("kafka"):
+            started.append("kafka")
+        _sh("kafka.sh")
+    asyncio.run(_prepare())
+    return started
+
+
+async def _prepare() -> None:
+    import asyncpg
+
+    from libs.common.db import apply_migrations
+    from libs.common.kafka import ensure_topics
+    from libs.common.topics import ALL_TOPICS
+
+    conn = await asyncpg.connect(database_url())
+    try:
+        applied = await apply_migrations(conn)
+    finally:
+        await conn.close()
+    print(f"postgres: migrations applied now: {applied or 'none (up to date)'}")
+
+    await wait_for_kafka(bootstrap_servers(), timeout=90)
+    replication = int(os.environ.get("TEXTPULSE_KAFKA_REPLICATION_FACTOR", "1"))
+    prefix = os.environ.get("TEXTPULSE_TOPIC_PREFIX", "")
+    found = await ensure_topics(bootstrap_servers(), ALL_TOPICS, prefix=prefix, replication_factor=replication)
+    print(f"kafka: {len(found)} topics ready ({', '.join(f'{n}:{p}' for n, p in sorted(found.items()))})")
+
+
+async def wait_for_kafka(bootstrap: str, *, timeout: float) -> None:
+    """Wait until the broker answers a metadata request; raise TimeoutError with the log's tail if not."""
+    import logging
+
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # "connection refused" until it is up
+    deadline = time.monotonic() + timeout
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        try:
+            await admin.start()
+            await admin.describe_cluster()
+            return
+        except Exception as exc:  # noqa: BLE001 - not up yet; the deadline decides
+            if time.monotonic() > deadline:
+                message = f"Kafka at {bootstrap} did not answer in {timeout:.0f}s: {exc}"
+                raise TimeoutError(f"{message}\n{_tail('kafka')}") from None
+            await asyncio.sleep(0.5)
+        finally:
+            await admin.close()
+
+
+def _sh(script: str) -> None:
+    env = dict(os.environ, TEXTPULSE_VAR_DIR=str(VAR), TEXTPULSE_PG_PORT=str(PG_PORT),
+               TEXTPULSE_KAFKA_PORT=str(KAFKA_PORT), TEXTPULSE_KAFKA_CONTROLLER_PORT=str(KAFKA_PORT + 1))
+    subprocess.run(["bash", str(REPO / "deploy" / "local" / script)], check=True, env=env)
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+
+
+def start(proc: Process) -> None:
+    if _alive(proc.name):
+        print(f"{proc.name}: already running (pid {_read_pid(proc.name)[0]})")
+        return
+    LOG.mkdir(parents=True, exist_ok=True)
+    RUN.mkdir(parents=True, exist_ok=True)
+    log = open(LOG / f"{proc.name}.log", "ab")  # noqa: SIM115 - handed to the child
+    args = [PYTHON, "-m", proc.module, *proc.args]
+    if proc.module.startswith("standins."):
+        args += ["--port", str(proc.port)]
+    child = subprocess.Popen(args, cwd=REPO, env=service_env(proc.port), stdout=log, stderr=log,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+    _write_pid(proc.name, child.pid)
+
+
+def wait_ready(proc: Process, timeout: float = 60) -> None:
+    path = "/healthz" if proc.module.startswith("standins.") else "/readyz"
+    url = f"http://127.0.0.1:{proc.port}{path}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(proc.name):
+            raise RuntimeError(f"{proc.name} exited during start-up:\n{_tail(proc.name)}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"{proc.name} not ready at {url} after {timeout:.0f}s:\n{_tail(proc.name)}")
+
+
+def up() -> None:
+    infra()
+    for proc in processes():
+        start(proc)
+    for proc in processes():
+        wait_ready(proc)
+        print(f"{proc.name}: ready on http://127.0.0.1:{proc.port}")
+
+
+def down(names: list[str] | None = None, *, wipe: bool = False) -> None:
+    """Stop what this tool started (services first, then Kafka, then PostgreSQL)."""
+    order = [p.name for p in reversed(processes())] + ["kafka", "postgres"]
+    for name in names if names is not None else order:
+        if name == "postgres":
+            _stop_postgres()
+        else:
+            _stop(name)
+    if wipe:
+        data_file = VAR / "pg" / "DATA_DIR"
+        if data_file.exists():  # the data may live outside var/ (see postgres.sh)
+            shutil.rmtree(data_file.read_text().strip(), ignore_errors=True)
+        shutil.rmtree(VAR, ignore_errors=True)
+        print(f"wiped {VAR}")
+
+
+def _stop(name: str, timeout: float = 30) -> None:
+    if not _alive(name):
+        (RUN / f"{name}.pid").unlink(missing_ok=True)
+        return
+    pid, _ = _read_pid(name)
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(name) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(name):
+        os.kill(pid, signal.SIGKILL)
+        print(f"{name}: did not stop in {timeout:.0f}s, killed")
+    (RUN / f"{name}.pid").unlink(missing_ok=True)
+    print(f"{name}: stopped")
+
+
+def _stop_postgres() -> None:
+    data_file = VAR / "pg" / "DATA_DIR"
+    if not data_file.exists() or not _alive("postgres"):
+        return
+    data = data_file.read_text().strip()
+    pg_ctl = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))[-1]
+    cmd = [str(pg_ctl), "-D", data, "-m", "fast", "-w", "stop"]
+    if os.geteuid() == 0:
+        cmd = ["runuser", "-u", "postgres", "--", *cmd]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    (RUN / "postgres.pid").unlink(missing_ok=True)
+    print("postgres: stopped")
+
+
+def _write_pid(name: str, pid: int) -> None:
+    (RUN / f"{name}.pid").write_text(f"{pid} {_start_time(pid)}\n")
+
+
+def _read_pid(name: str) -> tuple[int, str | None]:
+    parts = (RUN / f"{name}.pid").read_text().split()
+    return int(parts[0]), parts[1] if len(parts) > 1 else None
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22: start time in clock ticks since boot
+
+
+def _alive(name: str) -> bool:
+    """True if the recorded process is running and is the one we started (same start time)."""
+    try:
+        pid, started = _read_pid(name)
+    except (OSError, ValueError, IndexError):
+        return False
+    now = _start_time(pid)
+    if now is None:
+        return False
+    if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+        return False
+    return started is None or started == now
+
+
+def _tail(name: str, lines: int = 30) -> str:
+    path = LOG / f"{name}.log"
+    if not path.exists():
+        return f"(no log at {path})"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def status() -> None:
+    for name in ["postgres", "kafka", *[p.name for p in processes()]]:
+        state = f"running (pid {_read_pid(name)[0]})" if _alive(name) else "stopped"
+        print(f"{name:16} {state}")
+
+
+def run_tests(pytest_args: list[str]) -> int:
+    started = infra()
+    env = dict(os.environ, TEXTPULSE_TEST_DATABASE_URL=database_url(),
+               TEXTPULSE_TEST_KAFKA_BOOTSTRAP_SERVERS=bootstrap_servers())
+    try:
+        return subprocess.run([PYTHON, "-m", "pytest", *pytest_args], cwd=REPO, env=env).returncode
+    finally:
+        if started:
+            down(started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m deploy.stack", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("infra")
+    sub.add_parser("up")
+    sub.add_parser("status")
+    stop = sub.add_parser("down")
+    stop.add_argument("--wipe", action="store_true", help="also delete the data in var/")
+    test = sub.add_parser("test")
+    test.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+
+    if args.command == "infra":
+        infra()
+    elif args.command == "up":
+        up()
+        print(f"\nTextpulse is running. Dashboard: http://127.0.0.1:{PORT_BASE}/\nStop it with: make stop")
+    elif args.command == "down":
+        down(wipe=args.wipe)
+    elif args.command == "status":
+        status()
+    elif args.command == "test":
+        sys.exit(run_tests(args.pytest_args))
+
+
+if __name__ == "__main__":
+    main()

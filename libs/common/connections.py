@@ -1,0 +1,44 @@
+"""Opening and closing a service's connections: the PostgreSQL pool and the Kafka producer."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+
+from libs.common.db import create_pool, ping
+from libs.common.kafka import EventPublisher, check_topics, make_producer
+from libs.common.runtime import Check
+from libs.common.settings import Settings
+from libs.common.topics import TopicSpec
+
+
+@dataclass(frozen=True)
+class Connections:
+    pool: asyncpg.Pool
+    publisher: EventPublisher
+
+    def readiness_checks(self) -> dict[str, Check]:
+        return {"postgres": lambda: ping(self.pool), "kafka": self.publisher.ping}
+
+
+@asynccontextmanager
+async def open_connections(settings: Settings, topics: Iterable[TopicSpec]) -> AsyncIterator[Connections]:
+    """Connect to PostgreSQL and Kafka and check that ``topics`` exist as the manifest says.
+
+    Raises ConfigurationError if a topic is missing (run the topic step first); connection failures
+    propagate, so a service that cannot reach its dependencies at start exits and is restarted.
+    """
+    await check_topics(settings.kafka_bootstrap_servers, topics, prefix=settings.topic_prefix)
+    pool = await create_pool(
+        settings.database_url, min_size=settings.db_pool_min_size, max_size=settings.db_pool_max_size
+    )
+    producer = make_producer(settings.kafka_bootstrap_servers)
+    try:
+        await producer.start()
+        yield Connections(pool, EventPublisher(producer, prefix=settings.topic_prefix))
+    finally:
+        await producer.stop()
+        await pool.close()

@@ -1,0 +1,307 @@
+"""The Kafka layer over aiokafka: topic creation, an event publisher, and a consumer that dead-letters.
+
+Consumer contract (validate -> handle -> commit ``offset + 1``):
+
+- Every record is decoded as JSON and validated against its topic's event type. A record that is not
+  JSON, has an unknown ``schema_version``, misses a field, or whose handler raises a PermanentError or
+  an unexpected exception goes to ``<topic>.dlq`` with the error, the original bytes, topic,
+  partition and offset; then it is committed and the consumer goes on. A poisoned event never stops
+  a consumer.
+- A handler that raises RetryableError gets the same record again, after a growing back-off, until
+  ``max_retry_s`` has passed; then the record is dead-lettered (``retries_exhausted``) rather than
+  stalling its partition for ever.
+- Offsets are committed only after their records were handled or dead-lettered. Handlers must be
+  idempotent: after a crash or a rebalance, records since the last commit are delivered again.
+- A broker restart is ridden out: fetches, DLQ writes and commits are retried until the broker is
+  back, and consumption resumes from the committed offset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+from pydantic import ValidationError
+
+from libs.common.errors import ConfigurationError, EventRejected, PermanentError, RetryableError
+from libs.common.events import DeadLetter, Event
+from libs.common.logging import get_logger
+from libs.common.topics import DLQ_CONFIGS, DLQ_PARTITIONS, TopicSpec
+
+log = get_logger(__name__)
+
+Handler = Callable[[Any], Awaitable[None]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Topics
+
+
+async def ensure_topics(
+    bootstrap: str, specs: Iterable[TopicSpec], *, prefix: str = "", replication_factor: int = 1
+) -> dict[str, int]:
+    """Create every topic and its DLQ if missing; return {name: partitions} as found on the cluster.
+
+    Idempotent. Raises ConfigurationError when an existing topic has another partition count than
+    the manifest says: keyed partitioning would silently change, so a person must decide.
+    """
+    wanted: dict[str, tuple[int, dict[str, str]]] = {}
+    for spec in specs:
+        wanted[spec.full_name(prefix)] = (spec.partitions, spec.configs)
+        wanted[spec.dlq_name(prefix)] = (DLQ_PARTITIONS, DLQ_CONFIGS)
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(name, num_partitions=parts, replication_factor=replication_factor, topic_configs=configs)
+            for name, (parts, configs) in wanted.items()
+            if name not in existing
+        ]
+        if missing:
+            response = await admin.create_topics(missing, timeout_ms=15_000)
+            for name, code, *_ in response.topic_errors:
+                if code not in (0, TopicAlreadyExistsError.errno):
+                    raise ConfigurationError("topic_create_failed", f"creating {name}: error code {code}")
+            log.info("topics.created", extra={"topics": [t.name for t in missing]})
+        found = await _partition_counts(admin, list(wanted))
+    finally:
+        await admin.close()
+
+    wrong = {name: (found.get(name), parts) for name, (parts, _) in wanted.items() if found.get(name) != parts}
+    if wrong:
+        detail = ", ".join(f"{n} has {have} partitions, expected {want}" for n, (have, want) in wrong.items())
+        raise ConfigurationError("topic_mismatch", detail)
+    return found
+
+
+async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
+    # A topic just created may take a moment to show all its partitions in metadata.
+    for _ in range(50):
+        described = await admin.describe_topics(names)
+        counts = {t["topic"]: len(t["partitions"]) for t in described if t["error_code"] == 0}
+        if len(counts) == len(names):
+            return counts
+        await asyncio.sleep(0.1)
+    return counts
+
+
+async def check_topics(bootstrap: str, specs: Iterable[TopicSpec], *, prefix: str = "") -> None:
+    """Raise ConfigurationError unless every topic (and DLQ) exists with its manifest partition count."""
+    specs = list(specs)
+    names = {s.full_name(prefix): s.partitions for s in specs} | {s.dlq_name(prefix): DLQ_PARTITIONS for s in specs}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(names))
+    finally:
+        await admin.close()
+    found = {t["topic"]: len(t["partitions"]) for t in described if t["error_code"] == 0}
+    bad = [f"{n} (expected {p}, found {found.get(n, 'none')})" for n, p in names.items() if found.get(n) != p]
+    if bad:
+        raise ConfigurationError("topic_missing", "topics not as expected: " + ", ".join(bad))
+
+
+# ---------------------------------------------------------------------------------------------
+# Publishing
+
+
+def make_producer(bootstrap: str) -> AIOKafkaProducer:
+    # Idempotence (acks=all) so a retried send after a broker hiccup is not written twice.
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        enable_idempotence=True,
+        linger_ms=5,
+        request_timeout_ms=30_000,
+    )
+
+
+class EventPublisher:
+    """Publishes events to their topics, keyed as the caller says, waiting for the broker's ack."""
+
+    def __init__(self, producer: AIOKafkaProducer, *, prefix: str = "") -> None:
+        self._producer = producer
+        self._prefix = prefix
+
+    async def publish(self, spec: TopicSpec, event: Event, *, key: str) -> None:
+        if not isinstance(event, spec.event_type):
+            raise TypeError(f"{spec.name} carries {spec.event_type.__name__}, not {type(event).__name__}")
+        await self._producer.send_and_wait(
+            spec.full_name(self._prefix), value=event.model_dump_json().encode(), key=key.encode()
+        )
+
+    async def publish_raw(self, topic: str, value: bytes, *, key: bytes | None = None) -> None:
+        """Send bytes as they are (dead letters, and tests that inject poison)."""
+        await self._producer.send_and_wait(topic, value=value, key=key)
+
+    async def ping(self) -> None:
+        """Raise unless the broker answers a metadata request."""
+        await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout=3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Consuming
+
+
+class EventConsumer:
+    """Consumes a set of topics in one group and hands each valid event to its topic's handler."""
+
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        group_id: str,
+        handlers: Mapping[TopicSpec, Handler],
+        publisher: EventPublisher,
+        prefix: str = "",
+        session_timeout_ms: int = 10_000,
+        max_retry_s: float = 120.0,
+        fetch_max_wait_ms: int = 50,
+    ) -> None:
+        self._group_id = group_id
+        self._publisher = publisher
+        self._prefix = prefix
+        self._max_retry_s = max_retry_s
+        self._routes = {spec.full_name(prefix): (spec, handler) for spec, handler in handlers.items()}
+        self._consumer = AIOKafkaConsumer(
+            *self._routes,
+            bootstrap_servers=bootstrap,
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=session_timeout_ms,
+            heartbeat_interval_ms=session_timeout_ms // 3,
+            fetch_max_wait_ms=fetch_max_wait_ms,
+            max_poll_interval_ms=max(300_000, int(max_retry_s * 1000) + 60_000),
+        )
+        self._stopping = asyncio.Event()
+
+    async def start(self) -> None:
+        await self._consumer.start()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        await self._consumer.stop()
+
+    async def run(self) -> None:
+        """Consume until ``stop()``; commits after each batch of handled records."""
+        while not self._stopping.is_set():
+            try:
+                batches = await self._consumer.getmany(timeout_ms=500, max_records=500)
+            except KafkaError as exc:
+                log.warning("consumer.fetch_failed", extra={"group": self._group_id, "error": repr(exc)})
+                await asyncio.sleep(1)
+                continue
+            for tp, records in batches.items():
+                for record in records:
+                    if self._stopping.is_set():
+                        return
+                    await self._process(record)
+                await self._commit(tp, records[-1].offset + 1)
+
+    async def _process(self, record: ConsumerRecord) -> None:
+        spec, handler = self._routes[record.topic]
+        try:
+            event = decode_event(spec, record.value)
+        except PermanentError as exc:
+            await self._dead_letter(record, exc.code, str(exc))
+            return
+        started = asyncio.get_running_loop().time()
+        delay = 0.1
+        while True:
+            try:
+                await handler(event)
+                return
+            except RetryableError as exc:
+                waited = asyncio.get_running_loop().time() - started
+                if waited >= self._max_retry_s or self._stopping.is_set():
+                    if self._stopping.is_set():
+                        raise  # not committed: the next owner gets it again
+                    await self._dead_letter(record, "retries_exhausted", f"{exc.code}: {exc}")
+                    return
+                log.warning("event.retrying", extra={"topic": record.topic, "offset": record.offset, "code": exc.code})
+                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(delay * 2, 10.0)
+            except PermanentError as exc:
+                await self._dead_letter(record, exc.code, str(exc))
+                return
+            except Exception as exc:  # noqa: BLE001 - a handler bug must not stop the consumer
+                log.exception("event.handler_crashed", extra={"topic": record.topic, "offset": record.offset})
+                await self._dead_letter(record, "handler_crashed", f"{type(exc).__name__}: {exc}")
+                return
+
+    async def _dead_letter(self, record: ConsumerRecord, code: str, error: str) -> None:
+        letter = DeadLetter(
+            error_code=code,
+            error=error[:4000],
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key.decode("utf-8", "backslashreplace") if record.key is not None else None,
+            value=(record.value or b"").decode("utf-8", "backslashreplace"),
+            consumer_group=self._group_id,
+        )
+        await _retry_until_done(
+            lambda: self._publisher.publish_raw(
+                record.topic + ".dlq", letter.model_dump_json().encode(), key=record.key
+            ),
+            "dlq.publish_failed",
+            self._stopping,
+        )
+        log.warning(
+            "event.dead_lettered",
+            extra={"topic": record.topic, "partition": record.partition, "offset": record.offset, "code": code},
+        )
+
+    async def _commit(self, tp: TopicPartition, next_offset: int) -> None:
+        async def commit() -> None:
+            try:
+                await self._consumer.commit({tp: next_offset})
+            except CommitFailedError:
+                # The partition moved to another member during a rebalance: it will redeliver from the
+                # last commit, and handlers are idempotent.
+                log.warning("consumer.commit_lost", extra={"partition": str(tp), "offset": next_offset})
+
+        await _retry_until_done(commit, "consumer.commit_failed", self._stopping)
+
+
+def decode_event(spec: TopicSpec, value: bytes | None) -> Event:
+    """Parse and validate one record's value; raise EventRejected (a PermanentError) if it is bad."""
+    if value is None:
+        raise EventRejected("event_empty", "record has no value")
+    try:
+        data = json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EventRejected("event_not_json", f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise EventRejected("event_not_object", "event is not a JSON object")
+    version = data.get("schema_version")
+    try:
+        return spec.event_type.model_validate(data)
+    except ValidationError as exc:
+        if any(e["loc"] == ("schema_version",) for e in exc.errors()):
+            supported = f"schema_version {version!r} is not supported by {spec.event_type.__name__}"
+            raise EventRejected("schema_version_unsupported", supported) from None
+        detail = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'event'}: {e['msg']}" for e in exc.errors()[:10])
+        raise EventRejected("schema_invalid", detail) from None
+
+
+async def _retry_until_done(action: Callable[[], Awaitable[None]], failure_event: str, stopping: asyncio.Event) -> None:
+    delay = 0.2
+    while True:
+        try:
+            await action()
+            return
+        except KafkaError as exc:
+            if stopping.is_set():
+                raise
+            log.warning(failure_event, extra={"error": repr(exc)})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)

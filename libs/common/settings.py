@@ -1,0 +1,91 @@
+"""One validated settings object per process, read once from ``TEXTPULSE_*`` environment variables.
+
+``load_settings()`` is called by each service's ``main.py``; domain code receives values, never reads
+the environment. A bad value stops the process with a message that names the variable.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from libs.common.errors import ConfigurationError
+
+ENV_PREFIX = "TEXTPULSE_"
+_DEFAULT_SECRET = "changethis"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    env: Literal["development", "test", "production"] = "development"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    # PostgreSQL
+    database_url: str = Field(
+        default="postgresql://textpulse:textpulse@127.0.0.1:55432/textpulse",
+        pattern=r"^postgres(ql)?://",
+    )
+    db_pool_min_size: int = Field(default=1, ge=0, le=100)
+    db_pool_max_size: int = Field(default=10, ge=1, le=200)
+
+    # Kafka: the plain KAFKA_BOOTSTRAP_SERVERS is honoured too, so any cluster can be pointed at.
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:19092",
+        min_length=1,
+        validation_alias=AliasChoices("TEXTPULSE_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    kafka_replication_factor: int = Field(default=1, ge=1, le=5)
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=6_000, le=300_000)
+    topic_prefix: str = Field(default="", pattern=r"^[a-z0-9._-]*$", max_length=60)
+
+    # This process's HTTP endpoint (/healthz, /readyz, and the API or webhooks where it has them).
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=1, le=65535)
+    public_base_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://")
+
+    # Upstream services; the stand-ins differ from the real ones only by these URLs.
+    twilio_api_base_url: str = Field(default="https://api.twilio.com", pattern=r"^https?://")
+    twilio_messaging_base_url: str = Field(default="https://messaging.twilio.com", pattern=r"^https?://")
+    imis_base_url: str = Field(default="https://imis.example.org", pattern=r"^https?://")
+
+    # E-mail alerts.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "Textpulse <alerts@textpulse.local>"
+
+    secret_key: SecretStr = SecretStr(_DEFAULT_SECRET)
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_in_production(self) -> Settings:
+        if self.env == "production" and self.secret_key.get_secret_value() == _DEFAULT_SECRET:
+            raise ValueError("TEXTPULSE_SECRET_KEY must be set to a real secret in production")
+        if self.db_pool_min_size > self.db_pool_max_size:
+            raise ValueError("TEXTPULSE_DB_POOL_MIN_SIZE must not exceed TEXTPULSE_DB_POOL_MAX_SIZE")
+        return self
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings from the environment; raise ConfigurationError naming each bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigurationError("settings_invalid", _describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"])
+        variable = f"{ENV_PREFIX}{field.upper()}" if field else "settings"
+        value = error.get("input")
+        shown = f"={value!r}" if field and isinstance(value, str | int | float) else ""
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"{variable}{shown}: {message}" if field else message)
+    return "invalid settings: " + "; ".join(problems)

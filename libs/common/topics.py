@@ -1,0 +1,42 @@
+"""Every Kafka topic: its name, partition count, key and event type. The one source of truth.
+
+``ensure_topics`` (in ``kafka.py``) creates them all, with a ``.dlq`` twin for each, before any
+service starts; services check at start that theirs exist with these partition counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from libs.common import events
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    event_type: type[events.Event]
+    key: str  # what the key is, for readers; producers pass it explicitly
+    configs: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+
+    def full_name(self, prefix: str = "") -> str:
+        return f"{prefix}{self.name}"
+
+    def dlq_name(self, prefix: str = "") -> str:
+        return f"{prefix}{self.name}.dlq"
+
+
+_WEEK_MS = str(7 * 24 * 3600 * 1000)
+
+CAMPAIGN_DUE = TopicSpec("textpulse.campaign-due", 6, events.CampaignDue, "campaign_id")
+# Recipients are partitioned by sender, so one dispatcher owns a sender's pace; 12 partitions let
+# up to 12 dispatcher processes share the work.
+RECIPIENTS = TopicSpec("textpulse.recipients", 12, events.Recipient, "sender", {"retention.ms": _WEEK_MS})
+SEND_RESULTS = TopicSpec("textpulse.send-results", 6, events.SendResult, "run_id")
+MESSAGE_STATUS = TopicSpec("textpulse.message-status", 6, events.MessageStatus, "message_sid")
+CONSENT = TopicSpec("textpulse.consent", 6, events.ConsentChanged, "phone")
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (CAMPAIGN_DUE, RECIPIENTS, SEND_RESULTS, MESSAGE_STATUS, CONSENT)
+DLQ_PARTITIONS = 1
+# Dead letters are kept a month: long enough for someone to look, replay and fix.
+DLQ_CONFIGS = {"retention.ms": str(30 * 24 * 3600 * 1000)}

@@ -1,0 +1,119 @@
+"""The whole stack from scratch through the README's own script, in a var/ and on ports of its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deploy.stack import REPO, VAR
+
+SERVICES = ["api", "optout", "scheduler", "audience", "dispatcher"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _free_port_base() -> int:
+    """A base B such that B..B+99 are all free (the stack uses B, B+1..B+12, B+80, B+81)."""
+    for base in range(20000, 30000, 100):
+        try:
+            socks = []
+            for offset in range(100):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", base + offset))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port range")
+
+
+@pytest.fixture(scope="module")
+def stack_env() -> Iterator[dict[str, str]]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("TEXTPULSE_") and "KAFKA_BOOTSTRAP_SERVERS" not in k}
+    kafka_port = _free_port()
+    env.update(
+        TEXTPULSE_VAR_DIR=str(VAR / f"e2e-{uuid.uuid4().hex[:8]}"),
+        TEXTPULSE_PG_PORT=str(_free_port()),
+        TEXTPULSE_KAFKA_PORT=str(kafka_port),
+        TEXTPULSE_KAFKA_LIBS=str(VAR / "kafka" / "libs"),
+        TEXTPULSE_PORT_BASE=str(_free_port_base()),
+    )
+    yield env
+    subprocess.run([sys.executable, "-m", "deploy.stack", "down", "--wipe"], cwd=REPO, env=env, check=False)
+
+
+def _stack(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "deploy.stack", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def _get(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.status, response.read().decode()
+
+
+def _pids(var: Path) -> dict[str, int]:
+    return {p.stem: int(p.read_text().split()[0]) for p in (var / "run").glob("*.pid")}
+
+
+def test_the_stack_comes_up_from_scratch_answers_and_stops_what_it_started(stack_env: dict[str, str]) -> None:
+    var, base = Path(stack_env["TEXTPULSE_VAR_DIR"]), int(stack_env["TEXTPULSE_PORT_BASE"])
+
+    started = _stack(stack_env, "up")
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert f"Dashboard: http://127.0.0.1:{base}/" in started.stdout
+
+    status, page = _get(f"http://127.0.0.1:{base}/")
+    assert status == 200 and "Textpulse" in page
+    for port in [base, base + 1, base + 2, base + 3, base + 11, base + 12]:
+        status, body = _get(f"http://127.0.0.1:{port}/readyz")
+        ready = json.loads(body)
+        assert status == 200 and ready["checks"] == {"postgres": "ok", "kafka": "ok"}, body
+    assert {json.loads(_get(f"http://127.0.0.1:{p}/healthz")[1])["service"]
+            for p in [base, base + 1, base + 2, base + 3, base + 11]} == set(SERVICES)
+
+    again = _stack(stack_env, "up")  # idempotent: reuses what runs
+    assert again.returncode == 0 and "already running" in again.stdout
+
+    pids = _pids(var)
+    assert {"postgres", "kafka", "api", "dispatcher-1", "dispatcher-2"} <= set(pids)
+    stopped = _stack(stack_env, "down")
+    assert stopped.returncode == 0, stopped.stderr
+    for name, pid in pids.items():
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2], name
+    assert (var / "pg").exists() and (var / "kafka" / "data").exists()  # data kept unless --wipe
+
+
+def test_a_service_with_a_bad_setting_stops_at_start_naming_the_variable() -> None:
+    env = dict(os.environ, TEXTPULSE_HTTP_PORT="eighty", TEXTPULSE_KAFKA_REPLICATION_FACTOR="0")
+    result = subprocess.run([sys.executable, "-m", "services.scheduler"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "TEXTPULSE_HTTP_PORT='eighty'" in result.stderr
+    assert "TEXTPULSE_KAFKA_REPLICATION_FACTOR" in result.stderr
+
+
+def test_a_service_whose_topics_are_missing_stops_at_start(kafka_bootstrap: str, database_url: str) -> None:
+    env = dict(os.environ, TEXTPULSE_KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap, TEXTPULSE_DATABASE_URL=database_url,
+               TEXTPULSE_TOPIC_PREFIX="never-created.", TEXTPULSE_HTTP_PORT=str(_free_port()))
+    result = subprocess.run([sys.executable, "-m", "services.dispatcher"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "never-created.textpulse.recipients (expected 12, found none)" in result.stderr

@@ -1,0 +1,61 @@
+import pytest
+
+from libs.common.errors import ConfigurationError
+from libs.common.settings import load_settings
+
+
+def test_defaults_load_without_any_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    monkeypatch.delenv("TEXTPULSE_KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    settings = load_settings()
+    assert settings.kafka_bootstrap_servers == "127.0.0.1:19092"
+    assert settings.kafka_replication_factor == 1
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("TEXTPULSE_KAFKA_REPLICATION_FACTOR", "three", "TEXTPULSE_KAFKA_REPLICATION_FACTOR='three'"),
+        ("TEXTPULSE_HTTP_PORT", "70000", "TEXTPULSE_HTTP_PORT='70000'"),
+        ("TEXTPULSE_DATABASE_URL", "mysql://x", "TEXTPULSE_DATABASE_URL='mysql://x'"),
+        ("TEXTPULSE_LOG_LEVEL", "LOUD", "TEXTPULSE_LOG_LEVEL='LOUD'"),
+        ("TEXTPULSE_TOPIC_PREFIX", "Bad Prefix", "TEXTPULSE_TOPIC_PREFIX='Bad Prefix'"),
+        ("TEXTPULSE_SMTP_STARTTLS", "perhaps", "TEXTPULSE_SMTP_STARTTLS='perhaps'"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert caught.value.code == "settings_invalid"
+    assert expected in str(caught.value)
+
+
+def test_every_bad_variable_is_reported_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEXTPULSE_HTTP_PORT", "0")
+    monkeypatch.setenv("TEXTPULSE_DB_POOL_MAX_SIZE", "-1")
+    message = str(pytest.raises(ConfigurationError, load_settings).value)
+    assert "TEXTPULSE_HTTP_PORT" in message and "TEXTPULSE_DB_POOL_MAX_SIZE" in message
+
+
+def test_the_default_secret_is_refused_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEXTPULSE_ENV", "production")
+    with pytest.raises(ConfigurationError, match="TEXTPULSE_SECRET_KEY"):
+        load_settings()
+    monkeypatch.setenv("TEXTPULSE_SECRET_KEY", "a-real-secret-from-the-vault")
+    assert load_settings().env == "production"
+
+
+def test_plain_kafka_bootstrap_servers_points_at_any_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TEXTPULSE_KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka-1:9092,kafka-2:9092")
+    assert load_settings().kafka_bootstrap_servers == "kafka-1:9092,kafka-2:9092"
+
+
+def test_pool_bounds_must_be_ordered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEXTPULSE_DB_POOL_MIN_SIZE", "20")
+    monkeypatch.setenv("TEXTPULSE_DB_POOL_MAX_SIZE", "5")
+    with pytest.raises(ConfigurationError, match="TEXTPULSE_DB_POOL_MIN_SIZE"):
+        load_settings()
