@@ -312,9 +312,10 @@ def main() -> None:
     sub.add_parser("status")
     stop = sub.add_parser("down")
     stop.add_argument("--wipe", action="store_true", help="also delete the data in var/")
-    test = sub.add_parser("test")
-    test.add_argument("pytest_args", nargs=argparse.REMAINDER)
-    args = parser.parse_args()
+    sub.add_parser("test", help="start PostgreSQL and Kafka, run pytest with the remaining arguments")
+    args, rest = parser.parse_known_args()
+    if rest and args.command != "test":
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
 
     if args.command == "infra":
         infra()
@@ -326,7 +327,7 @@ def main() -> None:
     elif args.command == "status":
         status()
     elif args.command == "test":
-        sys.exit(run_tests(args.pytest_args))
+        sys.exit(run_tests(rest))
 
 
 if __name__ == "__main__":
