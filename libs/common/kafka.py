@@ -238,27 +238,7 @@ class EventConsumer:
                 return
 
     async def _dead_letter(self, record: ConsumerRecord, code: str, error: str) -> None:
-        letter = DeadLetter(
-            error_code=code,
-            error=error[:4000],
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=record.key.decode("utf-8", "backslashreplace") if record.key is not None else None,
-            value=(record.value or b"").decode("utf-8", "backslashreplace"),
-            consumer_group=self._group_id,
-        )
-        await _retry_until_done(
-            lambda: self._publisher.publish_raw(
-                record.topic + ".dlq", letter.model_dump_json().encode(), key=record.key
-            ),
-            "dlq.publish_failed",
-            self._stopping,
-        )
-        log.warning(
-            "event.dead_lettered",
-            extra={"topic": record.topic, "partition": record.partition, "offset": record.offset, "code": code},
-        )
+        await dead_letter(self._publisher, record, code, error, group_id=self._group_id, stopping=self._stopping)
 
     async def _commit(self, tp: TopicPartition, next_offset: int) -> None:
         async def commit() -> None:
@@ -270,6 +250,30 @@ class EventConsumer:
                 log.warning("consumer.commit_lost", extra={"partition": str(tp), "offset": next_offset})
 
         await _retry_until_done(commit, "consumer.commit_failed", self._stopping)
+
+
+async def dead_letter(publisher: EventPublisher, record: ConsumerRecord, code: str, error: str, *,
+                      group_id: str, stopping: asyncio.Event) -> None:
+    """Write ``record`` to ``<topic>.dlq`` with its error, retrying until the broker takes it."""
+    letter = DeadLetter(
+        error_code=code,
+        error=error[:4000],
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key.decode("utf-8", "backslashreplace") if record.key is not None else None,
+        value=(record.value or b"").decode("utf-8", "backslashreplace"),
+        consumer_group=group_id,
+    )
+    await _retry_until_done(
+        lambda: publisher.publish_raw(record.topic + ".dlq", letter.model_dump_json().encode(), key=record.key),
+        "dlq.publish_failed",
+        stopping,
+    )
+    log.warning(
+        "event.dead_lettered",
+        extra={"topic": record.topic, "partition": record.partition, "offset": record.offset, "code": code},
+    )
 
 
 def decode_event(spec: TopicSpec, value: bytes | None) -> Event:

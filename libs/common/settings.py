@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     # Upstream services; the stand-ins differ from the real ones only by these URLs.
     twilio_api_base_url: str = Field(default="https://api.twilio.com", pattern=r"^https?://")
     twilio_messaging_base_url: str = Field(default="https://messaging.twilio.com", pattern=r"^https?://")
+    # The twilio SDK has no timeout of its own; every call gets this one.
+    twilio_timeout_s: float = Field(default=15.0, gt=0, le=60)
     imis_base_url: str = Field(default="https://imis.example.org", pattern=r"^https?://")
 
     # E-mail alerts.

@@ -1,27 +1,61 @@
 """Dispatcher: sends recipient events through Twilio at each sender's rate, exactly once.
 
-Wiring only: settings, connections, the web app with /healthz and /readyz. The event handlers are
-added with the service's own issue.
+Wiring only: settings, connections, the ledger store, Twilio accounts, the consumer and its lanes.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from libs.common.connections import open_connections
+from libs.common.events import Recipient
 from libs.common.runtime import Service, health_router
 from libs.common.settings import Settings
 from libs.common.topics import CONSENT, RECIPIENTS, SEND_RESULTS
+from services.dispatcher.accounts import TwilioAccounts
+from services.dispatcher.consumer import DispatchConsumer
+from services.dispatcher.db import DispatchStore
+from services.dispatcher.delivery import Attempt, Delivered, Deliverer
+from services.dispatcher.pacing import SlidingWindow
 
 NAME = "dispatcher"
+DEFAULT_SEGMENTS_PER_SECOND = 3.0
 
 
 @asynccontextmanager
 async def build(settings: Settings) -> AsyncIterator[Service]:
     async with open_connections(settings, [RECIPIENTS, SEND_RESULTS, CONSENT]) as conn:
+        store = DispatchStore(conn.pool)
+        await store.check()
+        accounts = TwilioAccounts(store, api_base_url=settings.twilio_api_base_url, timeout_s=settings.twilio_timeout_s)
+        deliverer = Deliverer(store, process_id=f"{socket.gethostname()}:{os.getpid()}")
+
+        async def deliver(event: Recipient, attempt: Attempt) -> Delivered:
+            return await deliverer.deliver(event, attempt, await accounts.for_org(event.org_id))
+
+        async def setup_sender(event: Recipient) -> SlidingWindow:
+            await accounts.for_org(event.org_id)  # an organisation without an account is refused here
+            known = await store.sender_rate(event.org_id, event.sender)
+            window = SlidingWindow(known[1] if known else DEFAULT_SEGMENTS_PER_SECOND)
+            for anchor, segments in await store.recent_sends(event.sender):
+                window.record(anchor, segments)
+            return window
+
+        consumer = DispatchConsumer(
+            bootstrap=settings.kafka_bootstrap_servers, group_id=f"{settings.topic_prefix}dispatcher",
+            prefix=settings.topic_prefix, publisher=conn.publisher, deliver=deliver, setup_sender=setup_sender,
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+        )
         app = FastAPI(title=f"Textpulse {NAME}", docs_url=None, redoc_url=None)
         app.include_router(health_router(NAME, conn.readiness_checks()))
-        yield Service(app=app)
+        await consumer.start()
+        try:
+            yield Service(app=app, workers=[consumer.run])
+        finally:
+            await consumer.stop()
+            await accounts.aclose()

@@ -1,0 +1,213 @@
+"""The dispatcher's Kafka side: recipients in, one lane per sender, offsets committed behind the work.
+
+Offsets of a partition are committed only up to its lowest unfinished record, so a crash redelivers
+exactly what may not be done (the ledger makes the redelivery harmless). Read-ahead is bounded: past
+``max_buffered`` records in lanes, fetching pauses. On a rebalance, lanes of revoked partitions finish
+their send in flight and stop before the partitions are handed over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from libs.common.errors import EventRejected, PermanentError
+from libs.common.events import Recipient
+from libs.common.kafka import EventPublisher, dead_letter, decode_event
+from libs.common.logging import get_logger
+from libs.common.topics import RECIPIENTS, SEND_RESULTS
+from services.dispatcher.delivery import Attempt, Delivered
+from services.dispatcher.lanes import Item, SenderLane
+from services.dispatcher.pacing import SlidingWindow
+
+log = get_logger(__name__)
+
+DeliverFor = Callable[[Recipient, Attempt], Awaitable[Delivered]]
+SenderSetup = Callable[[Recipient], Awaitable[SlidingWindow]]
+
+
+class PartitionOffsets:
+    """Which offsets of one partition are taken but not finished."""
+
+    def __init__(self) -> None:
+        self.unfinished: set[int] = set()
+        self.next_offset: int | None = None  # one past the highest offset seen
+        self.committed: int | None = None
+
+    def take(self, offset: int) -> None:
+        self.unfinished.add(offset)
+        self.next_offset = max(self.next_offset or 0, offset + 1)
+
+    def finish(self, offset: int) -> None:
+        self.unfinished.discard(offset)
+
+    def committable(self) -> int | None:
+        if self.unfinished:
+            return min(self.unfinished)
+        return self.next_offset
+
+
+class DispatchConsumer:
+    def __init__(self, *, bootstrap: str, group_id: str, prefix: str, publisher: EventPublisher,
+                 deliver: DeliverFor, setup_sender: SenderSetup, session_timeout_ms: int = 10_000,
+                 max_buffered: int = 20_000) -> None:
+        self._publisher = publisher
+        self._deliver = deliver
+        self._setup_sender = setup_sender
+        self._group_id = group_id
+        self._topic = RECIPIENTS.full_name(prefix)
+        self._max_buffered = max_buffered
+        self._lanes: dict[str, SenderLane] = {}
+        self._offsets: dict[TopicPartition, PartitionOffsets] = {}
+        self._stopping = asyncio.Event()
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False,
+            auto_offset_reset="earliest", session_timeout_ms=session_timeout_ms,
+            heartbeat_interval_ms=session_timeout_ms // 3, fetch_max_wait_ms=50,
+            max_poll_interval_ms=600_000,
+        )
+
+    @property
+    def buffered(self) -> int:
+        return sum(len(lane) for lane in self._lanes.values())
+
+    async def start(self) -> None:
+        self._consumer.subscribe([self._topic], listener=_Rebalance(self))
+        await self._consumer.start()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        await self._stop_lanes(list(self._lanes.values()))
+        await self._commit(list(self._offsets))
+        await self._consumer.stop()
+
+    async def run(self) -> None:
+        committer = asyncio.create_task(self._commit_every(0.5))
+        try:
+            while not self._stopping.is_set():
+                await self._apply_backpressure()
+                try:
+                    batches = await self._consumer.getmany(timeout_ms=200, max_records=2000)
+                except KafkaError as exc:
+                    log.warning("consumer.fetch_failed", extra={"error": repr(exc)})
+                    await asyncio.sleep(1)
+                    continue
+                for tp, records in batches.items():
+                    for record in records:
+                        await self._accept(tp, record)
+        finally:
+            committer.cancel()
+            await asyncio.gather(committer, return_exceptions=True)
+
+    async def _apply_backpressure(self) -> None:
+        assigned = self._consumer.assignment()
+        if self.buffered >= self._max_buffered:
+            self._consumer.pause(*assigned)
+            while self.buffered >= self._max_buffered * 0.8 and not self._stopping.is_set():
+                await asyncio.sleep(0.05)
+        paused = self._consumer.paused()
+        if paused:
+            self._consumer.resume(*paused)
+
+    async def _accept(self, tp: TopicPartition, record: ConsumerRecord) -> None:
+        offsets = self._offsets.setdefault(tp, PartitionOffsets())
+        offsets.take(record.offset)
+        try:
+            event = decode_event(RECIPIENTS, record.value)
+        except EventRejected as exc:
+            await self._dead_letter(record, exc.code, str(exc))
+            offsets.finish(record.offset)
+            return
+        lane = self._lanes.get(event.sender)
+        if lane is None or lane.tp != tp:
+            try:
+                window = await self._setup_sender(event)
+            except PermanentError as exc:
+                await self._dead_letter(record, exc.code, str(exc))
+                offsets.finish(record.offset)
+                return
+            lane = SenderLane(event.sender, tp, window, self._deliver, self._finish)
+            self._lanes[event.sender] = lane
+            lane.start()
+        lane.add(Item(record, event))
+
+    async def _finish(self, item: Item, delivered: Delivered | None, error: BaseException | None) -> None:
+        record = item.record
+        if error is not None:
+            code = error.code if isinstance(error, PermanentError) else "handler_crashed"
+            log.error("recipient.failed", extra={"offset": record.offset, "error": repr(error)})
+            await self._dead_letter(record, code, f"{type(error).__name__}: {error}")
+        elif delivered is not None and delivered.result is not None:
+            await self._publish_result(delivered)
+        tp = TopicPartition(record.topic, record.partition)
+        if tp in self._offsets:
+            self._offsets[tp].finish(record.offset)
+
+    async def _publish_result(self, delivered: Delivered) -> None:
+        result = delivered.result
+        assert result is not None
+        while True:
+            try:
+                await self._publisher.publish(SEND_RESULTS, result, key=str(result.run_id))
+                return
+            except KafkaError as exc:
+                log.warning("send_result.publish_failed", extra={"error": repr(exc)})
+                await asyncio.sleep(1)
+
+    async def _dead_letter(self, record: ConsumerRecord, code: str, error: str) -> None:
+        await dead_letter(self._publisher, record, code, error, group_id=self._group_id, stopping=self._stopping)
+
+    async def _commit_every(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await self._commit(list(self._offsets))
+
+    async def _commit(self, partitions: list[TopicPartition]) -> None:
+        assigned = self._consumer.assignment()
+        offsets = {}
+        for tp in partitions:
+            tracker = self._offsets.get(tp)
+            target = tracker.committable() if tracker else None
+            if tracker and target is not None and target != tracker.committed and tp in assigned:
+                offsets[tp] = target
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except CommitFailedError:
+            log.warning("consumer.commit_lost", extra={"partitions": [str(tp) for tp in offsets]})
+            return
+        except KafkaError as exc:
+            log.warning("consumer.commit_failed", extra={"error": repr(exc)})
+            return
+        for tp, offset in offsets.items():
+            self._offsets[tp].committed = offset
+
+    async def _stop_lanes(self, lanes: list[SenderLane]) -> None:
+        await asyncio.gather(*(lane.stop() for lane in lanes))
+        for lane in lanes:
+            if self._lanes.get(lane.sender) is lane:
+                del self._lanes[lane.sender]
+
+    async def revoke(self, revoked: set[TopicPartition]) -> None:
+        started = time.monotonic()
+        await self._stop_lanes([lane for lane in self._lanes.values() if lane.tp in revoked])
+        await self._commit(list(revoked))
+        for tp in revoked:
+            self._offsets.pop(tp, None)
+        log.info("partitions.revoked", extra={"count": len(revoked), "ms": int((time.monotonic() - started) * 1000)})
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, owner: DispatchConsumer) -> None:
+        self._owner = owner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._owner.revoke(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("partitions.assigned", extra={"count": len(assigned)})

@@ -1,0 +1,176 @@
+"""Delivering one recipient exactly once. The ledger row, not the Kafka offset, says what was sent.
+
+For each recipient event (redelivery is normal):
+
+1. The run is checked first: paused -> hold the record; cancelled or finished -> drop it.
+2. A ``claimed`` ledger row is committed **before** the Twilio call, then locked for the call. A second
+   process with the same recipient (a rebalance overlap) waits on the lock and then sees the outcome;
+   a killed process's lock dies with its connection.
+3. A row that is already final is skipped (its send-result is published again, harmlessly).
+4. A row claimed by an earlier attempt that left no outcome (a crash, a timeout, a 5xx) is reconciled
+   first: Twilio's list of messages from the sender to the number is searched for one with this body
+   created since the claim; if found, its SID is adopted and nothing is sent. While Twilio cannot be
+   listed, nothing is sent.
+5. Suppression is checked again, then the message is sent, and the outcome is written with the run's
+   counts in the same transaction.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal
+
+import asyncpg
+
+from libs.common.errors import RetryableError
+from libs.common.events import Recipient, SendResult
+from libs.common.logging import get_logger, mask_phone
+from services.dispatcher.db import DispatchStore
+from services.dispatcher.twilio_errors import SendFailure
+from services.dispatcher.twilio_sender import TwilioSender
+
+log = get_logger(__name__)
+
+SENDABLE_RUN_STATES = frozenset({"pending", "resolving", "sending"})
+
+
+@dataclass
+class Attempt:
+    """What one process knows about its attempts at one record, kept across retries of it."""
+
+    token: uuid.UUID = field(default_factory=uuid.uuid4)
+    must_reconcile: bool = False
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """The record is done. ``segments_used`` is what may have reached Twilio's queue at ``anchor``."""
+
+    result: SendResult | None
+    segments_used: int = 0
+    anchor: float = 0.0
+
+
+class HoldRecord(RetryableError):
+    """The record must wait (run paused, Twilio busy or unreachable); ``segments_used`` as above."""
+
+    def __init__(self, code: str, message: str, *, delay_s: float, segments_used: int = 0, anchor: float = 0.0):
+        super().__init__(code, message)
+        self.delay_s = delay_s
+        self.segments_used = segments_used
+        self.anchor = anchor
+
+
+Outcome = Literal["sent", "failed", "suppressed", "expired", "cancelled"]
+
+
+class Deliverer:
+    def __init__(self, store: DispatchStore, *, process_id: str, failure_threshold: float = 0.05,
+                 failure_window: int = 200) -> None:
+        self._store = store
+        self._process_id = process_id
+        self._failure_threshold = failure_threshold
+        self._failure_window = failure_window
+
+    async def deliver(self, event: Recipient, attempt: Attempt, twilio: TwilioSender) -> Delivered:
+        run_state = await self._store.run_state(event.run_id)
+        if run_state == "paused":
+            raise HoldRecord("run_paused", "the run is paused", delay_s=1.0)
+        async with self._store.connection() as conn:
+            await self._store.claim(conn, event, attempt.token, self._process_id)
+            async with conn.transaction():
+                entry = await self._store.lock_entry(conn, event)
+                if entry["state"] != "claimed":
+                    return Delivered(self._result(event, entry["state"], sid=entry["message_sid"],
+                                                  segments=entry["segments"] if entry["message_sid"] else 0,
+                                                  code=entry["error_code"]))
+                if run_state not in SENDABLE_RUN_STATES:
+                    return await self._finish(conn, event, "cancelled", None)
+                if entry["claim_token"] != attempt.token or attempt.must_reconcile:
+                    found = await self._reconcile(event, entry["claimed_at"], twilio)
+                    if found is not None:
+                        return await self._record_sent(conn, event, found, event.segments, None, "adopted")
+                    await self._store.reclaim(conn, event, attempt.token, self._process_id)
+                    attempt.must_reconcile = False
+                if await self._store.is_suppressed(conn, event):
+                    return await self._finish(conn, event, "suppressed", None)
+                return await self._send(conn, event, attempt, twilio)
+
+    async def _send(self, conn: asyncpg.Connection, event: Recipient, attempt: Attempt,
+                    twilio: TwilioSender) -> Delivered:
+        try:
+            accepted = await twilio.send(sender=event.sender, to=event.to, body=event.body,
+                                         validity_period_s=event.validity_period_s)
+        except SendFailure as failure:
+            return await self._failed(conn, event, attempt, failure)
+        segments = accepted.segments or event.segments
+        return await self._record_sent(conn, event, accepted.sid, segments, accepted.price, accepted.status)
+
+    async def _failed(self, conn: asyncpg.Connection, event: Recipient, attempt: Attempt,
+                      failure: SendFailure) -> Delivered:
+        code, remedy = failure.twilio_code, failure.remedy
+        fields = {"run_id": str(event.run_id), "sender": event.sender, "to": mask_phone(event.to), "code": code}
+        if remedy == "retry":
+            log.info("send.throttled", extra=fields)
+            raise HoldRecord(failure.code, str(failure), delay_s=1.0)
+        if remedy == "reconcile":
+            attempt.must_reconcile = True
+            log.warning("send.uncertain", extra=fields | {"error": str(failure)})
+            raise HoldRecord(failure.code, str(failure), delay_s=2.0, segments_used=event.segments,
+                             anchor=time.time())
+        if remedy == "pause_run":
+            await self._store.pause_run(conn, event.run_id, f"twilio_{code}: {failure}")
+            log.error("run.paused", extra=fields | {"reason": str(failure)})
+            raise HoldRecord(failure.code, str(failure), delay_s=1.0)
+        if remedy == "suppress":
+            await self._store.suppress(conn, event)
+            return await self._finish(conn, event, "suppressed", code)
+        if remedy == "bad_number":
+            await self._store.mark_bad_number(conn, event, code or 0)
+        log.info("send.failed", extra=fields)
+        delivered = await self._finish(conn, event, "failed", code)
+        await self._check_health(conn, event)
+        return delivered
+
+    async def _reconcile(self, event: Recipient, claimed_at: object, twilio: TwilioSender) -> str | None:
+        try:
+            sid = await twilio.find_sent(sender=event.sender, to=event.to, body=event.body, since=claimed_at)
+        except SendFailure as failure:
+            raise HoldRecord("reconcile_unavailable", f"cannot list Twilio messages: {failure}", delay_s=2.0) from None
+        log.info("send.reconciled", extra={"run_id": str(event.run_id), "found": sid is not None})
+        return sid
+
+    async def _record_sent(self, conn: asyncpg.Connection, event: Recipient, sid: str, segments: int,
+                           price: Decimal | None, status: str) -> Delivered:
+        anchor = time.time()
+        await self._store.record_sent(conn, event, sid, status, segments, price, anchor)
+        await self._store.count_outcome(conn, event.run_id, sent=1, segments=segments)
+        result = self._result(event, "sent", sid=sid, segments=segments)
+        return Delivered(result, segments_used=segments if status != "adopted" else 0, anchor=anchor)
+
+    async def _finish(self, conn: asyncpg.Connection, event: Recipient, state: Outcome,
+                      code: int | None) -> Delivered:
+        await self._store.record_final(conn, event, state, code)
+        if state == "failed":
+            await self._store.count_outcome(conn, event.run_id, failed=1)
+        elif state == "suppressed":
+            await self._store.count_outcome(conn, event.run_id, dropped=1)
+        return Delivered(self._result(event, state, code=code))
+
+    async def _check_health(self, conn: asyncpg.Connection, event: Recipient) -> None:
+        failed, total = await self._store.recent_outcomes(conn, event.run_id, self._failure_window)
+        if total >= 20 and failed / total > self._failure_threshold:
+            share = f"{failed} of the last {total} sends failed"
+            await self._store.pause_run(conn, event.run_id, f"failure_threshold: {share}")
+            log.error("run.paused", extra={"run_id": str(event.run_id), "reason": share})
+
+    def _result(self, event: Recipient, state: str, *, sid: str | None = None, segments: int = 0,
+                code: int | None = None) -> SendResult | None:
+        if state == "claimed":
+            return None
+        return SendResult(org_id=event.org_id, run_id=event.run_id, recipient_id=event.recipient_id,
+                          sender=event.sender, to=event.to, outcome=state, message_sid=sid, error_code=code,
+                          segments=segments)

@@ -1,0 +1,122 @@
+"""A sender lane: the queue of one sender's recipients in this process, sent one at a time at its pace.
+
+Many senders share a partition, so each sender gets its own lane and task: a slow or held sender
+never holds up another. A lane owns its sender's pacing window; it is seeded from the ledger when
+the lane starts, so a sender taken over in a rebalance continues at its pace, with no burst.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiokafka import ConsumerRecord, TopicPartition
+
+from libs.common.events import Recipient
+from libs.common.logging import get_logger
+from services.dispatcher.delivery import Attempt, Delivered, HoldRecord
+from services.dispatcher.pacing import SlidingWindow, choose
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Item:
+    record: ConsumerRecord
+    event: Recipient
+    attempt: Attempt = field(default_factory=Attempt)
+    not_before: float = 0.0
+
+
+Deliver = Callable[[Recipient, Attempt], Awaitable[Delivered]]
+Finish = Callable[[Item, Delivered | None, BaseException | None], Awaitable[None]]
+
+
+class SenderLane:
+    def __init__(self, sender: str, tp: TopicPartition, window: SlidingWindow, deliver: Deliver,
+                 finish: Finish) -> None:
+        self.sender = sender
+        self.tp = tp
+        self._window = window
+        self._deliver = deliver
+        self._finish = finish
+        self._pending: list[Item] = []
+        self._wakeup = asyncio.Event()
+        self._hold_until = 0.0
+        self._head_passed_over = 0
+        self._busy = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._backoff = 1.0
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"lane-{self.sender}")
+
+    def add(self, item: Item) -> None:
+        self._pending.append(item)
+        self._wakeup.set()
+
+    async def stop(self) -> None:
+        """Let the send in flight finish (its outcome is recorded), then stop; queued items are dropped."""
+        if self._task is None:
+            return
+        async with self._busy:
+            self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        self._pending.clear()
+
+    async def _run(self) -> None:
+        while True:
+            now = time.time()
+            eligible = [i for i in self._pending if i.not_before <= now]
+            if not eligible:
+                self._wakeup.clear()
+                wait = min((i.not_before for i in self._pending), default=now + 3600) - now
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), timeout=max(wait, 0.001))
+                except TimeoutError:
+                    pass
+                continue
+            if now < self._hold_until:
+                await asyncio.sleep(self._hold_until - now)
+                continue
+            index = choose([i.event.segments for i in eligible], self._window.room(now),
+                           empty=self._window.is_empty(now), head_passed_over=self._head_passed_over)
+            if index is None:
+                await asyncio.sleep(max(self._window.earliest_start(now, eligible[0].event.segments) - now, 0.001))
+                continue
+            self._head_passed_over = self._head_passed_over + 1 if index else 0
+            item = eligible[index]
+            self._pending.remove(item)
+            async with self._busy:
+                await self._attempt(item)
+
+    async def _attempt(self, item: Item) -> None:
+        try:
+            delivered = await self._deliver(item.event, item.attempt)
+        except HoldRecord as hold:
+            if hold.segments_used:
+                self._window.record(hold.anchor, hold.segments_used)
+            delay = hold.delay_s * random.uniform(0.8, 1.2)
+            if hold.code == "run_paused":
+                item.not_before = time.time() + delay
+            else:  # Twilio is busy or unreachable for this sender: back off the whole lane, growing
+                delay = min(self._backoff * random.uniform(0.5, 1.5), 30.0)
+                self._backoff = min(self._backoff * 2, 30.0)
+                self._hold_until = time.time() + delay
+            self._pending.insert(0, item)
+            return
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - handed to finish, which dead-letters it
+            await self._finish(item, None, exc)
+            return
+        self._backoff = 1.0
+        if delivered.segments_used:
+            self._window.record(delivered.anchor, delivered.segments_used)
+        await self._finish(item, delivered, None)

@@ -1,0 +1,93 @@
+-- name: claim
+-- Records, before any Twilio call, that this recipient may be about to be texted. Committed on its own:
+-- if the process dies during the call, the row stays 'claimed' and the next attempt reconciles.
+INSERT INTO send_ledger (run_id, recipient_id, org_id, sender, to_number, segments, state, claimed_by, claim_token)
+VALUES (:run_id, :recipient_id, :org_id, :sender, :to_number, :segments, 'claimed', :claimed_by, :claim_token)
+ON CONFLICT (run_id, recipient_id) DO NOTHING;
+
+-- name: lock-entry
+-- Held for the whole Twilio call: a second process handling the same recipient (a rebalance overlap)
+-- waits here and then sees the outcome. The lock dies with the connection of a killed process.
+SELECT state, claim_token, claimed_at, attempt, message_sid, segments, error_code
+FROM send_ledger
+WHERE run_id = :run_id AND recipient_id = :recipient_id
+FOR UPDATE;
+
+-- name: reclaim
+UPDATE send_ledger
+SET claim_token = :claim_token, claimed_by = :claimed_by, claimed_at = now(), attempt = attempt + 1, updated_at = now()
+WHERE run_id = :run_id AND recipient_id = :recipient_id;
+
+-- name: record-sent
+UPDATE send_ledger
+SET state = 'sent', message_sid = :message_sid, twilio_status = :twilio_status, segments = :segments,
+    price = :price, sent_at = to_timestamp(:sent_at), updated_at = now()
+WHERE run_id = :run_id AND recipient_id = :recipient_id;
+
+-- name: record-final
+-- A recipient that ends without a message: failed (with Twilio's code), suppressed, expired or cancelled.
+UPDATE send_ledger
+SET state = :state, error_code = :error_code, updated_at = now()
+WHERE run_id = :run_id AND recipient_id = :recipient_id;
+
+-- name: count-outcome
+-- Counts one recipient's outcome on its run, in the same transaction as the ledger row, so each is
+-- counted exactly once; the run completes when every recipient handed to the dispatcher has one.
+UPDATE campaign_runs
+SET sent     = sent + :sent,
+    failed   = failed + :failed,
+    dropped  = dropped + :dropped,
+    segments = segments + :segments,
+    state    = CASE WHEN state = 'sending' AND targeted > 0
+                         AND sent + failed + dropped + :sent + :failed + :dropped >= targeted
+                    THEN 'completed' ELSE state END,
+    finished_at = CASE WHEN state = 'sending' AND targeted > 0
+                         AND sent + failed + dropped + :sent + :failed + :dropped >= targeted
+                    THEN now() ELSE finished_at END
+WHERE id = :run_id;
+
+-- name: run-state
+SELECT state FROM campaign_runs WHERE id = :run_id;
+
+-- name: is-suppressed
+-- Organisation-wide entries (scope '') and the ones for this very sender both apply.
+SELECT EXISTS (
+    SELECT 1 FROM suppressions WHERE org_id = :org_id AND phone = :phone AND scope IN ('', :sender)
+);
+
+-- name: suppress
+INSERT INTO suppressions (org_id, phone, scope, source, reason)
+VALUES (:org_id, :phone, :sender, 'twilio_21610', 'Twilio refused: the member replied STOP to this sender')
+ON CONFLICT DO NOTHING;
+
+-- name: mark-bad-number
+INSERT INTO bad_numbers (org_id, phone, error_code) VALUES (:org_id, :phone, :error_code)
+ON CONFLICT (org_id, phone) DO UPDATE SET error_code = excluded.error_code, last_seen = now();
+
+-- name: recent-outcomes
+-- The run's health: failures among its latest outcomes (the failure-share threshold looks at these).
+SELECT count(*) FILTER (WHERE state = 'failed') AS failed, count(*) AS total
+FROM (SELECT state FROM send_ledger
+      WHERE run_id = :run_id AND state IN ('sent', 'failed')
+      ORDER BY updated_at DESC LIMIT :window) AS latest;
+
+-- name: pause-run
+UPDATE campaign_runs SET state = 'paused', state_reason = :reason
+WHERE id = :run_id AND state IN ('sending', 'resolving', 'pending');
+
+-- name: recent-sends
+-- Seeds a sender's pacing window when this process takes the sender over: what was sent lately, and
+-- what is claimed without an outcome (counted as if accepted just now).
+SELECT extract(epoch FROM coalesce(sent_at, now()))::float8 AS anchor, segments
+FROM send_ledger
+WHERE sender = :sender
+  AND (sent_at > now() - interval '2 seconds' OR (state = 'claimed' AND claimed_at > now() - interval '30 seconds'));
+
+-- name: account
+SELECT a.account_sid, coalesce(a.api_key_sid, a.account_sid) AS username,
+       coalesce(a.api_key_secret, a.auth_token) AS password, a.webhook_base_url
+FROM sms_accounts a WHERE a.org_id = :org_id;
+
+-- name: sender
+SELECT verification, segments_per_second::float8 AS segments_per_second
+FROM senders WHERE org_id = :org_id AND address = :address;

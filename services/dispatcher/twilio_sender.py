@@ -1,0 +1,99 @@
+"""The dispatcher's adapter to Twilio: send one message, or find one already sent. Uses the twilio SDK.
+
+Every call has an explicit timeout (the SDK has none). Failures come out as ``SendFailure`` with their
+remedy (see ``twilio_errors``); nothing else escapes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import aiohttp
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
+
+from services.dispatcher.twilio_errors import SendFailure, remedy_for
+
+# Twilio's clock and ours may differ by this much when matching a found message to a claim.
+CLOCK_SKEW = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Account:
+    account_sid: str
+    username: str  # API key SID, or the account SID
+    password: str  # API key secret, or the auth token
+    status_callback: str
+
+
+@dataclass(frozen=True)
+class Accepted:
+    sid: str
+    status: str
+    segments: int
+    price: Decimal | None
+
+
+class TwilioSender:
+    """One per Twilio account; holds an HTTP connection pool. Close it with ``aclose``."""
+
+    def __init__(self, account: Account, *, api_base_url: str, timeout_s: float = 15.0) -> None:
+        self._account = account
+        self._http = AsyncTwilioHttpClient(timeout=timeout_s)
+        self._client = Client(account.username, account.password, account.account_sid, http_client=self._http)
+        self._client.api.base_url = api_base_url.rstrip("/")
+        self._timeout = timeout_s
+
+    async def aclose(self) -> None:
+        await self._http.close()
+
+    async def send(self, *, sender: str, to: str, body: str, validity_period_s: int) -> Accepted:
+        params: dict[str, object] = {
+            "to": to,
+            "body": body,
+            "status_callback": self._account.status_callback,
+            "validity_period": validity_period_s,
+        }
+        if sender.startswith("MG"):
+            params["messaging_service_sid"] = sender
+        else:
+            params["from_"] = sender
+        message = await self._call(self._client.messages.create_async(**params))
+        return Accepted(
+            sid=message.sid,
+            status=message.status,
+            segments=int(message.num_segments or 0),
+            price=Decimal(message.price) if message.price else None,
+        )
+
+    async def find_sent(self, *, sender: str, to: str, body: str, since: datetime) -> str | None:
+        """The SID of a message to ``to`` from ``sender`` with this body created since ``since``, if any.
+
+        Filters on To and From only: a queued message has no date_sent yet, so DateSent cannot be used.
+        """
+        filters: dict[str, object] = {"to": to, "page_size": 50, "limit": 200}
+        if not sender.startswith("MG"):
+            filters["from_"] = sender
+        messages = await self._call(self._client.messages.list_async(**filters))
+        earliest = since - CLOCK_SKEW
+        for message in sorted(messages, key=lambda m: m.date_created or earliest):
+            if message.body != body or (message.date_created and message.date_created < earliest):
+                continue
+            if sender.startswith("MG") and message.messaging_service_sid != sender:
+                continue
+            return message.sid
+        return None
+
+    async def _call(self, call):  # type: ignore[no-untyped-def]
+        try:
+            return await asyncio.wait_for(call, timeout=self._timeout)
+        except TwilioRestException as exc:
+            raise SendFailure(remedy_for(exc.status, exc.code), exc.code, exc.msg) from None
+        except TwilioException as exc:  # list pages and RFC 9457 bodies: no code
+            raise SendFailure("reconcile", None, f"Twilio error: {exc}") from None
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise SendFailure("reconcile", None, f"Twilio unreachable: {type(exc).__name__}: {exc}") from None

@@ -1,0 +1,161 @@
+"""Real processes for dispatcher tests: the Twilio stand-in, dispatchers, and a seeded organisation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from deploy.stack import REPO
+from libs.common.events import Recipient
+from libs.common.kafka import EventPublisher
+from libs.common.segments import count_segments
+from libs.common.topics import RECIPIENTS
+from standins.twilio.config import default_config
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Process:
+    """A child process with its log in ``log_dir``; ``kill`` is a real SIGKILL."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self._log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=self._log, stderr=self._log,
+                                     stdin=subprocess.DEVNULL)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+        self._log.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+async def wait_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient() as client:
+        while True:
+            try:
+                if (await client.get(url, timeout=2)).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} not ready in {timeout}s")
+            await asyncio.sleep(0.1)
+
+
+class TwilioStandin:
+    def __init__(self, log_dir: Path, senders: list[str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config = default_config()
+        config_file = log_dir / "twilio.json"
+        numbers = [{"phone_number": s} for s in senders]
+        config_file.write_text(json.dumps({"numbers": numbers, "delivery_delay": 0.05}))
+        self.process = Process("twilio-standin", [sys.executable, "-m", "standins.twilio", "--port", str(self.port),
+                                                  "--config", str(config_file)], dict(os.environ), log_dir)
+
+    async def messages_to(self) -> dict[str, list[dict]]:
+        async with httpx.AsyncClient(base_url=self.url) as client:
+            data = (await client.get("/_control/messages", params={"direction": "outbound-api"})).json()
+        by_number: dict[str, list[dict]] = {}
+        for message in data["messages"]:
+            by_number.setdefault(message["to"], []).append(message)
+        return by_number
+
+    async def summary(self) -> dict[str, dict]:
+        async with httpx.AsyncClient(base_url=self.url) as client:
+            return (await client.get("/_control/arrivals/summary")).json()["senders"]
+
+    async def fault(self, plan: dict) -> None:
+        async with httpx.AsyncClient(base_url=self.url) as client:
+            (await client.post("/_control/faults", json=plan)).raise_for_status()
+
+    async def clear_faults(self) -> None:
+        async with httpx.AsyncClient(base_url=self.url) as client:
+            await client.delete("/_control/faults")
+            await client.post("/_control/faults/release")
+
+
+@dataclass
+class SeededRun:
+    org_id: uuid.UUID
+    campaign_id: uuid.UUID
+    run_id: uuid.UUID
+    senders: list[str]
+    recipients: list[Recipient] = field(default_factory=list)
+
+
+async def seed_run(pool: asyncpg.Pool, standin: TwilioStandin, senders: list[str], count: int, *,
+                   rng: random.Random) -> SeededRun:
+    cfg = standin.config
+    async with pool.acquire() as conn:
+        slug = f"org-{uuid.uuid4().hex[:8]}"
+        org_id = await conn.fetchval(
+            "INSERT INTO organisations (slug, name) VALUES ($1, 'Dispatch test') RETURNING id", slug)
+        await conn.execute(
+            """INSERT INTO sms_accounts (org_id, account_sid, auth_token, api_key_sid, api_key_secret, webhook_base_url)
+               VALUES ($1, $2, $3, $4, $5, 'http://127.0.0.1:9')""",
+            org_id, cfg.account_sid, cfg.auth_token, cfg.api_key_sid, cfg.api_key_secret)
+        for address in senders:
+            await conn.execute("INSERT INTO senders (org_id, address) VALUES ($1, $2)", org_id, address)
+        campaign_id = await conn.fetchval(
+            "INSERT INTO campaigns (org_id, name, body, state) VALUES ($1, 'Test', 'x', 'sending') RETURNING id",
+            org_id)
+        run_id = await conn.fetchval(
+            """INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at, state, targeted)
+               VALUES ($1, $2, now(), 'sending', $3) RETURNING id""", org_id, campaign_id, count)
+    run = SeededRun(org_id, campaign_id, run_id, senders)
+    bodies = {1: "Hi {n}, the AGM is on Friday.", 2: "Hi {n}, " + "the AGM is on Friday. " * 8,
+              3: "Hi {n}, " + "the AGM is on Friday at the hall. " * 10}
+    for index in range(count):
+        body = bodies[rng.choice([1, 1, 1, 2, 3])].format(n=index)
+        run.recipients.append(Recipient(
+            org_id=org_id, campaign_id=campaign_id, run_id=run_id, recipient_id=uuid.uuid4(),
+            sender=senders[index % len(senders)], to=f"+1415555{index:04d}",
+            body=body, segments=count_segments(body).segments))
+    return run
+
+
+async def publish_recipients(publisher: EventPublisher, run: SeededRun) -> None:
+    for recipient in run.recipients:
+        await publisher.publish(RECIPIENTS, recipient, key=recipient.sender)
+
+
+def dispatcher_env(database_url: str, bootstrap: str, prefix: str, standin: TwilioStandin) -> dict[str, str]:
+    return dict(os.environ, TEXTPULSE_DATABASE_URL=database_url, TEXTPULSE_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+                TEXTPULSE_TOPIC_PREFIX=prefix, TEXTPULSE_TWILIO_API_BASE_URL=standin.url,
+                TEXTPULSE_KAFKA_SESSION_TIMEOUT_MS="6000", TEXTPULSE_LOG_FORMAT="text")
+
+
+def start_dispatcher(name: str, env: dict[str, str], log_dir: Path) -> Process:
+    return Process(name, [sys.executable, "-m", "services.dispatcher"],
+                   dict(env, TEXTPULSE_HTTP_PORT=str(free_port())), log_dir)

@@ -1,0 +1,150 @@
+"""The dispatcher as real processes against the Twilio stand-in: rate, exactly once, crashes, faults.
+
+Counts are taken where they matter: messages per member number and arrivals per sender, at the stand-in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from libs.common.kafka import ensure_topics
+from libs.common.topics import ALL_TOPICS
+from tests.conftest import eventually
+from tests.e2e.dispatch_harness import (
+    Process,
+    SeededRun,
+    TwilioStandin,
+    dispatcher_env,
+    publish_recipients,
+    seed_run,
+    start_dispatcher,
+    wait_http,
+)
+from tests.kafka_helpers import running_publisher
+
+SENDERS = ["+18885550110", "+18885550111", "+18885550112", "+18885550113"]
+
+
+@pytest.fixture
+async def standin(tmp_path: Path) -> AsyncIterator[TwilioStandin]:
+    twilio = TwilioStandin(tmp_path, SENDERS)
+    await wait_http(f"{twilio.url}/healthz")
+    yield twilio
+    twilio.process.stop()
+
+
+async def run_state(pool: asyncpg.Pool, run: SeededRun) -> asyncpg.Record:
+    async with pool.acquire() as conn:
+        return await conn.fetchrow("SELECT * FROM campaign_runs WHERE id = $1", run.run_id)
+
+
+async def assert_exactly_once(pool: asyncpg.Pool, standin: TwilioStandin, run: SeededRun) -> None:
+    by_number = await standin.messages_to()
+    expected = {r.to for r in run.recipients}
+    duplicates = {n: len(m) for n, m in by_number.items() if len(m) > 1}
+    assert duplicates == {}, f"members texted more than once: {duplicates}"
+    assert set(by_number) == expected, f"missing: {sorted(expected - set(by_number))[:10]}"
+    async with pool.acquire() as conn:
+        ledger = await conn.fetch("SELECT state, message_sid, to_number FROM send_ledger WHERE run_id = $1", run.run_id)
+    assert {r["state"] for r in ledger} == {"sent"}
+    sids = {m[0]["sid"] for m in by_number.values()}
+    assert {r["message_sid"] for r in ledger} == sids  # nothing marked sent that was not sent
+    summary = await standin.summary()
+    for sender in run.senders:
+        assert summary[sender]["peak_segments_arrived_per_window"] <= 3, summary[sender]
+
+
+async def test_two_dispatchers_send_every_recipient_once_at_the_senders_rate(
+    tmp_path: Path, standin: TwilioStandin, db_pool: asyncpg.Pool, database_url: str, kafka_bootstrap: str,
+    topic_prefix: str,
+) -> None:
+    await ensure_topics(kafka_bootstrap, ALL_TOPICS, prefix=topic_prefix)
+    run = await seed_run(db_pool, standin, SENDERS, 80, rng=random.Random(1))
+    env = dispatcher_env(database_url, kafka_bootstrap, topic_prefix, standin)
+    dispatchers = [start_dispatcher(f"dispatcher-{i}", env, tmp_path) for i in range(2)]
+    try:
+        async with running_publisher(kafka_bootstrap, topic_prefix) as (publisher, _):
+            await publish_recipients(publisher, run)
+        done = await eventually(lambda: _completed(db_pool, run), timeout=90, interval=0.5)
+    finally:
+        for d in dispatchers:
+            d.stop()
+    assert done["sent"] == 80 and done["failed"] == 0 and done["state"] == "completed"
+    assert done["segments"] == sum(r.segments for r in run.recipients)
+    await assert_exactly_once(db_pool, standin, run)
+    summary = await standin.summary()
+    busiest = max(summary.values(), key=lambda s: s["segments"])
+    assert busiest["arrival_segments_per_second"] >= 2.7  # the sender was kept busy, not idling
+
+
+async def test_kill_9_of_dispatchers_mid_run_sends_every_recipient_exactly_once(
+    tmp_path: Path, standin: TwilioStandin, db_pool: asyncpg.Pool, database_url: str, kafka_bootstrap: str,
+    topic_prefix: str,
+) -> None:
+    rng = random.Random(9)
+    await ensure_topics(kafka_bootstrap, ALL_TOPICS, prefix=topic_prefix)
+    run = await seed_run(db_pool, standin, SENDERS, 160, rng=rng)
+    env = dispatcher_env(database_url, kafka_bootstrap, topic_prefix, standin)
+    dispatchers: list[Process] = [start_dispatcher(f"dispatcher-{i}", env, tmp_path) for i in range(3)]
+    kills = 0
+    try:
+        async with running_publisher(kafka_bootstrap, topic_prefix) as (publisher, _):
+            await publish_recipients(publisher, run)
+        for round_ in range(4):
+            await asyncio.sleep(rng.uniform(2.0, 5.0))
+            victim = rng.randrange(len(dispatchers))
+            dispatchers[victim].kill()
+            kills += 1
+            dispatchers[victim] = start_dispatcher(f"dispatcher-{victim}-r{round_}", env, tmp_path)
+        done = await eventually(lambda: _completed(db_pool, run), timeout=150, interval=0.5)
+    finally:
+        for d in dispatchers:
+            d.stop()
+    assert kills == 4
+    assert done["sent"] == 160 and done["state"] == "completed"
+    await assert_exactly_once(db_pool, standin, run)
+
+
+async def test_twilio_timeouts_429s_and_500s_cause_no_duplicate_and_no_failure(
+    tmp_path: Path, standin: TwilioStandin, db_pool: asyncpg.Pool, database_url: str, kafka_bootstrap: str,
+    topic_prefix: str,
+) -> None:
+    await ensure_topics(kafka_bootstrap, ALL_TOPICS, prefix=topic_prefix)
+    run = await seed_run(db_pool, standin, SENDERS, 40, rng=random.Random(3))
+    await standin.fault({"kind": "timeout", "hang_seconds": 20, "share": 0.1})
+    await standin.fault({"kind": "rate_limited", "share": 0.1})
+    await standin.fault({"kind": "server_error", "processed": True, "share": 0.1})
+    env = dispatcher_env(database_url, kafka_bootstrap, topic_prefix, standin)
+    env["TEXTPULSE_TWILIO_TIMEOUT_S"] = "2"
+    dispatchers = [start_dispatcher(f"dispatcher-{i}", env, tmp_path) for i in range(2)]
+    try:
+        async with running_publisher(kafka_bootstrap, topic_prefix) as (publisher, _):
+            await publish_recipients(publisher, run)
+        done = await eventually(lambda: _completed(db_pool, run), timeout=120, interval=0.5)
+    finally:
+        await standin.clear_faults()
+        for d in dispatchers:
+            d.stop()
+    assert done["sent"] == 40 and done["failed"] == 0
+    await assert_exactly_once(db_pool, standin, run)
+    logs = "".join(p.read_text() for p in tmp_path.glob("dispatcher-*.log"))
+    assert "send.throttled" in logs  # the 429s were met and retried
+    assert "send.uncertain" in logs and "send.reconciled" in logs  # timeouts and 500s were reconciled
+    assert "adopted" in logs or await _adopted(db_pool, run)  # a message Twilio had created was adopted
+
+
+async def _adopted(pool: asyncpg.Pool, run: SeededRun) -> bool:
+    async with pool.acquire() as conn:
+        return await conn.fetchval(
+            "SELECT count(*) FROM send_ledger WHERE run_id = $1 AND twilio_status IS NULL", run.run_id) > 0
+
+
+async def _completed(pool: asyncpg.Pool, run: SeededRun) -> asyncpg.Record | None:
+    row = await run_state(pool, run)
+    return row if row["state"] == "completed" else None
