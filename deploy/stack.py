@@ -61,9 +61,10 @@ def processes() -> list[Process]:
     """Every process of the stack, in start order; stand-ins only once they exist in the tree."""
     procs = []
     if importlib.util.find_spec("standins.twilio.__main__"):
-        procs.append(Process("twilio-standin", "standins.twilio", PORT_BASE + 80))
+        inbound = f"http://127.0.0.1:{PORT_BASE + 1}/twilio/inbound"  # the opt-out service's webhook
+        procs.append(Process("twilio-standin", "standins.twilio", PORT_BASE + 80, ("--inbound-url", inbound)))
     if importlib.util.find_spec("standins.imis.__main__"):
-        procs.append(Process("imis-standin", "standins.imis", PORT_BASE + 81))
+        procs.append(Process("imis-standin", "standins.imis", PORT_BASE + 81, ("--dataset", "full")))
     procs += [
         Process("api", "services.api", PORT_BASE),
         Process("optout", "services.optout", PORT_BASE + 1),

@@ -121,6 +121,8 @@ async def seed_run(pool: asyncpg.Pool, standin: TwilioStandin, senders: list[str
         slug = f"org-{uuid.uuid4().hex[:8]}"
         org_id = await conn.fetchval(
             "INSERT INTO organisations (slug, name) VALUES ($1, 'Dispatch test') RETURNING id", slug)
+        # One organisation per Twilio account: earlier tests' organisations give the stand-in's account up.
+        await conn.execute("DELETE FROM sms_accounts WHERE account_sid = $1", cfg.account_sid)
         await conn.execute(
             """INSERT INTO sms_accounts (org_id, account_sid, auth_token, api_key_sid, api_key_secret, webhook_base_url)
                VALUES ($1, $2, $3, $4, $5, 'http://127.0.0.1:9')""",

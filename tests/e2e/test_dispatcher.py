@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -148,3 +149,63 @@ async def _adopted(pool: asyncpg.Pool, run: SeededRun) -> bool:
 async def _completed(pool: asyncpg.Pool, run: SeededRun) -> asyncpg.Record | None:
     row = await run_state(pool, run)
     return row if row["state"] == "completed" else None
+
+
+async def test_a_paused_run_stops_within_a_second_and_resuming_finishes_it(
+    tmp_path: Path, standin: TwilioStandin, db_pool: asyncpg.Pool, database_url: str, kafka_bootstrap: str,
+    topic_prefix: str,
+) -> None:
+    await ensure_topics(kafka_bootstrap, ALL_TOPICS, prefix=topic_prefix)
+    run = await seed_run(db_pool, standin, SENDERS[:2], 40, rng=random.Random(5))
+    env = dispatcher_env(database_url, kafka_bootstrap, topic_prefix, standin)
+    dispatcher = start_dispatcher("dispatcher-0", env, tmp_path)
+    try:
+        async with running_publisher(kafka_bootstrap, topic_prefix) as (publisher, _):
+            await publish_recipients(publisher, run)
+        await eventually(lambda: _sent_at_least(db_pool, run, 8), timeout=60, interval=0.2)
+        async with db_pool.acquire() as conn:
+            await conn.execute("UPDATE campaign_runs SET state = 'paused' WHERE id = $1", run.run_id)
+        paused_at = time.time()
+        await asyncio.sleep(3)
+        late = [m for ms in (await standin.messages_to()).values() for m in ms if m["accepted_at"] > paused_at + 1.0]
+        assert late == []
+        held = await run_state(db_pool, run)
+        assert held["sent"] < 40
+        async with db_pool.acquire() as conn:
+            await conn.execute("UPDATE campaign_runs SET state = 'sending' WHERE id = $1", run.run_id)
+        done = await eventually(lambda: _completed(db_pool, run), timeout=90, interval=0.5)
+    finally:
+        dispatcher.stop()
+    assert done["sent"] == 40
+    await assert_exactly_once(db_pool, standin, run)
+
+
+async def test_an_unverified_sender_with_us_recipients_is_refused_before_any_send(
+    tmp_path: Path, standin: TwilioStandin, db_pool: asyncpg.Pool, database_url: str, kafka_bootstrap: str,
+    topic_prefix: str,
+) -> None:
+    await ensure_topics(kafka_bootstrap, ALL_TOPICS, prefix=topic_prefix)
+    run = await seed_run(db_pool, standin, SENDERS[:1], 6, rng=random.Random(6))
+    async with db_pool.acquire() as conn:
+        await conn.execute("UPDATE senders SET verification = 'pending' WHERE org_id = $1", run.org_id)
+    env = dispatcher_env(database_url, kafka_bootstrap, topic_prefix, standin)
+    dispatcher = start_dispatcher("dispatcher-0", env, tmp_path)
+    try:
+        async with running_publisher(kafka_bootstrap, topic_prefix) as (publisher, _):
+            await publish_recipients(publisher, run)
+        await eventually(lambda: _ledger_states(db_pool, run, {"cancelled": 6}), timeout=60, interval=0.2)
+    finally:
+        dispatcher.stop()
+    refused = await run_state(db_pool, run)
+    assert refused["state"] == "refused" and "pending" in refused["state_reason"]
+    assert await standin.messages_to() == {}
+
+
+async def _sent_at_least(pool: asyncpg.Pool, run: SeededRun, count: int) -> bool:
+    return (await run_state(pool, run))["sent"] >= count
+
+
+async def _ledger_states(pool: asyncpg.Pool, run: SeededRun, expected: dict[str, int]) -> bool:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch("SELECT state, count(*) AS n FROM send_ledger WHERE run_id = $1 GROUP BY 1", run.run_id)
+    return {r["state"]: r["n"] for r in rows} == expected

@@ -1,0 +1,183 @@
+"""JSON of the account, its incoming phone numbers, Messaging Services and toll-free verifications.
+
+2010-04-01 resources use RFC 2822 dates and relative ``uri``s; v1 (messaging.twilio.com) resources use
+ISO 8601 dates and absolute ``url``s (twilio.md §9, §12). A toll-free number's verification record
+follows its state: verified -> TWILIO_APPROVED, pending -> IN_REVIEW, rejected -> TWILIO_REJECTED,
+restricted -> no record at all (never submitted).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from standins.twilio.config import derived_sid
+from standins.twilio.formats import iso8601, rfc2822
+from standins.twilio.messages import API_VERSION
+from standins.twilio.senders import Number, Service
+from standins.twilio.state import TwilioState
+
+VERIFICATION_STATUS = {"verified": "TWILIO_APPROVED", "pending": "IN_REVIEW", "rejected": "TWILIO_REJECTED"}
+
+
+def account(state: TwilioState) -> dict[str, Any]:
+    sid = state.config.account_sid
+    base = f"/{API_VERSION}/Accounts/{sid}"
+    return {
+        "auth_token": state.config.auth_token,
+        "date_created": rfc2822(state.started_at),
+        "date_updated": rfc2822(state.started_at),
+        "friendly_name": state.friendly_name,
+        "owner_account_sid": sid,
+        "sid": sid,
+        "status": state.account_status,
+        "subresource_uris": {
+            "messages": f"{base}/Messages.json",
+            "incoming_phone_numbers": f"{base}/IncomingPhoneNumbers.json",
+            "balance": f"{base}/Balance.json",
+        },
+        "type": state.account_type,
+        "uri": f"{base}.json",
+    }
+
+
+def incoming_number(state: TwilioState, number: Number) -> dict[str, Any]:
+    sid = state.config.account_sid
+    return {
+        "account_sid": sid,
+        "address_requirements": "none",
+        "address_sid": None,
+        "api_version": API_VERSION,
+        "beta": False,
+        "capabilities": {"fax": False, "mms": True, "sms": True, "voice": True},
+        "date_created": rfc2822(number.date_created),
+        "date_updated": rfc2822(number.date_created),
+        "emergency_status": "Inactive",
+        "friendly_name": number.friendly_name,
+        "identity_sid": None,
+        "origin": "twilio",
+        "phone_number": number.phone_number,
+        "sid": number.sid,
+        "sms_application_sid": None,
+        "sms_fallback_method": "POST",
+        "sms_fallback_url": "",
+        "sms_method": "POST",
+        "sms_url": number.sms_url or "",
+        "status": "in-use",
+        "status_callback": "",
+        "status_callback_method": "POST",
+        "type": "toll-free" if number.toll_free else "local",
+        "uri": f"/{API_VERSION}/Accounts/{sid}/IncomingPhoneNumbers/{number.sid}.json",
+        "voice_url": "",
+    }
+
+
+def service(state: TwilioState, svc: Service, base_url: str) -> dict[str, Any]:
+    url = f"{base_url}/v1/Services/{svc.sid}"
+    return {
+        "account_sid": state.config.account_sid,
+        "area_code_geomatch": True,
+        "date_created": iso8601(svc.date_created),
+        "date_updated": iso8601(svc.date_created),
+        "fallback_method": "POST",
+        "fallback_to_long_code": False,
+        "fallback_url": None,
+        "friendly_name": svc.friendly_name,
+        "inbound_method": "POST",
+        "inbound_request_url": svc.inbound_request_url,
+        "links": {
+            "phone_numbers": f"{url}/PhoneNumbers",
+            "short_codes": f"{url}/ShortCodes",
+            "alpha_senders": f"{url}/AlphaSenders",
+        },
+        "mms_converter": True,
+        "scan_message_content": "inherit",
+        "sid": svc.sid,
+        "smart_encoding": svc.smart_encoding,
+        "status_callback": svc.status_callback,
+        "sticky_sender": svc.sticky_sender,
+        "synchronous_validation": True,
+        "url": url,
+        "usecase": "marketing",
+        "use_inbound_webhook_on_number": svc.use_inbound_webhook_on_number,
+        "validity_period": svc.validity_period,
+    }
+
+
+def service_number(state: TwilioState, svc: Service, number: Number, base_url: str) -> dict[str, Any]:
+    return {
+        "account_sid": state.config.account_sid,
+        "capabilities": ["SMS", "MMS", "Voice"],
+        "country_code": "US",
+        "date_created": iso8601(number.date_created),
+        "date_updated": iso8601(number.date_created),
+        "phone_number": number.phone_number,
+        "service_sid": svc.sid,
+        "sid": number.sid,
+        "url": f"{base_url}/v1/Services/{svc.sid}/PhoneNumbers/{number.sid}",
+    }
+
+
+def verification(state: TwilioState, number: Number, base_url: str) -> dict[str, Any] | None:
+    """The toll-free verification record of ``number``, or None (not toll-free, or never submitted)."""
+    status = VERIFICATION_STATUS.get(number.verification)
+    if not number.toll_free or status is None:
+        return None
+    sid = derived_sid("HH", state.config.account_sid, number.phone_number)
+    rejected = status == "TWILIO_REJECTED"
+    return {
+        "sid": sid,
+        "account_sid": state.config.account_sid,
+        "customer_profile_sid": None,
+        "trust_product_sid": None,
+        "regulated_item_sid": None,
+        "date_created": iso8601(number.date_created),
+        "date_updated": iso8601(number.date_created),
+        "business_name": state.friendly_name,
+        "business_website": "https://textpulse.example.org",
+        "notification_email": "compliance@textpulse.example.org",
+        "use_case_categories": ["CHARITY_NONPROFIT"],
+        "use_case_summary": "Membership renewals, event reminders and chapter news for association members.",
+        "production_message_sample": "Hi Zoë, your membership renews on 1 July. Reply STOP to opt out.",
+        "opt_in_image_urls": ["https://textpulse.example.org/opt-in.png"],
+        "opt_in_type": "WEB_FORM",
+        "message_volume": "10,000",
+        "additional_information": None,
+        "tollfree_phone_number_sid": number.sid,
+        "status": status,
+        "url": f"{base_url}/v1/Tollfree/Verifications/{sid}",
+        "rejection_reason": "Opt-in evidence does not show consent to receive texts." if rejected else None,
+        "error_code": 30513 if rejected else None,
+        "edit_expiration": iso8601(number.date_created + 7 * 86_400) if rejected else None,
+        "edit_allowed": rejected,
+        "resource_links": {},
+        "external_reference_id": None,
+    }
+
+
+def v1_page(
+    key: str,
+    records: list[dict[str, Any]],
+    url: str,
+    filters: list[tuple[str, str]],
+    page: int,
+    page_size: int,
+    more: bool,
+) -> dict[str, Any]:
+    """A v1 list page: the records under ``key`` and a ``meta`` envelope with absolute URLs."""
+
+    def link(n: int) -> str:
+        return f"{url}?{urlencode([*filters, ('PageSize', page_size), ('Page', n)])}"
+
+    return {
+        key: records,
+        "meta": {
+            "first_page_url": link(0),
+            "key": key,
+            "next_page_url": link(page + 1) if more else None,
+            "page": page,
+            "page_size": page_size,
+            "previous_page_url": link(page - 1) if page > 0 else None,
+            "url": link(page),
+        },
+    }
