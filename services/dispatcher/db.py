@@ -99,6 +99,11 @@ class DispatchStore:
         await self._q.execute(conn, "pause-run", run_id=run_id, reason=reason[:500])
         self._run_states.pop(run_id, None)
 
+    async def refuse_run(self, run_id: uuid.UUID, reason: str) -> None:
+        async with self._pool.acquire() as conn:
+            await self._q.execute(conn, "refuse-run", run_id=run_id, reason=reason[:500])
+        self._run_states.pop(run_id, None)
+
     async def recent_sends(self, sender: str) -> list[tuple[float, int]]:
         async with self._pool.acquire() as conn:
             rows = await self._q.fetch(conn, "recent-sends", sender=sender)

@@ -75,7 +75,14 @@ class Deliverer:
         self._failure_threshold = failure_threshold
         self._failure_window = failure_window
 
-    async def deliver(self, event: Recipient, attempt: Attempt, twilio: TwilioSender) -> Delivered:
+    async def deliver(self, event: Recipient, attempt: Attempt, twilio: TwilioSender,
+                      sender_verification: str = "verified") -> Delivered:
+        if sender_verification != "verified" and event.to.startswith("+1"):
+            # Twilio blocks unverified toll-free numbers to US/Canada (30032) and still charges: refuse the run.
+            reason = f"sender_unverified: {event.sender} is {sender_verification}; it cannot text US/Canada"
+            await self._store.refuse_run(event.run_id, reason)
+            log.error("run.refused", extra={"run_id": str(event.run_id), "sender": event.sender,
+                                            "verification": sender_verification})
         run_state = await self._store.run_state(event.run_id)
         if run_state == "paused":
             raise HoldRecord("run_paused", "the run is paused", delay_s=1.0)

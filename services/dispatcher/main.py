@@ -35,12 +35,16 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
         accounts = TwilioAccounts(store, api_base_url=settings.twilio_api_base_url, timeout_s=settings.twilio_timeout_s)
         deliverer = Deliverer(store, process_id=f"{socket.gethostname()}:{os.getpid()}")
 
+        verification: dict[str, str] = {}
+
         async def deliver(event: Recipient, attempt: Attempt) -> Delivered:
-            return await deliverer.deliver(event, attempt, await accounts.for_org(event.org_id))
+            twilio = await accounts.for_org(event.org_id)
+            return await deliverer.deliver(event, attempt, twilio, verification.get(event.sender, "verified"))
 
         async def setup_sender(event: Recipient) -> SlidingWindow:
             await accounts.for_org(event.org_id)  # an organisation without an account is refused here
             known = await store.sender_rate(event.org_id, event.sender)
+            verification[event.sender] = known[0] if known else "verified"
             window = SlidingWindow(known[1] if known else DEFAULT_SEGMENTS_PER_SECOND)
             for anchor, segments in await store.recent_sends(event.sender):
                 window.record(anchor, segments)

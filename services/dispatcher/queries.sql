@@ -75,6 +75,11 @@ FROM (SELECT state FROM send_ledger
 UPDATE campaign_runs SET state = 'paused', state_reason = :reason
 WHERE id = :run_id AND state IN ('sending', 'resolving', 'pending');
 
+-- name: refuse-run
+-- An unverified toll-free sender cannot text US/Canada at all (30032, still charged): the run is refused.
+UPDATE campaign_runs SET state = 'refused', state_reason = :reason, finished_at = now()
+WHERE id = :run_id AND state IN ('sending', 'resolving', 'pending', 'paused');
+
 -- name: recent-sends
 -- Seeds a sender's pacing window when this process takes the sender over: what was sent lately, and
 -- what is claimed without an outcome (counted as if accepted just now).
