@@ -1,0 +1,113 @@
+"""Every API error as ``application/problem+json`` (RFC 9457), from one exception handler.
+
+Routes raise; they never build error bodies. What a client gets::
+
+    {"type": "urn:textpulse:problem:invalid_transition", "title": "Conflict", "status": 409,
+     "detail": "cannot go from completed to paused", "instance": "/api/v1/campaigns/…/pause",
+     "code": "invalid_transition", "current_state": "completed", "requested": "paused"}
+
+Field errors add ``errors: [{"field": "at", "code": ..., "message": ...}]`` and name the fields in
+``detail`` too. Status by type: InvalidTransition 409 (with ``current_state``), NotFound 404,
+Unauthenticated 401, RetryableError 503, any other PermanentError 422; FastAPI's own request
+validation 422 (``request_invalid``); HTTP errors keep their status; anything else is a 500 whose
+body says nothing about the cause (it is logged).
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from libs.common.errors import InvalidTransition, PermanentError, RetryableError, TextpulseError
+from libs.common.logging import get_logger
+
+log = get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class NotFound(PermanentError):
+    """The resource does not exist in the caller's organisation."""
+
+
+class Unauthenticated(PermanentError):
+    """The request does not say (validly) who it is for."""
+
+
+class InvalidInput(PermanentError):
+    """A request field that cannot be accepted; ``field`` names it as the client sent it."""
+
+    def __init__(self, field: str, code: str, message: str) -> None:
+        super().__init__(code, f"{field}: {message}")
+        self.field = field
+
+
+class IdempotencyKeyReused(PermanentError):
+    """An Idempotency-Key seen before with a different request."""
+
+
+def install_problem_handler(app: FastAPI) -> None:
+    for exc_type in (TextpulseError, RequestValidationError, HTTPException, Exception):
+        app.add_exception_handler(exc_type, problem_response)
+
+
+async def problem_response(request: Request, exc: Exception) -> JSONResponse:
+    """The one handler: turn ``exc`` into a problem+json response."""
+    extra: dict[str, Any] = {}
+    headers: dict[str, str] | None = None
+    if isinstance(exc, TextpulseError):
+        status, code, detail = _status_of(exc), exc.code, exc.message
+        if isinstance(exc, InvalidTransition):
+            extra = {"current_state": exc.current, "requested": exc.requested}
+        field = getattr(exc, "field", None)
+        if field is not None:
+            message = detail.removeprefix(f"{field}: ")
+            extra = {"errors": [{"field": field, "code": code, "message": message}]}
+    elif isinstance(exc, RequestValidationError):
+        status, code = 422, "request_invalid"
+        errors = [{"field": _field_of(e["loc"]), "code": e["type"], "message": e["msg"]} for e in exc.errors()]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        extra = {"errors": errors}
+    elif isinstance(exc, HTTPException):
+        status = exc.status_code
+        code = HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+        detail = str(exc.detail)
+        headers = getattr(exc, "headers", None)
+    else:
+        log.exception("request.crashed", extra={"path": request.url.path, "method": request.method})
+        status, code, detail = 500, "internal_error", "the server failed to handle this request"
+    body = {
+        "type": f"urn:textpulse:problem:{code}",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "code": code,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _status_of(exc: TextpulseError) -> int:
+    if isinstance(exc, InvalidTransition):
+        return 409
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, Unauthenticated):
+        return 401
+    if isinstance(exc, RetryableError):
+        return 503
+    return 422
+
+
+def _field_of(location: tuple[int | str, ...]) -> str:
+    """("body", "schedule", "at") -> "schedule.at"; ("header", "idempotency-key") -> "Idempotency-Key"."""
+    where, *path = location or ("request",)
+    if where == "header" and path:
+        return "-".join(part.capitalize() for part in str(path[0]).split("-"))
+    return ".".join(str(part) for part in path) or str(where)

@@ -1,0 +1,156 @@
+-- The API's statements. Every campaign statement is scoped by org_id: a campaign of another
+-- organisation is simply not found. Changes lock the campaign first (lock-campaign) and decide in
+-- Python (libs/common/campaign_states.py), so the state machine has one home.
+
+-- name: get-organisation
+SELECT o.id, o.time_zone, o.campaign_segment_limit, a.max_segments AS account_max_segments
+FROM organisations o
+LEFT JOIN sms_accounts a ON a.org_id = o.id
+WHERE o.id = :org_id;
+
+-- name: sender-of-org
+SELECT id FROM senders WHERE id = :sender_id AND org_id = :org_id;
+
+-- name: default-sender
+SELECT id FROM senders WHERE org_id = :org_id AND is_default;
+
+-- name: insert-campaign
+INSERT INTO campaigns (org_id, name, body, audience, sender_id, contact_email, segment_limit,
+                       validity_period_s, send_when_late, max_lateness_s, created_by, updated_by)
+VALUES (:org_id, :campaign_name, :body, :audience::jsonb, :sender_id, :contact_email, :segment_limit,
+        :validity_period_s, :send_when_late, :max_lateness_s, :actor, :actor)
+RETURNING id;
+
+-- name: duplicate-campaign
+-- A fresh draft with the original's content; schedule, runs, state and approval are not copied.
+INSERT INTO campaigns (org_id, name, body, audience, sender_id, contact_email, segment_limit,
+                       validity_period_s, send_when_late, max_lateness_s, duplicated_from, created_by, updated_by)
+SELECT org_id, left('Copy of ' || name, 200), body, audience, sender_id, contact_email, segment_limit,
+       validity_period_s, send_when_late, max_lateness_s, id, :actor, :actor
+FROM campaigns
+WHERE id = :campaign_id AND org_id = :org_id
+RETURNING id;
+
+-- name: get-campaign
+SELECT id, name, body, audience::text AS audience, sender_id, contact_email, segment_limit,
+       validity_period_s, schedule::text AS schedule, state, next_occurrence_at, send_when_late,
+       max_lateness_s, duplicated_from, created_by, updated_by, approved_by, created_at, updated_at,
+       state_changed_at
+FROM campaigns
+WHERE id = :campaign_id AND org_id = :org_id;
+
+-- name: lock-campaign
+-- Serialises changes to one campaign with each other and with the scheduler (which skips a locked
+-- campaign and takes it on its next tick).
+SELECT id, state, schedule::text AS schedule
+FROM campaigns
+WHERE id = :campaign_id AND org_id = :org_id
+FOR UPDATE;
+
+-- name: list-campaigns
+-- Newest first; id breaks ties so pages never overlap. Uses campaigns_by_org_state for a state filter.
+SELECT id, name, body, audience::text AS audience, sender_id, contact_email, segment_limit,
+       validity_period_s, schedule::text AS schedule, state, next_occurrence_at, send_when_late,
+       max_lateness_s, duplicated_from, created_by, updated_by, approved_by, created_at, updated_at,
+       state_changed_at
+FROM campaigns
+WHERE org_id = :org_id AND (:states::text[] IS NULL OR state = ANY(:states))
+ORDER BY created_at DESC, id
+LIMIT :limit OFFSET :offset;
+
+-- name: count-campaigns
+SELECT count(*) FROM campaigns
+WHERE org_id = :org_id AND (:states::text[] IS NULL OR state = ANY(:states));
+
+-- name: update-campaign
+-- Every editable field at once: the route merges a PATCH into the locked row first.
+UPDATE campaigns
+SET name = :campaign_name, body = :body, audience = :audience::jsonb, sender_id = :sender_id,
+    contact_email = :contact_email, segment_limit = :segment_limit, validity_period_s = :validity_period_s,
+    send_when_late = :send_when_late, max_lateness_s = :max_lateness_s, updated_by = :actor, updated_at = now()
+WHERE id = :campaign_id;
+
+-- name: delete-campaign
+DELETE FROM campaigns WHERE id = :campaign_id AND state = 'draft';
+
+-- name: set-campaign-state
+UPDATE campaigns
+SET state = :state, state_changed_at = now(), updated_by = :actor, updated_at = now()
+WHERE id = :campaign_id;
+
+-- name: set-schedule
+-- Starting a send is approving it: approved_by is who scheduled it or sent it now.
+UPDATE campaigns
+SET schedule = :schedule::jsonb, next_occurrence_at = :next_occurrence_at, state = :state,
+    state_changed_at = CASE WHEN state = :state THEN state_changed_at ELSE now() END,
+    approved_by = :actor, updated_by = :actor, updated_at = now()
+WHERE id = :campaign_id;
+
+-- name: clear-next-occurrence
+UPDATE campaigns SET next_occurrence_at = NULL WHERE id = :campaign_id;
+
+-- name: insert-send-now-run
+-- The run exists as soon as the request is answered; the scheduler publishes it on its next tick.
+INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at, origin)
+VALUES (:org_id, :campaign_id, :occurrence_at, 'send_now')
+RETURNING id;
+
+-- name: cancel-unpublished-runs
+-- A new schedule replaces the old one: runs the scheduler has not published yet are dropped. One it is
+-- publishing right now is locked; this waits, then sees it published and leaves it alone.
+UPDATE campaign_runs
+SET state = 'cancelled', state_reason = :reason, finished_at = now()
+WHERE campaign_id = :campaign_id AND state = 'pending' AND published_at IS NULL;
+
+-- name: cancel-open-runs
+UPDATE campaign_runs
+SET state = 'cancelled', state_reason = :reason, finished_at = now()
+WHERE campaign_id = :campaign_id AND state IN ('pending', 'resolving', 'sending', 'paused');
+
+-- name: pause-runs
+-- Only runs that are sending: pending ones are held back by the campaign's state (the scheduler does not
+-- publish runs of a paused campaign), and resolving ones must check it before handing recipients on.
+-- No reason: a pause by staff is not alerted (services/usage/conditions.py).
+UPDATE campaign_runs SET state = 'paused', state_reason = NULL
+WHERE campaign_id = :campaign_id AND state = 'sending';
+
+-- name: resume-runs
+-- Also resumes runs the dispatcher paused (failure threshold): staff looked and chose to go on.
+UPDATE campaign_runs SET state = 'sending', state_reason = NULL
+WHERE campaign_id = :campaign_id AND state = 'paused';
+
+-- name: get-run
+SELECT id, occurrence_at, origin, state, state_reason, published_at, started_at, finished_at,
+       targeted, excluded, sent, delivered, failed, segments, cost
+FROM campaign_runs
+WHERE id = :run_id;
+
+-- name: list-runs
+SELECT id, occurrence_at, origin, state, state_reason, published_at, started_at, finished_at,
+       targeted, excluded, sent, delivered, failed, segments, cost
+FROM campaign_runs
+WHERE campaign_id = :campaign_id
+ORDER BY occurrence_at DESC
+LIMIT :limit;
+
+-- name: insert-audit
+INSERT INTO campaign_audit (org_id, campaign_id, run_id, actor, action, from_state, to_state, detail)
+VALUES (:org_id, :campaign_id, :run_id, :actor, :action, :from_state, :to_state, :detail::jsonb);
+
+-- name: claim-idempotency-key
+-- The first request with a key inserts it; a concurrent retry blocks here until the first commits,
+-- then finds the row and replays its response. If the first fails, its row is rolled back with it.
+INSERT INTO idempotency_keys (org_id, key, request_hash)
+VALUES (:org_id, :key, :request_hash)
+ON CONFLICT (org_id, key) DO NOTHING
+RETURNING key;
+
+-- name: get-idempotency-key
+SELECT request_hash, status_code, response::text AS response
+FROM idempotency_keys
+WHERE org_id = :org_id AND key = :key;
+
+-- name: save-idempotent-response
+UPDATE idempotency_keys
+SET status_code = :status_code, response = :response::jsonb
+WHERE org_id = :org_id AND key = :key;

@@ -1,0 +1,148 @@
+"""Request and response bodies of the REST API (pydantic v2). Unknown request fields are refused."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from libs.common.campaign_states import CampaignState
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+# The template's own limits (length, characters, merge fields) are checked by libs.common.segments and
+# libs.common.merge; this bound only stops absurd payloads before they are parsed.
+Body = Annotated[str, StringConstraints(max_length=10_000)]
+SegmentLimit = Annotated[int, Field(gt=0, le=10_000_000)]
+ValidityPeriod = Annotated[int, Field(ge=1, le=36_000)]
+MaxLateness = Annotated[int, Field(ge=60, le=604_800)]
+
+
+class Audience(BaseModel):
+    """Who receives it; the audience service defines the rest of each kind's fields."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: Literal["iqa", "csv", "list"]
+
+
+class CampaignCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    body: Body = ""
+    audience: Audience | None = None
+    sender_id: UUID | None = Field(default=None, description="null: the organisation's default sender")
+    contact_email: Email | None = None
+    segment_limit: SegmentLimit | None = Field(default=None, description="null: the organisation's limit")
+    validity_period_s: ValidityPeriod = 14_400
+    send_when_late: bool = Field(default=False, description="send a run found more than max_lateness_s late")
+    max_lateness_s: MaxLateness = 3600
+
+
+class CampaignUpdate(BaseModel):
+    """A partial update: only the fields sent change. ``sender_id``, ``contact_email`` and ``audience``
+    may be set to null; the others may not."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    body: Body | None = None
+    audience: Audience | None = None
+    sender_id: UUID | None = None
+    contact_email: Email | None = None
+    segment_limit: SegmentLimit | None = None
+    validity_period_s: ValidityPeriod | None = None
+    send_when_late: bool | None = None
+    max_lateness_s: MaxLateness | None = None
+
+    @field_validator("name", "body", "segment_limit", "validity_period_s", "send_when_late", "max_lateness_s")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may not be null")
+        return value
+
+
+class ScheduleIn(BaseModel):
+    """Either ``at``, or ``rrule`` with ``start``. Times are wall-clock in the organisation's time zone
+    (a value with an offset is converted to it)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"at": "2026-03-10T09:00"},
+                                        {"rrule": "FREQ=MONTHLY;BYDAY=2TU;COUNT=6", "start": "2026-03-01T09:00"}]},
+    )
+
+    at: datetime | None = None
+    rrule: str | None = Field(default=None, max_length=500, description="RFC 5545 RRULE, without DTSTART")
+    start: datetime | None = Field(default=None, description="the first date and time the rule counts from")
+
+
+class CampaignOut(BaseModel):
+    id: UUID
+    name: str
+    body: str
+    audience: dict[str, Any] | None
+    sender_id: UUID | None
+    contact_email: str | None
+    segment_limit: int
+    effective_segment_limit: int = Field(description="segment_limit, capped by the account's maximum")
+    validity_period_s: int
+    schedule: dict[str, Any]
+    state: CampaignState
+    next_occurrence_at: datetime | None
+    send_when_late: bool
+    max_lateness_s: int
+    duplicated_from: UUID | None
+    created_by: str | None
+    updated_by: str | None
+    approved_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    state_changed_at: datetime
+    actions: list[str] = Field(description="what can be done now: edit, delete, schedule, send_now, pause, ...")
+    warnings: list[str]
+
+
+class CampaignPage(BaseModel):
+    items: list[CampaignOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class RunOut(BaseModel):
+    id: UUID
+    occurrence_at: datetime
+    origin: Literal["schedule", "send_now"]
+    state: str
+    state_reason: str | None
+    published_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    targeted: int
+    excluded: int
+    sent: int
+    delivered: int
+    failed: int
+    segments: int
+    cost: Decimal
+
+
+class SendStarted(BaseModel):
+    campaign: CampaignOut
+    run: RunOut
+
+
+class Occurrence(BaseModel):
+    at: datetime = Field(description="UTC")
+    local: datetime = Field(description="the same instant in the schedule's time zone")
+
+
+class Occurrences(BaseModel):
+    time_zone: str | None
+    occurrences: list[Occurrence]

@@ -1,0 +1,62 @@
+-- The scheduler's statements. Two schedulers may run against one database: every statement that picks
+-- work takes row locks with SKIP LOCKED, so each due campaign and each due run has one owner at a time,
+-- and the one transaction that publishes a run also marks it published (see services/scheduler/loop.py).
+
+-- name: lock-due-campaigns
+-- Campaigns whose next occurrence is due and has no run yet (partial index campaigns_due). SKIP LOCKED:
+-- another scheduler, or the API changing the campaign, holds it; it is taken on a later tick.
+SELECT id, org_id, schedule::text AS schedule, next_occurrence_at
+FROM campaigns
+WHERE next_occurrence_at <= :now
+  AND state IN ('scheduled', 'sending')
+ORDER BY next_occurrence_at
+LIMIT :limit
+FOR UPDATE SKIP LOCKED;
+
+-- name: insert-run
+-- One run per occurrence, whoever creates it: UNIQUE (campaign_id, occurrence_at) makes a second
+-- insert (a scheduler that crashed after inserting, before moving next_occurrence_at) a no-op.
+INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at, origin)
+VALUES (:org_id, :campaign_id, :occurrence_at, 'schedule')
+ON CONFLICT (campaign_id, occurrence_at) DO NOTHING
+RETURNING id;
+
+-- name: set-next-occurrence
+UPDATE campaigns SET next_occurrence_at = :next_occurrence_at WHERE id = :campaign_id;
+
+-- name: claim-due-runs
+-- Due runs not yet published (partial index campaign_runs_unpublished), with their campaign locked too:
+-- the campaign's state moves with the publish, and a pause or cancel in the API waits for this
+-- transaction instead of racing it. Runs of paused campaigns stay pending until resumed.
+SELECT r.id AS run_id, r.org_id, r.campaign_id, r.occurrence_at,
+       c.state AS campaign_state, c.send_when_late, c.max_lateness_s
+FROM campaign_runs r
+JOIN campaigns c ON c.id = r.campaign_id
+WHERE r.state = 'pending'
+  AND r.published_at IS NULL
+  AND r.occurrence_at <= :now
+  AND c.state IN ('scheduled', 'sending')
+ORDER BY r.occurrence_at
+LIMIT :limit
+FOR UPDATE OF r, c SKIP LOCKED;
+
+-- name: mark-published
+-- Written before the event is sent but committed only after Kafka acknowledged it: a crash in between
+-- rolls this back and the run is published again (consumers dedupe by run id).
+UPDATE campaign_runs
+SET published_at = :now, published_by = :instance
+WHERE id = ANY(:run_ids::uuid[]);
+
+-- name: mark-missed
+UPDATE campaign_runs
+SET state = 'missed', state_reason = :reason, finished_at = :now
+WHERE id = :run_id;
+
+-- name: set-campaign-state
+UPDATE campaigns
+SET state = :state, state_changed_at = :now, updated_at = :now
+WHERE id = :campaign_id;
+
+-- name: insert-audit
+INSERT INTO campaign_audit (org_id, campaign_id, run_id, actor, action, from_state, to_state, detail)
+VALUES (:org_id, :campaign_id, :run_id, 'scheduler', :action, :from_state, :to_state, :detail::jsonb);
