@@ -25,15 +25,20 @@ class Connections:
 
 
 @asynccontextmanager
-async def open_connections(settings: Settings, topics: Iterable[TopicSpec]) -> AsyncIterator[Connections]:
+async def open_connections(
+    settings: Settings, topics: Iterable[TopicSpec], *, min_pool_size: int = 0
+) -> AsyncIterator[Connections]:
     """Connect to PostgreSQL and Kafka and check that ``topics`` exist as the manifest says.
 
+    ``min_pool_size`` raises the pool's size for a service that holds connections across calls.
     Raises ConfigurationError if a topic is missing (run the topic step first); connection failures
     propagate, so a service that cannot reach its dependencies at start exits and is restarted.
     """
     await check_topics(settings.kafka_bootstrap_servers, topics, prefix=settings.topic_prefix)
     pool = await create_pool(
-        settings.database_url, min_size=settings.db_pool_min_size, max_size=settings.db_pool_max_size
+        settings.database_url,
+        min_size=settings.db_pool_min_size,
+        max_size=max(settings.db_pool_max_size, min_pool_size),
     )
     producer = make_producer(settings.kafka_bootstrap_servers)
     try:

@@ -58,8 +58,9 @@ def configure_logging(service: str, *, level: str = "INFO", fmt: str = "json") -
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # The Kafka client and the web server are chatty at INFO; their warnings still come through.
-    for noisy in ("aiokafka", "uvicorn.access"):
+    # The Kafka client, the web server and the twilio SDK (every request and header) are chatty at INFO;
+    # their warnings still come through.
+    for noisy in ("aiokafka", "uvicorn.access", "twilio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

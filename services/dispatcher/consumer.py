@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
@@ -28,6 +29,7 @@ log = get_logger(__name__)
 
 DeliverFor = Callable[[Recipient, Attempt], Awaitable[Delivered]]
 SenderSetup = Callable[[Recipient], Awaitable[SlidingWindow]]
+RefreshRun = Callable[[uuid.UUID], Awaitable[None]]
 
 
 class PartitionOffsets:
@@ -53,11 +55,14 @@ class PartitionOffsets:
 
 class DispatchConsumer:
     def __init__(self, *, bootstrap: str, group_id: str, prefix: str, publisher: EventPublisher,
-                 deliver: DeliverFor, setup_sender: SenderSetup, session_timeout_ms: int = 10_000,
+                 deliver: DeliverFor, setup_sender: SenderSetup, refresh_run: RefreshRun,
+                 session_timeout_ms: int = 10_000,
                  max_buffered: int = 20_000) -> None:
         self._publisher = publisher
         self._deliver = deliver
         self._setup_sender = setup_sender
+        self._refresh_run = refresh_run
+        self._touched_runs: set[uuid.UUID] = set()
         self._group_id = group_id
         self._topic = RECIPIENTS.full_name(prefix)
         self._max_buffered = max_buffered
@@ -142,6 +147,7 @@ class DispatchConsumer:
             log.error("recipient.failed", extra={"offset": record.offset, "error": repr(error)})
             await self._dead_letter(record, code, f"{type(error).__name__}: {error}")
         elif delivered is not None and delivered.result is not None:
+            self._touched_runs.add(item.event.run_id)
             await self._publish_result(delivered)
         tp = TopicPartition(record.topic, record.partition)
         if tp in self._offsets:
@@ -167,6 +173,15 @@ class DispatchConsumer:
             await self._commit(list(self._offsets))
 
     async def _commit(self, partitions: list[TopicPartition]) -> None:
+        # Runs are refreshed before offsets move: a committed record's outcome is always in its run's counts.
+        touched, self._touched_runs = self._touched_runs, set()
+        for run_id in touched:
+            try:
+                await self._refresh_run(run_id)
+            except Exception:
+                self._touched_runs |= touched
+                log.exception("run.refresh_failed", extra={"run_id": str(run_id)})
+                return
         assigned = self._consumer.assignment()
         offsets = {}
         for tp in partitions:

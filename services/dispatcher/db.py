@@ -77,13 +77,9 @@ class DispatchStore:
         await self._q.execute(conn, "record-final", run_id=e.run_id, recipient_id=e.recipient_id, state=state,
                               error_code=code)
 
-    async def count_outcome(self, conn: asyncpg.Connection, run_id: uuid.UUID, *, sent: int = 0, failed: int = 0,
-                            dropped: int = 0, segments: int = 0) -> None:
-        await self._q.execute(conn, "count-outcome", run_id=run_id, sent=sent, failed=failed, dropped=dropped,
-                              segments=segments)
-
-    async def is_suppressed(self, conn: asyncpg.Connection, e: Recipient) -> bool:
-        return await self._q.fetchval(conn, "is-suppressed", org_id=e.org_id, phone=e.to, sender=e.sender)
+    async def refresh_run_counts(self, run_id: uuid.UUID) -> None:
+        async with self._pool.acquire() as conn:
+            await self._q.execute(conn, "refresh-run-counts", run_id=run_id)
 
     async def suppress(self, conn: asyncpg.Connection, e: Recipient) -> None:
         await self._q.execute(conn, "suppress", org_id=e.org_id, phone=e.to, sender=e.sender)

@@ -11,8 +11,8 @@ For each recipient event (redelivery is normal):
    first: Twilio's list of messages from the sender to the number is searched for one with this body
    created since the claim; if found, its SID is adopted and nothing is sent. While Twilio cannot be
    listed, nothing is sent.
-5. Suppression is checked again, then the message is sent, and the outcome is written with the run's
-   counts in the same transaction.
+5. Suppression is checked again, then the message is sent and its outcome written. The run's counts are
+   recomputed from the ledger before the record's offset is committed (``consumer.py``).
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class Deliverer:
                         return await self._record_sent(conn, event, found, event.segments, None, "adopted")
                     await self._store.reclaim(conn, event, attempt.token, self._process_id)
                     attempt.must_reconcile = False
-                if await self._store.is_suppressed(conn, event):
+                if entry["suppressed"]:
                     return await self._finish(conn, event, "suppressed", None)
                 return await self._send(conn, event, attempt, twilio)
 
@@ -154,17 +154,12 @@ class Deliverer:
                            price: Decimal | None, status: str) -> Delivered:
         anchor = time.time()
         await self._store.record_sent(conn, event, sid, status, segments, price, anchor)
-        await self._store.count_outcome(conn, event.run_id, sent=1, segments=segments)
         result = self._result(event, "sent", sid=sid, segments=segments)
         return Delivered(result, segments_used=segments if status != "adopted" else 0, anchor=anchor)
 
     async def _finish(self, conn: asyncpg.Connection, event: Recipient, state: Outcome,
                       code: int | None) -> Delivered:
         await self._store.record_final(conn, event, state, code)
-        if state == "failed":
-            await self._store.count_outcome(conn, event.run_id, failed=1)
-        elif state == "suppressed":
-            await self._store.count_outcome(conn, event.run_id, dropped=1)
         return Delivered(self._result(event, state, code=code))
 
     async def _check_health(self, conn: asyncpg.Connection, event: Recipient) -> None:

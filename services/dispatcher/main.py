@@ -29,7 +29,9 @@ DEFAULT_SEGMENTS_PER_SECOND = 3.0
 
 @asynccontextmanager
 async def build(settings: Settings) -> AsyncIterator[Service]:
-    async with open_connections(settings, [RECIPIENTS, SEND_RESULTS, CONSENT]) as conn:
+    # A send holds a connection (the ledger row's lock) across its Twilio call: the pool bounds how
+    # many senders are in flight at once in this process.
+    async with open_connections(settings, [RECIPIENTS, SEND_RESULTS, CONSENT], min_pool_size=60) as conn:
         store = DispatchStore(conn.pool)
         await store.check()
         accounts = TwilioAccounts(store, api_base_url=settings.twilio_api_base_url, timeout_s=settings.twilio_timeout_s)
@@ -53,6 +55,7 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
         consumer = DispatchConsumer(
             bootstrap=settings.kafka_bootstrap_servers, group_id=f"{settings.topic_prefix}dispatcher",
             prefix=settings.topic_prefix, publisher=conn.publisher, deliver=deliver, setup_sender=setup_sender,
+            refresh_run=store.refresh_run_counts,
             session_timeout_ms=settings.kafka_session_timeout_ms,
         )
         app = FastAPI(title=f"Textpulse {NAME}", docs_url=None, redoc_url=None)

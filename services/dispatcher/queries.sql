@@ -8,10 +8,14 @@ ON CONFLICT (run_id, recipient_id) DO NOTHING;
 -- name: lock-entry
 -- Held for the whole Twilio call: a second process handling the same recipient (a rebalance overlap)
 -- waits here and then sees the outcome. The lock dies with the connection of a killed process.
-SELECT state, claim_token, claimed_at, attempt, message_sid, segments, error_code
-FROM send_ledger
-WHERE run_id = :run_id AND recipient_id = :recipient_id
-FOR UPDATE;
+-- Suppression is read in the same round trip: organisation-wide entries (scope '') and the ones for
+-- this very sender both apply.
+SELECT l.state, l.claim_token, l.claimed_at, l.attempt, l.message_sid, l.segments, l.error_code,
+       EXISTS (SELECT 1 FROM suppressions s
+               WHERE s.org_id = l.org_id AND s.phone = l.to_number AND s.scope IN ('', l.sender)) AS suppressed
+FROM send_ledger l
+WHERE l.run_id = :run_id AND l.recipient_id = :recipient_id
+FOR UPDATE OF l;
 
 -- name: reclaim
 UPDATE send_ledger
@@ -30,30 +34,29 @@ UPDATE send_ledger
 SET state = :state, error_code = :error_code, updated_at = now()
 WHERE run_id = :run_id AND recipient_id = :recipient_id;
 
--- name: count-outcome
--- Counts one recipient's outcome on its run, in the same transaction as the ledger row, so each is
--- counted exactly once; the run completes when every recipient handed to the dispatcher has one.
-UPDATE campaign_runs
-SET sent     = sent + :sent,
-    failed   = failed + :failed,
-    dropped  = dropped + :dropped,
-    segments = segments + :segments,
-    state    = CASE WHEN state = 'sending' AND targeted > 0
-                         AND sent + failed + dropped + :sent + :failed + :dropped >= targeted
-                    THEN 'completed' ELSE state END,
-    finished_at = CASE WHEN state = 'sending' AND targeted > 0
-                         AND sent + failed + dropped + :sent + :failed + :dropped >= targeted
-                    THEN now() ELSE finished_at END
-WHERE id = :run_id;
+-- name: refresh-run-counts
+-- A run's counts are recomputed from its ledger rows (absolute values: any process may run this, any
+-- number of times) rather than incremented per send, which would make every send of a run queue on
+-- one row lock. The run completes when every recipient handed to the dispatcher has an outcome.
+-- The ledger index on (run_id, updated_at) makes this a scan of the run's own rows: ~10 ms for 20,000.
+WITH counts AS (
+    SELECT count(*) FILTER (WHERE state = 'sent') AS sent,
+           count(*) FILTER (WHERE state = 'failed') AS failed,
+           count(*) FILTER (WHERE state = 'suppressed') AS dropped,
+           coalesce(sum(segments) FILTER (WHERE state = 'sent'), 0) AS segments
+    FROM send_ledger WHERE run_id = :run_id
+)
+UPDATE campaign_runs r
+SET sent = c.sent, failed = c.failed, dropped = c.dropped, segments = c.segments,
+    state = CASE WHEN r.state = 'sending' AND r.targeted > 0 AND c.sent + c.failed + c.dropped >= r.targeted
+                 THEN 'completed' ELSE r.state END,
+    finished_at = CASE WHEN r.state = 'sending' AND r.targeted > 0 AND c.sent + c.failed + c.dropped >= r.targeted
+                       THEN now() ELSE r.finished_at END
+FROM counts c
+WHERE r.id = :run_id AND (r.sent, r.failed, r.dropped, r.segments) IS DISTINCT FROM (c.sent, c.failed, c.dropped, c.segments);
 
 -- name: run-state
 SELECT state FROM campaign_runs WHERE id = :run_id;
-
--- name: is-suppressed
--- Organisation-wide entries (scope '') and the ones for this very sender both apply.
-SELECT EXISTS (
-    SELECT 1 FROM suppressions WHERE org_id = :org_id AND phone = :phone AND scope IN ('', :sender)
-);
 
 -- name: suppress
 INSERT INTO suppressions (org_id, phone, scope, source, reason)

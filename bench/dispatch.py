@@ -1,0 +1,138 @@
+"""Dispatcher benchmarks, measured at the Twilio stand-in's arrival log. Prints its figures.
+
+    python -m bench.dispatch pacing      # 40 senders x 180 segments, two dispatcher processes
+    python -m bench.dispatch throughput  # one dispatcher, 200 senders with raised limits, 20,000 messages
+
+Needs PostgreSQL and Kafka (``python -m deploy.stack infra``); starts its own stand-in and dispatchers.
+Targets (issue 15): pacing min achieved >= 2.94 segments/s, max in any sliding second <= 3, duplicates 0,
+missing 0; throughput >= 1,000 messages/s with peak RSS <= 200 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+
+from deploy.stack import bootstrap_servers, database_url
+from libs.common.events import Recipient
+from libs.common.kafka import ensure_topics
+from libs.common.topics import ALL_TOPICS
+from tests.e2e.dispatch_harness import (
+    TwilioStandin,
+    dispatcher_env,
+    publish_recipients,
+    seed_run,
+    start_dispatcher,
+    wait_http,
+)
+from tests.kafka_helpers import running_publisher
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def run_bench(kind: str) -> None:
+    log_dir = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-"))
+    if kind == "pacing":
+        senders = [f"+1888555{2000 + i:04d}" for i in range(40)]
+        dispatchers, per_sender_segments, rate = 2, 180, 3.0
+    else:
+        senders = [f"+1888555{3000 + i:04d}" for i in range(200)]
+        dispatchers, per_sender_segments, rate = 1, 100, 1000.0
+    standin = TwilioStandin(log_dir, senders, rate=rate)
+    await wait_http(f"{standin.url}/healthz")
+    prefix = f"bench{uuid.uuid4().hex[:6]}."
+    bootstrap = bootstrap_servers()
+    await ensure_topics(bootstrap, ALL_TOPICS, prefix=prefix)
+    pool = await asyncpg.create_pool(database_url(), min_size=1, max_size=4)
+    rng = random.Random(15)
+    run = await seed_run(pool, standin, senders, 0, rng=rng)
+    recipients = _recipients(run, senders, per_sender_segments, rng, single_segment=(kind == "throughput"))
+    async with pool.acquire() as conn:
+        await conn.execute("UPDATE campaign_runs SET targeted = $2 WHERE id = $1", run.run_id, len(recipients))
+        await conn.execute("UPDATE senders SET segments_per_second = $2 WHERE org_id = $1", run.org_id, rate)
+    run.recipients = recipients
+    async with running_publisher(bootstrap, prefix) as (publisher, _):
+        await publish_recipients(publisher, run)  # all queued first: the bench measures the dispatcher
+    env = dispatcher_env(database_url(), bootstrap, prefix, standin)
+    procs = [start_dispatcher(f"dispatcher-{i}", env, log_dir) for i in range(dispatchers)]
+    try:
+        started = time.monotonic()
+        while True:
+            async with pool.acquire() as conn:
+                state = await conn.fetchrow("SELECT state, sent, failed FROM campaign_runs WHERE id = $1", run.run_id)
+            if state["state"] == "completed" or time.monotonic() - started > 900:
+                break
+            await asyncio.sleep(0.5)
+        rss = [peak_rss_mb(p.proc.pid) for p in procs]
+    finally:
+        for p in procs:
+            p.stop()
+    by_number = await standin.messages_to()
+    summary = await standin.summary()
+    standin.process.stop()
+    await pool.close()
+
+    expected = {r.to for r in recipients}
+    duplicates = sum(len(m) - 1 for m in by_number.values() if len(m) > 1)
+    missing = len(expected - set(by_number))
+    print(f"bench.dispatch {kind}: {len(recipients)} messages, {sum(r.segments for r in recipients)} segments, "
+          f"{len(senders)} senders, {dispatchers} dispatcher process(es); run {state['state']}")
+    print(f"  duplicates {duplicates}   missing {missing}   failed {state['failed']}")
+    rates = [s["arrival_segments_per_second"] for s in summary.values() if s["arrival_segments_per_second"]]
+    peaks = [s["peak_segments_arrived_per_window"] for s in summary.values()]
+    if kind == "pacing":
+        print(f"  achieved segments/s per sender: min {min(rates):.3f}   median {statistics.median(rates):.3f}   "
+              f"max {max(rates):.3f}   (target min >= 2.94)")
+        print(f"  largest segment count in any sliding 1 s window, any sender: {max(peaks)}   (target <= 3)")
+    else:
+        first = min(s["first_accepted_at"] for s in summary.values())
+        last = max(s["last_accepted_at"] for s in summary.values())
+        print(f"  throughput: {len(by_number) / (last - first):,.0f} messages/s over {last - first:.1f} s "
+              f"(target >= 1,000)")
+    print(f"  dispatcher peak RSS: {', '.join(f'{r:.0f} MB' for r in rss)}   (target <= 200 MB)")
+    print(f"  logs: {log_dir}")
+
+
+def _recipients(run, senders: list[str], per_sender_segments: int, rng: random.Random,
+                *, single_segment: bool) -> list[Recipient]:
+    from libs.common.segments import count_segments
+
+    bodies = {1: "Hi {n}, the AGM is on Friday.", 2: "Hi {n}, " + "the AGM is on Friday. " * 8,
+              3: "Hi {n}, " + "the AGM is on Friday at the hall. " * 10}
+    out, n = [], 0
+    for sender in senders:
+        budget = per_sender_segments
+        while budget > 0:
+            size = 1 if single_segment else rng.choice([s for s in (1, 2, 3) if s <= budget])
+            body = bodies[size].format(n=n)
+            segments = count_segments(body).segments
+            out.append(Recipient(org_id=run.org_id, campaign_id=run.campaign_id, run_id=run.run_id,
+                                 recipient_id=uuid.uuid4(), sender=sender, to=f"+1415{n:07d}", body=body,
+                                 segments=segments))
+            budget -= segments
+            n += 1
+    rng.shuffle(out)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("kind", choices=["pacing", "throughput"])
+    asyncio.run(run_bench(parser.parse_args().kind))
+
+
+if __name__ == "__main__":
+    main()
