@@ -70,6 +70,7 @@ def processes() -> list[Process]:
         Process("optout", "services.optout", PORT_BASE + 1),
         Process("scheduler", "services.scheduler", PORT_BASE + 2),
         Process("audience", "services.audience", PORT_BASE + 3),
+        Process("usage", "services.usage", PORT_BASE + 4),
     ]
     procs += [Process(f"dispatcher-{i}", "services.dispatcher", PORT_BASE + 10 + i) for i in range(1, DISPATCHERS + 1)]
     return procs

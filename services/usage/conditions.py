@@ -1,0 +1,100 @@
+"""When a figure or a run's state calls for an alert, and which one. Pure.
+
+Run states are written by other services with a reason of the form ``"<code>: <words>"``
+(``"failure_threshold: 12 of the last 200 sends failed"``, ``"twilio_20003: Authenticate"``,
+``"sender_unverified: +18885550100 is pending; ..."``); the code before the colon decides the alert.
+
+    >>> classify_run("paused", "twilio_30032: toll-free number not verified")
+    <AlertKind.TOLL_FREE_RESTRICTED: 'toll_free_restricted'>
+    >>> classify_run("paused", None) is None          # a pause by staff needs no alert
+    True
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from libs.common.alert_templates import AlertKind
+
+# States the watcher looks at (campaign_runs.state); keep in step with the partial index in 0007.
+ALERTABLE_STATES: Final = ("paused", "refused", "over_limit", "missed", "failed")
+# Twilio errors that mean the account itself is refused: wrong or revoked credentials, suspended account.
+TWILIO_AUTH_CODES: Final = frozenset({20003, 20005, 20008, 30002})
+TOLL_FREE_CODES: Final = frozenset({30032})
+_REASON_CODE: Final = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*(?::|$)")
+_TWILIO_CODE: Final = re.compile(r"^twilio_(\d{5})$")
+
+
+def reason_code(reason: str | None) -> str | None:
+    """``"twilio_20003: Authenticate"`` -> ``"twilio_20003"``; None without a code."""
+    match = _REASON_CODE.match(reason or "")
+    return match.group(1) if match else None
+
+
+def twilio_code(reason: str | None) -> int | None:
+    """The Twilio error code a reason names (``twilio_21606: ...`` -> 21606), if any."""
+    match = _TWILIO_CODE.match(reason_code(reason) or "")
+    return int(match.group(1)) if match else None
+
+
+def classify_run(state: str, reason: str | None) -> AlertKind | None:
+    """The alert a run in ``state`` with ``reason`` needs, or None (a staff pause, a state we ignore)."""
+    code = reason_code(reason) or ""
+    twilio = twilio_code(reason)
+    if state == "over_limit" or code in ("segment_limit", "account_max_segments", "over_limit"):
+        return AlertKind.SEGMENT_LIMIT
+    if state == "missed":
+        return AlertKind.RUN_MISSED
+    if code in ("sender_unverified", "toll_free_cap") or twilio in TOLL_FREE_CODES:
+        return AlertKind.TOLL_FREE_RESTRICTED
+    if code == "twilio_auth" or twilio in TWILIO_AUTH_CODES:
+        return AlertKind.TWILIO_AUTH
+    if code == "failure_threshold":
+        return AlertKind.FAILURE_THRESHOLD
+    if twilio is not None:
+        return AlertKind.TWILIO_REFUSED
+    if code.startswith("iqa"):
+        return AlertKind.IQA_FAILED
+    if code.startswith("imis"):
+        return AlertKind.IMIS_UNREACHABLE
+    if state in ("failed", "refused"):
+        return AlertKind.RUN_FAILED
+    return None
+
+
+def run_dedupe_key(run_id: object, kind: AlertKind) -> str:
+    """The same condition for the same run alerts once (then as reminders, by the kind's quiet period)."""
+    return f"run:{run_id}:{kind.value}"
+
+
+def usage_threshold(used: int, allowance: int | None) -> AlertKind | None:
+    """The highest allowance threshold ``used`` segments have reached this month, if any."""
+    if not allowance or allowance <= 0:
+        return None
+    if used >= allowance:
+        return AlertKind.USAGE_100
+    if used * 5 >= allowance * 4:  # 80 %, in integers
+        return AlertKind.USAGE_80
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class OptedOutRule:
+    """Alert when at least ``min_count`` failures of a run went to opted-out numbers and they are at
+    least ``min_share`` of its failures: a handful is noise, a large share means a stale audience."""
+
+    min_count: int = 10
+    min_share: float = 0.25
+
+    def fires(self, opted_out_failures: int, failed: int) -> bool:
+        if opted_out_failures < self.min_count or failed <= 0:
+            return False
+        return opted_out_failures >= self.min_share * failed
+
+
+def sender_from_reason(reason: str | None) -> tuple[str | None, str | None]:
+    """``"sender_unverified: +18885550100 is pending; ..."`` -> (``"+18885550100"``, ``"pending"``)."""
+    match = re.search(r"(\+[1-9]\d{6,14}|MG[0-9a-f]{32}) is (\w+)", reason or "")
+    return (match.group(1), match.group(2)) if match else (None, None)

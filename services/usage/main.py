@@ -1,0 +1,69 @@
+"""Usage service: usage rollups from send-results, statuses and opt-outs; alerts raised and e-mailed.
+
+Wiring only. Three workers run beside /healthz and /readyz:
+
+- the consumer (handlers.py): SEND_RESULTS, MESSAGE_STATUS and CONSENT into the usage rollups, with
+  the allowance and opted-out alerts they call for;
+- the alert watcher (watcher.py): runs that stopped badly, and a stuck iMIS write-back, into alerts;
+- the alert mailer (mailer.py): the alerts outbox over SMTP.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI
+
+from libs.common.connections import open_connections
+from libs.common.kafka import EventConsumer
+from libs.common.runtime import Service, health_router
+from libs.common.settings import Settings
+from libs.common.topics import CONSENT, MESSAGE_STATUS, SEND_RESULTS
+from services.usage import db, handlers
+from services.usage.conditions import OptedOutRule
+from services.usage.mailer import AlertMailer, MailerTuning, SmtpConfig
+from services.usage.watcher import AlertWatcher, WatcherTuning
+
+NAME = "usage"
+
+
+@dataclass(frozen=True)
+class UsageTuning:
+    """Knobs with production defaults; tests shorten the waits."""
+
+    watcher: WatcherTuning = field(default_factory=WatcherTuning)
+    mailer: MailerTuning = field(default_factory=MailerTuning)
+    opted_out_rule: OptedOutRule = field(default_factory=OptedOutRule)
+    max_retry_s: float = 120.0
+
+
+@asynccontextmanager
+async def build(settings: Settings, tuning: UsageTuning | None = None) -> AsyncIterator[Service]:
+    tuning = tuning or UsageTuning()
+    async with open_connections(settings, [SEND_RESULTS, MESSAGE_STATUS, CONSENT]) as conn:
+        async with conn.pool.acquire() as check:
+            await db.check(check)  # a broken query fails at boot, not at the first alert
+        deps = handlers.UsageDeps(pool=conn.pool, base_url=settings.public_base_url,
+                                  opted_out_rule=tuning.opted_out_rule)
+        consumer = EventConsumer(
+            bootstrap=settings.kafka_bootstrap_servers, group_id=f"{settings.topic_prefix}usage",
+            handlers={
+                SEND_RESULTS: functools.partial(handlers.record_send_result, deps=deps),
+                MESSAGE_STATUS: functools.partial(handlers.record_status, deps=deps),
+                CONSENT: functools.partial(handlers.record_consent, deps=deps),
+            },
+            publisher=conn.publisher, prefix=settings.topic_prefix,
+            session_timeout_ms=settings.kafka_session_timeout_ms, max_retry_s=tuning.max_retry_s,
+        )
+        watcher = AlertWatcher(conn.pool, base_url=settings.public_base_url, tuning=tuning.watcher)
+        mailer = AlertMailer(conn.pool, SmtpConfig.from_settings(settings), tuning=tuning.mailer)
+        app = FastAPI(title=f"Textpulse {NAME}", docs_url=None, redoc_url=None)
+        app.include_router(health_router(NAME, conn.readiness_checks()))
+        await consumer.start()
+        try:
+            yield Service(app=app, workers=[consumer.run, watcher.run, mailer.run])
+        finally:
+            await consumer.stop()

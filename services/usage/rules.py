@@ -1,0 +1,180 @@
+"""What one message costs and counts for: Twilio's charging rules (twilio.md §10), pure.
+
+A message's facts (``MessageFacts``: its send-result, then the statuses Twilio reported) decide its
+``Contribution`` to the usage rollups. Handlers apply ``contribution(after) - contribution(before)``,
+so an event that changes nothing (a redelivery, a stale status) adds nothing.
+
+Charging rules:
+
+- A message Twilio accepted is charged ``segments x price`` of its destination unless it ends
+  ``failed`` (or ``canceled``): ``sent``, ``delivered`` and ``undelivered`` were attempted and are charged.
+  Until its final status arrives, a message is counted as charged (the estimate shown "today").
+- A message that ends ``failed`` pays the $0.001 Failed Message Processing Fee, per message, unless its
+  error code is exempt (30450, 30036, 30002, 30008, 21408, 30454 and Twilio's internal errors).
+  ``undelivered`` never pays it, and neither does a refusal at submission (an API error is no message).
+- SMS Pumping Protection is free to US and CA; elsewhere only what Twilio reports is counted.
+
+    >>> facts = MessageFacts(outcome="sent", segments=2, region="US", unit_price=Decimal("0.0083"))
+    >>> contribution(facts).segment_cost
+    Decimal('0.0166')
+    >>> contribution(apply_status(facts, "failed", 30007, None)).failed_fee
+    Decimal('0.001')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal
+from typing import Final, Literal
+
+from libs.common.pricing import FAILED_MESSAGE_FEE, PUMPING_PROTECTION_FREE
+
+Outcome = Literal["sent", "failed", "suppressed", "expired", "cancelled"]
+
+# Errors for which Twilio waives the failed-message fee (twilio.md §10).
+FEE_EXEMPT_ERRORS: Final = frozenset({12400, 20500, 20504, 30103, 30500, 30036, 30002, 30454, 30450, 21408, 30008})
+# The member had opted out with Twilio (replied STOP to that sender): never deliverable.
+OPTED_OUT_ERROR: Final = 21610
+# Code under which failures without an error code are counted.
+NO_CODE: Final = 0
+
+# Twilio's statuses in the order they may follow each other; callbacks come out of order and twice,
+# so a status is applied only when it ranks higher, and the first final status stays (as services/optout).
+STATUS_RANK: Final[dict[str, int]] = {
+    "accepted": 1, "scheduled": 1, "queued": 2, "sending": 3, "sent": 4,
+    "delivered": 5, "undelivered": 5, "failed": 5, "canceled": 5, "partially_delivered": 5, "read": 5,
+}
+_NOT_CHARGED: Final = frozenset({"failed", "canceled"})
+_ZERO: Final = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFacts:
+    """What is known about one recipient's message. ``error_code`` is the submission's for a refusal,
+    the last status's for an accepted message. ``pumping_fee`` is only ever what Twilio reported."""
+
+    outcome: Outcome
+    segments: int
+    region: str
+    unit_price: Decimal | None
+    status: str | None = None
+    error_code: int | None = None
+    reported_price: Decimal | None = None
+    pumping_fee: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """What one message adds to a rollup; ``error_code`` is the code its failure is counted under."""
+
+    messages: int = 0
+    segments: int = 0
+    delivered: int = 0
+    undelivered: int = 0
+    failed: int = 0
+    dropped: int = 0
+    opted_out_failures: int = 0
+    unpriced_segments: int = 0
+    segment_cost: Decimal = _ZERO
+    failed_fee: Decimal = _ZERO
+    pumping_fee: Decimal = _ZERO
+    reported_cost: Decimal = _ZERO
+    error_code: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """The difference between two contributions: counters and money, and error-code counts."""
+
+    counts: dict[str, int | Decimal] = field(default_factory=dict)
+    errors: dict[int, int] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return any(self.counts.values()) or any(self.errors.values())
+
+    def get(self, name: str) -> int | Decimal:
+        return self.counts.get(name, 0)
+
+
+_COUNTERS: Final = tuple(f.name for f in fields(Contribution) if f.name != "error_code")
+
+
+def failed_fee(status: str | None, error_code: int | None) -> Decimal:
+    """The Failed Message Processing Fee: $0.001 for a message that ends ``failed`` unless exempt."""
+    if status == "failed" and error_code not in FEE_EXEMPT_ERRORS:
+        return FAILED_MESSAGE_FEE
+    return _ZERO
+
+
+def pumping_charge(region: str, reported: Decimal | None) -> Decimal:
+    """SMS Pumping Protection as charged: nothing to US/CA, else only what Twilio reported."""
+    if reported is None or region in PUMPING_PROTECTION_FREE:
+        return _ZERO
+    return reported
+
+
+def contribution(facts: MessageFacts | None) -> Contribution:
+    """What ``facts`` add to the rollups; an unknown message (None) adds nothing."""
+    if facts is None:
+        return Contribution()
+    if facts.outcome == "sent":
+        return _accepted(facts)
+    if facts.outcome == "failed":
+        # Refused at submission (an API error): counted as a failure, never charged.
+        code = facts.error_code if facts.error_code is not None else NO_CODE
+        return Contribution(failed=1, error_code=code, opted_out_failures=int(code == OPTED_OUT_ERROR))
+    if facts.outcome == "suppressed" and facts.error_code == OPTED_OUT_ERROR:
+        # Twilio refused it because the member had replied STOP to this sender (the dispatcher then
+        # suppresses the number): a failure to a previously opted-out number, not charged.
+        return Contribution(failed=1, opted_out_failures=1, error_code=OPTED_OUT_ERROR)
+    return Contribution(dropped=1)
+
+
+def _accepted(facts: MessageFacts) -> Contribution:
+    status, code = facts.status, facts.error_code
+    charged = status not in _NOT_CHARGED
+    priced = facts.unit_price is not None
+    is_failure = status in ("failed", "undelivered")
+    return Contribution(
+        messages=1,
+        segments=facts.segments,
+        delivered=int(status == "delivered"),
+        undelivered=int(status == "undelivered"),
+        failed=int(status == "failed"),
+        opted_out_failures=int(status == "failed" and code == OPTED_OUT_ERROR),
+        unpriced_segments=facts.segments if charged and not priced else 0,
+        segment_cost=facts.unit_price * facts.segments if charged and facts.unit_price is not None else _ZERO,
+        failed_fee=failed_fee(status, code),
+        pumping_fee=pumping_charge(facts.region, facts.pumping_fee),
+        reported_cost=facts.reported_price or _ZERO,
+        error_code=(code if code is not None else NO_CODE) if is_failure else None,
+    )
+
+
+def difference(after: Contribution, before: Contribution) -> Delta:
+    """``after - before``, leaving out what did not change."""
+    counts: dict[str, int | Decimal] = {}
+    for name in _COUNTERS:
+        change = getattr(after, name) - getattr(before, name)
+        if change:
+            counts[name] = change
+    errors: dict[int, int] = {}
+    if before.error_code is not None:
+        errors[before.error_code] = errors.get(before.error_code, 0) - 1
+    if after.error_code is not None:
+        errors[after.error_code] = errors.get(after.error_code, 0) + 1
+    return Delta(counts, {code: n for code, n in errors.items() if n})
+
+
+def apply_status(facts: MessageFacts, status: str, error_code: int | None, price: Decimal | None) -> MessageFacts:
+    """``facts`` after one status callback. A status that does not rank higher changes only a price not
+    known yet; an unknown status, or a status of a message Twilio never accepted, changes nothing."""
+    rank = STATUS_RANK.get(status)
+    if facts.outcome != "sent" or rank is None:
+        return facts
+    if rank > STATUS_RANK.get(facts.status or "", 0):
+        return replace(facts, status=status, error_code=error_code,
+                       reported_price=price if price is not None else facts.reported_price)
+    if price is not None and facts.reported_price is None:
+        return replace(facts, reported_price=price)
+    return facts

@@ -1,0 +1,125 @@
+"""The alert watcher: raises alerts for runs that stopped badly and for an iMIS write-back that is stuck.
+
+Other services record what happened in their own rows (the dispatcher pauses a run with
+``"failure_threshold: ..."``, the scheduler marks it ``missed``, ...); the watcher polls for runs in an
+alertable state it has not looked at in that state and reason, raises the alert ``classify_run``
+names, and records that it looked (``run_alert_marks``), in one transaction per run. A paused run is
+looked at again once its reminder is due; ``raise_alert``'s quiet period decides whether it is e-mailed.
+
+Every ``writeback_every_s`` it also looks for organisations whose iMIS write-back jobs have been
+pending longer than ``writeback_stuck_s``, and raises one alert per organisation (a reminder a day).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from libs.common.alerts import AlertKind, raise_alert
+from libs.common.db import transaction
+from libs.common.errors import PermanentError
+from libs.common.logging import get_logger
+from services.usage import db
+from services.usage.conditions import classify_run, reason_code, run_dedupe_key, sender_from_reason, twilio_code
+
+log = get_logger(__name__)
+
+_DB_DOWN = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+
+@dataclass(frozen=True, slots=True)
+class WatcherTuning:
+    poll_s: float = 5.0
+    batch: int = 100
+    horizon_days: int = 30
+    reminder_s: float = 24 * 3600.0
+    writeback_every_s: float = 300.0
+    writeback_stuck_s: float = 3600.0
+
+
+class AlertWatcher:
+    def __init__(self, pool: asyncpg.Pool, *, base_url: str, tuning: WatcherTuning = WatcherTuning()) -> None:
+        self._pool = pool
+        self._base_url = base_url
+        self._tuning = tuning
+        self._next_writeback_check = 0.0
+
+    async def run(self) -> None:
+        """Watch until cancelled; a database outage only delays it."""
+        stall = 0.5
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                while await self.check_runs() >= self._tuning.batch:
+                    pass
+                if loop.time() >= self._next_writeback_check:
+                    await self.check_writebacks()
+                    self._next_writeback_check = loop.time() + self._tuning.writeback_every_s
+                stall = 0.5
+            except _DB_DOWN as exc:
+                log.warning("alert_watcher.stalled", extra={"error": f"{type(exc).__name__}: {exc}"})
+                await asyncio.sleep(stall)
+                stall = min(stall * 2, 10.0)
+                continue
+            await asyncio.sleep(self._tuning.poll_s)
+
+    async def check_runs(self) -> int:
+        """Raise the alerts of one batch of runs; returns how many runs were looked at."""
+        t = self._tuning
+        async with self._pool.acquire() as conn:
+            runs = await db.runs_to_alert(conn, horizon_days=t.horizon_days, reminder_s=t.reminder_s, limit=t.batch)
+        for run in runs:
+            try:
+                async with transaction(self._pool) as conn:
+                    kind = await self._alert_run(conn, run)
+                    await db.mark_run(conn, run["run_id"], run["state"], run["state_reason"], kind)
+            except PermanentError as exc:
+                # A bug (a template missing a figure) or a run deleted meanwhile: marked, so it is not
+                # retried every poll; the error is in the log.
+                log.error("run_alert.failed", extra={"run_id": str(run["run_id"]), "code": exc.code, "error": str(exc)})
+                async with transaction(self._pool) as conn:
+                    await db.mark_run(conn, run["run_id"], run["state"], run["state_reason"], None)
+        return len(runs)
+
+    async def _alert_run(self, conn: asyncpg.Connection, run: asyncpg.Record) -> str | None:
+        kind = classify_run(run["state"], run["state_reason"])
+        if kind is None:
+            return None
+        context = await self._context(conn, kind, run)
+        await raise_alert(conn, run["org_id"], kind, run_dedupe_key(run["run_id"], kind), context,
+                          base_url=self._base_url, run_id=run["run_id"])
+        log.info("run_alert.checked", extra={"run_id": str(run["run_id"]), "state": run["state"], "kind": kind.value})
+        return kind.value
+
+    async def _context(self, conn: asyncpg.Connection, kind: AlertKind, run: asyncpg.Record) -> dict[str, Any]:
+        reason = run["state_reason"]
+        context: dict[str, Any] = {
+            "reason": reason, "occurrence_at": run["occurrence_at"], "targeted": run["targeted"],
+            "sent": run["sent"], "failed": run["failed"], "segments": run["segments"],
+        }
+        if kind is AlertKind.SEGMENT_LIMIT:
+            context |= {"segment_limit": run["segment_limit"], "account_max_segments": run["account_max_segments"]}
+        elif kind is AlertKind.FAILURE_THRESHOLD:
+            context["top_errors"] = await db.run_top_errors(conn, run["run_id"])
+        elif kind in (AlertKind.TWILIO_REFUSED, AlertKind.TWILIO_AUTH):
+            context["error_code"] = twilio_code(reason)
+        elif kind is AlertKind.TOLL_FREE_RESTRICTED:
+            sender, verification = sender_from_reason(reason)
+            context |= {"sender": sender, "verification": verification,
+                        "cap_reached": reason_code(reason) == "toll_free_cap"}
+        return context
+
+    async def check_writebacks(self) -> int:
+        """Alert each organisation whose iMIS write-back has been stuck; returns how many were found."""
+        async with self._pool.acquire() as conn:
+            stuck = await db.stuck_writebacks(conn, stuck_s=self._tuning.writeback_stuck_s)
+        for row in stuck:
+            async with transaction(self._pool) as conn:
+                await raise_alert(conn, row["org_id"], AlertKind.WRITEBACK_STUCK, "imis_writeback_stuck",
+                                  {"pending": row["pending"], "oldest_at": row["oldest_at"],
+                                   "last_error": row["last_error"]},
+                                  base_url=self._base_url)
+        return len(stuck)
