@@ -63,6 +63,7 @@ class DispatchConsumer:
         self._setup_sender = setup_sender
         self._refresh_run = refresh_run
         self._touched_runs: set[uuid.UUID] = set()
+        self._publishing: set[asyncio.Task[None]] = set()
         self._group_id = group_id
         self._topic = RECIPIENTS.full_name(prefix)
         self._max_buffered = max_buffered
@@ -87,6 +88,7 @@ class DispatchConsumer:
     async def stop(self) -> None:
         self._stopping.set()
         await self._stop_lanes(list(self._lanes.values()))
+        await self._settle_publishing()
         await self._commit(list(self._offsets))
         await self._consumer.stop()
 
@@ -146,9 +148,22 @@ class DispatchConsumer:
             code = error.code if isinstance(error, PermanentError) else "handler_crashed"
             log.error("recipient.failed", extra={"offset": record.offset, "error": repr(error)})
             await self._dead_letter(record, code, f"{type(error).__name__}: {error}")
+            self._finish_offset(record)
         elif delivered is not None and delivered.result is not None:
             self._touched_runs.add(item.event.run_id)
-            await self._publish_result(delivered)
+            # The lane goes on to its next recipient while the result is acknowledged; the offset is
+            # finished only after the ack, so a crash in between redelivers it and the result is sent again.
+            task = asyncio.create_task(self._publish_then_finish(delivered, record))
+            self._publishing.add(task)
+            task.add_done_callback(self._publishing.discard)
+        else:
+            self._finish_offset(record)
+
+    async def _publish_then_finish(self, delivered: Delivered, record: ConsumerRecord) -> None:
+        await self._publish_result(delivered)
+        self._finish_offset(record)
+
+    def _finish_offset(self, record: ConsumerRecord) -> None:
         tp = TopicPartition(record.topic, record.partition)
         if tp in self._offsets:
             self._offsets[tp].finish(record.offset)
@@ -202,6 +217,10 @@ class DispatchConsumer:
         for tp, offset in offsets.items():
             self._offsets[tp].committed = offset
 
+    async def _settle_publishing(self) -> None:
+        if self._publishing:
+            await asyncio.wait(list(self._publishing), timeout=30)
+
     async def _stop_lanes(self, lanes: list[SenderLane]) -> None:
         await asyncio.gather(*(lane.stop() for lane in lanes))
         for lane in lanes:
@@ -211,6 +230,7 @@ class DispatchConsumer:
     async def revoke(self, revoked: set[TopicPartition]) -> None:
         started = time.monotonic()
         await self._stop_lanes([lane for lane in self._lanes.values() if lane.tp in revoked])
+        await self._settle_publishing()
         await self._commit(list(revoked))
         for tp in revoked:
             self._offsets.pop(tp, None)

@@ -37,23 +37,32 @@ WHERE run_id = :run_id AND recipient_id = :recipient_id;
 -- name: refresh-run-counts
 -- A run's counts are recomputed from its ledger rows (absolute values: any process may run this, any
 -- number of times) rather than incremented per send, which would make every send of a run queue on
--- one row lock. The run completes when every recipient handed to the dispatcher has an outcome.
--- The ledger index on (run_id, updated_at) makes this a scan of the run's own rows: ~10 ms for 20,000.
+-- one row lock. The run completes when every recipient handed to the dispatcher has an outcome, and its
+-- campaign follows the state machine's after_run: back to scheduled if more occurrences are due, else
+-- completed. The ledger index on (run_id, updated_at) keeps this to a scan of the run's own rows.
 WITH counts AS (
     SELECT count(*) FILTER (WHERE state = 'sent') AS sent,
            count(*) FILTER (WHERE state = 'failed') AS failed,
            count(*) FILTER (WHERE state = 'suppressed') AS dropped,
            coalesce(sum(segments) FILTER (WHERE state = 'sent'), 0) AS segments
     FROM send_ledger WHERE run_id = :run_id
+), run AS (
+    UPDATE campaign_runs r
+    SET sent = c.sent, failed = c.failed, dropped = c.dropped, segments = c.segments,
+        state = CASE WHEN r.state = 'sending' AND r.targeted > 0 AND c.sent + c.failed + c.dropped >= r.targeted
+                     THEN 'completed' ELSE r.state END,
+        finished_at = CASE WHEN r.state = 'sending' AND r.targeted > 0 AND c.sent + c.failed + c.dropped >= r.targeted
+                           THEN now() ELSE r.finished_at END
+    FROM counts c
+    WHERE r.id = :run_id
+      AND (r.sent, r.failed, r.dropped, r.segments) IS DISTINCT FROM (c.sent, c.failed, c.dropped, c.segments)
+    RETURNING r.campaign_id, r.state
 )
-UPDATE campaign_runs r
-SET sent = c.sent, failed = c.failed, dropped = c.dropped, segments = c.segments,
-    state = CASE WHEN r.state = 'sending' AND r.targeted > 0 AND c.sent + c.failed + c.dropped >= r.targeted
-                 THEN 'completed' ELSE r.state END,
-    finished_at = CASE WHEN r.state = 'sending' AND r.targeted > 0 AND c.sent + c.failed + c.dropped >= r.targeted
-                       THEN now() ELSE r.finished_at END
-FROM counts c
-WHERE r.id = :run_id AND (r.sent, r.failed, r.dropped, r.segments) IS DISTINCT FROM (c.sent, c.failed, c.dropped, c.segments);
+UPDATE campaigns c
+SET state = CASE WHEN c.next_occurrence_at IS NULL THEN 'completed' ELSE 'scheduled' END,
+    state_changed_at = now(), updated_at = now()
+FROM run
+WHERE c.id = run.campaign_id AND run.state = 'completed' AND c.state = 'sending';
 
 -- name: run-state
 SELECT state FROM campaign_runs WHERE id = :run_id;
@@ -75,8 +84,15 @@ FROM (SELECT state FROM send_ledger
       ORDER BY updated_at DESC LIMIT :window) AS latest;
 
 -- name: pause-run
-UPDATE campaign_runs SET state = 'paused', state_reason = :reason
-WHERE id = :run_id AND state IN ('sending', 'resolving', 'pending');
+-- The run pauses itself (failure threshold, Twilio refusing the account or sender), and so does its
+-- campaign, so that staff can see it and resume it from the dashboard.
+WITH run AS (
+    UPDATE campaign_runs SET state = 'paused', state_reason = :reason
+    WHERE id = :run_id AND state IN ('sending', 'resolving', 'pending')
+    RETURNING campaign_id
+)
+UPDATE campaigns c SET state = 'paused', state_changed_at = now(), updated_at = now()
+FROM run WHERE c.id = run.campaign_id AND c.state = 'sending';
 
 -- name: refuse-run
 -- An unverified toll-free sender cannot text US/Canada at all (30032, still charged): the run is refused.
