@@ -1,27 +1,91 @@
-"""Opt-out service: Twilio webhooks into the suppression table and the consent and status topics.
+"""Opt-out service: Twilio webhooks into the suppression table, the consent and status topics, and iMIS.
 
-Wiring only: settings, connections, the web app with /healthz and /readyz. The event handlers are
-added with the service's own issue.
+Wiring only. The web app answers ``POST /twilio/inbound`` and ``POST /twilio/status`` (webhooks.py)
+beside /healthz and /readyz; three workers run next to it:
+
+- ``WebhookProcessor`` (processing.py): stored webhooks -> suppressions, consent history, ledger status;
+- ``EventRelay`` (relay.py): event_outbox -> Kafka (ConsentChanged keyed by phone, MessageStatus by SID);
+- ``WritebackWorker`` (writeback.py): imis_outbox -> each member's TP_SmsPreferences panel in iMIS.
+
+What other services rely on (migration 0004):
+
+- ``suppressions``: scope ``''`` is the organisation-wide rule, any other scope is a sender address or
+  Messaging Service SID (Twilio's own block). A STOP writes both, START/UNSTOP lifts both; a send must
+  be refused when either the ``''`` row or the row for its sender exists.
+- ``ConsentChanged`` on ``textpulse.consent``, keyed by phone: one event per scope changed
+  (``sender`` None for the organisation-wide one), so a STOP gives two.
+- ``send_ledger``: ``twilio_status`` only moves up the rank in status.py; ``price`` is the cost in USD
+  as a positive number (Twilio's price negated), or the $0.001 failed-message fee.
+- ``member_phone_index``: the audience service upserts (org, E.164 phone, member id, run, last_seen_at)
+  for every recipient it resolves; the write-back updates every member seen with the number in the
+  last ``member_window_days``.
+- ``event_outbox``: any service may queue an event here in its own transaction; this service's relay
+  publishes it. ``imis_accounts``: per-organisation iMIS credentials (base URL defaults to
+  ``TEXTPULSE_IMIS_BASE_URL``); without a row, nothing is written back.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
+import httpx
 from fastapi import FastAPI
 
 from libs.common.connections import open_connections
 from libs.common.runtime import Service, health_router
 from libs.common.settings import Settings
 from libs.common.topics import CONSENT, MESSAGE_STATUS
+from services.optout import webhooks
+from services.optout.db import OptoutDb
+from services.optout.handlers import HandlerDeps
+from services.optout.processing import ProcessorTuning, WebhookProcessor
+from services.optout.relay import EventRelay
+from services.optout.signatures import AccountDirectory
+from services.optout.writeback import WritebackTuning, WritebackWorker
 
 NAME = "optout"
 
 
+@dataclass(frozen=True)
+class OptoutTuning:
+    """Knobs with production defaults; tests shorten the back-offs."""
+
+    processor: ProcessorTuning = field(default_factory=ProcessorTuning)
+    writeback: WritebackTuning = field(default_factory=WritebackTuning)
+    member_window_days: int = 400
+    imis_timeout_s: float = 15.0
+    account_cache_s: float = 30.0  # how long an account's token and URL are trusted from memory
+    account_refresh_s: float = 5.0  # a failing signature re-reads its account at most this often
+
+
 @asynccontextmanager
-async def build(settings: Settings) -> AsyncIterator[Service]:
-    async with open_connections(settings, [CONSENT, MESSAGE_STATUS]) as conn:
+async def build(settings: Settings, tuning: OptoutTuning | None = None) -> AsyncIterator[Service]:
+    tuning = tuning or OptoutTuning()
+    db = OptoutDb.load()
+    async with (
+        open_connections(settings, [CONSENT, MESSAGE_STATUS]) as conn,
+        httpx.AsyncClient(timeout=tuning.imis_timeout_s) as imis_http,
+    ):
+        async with conn.pool.acquire() as c:
+            await db.check(c)  # a broken query fails at boot, not at the first STOP
+        webhook_wake, relay_wake, writeback_wake = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+        def committed() -> None:
+            relay_wake.set()
+            writeback_wake.set()
+
+        deps = HandlerDeps(db=db, member_window_days=tuning.member_window_days)
+        processor = WebhookProcessor(conn.pool, deps, wake=webhook_wake, on_committed=committed,
+                                     tuning=tuning.processor)
+        relay = EventRelay(conn.pool, db, conn.publisher, wake=relay_wake)
+        writeback = WritebackWorker(conn.pool, db, imis_http, default_base_url=settings.imis_base_url,
+                                    wake=writeback_wake, tuning=tuning.writeback)
+
         app = FastAPI(title=f"Textpulse {NAME}", docs_url=None, redoc_url=None)
         app.include_router(health_router(NAME, conn.readiness_checks()))
-        yield Service(app=app)
+        accounts = AccountDirectory(conn.pool, db, ttl_s=tuning.account_cache_s, refresh_s=tuning.account_refresh_s)
+        webhooks.install(app, webhooks.WebhookInbox(webhooks.WebhookWriter(conn.pool, db), accounts, webhook_wake))
+        yield Service(app=app, workers=[processor.run, relay.run, writeback.run])

@@ -1,0 +1,257 @@
+"""campaign-due -> the run's snapshot -> recipient events. One handler, idempotent per run.
+
+For a run in ``pending`` (or ``resolving`` after a crash), :meth:`AudienceResolver.handle`:
+
+1. loads the run, its campaign, organisation, sender and limits; compiles the body (an unknown merge
+   field fails the run before iMIS is asked for anything);
+2. fetches the audience (IQA pages, a CSV upload or a list) -> ``stages["fetch"]``;
+3. looks up suppressions and bad numbers for the audience's numbers, then classifies every member
+   (:mod:`services.audience.rules`) in a worker thread, so the event loop keeps heart-beating Kafka
+   -> ``stages["preflight"]``;
+4. decides the run's state (sending, completed, refused, over_limit) and writes the snapshot, the
+   member-phone index and the run's figures in one transaction -> ``stages["store"]``;
+5. when the run is ``sending``, publishes its queued recipients in batches, in snapshot order, keyed by
+   sender, moving the run's ``published_through`` checkpoint after Kafka acknowledged each batch
+   -> ``stages["publish"]``.
+
+A redelivered event for a run already ``sending`` only does step 5 for what is past the checkpoint; any
+other state (completed, failed, over_limit, refused, cancelled...) is left alone. Failures to resolve
+(iMIS down after its retries, credentials refused, a bad audience setting, no sender) mark the run
+``failed`` with the reason and publish nothing. PostgreSQL and Kafka errors are RetryableError: the
+consumer redelivers the same event and the steps above resume where they stopped.
+
+Every final state carries ``state_reason`` = ``"<code>: <figures or cause>"``, which is what the alert
+watcher (services/usage) reads: ``segment_limit``, ``sender_unverified``, ``imis_unavailable``,
+``imis_credentials_rejected``, ``iqa_not_found``, ``iqa_rejected``, ``iqa_column_missing``,
+``merge_unknown_field``, ``sender_missing``, ``audience_invalid``... A row in campaign_audit
+(``run_resolved``, ``run_over_limit``, ``run_refused``, ``run_completed``, ``run_failed``) records it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import asyncpg
+import httpx
+from aiokafka.errors import KafkaError
+
+from libs.common.errors import ConfigurationError, DependencyUnavailable, PermanentError
+from libs.common.events import CampaignDue, Recipient
+from libs.common.logging import get_logger
+from libs.common.merge import STANDARD_FIELDS, MergeError, Template, compile_template
+from libs.common.phone import region_for_prefix
+from libs.common.pricing import PriceTable
+from services.audience import rules
+from services.audience.db import AudienceStore, RunContext
+from services.audience.imis_client import ImisQueryClient, RetryPolicy
+from services.audience.publishing import RecipientPublisher
+from services.audience.sources import (
+    AudienceInvalid,
+    ColumnMap,
+    CsvAudience,
+    IqaAudience,
+    IqaRows,
+    ListAudience,
+    parse_audience,
+    stored_member,
+)
+
+log = get_logger(__name__)
+
+_RESOLVABLE = frozenset({"pending", "resolving"})
+
+
+class RunFailed(PermanentError):
+    """The run's audience cannot be resolved; the run ends ``failed`` with ``code: message``."""
+
+
+@dataclass(frozen=True)
+class ImisSettings:
+    """How iMIS is reached: the default site, the shared HTTP client, page size and retry policy."""
+
+    http: httpx.AsyncClient
+    default_base_url: str
+    retry: RetryPolicy = RetryPolicy()
+    page_size: int = 500
+
+
+@dataclass
+class Stages:
+    """Wall time per stage of the last run handled, and how many members it had (for logs and bench)."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    members: int = 0
+    pages: int = 0
+    published: int = 0
+
+    @asynccontextmanager
+    async def timed(self, stage: str) -> AsyncIterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - started
+
+
+class AudienceResolver:
+    def __init__(self, store: AudienceStore, publisher: RecipientPublisher, imis: ImisSettings, *,
+                 publish_batch: int = 2_000, prices: PriceTable | None = None) -> None:
+        self._store = store
+        self._publisher = publisher
+        self._imis = imis
+        self._batch = publish_batch
+        self._prices = prices or PriceTable()
+        self.last = Stages()
+
+    async def handle(self, event: CampaignDue) -> None:
+        """The consumer's handler for campaign-due; see the module docstring. Idempotent per run."""
+        try:
+            await self._handle(event)
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+            raise DependencyUnavailable("postgres_unavailable", f"{type(exc).__name__}: {exc}") from exc
+        except KafkaError as exc:
+            raise DependencyUnavailable("kafka_unavailable", f"{type(exc).__name__}: {exc}") from exc
+
+    async def _handle(self, event: CampaignDue) -> None:
+        self.last = stages = Stages()
+        ctx = await self._store.run_context(event.run_id)
+        if ctx is None:
+            raise PermanentError("run_unknown", f"no campaign run {event.run_id}")
+        if (ctx.org_id, ctx.campaign_id) != (event.org_id, event.campaign_id):
+            raise PermanentError("run_mismatch", f"run {event.run_id} belongs to another campaign or organisation")
+        if ctx.run_state == "sending":
+            await self._publish(ctx, stages)
+            return
+        if ctx.run_state not in _RESOLVABLE or not await self._store.begin_resolving(ctx.run_id):
+            log.info("run.skipped", extra={"run_id": str(ctx.run_id), "state": ctx.run_state})
+            return
+        try:
+            verdict = await self._resolve(ctx, stages)
+        except RunFailed as exc:
+            if await self._store.fail_run(ctx, exc.code, exc.message):
+                log.error("run.failed", extra={"run_id": str(ctx.run_id), "code": exc.code, "error": exc.message})
+            return
+        if verdict is None:  # another consumer wrote the snapshot first (a rebalance overlap): help it publish
+            current = await self._store.run_context(ctx.run_id)
+            if current is not None and current.run_state == "sending":
+                await self._publish(current, stages)
+        elif verdict.publishes:
+            await self._publish(ctx, stages)
+
+    async def _resolve(self, ctx: RunContext, stages: Stages) -> rules.Verdict | None:
+        if not ctx.body.strip():
+            raise RunFailed("body_empty", "the campaign has no message body")
+        try:
+            region_for_prefix(ctx.default_country_prefix)
+        except ConfigurationError as exc:
+            raise RunFailed(exc.code, exc.message) from None
+        if ctx.sender is None:
+            raise RunFailed("sender_missing", "the campaign has no sender and the organisation no default sender")
+        try:
+            audience = parse_audience(ctx.audience)
+        except AudienceInvalid as exc:
+            raise RunFailed(exc.code, exc.message) from None
+        async with stages.timed("fetch"):
+            members, template = await self._fetch(ctx, audience, stages)
+        stages.members = len(members)
+        async with stages.timed("preflight"):
+            numbers = sorted(rules.candidate_numbers(members, ctx.default_country_prefix))
+            suppressed, bad = await self._store.excluded_numbers(ctx.org_id, ctx.sender, numbers)
+            rows = await asyncio.to_thread(
+                rules.classify, members, template, default_country_prefix=ctx.default_country_prefix,
+                suppressed=suppressed, bad_numbers=bad)
+            del members
+            figures = rules.totals(rows)
+            verdict = rules.decide(
+                figures, sender=ctx.sender, sender_verification=ctx.sender_verification or "verified",
+                segment_limit=ctx.segment_limit, account_max_segments=ctx.account_max_segments)
+            cost = self._prices.estimate((r.region or "", r.segments) for r in rows if r.reason is None)
+        async with stages.timed("store"):
+            saved = await self._store.save_snapshot(ctx, rows, figures, verdict, _money(cost.total))
+        if not saved:
+            log.info("run.resolved_elsewhere", extra={"run_id": str(ctx.run_id)})
+            return None
+        level = log.info if verdict.publishes or verdict.state == "completed" else log.error
+        level("run.resolved", extra={"run_id": str(ctx.run_id), "state": verdict.state, "reason": verdict.reason,
+                                     "targeted": figures.recipients, "excluded": figures.by_reason,
+                                     "segments": figures.segments})
+        return verdict
+
+    async def _fetch(self, ctx: RunContext, audience: IqaAudience | CsvAudience | ListAudience,
+                     stages: Stages) -> tuple[list[rules.AudienceMember], Template]:
+        """The members and the compiled body. The body is compiled as soon as the source's fields are known
+        (before iMIS is asked for anything), and members keep only the values the body uses."""
+        if isinstance(audience, IqaAudience):
+            columns = await self._store.column_map(ctx.org_id) or ColumnMap()
+            template = _compile(ctx.body, columns.merge_fields())
+            return await self._fetch_iqa(ctx, audience, columns, template, stages), template
+        if isinstance(audience, CsvAudience):
+            upload = await self._store.csv_upload(ctx.org_id, audience.upload_id)
+            if upload is None or upload[0] != "ready":
+                raise RunFailed("csv_upload_unusable", f"CSV upload {audience.upload_id} is missing or was refused")
+            template = _compile(ctx.body, set(upload[1]) - {"mobile"} | {"member_id", "full_name"})
+            stored = await self._store.csv_members(audience.upload_id)
+        else:
+            found = await self._store.list_members(ctx.org_id, audience.list_id)
+            if found is None:
+                raise RunFailed("list_missing", f"member list {audience.list_id} does not exist")
+            template = _compile(ctx.body, found[1] | {"member_id", "full_name"})
+            stored = found[0]
+        keep = set(template.fields)
+        return [stored_member(s.member_id, s.mobile, s.merge_values, keep) for s in stored], template
+
+    async def _fetch_iqa(self, ctx: RunContext, audience: IqaAudience, columns: ColumnMap, template: Template,
+                         stages: Stages) -> list[rules.AudienceMember]:
+        account = await self._store.imis_account(ctx.org_id)
+        if account is None:
+            raise RunFailed("imis_account_missing", "the organisation has no iMIS credentials")
+        client = ImisQueryClient(self._imis.http, account.base_url or self._imis.default_base_url, account.username,
+                                 account.password, retry=self._imis.retry, page_size=self._imis.page_size)
+        reader = IqaRows(columns, keep=set(template.fields))
+        members: list[rules.AudienceMember] = []
+        try:
+            async for page in client.pages(audience.query, audience.parameters):
+                stages.pages += 1
+                members.extend(reader.member(row) for row in page.rows)
+        except (DependencyUnavailable, PermanentError) as exc:
+            raise RunFailed(exc.code, f"{audience.query}: {exc.message}") from None
+        if reader.rows and not reader.mobile_seen:
+            raise RunFailed("iqa_column_missing", f"{audience.query} returns no column {columns.mobile!r} for the "
+                            f"mobile number; its columns are {', '.join(sorted(reader.columns))}")
+        return members
+
+    async def _publish(self, ctx: RunContext, stages: Stages) -> None:
+        """Publish every queued, unpublished recipient of the run, batch by batch, in snapshot order."""
+        assert ctx.sender is not None  # a run reaches 'sending' only with a sender
+        after = -1
+        async with stages.timed("publish"):
+            while batch := await self._store.unpublished(ctx.run_id, after, self._batch):
+                events = [
+                    Recipient(org_id=ctx.org_id, campaign_id=ctx.campaign_id, run_id=ctx.run_id,
+                              recipient_id=r.recipient_id, sender=ctx.sender, to=r.e164, body=r.body,
+                              segments=r.segments, validity_period_s=ctx.validity_period_s)
+                    for r in batch
+                ]
+                await self._publisher.publish(events)  # returns once Kafka acknowledged the whole batch
+                await self._store.mark_published(ctx.run_id, batch[-1].position)
+                stages.published += len(batch)
+                after = batch[-1].position
+        if stages.published:
+            log.info("run.published", extra={"run_id": str(ctx.run_id), "recipients": stages.published})
+
+
+def _compile(body: str, fields: set[str]) -> Template:
+    try:
+        return compile_template(body, fields=STANDARD_FIELDS | fields)
+    except MergeError as exc:
+        raise RunFailed(exc.code, exc.message) from None
+
+
+def _money(amount: Decimal) -> Decimal:
+    return amount.quantize(Decimal("0.00001"))
+

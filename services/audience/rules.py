@@ -1,0 +1,270 @@
+"""Who of a run's audience gets the text, and why the others do not. Pure: no I/O, no clock.
+
+    >>> from libs.common.merge import compile_template
+    >>> members = [AudienceMember("2", "(415) 555-0139", {"first_name": "Mei"}),
+    ...            AudienceMember("1", "415-555-0139", {"first_name": "Jun"})]
+    >>> rows = classify(members, compile_template("Hi {{first_name}}"), default_country_prefix="+1",
+    ...                 suppressed=set(), bad_numbers=set())
+    >>> [(r.member_id, r.status, r.reason, r.duplicate_of) for r in rows]
+    [('2', 'excluded', 'duplicate_number', '1'), ('1', 'queued', None, None)]
+
+Each member is checked in this order; the first rule that applies is its ``reason``:
+
+1. ``duplicate_member``: the same member id came earlier in the audience (IQA joins can repeat rows).
+2. ``opted_out``: the source's own opt-out flag (``detail`` ``imis_opt_out``).
+3. ``missing_mobile``: no number at all.
+4. ``invalid_number``: :func:`libs.common.phone.normalise` refused it (``detail`` is its code).
+5. ``opted_out``: the number is in the suppression table for the organisation or this sender
+   (``detail`` ``suppressed``).
+6. ``bad_number``: Twilio said earlier that the number cannot receive texts (``detail`` the error code).
+7. ``render_failed``: the body cannot be rendered for this member (``detail``: ``merge_value_missing``,
+   ``body_too_long``...); ``over_segment_limit``: it renders to more than 10 segments.
+8. ``duplicate_number``: another member who passed 1-7 has the same E.164 number. One text per number
+   per run, attributed to the member with the lowest id (numeric ids as numbers, then other ids as text,
+   then rows without an id), so the choice does not depend on how the IQA sorts; ``duplicate_of``
+   records that member on the others.
+
+Run-level rules come after: :func:`decide` refuses a run whose unverified sender would text US/Canada
+numbers and stops one over its segment limits, before anything is published.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+from libs.common.merge import MergeError, Template
+from libs.common.phone import Normalised, normalise
+from libs.common.preflight import MAX_SEGMENTS
+from libs.common.segments import InvalidBody, count_segments
+
+__all__ = [
+    "REASONS",
+    "AudienceMember",
+    "SnapshotRow",
+    "Totals",
+    "Verdict",
+    "candidate_numbers",
+    "classify",
+    "decide",
+    "totals",
+]
+
+REASONS: Final = (
+    "duplicate_member",
+    "opted_out",
+    "missing_mobile",
+    "invalid_number",
+    "bad_number",
+    "render_failed",
+    "over_segment_limit",
+    "duplicate_number",
+)
+# Twilio refuses unverified toll-free senders to the whole +1 zone (30032); the dispatcher checks the same prefix.
+_NANP = "+1"
+
+
+@dataclass(frozen=True, slots=True)
+class AudienceMember:
+    """One member as a source returned it; ``values`` are merge values keyed by lower-case field name."""
+
+    member_id: str
+    raw_phone: str | None
+    values: Mapping[str, object]
+    opted_out: bool = False
+
+
+@dataclass(slots=True)
+class SnapshotRow:
+    """One row of the run's snapshot. ``reason`` None means queued."""
+
+    position: int
+    member_id: str
+    raw_phone: str | None
+    e164: str | None = None
+    region: str | None = None
+    merge_values: dict[str, str | None] | None = None
+    body: str | None = None
+    encoding: str | None = None
+    segments: int = 0
+    reason: str | None = None
+    detail: str | None = None
+    duplicate_of: str | None = None
+
+    @property
+    def status(self) -> Literal["queued", "excluded"]:
+        return "queued" if self.reason is None else "excluded"
+
+
+def candidate_numbers(members: Iterable[AudienceMember], default_country_prefix: str) -> set[str]:
+    """The valid E.164 numbers of ``members``: what to look up in the suppression and bad-number tables."""
+    numbers = set()
+    for member in members:
+        if member.raw_phone and not member.opted_out:
+            number = normalise(member.raw_phone, default_country_prefix)
+            if isinstance(number, Normalised):
+                numbers.add(number.e164)
+    return numbers
+
+
+def classify(
+    members: Sequence[AudienceMember],
+    template: Template,
+    *,
+    default_country_prefix: str,
+    suppressed: Collection[str],
+    bad_numbers: Mapping[str, int] | Collection[str],
+    smart_encoding: bool = False,
+) -> list[SnapshotRow]:
+    """One :class:`SnapshotRow` per member, in input order, following the rules in the module docstring.
+
+    ``bad_numbers`` maps E.164 to Twilio's error code (or is a plain collection). Raises only
+    ConfigurationError for an invalid ``default_country_prefix``; a member's bad data becomes its reason.
+    """
+    rows: list[SnapshotRow] = []
+    seen_ids: set[str] = set()
+    for position, member in enumerate(members):
+        row = SnapshotRow(position, member.member_id, member.raw_phone)
+        rows.append(row)
+        if member.member_id:
+            if member.member_id in seen_ids:
+                _exclude(row, "duplicate_member", duplicate_of=member.member_id)
+                continue
+            seen_ids.add(member.member_id)
+        if member.opted_out:
+            _exclude(row, "opted_out", "imis_opt_out")
+            continue
+        if member.raw_phone is None or not member.raw_phone.strip():
+            _exclude(row, "missing_mobile")
+            continue
+        number = normalise(member.raw_phone, default_country_prefix)
+        if not isinstance(number, Normalised):
+            _exclude(row, "invalid_number", number.reason)
+            continue
+        row.e164, row.region = number.e164, number.region
+        if number.e164 in suppressed:
+            _exclude(row, "opted_out", "suppressed")
+            continue
+        if number.e164 in bad_numbers:
+            code = bad_numbers[number.e164] if isinstance(bad_numbers, Mapping) else None
+            _exclude(row, "bad_number", f"twilio_{code}" if code is not None else None)
+            continue
+        _render(row, member, template, smart_encoding)
+        if row.reason is None and number.warnings:
+            row.detail = ",".join(number.warnings)
+    _attribute_households(rows)
+    return rows
+
+
+def _exclude(row: SnapshotRow, reason: str, detail: str | None = None, *, duplicate_of: str | None = None) -> None:
+    row.reason, row.detail, row.duplicate_of = reason, detail, duplicate_of
+
+
+def _render(row: SnapshotRow, member: AudienceMember, template: Template, smart_encoding: bool) -> None:
+    row.merge_values = {name: _text(member.values.get(name)) for name in template.fields}
+    try:
+        count = count_segments(template.render(member.values), smart_encoding=smart_encoding)
+    except (MergeError, InvalidBody) as error:
+        _exclude(row, "render_failed", error.code)
+        return
+    row.body, row.encoding, row.segments = count.body, count.encoding, count.segments
+    if count.segments > MAX_SEGMENTS:
+        _exclude(row, "over_segment_limit", f"{count.segments} segments; at most {MAX_SEGMENTS} per text")
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else value if isinstance(value, str) else str(value)
+
+
+def _id_order(member_id: str) -> tuple[int, int, str]:
+    if member_id.isdigit():
+        return (0, int(member_id), "")
+    return (1, 0, member_id) if member_id else (2, 0, "")
+
+
+def _attribute_households(rows: list[SnapshotRow]) -> None:
+    by_number: dict[str, list[SnapshotRow]] = {}
+    for row in rows:
+        if row.reason is None and row.e164 is not None:
+            by_number.setdefault(row.e164, []).append(row)
+    for sharing in by_number.values():
+        if len(sharing) < 2:
+            continue
+        keeper = min(sharing, key=lambda r: (_id_order(r.member_id), r.position))
+        for row in sharing:
+            if row is not keeper:
+                _exclude(row, "duplicate_number", "household", duplicate_of=keeper.member_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """What the snapshot adds up to: recipients queued, members excluded (by reason), queued segments."""
+
+    recipients: int
+    excluded: int
+    segments: int
+    by_reason: Mapping[str, int] = field(default_factory=dict)
+    nanp_recipients: int = 0
+
+
+def totals(rows: Iterable[SnapshotRow]) -> Totals:
+    reasons: Counter[str] = Counter()
+    recipients = segments = nanp = 0
+    for row in rows:
+        if row.reason is None:
+            recipients += 1
+            segments += row.segments
+            nanp += row.e164 is not None and row.e164.startswith(_NANP)
+        else:
+            reasons[row.reason] += 1
+    return Totals(recipients, sum(reasons.values()), segments, dict(sorted(reasons.items())), nanp)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The run's state after resolution (``sending``, ``completed``, ``refused``, ``over_limit``) and why."""
+
+    state: Literal["sending", "completed", "refused", "over_limit"]
+    reason: str | None = None
+
+    @property
+    def publishes(self) -> bool:
+        return self.state == "sending"
+
+
+def decide(
+    figures: Totals,
+    *,
+    sender: str,
+    sender_verification: str,
+    segment_limit: int,
+    account_max_segments: int | None,
+) -> Verdict:
+    """Whether the run may be published. Checked before any recipient event exists, in this order:
+
+    no recipients -> ``completed`` (nothing to send is a finished run, not a failure); an unverified
+    sender with US/CA recipients -> ``refused`` (Twilio blocks it with 30032 and still charges); more
+    segments than the campaign's ``segment_limit`` or the account's ``max_segments`` -> ``over_limit``.
+    Reasons start with a stable code and carry the figures a person needs.
+    """
+    if figures.recipients == 0:
+        return Verdict("completed", f"no_recipients: all {figures.excluded} members were excluded")
+    if sender_verification != "verified" and figures.nanp_recipients:
+        return Verdict(
+            "refused",
+            f"sender_unverified: {sender} is {sender_verification} and cannot text US/Canada; "
+            f"{figures.nanp_recipients} of {figures.recipients} recipients are there",
+        )
+    limits = [(segment_limit, "the campaign's segment limit")]
+    if account_max_segments is not None:
+        limits.append((account_max_segments, "the account's max segments"))
+    for limit, name in sorted(limits):
+        if figures.segments > limit:
+            return Verdict(
+                "over_limit",
+                f"segment_limit: {figures.segments} segments for {figures.recipients} recipients exceed "
+                f"{name} of {limit}",
+            )
+    return Verdict("sending")

@@ -1,0 +1,301 @@
+"""What stored webhooks mean, applied to a whole batch inside the processor's transaction.
+
+``apply_batch(conn, rows, deps)`` returns one WebhookResult per row: ``done`` with a stable outcome
+(``opted_out``, ``opted_in``, ``help``, ``reply_stored``, ``phone_invalid``, ``applied``, ``stale``,
+``ledger_missing``, ``status_unknown``, ``duplicate``), or ``failed`` with the reason when the request can
+never be applied (``field_missing``). Each step is one statement for the whole batch (db.py).
+
+Idempotent: every write is keyed on the message SID (inbound), on SID + status + error code
+(callbacks), or on message SID + scope + action (consent), so a batch applied twice changes nothing the
+second time and a Twilio retry is a ``duplicate``. Order is kept where it matters: consent changes to
+one number are applied in arrival order (rounds, below), and a ledger row only ever moves up.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import get_args
+from uuid import UUID
+
+import asyncpg
+
+from libs.common.errors import PermanentError
+from libs.common.events import ConsentChanged, Event, MessageStatus
+from libs.common.logging import get_logger, mask_phone
+from libs.common.topics import CONSENT, MESSAGE_STATUS, TopicSpec
+from services.optout import status as rules
+from services.optout.consent import ORG_WIDE, changes_for, normalize_phone, sender_scope, source_text
+from services.optout.db import (
+    CallbackInsert,
+    CallbackRow,
+    ConsentRecord,
+    ImisJobRequest,
+    InboundRow,
+    OptoutDb,
+    StatusUpdate,
+    WebhookResult,
+    WebhookRow,
+)
+from services.optout.keywords import Kind, classify
+
+log = get_logger(__name__)
+
+_MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-f]{32}$")
+_EVENT_STATUSES = frozenset(get_args(MessageStatus.model_fields["status"].annotation))
+_OUTCOME = {Kind.OPT_OUT: "opted_out", Kind.OPT_IN: "opted_in", Kind.HELP: "help", Kind.OTHER: "reply_stored"}
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerDeps:
+    db: OptoutDb
+    # How far back member_phone_index counts a member as "having used" a number, for the write-back.
+    member_window_days: int = 400
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRequest:
+    org_id: UUID
+    phone: str
+    action: str  # opt_out | opt_in
+    source: str  # keyword | twilio_21610
+    scope: str | None  # the sender-scoped suppression, besides the organisation-wide one
+    keyword: str | None
+    body: str | None
+    message_sid: str
+    actor: str
+    occurred_at: datetime
+
+
+async def apply_batch(conn: asyncpg.Connection, rows: Sequence[WebhookRow], deps: HandlerDeps) -> list[WebhookResult]:
+    """Apply every row; raises only on a database error (the caller then retries row by row)."""
+    results: dict[int, WebhookResult] = {}
+    inbound: list[WebhookRow] = []
+    callbacks: list[WebhookRow] = []
+    for row in rows:
+        try:
+            _check_fields(row)
+        except PermanentError as exc:
+            log.warning("webhook.rejected", extra={"webhook_id": row.id, "kind": row.kind, "reason": exc.code})
+            results[row.id] = WebhookResult(row.id, "failed", exc.code, exc.message)
+            continue
+        (inbound if row.kind == "inbound" else callbacks).append(row)
+    events: list[tuple[TopicSpec, Event, str]] = []
+    consent: list[ConsentRequest] = []
+    if inbound:
+        results |= await _apply_inbound(conn, inbound, deps.db, consent)
+    if callbacks:
+        results |= await _apply_callbacks(conn, callbacks, deps.db, events, consent)
+    await deps.db.enqueue_events(conn, events)
+    await apply_consent(conn, deps, consent)
+    return [results[row.id] for row in rows]
+
+
+def _check_fields(row: WebhookRow) -> None:
+    needed = ("MessageSid", "From", "To") if row.kind == "inbound" else ("MessageSid", "MessageStatus")
+    for name in needed:
+        if not row.params.get(name, "").strip() and not (name == "MessageStatus" and row.params.get("SmsStatus")):
+            raise PermanentError("field_missing", f"{row.kind} webhook {row.id} has no {name}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Inbound messages
+
+
+async def _apply_inbound(
+    conn: asyncpg.Connection, rows: list[WebhookRow], db: OptoutDb, consent: list[ConsentRequest]
+) -> dict[int, WebhookResult]:
+    """Store every message; queue a consent change for each new opt-out or opt-in keyword."""
+    p = [row.params for row in rows]
+    tos = [params["To"].strip() for params in p]
+    services = [params.get("MessagingServiceSid", "").strip() or None for params in p]
+    phones = [normalize_phone(params["From"], row.default_country_prefix) for params, row in zip(p, rows, strict=True)]
+    kinds = await db.sender_kinds(conn, sorted({(row.org_id, to) for row, to in zip(rows, tos, strict=True)}))
+    links = await db.last_sends_to(conn, [(r.org_id, ph or "", to, sv)
+                                          for r, ph, to, sv in zip(rows, phones, tos, services, strict=True)])
+    meanings = [
+        # An unknown number counts as toll-free: the conservative reading of YES (keywords.py).
+        classify(params.get("Body", ""), opt_out_type=params.get("OptOutType"),
+                 toll_free=kinds.get((row.org_id, to), "toll_free") == "toll_free")
+        for params, row, to in zip(p, rows, tos, strict=True)
+    ]
+    new = await db.insert_inbound(conn, [
+        InboundRow(
+            webhook_id=row.id, org_id=row.org_id, message_sid=params["MessageSid"].strip()[:64],
+            from_number=params["From"][:64], phone=phones[i], to_number=tos[i][:64], messaging_service_sid=services[i],
+            body=params.get("Body", ""), num_media=_small_int(params.get("NumMedia")), kind=meanings[i].kind.value,
+            keyword=meanings[i].keyword, run_id=links.get(i, (None, None))[0],
+            recipient_id=links.get(i, (None, None))[1], received_at=row.received_at,
+        )
+        for i, (row, params) in enumerate(zip(rows, p, strict=True))
+    ])
+    results = {}
+    for i, row in enumerate(rows):
+        meaning, phone = meanings[i], phones[i]
+        if row.id not in new:
+            outcome = "duplicate"
+        elif meaning.changes_consent and phone is None:
+            log.warning("inbound.phone_unusable", extra={"webhook_id": row.id, "keyword": meaning.keyword})
+            outcome = "phone_invalid"
+        else:
+            outcome = _OUTCOME[meaning.kind]
+            if meaning.changes_consent:
+                consent.append(ConsentRequest(
+                    org_id=row.org_id, phone=phone, action=meaning.kind.value, source="keyword",  # type: ignore[arg-type]
+                    scope=sender_scope(tos[i], services[i]), keyword=meaning.keyword, body=p[i].get("Body", ""),
+                    message_sid=p[i]["MessageSid"].strip(), actor="member", occurred_at=row.received_at,
+                ))
+        results[row.id] = WebhookResult(row.id, "done", outcome)
+    return results
+
+
+def _small_int(raw: str | None) -> int:
+    raw = (raw or "").strip()
+    return int(raw) if raw.isdigit() and len(raw) < 4 else 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Status callbacks
+
+
+async def _apply_callbacks(
+    conn: asyncpg.Connection, rows: list[WebhookRow], db: OptoutDb, events: list[tuple[TopicSpec, Event, str]],
+    consent: list[ConsentRequest],
+) -> dict[int, WebhookResult]:
+    """Store each callback once, raise the ledger rows, queue MessageStatus; 21610 also suppresses."""
+    inserts = []
+    for row in rows:
+        params = row.params
+        status = (params.get("MessageStatus") or params.get("SmsStatus") or "").strip().lower()[:32]
+        raw_error = params.get("ErrorCode", "").strip()[:16]
+        cost = rules.cost_of(status, rules.parse_error_code(raw_error), rules.parse_price(params.get("Price")))
+        inserts.append(CallbackInsert(row.id, row.org_id, params["MessageSid"].strip()[:64], status, raw_error, cost))
+    new = await db.insert_status_callbacks(conn, inserts)
+    fresh = [CallbackRow(new[c.webhook_id], c.message_sid, c.status, c.error_code, c.price)
+             for c in inserts if c.webhook_id in new and c.status in rules.RANK]
+    applied = await apply_callbacks(conn, db, fresh)
+
+    results = {}
+    for row, c in zip(rows, inserts, strict=True):
+        error_code = rules.parse_error_code(c.error_code)
+        if c.webhook_id not in new:
+            outcome = "duplicate"
+        elif c.status not in rules.RANK:
+            log.warning("status.unknown", extra={"webhook_id": row.id, "status": c.status})
+            outcome = "status_unknown"
+        else:
+            matched, raised = applied[new[c.webhook_id]]
+            outcome = "applied" if raised else "stale" if matched else "ledger_missing"
+            if not matched:
+                log.info("status.sid_unknown", extra={"webhook_id": row.id, "message_sid": c.message_sid})
+        if c.webhook_id in new and _MESSAGE_SID.match(c.message_sid) and c.status in _EVENT_STATUSES:
+            event = MessageStatus(org_id=row.org_id, message_sid=c.message_sid, status=c.status,  # type: ignore[arg-type]
+                                  error_code=error_code, price=c.price)
+            events.append((MESSAGE_STATUS, event, c.message_sid))
+        if c.webhook_id in new and error_code == rules.UNSUBSCRIBED_ERROR:
+            request = _unsubscribed(row, c.message_sid)
+            if request is not None:
+                consent.append(request)
+        results[row.id] = WebhookResult(row.id, "done", outcome)
+    return results
+
+
+async def apply_callbacks(
+    conn: asyncpg.Connection, db: OptoutDb, callbacks: Sequence[CallbackRow]
+) -> dict[int, tuple[bool, bool]]:
+    """Apply stored callbacks to the ledger and mark them; returns {callback_id: (matched, applied)}.
+
+    Only the highest-ranked callback of each SID is sent to the database (the first of equal rank,
+    so the first terminal status stays); the others are matched but not applied.
+    """
+    best: dict[str, CallbackRow] = {}
+    for c in callbacks:
+        current = best.get(c.message_sid)
+        if current is None or rules.RANK[c.message_status] > rules.RANK[current.message_status]:
+            best[c.message_sid] = c
+    outcome = await db.apply_statuses(conn, [
+        StatusUpdate(c.message_sid, c.message_status, rules.parse_error_code(c.error_code), c.price)
+        for c in best.values()
+    ], rules.RANK)
+    marks = {}
+    for c in callbacks:
+        matched, raised = outcome[c.message_sid]
+        marks[c.id] = (matched, raised and best[c.message_sid].id == c.id)
+    await db.mark_callbacks(conn, [(cid, m, a) for cid, (m, a) in marks.items()])
+    return marks
+
+
+def _unsubscribed(row: WebhookRow, message_sid: str) -> ConsentRequest | None:
+    """A send refused with 21610: the member had replied STOP to that sender; suppress them."""
+    phone = normalize_phone(row.params.get("To", ""), row.default_country_prefix)
+    if phone is None:
+        log.warning("status.phone_unusable", extra={"webhook_id": row.id, "error_code": rules.UNSUBSCRIBED_ERROR})
+        return None
+    scope = sender_scope(row.params.get("From", ""), row.params.get("MessagingServiceSid") or None)
+    return ConsentRequest(org_id=row.org_id, phone=phone, action="opt_out", source="twilio_21610", scope=scope,
+                          keyword=None, body=None, message_sid=message_sid, actor="twilio", occurred_at=row.received_at)
+
+
+# ---------------------------------------------------------------------------------------------
+# Consent
+
+
+def rounds(requests: Sequence[ConsentRequest]) -> list[list[ConsentRequest]]:
+    """Split requests so that no round holds one number twice; order per number is kept across rounds."""
+    out: list[list[ConsentRequest]] = []
+    seen: dict[tuple[UUID, str], int] = {}
+    for req in requests:
+        n = seen.get((req.org_id, req.phone), -1) + 1
+        seen[(req.org_id, req.phone)] = n
+        if n == len(out):
+            out.append([])
+        out[n].append(req)
+    return out
+
+
+async def apply_consent(conn: asyncpg.Connection, deps: HandlerDeps, requests: Sequence[ConsentRequest]) -> None:
+    """Suppress or lift in every scope, append the history, queue ConsentChanged and the iMIS jobs.
+
+    A change already recorded for its message SID is skipped: no second event or job.
+    """
+    for batch in rounds(requests):
+        await _apply_round(conn, deps, batch)
+
+
+async def _apply_round(conn: asyncpg.Connection, deps: HandlerDeps, requests: list[ConsentRequest]) -> None:
+    db = deps.db
+    pairs = [(req, change) for req in requests for change in changes_for(req.phone, req.action, req.scope)]
+    outs = [(req.org_id, c.phone, c.scope) for req, c in pairs if req.action == "opt_out"]
+    ins = [(req.org_id, c.phone, c.scope) for req, c in pairs if req.action == "opt_in"]
+    changed = set()
+    if outs:
+        sources = [req.source for req, _ in pairs if req.action == "opt_out"]
+        reasons = [req.keyword for req, _ in pairs if req.action == "opt_out"]
+        changed |= await db.suppress(conn, outs, sources=sources, reasons=reasons)
+    if ins:
+        changed |= await db.lift_suppressions(conn, ins)
+    recorded = await db.insert_consent(conn, [
+        ConsentRecord(org_id=req.org_id, phone=req.phone, scope=c.scope, action=req.action, source=req.source,
+                      keyword=req.keyword, body=req.body, message_sid=req.message_sid, actor=req.actor,
+                      changed=(req.org_id, c.phone, c.scope) in changed, occurred_at=req.occurred_at)
+        for req, c in pairs
+    ])
+    events: list[tuple[TopicSpec, Event, str]] = []
+    jobs = []
+    for req, c in pairs:
+        consent_id = recorded.get((req.org_id, c.phone, c.scope))
+        if consent_id is None:
+            continue
+        event = ConsentChanged(org_id=req.org_id, phone=req.phone, sender=c.event_sender, action=req.action,  # type: ignore[arg-type]
+                               source=req.source, message_sid=req.message_sid)  # type: ignore[arg-type]
+        events.append((CONSENT, event, req.phone))
+        if c.scope == ORG_WIDE:
+            text = source_text(req.keyword, req.source, req.phone)
+            jobs.append(ImisJobRequest(req.org_id, req.phone, req.action, text, req.occurred_at, consent_id))
+    await db.enqueue_events(conn, events)
+    await db.enqueue_imis_jobs(conn, jobs, window_days=deps.member_window_days)
+    for req in requests:
+        log.info("consent.changed", extra={"org_id": str(req.org_id), "phone": mask_phone(req.phone),
+                                           "action": req.action, "source": req.source})

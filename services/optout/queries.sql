@@ -1,0 +1,274 @@
+-- The opt-out service's SQL. Loaded by services/optout/db.py and prepared at start-up.
+
+-- ---------------------------------------------------------------------------------------------
+-- Webhook edge
+
+-- name: account-by-sid
+-- The account a webhook claims to come from; its auth token validates the signature.
+SELECT org_id, account_sid, auth_token, webhook_base_url
+FROM sms_accounts
+WHERE account_sid = :account_sid;
+
+-- name: insert-webhooks
+-- The one write made before Twilio gets its 200: the requests as received. Everything else is done by
+-- the processor from these rows, so a crash after the 200 loses nothing. Requests that arrive while
+-- another write is in flight are stored together (group commit: one WAL flush for many).
+INSERT INTO webhook_requests (kind, org_id, account_sid, url, params)
+SELECT kind, org_id, account_sid, url, CAST(params AS jsonb)
+FROM unnest(CAST(:kinds AS text[]), CAST(:org_ids AS uuid[]), CAST(:account_sids AS text[]),
+            CAST(:urls AS text[]), CAST(:params AS text[]))
+     WITH ORDINALITY AS u(kind, org_id, account_sid, url, params, n)
+ORDER BY n;
+
+-- ---------------------------------------------------------------------------------------------
+-- Processing webhooks
+
+-- name: try-processor-lock
+-- One processor at a time across processes, so that a STOP and a later START for one number cannot be
+-- applied by two transactions in the wrong order. Storing webhooks is not serialised, only applying them.
+SELECT pg_try_advisory_xact_lock(:lock_id);
+
+-- name: claim-webhooks
+-- The oldest due rows, locked for this transaction (SKIP LOCKED: never wait on a row another
+-- transaction holds). The organisation's settings come along for the handlers.
+SELECT w.id, w.kind, w.org_id, w.params::text AS params, w.received_at, w.attempts,
+       o.default_country_prefix, o.time_zone
+FROM webhook_requests w
+JOIN organisations o ON o.id = w.org_id
+WHERE w.state = 'pending' AND w.next_attempt_at <= now()
+ORDER BY w.id
+LIMIT :limit
+FOR UPDATE OF w SKIP LOCKED;
+
+-- name: finish-webhooks
+-- state 'done' with the outcome (opted_out, duplicate, ledger_missing...), or 'failed' with the error.
+UPDATE webhook_requests w
+SET state = u.state, outcome = u.outcome, error = u.error, attempts = w.attempts + 1, processed_at = now()
+FROM unnest(CAST(:ids AS bigint[]), CAST(:states AS text[]), CAST(:outcomes AS text[]), CAST(:errors AS text[]))
+     AS u(id, state, outcome, error)
+WHERE w.id = u.id;
+
+-- name: retry-webhook
+UPDATE webhook_requests
+SET attempts = attempts + 1, error = :error, next_attempt_at = now() + make_interval(secs => :delay_s)
+WHERE id = :id;
+
+-- ---------------------------------------------------------------------------------------------
+-- Inbound messages. The processor applies a whole batch with one statement per step: each of these
+-- takes parallel arrays, one element per message (unnest keeps them aligned).
+
+-- name: sender-kinds
+-- The kind of each number members replied to (toll-free decides what YES means).
+SELECT s.org_id, s.address, s.kind
+FROM senders s
+JOIN unnest(CAST(:org_ids AS uuid[]), CAST(:addresses AS text[])) AS u(org_id, address)
+  ON s.org_id = u.org_id AND s.address = u.address;
+
+-- name: last-sends-to
+-- For each reply, the last text its number got from the sender it replied to, so the reply shows on
+-- that campaign. Uses send_ledger_by_recipient (migration 0004).
+SELECT u.n, l.run_id, l.recipient_id
+FROM unnest(CAST(:org_ids AS uuid[]), CAST(:phones AS text[]), CAST(:tos AS text[]), CAST(:services AS text[]))
+     WITH ORDINALITY AS u(org_id, phone, to_number, service, n)
+CROSS JOIN LATERAL (
+    SELECT run_id, recipient_id
+    FROM send_ledger
+    WHERE org_id = u.org_id AND to_number = u.phone AND (sender = u.to_number OR sender = u.service)
+    ORDER BY claimed_at DESC
+    LIMIT 1
+) l;
+
+-- name: insert-inbound
+-- Returns the webhook ids whose message was new; a message SID stored before (Twilio retried the
+-- webhook, or the batch holds it twice) is skipped.
+INSERT INTO inbound_messages (org_id, message_sid, from_number, phone, to_number, messaging_service_sid, body,
+                              num_media, kind, keyword, run_id, recipient_id, webhook_request_id, received_at)
+SELECT org_id, message_sid, from_number, phone, to_number, service, body, num_media, kind, keyword, run_id,
+       recipient_id, webhook_id, received_at
+FROM unnest(CAST(:org_ids AS uuid[]), CAST(:message_sids AS text[]), CAST(:from_numbers AS text[]),
+            CAST(:phones AS text[]), CAST(:to_numbers AS text[]), CAST(:services AS text[]),
+            CAST(:bodies AS text[]), CAST(:num_media AS int[]), CAST(:kinds AS text[]), CAST(:keywords AS text[]),
+            CAST(:run_ids AS uuid[]), CAST(:recipient_ids AS uuid[]), CAST(:webhook_ids AS bigint[]),
+            CAST(:received_ats AS timestamptz[]))
+     WITH ORDINALITY AS u(org_id, message_sid, from_number, phone, to_number, service, body, num_media, kind,
+                          keyword, run_id, recipient_id, webhook_id, received_at, n)
+ORDER BY n
+ON CONFLICT (org_id, message_sid) DO NOTHING
+RETURNING webhook_request_id;
+
+-- ---------------------------------------------------------------------------------------------
+-- Consent. Each statement takes one element per (number, scope); a batch never holds the same
+-- number twice (processing splits it into rounds), so the order of changes to one number is kept.
+
+-- name: suppress
+-- The entries that were not suppressed before. An existing entry keeps its source.
+INSERT INTO suppressions (org_id, phone, scope, source, reason)
+SELECT * FROM unnest(CAST(:org_ids AS uuid[]), CAST(:phones AS text[]), CAST(:scopes AS text[]),
+                     CAST(:sources AS text[]), CAST(:reasons AS text[]))
+ON CONFLICT (org_id, phone, scope) DO NOTHING
+RETURNING org_id, phone, scope;
+
+-- name: lift-suppressions
+-- The entries that were suppressed, now lifted.
+DELETE FROM suppressions s
+USING unnest(CAST(:org_ids AS uuid[]), CAST(:phones AS text[]), CAST(:scopes AS text[])) AS u(org_id, phone, scope)
+WHERE s.org_id = u.org_id AND s.phone = u.phone AND s.scope = u.scope
+RETURNING s.org_id, s.phone, s.scope;
+
+-- name: insert-consent
+-- Skips a change this message already produced (a retried webhook or a re-applied callback).
+INSERT INTO consent_history (org_id, phone, scope, action, source, keyword, body, message_sid, actor, changed,
+                             occurred_at)
+SELECT * FROM unnest(CAST(:org_ids AS uuid[]), CAST(:phones AS text[]), CAST(:scopes AS text[]),
+                     CAST(:actions AS text[]), CAST(:sources AS text[]), CAST(:keywords AS text[]),
+                     CAST(:bodies AS text[]), CAST(:message_sids AS text[]), CAST(:actors AS text[]),
+                     CAST(:changed AS boolean[]), CAST(:occurred_ats AS timestamptz[]))
+ON CONFLICT (org_id, message_sid, scope, action) WHERE message_sid IS NOT NULL DO NOTHING
+RETURNING id, org_id, phone, scope;
+
+-- name: enqueue-events
+INSERT INTO event_outbox (topic, key, payload)
+SELECT topic, key, payload FROM unnest(CAST(:topics AS text[]), CAST(:keys AS text[]), CAST(:payloads AS text[]))
+     WITH ORDINALITY AS u(topic, key, payload, n)
+ORDER BY n;
+
+-- name: enqueue-imis-jobs
+-- One write-back job per member id seen with the number in the recent window, for organisations with
+-- iMIS write-back set up; one element per organisation-wide consent change.
+INSERT INTO imis_outbox (org_id, member_id, phone, action, source_text, occurred_at, consent_id)
+SELECT m.org_id, m.member_id, m.phone, u.action, u.source_text, u.occurred_at, u.consent_id
+FROM unnest(CAST(:org_ids AS uuid[]), CAST(:phones AS text[]), CAST(:actions AS text[]),
+            CAST(:source_texts AS text[]), CAST(:occurred_ats AS timestamptz[]), CAST(:consent_ids AS bigint[]))
+     AS u(org_id, phone, action, source_text, occurred_at, consent_id)
+JOIN member_phone_index m ON m.org_id = u.org_id AND m.phone = u.phone
+JOIN imis_accounts a ON a.org_id = u.org_id AND a.writeback_enabled
+WHERE m.last_seen_at > now() - make_interval(days => :window_days)
+ORDER BY u.consent_id, m.member_id
+ON CONFLICT (consent_id, member_id) DO NOTHING;
+
+-- ---------------------------------------------------------------------------------------------
+-- Status callbacks
+
+-- name: insert-status-callbacks
+-- Returns the callbacks that are new; one seen before (same SID, status and error code: Twilio
+-- repeated it, or the batch holds it twice) is skipped.
+INSERT INTO status_callbacks (org_id, message_sid, message_status, error_code, price, webhook_request_id)
+SELECT org_id, message_sid, message_status, error_code, price, webhook_id
+FROM unnest(CAST(:org_ids AS uuid[]), CAST(:message_sids AS text[]), CAST(:statuses AS text[]),
+            CAST(:error_codes AS text[]), CAST(:prices AS numeric[]), CAST(:webhook_ids AS bigint[]))
+     WITH ORDINALITY AS u(org_id, message_sid, message_status, error_code, price, webhook_id, n)
+ORDER BY n
+ON CONFLICT (message_sid, message_status, error_code) DO NOTHING
+RETURNING id, webhook_request_id;
+
+-- name: apply-statuses
+-- Raises each ledger row's status, never lowers it. The ranks come from services/optout/status.py as
+-- two arrays (one source of truth); a status the table does not know, or none, ranks 0. One element
+-- per SID: the caller sends only the highest-ranked new callback of each. Row locks make concurrent
+-- callbacks for one SID safe: the loser re-checks the WHERE against the winner's row.
+-- Returns, per SID, whether it is in the ledger (matched) and whether this raised it (applied).
+WITH ranks AS (
+    SELECT * FROM unnest(CAST(:rank_statuses AS text[]), CAST(:rank_values AS int[])) AS r(status, rank)
+),
+incoming AS (
+    SELECT * FROM unnest(CAST(:message_sids AS text[]), CAST(:statuses AS text[]), CAST(:error_codes AS int[]),
+                         CAST(:prices AS numeric[])) AS i(message_sid, status, error_code, price)
+),
+updated AS (
+    UPDATE send_ledger l
+    SET twilio_status = i.status,
+        error_code = coalesce(i.error_code, l.error_code),
+        price = coalesce(i.price, l.price),
+        updated_at = now()
+    FROM incoming i
+    JOIN ranks new_rank ON new_rank.status = i.status
+    WHERE l.message_sid = i.message_sid
+      AND coalesce((SELECT rank FROM ranks WHERE ranks.status = l.twilio_status), 0) < new_rank.rank
+    RETURNING l.message_sid
+)
+SELECT i.message_sid,
+       EXISTS (SELECT 1 FROM send_ledger l WHERE l.message_sid = i.message_sid) AS matched,
+       EXISTS (SELECT 1 FROM updated u WHERE u.message_sid = i.message_sid) AS applied
+FROM incoming i;
+
+-- name: mark-callbacks
+UPDATE status_callbacks c
+SET matched = u.matched, applied = u.applied
+FROM unnest(CAST(:ids AS bigint[]), CAST(:matched AS boolean[]), CAST(:applied AS boolean[]))
+     AS u(id, matched, applied)
+WHERE c.id = u.id;
+
+-- name: unmatched-callbacks-now-known
+-- Callbacks that arrived before the dispatcher recorded their SID, whose SID is now in the ledger.
+-- Three days bounds the scan (status_callbacks_unmatched is partial on NOT matched); SIDs never sent
+-- by us stay unmatched, for a person to reconcile.
+SELECT c.id, c.message_sid, c.message_status, c.error_code, c.price
+FROM status_callbacks c
+JOIN send_ledger l ON l.message_sid = c.message_sid
+WHERE NOT c.matched AND c.received_at > now() - interval '3 days'
+ORDER BY c.id
+LIMIT :limit
+FOR UPDATE OF c SKIP LOCKED;
+
+-- ---------------------------------------------------------------------------------------------
+-- Event relay
+
+-- name: try-relay-lock
+-- One relay at a time across processes, so events for one key reach Kafka in the order written.
+SELECT pg_try_advisory_xact_lock(:lock_id);
+
+-- name: unpublished-events
+SELECT id, topic, key, payload
+FROM event_outbox
+WHERE published_at IS NULL AND error IS NULL
+ORDER BY id
+LIMIT :limit;
+
+-- name: mark-events-published
+UPDATE event_outbox SET published_at = now() WHERE id = ANY(CAST(:ids AS bigint[]));
+
+-- name: mark-event-unpublishable
+-- Kept (not deleted) and skipped from now on, so one bad row neither blocks the relay nor vanishes.
+UPDATE event_outbox SET error = :error WHERE id = :id;
+
+-- ---------------------------------------------------------------------------------------------
+-- iMIS write-back
+
+-- name: claim-imis-jobs
+-- Due jobs, oldest first, skipping a member's job while an older one for that member is pending (so
+-- STOP then START reach iMIS in that order). Claiming counts the attempt and pushes next_attempt_at out
+-- by the lease: a worker that dies mid-call leaves the job to be retried, not lost.
+WITH due AS (
+    SELECT j.id
+    FROM imis_outbox j
+    WHERE j.state = 'pending' AND j.next_attempt_at <= now()
+      AND NOT EXISTS (SELECT 1 FROM imis_outbox e
+                      WHERE e.org_id = j.org_id AND e.member_id = j.member_id
+                        AND e.state = 'pending' AND e.id < j.id)
+    ORDER BY j.next_attempt_at, j.id
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE imis_outbox j
+SET attempts = j.attempts + 1, next_attempt_at = now() + make_interval(secs => :lease_s), updated_at = now()
+FROM due, organisations o
+WHERE j.id = due.id AND o.id = j.org_id
+RETURNING j.id, j.org_id, j.member_id, j.phone, j.action, j.source_text, j.occurred_at, j.attempts, o.time_zone;
+
+-- name: imis-account
+SELECT base_url, username, password, sms_panel, writeback_enabled FROM imis_accounts WHERE org_id = :org_id;
+
+-- name: complete-imis-job
+UPDATE imis_outbox
+SET state = 'done', last_error = NULL, completed_at = now(), updated_at = now()
+WHERE id = :id;
+
+-- name: retry-imis-job
+UPDATE imis_outbox
+SET last_error = :error, next_attempt_at = now() + make_interval(secs => :delay_s), updated_at = now()
+WHERE id = :id;
+
+-- name: fail-imis-job
+UPDATE imis_outbox
+SET state = 'failed', last_error = :error, completed_at = now(), updated_at = now()
+WHERE id = :id;

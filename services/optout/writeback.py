@@ -1,0 +1,150 @@
+"""The iMIS write-back worker: drains ``imis_outbox`` into each member's ``TP_SmsPreferences`` panel.
+
+A job is claimed (a lease, so a dead worker's job comes back), written with ImisClient outside any
+transaction, then recorded:
+
+- done: iMIS accepted the row;
+- pending with ``last_error`` and a later ``next_attempt_at``: a DependencyUnavailable, retried with
+  exponential back-off (``retry_delay``) until ``max_attempts``;
+- failed with ``last_error``: a PermanentError, no iMIS account, or attempts exhausted. The dashboard
+  lists pending and failed jobs; suppression never waits for iMIS (Textpulse's table is the authority).
+
+Jobs run one at a time (ASI's guidelines ask for single-threaded clients), one member's jobs in order.
+What is written (imis.md §4, Textpulse convention): an opt-out sets ``SmsOptOut=true``,
+``SmsOptOutDate`` and ``SmsOptOutSource``; an opt-in sets ``SmsOptOut=false`` and ``SmsOptInDate``.
+A PUT replaces the row, so an opt-in drops the earlier opt-out date from iMIS (consent_history keeps it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import asyncpg
+import httpx
+
+from libs.common.errors import PermanentError, RetryableError
+from libs.common.logging import get_logger, mask_phone
+from services.optout.consent import imis_local_time
+from services.optout.db import ImisAccount, ImisJob, OptoutDb
+from services.optout.imis_client import ImisClient, PanelValue
+from services.optout.wakeup import wait_for_wakeup
+
+log = get_logger(__name__)
+
+_DB_DOWN = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+
+@dataclass(frozen=True, slots=True)
+class WritebackTuning:
+    batch: int = 20
+    poll_s: float = 1.0
+    lease_s: float = 120.0
+    max_attempts: int = 25  # with the 1 h cap: about a day of trying
+    retry_base_s: float = 5.0
+    retry_cap_s: float = 3600.0
+
+
+def retry_delay(attempts: int, *, base_s: float, cap_s: float, jitter: float) -> float:
+    """Seconds before attempt ``attempts + 1``: base * 2^(attempts-1), capped, spread by ±20 % (jitter in [0, 1))."""
+    delay = min(cap_s, base_s * 2 ** max(attempts - 1, 0))
+    return delay * (0.8 + 0.4 * jitter)
+
+
+def panel_values(job: ImisJob) -> list[tuple[str, PanelValue]]:
+    """The TP_SmsPreferences row for this job, dates in the organisation's time zone."""
+    when = imis_local_time(job.occurred_at, job.time_zone)
+    if job.action == "opt_out":
+        return [("ID", job.member_id), ("SmsOptOut", True), ("SmsOptOutDate", when),
+                ("SmsOptOutSource", job.source_text)]
+    return [("ID", job.member_id), ("SmsOptOut", False), ("SmsOptInDate", when)]
+
+
+class WritebackWorker:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        db: OptoutDb,
+        http: httpx.AsyncClient,
+        *,
+        default_base_url: str,
+        wake: asyncio.Event,
+        tuning: WritebackTuning = WritebackTuning(),
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self._pool = pool
+        self._db = db
+        self._http = http
+        self._default_base_url = default_base_url
+        self._wake = wake
+        self._tuning = tuning
+        self._jitter = jitter
+        # One client (and so one cached token) per iMIS site and user; a changed password is a new client.
+        self._clients: dict[tuple[str, str, str], ImisClient] = {}
+
+    async def run(self) -> None:
+        """Work until cancelled."""
+        stall = 0.5
+        while True:
+            try:
+                while await self.run_once() >= self._tuning.batch:
+                    pass
+                stall = 0.5
+            except _DB_DOWN as exc:
+                log.warning("imis_writeback.stalled", extra={"error": f"{type(exc).__name__}: {exc}"})
+                await asyncio.sleep(stall)
+                stall = min(stall * 2, 10.0)
+                continue
+            await wait_for_wakeup(self._wake, self._tuning.poll_s)
+
+    async def run_once(self) -> int:
+        """Claim one batch of due jobs and attempt each; returns how many were claimed."""
+        async with self._pool.acquire() as conn:
+            jobs = await self._db.claim_imis_jobs(conn, limit=self._tuning.batch, lease_s=self._tuning.lease_s)
+        accounts: dict[object, ImisAccount | None] = {}
+        for job in jobs:
+            if job.org_id not in accounts:
+                async with self._pool.acquire() as conn:
+                    accounts[job.org_id] = await self._db.imis_account(conn, job.org_id)
+            await self._attempt(job, accounts[job.org_id])
+        return len(jobs)
+
+    async def _attempt(self, job: ImisJob, account: ImisAccount | None) -> None:
+        fields = {"job_id": job.id, "org_id": str(job.org_id), "member_id": job.member_id,
+                  "phone": mask_phone(job.phone), "action": job.action, "attempt": job.attempts}
+        try:
+            if account is None or not account.writeback_enabled:
+                raise PermanentError("imis_account_missing", "the organisation has no iMIS write-back set up")
+            client = self._client(account)
+            how = await client.write_panel(account.sms_panel, job.member_id, panel_values(job))
+        except RetryableError as exc:
+            error = f"{exc.code}: {exc.message}"[:2000]
+            async with self._pool.acquire() as conn:
+                if job.attempts >= self._tuning.max_attempts:
+                    await self._db.fail_imis_job(conn, job.id, error=f"gave up after {job.attempts} attempts: {error}")
+                    log.error("imis_writeback.gave_up", extra={**fields, "code": exc.code})
+                    return
+                delay = retry_delay(job.attempts, base_s=self._tuning.retry_base_s, cap_s=self._tuning.retry_cap_s,
+                                    jitter=self._jitter())
+                await self._db.retry_imis_job(conn, job.id, error=error, delay_s=delay)
+            log.warning("imis_writeback.retrying", extra={**fields, "code": exc.code, "delay_s": round(delay, 1)})
+            return
+        except PermanentError as exc:
+            async with self._pool.acquire() as conn:
+                await self._db.fail_imis_job(conn, job.id, error=f"{exc.code}: {exc.message}"[:2000])
+            log.error("imis_writeback.failed", extra={**fields, "code": exc.code})
+            return
+        async with self._pool.acquire() as conn:
+            await self._db.complete_imis_job(conn, job.id)
+        log.info("imis_writeback.succeeded", extra={**fields, "write": how})
+
+    def _client(self, account: ImisAccount) -> ImisClient:
+        base_url = account.base_url or self._default_base_url
+        key = (base_url, account.username, account.password)
+        client = self._clients.get(key)
+        if client is None:
+            client = ImisClient(self._http, base_url, account.username, account.password)
+            self._clients[key] = client
+        return client

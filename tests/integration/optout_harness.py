@@ -1,0 +1,227 @@
+"""A running opt-out service for tests: its app behind httpx, its workers, its topics, seeded organisations.
+
+Usage (one per test module; each test uses its own numbers)::
+
+    async with running_optout(database_url, kafka_bootstrap, db_pool) as optout:
+        org = await optout.new_org()
+        response = await optout.inbound(org, "STOP", phone)
+
+Requests are signed the way Twilio signs them (RequestValidator.compute_signature over the account's
+public URL), so tests exercise the real validation path; ``post`` takes any signature or body for the
+forged cases. ``events`` collects every ConsentChanged and MessageStatus record the relay publishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer
+from twilio.request_validator import RequestValidator
+
+from libs.common.kafka import ensure_topics
+from libs.common.runtime import Service
+from libs.common.settings import load_settings
+from libs.common.topics import CONSENT, MESSAGE_STATUS
+from services.optout.main import OptoutTuning, build
+from services.optout.processing import ProcessorTuning
+from services.optout.writeback import WritebackTuning
+
+PUBLIC_BASE = "https://sms.textpulse.test/hooks"  # with a path prefix, as behind a gateway
+FAST = OptoutTuning(
+    processor=ProcessorTuning(poll_s=0.05, retry_base_s=0.05, reconcile_every_s=0.1),
+    writeback=WritebackTuning(poll_s=0.05, retry_base_s=0.05, retry_cap_s=0.2, lease_s=5.0),
+    account_refresh_s=0.0,
+)
+
+
+def fresh_phone() -> str:
+    return f"+1415{random.randrange(10**7):07d}"
+
+
+def fresh_sid(prefix: str = "SM") -> str:
+    return prefix + secrets.token_hex(16)
+
+
+@dataclass(frozen=True)
+class Org:
+    id: uuid.UUID
+    account_sid: str
+    auth_token: str
+    sender: str
+    run_id: uuid.UUID
+    messaging_service_sid: str
+
+
+@dataclass
+class Collected:
+    """Events seen on the consent and status topics: (topic, key, value) in arrival order."""
+
+    records: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+
+    def consent(self, phone: str) -> list[dict[str, Any]]:
+        return [v for t, k, v in self.records if t == CONSENT.name and k == phone]
+
+    def status(self, sid: str) -> list[dict[str, Any]]:
+        return [v for t, k, v in self.records if t == MESSAGE_STATUS.name and k == sid]
+
+
+@dataclass
+class OptoutHarness:
+    client: httpx.AsyncClient
+    pool: asyncpg.Pool
+    service: Service
+    events: Collected
+
+    async def new_org(self, *, sender_kind: str = "toll_free") -> Org:
+        """An organisation with a Twilio account, one sender, and one campaign run to hang ledger rows on."""
+        slug = f"t-{uuid.uuid4().hex[:12]}"
+        sender = f"+1888{random.randrange(10**7):07d}"
+        async with self.pool.acquire() as conn, conn.transaction():
+            org_id = await conn.fetchval("INSERT INTO organisations (slug, name) VALUES ($1, $1) RETURNING id", slug)
+            org = Org(org_id, fresh_sid("AC"), secrets.token_hex(16), sender, uuid.uuid4(), fresh_sid("MG"))
+            await conn.execute(
+                "INSERT INTO sms_accounts (org_id, account_sid, auth_token, webhook_base_url) VALUES ($1, $2, $3, $4)",
+                org_id, org.account_sid, org.auth_token, PUBLIC_BASE,
+            )
+            await conn.execute("INSERT INTO senders (org_id, address, kind) VALUES ($1, $2, $3)",
+                               org_id, sender, sender_kind)
+            campaign = await conn.fetchval(
+                "INSERT INTO campaigns (org_id, name, body) VALUES ($1, 'Renewals', 'Hi') RETURNING id", org_id)
+            await conn.execute(
+                "INSERT INTO campaign_runs (id, org_id, campaign_id, occurrence_at, state) "
+                "VALUES ($1, $2, $3, now(), 'sending')", org.run_id, org_id, campaign,
+            )
+        return org
+
+    async def add_ledger_row(self, org: Org, phone: str, sid: str | None = None, *, status: str | None = None) -> str:
+        sid = sid or fresh_sid()
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO send_ledger (run_id, recipient_id, org_id, sender, to_number, segments, state, "
+                "message_sid, twilio_status) VALUES ($1, $2, $3, $4, $5, 1, 'sent', $6, $7)",
+                org.run_id, uuid.uuid4(), org.id, org.sender, phone, sid, status,
+            )
+        return sid
+
+    # -- requests -------------------------------------------------------------------------------
+
+    @staticmethod
+    def sign(url: str, params: dict[str, str], token: str) -> str:
+        return RequestValidator(token).compute_signature(url, params)
+
+    async def post(
+        self, path: str, *, content: bytes, signature: str | None, query: str = "",
+        content_type: str = "application/x-www-form-urlencoded",
+    ) -> httpx.Response:
+        headers = {"content-type": content_type}
+        if signature is not None:
+            headers["x-twilio-signature"] = signature
+        return await self.client.post(path + (f"?{query}" if query else ""), content=content, headers=headers)
+
+    async def signed(self, org: Org, path: str, params: dict[str, str], *, query: str = "") -> httpx.Response:
+        url = PUBLIC_BASE + path + (f"?{query}" if query else "")
+        return await self.post(path, content=urlencode(params).encode(), query=query,
+                               signature=self.sign(url, params, org.auth_token))
+
+    def inbound_params(self, org: Org, body: str, phone: str, **extra: str) -> dict[str, str]:
+        sid = extra.pop("MessageSid", fresh_sid())
+        params = {
+            "ToCountry": "US", "ToState": "", "SmsMessageSid": sid, "NumMedia": "0", "ToCity": "",
+            "FromZip": "94107", "SmsSid": sid, "FromState": "CA", "SmsStatus": "received",
+            "FromCity": "SAN FRANCISCO", "Body": body, "FromCountry": "US", "To": org.sender, "ToZip": "",
+            "NumSegments": "1", "MessageSid": sid, "AccountSid": org.account_sid, "From": phone,
+            "ApiVersion": "2010-04-01",
+        }
+        params.update(extra)
+        return params
+
+    async def inbound(self, org: Org, body: str, phone: str, **extra: str) -> httpx.Response:
+        return await self.signed(org, "/twilio/inbound", self.inbound_params(org, body, phone, **extra))
+
+    def status_params(self, org: Org, sid: str, status: str, error: str | None = None, **extra: str) -> dict[str, str]:
+        params = {"SmsSid": sid, "SmsStatus": status, "MessageStatus": status, "To": extra.pop("To", fresh_phone()),
+                  "MessageSid": sid, "AccountSid": org.account_sid, "From": org.sender, "ApiVersion": "2010-04-01"}
+        if error is not None:
+            params["ErrorCode"] = error
+        params.update(extra)
+        return params
+
+    async def status(self, org: Org, sid: str, status: str, error: str | None = None, **extra: str) -> httpx.Response:
+        return await self.signed(org, "/twilio/status", self.status_params(org, sid, status, error, **extra))
+
+    # -- what the database says -----------------------------------------------------------------
+
+    async def scopes_suppressed(self, org: Org, phone: str) -> set[str]:
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch("SELECT scope FROM suppressions WHERE org_id = $1 AND phone = $2", org.id, phone)
+        return {r["scope"] for r in rows}
+
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        async with self.pool.acquire() as conn:
+            return await conn.fetch(sql, *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        async with self.pool.acquire() as conn:
+            return await conn.fetchval(sql, *args)
+
+    async def webhook_count(self, org: Org) -> int:
+        return int(await self.fetchval("SELECT count(*) FROM webhook_requests WHERE org_id = $1", org.id))
+
+    async def settled(self, org: Org) -> bool:
+        """True once every stored webhook of ``org`` is processed and every event published."""
+        pending = await self.fetchval(
+            "SELECT (SELECT count(*) FROM webhook_requests WHERE org_id = $1 AND state = 'pending')"
+            " + (SELECT count(*) FROM event_outbox WHERE published_at IS NULL AND error IS NULL)", org.id)
+        return pending == 0
+
+
+async def _collect(bootstrap: str, prefix: str, into: Collected) -> None:
+    names = {CONSENT.full_name(prefix): CONSENT.name, MESSAGE_STATUS.full_name(prefix): MESSAGE_STATUS.name}
+    consumer = AIOKafkaConsumer(*names, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False, fetch_max_wait_ms=50)
+    await consumer.start()
+    try:
+        while True:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                for r in records:
+                    into.records.append((names[r.topic], r.key.decode() if r.key else "", json.loads(r.value)))
+    finally:
+        await consumer.stop()
+
+
+@asynccontextmanager
+async def running_optout(
+    database_url: str, kafka_bootstrap: str, pool: asyncpg.Pool, *, tuning: OptoutTuning = FAST, **settings: Any
+) -> AsyncIterator[OptoutHarness]:
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    await ensure_topics(kafka_bootstrap, [CONSENT, MESSAGE_STATUS], prefix=prefix)
+    # Jobs other test modules left in the shared database must never reach a real host.
+    settings.setdefault("imis_base_url", "http://127.0.0.1:9")
+    config = load_settings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix,
+                           db_pool_max_size=20, **settings)
+    collected = Collected()
+    async with build(config, tuning) as service:
+        tasks = [asyncio.create_task(worker()) for worker in service.workers]
+        tasks.append(asyncio.create_task(_collect(kafka_bootstrap, prefix, collected)))
+        transport = httpx.ASGITransport(app=service.app)
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://optout.test") as client:
+                yield OptoutHarness(client, pool, service, collected)
+        finally:
+            for task in tasks:
+                task.cancel()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            crashed = [r for r in results if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)]
+            if crashed:
+                raise AssertionError(f"a worker crashed: {crashed[0]!r}") from crashed[0]

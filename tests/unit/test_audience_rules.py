@@ -1,0 +1,159 @@
+"""The audience rules: why each member is queued or excluded, households, and the run-level verdict."""
+
+from __future__ import annotations
+
+import pytest
+
+from libs.common.merge import compile_template
+from services.audience.rules import AudienceMember, SnapshotRow, Totals, classify, decide, totals
+from services.audience.sources import ColumnMap, IqaRows, as_text, is_true, parse_audience, stored_member
+
+TEMPLATE = compile_template("Hi {{first_name}}, the AGM is on Friday.")
+
+
+def member(member_id: str, phone: str | None, first: str | None = "Ann", *, opted_out: bool = False) -> AudienceMember:
+    return AudienceMember(member_id, phone, {"first_name": first, "member_id": member_id}, opted_out)
+
+
+def run(members: list[AudienceMember], *, suppressed: set[str] | None = None,
+        bad: dict[str, int] | None = None, template=TEMPLATE) -> list[SnapshotRow]:
+    return classify(members, template, default_country_prefix="+1", suppressed=suppressed or set(),
+                    bad_numbers=bad or {})
+
+
+def outcome(rows: list[SnapshotRow]) -> list[tuple[str, str | None, str | None]]:
+    return [(r.member_id, r.reason, r.detail) for r in rows]
+
+
+@pytest.mark.parametrize(
+    ("the_member", "reason", "detail"),
+    [
+        (member("1", "(415) 555-0134"), None, None),
+        (member("2", None), "missing_mobile", None),
+        (member("3", "   "), "missing_mobile", None),
+        (member("4", "555-CALL-NOW"), "invalid_number", "phone_has_letters"),
+        (member("5", "415-555-0138 ext. 22"), "invalid_number", "phone_has_extension"),
+        (member("6", "555 0134"), "invalid_number", "phone_not_possible"),
+        (member("7", "(415) 555-0134", opted_out=True), "opted_out", "imis_opt_out"),
+        (member("8", None, opted_out=True), "opted_out", "imis_opt_out"),  # the flag is the clearer reason
+        (member("9", "+1 212 555 0142", first=None), "render_failed", "merge_value_missing"),
+    ],
+)
+def test_each_member_gets_one_reason(the_member: AudienceMember, reason: str | None, detail: str | None) -> None:
+    [row] = run([the_member])
+    assert (row.reason, row.detail) == (reason, detail)
+    assert row.status == ("queued" if reason is None else "excluded")
+
+
+def test_a_queued_row_carries_what_the_dispatcher_and_the_snapshot_need() -> None:
+    [row] = run([member("1", "(415) 555-0134", "Zoë")])
+    assert (row.e164, row.region, row.encoding, row.segments) == ("+14155550134", "US", "UCS-2", 1)
+    assert row.body == "Hi Zoë, the AGM is on Friday."
+    assert row.merge_values == {"first_name": "Zoë"}  # only the fields the body uses
+
+
+def test_suppressed_and_bad_numbers_are_excluded_after_normalisation() -> None:
+    rows = run([member("1", "415.555.0134"), member("2", "(415) 555-0135"), member("3", "4155550136")],
+               suppressed={"+14155550134"}, bad={"+14155550135": 30006})
+    assert outcome(rows) == [("1", "opted_out", "suppressed"), ("2", "bad_number", "twilio_30006"),
+                             ("3", None, None)]
+
+
+def test_a_household_number_goes_to_the_lowest_member_id_whatever_the_order() -> None:
+    rows = run([member("23157", "415-555-0139", "Mei"), member("9999", "(415) 555-0139", "Jun"),
+                member("A12", "+14155550139", "Al")])
+    assert [(r.member_id, r.reason, r.duplicate_of) for r in rows] == [
+        ("23157", "duplicate_number", "9999"), ("9999", None, None), ("A12", "duplicate_number", "9999")]
+    assert sum(r.status == "queued" for r in rows) == 1
+
+
+def test_a_household_member_who_cannot_receive_does_not_take_the_number() -> None:
+    # The lowest id has no first name (render fails), so the text goes to the next member at that number.
+    rows = run([member("1", "415-555-0139", first=None), member("2", "4155550139", "Mei")])
+    assert outcome(rows) == [("1", "render_failed", "merge_value_missing"), ("2", None, None)]
+
+
+def test_a_repeated_member_id_is_a_duplicate_member_even_with_another_number() -> None:
+    rows = run([member("1", "4155550134"), member("1", "4155550135"), member("", "4155550136"),
+                member("", "4155550137")])
+    assert outcome(rows) == [("1", None, None), ("1", "duplicate_member", None), ("", None, None), ("", None, None)]
+
+
+def test_a_body_over_ten_segments_is_over_the_segment_limit() -> None:
+    long = compile_template("{{first_name}} " + "x" * 1590)
+    [row] = run([member("1", "4155550134")], template=long)
+    assert (row.reason, row.segments) == ("over_segment_limit", 11)
+
+
+def test_a_fixed_line_warning_is_kept_on_a_queued_row() -> None:
+    [row] = run([member("1", "+44 20 7946 0958")])
+    assert (row.reason, row.region, row.detail) == (None, "GB", "phone_fixed_line")
+
+
+def test_totals_count_reasons_and_us_recipients() -> None:
+    rows = run([member("1", "4155550134"), member("2", None), member("3", None), member("4", "+61 491 570 156")])
+    figures = totals(rows)
+    assert figures == Totals(recipients=2, excluded=2, segments=2, by_reason={"missing_mobile": 2}, nanp_recipients=1)
+
+
+def _decide(figures: Totals, **overrides: object):
+    args = {"sender": "+18885550100", "sender_verification": "verified", "segment_limit": 100,
+            "account_max_segments": None} | overrides
+    return decide(figures, **args)  # type: ignore[arg-type]
+
+
+def test_verdicts_in_order() -> None:
+    ok = Totals(recipients=10, excluded=0, segments=20, nanp_recipients=10)
+    assert _decide(ok).state == "sending"
+    assert _decide(ok, segment_limit=20).state == "sending"  # at the limit is allowed
+    over = _decide(ok, segment_limit=19)
+    assert over.state == "over_limit" and over.reason.startswith("segment_limit: 20 segments for 10 recipients")
+    account = _decide(ok, account_max_segments=15)
+    assert account.state == "over_limit" and "account's max segments of 15" in account.reason
+    refused = _decide(ok, sender_verification="pending", segment_limit=1)  # refusal wins over the limit
+    assert refused.state == "refused" and refused.reason.startswith("sender_unverified: +18885550100 is pending")
+    abroad = Totals(recipients=3, excluded=0, segments=3, nanp_recipients=0)
+    assert _decide(abroad, sender_verification="pending").state == "sending"
+    empty = _decide(Totals(recipients=0, excluded=4, segments=0))
+    assert (empty.state, empty.publishes) == ("completed", False)
+
+
+def test_iqa_rows_are_read_through_the_column_map_with_typed_and_odd_values() -> None:
+    reader = IqaRows(ColumnMap(fields={"first_name": "FirstName", "years": "YearsAsMember"}))
+    row = reader.member({"ID": 23145, "FIRSTNAME": " Zoë ", "Mobile": 4155550134.0, "SmsOptOut": "Yes",
+                         "YearsAsMember": 5, "$PartyId": "23145"})
+    assert (row.member_id, row.raw_phone, row.opted_out) == ("23145", "4155550134", True)
+    assert row.values["first_name"] == "Zoë" and row.values["years"] == "5" and row.values["full_name"] == "Zoë"
+    fallback = reader.member({"FirstName": "Ann", "$PartyId": "77", "SmsOptOut": False, "Mobile": {"$type": "x"}})
+    assert (fallback.member_id, fallback.raw_phone, fallback.opted_out) == ("77", None, False)
+    assert reader.mobile_seen and reader.rows == 2
+
+
+def test_values_and_flags_of_any_type() -> None:
+    assert [as_text(v) for v in (None, "", " a ", True, 5, 2.0, 2.5, [1], {})] == [
+        None, None, "a", "true", "5", "2", "2.5", None, None]
+    assert [is_true(v) for v in (True, 1, "YES", "y", "1", "no", 0, None, "true ")] == [
+        True, True, True, True, True, False, False, False, True]
+
+
+def test_stored_members_fill_member_id_and_full_name() -> None:
+    m = stored_member("12", "415", {"First_Name": "Ann", "last_name": "Lee"})
+    assert m.values == {"first_name": "Ann", "last_name": "Lee", "member_id": "12", "full_name": "Ann Lee"}
+
+
+def test_audience_settings_are_validated() -> None:
+    assert parse_audience({"kind": "iqa", "query": "$/Textpulse/SMS Audience", "parameters": ["eq:REG"]}).parameters \
+        == ("eq:REG",)
+    for bad in ({}, {"kind": "iqa", "query": "Textpulse"}, {"kind": "csv", "upload_id": "nope"}, {"kind": "sql"}):
+        with pytest.raises(Exception, match="audience is not usable") as info:
+            parse_audience(bad)
+        assert getattr(info.value, "code", None) == "audience_invalid"
+
+
+def test_iqa_rows_keep_only_the_fields_the_body_uses() -> None:
+    row = {"ID": "1", "FirstName": "Ann", "LastName": "Lee", "Chapter": "NE", "Mobile": "4155550134"}
+    assert IqaRows(ColumnMap(), keep={"first_name"}).member(row).values == {"first_name": "Ann"}
+    assert IqaRows(ColumnMap(), keep={"full_name", "member_id"}).member(row).values == {
+        "full_name": "Ann Lee", "member_id": "1"}
+    assert IqaRows(ColumnMap(), keep=set()).member(row).values == {}
+    assert stored_member("9", None, {"first_name": "Bo", "x": 1}, keep={"first_name"}).values == {"first_name": "Bo"}
