@@ -16,6 +16,13 @@ if [ -z "$python" ]; then
   exit 1
 fi
 
+# The dashboard's browser tests drive Debian's Chromium through Playwright (no browser download).
+if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ]; then
+  echo "bootstrap: installing chromium from Debian's packages"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
 stamp=.venv/.installed-$(cat pyproject.toml requirements.lock | sha1sum | cut -c1-12)
 if [ -f "$stamp" ]; then
   exit 0

@@ -23,8 +23,9 @@ from typing import Any, Final
 
 from libs.common.alert_layout import AlertContext, Draft, Rendered, lay_out
 from libs.common.errors import PermanentError
+from libs.common.twilio_facts import error_meaning
 
-__all__ = ["ERROR_MEANINGS", "AlertKind", "Draft", "Rendered", "error_meaning", "render"]
+__all__ = ["AlertKind", "Draft", "Rendered", "render"]
 
 
 class AlertKind(StrEnum):
@@ -41,43 +42,6 @@ class AlertKind(StrEnum):
     USAGE_80 = "usage_80"  # the month's segments passed 80 % of the allowance
     USAGE_100 = "usage_100"  # ... and 100 %
     OPTED_OUT_FAILURES = "opted_out_failures"  # many failures to numbers that had replied STOP
-
-
-# Twilio error codes in plain language (twilio.md §8), for people who never open Twilio's docs.
-ERROR_MEANINGS: Final[Mapping[int, str]] = {
-    0: "Twilio gave no error code",
-    20003: "Twilio refused the account credentials",
-    20005: "the Twilio account is not active",
-    20404: "Twilio does not know the account or resource",
-    20429: "too many requests to Twilio at once",
-    21211: "the phone number is not valid",
-    21408: "the account may not send to that country (geo permissions)",
-    21606: "the sender cannot send to this destination",
-    21610: "the member had replied STOP to this sender",
-    21611: "the sender's queue is full",
-    21612: "the number cannot receive texts",
-    21614: "the number is not a mobile (a landline)",
-    21617: "the message is too long",
-    30001: "Twilio's queue overflowed",
-    30002: "the Twilio account is suspended",
-    30003: "the phone is off or out of reach",
-    30004: "the recipient or their carrier blocked the message",
-    30005: "the number is unknown to its carrier",
-    30006: "a landline, or a carrier that cannot take texts",
-    30007: "the carrier filtered the message as spam or a violation",
-    30008: "an unknown carrier error",
-    30019: "the message is too large for the carrier",
-    30032: "the toll-free number is not verified",
-    30034: "the long code is not registered for US texting (10DLC)",
-    30036: "the message waited in the queue past its validity period",
-    30450: "SMS Pumping Protection blocked the destination for a while",
-}
-
-
-def error_meaning(code: int | None) -> str:
-    if code is None:
-        return ERROR_MEANINGS[0]
-    return ERROR_MEANINGS.get(code, "see Twilio's error dictionary")
 
 
 Builder = Callable[[AlertContext], Draft]

@@ -27,6 +27,8 @@ from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Final
 
+from libs.common.twilio_facts import FAILED_MESSAGE_FEE
+
 __all__ = [
     "DEFAULT_PRICES",
     "FAILED_MESSAGE_FEE",
@@ -35,7 +37,6 @@ __all__ = [
     "PriceTable",
 ]
 
-FAILED_MESSAGE_FEE: Final = Decimal("0.001")
 PUMPING_PROTECTION_FREE: Final = frozenset({"US", "CA"})
 
 DEFAULT_PRICES: Final[Mapping[str, Decimal]] = MappingProxyType(

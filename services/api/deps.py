@@ -2,23 +2,34 @@
 
     async def get_campaign(campaign_id: UUID, org: OrgDep, pool: PoolDep) -> CampaignOut: ...
 
-TEMPORARY: the organisation comes from an ``X-Org-Id`` header and the acting user from ``X-Actor``,
-trusted as sent, until the authentication issue replaces ``current_org`` and ``current_actor`` with the
-signed-in user's. Routes already take an ``OrgDep``, so every query is organisation-scoped today and
-nothing but this module changes then.
+Who is calling, in this order:
+
+1. ``Authorization: Bearer tpk_...``: an API key of one organisation (integrations). A header that is
+   present but wrong is a 401; it never falls back to the cookie.
+2. The session cookie set at sign-in (browsers). A change (any method but GET, HEAD, OPTIONS) must also
+   carry the session's CSRF token in ``X-CSRF-Token``, or it is refused with 403 ``csrf_failed``: the
+   cookie alone, which the browser attaches to a forged cross-site request, is not enough.
+3. Neither: 401 ``unauthenticated`` (pages turn it into a redirect to the sign-in page).
+
+Every route scopes its queries by ``OrgDep``'s id, so another organisation's rows are never found
+(404, not 403: their existence is not revealed). ``AdminDep`` adds the admin role (403 ``admin_only``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import asyncpg
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Security
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
-from services.api import db
-from services.api.errors import Unauthenticated
+from services.api import auth, auth_db
+from services.api.errors import Forbidden, Unauthenticated
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_pool(request: Request) -> asyncpg.Pool:
@@ -29,41 +40,135 @@ PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 
 
 @dataclass(frozen=True, slots=True)
+class WebConfig:
+    """What the web layer needs from the settings (``app.state.web``)."""
+
+    public_base_url: str
+    twilio_api_base_url: str = "https://api.twilio.com"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_base_url.startswith("https://")
+
+    @property
+    def cookie_name(self) -> str:
+        return auth.cookie_name(self.secure_cookies)
+
+
+def get_web(request: Request) -> WebConfig:
+    return request.app.state.web
+
+
+WebDep = Annotated[WebConfig, Depends(get_web)]
+
+
+@dataclass(frozen=True, slots=True)
 class Organisation:
     id: UUID
     time_zone: str
     campaign_segment_limit: int
     account_max_segments: int | None  # sms_accounts.max_segments: caps every campaign's limit
+    name: str = ""
+    default_country_prefix: str = "+1"
 
 
-async def current_org(
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The caller: a signed-in user (``via`` session) or an integration (``via`` api_key)."""
+
+    org: Organisation
+    role: auth.Role
+    actor: str  # recorded as created_by / updated_by: the user's e-mail, or "api-key:<name>"
+    via: Literal["session", "api_key"]
+    user_id: UUID | None = None
+    display_name: str = ""
+    csrf_token: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def _organisation(row: dict[str, Any]) -> Organisation:
+    return Organisation(row["org_id"], row["time_zone"], row["campaign_segment_limit"], row["account_max_segments"],
+                        row["org_name"], row["default_country_prefix"])
+
+
+# Declared for the OpenAPI document (its securitySchemes); the headers are read below, so that a wrong
+# scheme is a 401 of ours rather than FastAPI's.
+_BEARER = HTTPBearer(auto_error=False, scheme_name="apiKey", description="An API key: 'Bearer tpk_...'")
+_COOKIE = APIKeyCookie(name=auth.cookie_name(False), auto_error=False, scheme_name="session",
+                       description="The dashboard's session cookie (with X-CSRF-Token on changes)")
+
+
+async def current_principal(
+    request: Request,
     pool: PoolDep,
-    x_org_id: Annotated[str | None, Header(description="TEMPORARY: the organisation acted for")] = None,
-) -> Organisation:
-    """The organisation named by ``X-Org-Id``; 401 if the header is missing, malformed or unknown."""
-    if not x_org_id:
-        raise Unauthenticated("org_missing", "X-Org-Id header is required")
-    try:
-        org_id = UUID(x_org_id)
-    except ValueError:
-        raise Unauthenticated("org_invalid", "X-Org-Id must be an organisation id (a UUID)") from None
+    web: WebDep,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)] = None,
+    _cookie: Annotated[str | None, Security(_COOKIE)] = None,
+) -> Principal:
+    """Who is calling (see the module docstring); raises Unauthenticated (401) or Forbidden (403)."""
+    authorization = request.headers.get("authorization")
+    if authorization is not None:
+        return await _from_api_key(pool, authorization)
+    token = request.cookies.get(web.cookie_name)
+    if not token:
+        raise Unauthenticated("unauthenticated", "sign in, or send an API key as 'Authorization: Bearer <key>'")
     async with pool.acquire() as conn:
-        row = await db.get_organisation(conn, org_id)
-    if row is None:
-        raise Unauthenticated("org_unknown", "X-Org-Id names no organisation")
-    return Organisation(row["id"], row["time_zone"], row["campaign_segment_limit"], row["account_max_segments"])
+        row = await auth_db.session_principal(conn, token)
+        if row is None:
+            raise Unauthenticated("session_expired", "the session has ended; sign in again")
+        if datetime.now(UTC) - row["last_seen_at"] > auth.SESSION_TOUCH_EVERY:
+            await auth_db.touch_session(conn, token)
+    if request.method not in SAFE_METHODS and not auth.same_token(row["csrf_token"],
+                                                                  request.headers.get(auth.CSRF_HEADER)):
+        raise Forbidden("csrf_failed", f"the {auth.CSRF_HEADER} header is missing or does not match the session")
+    return Principal(org=_organisation(row), role=row["role"], actor=row["email"], via="session",
+                     user_id=row["user_id"], display_name=row["user_name"] or row["email"],
+                     csrf_token=row["csrf_token"])
+
+
+async def _from_api_key(pool: asyncpg.Pool, authorization: str) -> Principal:
+    scheme, _, key = authorization.partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key.startswith(auth.API_KEY_PREFIX):
+        raise Unauthenticated("api_key_invalid", "the Authorization header must be 'Bearer tpk_...'")
+    async with pool.acquire() as conn:
+        row = await auth_db.api_key_principal(conn, key)
+        if row is None:
+            raise Unauthenticated("api_key_invalid", "the API key is unknown or revoked")
+        last = row["last_used_at"]
+        if last is None or datetime.now(UTC) - last > auth.SESSION_TOUCH_EVERY:
+            await auth_db.touch_api_key(conn, row["key_id"])
+    return Principal(org=_organisation(row), role=row["role"], actor=f"api-key:{row['key_name']}", via="api_key",
+                     display_name=row["key_name"])
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def current_org(principal: PrincipalDep) -> Organisation:
+    return principal.org
 
 
 OrgDep = Annotated[Organisation, Depends(current_org)]
 
 
-def current_actor(
-    x_actor: Annotated[str | None, Header(max_length=200, description="TEMPORARY: who is acting")] = None,
-) -> str:
-    return x_actor or "api"
+def current_actor(principal: PrincipalDep) -> str:
+    return principal.actor
 
 
 ActorDep = Annotated[str, Depends(current_actor)]
+
+
+def require_admin(principal: PrincipalDep) -> Principal:
+    if not principal.is_admin:
+        raise Forbidden("admin_only", "only an administrator of the organisation can do this")
+    return principal
+
+
+AdminDep = Annotated[Principal, Depends(require_admin)]
 
 IdempotencyKey = Annotated[
     str | None,

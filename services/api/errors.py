@@ -8,23 +8,28 @@ Routes raise; they never build error bodies. What a client gets::
 
 Field errors add ``errors: [{"field": "at", "code": ..., "message": ...}]`` and name the fields in
 ``detail`` too. Status by type: InvalidTransition 409 (with ``current_state``), NotFound 404,
-Unauthenticated 401, RetryableError 503, any other PermanentError 422; FastAPI's own request
-validation 422 (``request_invalid``); HTTP errors keep their status; anything else is a 500 whose
-body says nothing about the cause (it is logged).
+Unauthenticated 401 (with ``WWW-Authenticate: Bearer``), Forbidden 403, Conflict 409, RetryableError
+503, any other PermanentError 422; FastAPI's own request validation 422 (``request_invalid``); HTTP
+errors keep their status; anything else is a 500 whose body says nothing about the cause (it is logged).
+
+A browser asking for a dashboard page (not ``/api/...``) gets the same status as an HTML page instead,
+and an unauthenticated one is sent to the sign-in page (303) with ``next`` set to where it was going.
 """
 
 from __future__ import annotations
 
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
 from libs.common.errors import InvalidTransition, PermanentError, RetryableError, TextpulseError
 from libs.common.logging import get_logger
+from services.api import pages
 
 log = get_logger(__name__)
 
@@ -37,6 +42,14 @@ class NotFound(PermanentError):
 
 class Unauthenticated(PermanentError):
     """The request does not say (validly) who it is for."""
+
+
+class Forbidden(PermanentError):
+    """The caller is known but may not do this (a staff user on an admin route, a missing CSRF token)."""
+
+
+class Conflict(PermanentError):
+    """The request clashes with what exists (an e-mail address already in use, the last admin)."""
 
 
 class InvalidInput(PermanentError):
@@ -56,8 +69,8 @@ def install_problem_handler(app: FastAPI) -> None:
         app.add_exception_handler(exc_type, problem_response)
 
 
-async def problem_response(request: Request, exc: Exception) -> JSONResponse:
-    """The one handler: turn ``exc`` into a problem+json response."""
+async def problem_response(request: Request, exc: Exception) -> Response:
+    """The one handler: turn ``exc`` into a problem+json response (or, for a page, an HTML one)."""
     extra: dict[str, Any] = {}
     headers: dict[str, str] | None = None
     if isinstance(exc, TextpulseError):
@@ -78,6 +91,8 @@ async def problem_response(request: Request, exc: Exception) -> JSONResponse:
         code = HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
         detail = str(exc.detail)
         headers = getattr(exc, "headers", None)
+        if status == 405 and pages.wants_html(request):
+            status, code = 404, "not_found"
     else:
         log.exception("request.crashed", extra={"path": request.url.path, "method": request.method})
         status, code, detail = 500, "internal_error", "the server failed to handle this request"
@@ -90,6 +105,15 @@ async def problem_response(request: Request, exc: Exception) -> JSONResponse:
         "code": code,
         **extra,
     }
+    if pages.wants_html(request):
+        if status == 422 and code == "request_invalid":
+            status = 404  # a page address that does not parse (/campaigns/not-an-id) names nothing
+        if status == 401:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse("/sign-in?" + urlencode({"next": target}), status_code=303)
+        return pages.render_error(request, status, HTTPStatus(status).phrase, detail)
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="textpulse"'}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -100,6 +124,10 @@ def _status_of(exc: TextpulseError) -> int:
         return 404
     if isinstance(exc, Unauthenticated):
         return 401
+    if isinstance(exc, Forbidden):
+        return 403
+    if isinstance(exc, Conflict):
+        return 409
     if isinstance(exc, RetryableError):
         return 503
     return 422

@@ -1,36 +1,66 @@
 """API service: the REST API and the staff dashboard (FastAPI).
 
-Wiring only: settings, connections, the named queries (checked at start), routers, the error handler.
+Wiring only: settings, connections, the named queries (all checked at start), routers, the error
+handler, static files and security headers.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
+import asyncpg
 from fastapi import FastAPI
 
 from libs.common.connections import open_connections
-from libs.common.runtime import Service, health_router
+from libs.common.runtime import Check, Service, health_router
 from libs.common.settings import Settings
 from libs.common.topics import CAMPAIGN_DUE, CONSENT
-from services.api import db
+from services.api import auth_db, dashboard_db, db, settings_db
+from services.api.deps import WebConfig
 from services.api.errors import install_problem_handler
-from services.api.routes import campaigns, dashboard
+from services.api.pages import install_web
+from services.api.routes import (
+    audiences,
+    campaign_pages,
+    campaigns,
+    dashboard,
+    messages,
+    session,
+    settings,
+    settings_page,
+    suppressions,
+    users,
+)
 
 NAME = "api"
 API_PREFIX = "/api/v1"
 
+ALL_QUERIES = (db.QUERIES, auth_db.QUERIES, dashboard_db.QUERIES, settings_db.QUERIES, suppressions.QUERIES)
+
 
 @asynccontextmanager
-async def build(settings: Settings) -> AsyncIterator[Service]:
-    async with open_connections(settings, [CAMPAIGN_DUE, CONSENT]) as conn:
+async def build(settings_: Settings) -> AsyncIterator[Service]:
+    async with open_connections(settings_, [CAMPAIGN_DUE, CONSENT]) as conn:
         async with conn.pool.acquire() as check:
-            await db.QUERIES.check(check)
-        app = FastAPI(title="Textpulse API", version="0.1.0")
-        app.state.pool = conn.pool
-        install_problem_handler(app)
-        app.include_router(health_router(NAME, conn.readiness_checks()))
-        app.include_router(dashboard.router)
-        app.include_router(campaigns.router, prefix=API_PREFIX)
-        yield Service(app=app)
+            for queries in ALL_QUERIES:
+                await queries.check(check)
+        yield Service(app=create_app(conn.pool, settings_, conn.readiness_checks()))
+
+
+def create_app(pool: asyncpg.Pool, settings_: Settings, checks: Mapping[str, Check] | None = None) -> FastAPI:
+    # No /docs or /redoc: FastAPI serves their scripts from a CDN, and every asset must come from here.
+    # The OpenAPI document itself is at /openapi.json.
+    app = FastAPI(title="Textpulse API", version="0.1.0", docs_url=None, redoc_url=None)
+    app.state.pool = pool
+    app.state.web = WebConfig(public_base_url=settings_.public_base_url,
+                              twilio_api_base_url=settings_.twilio_api_base_url)
+    install_problem_handler(app)
+    install_web(app)
+    app.include_router(health_router(NAME, checks or {}))
+    for pages_router in (session.router, dashboard.router, campaign_pages.router, settings_page.router):
+        app.include_router(pages_router)
+    for api in (campaigns.router, messages.router, dashboard.api_router, audiences.router, settings.router,
+                settings.senders_router, users.router, suppressions.router):
+        app.include_router(api, prefix=API_PREFIX)
+    return app

@@ -42,13 +42,13 @@ from aiokafka.errors import KafkaError
 
 from libs.common.errors import ConfigurationError, DependencyUnavailable, PermanentError
 from libs.common.events import CampaignDue, Recipient
+from libs.common.imis_iqa import ImisQueryClient, RetryPolicy
 from libs.common.logging import get_logger
 from libs.common.merge import STANDARD_FIELDS, MergeError, Template, compile_template
 from libs.common.phone import region_for_prefix
 from libs.common.pricing import PriceTable
 from services.audience import rules
 from services.audience.db import AudienceStore, RunContext
-from services.audience.imis_client import ImisQueryClient, RetryPolicy
 from services.audience.publishing import RecipientPublisher
 from services.audience.sources import (
     AudienceInvalid,

@@ -22,7 +22,7 @@ from services.audience.handlers import AudienceResolver, ImisSettings
 from services.audience.publishing import RecipientPublisher, make_bulk_producer
 
 NAME = "audience"
-# iMIS pages can be slow on a large IQA; a page that takes longer than this is retried (imis_client.py).
+# iMIS pages can be slow on a large IQA; a page that takes longer than this is retried (libs/common/imis_iqa.py).
 IMIS_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
 

@@ -27,7 +27,7 @@ from services.dispatcher.pacing import SlidingWindow
 
 log = get_logger(__name__)
 
-DeliverFor = Callable[[Recipient, Attempt], Awaitable[Delivered]]
+DeliverFor = Callable[[Recipient, Attempt, float], Awaitable[Delivered]]
 SenderSetup = Callable[[Recipient], Awaitable[SlidingWindow]]
 RefreshRun = Callable[[uuid.UUID], Awaitable[None]]
 

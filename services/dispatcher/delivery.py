@@ -17,6 +17,7 @@ For each recipient event (redelivery is normal):
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -76,7 +77,8 @@ class Deliverer:
         self._failure_window = failure_window
 
     async def deliver(self, event: Recipient, attempt: Attempt, twilio: TwilioSender,
-                      sender_verification: str = "verified") -> Delivered:
+                      sender_verification: str = "verified", *, not_before: float = 0.0) -> Delivered:
+        """Deliver ``event`` once; the Twilio call starts no earlier than ``not_before`` (the pacing slot)."""
         if sender_verification != "verified" and event.to.startswith("+1"):
             # Twilio blocks unverified toll-free numbers to US/Canada (30032) and still charges: refuse the run.
             reason = f"sender_unverified: {event.sender} is {sender_verification}; it cannot text US/Canada"
@@ -104,10 +106,13 @@ class Deliverer:
                     attempt.must_reconcile = False
                 if entry["suppressed"]:
                     return await self._finish(conn, event, "suppressed", None)
-                return await self._send(conn, event, attempt, twilio)
+                return await self._send(conn, event, attempt, twilio, not_before)
 
     async def _send(self, conn: asyncpg.Connection, event: Recipient, attempt: Attempt,
-                    twilio: TwilioSender) -> Delivered:
+                    twilio: TwilioSender, not_before: float) -> Delivered:
+        wait = not_before - time.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
         try:
             accepted = await twilio.send(sender=event.sender, to=event.to, body=event.body,
                                          validity_period_s=event.validity_period_s)

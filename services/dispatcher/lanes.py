@@ -18,7 +18,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 from libs.common.events import Recipient
 from libs.common.logging import get_logger
 from services.dispatcher.delivery import Attempt, Delivered, HoldRecord
-from services.dispatcher.pacing import SlidingWindow, choose
+from services.dispatcher.pacing import LOOKAHEAD, Choice, SlidingWindow, choose
 
 log = get_logger(__name__)
 
@@ -31,7 +31,9 @@ class Item:
     not_before: float = 0.0
 
 
-Deliver = Callable[[Recipient, Attempt], Awaitable[Delivered]]
+Deliver = Callable[[Recipient, Attempt, float], Awaitable[Delivered]]  # the float: Twilio call not before
+# A message is picked and its ledger row claimed this long before its slot opens.
+PREPARE_AHEAD_S = 0.15
 Finish = Callable[[Item, Delivered | None, BaseException | None], Awaitable[None]]
 
 
@@ -46,7 +48,8 @@ class SenderLane:
         self._pending: list[Item] = []
         self._wakeup = asyncio.Event()
         self._hold_until = 0.0
-        self._head_passed_over = 0
+        self._head: Item | None = None
+        self._head_since = 0.0
         self._busy = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._backoff = 1.0
@@ -85,20 +88,34 @@ class SenderLane:
             if now < self._hold_until:
                 await asyncio.sleep(self._hold_until - now)
                 continue
-            index = choose([i.event.segments for i in eligible], self._window.room(now),
-                           empty=self._window.is_empty(now), head_passed_over=self._head_passed_over)
-            if index is None:
-                await asyncio.sleep(max(self._window.earliest_start(now, eligible[0].event.segments) - now, 0.001))
-                continue
-            self._head_passed_over = self._head_passed_over + 1 if index else 0
-            item = eligible[index]
+            if eligible[0] is not self._head:  # how long the oldest has been passed over, not queued
+                self._head, self._head_since = eligible[0], now
+            sizes = [i.event.segments for i in eligible[:LOOKAHEAD]]
+            choice = self._choose(sizes, now)
+            start_at = now
+            if choice.index is None:
+                start_at = self._window.earliest_start(now, choice.wait_for)
+                if start_at - now > PREPARE_AHEAD_S:
+                    await asyncio.sleep(start_at - now - PREPARE_AHEAD_S)
+                    continue
+                # The slot is near: pick for it now, so the ledger work is done before the slot opens and
+                # only the Twilio call stands between the slot and the message's acceptance.
+                choice = self._choose(sizes, start_at)
+                if choice.index is None:
+                    await asyncio.sleep(max(start_at - now, 0.001))
+                    continue
+            item = eligible[choice.index]
             self._pending.remove(item)
             async with self._busy:
-                await self._attempt(item)
+                await self._attempt(item, start_at)
 
-    async def _attempt(self, item: Item) -> None:
+    def _choose(self, sizes: list[int], at: float) -> Choice:
+        return choose(sizes, self._window.room(at), empty=self._window.is_empty(at),
+                      window_holds_a_two=self._window.holds(at, 2), head_waited_s=at - self._head_since)
+
+    async def _attempt(self, item: Item, start_at: float) -> None:
         try:
-            delivered = await self._deliver(item.event, item.attempt)
+            delivered = await self._deliver(item.event, item.attempt, start_at)
         except HoldRecord as hold:
             if hold.segments_used:
                 self._window.record(hold.anchor, hold.segments_used)

@@ -39,9 +39,10 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
 
         verification: dict[str, str] = {}
 
-        async def deliver(event: Recipient, attempt: Attempt) -> Delivered:
+        async def deliver(event: Recipient, attempt: Attempt, not_before: float) -> Delivered:
             twilio = await accounts.for_org(event.org_id)
-            return await deliverer.deliver(event, attempt, twilio, verification.get(event.sender, "verified"))
+            return await deliverer.deliver(event, attempt, twilio, verification.get(event.sender, "verified"),
+                                           not_before=not_before)
 
         async def setup_sender(event: Recipient) -> SlidingWindow:
             await accounts.for_org(event.org_id)  # an organisation without an account is refused here

@@ -7,6 +7,9 @@ A ``SendFailure`` knows how it must be treated (courier's idea of errors that ca
   Twilio's list before sending again.
 - ``suppress``: the member replied STOP to this sender (21610): never send, suppress the number.
 - ``bad_number``: the number cannot receive texts (21211, 21612, 21614): fail it and remember.
+
+The codes that mean "unsubscribed" and "bad number" are Twilio facts shared with the other services
+(``libs/common/twilio_facts.py``); the remedy for each code is the dispatcher's own.
 - ``fail``: this message can never go as it is (body problems): fail the recipient.
 - ``pause_run``: every message of the run would fail the same way (credentials, sender not owned,
   no geo permission, sender not verified): pause the run and alert; the recipient is not failed.
@@ -17,6 +20,7 @@ from __future__ import annotations
 from typing import Literal
 
 from libs.common.errors import TextpulseError
+from libs.common.twilio_facts import BAD_NUMBER_ERRORS, UNSUBSCRIBED_ERROR
 
 Remedy = Literal["retry", "reconcile", "suppress", "bad_number", "fail", "pause_run"]
 
@@ -25,10 +29,8 @@ REMEDIES: dict[int, Remedy] = {
     21611: "retry",
     20500: "reconcile",
     20503: "reconcile",
-    21610: "suppress",
-    21211: "bad_number",
-    21612: "bad_number",
-    21614: "bad_number",
+    UNSUBSCRIBED_ERROR: "suppress",
+    **dict.fromkeys(BAD_NUMBER_ERRORS, "bad_number"),
     21602: "fail",
     21604: "fail",
     21617: "fail",
@@ -41,9 +43,6 @@ REMEDIES: dict[int, Remedy] = {
     21408: "pause_run",
     30032: "pause_run",
 }
-
-# Asynchronous (status callback) codes that mark a number bad.
-BAD_NUMBER_STATUS_CODES = frozenset({30003, 30005, 30006})
 
 
 class SendFailure(TextpulseError):

@@ -9,7 +9,7 @@ batch, not per message, is what lets one process keep up with Twilio at hundreds
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -316,7 +316,7 @@ class OptoutDb:
         return {r["webhook_request_id"]: r["id"] for r in stored}
 
     async def apply_statuses(
-        self, conn: asyncpg.Connection, updates: Sequence[StatusUpdate], ranks: dict[str, int]
+        self, conn: asyncpg.Connection, updates: Sequence[StatusUpdate], ranks: Mapping[str, int]
     ) -> dict[str, tuple[bool, bool]]:
         """Raise each SID's ledger status (one update per SID); returns {sid: (matched, applied)}."""
         if not updates:

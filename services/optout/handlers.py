@@ -26,6 +26,7 @@ from libs.common.errors import PermanentError
 from libs.common.events import ConsentChanged, Event, MessageStatus
 from libs.common.logging import get_logger, mask_phone
 from libs.common.topics import CONSENT, MESSAGE_STATUS, TopicSpec
+from libs.common.twilio_facts import STATUS_RANK, UNSUBSCRIBED_ERROR
 from services.optout import status as rules
 from services.optout.consent import ORG_WIDE, changes_for, normalize_phone, sender_scope, source_text
 from services.optout.db import (
@@ -174,7 +175,7 @@ async def _apply_callbacks(
         inserts.append(CallbackInsert(row.id, row.org_id, params["MessageSid"].strip()[:64], status, raw_error, cost))
     new = await db.insert_status_callbacks(conn, inserts)
     fresh = [CallbackRow(new[c.webhook_id], c.message_sid, c.status, c.error_code, c.price)
-             for c in inserts if c.webhook_id in new and c.status in rules.RANK]
+             for c in inserts if c.webhook_id in new and c.status in STATUS_RANK]
     applied = await apply_callbacks(conn, db, fresh)
 
     results = {}
@@ -182,7 +183,7 @@ async def _apply_callbacks(
         error_code = rules.parse_error_code(c.error_code)
         if c.webhook_id not in new:
             outcome = "duplicate"
-        elif c.status not in rules.RANK:
+        elif c.status not in STATUS_RANK:
             log.warning("status.unknown", extra={"webhook_id": row.id, "status": c.status})
             outcome = "status_unknown"
         else:
@@ -194,7 +195,7 @@ async def _apply_callbacks(
             event = MessageStatus(org_id=row.org_id, message_sid=c.message_sid, status=c.status,  # type: ignore[arg-type]
                                   error_code=error_code, price=c.price)
             events.append((MESSAGE_STATUS, event, c.message_sid))
-        if c.webhook_id in new and error_code == rules.UNSUBSCRIBED_ERROR:
+        if c.webhook_id in new and error_code == UNSUBSCRIBED_ERROR:
             request = _unsubscribed(row, c.message_sid)
             if request is not None:
                 consent.append(request)
@@ -213,12 +214,12 @@ async def apply_callbacks(
     best: dict[str, CallbackRow] = {}
     for c in callbacks:
         current = best.get(c.message_sid)
-        if current is None or rules.RANK[c.message_status] > rules.RANK[current.message_status]:
+        if current is None or STATUS_RANK[c.message_status] > STATUS_RANK[current.message_status]:
             best[c.message_sid] = c
     outcome = await db.apply_statuses(conn, [
         StatusUpdate(c.message_sid, c.message_status, rules.parse_error_code(c.error_code), c.price)
         for c in best.values()
-    ], rules.RANK)
+    ], STATUS_RANK)
     marks = {}
     for c in callbacks:
         matched, raised = outcome[c.message_sid]
@@ -231,7 +232,7 @@ def _unsubscribed(row: WebhookRow, message_sid: str) -> ConsentRequest | None:
     """A send refused with 21610: the member had replied STOP to that sender; suppress them."""
     phone = normalize_phone(row.params.get("To", ""), row.default_country_prefix)
     if phone is None:
-        log.warning("status.phone_unusable", extra={"webhook_id": row.id, "error_code": rules.UNSUBSCRIBED_ERROR})
+        log.warning("status.phone_unusable", extra={"webhook_id": row.id, "error_code": UNSUBSCRIBED_ERROR})
         return None
     scope = sender_scope(row.params.get("From", ""), row.params.get("MessagingServiceSid") or None)
     return ConsentRequest(org_id=row.org_id, phone=phone, action="opt_out", source="twilio_21610", scope=scope,

@@ -24,13 +24,11 @@ import asyncpg
 
 from libs.common.db import transaction
 from libs.common.logging import get_logger
+from libs.common.polling import DB_DOWN, drain, poll_forever
 from services.optout.db import WebhookResult, WebhookRow
 from services.optout.handlers import HandlerDeps, apply_batch, apply_callbacks
-from services.optout.wakeup import wait_for_wakeup
 
 log = get_logger(__name__)
-
-_DB_DOWN = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,26 +55,19 @@ class WebhookProcessor:
         self._wake = wake
         self._on_committed = on_committed
         self._tuning = tuning
+        self._next_sweep = 0.0
 
     async def run(self) -> None:
-        """Process until cancelled."""
+        """Process until cancelled; a database outage is waited out."""
+        await poll_forever(self._pass, stalled="webhooks.processing_stalled", poll_s=self._tuning.poll_s,
+                           wake=self._wake, first_stall_s=0.2)
+
+    async def _pass(self) -> None:
+        await drain(self.process_batch, self._tuning.batch)
         loop = asyncio.get_running_loop()
-        next_sweep = loop.time()
-        stall = 0.2
-        while True:
-            try:
-                while await self.process_batch() >= self._tuning.batch:
-                    pass
-                if loop.time() >= next_sweep:
-                    await self.reconcile()
-                    next_sweep = loop.time() + self._tuning.reconcile_every_s
-                stall = 0.2
-            except _DB_DOWN as exc:
-                log.warning("webhooks.processing_stalled", extra={"error": f"{type(exc).__name__}: {exc}"})
-                await asyncio.sleep(stall)
-                stall = min(stall * 2, 10.0)
-                continue
-            await wait_for_wakeup(self._wake, self._tuning.poll_s)
+        if loop.time() >= self._next_sweep:
+            await self.reconcile()
+            self._next_sweep = loop.time() + self._tuning.reconcile_every_s
 
     async def process_batch(self) -> int:
         """Claim and apply one batch; returns how many rows it claimed."""
@@ -90,7 +81,7 @@ class WebhookProcessor:
             try:
                 async with conn.transaction():  # a savepoint: if the batch fails, apply row by row
                     results = await apply_batch(conn, rows, self._deps)
-            except _DB_DOWN:
+            except DB_DOWN:
                 raise
             except Exception:  # noqa: BLE001 - isolate the row that fails; the others go through
                 log.warning("webhooks.batch_failed", extra={"rows": len(rows)}, exc_info=True)
@@ -104,7 +95,7 @@ class WebhookProcessor:
         try:
             async with conn.transaction():
                 return (await apply_batch(conn, [row], self._deps))[0]
-        except _DB_DOWN:
+        except DB_DOWN:
             raise
         except Exception as exc:  # noqa: BLE001 - recorded on the row, retried, then failed visibly
             error = f"{type(exc).__name__}: {exc}"[:2000]

@@ -18,14 +18,13 @@ from libs.common.db import transaction
 from libs.common.errors import PermanentError
 from libs.common.kafka import EventPublisher, decode_event
 from libs.common.logging import get_logger
+from libs.common.polling import DB_DOWN, drain, poll_forever
 from libs.common.topics import ALL_TOPICS
 from services.optout.db import OptoutDb, OutboxEvent
-from services.optout.wakeup import wait_for_wakeup
 
 log = get_logger(__name__)
 
 _SPECS = {spec.name: spec for spec in ALL_TOPICS}
-_TRANSIENT = (KafkaError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
 class EventRelay:
@@ -48,18 +47,8 @@ class EventRelay:
 
     async def run(self) -> None:
         """Relay until cancelled; a broker or database outage is waited out."""
-        stall = 0.2
-        while True:
-            try:
-                while await self.relay_batch() >= self._batch:
-                    pass
-                stall = 0.2
-            except _TRANSIENT as exc:
-                log.warning("events.relay_stalled", extra={"error": f"{type(exc).__name__}: {exc}"})
-                await asyncio.sleep(stall)
-                stall = min(stall * 2, 10.0)
-                continue
-            await wait_for_wakeup(self._wake, self._poll_s)
+        await poll_forever(lambda: drain(self.relay_batch, self._batch), stalled="events.relay_stalled",
+                           poll_s=self._poll_s, wake=self._wake, transient=(KafkaError, *DB_DOWN), first_stall_s=0.2)
 
     async def relay_batch(self) -> int:
         """Publish one batch; returns how many rows it took (0 when another relay holds the lock)."""

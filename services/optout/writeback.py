@@ -1,7 +1,7 @@
 """The iMIS write-back worker: drains ``imis_outbox`` into each member's ``TP_SmsPreferences`` panel.
 
-A job is claimed (a lease, so a dead worker's job comes back), written with ImisClient outside any
-transaction, then recorded:
+A job is claimed (a lease, so a dead worker's job comes back), written with ``write_panel``
+(``libs/common/imis.py``) outside any transaction, then recorded:
 
 - done: iMIS accepted the row;
 - pending with ``last_error`` and a later ``next_attempt_at``: a DependencyUnavailable, retried with
@@ -25,16 +25,16 @@ from dataclasses import dataclass
 import asyncpg
 import httpx
 
+from libs.common.backoff import retry_delay
 from libs.common.errors import PermanentError, RetryableError
+from libs.common.imis import ImisSession, write_panel
+from libs.common.imis_values import PanelValue
 from libs.common.logging import get_logger, mask_phone
+from libs.common.polling import drain, poll_forever
 from services.optout.consent import imis_local_time
 from services.optout.db import ImisAccount, ImisJob, OptoutDb
-from services.optout.imis_client import ImisClient, PanelValue
-from services.optout.wakeup import wait_for_wakeup
 
 log = get_logger(__name__)
-
-_DB_DOWN = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,12 +45,6 @@ class WritebackTuning:
     max_attempts: int = 25  # with the 1 h cap: about a day of trying
     retry_base_s: float = 5.0
     retry_cap_s: float = 3600.0
-
-
-def retry_delay(attempts: int, *, base_s: float, cap_s: float, jitter: float) -> float:
-    """Seconds before attempt ``attempts + 1``: base * 2^(attempts-1), capped, spread by ±20 % (jitter in [0, 1))."""
-    delay = min(cap_s, base_s * 2 ** max(attempts - 1, 0))
-    return delay * (0.8 + 0.4 * jitter)
 
 
 def panel_values(job: ImisJob) -> list[tuple[str, PanelValue]]:
@@ -81,23 +75,13 @@ class WritebackWorker:
         self._wake = wake
         self._tuning = tuning
         self._jitter = jitter
-        # One client (and so one cached token) per iMIS site and user; a changed password is a new client.
-        self._clients: dict[tuple[str, str, str], ImisClient] = {}
+        # One session (and so one cached token) per iMIS site and user; a changed password is a new session.
+        self._sessions: dict[tuple[str, str, str], ImisSession] = {}
 
     async def run(self) -> None:
-        """Work until cancelled."""
-        stall = 0.5
-        while True:
-            try:
-                while await self.run_once() >= self._tuning.batch:
-                    pass
-                stall = 0.5
-            except _DB_DOWN as exc:
-                log.warning("imis_writeback.stalled", extra={"error": f"{type(exc).__name__}: {exc}"})
-                await asyncio.sleep(stall)
-                stall = min(stall * 2, 10.0)
-                continue
-            await wait_for_wakeup(self._wake, self._tuning.poll_s)
+        """Work until cancelled; a database outage is waited out."""
+        await poll_forever(lambda: drain(self.run_once, self._tuning.batch), stalled="imis_writeback.stalled",
+                           poll_s=self._tuning.poll_s, wake=self._wake)
 
     async def run_once(self) -> int:
         """Claim one batch of due jobs and attempt each; returns how many were claimed."""
@@ -117,8 +101,7 @@ class WritebackWorker:
         try:
             if account is None or not account.writeback_enabled:
                 raise PermanentError("imis_account_missing", "the organisation has no iMIS write-back set up")
-            client = self._client(account)
-            how = await client.write_panel(account.sms_panel, job.member_id, panel_values(job))
+            how = await write_panel(self._session(account), account.sms_panel, job.member_id, panel_values(job))
         except RetryableError as exc:
             error = f"{exc.code}: {exc.message}"[:2000]
             async with self._pool.acquire() as conn:
@@ -140,11 +123,11 @@ class WritebackWorker:
             await self._db.complete_imis_job(conn, job.id)
         log.info("imis_writeback.succeeded", extra={**fields, "write": how})
 
-    def _client(self, account: ImisAccount) -> ImisClient:
+    def _session(self, account: ImisAccount) -> ImisSession:
         base_url = account.base_url or self._default_base_url
         key = (base_url, account.username, account.password)
-        client = self._clients.get(key)
-        if client is None:
-            client = ImisClient(self._http, base_url, account.username, account.password)
-            self._clients[key] = client
-        return client
+        session = self._sessions.get(key)
+        if session is None:
+            session = ImisSession(self._http, base_url, account.username, account.password)
+            self._sessions[key] = session
+        return session

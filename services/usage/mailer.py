@@ -15,7 +15,6 @@ again, with the same Message-ID, which mail clients use to fold duplicates.
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,13 +26,13 @@ from typing import Literal
 import aiosmtplib
 import asyncpg
 
+from libs.common.backoff import retry_delay
 from libs.common.logging import get_logger
+from libs.common.polling import drain, poll_forever
 from libs.common.settings import Settings
 from services.usage import db
 
 log = get_logger(__name__)
-
-_DB_DOWN = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +60,6 @@ class MailerTuning:
     max_attempts: int = 60  # with the 30 min cap: about a day of trying
     retry_base_s: float = 15.0
     retry_cap_s: float = 1800.0
-
-
-def retry_delay(attempts: int, *, base_s: float, cap_s: float, jitter: float) -> float:
-    """Seconds before attempt ``attempts + 1``: base * 2^(attempts-1), capped, spread by ±20 % (jitter in [0, 1))."""
-    delay = min(cap_s, base_s * 2 ** max(attempts - 1, 0))
-    return delay * (0.8 + 0.4 * jitter)
 
 
 def build_message(alert: asyncpg.Record | dict, *, sender: str, now: datetime) -> EmailMessage:
@@ -107,19 +100,9 @@ class AlertMailer:
         self._jitter = jitter
 
     async def run(self) -> None:
-        """Send until cancelled."""
-        stall = 0.5
-        while True:
-            try:
-                while await self.run_once() >= self._tuning.batch:
-                    pass
-                stall = 0.5
-            except _DB_DOWN as exc:
-                log.warning("alert_mailer.stalled", extra={"error": f"{type(exc).__name__}: {exc}"})
-                await asyncio.sleep(stall)
-                stall = min(stall * 2, 10.0)
-                continue
-            await asyncio.sleep(self._tuning.poll_s)
+        """Send until cancelled; a database outage is waited out."""
+        await poll_forever(lambda: drain(self.run_once, self._tuning.batch), stalled="alert_mailer.stalled",
+                           poll_s=self._tuning.poll_s)
 
     async def run_once(self) -> int:
         """Claim one batch of due alerts and send each; returns how many were claimed."""

@@ -10,8 +10,9 @@ Charging rules:
   ``failed`` (or ``canceled``): ``sent``, ``delivered`` and ``undelivered`` were attempted and are charged.
   Until its final status arrives, a message is counted as charged (the estimate shown "today").
 - A message that ends ``failed`` pays the $0.001 Failed Message Processing Fee, per message, unless its
-  error code is exempt (30450, 30036, 30002, 30008, 21408, 30454 and Twilio's internal errors).
-  ``undelivered`` never pays it, and neither does a refusal at submission (an API error is no message).
+  error code is exempt (``FEE_EXEMPT_ERRORS`` in ``libs/common/twilio_facts.py``: 30450, 30036, 30002,
+  30008, 21408, 30454 and Twilio's internal errors). ``undelivered`` never pays it, and neither does a
+  refusal at submission (an API error is no message).
 - SMS Pumping Protection is free to US and CA; elsewhere only what Twilio reports is counted.
 
     >>> facts = MessageFacts(outcome="sent", segments=2, region="US", unit_price=Decimal("0.0083"))
@@ -27,23 +28,13 @@ from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from typing import Final, Literal
 
-from libs.common.pricing import FAILED_MESSAGE_FEE, PUMPING_PROTECTION_FREE
+from libs.common.pricing import PUMPING_PROTECTION_FREE
+from libs.common.twilio_facts import FAILED_MESSAGE_FEE, STATUS_RANK, UNSUBSCRIBED_ERROR, pays_failed_message_fee
 
 Outcome = Literal["sent", "failed", "suppressed", "expired", "cancelled"]
 
-# Errors for which Twilio waives the failed-message fee (twilio.md §10).
-FEE_EXEMPT_ERRORS: Final = frozenset({12400, 20500, 20504, 30103, 30500, 30036, 30002, 30454, 30450, 21408, 30008})
-# The member had opted out with Twilio (replied STOP to that sender): never deliverable.
-OPTED_OUT_ERROR: Final = 21610
 # Code under which failures without an error code are counted.
 NO_CODE: Final = 0
-
-# Twilio's statuses in the order they may follow each other; callbacks come out of order and twice,
-# so a status is applied only when it ranks higher, and the first final status stays (as services/optout).
-STATUS_RANK: Final[dict[str, int]] = {
-    "accepted": 1, "scheduled": 1, "queued": 2, "sending": 3, "sent": 4,
-    "delivered": 5, "undelivered": 5, "failed": 5, "canceled": 5, "partially_delivered": 5, "read": 5,
-}
 _NOT_CHARGED: Final = frozenset({"failed", "canceled"})
 _ZERO: Final = Decimal(0)
 
@@ -101,7 +92,7 @@ _COUNTERS: Final = tuple(f.name for f in fields(Contribution) if f.name != "erro
 
 def failed_fee(status: str | None, error_code: int | None) -> Decimal:
     """The Failed Message Processing Fee: $0.001 for a message that ends ``failed`` unless exempt."""
-    if status == "failed" and error_code not in FEE_EXEMPT_ERRORS:
+    if pays_failed_message_fee(status, error_code):
         return FAILED_MESSAGE_FEE
     return _ZERO
 
@@ -122,11 +113,11 @@ def contribution(facts: MessageFacts | None) -> Contribution:
     if facts.outcome == "failed":
         # Refused at submission (an API error): counted as a failure, never charged.
         code = facts.error_code if facts.error_code is not None else NO_CODE
-        return Contribution(failed=1, error_code=code, opted_out_failures=int(code == OPTED_OUT_ERROR))
-    if facts.outcome == "suppressed" and facts.error_code == OPTED_OUT_ERROR:
+        return Contribution(failed=1, error_code=code, opted_out_failures=int(code == UNSUBSCRIBED_ERROR))
+    if facts.outcome == "suppressed" and facts.error_code == UNSUBSCRIBED_ERROR:
         # Twilio refused it because the member had replied STOP to this sender (the dispatcher then
         # suppresses the number): a failure to a previously opted-out number, not charged.
-        return Contribution(failed=1, opted_out_failures=1, error_code=OPTED_OUT_ERROR)
+        return Contribution(failed=1, opted_out_failures=1, error_code=UNSUBSCRIBED_ERROR)
     return Contribution(dropped=1)
 
 
@@ -141,7 +132,7 @@ def _accepted(facts: MessageFacts) -> Contribution:
         delivered=int(status == "delivered"),
         undelivered=int(status == "undelivered"),
         failed=int(status == "failed"),
-        opted_out_failures=int(status == "failed" and code == OPTED_OUT_ERROR),
+        opted_out_failures=int(status == "failed" and code == UNSUBSCRIBED_ERROR),
         unpriced_segments=facts.segments if charged and not priced else 0,
         segment_cost=facts.unit_price * facts.segments if charged and facts.unit_price is not None else _ZERO,
         failed_fee=failed_fee(status, code),
@@ -168,7 +159,8 @@ def difference(after: Contribution, before: Contribution) -> Delta:
 
 def apply_status(facts: MessageFacts, status: str, error_code: int | None, price: Decimal | None) -> MessageFacts:
     """``facts`` after one status callback. A status that does not rank higher changes only a price not
-    known yet; an unknown status, or a status of a message Twilio never accepted, changes nothing."""
+    known yet (callbacks come out of order and twice, and the first final status stays); an unknown
+    status, or a status of a message Twilio never accepted, changes nothing."""
     rank = STATUS_RANK.get(status)
     if facts.outcome != "sent" or rank is None:
         return facts

@@ -22,12 +22,11 @@ from libs.common.alerts import AlertKind, raise_alert
 from libs.common.db import transaction
 from libs.common.errors import PermanentError
 from libs.common.logging import get_logger
+from libs.common.polling import drain, poll_forever
 from services.usage import db
 from services.usage.conditions import classify_run, reason_code, run_dedupe_key, sender_from_reason, twilio_code
 
 log = get_logger(__name__)
-
-_DB_DOWN = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,22 +48,14 @@ class AlertWatcher:
 
     async def run(self) -> None:
         """Watch until cancelled; a database outage only delays it."""
-        stall = 0.5
+        await poll_forever(self._pass, stalled="alert_watcher.stalled", poll_s=self._tuning.poll_s)
+
+    async def _pass(self) -> None:
+        await drain(self.check_runs, self._tuning.batch)
         loop = asyncio.get_running_loop()
-        while True:
-            try:
-                while await self.check_runs() >= self._tuning.batch:
-                    pass
-                if loop.time() >= self._next_writeback_check:
-                    await self.check_writebacks()
-                    self._next_writeback_check = loop.time() + self._tuning.writeback_every_s
-                stall = 0.5
-            except _DB_DOWN as exc:
-                log.warning("alert_watcher.stalled", extra={"error": f"{type(exc).__name__}: {exc}"})
-                await asyncio.sleep(stall)
-                stall = min(stall * 2, 10.0)
-                continue
-            await asyncio.sleep(self._tuning.poll_s)
+        if loop.time() >= self._next_writeback_check:
+            await self.check_writebacks()
+            self._next_writeback_check = loop.time() + self._tuning.writeback_every_s
 
     async def check_runs(self) -> int:
         """Raise the alerts of one batch of runs; returns how many runs were looked at."""

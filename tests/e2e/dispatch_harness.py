@@ -37,6 +37,7 @@ class Process:
 
     def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
         self.name = name
+        self.url = ""
         self._log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=self._log, stderr=self._log,
                                      stdin=subprocess.DEVNULL)
@@ -95,6 +96,10 @@ class TwilioStandin:
     async def summary(self) -> dict[str, dict]:
         async with httpx.AsyncClient(base_url=self.url) as client:
             return (await client.get("/_control/arrivals/summary")).json()["senders"]
+
+    async def arrivals(self) -> list[dict]:
+        async with httpx.AsyncClient(base_url=self.url) as client:
+            return (await client.get("/_control/arrivals")).json()["arrivals"]
 
     async def fault(self, plan: dict) -> None:
         async with httpx.AsyncClient(base_url=self.url) as client:
@@ -163,5 +168,8 @@ def dispatcher_env(database_url: str, bootstrap: str, prefix: str, standin: Twil
 
 
 def start_dispatcher(name: str, env: dict[str, str], log_dir: Path) -> Process:
-    return Process(name, [sys.executable, "-m", "services.dispatcher"],
-                   dict(env, TEXTPULSE_HTTP_PORT=str(free_port())), log_dir)
+    port = free_port()
+    process = Process(name, [sys.executable, "-m", "services.dispatcher"], dict(env, TEXTPULSE_HTTP_PORT=str(port)),
+                      log_dir)
+    process.url = f"http://127.0.0.1:{port}"
+    return process

@@ -16,7 +16,7 @@ import pytest
 
 from deploy.stack import REPO, VAR
 
-SERVICES = ["api", "optout", "scheduler", "audience", "dispatcher"]
+SERVICES = ["api", "optout", "scheduler", "audience", "usage", "dispatcher"]
 
 
 def _free_port() -> int:
@@ -80,14 +80,14 @@ def test_the_stack_comes_up_from_scratch_answers_and_stops_what_it_started(stack
     assert started.returncode == 0, started.stdout + started.stderr
     assert f"Dashboard: http://127.0.0.1:{base}/" in started.stdout
 
-    status, page = _get(f"http://127.0.0.1:{base}/")
+    status, page = _get(f"http://127.0.0.1:{base}/sign-in")
     assert status == 200 and "Textpulse" in page
-    for port in [base, base + 1, base + 2, base + 3, base + 11, base + 12]:
+    for port in [base, base + 1, base + 2, base + 3, base + 4, base + 11, base + 12]:
         status, body = _get(f"http://127.0.0.1:{port}/readyz")
         ready = json.loads(body)
         assert status == 200 and ready["checks"] == {"postgres": "ok", "kafka": "ok"}, body
     assert {json.loads(_get(f"http://127.0.0.1:{p}/healthz")[1])["service"]
-            for p in [base, base + 1, base + 2, base + 3, base + 11]} == set(SERVICES)
+            for p in [base, base + 1, base + 2, base + 3, base + 4, base + 11]} == set(SERVICES)
 
     again = _stack(stack_env, "up")  # idempotent: reuses what runs
     assert again.returncode == 0 and "already running" in again.stdout

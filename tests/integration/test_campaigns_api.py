@@ -13,38 +13,31 @@ import asyncpg
 import httpx
 import pytest
 
-from libs.common.kafka import ensure_topics
-from libs.common.settings import load_settings
-from libs.common.topics import CAMPAIGN_DUE, CONSENT
-from services.api.main import build
-
-PROBLEM = "application/problem+json"
+from tests.integration import api_harness
+from tests.integration.api_harness import problem
 
 
 @pytest.fixture(scope="module")
 async def client(database_url: str, kafka_bootstrap: str) -> AsyncIterator[httpx.AsyncClient]:
-    prefix = f"t{uuid.uuid4().hex[:10]}."
-    await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE, CONSENT], prefix=prefix)
-    settings = load_settings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap,
-                             topic_prefix=prefix, env="test", db_pool_min_size=1, db_pool_max_size=5)
-    async with build(settings) as service:
-        transport = httpx.ASGITransport(app=service.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
-            yield client
+    async with api_harness.api_client(database_url, kafka_bootstrap) as client:
+        yield client
 
 
 @dataclass
 class Org:
+    """An organisation and one of its staff, signed in: requests carry the session cookie and CSRF token."""
+
     id: uuid.UUID
     sender_id: uuid.UUID
     client: httpx.AsyncClient
+    caller: api_harness.Caller
 
-    def headers(self, **extra: str) -> dict[str, str]:
-        return {"X-Org-Id": str(self.id), "X-Actor": "sam@example.org", **extra}
+    @property
+    def email(self) -> str:
+        return self.caller.actor
 
     async def call(self, method: str, path: str, json: Any = None, **headers: str) -> httpx.Response:
-        url = "/api/v1/campaigns" + path
-        return await self.client.request(method, url, json=json, headers=self.headers(**headers))
+        return await self.caller.call(method, "/api/v1/campaigns" + path, json, **headers)
 
     async def draft(self, **fields: Any) -> dict[str, Any]:
         body = {"name": "Renewals", "body": "Hi {{first_name|there}}, your membership renews soon.",
@@ -55,30 +48,14 @@ class Org:
 
 
 async def make_org(pool: asyncpg.Pool, client: httpx.AsyncClient, *, max_segments: int | None = None) -> Org:
-    slug = f"org-{uuid.uuid4().hex[:12]}"
-    org_id = await pool.fetchval(
-        "INSERT INTO organisations (slug, name, time_zone) VALUES ($1, $1, 'America/New_York') RETURNING id", slug)
-    sender_id = await pool.fetchval(
-        "INSERT INTO senders (org_id, address, is_default) VALUES ($1, '+18885550100', true) RETURNING id", org_id)
-    if max_segments is not None:
-        await pool.execute(
-            """INSERT INTO sms_accounts (org_id, account_sid, auth_token, webhook_base_url, max_segments)
-               VALUES ($1, 'AC' || md5(random()::text), 'token', 'https://hooks.example.org', $2)""",
-            org_id, max_segments)
-    return Org(org_id, sender_id, client)
+    org = await api_harness.make_org(pool, max_segments=max_segments)
+    caller = await api_harness.signed_in(pool, client, org.id)
+    return Org(org.id, org.sender_id, client, caller)
 
 
 @pytest.fixture
 async def org(db_pool: asyncpg.Pool, client: httpx.AsyncClient) -> Org:
     return await make_org(db_pool, client)
-
-
-def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body = response.json()
-    assert body["code"] == code and body["status"] == status and body["type"] == f"urn:textpulse:problem:{code}"
-    return body
 
 
 def next_week_at(hour: int) -> str:
@@ -92,7 +69,7 @@ async def test_a_draft_is_created_read_edited_and_deleted(org: Org) -> None:
     created = await org.draft()
     assert created["state"] == "draft" and created["schedule"] == {"kind": "none"}
     assert created["segment_limit"] == 20_000 == created["effective_segment_limit"]
-    assert created["created_by"] == "sam@example.org" and created["warnings"] == []
+    assert created["created_by"] == org.email and created["warnings"] == []
     assert created["actions"] == ["edit", "delete", "schedule", "send_now", "cancel", "duplicate"]
     path = f"/{created['id']}"
 
@@ -183,7 +160,7 @@ async def test_scheduling_on_a_second_tuesday_rule_shows_the_next_five_in_local_
     preview = await org.call("POST", "/schedule-preview", body)
     scheduled = await org.call("POST", f"/{campaign['id']}/schedule", body)
     assert scheduled.status_code == 200, scheduled.text
-    assert scheduled.json()["state"] == "scheduled" and scheduled.json()["approved_by"] == "sam@example.org"
+    assert scheduled.json()["state"] == "scheduled" and scheduled.json()["approved_by"] == org.email
     assert scheduled.json()["schedule"] == {"kind": "rrule", "rrule": "FREQ=MONTHLY;BYDAY=2TU",
                                             "start": "2026-01-01T18:30:00", "time_zone": "America/New_York"}
 
@@ -293,7 +270,7 @@ async def test_duplicate_makes_a_fresh_draft_from_any_state(org: Org) -> None:
     assert copy.json()["duplicated_from"] == original["id"] and copy.json()["approved_by"] is None
 
 
-async def test_campaigns_are_scoped_to_the_organisation_in_x_org_id(
+async def test_campaigns_are_scoped_to_the_callers_organisation(
     org: Org, db_pool: asyncpg.Pool, client: httpx.AsyncClient
 ) -> None:
     campaign = await org.draft()
@@ -301,9 +278,9 @@ async def test_campaigns_are_scoped_to_the_organisation_in_x_org_id(
     problem(await other.call("GET", f"/{campaign['id']}"), 404, "campaign_not_found")
     problem(await other.call("POST", f"/{campaign['id']}/send-now"), 404, "campaign_not_found")
     assert (await other.call("GET", "")).json()["total"] == 0
-    problem(await client.get("/api/v1/campaigns"), 401, "org_missing")
-    problem(await client.get("/api/v1/campaigns", headers={"X-Org-Id": "acme"}), 401, "org_invalid")
-    problem(await client.get("/api/v1/campaigns", headers={"X-Org-Id": str(uuid.uuid4())}), 401, "org_unknown")
+    problem(await client.get("/api/v1/campaigns"), 401, "unauthenticated")
+    # The header that used to name the organisation means nothing now.
+    problem(await client.get("/api/v1/campaigns", headers={"X-Org-Id": str(org.id)}), 401, "unauthenticated")
     problem(await client.get("/api/v1/nothing-here"), 404, "not_found")
 
 

@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from libs.common.errors import DependencyUnavailable, PermanentError
-from services.audience.imis_client import ImisQueryClient, Page, RetryPolicy, decode_row
+from libs.common.imis_iqa import ImisQueryClient, Page, RetryPolicy
+from libs.common.imis_values import decode_row
 from standins.imis.app import create_app
 from standins.imis.config import ImisConfig, load_members
 from standins.imis.queries import find_query, select_rows

@@ -10,10 +10,12 @@ from typing import Any
 import aiosmtplib
 import pytest
 
-from libs.common.alert_templates import AlertKind, error_meaning, render
+from libs.common.alert_templates import AlertKind, render
 from libs.common.alerts import QUIET_PERIODS, recipients_for
+from libs.common.backoff import retry_delay
 from libs.common.errors import PermanentError
-from services.usage.mailer import build_message, retry_delay, smtp_verdict
+from libs.common.twilio_facts import error_meaning
+from services.usage.mailer import build_message, smtp_verdict
 
 BASE = "https://app.textpulse.test"
 RUN = {"org_name": "Acme Nurses", "time_zone": "America/New_York", "campaign_name": "Renewals <March>",

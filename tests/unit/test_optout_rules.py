@@ -9,12 +9,13 @@ from uuid import uuid4
 
 import pytest
 
+from libs.common.backoff import retry_delay
+from libs.common.imis_values import panel_entity
 from services.optout import status as rules
 from services.optout.consent import changes_for, imis_local_time, normalize_phone, sender_scope, source_text
 from services.optout.db import ImisJob
-from services.optout.imis_client import panel_entity
 from services.optout.signatures import public_url
-from services.optout.writeback import panel_values, retry_delay
+from services.optout.writeback import panel_values
 
 MG = "MG" + "1f2e3d4c5b6a79880716253443526170"
 

@@ -1,23 +1,172 @@
-"""The dashboard's pages. Until the dashboard issue lands, Home says what is running."""
+"""Home: the page (``/``) and its data (``GET /api/v1/dashboard/home``, ``.../sending`` for live progress).
+
+Everything Home shows comes from rollups and counters, never from a scan of the send ledger's
+history: the subscription, live usage per day from ``usage_daily`` (today and this month in the
+organisation's own calendar), campaigns counted by state, and each sending campaign's newest run
+with a rate measured over the last minute (``progress.py``).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
 
-router = APIRouter(tags=["dashboard"])
+from libs.common.campaign_states import CampaignState
+from services.api import dashboard_db, pages, usage_chart
+from services.api.deps import OrgDep, PoolDep, PrincipalDep
+from services.api.progress import measure
 
-_HOME = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Textpulse</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;color:#1f2933}
-h1{color:#0b6e4f}</style></head>
-<body><h1>Textpulse</h1>
-<p>The stack is up: scheduler, audience, dispatcher, opt-out and API services are running on
-Apache Kafka and PostgreSQL. The dashboard (Home, Campaigns, Settings) arrives with its issue.</p>
-<p>Service health: <a href="/readyz">/readyz</a></p></body></html>"""
+router = APIRouter(tags=["dashboard"], include_in_schema=False)
+api_router = APIRouter(prefix="/dashboard", tags=["dashboard"])
+
+CHART_DAYS = 30
+
+
+class PlanOut(BaseModel):
+    plan: str | None = Field(description="null: no subscription is recorded")
+    monthly_segment_allowance: int | None
+    used_this_month: int
+    used_percent: int | None
+    account_max_segments: int | None = Field(description="the account's cap on any one campaign")
+    test_mode: bool
+
+
+class UsageDayOut(BaseModel):
+    day: date
+    segments: int
+    messages: int
+    failed: int
+    cost: Decimal
+
+
+class UsageOut(BaseModel):
+    today: date = Field(description="today in the organisation's time zone")
+    segments_today: int
+    messages_today: int
+    segments_this_month: int
+    messages_this_month: int
+    failed_this_month: int
+    cost_this_month: Decimal
+    days: list[UsageDayOut] = Field(description=f"the last {CHART_DAYS} days, oldest first, zeros included")
+
+
+class SendingOut(BaseModel):
+    campaign_id: UUID
+    name: str
+    state: CampaignState
+    run_id: UUID
+    run_state: str
+    state_reason: str | None
+    total: int = Field(description="recipients handed to the dispatcher; 0 while the audience is resolved")
+    sent: int
+    failed: int
+    dropped: int
+    done: int
+    percent: int
+    per_minute: int
+    expected_finish: datetime | None
+
+
+class UpcomingOut(BaseModel):
+    id: UUID
+    name: str
+    next_occurrence_at: datetime
+    schedule: dict[str, Any]
+
+
+class HomeOut(BaseModel):
+    organisation: str
+    time_zone: str
+    plan: PlanOut
+    usage: UsageOut
+    campaigns_by_state: dict[CampaignState, int]
+    sending: list[SendingOut]
+    upcoming: list[UpcomingOut]
+
+
+@api_router.get("/home", summary="Everything Home shows")
+async def home_data(org: OrgDep, pool: PoolDep) -> HomeOut:
+    async with pool.acquire() as conn:
+        return await load_home(conn, org.id, org.name, org.time_zone, org.account_max_segments)
+
+
+@api_router.get("/sending", summary="Live progress of the campaigns sending now")
+async def sending_data(org: OrgDep, pool: PoolDep) -> list[SendingOut]:
+    async with pool.acquire() as conn:
+        return await load_sending(conn, org.id)
 
 
 @router.get("/", response_class=HTMLResponse)
-async def home() -> str:
-    return _HOME
+async def home_page(request: Request, principal: PrincipalDep, pool: PoolDep) -> HTMLResponse:
+    org = principal.org
+    async with pool.acquire() as conn:
+        home = await load_home(conn, org.id, org.name, org.time_zone, org.account_max_segments)
+    series = [usage_chart.DayUsage(d.day, d.segments, d.messages, d.failed, d.cost) for d in home.usage.days]
+    return pages.render(request, "home.html", principal=principal, nav="home", home=home,
+                        chart=usage_chart.layout(series), chart_totals=usage_chart.totals(series))
+
+
+async def load_home(
+    conn: asyncpg.Connection, org_id: UUID, name: str, time_zone: str, account_max_segments: int | None
+) -> HomeOut:
+    today = datetime.now(ZoneInfo(time_zone)).date()
+    month_start = today.replace(day=1)
+    chart_start = today - timedelta(days=CHART_DAYS - 1)
+    rows = await dashboard_db.usage_days(conn, org_id, min(month_start, chart_start), today)
+    month = usage_chart.totals(usage_chart.daily_series(rows, last=today, days=(today - month_start).days + 1))
+    chart = usage_chart.daily_series(rows, last=today, days=CHART_DAYS)
+    subscription = await dashboard_db.subscription(conn, org_id) or {}
+    account = await dashboard_db.account_summary(conn, org_id) or {}
+    allowance = subscription.get("monthly_segment_allowance")
+    counts = await dashboard_db.campaign_state_counts(conn, org_id)
+    return HomeOut(
+        organisation=name,
+        time_zone=time_zone,
+        plan=PlanOut(
+            plan=subscription.get("plan"),
+            monthly_segment_allowance=allowance,
+            used_this_month=month.segments,
+            used_percent=(100 * month.segments // allowance) if allowance else None,
+            account_max_segments=account.get("max_segments", account_max_segments),
+            test_mode=bool(account.get("test_mode")),
+        ),
+        usage=UsageOut(
+            today=today,
+            segments_today=chart[-1].segments,
+            messages_today=chart[-1].messages,
+            segments_this_month=month.segments,
+            messages_this_month=month.messages,
+            failed_this_month=month.failed,
+            cost_this_month=month.cost,
+            days=[UsageDayOut(day=d.day, segments=d.segments, messages=d.messages, failed=d.failed, cost=d.cost)
+                  for d in chart],
+        ),
+        campaigns_by_state={state: counts.get(state.value, 0) for state in CampaignState},
+        sending=await load_sending(conn, org_id),
+        upcoming=[UpcomingOut(**r) for r in await dashboard_db.upcoming_campaigns(conn, org_id)],
+    )
+
+
+async def load_sending(conn: asyncpg.Connection, org_id: UUID) -> list[SendingOut]:
+    out = []
+    for row in await dashboard_db.sending_progress(conn, org_id):
+        done = row["sent"] + row["failed"] + row["dropped"]
+        progress = measure(total=row["targeted"], done=done, recent=row["recent"], window_s=dashboard_db.RATE_WINDOW_S,
+                           started_at=row["started_at"], now=row["measured_at"] or datetime.now(UTC))
+        paused = row["state"] == CampaignState.PAUSED or row["run_state"] == "paused"
+        out.append(SendingOut(
+            campaign_id=row["campaign_id"], name=row["name"], state=row["state"], run_id=row["run_id"],
+            run_state=row["run_state"], state_reason=row["state_reason"], total=progress.total, sent=row["sent"],
+            failed=row["failed"], dropped=row["dropped"], done=progress.done, percent=progress.percent,
+            per_minute=0 if paused else progress.per_minute,
+            expected_finish=None if paused else progress.expected_finish,
+        ))
+    return out

@@ -1,0 +1,77 @@
+"""How a background worker polls its table: work, wait, repeat, and ride out a database outage.
+
+    async def run(self) -> None:
+        await poll_forever(lambda: drain(self.run_once, self._batch), stalled="alert_mailer.stalled",
+                           poll_s=self._poll_s)
+
+Each pass drains what is due (batch after batch while they come back full), then the worker sleeps for
+``poll_s``, or less when ``wake`` is set (a route that just stored a row wakes its worker at once). When
+a pass fails because PostgreSQL (or another dependency named in ``transient``) is away, the failure is
+logged under ``stalled`` and the pass is tried again after a stall that doubles up to 10 s. Nothing is
+lost meanwhile: the rows stay in their table. Any other exception ends the loop, and the worker with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+from libs.common.logging import get_logger
+
+__all__ = ["DB_DOWN", "drain", "poll_forever"]
+
+log = get_logger(__name__)
+
+# PostgreSQL cannot be reached (or the pool's connection broke): the same pass may succeed later.
+DB_DOWN: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, TimeoutError,
+)
+_MAX_STALL_S = 10.0
+
+
+async def poll_forever(
+    work: Callable[[], Awaitable[object]],
+    *,
+    stalled: str,
+    poll_s: float,
+    wake: asyncio.Event | None = None,
+    transient: tuple[type[BaseException], ...] = DB_DOWN,
+    first_stall_s: float = 0.5,
+) -> None:
+    """Run ``work`` then wait, until cancelled; see the module docstring."""
+    stall = first_stall_s
+    while True:
+        try:
+            await work()
+        except transient as exc:
+            log.warning(stalled, extra={"error": f"{type(exc).__name__}: {exc}"})
+            await asyncio.sleep(stall)
+            stall = min(stall * 2, _MAX_STALL_S)
+            continue
+        stall = first_stall_s
+        if wake is None:
+            await asyncio.sleep(poll_s)
+        else:
+            await _wait_for_wakeup(wake, poll_s)
+
+
+async def drain(batch: Callable[[], Awaitable[int]], size: int) -> None:
+    """Call ``batch`` (which returns how many rows it took) until it takes fewer than ``size``."""
+    while await batch() >= size:
+        pass
+
+
+async def _wait_for_wakeup(wake: asyncio.Event, seconds: float) -> None:
+    """Return when ``wake`` is set (and clear it) or after ``seconds``.
+
+    Not ``asyncio.wait_for``: on Python 3.11 it can swallow a cancellation that races with its own
+    timeout, and a worker that misses its cancellation keeps the process from shutting down.
+    ``asyncio.timeout`` does not lose it.
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await wake.wait()
+    wake.clear()

@@ -1,0 +1,123 @@
+"""Credentials: password hashes, session tokens, API keys and CSRF tokens. Pure, apart from randomness.
+
+    >>> hashed = hash_password("correct horse battery")
+    >>> check_password(hashed, "correct horse battery").ok
+    True
+
+Passwords are hashed with argon2id (argon2-cffi's defaults, RFC 9106's low-memory profile); a hash
+made with weaker parameters than today's is re-hashed at the next good sign-in (``Checked.rehash``).
+Session tokens and API keys are 32 random bytes, stored only as SHA-256 (see migration 0008).
+Hashing a password costs ~50 ms of CPU: callers run :func:`hash_password` and :func:`check_password`
+in a thread, off the event loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Final, Literal
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+Role = Literal["admin", "staff"]
+ROLES: Final = ("admin", "staff")
+
+MIN_PASSWORD_LENGTH: Final = 12
+MAX_PASSWORD_LENGTH: Final = 200  # argon2 takes any length; this bounds the work per request
+
+# A session lasts while it is used (idle), and never longer than a working week (absolute).
+SESSION_IDLE: Final = timedelta(hours=12)
+SESSION_ABSOLUTE: Final = timedelta(days=7)
+# last_seen_at is written at most this often per session, so reading pages is not a write each time.
+SESSION_TOUCH_EVERY: Final = timedelta(minutes=5)
+
+# Ten wrong passwords within fifteen minutes refuse the address until fifteen minutes after the last.
+SIGN_IN_MAX_FAILURES: Final = 10
+SIGN_IN_WINDOW: Final = timedelta(minutes=15)
+
+API_KEY_PREFIX: Final = "tpk_"
+CSRF_HEADER: Final = "X-CSRF-Token"
+
+_HASHER: Final = PasswordHasher()
+# Verified when the address is unknown, so a wrong address takes as long as a wrong password.
+_DUMMY_HASH: Final = _HASHER.hash(secrets.token_hex(16))
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """The outcome of a password check; ``rehash`` is a stronger hash to store, when one is due."""
+
+    ok: bool
+    rehash: str | None = None
+
+
+def hash_password(password: str) -> str:
+    return _HASHER.hash(password)
+
+
+def check_password(password_hash: str | None, password: str) -> Checked:
+    """Compare ``password`` with ``password_hash`` (None: an unknown user, checked against a dummy)."""
+    try:
+        _HASHER.verify(password_hash or _DUMMY_HASH, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return Checked(ok=False)
+    if password_hash is None:
+        return Checked(ok=False)
+    return Checked(ok=True, rehash=_HASHER.hash(password) if _HASHER.check_needs_rehash(password_hash) else None)
+
+
+def password_problem(password: str) -> str | None:
+    """Why ``password`` may not be used, or None. Length is what matters (NIST SP 800-63B §5.1.1)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"must be at least {MIN_PASSWORD_LENGTH} characters"
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return f"must be at most {MAX_PASSWORD_LENGTH} characters"
+    if not password.strip():
+        return "must not be only spaces"
+    return None
+
+
+def new_token() -> str:
+    """A session token or CSRF token: 32 random bytes, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    """What is stored for a session token or API key: its SHA-256, hex."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class NewApiKey:
+    key: str  # shown to the admin once, never stored
+    prefix: str  # stored and shown, to tell keys apart
+    key_hash: str
+
+
+def new_api_key() -> NewApiKey:
+    key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    return NewApiKey(key=key, prefix=key[len(API_KEY_PREFIX) : len(API_KEY_PREFIX) + 8], key_hash=token_hash(key))
+
+
+def same_token(expected: str | None, given: str | None) -> bool:
+    """Constant-time comparison of two tokens; False when either is missing."""
+    if not expected or not given:
+        return False
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
+def cookie_name(secure: bool) -> str:
+    # The __Host- prefix makes the browser refuse the cookie unless it is Secure, for this host only and
+    # for every path: a sibling subdomain cannot plant one. Browsers allow it only over https.
+    return "__Host-textpulse_session" if secure else "textpulse_session"
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a path on this site, never another site (``//evil``, ``/\\evil``)."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")) or "\n" in target:
+        return "/"
+    return target

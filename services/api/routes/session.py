@@ -1,0 +1,126 @@
+"""Signing in and out of the dashboard (HTML forms; integrations use API keys instead).
+
+The sign-in form is protected against login CSRF by a double-submit token: a random value in a
+short-lived SameSite=Strict cookie and in a hidden field, which must match. A good sign-in always
+starts a new session (no fixation) and sets its cookie HttpOnly, SameSite=Lax, and Secure when the
+public URL is https. A wrong address and a wrong password get the same answer, in the same time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from libs.common.db import transaction
+from libs.common.logging import get_logger
+from services.api import auth, auth_db, pages
+from services.api.deps import PoolDep, WebConfig, WebDep
+from services.api.errors import Forbidden
+
+log = get_logger(__name__)
+
+router = APIRouter(tags=["session"], include_in_schema=False)
+
+_SIGN_IN_CSRF_MAX_AGE = 3600
+
+
+def _sign_in_cookie(web: WebConfig) -> str:
+    return "__Host-textpulse_signin" if web.secure_cookies else "textpulse_signin"
+
+
+@router.get("/sign-in")
+async def sign_in_page(
+    request: Request, pool: PoolDep, web: WebDep, next: Annotated[str | None, Query(max_length=500)] = None
+) -> Response:
+    token = request.cookies.get(web.cookie_name)
+    if token:
+        async with pool.acquire() as conn:
+            if await auth_db.session_principal(conn, token) is not None:
+                return RedirectResponse(auth.safe_next(next), status_code=303)
+    return _form(request, web, next=auth.safe_next(next))
+
+
+@router.post("/sign-in")
+async def sign_in(
+    request: Request,
+    pool: PoolDep,
+    web: WebDep,
+    email: Annotated[str, Form(max_length=254)] = "",
+    password: Annotated[str, Form(max_length=auth.MAX_PASSWORD_LENGTH)] = "",
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+    next: Annotated[str, Form(max_length=500)] = "/",
+) -> Response:
+    target = auth.safe_next(next)
+    if not auth.same_token(request.cookies.get(_sign_in_cookie(web)), csrf_token):
+        return _form(request, web, next=target, email=email, status=400,
+                     error="The sign-in form had expired. Please try again.")
+    email = email.strip()
+    async with pool.acquire() as conn:
+        user = await auth_db.user_for_sign_in(conn, email) if email else None
+    if user is not None and _locked_out(user):
+        log.warning("sign_in.refused", extra={"user_id": str(user["id"]), "reason": "too_many_failures"})
+        minutes = int(auth.SIGN_IN_WINDOW.total_seconds() // 60)
+        return _form(request, web, next=target, email=email, status=429,
+                     error=f"Too many failed attempts. Try again in {minutes} minutes.")
+    checked = await asyncio.to_thread(auth.check_password, user["password_hash"] if user else None, password)
+    if user is None or not checked.ok or not user["active"]:
+        if user is not None:
+            async with pool.acquire() as conn:
+                await auth_db.record_failed_sign_in(conn, user["id"])
+        log.info("sign_in.failed", extra={"known_user": user is not None})
+        return _form(request, web, next=target, email=email, status=401,
+                     error="That e-mail address and password do not match an active account.")
+
+    async with transaction(pool) as conn:
+        old = request.cookies.get(web.cookie_name)
+        if old:
+            await auth_db.end_session(conn, old)
+        session = await auth_db.start_session(conn, user["id"], user["org_id"])
+        await auth_db.record_sign_in(conn, user["id"], checked.rehash)
+    log.info("sign_in.succeeded", extra={"user_id": str(user["id"]), "org_id": str(user["org_id"])})
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(web.cookie_name, session.token, max_age=int(auth.SESSION_ABSOLUTE.total_seconds()),
+                        path="/", secure=web.secure_cookies, httponly=True, samesite="lax")
+    response.delete_cookie(_sign_in_cookie(web), path="/", secure=web.secure_cookies, httponly=True,
+                           samesite="strict")
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out(
+    request: Request, pool: PoolDep, web: WebDep, csrf_token: Annotated[str, Form(max_length=100)] = ""
+) -> Response:
+    token = request.cookies.get(web.cookie_name)
+    if token:
+        async with pool.acquire() as conn:
+            row = await auth_db.session_principal(conn, token)
+            if row is not None and not auth.same_token(row["csrf_token"], csrf_token):
+                raise Forbidden("csrf_failed", "the sign-out form did not carry the session's token")
+            await auth_db.end_session(conn, token)
+    response = RedirectResponse("/sign-in", status_code=303)
+    response.delete_cookie(web.cookie_name, path="/", secure=web.secure_cookies, httponly=True, samesite="lax")
+    return response
+
+
+def _locked_out(user: dict[str, object]) -> bool:
+    last = user["last_failed_at"]
+    return (
+        isinstance(last, datetime)
+        and int(user["failed_sign_ins"]) >= auth.SIGN_IN_MAX_FAILURES  # type: ignore[call-overload]
+        and datetime.now(UTC) - last < auth.SIGN_IN_WINDOW
+    )
+
+
+def _form(
+    request: Request, web: WebConfig, *, next: str, email: str = "", status: int = 200, error: str | None = None
+) -> Response:
+    csrf = auth.new_token()
+    response = pages.render(request, "sign_in.html", status_code=status, next=next, email=email, error=error,
+                            csrf_token=csrf)
+    response.set_cookie(_sign_in_cookie(web), csrf, max_age=_SIGN_IN_CSRF_MAX_AGE, path="/",
+                        secure=web.secure_cookies, httponly=True, samesite="strict")
+    return response

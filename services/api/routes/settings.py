@@ -1,0 +1,278 @@
+"""``/api/v1/settings``: the SMS account, country and general settings (admins only), and the senders.
+
+Secrets are write-only: the Twilio auth token and API key secret can be set or replaced, and the
+answer only says whether one is set. Every change answers with the whole settings document, so a
+page can redraw from it. A per-campaign segment limit above 30,000 is accepted with a warning: the
+usual range is 15,000-30,000, and a higher limit is more often a typo than a plan.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import asyncpg
+from fastapi import APIRouter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from libs.common.db import transaction
+from libs.common.errors import ConfigurationError
+from libs.common.phone import Normalised, normalise, region_for_prefix
+from services.api import dashboard_db, db, settings_db
+from services.api.deps import AdminDep, OrgDep, PoolDep, WebDep
+from services.api.errors import Conflict, InvalidInput, NotFound
+
+router = APIRouter(prefix="/settings", tags=["settings"])
+senders_router = APIRouter(prefix="/senders", tags=["settings"])
+
+RECOMMENDED_SEGMENT_LIMITS = (15_000, 30_000)
+MAX_ALERT_EMAILS = 20
+
+Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254,
+                                        pattern=r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")]
+AccountSid = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^AC[0-9a-f]{32}$")]
+ApiKeySid = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^SK[0-9a-f]{32}$")]
+Secret = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=200)]
+
+
+def _has_letter(value: str) -> str:
+    if value and not any(c.isalpha() for c in value):
+        raise ValueError("an alphanumeric sender ID needs at least one letter")
+    return value
+
+
+# Up to 11 letters, digits, spaces and + _ & -, not only digits (Twilio's rule; see migration 0002).
+AlphaSender = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9 +_&-]{0,11}$"),
+                        AfterValidator(_has_letter)]
+Url = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500, pattern=r"^https?://\S+$")]
+
+
+class SenderOut(BaseModel):
+    id: UUID
+    address: str
+    kind: Literal["toll_free", "long_code", "short_code", "messaging_service"]
+    verification: Literal["verified", "pending", "restricted", "rejected"]
+    is_default: bool
+
+
+class SmsAccountOut(BaseModel):
+    linked: bool
+    account_sid: str | None = None
+    friendly_name: str = ""
+    account_type: Literal["Trial", "Full"] | None = None
+    alpha_sender_id: str | None = None
+    max_segments: int | None = None
+    test_mode: bool = False
+    webhook_base_url: str | None = None
+    auth_token_set: bool = Field(default=False, description="the token itself is never returned")
+    api_key_sid: str | None = None
+    api_key_secret_set: bool = Field(default=False, description="the secret itself is never returned")
+
+
+class CountryOut(BaseModel):
+    default_country_prefix: str
+    region: str = Field(description="the country the prefix belongs to (ISO 3166)")
+    example_national: str = Field(description="a number written without +, as members type it")
+    example_e164: str | None = Field(description="what it becomes with the default prefix")
+
+
+class GeneralOut(BaseModel):
+    time_zone: str
+    default_sender_id: UUID | None
+    campaign_segment_limit: int
+    recommended_segment_limits: tuple[int, int] = RECOMMENDED_SEGMENT_LIMITS
+    alert_emails: list[str]
+
+
+class SettingsOut(BaseModel):
+    organisation: str
+    sms_account: SmsAccountOut
+    country: CountryOut
+    general: GeneralOut
+    senders: list[SenderOut]
+    warnings: list[str]
+
+
+class SmsAccountPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    friendly_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+    account_type: Literal["Trial", "Full"] | None = None
+    alpha_sender_id: AlphaSender | None = Field(default=None, description="null or '' removes it")
+    max_segments: int | None = Field(default=None, gt=0, le=10_000_000, description="null removes the cap")
+    test_mode: bool | None = None
+    webhook_base_url: Url | None = None
+
+
+class CredentialsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    account_sid: AccountSid
+    auth_token: Secret
+    webhook_base_url: Url | None = Field(default=None, description="default: the current one, or this API's URL")
+
+
+class ApiKeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    api_key_sid: ApiKeySid
+    api_key_secret: Secret
+
+
+class CountryPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    default_country_prefix: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+[1-9][0-9]{0,2}$")]
+
+
+class GeneralPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    time_zone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
+    default_sender_id: UUID | None = None
+    campaign_segment_limit: int | None = Field(default=None, gt=0, le=10_000_000)
+    alert_emails: list[Email] | None = Field(default=None, max_length=MAX_ALERT_EMAILS)
+
+
+@router.get("", summary="Every setting (secrets only as set / not set)")
+async def get_settings(admin: AdminDep, pool: PoolDep) -> SettingsOut:
+    async with pool.acquire() as conn:
+        return await settings_out(conn, admin.org.id)
+
+
+@router.patch("/sms-account", summary="Edit the SMS account's details")
+async def patch_sms_account(body: SmsAccountPatch, admin: AdminDep, pool: PoolDep) -> SettingsOut:
+    changes = body.model_dump(exclude_unset=True)
+    for required in ("friendly_name", "account_type", "test_mode", "webhook_base_url"):
+        if required in changes and changes[required] is None:
+            raise InvalidInput(required, "value_required", "may not be null")
+    if changes.get("alpha_sender_id") == "":
+        changes["alpha_sender_id"] = None
+    async with transaction(pool) as conn:
+        if not await settings_db.lock_sms_account(conn, admin.org.id):
+            raise NotFound("sms_account_missing", "no Twilio account is linked yet: link one first")
+        current = await settings_db.sms_account(conn, admin.org.id)
+        await settings_db.update_sms_account(conn, admin.org.id, (current or {}) | changes)
+        return await settings_out(conn, admin.org.id)
+
+
+@router.put("/sms-account/credentials", summary="Link a Twilio account, or replace its auth token")
+async def link_account(body: CredentialsIn, admin: AdminDep, pool: PoolDep, web: WebDep) -> SettingsOut:
+    async with transaction(pool) as conn:
+        current = await settings_db.sms_account(conn, admin.org.id)
+        hook = body.webhook_base_url or (current or {}).get("webhook_base_url") or web.public_base_url
+        try:
+            async with conn.transaction():
+                await settings_db.link_sms_account(conn, admin.org.id, body.account_sid, body.auth_token, hook)
+        except asyncpg.UniqueViolationError:
+            raise Conflict("account_in_use", "that Twilio account is linked to another organisation") from None
+        return await settings_out(conn, admin.org.id)
+
+
+@router.put("/sms-account/api-key", summary="Set or replace the Twilio API key (the secret is write-only)")
+async def set_api_key(body: ApiKeyIn, admin: AdminDep, pool: PoolDep) -> SettingsOut:
+    async with transaction(pool) as conn:
+        if not await settings_db.lock_sms_account(conn, admin.org.id):
+            raise NotFound("sms_account_missing", "no Twilio account is linked yet: link one first")
+        await settings_db.set_api_key(conn, admin.org.id, body.api_key_sid, body.api_key_secret)
+        return await settings_out(conn, admin.org.id)
+
+
+@router.delete("/sms-account/api-key", summary="Remove the Twilio API key (the auth token is used instead)")
+async def clear_api_key(admin: AdminDep, pool: PoolDep) -> SettingsOut:
+    async with transaction(pool) as conn:
+        await settings_db.clear_api_key(conn, admin.org.id)
+        return await settings_out(conn, admin.org.id)
+
+
+@router.patch("/country", summary="Set the default country prefix for numbers written without +")
+async def patch_country(body: CountryPatch, admin: AdminDep, pool: PoolDep) -> SettingsOut:
+    try:
+        region_for_prefix(body.default_country_prefix)
+    except ConfigurationError as exc:
+        raise InvalidInput("default_country_prefix", "prefix_unknown", exc.message) from None
+    async with transaction(pool) as conn:
+        current = await settings_db.org_settings(conn, admin.org.id)
+        await settings_db.update_org_settings(conn, admin.org.id, current | body.model_dump())
+        return await settings_out(conn, admin.org.id)
+
+
+@router.patch("/general", summary="Default sender, per-campaign segment limit, alert e-mails, time zone")
+async def patch_general(body: GeneralPatch, admin: AdminDep, pool: PoolDep) -> SettingsOut:
+    changes = body.model_dump(exclude_unset=True)
+    for required in ("time_zone", "default_sender_id", "campaign_segment_limit", "alert_emails"):
+        if required in changes and changes[required] is None:
+            raise InvalidInput(required, "value_required", "may not be null")
+    if "time_zone" in changes:
+        try:
+            ZoneInfo(changes["time_zone"])
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidInput("time_zone", "time_zone_unknown", "is not an IANA time zone") from None
+    if "alert_emails" in changes:
+        changes["alert_emails"] = list(dict.fromkeys(e.lower() for e in changes["alert_emails"]))
+    async with transaction(pool) as conn:
+        sender_id = changes.pop("default_sender_id", None)
+        if sender_id is not None:
+            if not await db.sender_belongs_to(conn, admin.org.id, sender_id):
+                raise InvalidInput("default_sender_id", "sender_not_owned", "is not one of this account's senders")
+            await settings_db.set_default_sender(conn, admin.org.id, sender_id)
+        current = await settings_db.org_settings(conn, admin.org.id)
+        await settings_db.update_org_settings(conn, admin.org.id, current | changes)
+        return await settings_out(conn, admin.org.id)
+
+
+@senders_router.get("", summary="The organisation's senders (numbers and Messaging Services)")
+async def list_senders(org: OrgDep, pool: PoolDep) -> list[SenderOut]:
+    async with pool.acquire() as conn:
+        return [SenderOut(**row) for row in await dashboard_db.senders(conn, org.id)]
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+async def settings_out(conn: asyncpg.Connection, org_id: UUID) -> SettingsOut:
+    org = await settings_db.org_settings(conn, org_id)
+    account = await settings_db.sms_account(conn, org_id)
+    senders = [SenderOut(**row) for row in await dashboard_db.senders(conn, org_id)]
+    warnings = segment_limit_warnings(org["campaign_segment_limit"])
+    if account is not None and account["alpha_sender_id"] and org["default_country_prefix"] == "+1":
+        warnings.append("alpha sender IDs cannot be used to text the US or Canada")
+    return SettingsOut(
+        organisation=org["name"],
+        sms_account=SmsAccountOut(linked=True, **_without_dates(account)) if account else SmsAccountOut(linked=False),
+        country=country_out(org["default_country_prefix"]),
+        general=GeneralOut(
+            time_zone=org["time_zone"],
+            default_sender_id=next((s.id for s in senders if s.is_default), None),
+            campaign_segment_limit=org["campaign_segment_limit"],
+            alert_emails=list(org["alert_emails"]),
+        ),
+        senders=senders,
+        warnings=warnings,
+    )
+
+
+def segment_limit_warnings(limit: int) -> list[str]:
+    low, high = RECOMMENDED_SEGMENT_LIMITS
+    if limit > high:
+        return [f"a per-campaign limit of {limit:,} segments is above the recommended {low:,}-{high:,}"]
+    return []
+
+
+# National numbers as members type them, for the example under the prefix setting.
+_EXAMPLES = {"US": "(415) 555-2671", "CA": "(604) 555-0134", "GB": "07700 123456", "IE": "085 123 4567",
+             "AU": "0412 345 678", "NZ": "021 123 4567"}
+
+
+def country_out(prefix: str) -> CountryOut:
+    region = region_for_prefix(prefix)
+    national = _EXAMPLES.get(region, "555 0134")
+    result = normalise(national, prefix)
+    return CountryOut(default_country_prefix=prefix, region=region, example_national=national,
+                      example_e164=result.e164 if isinstance(result, Normalised) else None)
+
+
+def _without_dates(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != "updated_at"}
+

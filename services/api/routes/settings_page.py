@@ -1,0 +1,32 @@
+"""The Settings page (admins only; staff get a 403 page). Its forms save through ``/api/v1/settings``,
+``/api/v1/users`` and ``/api/v1/api-keys``; this module only renders what is there now."""
+
+from __future__ import annotations
+
+import functools
+import zoneinfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from services.api import auth, auth_db, pages
+from services.api.deps import AdminDep, PoolDep
+from services.api.routes.settings import RECOMMENDED_SEGMENT_LIMITS, settings_out
+
+router = APIRouter(tags=["dashboard"], include_in_schema=False)
+
+
+@functools.cache
+def _time_zones() -> list[str]:
+    return sorted(z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
+
+
+@router.get("/settings", response_class=HTMLResponse)
+async def settings_page(request: Request, admin: AdminDep, pool: PoolDep) -> HTMLResponse:
+    async with pool.acquire() as conn:
+        settings = await settings_out(conn, admin.org.id)
+        users, _ = await auth_db.list_users(conn, admin.org.id, 200, 0)
+        keys = await auth_db.list_api_keys(conn, admin.org.id)
+    return pages.render(request, "settings.html", principal=admin, nav="settings", settings=settings, users=users,
+                        api_keys=keys, time_zones=_time_zones(), recommended=RECOMMENDED_SEGMENT_LIMITS,
+                        min_password=auth.MIN_PASSWORD_LENGTH)

@@ -1,0 +1,58 @@
+-- The organisation's settings (services/api/settings_db.py). The Twilio auth token and the API key
+-- secret are written here and read only by the services that call Twilio: no statement in this file
+-- selects them, so no route can return them.
+
+-- name: org-settings
+SELECT name, slug, time_zone, default_country_prefix, campaign_segment_limit, alert_emails
+FROM organisations WHERE id = :org_id;
+
+-- name: update-org-settings
+-- Every field at once: the route merges a PATCH into the current values first.
+UPDATE organisations
+SET time_zone = :time_zone, default_country_prefix = :default_country_prefix,
+    campaign_segment_limit = :campaign_segment_limit, alert_emails = :alert_emails, updated_at = now()
+WHERE id = :org_id;
+
+-- name: sms-account
+SELECT account_sid, friendly_name, account_type, alpha_sender_id, max_segments, test_mode, webhook_base_url,
+       api_key_sid, auth_token <> '' AS auth_token_set, api_key_secret IS NOT NULL AS api_key_secret_set,
+       updated_at
+FROM sms_accounts WHERE org_id = :org_id;
+
+-- name: lock-sms-account
+SELECT account_sid FROM sms_accounts WHERE org_id = :org_id FOR UPDATE;
+
+-- name: update-sms-account
+UPDATE sms_accounts
+SET friendly_name = :friendly_name, account_type = :account_type, alpha_sender_id = :alpha_sender_id,
+    max_segments = :max_segments, test_mode = :test_mode, webhook_base_url = :webhook_base_url, updated_at = now()
+WHERE org_id = :org_id;
+
+-- name: link-sms-account
+-- Links (or re-links) the organisation's Twilio account. An API key belongs to one account, so linking
+-- another account drops the old key; re-entering the same SID (a new auth token) keeps it.
+INSERT INTO sms_accounts (org_id, account_sid, auth_token, webhook_base_url)
+VALUES (:org_id, :account_sid, :auth_token, :webhook_base_url)
+ON CONFLICT (org_id) DO UPDATE SET
+    account_sid = excluded.account_sid,
+    auth_token = excluded.auth_token,
+    api_key_sid = CASE WHEN sms_accounts.account_sid = excluded.account_sid THEN sms_accounts.api_key_sid END,
+    api_key_secret = CASE WHEN sms_accounts.account_sid = excluded.account_sid THEN sms_accounts.api_key_secret END,
+    updated_at = now();
+
+-- name: set-api-key
+UPDATE sms_accounts
+SET api_key_sid = :api_key_sid, api_key_secret = :api_key_secret, updated_at = now()
+WHERE org_id = :org_id;
+
+-- name: clear-api-key
+UPDATE sms_accounts SET api_key_sid = NULL, api_key_secret = NULL, updated_at = now() WHERE org_id = :org_id;
+
+-- name: clear-default-sender
+-- Two statements, not one: senders_one_default is checked row by row, so flipping two rows in one
+-- UPDATE can see two defaults for a moment and fail.
+UPDATE senders SET is_default = false WHERE org_id = :org_id AND is_default AND id <> :sender_id;
+
+-- name: set-default-sender
+UPDATE senders SET is_default = true WHERE org_id = :org_id AND id = :sender_id
+RETURNING id;

@@ -1,0 +1,66 @@
+"""SQL for the organisation's settings (``settings.sql``). Secrets go in, never come out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from libs.common.db import Queries
+
+QUERIES = Queries.load(Path(__file__).with_name("settings.sql"))
+
+Row = dict[str, Any]
+
+
+async def org_settings(conn: asyncpg.Connection, org_id: UUID) -> Row:
+    record = await QUERIES.fetchrow(conn, "org-settings", org_id=org_id)
+    assert record is not None, "the caller's organisation exists"
+    return dict(record)
+
+
+async def update_org_settings(conn: asyncpg.Connection, org_id: UUID, fields: Row) -> None:
+    await QUERIES.execute(conn, "update-org-settings", org_id=org_id, time_zone=fields["time_zone"],
+                          default_country_prefix=fields["default_country_prefix"],
+                          campaign_segment_limit=fields["campaign_segment_limit"],
+                          alert_emails=list(fields["alert_emails"]))
+
+
+async def sms_account(conn: asyncpg.Connection, org_id: UUID) -> Row | None:
+    record = await QUERIES.fetchrow(conn, "sms-account", org_id=org_id)
+    return None if record is None else dict(record)
+
+
+async def lock_sms_account(conn: asyncpg.Connection, org_id: UUID) -> bool:
+    return await QUERIES.fetchval(conn, "lock-sms-account", org_id=org_id) is not None
+
+
+async def update_sms_account(conn: asyncpg.Connection, org_id: UUID, fields: Row) -> None:
+    await QUERIES.execute(conn, "update-sms-account", org_id=org_id, friendly_name=fields["friendly_name"],
+                          account_type=fields["account_type"], alpha_sender_id=fields["alpha_sender_id"],
+                          max_segments=fields["max_segments"], test_mode=fields["test_mode"],
+                          webhook_base_url=fields["webhook_base_url"])
+
+
+async def link_sms_account(
+    conn: asyncpg.Connection, org_id: UUID, account_sid: str, auth_token: str, webhook_base_url: str
+) -> None:
+    """Raises asyncpg.UniqueViolationError when another organisation has linked the same account."""
+    await QUERIES.execute(conn, "link-sms-account", org_id=org_id, account_sid=account_sid, auth_token=auth_token,
+                          webhook_base_url=webhook_base_url)
+
+
+async def set_api_key(conn: asyncpg.Connection, org_id: UUID, api_key_sid: str, api_key_secret: str) -> None:
+    await QUERIES.execute(conn, "set-api-key", org_id=org_id, api_key_sid=api_key_sid, api_key_secret=api_key_secret)
+
+
+async def clear_api_key(conn: asyncpg.Connection, org_id: UUID) -> None:
+    await QUERIES.execute(conn, "clear-api-key", org_id=org_id)
+
+
+async def set_default_sender(conn: asyncpg.Connection, org_id: UUID, sender_id: UUID) -> bool:
+    """Make ``sender_id`` the default; False (and nothing changed) if it is not the organisation's."""
+    await QUERIES.execute(conn, "clear-default-sender", org_id=org_id, sender_id=sender_id)
+    return await QUERIES.fetchval(conn, "set-default-sender", org_id=org_id, sender_id=sender_id) is not None

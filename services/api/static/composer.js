@@ -1,0 +1,369 @@
+// The campaign composer: live segment counter (POST /api/v1/messages/preview), one-click GSM-7 fix,
+// merge-field picker, audience and schedule pickers with the next sends, and saving through the
+// campaigns API (create or edit the draft, then schedule or send it).
+import { api, clearFieldErrors, confirmAction, formatNumber, Problem, showProblem, toast } from "./app.js";
+
+const config = JSON.parse(document.getElementById("composer-config").textContent);
+const form = document.getElementById("composer");
+const $ = (id) => document.getElementById(id);
+const body = $("body");
+const recipients = $("recipients");
+const limitInput = $("segment_limit");
+let campaignId = config.campaign?.id ?? null;
+const sendKey = crypto.randomUUID(); // one Idempotency-Key per "send now" intent: a retry cannot send twice
+let lastPreview = null;
+
+const debounce = (fn, ms) => {
+  let timer;
+  return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
+};
+
+// ---- Live counter -------------------------------------------------------------------------------------
+let previewSeq = 0;
+
+async function refreshPreview() {
+  const seq = ++previewSeq;
+  const text = body.value;
+  if (!text.trim()) {
+    showEmpty();
+    return;
+  }
+  const request = { body: text, country: config.country, segment_limit: Number(limitInput.value) || null };
+  const members = recipients.value === "" ? null : Number(recipients.value);
+  if (members !== null && Number.isFinite(members)) request.recipients = members;
+  try {
+    const result = await api("POST", "/api/v1/messages/preview", request);
+    if (seq !== previewSeq) return; // a newer keystroke's answer is on its way
+    lastPreview = result;
+    showPreview(result);
+  } catch (problem) {
+    if (seq !== previewSeq || !(problem instanceof Problem)) return;
+    showBodyProblem(problem);
+  }
+}
+
+function showEmpty() {
+  lastPreview = null;
+  setEncoding("GSM-7");
+  $("segments").textContent = "0";
+  $("characters").textContent = "0";
+  $("remaining").textContent = "160";
+  $("counter-status").textContent = "Type your message to count its segments.";
+  $("ucs-alert").hidden = true;
+  const bubble = $("preview-bubble");
+  bubble.textContent = "Your message appears here.";
+  bubble.classList.add("placeholder");
+  $("body-error").textContent = "";
+  body.removeAttribute("aria-invalid");
+  showEstimate(null);
+}
+
+function setEncoding(encoding) {
+  const badge = $("encoding");
+  badge.textContent = encoding === "UCS-2" ? "UCS-2 (Unicode)" : "GSM-7";
+  badge.className = "badge " + (encoding === "UCS-2" ? "ucs" : "gsm");
+}
+
+function showPreview(result) {
+  setEncoding(result.encoding);
+  $("segments").textContent = formatNumber(result.segments);
+  $("characters").textContent = formatNumber(result.characters);
+  $("remaining").textContent = formatNumber(result.remaining_in_segment);
+  const plural = result.segments === 1 ? "segment" : "segments";
+  $("counter-status").textContent =
+    `${result.encoding}, ${result.segments} ${plural}, ${result.remaining_in_segment} characters left in this segment.`;
+  $("body-error").textContent = result.warnings.includes("segments_over_limit")
+    ? "Over 10 segments: Textpulse will not send a text this long to anyone." : "";
+  body.toggleAttribute("aria-invalid", result.warnings.includes("segments_over_limit"));
+  const bubble = $("preview-bubble");
+  bubble.textContent = result.body;
+  bubble.classList.remove("placeholder");
+  showUcs(result);
+  showEstimate(result);
+}
+
+function showUcs(result) {
+  const alert = $("ucs-alert");
+  const list = $("ucs-list");
+  list.replaceChildren();
+  if (result.encoding !== "UCS-2") {
+    alert.hidden = true;
+    return;
+  }
+  for (const item of result.ucs2_characters) {
+    const li = document.createElement("li");
+    const glyph = document.createElement("span");
+    glyph.className = "glyph";
+    glyph.textContent = item.character;
+    const what = document.createElement("span");
+    const times = item.occurrences > 1 ? ` (${item.occurrences} times)` : "";
+    if (item.replacement !== null) {
+      const arrow = document.createElement("span");
+      arrow.className = "arrow";
+      arrow.textContent = "→";
+      arrow.setAttribute("aria-label", "can become");
+      const replacement = document.createElement("span");
+      replacement.className = "glyph";
+      replacement.textContent = item.replacement;
+      what.textContent = `${item.name.toLowerCase()}${times}`;
+      li.append(glyph, arrow, replacement, what);
+    } else {
+      what.textContent = `${item.name.toLowerCase()}${times}: has no GSM-7 equivalent; remove it to save segments`;
+      li.append(glyph, what);
+    }
+    list.append(li);
+  }
+  const fixable = result.ucs2_characters.filter((c) => c.replacement !== null);
+  $("gsm-fix").hidden = fixable.length === 0;
+  const smart = result.smart_encoded;
+  $("gsm-fix-note").textContent = smart && fixable.length === result.ucs2_characters.length
+    ? `${smart.segments} ${smart.segments === 1 ? "segment" : "segments"} instead of ${result.segments}` : "";
+  alert.hidden = false;
+}
+
+function showBodyProblem(problem) {
+  const message = problem.errors.find((e) => e.field === "body")?.message ?? problem.message;
+  $("body-error").textContent = message;
+  body.setAttribute("aria-invalid", "true");
+  $("counter-status").textContent = "The message cannot be counted until this is fixed: " + message;
+  showEstimate(null);
+}
+
+const money = (value, places = 2) =>
+  value === null || value === undefined ? "no price known" : "$" + Number(value).toLocaleString("en-US", {
+    minimumFractionDigits: places, maximumFractionDigits: places,
+  });
+
+function showEstimate(result) {
+  const estimate = result?.estimate;
+  const limit = effectiveLimit();
+  $("est-limit").textContent = formatNumber(limit);
+  $("est-per").textContent = result ? money(result.cost_per_recipient, 4) : "–";
+  $("est-recipients").textContent = estimate ? formatNumber(estimate.recipients) : "–";
+  $("est-segments").textContent = estimate ? formatNumber(estimate.segments) : "–";
+  $("est-cost").textContent = estimate ? money(estimate.send_cost) : "–";
+  $("over-limit").hidden = !estimate?.over_limit;
+  const notes = ["Twilio charges every segment it sends, and $0.001 for each message that fails."];
+  if (result?.warnings.includes("pumping_protection_may_apply")) {
+    notes.push("Outside the US and Canada, SMS Pumping Protection fees may also apply.");
+  }
+  if (result && result.cost_per_recipient === null) notes.push("There is no price for this country yet.");
+  $("est-notes").textContent = notes.join(" ");
+}
+
+function effectiveLimit() {
+  const limit = Number(limitInput.value) || config.orgSegmentLimit;
+  return config.accountMaxSegments ? Math.min(limit, config.accountMaxSegments) : limit;
+}
+
+// The one-click fix: every character with a GSM-7 replacement is replaced in the template itself.
+$("gsm-fix").addEventListener("click", () => {
+  if (!lastPreview) return;
+  let text = body.value;
+  let replaced = 0;
+  for (const item of lastPreview.ucs2_characters) {
+    if (item.replacement === null) continue;
+    replaced += item.occurrences;
+    text = text.split(item.character).join(item.replacement);
+  }
+  body.value = text;
+  body.focus();
+  toast(`Replaced ${replaced} character${replaced === 1 ? "" : "s"} with GSM-7 ones.`);
+  refreshPreview();
+});
+
+// Merge fields go in at the cursor.
+document.querySelectorAll("[data-insert]").forEach((chip) => {
+  chip.addEventListener("click", () => {
+    const text = chip.dataset.insert;
+    const start = body.selectionStart ?? body.value.length;
+    const end = body.selectionEnd ?? start;
+    body.setRangeText(text, start, end, "end");
+    body.focus();
+    refreshPreview();
+  });
+});
+
+body.addEventListener("input", debounce(refreshPreview, 150));
+recipients.addEventListener("input", debounce(refreshPreview, 250));
+limitInput.addEventListener("input", () => {
+  $("limit-warning").hidden = !(Number(limitInput.value) > 30000);
+  refreshPreview();
+});
+
+// ---- Audience -----------------------------------------------------------------------------------------
+const audienceKind = () => form.querySelector("input[name=audience_kind]:checked")?.value ?? "iqa";
+
+function audienceSize() {
+  const kind = audienceKind();
+  if (kind === "list") return config.audiences.lists.find((l) => l.id === $("list_id").value)?.members ?? null;
+  if (kind === "csv") return config.audiences.csv_uploads.find((u) => u.id === $("upload_id").value)?.rows_accepted ?? null;
+  return config.audiences.iqa_queries.find((q) => q.query === $("iqa_query").value.trim())?.last_members ?? null;
+}
+
+function onAudienceChange() {
+  const kind = audienceKind();
+  form.querySelectorAll("[data-panel]").forEach((panel) => { panel.hidden = panel.dataset.panel !== kind; });
+  const size = audienceSize();
+  if (size !== null) recipients.value = size;
+  const hint = $("recipients-hint");
+  hint.textContent = kind === "iqa" && size !== null
+    ? "The query returned this many members last time; the exact number is counted when it is sent."
+    : "For the estimate. The exact number is counted when it is sent.";
+  refreshPreview();
+}
+
+form.querySelectorAll("input[name=audience_kind]").forEach((r) => r.addEventListener("change", onAudienceChange));
+["list_id", "upload_id"].forEach((id) => $(id).addEventListener("change", onAudienceChange));
+$("iqa_query").addEventListener("change", onAudienceChange);
+
+function audienceValue() {
+  const kind = audienceKind();
+  if (kind === "iqa") {
+    const query = $("iqa_query").value.trim();
+    return query ? { kind, query } : null;
+  }
+  if (kind === "list") return $("list_id").value ? { kind, list_id: $("list_id").value } : null;
+  return $("upload_id").value ? { kind, upload_id: $("upload_id").value } : null;
+}
+
+// ---- Schedule -----------------------------------------------------------------------------------------
+const whenValue = () => form.querySelector("input[name=when]:checked")?.value ?? "keep";
+const submitLabels = { keep: config.campaign && config.campaign.state !== "draft" ? "Save changes" : "Save draft",
+  now: "Send now", at: "Schedule", recurring: "Schedule" };
+
+function buildRule() {
+  const parts = [`FREQ=${$("freq").value}`];
+  if ($("freq").value === "WEEKLY") {
+    const days = [...form.querySelectorAll("input[name=weekday]:checked")].map((d) => d.value);
+    if (days.length) parts.push(`BYDAY=${days.join(",")}`);
+  }
+  if ($("count").value) parts.push(`COUNT=${Number($("count").value)}`);
+  return parts.join(";");
+}
+
+function onWhenChange() {
+  const when = whenValue();
+  form.querySelectorAll("[data-when]").forEach((panel) => { panel.hidden = panel.dataset.when !== when; });
+  if ($("submit")) $("submit").textContent = submitLabels[when];
+  if (when === "recurring" && !$("rrule").value) $("rrule").value = buildRule();
+  refreshOccurrences();
+}
+
+let occurrenceSeq = 0;
+async function refreshOccurrences() {
+  const box = $("occurrences-box");
+  if (!box) return;
+  const when = whenValue();
+  let request = null;
+  if (when === "at" && $("at").value) request = { at: $("at").value };
+  if (when === "recurring" && $("start").value && $("rrule").value) request = { rrule: $("rrule").value, start: $("start").value };
+  const seq = ++occurrenceSeq;
+  if (!request) {
+    box.hidden = true;
+    return;
+  }
+  try {
+    const result = await api("POST", "/api/v1/campaigns/schedule-preview", request);
+    if (seq !== occurrenceSeq) return;
+    clearFieldErrors($("occurrences-box").parentElement);
+    const list = $("occurrences");
+    list.replaceChildren(...result.occurrences.map((o) => {
+      const li = document.createElement("li");
+      li.textContent = new Intl.DateTimeFormat("en-GB", {
+        timeZone: result.time_zone, weekday: "short", day: "numeric", month: "short", year: "numeric",
+        hour: "2-digit", minute: "2-digit", timeZoneName: "short",
+      }).format(new Date(o.at));
+      return li;
+    }));
+    box.hidden = result.occurrences.length === 0;
+  } catch (problem) {
+    if (seq !== occurrenceSeq || !(problem instanceof Problem)) return;
+    box.hidden = true;
+    showProblem($("occurrences-box").parentElement, problem);
+  }
+}
+
+if ($("occurrences-box")) {
+  form.querySelectorAll("input[name=when]").forEach((r) => r.addEventListener("change", onWhenChange));
+  const ruleChanged = () => { $("rrule").value = buildRule(); refreshOccurrences(); };
+  $("freq").addEventListener("change", () => {
+    $("weekdays-field").hidden = $("freq").value !== "WEEKLY";
+    ruleChanged();
+  });
+  $("count").addEventListener("input", debounce(ruleChanged, 300));
+  form.querySelectorAll("input[name=weekday]").forEach((d) => d.addEventListener("change", ruleChanged));
+  $("rrule").addEventListener("input", debounce(refreshOccurrences, 400));
+  ["at", "start"].forEach((id) => $(id).addEventListener("change", refreshOccurrences));
+}
+
+// ---- Saving -------------------------------------------------------------------------------------------
+function fields() {
+  return {
+    name: $("name").value.trim(),
+    body: body.value,
+    audience: audienceValue(),
+    sender_id: $("sender_id").value || null,
+    contact_email: $("contact_email").value.trim() || null,
+    segment_limit: Number(limitInput.value) || null,
+  };
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  clearFieldErrors(form);
+  const when = whenValue();
+  if (when === "now") {
+    const size = recipients.value ? `about ${formatNumber(Number(recipients.value))} members` : "its audience";
+    const ok = await confirmAction("Send this campaign now?", `It goes to ${size} as soon as the audience is read.`,
+      "Send now");
+    if (!ok) return;
+  }
+  const submit = $("submit");
+  submit.disabled = true;
+  try {
+    const data = fields();
+    if (data.segment_limit === null) delete data.segment_limit;
+    if (campaignId) {
+      await api("PATCH", `/api/v1/campaigns/${campaignId}`, data);
+    } else {
+      campaignId = (await api("POST", "/api/v1/campaigns", data)).id;
+      history.replaceState(null, "", `/campaigns/${campaignId}/edit`); // a retry edits this draft
+    }
+    let flash = "Saved.";
+    if (when === "now") {
+      await api("POST", `/api/v1/campaigns/${campaignId}/send-now`, undefined, { "Idempotency-Key": sendKey });
+      flash = "Sending has started.";
+    } else if (when === "at") {
+      await api("POST", `/api/v1/campaigns/${campaignId}/schedule`, { at: $("at").value || null });
+      flash = "Scheduled.";
+    } else if (when === "recurring") {
+      await api("POST", `/api/v1/campaigns/${campaignId}/schedule`, { rrule: $("rrule").value, start: $("start").value || null });
+      flash = "Scheduled.";
+    }
+    sessionStorage.setItem("textpulse.flash", flash);
+    location.assign(`/campaigns/${campaignId}`);
+  } catch (problem) {
+    submit.disabled = false;
+    if (problem instanceof Problem) showProblem(form, problem);
+    else toast("Could not save: " + problem.message, "error");
+  }
+});
+
+// ---- Start --------------------------------------------------------------------------------------------
+// An existing schedule fills its own fields, so rescheduling starts from what is there.
+const current = config.campaign?.schedule;
+if ($("occurrences-box") && current) {
+  if (current.kind === "at") $("at").value = current.at.slice(0, 16);
+  if (current.kind === "rrule") {
+    $("rrule").value = current.rrule;
+    $("start").value = current.start.slice(0, 16);
+  }
+}
+onAudienceChange();
+if ($("occurrences-box")) {
+  $("weekdays-field").hidden = $("freq").value !== "WEEKLY";
+  onWhenChange();
+}
+$("limit-warning").hidden = !(Number(limitInput.value) > 30000);
+refreshPreview();

@@ -1,0 +1,107 @@
+// Settings: each form saves through its API route and shows the answer's warnings; secrets are cleared
+// from their inputs once saved (the server never sends them back).
+import { api, clearFieldErrors, Problem, showProblem, toast } from "./app.js";
+
+const RECOMMENDED_MAX = 30000;
+
+// What each form sends: its inputs, typed as the API wants them.
+const payloads = {
+  account: (f) => ({
+    friendly_name: f.friendly_name.value.trim(),
+    account_type: f.account_type.value,
+    alpha_sender_id: f.alpha_sender_id.value.trim() || null,
+    max_segments: f.max_segments.value ? Number(f.max_segments.value) : null,
+    test_mode: f.test_mode.checked,
+  }),
+  credentials: (f) => ({ account_sid: f.account_sid.value.trim(), auth_token: f.auth_token.value }),
+  "api-key": (f) => ({ api_key_sid: f.api_key_sid.value.trim(), api_key_secret: f.api_key_secret.value }),
+  country: (f) => ({ default_country_prefix: f.default_country_prefix.value.trim() }),
+  general: (f) => ({
+    default_sender_id: f.default_sender_id.value || undefined,
+    time_zone: f.time_zone.value.trim(),
+    campaign_segment_limit: Number(f.campaign_segment_limit.value) || null,
+    alert_emails: f.alert_emails.value.split(/[\s,;]+/).map((e) => e.trim()).filter(Boolean),
+  }),
+  user: (f) => ({ email: f.email.value.trim(), name: f.name.value.trim(), role: f.role.value, password: f.password.value }),
+  "api-key-new": (f) => ({ name: f.name.value.trim(), role: f.role.value }),
+};
+
+// Forms whose answer changes what the rest of the page shows: reload after saving them.
+const reloadAfter = new Set(["credentials", "api-key", "user", "country"]);
+
+function showWarnings(warnings) {
+  const box = document.getElementById("settings-warnings");
+  box.replaceChildren(...warnings.map((w) => {
+    const p = document.createElement("p");
+    p.textContent = w.charAt(0).toUpperCase() + w.slice(1) + ".";
+    return p;
+  }));
+  box.hidden = warnings.length === 0;
+}
+
+document.querySelectorAll("[data-settings-form]").forEach((form) => {
+  const kind = form.dataset.settingsForm;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearFieldErrors(form);
+    const saved = form.querySelector("[data-saved]");
+    if (saved) saved.textContent = "";
+    const error = form.querySelector("[data-form-error]");
+    if (error) error.hidden = true;
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    try {
+      const result = await api(form.dataset.method, form.dataset.url, payloads[kind](form));
+      form.querySelectorAll("input[type=password]").forEach((input) => { input.value = ""; });
+      if (kind === "api-key-new") {
+        document.getElementById("new-key-value").textContent = result.key;
+        const box = document.getElementById("new-key");
+        box.hidden = false;
+        box.focus();
+        form.reset();
+      } else if (reloadAfter.has(kind)) {
+        sessionStorage.setItem("textpulse.flash", "Saved.");
+        location.reload();
+        return;
+      } else {
+        if (result?.warnings) showWarnings(result.warnings);
+        if (saved) saved.textContent = "Saved";
+      }
+    } catch (problem) {
+      if (problem instanceof Problem) showProblem(form, problem);
+      else toast(problem.message, "error");
+    } finally {
+      button.disabled = false;
+    }
+  });
+});
+
+// The 15,000-30,000 recommendation, live as the limit is typed.
+const limit = document.getElementById("campaign_segment_limit");
+limit?.addEventListener("input", () => {
+  document.getElementById("segment-limit-warning").hidden = !(Number(limit.value) > RECOMMENDED_MAX);
+});
+
+// Users: role and access change at once.
+async function updateUser(id, change, control, undo = () => {}) {
+  control.disabled = true;
+  try {
+    await api("PATCH", `/api/v1/users/${id}`, change);
+    sessionStorage.setItem("textpulse.flash", "User updated.");
+    location.reload();
+  } catch (problem) {
+    undo();
+    toast(problem.message, "error");
+    control.disabled = false;
+  }
+}
+
+document.querySelectorAll("[data-user-role]").forEach((select) => {
+  const initial = select.value;
+  select.addEventListener("change", () => {
+    updateUser(select.dataset.userRole, { role: select.value }, select, () => { select.value = initial; });
+  });
+});
+document.querySelectorAll("[data-user-active]").forEach((button) => {
+  button.addEventListener("click", () => updateUser(button.dataset.userActive, { active: button.dataset.active === "true" }, button));
+});

@@ -1,0 +1,93 @@
+"""Browser tests: the API app served by uvicorn in this process, driven by Debian's chromium.
+
+Playwright's own browser downloads are not used (and not allowed): ``apt-get install -y chromium``
+provides ``/usr/bin/chromium``. Each test gets a fresh browser context (no cookies), on one browser
+and one server per module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+
+from libs.common.kafka import ensure_topics
+from libs.common.topics import CAMPAIGN_DUE, CONSENT
+from services.api.main import build
+from tests.integration.api_harness import api_settings
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = Path("/tmp")
+
+if not CHROMIUM.exists():  # a missing browser is a broken set-up, not a reason to pass quietly
+    raise RuntimeError("chromium is not installed: `make test` installs it (deploy/local/bootstrap.sh)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal handlers: pytest keeps Ctrl-C."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@pytest.fixture(scope="module")
+async def base_url(database_url: str, kafka_bootstrap: str) -> AsyncIterator[str]:
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE, CONSENT], prefix=prefix)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = api_settings(database_url, kafka_bootstrap, prefix, public_base_url=url, http_port=port)
+    async with build(settings) as service:
+        server = _Server(uvicorn.Config(service.app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.02)
+        yield url
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+async def context(browser: Browser, base_url: str) -> AsyncIterator[BrowserContext]:
+    ctx = await browser.new_context(base_url=base_url, viewport={"width": 1440, "height": 900}, locale="en-US",
+                                    timezone_id="America/New_York")
+    ctx.set_default_timeout(10_000)
+    yield ctx
+    await ctx.close()
+
+
+@pytest.fixture
+async def page(context: BrowserContext) -> AsyncIterator[Page]:
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    yield page
+    # A script error or a refused resource (CSP) shows in the console: the page must have none.
+    assert not [e for e in errors if "status of 4" not in e], errors

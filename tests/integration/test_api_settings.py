@@ -1,0 +1,163 @@
+"""``/api/v1/settings`` on the real database: write-only secrets, the linked account, country and general
+settings with the 30,000-segment warning, and the default sender."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.integration import api_harness
+from tests.integration.api_harness import Caller, problem, signed_in
+
+SID_A = "AC" + "a" * 32
+SID_B = "AC" + "b" * 32
+TOKEN = "0123456789abcdef0123456789abcdef"
+KEY_SID = "SK" + "c" * 32
+KEY_SECRET = "a-very-secret-api-key-secret"
+
+
+@pytest.fixture(scope="module")
+async def client(database_url: str, kafka_bootstrap: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with api_harness.api_client(database_url, kafka_bootstrap,
+                                      public_base_url="http://sms.example.org") as client:
+        yield client
+
+
+@pytest.fixture
+async def admin(db_pool: asyncpg.Pool, client: httpx.AsyncClient) -> Caller:
+    org = await api_harness.make_org(db_pool)
+    return await signed_in(db_pool, client, org.id, role="admin")
+
+
+async def settings(caller: Caller) -> dict[str, Any]:
+    response = await caller.call("GET", "/api/v1/settings")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_secrets_are_write_only(admin: Caller, db_pool: asyncpg.Pool) -> None:
+    before = await settings(admin)
+    assert before["sms_account"] == {"linked": False, "account_sid": None, "friendly_name": "", "account_type": None,
+                                     "alpha_sender_id": None, "max_segments": None, "test_mode": False,
+                                     "webhook_base_url": None, "auth_token_set": False, "api_key_sid": None,
+                                     "api_key_secret_set": False}
+    problem(await admin.call("PATCH", "/api/v1/settings/sms-account", {"test_mode": True}), 404, "sms_account_missing")
+
+    linked = await admin.call("PUT", "/api/v1/settings/sms-account/credentials",
+                              {"account_sid": SID_A, "auth_token": TOKEN})
+    with_key = await admin.call("PUT", "/api/v1/settings/sms-account/api-key",
+                                {"api_key_sid": KEY_SID, "api_key_secret": KEY_SECRET})
+    for response in (linked, with_key, await admin.call("GET", "/api/v1/settings")):
+        assert response.status_code == 200, response.text
+        assert TOKEN not in response.text and KEY_SECRET not in response.text
+    account = with_key.json()["sms_account"]
+    assert account["linked"] and account["account_sid"] == SID_A and account["auth_token_set"]
+    assert account["api_key_sid"] == KEY_SID and account["api_key_secret_set"]
+    assert account["webhook_base_url"] == "http://sms.example.org"  # the public URL, until someone sets another
+    stored = await db_pool.fetchrow("SELECT auth_token, api_key_secret FROM sms_accounts WHERE org_id = $1",
+                                    admin.org_id)
+    assert (stored["auth_token"], stored["api_key_secret"]) == (TOKEN, KEY_SECRET)
+    page = await admin.call("GET", "/settings", Accept="text/html")
+    assert page.status_code == 200 and SID_A in page.text and TOKEN not in page.text and KEY_SECRET not in page.text
+
+    removed = await admin.call("DELETE", "/api/v1/settings/sms-account/api-key")
+    assert removed.json()["sms_account"]["api_key_sid"] is None
+    assert not removed.json()["sms_account"]["api_key_secret_set"]
+
+
+async def test_a_new_token_keeps_the_api_key_and_another_account_drops_it(
+    admin: Caller, db_pool: asyncpg.Pool, client: httpx.AsyncClient
+) -> None:
+    await admin.call("PUT", "/api/v1/settings/sms-account/credentials", {"account_sid": SID_B, "auth_token": TOKEN})
+    await admin.call("PUT", "/api/v1/settings/sms-account/api-key",
+                     {"api_key_sid": KEY_SID, "api_key_secret": KEY_SECRET})
+    same = await admin.call("PUT", "/api/v1/settings/sms-account/credentials",
+                            {"account_sid": SID_B, "auth_token": "f" * 32})
+    assert same.json()["sms_account"]["api_key_sid"] == KEY_SID
+    other_sid = "AC" + "d" * 32
+    moved = await admin.call("PUT", "/api/v1/settings/sms-account/credentials",
+                             {"account_sid": other_sid, "auth_token": TOKEN})
+    assert moved.json()["sms_account"]["account_sid"] == other_sid
+    assert moved.json()["sms_account"]["api_key_sid"] is None
+
+    neighbour = await signed_in(db_pool, client, (await api_harness.make_org(db_pool)).id, role="admin")
+    taken = await neighbour.call("PUT", "/api/v1/settings/sms-account/credentials",
+                                 {"account_sid": other_sid, "auth_token": TOKEN})
+    problem(taken, 409, "account_in_use")
+    bad = await admin.call("PUT", "/api/v1/settings/sms-account/credentials",
+                           {"account_sid": "AC123", "auth_token": ""})
+    assert sorted(e["field"] for e in problem(bad, 422, "request_invalid")["errors"]) == ["account_sid", "auth_token"]
+
+
+async def test_account_details_change_and_alpha_sender_ids_are_checked(admin: Caller) -> None:
+    await admin.call("PUT", "/api/v1/settings/sms-account/credentials",
+                     {"account_sid": "AC" + "e" * 32, "auth_token": TOKEN})
+    changed = await admin.call("PATCH", "/api/v1/settings/sms-account", {
+        "friendly_name": "Harbor Nurses", "account_type": "Trial", "alpha_sender_id": "HarborRN",
+        "max_segments": 25_000, "test_mode": True})
+    account = changed.json()["sms_account"]
+    assert (account["friendly_name"], account["account_type"], account["alpha_sender_id"]) == (
+        "Harbor Nurses", "Trial", "HarborRN")
+    assert account["max_segments"] == 25_000 and account["test_mode"] is True
+    assert "alpha sender IDs cannot be used to text the US or Canada" in changed.json()["warnings"]
+    assert (await admin.call("GET", "/api/v1/me")).status_code == 200
+    cleared = await admin.call("PATCH", "/api/v1/settings/sms-account", {"alpha_sender_id": "", "max_segments": None})
+    assert cleared.json()["sms_account"]["alpha_sender_id"] is None
+    assert cleared.json()["sms_account"]["max_segments"] is None
+    for value in ("12345", "TwelveLetter", "Bad!Name"):
+        refused = await admin.call("PATCH", "/api/v1/settings/sms-account", {"alpha_sender_id": value})
+        assert problem(refused, 422, "request_invalid")["errors"][0]["field"] == "alpha_sender_id"
+    problem(await admin.call("PATCH", "/api/v1/settings/sms-account", {"test_mode": None}), 422, "value_required")
+
+
+async def test_the_default_prefix_is_a_real_calling_code_with_an_example(admin: Caller, db_pool: asyncpg.Pool) -> None:
+    uk = await admin.call("PATCH", "/api/v1/settings/country", {"default_country_prefix": "+44"})
+    assert uk.json()["country"] == {"default_country_prefix": "+44", "region": "GB",
+                                    "example_national": "07700 123456", "example_e164": "+447700123456"}
+    assert await db_pool.fetchval("SELECT default_country_prefix FROM organisations WHERE id = $1",
+                                  admin.org_id) == "+44"
+    problem(await admin.call("PATCH", "/api/v1/settings/country", {"default_country_prefix": "+999"}), 422,
+            "prefix_unknown")
+    bad = await admin.call("PATCH", "/api/v1/settings/country", {"default_country_prefix": "44"})
+    assert problem(bad, 422, "request_invalid")["errors"][0]["field"] == "default_country_prefix"
+    preview = await admin.call("POST", "/api/v1/messages/preview", {"body": "Hello"})
+    assert preview.json()["country"] == "GB"  # the composer prices for the new default
+
+
+async def test_general_settings_warn_above_30000_segments(admin: Caller, db_pool: asyncpg.Pool) -> None:
+    high = await admin.call("PATCH", "/api/v1/settings/general", {"campaign_segment_limit": 35_000})
+    assert high.status_code == 200, high.text
+    assert high.json()["general"]["campaign_segment_limit"] == 35_000
+    assert high.json()["warnings"] == ["a per-campaign limit of 35,000 segments is above the recommended 15,000-30,000"]
+    assert (await admin.call("POST", "/api/v1/campaigns", {"name": "x"})).json()["segment_limit"] == 35_000
+    usual = await admin.call("PATCH", "/api/v1/settings/general", {"campaign_segment_limit": 30_000})
+    assert usual.json()["warnings"] == []
+    problem(await admin.call("PATCH", "/api/v1/settings/general", {"campaign_segment_limit": 0}), 422,
+            "request_invalid")
+
+    emails = await admin.call("PATCH", "/api/v1/settings/general",
+                              {"alert_emails": ["Office@Example.org", "office@example.org", "it@example.org"]})
+    assert emails.json()["general"]["alert_emails"] == ["office@example.org", "it@example.org"]
+    bad = await admin.call("PATCH", "/api/v1/settings/general", {"alert_emails": ["not an address"]})
+    assert problem(bad, 422, "request_invalid")["errors"][0]["field"] == "alert_emails.0"
+    problem(await admin.call("PATCH", "/api/v1/settings/general", {"time_zone": "Mars/Olympus"}), 422,
+            "time_zone_unknown")
+    assert (await admin.call("PATCH", "/api/v1/settings/general", {"time_zone": "Europe/London"})).json()[
+        "general"]["time_zone"] == "Europe/London"
+
+
+async def test_the_default_sender_moves_to_another_of_the_organisations_senders(
+    admin: Caller, db_pool: asyncpg.Pool
+) -> None:
+    second = await db_pool.fetchval(
+        "INSERT INTO senders (org_id, address) VALUES ($1, '+18885550101') RETURNING id", admin.org_id)
+    moved = await admin.call("PATCH", "/api/v1/settings/general", {"default_sender_id": str(second)})
+    assert moved.json()["general"]["default_sender_id"] == str(second)
+    assert [s["is_default"] for s in moved.json()["senders"]] == [True, False]
+    assert await db_pool.fetchval("SELECT count(*) FROM senders WHERE org_id = $1 AND is_default", admin.org_id) == 1
+    senders = (await admin.call("GET", "/api/v1/senders")).json()
+    assert senders[0]["address"] == "+18885550101" and senders[0]["is_default"]
