@@ -7,7 +7,7 @@ setup:
 	@bash deploy/local/bootstrap.sh
 
 demo: setup
-	@$(PY) -m deploy.stack up
+	@$(PY) -m deploy.stack demo
 
 test: setup
 	@$(PY) -m deploy.stack test -q $(PYTEST_ARGS)

@@ -22,10 +22,12 @@ from pathlib import Path
 
 import asyncpg
 
-from deploy.stack import bootstrap_servers, database_url
+from deploy.stack import bootstrap_servers
+from libs.common.db import apply_migrations
 from libs.common.events import Recipient
 from libs.common.kafka import ensure_topics
 from libs.common.topics import ALL_TOPICS
+from tests.conftest import create_database, drop_database
 from tests.e2e.dispatch_harness import (
     TwilioStandin,
     dispatcher_env,
@@ -57,7 +59,12 @@ async def run_bench(kind: str) -> None:
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     bootstrap = bootstrap_servers()
     await ensure_topics(bootstrap, ALL_TOPICS, prefix=prefix)
-    pool = await asyncpg.create_pool(database_url(), min_size=1, max_size=4)
+    # A scratch database: the bench claims the stand-in's account SID, which the demo's data uses too.
+    db_name = f"textpulse_bench_{uuid.uuid4().hex[:8]}"
+    bench_db = await create_database(db_name)
+    pool = await asyncpg.create_pool(bench_db, min_size=1, max_size=4)
+    async with pool.acquire() as conn:
+        await apply_migrations(conn)
     rng = random.Random(15)
     run = await seed_run(pool, standin, senders, 0, rng=rng)
     recipients = _recipients(run, senders, per_sender_segments, rng, single_segment=(kind == "throughput"))
@@ -65,7 +72,7 @@ async def run_bench(kind: str) -> None:
         await conn.execute("UPDATE campaign_runs SET targeted = $2 WHERE id = $1", run.run_id, len(recipients))
         await conn.execute("UPDATE senders SET segments_per_second = $2 WHERE org_id = $1", run.org_id, rate)
     run.recipients = recipients
-    env = dispatcher_env(database_url(), bootstrap, prefix, standin)
+    env = dispatcher_env(bench_db, bootstrap, prefix, standin)
     procs = [start_dispatcher(f"dispatcher-{i}", env, log_dir) for i in range(dispatchers)]
     try:
         for proc in procs:
@@ -90,6 +97,7 @@ async def run_bench(kind: str) -> None:
     (log_dir / "arrivals.json").write_text(json.dumps(arrivals))
     standin.process.stop()
     await pool.close()
+    await drop_database(db_name)
 
     expected = {r.to for r in recipients}
     duplicates = sum(len(m) - 1 for m in by_number.values() if len(m) > 1)

@@ -311,6 +311,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("infra")
     sub.add_parser("up")
+    sub.add_parser("demo", help="up, then the demo's organisations and a campaign sending live")
     sub.add_parser("status")
     stop = sub.add_parser("down")
     stop.add_argument("--wipe", action="store_true", help="also delete the data in var/")
@@ -324,6 +325,17 @@ def main() -> None:
     elif args.command == "up":
         up()
         print(f"\nTextpulse is running. Dashboard: http://127.0.0.1:{PORT_BASE}/\nStop it with: make stop")
+    elif args.command == "demo":
+        up()
+        from deploy import demo
+
+        sign_ins = demo.run(database_url(), f"http://127.0.0.1:{PORT_BASE}", f"http://127.0.0.1:{PORT_BASE + 1}")
+        print(f"\nTextpulse is running. Dashboard: http://127.0.0.1:{PORT_BASE}/")
+        print("Sign in as:")
+        for email, password in sign_ins:
+            print(f"  {email:36} password: {password}")
+        print(f"'{demo.LIVE_CAMPAIGN}' is sending now at 3 segments/s: watch it on Home.")
+        print("Stop it with: make stop (data stays in var/; make wipe deletes it)")
     elif args.command == "down":
         down(wipe=args.wipe)
     elif args.command == "status":

@@ -60,7 +60,7 @@ def configure_logging(service: str, *, level: str = "INFO", fmt: str = "json") -
     root.setLevel(level)
     # The Kafka client, the web server and the twilio SDK (every request and header) are chatty at INFO;
     # their warnings still come through.
-    for noisy in ("aiokafka", "uvicorn.access", "twilio"):
+    for noisy in ("aiokafka", "uvicorn.access", "twilio", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
