@@ -40,6 +40,10 @@ if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
   echo "kafka: already running (pid $(cat "$pidfile"))"
   exit 0
 fi
+if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  echo "kafka: port $port is taken by another process (another checkout's stack?); set TEXTPULSE_KAFKA_PORT" >&2
+  exit 1
+fi
 nohup java "${java_opts[@]}" -cp "$libs/*" kafka.Kafka "$props" >>"$var/log/kafka.log" 2>&1 &
 echo $! > "$pidfile"
 echo "kafka: started on 127.0.0.1:$port (pid $!)"

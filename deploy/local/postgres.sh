@@ -53,6 +53,10 @@ fi
 if "${as_pg[@]}" "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
   echo "postgres: already running (data $data)"
 else
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "postgres: port $port is taken by another process (another checkout's stack?); set TEXTPULSE_PG_PORT" >&2
+    exit 1
+  fi
   "${as_pg[@]}" "$bin/pg_ctl" -D "$data" -l "$pglog" -o "-p $port" -w -t 60 start >/dev/null
   echo "postgres: started on 127.0.0.1:$port (data $data)"
 fi

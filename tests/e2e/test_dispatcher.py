@@ -212,3 +212,28 @@ async def _ledger_states(pool: asyncpg.Pool, run: SeededRun, expected: dict[str,
     async with pool.acquire() as conn:
         rows = await conn.fetch("SELECT state, count(*) AS n FROM send_ledger WHERE run_id = $1 GROUP BY 1", run.run_id)
     return {r["state"]: r["n"] for r in rows} == expected
+
+
+async def test_a_member_suppressed_after_the_audience_was_resolved_is_not_texted(
+    tmp_path: Path, standin: TwilioStandin, db_pool: asyncpg.Pool, database_url: str, kafka_bootstrap: str,
+    topic_prefix: str,
+) -> None:
+    await ensure_topics(kafka_bootstrap, ALL_TOPICS, prefix=topic_prefix)
+    run = await seed_run(db_pool, standin, SENDERS[:1], 12, rng=random.Random(12))
+    stopped = [r.to for r in run.recipients[::4]]  # replied STOP while their text was queued
+    async with db_pool.acquire() as conn:
+        await conn.executemany(
+            "INSERT INTO suppressions (org_id, phone, scope, source) VALUES ($1, $2, $3, 'keyword')",
+            [(run.org_id, phone, "" if i % 2 else SENDERS[0]) for i, phone in enumerate(stopped)])
+    env = dispatcher_env(database_url, kafka_bootstrap, topic_prefix, standin)
+    dispatcher = start_dispatcher("dispatcher-0", env, tmp_path)
+    try:
+        async with running_publisher(kafka_bootstrap, topic_prefix) as (publisher, _):
+            await publish_recipients(publisher, run)
+        done = await eventually(lambda: _completed(db_pool, run), timeout=60, interval=0.5)
+    finally:
+        dispatcher.stop()
+    texted = await standin.messages_to()
+    assert set(texted) == {r.to for r in run.recipients} - set(stopped)
+    assert done["sent"] == 9 and done["dropped"] == 3
+    assert await _ledger_states(db_pool, run, {"sent": 9, "suppressed": 3})
