@@ -74,14 +74,14 @@ async def wait_http(url: str, timeout: float = 30) -> None:
 
 
 class TwilioStandin:
-    def __init__(self, log_dir: Path, senders: list[str], *, rate: float = 3.0) -> None:
+    def __init__(self, log_dir: Path, senders: list[str], *, rate: float = 3.0, inbound_url: str | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = default_config()
         config_file = log_dir / "twilio.json"
         numbers = [{"phone_number": s} for s in senders]
         config_file.write_text(json.dumps({"numbers": numbers, "delivery_delay": 0.05, "default_rate": rate,
-                                           "callback_attempts": 1}))
+                                           "callback_attempts": 1, "inbound_url": inbound_url}))
         self.process = Process("twilio-standin", [sys.executable, "-m", "standins.twilio", "--port", str(self.port),
                                                   "--config", str(config_file)], dict(os.environ), log_dir)
 
@@ -100,6 +100,12 @@ class TwilioStandin:
     async def arrivals(self) -> list[dict]:
         async with httpx.AsyncClient(base_url=self.url) as client:
             return (await client.get("/_control/arrivals")).json()["arrivals"]
+
+    async def reply(self, member: str, sender: str, body: str) -> None:
+        """The member texts ``body`` to ``sender``: Twilio's keyword rules, then the signed webhook."""
+        async with httpx.AsyncClient(base_url=self.url) as client:
+            reply = {"from": member, "to": sender, "body": body}
+            (await client.post("/_control/replies", json=reply)).raise_for_status()
 
     async def fault(self, plan: dict) -> None:
         async with httpx.AsyncClient(base_url=self.url) as client:
