@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import asyncpg
 
 from libs.common.db import Queries
 from libs.common.events import Recipient
+from services.dispatcher.caps import CapPolicy, first_cap_reached, period_start
 
 QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
 
@@ -32,6 +34,7 @@ class DispatchStore:
         self._q = QUERIES
         self._run_states: dict[uuid.UUID, tuple[float, str | None]] = {}
         self._ttl = run_state_ttl_s
+        self._policies: dict[tuple[uuid.UUID, str], tuple[float, CapPolicy | None]] = {}
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
@@ -94,6 +97,32 @@ class DispatchStore:
     async def pause_run(self, conn: asyncpg.Connection, run_id: uuid.UUID, reason: str) -> None:
         await self._q.execute(conn, "pause-run", run_id=run_id, reason=reason[:500])
         self._run_states.pop(run_id, None)
+
+    async def cap_policy(self, org_id: uuid.UUID, verification: str) -> CapPolicy | None:
+        key = (org_id, verification)
+        cached = self._policies.get(key)
+        if cached is None or time.monotonic() - cached[0] > 60:
+            async with self._pool.acquire() as conn:
+                row = await self._q.fetchrow(conn, "cap-policy", org_id=org_id, verification=verification)
+            cached = (time.monotonic(), CapPolicy(**dict(row)) if row else None)
+            self._policies[key] = cached
+        return cached[1]
+
+    async def reserve_volume(self, conn: asyncpg.Connection, sender: str, segments: int,
+                             limits: dict[str, int], now: datetime) -> str | None:
+        """Add ``segments`` to the sender's current periods unless a cap would pass; return that period."""
+        periods = list(limits)
+        starts = [period_start(p, now) for p in periods]
+        await self._q.execute(conn, "ensure-volume", sender=sender, periods=periods, starts=starts)
+        rows = await self._q.fetch(conn, "lock-volume", sender=sender, periods=periods, starts=starts)
+        reached = first_cap_reached({r["period"]: r["segments"] for r in rows}, limits, segments)
+        if reached is None:
+            await self._q.execute(conn, "add-volume", sender=sender, periods=periods, starts=starts,
+                                  segments=segments)
+        return reached
+
+    async def record_capped(self, conn: asyncpg.Connection, e: Recipient, reason: str) -> None:
+        await self._q.execute(conn, "record-capped", run_id=e.run_id, recipient_id=e.recipient_id, reason=reason)
 
     async def refuse_run(self, run_id: uuid.UUID, reason: str) -> None:
         async with self._pool.acquire() as conn:

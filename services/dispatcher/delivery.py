@@ -21,6 +21,7 @@ import asyncio
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
 
@@ -29,6 +30,7 @@ import asyncpg
 from libs.common.errors import RetryableError
 from libs.common.events import Recipient, SendResult
 from libs.common.logging import get_logger, mask_phone
+from services.dispatcher.caps import CapPolicy, next_period_start
 from services.dispatcher.db import DispatchStore
 from services.dispatcher.twilio_errors import SendFailure
 from services.dispatcher.twilio_sender import TwilioSender
@@ -79,12 +81,16 @@ class Deliverer:
     async def deliver(self, event: Recipient, attempt: Attempt, twilio: TwilioSender,
                       sender_verification: str = "verified", *, not_before: float = 0.0) -> Delivered:
         """Deliver ``event`` once; the Twilio call starts no earlier than ``not_before`` (the pacing slot)."""
+        policy = None
         if sender_verification != "verified" and event.to.startswith("+1"):
-            # Twilio blocks unverified toll-free numbers to US/Canada (30032) and still charges: refuse the run.
-            reason = f"sender_unverified: {event.sender} is {sender_verification}; it cannot text US/Canada"
-            await self._store.refuse_run(event.run_id, reason)
-            log.error("run.refused", extra={"run_id": str(event.run_id), "sender": event.sender,
-                                            "verification": sender_verification})
+            policy = await self._store.cap_policy(event.org_id, sender_verification)
+            if policy is None:
+                # Twilio blocks unverified toll-free numbers to US/Canada (30032) and still charges: refuse
+                # the run, unless the organisation chose volume caps for this state instead.
+                reason = f"sender_unverified: {event.sender} is {sender_verification}; it cannot text US/Canada"
+                await self._store.refuse_run(event.run_id, reason)
+                log.error("run.refused", extra={"run_id": str(event.run_id), "sender": event.sender,
+                                                "verification": sender_verification})
         run_state = await self._store.run_state(event.run_id)
         if run_state == "paused":
             raise HoldRecord("run_paused", "the run is paused", delay_s=1.0)
@@ -106,7 +112,25 @@ class Deliverer:
                     attempt.must_reconcile = False
                 if entry["suppressed"]:
                     return await self._finish(conn, event, "suppressed", None)
+                if policy is not None:
+                    capped = await self._reserve_volume(conn, event, policy)
+                    if capped is not None:
+                        return capped
                 return await self._send(conn, event, attempt, twilio, not_before)
+
+    async def _reserve_volume(self, conn: asyncpg.Connection, event: Recipient, policy: CapPolicy) -> Delivered | None:
+        """Reserve the message's segments under the sender's caps; what to do when a cap is reached."""
+        now = datetime.now(UTC)
+        reached = await self._store.reserve_volume(conn, event.sender, event.segments, policy.limits(), now)
+        if reached is None:
+            return None
+        log.warning("sender.cap_reached", extra={"sender": event.sender, "period": reached,
+                                                 "when_reached": policy.when_reached})
+        if policy.when_reached == "fail":
+            await self._store.record_capped(conn, event, f"cap_reached: {event.sender}'s {reached} cap")
+            return Delivered(self._result(event, "failed"))
+        opens_in = (next_period_start(reached, now) - now).total_seconds()
+        raise HoldRecord("cap_reached", f"{event.sender}'s {reached} cap is reached", delay_s=min(opens_in, 60.0))
 
     async def _send(self, conn: asyncpg.Connection, event: Recipient, attempt: Attempt,
                     twilio: TwilioSender, not_before: float) -> Delivered:

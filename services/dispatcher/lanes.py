@@ -122,6 +122,8 @@ class SenderLane:
             delay = hold.delay_s * random.uniform(0.8, 1.2)
             if hold.code == "run_paused":
                 item.not_before = time.time() + delay
+            elif hold.code == "cap_reached":  # the sender waits for its next period (re-checked each minute)
+                self._hold_until = time.time() + hold.delay_s
             else:  # Twilio is busy or unreachable for this sender: back off the whole lane, growing
                 delay = min(self._backoff * random.uniform(0.5, 1.5), 30.0)
                 self._backoff = min(self._backoff * 2, 30.0)

@@ -237,3 +237,34 @@ async def test_a_member_suppressed_after_the_audience_was_resolved_is_not_texted
     assert set(texted) == {r.to for r in run.recipients} - set(stopped)
     assert done["sent"] == 9 and done["dropped"] == 3
     assert await _ledger_states(db_pool, run, {"sent": 9, "suppressed": 3})
+
+
+async def test_a_volume_cap_on_an_unverified_sender_holds_across_two_dispatchers(
+    tmp_path: Path, standin: TwilioStandin, db_pool: asyncpg.Pool, database_url: str, kafka_bootstrap: str,
+    topic_prefix: str,
+) -> None:
+    await ensure_topics(kafka_bootstrap, ALL_TOPICS, prefix=topic_prefix)
+    run = await seed_run(db_pool, standin, SENDERS[:1], 16, rng=random.Random(16))
+    cap = 12
+    async with db_pool.acquire() as conn:
+        await conn.execute("UPDATE senders SET verification = 'pending' WHERE org_id = $1", run.org_id)
+        await conn.execute("""INSERT INTO sender_cap_policies (org_id, verification, per_day, when_reached)
+                              VALUES ($1, 'pending', $2, 'fail')""", run.org_id, cap)
+        await conn.execute("DELETE FROM sender_volume WHERE sender = $1", SENDERS[0])
+    env = dispatcher_env(database_url, kafka_bootstrap, topic_prefix, standin)
+    dispatchers = [start_dispatcher(f"dispatcher-{i}", env, tmp_path) for i in range(2)]
+    try:
+        async with running_publisher(kafka_bootstrap, topic_prefix) as (publisher, _):
+            await publish_recipients(publisher, run)
+        done = await eventually(lambda: _completed(db_pool, run), timeout=90, interval=0.5)
+    finally:
+        for d in dispatchers:
+            d.stop()
+    sent_segments = sum(int(m[0]["num_segments"]) for m in (await standin.messages_to()).values())
+    assert sent_segments <= cap and done["sent"] + done["failed"] == 16 and done["failed"] > 0
+    async with db_pool.acquire() as conn:
+        used = await conn.fetchval("SELECT segments FROM sender_volume WHERE sender = $1 AND period = 'day'",
+                                   SENDERS[0])
+        reasons = {r["reason"] for r in await conn.fetch(
+            "SELECT reason FROM send_ledger WHERE run_id = $1 AND state = 'failed'", run.run_id)}
+    assert used == sent_segments and reasons == {f"cap_reached: {SENDERS[0]}'s day cap"}
