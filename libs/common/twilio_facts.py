@@ -25,6 +25,7 @@ from typing import Final
 __all__ = [
     "BAD_NUMBER_ERRORS",
     "BAD_NUMBER_STATUS_ERRORS",
+    "SENDER_UNVERIFIED_ERROR",
     "ERROR_MEANINGS",
     "FAILED_MESSAGE_FEE",
     "FEE_EXEMPT_ERRORS",
@@ -63,6 +64,8 @@ UNSUBSCRIBED_ERROR: Final = 21610
 BAD_NUMBER_ERRORS: Final = frozenset({21211, 21612, 21614})
 # ... or later, in a status callback: unreachable (30003), unknown to its carrier (30005), a landline (30006).
 BAD_NUMBER_STATUS_ERRORS: Final = frozenset({30003, 30005, 30006})
+# The toll-free sender is not verified: Twilio blocks (and charges) its texts to US/Canada.
+SENDER_UNVERIFIED_ERROR: Final = 30032
 
 
 def pays_failed_message_fee(status: str | None, error_code: int | None) -> bool:

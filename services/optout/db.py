@@ -334,6 +334,15 @@ class OptoutDb:
             await self.q.execute(conn, "mark-callbacks", ids=[m[0] for m in marks], matched=[m[1] for m in marks],
                                  applied=[m[2] for m in marks])
 
+    async def mark_bad_numbers(self, conn: asyncpg.Connection, bad: Sequence[tuple[str, int]]) -> None:
+        """(message_sid, error_code) of callbacks saying the number cannot receive texts."""
+        if bad:
+            await self.q.execute(conn, "mark-bad-numbers", message_sids=[b[0] for b in bad], codes=[b[1] for b in bad])
+
+    async def stop_unverified_senders(self, conn: asyncpg.Connection, message_sids: Sequence[str]) -> None:
+        if message_sids:
+            await self.q.execute(conn, "stop-unverified-senders", message_sids=list(message_sids))
+
     async def unmatched_callbacks_now_known(self, conn: asyncpg.Connection, limit: int) -> list[CallbackRow]:
         rows = await self.q.fetch(conn, "unmatched-callbacks-now-known", limit=limit)
         return [CallbackRow(**dict(r)) for r in rows]

@@ -26,7 +26,12 @@ from libs.common.errors import PermanentError
 from libs.common.events import ConsentChanged, Event, MessageStatus
 from libs.common.logging import get_logger, mask_phone
 from libs.common.topics import CONSENT, MESSAGE_STATUS, TopicSpec
-from libs.common.twilio_facts import STATUS_RANK, UNSUBSCRIBED_ERROR
+from libs.common.twilio_facts import (
+    BAD_NUMBER_STATUS_ERRORS,
+    SENDER_UNVERIFIED_ERROR,
+    STATUS_RANK,
+    UNSUBSCRIBED_ERROR,
+)
 from services.optout import status as rules
 from services.optout.consent import ORG_WIDE, changes_for, normalize_phone, sender_scope, source_text
 from services.optout.db import (
@@ -179,8 +184,14 @@ async def _apply_callbacks(
     applied = await apply_callbacks(conn, db, fresh)
 
     results = {}
+    bad_numbers: list[tuple[str, int]] = []
+    unverified: list[str] = []
     for row, c in zip(rows, inserts, strict=True):
         error_code = rules.parse_error_code(c.error_code)
+        if c.webhook_id in new and error_code in BAD_NUMBER_STATUS_ERRORS:
+            bad_numbers.append((c.message_sid, error_code))
+        if c.webhook_id in new and error_code == SENDER_UNVERIFIED_ERROR:
+            unverified.append(c.message_sid)
         if c.webhook_id not in new:
             outcome = "duplicate"
         elif c.status not in STATUS_RANK:
@@ -200,6 +211,10 @@ async def _apply_callbacks(
             if request is not None:
                 consent.append(request)
         results[row.id] = WebhookResult(row.id, "done", outcome)
+    await db.mark_bad_numbers(conn, bad_numbers)
+    if unverified:
+        log.error("sender.unverified", extra={"message_sids": unverified[:5], "error_code": SENDER_UNVERIFIED_ERROR})
+        await db.stop_unverified_senders(conn, unverified)
     return results
 
 

@@ -272,3 +272,33 @@ WHERE id = :id;
 UPDATE imis_outbox
 SET state = 'failed', last_error = :error, completed_at = now(), updated_at = now()
 WHERE id = :id;
+
+-- name: mark-bad-numbers
+-- 30003 / 30005 / 30006 in a callback: the number is unreachable, unknown or a landline. The audience
+-- service leaves it out of later runs.
+INSERT INTO bad_numbers (org_id, phone, error_code)
+SELECT DISTINCT ON (l.org_id, l.to_number) l.org_id, l.to_number, u.code
+FROM unnest(CAST(:message_sids AS text[]), CAST(:codes AS int[])) AS u(sid, code)
+JOIN send_ledger l ON l.message_sid = u.sid
+ON CONFLICT (org_id, phone) DO UPDATE SET error_code = excluded.error_code, last_seen = now();
+
+-- name: stop-unverified-senders
+-- 30032 in a callback: Twilio blocked the text because its toll-free sender is not verified (any more),
+-- and such texts are still charged. The sender is marked unverified and the runs (and campaigns) sending
+-- from it pause, so nothing more goes out until staff act; the dispatcher sees a pause within a second.
+WITH hit AS (
+    SELECT DISTINCT l.org_id, l.sender, l.run_id
+    FROM send_ledger l WHERE l.message_sid = ANY(CAST(:message_sids AS text[]))
+), marked AS (
+    UPDATE senders s SET verification = 'pending'
+    FROM hit WHERE s.org_id = hit.org_id AND s.address = hit.sender AND s.verification = 'verified'
+    RETURNING s.id
+), paused AS (
+    UPDATE campaign_runs r
+    SET state = 'paused', state_reason = 'twilio_30032: the toll-free sender is not verified; '
+                                         'Twilio blocks its texts to US/Canada'
+    FROM hit WHERE r.id = hit.run_id AND r.state IN ('sending', 'resolving')
+    RETURNING r.campaign_id
+)
+UPDATE campaigns c SET state = 'paused', state_changed_at = now(), updated_at = now()
+FROM paused WHERE c.id = paused.campaign_id AND c.state = 'sending';

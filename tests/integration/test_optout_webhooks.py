@@ -356,6 +356,29 @@ async def test_a_21610_callback_suppresses_the_number(optout: OptoutHarness, org
     assert await optout.fetchval("SELECT twilio_status FROM send_ledger WHERE message_sid = $1", sid) == "failed"
 
 
+async def test_a_30032_callback_marks_the_sender_unverified_and_pauses_its_run(
+    optout: OptoutHarness, org: Org
+) -> None:
+    sid = await optout.add_ledger_row(org, fresh_phone())
+    await optout.status(org, sid, "failed", "30032")
+    await eventually(lambda: optout.fetchval("SELECT state = 'paused' FROM campaign_runs WHERE id = $1", org.run_id),
+                     timeout=5)
+    assert await optout.fetchval("SELECT verification FROM senders WHERE org_id = $1", org.id) == "pending"
+    reason = await optout.fetchval("SELECT state_reason FROM campaign_runs WHERE id = $1", org.run_id)
+    assert reason.startswith("twilio_30032")
+
+
+async def test_an_unreachable_number_in_a_callback_is_remembered_as_bad(optout: OptoutHarness, org: Org) -> None:
+    phone = fresh_phone()
+    sid = await optout.add_ledger_row(org, phone)
+    await optout.status(org, sid, "undelivered", "30005")
+    await eventually(lambda: optout.fetchval("SELECT error_code FROM bad_numbers WHERE org_id = $1 AND phone = $2",
+                                             org.id, phone), timeout=5)
+    assert await optout.fetchval("SELECT error_code FROM bad_numbers WHERE phone = $1", phone) == 30005
+    await optout.status(org, sid, "undelivered", "30005")  # a repeat changes nothing
+    assert await optout.fetchval("SELECT count(*) FROM bad_numbers WHERE phone = $1", phone) == 1
+
+
 async def test_a_row_that_keeps_failing_is_isolated_retried_then_failed(optout: OptoutHarness, org: Org) -> None:
     # A database error only this message triggers (a test-only trigger): the rows around it still go through.
     async with optout.pool.acquire() as conn:
