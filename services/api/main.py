@@ -29,14 +29,17 @@ from services.api.routes import (
     session,
     settings,
     settings_page,
+    suppression_pages,
     suppressions,
+    test_send,
     users,
 )
 
 NAME = "api"
 API_PREFIX = "/api/v1"
 
-ALL_QUERIES = (db.QUERIES, auth_db.QUERIES, dashboard_db.QUERIES, settings_db.QUERIES, suppressions.QUERIES)
+ALL_QUERIES = (db.QUERIES, auth_db.QUERIES, dashboard_db.QUERIES, settings_db.QUERIES, suppressions.QUERIES,
+               test_send.QUERIES)
 
 
 @asynccontextmanager
@@ -58,9 +61,10 @@ def create_app(pool: asyncpg.Pool, settings_: Settings, checks: Mapping[str, Che
     install_problem_handler(app)
     install_web(app)
     app.include_router(health_router(NAME, checks or {}))
-    for pages_router in (session.router, dashboard.router, campaign_pages.router, settings_page.router):
+    for pages_router in (session.router, dashboard.router, campaign_pages.router, settings_page.router,
+                         suppression_pages.router):
         app.include_router(pages_router)
     for api in (campaigns.router, messages.router, dashboard.api_router, audiences.router, settings.router,
-                settings.senders_router, users.router, suppressions.router):
+                settings.senders_router, users.router, suppressions.router, test_send.router):
         app.include_router(api, prefix=API_PREFIX)
     return app
