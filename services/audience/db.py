@@ -12,8 +12,8 @@ from typing import Any
 
 import asyncpg
 
+from libs.common.csv_audience import CsvParseResult, CsvRefused, CsvRejection
 from libs.common.db import Queries
-from services.audience.csv_source import CsvParseResult, CsvRefused, CsvRejection
 from services.audience.rules import SnapshotRow, Totals, Verdict
 from services.audience.sources import ColumnMap
 

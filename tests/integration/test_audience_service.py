@@ -22,11 +22,11 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from libs.common.csv_audience import CsvRefused, parse_csv
 from libs.common.events import CampaignDue
 from libs.common.imis_iqa import RetryPolicy
 from libs.common.kafka import EventConsumer, EventPublisher, ensure_topics
 from libs.common.topics import CAMPAIGN_DUE, RECIPIENTS
-from services.audience.csv_source import CsvRefused, parse_csv
 from services.audience.db import AudienceStore
 from services.audience.handlers import AudienceResolver, ImisSettings
 from services.audience.publishing import RecipientPublisher

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from services.audience.csv_source import CsvRefused, CsvRejection, inert, parse_csv, rejection_report
+from libs.common.csv_audience import CsvRefused, CsvRejection, inert, parse_csv, rejection_report
 
 EXCEL = b"\xef\xbb\xbfMember ID,Mobile Phone,First Name,Last Name,Chapter Name\r\n"
 

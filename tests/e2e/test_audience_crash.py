@@ -1,0 +1,183 @@
+"""kill -9 of a real ``python -m services.audience`` mid-publish, then a restart: every recipient still once.
+
+The iMIS stand-in runs as a process with 20,000 members. No test hook in the service: once the run is
+'sending' (snapshot committed), the test holds the run's row lock, so the first ``mark-published`` (the
+checkpoint written after Kafka acknowledged a batch) waits on it; pg_stat_activity proves the process is
+stuck there when it is killed. Its checkpoint write dies with it (the backend is terminated, as when the
+host goes), so the restarted process finds a batch on the topic that the checkpoint does not cover.
+
+The guarantee checked is the design's: publishing is at-least-once ("send the batch, then move the
+checkpoint"), so every queued recipient is on the topic, nobody else is, and the only repeats are the one
+batch whose checkpoint the kill lost; the dispatcher's ledger on (run_id, recipient_id) makes a repeat a
+no-op, so no member is texted twice (tests/e2e/test_dispatcher.py). Exactly once *on the topic* would need
+the audience service to read back what Kafka holds for the run on resume; it is not required.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from deploy.stack import REPO
+from libs.common.events import CampaignDue
+from libs.common.kafka import ensure_topics
+from libs.common.topics import CAMPAIGN_DUE, RECIPIENTS
+from tests.conftest import eventually
+from tests.kafka_helpers import running_publisher
+
+pytestmark = pytest.mark.timeout(90)
+
+BODY = "Hi {{first_name|there}}, renewals open today. Reply STOP to opt out."
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@contextmanager
+def process(args: list[str], env: dict[str, str], log: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", *args], cwd=REPO, stdout=out, stderr=out,
+                                env=env | {"TEXTPULSE_HTTP_PORT": str(port)})
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+async def recipient_ids(bootstrap: str, topic: str, run_id: uuid.UUID) -> Counter[str]:
+    """How many events each recipient id of the run has on ``topic``, up to its end offsets."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(RECIPIENTS.partitions)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        counts: Counter[str] = Counter()
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            for batch in (await consumer.getmany(timeout_ms=200, max_records=10_000)).values():
+                for record in batch:
+                    event = json.loads(record.value)
+                    if event["run_id"] == str(run_id):
+                        counts[event["recipient_id"]] += 1
+        return counts
+    finally:
+        await consumer.stop()
+
+
+async def seed_run(pool: asyncpg.Pool, imis_url: str) -> CampaignDue:
+    async with pool.acquire() as conn, conn.transaction():
+        org_id = await conn.fetchval("INSERT INTO organisations (slug, name) VALUES ($1, 'Crash test') RETURNING id",
+                                     f"ac-{uuid.uuid4().hex[:12]}")
+        await conn.execute("INSERT INTO sms_accounts (org_id, account_sid, auth_token, webhook_base_url) "
+                           "VALUES ($1, $2, 'x', 'https://t.example')", org_id, "AC" + uuid.uuid4().hex)
+        await conn.execute("INSERT INTO senders (org_id, address, verification, is_default) "
+                           "VALUES ($1, $2, 'verified', true)", org_id, f"+1888{uuid.uuid4().int % 10**7:07d}")
+        await conn.execute("INSERT INTO imis_accounts (org_id, base_url, username, password) "
+                           "VALUES ($1, $2, 'SMS_INTEGRATION', 'standin-password')", org_id, imis_url)
+        campaign_id = await conn.fetchval(
+            "INSERT INTO campaigns (org_id, name, body, audience, segment_limit, state) "
+            "VALUES ($1, 'Renewals', $2, $3::jsonb, 1000000, 'sending') RETURNING id",
+            org_id, BODY, json.dumps({"kind": "iqa", "query": "$/Textpulse/SMS Audience"}))
+        when = datetime.now(UTC)
+        run_id = await conn.fetchval("INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at) "
+                                     "VALUES ($1, $2, $3) RETURNING id", org_id, campaign_id, when)
+    return CampaignDue(org_id=org_id, campaign_id=campaign_id, run_id=run_id, scheduled_for=when)
+
+
+async def test_kill_9_mid_publish_then_restart_publishes_each_recipient_once(
+    db_pool: asyncpg.Pool, database_url: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path,
+) -> None:
+    await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE, RECIPIENTS], prefix=topic_prefix)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEXTPULSE_", "IMIS_STANDIN_"))}
+    imis_port = _free_port()
+    imis_url = f"http://127.0.0.1:{imis_port}"
+    env |= {"TEXTPULSE_DATABASE_URL": database_url, "TEXTPULSE_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "TEXTPULSE_TOPIC_PREFIX": topic_prefix, "TEXTPULSE_ENV": "test", "TEXTPULSE_LOG_FORMAT": "text",
+            "TEXTPULSE_IMIS_BASE_URL": imis_url}
+    log = tmp_path / "audience.log"
+    topic = RECIPIENTS.full_name(topic_prefix)
+    audience = ["services.audience"]
+
+    with process(["standins.imis", "--port", str(imis_port), "--dataset", "20000"], env, tmp_path / "imis.log",
+                 imis_port):
+        await eventually(lambda: _answers(imis_port), timeout=30)
+        event = await seed_run(db_pool, imis_url)
+        run = event.run_id
+        holder = await asyncpg.connect(database_url)
+        try:
+            port = _free_port()
+            with process(audience, env, log, port) as first:
+                await eventually(lambda: _answers(port), timeout=30)
+                async with running_publisher(kafka_bootstrap, topic_prefix) as (publisher, _):
+                    await publisher.publish(CAMPAIGN_DUE, event, key=str(event.campaign_id))
+                await eventually(lambda: db_pool.fetchval(
+                    "SELECT state = 'sending' FROM campaign_runs WHERE id = $1", run), timeout=30, interval=0.005)
+                block = holder.transaction()
+                await block.start()
+                await holder.execute("SELECT 1 FROM campaign_runs WHERE id = $1 FOR UPDATE", run)
+                stuck = await eventually(lambda: db_pool.fetchval(
+                    """SELECT pid FROM pg_stat_activity WHERE datname = current_database()
+                       AND wait_event_type = 'Lock' AND query LIKE '%published_through%'"""), timeout=20)
+                published_through = await holder.fetchval(
+                    "SELECT published_through FROM campaign_runs WHERE id = $1", run)
+                last = await db_pool.fetchval(
+                    "SELECT max(position) FROM run_recipients WHERE run_id = $1 AND status = 'queued'", run)
+                assert published_through < last  # mid-publish: queued rows are still past the checkpoint
+                on_topic = await recipient_ids(kafka_bootstrap, topic, run)
+                assert on_topic  # a batch Kafka acknowledged, whose checkpoint is waiting on the lock
+                first.kill()
+                assert first.wait(timeout=10) == -signal.SIGKILL
+                await db_pool.execute("SELECT pg_terminate_backend($1)", stuck)  # its checkpoint write is lost
+                await block.rollback()
+
+            with process(audience, env, log, _free_port()):
+                # The restarted consumer gets campaign-due again (its offset was never committed).
+                await eventually(lambda: db_pool.fetchval(
+                    """SELECT r.published_through >= max(s.position) FROM campaign_runs r
+                       JOIN run_recipients s ON s.run_id = r.id AND s.status = 'queued'
+                       WHERE r.id = $1 GROUP BY r.published_through""", run), timeout=40)
+        finally:
+            await holder.close()
+
+    queued = {str(r) for r in await db_pool.fetchval(
+        "SELECT array_agg(recipient_id) FROM run_recipients WHERE run_id = $1 AND status = 'queued'", run)}
+    counts = await recipient_ids(kafka_bootstrap, topic, run)
+    row = await db_pool.fetchrow("SELECT state, targeted FROM campaign_runs WHERE id = $1", run)
+    assert (row["state"], row["targeted"]) == ("sending", len(queued)), log.read_text()[-3000:]
+    assert len(queued) > 5_000
+    assert set(counts) == queued  # nobody lost, nobody extra
+    doubled = {rid for rid, n in counts.items() if n != 1}
+    assert doubled <= set(on_topic) and max(counts.values()) <= 2  # at most the batch the checkpoint missed
