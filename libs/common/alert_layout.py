@@ -75,7 +75,7 @@ class AlertContext:
 
     @property
     def run_path(self) -> str:
-        return f"/campaigns/{self['campaign_id']}/runs/{self['run_id']}"
+        return f"/campaigns/{self['campaign_id']}?run={self['run_id']}"
 
 
 def money(amount: Decimal) -> str:

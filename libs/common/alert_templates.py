@@ -147,7 +147,7 @@ def _twilio_auth(c: AlertContext) -> Draft:
                "Textpulse uses has not been revoked.",
                "Enter the current Account SID and API key in Settings > Twilio.",
                "Then resume the campaign from its page."],
-        link_label="Open Twilio settings", link_path="/settings/twilio",
+        link_label="Open Twilio settings", link_path="/settings#account-title",
     )
 
 
@@ -225,7 +225,7 @@ def _writeback_stuck(c: AlertContext) -> Draft:
         steps=["Check that the iMIS site is up and that the integration user's password is current "
                "(Settings > iMIS).",
                "Check that the TP_SmsPreferences panel still exists in iMIS."],
-        link_label="Open iMIS settings", link_path="/settings/imis",
+        link_label="Open iMIS settings", link_path="/settings",
     )
 
 
