@@ -135,7 +135,7 @@ async def test_an_alert_arrives_once_with_both_parts_to_the_org_and_the_campaign
     assert message["Auto-Submitted"] == "auto-generated" and message["X-Textpulse-Alert"] == "twilio_refused"
     text = message.get_body(("plain",)).get_content()
     html = message.get_body(("html",)).get_content()
-    link = f"{BASE}/campaigns/{org.campaign_id}/runs/{run_id}"
+    link = f"{BASE}/campaigns/{org.campaign_id}?run={run_id}"
     for part in (text, html):
         assert "geo permissions" in part and link in part and "Spring renewals" in part
     [row] = await alert_rows(db_pool, org)
@@ -232,7 +232,7 @@ async def test_the_watcher_alerts_each_stopped_run_once_with_its_figures(
     text = mails["failure_threshold"].get_body(("plain",)).get_content()
     assert "30007: the carrier filtered the message as spam or a violation (20 messages)" in text
     assert "21211: the phone number is not valid (5 messages)" in text
-    assert f"/campaigns/{org.campaign_id}/runs/{paused}" in text
+    assert f"/campaigns/{org.campaign_id}?run={paused}" in text
     assert f"/campaigns/{org.campaign_id}" in mails["run_missed"].get_body(("html",)).get_content()
     async with db_pool.acquire() as conn:
         marks = await conn.fetch("SELECT run_id, kind FROM run_alert_marks m JOIN campaign_runs r ON r.id = m.run_id "
