@@ -21,5 +21,8 @@ wipe:
 status:
 	@$(PY) -m deploy.stack status
 
+bench: setup
+	@$(PY) -m bench.run
+
 lint: setup
 	@.venv/bin/ruff check .
