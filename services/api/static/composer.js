@@ -1,7 +1,8 @@
 // The campaign composer: live segment counter (POST /api/v1/messages/preview), one-click GSM-7 fix,
-// merge-field picker, audience and schedule pickers with the next sends, and saving through the
+// merge-field picker, audience and schedule pickers with the next sends, CSV upload and audience preview
+// (/api/v1/audiences), a test send to staff numbers for a saved campaign, and saving through the
 // campaigns API (create or edit the draft, then schedule or send it).
-import { api, clearFieldErrors, confirmAction, formatNumber, Problem, showProblem, toast } from "./app.js";
+import { api, clearFieldErrors, confirmAction, csrfToken, formatNumber, Problem, showProblem, toast } from "./app.js";
 
 const config = JSON.parse(document.getElementById("composer-config").textContent);
 const form = document.getElementById("composer");
@@ -210,6 +211,7 @@ function onAudienceChange() {
   hint.textContent = kind === "iqa" && size !== null
     ? "The query returned this many members last time; the exact number is counted when it is sent."
     : "For the estimate. The exact number is counted when it is sent.";
+  $("audience-preview-result").replaceChildren(); // a preview of another audience would mislead
   refreshPreview();
 }
 
@@ -226,6 +228,189 @@ function audienceValue() {
   if (kind === "list") return $("list_id").value ? { kind, list_id: $("list_id").value } : null;
   return $("upload_id").value ? { kind, upload_id: $("upload_id").value } : null;
 }
+
+// ---- CSV upload and audience preview ------------------------------------------------------------------
+const REASON_LABELS = {
+  missing_mobile: "no mobile number", invalid_number: "the number is not valid",
+  duplicate_number: "another member has the same number", duplicate_member: "listed twice", opted_out: "opted out",
+  row_ragged: "the row has the wrong number of cells", row_not_utf8: "the row is not UTF-8",
+  row_invalid_characters: "the row has control characters", cell_too_long: "a cell is too long",
+};
+const plural = (n, one, many) => `${formatNumber(n)} ${n === 1 ? one : many}`;
+
+function element(tag, className, text) {
+  const el = document.createElement(tag);
+  if (className) el.className = className;
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+function reasonList(byReason) {
+  const entries = Object.entries(byReason).filter(([, n]) => n > 0);
+  if (!entries.length) return element("p", "hint", "Nobody is left out.");
+  const list = element("ul", "reason-counts");
+  list.setAttribute("aria-label", "Left out, by reason");
+  for (const [reason, n] of entries) {
+    const li = element("li");
+    li.dataset.reason = reason;
+    li.append(element("strong", "", formatNumber(n)), element("span", "", REASON_LABELS[reason] ?? reason.replaceAll("_", " ")));
+    list.append(li);
+  }
+  return list;
+}
+
+function problemText(problem) {
+  const details = problem.errors.map((e) => e.message).filter(Boolean);
+  return details.length ? details.join(" ") : problem.message;
+}
+
+async function postFile(url, data) {
+  const response = await fetch(url, {
+    method: "POST", credentials: "same-origin", body: data,
+    headers: { Accept: "application/json", "X-CSRF-Token": csrfToken() },
+  });
+  const text = await response.text();
+  let body = null;
+  try { body = text ? JSON.parse(text) : null; } catch { body = { detail: text }; }
+  if (!response.ok) throw new Problem(response.status, body || {});
+  return body;
+}
+
+const fileInput = $("csv_file");
+fileInput.addEventListener("change", async () => {
+  const file = fileInput.files[0];
+  const result = $("upload-result");
+  const error = $("csv_file-error");
+  error.textContent = "";
+  fileInput.removeAttribute("aria-invalid");
+  if (!file) return;
+  result.replaceChildren(element("p", "hint", `Reading ${file.name}…`));
+  fileInput.disabled = true;
+  const data = new FormData();
+  data.append("file", file, file.name);
+  try {
+    const upload = await postFile("/api/v1/audiences/csv", data);
+    config.audiences.csv_uploads.unshift({ id: upload.id, filename: upload.filename, rows_accepted: upload.rows_accepted,
+      rows_rejected: upload.rows_rejected, created_at: upload.created_at });
+    const option = element("option", "", `${upload.filename || "Upload"}: ${plural(upload.rows_accepted, "row", "rows")}`
+      + (upload.rows_rejected ? `, ${formatNumber(upload.rows_rejected)} rejected` : ""));
+    option.value = upload.id;
+    $("upload_id").insertBefore(option, $("upload_id").options[1] ?? null);
+    $("upload_id").value = upload.id;
+    $("no-uploads-hint")?.remove();
+    form.querySelector("input[name=audience_kind][value=csv]").checked = true;
+    onAudienceChange();
+    const box = element("div", "alert ok");
+    box.append(element("p", "", `${upload.filename || "The file"} is now this campaign's audience: `
+      + `${plural(upload.rows_accepted, "row", "rows")} accepted, ${formatNumber(upload.rows_rejected)} rejected; `
+      + `${plural(upload.recipients, "member", "members")} would be texted.`));
+    box.append(reasonList(upload.by_reason));
+    if (upload.rows_rejected > 0) {
+      const link = element("a", "", "Download the rejected rows (CSV)");
+      link.href = upload.rejections_url;
+      link.setAttribute("download", "");
+      const para = element("p");
+      para.append(link);
+      box.append(para);
+    }
+    result.replaceChildren(box);
+  } catch (problem) {
+    result.replaceChildren();
+    error.textContent = problem instanceof Problem ? problemText(problem) : "The file could not be uploaded: " + problem.message;
+    fileInput.setAttribute("aria-invalid", "true");
+  } finally {
+    fileInput.disabled = false;
+  }
+});
+
+$("audience-preview").addEventListener("click", async () => {
+  const result = $("audience-preview-result");
+  const audience = audienceValue();
+  if (!audience) {
+    result.replaceChildren(element("p", "field-error", "Choose an audience first."));
+    return;
+  }
+  const button = $("audience-preview");
+  button.disabled = true;
+  result.replaceChildren(element("p", "hint", "Counting the audience…"));
+  try {
+    const preview = await api("POST", "/api/v1/audiences/preview", { audience });
+    const box = element("div", "alert info");
+    box.append(element("p", "", `${plural(preview.recipients, "member", "members")} of ${formatNumber(preview.members)} `
+      + "would be texted."));
+    box.append(reasonList(preview.by_reason));
+    if (!preview.complete || preview.note) {
+      box.append(element("p", "preview-note", `Partial preview: ${preview.note ?? "not every member was read"}.`));
+    }
+    result.replaceChildren(box);
+  } catch (problem) {
+    const box = element("div", "alert danger");
+    box.append(element("p", "", problem instanceof Problem ? problemText(problem) : "The preview failed: " + problem.message));
+    result.replaceChildren(box);
+  } finally {
+    button.disabled = false;
+  }
+});
+
+// ---- Test send (a saved campaign only) ----------------------------------------------------------------
+const MAX_TEST_NUMBERS = 5;
+
+async function sendTest() {
+  const input = $("test_to");
+  const error = $("test_to-error");
+  const result = $("test-send-result");
+  const numbers = input.value.split(/[\n,;]+/).map((n) => n.trim()).filter(Boolean);
+  error.textContent = "";
+  input.removeAttribute("aria-invalid");
+  const refuse = (message) => {
+    error.textContent = message;
+    input.setAttribute("aria-invalid", "true");
+    result.replaceChildren();
+    input.focus();
+  };
+  if (!numbers.length) return refuse("Enter at least one staff number.");
+  if (numbers.length > MAX_TEST_NUMBERS) return refuse(`At most ${MAX_TEST_NUMBERS} numbers; ${numbers.length} were entered.`);
+  const button = $("test-send");
+  button.disabled = true;
+  button.textContent = "Sending…";
+  result.replaceChildren(element("p", "hint", "Sending the test…"));
+  try {
+    const out = await api("POST", `/api/v1/campaigns/${campaignId}/test-send`, { to: numbers });
+    const sent = out.results.filter((r) => r.status === "queued").length;
+    const box = element("div", sent === out.results.length ? "alert ok" : "alert warning");
+    box.append(element("p", "", `Test sent to ${sent} of ${plural(out.results.length, "number", "numbers")} from ${out.sender}.`));
+    const list = element("ul", "test-results");
+    for (const r of out.results) {
+      const li = element("li", r.status === "queued" ? "sent" : "failed");
+      li.append(element("span", "number", r.to), element("span", "", r.status === "queued"
+        ? "sent" : `not sent: ${r.error ?? "Twilio refused it"}${r.error_code ? ` (Twilio error ${r.error_code})` : ""}`));
+      list.append(li);
+    }
+    box.append(list, element("p", "hint", `Text: ${out.body}`));
+    result.replaceChildren(box);
+  } catch (problem) {
+    const box = element("div", "alert danger");
+    if (problem instanceof Problem) {
+      const fieldErrors = problem.errors.filter((e) => String(e.field || "").startsWith("to"));
+      if (fieldErrors.length) {
+        error.textContent = fieldErrors.map((e) => {
+          const index = Number(String(e.field).split(".")[1]);
+          return Number.isInteger(index) && numbers[index] ? `${numbers[index]}: ${e.message}` : e.message;
+        }).join(" ");
+        input.setAttribute("aria-invalid", "true");
+      }
+      box.append(element("p", "", "The test was not sent: " + problemText(problem)));
+    } else {
+      box.append(element("p", "", "The test was not sent: " + problem.message));
+    }
+    result.replaceChildren(box);
+  } finally {
+    button.disabled = false;
+    button.textContent = "Send a test";
+  }
+}
+
+if ($("test-send")) $("test-send").addEventListener("click", sendTest);
 
 // ---- Schedule -----------------------------------------------------------------------------------------
 const whenValue = () => form.querySelector("input[name=when]:checked")?.value ?? "keep";

@@ -1,0 +1,158 @@
+"""The composer's extras in a real browser: uploading a CSV file as the audience (counts by reason and the
+rejected-rows report), previewing the audience, and a test send to a staff number through the Twilio
+stand-in running as its own process (the organisation's account points at it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from playwright.async_api import Page, expect
+
+from libs.common.kafka import ensure_topics
+from libs.common.topics import CAMPAIGN_DUE, CONSENT
+from services.api.main import build
+from tests.browser.conftest import _free_port, _Server
+from tests.browser.test_dashboard import sign_in
+from tests.e2e.dispatch_harness import TwilioStandin, wait_http
+from tests.integration import api_harness
+from tests.integration.api_harness import api_settings
+
+SENDER = "+18885550100"
+MEMBERS_CSV = (
+    b"Member ID,First Name,Last Name,Mobile\n"
+    b"1001,Ada,Byrne,(617) 555-0101\n"
+    b"1002,Ben,Cole,617-555-0102\n"
+    b"1003,Cara,Dunne,+16175550103\n"
+    b"1004,Dev,Egan,12\n"
+)
+
+
+@pytest.fixture(scope="module")
+async def standin(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[TwilioStandin]:
+    twilio = TwilioStandin(tmp_path_factory.mktemp("twilio"), [SENDER])
+    await wait_http(f"{twilio.url}/healthz")
+    yield twilio
+    twilio.process.stop()
+
+
+@pytest.fixture(scope="module")
+async def base_url(database_url: str, kafka_bootstrap: str, standin: TwilioStandin) -> AsyncIterator[str]:
+    """As conftest's, with Twilio's API at the stand-in."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE, CONSENT], prefix=prefix)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = api_settings(database_url, kafka_bootstrap, prefix, public_base_url=url, http_port=port,
+                            twilio_api_base_url=standin.url)
+    async with build(settings) as service:
+        server = _Server(uvicorn.Config(service.app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.02)
+        yield url
+        server.should_exit = True
+        await task
+
+
+async def linked_org(pool: asyncpg.Pool, standin: TwilioStandin) -> tuple[uuid.UUID, str, uuid.UUID]:
+    """An organisation on the stand-in's account, a staff user, and a draft campaign that uses a merge field."""
+    org = await api_harness.make_org(pool, sender=SENDER)
+    cfg = standin.config
+    await pool.execute("DELETE FROM sms_accounts WHERE account_sid = $1", cfg.account_sid)
+    await pool.execute(
+        """INSERT INTO sms_accounts (org_id, account_sid, auth_token, api_key_sid, api_key_secret, webhook_base_url)
+           VALUES ($1, $2, $3, $4, $5, 'http://127.0.0.1:9')""",
+        org.id, cfg.account_sid, cfg.auth_token, cfg.api_key_sid, cfg.api_key_secret)
+    campaign_id = await pool.fetchval(
+        """INSERT INTO campaigns (org_id, name, body, audience, sender_id, state)
+           VALUES ($1, 'AGM', 'Hi {{first_name}}, the AGM is on Friday.', '{"kind": "iqa", "query": "$/Members"}',
+                   $2, 'draft') RETURNING id""",
+        org.id, org.sender_id)
+    _, staff = await api_harness.make_user(pool, org.id, role="staff")
+    return org.id, staff, campaign_id
+
+
+async def arrived(standin: TwilioStandin, to: str) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=standin.url) as c:
+        data = (await c.get("/_control/messages", params={"to": to, "direction": "outbound-api"})).json()
+    return data["messages"]
+
+
+async def test_a_csv_uploaded_in_the_composer_becomes_the_audience_with_its_counts_and_report(
+    page: Page, db_pool: asyncpg.Pool
+) -> None:
+    org = await api_harness.make_org(db_pool)
+    _, staff = await api_harness.make_user(db_pool, org.id, role="staff")
+    await sign_in(page, staff, then="/campaigns/new")
+    await page.get_by_label("Campaign name").fill("Chapter meeting")
+    await page.get_by_label("Text message").fill("Hi {{first_name|there}}, the chapter meets Tuesday.")
+    await page.get_by_text("A CSV upload").click()
+
+    await page.get_by_label("Upload a CSV").set_input_files(
+        {"name": "members.csv", "mimeType": "text/csv", "buffer": MEMBERS_CSV})
+
+    result = page.locator("#upload-result")
+    await expect(result).to_contain_text("3 rows accepted, 1 rejected; 3 members would be texted.")
+    await expect(result.locator("li[data-reason=invalid_number]")).to_have_text(
+        re.compile(r"^1\s*the number is not valid"))
+    link = result.get_by_role("link", name="Download the rejected rows (CSV)")
+    upload_id = await db_pool.fetchval("SELECT id FROM csv_uploads WHERE org_id = $1", org.id)
+    await expect(link).to_have_attribute("href", f"/api/v1/audiences/csv/{upload_id}/rejections.csv")
+    await expect(page.get_by_label("CSV upload", exact=True)).to_have_value(str(upload_id))
+    await expect(page.get_by_label("Expected recipients")).to_have_value("3")
+    report = await page.request.get(await link.get_attribute("href") or "")
+    assert report.status == 200 and "invalid_number" in await report.text() and "Dev" in await report.text()
+
+    await page.get_by_role("button", name="Preview audience").click()
+    preview = page.locator("#audience-preview-result")
+    await expect(preview).to_contain_text("3 members of 4 would be texted.")
+    await expect(preview.locator("li[data-reason=invalid_number]")).to_contain_text("1")
+
+    await page.get_by_role("button", name="Save draft").click()
+    await page.wait_for_url(re.compile(r"/campaigns/[0-9a-f-]{36}$"))
+    audience = await db_pool.fetchval("SELECT audience FROM campaigns WHERE org_id = $1 AND name = 'Chapter meeting'",
+                                      org.id)
+    assert json.loads(audience) == {"kind": "csv", "upload_id": str(upload_id)}
+
+
+async def test_a_test_send_reaches_the_twilio_standin_and_a_suppressed_number_shows_the_problem(
+    page: Page, db_pool: asyncpg.Pool, standin: TwilioStandin
+) -> None:
+    org_id, staff, campaign_id = await linked_org(db_pool, standin)
+    to = f"+1617555{uuid.uuid4().int % 10_000:04d}"
+    await sign_in(page, staff, then=f"/campaigns/{campaign_id}/edit")
+
+    await page.get_by_label("Staff numbers").fill(f"({to[2:5]}) {to[5:8]}-{to[8:]}")
+    await page.get_by_role("button", name="Send a test").click()
+    result = page.locator("#test-send-result")
+    await expect(result).to_contain_text(f"Test sent to 1 of 1 number from {SENDER}.")
+    await expect(result.locator("li.sent")).to_contain_text(to)
+    await expect(result).to_contain_text("Hi Alex, the AGM is on Friday.")
+    messages = await arrived(standin, to)
+    assert [(m["from"], m["body"]) for m in messages] == [(SENDER, "Hi Alex, the AGM is on Friday.")]
+
+    stopped = f"+1617555{uuid.uuid4().int % 10_000:04d}"
+    await db_pool.execute("INSERT INTO suppressions (org_id, phone, scope, source) VALUES ($1, $2, '', 'keyword')",
+                          org_id, stopped)
+    await page.get_by_label("Staff numbers").fill(stopped)
+    await page.get_by_role("button", name="Send a test").click()
+    await expect(result.locator(".alert.danger")).to_contain_text(
+        f"The test was not sent: suppressed, so not texted: {stopped}")
+    assert await arrived(standin, stopped) == []
+
+    await page.get_by_label("Staff numbers").fill(",".join(f"+1617555010{i}" for i in range(6)))
+    await page.get_by_role("button", name="Send a test").click()
+    await expect(page.locator("#test_to-error")).to_have_text("At most 5 numbers; 6 were entered.")
+    await expect(page.get_by_label("Staff numbers")).to_have_attribute("aria-invalid", "true")
