@@ -9,6 +9,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
@@ -40,6 +41,53 @@ async def standin(tmp_path: Path) -> AsyncIterator[TwilioStandin]:
     twilio.process.stop()
 
 
+@dataclass
+class Dispatching:
+    """Dispatcher processes on a test's own topics, and the run they work on."""
+
+    log_dir: Path
+    standin: TwilioStandin
+    pool: asyncpg.Pool
+    env: dict[str, str]
+    bootstrap: str
+    prefix: str
+    processes: list[Process] = field(default_factory=list)
+
+    def start(self, count: int, **env: str) -> None:
+        for _ in range(count):
+            name = f"dispatcher-{len(self.processes)}"
+            self.processes.append(start_dispatcher(name, dict(self.env, **env), self.log_dir))
+
+    def replace(self, index: int) -> None:
+        """kill -9 the dispatcher at ``index`` and start a new one in its place."""
+        self.processes[index].kill()
+        self.processes[index] = start_dispatcher(f"dispatcher-{len(self.processes)}-{index}", self.env,
+                                                 self.log_dir)
+
+    async def publish(self, run: SeededRun) -> None:
+        async with running_publisher(self.bootstrap, self.prefix) as (publisher, _):
+            await publish_recipients(publisher, run)
+
+    async def completed(self, run: SeededRun, timeout: float = 90) -> asyncpg.Record:
+        return await eventually(lambda: _completed(self.pool, run), timeout=timeout, interval=0.5)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.stop()
+
+
+@pytest.fixture
+async def dispatching(
+    tmp_path: Path, standin: TwilioStandin, db_pool: asyncpg.Pool, database_url: str, kafka_bootstrap: str,
+    topic_prefix: str,
+) -> AsyncIterator[Dispatching]:
+    await ensure_topics(kafka_bootstrap, ALL_TOPICS, prefix=topic_prefix)
+    env = dispatcher_env(database_url, kafka_bootstrap, topic_prefix, standin)
+    running = Dispatching(tmp_path, standin, db_pool, env, kafka_bootstrap, topic_prefix)
+    yield running
+    running.stop()
+
+
 async def run_state(pool: asyncpg.Pool, run: SeededRun) -> asyncpg.Record:
     async with pool.acquire() as conn:
         return await conn.fetchrow("SELECT * FROM campaign_runs WHERE id = $1", run.run_id)
@@ -65,20 +113,12 @@ async def assert_exactly_once(pool: asyncpg.Pool, standin: TwilioStandin, run: S
 
 
 async def test_two_dispatchers_send_every_recipient_once_at_the_senders_rate(
-    tmp_path: Path, standin: TwilioStandin, db_pool: asyncpg.Pool, database_url: str, kafka_bootstrap: str,
-    topic_prefix: str,
+    dispatching: Dispatching, standin: TwilioStandin, db_pool: asyncpg.Pool
 ) -> None:
-    await ensure_topics(kafka_bootstrap, ALL_TOPICS, prefix=topic_prefix)
     run = await seed_run(db_pool, standin, SENDERS, 80, rng=random.Random(1))
-    env = dispatcher_env(database_url, kafka_bootstrap, topic_prefix, standin)
-    dispatchers = [start_dispatcher(f"dispatcher-{i}", env, tmp_path) for i in range(2)]
-    try:
-        async with running_publisher(kafka_bootstrap, topic_prefix) as (publisher, _):
-            await publish_recipients(publisher, run)
-        done = await eventually(lambda: _completed(db_pool, run), timeout=90, interval=0.5)
-    finally:
-        for d in dispatchers:
-            d.stop()
+    dispatching.start(2)
+    await dispatching.publish(run)
+    done = await dispatching.completed(run)
     assert done["sent"] == 80 and done["failed"] == 0 and done["state"] == "completed"
     assert done["segments"] == sum(r.segments for r in run.recipients)
     await assert_exactly_once(db_pool, standin, run)
@@ -88,59 +128,115 @@ async def test_two_dispatchers_send_every_recipient_once_at_the_senders_rate(
 
 
 async def test_kill_9_of_dispatchers_mid_run_sends_every_recipient_exactly_once(
-    tmp_path: Path, standin: TwilioStandin, db_pool: asyncpg.Pool, database_url: str, kafka_bootstrap: str,
-    topic_prefix: str,
+    dispatching: Dispatching, standin: TwilioStandin, db_pool: asyncpg.Pool
 ) -> None:
     rng = random.Random(9)
-    await ensure_topics(kafka_bootstrap, ALL_TOPICS, prefix=topic_prefix)
     run = await seed_run(db_pool, standin, SENDERS, 160, rng=rng)
-    env = dispatcher_env(database_url, kafka_bootstrap, topic_prefix, standin)
-    dispatchers: list[Process] = [start_dispatcher(f"dispatcher-{i}", env, tmp_path) for i in range(3)]
-    kills = 0
-    try:
-        async with running_publisher(kafka_bootstrap, topic_prefix) as (publisher, _):
-            await publish_recipients(publisher, run)
-        for round_ in range(4):
-            await asyncio.sleep(rng.uniform(2.0, 5.0))
-            victim = rng.randrange(len(dispatchers))
-            dispatchers[victim].kill()
-            kills += 1
-            dispatchers[victim] = start_dispatcher(f"dispatcher-{victim}-r{round_}", env, tmp_path)
-        done = await eventually(lambda: _completed(db_pool, run), timeout=150, interval=0.5)
-    finally:
-        for d in dispatchers:
-            d.stop()
-    assert kills == 4
+    dispatching.start(3)
+    await dispatching.publish(run)
+    for _ in range(4):
+        await asyncio.sleep(rng.uniform(2.0, 5.0))
+        dispatching.replace(rng.randrange(3))
+    done = await dispatching.completed(run, timeout=150)
     assert done["sent"] == 160 and done["state"] == "completed"
     await assert_exactly_once(db_pool, standin, run)
 
 
 async def test_twilio_timeouts_429s_and_500s_cause_no_duplicate_and_no_failure(
-    tmp_path: Path, standin: TwilioStandin, db_pool: asyncpg.Pool, database_url: str, kafka_bootstrap: str,
-    topic_prefix: str,
+    dispatching: Dispatching, standin: TwilioStandin, db_pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
-    await ensure_topics(kafka_bootstrap, ALL_TOPICS, prefix=topic_prefix)
     run = await seed_run(db_pool, standin, SENDERS, 40, rng=random.Random(3))
     await standin.fault({"kind": "timeout", "hang_seconds": 20, "share": 0.1})
     await standin.fault({"kind": "rate_limited", "share": 0.1})
     await standin.fault({"kind": "server_error", "processed": True, "share": 0.1})
-    env = dispatcher_env(database_url, kafka_bootstrap, topic_prefix, standin)
-    env["TEXTPULSE_TWILIO_TIMEOUT_S"] = "2"
-    dispatchers = [start_dispatcher(f"dispatcher-{i}", env, tmp_path) for i in range(2)]
+    dispatching.start(2, TEXTPULSE_TWILIO_TIMEOUT_S="2")
     try:
-        async with running_publisher(kafka_bootstrap, topic_prefix) as (publisher, _):
-            await publish_recipients(publisher, run)
-        done = await eventually(lambda: _completed(db_pool, run), timeout=120, interval=0.5)
+        await dispatching.publish(run)
+        done = await dispatching.completed(run, timeout=120)
     finally:
         await standin.clear_faults()
-        for d in dispatchers:
-            d.stop()
     assert done["sent"] == 40 and done["failed"] == 0
     await assert_exactly_once(db_pool, standin, run)
     logs = "".join(p.read_text() for p in tmp_path.glob("dispatcher-*.log"))
     assert "send.throttled" in logs  # the 429s were met and retried
     assert "send.uncertain" in logs and "send.reconciled" in logs  # timeouts and 500s were reconciled
-    assert "adopted" in logs or await _adopted(db_pool, run)  # a message Twilio had created was adopted
+    assert await _adopted(db_pool, run)  # a message Twilio had created was adopted, not sent again
+
+
+async def test_a_paused_run_stops_within_a_second_and_resuming_finishes_it(
+    dispatching: Dispatching, standin: TwilioStandin, db_pool: asyncpg.Pool
+) -> None:
+    run = await seed_run(db_pool, standin, SENDERS[:2], 40, rng=random.Random(5))
+    dispatching.start(1)
+    await dispatching.publish(run)
+    await eventually(lambda: _sent_at_least(db_pool, run, 8), timeout=60, interval=0.2)
+    async with db_pool.acquire() as conn:
+        await conn.execute("UPDATE campaign_runs SET state = 'paused' WHERE id = $1", run.run_id)
+    paused_at = time.time()
+    await asyncio.sleep(3)
+    late = [m for ms in (await standin.messages_to()).values() for m in ms if m["accepted_at"] > paused_at + 1.0]
+    assert late == []
+    assert (await run_state(db_pool, run))["sent"] < 40
+    async with db_pool.acquire() as conn:
+        await conn.execute("UPDATE campaign_runs SET state = 'sending' WHERE id = $1", run.run_id)
+    done = await dispatching.completed(run)
+    assert done["sent"] == 40
+    await assert_exactly_once(db_pool, standin, run)
+
+
+async def test_an_unverified_sender_with_us_recipients_is_refused_before_any_send(
+    dispatching: Dispatching, standin: TwilioStandin, db_pool: asyncpg.Pool
+) -> None:
+    run = await seed_run(db_pool, standin, SENDERS[:1], 6, rng=random.Random(6))
+    async with db_pool.acquire() as conn:
+        await conn.execute("UPDATE senders SET verification = 'pending' WHERE org_id = $1", run.org_id)
+    dispatching.start(1)
+    await dispatching.publish(run)
+    await eventually(lambda: _ledger_states(db_pool, run, {"cancelled": 6}), timeout=60, interval=0.2)
+    refused = await run_state(db_pool, run)
+    assert refused["state"] == "refused" and "pending" in refused["state_reason"]
+    assert await standin.messages_to() == {}
+
+
+async def test_a_member_suppressed_after_the_audience_was_resolved_is_not_texted(
+    dispatching: Dispatching, standin: TwilioStandin, db_pool: asyncpg.Pool
+) -> None:
+    run = await seed_run(db_pool, standin, SENDERS[:1], 12, rng=random.Random(12))
+    stopped = [r.to for r in run.recipients[::4]]  # replied STOP while their text was queued
+    async with db_pool.acquire() as conn:
+        await conn.executemany(
+            "INSERT INTO suppressions (org_id, phone, scope, source) VALUES ($1, $2, $3, 'keyword')",
+            [(run.org_id, phone, "" if i % 2 else SENDERS[0]) for i, phone in enumerate(stopped)])
+    dispatching.start(1)
+    await dispatching.publish(run)
+    done = await dispatching.completed(run, timeout=60)
+    texted = await standin.messages_to()
+    assert set(texted) == {r.to for r in run.recipients} - set(stopped)
+    assert done["sent"] == 9 and done["dropped"] == 3
+    assert await _ledger_states(db_pool, run, {"sent": 9, "suppressed": 3})
+
+
+async def test_a_volume_cap_on_an_unverified_sender_holds_across_two_dispatchers(
+    dispatching: Dispatching, standin: TwilioStandin, db_pool: asyncpg.Pool
+) -> None:
+    run = await seed_run(db_pool, standin, SENDERS[:1], 16, rng=random.Random(16))
+    cap = 12
+    async with db_pool.acquire() as conn:
+        await conn.execute("UPDATE senders SET verification = 'pending' WHERE org_id = $1", run.org_id)
+        await conn.execute("""INSERT INTO sender_cap_policies (org_id, verification, per_day, when_reached)
+                              VALUES ($1, 'pending', $2, 'fail')""", run.org_id, cap)
+        await conn.execute("DELETE FROM sender_volume WHERE sender = $1", SENDERS[0])
+    dispatching.start(2)
+    await dispatching.publish(run)
+    done = await dispatching.completed(run)
+    sent_segments = sum(int(m[0]["num_segments"]) for m in (await standin.messages_to()).values())
+    assert sent_segments <= cap and done["sent"] + done["failed"] == 16 and done["failed"] > 0
+    async with db_pool.acquire() as conn:
+        used = await conn.fetchval("SELECT segments FROM sender_volume WHERE sender = $1 AND period = 'day'",
+                                   SENDERS[0])
+        reasons = {r["reason"] for r in await conn.fetch(
+            "SELECT reason FROM send_ledger WHERE run_id = $1 AND state = 'failed'", run.run_id)}
+    assert used == sent_segments and reasons == {f"cap_reached: {SENDERS[0]}'s day cap"}
 
 
 async def _adopted(pool: asyncpg.Pool, run: SeededRun) -> bool:
@@ -154,56 +250,6 @@ async def _completed(pool: asyncpg.Pool, run: SeededRun) -> asyncpg.Record | Non
     return row if row["state"] == "completed" else None
 
 
-async def test_a_paused_run_stops_within_a_second_and_resuming_finishes_it(
-    tmp_path: Path, standin: TwilioStandin, db_pool: asyncpg.Pool, database_url: str, kafka_bootstrap: str,
-    topic_prefix: str,
-) -> None:
-    await ensure_topics(kafka_bootstrap, ALL_TOPICS, prefix=topic_prefix)
-    run = await seed_run(db_pool, standin, SENDERS[:2], 40, rng=random.Random(5))
-    env = dispatcher_env(database_url, kafka_bootstrap, topic_prefix, standin)
-    dispatcher = start_dispatcher("dispatcher-0", env, tmp_path)
-    try:
-        async with running_publisher(kafka_bootstrap, topic_prefix) as (publisher, _):
-            await publish_recipients(publisher, run)
-        await eventually(lambda: _sent_at_least(db_pool, run, 8), timeout=60, interval=0.2)
-        async with db_pool.acquire() as conn:
-            await conn.execute("UPDATE campaign_runs SET state = 'paused' WHERE id = $1", run.run_id)
-        paused_at = time.time()
-        await asyncio.sleep(3)
-        late = [m for ms in (await standin.messages_to()).values() for m in ms if m["accepted_at"] > paused_at + 1.0]
-        assert late == []
-        held = await run_state(db_pool, run)
-        assert held["sent"] < 40
-        async with db_pool.acquire() as conn:
-            await conn.execute("UPDATE campaign_runs SET state = 'sending' WHERE id = $1", run.run_id)
-        done = await eventually(lambda: _completed(db_pool, run), timeout=90, interval=0.5)
-    finally:
-        dispatcher.stop()
-    assert done["sent"] == 40
-    await assert_exactly_once(db_pool, standin, run)
-
-
-async def test_an_unverified_sender_with_us_recipients_is_refused_before_any_send(
-    tmp_path: Path, standin: TwilioStandin, db_pool: asyncpg.Pool, database_url: str, kafka_bootstrap: str,
-    topic_prefix: str,
-) -> None:
-    await ensure_topics(kafka_bootstrap, ALL_TOPICS, prefix=topic_prefix)
-    run = await seed_run(db_pool, standin, SENDERS[:1], 6, rng=random.Random(6))
-    async with db_pool.acquire() as conn:
-        await conn.execute("UPDATE senders SET verification = 'pending' WHERE org_id = $1", run.org_id)
-    env = dispatcher_env(database_url, kafka_bootstrap, topic_prefix, standin)
-    dispatcher = start_dispatcher("dispatcher-0", env, tmp_path)
-    try:
-        async with running_publisher(kafka_bootstrap, topic_prefix) as (publisher, _):
-            await publish_recipients(publisher, run)
-        await eventually(lambda: _ledger_states(db_pool, run, {"cancelled": 6}), timeout=60, interval=0.2)
-    finally:
-        dispatcher.stop()
-    refused = await run_state(db_pool, run)
-    assert refused["state"] == "refused" and "pending" in refused["state_reason"]
-    assert await standin.messages_to() == {}
-
-
 async def _sent_at_least(pool: asyncpg.Pool, run: SeededRun, count: int) -> bool:
     return (await run_state(pool, run))["sent"] >= count
 
@@ -212,59 +258,3 @@ async def _ledger_states(pool: asyncpg.Pool, run: SeededRun, expected: dict[str,
     async with pool.acquire() as conn:
         rows = await conn.fetch("SELECT state, count(*) AS n FROM send_ledger WHERE run_id = $1 GROUP BY 1", run.run_id)
     return {r["state"]: r["n"] for r in rows} == expected
-
-
-async def test_a_member_suppressed_after_the_audience_was_resolved_is_not_texted(
-    tmp_path: Path, standin: TwilioStandin, db_pool: asyncpg.Pool, database_url: str, kafka_bootstrap: str,
-    topic_prefix: str,
-) -> None:
-    await ensure_topics(kafka_bootstrap, ALL_TOPICS, prefix=topic_prefix)
-    run = await seed_run(db_pool, standin, SENDERS[:1], 12, rng=random.Random(12))
-    stopped = [r.to for r in run.recipients[::4]]  # replied STOP while their text was queued
-    async with db_pool.acquire() as conn:
-        await conn.executemany(
-            "INSERT INTO suppressions (org_id, phone, scope, source) VALUES ($1, $2, $3, 'keyword')",
-            [(run.org_id, phone, "" if i % 2 else SENDERS[0]) for i, phone in enumerate(stopped)])
-    env = dispatcher_env(database_url, kafka_bootstrap, topic_prefix, standin)
-    dispatcher = start_dispatcher("dispatcher-0", env, tmp_path)
-    try:
-        async with running_publisher(kafka_bootstrap, topic_prefix) as (publisher, _):
-            await publish_recipients(publisher, run)
-        done = await eventually(lambda: _completed(db_pool, run), timeout=60, interval=0.5)
-    finally:
-        dispatcher.stop()
-    texted = await standin.messages_to()
-    assert set(texted) == {r.to for r in run.recipients} - set(stopped)
-    assert done["sent"] == 9 and done["dropped"] == 3
-    assert await _ledger_states(db_pool, run, {"sent": 9, "suppressed": 3})
-
-
-async def test_a_volume_cap_on_an_unverified_sender_holds_across_two_dispatchers(
-    tmp_path: Path, standin: TwilioStandin, db_pool: asyncpg.Pool, database_url: str, kafka_bootstrap: str,
-    topic_prefix: str,
-) -> None:
-    await ensure_topics(kafka_bootstrap, ALL_TOPICS, prefix=topic_prefix)
-    run = await seed_run(db_pool, standin, SENDERS[:1], 16, rng=random.Random(16))
-    cap = 12
-    async with db_pool.acquire() as conn:
-        await conn.execute("UPDATE senders SET verification = 'pending' WHERE org_id = $1", run.org_id)
-        await conn.execute("""INSERT INTO sender_cap_policies (org_id, verification, per_day, when_reached)
-                              VALUES ($1, 'pending', $2, 'fail')""", run.org_id, cap)
-        await conn.execute("DELETE FROM sender_volume WHERE sender = $1", SENDERS[0])
-    env = dispatcher_env(database_url, kafka_bootstrap, topic_prefix, standin)
-    dispatchers = [start_dispatcher(f"dispatcher-{i}", env, tmp_path) for i in range(2)]
-    try:
-        async with running_publisher(kafka_bootstrap, topic_prefix) as (publisher, _):
-            await publish_recipients(publisher, run)
-        done = await eventually(lambda: _completed(db_pool, run), timeout=90, interval=0.5)
-    finally:
-        for d in dispatchers:
-            d.stop()
-    sent_segments = sum(int(m[0]["num_segments"]) for m in (await standin.messages_to()).values())
-    assert sent_segments <= cap and done["sent"] + done["failed"] == 16 and done["failed"] > 0
-    async with db_pool.acquire() as conn:
-        used = await conn.fetchval("SELECT segments FROM sender_volume WHERE sender = $1 AND period = 'day'",
-                                   SENDERS[0])
-        reasons = {r["reason"] for r in await conn.fetch(
-            "SELECT reason FROM send_ledger WHERE run_id = $1 AND state = 'failed'", run.run_id)}
-    assert used == sent_segments and reasons == {f"cap_reached: {SENDERS[0]}'s day cap"}
