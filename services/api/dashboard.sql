@@ -75,8 +75,8 @@ LIMIT :limit OFFSET :offset;
 -- name: campaign-runs
 -- The campaign's runs, newest first, with the usage rollup's figures where the usage service has them.
 SELECT r.id, r.occurrence_at, r.origin, r.state, r.state_reason, r.started_at, r.finished_at, r.targeted,
-       r.excluded, r.sent, r.delivered, r.failed, r.dropped, r.segments, r.cost, r.planned_segments,
-       r.estimated_cost, r.exclusions::text AS exclusions,
+       r.excluded, r.sent, greatest(r.delivered, coalesce(u.delivered, 0)) AS delivered, r.failed, r.dropped,
+       r.segments, r.cost, r.planned_segments, r.estimated_cost, r.exclusions::text AS exclusions,
        u.cost AS actual_cost, u.opt_outs, u.undelivered, u.delivered AS usage_delivered
 FROM campaign_runs r
 LEFT JOIN usage_runs u ON u.run_id = r.id

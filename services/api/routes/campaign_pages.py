@@ -123,9 +123,15 @@ async def campaign_page(
         default_sender=next((s for s in senders.values() if s["is_default"]), None),
         actions=states.available_actions(campaign["state"]),
         occurrences=_next_occurrences(campaign, org.time_zone),
-        live=campaign["state"] in (CampaignState.SENDING, CampaignState.PAUSED),
+        live=campaign["state"] in (CampaignState.SENDING, CampaignState.PAUSED) or _run_starting(runs),
         run_labels=RUN_LABELS, reason_labels=REASON_LABELS,
     )
+
+
+def _run_starting(runs: list[Any]) -> bool:
+    """A run that is due but not sending yet (just sent now, or its schedule came): the page follows it."""
+    now = datetime.now(UTC)
+    return any(r["state"] in ("pending", "resolving") and r["occurrence_at"] <= now for r in runs)
 
 
 async def _composer(
