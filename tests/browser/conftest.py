@@ -26,7 +26,8 @@ from tests.integration.api_harness import api_settings
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SCREENSHOTS = Path("/tmp")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "test-artefacts"  # ignored by git
+SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
 if not CHROMIUM.exists():  # a missing browser is a broken set-up, not a reason to pass quietly
     raise RuntimeError("chromium is not installed: `make test` installs it (deploy/local/bootstrap.sh)")

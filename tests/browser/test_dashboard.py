@@ -1,7 +1,7 @@
 """The dashboard in a real browser: sign in, Home's counts, the composer's live counter and GSM-7 fix,
 scheduling, Settings and its 30,000-segment warning, and a staff user kept out of Settings.
 
-Screenshots of Home, the composer and Settings are written to /tmp (textpulse-*.png).
+Screenshots of Home, the composer and Settings are written to var/test-artefacts (textpulse-*.png).
 """
 
 from __future__ import annotations
