@@ -13,6 +13,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -47,13 +48,14 @@ class _Server(uvicorn.Server):
         yield
 
 
-@pytest.fixture(scope="module")
-async def base_url(database_url: str, kafka_bootstrap: str) -> AsyncIterator[str]:
+@contextlib.asynccontextmanager
+async def serving_api(database_url: str, kafka_bootstrap: str, **overrides: Any) -> AsyncIterator[str]:
+    """The API as ``services.api.main.build`` makes it, served by uvicorn on a free port; yields its URL."""
     prefix = f"t{uuid.uuid4().hex[:10]}."
     await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE, CONSENT], prefix=prefix)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    settings = api_settings(database_url, kafka_bootstrap, prefix, public_base_url=url, http_port=port)
+    settings = api_settings(database_url, kafka_bootstrap, prefix, public_base_url=url, http_port=port, **overrides)
     async with build(settings) as service:
         server = _Server(uvicorn.Config(service.app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
         task = asyncio.create_task(server.serve())
@@ -64,6 +66,12 @@ async def base_url(database_url: str, kafka_bootstrap: str) -> AsyncIterator[str
         yield url
         server.should_exit = True
         await task
+
+
+@pytest.fixture(scope="module")
+async def base_url(database_url: str, kafka_bootstrap: str) -> AsyncIterator[str]:
+    async with serving_api(database_url, kafka_bootstrap) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

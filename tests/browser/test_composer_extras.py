@@ -5,7 +5,6 @@ stand-in running as its own process (the organisation's account points at it).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import uuid
@@ -15,17 +14,12 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-import uvicorn
 from playwright.async_api import Page, expect
 
-from libs.common.kafka import ensure_topics
-from libs.common.topics import CAMPAIGN_DUE, CONSENT
-from services.api.main import build
-from tests.browser.conftest import _free_port, _Server
+from tests.browser.conftest import serving_api
 from tests.browser.test_dashboard import sign_in
 from tests.e2e.dispatch_harness import TwilioStandin, wait_http
 from tests.integration import api_harness
-from tests.integration.api_harness import api_settings
 
 SENDER = "+18885550100"
 MEMBERS_CSV = (
@@ -48,22 +42,8 @@ async def standin(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Twi
 @pytest.fixture(scope="module")
 async def base_url(database_url: str, kafka_bootstrap: str, standin: TwilioStandin) -> AsyncIterator[str]:
     """As conftest's, with Twilio's API at the stand-in."""
-    prefix = f"t{uuid.uuid4().hex[:10]}."
-    await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE, CONSENT], prefix=prefix)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    settings = api_settings(database_url, kafka_bootstrap, prefix, public_base_url=url, http_port=port,
-                            twilio_api_base_url=standin.url)
-    async with build(settings) as service:
-        server = _Server(uvicorn.Config(service.app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.02)
+    async with serving_api(database_url, kafka_bootstrap, twilio_api_base_url=standin.url) as url:
         yield url
-        server.should_exit = True
-        await task
 
 
 async def linked_org(pool: asyncpg.Pool, standin: TwilioStandin) -> tuple[uuid.UUID, str, uuid.UUID]:

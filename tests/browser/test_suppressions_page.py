@@ -5,45 +5,15 @@ write-back count, and a staff user who sees the list but not the forms.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
-import pytest
-import uvicorn
 from playwright.async_api import Page, expect
 
-from libs.common.kafka import ensure_topics
-from libs.common.topics import CAMPAIGN_DUE, CONSENT
-from services.api.main import build
-from services.api.routes import suppression_pages
-from tests.browser.conftest import SCREENSHOTS, _free_port, _Server
+from tests.browser.conftest import SCREENSHOTS
 from tests.browser.test_dashboard import sign_in
 from tests.integration import api_harness
-
-
-@pytest.fixture(scope="module")
-async def base_url(database_url: str, kafka_bootstrap: str) -> AsyncIterator[str]:
-    """As conftest's, with the page mounted until services/api/main.py includes it (then a no-op)."""
-    prefix = f"t{uuid.uuid4().hex[:10]}."
-    await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE, CONSENT], prefix=prefix)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    settings = api_harness.api_settings(database_url, kafka_bootstrap, prefix, public_base_url=url, http_port=port)
-    async with build(settings) as service:
-        if not any(getattr(r, "path", "") == "/suppressions" for r in service.app.routes):
-            service.app.include_router(suppression_pages.router)
-        server = _Server(uvicorn.Config(service.app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.02)
-        yield url
-        server.should_exit = True
-        await task
 
 
 async def seeded_org(pool: asyncpg.Pool) -> tuple[uuid.UUID, str, str]:

@@ -15,7 +15,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.api.routes import test_send
 from tests.e2e.dispatch_harness import TwilioStandin, wait_http
 from tests.integration import api_harness
 from tests.integration.api_harness import Caller, problem
@@ -35,9 +34,6 @@ async def standin(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Twi
 @pytest.fixture(scope="module")
 async def app(database_url: str, kafka_bootstrap: str, standin: TwilioStandin) -> AsyncIterator[FastAPI]:
     async with api_harness.api_app(database_url, kafka_bootstrap, twilio_api_base_url=standin.url) as built:
-        # Until services/api/main.py includes the router, mount it here (a no-op once it does).
-        if not any(getattr(r, "path", "").endswith("/test-send") for r in built.routes):
-            built.include_router(test_send.router, prefix="/api/v1")
         yield built
 
 

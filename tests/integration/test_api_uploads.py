@@ -13,7 +13,6 @@ import pytest
 from fastapi import FastAPI
 
 from services.api import uploads_db
-from services.api.main import API_PREFIX
 from services.api.routes import uploads
 from tests.integration import api_harness
 from tests.integration.api_harness import Caller, client_for, problem, with_api_key
@@ -25,8 +24,6 @@ PREVIEW = "/api/v1/audiences/preview"
 @pytest.fixture(scope="module")
 async def app(database_url: str, kafka_bootstrap: str) -> AsyncIterator[FastAPI]:
     async with api_harness.api_app(database_url, kafka_bootstrap) as app:
-        if not any(getattr(r, "path", "") == CSV for r in app.routes):  # until main.py includes the router
-            app.include_router(uploads.router, prefix=API_PREFIX)
         app.state.csv_upload_max_bytes = 40 * 1024 * 1024
         async with app.state.pool.acquire() as conn:
             await uploads_db.QUERIES.check(conn)
