@@ -34,6 +34,7 @@ _PARAM = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     # No reset round trip on release: no code here leaves session state (LISTEN, SET, temp tables,
     # advisory locks) on a pooled connection, and transactions always close in their context manager.
+    # (The dispatcher's ledger-entry locks are released, or their connection terminated: ``DispatchStore.entry``.)
     return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, command_timeout=30,
                                      reset=_no_reset)
 

@@ -16,6 +16,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
 import uvicorn
+import uvloop
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 
@@ -72,7 +73,7 @@ def run_service(name: str, build: Builder) -> None:
         sys.exit(2)
     configure_logging(name, level=settings.log_level, fmt=settings.log_format)
     try:
-        code = asyncio.run(_serve(name, build, settings))
+        code = uvloop.run(_serve(name, build, settings))
     except ConfigurationError as exc:
         log.error("service.misconfigured", extra={"code": exc.code, "error": str(exc)})
         print(f"{name}: {exc}", file=sys.stderr)  # noqa: T201

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -20,6 +21,29 @@ from services.dispatcher.caps import CapPolicy, first_cap_reached, period_start
 QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
 
 
+def lock_key(run_id: uuid.UUID, recipient_id: uuid.UUID) -> int:
+    """The entry's advisory-lock key: 64 bits of its (run, recipient). A collision only makes one wait."""
+    mixed = (run_id.int ^ recipient_id.int) & 0xFFFF_FFFF_FFFF_FFFF
+    return mixed - (1 << 64) if mixed >= 1 << 63 else mixed
+
+
+@dataclass
+class LedgerEntry:
+    """One recipient's ledger row as its lock holder sees it, with the connection that holds the lock."""
+
+    conn: asyncpg.Connection
+    key: int
+    event: Recipient
+    state: str
+    claim_token: uuid.UUID
+    claimed_at: datetime
+    message_sid: str | None = None
+    segments: int = 0
+    error_code: int | None = None
+    suppressed: bool = False
+    released: bool = False
+
+
 @dataclass(frozen=True)
 class AccountRow:
     account_sid: str
@@ -32,7 +56,7 @@ class DispatchStore:
     def __init__(self, pool: asyncpg.Pool, *, run_state_ttl_s: float = 0.5) -> None:
         self._pool = pool
         self._q = QUERIES
-        self._run_states: dict[uuid.UUID, tuple[float, str | None]] = {}
+        self._run_states: dict[uuid.UUID, tuple[float, asyncio.Future[str | None]]] = {}
         self._ttl = run_state_ttl_s
         self._policies: dict[tuple[uuid.UUID, str], tuple[float, CapPolicy | None]] = {}
 
@@ -46,39 +70,85 @@ class DispatchStore:
             await self._q.check(conn)
 
     async def run_state(self, run_id: uuid.UUID) -> str | None:
-        """The run's state, cached for half a second: a pause or cancel is seen within a second."""
-        now = time.monotonic()
+        """The run's state, cached for half a second: a pause or cancel is seen within a second.
+
+        One read per run at a time: every lane of the run waits on the same one when the cache expires.
+        """
         cached = self._run_states.get(run_id)
-        if cached and now - cached[0] < self._ttl:
-            return cached[1]
+        if cached is None or time.monotonic() - cached[0] >= self._ttl:
+            if len(self._run_states) > 10_000:
+                self._run_states.clear()
+            cached = (time.monotonic(), asyncio.ensure_future(self._read_run_state(run_id)))
+            self._run_states[run_id] = cached
+        try:
+            return await asyncio.shield(cached[1])
+        except Exception:
+            if self._run_states.get(run_id) is cached:
+                del self._run_states[run_id]  # the next caller reads again
+            raise
+
+    async def _read_run_state(self, run_id: uuid.UUID) -> str | None:
         async with self._pool.acquire() as conn:
-            state = await self._q.fetchval(conn, "run-state", run_id=run_id)
-        self._run_states[run_id] = (now, state)
-        if len(self._run_states) > 10_000:
-            self._run_states.clear()
-        return state
+            return await self._q.fetchval(conn, "run-state", run_id=run_id)
 
-    async def claim(self, conn: asyncpg.Connection, e: Recipient, token: uuid.UUID, process_id: str) -> None:
-        await self._q.execute(conn, "claim", run_id=e.run_id, recipient_id=e.recipient_id, org_id=e.org_id,
-                              sender=e.sender, to_number=e.to, segments=e.segments, claimed_by=process_id,
-                              claim_token=token)
+    @asynccontextmanager
+    async def entry(self, e: Recipient, token: uuid.UUID, process_id: str) -> AsyncIterator[LedgerEntry]:
+        """The recipient's ledger entry, claimed and locked on a connection of its own until the block ends.
 
-    async def lock_entry(self, conn: asyncpg.Connection, e: Recipient) -> asyncpg.Record:
-        return await self._q.fetchrow(conn, "lock-entry", run_id=e.run_id, recipient_id=e.recipient_id)
+        First sight of a recipient costs one round trip (claim, lock and suppression at once); a redelivery
+        waits for the lock and reads the entry as its previous holder left it.
+        """
+        key = lock_key(e.run_id, e.recipient_id)
+        async with self._pool.acquire() as conn:
+            entry: LedgerEntry | None = None
+            try:
+                fresh = await self._q.fetchrow(conn, "claim-new", run_id=e.run_id, recipient_id=e.recipient_id,
+                                               org_id=e.org_id, sender=e.sender, to_number=e.to,
+                                               segments=e.segments, claimed_by=process_id, claim_token=token,
+                                               lock_key=key)
+                if fresh is not None and fresh["locked"]:
+                    entry = LedgerEntry(conn, key, e, "claimed", token, fresh["claimed_at"],
+                                        suppressed=fresh["suppressed"])
+                else:
+                    await self._q.fetchval(conn, "lock-entry", lock_key=key)
+                    entry = LedgerEntry(conn, key, e, **dict(await self._q.fetchrow(
+                        conn, "read-entry", run_id=e.run_id, recipient_id=e.recipient_id)))
+                yield entry
+            except asyncio.CancelledError:
+                conn.terminate()  # the lock may be held, or half taken: the server drops it with the session
+                raise
+            finally:
+                if entry is not None and not entry.released and not conn.is_closed():
+                    await self._unlock(conn, key)
 
-    async def reclaim(self, conn: asyncpg.Connection, e: Recipient, token: uuid.UUID, process_id: str) -> None:
-        await self._q.execute(conn, "reclaim", run_id=e.run_id, recipient_id=e.recipient_id, claim_token=token,
-                              claimed_by=process_id)
+    async def _unlock(self, conn: asyncpg.Connection, key: int) -> None:
+        # A pooled connection is never reset: one still holding a lock must not go back to the pool.
+        try:
+            await self._q.fetchval(conn, "unlock-entry", lock_key=key)
+        except BaseException:
+            conn.terminate()
+            raise
 
-    async def record_sent(self, conn: asyncpg.Connection, e: Recipient, sid: str, status: str, segments: int,
+    async def reclaim(self, entry: LedgerEntry, token: uuid.UUID, process_id: str) -> None:
+        e = entry.event
+        await self._q.execute(entry.conn, "reclaim", run_id=e.run_id, recipient_id=e.recipient_id,
+                              claim_token=token, claimed_by=process_id)
+
+    async def record_sent(self, entry: LedgerEntry, sid: str, status: str, segments: int,
                           price: Decimal | None, sent_at: float) -> None:
-        await self._q.execute(conn, "record-sent", run_id=e.run_id, recipient_id=e.recipient_id, message_sid=sid,
-                              twilio_status=status if status != "adopted" else None, segments=segments,
-                              price=price, sent_at=sent_at)
+        """Writes the outcome and unlocks the entry."""
+        e = entry.event
+        await self._q.fetchval(entry.conn, "record-sent", run_id=e.run_id, recipient_id=e.recipient_id,
+                               message_sid=sid, twilio_status=status if status != "adopted" else None,
+                               segments=segments, price=price, sent_at=sent_at, lock_key=entry.key)
+        entry.released = True
 
-    async def record_final(self, conn: asyncpg.Connection, e: Recipient, state: str, code: int | None) -> None:
-        await self._q.execute(conn, "record-final", run_id=e.run_id, recipient_id=e.recipient_id, state=state,
-                              error_code=code)
+    async def record_final(self, entry: LedgerEntry, state: str, code: int | None, reason: str | None = None) -> None:
+        """Writes an outcome without a message and unlocks the entry."""
+        e = entry.event
+        await self._q.fetchval(entry.conn, "record-final", run_id=e.run_id, recipient_id=e.recipient_id,
+                               state=state, error_code=code, reason=reason, lock_key=entry.key)
+        entry.released = True
 
     async def refresh_run_counts(self, run_id: uuid.UUID) -> None:
         async with self._pool.acquire() as conn:
@@ -120,9 +190,6 @@ class DispatchStore:
             await self._q.execute(conn, "add-volume", sender=sender, periods=periods, starts=starts,
                                   segments=segments)
         return reached
-
-    async def record_capped(self, conn: asyncpg.Connection, e: Recipient, reason: str) -> None:
-        await self._q.execute(conn, "record-capped", run_id=e.run_id, recipient_id=e.recipient_id, reason=reason)
 
     async def refuse_run(self, run_id: uuid.UUID, reason: str) -> None:
         async with self._pool.acquire() as conn:

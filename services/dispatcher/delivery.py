@@ -3,9 +3,10 @@
 For each recipient event (redelivery is normal):
 
 1. The run is checked first: paused -> hold the record; cancelled or finished -> drop it.
-2. A ``claimed`` ledger row is committed **before** the Twilio call, then locked for the call. A second
-   process with the same recipient (a rebalance overlap) waits on the lock and then sees the outcome;
-   a killed process's lock dies with its connection.
+2. A ``claimed`` ledger row is committed **before** the Twilio call, and the entry is locked for the call
+   (one round trip; the outcome and the unlock are another). A second process with the same recipient (a
+   rebalance overlap) waits on the lock and then sees the outcome; a killed process's lock dies with its
+   connection.
 3. A row that is already final is skipped (its send-result is published again, harmlessly).
 4. A row claimed by an earlier attempt that left no outcome (a crash, a timeout, a 5xx) is reconciled
    first: Twilio's list of messages from the sender to the number is searched for one with this body
@@ -31,7 +32,7 @@ from libs.common.errors import RetryableError
 from libs.common.events import Recipient, SendResult
 from libs.common.logging import get_logger, mask_phone
 from services.dispatcher.caps import CapPolicy, next_period_start
-from services.dispatcher.db import DispatchStore
+from services.dispatcher.db import DispatchStore, LedgerEntry
 from services.dispatcher.twilio_errors import SendFailure
 from services.dispatcher.twilio_sender import TwilioSender
 
@@ -94,46 +95,43 @@ class Deliverer:
         run_state = await self._store.run_state(event.run_id)
         if run_state == "paused":
             raise HoldRecord("run_paused", "the run is paused", delay_s=1.0)
-        async with self._store.connection() as conn:
-            await self._store.claim(conn, event, attempt.token, self._process_id)
-            async with conn.transaction():
-                entry = await self._store.lock_entry(conn, event)
-                if entry["state"] != "claimed":
-                    return Delivered(self._result(event, entry["state"], sid=entry["message_sid"],
-                                                  segments=entry["segments"] if entry["message_sid"] else 0,
-                                                  code=entry["error_code"]))
-                if run_state not in SENDABLE_RUN_STATES:
-                    return await self._finish(conn, event, "cancelled", None)
-                if entry["claim_token"] != attempt.token or attempt.must_reconcile:
-                    found = await self._reconcile(event, entry["claimed_at"], twilio)
-                    if found is not None:
-                        return await self._record_sent(conn, event, found, event.segments, None, "adopted")
-                    await self._store.reclaim(conn, event, attempt.token, self._process_id)
-                    attempt.must_reconcile = False
-                if entry["suppressed"]:
-                    return await self._finish(conn, event, "suppressed", None)
-                if policy is not None:
-                    capped = await self._reserve_volume(conn, event, policy)
-                    if capped is not None:
-                        return capped
-                return await self._send(conn, event, attempt, twilio, not_before)
+        async with self._store.entry(event, attempt.token, self._process_id) as entry:
+            if entry.state != "claimed":
+                return Delivered(self._result(event, entry.state, sid=entry.message_sid,
+                                              segments=entry.segments if entry.message_sid else 0,
+                                              code=entry.error_code))
+            if run_state not in SENDABLE_RUN_STATES:
+                return await self._finish(entry, "cancelled", None)
+            if entry.claim_token != attempt.token or attempt.must_reconcile:
+                found = await self._reconcile(event, entry.claimed_at, twilio)
+                if found is not None:
+                    return await self._record_sent(entry, found, event.segments, None, "adopted")
+                await self._store.reclaim(entry, attempt.token, self._process_id)
+                attempt.must_reconcile = False
+            if entry.suppressed:
+                return await self._finish(entry, "suppressed", None)
+            if policy is None:
+                return await self._send(entry, attempt, twilio, not_before)
+            # The reservation commits with the outcome, and is undone if the record is held back.
+            async with entry.conn.transaction():
+                capped = await self._reserve_volume(entry, policy)
+                return capped or await self._send(entry, attempt, twilio, not_before)
 
-    async def _reserve_volume(self, conn: asyncpg.Connection, event: Recipient, policy: CapPolicy) -> Delivered | None:
+    async def _reserve_volume(self, entry: LedgerEntry, policy: CapPolicy) -> Delivered | None:
         """Reserve the message's segments under the sender's caps; what to do when a cap is reached."""
-        now = datetime.now(UTC)
-        reached = await self._store.reserve_volume(conn, event.sender, event.segments, policy.limits(), now)
+        event, now = entry.event, datetime.now(UTC)
+        reached = await self._store.reserve_volume(entry.conn, event.sender, event.segments, policy.limits(), now)
         if reached is None:
             return None
         log.warning("sender.cap_reached", extra={"sender": event.sender, "period": reached,
                                                  "when_reached": policy.when_reached})
         if policy.when_reached == "fail":
-            await self._store.record_capped(conn, event, f"cap_reached: {event.sender}'s {reached} cap")
-            return Delivered(self._result(event, "failed"))
+            return await self._finish(entry, "failed", None, reason=f"cap_reached: {event.sender}'s {reached} cap")
         opens_in = (next_period_start(reached, now) - now).total_seconds()
         raise HoldRecord("cap_reached", f"{event.sender}'s {reached} cap is reached", delay_s=min(opens_in, 60.0))
 
-    async def _send(self, conn: asyncpg.Connection, event: Recipient, attempt: Attempt,
-                    twilio: TwilioSender, not_before: float) -> Delivered:
+    async def _send(self, entry: LedgerEntry, attempt: Attempt, twilio: TwilioSender, not_before: float) -> Delivered:
+        event = entry.event
         wait = not_before - time.time()
         if wait > 0:
             await asyncio.sleep(wait)
@@ -141,12 +139,12 @@ class Deliverer:
             accepted = await twilio.send(sender=event.sender, to=event.to, body=event.body,
                                          validity_period_s=event.validity_period_s)
         except SendFailure as failure:
-            return await self._failed(conn, event, attempt, failure)
+            return await self._failed(entry, attempt, failure)
         segments = accepted.segments or event.segments
-        return await self._record_sent(conn, event, accepted.sid, segments, accepted.price, accepted.status)
+        return await self._record_sent(entry, accepted.sid, segments, accepted.price, accepted.status)
 
-    async def _failed(self, conn: asyncpg.Connection, event: Recipient, attempt: Attempt,
-                      failure: SendFailure) -> Delivered:
+    async def _failed(self, entry: LedgerEntry, attempt: Attempt, failure: SendFailure) -> Delivered:
+        event, conn = entry.event, entry.conn
         code, remedy = failure.twilio_code, failure.remedy
         fields = {"run_id": str(event.run_id), "sender": event.sender, "to": mask_phone(event.to), "code": code}
         if remedy == "retry":
@@ -163,11 +161,11 @@ class Deliverer:
             raise HoldRecord(failure.code, str(failure), delay_s=1.0)
         if remedy == "suppress":
             await self._store.suppress(conn, event)
-            return await self._finish(conn, event, "suppressed", code)
+            return await self._finish(entry, "suppressed", code)
         if remedy == "bad_number":
             await self._store.mark_bad_number(conn, event, code or 0)
         log.info("send.failed", extra=fields)
-        delivered = await self._finish(conn, event, "failed", code)
+        delivered = await self._finish(entry, "failed", code)
         await self._check_health(conn, event)
         return delivered
 
@@ -179,17 +177,17 @@ class Deliverer:
         log.info("send.reconciled", extra={"run_id": str(event.run_id), "found": sid is not None})
         return sid
 
-    async def _record_sent(self, conn: asyncpg.Connection, event: Recipient, sid: str, segments: int,
-                           price: Decimal | None, status: str) -> Delivered:
+    async def _record_sent(self, entry: LedgerEntry, sid: str, segments: int, price: Decimal | None,
+                           status: str) -> Delivered:
         anchor = time.time()
-        await self._store.record_sent(conn, event, sid, status, segments, price, anchor)
-        result = self._result(event, "sent", sid=sid, segments=segments)
+        await self._store.record_sent(entry, sid, status, segments, price, anchor)
+        result = self._result(entry.event, "sent", sid=sid, segments=segments)
         return Delivered(result, segments_used=segments if status != "adopted" else 0, anchor=anchor)
 
-    async def _finish(self, conn: asyncpg.Connection, event: Recipient, state: Outcome,
-                      code: int | None) -> Delivered:
-        await self._store.record_final(conn, event, state, code)
-        return Delivered(self._result(event, state, code=code))
+    async def _finish(self, entry: LedgerEntry, state: Outcome, code: int | None, *,
+                      reason: str | None = None) -> Delivered:
+        await self._store.record_final(entry, state, code, reason)
+        return Delivered(self._result(entry.event, state, code=code))
 
     async def _check_health(self, conn: asyncpg.Connection, event: Recipient) -> None:
         failed, total = await self._store.recent_outcomes(conn, event.run_id, self._failure_window)

@@ -1,21 +1,39 @@
--- name: claim
--- Records, before any Twilio call, that this recipient may be about to be texted. Committed on its own:
--- if the process dies during the call, the row stays 'claimed' and the next attempt reconciles.
-INSERT INTO send_ledger (run_id, recipient_id, org_id, sender, to_number, segments, state, claimed_by, claim_token)
-VALUES (:run_id, :recipient_id, :org_id, :sender, :to_number, :segments, 'claimed', :claimed_by, :claim_token)
-ON CONFLICT (run_id, recipient_id) DO NOTHING;
+-- name: claim-new
+-- The common case in one round trip. A recipient seen for the first time is claimed (committed, on its
+-- own, before any Twilio call: if the process dies during the call the row stays 'claimed' and the next
+-- attempt reconciles), the entry's lock is taken for the call, and suppression is read: organisation-wide
+-- entries (scope '') and the ones for this very sender both apply. No row back: the recipient was claimed
+-- before (a redelivery), and the caller takes the careful path below.
+WITH claimed AS (
+    INSERT INTO send_ledger (run_id, recipient_id, org_id, sender, to_number, segments, state, claimed_by,
+                             claim_token)
+    VALUES (:run_id, :recipient_id, :org_id, :sender, :to_number, :segments, 'claimed', :claimed_by, :claim_token)
+    ON CONFLICT (run_id, recipient_id) DO NOTHING
+    RETURNING org_id, sender, to_number, claimed_at
+)
+SELECT pg_try_advisory_lock(:lock_key) AS locked, c.claimed_at,
+       EXISTS (SELECT 1 FROM suppressions s
+               WHERE s.org_id = c.org_id AND s.phone = c.to_number AND s.scope IN ('', c.sender)) AS suppressed
+FROM claimed c;
 
 -- name: lock-entry
--- Held for the whole Twilio call: a second process handling the same recipient (a rebalance overlap)
--- waits here and then sees the outcome. The lock dies with the connection of a killed process.
--- Suppression is read in the same round trip: organisation-wide entries (scope '') and the ones for
--- this very sender both apply.
-SELECT l.state, l.claim_token, l.claimed_at, l.attempt, l.message_sid, l.segments, l.error_code,
+-- The entry's lock is a session-level advisory lock, held for the whole Twilio call: a second process
+-- handling the same recipient (a rebalance overlap) waits here and then sees the outcome. It dies with
+-- the connection of a killed process.
+SELECT pg_advisory_lock(:lock_key);
+
+-- name: read-entry
+-- Read after the lock is held. FOR UPDATE returns the newest committed version of the row, and waits for
+-- an outcome its previous holder wrote (and unlocked) but has not committed yet.
+SELECT l.state, l.claim_token, l.claimed_at, l.message_sid, l.segments, l.error_code,
        EXISTS (SELECT 1 FROM suppressions s
                WHERE s.org_id = l.org_id AND s.phone = l.to_number AND s.scope IN ('', l.sender)) AS suppressed
 FROM send_ledger l
 WHERE l.run_id = :run_id AND l.recipient_id = :recipient_id
 FOR UPDATE OF l;
+
+-- name: unlock-entry
+SELECT pg_advisory_unlock(:lock_key);
 
 -- name: reclaim
 UPDATE send_ledger
@@ -23,16 +41,27 @@ SET claim_token = :claim_token, claimed_by = :claimed_by, claimed_at = now(), at
 WHERE run_id = :run_id AND recipient_id = :recipient_id;
 
 -- name: record-sent
-UPDATE send_ledger
-SET state = 'sent', message_sid = :message_sid, twilio_status = :twilio_status, segments = :segments,
-    price = :price, sent_at = to_timestamp(:sent_at), updated_at = now()
-WHERE run_id = :run_id AND recipient_id = :recipient_id;
+-- The outcome and the entry's unlock in one round trip. The unlock reads the update's result, so it runs
+-- after the row is written (and row-locked until the commit: see read-entry).
+WITH recorded AS (
+    UPDATE send_ledger
+    SET state = 'sent', message_sid = :message_sid, twilio_status = :twilio_status, segments = :segments,
+        price = :price, sent_at = to_timestamp(:sent_at), updated_at = now()
+    WHERE run_id = :run_id AND recipient_id = :recipient_id
+    RETURNING 1
+)
+SELECT pg_advisory_unlock(:lock_key) FROM (SELECT count(*) FROM recorded) AS done;
 
 -- name: record-final
--- A recipient that ends without a message: failed (with Twilio's code), suppressed, expired or cancelled.
-UPDATE send_ledger
-SET state = :state, error_code = :error_code, updated_at = now()
-WHERE run_id = :run_id AND recipient_id = :recipient_id;
+-- A recipient that ends without a message: failed (with Twilio's code and a reason), suppressed, expired
+-- or cancelled; the entry is unlocked as in record-sent.
+WITH recorded AS (
+    UPDATE send_ledger
+    SET state = :state, error_code = :error_code, reason = coalesce(:reason, reason), updated_at = now()
+    WHERE run_id = :run_id AND recipient_id = :recipient_id
+    RETURNING 1
+)
+SELECT pg_advisory_unlock(:lock_key) FROM (SELECT count(*) FROM recorded) AS done;
 
 -- name: refresh-run-counts
 -- A run's counts are recomputed from its ledger rows (absolute values: any process may run this, any
@@ -140,7 +169,3 @@ FOR UPDATE OF v;
 UPDATE sender_volume v SET segments = v.segments + :segments
 FROM unnest(CAST(:periods AS text[]), CAST(:starts AS timestamptz[])) AS u(p, s)
 WHERE v.sender = :sender AND v.period = u.p AND v.period_start = u.s;
-
--- name: record-capped
-UPDATE send_ledger SET state = 'failed', reason = :reason, updated_at = now()
-WHERE run_id = :run_id AND recipient_id = :recipient_id;

@@ -93,6 +93,7 @@ class TwilioConfig:
     callback_attempts: int = 3  # including the first
     callback_backoff: float = 0.2  # seconds before the first retry; doubles each time
     callback_workers: int = 16
+    status_callbacks: bool = True  # False: post none (a benchmark of the sender, not of Twilio's callbacks)
     state_file: str | None = None
 
 

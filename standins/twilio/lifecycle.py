@@ -145,7 +145,7 @@ class Lifecycle:
 
     def _callback(self, message: Message, status: str, now: float) -> None:
         url = message.status_callback
-        if not url:
+        if not url or not self.state.config.status_callbacks:
             return
         job = CallbackJob(url, status_params(message, status, now), message.sid, status, self.dispatcher.generation)
         delay = 0.0

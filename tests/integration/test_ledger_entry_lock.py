@@ -1,0 +1,117 @@
+"""The send ledger's entry lock, against the real database: what keeps two processes that hold the same
+recipient (a rebalance overlap) from both texting it.
+
+Each test plays two dispatcher processes with two stores on separate pools: A holds the entry (as during
+its Twilio call), B arrives with the same recipient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from libs.common.db import create_pool
+from libs.common.events import Recipient
+from services.dispatcher.db import DispatchStore
+
+
+@pytest.fixture
+async def recipient(db_pool: asyncpg.Pool) -> Recipient:
+    async with db_pool.acquire() as conn:
+        org_id = await conn.fetchval("INSERT INTO organisations (slug, name) VALUES ($1, 'Lock test') RETURNING id",
+                                     f"lock-{uuid.uuid4().hex[:8]}")
+        campaign_id = await conn.fetchval(
+            "INSERT INTO campaigns (org_id, name, body, state) VALUES ($1, 'T', 'x', 'sending') RETURNING id", org_id)
+        run_id = await conn.fetchval(
+            """INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at, state, targeted)
+               VALUES ($1, $2, now(), 'sending', 1) RETURNING id""", org_id, campaign_id)
+    return Recipient(org_id=org_id, campaign_id=campaign_id, run_id=run_id, recipient_id=uuid.uuid4(),
+                     sender="+18885550100", to="+14155550199", body="Hello", segments=1)
+
+
+@pytest.fixture
+async def stores(database_url: str) -> AsyncIterator[tuple[DispatchStore, DispatchStore]]:
+    pools = [await create_pool(database_url, min_size=1, max_size=2) for _ in range(2)]
+    yield DispatchStore(pools[0]), DispatchStore(pools[1])
+    for pool in pools:
+        await pool.close()
+
+
+async def test_a_second_holder_waits_for_the_first_and_then_sees_its_outcome(
+    stores: tuple[DispatchStore, DispatchStore], recipient: Recipient,
+) -> None:
+    a, b = stores
+    async with a.entry(recipient, uuid.uuid4(), "A") as held:
+        assert (held.state, held.suppressed) == ("claimed", False)
+        waiting = asyncio.create_task(_entry_state(b, recipient, uuid.uuid4(), "B"))
+        await asyncio.sleep(0.5)
+        assert not waiting.done(), "B went ahead while A held the entry"
+        await a.record_sent(held, "SM" + "0" * 32, "queued", 1, None, 0.0)
+    assert await asyncio.wait_for(waiting, 5) == ("sent", "SM" + "0" * 32)
+
+
+async def test_an_entry_given_up_without_an_outcome_is_seen_claimed_by_its_first_holder(
+    stores: tuple[DispatchStore, DispatchStore], recipient: Recipient,
+) -> None:
+    a, b = stores
+    first = uuid.uuid4()
+    with pytest.raises(RuntimeError):
+        async with a.entry(recipient, first, "A"):
+            raise RuntimeError("Twilio answered 429: the record is held back")
+    async with b.entry(recipient, uuid.uuid4(), "B") as seen:
+        assert (seen.state, seen.claim_token) == ("claimed", first)  # B must reconcile before any send
+
+
+async def test_a_killed_holders_lock_dies_with_its_connection(
+    stores: tuple[DispatchStore, DispatchStore], recipient: Recipient, database_url: str,
+) -> None:
+    a, b = stores
+    async with a.entry(recipient, uuid.uuid4(), "A") as held:
+        waiting = asyncio.create_task(_entry_state(b, recipient, uuid.uuid4(), "B"))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        killer = await asyncpg.connect(database_url)
+        await killer.execute("SELECT pg_terminate_backend($1)", held.conn.get_server_pid())
+        await killer.close()
+        assert await asyncio.wait_for(waiting, 5) == ("claimed", None)
+        held.released = True  # its connection is gone
+
+
+async def test_a_cancelled_holder_leaves_no_lock_on_a_pooled_connection(
+    stores: tuple[DispatchStore, DispatchStore], recipient: Recipient,
+) -> None:
+    a, b = stores
+    entered = asyncio.Event()
+
+    async def hold_forever() -> None:
+        async with a.entry(recipient, uuid.uuid4(), "A"):
+            entered.set()
+            await asyncio.sleep(3600)
+
+    holder = asyncio.create_task(hold_forever())
+    await entered.wait()
+    holder.cancel()
+    await asyncio.gather(holder, return_exceptions=True)
+    assert await asyncio.wait_for(_entry_state(b, recipient, uuid.uuid4(), "B"), 5) == ("claimed", None)
+    # A's pool still works, and none of its connections holds the entry.
+    assert await asyncio.wait_for(_entry_state(a, recipient, uuid.uuid4(), "A"), 5) == ("claimed", None)
+
+
+async def test_a_suppressed_number_is_seen_on_first_claim(
+    stores: tuple[DispatchStore, DispatchStore], recipient: Recipient, db_pool: asyncpg.Pool,
+) -> None:
+    async with db_pool.acquire() as conn:
+        await conn.execute("INSERT INTO suppressions (org_id, phone, scope, source) VALUES ($1, $2, $3, 'keyword')",
+                           recipient.org_id, recipient.to, recipient.sender)
+    async with stores[0].entry(recipient, uuid.uuid4(), "A") as held:
+        assert (held.state, held.suppressed) == ("claimed", True)
+
+
+async def _entry_state(store: DispatchStore, recipient: Recipient, token: uuid.UUID,
+                       process_id: str) -> tuple[str, str | None]:
+    async with store.entry(recipient, token, process_id) as entry:
+        return entry.state, entry.message_sid
