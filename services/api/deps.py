@@ -45,6 +45,7 @@ class WebConfig:
 
     public_base_url: str
     twilio_api_base_url: str = "https://api.twilio.com"
+    imis_base_url: str | None = None  # an iMIS link without its own base_url uses this, as the audience service does
 
     @property
     def secure_cookies(self) -> bool:

@@ -58,7 +58,8 @@ def create_app(pool: asyncpg.Pool, settings_: Settings, checks: Mapping[str, Che
     app = FastAPI(title="Textpulse API", version="0.1.0", docs_url=None, redoc_url=None)
     app.state.pool = pool
     app.state.web = WebConfig(public_base_url=settings_.public_base_url,
-                              twilio_api_base_url=settings_.twilio_api_base_url)
+                              twilio_api_base_url=settings_.twilio_api_base_url,
+                              imis_base_url=settings_.imis_base_url)
     install_problem_handler(app)
     install_web(app)
     app.include_router(health_router(NAME, checks or {}))

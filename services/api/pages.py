@@ -1,7 +1,9 @@
 """The dashboard's web layer: Jinja2 templates, static files, and the headers every response carries.
 
 Pages are rendered on the server (``templates/``) and enhanced by small ES modules (``static/``):
-there is no build step and nothing is loaded from another site. The Content-Security-Policy allows
+there is no build step and nothing is loaded from another site. Third-party browser code (Chart.js) is
+installed from npm by ``npm ci`` in ``frontend/`` (``deploy/local/bootstrap.sh`` runs it; the lock pins the
+version and its hash) and served from ``/static/vendor/<package>/``. The Content-Security-Policy allows
 scripts, styles and connections to this origin only, and no inline script or style at all, so an
 injected ``<script>`` would not run even if escaping failed somewhere.
 """
@@ -25,6 +27,8 @@ from services.api import schedule_text
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 STATIC_DIR = Path(__file__).with_name("static")
+# /static/vendor/<name>/ -> a package's browser builds under frontend/node_modules (not in git).
+VENDOR_DIRS = {"chart.js": Path(__file__).with_name("frontend") / "node_modules" / "chart.js" / "dist"}
 
 # Paths that are never pages, whatever the client accepts.
 _NOT_PAGES = ("/api/", "/static/", "/healthz", "/readyz", "/openapi.json")
@@ -86,10 +90,10 @@ def _static_url(name: str) -> str:
 
 
 def _versions() -> dict[str, str]:
-    return {
-        str(path.relative_to(STATIC_DIR)): hashlib.sha256(path.read_bytes()).hexdigest()[:10]
-        for path in STATIC_DIR.rglob("*") if path.is_file()
-    }
+    files = {str(path.relative_to(STATIC_DIR)): path for path in STATIC_DIR.rglob("*") if path.is_file()}
+    for name, directory in VENDOR_DIRS.items():  # a package's top-level builds; a missing one is a 404
+        files.update({f"vendor/{name}/{path.name}": path for path in directory.glob("*.js")})
+    return {name: hashlib.sha256(path.read_bytes()).hexdigest()[:10] for name, path in files.items()}
 
 
 _VERSIONS = _versions()
@@ -151,5 +155,8 @@ class _Static(StaticFiles):
 
 
 def install_web(app: FastAPI) -> None:
+    # Before /static, which would otherwise answer 404 for everything under /static/vendor.
+    for name, directory in VENDOR_DIRS.items():
+        app.mount(f"/static/vendor/{name}", _Static(directory=directory, check_dir=False), name=f"vendor-{name}")
     app.mount("/static", _Static(directory=STATIC_DIR), name="static")
     app.add_middleware(SecurityHeaders)

@@ -1,6 +1,9 @@
 """The composer's extras in a real browser: uploading a CSV file as the audience (counts by reason and the
-rejected-rows report), previewing the audience, and a test send to a staff number through the Twilio
-stand-in running as its own process (the organisation's account points at it).
+rejected-rows report), previewing the audience (a CSV upload, and an IQA query read from the iMIS
+stand-in), and a test send to a staff number through the Twilio stand-in running as its own process (the
+organisation's account points at it).
+
+Screenshots go to var/test-artefacts (textpulse-composer-*.png).
 """
 
 from __future__ import annotations
@@ -8,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import asyncpg
@@ -16,8 +19,11 @@ import httpx
 import pytest
 from playwright.async_api import Page, expect
 
+from standins.imis.app import create_app as create_imis
+from standins.imis.config import ImisConfig
+from standins.serving import ServerThread
 from tests.browser.conftest import serving_api
-from tests.browser.test_dashboard import sign_in
+from tests.browser.test_dashboard import screenshot, sign_in
 from tests.e2e.dispatch_harness import TwilioStandin, wait_http
 from tests.integration import api_harness
 
@@ -39,10 +45,24 @@ async def standin(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Twi
     twilio.process.stop()
 
 
+# The iMIS stand-in's 16 hand-written members (standins/members/fixtures.py); "every 23,150th member id"
+# opts exactly one of them out in iMIS: 23150.
+IMIS = ImisConfig(dataset="small", preexisting_opt_out_every=23150)
+
+
 @pytest.fixture(scope="module")
-async def base_url(database_url: str, kafka_bootstrap: str, standin: TwilioStandin) -> AsyncIterator[str]:
-    """As conftest's, with Twilio's API at the stand-in."""
-    async with serving_api(database_url, kafka_bootstrap, twilio_api_base_url=standin.url) as url:
+def imis() -> Iterator[ServerThread]:
+    with ServerThread(create_imis(IMIS)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+async def base_url(
+    database_url: str, kafka_bootstrap: str, standin: TwilioStandin, imis: ServerThread
+) -> AsyncIterator[str]:
+    """As conftest's, with Twilio's API at the Twilio stand-in and the deployment's iMIS at the iMIS one."""
+    async with serving_api(database_url, kafka_bootstrap, twilio_api_base_url=standin.url,
+                           imis_base_url=imis.url) as url:
         yield url
 
 
@@ -105,6 +125,50 @@ async def test_a_csv_uploaded_in_the_composer_becomes_the_audience_with_its_coun
     audience = await db_pool.fetchval("SELECT audience FROM campaigns WHERE org_id = $1 AND name = 'Chapter meeting'",
                                       org.id)
     assert json.loads(audience) == {"kind": "csv", "upload_id": str(upload_id)}
+
+
+async def test_an_iqa_query_chosen_in_the_composer_is_previewed_from_imis_by_reason(
+    page: Page, db_pool: asyncpg.Pool
+) -> None:
+    org = await api_harness.make_org(db_pool)  # default country +1
+    _, staff = await api_harness.make_user(db_pool, org.id, role="staff")
+    # Linked as deploy/demo.py links its organisations: no base_url of its own, so the deployment's iMIS
+    # (TEXTPULSE_IMIS_BASE_URL, here the stand-in), as a run would read it.
+    await db_pool.execute("INSERT INTO imis_accounts (org_id, username, password) VALUES ($1, $2, $3)",
+                          org.id, IMIS.username, IMIS.password)
+    # A member who replied STOP to Textpulse (23145's number): a suppression here, not an iMIS flag.
+    await db_pool.execute("INSERT INTO suppressions (org_id, phone, scope, source) "
+                          "VALUES ($1, '+14155550134', '', 'keyword')", org.id)
+    # An earlier campaign on the query, so the composer suggests it.
+    await db_pool.execute(
+        """INSERT INTO campaigns (org_id, name, body, audience, state)
+           VALUES ($1, 'Chapter news', 'Hi', '{"kind": "iqa", "query": "$/Textpulse/Members By Chapter"}', 'draft')""",
+        org.id)
+
+    await sign_in(page, staff, then="/campaigns/new")
+    await page.get_by_label("Campaign name").fill("Chapter elections")
+    await page.get_by_label("Text message").fill("Hi {{first_name|there}}, chapter elections close Friday.")
+    await expect(page.get_by_label("An iMIS IQA query")).to_be_checked()
+    await expect(page.locator("#iqa-suggestions option")).to_have_attribute("value", "$/Textpulse/Members By Chapter")
+    await page.get_by_label("IQA query path").fill("$/Textpulse/Members By Chapter")
+    await page.get_by_role("button", name="Preview audience").click()
+
+    # The query returns the 15 active members (23160 is inactive), SmsOptOut as a column. Of them:
+    # opted out: 23145 (suppressed here) and 23150 (in iMIS); no mobile: 23152 (blank) and 23153 (null);
+    # not valid: 23151 (an extension, which SMS cannot reach), 23154 (letters), 23155 (a UK national
+    # number, read as American); 23157 shares 23156's household number. That leaves 7 to text.
+    preview = page.locator("#audience-preview-result")
+    await expect(preview).to_contain_text("7 members of 15 would be texted.")
+    reasons = preview.get_by_role("list", name="Left out, by reason")
+    await expect(reasons.locator("li")).to_have_count(4)
+    for reason, count, words in [("duplicate_number", 1, "another member has the same number"),
+                                 ("invalid_number", 3, "the number is not valid"),
+                                 ("missing_mobile", 2, "no mobile number"),
+                                 ("opted_out", 2, "opted out")]:
+        await expect(reasons.locator(f"li[data-reason={reason}]")).to_have_text(re.compile(rf"^{count}\s*{words}$"))
+    await expect(preview).not_to_contain_text("Partial preview")
+    await screenshot(page, "composer-iqa-preview")
+    assert await db_pool.fetchval("SELECT count(*) FROM campaign_runs WHERE org_id = $1", org.id) == 0
 
 
 async def test_a_test_send_reaches_the_twilio_standin_and_a_suppressed_number_shows_the_problem(

@@ -53,6 +53,14 @@ async def screenshot(page: Page, name: str) -> None:
     await page.screenshot(path=str(SCREENSHOTS / f"textpulse-{name}.png"), full_page=True)
 
 
+# Home's Chart.js instance as drawn: its version, labels, plot width and each dataset's values by label.
+USAGE_CHART = """() => {
+  const chart = Chart.getChart(document.getElementById("usage-chart"));
+  return { version: Chart.version, labels: chart.data.labels.length, width: chart.chartArea.width,
+           data: Object.fromEntries(chart.data.datasets.map((d) => [d.label, d.data])) };
+}"""
+
+
 async def add_campaign(pool: asyncpg.Pool, org_id: uuid.UUID, name: str, state: str, **extra: object) -> uuid.UUID:
     schedule = extra.get("schedule", {"kind": "none"})
     return await pool.fetchval(
@@ -91,8 +99,19 @@ async def test_signing_in_shows_home_with_the_organisations_counts(page: Page, o
     await expect(page.locator("#stat-plan")).to_contain_text("Association Standard")
     await expect(page.locator(".sending-item")).to_contain_text("Gala night")
     await expect(page.locator(".sending-item")).to_contain_text("600 of 1,500 sent")
-    await expect(page.get_by_role("img", name=re.compile("Usage, last 30 days"))).to_be_visible()
+    chart = page.get_by_role("img", name=re.compile("Usage, last 30 days"))
+    await expect(chart).to_be_visible()
+    await expect(chart).to_have_js_property("tagName", "CANVAS")
+    drawn = await page.evaluate(USAGE_CHART)
+    assert drawn["version"].startswith("4.") and drawn["labels"] == 30 and drawn["width"] > 0
+    segments, failed = drawn["data"]["Segments"], drawn["data"]["Failed messages"]
+    assert len(segments) == 30 and len(failed) == 30
+    assert [segments[-1 - d] for d in (0, 3, 9, 17)] == [1_240, 2_410, 1_180, 3_020] and sum(segments) == 7_850
+    assert [failed[-1 - d] for d in (0, 3, 9, 17)] == [6, 11, 3, 14] and failed.count(None) == 26
     await screenshot(page, "home")
+    # The text alternative: every day's figures in a table, behind a disclosure.
+    await page.get_by_text("Show the figures as a table").click()
+    await expect(page.get_by_role("table", name="Usage per day, last 30 days").locator("tbody tr")).to_have_count(30)
 
     await page.locator("#state-draft").click()
     await expect(page.get_by_role("link", name="Draft 0")).to_be_visible()

@@ -102,6 +102,11 @@ async def test_home_reads_the_usage_rollups_in_the_organisations_own_calendar(
     assert page.status_code == 200
     assert re.search(r'id="stat-today".*?<div class="value">120</div>', page.text, re.S)
     assert "200 segments and 4 failed messages over 30 days" in page.text
+    found = re.search(r'<script type="application/json" id="usage-chart-data">(.*?)</script>', page.text, re.S)
+    assert found is not None, "the chart's data block is missing"
+    chart = json.loads(found.group(1))
+    assert len(chart["segments"]) == 30 and chart["segments"][-2:] == [80, 120] and chart["failed"][-1] == 3
+    assert chart["cost"][-1] == "1.00" and chart["labels"][-1] == f"{today.day} {today:%b}"
 
 
 async def test_home_counts_campaigns_by_state_and_measures_what_is_sending(
@@ -208,6 +213,12 @@ async def test_static_assets_are_served_here_and_the_openapi_document_is_complet
     assert asset.status_code == 200 and "javascript" in asset.headers["content-type"]
     assert "immutable" in asset.headers["cache-control"]
     assert "no-cache" in (await client.get("/static/app.js")).headers["cache-control"]
+    # Chart.js comes from npm (services/api/frontend, installed by `make setup`), served from here.
+    chart_js = re.search(r'src="(/static/vendor/chart\.js/chart\.umd\.min\.js\?v=[0-9a-f]{10})"', page.text)
+    assert chart_js is not None, "Home does not load Chart.js from /static/vendor"
+    library = await client.get(chart_js.group(1))
+    assert library.status_code == 200 and "javascript" in library.headers["content-type"]
+    assert "Chart.js v4." in library.text[:200] and "immutable" in library.headers["cache-control"]
     assert not re.search(r"https?://(?!www\.twilio\.com/docs)", page.text.split("</head>")[0])  # no CDN
     assert (await client.get("/docs")).status_code == 404
 

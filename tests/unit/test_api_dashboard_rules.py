@@ -41,16 +41,16 @@ def test_the_series_has_every_day_and_the_totals_add_up() -> None:
     assert (month.segments, month.failed, month.cost) == (50, 2, Decimal("0.415"))
 
 
-def test_the_chart_axis_is_round_and_small_values_stay_visible() -> None:
+def test_the_chart_data_has_one_entry_per_day_labelled_in_the_organisations_calendar() -> None:
     series = usage_chart.daily_series(
-        [{"day": date(2026, 3, 10), "segments": 3020, "messages": 3020, "failed": 3, "cost": Decimal(0)}],
+        [{"day": date(2026, 3, 10), "segments": 3020, "messages": 1510, "failed": 3, "cost": Decimal("25.0685")}],
         last=date(2026, 3, 10))
-    chart = usage_chart.layout(series)
-    assert [t.label for t in chart.y_ticks] == ["0", "1,000", "2,000", "3,000", "4,000"]
-    today = chart.bars[-1]
-    assert today.height > 0 and today.failed_height == 2.0 and chart.bars[0].height == 0
-    assert chart.x_ticks[-1].label == "10 Mar" and len(chart.x_ticks) == 5 and not chart.empty
-    assert usage_chart.layout(usage_chart.daily_series([], last=date(2026, 3, 10))).empty
+    data = usage_chart.chart_data(series)
+    assert {len(v) for v in data.values()} == {30}
+    assert (data["labels"][0], data["labels"][-1], data["titles"][-1]) == ("9 Feb", "10 Mar", "Tue 10 Mar")
+    today = [data[k][-1] for k in ("segments", "messages", "failed", "cost")]
+    assert today == [3020, 1510, 3, "25.07"]
+    assert (data["segments"][0], data["cost"][0]) == (0, "0.00")
 
 
 @pytest.mark.parametrize(

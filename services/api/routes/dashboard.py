@@ -111,7 +111,7 @@ async def home_page(request: Request, principal: PrincipalDep, pool: PoolDep) ->
         home = await load_home(conn, org.id, org.name, org.time_zone, org.account_max_segments)
     series = [usage_chart.DayUsage(d.day, d.segments, d.messages, d.failed, d.cost) for d in home.usage.days]
     return pages.render(request, "home.html", principal=principal, nav="home", home=home,
-                        chart=usage_chart.layout(series), chart_totals=usage_chart.totals(series))
+                        chart=usage_chart.chart_data(series), chart_totals=usage_chart.totals(series))
 
 
 async def load_home(

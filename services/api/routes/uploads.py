@@ -40,7 +40,7 @@ from libs.common.csv_audience import CsvParseResult, CsvRefused, parse_csv, reje
 from libs.common.imis_iqa import ImisQueryClient, RetryPolicy
 from libs.common.phone import Normalised, normalise
 from services.api import uploads_db
-from services.api.deps import ActorDep, OrgDep, PoolDep
+from services.api.deps import ActorDep, OrgDep, PoolDep, WebDep
 from services.api.errors import InvalidInput, NotFound
 
 router = APIRouter(prefix="/audiences", tags=["audiences"])
@@ -164,14 +164,14 @@ async def get_rejections(upload_id: UUID, org: OrgDep, pool: PoolDep) -> Respons
 
 
 @router.post("/preview", summary="Who an audience would reach, by reason, without creating a run")
-async def preview(body: PreviewIn, org: OrgDep, pool: PoolDep) -> PreviewOut:
+async def preview(body: PreviewIn, org: OrgDep, pool: PoolDep, web: WebDep) -> PreviewOut:
     audience = body.audience
     refused: dict[str, int] = {}
     complete, note = True, None
     if isinstance(audience, IqaAudience):
         async with pool.acquire() as conn:
             source = await uploads_db.imis_source(conn, org.id)
-        members, complete = await _iqa_members(source, audience)  # no connection held while iMIS pages
+        members, complete = await _iqa_members(source, web.imis_base_url, audience)  # no connection held meanwhile
         if not complete:
             note = f"only the first {PREVIEW_MAX_PAGES} pages ({len(members)} members) were read; the run reads all"
     async with pool.acquire() as conn:
@@ -239,8 +239,13 @@ async def _count(conn: Any, org_id: UUID, prefix: str, members: Sequence[Member]
     return count_by_reason(verdicts, suppressed)
 
 
-async def _iqa_members(source: uploads_db.ImisSource | None, audience: IqaAudience) -> tuple[list[Member], bool]:
-    if source is None or source.base_url is None:
+async def _iqa_members(
+    source: uploads_db.ImisSource | None, default_base_url: str | None, audience: IqaAudience
+) -> tuple[list[Member], bool]:
+    # A link without a base_url means the deployment's iMIS (TEXTPULSE_IMIS_BASE_URL), as a run reads it
+    # (services/audience/handlers.py); deploy/demo.py links its organisations that way.
+    base_url = (source.base_url or default_base_url) if source is not None else None
+    if source is None or base_url is None:
         raise InvalidInput("audience.query", "imis_account_missing",
                            "the organisation has no iMIS site set up (Settings > iMIS)")
     id_col, mobile_col = source.member_id_column.lower(), source.mobile_column.lower()
@@ -248,7 +253,7 @@ async def _iqa_members(source: uploads_db.ImisSource | None, audience: IqaAudien
     members: list[Member] = []
     pages = 0
     async with httpx.AsyncClient(timeout=_PREVIEW_IMIS_TIMEOUT) as http:
-        client = ImisQueryClient(http, source.base_url, source.username, source.password, retry=_PREVIEW_RETRY)
+        client = ImisQueryClient(http, base_url, source.username, source.password, retry=_PREVIEW_RETRY)
         async for page in client.pages(audience.query, audience.parameters):
             for row in page.rows:
                 cells = {k.lower(): v for k, v in row.items()}
