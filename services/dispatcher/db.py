@@ -17,6 +17,7 @@ import asyncpg
 from libs.common.db import Queries
 from libs.common.events import Recipient
 from services.dispatcher.caps import CapPolicy, first_cap_reached, period_start
+from services.dispatcher.ledger_writer import LedgerWriter, Outcome
 
 QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
 
@@ -31,7 +32,7 @@ def lock_key(run_id: uuid.UUID, recipient_id: uuid.UUID) -> int:
 class LedgerEntry:
     """One recipient's ledger row as its lock holder sees it, with the connection that holds the lock."""
 
-    conn: asyncpg.Connection
+    conn: asyncpg.Connection | None  # None: claimed through the ledger writer, which holds the lock
     key: int
     event: Recipient
     state: str
@@ -53,8 +54,10 @@ class AccountRow:
 
 
 class DispatchStore:
-    def __init__(self, pool: asyncpg.Pool, *, run_state_ttl_s: float = 0.5) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, run_state_ttl_s: float = 0.5,
+                 writer: LedgerWriter | None = None) -> None:
         self._pool = pool
+        self._writer = writer
         self._q = QUERIES
         self._run_states: dict[uuid.UUID, tuple[float, asyncio.Future[str | None]]] = {}
         self._ttl = run_state_ttl_s
@@ -92,20 +95,35 @@ class DispatchStore:
             return await self._q.fetchval(conn, "run-state", run_id=run_id)
 
     @asynccontextmanager
-    async def entry(self, e: Recipient, token: uuid.UUID, process_id: str) -> AsyncIterator[LedgerEntry]:
-        """The recipient's ledger entry, claimed and locked on a connection of its own until the block ends.
+    async def entry(self, e: Recipient, token: uuid.UUID, process_id: str, *,
+                    own_connection: bool = False) -> AsyncIterator[LedgerEntry]:
+        """The recipient's ledger entry, claimed and locked until the block ends (or its outcome is written).
 
-        First sight of a recipient costs one round trip (claim, lock and suppression at once); a redelivery
-        waits for the lock and reads the entry as its previous holder left it.
+        First sight of a recipient is claimed, locked and checked against suppressions in one statement,
+        batched with other lanes' claims by the ledger writer. A redelivery (or ``own_connection``: the
+        entry's work must share a transaction) takes a connection of its own, waits for the entry's lock and
+        reads the entry as its previous holder left it.
         """
         key = lock_key(e.run_id, e.recipient_id)
+        if self._writer is not None and not own_connection:
+            first = await self._writer.claim(e, token, key)
+            if first is not None:
+                entry = LedgerEntry(None, key, e, "claimed", token, first.claimed_at, suppressed=first.suppressed)
+                try:
+                    yield entry
+                finally:
+                    if not entry.released:
+                        self._writer.release(key)
+                return
         async with self._pool.acquire() as conn:
-            entry: LedgerEntry | None = None
+            entry = None
             try:
-                fresh = await self._q.fetchrow(conn, "claim-new", run_id=e.run_id, recipient_id=e.recipient_id,
-                                               org_id=e.org_id, sender=e.sender, to_number=e.to,
-                                               segments=e.segments, claimed_by=process_id, claim_token=token,
-                                               lock_key=key)
+                fresh = None
+                if self._writer is None or own_connection:
+                    fresh = await self._q.fetchrow(conn, "claim-new", run_id=e.run_id, recipient_id=e.recipient_id,
+                                                   org_id=e.org_id, sender=e.sender, to_number=e.to,
+                                                   segments=e.segments, claimed_by=process_id, claim_token=token,
+                                                   lock_key=key)
                 if fresh is not None and fresh["locked"]:
                     entry = LedgerEntry(conn, key, e, "claimed", token, fresh["claimed_at"],
                                         suppressed=fresh["suppressed"])
@@ -130,42 +148,57 @@ class DispatchStore:
             raise
 
     async def reclaim(self, entry: LedgerEntry, token: uuid.UUID, process_id: str) -> None:
+        """A redelivered entry (always on its own connection) is claimed again by this attempt."""
         e = entry.event
+        assert entry.conn is not None
         await self._q.execute(entry.conn, "reclaim", run_id=e.run_id, recipient_id=e.recipient_id,
                               claim_token=token, claimed_by=process_id)
+        entry.claim_token = token
 
     async def record_sent(self, entry: LedgerEntry, sid: str, status: str, segments: int,
                           price: Decimal | None, sent_at: float) -> None:
         """Writes the outcome and unlocks the entry."""
-        e = entry.event
-        await self._q.fetchval(entry.conn, "record-sent", run_id=e.run_id, recipient_id=e.recipient_id,
-                               message_sid=sid, twilio_status=status if status != "adopted" else None,
-                               segments=segments, price=price, sent_at=sent_at, lock_key=entry.key)
-        entry.released = True
+        twilio_status = status if status != "adopted" else None
+        await self._record(entry, Outcome("sent", sid, twilio_status, segments, price, sent_at), "record-sent",
+                           message_sid=sid, twilio_status=twilio_status, segments=segments, price=price,
+                           sent_at=sent_at)
 
     async def record_final(self, entry: LedgerEntry, state: str, code: int | None, reason: str | None = None) -> None:
         """Writes an outcome without a message and unlocks the entry."""
+        await self._record(entry, Outcome(state, error_code=code, reason=reason), "record-final",
+                           state=state, error_code=code, reason=reason)
+
+    async def _record(self, entry: LedgerEntry, outcome: Outcome, query: str, **values: object) -> None:
         e = entry.event
-        await self._q.fetchval(entry.conn, "record-final", run_id=e.run_id, recipient_id=e.recipient_id,
-                               state=state, error_code=code, reason=reason, lock_key=entry.key)
-        entry.released = True
+        if entry.conn is None:
+            assert self._writer is not None
+            entry.released = True  # written or not, the writer's statement unlocks it
+            await self._writer.record(e, entry.claim_token, entry.key, outcome)
+        else:
+            await self._q.fetchval(entry.conn, query, run_id=e.run_id, recipient_id=e.recipient_id,
+                                   lock_key=entry.key, **values)
+            entry.released = True
 
     async def refresh_run_counts(self, run_id: uuid.UUID) -> None:
         async with self._pool.acquire() as conn:
             await self._q.execute(conn, "refresh-run-counts", run_id=run_id)
 
-    async def suppress(self, conn: asyncpg.Connection, e: Recipient) -> None:
-        await self._q.execute(conn, "suppress", org_id=e.org_id, phone=e.to, sender=e.sender)
+    async def suppress(self, e: Recipient) -> None:
+        async with self._pool.acquire() as conn:
+            await self._q.execute(conn, "suppress", org_id=e.org_id, phone=e.to, sender=e.sender)
 
-    async def mark_bad_number(self, conn: asyncpg.Connection, e: Recipient, code: int) -> None:
-        await self._q.execute(conn, "mark-bad-number", org_id=e.org_id, phone=e.to, error_code=code)
+    async def mark_bad_number(self, e: Recipient, code: int) -> None:
+        async with self._pool.acquire() as conn:
+            await self._q.execute(conn, "mark-bad-number", org_id=e.org_id, phone=e.to, error_code=code)
 
-    async def recent_outcomes(self, conn: asyncpg.Connection, run_id: uuid.UUID, window: int) -> tuple[int, int]:
-        row = await self._q.fetchrow(conn, "recent-outcomes", run_id=run_id, window=window)
+    async def recent_outcomes(self, run_id: uuid.UUID, window: int) -> tuple[int, int]:
+        async with self._pool.acquire() as conn:
+            row = await self._q.fetchrow(conn, "recent-outcomes", run_id=run_id, window=window)
         return row["failed"], row["total"]
 
-    async def pause_run(self, conn: asyncpg.Connection, run_id: uuid.UUID, reason: str) -> None:
-        await self._q.execute(conn, "pause-run", run_id=run_id, reason=reason[:500])
+    async def pause_run(self, run_id: uuid.UUID, reason: str) -> None:
+        async with self._pool.acquire() as conn:
+            await self._q.execute(conn, "pause-run", run_id=run_id, reason=reason[:500])
         self._run_states.pop(run_id, None)
 
     async def cap_policy(self, org_id: uuid.UUID, verification: str) -> CapPolicy | None:

@@ -26,13 +26,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
 
-import asyncpg
-
 from libs.common.errors import RetryableError
 from libs.common.events import Recipient, SendResult
 from libs.common.logging import get_logger, mask_phone
 from services.dispatcher.caps import CapPolicy, next_period_start
 from services.dispatcher.db import DispatchStore, LedgerEntry
+from services.dispatcher.ledger_writer import LedgerUnavailable
 from services.dispatcher.twilio_errors import SendFailure
 from services.dispatcher.twilio_sender import TwilioSender
 
@@ -95,7 +94,19 @@ class Deliverer:
         run_state = await self._store.run_state(event.run_id)
         if run_state == "paused":
             raise HoldRecord("run_paused", "the run is paused", delay_s=1.0)
-        async with self._store.entry(event, attempt.token, self._process_id) as entry:
+        try:
+            return await self._deliver_entry(event, attempt, twilio, run_state, policy, not_before)
+        except LedgerUnavailable as exc:  # a claim or an outcome may or may not be written: reconcile first
+            attempt.must_reconcile = True
+            log.warning("ledger.unavailable", extra={"run_id": str(event.run_id), "error": str(exc)})
+            raise HoldRecord(exc.code, str(exc), delay_s=1.0, segments_used=event.segments,
+                             anchor=time.time()) from None
+
+    async def _deliver_entry(self, event: Recipient, attempt: Attempt, twilio: TwilioSender, run_state: str | None,
+                             policy: CapPolicy | None, not_before: float) -> Delivered:
+        # A capped sender's reservation shares a transaction with the outcome: its entry needs a connection.
+        async with self._store.entry(event, attempt.token, self._process_id,
+                                     own_connection=policy is not None) as entry:
             if entry.state != "claimed":
                 return Delivered(self._result(event, entry.state, sid=entry.message_sid,
                                               segments=entry.segments if entry.message_sid else 0,
@@ -106,13 +117,15 @@ class Deliverer:
                 found = await self._reconcile(event, entry.claimed_at, twilio)
                 if found is not None:
                     return await self._record_sent(entry, found, event.segments, None, "adopted")
-                await self._store.reclaim(entry, attempt.token, self._process_id)
+                if entry.claim_token != attempt.token:  # an earlier holder's claim becomes this attempt's
+                    await self._store.reclaim(entry, attempt.token, self._process_id)
                 attempt.must_reconcile = False
             if entry.suppressed:
                 return await self._finish(entry, "suppressed", None)
             if policy is None:
                 return await self._send(entry, attempt, twilio, not_before)
             # The reservation commits with the outcome, and is undone if the record is held back.
+            assert entry.conn is not None
             async with entry.conn.transaction():
                 capped = await self._reserve_volume(entry, policy)
                 return capped or await self._send(entry, attempt, twilio, not_before)
@@ -144,7 +157,7 @@ class Deliverer:
         return await self._record_sent(entry, accepted.sid, segments, accepted.price, accepted.status)
 
     async def _failed(self, entry: LedgerEntry, attempt: Attempt, failure: SendFailure) -> Delivered:
-        event, conn = entry.event, entry.conn
+        event = entry.event
         code, remedy = failure.twilio_code, failure.remedy
         fields = {"run_id": str(event.run_id), "sender": event.sender, "to": mask_phone(event.to), "code": code}
         if remedy == "retry":
@@ -156,17 +169,17 @@ class Deliverer:
             raise HoldRecord(failure.code, str(failure), delay_s=2.0, segments_used=event.segments,
                              anchor=time.time())
         if remedy == "pause_run":
-            await self._store.pause_run(conn, event.run_id, f"twilio_{code}: {failure}")
+            await self._store.pause_run(event.run_id, f"twilio_{code}: {failure}")
             log.error("run.paused", extra=fields | {"reason": str(failure)})
             raise HoldRecord(failure.code, str(failure), delay_s=1.0)
         if remedy == "suppress":
-            await self._store.suppress(conn, event)
+            await self._store.suppress(event)
             return await self._finish(entry, "suppressed", code)
         if remedy == "bad_number":
-            await self._store.mark_bad_number(conn, event, code or 0)
+            await self._store.mark_bad_number(event, code or 0)
         log.info("send.failed", extra=fields)
         delivered = await self._finish(entry, "failed", code)
-        await self._check_health(conn, event)
+        await self._check_health(event)
         return delivered
 
     async def _reconcile(self, event: Recipient, claimed_at: object, twilio: TwilioSender) -> str | None:
@@ -189,11 +202,11 @@ class Deliverer:
         await self._store.record_final(entry, state, code, reason)
         return Delivered(self._result(entry.event, state, code=code))
 
-    async def _check_health(self, conn: asyncpg.Connection, event: Recipient) -> None:
-        failed, total = await self._store.recent_outcomes(conn, event.run_id, self._failure_window)
+    async def _check_health(self, event: Recipient) -> None:
+        failed, total = await self._store.recent_outcomes(event.run_id, self._failure_window)
         if total >= 20 and failed / total > self._failure_threshold:
             share = f"{failed} of the last {total} sends failed"
-            await self._store.pause_run(conn, event.run_id, f"failure_threshold: {share}")
+            await self._store.pause_run(event.run_id, f"failure_threshold: {share}")
             log.error("run.paused", extra={"run_id": str(event.run_id), "reason": share})
 
     def _result(self, event: Recipient, state: str, *, sid: str | None = None, segments: int = 0,

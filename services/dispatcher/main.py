@@ -19,8 +19,9 @@ from libs.common.settings import Settings
 from libs.common.topics import CONSENT, RECIPIENTS, SEND_RESULTS
 from services.dispatcher.accounts import TwilioAccounts
 from services.dispatcher.consumer import DispatchConsumer
-from services.dispatcher.db import DispatchStore
+from services.dispatcher.db import QUERIES, DispatchStore
 from services.dispatcher.delivery import Attempt, Delivered, Deliverer
+from services.dispatcher.ledger_writer import LedgerWriter
 from services.dispatcher.pacing import SlidingWindow
 
 NAME = "dispatcher"
@@ -29,13 +30,15 @@ DEFAULT_SEGMENTS_PER_SECOND = 3.0
 
 @asynccontextmanager
 async def build(settings: Settings) -> AsyncIterator[Service]:
-    # A send holds a connection (the ledger row's lock) across its Twilio call: the pool bounds how
-    # many senders are in flight at once in this process.
+    # A first send's ledger work is batched on the ledger writer's connection; a redelivery holds a
+    # connection of its own across its Twilio call.
     async with open_connections(settings, [RECIPIENTS, SEND_RESULTS, CONSENT], min_pool_size=60) as conn:
-        store = DispatchStore(conn.pool)
+        process_id = f"{socket.gethostname()}:{os.getpid()}"
+        writer = LedgerWriter(conn.pool, QUERIES, process_id)
+        store = DispatchStore(conn.pool, writer=writer)
         await store.check()
         accounts = TwilioAccounts(store, api_base_url=settings.twilio_api_base_url, timeout_s=settings.twilio_timeout_s)
-        deliverer = Deliverer(store, process_id=f"{socket.gethostname()}:{os.getpid()}")
+        deliverer = Deliverer(store, process_id=process_id)
 
         verification: dict[str, str] = {}
 
@@ -61,9 +64,11 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
         )
         app = FastAPI(title=f"Textpulse {NAME}", docs_url=None, redoc_url=None)
         app.include_router(health_router(NAME, conn.readiness_checks()))
+        writer.start()
         await consumer.start()
         try:
             yield Service(app=app, workers=[consumer.run])
         finally:
             await consumer.stop()
+            await writer.stop()
             await accounts.aclose()

@@ -16,6 +16,54 @@ SELECT pg_try_advisory_lock(:lock_key) AS locked, c.claimed_at,
                WHERE s.org_id = c.org_id AND s.phone = c.to_number AND s.scope IN ('', c.sender)) AS suppressed
 FROM claimed c;
 
+-- name: claim-new-batch
+-- claim-new for many recipients at once, on the batch writer's connection, which then holds their locks.
+-- Only the rows inserted now come back: the others were claimed before and take the careful path.
+WITH batch AS (
+    SELECT * FROM unnest(CAST(:run_ids AS uuid[]), CAST(:recipient_ids AS uuid[]), CAST(:org_ids AS uuid[]),
+                         CAST(:senders AS text[]), CAST(:to_numbers AS text[]), CAST(:segments AS integer[]),
+                         CAST(:claim_tokens AS uuid[]), CAST(:lock_keys AS bigint[]))
+        AS u(run_id, recipient_id, org_id, sender, to_number, segments, claim_token, lock_key)
+), claimed AS (
+    INSERT INTO send_ledger (run_id, recipient_id, org_id, sender, to_number, segments, state, claimed_by,
+                             claim_token)
+    SELECT run_id, recipient_id, org_id, sender, to_number, segments, 'claimed', :claimed_by, claim_token
+    FROM batch
+    ON CONFLICT (run_id, recipient_id) DO NOTHING
+    RETURNING run_id, recipient_id, org_id, sender, to_number, claimed_at
+)
+SELECT c.run_id, c.recipient_id, pg_try_advisory_lock(b.lock_key) AS locked, c.claimed_at,
+       EXISTS (SELECT 1 FROM suppressions s
+               WHERE s.org_id = c.org_id AND s.phone = c.to_number AND s.scope IN ('', c.sender)) AS suppressed
+FROM claimed c
+JOIN batch b ON b.run_id = c.run_id AND b.recipient_id = c.recipient_id;
+
+-- name: record-outcomes-batch
+-- Outcomes of many entries claimed by the batch writer, and their unlock (with the keys of entries given
+-- up without an outcome), in one round trip. Only the claim's own token may write its outcome. The unlock
+-- reads the update's result, so it runs after every row is written.
+WITH recorded AS (
+    UPDATE send_ledger l
+    SET state = u.state, message_sid = coalesce(u.message_sid, l.message_sid),
+        twilio_status = coalesce(u.twilio_status, l.twilio_status), segments = coalesce(u.segments, l.segments),
+        price = coalesce(u.price, l.price), sent_at = coalesce(to_timestamp(u.sent_at), l.sent_at),
+        error_code = u.error_code, reason = coalesce(u.reason, l.reason), updated_at = now()
+    FROM unnest(CAST(:run_ids AS uuid[]), CAST(:recipient_ids AS uuid[]), CAST(:claim_tokens AS uuid[]),
+                CAST(:states AS text[]), CAST(:message_sids AS text[]), CAST(:twilio_statuses AS text[]),
+                CAST(:segments AS integer[]), CAST(:prices AS numeric[]), CAST(:sent_ats AS float8[]),
+                CAST(:error_codes AS integer[]), CAST(:reasons AS text[]))
+        AS u(run_id, recipient_id, claim_token, state, message_sid, twilio_status, segments, price, sent_at,
+             error_code, reason)
+    WHERE l.run_id = u.run_id AND l.recipient_id = u.recipient_id AND l.claim_token = u.claim_token
+    RETURNING l.run_id, l.recipient_id
+)
+SELECT r.runs, r.recipients,
+       (SELECT count(*) FROM unnest(CAST(:lock_keys AS bigint[])) AS k(key)
+        WHERE r.written >= 0 AND pg_advisory_unlock(k.key)) AS unlocked
+FROM (SELECT coalesce(array_agg(run_id), '{}') AS runs, coalesce(array_agg(recipient_id), '{}') AS recipients,
+             count(*) AS written
+      FROM recorded) AS r;
+
 -- name: lock-entry
 -- The entry's lock is a session-level advisory lock, held for the whole Twilio call: a second process
 -- handling the same recipient (a rebalance overlap) waits here and then sees the outcome. It dies with

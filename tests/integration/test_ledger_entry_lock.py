@@ -2,7 +2,8 @@
 recipient (a rebalance overlap) from both texting it.
 
 Each test plays two dispatcher processes with two stores on separate pools: A holds the entry (as during
-its Twilio call), B arrives with the same recipient.
+its Twilio call), B arrives with the same recipient. Both claim first sights either through the batched
+ledger writer (as the dispatcher does) or each on a connection of its own (as a capped sender does).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import pytest
 
 from libs.common.db import create_pool
 from libs.common.events import Recipient
-from services.dispatcher.db import DispatchStore
+from services.dispatcher.db import QUERIES, DispatchStore
+from services.dispatcher.ledger_writer import LedgerWriter
 
 
 @pytest.fixture
@@ -33,10 +35,19 @@ async def recipient(db_pool: asyncpg.Pool) -> Recipient:
                      sender="+18885550100", to="+14155550199", body="Hello", segments=1)
 
 
-@pytest.fixture
-async def stores(database_url: str) -> AsyncIterator[tuple[DispatchStore, DispatchStore]]:
-    pools = [await create_pool(database_url, min_size=1, max_size=2) for _ in range(2)]
-    yield DispatchStore(pools[0]), DispatchStore(pools[1])
+@pytest.fixture(params=["ledger writer", "own connections"])
+async def stores(request: pytest.FixtureRequest,
+                 database_url: str) -> AsyncIterator[tuple[DispatchStore, DispatchStore]]:
+    pools = [await create_pool(database_url, min_size=1, max_size=3) for _ in range(2)]
+    writers = [LedgerWriter(pool, QUERIES, name) for pool, name in zip(pools, "AB", strict=True)]
+    if request.param == "ledger writer":
+        for writer in writers:
+            writer.start()
+        yield DispatchStore(pools[0], writer=writers[0]), DispatchStore(pools[1], writer=writers[1])
+        for writer in writers:
+            await writer.stop()
+    else:
+        yield DispatchStore(pools[0]), DispatchStore(pools[1])
     for pool in pools:
         await pool.close()
 
@@ -50,8 +61,9 @@ async def test_a_second_holder_waits_for_the_first_and_then_sees_its_outcome(
         waiting = asyncio.create_task(_entry_state(b, recipient, uuid.uuid4(), "B"))
         await asyncio.sleep(0.5)
         assert not waiting.done(), "B went ahead while A held the entry"
-        await a.record_sent(held, "SM" + "0" * 32, "queued", 1, None, 0.0)
-    assert await asyncio.wait_for(waiting, 5) == ("sent", "SM" + "0" * 32)
+        sid = "SM" + uuid.uuid4().hex
+        await a.record_sent(held, sid, "queued", 1, None, 0.0)
+    assert await asyncio.wait_for(waiting, 5) == ("sent", sid)
 
 
 async def test_an_entry_given_up_without_an_outcome_is_seen_claimed_by_its_first_holder(
@@ -75,8 +87,12 @@ async def test_a_killed_holders_lock_dies_with_its_connection(
         await asyncio.sleep(0.3)
         assert not waiting.done()
         killer = await asyncpg.connect(database_url)
-        await killer.execute("SELECT pg_terminate_backend($1)", held.conn.get_server_pid())
+        holders = await killer.fetchval(
+            """SELECT count(pg_terminate_backend(pid)) FROM pg_locks
+               WHERE locktype = 'advisory' AND granted AND (classid::bigint << 32 | objid::bigint) = $1""",
+            held.key & 0xFFFF_FFFF_FFFF_FFFF)
         await killer.close()
+        assert holders == 1
         assert await asyncio.wait_for(waiting, 5) == ("claimed", None)
         held.released = True  # its connection is gone
 
