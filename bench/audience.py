@@ -13,7 +13,8 @@ count, dedupe, limits), DB write (COPY of the snapshot, member-phone index, run 
 (recipient events acknowledged by Kafka, checkpoint moved). Peak RSS is this process's.
 
 Needs PostgreSQL and Kafka (``python -m deploy.stack infra``); removes the database, topics and stand-in
-it created. Target (issue 7): under 20 s and under 300 MB peak RSS. Printed, never asserted.
+it created. Target (issue 7): under 20 s and under 300 MB peak RSS. Printed, never asserted; the
+``RESULT`` lines carry them to ``python -m bench.run``'s table.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from bench.report import result
 from deploy.stack import REPO, bootstrap_servers, database_url
 from libs.common.db import apply_migrations, create_pool
 from libs.common.events import CampaignDue
@@ -148,6 +150,10 @@ async def run_bench(members: str, page_size: int, batch: int) -> None:
           f"segments={run['planned_segments']:,} est. cost=${run['estimated_cost']}")
     print(f"  exclusions: {json.loads(run['exclusions'])}")
     print(f"  snapshot rows {rows:,}; recipient events on Kafka {published:,} (published {stages.published:,})")
+    result(f"Audience: a {stages.members:,}-row IQA resolved, snapshot written, recipients published", "< 20 s",
+           f"{wall:.2f} s ({stages.members / wall:,.0f} members/s)")
+    result("Audience: peak RSS of the resolving process", "< 300 MB", f"{rss:.0f} MB")
+    result("Audience: recipient events on Kafka, one per member targeted", f"= {run['targeted']:,}", f"{published:,}")
 
 
 async def _drop(admin_url: str, name: str) -> None:

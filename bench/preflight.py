@@ -3,7 +3,8 @@
     python -m bench.preflight [--members 100000] [--seed 7]
 
 Targets (issue 5): at least 100,000 members/s for render + segment count, and the whole preflight
-(phone normalisation + render + segments + dedupe + estimate) under 3 s. Printed, never asserted.
+(phone normalisation + render + segments + dedupe + estimate) under 3 s. Printed, never asserted; the
+``RESULT`` lines carry them to ``python -m bench.run``'s table.
 
 The audience is built to look like a membership list, not to flatter the code: mostly US numbers
 written every which way, some Canadian and overseas ones, a few per cent malformed, 2 % of members
@@ -21,6 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 
+from bench.report import result
 from libs.common import phone
 from libs.common.merge import compile_template
 from libs.common.preflight import preflight_members
@@ -103,6 +105,11 @@ def main(argv: list[str] | None = None) -> None:
     estimate = report.estimate
     out(f"  estimate ${estimate.total} for {estimate.segments:,} segments; ")
     out(f"unpriced {estimate.unpriced_regions}; pumping protection may apply {estimate.pumping_protection_regions}\n")
+    sys.stdout.flush()
+    result(f"Preflight: render + segments, {len(members):,} members", ">= 100,000 members/s",
+           f"{len(members) / render_seconds:,.0f} members/s")
+    result(f"Preflight: whole, {len(members):,} members, cold phone cache", "< 3 s",
+           f"{whole_seconds:.2f} s ({len(members) / whole_seconds:,.0f} members/s)")
 
 
 if __name__ == "__main__":

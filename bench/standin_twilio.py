@@ -10,7 +10,8 @@ second core. Bodies are a renewal template merged with names from the member dat
 counting sees GSM-7 and UCS-2 bodies as a campaign would.
 
 Two figures are printed: creates per wall-clock second, and creates per second of the server process's
-own CPU time. The second does not depend on what else runs on the machine.
+own CPU time. The second does not depend on what else runs on the machine. The ``RESULT`` lines carry
+them to ``python -m bench.run``'s table.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from urllib.parse import urlencode, urlsplit
 
 import uvloop
 
+from bench.report import result
 from standins.members.dataset import iter_members
 from standins.twilio.config import TwilioConfig
 
@@ -150,6 +152,11 @@ async def run(url: str, pid: int, messages: int, connections: int, senders: int,
         f"({server_cpu / len(measured) * 1e6:.0f} us each); load average now {os.getloadavg()[0]:.2f}"
     )
     print(f"HTTP statuses: {dict(statuses)}; arrival log holds {logged} messages (warm-up included)")
+    result(f"Twilio stand-in: creates/s, wall-clock, {connections} connections", ">= 2,000 creates/s",
+           f"{len(measured) / elapsed:,.0f} creates/s")
+    result("Twilio stand-in: creates per second of its own CPU", "-", f"{len(measured) / server_cpu:,.0f} creates/s")
+    refused = sum(n for code, n in statuses.items() if code != 201)
+    result("Twilio stand-in: creates not answered 201", "= 0", str(refused))
 
 
 def main() -> None:

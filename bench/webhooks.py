@@ -39,6 +39,7 @@ import uvloop
 from aiokafka.admin import AIOKafkaAdminClient
 from twilio.request_validator import RequestValidator
 
+from bench.report import result
 from libs.common.db import apply_migrations
 from libs.common.kafka import ensure_topics
 from libs.common.topics import CONSENT, MESSAGE_STATUS
@@ -259,6 +260,13 @@ async def main(args: argparse.Namespace) -> None:
         events = await conn.fetchval("SELECT count(*) FROM event_outbox WHERE published_at IS NOT NULL")
         print(f"rows            suppressed numbers {suppressed} of {stops}; status callbacks {callbacks} of {distinct} "
               f"distinct; ledger {ledger}; events published {events}")
+        result(f"Webhooks: signed requests/s answered, {args.rate:g}/s offered", ">= 500 req/s",
+               f"{len(statuses) / elapsed:.1f} req/s")
+        result("Webhooks: p99 latency, open loop", "<= 50 ms",
+               f"{p99:.1f} ms (p50 {p50:.1f}, p95 {p95:.1f}, max {latencies[-1] * 1000:.1f})")
+        result("Webhooks: non-200 answers", "= 0", str(bad))
+        result("Webhooks: requests lost (answered but not stored)", "= 0", str(len(requests) - stored))
+        result("Webhooks: opt-out service CPU per request", "-", f"{cpu_load / len(statuses) * 1000:.2f} ms")
         await conn.close()
     finally:
         if proc is not None:
