@@ -134,8 +134,8 @@ async def run_bench(members: str, page_size: int, batch: int) -> None:
             await pool.close()
         standin.terminate()
         standin.wait(timeout=20)
-        await _drop(admin_url, db_name)
-        await _delete_topics(bootstrap, prefix)
+        await drop_database_at(admin_url, db_name)
+        await delete_topics(bootstrap, prefix)
 
     print(f"audience bench: {stages.members:,} members from iMIS ({stages.pages} pages of {page_size}), "
           f"stand-in start-up {standin_s:.1f} s (not counted)")
@@ -156,7 +156,7 @@ async def run_bench(members: str, page_size: int, batch: int) -> None:
     result("Audience: recipient events on Kafka, one per member targeted", f"= {run['targeted']:,}", f"{published:,}")
 
 
-async def _drop(admin_url: str, name: str) -> None:
+async def drop_database_at(admin_url: str, name: str) -> None:
     conn = await asyncpg.connect(admin_url)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -164,7 +164,7 @@ async def _drop(admin_url: str, name: str) -> None:
         await conn.close()
 
 
-async def _delete_topics(bootstrap: str, prefix: str) -> None:
+async def delete_topics(bootstrap: str, prefix: str) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:

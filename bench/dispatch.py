@@ -97,7 +97,7 @@ async def run_bench(kind: str) -> None:
         await apply_migrations(conn)
     rng = random.Random(15)
     run = await seed_run(pool, standin, senders, 0, rng=rng)
-    recipients = _recipients(run, senders, per_sender_segments, rng, single_segment=(kind == "throughput"))
+    recipients = mixed_recipients(run, senders, per_sender_segments, rng, single_segment=(kind == "throughput"))
     async with pool.acquire() as conn:
         await conn.execute("UPDATE campaign_runs SET targeted = $2 WHERE id = $1", run.run_id, len(recipients))
         await conn.execute("UPDATE senders SET segments_per_second = $2 WHERE org_id = $1", run.org_id, rate)
@@ -145,7 +145,7 @@ async def run_bench(kind: str) -> None:
     if kind == "pacing":
         print(f"  achieved segments/s per sender: min {min(rates):.3f}   median {statistics.median(rates):.3f}   "
               f"max {max(rates):.3f}   (target min >= 2.94)")
-        ceilings = [_ceiling([r.segments for r in recipients if r.sender == s], 3) for s in senders]
+        ceilings = [best_pace([r.segments for r in recipients if r.sender == s], 3) for s in senders]
         print(f"  best possible for each sender's mix: min {min(ceilings):.3f}   "
               f"median {statistics.median(ceilings):.3f}")
         print(f"  largest segment count in any sliding 1 s window, any sender: {max(peaks)}   (target <= 3)")
@@ -169,7 +169,7 @@ async def run_bench(kind: str) -> None:
     result(f"{label}: dispatcher peak RSS", "<= 200 MB" if kind == "throughput" else "-", f"{max(rss):.0f} MB")
 
 
-def _recipients(run, senders: list[str], per_sender_segments: int, rng: random.Random,
+def mixed_recipients(run, senders: list[str], per_sender_segments: int, rng: random.Random,
                 *, single_segment: bool) -> list[Recipient]:
     from libs.common.segments import count_segments
 
@@ -196,7 +196,7 @@ def _recipients(run, senders: list[str], per_sender_segments: int, rng: random.R
     return out
 
 
-def _ceiling(sizes: list[int], limit: int) -> float:
+def best_pace(sizes: list[int], limit: int) -> float:
     """Segments/s an ideal pacer reaches for this mix: each 3 fills a second, each 2 fills one with a 1 if
     a 1 is left, leftover 1s go three to a second; measured like the stand-in (last message excluded)."""
     ones, twos, threes = (sizes.count(n) for n in (1, 2, 3))

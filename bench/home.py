@@ -29,7 +29,7 @@ import uuid
 import asyncpg
 import httpx
 
-from bench.audience import _delete_topics, _drop
+from bench.audience import delete_topics, drop_database_at
 from bench.report import result
 from deploy.stack import bootstrap_servers, database_url
 from libs.common.db import apply_migrations
@@ -144,8 +144,8 @@ async def run_bench(n: int, days: int, campaigns: int, ledger: int) -> None:
                 transport=httpx.ASGITransport(app=service.app), base_url="http://bench.local") as client:
             samples = [await measure(client, path, headers, n) for _, _, path, headers, _ in calls]
     finally:
-        await _drop(admin_url, db_name)
-        await _delete_topics(bootstrap, prefix)
+        await drop_database_at(admin_url, db_name)
+        await delete_topics(bootstrap, prefix)
 
     load = f"{ledger:,} ledger rows, {days} days usage, {campaigns + 2} campaigns"
     print(f"home bench: {n} requests each, one at a time, in-process ASGI client; seeded in {seeded:.1f} s "

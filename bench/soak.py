@@ -37,7 +37,7 @@ from typing import Any
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.dispatch import _ceiling, _recipients, peak_rss_mb
+from bench.dispatch import best_pace, mixed_recipients, peak_rss_mb
 from bench.report import result
 from deploy.stack import RUN, bootstrap_servers
 from libs.common.db import apply_migrations
@@ -90,7 +90,7 @@ async def run_soak(sender_count: int, segments: int, dispatchers: int, sample_ev
         standin = TwilioStandin(log_dir, senders, rate=RATE)
         cleanup.callback(standin.process.stop)
         await wait_http(f"{standin.url}/healthz")
-        cleanup.push_async_callback(_delete_topics, bootstrap, prefix)
+        cleanup.push_async_callback(delete_topics, bootstrap, prefix)
         await ensure_topics(bootstrap, ALL_TOPICS, prefix=prefix)
         cleanup.push_async_callback(drop_database, db_name)
         bench_db = await create_database(db_name)
@@ -100,7 +100,7 @@ async def run_soak(sender_count: int, segments: int, dispatchers: int, sample_ev
             await apply_migrations(conn)
         rng = random.Random(12)
         run = await seed_run(pool, standin, senders, 0, rng=rng)
-        run.recipients = _recipients(run, senders, per_sender, rng, single_segment=False)
+        run.recipients = mixed_recipients(run, senders, per_sender, rng, single_segment=False)
         await pool.execute("UPDATE campaign_runs SET targeted = $2 WHERE id = $1", run.run_id, len(run.recipients))
 
         env = dispatcher_env(bench_db, bootstrap, prefix, standin)
@@ -144,7 +144,7 @@ def report(soak: Soak) -> None:
     rates = [s["arrival_segments_per_second"] for s in summary.values() if s["arrival_segments_per_second"]]
     window_peak = max(s["peak_segments_arrived_per_window"] for s in summary.values())
     span = max(s["last_accepted_at"] for s in summary.values()) - min(s["first_accepted_at"] for s in summary.values())
-    ceilings = [_ceiling([r.segments for r in recipients if r.sender == s], int(RATE)) for s in soak.senders]
+    ceilings = [best_pace([r.segments for r in recipients if r.sender == s], int(RATE)) for s in soak.senders]
     label = f"{total:,} segments on {n} senders, {soak.dispatchers} dispatchers"
     run, wall, ideal = soak.run, soak.wall, soak.ideal
     print(f"bench.soak: {len(recipients):,} messages, {label}; run {run['state']}, sent {run['sent']:,}, "
@@ -242,7 +242,7 @@ def _spread(values: list[float]) -> tuple[float, float, float]:
     return min(values), statistics.median(values), max(values)
 
 
-async def _delete_topics(bootstrap: str, prefix: str) -> None:
+async def delete_topics(bootstrap: str, prefix: str) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
