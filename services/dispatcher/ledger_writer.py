@@ -76,7 +76,9 @@ class LedgerWriter:
     async def stop(self) -> None:
         """Write what is queued, then close the connection (any lock still on it goes with it)."""
         if self._task is not None:
-            while self._claims or self._outcomes or self._releases:
+            deadline = asyncio.get_running_loop().time() + 5.0
+            while (self._claims or self._outcomes or self._releases) and not self._task.done() \
+                    and asyncio.get_running_loop().time() < deadline:
                 await asyncio.sleep(0.01)
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
