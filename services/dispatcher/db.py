@@ -183,6 +183,10 @@ class DispatchStore:
         async with self._pool.acquire() as conn:
             await self._q.execute(conn, "refresh-run-counts", run_id=run_id)
 
+    async def is_suppressed(self, e: Recipient) -> bool:
+        async with self._pool.acquire() as conn:
+            return await self._q.fetchval(conn, "is-suppressed", org_id=e.org_id, phone=e.to, sender=e.sender)
+
     async def suppress(self, e: Recipient) -> None:
         async with self._pool.acquire() as conn:
             await self._q.execute(conn, "suppress", org_id=e.org_id, phone=e.to, sender=e.sender)

@@ -120,6 +120,8 @@ class Deliverer:
                 if entry.claim_token != attempt.token:  # an earlier holder's claim becomes this attempt's
                     await self._store.reclaim(entry, attempt.token, self._process_id)
                 attempt.must_reconcile = False
+                # Asking Twilio took a while: a STOP may have been committed meanwhile.
+                entry.suppressed = await self._store.is_suppressed(event)
             if entry.suppressed:
                 return await self._finish(entry, "suppressed", None)
             if policy is None:

@@ -144,6 +144,9 @@ WHERE c.id = run.campaign_id AND run.state = 'completed' AND c.state = 'sending'
 -- name: run-state
 SELECT state FROM campaign_runs WHERE id = :run_id;
 
+-- name: is-suppressed
+SELECT EXISTS (SELECT 1 FROM suppressions WHERE org_id = :org_id AND phone = :phone AND scope IN ('', :sender));
+
 -- name: suppress
 INSERT INTO suppressions (org_id, phone, scope, source, reason)
 VALUES (:org_id, :phone, :sender, 'twilio_21610', 'Twilio refused: the member replied STOP to this sender')

@@ -18,6 +18,7 @@ import pytest
 from libs.common.db import create_pool
 from libs.common.events import Recipient
 from services.dispatcher.db import QUERIES, DispatchStore
+from services.dispatcher.delivery import Attempt, Deliverer
 from services.dispatcher.ledger_writer import LedgerWriter
 
 
@@ -131,3 +132,35 @@ async def _entry_state(store: DispatchStore, recipient: Recipient, token: uuid.U
                        process_id: str) -> tuple[str, str | None]:
     async with store.entry(recipient, token, process_id) as entry:
         return entry.state, entry.message_sid
+
+
+class StopDuringReconcile:
+    """Twilio as a redelivery sees it: no message found, and the member's STOP lands while it looks."""
+
+    def __init__(self, db_pool: asyncpg.Pool, recipient: Recipient) -> None:
+        self._pool, self._recipient = db_pool, recipient
+        self.sent = 0
+
+    async def find_sent(self, **_: object) -> None:
+        r = self._recipient
+        await self._pool.execute(
+            "INSERT INTO suppressions (org_id, phone, scope, source) VALUES ($1, $2, '', 'keyword')", r.org_id, r.to)
+
+    async def send(self, **_: object) -> None:
+        self.sent += 1
+        raise AssertionError("a member who said STOP during the reconcile was texted")
+
+
+async def test_a_stop_committed_while_a_redelivery_reconciles_is_honoured(
+    stores: tuple[DispatchStore, DispatchStore], recipient: Recipient, db_pool: asyncpg.Pool,
+) -> None:
+    a, b = stores
+    with pytest.raises(RuntimeError):
+        async with a.entry(recipient, uuid.uuid4(), "A"):
+            raise RuntimeError("A died during its Twilio call")
+    twilio = StopDuringReconcile(db_pool, recipient)
+    delivered = await Deliverer(b, process_id="B").deliver(recipient, Attempt(), twilio)  # type: ignore[arg-type]
+    assert twilio.sent == 0 and delivered.result is not None and delivered.result.outcome == "suppressed"
+    state = await db_pool.fetchval("SELECT state FROM send_ledger WHERE run_id = $1 AND recipient_id = $2",
+                                   recipient.run_id, recipient.recipient_id)
+    assert state == "suppressed"
