@@ -200,7 +200,9 @@ async def test_while_the_smtp_server_is_down_alerts_are_retried_and_then_arrive_
         await eventually(lambda: _states(db_pool, org, {"sent"}))  # a sent alert is never claimed again
         assert len(down.inbox.to(ops)) == 1 and down.inbox.to(ops)[0].envelope_to == [ops, jane]
         [row] = await alert_rows(db_pool, org)
-        assert row["attempts"] >= 3 and row["last_error"] is None
+        # At least one failed attempt before the one that got through (which may have been claimed already,
+        # and so counted, when the server started).
+        assert row["attempts"] >= 2 and row["last_error"] is None
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
