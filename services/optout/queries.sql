@@ -74,6 +74,7 @@ CROSS JOIN LATERAL (
     SELECT run_id, recipient_id
     FROM send_ledger
     WHERE org_id = u.org_id AND to_number = u.phone AND (sender = u.to_number OR sender = u.service)
+      AND state = 'sent'  -- a claim without a text (suppressed, failed, in flight) did not prompt the reply
     ORDER BY claimed_at DESC
     LIMIT 1
 ) l;

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -275,6 +276,27 @@ async def test_a_reply_shows_on_the_run_that_texted_the_number(optout: OptoutHar
                                                 sid), timeout=5)
     assert (row[0]["run_id"], row[0]["kind"]) == (org.run_id, "other")
     assert await optout.scopes_suppressed(org, phone) == set()
+
+
+async def test_a_reply_shows_on_the_run_that_texted_the_number_not_a_later_run_that_did_not(
+    optout: OptoutHarness, org: Org,
+) -> None:
+    phone = fresh_phone()
+    await optout.add_ledger_row(org, phone)
+    async with optout.pool.acquire() as conn:  # a later run claimed the number but never texted it
+        later = await conn.fetchval(
+            """INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at, state, targeted)
+               SELECT org_id, campaign_id, now() + interval '1 day', 'sending', 1 FROM campaign_runs WHERE id = $1
+               RETURNING id""", org.run_id)
+        await conn.execute(
+            "INSERT INTO send_ledger (run_id, recipient_id, org_id, sender, to_number, segments, state, claimed_at) "
+            "VALUES ($1, $2, $3, $4, $5, 1, 'suppressed', now() + interval '1 hour')",
+            later, uuid.uuid4(), org.id, org.sender, phone)
+    sid = fresh_sid()
+    await optout.inbound(org, "STOP", phone, MessageSid=sid)
+    row = await eventually(lambda: optout.fetch("SELECT run_id FROM inbound_messages WHERE message_sid = $1", sid),
+                           timeout=5)
+    assert row[0]["run_id"] == org.run_id
 
 
 async def test_a_signed_request_missing_fields_is_kept_and_marked_failed(optout: OptoutHarness, org: Org) -> None:
