@@ -97,10 +97,12 @@ async def test_two_schedulers_publish_each_due_run_exactly_once(
     for i in range(30):  # one-time campaigns with a run due now (as send-now leaves them)
         campaign = await make_campaign(db_pool, org)
         runs.add(await make_run(db_pool, org, campaign, NOW - timedelta(seconds=i)))
-    hourly = {"kind": "rrule", "rrule": "FREQ=HOURLY", "start": "2026-01-01T00:00:00", "time_zone": "UTC"}
-    due_hour = NOW.replace(minute=0, second=0)
-    for _ in range(10):  # recurring campaigns whose current hour's occurrence has no run yet
-        await make_campaign(db_pool, org, schedule=hourly, next_occurrence_at=due_hour)
+    # Daily, due a minute ago: the next occurrence is a day away, so none falls due during the test
+    # (an hourly rule made one fall due when the test ran across the hour).
+    due = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    daily = {"kind": "rrule", "rrule": "FREQ=DAILY", "start": f"{due:%Y-%m-%dT%H:%M:%S}", "time_zone": "UTC"}
+    for _ in range(10):  # recurring campaigns whose current occurrence has no run yet
+        await make_campaign(db_pool, org, schedule=daily, next_occurrence_at=due)
 
     other_pool = await create_pool(database_url, min_size=1, max_size=4)
     try:
@@ -132,7 +134,7 @@ async def test_two_schedulers_publish_each_due_run_exactly_once(
                                   "GROUP BY run_id")
     assert len(audited) == 40 and {a["count"] for a in audited} == {1}
     assert await db_pool.fetchval(
-        "SELECT count(*) FROM campaigns WHERE next_occurrence_at = $1", due_hour + timedelta(hours=1)) == 10
+        "SELECT count(*) FROM campaigns WHERE next_occurrence_at = $1", due + timedelta(days=1)) == 10
 
 
 async def test_a_late_run_is_missed_unless_the_campaign_sends_when_late(
