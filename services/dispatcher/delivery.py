@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
 
+import asyncpg
+
 from libs.common.errors import RetryableError
 from libs.common.events import Recipient, SendResult
 from libs.common.logging import get_logger, mask_phone
@@ -38,6 +40,12 @@ from services.dispatcher.twilio_sender import TwilioSender
 log = get_logger(__name__)
 
 SENDABLE_RUN_STATES = frozenset({"pending", "resolving", "sending"})
+# PostgreSQL gone for a moment (a restart, a failover, a dropped connection, a deadlock): the record waits
+# and is retried, never dead-lettered.
+DATABASE_OUTAGES: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.TransactionRollbackError, asyncpg.exceptions.InsufficientResourcesError, OSError,
+)
 
 
 @dataclass
@@ -96,10 +104,12 @@ class Deliverer:
             raise HoldRecord("run_paused", "the run is paused", delay_s=1.0)
         try:
             return await self._deliver_entry(event, attempt, twilio, run_state, policy, not_before)
-        except LedgerUnavailable as exc:  # a claim or an outcome may or may not be written: reconcile first
+        except (LedgerUnavailable, *DATABASE_OUTAGES) as exc:
+            # A claim or an outcome may or may not be written: hold the record and reconcile before any send.
             attempt.must_reconcile = True
-            log.warning("ledger.unavailable", extra={"run_id": str(event.run_id), "error": str(exc)})
-            raise HoldRecord(exc.code, str(exc), delay_s=1.0, segments_used=event.segments,
+            code = exc.code if isinstance(exc, LedgerUnavailable) else "ledger_unavailable"
+            log.warning("ledger.unavailable", extra={"run_id": str(event.run_id), "error": repr(exc)})
+            raise HoldRecord(code, str(exc), delay_s=1.0, segments_used=event.segments,
                              anchor=time.time()) from None
 
     async def _deliver_entry(self, event: Recipient, attempt: Attempt, twilio: TwilioSender, run_state: str | None,

@@ -1,0 +1,52 @@
+"""PostgreSQL going away for a moment holds a recipient back for a retry (reconciled first); it is never
+dead-lettered, and a fault that is not an outage still is."""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import asynccontextmanager
+
+import asyncpg
+import pytest
+
+from libs.common.events import Recipient
+from services.dispatcher.delivery import Attempt, Deliverer, HoldRecord
+
+
+class FailingLedger:
+    def __init__(self, error: BaseException) -> None:
+        self._error = error
+
+    async def run_state(self, run_id: uuid.UUID) -> str:
+        return "sending"
+
+    @asynccontextmanager
+    async def entry(self, *_: object, **__: object):
+        raise self._error
+        yield
+
+
+def recipient() -> Recipient:
+    return Recipient(org_id=uuid.uuid4(), campaign_id=uuid.uuid4(), run_id=uuid.uuid4(), recipient_id=uuid.uuid4(),
+                     sender="+18885550100", to="+14155550100", body="Hi", segments=2)
+
+
+@pytest.mark.parametrize("outage", [
+    asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+    asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator command"),
+    asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
+    asyncpg.exceptions.DeadlockDetectedError("deadlock detected"),
+    ConnectionRefusedError(111, "Connection refused"),
+], ids=type)
+async def test_a_database_outage_holds_the_recipient_and_reconciles_before_any_send(outage: Exception) -> None:
+    attempt = Attempt()
+    with pytest.raises(HoldRecord) as held:
+        await Deliverer(FailingLedger(outage), process_id="test").deliver(recipient(), attempt, twilio=None)
+    assert attempt.must_reconcile and held.value.code == "ledger_unavailable"
+    assert held.value.segments_used == 2  # it may have reached Twilio: the pacing window counts it
+
+
+async def test_a_fault_that_is_not_an_outage_is_not_held() -> None:
+    with pytest.raises(asyncpg.exceptions.UndefinedColumnError):
+        await Deliverer(FailingLedger(asyncpg.exceptions.UndefinedColumnError("column x does not exist")),
+                        process_id="test").deliver(recipient(), Attempt(), twilio=None)
