@@ -1,8 +1,8 @@
 -- name: claim-new
 -- The common case in one round trip. A recipient seen for the first time is claimed (committed, on its
 -- own, before any Twilio call: if the process dies during the call the row stays 'claimed' and the next
--- attempt reconciles), the entry's lock is taken for the call, and suppression is read: organisation-wide
--- entries (scope '') and the ones for this very sender both apply. No row back: the recipient was claimed
+-- attempt reconciles), the entry's lock is taken for the call, and suppression is read (migration 0011
+-- has the rule). No row back: the recipient was claimed
 -- before (a redelivery), and the caller takes the careful path below.
 WITH claimed AS (
     INSERT INTO send_ledger (run_id, recipient_id, org_id, sender, to_number, segments, state, claimed_by,
@@ -12,8 +12,7 @@ WITH claimed AS (
     RETURNING org_id, sender, to_number, claimed_at
 )
 SELECT pg_try_advisory_lock(:lock_key) AS locked, c.claimed_at,
-       EXISTS (SELECT 1 FROM suppressions s
-               WHERE s.org_id = c.org_id AND s.phone = c.to_number AND s.scope IN ('', c.sender)) AS suppressed
+       is_suppressed(c.org_id, c.to_number, c.sender) AS suppressed
 FROM claimed c;
 
 -- name: claim-new-batch
@@ -33,8 +32,7 @@ WITH batch AS (
     RETURNING run_id, recipient_id, org_id, sender, to_number, claimed_at
 )
 SELECT c.run_id, c.recipient_id, pg_try_advisory_lock(b.lock_key) AS locked, c.claimed_at,
-       EXISTS (SELECT 1 FROM suppressions s
-               WHERE s.org_id = c.org_id AND s.phone = c.to_number AND s.scope IN ('', c.sender)) AS suppressed
+       is_suppressed(c.org_id, c.to_number, c.sender) AS suppressed
 FROM claimed c
 JOIN batch b ON b.run_id = c.run_id AND b.recipient_id = c.recipient_id;
 
@@ -74,8 +72,7 @@ SELECT pg_advisory_lock(:lock_key);
 -- Read after the lock is held. FOR UPDATE returns the newest committed version of the row, and waits for
 -- an outcome its previous holder wrote (and unlocked) but has not committed yet.
 SELECT l.state, l.claim_token, l.claimed_at, l.message_sid, l.segments, l.error_code,
-       EXISTS (SELECT 1 FROM suppressions s
-               WHERE s.org_id = l.org_id AND s.phone = l.to_number AND s.scope IN ('', l.sender)) AS suppressed
+       is_suppressed(l.org_id, l.to_number, l.sender) AS suppressed
 FROM send_ledger l
 WHERE l.run_id = :run_id AND l.recipient_id = :recipient_id
 FOR UPDATE OF l;
@@ -145,7 +142,7 @@ WHERE c.id = run.campaign_id AND run.state = 'completed' AND c.state = 'sending'
 SELECT state FROM campaign_runs WHERE id = :run_id;
 
 -- name: is-suppressed
-SELECT EXISTS (SELECT 1 FROM suppressions WHERE org_id = :org_id AND phone = :phone AND scope IN ('', :sender));
+SELECT is_suppressed(:org_id, :phone, :sender);
 
 -- name: suppress
 INSERT INTO suppressions (org_id, phone, scope, source, reason)
