@@ -48,7 +48,8 @@ async def test_an_iqa_audience_keeps_its_parameters_in_order_through_create_dupl
     copy = (await staff.call("POST", f"/api/v1/campaigns/{created['id']}/duplicate")).json()
     assert copy["audience"] == ALASKA
     before = await stored_audience(db_pool, copy["id"])
-    edited = await staff.call("PATCH", f"/api/v1/campaigns/{copy['id']}", {"name": "Copy", "audience": copy["audience"]})
+    edited = await staff.call("PATCH", f"/api/v1/campaigns/{copy['id']}",
+                              {"name": "Copy", "audience": copy["audience"]})
     assert edited.status_code == 200, edited.text
     assert edited.json()["audience"] == ALASKA
     assert await stored_audience(db_pool, copy["id"]) == before
