@@ -25,6 +25,7 @@ from services.api.routes import (
     campaign_pages,
     campaigns,
     dashboard,
+    list_pages,
     lists,
     messages,
     session,
@@ -65,7 +66,7 @@ def create_app(pool: asyncpg.Pool, settings_: Settings, checks: Mapping[str, Che
     install_web(app)
     app.include_router(health_router(NAME, checks or {}))
     for pages_router in (session.router, dashboard.router, campaign_pages.router, settings_page.router,
-                         suppression_pages.router):
+                         suppression_pages.router, list_pages.router):
         app.include_router(pages_router)
     for api in (campaigns.router, messages.router, dashboard.api_router, audiences.router, settings.router,
                 settings.senders_router, users.router, suppressions.router, test_send.router, uploads.router,

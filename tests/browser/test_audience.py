@@ -71,3 +71,42 @@ async def test_a_duplicated_iqa_campaign_keeps_its_parameters_through_edit_and_s
     await page.wait_for_url(re.compile(re.escape(copy_id) + "$"))
     assert json.loads(await stored_audience(db_pool, copy_id))["parameters"] == ["eq:AK", "eq:Regular"]
     await expect(definition).to_contain_text("Parameter 1 = eq:AK, Parameter 2 = eq:Regular")
+
+
+async def test_a_list_made_from_pasted_numbers_is_a_campaigns_audience(
+    page: Page, org: Org, db_pool: asyncpg.Pool
+) -> None:
+    await sign_in(page, org.staff, then="/lists")
+    await page.get_by_label("Name").fill("Board members")
+    await page.get_by_role("button", name="Create list").click()
+    await page.wait_for_url(re.compile(r"/lists/[0-9a-f-]{36}$"))
+    list_id = page.url.rsplit("/", 1)[-1]
+
+    await page.get_by_label("Numbers or members, one a line").fill(
+        "(907) 555-0101\n1001, 907-555-0102, Ada, Byrne\n12\n+1 907 555 0103")
+    await page.get_by_role("button", name="Add to the list").click()
+    result = page.locator("#add-result")
+    await expect(result).to_contain_text("3 members added")
+    await expect(result).to_contain_text("Line 3, “12”")
+    await expect(page.get_by_label("Numbers or members, one a line")).to_have_value("12")
+    await expect(page.locator("#member-count")).to_have_text("3 members")
+    await expect(page.locator("#entries tr")).to_have_count(3)
+    await expect(page.locator("#entries")).to_contain_text("Ada Byrne")
+    await screenshot(page, "audience-list")
+
+    await page.get_by_role("button", name="Remove +19075550103").click()
+    await expect(page.locator("#member-count")).to_have_text("2 members")
+    await expect(page.locator("#entries tr")).to_have_count(2)
+
+    await page.goto("/campaigns/new")
+    await page.get_by_label("Campaign name").fill("Board meeting moved")
+    await page.get_by_label("Text message").fill("The board meets on Thursday instead.")
+    await page.get_by_text("A list", exact=True).click()
+    await page.get_by_label("List", exact=True).select_option(label="Board members (2 members)")
+    await page.get_by_role("button", name="Preview audience").click()
+    await expect(page.locator("#audience-preview-result")).to_contain_text("2 members of 2 would be texted.")
+    await page.get_by_role("button", name="Save draft").click()
+    await page.wait_for_url(re.compile(r"/campaigns/[0-9a-f-]{36}$"))
+    campaign_id = page.url.rsplit("/", 1)[-1]
+    assert json.loads(await stored_audience(db_pool, campaign_id)) == {"kind": "list", "list_id": list_id}
+    await expect(page.locator("#audience-definition")).to_contain_text("List 'Board members' (2 members)")
