@@ -146,6 +146,10 @@ async def test_bad_list_input_is_refused_naming_the_field(staff: api_harness.Cal
     problem(await staff.call("POST", f"{path}/entries/from-upload", {"upload_id": str(uuid.uuid4())}), 404,
             "csv_upload_not_found")
     problem(await staff.call("POST", f"{path}/entries/from-run", {"run_id": str(uuid.uuid4())}), 404, "run_not_found")
+    for audience, field in [({"kind": "list", "list_id": str(uuid.uuid4())}, "audience.list_id"),
+                            ({"kind": "csv", "upload_id": str(uuid.uuid4())}, "audience.upload_id")]:
+        response = await staff.call("POST", "/api/v1/campaigns", {"name": "Board", "audience": audience})
+        assert problem(response, 422, response.json()["code"])["errors"][0]["field"] == field
 
 
 async def test_another_organisations_list_upload_and_run_are_not_found(
