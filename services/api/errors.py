@@ -27,6 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
+from libs.common.audience import error_field
 from libs.common.errors import InvalidTransition, PermanentError, RetryableError, TextpulseError
 from libs.common.logging import get_logger
 from services.api import pages
@@ -138,4 +139,4 @@ def _field_of(location: tuple[int | str, ...]) -> str:
     where, *path = location or ("request",)
     if where == "header" and path:
         return "-".join(part.capitalize() for part in str(path[0]).split("-"))
-    return ".".join(str(part) for part in path) or str(where)
+    return error_field(path) or str(where)

@@ -17,7 +17,7 @@ from libs.common.connections import open_connections
 from libs.common.runtime import Check, Service, health_router
 from libs.common.settings import Settings
 from libs.common.topics import CAMPAIGN_DUE, CONSENT
-from services.api import auth_db, dashboard_db, db, settings_db, uploads_db
+from services.api import auth_db, dashboard_db, db, lists_db, settings_db, uploads_db
 from services.api.deps import WebConfig
 from services.api.errors import install_problem_handler
 from services.api.pages import install_web
@@ -26,6 +26,8 @@ from services.api.routes import (
     campaign_pages,
     campaigns,
     dashboard,
+    list_pages,
+    lists,
     messages,
     session,
     settings,
@@ -41,7 +43,7 @@ NAME = "api"
 API_PREFIX = "/api/v1"
 
 ALL_QUERIES = (db.QUERIES, auth_db.QUERIES, dashboard_db.QUERIES, settings_db.QUERIES, suppressions.QUERIES,
-               test_send.QUERIES, uploads_db.QUERIES)
+               test_send.QUERIES, uploads_db.QUERIES, lists_db.QUERIES)
 
 
 @asynccontextmanager
@@ -70,9 +72,10 @@ def create_app(pool: asyncpg.Pool, settings_: Settings, checks: Mapping[str, Che
     install_web(app)
     app.include_router(health_router(NAME, checks or {}))
     for pages_router in (session.router, dashboard.router, campaign_pages.router, settings_page.router,
-                         suppression_pages.router):
+                         suppression_pages.router, list_pages.router):
         app.include_router(pages_router)
     for api in (campaigns.router, messages.router, dashboard.api_router, audiences.router, settings.router,
-                settings.senders_router, users.router, suppressions.router, test_send.router, uploads.router):
+                settings.senders_router, users.router, suppressions.router, test_send.router, uploads.router,
+                lists.router):
         app.include_router(api, prefix=API_PREFIX)
     return app

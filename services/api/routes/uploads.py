@@ -27,7 +27,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Annotated, Any, Final, Literal
+from typing import Any, Final
 from uuid import UUID
 
 import httpx
@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
+from libs.common.audience import Audience, CsvAudience, IqaAudience, ListAudience
 from libs.common.csv_audience import CsvParseResult, CsvRefused, parse_csv, rejection_report
 from libs.common.imis_iqa import ImisQueryClient, RetryPolicy
 from libs.common.phone import Normalised, normalise
@@ -73,28 +74,9 @@ class UploadSummary(BaseModel):
     created_at: datetime
 
 
-class IqaAudience(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    kind: Literal["iqa"]
-    query: Annotated[str, Field(pattern=r"^\$/", max_length=500)]
-    parameters: list[str] = []
-
-
-class CsvAudience(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    kind: Literal["csv"]
-    upload_id: UUID
-
-
-class ListAudience(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    kind: Literal["list"]
-    list_id: UUID
-
-
 class PreviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    audience: Annotated[IqaAudience | CsvAudience | ListAudience, Field(discriminator="kind")]
+    audience: Audience
 
 
 class PreviewOut(BaseModel):
