@@ -1,4 +1,4 @@
-"""Where a campaign's members come from: its ``audience`` setting, and rows turned into AudienceMembers.
+"""Where a campaign's members come from: its ``audience`` setting.
 
 ``campaigns.audience`` (jsonb) is one of::
 
@@ -7,21 +7,17 @@
     {"kind": "list", "list_id": "<member_lists.id>"}
 
 ``parameters`` are the IQA's prompts in order, sent as given (imis.md §2: keep positions with ``""``).
-IQA columns are read through the organisation's :class:`ColumnMap` (``audience_column_maps``);
-values of any JSON type are turned into text here, so a number typed as Int32 or a Decimal still works.
+Rows become AudienceMembers in :mod:`libs.common.audience_members`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from libs.common.errors import PermanentError
-from services.audience.rules import AudienceMember
 
 
 class _Spec(BaseModel):
@@ -59,109 +55,3 @@ def parse_audience(data: Any) -> IqaAudience | CsvAudience | ListAudience:
     except ValidationError as exc:
         detail = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'audience'}: {e['msg']}" for e in exc.errors()[:5])
         raise AudienceInvalid("audience_invalid", f"the campaign's audience is not usable: {detail}") from None
-
-
-@dataclass(frozen=True, slots=True)
-class ColumnMap:
-    """IQA column aliases: which hold the member id, mobile and opt-out flag, and ``fields`` (merge field ->
-    column). Aliases are matched without regard to case."""
-
-    member_id: str = "ID"
-    mobile: str = "Mobile"
-    opt_out: str | None = "SmsOptOut"
-    fields: Mapping[str, str] = field(
-        default_factory=lambda: {
-            "first_name": "FirstName",
-            "last_name": "LastName",
-            "informal_name": "InformalName",
-            "member_type": "MemberType",
-            "chapter": "Chapter",
-        }
-    )
-
-    def merge_fields(self) -> set[str]:
-        """Every merge field a row of this map can fill (``member_id`` and ``full_name`` always)."""
-        return {name.lower() for name in self.fields} | {"member_id", "full_name"}
-
-
-class IqaRows:
-    """Turns decoded IQA rows into AudienceMembers; also notices a mobile column the IQA never returns.
-
-    ``keep`` names the merge fields to keep (the ones the body uses; None keeps all): 100,000 members
-    with every column would hold several times the memory.
-    """
-
-    def __init__(self, columns: ColumnMap, *, keep: set[str] | None = None) -> None:
-        self._member_id = columns.member_id.lower()
-        self._mobile = columns.mobile.lower()
-        self._opt_out = columns.opt_out.lower() if columns.opt_out else None
-        fields = {name.lower(): column.lower() for name, column in columns.fields.items()}
-        wanted = set(fields) | {"member_id", "full_name"} if keep is None else keep
-        self._full_name = "full_name" in wanted and "full_name" not in fields
-        if self._full_name:
-            wanted = wanted | {"first_name", "last_name"}
-        self._fields = [(name, column) for name, column in fields.items() if name in wanted]
-        self._member_id_field = "member_id" in wanted
-        self._keep = keep
-        self.mobile_seen = False
-        self.rows = 0
-        self.columns: set[str] = set()
-
-    def member(self, row: Mapping[str, Any]) -> AudienceMember:
-        by_column = {key.lower(): value for key, value in row.items()}
-        if self.rows == 0:
-            self.columns = set(by_column)
-        self.rows += 1
-        self.mobile_seen = self.mobile_seen or self._mobile in by_column
-        member_id = as_text(by_column.get(self._member_id)) or as_text(by_column.get("$partyid")) or ""
-        values: dict[str, object] = {name: as_text(by_column.get(column)) for name, column in self._fields}
-        if self._member_id_field:
-            values["member_id"] = member_id
-        if self._full_name:
-            values["full_name"] = _full_name(values)
-            if self._keep is not None:
-                for name in ("first_name", "last_name"):
-                    if name not in self._keep:
-                        del values[name]
-        opted_out = self._opt_out is not None and is_true(by_column.get(self._opt_out))
-        return AudienceMember(member_id, as_text(by_column.get(self._mobile)), values, opted_out)
-
-
-def stored_member(member_id: str, mobile: str | None, merge_values: Mapping[str, Any],
-                  keep: set[str] | None = None) -> AudienceMember:
-    """A member from a CSV upload row or a list entry (merge values already keyed by field name)."""
-    values: dict[str, object] = {str(k).lower(): as_text(v) for k, v in merge_values.items()}
-    values.setdefault("member_id", member_id)
-    if "full_name" not in values:
-        values["full_name"] = _full_name(values)
-    if keep is not None:
-        values = {name: value for name, value in values.items() if name in keep}
-    return AudienceMember(member_id, mobile, values)
-
-
-def _full_name(values: Mapping[str, object]) -> str | None:
-    return " ".join(str(v) for v in (values.get("first_name"), values.get("last_name")) if v) or None
-
-
-def as_text(value: Any) -> str | None:
-    """A value of any JSON type as text, or None when there is nothing usable (NULL, blank, objects, lists)."""
-    if value is None or isinstance(value, dict | list):
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        text = str(int(value)) if value.is_integer() else repr(value)
-    else:
-        text = str(value).strip()
-    return text or None
-
-
-def is_true(value: Any) -> bool:
-    """An opt-out flag: true, 1, or text such as 'true', 'yes', 'y', '1' (case-insensitive)."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        return value == 1
-    if isinstance(value, str):
-        return value.strip().lower() in {"true", "yes", "y", "1"}
-    return False
