@@ -10,7 +10,7 @@
   US/Canada number in it.
 
 Each refusal is an ``InvalidInput`` (422 problem+json with the field and the sentence the composer shows).
-iMIS not answering, or refusing the query, does not block the send: the audience service decides when the
+iMIS not answering, refusing the query, or not set up does not block the send: the audience service decides when the
 run starts, and the answer carries a warning saying the audience was not checked. Body and audience
 errors that the campaign's own checks report (an unknown merge field, no audience) are left to them.
 """
@@ -56,13 +56,17 @@ async def check_sendable(pool: asyncpg.Pool, org: Organisation, campaign: dict[s
     except NotFound as exc:
         raise InvalidInput("audience", exc.code, exc.message.split(": ", 1)[-1]) from None
     except InvalidInput as exc:
-        if exc.field.startswith("audience"):
-            raise InvalidInput("audience", exc.code, exc.message.split(": ", 1)[-1]) from None
-        return []
+        if exc.field != "audience.query":
+            return []  # the body's unknown merge field: the campaign's own checks name it
+        return [_not_checked(exc.message.split(": ", 1)[-1])]
     except (RetryableError, PermanentError) as exc:  # iMIS down or refusing: the run decides when it starts
-        return [f"the audience was not checked before sending ({exc.message}); it is read when the run starts"]
+        return [_not_checked(exc.message)]
     _refuse(audience_sample.refusal(sample))
     return []
+
+
+def _not_checked(why: str) -> str:
+    return f"the audience was not checked before sending ({why}); it is read when the run starts"
 
 
 def _refuse(refusal: Refusal | None) -> None:
