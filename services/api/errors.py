@@ -88,7 +88,7 @@ async def problem_response(request: Request, exc: Exception) -> Response:
         extra = {"errors": errors}
     elif isinstance(exc, HTTPException):
         status = exc.status_code
-        code = HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+        code = getattr(exc, "code", None) or HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
         detail = str(exc.detail)
         headers = getattr(exc, "headers", None)
         if status == 405 and pages.wants_html(request):

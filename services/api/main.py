@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 from fastapi import FastAPI
 
+from libs.common.body_limits import BodyLimit, RouteLimit
 from libs.common.connections import open_connections
 from libs.common.runtime import Check, Service, health_router
 from libs.common.settings import Settings
@@ -60,6 +61,10 @@ def create_app(pool: asyncpg.Pool, settings_: Settings, checks: Mapping[str, Che
     app.state.web = WebConfig(public_base_url=settings_.public_base_url,
                               twilio_api_base_url=settings_.twilio_api_base_url,
                               imis_base_url=settings_.imis_base_url)
+    app.state.csv_upload_max_bytes = settings_.csv_upload_max_bytes
+    upload_cap = RouteLimit(f"{API_PREFIX}{uploads.CSV_UPLOAD_PATH}",
+                            settings_.csv_upload_max_bytes + uploads.MULTIPART_OVERHEAD)
+    app.add_middleware(BodyLimit, default=settings_.http_body_max_bytes, routes=[upload_cap])
     install_problem_handler(app)
     install_web(app)
     app.include_router(health_router(NAME, checks or {}))

@@ -47,10 +47,12 @@ from services.api.errors import InvalidInput, NotFound
 from services.api.schemas import RefusalOut
 
 router = APIRouter(prefix="/audiences", tags=["audiences"])
+# Where uploads arrive (under the API prefix): main.py gives this path the upload's body cap, not the JSON one.
+CSV_UPLOAD_PATH: Final = "/audiences/csv"
 
 # 200,000 rows of a typical member export are 15-30 MB; ``app.state.csv_upload_max_bytes`` overrides this.
 MAX_UPLOAD_BYTES: Final = 64 * 1024 * 1024
-_MULTIPART_OVERHEAD: Final = 64 * 1024
+MULTIPART_OVERHEAD: Final = 64 * 1024
 _MAPPING_FIELDS: Final = {"mobile_column": "mobile", "member_id_column": "member_id",
                           "first_name_column": "first_name", "last_name_column": "last_name"}
 
@@ -130,7 +132,7 @@ class PreviewOut(BaseModel):
 async def upload_csv(request: Request, org: OrgDep, actor: ActorDep, pool: PoolDep) -> UploadSummary:
     limit: int = getattr(request.app.state, "csv_upload_max_bytes", MAX_UPLOAD_BYTES)
     length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit + _MULTIPART_OVERHEAD:  # refused before a byte is read
+    if length.isdigit() and int(length) > limit + MULTIPART_OVERHEAD:  # refused before a byte is read
         raise _too_large(limit)
     async with request.form(max_files=1, max_fields=len(_MAPPING_FIELDS)) as form:
         file = form.get("file")
