@@ -32,7 +32,7 @@ from libs.common.errors import RetryableError
 from libs.common.merge import MergeError, compile_template
 from libs.common.segments import InvalidBody, count_segments
 from services.api import db, lists_db, uploads_db
-from services.api.deps import ActorDep, IdempotencyKey, Organisation, OrgDep, PoolDep
+from services.api.deps import ActorDep, IdempotencyKey, Organisation, OrgDep, PoolDep, WebConfig, WebDep
 from services.api.errors import IdempotencyKeyReused, InvalidInput, NotFound
 from services.api.schemas import (
     CampaignCreate,
@@ -45,6 +45,7 @@ from services.api.schemas import (
     ScheduleIn,
     SendStarted,
 )
+from services.api.send_check import check_sendable
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 
@@ -121,11 +122,12 @@ async def delete_campaign(campaign_id: UUID, org: OrgDep, pool: PoolDep) -> Resp
 
 @router.post("/{campaign_id}/schedule", summary="Schedule at a local time or on an RRULE (or reschedule)")
 async def schedule_campaign(
-    campaign_id: UUID, body: ScheduleIn, request: Request, org: OrgDep, actor: ActorDep, pool: PoolDep,
+    campaign_id: UUID, body: ScheduleIn, request: Request, org: OrgDep, actor: ActorDep, pool: PoolDep, web: WebDep,
     idempotency_key: IdempotencyKey = None,
 ) -> CampaignOut:
     now = datetime.now(UTC)
     schedule = await _build_schedule(body, org.time_zone, now)
+    warnings = await _check_sendable(pool, org, web, campaign_id, idempotency_key)
 
     async def act(conn: asyncpg.Connection) -> tuple[int, BaseModel]:
         locked = await _lock(conn, org, campaign_id)
@@ -137,17 +139,20 @@ async def schedule_campaign(
         await db.record_audit(conn, org_id=org.id, campaign_id=campaign_id, actor=actor, action="scheduled",
                               from_state=locked["state"], to_state=target,
                               detail={"schedule": schedules.to_json(schedule), "first": first})
-        return 200, await _campaign_out(conn, org, campaign_id)
+        out = await _campaign_out(conn, org, campaign_id)
+        out.warnings.extend(warnings)
+        return 200, out
 
     return await _idempotently(pool, org, idempotency_key, request, body, act)  # type: ignore[return-value]
 
 
 @router.post("/{campaign_id}/send-now", status_code=202, summary="Send now: one run, due immediately")
 async def send_now(
-    campaign_id: UUID, request: Request, org: OrgDep, actor: ActorDep, pool: PoolDep,
+    campaign_id: UUID, request: Request, org: OrgDep, actor: ActorDep, pool: PoolDep, web: WebDep,
     idempotency_key: IdempotencyKey = None,
 ) -> SendStarted:
     now = datetime.now(UTC)
+    warnings = await _check_sendable(pool, org, web, campaign_id, idempotency_key)
 
     async def act(conn: asyncpg.Connection) -> tuple[int, BaseModel]:
         locked = await _lock(conn, org, campaign_id)
@@ -159,7 +164,7 @@ async def send_now(
         await db.record_audit(conn, org_id=org.id, campaign_id=campaign_id, actor=actor, action="sent_now",
                               from_state=locked["state"], to_state=target, run_id=run_id)
         run = RunOut.model_validate(await db.get_run(conn, run_id))
-        return 202, SendStarted(campaign=await _campaign_out(conn, org, campaign_id), run=run)
+        return 202, SendStarted(campaign=await _campaign_out(conn, org, campaign_id), run=run, warnings=warnings)
 
     return await _idempotently(pool, org, idempotency_key, request, None, act)  # type: ignore[return-value]
 
@@ -287,6 +292,19 @@ def _occurrences(schedule: schedules.Schedule | None, now: datetime, count: int)
     return Occurrences(time_zone=schedule.time_zone, occurrences=[
         Occurrence(at=t, local=schedules.to_local(t, schedule.time_zone)) for t in found
     ])
+
+
+async def _check_sendable(pool: asyncpg.Pool, org: Organisation, web: WebConfig, campaign_id: UUID,
+                          idempotency_key: str | None) -> list[str]:
+    """Refuse up front a campaign nobody could receive (services/api/send_check.py), outside the send's
+    transaction; a request whose Idempotency-Key already has an answer is replayed unchecked."""
+    async with pool.acquire() as conn:
+        if idempotency_key is not None and await db.get_idempotency_key(conn, org.id, idempotency_key):
+            return []
+        campaign = await db.get_campaign(conn, org.id, campaign_id)
+    if campaign is None:
+        return []  # the transaction answers 404
+    return await check_sendable(pool, org, campaign, web.imis_base_url)
 
 
 async def _check_content(
