@@ -171,8 +171,11 @@ def require_admin(principal: PrincipalDep) -> Principal:
 
 AdminDep = Annotated[Principal, Depends(require_admin)]
 
+# Required: without it a retried request (a timeout, a double click) could send a campaign twice. A request
+# without it is a 400 ``idempotency_key_missing`` (errors.py, MISSING_HEADER_HINTS says what to send).
 IdempotencyKey = Annotated[
-    str | None,
+    str,
     Header(alias="Idempotency-Key", min_length=1, max_length=255,
-           description="Retrying with the same key returns the first response and starts nothing new"),
+           description="A value unique to this send (a UUID): retrying with the same key returns the first "
+                       "response and starts nothing new"),
 ]
