@@ -26,6 +26,7 @@ from services.api.routes import (
     campaigns,
     dashboard,
     messages,
+    outbox_page,
     session,
     settings,
     settings_page,
@@ -59,12 +60,13 @@ def create_app(pool: asyncpg.Pool, settings_: Settings, checks: Mapping[str, Che
     app.state.pool = pool
     app.state.web = WebConfig(public_base_url=settings_.public_base_url,
                               twilio_api_base_url=settings_.twilio_api_base_url,
-                              imis_base_url=settings_.imis_base_url)
+                              imis_base_url=settings_.imis_base_url,
+                              demo_outbox_url=settings_.demo_outbox_url)
     install_problem_handler(app)
     install_web(app)
     app.include_router(health_router(NAME, checks or {}))
     for pages_router in (session.router, dashboard.router, campaign_pages.router, settings_page.router,
-                         suppression_pages.router):
+                         suppression_pages.router, outbox_page.router):
         app.include_router(pages_router)
     for api in (campaigns.router, messages.router, dashboard.api_router, audiences.router, settings.router,
                 settings.senders_router, users.router, suppressions.router, test_send.router, uploads.router):
