@@ -344,7 +344,10 @@ def main() -> None:
         print("Sign in as:")
         for email, password in sign_ins:
             print(f"  {email:36} password: {password}")
-        print(f"'{demo.LIVE_CAMPAIGN}' is sending now at 3 segments/s: watch it on Home.")
+        print(f"Sending now at 3 segments/s, on Home: '{demo.QUICK.name}' (about 3 minutes) and "
+              f"'{demo.LONG.name}' (20 minutes or more, on its own sender).")
+        print(f"Alert e-mails go to a local SMTP catcher: Outbox (demo) in the dashboard, or the .eml files in "
+              f"{OUTBOX}")
         print("Stop it with: make stop (data stays in var/; make wipe deletes it)")
     elif args.command == "down":
         down(wipe=args.wipe)
