@@ -36,21 +36,33 @@ WHERE k.key_hash = :key_hash AND k.revoked_at IS NULL;
 UPDATE api_keys SET last_used_at = now() WHERE id = :key_id;
 
 -- name: user-for-sign-in
-SELECT id, org_id, email, password_hash, role, active, failed_sign_ins, last_failed_at
+SELECT id, org_id, email, password_hash, role, active
 FROM users
 WHERE lower(email) = lower(:email);
 
--- name: record-failed-sign-in
--- The count restarts when the previous failure is older than the lockout window.
-UPDATE users
-SET failed_sign_ins = CASE WHEN last_failed_at > now() - make_interval(secs => :window_s)
-                           THEN failed_sign_ins + 1 ELSE 1 END,
-    last_failed_at = now()
-WHERE id = :user_id;
+-- name: count-sign-in-attempt
+-- One statement per attempt, before any password is checked: each concurrent attempt gets its own count
+-- (the row lock of ON CONFLICT serialises them). A window older than :window_s starts again at 1.
+-- Keys come sorted, so two attempts lock their rows in the same order.
+INSERT INTO sign_in_throttle AS t (key, attempts)
+SELECT key, 1 FROM unnest(:keys::text[]) AS key
+ON CONFLICT (key) DO UPDATE
+SET attempts = CASE WHEN t.window_started_at > now() - make_interval(secs => :window_s) THEN t.attempts + 1 ELSE 1 END,
+    window_started_at = CASE WHEN t.window_started_at > now() - make_interval(secs => :window_s)
+                             THEN t.window_started_at ELSE now() END
+RETURNING key, attempts;
+
+-- name: clear-sign-in-attempts
+DELETE FROM sign_in_throttle WHERE key = :key;
+
+-- name: delete-old-sign-in-attempts
+DELETE FROM sign_in_throttle
+WHERE key IN (SELECT key FROM sign_in_throttle
+              WHERE window_started_at < now() - make_interval(secs => :window_s) LIMIT 100);
 
 -- name: record-sign-in
 UPDATE users
-SET failed_sign_ins = 0, last_failed_at = NULL, last_signed_in_at = now(),
+SET last_signed_in_at = now(),
     password_hash = coalesce(:new_hash, password_hash)
 WHERE id = :user_id;
 

@@ -48,9 +48,16 @@ async def user_for_sign_in(conn: asyncpg.Connection, email: str) -> Row | None:
     return _row(await QUERIES.fetchrow(conn, "user-for-sign-in", email=email))
 
 
-async def record_failed_sign_in(conn: asyncpg.Connection, user_id: UUID) -> None:
-    await QUERIES.execute(conn, "record-failed-sign-in", user_id=user_id,
-                          window_s=auth.SIGN_IN_WINDOW.total_seconds())
+async def count_sign_in_attempt(conn: asyncpg.Connection, keys: list[str]) -> dict[str, int]:
+    """Count one attempt against each key; return each key's attempts in its window, this one included."""
+    window_s = auth.SIGN_IN_WINDOW.total_seconds()
+    await QUERIES.execute(conn, "delete-old-sign-in-attempts", window_s=window_s)
+    rows = await QUERIES.fetch(conn, "count-sign-in-attempt", keys=sorted(keys), window_s=window_s)
+    return {r["key"]: r["attempts"] for r in rows}
+
+
+async def clear_sign_in_attempts(conn: asyncpg.Connection, key: str) -> None:
+    await QUERIES.execute(conn, "clear-sign-in-attempts", key=key)
 
 
 async def record_sign_in(conn: asyncpg.Connection, user_id: UUID, new_hash: str | None) -> None:

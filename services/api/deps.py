@@ -46,6 +46,7 @@ class WebConfig:
     public_base_url: str
     twilio_api_base_url: str = "https://api.twilio.com"
     imis_base_url: str | None = None  # an iMIS link without its own base_url uses this, as the audience service does
+    sign_in_max_per_address: int = auth.SIGN_IN_MAX_ATTEMPTS_PER_ADDRESS
     demo_outbox_url: str | None = None  # the demo's SMTP catcher, when ``make demo`` runs one
 
     @property

@@ -28,6 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
+from libs.common.audience import error_field
 from libs.common.errors import InvalidTransition, PermanentError, RetryableError, TextpulseError
 from libs.common.logging import get_logger
 from services.api import pages
@@ -101,7 +102,7 @@ async def problem_response(request: Request, exc: Exception) -> Response:
             detail = "; ".join(f"{e['field']}: {e['message']}" for e in missing_headers)
     elif isinstance(exc, HTTPException):
         status = exc.status_code
-        code = HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+        code = getattr(exc, "code", None) or HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
         detail = str(exc.detail)
         headers = getattr(exc, "headers", None)
         if status == 405 and pages.wants_html(request):
@@ -163,4 +164,4 @@ def _field_of(location: tuple[int | str, ...]) -> str:
     where, *path = location or ("request",)
     if where == "header" and path:
         return "-".join(part.capitalize() for part in str(path[0]).split("-"))
-    return ".".join(str(part) for part in path) or str(where)
+    return error_field(path) or str(where)

@@ -40,6 +40,7 @@ import asyncpg
 import httpx
 from aiokafka.errors import KafkaError
 
+from libs.common.audience import AudienceInvalid, CsvAudience, IqaAudience, ListAudience, parse_audience
 from libs.common.errors import ConfigurationError, DependencyUnavailable, PermanentError
 from libs.common.events import CampaignDue, Recipient
 from libs.common.imis_iqa import ImisQueryClient, RetryPolicy
@@ -50,16 +51,7 @@ from libs.common.pricing import PriceTable
 from services.audience import rules
 from services.audience.db import AudienceStore, RunContext
 from services.audience.publishing import RecipientPublisher
-from services.audience.sources import (
-    AudienceInvalid,
-    ColumnMap,
-    CsvAudience,
-    IqaAudience,
-    IqaRows,
-    ListAudience,
-    parse_audience,
-    stored_member,
-)
+from services.audience.sources import ColumnMap, IqaRows, stored_member
 
 log = get_logger(__name__)
 

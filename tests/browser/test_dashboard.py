@@ -173,6 +173,9 @@ async def test_the_composer_counts_live_fixes_a_curly_quote_and_schedules(
     await expect(page.locator("#occurrences li")).to_have_count(1)
     await expect(page.locator("#occurrences")).to_contain_text("09:30")
     await page.get_by_role("button", name="Schedule").click()
+    dialog = page.get_by_role("dialog")
+    await expect(dialog).to_contain_text("Audience: iMIS query $/Textpulse/SMS Audience with no parameters.")
+    await dialog.get_by_role("button", name="Schedule").click()
 
     await page.wait_for_url(re.compile(r"/campaigns/[0-9a-f-]{36}$"))
     await expect(page.get_by_role("heading", name=re.compile("Spring conference"))).to_contain_text("Scheduled")

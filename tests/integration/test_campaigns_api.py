@@ -96,7 +96,9 @@ async def test_a_draft_is_created_read_edited_and_deleted(org: Org) -> None:
         ({"sender_id": str(uuid.uuid4())}, "sender_id", "sender_not_owned"),
         ({"contact_email": "not an address"}, "contact_email", "string_pattern_mismatch"),
         ({"segment_limit": 0}, "segment_limit", "greater_than"),
-        ({"audience": {"kind": "carrier pigeon"}}, "audience.kind", "literal_error"),
+        ({"audience": {"kind": "carrier pigeon"}}, "audience", "audience_kind_invalid"),
+        ({"audience": {"kind": "iqa", "query": "$/Members", "params": ["eq:AK"]}}, "audience.params",
+         "extra_forbidden"),
         ({"max_lateness_s": 5}, "max_lateness_s", "greater_than_equal"),
     ],
 )

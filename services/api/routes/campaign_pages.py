@@ -24,7 +24,7 @@ from libs.common.phone import region_for_prefix
 from services.api import dashboard_db, db, pages, twilio_codes
 from services.api.deps import PoolDep, Principal, PrincipalDep
 from services.api.errors import NotFound
-from services.api.routes.audiences import load_audience_options
+from services.api.routes.audiences import describe_stored, load_audience_options
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 
@@ -111,12 +111,13 @@ async def campaign_page(
         chosen = next((r for r in runs if r["id"] == run), runs[0] if runs else None)
         query = (q or "").strip() or None
         recipients = await dashboard_db.run_recipients(conn, org.id, chosen["id"], query) if chosen else []
+        audience_text = await describe_stored(conn, org.id, campaign["audience"])
     failures: dict[int, int] = {}
     for row in errors:
         failures[row["error_code"]] = failures.get(row["error_code"], 0) + row["messages"]
     return pages.render(
         request, "campaigns/detail.html", principal=principal, nav="campaigns", campaign=campaign, runs=runs,
-        chosen=chosen, recipients=recipients, q=query or "",
+        chosen=chosen, recipients=recipients, q=query or "", audience_text=audience_text,
         failures=[(code, count, twilio_codes.meaning(code), twilio_codes.docs_url(code))
                   for code, count in sorted(failures.items(), key=lambda item: -item[1])],
         sender=senders.get(campaign["sender_id"]) if campaign["sender_id"] else None,

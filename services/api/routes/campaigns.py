@@ -32,7 +32,7 @@ from libs.common.db import transaction
 from libs.common.errors import RetryableError
 from libs.common.merge import MergeError, compile_template
 from libs.common.segments import InvalidBody, count_segments
-from services.api import db
+from services.api import db, lists_db, uploads_db
 from services.api.deps import ActorDep, IdempotencyKey, Organisation, OrgDep, PoolDep
 from services.api.errors import IdempotencyKeyReused, InvalidInput, NotFound
 from services.api.schemas import (
@@ -310,6 +310,17 @@ async def _check_content(
         raise InvalidInput("sender_id", "sender_missing", "choose a sender: the organisation has no default")
     if for_send and not fields.get("audience"):
         raise InvalidInput("audience", "audience_missing", "choose who receives it")
+    await _check_audience_source(conn, org, fields.get("audience"))
+
+
+async def _check_audience_source(conn: asyncpg.Connection, org: Organisation, audience: dict[str, Any] | None) -> None:
+    """A list or upload audience must name one of the organisation's own."""
+    audience = audience or {}
+    kind = audience.get("kind")
+    if kind == "list" and await lists_db.get_list(conn, org.id, audience.get("list_id")) is None:
+        raise InvalidInput("audience.list_id", "list_not_found", "no such member list in this organisation")
+    if kind == "csv" and await uploads_db.upload(conn, org.id, audience.get("upload_id")) is None:
+        raise InvalidInput("audience.upload_id", "csv_upload_not_found", "no such CSV upload in this organisation")
 
 
 async def _lock(conn: asyncpg.Connection, org: Organisation, campaign_id: UUID) -> dict[str, Any]:

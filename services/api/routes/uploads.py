@@ -27,7 +27,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Annotated, Any, Final, Literal
+from typing import Any, Final
 from uuid import UUID
 
 import httpx
@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
+from libs.common.audience import Audience, CsvAudience, IqaAudience, ListAudience
 from libs.common.csv_audience import CsvParseResult, CsvRefused, parse_csv, rejection_report
 from libs.common.imis_iqa import ImisQueryClient, RetryPolicy
 from libs.common.phone import Normalised, normalise
@@ -44,10 +45,12 @@ from services.api.deps import ActorDep, OrgDep, PoolDep, WebDep
 from services.api.errors import InvalidInput, NotFound
 
 router = APIRouter(prefix="/audiences", tags=["audiences"])
+# Where uploads arrive (under the API prefix): main.py gives this path the upload's body cap, not the JSON one.
+CSV_UPLOAD_PATH: Final = "/audiences/csv"
 
 # 200,000 rows of a typical member export are 15-30 MB; ``app.state.csv_upload_max_bytes`` overrides this.
 MAX_UPLOAD_BYTES: Final = 64 * 1024 * 1024
-_MULTIPART_OVERHEAD: Final = 64 * 1024
+MULTIPART_OVERHEAD: Final = 64 * 1024
 _MAPPING_FIELDS: Final = {"mobile_column": "mobile", "member_id_column": "member_id",
                           "first_name_column": "first_name", "last_name_column": "last_name"}
 # A preview asks iMIS for at most this many pages of 500 (one at a time, as ASI asks): about 10 s on a slow site.
@@ -71,28 +74,9 @@ class UploadSummary(BaseModel):
     created_at: datetime
 
 
-class IqaAudience(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    kind: Literal["iqa"]
-    query: Annotated[str, Field(pattern=r"^\$/", max_length=500)]
-    parameters: list[str] = []
-
-
-class CsvAudience(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    kind: Literal["csv"]
-    upload_id: UUID
-
-
-class ListAudience(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    kind: Literal["list"]
-    list_id: UUID
-
-
 class PreviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    audience: Annotated[IqaAudience | CsvAudience | ListAudience, Field(discriminator="kind")]
+    audience: Audience
 
 
 class PreviewOut(BaseModel):
@@ -114,7 +98,7 @@ class PreviewOut(BaseModel):
 async def upload_csv(request: Request, org: OrgDep, actor: ActorDep, pool: PoolDep) -> UploadSummary:
     limit: int = getattr(request.app.state, "csv_upload_max_bytes", MAX_UPLOAD_BYTES)
     length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit + _MULTIPART_OVERHEAD:  # refused before a byte is read
+    if length.isdigit() and int(length) > limit + MULTIPART_OVERHEAD:  # refused before a byte is read
         raise _too_large(limit)
     async with request.form(max_files=1, max_fields=len(_MAPPING_FIELDS)) as form:
         file = form.get("file")

@@ -8,7 +8,6 @@ key is shown once, in the answer that creates it; after that only its prefix is.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
@@ -21,6 +20,7 @@ from libs.common.db import transaction
 from services.api import auth, auth_db
 from services.api.deps import AdminDep, PoolDep, PrincipalDep
 from services.api.errors import Conflict, InvalidInput, NotFound
+from services.api.password_work import PASSWORDS
 
 router = APIRouter(tags=["users"])
 
@@ -184,7 +184,7 @@ async def _hash(password: str) -> str:
     problem = auth.password_problem(password)
     if problem is not None:
         raise InvalidInput("password", "password_weak", problem)
-    return await asyncio.to_thread(auth.hash_password, password)
+    return await PASSWORDS.hash(password)
 
 
 async def _user(conn: asyncpg.Connection, org_id: UUID, user_id: UUID) -> UserOut:

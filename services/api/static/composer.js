@@ -5,6 +5,7 @@
 import {
   api, clearFieldErrors, confirmAction, csrfToken, formatNumber, idempotencyKey, Problem, showProblem, toast,
 } from "./app.js";
+import { audienceCard } from "./composer_audience.js";
 
 const config = JSON.parse(document.getElementById("composer-config").textContent);
 const form = document.getElementById("composer");
@@ -195,7 +196,9 @@ limitInput.addEventListener("input", () => {
 });
 
 // ---- Audience -----------------------------------------------------------------------------------------
-const audienceKind = () => form.querySelector("input[name=audience_kind]:checked")?.value ?? "iqa";
+const audienceBox = audienceCard(form, config);
+const audienceKind = audienceBox.kind;
+const audienceValue = audienceBox.value;
 
 function audienceSize() {
   const kind = audienceKind();
@@ -220,16 +223,7 @@ function onAudienceChange() {
 form.querySelectorAll("input[name=audience_kind]").forEach((r) => r.addEventListener("change", onAudienceChange));
 ["list_id", "upload_id"].forEach((id) => $(id).addEventListener("change", onAudienceChange));
 $("iqa_query").addEventListener("change", onAudienceChange);
-
-function audienceValue() {
-  const kind = audienceKind();
-  if (kind === "iqa") {
-    const query = $("iqa_query").value.trim();
-    return query ? { kind, query } : null;
-  }
-  if (kind === "list") return $("list_id").value ? { kind, list_id: $("list_id").value } : null;
-  return $("upload_id").value ? { kind, upload_id: $("upload_id").value } : null;
-}
+audienceBox.onParametersChange(() => $("audience-preview-result").replaceChildren());
 
 // ---- CSV upload and audience preview ------------------------------------------------------------------
 const REASON_LABELS = {
@@ -502,8 +496,11 @@ form.addEventListener("submit", async (event) => {
   const when = whenValue();
   if (when === "now") {
     const size = recipients.value ? `about ${formatNumber(Number(recipients.value))} members` : "its audience";
-    const ok = await confirmAction("Send this campaign now?", `It goes to ${size} as soon as the audience is read.`,
-      "Send now");
+    const ok = await confirmAction("Send this campaign now?", `It goes to ${size} as soon as the audience is read. `
+      + `Audience: ${await audienceBox.sentence()}.`, "Send now");
+    if (!ok) return;
+  } else if (when === "at" || when === "recurring") {
+    const ok = await confirmAction("Schedule this campaign?", `Audience: ${await audienceBox.sentence()}.`, "Schedule");
     if (!ok) return;
   }
   const submit = $("submit");
