@@ -34,7 +34,7 @@ ROUTE_ACCESS: Final[Mapping[tuple[str, str], Access]] = {
     # pages
     ("GET", "/"): S, ("GET", "/campaigns"): S, ("GET", "/campaigns/new"): S,
     ("GET", "/campaigns/{campaign_id}/edit"): S, ("GET", "/campaigns/{campaign_id}"): S,
-    ("GET", "/suppressions"): S, ("GET", "/lists"): S, ("GET", "/lists/{list_id}"): S,
+    ("GET", "/suppressions"): S, ("GET", "/lists"): S, ("GET", "/lists/{list_id}"): S, ("GET", "/outbox"): S,
     ("GET", "/settings"): A,
     # campaigns
     ("POST", "/api/v1/campaigns"): S, ("GET", "/api/v1/campaigns"): S,

@@ -47,6 +47,7 @@ class WebConfig:
     twilio_api_base_url: str = "https://api.twilio.com"
     imis_base_url: str | None = None  # an iMIS link without its own base_url uses this, as the audience service does
     sign_in_max_per_address: int = auth.SIGN_IN_MAX_ATTEMPTS_PER_ADDRESS
+    demo_outbox_url: str | None = None  # the demo's SMTP catcher, when ``make demo`` runs one
 
     @property
     def secure_cookies(self) -> bool:
@@ -172,8 +173,11 @@ def require_admin(principal: PrincipalDep) -> Principal:
 
 AdminDep = Annotated[Principal, Depends(require_admin)]
 
+# Required: without it a retried request (a timeout, a double click) could send a campaign twice. A request
+# without it is a 400 ``idempotency_key_missing`` (errors.py, MISSING_HEADER_HINTS says what to send).
 IdempotencyKey = Annotated[
-    str | None,
+    str,
     Header(alias="Idempotency-Key", min_length=1, max_length=255,
-           description="Retrying with the same key returns the first response and starts nothing new"),
+           description="A value unique to this send (a UUID): retrying with the same key returns the first "
+                       "response and starts nothing new"),
 ]

@@ -30,6 +30,7 @@ from services.api.routes import (
     list_pages,
     lists,
     messages,
+    outbox_page,
     session,
     settings,
     settings_page,
@@ -44,7 +45,7 @@ NAME = "api"
 API_PREFIX = "/api/v1"
 
 PAGE_ROUTERS = (session.router, dashboard.router, campaign_pages.router, settings_page.router,
-                suppression_pages.router, list_pages.router)
+                suppression_pages.router, list_pages.router, outbox_page.router)
 API_ROUTERS = (campaigns.router, messages.router, dashboard.api_router, audiences.router, settings.router,
                settings.senders_router, users.router, suppressions.router, test_send.router, uploads.router,
                lists.router)
@@ -70,7 +71,8 @@ def create_app(pool: asyncpg.Pool, settings_: Settings, checks: Mapping[str, Che
     app.state.web = WebConfig(public_base_url=settings_.public_base_url,
                               twilio_api_base_url=settings_.twilio_api_base_url,
                               imis_base_url=settings_.imis_base_url,
-                              sign_in_max_per_address=settings_.sign_in_max_per_address)
+                              sign_in_max_per_address=settings_.sign_in_max_per_address,
+                              demo_outbox_url=settings_.demo_outbox_url)
     app.state.csv_upload_max_bytes = settings_.csv_upload_max_bytes
     upload_cap = RouteLimit(f"{API_PREFIX}{uploads.CSV_UPLOAD_PATH}",
                             settings_.csv_upload_max_bytes + uploads.MULTIPART_OVERHEAD)

@@ -18,7 +18,15 @@ from fastapi import FastAPI
 from services.api import auth
 from services.api.password_work import PASSWORDS
 from tests.integration import api_harness
-from tests.integration.api_harness import PASSWORD, Caller, client_for, problem, signed_in, with_api_key
+from tests.integration.api_harness import (
+    PASSWORD,
+    Caller,
+    client_for,
+    idempotency_key,
+    problem,
+    signed_in,
+    with_api_key,
+)
 
 HTML = {"Accept": "text/html,application/xhtml+xml"}
 
@@ -277,7 +285,7 @@ async def test_one_organisation_can_never_read_or_change_anothers_data(
         ("POST", f"{path}/archive", None), ("POST", f"{path}/duplicate", None),
         ("GET", f"{path}/occurrences", None), ("GET", f"{path}/runs", None),
     ]:
-        problem(await ours.call(method, url, payload), 404, "campaign_not_found")
+        problem(await ours.call(method, url, payload, **idempotency_key()), 404, "campaign_not_found")
     problem(await ours.call("PATCH", f"/api/v1/users/{their_user['id']}", {"role": "staff"}), 404, "user_not_found")
     problem(await ours.call("PUT", f"/api/v1/users/{their_user['id']}/password", {"password": "x" * 20}), 404,
             "user_not_found")
