@@ -325,10 +325,25 @@ async def test_segment_limits_warn_outside_the_usual_range_and_the_account_cap_a
     db_pool: asyncpg.Pool, client: httpx.AsyncClient
 ) -> None:
     capped = await make_org(db_pool, client, max_segments=10_000)
-    campaign = await capped.draft(segment_limit=40_000)
-    assert campaign["segment_limit"] == 40_000 and campaign["effective_segment_limit"] == 10_000
-    assert campaign["warnings"] == ["segment_limit 40,000 is outside the usual 15,000-30,000",
+    campaign = await capped.draft(segment_limit=12_000)
+    assert campaign["segment_limit"] == 12_000 and campaign["effective_segment_limit"] == 10_000
+    assert campaign["warnings"] == ["segment_limit 12,000 is outside the usual 15,000-30,000",
                                     "the account caps every campaign at 10,000 segments"]
+
+
+async def test_the_organisations_segment_limit_is_a_ceiling_for_every_campaign(
+    db_pool: asyncpg.Pool, client: httpx.AsyncClient
+) -> None:
+    org = await make_org(db_pool, client)  # the organisation's limit: 20,000 segments per campaign
+    refused = await org.call("POST", "", {"name": "Everyone", "segment_limit": 30_000})
+    body = problem(refused, 422, "segment_limit_over_organisation")
+    assert body["errors"][0]["field"] == "segment_limit"
+    assert "over the organisation's limit of 20,000 segments" in body["errors"][0]["message"]
+    draft = await org.draft(segment_limit=20_000)
+    problem(await org.call("PATCH", f"/{draft['id']}", {"segment_limit": 20_001}), 422,
+            "segment_limit_over_organisation")
+    edited = await org.call("PATCH", f"/{draft['id']}", {"segment_limit": 5_000})
+    assert edited.status_code == 200 and edited.json()["segment_limit"] == 5_000
 
 
 async def test_the_openapi_document_lists_every_campaign_route(client: httpx.AsyncClient) -> None:

@@ -59,6 +59,7 @@ async def create_campaign(body: CampaignCreate, org: OrgDep, actor: ActorDep, po
     fields = body.model_dump()
     if fields["segment_limit"] is None:
         fields["segment_limit"] = org.campaign_segment_limit
+    _check_segment_limit(org, fields["segment_limit"])
     async with transaction(pool) as conn:
         await _check_content(conn, org, fields)
         campaign_id = await db.insert_campaign(conn, org.id, fields, actor)
@@ -103,6 +104,8 @@ async def update_campaign(
     async with transaction(pool) as conn:
         locked = await _lock(conn, org, campaign_id)
         states.ensure_editable(locked["state"])
+        if "segment_limit" in changes:
+            _check_segment_limit(org, changes["segment_limit"])
         fields = (await db.get_campaign(conn, org.id, campaign_id) or {}) | changes
         await _check_content(conn, org, fields, for_send=locked["state"] != CampaignState.DRAFT)
         await db.update_campaign(conn, campaign_id, fields, actor)
@@ -305,6 +308,14 @@ async def _check_sendable(pool: asyncpg.Pool, org: Organisation, web: WebConfig,
     if campaign is None:
         return []  # the transaction answers 404
     return await check_sendable(pool, org, campaign, web.imis_base_url)
+
+
+def _check_segment_limit(org: Organisation, limit: int) -> None:
+    """The organisation's per-campaign limit is a ceiling: a campaign may set a lower one, never a higher."""
+    if limit > org.campaign_segment_limit:
+        raise InvalidInput("segment_limit", "segment_limit_over_organisation",
+                           f"{limit:,} is over the organisation's limit of {org.campaign_segment_limit:,} segments "
+                           "per campaign; an admin can raise that limit in Settings")
 
 
 async def _check_content(
