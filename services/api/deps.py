@@ -140,7 +140,7 @@ async def _from_api_key(pool: asyncpg.Pool, authorization: str) -> Principal:
     async with pool.acquire() as conn:
         row = await auth_db.api_key_principal(conn, key)
         if row is None:
-            raise Unauthenticated("api_key_invalid", "the API key is unknown or revoked")
+            raise Unauthenticated("api_key_invalid", "the API key is unknown, revoked or expired")
         last = row["last_used_at"]
         if last is None or datetime.now(UTC) - last > auth.SESSION_TOUCH_EVERY:
             await auth_db.touch_api_key(conn, row["key_id"])
