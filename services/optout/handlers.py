@@ -2,8 +2,10 @@
 
 ``apply_batch(conn, rows, deps)`` returns one WebhookResult per row: ``done`` with a stable outcome
 (``opted_out``, ``opted_in``, ``help``, ``reply_stored``, ``phone_invalid``, ``applied``, ``stale``,
-``ledger_missing``, ``status_unknown``, ``sid_foreign``, ``duplicate``), or ``failed`` with the reason when the request can
-never be applied (``field_missing``). Each step is one statement for the whole batch (db.py).
+``ledger_missing``, ``status_unknown``, ``sid_foreign``, ``duplicate``), or ``failed`` with the reason when
+the request can never be applied (``field_missing``). Each step is one statement for the whole batch (db.py).
+A status callback only ever reads and changes rows of the organisation whose account signed it; one
+naming another organisation's message is ``sid_foreign`` and changes nothing.
 
 Idempotent: every write is keyed on the message SID (inbound), on SID + status + error code
 (callbacks), or on message SID + scope + action (consent), so a batch applied twice changes nothing the
