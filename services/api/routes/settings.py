@@ -19,7 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from libs.common.db import transaction
 from libs.common.errors import ConfigurationError
 from libs.common.phone import Normalised, normalise, region_for_prefix
-from services.api import dashboard_db, db, settings_db
+from services.api import dashboard_db, db, settings_db, twilio_accounts
 from services.api.deps import AdminDep, OrgDep, PoolDep, WebDep
 from services.api.errors import Conflict, InvalidInput, NotFound
 
@@ -157,17 +157,30 @@ async def patch_sms_account(body: SmsAccountPatch, admin: AdminDep, pool: PoolDe
         return await settings_out(conn, admin.org.id)
 
 
-@router.put("/sms-account/credentials", summary="Link a Twilio account, or replace its auth token")
+@router.put("/sms-account/credentials", summary="Link a Twilio account, or replace its auth token",
+            responses={409: {"description": "another organisation has linked this Twilio account"},
+                       422: {"description": "Twilio refused the credentials"},
+                       503: {"description": "Twilio could not check them; try again"}})
 async def link_account(body: CredentialsIn, admin: AdminDep, pool: PoolDep, web: WebDep) -> SettingsOut:
-    async with transaction(pool) as conn:
+    async with pool.acquire() as conn:
+        if await settings_db.account_linked_elsewhere(conn, admin.org.id, body.account_sid):
+            raise _account_in_use()
         current = await settings_db.sms_account(conn, admin.org.id)
+    # Checked with Twilio outside the transaction: no connection is held while Twilio answers.
+    await twilio_accounts.verify_credentials(web.twilio_api_base_url, body.account_sid, body.auth_token)
+    async with transaction(pool) as conn:
         hook = body.webhook_base_url or (current or {}).get("webhook_base_url") or web.public_base_url
         try:
             async with conn.transaction():
                 await settings_db.link_sms_account(conn, admin.org.id, body.account_sid, body.auth_token, hook)
         except asyncpg.UniqueViolationError:
-            raise Conflict("account_in_use", "that Twilio account is linked to another organisation") from None
+            raise _account_in_use() from None
         return await settings_out(conn, admin.org.id)
+
+
+def _account_in_use() -> Conflict:
+    return Conflict("account_in_use", "that Twilio account is linked to another organisation: each Twilio account "
+                    "can belong to one organisation only")
 
 
 @router.put("/sms-account/api-key", summary="Set or replace the Twilio API key (the secret is write-only)")
