@@ -47,6 +47,7 @@ class WebConfig:
     twilio_api_base_url: str = "https://api.twilio.com"
     imis_base_url: str | None = None  # an iMIS link without its own base_url uses this, as the audience service does
     sign_in_max_per_address: int = auth.SIGN_IN_MAX_ATTEMPTS_PER_ADDRESS
+    env: str = "development"  # TEXTPULSE_ENV: development and test allow local webhook URLs
 
     @property
     def secure_cookies(self) -> bool:

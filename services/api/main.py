@@ -63,7 +63,8 @@ def create_app(pool: asyncpg.Pool, settings_: Settings, checks: Mapping[str, Che
     app.state.web = WebConfig(public_base_url=settings_.public_base_url,
                               twilio_api_base_url=settings_.twilio_api_base_url,
                               imis_base_url=settings_.imis_base_url,
-                              sign_in_max_per_address=settings_.sign_in_max_per_address)
+                              sign_in_max_per_address=settings_.sign_in_max_per_address,
+                              env=settings_.env)
     app.state.csv_upload_max_bytes = settings_.csv_upload_max_bytes
     upload_cap = RouteLimit(f"{API_PREFIX}{uploads.CSV_UPLOAD_PATH}",
                             settings_.csv_upload_max_bytes + uploads.MULTIPART_OVERHEAD)

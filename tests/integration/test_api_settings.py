@@ -218,3 +218,29 @@ async def test_the_default_sender_moves_to_another_of_the_organisations_senders(
     assert await db_pool.fetchval("SELECT count(*) FROM senders WHERE org_id = $1 AND is_default", admin.org_id) == 1
     senders = (await admin.call("GET", "/api/v1/senders")).json()
     assert senders[0]["address"] == "+18885550101" and senders[0]["is_default"]
+
+
+async def test_a_webhook_url_twilio_cannot_or_must_not_call_is_refused_in_production(
+    database_url: str, kafka_bootstrap: str, db_pool: asyncpg.Pool, standin: TwilioStandin
+) -> None:
+    async with api_harness.api_client(database_url, kafka_bootstrap, env="production",
+                                      secret_key="a-production-secret-for-this-test-only",
+                                      twilio_api_base_url=standin.url) as c:
+        org = await api_harness.make_org(db_pool, max_segments=1000)
+        caller = await signed_in(db_pool, c, org.id, role="admin")
+        for url, code in [("https://169.254.169.254/latest/meta-data/", "url_host_internal"),
+                          ("http://sms.example.org/hooks", "url_not_https"),
+                          ("https://localhost:8001", "url_host_internal")]:
+            refused = problem(await caller.call("PATCH", "/api/v1/settings/sms-account", {"webhook_base_url": url}),
+                              422, code)
+            assert refused["errors"][0]["field"] == "webhook_base_url"
+            assert refused["detail"].startswith("webhook_base_url: ")
+        assert await db_pool.fetchval("SELECT webhook_base_url FROM sms_accounts WHERE org_id = $1",
+                                      org.id) == "https://hooks.example.org"
+        problem(await caller.call("PUT", "/api/v1/settings/sms-account/credentials",
+                                  {"account_sid": SID_F, "auth_token": TOKEN,
+                                   "webhook_base_url": "https://10.0.0.7/hooks"}), 422, "url_host_internal")
+        changed = await caller.call("PATCH", "/api/v1/settings/sms-account",
+                                    {"webhook_base_url": "https://sms.example.org/hooks/"})
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["sms_account"]["webhook_base_url"] == "https://sms.example.org/hooks"
