@@ -203,6 +203,14 @@ class OptoutDb:
             params=[json.dumps(r.params, ensure_ascii=False) for r in requests],
         )
 
+    async def add_signature_refusals(
+        self, conn: asyncpg.Connection, counts: Sequence[tuple[UUID, datetime, int, str]]
+    ) -> None:
+        """(org_id, minute, refusals, url checked against): added to the minute's count."""
+        await self.q.execute(conn, "add-signature-refusals", org_ids=[c[0] for c in counts],
+                             minutes=[c[1] for c in counts], refusals=[c[2] for c in counts],
+                             urls=[c[3] for c in counts])
+
     # -- processing -----------------------------------------------------------------------------
     # The processor applies a batch with one statement per step; these take one item per message.
 

@@ -20,6 +20,15 @@ FROM unnest(CAST(:kinds AS text[]), CAST(:org_ids AS uuid[]), CAST(:account_sids
      WITH ORDINALITY AS u(kind, org_id, account_sid, url, params, n)
 ORDER BY n;
 
+-- name: add-signature-refusals
+-- Webhooks naming an organisation's account whose signature did not validate, per minute (migration
+-- 0018); services/optout/refusals.py sums them in memory first, the usage service alerts on them.
+INSERT INTO webhook_signature_refusals (org_id, minute, refusals, last_url)
+SELECT * FROM unnest(CAST(:org_ids AS uuid[]), CAST(:minutes AS timestamptz[]), CAST(:refusals AS int[]),
+                     CAST(:urls AS text[]))
+ON CONFLICT (org_id, minute) DO UPDATE
+SET refusals = webhook_signature_refusals.refusals + excluded.refusals, last_url = excluded.last_url;
+
 -- ---------------------------------------------------------------------------------------------
 -- Processing webhooks
 

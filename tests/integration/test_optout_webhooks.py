@@ -490,3 +490,17 @@ async def test_a_foreign_callback_stored_early_is_never_reconciled_into_the_owne
     await processor.reconcile()  # the sweep that applies early callbacks once their SID is known
     assert await optout.fetchval("SELECT matched FROM status_callbacks WHERE message_sid = $1", sid) is False
     assert await optout.fetchval("SELECT twilio_status FROM send_ledger WHERE message_sid = $1", sid) is None
+
+
+async def test_bad_signatures_for_an_account_are_counted_for_its_organisation(optout: OptoutHarness) -> None:
+    org, bystander = await optout.new_org(), await optout.new_org()
+    for _ in range(3):
+        assert (await _forged_with_other_token(optout, org)).status_code == 403  # type: ignore[attr-defined]
+    assert (await _unsigned(optout, org)).status_code == 403  # type: ignore[attr-defined]  # not a bad signature
+    assert (await optout.inbound(org, "hello", fresh_phone())).status_code == 200
+    await eventually(lambda: optout.fetchval(
+        "SELECT sum(refusals) = 3 FROM webhook_signature_refusals WHERE org_id = $1", org.id), timeout=5)
+    assert await optout.fetchval("SELECT last_url FROM webhook_signature_refusals WHERE org_id = $1",
+                                 org.id) == PUBLIC_BASE + "/twilio/inbound"
+    assert await optout.fetchval("SELECT count(*) FROM webhook_signature_refusals WHERE org_id = $1",
+                                 bystander.id) == 0
