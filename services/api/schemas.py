@@ -129,6 +129,15 @@ class RunOut(BaseModel):
 class SendStarted(BaseModel):
     campaign: CampaignOut
     run: RunOut
+    warnings: list[str] = Field(default=[], description="what could not be checked before sending, and why")
+
+
+class RefusalOut(BaseModel):
+    """Why a campaign would reach nobody (libs/common/send_checks.py): the words send-now refuses with."""
+
+    field: str
+    code: str
+    message: str
 
 
 class Occurrence(BaseModel):

@@ -171,6 +171,11 @@ async def with_api_key(pool: asyncpg.Pool, client: httpx.AsyncClient, org_id: uu
     return Caller(org_id, client, {"Authorization": f"Bearer {key}"}, f"api-key:{name}")
 
 
+def idempotency_key() -> dict[str, str]:
+    """A fresh ``Idempotency-Key`` header, as send-now and schedule require one (as ``**headers``)."""
+    return {"Idempotency-Key": f"key-{uuid.uuid4()}"}
+
+
 def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == PROBLEM

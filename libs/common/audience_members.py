@@ -1,8 +1,9 @@
-"""Where a campaign's members come from: rows of its audience (``libs.common.audience`` defines and parses
-the ``audience`` setting) turned into AudienceMembers.
+"""Members as a source returns them, turned into :class:`AudienceMember`: IQA rows through the organisation's
+:class:`ColumnMap` (``audience_column_maps``), CSV upload rows and list entries with their merge values.
 
-IQA columns are read through the organisation's :class:`ColumnMap` (``audience_column_maps``);
-values of any JSON type are turned into text here, so a number typed as Int32 or a Decimal still works.
+The audience service reads a whole audience this way and the API's audience preview reads a sample the
+same way, so both see the same member ids, numbers, opt-out flags and merge values. Values of any JSON
+type are turned into text here, so a number typed as Int32 or a Decimal still works.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.audience.rules import AudienceMember
+from libs.common.audience_rules import AudienceMember
+
+__all__ = ["ColumnMap", "IqaRows", "as_text", "is_true", "stored_member"]
 
 
 @dataclass(frozen=True, slots=True)
