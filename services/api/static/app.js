@@ -3,12 +3,16 @@
 
 export const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 
+// A refused request. Its message is the errors' own sentences ("Campaign name is required.") when it
+// has field errors, since "detail" names fields as the API spells them; otherwise the detail.
 export class Problem extends Error {
   constructor(status, body) {
-    super(body.detail || `The request failed (${status})`);
+    const errors = Array.isArray(body.errors) ? body.errors : [];
+    const sentences = errors.map((e) => e.message).filter(Boolean).join(" ");
+    super(sentences || body.detail || `The request failed (${status})`);
     this.status = status;
     this.code = body.code || "error";
-    this.errors = Array.isArray(body.errors) ? body.errors : [];
+    this.errors = errors;
   }
 }
 
