@@ -25,7 +25,7 @@ let offset = 0;
 
 function query() {
   const params = new URLSearchParams({ limit: PAGE, offset });
-  const q = filters.q.value.trim().replace(/[\s().-]/g, "");
+  const q = filters.q.value.trim(); // the API reads it with the organisation's prefix
   if (q) params.set("q", q);
   if (filters.source.value) params.set("source", filters.source.value);
   const scope = filters.scope.value.trim();
