@@ -38,10 +38,17 @@ def number_search(field: str, raw: str | None, default_country_prefix: str) -> s
     text = (raw or "").strip()
     if not text:
         return None
-    result = phones.normalise(text, default_country_prefix)
-    if isinstance(result, phones.Normalised):
-        return result.e164
-    if not _TYPED_DIGITS.fullmatch(text):
+    digits = number_digits(text, default_country_prefix)
+    if digits is None:
         raise InvalidInput(field, "phone_search_invalid",
                            "Search with a phone number or its last digits, like (617) 555-0199 or 0199.")
-    return text.translate(_DROP)
+    return digits
+
+
+def number_digits(raw: str, default_country_prefix: str) -> str | None:
+    """``raw`` as number_search reads it, or None when it is not a number or part of one (a name)."""
+    text = raw.strip()
+    if not text or not _TYPED_DIGITS.fullmatch(text):
+        return None
+    result = phones.normalise(text, default_country_prefix)
+    return result.e164 if isinstance(result, phones.Normalised) else text.translate(_DROP)

@@ -31,6 +31,20 @@ def test_progress_measures_since_the_start_when_it_is_younger_than_the_window() 
     assert measure(total=1000, done=999, recent=1, window_s=60, started_at=None, now=NOW).percent == 99
 
 
+def test_the_rate_never_reads_above_the_senders_pace() -> None:
+    # 218 outcomes counted in a minute (sends on the window's edge, or earlier sends counted twice):
+    # a sender paced at 3 segments a second cannot have sent more than 180 messages in it.
+    over = measure(total=1000, done=500, recent=218, window_s=60, started_at=NOW - timedelta(minutes=5), now=NOW,
+                   segments_per_second=3)
+    assert over.per_minute == 180
+    assert over.expected_finish == NOW + timedelta(seconds=500 / 3)
+    young = measure(total=100, done=4, recent=4, window_s=60, started_at=NOW - timedelta(seconds=1), now=NOW,
+                    segments_per_second=3)
+    assert young.per_minute == 180
+    under = measure(total=1000, done=500, recent=90, window_s=60, started_at=None, now=NOW, segments_per_second=3)
+    assert under.per_minute == 90
+
+
 def test_the_series_has_every_day_and_the_totals_add_up() -> None:
     rows = [{"day": date(2026, 3, 10), "segments": 40, "messages": 20, "failed": 2, "cost": Decimal("0.332")},
             {"day": date(2026, 3, 1), "segments": 10, "messages": 10, "failed": 0, "cost": Decimal("0.083")},

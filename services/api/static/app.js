@@ -112,6 +112,9 @@ export function formatTime(iso, timeZone, options = { hour: "2-digit", minute: "
 }
 
 export const formatNumber = (n) => new Intl.NumberFormat("en-US").format(n);
+// As pages.py's money filter: "$1,234.56".
+export const formatMoney = (amount) =>
+  new Intl.NumberFormat("en-US", { style: "currency", currency: "USD" }).format(Number(amount));
 
 // ---- Campaign actions: <button data-api-action="/api/v1/campaigns/…/pause" data-confirm="…"> --------------
 function wireActions() {
