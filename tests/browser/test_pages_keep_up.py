@@ -5,6 +5,7 @@ pages and searches; Home's figures follow the database without a reload while a 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -111,4 +112,30 @@ async def test_homes_figures_follow_the_database_while_a_campaign_sends(
     await expect(page.locator("#stat-today .sub")).to_have_text("700 messages")
     await expect(page.locator("#stat-cost .value")).to_have_text("$11.62")
     await expect(page.locator("#state-draft .count")).to_have_text("1")
+    assert await page.evaluate("window.notReloaded === true")
+
+
+async def test_the_campaign_list_follows_a_campaign_that_finishes_sending(
+    page: Page, org: Org, db_pool: asyncpg.Pool
+) -> None:
+    campaign = await add_campaign(db_pool, org.id, "Storm closure", "sending")
+    await sign_in(page, org.staff, then="/campaigns")
+    row = page.get_by_role("row", name=re.compile("Storm closure"))
+    await expect(row).to_contain_text("Sending")
+    await page.evaluate("window.notReloaded = true")
+    await db_pool.execute("UPDATE campaigns SET state = 'completed', updated_at = now() WHERE id = $1", campaign)
+    await expect(row).to_contain_text("Completed", timeout=30_000)
+    await expect(page.get_by_role("link", name=re.compile("^Completed"))).to_contain_text("1")
+    assert await page.evaluate("window.notReloaded === true")
+
+
+async def test_a_new_api_key_appears_in_the_list_without_a_reload(page: Page, org: Org) -> None:
+    await sign_in(page, org.admin, then="/settings")
+    await page.evaluate("window.notReloaded = true")
+    await page.get_by_label("New key's name").fill("iMIS sync")
+    await page.get_by_role("button", name="Create key").click()
+    await expect(page.locator("#new-key-value")).to_have_text(re.compile(r"^tpk_"))
+    keys = page.get_by_role("table", name="API keys")
+    await expect(keys.get_by_role("row", name=re.compile("iMIS sync"))).to_have_count(1)
+    await expect(keys.get_by_role("button", name="Revoke")).to_have_count(1)
     assert await page.evaluate("window.notReloaded === true")

@@ -116,9 +116,25 @@ export const formatNumber = (n) => new Intl.NumberFormat("en-US").format(n);
 export const formatMoney = (amount) =>
   new Intl.NumberFormat("en-US", { style: "currency", currency: "USD" }).format(Number(amount));
 
+// ---- Parts of a page, fresh from the server: the page's own template renders them, so they read the same ---
+// Replaces each element whose id is given with the same element of a fresh copy of this page.
+export async function refreshFragments(ids) {
+  const response = await fetch(location.href, { credentials: "same-origin", headers: { Accept: "text/html" } });
+  if (!response.ok) throw new Problem(response.status, {});
+  const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+  for (const id of ids) {
+    const now = document.getElementById(id);
+    const next = fresh.getElementById(id);
+    if (now && next) {
+      now.replaceWith(next);
+      wireActions(next);
+    }
+  }
+}
+
 // ---- Campaign actions: <button data-api-action="/api/v1/campaigns/…/pause" data-confirm="…"> --------------
-function wireActions() {
-  document.querySelectorAll("[data-api-action]").forEach((button) => {
+function wireActions(root = document) {
+  root.querySelectorAll("[data-api-action]").forEach((button) => {
     button.addEventListener("click", async () => {
       const { apiAction, confirm, confirmTitle, confirmLabel, done, method } = button.dataset;
       if (confirm && !(await confirmAction(confirmTitle || button.textContent.trim(), confirm, confirmLabel))) return;
