@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 from playwright.async_api import Page, expect
 
+from services.api import pages
 from tests.browser.test_dashboard import TZ, Org, add_campaign, sign_in
 from tests.integration import api_harness
 
@@ -113,6 +114,11 @@ async def test_homes_figures_follow_the_database_while_a_campaign_sends(
     await expect(page.locator("#stat-cost .value")).to_have_text("$11.62")
     await expect(page.locator("#state-draft .count")).to_have_text("1")
     assert await page.evaluate("window.notReloaded === true")
+    # What a script adds reads as what the page was rendered with (pages.py's local filter).
+    moment = datetime(2026, 9, 2, 13, 5, tzinfo=UTC)
+    written = await page.evaluate(
+        "([iso, tz]) => import('/static/app.js').then((app) => app.formatWhen(iso, tz))", [moment.isoformat(), TZ])
+    assert written == pages.ENV.filters["local"](moment, TZ) == "2 Sep 2026, 09:05"
 
 
 async def test_the_campaign_list_follows_a_campaign_that_finishes_sending(

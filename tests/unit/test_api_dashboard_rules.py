@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from services.api import auth, progress, schedule_text, usage_chart
+from services.api import auth, pages, progress, schedule_text, usage_chart
 from services.api.progress import measure
 
 NOW = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
@@ -97,3 +97,11 @@ def test_passwords_and_tokens() -> None:
     assert key.key.startswith("tpk_") and key.key_hash == auth.token_hash(key.key) and key.key[4:12] == key.prefix
     assert auth.same_token("abc", "abc") and not auth.same_token("abc", "abd") and not auth.same_token(None, None)
     assert auth.cookie_name(True).startswith("__Host-") and not auth.cookie_name(False).startswith("__Host-")
+
+
+def test_every_page_writes_dates_one_way() -> None:
+    env = pages.ENV
+    moment = datetime(2026, 9, 2, 13, 5, tzinfo=UTC)
+    assert env.filters["local"](moment, "Europe/London") == "2 Sep 2026, 14:05"
+    assert env.filters["local"](None, "Europe/London") == "–"
+    assert env.filters["day"](date(2026, 12, 2)) == "2 Dec 2026"

@@ -107,8 +107,14 @@ export function confirmAction(title, message, confirmLabel = "Confirm") {
   });
 }
 
-export function formatTime(iso, timeZone, options = { hour: "2-digit", minute: "2-digit" }) {
-  return new Intl.DateTimeFormat("en-GB", { timeZone, ...options }).format(new Date(iso));
+// As pages.py's local filter: "2 Dec 2026, 14:05" in the organisation's time zone. Built from parts, since
+// Intl's own short month differs by locale and version ("Sep" / "Sept").
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+export function formatWhen(iso, timeZone) {
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", {
+    timeZone, year: "numeric", month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+  }).formatToParts(new Date(iso)).map((p) => [p.type, p.value]));
+  return `${Number(parts.day)} ${MONTHS[Number(parts.month) - 1]} ${parts.year}, ${parts.hour}:${parts.minute}`;
 }
 
 export const formatNumber = (n) => new Intl.NumberFormat("en-US").format(n);
@@ -184,7 +190,7 @@ function renderSending(container, items) {
     node.querySelector('[data-field="total"]').textContent = formatNumber(item.total);
     node.querySelector('[data-field="rate"]').textContent = `${formatNumber(item.per_minute)} a minute`;
     node.querySelector('[data-field="finish"]').textContent = item.expected_finish
-      ? `Expected to finish ${formatTime(item.expected_finish, container.dataset.tz)}`
+      ? `Expected to finish ${formatWhen(item.expected_finish, container.dataset.tz)}`
       : item.state === "paused" ? "Paused" : item.total ? "Measuring…" : "Preparing the recipients…";
     list.append(node);
   }
