@@ -86,7 +86,9 @@ async def run_recipients(
 ) -> tuple[list[Row], int]:
     """A page of the run's recipients matching ``q`` (member id, merge values) or ``number`` (digits of
     the number), and how many match in all."""
-    filters = {"org_id": org_id, "run_id": run_id, "q": like_pattern(q) if q else None, "number": number}
+    pattern = like_pattern(q) if q else None
+    filters = {"org_id": org_id, "run_id": run_id, "q": pattern, "number": number,
+               "names": pattern if number is None else None}
     rows = _rows(await QUERIES.fetch(conn, "run-recipients", **filters, limit=limit, offset=offset))
     return rows, await QUERIES.fetchval(conn, "run-recipients-count", **filters)
 
