@@ -13,8 +13,9 @@ body that is not JSON names no field: its one error says so.
 
 Status by type: InvalidTransition 409 (with ``current_state``), NotFound 404, Unauthenticated 401 (with
 ``WWW-Authenticate: Bearer``), Forbidden 403, Conflict 409, RetryableError 503, any other PermanentError
-422; FastAPI's own request validation 422 (``request_invalid``); HTTP errors keep their status;
-anything else is a 500 whose body says nothing about the cause (it is logged).
+422; FastAPI's own request validation 422 (``request_invalid``), except a required header that is
+missing: 400 ``<header>_missing`` (``idempotency_key_missing``), saying what to send; HTTP errors keep
+their status; anything else is a 500 whose body says nothing about the cause (it is logged).
 
 A browser asking for a dashboard page (not ``/api/...``) gets the same status as an HTML page instead,
 and an unauthenticated one is sent to the sign-in page (303) with ``next`` set to where it was going.
@@ -32,6 +33,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
+from libs.common.audience import error_field
 from libs.common.errors import InvalidTransition, PermanentError, RetryableError, TextpulseError
 from libs.common.logging import get_logger
 from services.api import pages
@@ -65,6 +67,13 @@ class InvalidInput(PermanentError):
         self.field = field
 
 
+# What to send when a route's required header is missing (the 400's detail and its error's message).
+MISSING_HEADER_HINTS = {
+    "Idempotency-Key": "send this header with a value unique to this send (a UUID), and the same value when "
+                       "retrying, so a retried request cannot send twice",
+}
+
+
 class IdempotencyKeyReused(PermanentError):
     """An Idempotency-Key seen before with a different request."""
 
@@ -91,9 +100,14 @@ async def problem_response(request: Request, exc: Exception) -> Response:
         errors = validation_errors(exc.errors(), request.url.path)
         detail = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors)
         extra = {"errors": errors}
+        missing_headers = [e for raw, e in zip(exc.errors(), errors, strict=True) if _is_missing_header(raw)]
+        if missing_headers:
+            # The request itself is incomplete, whatever else is wrong with it: a 400 named for the header.
+            status, code = 400, missing_headers[0]["code"]
+            detail = "; ".join(f"{e['field']}: {e['message']}" for e in missing_headers)
     elif isinstance(exc, HTTPException):
         status = exc.status_code
-        code = HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+        code = getattr(exc, "code", None) or HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
         detail = str(exc.detail)
         headers = getattr(exc, "headers", None)
         if status == 405 and pages.wants_html(request):
@@ -138,12 +152,16 @@ def _status_of(exc: TextpulseError) -> int:
     return 422
 
 
+def _is_missing_header(error: Any) -> bool:
+    return error["type"] == "missing" and tuple(error["loc"][:1]) == ("header",)
+
+
 def _field_of(location: tuple[int | str, ...]) -> str:
     """("body", "schedule", "at") -> "schedule.at"; ("header", "idempotency-key") -> "Idempotency-Key"."""
     where, *path = location or ("request",)
     if where == "header" and path:
         return "-".join(part.capitalize() for part in str(path[0]).split("-"))
-    return ".".join(str(part) for part in path) or str(where)
+    return error_field(path) or str(where)
 
 
 # ---- Validation errors in plain words --------------------------------------------------------------
@@ -180,8 +198,12 @@ def validation_errors(errors: Sequence[Any], path: str) -> list[dict[str, str]]:
             out.append({"field": "", "code": kind, "message": "The request body is not valid JSON."})
             continue
         field = _field_of(error["loc"])
-        label = _label_of(field, path)
-        out.append({"field": field, "code": kind, "message": f"{label} {_problem_with(error)}."})
+        if _is_missing_header(error):
+            code = field.lower().replace("-", "_") + "_missing"
+            hint = MISSING_HEADER_HINTS.get(field, "this header is required")
+            out.append({"field": field, "code": code, "message": hint})
+            continue
+        out.append({"field": field, "code": kind, "message": f"{_label_of(field, path)} {_problem_with(error)}."})
     return out
 
 

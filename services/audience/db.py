@@ -12,10 +12,10 @@ from typing import Any
 
 import asyncpg
 
+from libs.common.audience_members import ColumnMap
+from libs.common.audience_rules import SnapshotRow, Totals, Verdict
 from libs.common.csv_audience import CsvParseResult, CsvRefused, CsvRejection
 from libs.common.db import Queries
-from services.audience.rules import SnapshotRow, Totals, Verdict
-from services.audience.sources import ColumnMap
 
 QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
 

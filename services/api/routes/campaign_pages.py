@@ -26,7 +26,7 @@ from services.api import dashboard_db, db, pages, twilio_codes
 from services.api.deps import PoolDep, Principal, PrincipalDep
 from services.api.errors import NotFound
 from services.api.phone_input import number_digits
-from services.api.routes.audiences import load_audience_options
+from services.api.routes.audiences import describe_stored, load_audience_options
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 
@@ -119,12 +119,13 @@ async def campaign_page(
             recipients, matching = await dashboard_db.run_recipients(
                 conn, org.id, chosen["id"], query, number_digits(query or "", org.default_country_prefix),
                 RECIPIENTS_PAGE, (page - 1) * RECIPIENTS_PAGE)
+        audience_text = await describe_stored(conn, org.id, campaign["audience"])
     failures: dict[int, int] = {}
     for row in errors:
         failures[row["error_code"]] = failures.get(row["error_code"], 0) + row["messages"]
     return pages.render(
         request, "campaigns/detail.html", principal=principal, nav="campaigns", campaign=campaign, runs=runs,
-        chosen=chosen, recipients=recipients, q=query or "",
+        chosen=chosen, recipients=recipients, q=query or "", audience_text=audience_text,
         recipients_pager=Pager(page, RECIPIENTS_PAGE, matching),
         failures=[(code, count, twilio_codes.meaning(code), twilio_codes.docs_url(code))
                   for code, count in sorted(failures.items(), key=lambda item: -item[1])],
@@ -188,7 +189,7 @@ async def _composer(
     return pages.render(
         request, "campaigns/compose.html", principal=principal, nav="campaigns", campaign=campaign,
         senders=senders, account=account, audiences=audiences, merge_fields=MERGE_FIELDS, segment_limit=limit,
-        config_json=json.dumps(config).replace("</", "<\\/"),
+        config=config,
     )
 
 
