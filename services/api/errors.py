@@ -25,12 +25,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic_core.core_schema import ErrorType
 from starlette.exceptions import HTTPException
 
 from libs.common.audience import error_field
@@ -244,9 +245,12 @@ def _problem_with(error: Any) -> str:  # noqa: PLR0911 - one answer per kind of 
         return f"must say which kind it is: {ctx.get('expected_tags', '')}".rstrip(": ")
     if kind in ("value_error", "assertion_error"):
         return str(ctx.get("error") or error["msg"]).removeprefix("Value error, ")
+    if kind not in _PYDANTIC_KINDS:  # our own PydanticCustomError ("kind must be ..."): already plain words
+        return str(error["msg"])
     return _KINDS.get(kind.removesuffix("_parsing").removesuffix("_type"), "is not valid")
 
 
+_PYDANTIC_KINDS = frozenset(get_args(ErrorType))
 _BOUNDS = {
     "greater_than": "must be more than {}",
     "greater_than_equal": "must be at least {}",
@@ -268,6 +272,7 @@ _KINDS = {
     "time": "must be a time, like 14:05",
     "timezone_aware": "must include a time zone offset",
     "list": "must be a list",
+    "tuple": "must be a list",
     "dict": "must be an object",
     "model": "must be an object",
     "model_attributes": "must be an object",

@@ -123,7 +123,10 @@ async def test_bad_campaign_fields_are_refused_naming_the_field(
          "Contact email must be an e-mail address, like name@example.org."),
         ({"segment_limit": "lots"}, "segment_limit", "Segment limit must be a whole number."),
         ({"segment_limit": 0}, "segment_limit", "Segment limit must be more than 0."),
-        ({"audience": {"kind": "carrier pigeon"}}, "audience.kind", "Audience kind must be 'iqa', 'csv' or 'list'."),
+        ({"audience": {"kind": "carrier pigeon"}}, "audience",
+         'Audience kind must be "iqa" (an iMIS query), "list" or "csv".'),
+        ({"audience": {"kind": "iqa", "query": "Members"}}, "audience.query",
+         "Audience query must be an IQA query path starting with $/."),
         ({"nmae": "typo"}, "nmae", "Nmae is not a field this request takes."),
     ],
 )
