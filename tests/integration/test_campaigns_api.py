@@ -114,13 +114,50 @@ async def test_bad_campaign_fields_are_refused_naming_the_field(
     assert await db_pool.fetchval("SELECT count(*) FROM campaigns WHERE org_id = $1", org.id) == 0
 
 
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"name": "  "}, "name", "Campaign name is required."),
+        ({"name": "x" * 201}, "name", "Campaign name must be at most 200 characters."),
+        ({"contact_email": "not an address"}, "contact_email",
+         "Contact email must be an e-mail address, like name@example.org."),
+        ({"segment_limit": "lots"}, "segment_limit", "Segment limit must be a whole number."),
+        ({"segment_limit": 0}, "segment_limit", "Segment limit must be more than 0."),
+        ({"audience": {"kind": "carrier pigeon"}}, "audience",
+         'Audience kind must be "iqa" (an iMIS query), "list" or "csv".'),
+        ({"audience": {"kind": "iqa", "query": "Members"}}, "audience.query",
+         "Audience query must be an IQA query path starting with $/."),
+        ({"nmae": "typo"}, "nmae", "Nmae is not a field this request takes."),
+    ],
+)
+async def test_a_refused_field_is_explained_in_plain_words(
+    org: Org, fields: dict[str, Any], field: str, message: str
+) -> None:
+    body = problem(await org.call("POST", "", {"name": "Renewals"} | fields), 422, "request_invalid")
+    assert [(e["field"], e["message"]) for e in body["errors"]] == [(field, message)]
+    assert "should" not in body["detail"] and "Input" not in body["detail"]
+
+
+async def test_a_body_that_is_not_json_says_so_and_names_no_field(org: Org) -> None:
+    response = await org.client.post("/api/v1/campaigns", content=b'{"name": "Renewals", "body": ',
+                                     headers={**org.caller.headers, "Content-Type": "application/json"})
+    body = problem(response, 422, "request_invalid")
+    assert body["errors"] == [{"field": "", "code": "json_invalid", "message": "The request body is not valid JSON."}]
+    assert body["detail"] == "The request body is not valid JSON."
+
+
+async def test_a_missing_name_is_required_by_name(org: Org) -> None:
+    body = problem(await org.call("POST", "", {"body": "Hello"}), 422, "request_invalid")
+    assert body["errors"] == [{"field": "name", "code": "missing", "message": "Campaign name is required."}]
+
+
 async def test_an_edit_may_not_null_a_required_field_or_use_another_orgs_sender(
     org: Org, db_pool: asyncpg.Pool, client: httpx.AsyncClient
 ) -> None:
     other = await make_org(db_pool, client)
     path = f"/{(await org.draft())['id']}"
     assert problem(await org.call("PATCH", path, {"name": None}), 422, "request_invalid")["errors"] == [
-        {"field": "name", "code": "value_error", "message": "Value error, may not be null"}]
+        {"field": "name", "code": "value_error", "message": "Campaign name may not be null."}]
     refused = problem(await org.call("PATCH", path, {"sender_id": str(other.sender_id)}), 422, "sender_not_owned")
     assert refused["errors"][0]["field"] == "sender_id"
 

@@ -8,6 +8,7 @@ session's CSRF token), so the state machine, audit and idempotency stay in one p
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -24,11 +25,13 @@ from libs.common.phone import region_for_prefix
 from services.api import dashboard_db, db, pages, twilio_codes
 from services.api.deps import PoolDep, Principal, PrincipalDep
 from services.api.errors import NotFound
+from services.api.phone_input import number_digits
 from services.api.routes.audiences import describe_stored, load_audience_options
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 
 PAGE_SIZE = 25
+RECIPIENTS_PAGE = 100
 # The list's tabs: what each shows. "All" leaves archived campaigns out, as a mailbox leaves out its archive.
 TABS: dict[str, tuple[str, ...]] = {
     "all": ("draft", "scheduled", "sending", "paused", "completed", "cancelled"),
@@ -101,6 +104,7 @@ async def campaign_page(
     pool: PoolDep,
     run: UUID | None = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> HTMLResponse:
     org = principal.org
     async with pool.acquire() as conn:
@@ -110,7 +114,11 @@ async def campaign_page(
         senders = {s["id"]: s for s in await dashboard_db.senders(conn, org.id)}
         chosen = next((r for r in runs if r["id"] == run), runs[0] if runs else None)
         query = (q or "").strip() or None
-        recipients = await dashboard_db.run_recipients(conn, org.id, chosen["id"], query) if chosen else []
+        recipients, matching = [], 0
+        if chosen:
+            recipients, matching = await dashboard_db.run_recipients(
+                conn, org.id, chosen["id"], query, number_digits(query or "", org.default_country_prefix),
+                RECIPIENTS_PAGE, (page - 1) * RECIPIENTS_PAGE)
         audience_text = await describe_stored(conn, org.id, campaign["audience"])
     failures: dict[int, int] = {}
     for row in errors:
@@ -118,6 +126,7 @@ async def campaign_page(
     return pages.render(
         request, "campaigns/detail.html", principal=principal, nav="campaigns", campaign=campaign, runs=runs,
         chosen=chosen, recipients=recipients, q=query or "", audience_text=audience_text,
+        recipients_pager=Pager(page, RECIPIENTS_PAGE, matching),
         failures=[(code, count, twilio_codes.meaning(code), twilio_codes.docs_url(code))
                   for code, count in sorted(failures.items(), key=lambda item: -item[1])],
         sender=senders.get(campaign["sender_id"]) if campaign["sender_id"] else None,
@@ -127,6 +136,31 @@ async def campaign_page(
         live=campaign["state"] in (CampaignState.SENDING, CampaignState.PAUSED) or _run_starting(runs),
         run_labels=RUN_LABELS, reason_labels=REASON_LABELS,
     )
+
+
+@dataclass(frozen=True)
+class Pager:
+    """One page of ``total`` rows: "Showing 101-200 of 436", and whether there is a page either side."""
+
+    page: int
+    size: int
+    total: int
+
+    @property
+    def first(self) -> int:
+        return min((self.page - 1) * self.size + 1, self.total)
+
+    @property
+    def last(self) -> int:
+        return min(self.page * self.size, self.total)
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page * self.size < self.total
 
 
 def _run_starting(runs: list[Any]) -> bool:
