@@ -4,7 +4,7 @@ Run reasons are written by the services as ``"<code>: <figures or cause>"`` (ser
 services/dispatcher, services/scheduler); the code picks the headline and the rest is kept as the detail.
 
     >>> explain("completed", "no_recipients: all 12 members were excluded", sent=0)
-    'Not sent: every member of the audience was left out. All 12 members were excluded.'
+    'Not sent: every member of the audience was left out (all 12 members were excluded).'
     >>> explain("completed", None, sent=12) is None
     True
 """
@@ -40,7 +40,7 @@ def sent_nothing(state: str, sent: int) -> bool:
 
 
 def explain(state: str, reason: str | None, *, sent: int) -> str | None:
-    """"Not sent: <headline>. <detail>." for a run that ended without sending; None for any other run."""
+    """"Not sent: <headline> (<detail>)." for a run that ended without sending; None for any other run."""
     if not sent_nothing(state, sent):
         return None
     code, _, detail = (reason or "").partition(":")
@@ -48,7 +48,7 @@ def explain(state: str, reason: str | None, *, sent: int) -> str | None:
         code, detail = "", reason or ""
     headline = _HEADLINES.get(code.strip(), _BY_STATE.get(state, "nothing was sent"))
     detail = detail.strip().rstrip(".")
-    return f"Not sent: {headline}." + (f" {detail[:1].upper()}{detail[1:]}." if detail else "")
+    return f"Not sent: {headline}" + (f" ({detail})." if detail else ".")
 
 
 def next_step(state: str) -> str:

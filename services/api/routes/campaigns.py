@@ -95,7 +95,7 @@ async def get_campaign(campaign_id: UUID, org: OrgDep, pool: PoolDep) -> Campaig
         return await _campaign_out(conn, org, campaign_id)
 
 
-@router.patch("/{campaign_id}", summary="Edit (draft, scheduled, or paused: the part not yet sent)")
+@router.patch("/{campaign_id}", summary="Edit (draft, scheduled, paused or not sent): applies to the next run")
 async def update_campaign(
     campaign_id: UUID, body: CampaignUpdate, org: OrgDep, actor: ActorDep, pool: PoolDep
 ) -> CampaignOut:
