@@ -84,7 +84,8 @@ def run_service(name: str, build: Builder) -> None:
 async def _serve(name: str, build: Builder, settings: Settings) -> int:
     async with build(settings) as service:
         config = uvicorn.Config(
-            service.app, host=settings.http_host, port=settings.http_port, log_config=None, lifespan="off"
+            service.app, host=settings.http_host, port=settings.http_port, log_config=None, lifespan="off",
+            limit_concurrency=settings.http_limit_concurrency,
         )
         server = _Server(config)
         failed = asyncio.Event()

@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
     public_base_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://")
+    # Request bodies are capped before they are read (libs/common/body_limits.py); CSV uploads have their own cap.
+    http_body_max_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    csv_upload_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    # Sign-in attempts from one client address in 15 minutes (each account has its own limit of 10).
+    sign_in_max_per_address: int = Field(default=30, ge=1, le=1_000_000)
+    # Connections and requests in flight past this are answered 503 at once instead of queuing in memory.
+    http_limit_concurrency: int = Field(default=256, ge=1, le=100_000)
 
     # Upstream services; the stand-ins differ from the real ones only by these URLs.
     twilio_api_base_url: str = Field(default="https://api.twilio.com", pattern=r"^https?://")
@@ -61,6 +68,9 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_from: str = "Textpulse <alerts@textpulse.local>"
+    # The demo's SMTP catcher (standins/smtp): set by ``make demo``, the dashboard then shows the alert
+    # e-mails it caught ("Outbox (demo)"). Unset everywhere else, and the page does not exist.
+    demo_outbox_url: str | None = Field(default=None, pattern=r"^https?://")
 
     secret_key: SecretStr = SecretStr(_DEFAULT_SECRET)
 

@@ -7,8 +7,8 @@
 Passwords are hashed with argon2id (argon2-cffi's defaults, RFC 9106's low-memory profile); a hash
 made with weaker parameters than today's is re-hashed at the next good sign-in (``Checked.rehash``).
 Session tokens and API keys are 32 random bytes, stored only as SHA-256 (see migration 0008).
-Hashing a password costs ~50 ms of CPU: callers run :func:`hash_password` and :func:`check_password`
-in a thread, off the event loop.
+Hashing a password costs ~50 ms of CPU: the API runs :func:`hash_password` and :func:`check_password`
+on its own bounded pool (services/api/password_work.py), off the event loop.
 """
 
 from __future__ import annotations
@@ -35,8 +35,11 @@ SESSION_ABSOLUTE: Final = timedelta(days=7)
 # last_seen_at is written at most this often per session, so reading pages is not a write each time.
 SESSION_TOUCH_EVERY: Final = timedelta(minutes=5)
 
-# Ten wrong passwords within fifteen minutes refuse the address until fifteen minutes after the last.
-SIGN_IN_MAX_FAILURES: Final = 10
+# Sign-in attempts allowed in a window, per account (the e-mail address typed, known or not) and per
+# client address; past either, attempts are refused without checking the password until the window ends.
+# A good sign-in clears its account's count, not its address's.
+SIGN_IN_MAX_ATTEMPTS_PER_ACCOUNT: Final = 10
+SIGN_IN_MAX_ATTEMPTS_PER_ADDRESS: Final = 30  # TEXTPULSE_SIGN_IN_MAX_PER_ADDRESS
 SIGN_IN_WINDOW: Final = timedelta(minutes=15)
 
 API_KEY_PREFIX: Final = "tpk_"
@@ -79,6 +82,16 @@ def password_problem(password: str) -> str | None:
     if not password.strip():
         return "must not be only spaces"
     return None
+
+
+def account_throttle_key(email: str) -> str:
+    return f"account:{email.strip().lower()}"
+
+
+def throttle_limits(email: str, client_address: str, max_per_address: int) -> dict[str, int]:
+    """The sign-in throttle's keys for an attempt, each with the attempts it allows in a window."""
+    return {account_throttle_key(email): SIGN_IN_MAX_ATTEMPTS_PER_ACCOUNT,
+            f"address:{client_address}": max_per_address}
 
 
 def new_token() -> str:

@@ -23,34 +23,46 @@ SET last_seen_at = now(), expires_at = least(now() + make_interval(secs => :idle
 WHERE token_hash = :token_hash;
 
 -- name: api-key-principal
--- The organisation of a Bearer key; a revoked key is not found.
+-- The organisation of a Bearer key; a revoked or expired key is not found.
 SELECT k.id AS key_id, k.name AS key_name, k.role, k.last_used_at,
        o.id AS org_id, o.name AS org_name, o.time_zone, o.campaign_segment_limit, o.default_country_prefix,
        a.max_segments AS account_max_segments
 FROM api_keys k
 JOIN organisations o ON o.id = k.org_id
 LEFT JOIN sms_accounts a ON a.org_id = o.id
-WHERE k.key_hash = :key_hash AND k.revoked_at IS NULL;
+WHERE k.key_hash = :key_hash AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now());
 
 -- name: touch-api-key
 UPDATE api_keys SET last_used_at = now() WHERE id = :key_id;
 
 -- name: user-for-sign-in
-SELECT id, org_id, email, password_hash, role, active, failed_sign_ins, last_failed_at
+SELECT id, org_id, email, password_hash, role, active
 FROM users
 WHERE lower(email) = lower(:email);
 
--- name: record-failed-sign-in
--- The count restarts when the previous failure is older than the lockout window.
-UPDATE users
-SET failed_sign_ins = CASE WHEN last_failed_at > now() - make_interval(secs => :window_s)
-                           THEN failed_sign_ins + 1 ELSE 1 END,
-    last_failed_at = now()
-WHERE id = :user_id;
+-- name: count-sign-in-attempt
+-- One statement per attempt, before any password is checked: each concurrent attempt gets its own count
+-- (the row lock of ON CONFLICT serialises them). A window older than :window_s starts again at 1.
+-- Keys come sorted, so two attempts lock their rows in the same order.
+INSERT INTO sign_in_throttle AS t (key, attempts)
+SELECT key, 1 FROM unnest(:keys::text[]) AS key
+ON CONFLICT (key) DO UPDATE
+SET attempts = CASE WHEN t.window_started_at > now() - make_interval(secs => :window_s) THEN t.attempts + 1 ELSE 1 END,
+    window_started_at = CASE WHEN t.window_started_at > now() - make_interval(secs => :window_s)
+                             THEN t.window_started_at ELSE now() END
+RETURNING key, attempts;
+
+-- name: clear-sign-in-attempts
+DELETE FROM sign_in_throttle WHERE key = :key;
+
+-- name: delete-old-sign-in-attempts
+DELETE FROM sign_in_throttle
+WHERE key IN (SELECT key FROM sign_in_throttle
+              WHERE window_started_at < now() - make_interval(secs => :window_s) LIMIT 100);
 
 -- name: record-sign-in
 UPDATE users
-SET failed_sign_ins = 0, last_failed_at = NULL, last_signed_in_at = now(),
+SET last_signed_in_at = now(),
     password_hash = coalesce(:new_hash, password_hash)
 WHERE id = :user_id;
 
@@ -111,17 +123,17 @@ SELECT count(*) FROM (SELECT id FROM users WHERE org_id = :org_id AND role = 'ad
 -- API keys (admin)
 
 -- name: list-api-keys
-SELECT id, name, prefix, role, created_by, created_at, last_used_at, revoked_at
+SELECT id, name, prefix, role, created_by, created_at, last_used_at, revoked_at, expires_at
 FROM api_keys
 WHERE org_id = :org_id
 ORDER BY created_at DESC, id;
 
 -- name: insert-api-key
-INSERT INTO api_keys (org_id, name, prefix, key_hash, role, created_by)
-VALUES (:org_id, :key_name, :prefix, :key_hash, :role, :actor)
-RETURNING id, name, prefix, role, created_by, created_at, last_used_at, revoked_at;
+INSERT INTO api_keys (org_id, name, prefix, key_hash, role, created_by, expires_at)
+VALUES (:org_id, :key_name, :prefix, :key_hash, :role, :actor, :expires_at)
+RETURNING id, name, prefix, role, created_by, created_at, last_used_at, revoked_at, expires_at;
 
 -- name: revoke-api-key
 UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
 WHERE id = :key_id AND org_id = :org_id
-RETURNING id, name, prefix, role, created_by, created_at, last_used_at, revoked_at;
+RETURNING id, name, prefix, role, created_by, created_at, last_used_at, revoked_at, expires_at;

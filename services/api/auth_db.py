@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -48,9 +49,16 @@ async def user_for_sign_in(conn: asyncpg.Connection, email: str) -> Row | None:
     return _row(await QUERIES.fetchrow(conn, "user-for-sign-in", email=email))
 
 
-async def record_failed_sign_in(conn: asyncpg.Connection, user_id: UUID) -> None:
-    await QUERIES.execute(conn, "record-failed-sign-in", user_id=user_id,
-                          window_s=auth.SIGN_IN_WINDOW.total_seconds())
+async def count_sign_in_attempt(conn: asyncpg.Connection, keys: list[str]) -> dict[str, int]:
+    """Count one attempt against each key; return each key's attempts in its window, this one included."""
+    window_s = auth.SIGN_IN_WINDOW.total_seconds()
+    await QUERIES.execute(conn, "delete-old-sign-in-attempts", window_s=window_s)
+    rows = await QUERIES.fetch(conn, "count-sign-in-attempt", keys=sorted(keys), window_s=window_s)
+    return {r["key"]: r["attempts"] for r in rows}
+
+
+async def clear_sign_in_attempts(conn: asyncpg.Connection, key: str) -> None:
+    await QUERIES.execute(conn, "clear-sign-in-attempts", key=key)
 
 
 async def record_sign_in(conn: asyncpg.Connection, user_id: UUID, new_hash: str | None) -> None:
@@ -129,12 +137,12 @@ async def list_api_keys(conn: asyncpg.Connection, org_id: UUID) -> list[Row]:
 
 
 async def insert_api_key(
-    conn: asyncpg.Connection, org_id: UUID, name: str, role: str, actor: str
+    conn: asyncpg.Connection, org_id: UUID, name: str, role: str, actor: str, expires_at: datetime | None = None
 ) -> tuple[Row, str]:
     """The stored key (without its secret) and the key itself, which is shown once and never again."""
     key = auth.new_api_key()
     row = await QUERIES.fetchrow(conn, "insert-api-key", org_id=org_id, key_name=name, prefix=key.prefix,
-                                 key_hash=key.key_hash, role=role, actor=actor)
+                                 key_hash=key.key_hash, role=role, actor=actor, expires_at=expires_at)
     assert row is not None
     return dict(row), key.key
 

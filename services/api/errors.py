@@ -9,7 +9,8 @@ Routes raise; they never build error bodies. What a client gets::
 Field errors add ``errors: [{"field": "at", "code": ..., "message": ...}]`` and name the fields in
 ``detail`` too. Status by type: InvalidTransition 409 (with ``current_state``), NotFound 404,
 Unauthenticated 401 (with ``WWW-Authenticate: Bearer``), Forbidden 403, Conflict 409, RetryableError
-503, any other PermanentError 422; FastAPI's own request validation 422 (``request_invalid``); HTTP
+503, any other PermanentError 422; FastAPI's own request validation 422 (``request_invalid``), except a
+required header that is missing: 400 ``<header>_missing`` (``idempotency_key_missing``), saying what to send; HTTP
 errors keep their status; anything else is a 500 whose body says nothing about the cause (it is logged).
 
 A browser asking for a dashboard page (not ``/api/...``) gets the same status as an HTML page instead,
@@ -27,6 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
+from libs.common.audience import error_field
 from libs.common.errors import InvalidTransition, PermanentError, RetryableError, TextpulseError
 from libs.common.logging import get_logger
 from services.api import pages
@@ -60,6 +62,13 @@ class InvalidInput(PermanentError):
         self.field = field
 
 
+# What to send when a route's required header is missing (the 400's detail and its error's message).
+MISSING_HEADER_HINTS = {
+    "Idempotency-Key": "send this header with a value unique to this send (a UUID), and the same value when "
+                       "retrying, so a retried request cannot send twice",
+}
+
+
 class IdempotencyKeyReused(PermanentError):
     """An Idempotency-Key seen before with a different request."""
 
@@ -83,12 +92,17 @@ async def problem_response(request: Request, exc: Exception) -> Response:
             extra = {"errors": [{"field": field, "code": code, "message": message}]}
     elif isinstance(exc, RequestValidationError):
         status, code = 422, "request_invalid"
-        errors = [{"field": _field_of(e["loc"]), "code": e["type"], "message": e["msg"]} for e in exc.errors()]
+        errors = [_validation_error(e) for e in exc.errors()]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         extra = {"errors": errors}
+        missing_headers = [e for raw, e in zip(exc.errors(), errors, strict=True) if _is_missing_header(raw)]
+        if missing_headers:
+            # The request itself is incomplete, whatever else is wrong with it: a 400 named for the header.
+            status, code = 400, missing_headers[0]["code"]
+            detail = "; ".join(f"{e['field']}: {e['message']}" for e in missing_headers)
     elif isinstance(exc, HTTPException):
         status = exc.status_code
-        code = HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+        code = getattr(exc, "code", None) or HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
         detail = str(exc.detail)
         headers = getattr(exc, "headers", None)
         if status == 405 and pages.wants_html(request):
@@ -133,9 +147,21 @@ def _status_of(exc: TextpulseError) -> int:
     return 422
 
 
+def _is_missing_header(error: Any) -> bool:
+    return error["type"] == "missing" and tuple(error["loc"][:1]) == ("header",)
+
+
+def _validation_error(error: Any) -> dict[str, str]:
+    field = _field_of(error["loc"])
+    if _is_missing_header(error):
+        code = field.lower().replace("-", "_") + "_missing"
+        return {"field": field, "code": code, "message": MISSING_HEADER_HINTS.get(field, "this header is required")}
+    return {"field": field, "code": error["type"], "message": error["msg"]}
+
+
 def _field_of(location: tuple[int | str, ...]) -> str:
     """("body", "schedule", "at") -> "schedule.at"; ("header", "idempotency-key") -> "Idempotency-Key"."""
     where, *path = location or ("request",)
     if where == "header" and path:
         return "-".join(part.capitalize() for part in str(path[0]).split("-"))
-    return ".".join(str(part) for part in path) or str(where)
+    return error_field(path) or str(where)

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from libs.common.audience import Audience
 from libs.common.campaign_states import CampaignState
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -19,14 +20,6 @@ Body = Annotated[str, StringConstraints(max_length=10_000)]
 SegmentLimit = Annotated[int, Field(gt=0, le=10_000_000)]
 ValidityPeriod = Annotated[int, Field(ge=1, le=36_000)]
 MaxLateness = Annotated[int, Field(ge=60, le=604_800)]
-
-
-class Audience(BaseModel):
-    """Who receives it; the audience service defines the rest of each kind's fields."""
-
-    model_config = ConfigDict(extra="allow")
-
-    kind: Literal["iqa", "csv", "list"]
 
 
 class CampaignCreate(BaseModel):
@@ -136,6 +129,15 @@ class RunOut(BaseModel):
 class SendStarted(BaseModel):
     campaign: CampaignOut
     run: RunOut
+    warnings: list[str] = Field(default=[], description="what could not be checked before sending, and why")
+
+
+class RefusalOut(BaseModel):
+    """Why a campaign would reach nobody (libs/common/send_checks.py): the words send-now refuses with."""
+
+    field: str
+    code: str
+    message: str
 
 
 class Occurrence(BaseModel):

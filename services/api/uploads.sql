@@ -22,32 +22,52 @@ SELECT reason, count(*)::int AS n FROM csv_upload_rejections WHERE upload_id = :
 SELECT line, reason, detail, raw FROM csv_upload_rejections WHERE upload_id = :upload_id ORDER BY line;
 
 -- name: csv-members
--- Only what counting needs (member id and number), in file order: 200,000 rows with their merge values
--- would be several times the memory.
+-- Only what counting an upload needs (member id and number), in file order: 200,000 rows with their merge
+-- values would be several times the memory.
 SELECT member_id, mobile FROM csv_upload_rows WHERE upload_id = :upload_id ORDER BY line;
 
--- name: list-members
--- NULL member_id (one row) when the list exists but is empty; no row at all when it is not this org's.
-SELECT e.member_id, e.mobile
-FROM member_lists l
-LEFT JOIN member_list_entries e ON e.list_id = l.id
-WHERE l.id = :list_id AND l.org_id = :org_id
-ORDER BY e.added_at, e.member_id;
+-- name: csv-sample
+-- The first rows of an upload, in file order, with their merge values: what a preview renders.
+SELECT member_id, mobile, merge_values::text AS merge_values FROM csv_upload_rows
+WHERE upload_id = :upload_id ORDER BY line LIMIT :limit;
 
--- name: suppressed-numbers
--- As at resolution: organisation-wide entries and those of the default sender (a campaign's own sender
--- may differ, so the preview can undercount opted_out for a campaign with another sender).
-SELECT DISTINCT s.phone FROM suppressions s
-WHERE s.org_id = :org_id AND s.phone = ANY(:phones::text[])
-  AND (s.scope = '' OR s.scope IN (SELECT address FROM senders WHERE org_id = :org_id AND is_default));
+-- name: list-size
+-- NULL when the organisation has no such list, else its entries.
+SELECT (SELECT count(*)::int FROM member_list_entries e WHERE e.list_id = l.id) AS entries
+FROM member_lists l WHERE l.id = :list_id AND l.org_id = :org_id;
+
+-- name: list-sample
+-- The first entries, in the order a run reads them (services/audience/queries.sql list-entries).
+SELECT member_id, mobile, merge_values::text AS merge_values FROM member_list_entries
+WHERE list_id = :list_id ORDER BY added_at, member_id LIMIT :limit;
+
+-- name: list-fields
+-- The merge fields a list's entries can fill: the union of their keys.
+SELECT DISTINCT jsonb_object_keys(merge_values) AS field FROM member_list_entries WHERE list_id = :list_id;
+
+-- name: excluded-numbers
+-- As at resolution (services/audience/queries.sql): suppressions for the whole organisation or this sender,
+-- and numbers Twilio said cannot receive texts; looked up for the sample's numbers only.
+SELECT phone, 'suppressed' AS why, NULL::int AS error_code FROM suppressions
+WHERE org_id = :org_id AND scope IN ('', :sender) AND phone = ANY(:phones::text[])
+UNION ALL
+SELECT phone, 'bad_number', error_code FROM bad_numbers WHERE org_id = :org_id AND phone = ANY(:phones::text[]);
+
+-- name: campaign-sender
+-- The sender a campaign would use: the one chosen (if this organisation's), else the organisation's default.
+SELECT address, verification FROM senders
+WHERE org_id = :org_id AND id = coalesce(:sender_id::uuid, (SELECT d.id FROM senders d
+                                                            WHERE d.org_id = :org_id AND d.is_default));
 
 -- name: imis-source
--- The organisation's iMIS site and the IQA columns holding the member id, mobile and opt-out flag
--- (the defaults of audience_column_maps when it has no row).
+-- The organisation's iMIS site and which IQA columns mean what (the defaults of audience_column_maps when
+-- it has no row, as services/audience/queries.sql column-map is read).
 SELECT a.base_url, a.username, a.password,
        coalesce(m.member_id_column, 'ID') AS member_id_column,
        coalesce(m.mobile_column, 'Mobile') AS mobile_column,
-       CASE WHEN m.org_id IS NULL THEN 'SmsOptOut' ELSE m.opt_out_column END AS opt_out_column
+       coalesce(m.first_name_column, 'FirstName') AS first_name_column,
+       CASE WHEN m.org_id IS NULL THEN 'SmsOptOut' ELSE m.opt_out_column END AS opt_out_column,
+       m.merge_columns::text AS merge_columns
 FROM imis_accounts a
 LEFT JOIN audience_column_maps m ON m.org_id = a.org_id
 WHERE a.org_id = :org_id;

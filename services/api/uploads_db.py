@@ -11,6 +11,8 @@ from uuid import UUID
 
 import asyncpg
 
+from libs.common.audience_members import ColumnMap, stored_member
+from libs.common.audience_rules import AudienceMember
 from libs.common.csv_audience import CsvParseResult, CsvRejection
 from libs.common.db import Queries
 
@@ -22,9 +24,13 @@ class ImisSource:
     base_url: str | None
     username: str
     password: str
-    member_id_column: str
-    mobile_column: str
-    opt_out_column: str | None
+    columns: ColumnMap
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    address: str
+    verification: str
 
 
 async def save_upload(conn: asyncpg.Connection, org_id: UUID, filename: str, uploaded_by: str,
@@ -70,19 +76,45 @@ async def csv_members(conn: asyncpg.Connection, upload_id: UUID) -> list[tuple[s
     return [(r["member_id"], r["mobile"]) for r in await QUERIES.fetch(conn, "csv-members", upload_id=upload_id)]
 
 
-async def list_members(conn: asyncpg.Connection, org_id: UUID, list_id: UUID) -> list[tuple[str, str | None]] | None:
-    """The list's (member id, mobile) entries, or None when the organisation has no such list."""
-    rows = await QUERIES.fetch(conn, "list-members", org_id=org_id, list_id=list_id)
-    if not rows:
-        return None
-    return [(r["member_id"], r["mobile"]) for r in rows if r["member_id"] is not None]
+async def csv_sample(conn: asyncpg.Connection, upload_id: UUID, limit: int) -> list[AudienceMember]:
+    rows = await QUERIES.fetch(conn, "csv-sample", upload_id=upload_id, limit=limit)
+    return [stored_member(r["member_id"], r["mobile"], json.loads(r["merge_values"])) for r in rows]
 
 
-async def suppressed(conn: asyncpg.Connection, org_id: UUID, phones: Sequence[str]) -> set[str]:
-    rows = await QUERIES.fetch(conn, "suppressed-numbers", org_id=org_id, phones=list(phones))
-    return {r["phone"] for r in rows}
+async def list_size(conn: asyncpg.Connection, org_id: UUID, list_id: UUID) -> int | None:
+    """The list's entries, or None when the organisation has no such list."""
+    row = await QUERIES.fetchrow(conn, "list-size", org_id=org_id, list_id=list_id)
+    return None if row is None else row["entries"]
+
+
+async def list_sample(conn: asyncpg.Connection, list_id: UUID, limit: int) -> tuple[list[AudienceMember], set[str]]:
+    """The list's first ``limit`` entries, and the merge fields its entries fill."""
+    rows = await QUERIES.fetch(conn, "list-sample", list_id=list_id, limit=limit)
+    fields = {r["field"] for r in await QUERIES.fetch(conn, "list-fields", list_id=list_id)}
+    members = [stored_member(r["member_id"], r["mobile"], json.loads(r["merge_values"])) for r in rows]
+    return members, fields
+
+
+async def excluded_numbers(conn: asyncpg.Connection, org_id: UUID, sender: str | None,
+                           phones: Sequence[str]) -> tuple[set[str], dict[str, int | None]]:
+    """(suppressed numbers, {bad number: Twilio error code}) among ``phones``, for ``sender``."""
+    rows = await QUERIES.fetch(conn, "excluded-numbers", org_id=org_id, sender=sender or "", phones=list(phones))
+    suppressed = {r["phone"] for r in rows if r["why"] == "suppressed"}
+    return suppressed, {r["phone"]: r["error_code"] for r in rows if r["why"] == "bad_number"}
+
+
+async def campaign_sender(conn: asyncpg.Connection, org_id: UUID, sender_id: UUID | None) -> Sender | None:
+    row = await QUERIES.fetchrow(conn, "campaign-sender", org_id=org_id, sender_id=sender_id)
+    return Sender(row["address"], row["verification"]) if row is not None else None
 
 
 async def imis_source(conn: asyncpg.Connection, org_id: UUID) -> ImisSource | None:
     row = await QUERIES.fetchrow(conn, "imis-source", org_id=org_id)
-    return ImisSource(**dict(row)) if row is not None else None
+    if row is None:
+        return None
+    fields = None
+    if row["merge_columns"] is not None:
+        fields = {"first_name": row["first_name_column"], **json.loads(row["merge_columns"])}
+    columns = ColumnMap(row["member_id_column"], row["mobile_column"], row["opt_out_column"],
+                        *([fields] if fields is not None else []))
+    return ImisSource(row["base_url"], row["username"], row["password"], columns)

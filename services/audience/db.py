@@ -13,11 +13,11 @@ from typing import Any
 import asyncpg
 
 from libs.common import run_endings
+from libs.common.audience_members import ColumnMap
+from libs.common.audience_rules import SnapshotRow, Totals, Verdict
 from libs.common.csv_audience import CsvParseResult, CsvRefused, CsvRejection
 from libs.common.db import Queries
 from libs.common.run_endings import follow_run, lock_campaign_of_run
-from services.audience.rules import SnapshotRow, Totals, Verdict
-from services.audience.sources import ColumnMap
 
 QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
 

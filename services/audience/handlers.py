@@ -6,7 +6,7 @@ For a run in ``pending`` (or ``resolving`` after a crash), :meth:`AudienceResolv
    field fails the run before iMIS is asked for anything);
 2. fetches the audience (IQA pages, a CSV upload or a list) -> ``stages["fetch"]``;
 3. looks up suppressions and bad numbers for the audience's numbers, then classifies every member
-   (:mod:`services.audience.rules`) in a worker thread, so the event loop keeps heart-beating Kafka
+   (:mod:`libs.common.audience_rules`) in a worker thread, so the event loop keeps heart-beating Kafka
    -> ``stages["preflight"]``;
 4. decides the run's state (sending, completed, refused, over_limit) and writes the snapshot, the
    member-phone index and the run's figures in one transaction -> ``stages["store"]``;
@@ -40,6 +40,9 @@ import asyncpg
 import httpx
 from aiokafka.errors import KafkaError
 
+from libs.common import audience_rules as rules
+from libs.common.audience import AudienceInvalid, CsvAudience, IqaAudience, ListAudience, parse_audience
+from libs.common.audience_members import ColumnMap, IqaRows, stored_member
 from libs.common.errors import ConfigurationError, DependencyUnavailable, PermanentError
 from libs.common.events import CampaignDue, Recipient
 from libs.common.imis_iqa import ImisQueryClient, RetryPolicy
@@ -47,19 +50,8 @@ from libs.common.logging import get_logger
 from libs.common.merge import STANDARD_FIELDS, MergeError, Template, compile_template
 from libs.common.phone import region_for_prefix
 from libs.common.pricing import PriceTable
-from services.audience import rules
 from services.audience.db import AudienceStore, RunContext
 from services.audience.publishing import RecipientPublisher
-from services.audience.sources import (
-    AudienceInvalid,
-    ColumnMap,
-    CsvAudience,
-    IqaAudience,
-    IqaRows,
-    ListAudience,
-    parse_audience,
-    stored_member,
-)
 
 log = get_logger(__name__)
 

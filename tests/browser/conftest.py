@@ -7,22 +7,13 @@ and one server per module.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import socket
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import uvicorn
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
-from libs.common.kafka import ensure_topics
-from libs.common.topics import CAMPAIGN_DUE, CONSENT
-from services.api.main import build
-from tests.integration.api_harness import api_settings
+from tests.integration.api_harness import serving_api
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -32,40 +23,6 @@ SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
 if not CHROMIUM.exists():  # a missing browser is a broken set-up, not a reason to pass quietly
     raise RuntimeError("chromium is not installed: `make test` installs it (deploy/local/bootstrap.sh)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its signal handlers: pytest keeps Ctrl-C."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-@contextlib.asynccontextmanager
-async def serving_api(database_url: str, kafka_bootstrap: str, **overrides: Any) -> AsyncIterator[str]:
-    """The API as ``services.api.main.build`` makes it, served by uvicorn on a free port; yields its URL."""
-    prefix = f"t{uuid.uuid4().hex[:10]}."
-    await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE, CONSENT], prefix=prefix)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    settings = api_settings(database_url, kafka_bootstrap, prefix, public_base_url=url, http_port=port, **overrides)
-    async with build(settings) as service:
-        server = _Server(uvicorn.Config(service.app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.02)
-        yield url
-        server.should_exit = True
-        await task
 
 
 @pytest.fixture(scope="module")

@@ -200,3 +200,36 @@ async def test_a_test_send_reaches_the_twilio_standin_and_a_suppressed_number_sh
     await page.get_by_role("button", name="Send a test").click()
     await expect(page.locator("#test_to-error")).to_have_text("At most 5 numbers; 6 were entered.")
     await expect(page.get_by_label("Staff numbers")).to_have_attribute("aria-invalid", "true")
+
+
+async def test_the_estimate_and_the_send_confirmation_show_the_previewed_audience_not_the_typed_figure(
+    page: Page, db_pool: asyncpg.Pool
+) -> None:
+    org = await api_harness.make_org(db_pool)
+    _, staff = await api_harness.make_user(db_pool, org.id, role="staff")
+    await sign_in(page, staff, then="/campaigns/new")
+    await page.get_by_label("Campaign name").fill("Chapter meeting")
+    await page.get_by_label("Text message").fill("Hi {{first_name|there}}, the chapter meets Tuesday.")
+    expected = page.get_by_label("Expected recipients")
+    await expected.fill("1221")
+    await expect(page.locator("#est-recipients")).to_have_text("1,221")
+    await expect(page.locator("#est-source")).to_contain_text("From the expected recipients you typed")
+
+    # 4 rows accepted; 1005 shares 1001's number, so 3 would be texted: 1 GSM-7 segment each at $0.0083.
+    await page.get_by_text("A CSV upload").click()
+    await page.get_by_label("Upload a CSV").set_input_files({"name": "members.csv", "mimeType": "text/csv",
+                                                             "buffer": MEMBERS_CSV + b"1005,Eve,Fox,(617) 555-0101\n"})
+    await expect(page.locator("#upload-result")).to_contain_text("4 rows accepted")
+    await expected.fill("1221")
+    await expect(page.locator("#est-recipients")).to_have_text("3")
+    await expect(page.locator("#est-segments")).to_have_text("3")
+    await expect(page.locator("#est-cost")).to_have_text("$0.02")
+    await expect(page.locator("#est-source")).to_have_text("From the audience preview: all 5 members.")
+
+    await page.get_by_role("radio", name="Now").check()
+    await page.get_by_role("button", name="Send now").click()
+    dialog = page.get_by_role("dialog", name="Send this campaign now?")
+    await expect(dialog).to_contain_text("It goes to 3 members (estimated cost $0.02)")
+    await screenshot(page, "composer-estimate-confirm")
+    await dialog.get_by_role("button", name="Cancel").click()
+    assert await db_pool.fetchval("SELECT count(*) FROM campaigns WHERE org_id = $1", org.id) == 0

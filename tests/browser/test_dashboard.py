@@ -173,6 +173,9 @@ async def test_the_composer_counts_live_fixes_a_curly_quote_and_schedules(
     await expect(page.locator("#occurrences li")).to_have_count(1)
     await expect(page.locator("#occurrences")).to_contain_text("09:30")
     await page.get_by_role("button", name="Schedule").click()
+    dialog = page.get_by_role("dialog", name="Schedule this campaign?")
+    await expect(dialog).to_contain_text("Audience: iMIS query $/Textpulse/SMS Audience with no parameters.")
+    await dialog.get_by_role("button", name="Schedule").click()
 
     await page.wait_for_url(re.compile(r"/campaigns/[0-9a-f-]{36}$"))
     await expect(page.get_by_role("heading", name=re.compile("Spring conference"))).to_contain_text("Scheduled")
@@ -219,3 +222,14 @@ async def test_a_staff_user_cannot_open_settings(page: Page, org: Org) -> None:
     assert response is not None and response.status == 403
     await expect(page.get_by_role("heading", name="Forbidden")).to_be_visible()
     await expect(page.get_by_role("link", name="Campaigns")).to_be_visible()
+
+
+async def test_a_campaign_named_like_markup_leaves_the_composer_whole(page: Page, org: Org,
+                                                                     db_pool: asyncpg.Pool) -> None:
+    name = "<!--<script>alert(1)</script> & 'quotes'"
+    campaign_id = await add_campaign(db_pool, org.id, name, "draft")
+    await sign_in(page, org.staff, then=f"/campaigns/{campaign_id}/edit")
+    config = await page.evaluate("() => JSON.parse(document.getElementById('composer-config').textContent)")
+    assert config["campaign"]["name"] == name
+    await expect(page.get_by_label("Campaign name")).to_have_value(name)
+    await expect(page.get_by_role("button", name="Preview audience")).to_be_visible()  # the page after it is there

@@ -155,7 +155,8 @@ async def test_a_csv_campaign_sent_now_in_the_browser_reaches_completed_and_each
     await page.get_by_role("radio", name="Now").check()
     await page.get_by_role("button", name="Send now").click()
     dialog = page.get_by_role("dialog", name="Send this campaign now?")
-    await expect(dialog).to_contain_text("about 5 members")
+    await expect(dialog).to_contain_text("It goes to 5 members")  # the audience preview's exact count
+    await expect(dialog).to_contain_text("Audience: CSV upload members.csv (5 rows).")
     await dialog.get_by_role("button", name="Send now").click()
     await page.wait_for_url(campaign_url)
 

@@ -7,15 +7,19 @@ costs ~50 ms a hash); sessions are started with the same function sign-in uses.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
+import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 import httpx
+import uvicorn
 from fastapi import FastAPI
 
 from libs.common.kafka import ensure_topics
@@ -34,8 +38,10 @@ def password_hash() -> str:
 
 
 def api_settings(database_url: str, kafka_bootstrap: str, prefix: str, **overrides: Any) -> Settings:
+    # Every test signs in from 127.0.0.1 into one database a session: the per-address limit has tests of its own.
     return load_settings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix,
-                         env="test", db_pool_min_size=1, db_pool_max_size=5, **overrides)
+                         env="test", db_pool_min_size=1, db_pool_max_size=5,
+                         **({"sign_in_max_per_address": 10_000} | overrides))
 
 
 @asynccontextmanager
@@ -45,6 +51,40 @@ async def api_app(database_url: str, kafka_bootstrap: str, **overrides: Any) -> 
     await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE, CONSENT], prefix=prefix)
     async with build(api_settings(database_url, kafka_bootstrap, prefix, **overrides)) as service:
         yield service.app
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal handlers: pytest keeps Ctrl-C."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@asynccontextmanager
+async def serving_api(database_url: str, kafka_bootstrap: str, **overrides: Any) -> AsyncIterator[str]:
+    """The API as ``services.api.main.build`` makes it, served by uvicorn on a free port; yields its URL."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE, CONSENT], prefix=prefix)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = api_settings(database_url, kafka_bootstrap, prefix, public_base_url=url, http_port=port, **overrides)
+    async with build(settings) as service:
+        server = _Server(uvicorn.Config(service.app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.02)
+        yield url
+        server.should_exit = True
+        await task
 
 
 def client_for(app: FastAPI, *, keep_cookies: bool = False) -> httpx.AsyncClient:
@@ -129,6 +169,11 @@ async def with_api_key(pool: asyncpg.Pool, client: httpx.AsyncClient, org_id: uu
     async with pool.acquire() as conn:
         _, key = await auth_db.insert_api_key(conn, org_id, name, role, "test")
     return Caller(org_id, client, {"Authorization": f"Bearer {key}"}, f"api-key:{name}")
+
+
+def idempotency_key() -> dict[str, str]:
+    """A fresh ``Idempotency-Key`` header, as send-now and schedule require one (as ``**headers``)."""
+    return {"Idempotency-Key": f"key-{uuid.uuid4()}"}
 
 
 def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:

@@ -3,8 +3,10 @@ data, through the API or the pages (a 404, as if it did not exist)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -14,8 +16,17 @@ import pytest
 from fastapi import FastAPI
 
 from services.api import auth
+from services.api.password_work import PASSWORDS
 from tests.integration import api_harness
-from tests.integration.api_harness import PASSWORD, Caller, client_for, problem, signed_in, with_api_key
+from tests.integration.api_harness import (
+    PASSWORD,
+    Caller,
+    client_for,
+    idempotency_key,
+    problem,
+    signed_in,
+    with_api_key,
+)
 
 HTML = {"Accept": "text/html,application/xhtml+xml"}
 
@@ -94,24 +105,78 @@ async def test_the_cookie_is_secure_and_host_only_when_the_public_url_is_https(
     assert "secure" in cookie and "httponly" in cookie and "samesite=lax" in cookie and "domain" not in cookie
 
 
-async def test_a_wrong_password_or_address_gets_one_answer_and_ten_failures_lock_the_address(
+async def test_a_wrong_password_or_address_gets_one_answer_and_ten_attempts_lock_either(
     browser: httpx.AsyncClient, db_pool: asyncpg.Pool
 ) -> None:
     org = await api_harness.make_org(db_pool)
     _, email = await api_harness.make_user(db_pool, org.id)
+    unknown_email = f"nobody-{uuid.uuid4().hex[:8]}@example.org"
     wrong = await submit_sign_in(browser, email, "not the password at all")
-    unknown = await submit_sign_in(browser, "nobody@example.org", PASSWORD)
+    unknown = await submit_sign_in(browser, unknown_email, PASSWORD)
     for response in (wrong, unknown):
         assert response.status_code == 401 and "do not match an active account" in response.text
         assert "textpulse_session" not in response.cookies
 
-    for _ in range(auth.SIGN_IN_MAX_FAILURES - 1):
+    for _ in range(auth.SIGN_IN_MAX_ATTEMPTS_PER_ACCOUNT - 1):
         await submit_sign_in(browser, email, "still wrong, still wrong")
+        await submit_sign_in(browser, unknown_email, "still wrong, still wrong")
     locked = await submit_sign_in(browser, email, PASSWORD)
-    assert locked.status_code == 429 and "Too many failed attempts" in locked.text
-    await db_pool.execute("UPDATE users SET last_failed_at = now() - interval '16 minutes' WHERE lower(email) = $1",
-                          email)
+    locked_unknown = await submit_sign_in(browser, unknown_email, PASSWORD)
+    for response in (locked, locked_unknown):  # a known and an unknown address are refused alike
+        assert response.status_code == 429 and "Too many sign-in attempts" in response.text
+        assert response.headers["Retry-After"] == "900"
+    await db_pool.execute("UPDATE sign_in_throttle SET window_started_at = now() - interval '16 minutes' "
+                          "WHERE key = $1", auth.account_throttle_key(email))
     assert (await submit_sign_in(browser, email, PASSWORD)).status_code == 303
+    assert await db_pool.fetchval("SELECT count(*) FROM sign_in_throttle WHERE key = $1",
+                                  auth.account_throttle_key(email)) == 0  # a good sign-in starts the count again
+
+
+def browser_from(app: FastAPI, address: str) -> httpx.AsyncClient:
+    """A cookie-keeping client whose requests come from ``address``."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(address, 40_000)),
+                             base_url="http://api.test")
+
+
+async def test_forty_concurrent_wrong_guesses_use_up_the_account_and_the_right_password_is_then_refused(
+    app: FastAPI, db_pool: asyncpg.Pool
+) -> None:
+    org = await api_harness.make_org(db_pool)
+    _, email = await api_harness.make_user(db_pool, org.id)
+    checked_before = PASSWORDS.performed
+
+    async def guess(i: int) -> int:
+        async with browser_from(app, f"198.51.100.{i + 1}") as browser:
+            return (await submit_sign_in(browser, email, f"wrong guess number {i:04d}")).status_code
+
+    answers = await asyncio.gather(*(guess(i) for i in range(40)))
+    allowed = auth.SIGN_IN_MAX_ATTEMPTS_PER_ACCOUNT
+    assert Counter(answers) == {401: allowed, 429: 40 - allowed}
+    assert PASSWORDS.performed - checked_before == allowed  # the others were refused before any hashing
+    async with browser_from(app, "198.51.100.200") as browser:
+        assert (await submit_sign_in(browser, email, PASSWORD)).status_code == 429
+
+
+async def test_a_flood_from_one_address_is_cut_off_and_a_sign_in_from_elsewhere_goes_through(
+    database_url: str, kafka_bootstrap: str, db_pool: asyncpg.Pool
+) -> None:
+    org = await api_harness.make_org(db_pool)
+    _, email = await api_harness.make_user(db_pool, org.id)
+    async with api_harness.api_app(database_url, kafka_bootstrap, sign_in_max_per_address=20) as app:
+        checked_before = PASSWORDS.performed
+
+        async def anonymous(i: int) -> int:
+            async with browser_from(app, "203.0.113.9") as browser:
+                return (await submit_sign_in(browser, f"guess-{i}-{uuid.uuid4().hex[:6]}@example.org",
+                                             "a guessed password")).status_code
+
+        answers = await asyncio.gather(*(anonymous(i) for i in range(60)))
+        checked = PASSWORDS.performed - checked_before
+        async with browser_from(app, "192.0.2.44") as browser:
+            real = await submit_sign_in(browser, email, PASSWORD)
+    assert Counter(answers) == {401: 20, 429: 40}
+    assert checked == 20
+    assert real.status_code == 303 and real.headers["location"] == "/"
 
 
 async def test_the_sign_in_form_needs_its_own_token_and_never_redirects_off_site(
@@ -156,6 +221,39 @@ async def test_callers_without_credentials_are_401_for_the_api_and_sent_to_sign_
     await db_pool.execute("UPDATE sessions SET expires_at = now() - interval '1 second' WHERE user_id = $1",
                           caller.user_id)
     problem(await caller.call("GET", "/api/v1/me"), 401, "session_expired")
+
+
+async def test_an_api_key_stops_at_its_expiry_and_its_last_use_is_shown(
+    client: httpx.AsyncClient, db_pool: asyncpg.Pool
+) -> None:
+    org = await api_harness.make_org(db_pool)
+    admin = await signed_in(db_pool, client, org.id, role="admin")
+    expires = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    created = (await admin.call("POST", "/api/v1/api-keys", {"name": "Quarterly export", "expires_at": expires})).json()
+    assert datetime.fromisoformat(created["expires_at"]) == datetime.fromisoformat(expires)
+    bearer = Caller(org.id, client, {"Authorization": f"Bearer {created['key']}"}, "api-key:Quarterly export")
+    assert (await bearer.call("GET", "/api/v1/me")).status_code == 200
+    listed = {k["id"]: k for k in (await admin.call("GET", "/api/v1/api-keys")).json()}
+    assert listed[created["id"]]["last_used_at"] is not None
+
+    await db_pool.execute("UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = $1",
+                          uuid.UUID(created["id"]))
+    problem(await bearer.call("GET", "/api/v1/me"), 401, "api_key_invalid")
+    past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    refused = problem(await admin.call("POST", "/api/v1/api-keys", {"name": "Old", "expires_at": past}), 422,
+                      "expiry_in_the_past")
+    assert refused["errors"][0]["field"] == "expires_at"
+
+
+async def test_an_admin_key_cannot_mint_another_admin_key(client: httpx.AsyncClient, db_pool: asyncpg.Pool) -> None:
+    org = await api_harness.make_org(db_pool)
+    admin_key = await with_api_key(db_pool, client, org.id, role="admin")
+    problem(await admin_key.call("POST", "/api/v1/api-keys", {"name": "Escalated", "role": "admin"}), 403,
+            "admin_key_needs_signed_in_admin")
+    assert (await admin_key.call("POST", "/api/v1/api-keys", {"name": "Staff sync"})).status_code == 201
+    admin = await signed_in(db_pool, client, org.id, role="admin")
+    assert (await admin.call("POST", "/api/v1/api-keys", {"name": "Second admin", "role": "admin"})).status_code == 201
+    assert await db_pool.fetchval("SELECT count(*) FROM api_keys WHERE org_id = $1 AND role = 'admin'", org.id) == 2
 
 
 async def test_api_keys_are_shown_once_work_as_bearer_tokens_and_stop_when_revoked(
@@ -220,7 +318,7 @@ async def test_one_organisation_can_never_read_or_change_anothers_data(
         ("POST", f"{path}/archive", None), ("POST", f"{path}/duplicate", None),
         ("GET", f"{path}/occurrences", None), ("GET", f"{path}/runs", None),
     ]:
-        problem(await ours.call(method, url, payload), 404, "campaign_not_found")
+        problem(await ours.call(method, url, payload, **idempotency_key()), 404, "campaign_not_found")
     problem(await ours.call("PATCH", f"/api/v1/users/{their_user['id']}", {"role": "staff"}), 404, "user_not_found")
     problem(await ours.call("PUT", f"/api/v1/users/{their_user['id']}/password", {"password": "x" * 20}), 404,
             "user_not_found")

@@ -6,14 +6,14 @@ import csv
 import io
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.api import uploads_db
-from services.api.routes import uploads
+from services.api import audience_sample, uploads_db
 from tests.integration import api_harness
 from tests.integration.api_harness import Caller, client_for, problem, with_api_key
 
@@ -137,8 +137,11 @@ async def test_preview_of_a_csv_and_a_list_creates_no_run(caller: Caller, db_poo
     preview = await caller.call("POST", "/api/v1/audiences/preview",
                                 {"audience": {"kind": "csv", "upload_id": upload["id"]}})
     assert preview.status_code == 200, preview.text
-    assert preview.json() == {"members": 4, "recipients": 1, "complete": True, "note": None,
-                              "by_reason": {"duplicate_number": 1, "invalid_number": 1, "missing_mobile": 1}}
+    figures = preview.json()
+    assert {k: figures[k] for k in ("members", "recipients", "complete", "note", "audience_size", "by_reason")} == {
+        "members": 4, "recipients": 1, "complete": True, "note": None, "audience_size": 4,
+        "by_reason": {"duplicate_number": 1, "invalid_number": 1, "missing_mobile": 1}}
+    assert figures["estimate"] is None and figures["refusal"] is None  # no body: nothing to render or price
     list_id = await db_pool.fetchval("INSERT INTO member_lists (org_id, name) VALUES ($1, 'Board') RETURNING id",
                                      caller.org_id)
     await db_pool.executemany("INSERT INTO member_list_entries (list_id, member_id, mobile) VALUES ($1, $2, $3)",
@@ -166,8 +169,9 @@ async def test_preview_of_an_iqa_reads_imis_and_says_when_it_stopped_early(
         audience = {"audience": {"kind": "iqa", "query": "$/Textpulse/SMS Audience"}}
         full = (await caller.call("POST", "/api/v1/audiences/preview", audience)).json()
         assert full["complete"] and full["members"] > 500 and full["recipients"] > 0
-        monkeypatch.setattr(uploads, "PREVIEW_MAX_PAGES", 1)
+        monkeypatch.setattr(audience_sample, "PREVIEW", replace(audience_sample.PREVIEW, imis_pages=1))
         capped = (await caller.call("POST", "/api/v1/audiences/preview", audience)).json()
-        assert not capped["complete"] and capped["members"] == 500 and "first 1 pages" in capped["note"]
+        assert not capped["complete"] and capped["members"] == 500 and capped["audience_size"] == full["members"]
+        assert f"only the first 500 of {full['members']:,} members were read" in capped["note"]
         problem(await caller.call("POST", PREVIEW, {"audience": {"kind": "iqa", "query": "$/Nope"}}),
                 422, "iqa_not_found")

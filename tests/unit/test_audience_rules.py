@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from libs.common.audience import parse_audience
+from libs.common.audience_members import ColumnMap, IqaRows, as_text, is_true, stored_member
+from libs.common.audience_rules import AudienceMember, SnapshotRow, Totals, classify, decide, totals
 from libs.common.merge import compile_template
-from services.audience.rules import AudienceMember, SnapshotRow, Totals, classify, decide, totals
-from services.audience.sources import ColumnMap, IqaRows, as_text, is_true, parse_audience, stored_member
 
 TEMPLATE = compile_template("Hi {{first_name}}, the AGM is on Friday.")
 

@@ -24,7 +24,7 @@ from libs.common.run_endings import RUN_ENDED
 from services.api import dashboard_db, db, pages, run_outcome, twilio_codes
 from services.api.deps import PoolDep, Principal, PrincipalDep
 from services.api.errors import NotFound
-from services.api.routes.audiences import load_audience_options
+from services.api.routes.audiences import describe_stored, load_audience_options
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 
@@ -114,12 +114,13 @@ async def campaign_page(
         chosen = next((r for r in runs if r["id"] == run), runs[0] if runs else None)
         query = (q or "").strip() or None
         recipients = await dashboard_db.run_recipients(conn, org.id, chosen["id"], query) if chosen else []
+        audience_text = await describe_stored(conn, org.id, campaign["audience"])
     failures: dict[int, int] = {}
     for row in errors:
         failures[row["error_code"]] = failures.get(row["error_code"], 0) + row["messages"]
     return pages.render(
         request, "campaigns/detail.html", principal=principal, nav="campaigns", campaign=campaign, runs=runs,
-        chosen=chosen, recipients=recipients, q=query or "",
+        chosen=chosen, recipients=recipients, q=query or "", audience_text=audience_text,
         failures=[(code, count, twilio_codes.meaning(code), twilio_codes.docs_url(code))
                   for code, count in sorted(failures.items(), key=lambda item: -item[1])],
         sender=senders.get(campaign["sender_id"]) if campaign["sender_id"] else None,
@@ -172,7 +173,7 @@ async def _composer(
         request, "campaigns/compose.html", principal=principal, nav="campaigns", campaign=campaign,
         senders=senders, account=account, audiences=audiences, merge_fields=MERGE_FIELDS, segment_limit=limit,
         run_in_progress=_open_run(runs, due_only=False) is not None,
-        config_json=json.dumps(config).replace("</", "<\\/"),
+        config=config,
     )
 
 

@@ -3,8 +3,9 @@
 Every change runs in one transaction that first locks the campaign (``FOR UPDATE``), asks
 ``libs.common.campaign_states`` whether the move is allowed, then writes the campaign, its runs and an
 audit row: nothing is half-saved, and a refused move is a 409 naming the current state. The POSTs that
-start a send (schedule, send-now) honour ``Idempotency-Key``: the key is stored with the response in that
-same transaction, so a retried request gets the first answer and never a second run.
+start a send (schedule, send-now) require ``Idempotency-Key`` (400 ``idempotency_key_missing`` without it):
+the key is stored with the response in that same transaction, so a retried request gets the first answer and
+never a second run.
 
 Sending is the scheduler's job: schedule stores the schedule and its next occurrence, send-now inserts a
 run due now and the campaign is sending from that moment (so staff can pause or cancel it at once); the
@@ -33,8 +34,8 @@ from libs.common.db import transaction
 from libs.common.errors import RetryableError
 from libs.common.merge import MergeError, compile_template
 from libs.common.segments import InvalidBody, count_segments
-from services.api import db
-from services.api.deps import ActorDep, IdempotencyKey, Organisation, OrgDep, PoolDep
+from services.api import db, lists_db, uploads_db
+from services.api.deps import ActorDep, IdempotencyKey, Organisation, OrgDep, PoolDep, WebConfig, WebDep
 from services.api.errors import IdempotencyKeyReused, InvalidInput, NotFound
 from services.api.schemas import (
     CampaignCreate,
@@ -47,6 +48,7 @@ from services.api.schemas import (
     ScheduleIn,
     SendStarted,
 )
+from services.api.send_check import check_sendable
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 
@@ -59,6 +61,7 @@ async def create_campaign(body: CampaignCreate, org: OrgDep, actor: ActorDep, po
     fields = body.model_dump()
     if fields["segment_limit"] is None:
         fields["segment_limit"] = org.campaign_segment_limit
+    _check_segment_limit(org, fields["segment_limit"])
     async with transaction(pool) as conn:
         await _check_content(conn, org, fields)
         campaign_id = await db.insert_campaign(conn, org.id, fields, actor)
@@ -103,6 +106,8 @@ async def update_campaign(
     async with transaction(pool) as conn:
         locked = await _lock(conn, org, campaign_id)
         states.ensure_editable(locked["state"])
+        if "segment_limit" in changes:
+            _check_segment_limit(org, changes["segment_limit"])
         fields = (await db.get_campaign(conn, org.id, campaign_id) or {}) | changes
         await _check_content(conn, org, fields, for_send=locked["state"] != CampaignState.DRAFT)
         await db.update_campaign(conn, campaign_id, fields, actor)
@@ -123,11 +128,12 @@ async def delete_campaign(campaign_id: UUID, org: OrgDep, pool: PoolDep) -> Resp
 
 @router.post("/{campaign_id}/schedule", summary="Schedule at a local time or on an RRULE (or reschedule)")
 async def schedule_campaign(
-    campaign_id: UUID, body: ScheduleIn, request: Request, org: OrgDep, actor: ActorDep, pool: PoolDep,
-    idempotency_key: IdempotencyKey = None,
+    campaign_id: UUID, body: ScheduleIn, request: Request, org: OrgDep, actor: ActorDep, pool: PoolDep, web: WebDep,
+    idempotency_key: IdempotencyKey,
 ) -> CampaignOut:
     now = datetime.now(UTC)
     schedule = await _build_schedule(body, org.time_zone, now)
+    warnings = await _check_sendable(pool, org, web, campaign_id, idempotency_key)
 
     async def act(conn: asyncpg.Connection) -> tuple[int, BaseModel]:
         locked = await _lock(conn, org, campaign_id)
@@ -139,17 +145,20 @@ async def schedule_campaign(
         await db.record_audit(conn, org_id=org.id, campaign_id=campaign_id, actor=actor, action="scheduled",
                               from_state=locked["state"], to_state=target,
                               detail={"schedule": schedules.to_json(schedule), "first": first})
-        return 200, await _campaign_out(conn, org, campaign_id)
+        out = await _campaign_out(conn, org, campaign_id)
+        out.warnings.extend(warnings)
+        return 200, out
 
     return await _idempotently(pool, org, idempotency_key, request, body, act)  # type: ignore[return-value]
 
 
 @router.post("/{campaign_id}/send-now", status_code=202, summary="Send now: one run, due immediately")
 async def send_now(
-    campaign_id: UUID, request: Request, org: OrgDep, actor: ActorDep, pool: PoolDep,
-    idempotency_key: IdempotencyKey = None,
+    campaign_id: UUID, request: Request, org: OrgDep, actor: ActorDep, pool: PoolDep, web: WebDep,
+    idempotency_key: IdempotencyKey,
 ) -> SendStarted:
     now = datetime.now(UTC)
+    warnings = await _check_sendable(pool, org, web, campaign_id, idempotency_key)
 
     async def act(conn: asyncpg.Connection) -> tuple[int, BaseModel]:
         locked = await _lock(conn, org, campaign_id)
@@ -161,7 +170,7 @@ async def send_now(
         await db.record_audit(conn, org_id=org.id, campaign_id=campaign_id, actor=actor, action="sent_now",
                               from_state=locked["state"], to_state=target, run_id=run_id)
         run = RunOut.model_validate(await db.get_run(conn, run_id))
-        return 202, SendStarted(campaign=await _campaign_out(conn, org, campaign_id), run=run)
+        return 202, SendStarted(campaign=await _campaign_out(conn, org, campaign_id), run=run, warnings=warnings)
 
     return await _idempotently(pool, org, idempotency_key, request, None, act)  # type: ignore[return-value]
 
@@ -245,14 +254,14 @@ async def _move(
 
 
 async def _idempotently(
-    pool: asyncpg.Pool, org: Organisation, key: str | None, request: Request, body: BaseModel | None,
+    pool: asyncpg.Pool, org: Organisation, key: str, request: Request, body: BaseModel | None,
     act: Callable[[asyncpg.Connection], Awaitable[tuple[int, BaseModel]]],
 ) -> JSONResponse:
     """Run ``act`` once per Idempotency-Key: a repeat of the same request replays the stored response."""
     payload = body.model_dump_json() if body is not None else ""
     request_hash = hashlib.sha256(f"{request.method} {request.url.path}\n{payload}".encode()).hexdigest()
     async with transaction(pool) as conn:
-        if key is not None and not await db.claim_idempotency_key(conn, org.id, key, request_hash):
+        if not await db.claim_idempotency_key(conn, org.id, key, request_hash):
             stored = await db.get_idempotency_key(conn, org.id, key)
             if stored is None or stored["status_code"] is None:
                 raise RetryableError("idempotency_key_busy", "a request with this Idempotency-Key is in progress")
@@ -264,8 +273,7 @@ async def _idempotently(
                                 headers={"Idempotent-Replayed": "true"})
         status, result = await act(conn)
         response = result.model_dump(mode="json")
-        if key is not None:
-            await db.save_idempotent_response(conn, org.id, key, status, response)
+        await db.save_idempotent_response(conn, org.id, key, status, response)
     return JSONResponse(response, status_code=status)
 
 
@@ -291,6 +299,27 @@ def _occurrences(schedule: schedules.Schedule | None, now: datetime, count: int)
     ])
 
 
+async def _check_sendable(pool: asyncpg.Pool, org: Organisation, web: WebConfig, campaign_id: UUID,
+                          idempotency_key: str) -> list[str]:
+    """Refuse up front a campaign nobody could receive (services/api/send_check.py), outside the send's
+    transaction; a request whose Idempotency-Key already has an answer is replayed unchecked."""
+    async with pool.acquire() as conn:
+        if await db.get_idempotency_key(conn, org.id, idempotency_key):
+            return []
+        campaign = await db.get_campaign(conn, org.id, campaign_id)
+    if campaign is None:
+        return []  # the transaction answers 404
+    return await check_sendable(pool, org, campaign, web.imis_base_url)
+
+
+def _check_segment_limit(org: Organisation, limit: int) -> None:
+    """The organisation's per-campaign limit is a ceiling: a campaign may set a lower one, never a higher."""
+    if limit > org.campaign_segment_limit:
+        raise InvalidInput("segment_limit", "segment_limit_over_organisation",
+                           f"{limit:,} is over the organisation's limit of {org.campaign_segment_limit:,} segments "
+                           "per campaign; an admin can raise that limit in Settings")
+
+
 async def _check_content(
     conn: asyncpg.Connection, org: Organisation, fields: dict[str, Any], *, for_send: bool = False
 ) -> None:
@@ -312,6 +341,17 @@ async def _check_content(
         raise InvalidInput("sender_id", "sender_missing", "choose a sender: the organisation has no default")
     if for_send and not fields.get("audience"):
         raise InvalidInput("audience", "audience_missing", "choose who receives it")
+    await _check_audience_source(conn, org, fields.get("audience"))
+
+
+async def _check_audience_source(conn: asyncpg.Connection, org: Organisation, audience: dict[str, Any] | None) -> None:
+    """A list or upload audience must name one of the organisation's own."""
+    audience = audience or {}
+    kind = audience.get("kind")
+    if kind == "list" and await lists_db.get_list(conn, org.id, audience.get("list_id")) is None:
+        raise InvalidInput("audience.list_id", "list_not_found", "no such member list in this organisation")
+    if kind == "csv" and await uploads_db.upload(conn, org.id, audience.get("upload_id")) is None:
+        raise InvalidInput("audience.upload_id", "csv_upload_not_found", "no such CSV upload in this organisation")
 
 
 async def _lock(conn: asyncpg.Connection, org: Organisation, campaign_id: UUID) -> dict[str, Any]:

@@ -20,8 +20,10 @@ from libs.common.phone import region_for_prefix
 from libs.common.preflight import preview
 from libs.common.pricing import FAILED_MESSAGE_FEE
 from libs.common.segments import InvalidBody
+from libs.common.send_checks import over_segments
 from services.api.deps import OrgDep
 from services.api.errors import InvalidInput
+from services.api.schemas import RefusalOut
 
 router = APIRouter(prefix="/messages", tags=["messages"])
 
@@ -81,6 +83,8 @@ class PreviewOut(BaseModel):
     cost_per_recipient: str | None
     warnings: list[str]
     estimate: EstimateOut | None = None
+    refusal: RefusalOut | None = Field(default=None, description="set when the text is over the maximum "
+                                       "segments: send-now refuses it with these words")
 
 
 @router.post("/preview", summary="Count segments, explain UCS-2 and estimate cost for a message body")
@@ -95,6 +99,9 @@ async def preview_message(body: PreviewIn, org: OrgDep) -> PreviewOut:
             raise InvalidInput("country", exc.code, exc.message) from None
         raise
     out = PreviewOut.model_validate(result)
+    refused = over_segments(out.segments)
+    if refused is not None:
+        out.refusal = RefusalOut(field=refused.field, code=refused.code, message=refused.message)
     if body.recipients is not None:
         limit = body.segment_limit or org.campaign_segment_limit
         if org.account_max_segments is not None:

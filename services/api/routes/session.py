@@ -8,8 +8,6 @@ public URL is https. A wrong address and a wrong password get the same answer, i
 
 from __future__ import annotations
 
-import asyncio
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
@@ -20,6 +18,7 @@ from libs.common.logging import get_logger
 from services.api import auth, auth_db, pages
 from services.api.deps import PoolDep, WebConfig, WebDep
 from services.api.errors import Forbidden
+from services.api.password_work import PASSWORDS, PasswordWorkBusy
 
 log = get_logger(__name__)
 
@@ -59,18 +58,28 @@ async def sign_in(
         return _form(request, web, next=target, email=email, status=400,
                      error="The sign-in form had expired. Please try again.")
     email = email.strip()
+    limits = auth.throttle_limits(email, request.client.host if request.client else "unknown",
+                                  web.sign_in_max_per_address)
     async with pool.acquire() as conn:
+        attempts = await auth_db.count_sign_in_attempt(conn, list(limits))
         user = await auth_db.user_for_sign_in(conn, email) if email else None
-    if user is not None and _locked_out(user):
-        log.warning("sign_in.refused", extra={"user_id": str(user["id"]), "reason": "too_many_failures"})
+    over = sorted(key.split(":", 1)[0] for key, limit in limits.items() if attempts[key] > limit)
+    if over:
+        log.warning("sign_in.refused", extra={"reason": "too_many_attempts", "per": over})
         minutes = int(auth.SIGN_IN_WINDOW.total_seconds() // 60)
-        return _form(request, web, next=target, email=email, status=429,
-                     error=f"Too many failed attempts. Try again in {minutes} minutes.")
-    checked = await asyncio.to_thread(auth.check_password, user["password_hash"] if user else None, password)
+        response = _form(request, web, next=target, email=email, status=429,
+                         error=f"Too many sign-in attempts. Try again in {minutes} minutes.")
+        response.headers["Retry-After"] = str(int(auth.SIGN_IN_WINDOW.total_seconds()))
+        return response
+    try:
+        checked = await PASSWORDS.check(user["password_hash"] if user else None, password)
+    except PasswordWorkBusy:
+        log.warning("sign_in.refused", extra={"reason": "busy"})
+        response = _form(request, web, next=target, email=email, status=503,
+                         error="Signing in is busy right now. Please try again in a moment.")
+        response.headers["Retry-After"] = "5"
+        return response
     if user is None or not checked.ok or not user["active"]:
-        if user is not None:
-            async with pool.acquire() as conn:
-                await auth_db.record_failed_sign_in(conn, user["id"])
         log.info("sign_in.failed", extra={"known_user": user is not None})
         return _form(request, web, next=target, email=email, status=401,
                      error="That e-mail address and password do not match an active account.")
@@ -81,6 +90,7 @@ async def sign_in(
             await auth_db.end_session(conn, old)
         session = await auth_db.start_session(conn, user["id"], user["org_id"])
         await auth_db.record_sign_in(conn, user["id"], checked.rehash)
+        await auth_db.clear_sign_in_attempts(conn, auth.account_throttle_key(email))
     log.info("sign_in.succeeded", extra={"user_id": str(user["id"]), "org_id": str(user["org_id"])})
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(web.cookie_name, session.token, max_age=int(auth.SESSION_ABSOLUTE.total_seconds()),
@@ -104,15 +114,6 @@ async def sign_out(
     response = RedirectResponse("/sign-in", status_code=303)
     response.delete_cookie(web.cookie_name, path="/", secure=web.secure_cookies, httponly=True, samesite="lax")
     return response
-
-
-def _locked_out(user: dict[str, object]) -> bool:
-    last = user["last_failed_at"]
-    return (
-        isinstance(last, datetime)
-        and int(user["failed_sign_ins"]) >= auth.SIGN_IN_MAX_FAILURES  # type: ignore[call-overload]
-        and datetime.now(UTC) - last < auth.SIGN_IN_WINDOW
-    )
 
 
 def _form(

@@ -6,15 +6,18 @@
   and answers with the counts by reason (201).
 - ``GET /api/v1/audiences/csv/{id}``: the same summary; ``GET .../rejections.csv``: the report, every
   cell made inert for spreadsheets.
-- ``POST /api/v1/audiences/preview`` ``{"audience": {...}}``: who a campaign audience would reach, by
-  reason, without creating a run.
+- ``POST /api/v1/audiences/preview`` ``{"audience": {...}, "body": "...", "sender_id": ...}``: who a
+  campaign audience would reach, by reason, and what the whole audience would cost, without creating a
+  run (:mod:`services.api.audience_sample`): the audience's size (iMIS's ``TotalCount``; exact for a CSV
+  or list), a bounded sample classified by the run's rules with each member's text rendered, the
+  sample's GSM-7 / UCS-2 split and segments per recipient, the estimate scaled to the whole audience
+  (recipients; segments and cost as low / expected / high), and ``refusal`` when nobody would receive it.
 
-Counts by reason follow the audience service's rules as far as they go without a message body:
+Counts by reason are the audience service's rules (:mod:`libs.common.audience_rules`):
 ``row_*``/``cell_too_long``, ``missing_mobile`` and ``invalid_number`` are rows refused when the file was
-read (in the report); ``duplicate_member``, ``opted_out`` (the source's flag or the suppression table) and
-``duplicate_number`` are rows kept but excluded at send time. ``render_failed``, ``over_segment_limit``
-and ``bad_number`` are only known when a run resolves. Household numbers here count the first member as
-the recipient; the run attributes the text to the lowest member id, which changes who, not how many.
+read (in the report); ``duplicate_member``, ``opted_out`` (the source's flag or the suppression table),
+``bad_number`` and ``duplicate_number`` are rows kept but excluded at send time; with a body,
+``render_failed`` and ``over_segment_limit`` too.
 
 Bad input is a problem+json naming the field: 413 for a file over the size limit, 422 for the rest
 (``csv_empty``, ``csv_not_utf8``, ``csv_mobile_column_missing``, ...). Another organisation's upload or
@@ -25,37 +28,36 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final
 from uuid import UUID
 
-import httpx
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
+from libs.common import audience_rules as rules
+from libs.common.audience import Audience
+from libs.common.audience_rules import AudienceMember
 from libs.common.csv_audience import CsvParseResult, CsvRefused, parse_csv, rejection_report
-from libs.common.imis_iqa import ImisQueryClient, RetryPolicy
-from libs.common.phone import Normalised, normalise
-from services.api import uploads_db
+from services.api import audience_sample, uploads_db
 from services.api.deps import ActorDep, OrgDep, PoolDep, WebDep
 from services.api.errors import InvalidInput, NotFound
+from services.api.schemas import RefusalOut
 
 router = APIRouter(prefix="/audiences", tags=["audiences"])
+# Where uploads arrive (under the API prefix): main.py gives this path the upload's body cap, not the JSON one.
+CSV_UPLOAD_PATH: Final = "/audiences/csv"
 
 # 200,000 rows of a typical member export are 15-30 MB; ``app.state.csv_upload_max_bytes`` overrides this.
 MAX_UPLOAD_BYTES: Final = 64 * 1024 * 1024
-_MULTIPART_OVERHEAD: Final = 64 * 1024
+MULTIPART_OVERHEAD: Final = 64 * 1024
 _MAPPING_FIELDS: Final = {"mobile_column": "mobile", "member_id_column": "member_id",
                           "first_name_column": "first_name", "last_name_column": "last_name"}
-# A preview asks iMIS for at most this many pages of 500 (one at a time, as ASI asks): about 10 s on a slow site.
-PREVIEW_MAX_PAGES: Final = 20
-_PREVIEW_IMIS_TIMEOUT: Final = httpx.Timeout(15.0, connect=5.0)
-_PREVIEW_RETRY: Final = RetryPolicy(attempts=2, base_s=0.5, cap_s=2.0)
 
-Member = tuple[str, str | None, bool]  # member id, mobile as the source has it, the source's opt-out flag
+Member = tuple[str, str | None]  # member id, mobile as the source has it
 
 
 class UploadSummary(BaseModel):
@@ -71,36 +73,53 @@ class UploadSummary(BaseModel):
     created_at: datetime
 
 
-class IqaAudience(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    kind: Literal["iqa"]
-    query: Annotated[str, Field(pattern=r"^\$/", max_length=500)]
-    parameters: list[str] = []
-
-
-class CsvAudience(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    kind: Literal["csv"]
-    upload_id: UUID
-
-
-class ListAudience(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    kind: Literal["list"]
-    list_id: UUID
-
-
 class PreviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    audience: Annotated[IqaAudience | CsvAudience | ListAudience, Field(discriminator="kind")]
+    audience: Audience
+    body: Annotated[str, Field(max_length=10_000)] | None = Field(
+        default=None, description="the message; without it nothing is rendered and segments are not estimated")
+    sender_id: UUID | None = Field(default=None, description="the campaign's sender; default: the organisation's")
+
+
+class Spread(BaseModel):
+    low: int
+    expected: int
+    high: int
+
+
+class MoneySpread(BaseModel):
+    low: str
+    expected: str
+    high: str
+
+
+class SegmentsPerRecipient(BaseModel):
+    min: int
+    median: int
+    max: int
+
+
+class AudienceEstimateOut(BaseModel):
+    recipients: int = Field(description="for the whole audience: the sample's share scaled, or exact")
+    exact: bool = Field(description="true when the sample was the whole audience")
+    segments: Spread
+    cost: MoneySpread = Field(description="USD; recipients whose country has no price are left out")
+    unpriced_regions: list[str]
+    pumping_protection_may_apply: bool
 
 
 class PreviewOut(BaseModel):
-    members: int = Field(description="members looked at (for a CSV, every row of the file)")
-    recipients: int
+    members: int = Field(description="members looked at (the sample, with a CSV's refused rows)")
+    recipients: int = Field(description="of the members looked at, those who would be texted")
     by_reason: dict[str, int]
-    complete: bool = Field(description="false when an IQA had more than the pages a preview reads")
+    complete: bool = Field(description="false when only the first members of a larger audience were read")
     note: str | None = None
+    audience_size: int = Field(description="members in the whole audience (iMIS TotalCount, or the rows)")
+    sender: str | None
+    encodings: dict[str, int] = Field(description="recipients looked at, by encoding (GSM-7, UCS-2)")
+    segments_per_recipient: SegmentsPerRecipient | None
+    estimate: AudienceEstimateOut | None = Field(description="null without a body")
+    refusal: RefusalOut | None = Field(description="why nobody would receive it, in the words send-now uses")
 
 
 # -- routes ----------------------------------------------------------------------------------------
@@ -114,7 +133,7 @@ class PreviewOut(BaseModel):
 async def upload_csv(request: Request, org: OrgDep, actor: ActorDep, pool: PoolDep) -> UploadSummary:
     limit: int = getattr(request.app.state, "csv_upload_max_bytes", MAX_UPLOAD_BYTES)
     length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit + _MULTIPART_OVERHEAD:  # refused before a byte is read
+    if length.isdigit() and int(length) > limit + MULTIPART_OVERHEAD:  # refused before a byte is read
         raise _too_large(limit)
     async with request.form(max_files=1, max_fields=len(_MAPPING_FIELDS)) as form:
         file = form.get("file")
@@ -149,7 +168,7 @@ async def get_upload(upload_id: UUID, org: OrgDep, pool: PoolDep) -> UploadSumma
         members = await uploads_db.csv_members(conn, upload_id)
         refused = await uploads_db.rejection_counts(conn, upload_id)
         return await _summary(conn, org.id, org.default_country_prefix, upload,
-                              [(m, p, False) for m, p in members], refused)
+                              members, refused)
 
 
 @router.get("/csv/{upload_id}/rejections.csv", summary="The rows refused from an uploaded file, and why",
@@ -163,31 +182,34 @@ async def get_rejections(upload_id: UUID, org: OrgDep, pool: PoolDep) -> Respons
                     headers={"Content-Disposition": f'attachment; filename="rejections-{upload_id}.csv"'})
 
 
-@router.post("/preview", summary="Who an audience would reach, by reason, without creating a run")
+@router.post("/preview", summary="Who an audience would reach and what it would cost, without creating a run")
 async def preview(body: PreviewIn, org: OrgDep, pool: PoolDep, web: WebDep) -> PreviewOut:
-    audience = body.audience
-    refused: dict[str, int] = {}
-    complete, note = True, None
-    if isinstance(audience, IqaAudience):
-        async with pool.acquire() as conn:
-            source = await uploads_db.imis_source(conn, org.id)
-        members, complete = await _iqa_members(source, web.imis_base_url, audience)  # no connection held meanwhile
-        if not complete:
-            note = f"only the first {PREVIEW_MAX_PAGES} pages ({len(members)} members) were read; the run reads all"
-    async with pool.acquire() as conn:
-        if isinstance(audience, CsvAudience):
-            await _upload(conn, org.id, audience.upload_id, field="audience.upload_id")
-            members = [(m, p, False) for m, p in await uploads_db.csv_members(conn, audience.upload_id)]
-            refused = await uploads_db.rejection_counts(conn, audience.upload_id)
-        elif isinstance(audience, ListAudience):
-            entries = await uploads_db.list_members(conn, org.id, audience.list_id)
-            if entries is None:
-                raise NotFound("list_not_found", f"audience.list_id: no member list {audience.list_id}")
-            members = [(m, p, False) for m, p in entries]
-        recipients, by_reason = await _count(conn, org.id, org.default_country_prefix, members)
-    merged = Counter(refused) + Counter(by_reason)
-    return PreviewOut(members=len(members) + sum(refused.values()), recipients=recipients,
-                      by_reason=dict(sorted(merged.items())), complete=complete, note=note)
+    found = await audience_sample.sample_audience(
+        pool, org.id, org.default_country_prefix, body.audience, body=body.body,
+        sender_id=body.sender_id, imis_base_url=web.imis_base_url, limits=audience_sample.PREVIEW)
+    figures = found.estimate
+    note = None
+    if not figures.complete:
+        note = (f"only the first {figures.sample:,} of {figures.audience:,} members were read; "
+                "the estimate scales them to the whole audience")
+    spread = figures.segments_per_recipient
+    refused = audience_sample.refusal(found)
+    return PreviewOut(
+        members=figures.sample, recipients=figures.sample_recipients, by_reason=dict(figures.by_reason),
+        complete=figures.complete, note=note, audience_size=figures.audience,
+        sender=found.sender.address if found.sender else None, encodings=dict(figures.encodings),
+        segments_per_recipient=SegmentsPerRecipient(min=spread.low, median=spread.expected, max=spread.high)
+        if spread else None,
+        estimate=AudienceEstimateOut(
+            recipients=figures.recipients, exact=figures.complete,
+            segments=Spread(low=figures.segments.low, expected=figures.segments.expected, high=figures.segments.high),
+            cost=MoneySpread(low=str(figures.cost.low), expected=str(figures.cost.expected),
+                             high=str(figures.cost.high)),
+            unpriced_regions=list(figures.unpriced_regions),
+            pumping_protection_may_apply=bool(figures.pumping_protection_regions),
+        ) if found.body_known else None,
+        refusal=RefusalOut(field=refused.field, code=refused.code, message=refused.message) if refused else None,
+    )
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -215,7 +237,7 @@ async def _upload(conn: Any, org_id: UUID, upload_id: UUID, field: str = "upload
 
 
 def _members_of(parsed: CsvParseResult) -> list[Member]:
-    return [(r.member_id, r.mobile, False) for r in parsed.rows]
+    return [(r.member_id, r.mobile) for r in parsed.rows]
 
 
 def _reasons(parsed: CsvParseResult) -> dict[str, int]:
@@ -233,91 +255,13 @@ async def _summary(conn: Any, org_id: UUID, prefix: str, upload: dict[str, Any],
 
 
 async def _count(conn: Any, org_id: UUID, prefix: str, members: Sequence[Member]) -> tuple[int, dict[str, int]]:
-    verdicts = await asyncio.to_thread(number_verdicts, members, prefix)
-    numbers = sorted({v for v in verdicts if v.startswith("+")})
-    suppressed = await uploads_db.suppressed(conn, org_id, numbers) if numbers else set()
-    return count_by_reason(verdicts, suppressed)
-
-
-async def _iqa_members(
-    source: uploads_db.ImisSource | None, default_base_url: str | None, audience: IqaAudience
-) -> tuple[list[Member], bool]:
-    # A link without a base_url means the deployment's iMIS (TEXTPULSE_IMIS_BASE_URL), as a run reads it
-    # (services/audience/handlers.py); deploy/demo.py links its organisations that way.
-    base_url = (source.base_url or default_base_url) if source is not None else None
-    if source is None or base_url is None:
-        raise InvalidInput("audience.query", "imis_account_missing",
-                           "the organisation has no iMIS site set up (Settings > iMIS)")
-    id_col, mobile_col = source.member_id_column.lower(), source.mobile_column.lower()
-    opt_col = source.opt_out_column.lower() if source.opt_out_column else None
-    members: list[Member] = []
-    pages = 0
-    async with httpx.AsyncClient(timeout=_PREVIEW_IMIS_TIMEOUT) as http:
-        client = ImisQueryClient(http, base_url, source.username, source.password, retry=_PREVIEW_RETRY)
-        async for page in client.pages(audience.query, audience.parameters):
-            for row in page.rows:
-                cells = {k.lower(): v for k, v in row.items()}
-                members.append((_text(cells.get(id_col)) or _text(cells.get("$partyid")) or "",
-                                _text(cells.get(mobile_col)), opt_col is not None and _true(cells.get(opt_col))))
-            pages += 1
-            if pages >= PREVIEW_MAX_PAGES:
-                complete = page.total is not None and len(members) >= page.total
-                return members, complete
-    return members, True
-
-
-def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, dict | list):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip() or None
-
-
-def _true(value: Any) -> bool:
-    if isinstance(value, bool | int | float):
-        return value == 1
-    return isinstance(value, str) and value.strip().lower() in {"true", "yes", "y", "1"}
-
-
-# -- counting (pure) -------------------------------------------------------------------------------
-
-
-def number_verdicts(members: Iterable[Member], prefix: str) -> list[str]:
-    """Per member, in order: its E.164 number, or the first reason it cannot have one
-    (``duplicate_member``, ``opted_out``, ``missing_mobile``, ``invalid_number``), as the run checks them."""
-    seen: set[str] = set()
-    out: list[str] = []
-    for member_id, mobile, opted_out in members:
-        if member_id and member_id in seen:
-            out.append("duplicate_member")
-            continue
-        seen.add(member_id)
-        if opted_out:
-            out.append("opted_out")
-        elif not mobile or not mobile.strip():
-            out.append("missing_mobile")
-        else:
-            number = normalise(mobile, prefix)
-            out.append(number.e164 if isinstance(number, Normalised) else "invalid_number")
-    return out
-
-
-def count_by_reason(verdicts: Iterable[str], suppressed: set[str]) -> tuple[int, dict[str, int]]:
-    """(recipients, excluded by reason): a suppressed number is ``opted_out``, a repeated one ``duplicate_number``.
-
-    >>> count_by_reason(["+14155550100", "+14155550100", "missing_mobile", "+14155550101"], {"+14155550101"})
-    (1, {'duplicate_number': 1, 'missing_mobile': 1, 'opted_out': 1})
-    """
-    reasons: Counter[str] = Counter()
-    numbers: set[str] = set()
-    for verdict in verdicts:
-        if not verdict.startswith("+"):
-            reasons[verdict] += 1
-        elif verdict in suppressed:
-            reasons["opted_out"] += 1
-        elif verdict in numbers:
-            reasons["duplicate_number"] += 1
-        else:
-            numbers.add(verdict)
-    return len(numbers), dict(sorted(reasons.items()))
+    """(recipients, excluded by reason) by the run's rules, before a body is known; suppressions of the
+    organisation and its default sender (a campaign's own sender is only known at send time)."""
+    audience = [AudienceMember(member_id, mobile, {}) for member_id, mobile in members]
+    numbers = sorted(rules.candidate_numbers(audience, prefix))
+    sender = await uploads_db.campaign_sender(conn, org_id, None)
+    suppressed, bad = await uploads_db.excluded_numbers(conn, org_id, sender.address if sender else None, numbers)
+    rows = await asyncio.to_thread(rules.classify, audience, None, default_country_prefix=prefix,
+                                   suppressed=suppressed, bad_numbers=bad)
+    figures = rules.totals(rows)
+    return figures.recipients, dict(figures.by_reason)

@@ -2,7 +2,10 @@
 // merge-field picker, audience and schedule pickers with the next sends, CSV upload and audience preview
 // (/api/v1/audiences), a test send to staff numbers for a saved campaign, and saving through the
 // campaigns API (create or edit the draft, then schedule or send it).
-import { api, clearFieldErrors, confirmAction, csrfToken, formatNumber, Problem, showProblem, toast } from "./app.js";
+import {
+  api, clearFieldErrors, confirmAction, csrfToken, formatNumber, idempotencyKey, Problem, showProblem, toast,
+} from "./app.js";
+import { audienceCard } from "./composer_audience.js";
 
 const config = JSON.parse(document.getElementById("composer-config").textContent);
 const form = document.getElementById("composer");
@@ -13,6 +16,7 @@ const limitInput = $("segment_limit");
 let campaignId = config.campaign?.id ?? null;
 const sendKey = crypto.randomUUID(); // one Idempotency-Key per "send now" intent: a retry cannot send twice
 let lastPreview = null;
+let audienceEstimate = null; // the last audience preview's answer, for the audience and body it was asked for
 
 const debounce = (fn, ms) => {
   let timer;
@@ -56,7 +60,7 @@ function showEmpty() {
   bubble.classList.add("placeholder");
   $("body-error").textContent = "";
   body.removeAttribute("aria-invalid");
-  showEstimate(null);
+  showEstimate();
 }
 
 function setEncoding(encoding) {
@@ -73,14 +77,13 @@ function showPreview(result) {
   const plural = result.segments === 1 ? "segment" : "segments";
   $("counter-status").textContent =
     `${result.encoding}, ${result.segments} ${plural}, ${result.remaining_in_segment} characters left in this segment.`;
-  $("body-error").textContent = result.warnings.includes("segments_over_limit")
-    ? "Over 10 segments: Textpulse will not send a text this long to anyone." : "";
-  body.toggleAttribute("aria-invalid", result.warnings.includes("segments_over_limit"));
+  $("body-error").textContent = result.refusal?.message ?? ""; // the words send-now refuses it with
+  body.toggleAttribute("aria-invalid", Boolean(result.refusal));
   const bubble = $("preview-bubble");
   bubble.textContent = result.body;
   bubble.classList.remove("placeholder");
   showUcs(result);
-  showEstimate(result);
+  showEstimate();
 }
 
 function showUcs(result) {
@@ -127,7 +130,8 @@ function showBodyProblem(problem) {
   $("body-error").textContent = message;
   body.setAttribute("aria-invalid", "true");
   $("counter-status").textContent = "The message cannot be counted until this is fixed: " + message;
-  showEstimate(null);
+  lastPreview = null;
+  showEstimate();
 }
 
 const money = (value, places = 2) =>
@@ -135,21 +139,61 @@ const money = (value, places = 2) =>
     minimumFractionDigits: places, maximumFractionDigits: places,
   });
 
-function showEstimate(result) {
-  const estimate = result?.estimate;
-  const limit = effectiveLimit();
-  $("est-limit").textContent = formatNumber(limit);
+// The estimate comes from the audience preview (the real audience, each member's own text) when there is
+// one; the typed "expected recipients" figure is only a fallback, and says so.
+function estimateFigures() {
+  const sampled = audienceEstimate?.estimate;
+  if (sampled) {
+    const { segments, cost } = sampled;
+    const range = (low, high, show) => (low === high ? show(low) : `${show(low)}–${show(high)}`);
+    return {
+      source: "preview",
+      recipients: sampled.recipients,
+      recipientsText: `${sampled.exact ? "" : "about "}${formatNumber(sampled.recipients)}`,
+      segmentsText: range(segments.low, segments.high, formatNumber),
+      costText: range(cost.low, cost.high, (v) => money(v)),
+      overLimit: segments.expected > effectiveLimit(),
+      note: sampled.exact ? `From the audience preview: all ${formatNumber(audienceEstimate.audience_size)} members.`
+        : `From the audience preview: the first ${formatNumber(audienceEstimate.members)} of `
+          + `${formatNumber(audienceEstimate.audience_size)} members, scaled to all of them.`,
+    };
+  }
+  const typed = lastPreview?.estimate;
+  if (!typed) return null;
+  return {
+    source: "typed",
+    recipients: typed.recipients,
+    recipientsText: formatNumber(typed.recipients),
+    segmentsText: formatNumber(typed.segments),
+    costText: money(typed.send_cost),
+    overLimit: typed.over_limit,
+    note: "From the expected recipients you typed: preview the audience for the real number.",
+  };
+}
+
+function showEstimate() {
+  const result = lastPreview;
+  const figures = result ? estimateFigures() : null;
+  $("est-limit").textContent = formatNumber(effectiveLimit());
   $("est-per").textContent = result ? money(result.cost_per_recipient, 4) : "–";
-  $("est-recipients").textContent = estimate ? formatNumber(estimate.recipients) : "–";
-  $("est-segments").textContent = estimate ? formatNumber(estimate.segments) : "–";
-  $("est-cost").textContent = estimate ? money(estimate.send_cost) : "–";
-  $("over-limit").hidden = !estimate?.over_limit;
+  $("est-recipients").textContent = figures ? figures.recipientsText : "–";
+  $("est-segments").textContent = figures ? figures.segmentsText : "–";
+  $("est-cost").textContent = figures ? figures.costText : "–";
+  $("est-source").textContent = figures ? figures.note : "";
+  $("over-limit").hidden = !figures?.overLimit;
   const notes = ["Twilio charges every segment it sends, and $0.001 for each message that fails."];
   if (result?.warnings.includes("pumping_protection_may_apply")) {
     notes.push("Outside the US and Canada, SMS Pumping Protection fees may also apply.");
   }
+  if (audienceEstimate?.encodings?.["UCS-2"]) {
+    notes.push(`${formatNumber(audienceEstimate.encodings["UCS-2"])} of the members previewed get a Unicode (UCS-2) `
+      + "text because of their merge values, which can take more segments.");
+  }
   if (result && result.cost_per_recipient === null) notes.push("There is no price for this country yet.");
   $("est-notes").textContent = notes.join(" ");
+  const refusal = result?.refusal ?? audienceEstimate?.refusal ?? null;
+  $("send-refusal").hidden = !refusal;
+  $("send-refusal-text").textContent = refusal?.message ?? "";
 }
 
 function effectiveLimit() {
@@ -186,6 +230,7 @@ document.querySelectorAll("[data-insert]").forEach((chip) => {
 });
 
 body.addEventListener("input", debounce(refreshPreview, 150));
+body.addEventListener("input", debounce(() => refreshAudienceEstimate(), 1000));
 recipients.addEventListener("input", debounce(refreshPreview, 250));
 limitInput.addEventListener("input", () => {
   $("limit-warning").hidden = !(Number(limitInput.value) > 30000);
@@ -193,7 +238,9 @@ limitInput.addEventListener("input", () => {
 });
 
 // ---- Audience -----------------------------------------------------------------------------------------
-const audienceKind = () => form.querySelector("input[name=audience_kind]:checked")?.value ?? "iqa";
+const audienceBox = audienceCard(form, config);
+const audienceKind = audienceBox.kind;
+const audienceValue = audienceBox.value;
 
 function audienceSize() {
   const kind = audienceKind();
@@ -210,24 +257,19 @@ function onAudienceChange() {
   const hint = $("recipients-hint");
   hint.textContent = kind === "iqa" && size !== null
     ? "The query returned this many members last time; the exact number is counted when it is sent."
-    : "For the estimate. The exact number is counted when it is sent.";
+    : "Only used for the estimate until the audience is previewed.";
   $("audience-preview-result").replaceChildren(); // a preview of another audience would mislead
   refreshPreview();
+  refreshAudienceEstimate();
 }
 
 form.querySelectorAll("input[name=audience_kind]").forEach((r) => r.addEventListener("change", onAudienceChange));
 ["list_id", "upload_id"].forEach((id) => $(id).addEventListener("change", onAudienceChange));
 $("iqa_query").addEventListener("change", onAudienceChange);
-
-function audienceValue() {
-  const kind = audienceKind();
-  if (kind === "iqa") {
-    const query = $("iqa_query").value.trim();
-    return query ? { kind, query } : null;
-  }
-  if (kind === "list") return $("list_id").value ? { kind, list_id: $("list_id").value } : null;
-  return $("upload_id").value ? { kind, upload_id: $("upload_id").value } : null;
-}
+audienceBox.onParametersChange(() => {
+  $("audience-preview-result").replaceChildren();
+  refreshAudienceEstimate();
+});
 
 // ---- CSV upload and audience preview ------------------------------------------------------------------
 const REASON_LABELS = {
@@ -323,34 +365,56 @@ fileInput.addEventListener("change", async () => {
   }
 });
 
-$("audience-preview").addEventListener("click", async () => {
+// The audience preview: run when the audience, body or sender changes, and on the button (which also
+// shows who is left out). Only the answer to the latest request is kept.
+let audienceSeq = 0;
+
+async function refreshAudienceEstimate({ show = false } = {}) {
+  const seq = ++audienceSeq;
   const result = $("audience-preview-result");
   const audience = audienceValue();
+  audienceEstimate = null;
+  showEstimate();
   if (!audience) {
-    result.replaceChildren(element("p", "field-error", "Choose an audience first."));
+    if (show) result.replaceChildren(element("p", "field-error", "Choose an audience first."));
     return;
   }
   const button = $("audience-preview");
-  button.disabled = true;
-  result.replaceChildren(element("p", "hint", "Counting the audience…"));
+  if (show) {
+    button.disabled = true;
+    result.replaceChildren(element("p", "hint", "Counting the audience…"));
+  }
   try {
-    const preview = await api("POST", "/api/v1/audiences/preview", { audience });
-    const box = element("div", "alert info");
-    box.append(element("p", "", `${plural(preview.recipients, "member", "members")} of ${formatNumber(preview.members)} `
-      + "would be texted."));
-    box.append(reasonList(preview.by_reason));
-    if (!preview.complete || preview.note) {
-      box.append(element("p", "preview-note", `Partial preview: ${preview.note ?? "not every member was read"}.`));
-    }
-    result.replaceChildren(box);
+    const request = { audience, body: body.value.trim() ? body.value : null, sender_id: $("sender_id").value || null };
+    const preview = await api("POST", "/api/v1/audiences/preview", request);
+    if (seq !== audienceSeq) return;
+    audienceEstimate = preview;
+    showEstimate();
+    if (show) result.replaceChildren(previewBox(preview));
   } catch (problem) {
+    if (seq !== audienceSeq || !show) return;
     const box = element("div", "alert danger");
     box.append(element("p", "", problem instanceof Problem ? problemText(problem) : "The preview failed: " + problem.message));
     result.replaceChildren(box);
   } finally {
-    button.disabled = false;
+    if (show && seq === audienceSeq) button.disabled = false;
   }
-});
+}
+
+function previewBox(preview) {
+  const box = element("div", "alert info");
+  box.append(element("p", "", `${plural(preview.recipients, "member", "members")} of ${formatNumber(preview.members)} `
+    + "would be texted."));
+  box.append(reasonList(preview.by_reason));
+  if (preview.refusal) box.append(element("p", "field-error", preview.refusal.message));
+  if (!preview.complete || preview.note) {
+    box.append(element("p", "preview-note", `Partial preview: ${preview.note ?? "not every member was read"}.`));
+  }
+  return box;
+}
+
+$("audience-preview").addEventListener("click", () => refreshAudienceEstimate({ show: true }));
+$("sender_id").addEventListener("change", () => refreshAudienceEstimate());
 
 // ---- Test send (a saved campaign only) ----------------------------------------------------------------
 const MAX_TEST_NUMBERS = 5;
@@ -498,10 +562,15 @@ form.addEventListener("submit", async (event) => {
   event.preventDefault();
   clearFieldErrors(form);
   const when = whenValue();
-  if (when === "now") {
-    const size = recipients.value ? `about ${formatNumber(Number(recipients.value))} members` : "its audience";
-    const ok = await confirmAction("Send this campaign now?", `It goes to ${size} as soon as the audience is read.`,
-      "Send now");
+  if (when !== "keep") {
+    const figures = estimateFigures(); // the same figures as the estimate panel
+    const size = figures ? `${figures.recipientsText} members (estimated cost ${figures.costText})` : "its audience";
+    const audience = `Audience: ${await audienceBox.sentence()}.`;
+    const ok = when === "now"
+      ? await confirmAction("Send this campaign now?", `It goes to ${size} as soon as the audience is read. ${audience}`,
+        "Send now")
+      : await confirmAction("Schedule this campaign?",
+        `Each send goes to ${size}, counted again when it is sent. ${audience}`, "Schedule");
     if (!ok) return;
   }
   const submit = $("submit");
@@ -519,11 +588,11 @@ form.addEventListener("submit", async (event) => {
     if (when === "now") {
       await api("POST", `/api/v1/campaigns/${campaignId}/send-now`, undefined, { "Idempotency-Key": sendKey });
       flash = "Sending has started.";
-    } else if (when === "at") {
-      await api("POST", `/api/v1/campaigns/${campaignId}/schedule`, { at: $("at").value || null });
-      flash = "Scheduled.";
-    } else if (when === "recurring") {
-      await api("POST", `/api/v1/campaigns/${campaignId}/schedule`, { rrule: $("rrule").value, start: $("start").value || null });
+    } else if (when === "at" || when === "recurring") {
+      const schedule = when === "at" ? { at: $("at").value || null }
+        : { rrule: $("rrule").value, start: $("start").value || null };
+      const path = `/api/v1/campaigns/${campaignId}/schedule`;
+      await api("POST", path, schedule, { "Idempotency-Key": idempotencyKey(path, schedule) });
       flash = "Scheduled.";
     }
     sessionStorage.setItem("textpulse.flash", flash);

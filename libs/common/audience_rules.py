@@ -39,6 +39,7 @@ from libs.common.merge import MergeError, Template
 from libs.common.phone import Normalised, normalise
 from libs.common.preflight import MAX_SEGMENTS
 from libs.common.segments import InvalidBody, count_segments
+from libs.common.send_checks import NANP_PREFIX, sender_cannot_reach
 
 __all__ = [
     "REASONS",
@@ -62,8 +63,6 @@ REASONS: Final = (
     "over_segment_limit",
     "duplicate_number",
 )
-# Twilio refuses unverified toll-free senders to the whole +1 zone (30032); the dispatcher checks the same prefix.
-_NANP = "+1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +110,7 @@ def candidate_numbers(members: Iterable[AudienceMember], default_country_prefix:
 
 def classify(
     members: Sequence[AudienceMember],
-    template: Template,
+    template: Template | None,
     *,
     default_country_prefix: str,
     suppressed: Collection[str],
@@ -120,7 +119,8 @@ def classify(
 ) -> list[SnapshotRow]:
     """One :class:`SnapshotRow` per member, in input order, following the rules in the module docstring.
 
-    ``bad_numbers`` maps E.164 to Twilio's error code (or is a plain collection). Raises only
+    ``bad_numbers`` maps E.164 to Twilio's error code (or is a plain collection). Without a ``template``
+    (the body is not known yet) rule 7 is skipped and queued rows have no body and 0 segments. Raises only
     ConfigurationError for an invalid ``default_country_prefix``; a member's bad data becomes its reason.
     """
     rows: list[SnapshotRow] = []
@@ -151,7 +151,8 @@ def classify(
             code = bad_numbers[number.e164] if isinstance(bad_numbers, Mapping) else None
             _exclude(row, "bad_number", f"twilio_{code}" if code is not None else None)
             continue
-        _render(row, member, template, smart_encoding)
+        if template is not None:
+            _render(row, member, template, smart_encoding)
         if row.reason is None and number.warnings:
             row.detail = ",".join(number.warnings)
     _attribute_households(rows)
@@ -216,7 +217,7 @@ def totals(rows: Iterable[SnapshotRow]) -> Totals:
         if row.reason is None:
             recipients += 1
             segments += row.segments
-            nanp += row.e164 is not None and row.e164.startswith(_NANP)
+            nanp += row.e164 is not None and row.e164.startswith(NANP_PREFIX)
         else:
             reasons[row.reason] += 1
     return Totals(recipients, sum(reasons.values()), segments, dict(sorted(reasons.items())), nanp)
@@ -251,12 +252,9 @@ def decide(
     """
     if figures.recipients == 0:
         return Verdict("completed", f"no_recipients: all {figures.excluded} members were excluded")
-    if sender_verification != "verified" and figures.nanp_recipients:
-        return Verdict(
-            "refused",
-            f"sender_unverified: {sender} is {sender_verification} and cannot text US/Canada; "
-            f"{figures.nanp_recipients} of {figures.recipients} recipients are there",
-        )
+    unreachable = sender_cannot_reach(sender, sender_verification, figures.nanp_recipients, figures.recipients)
+    if unreachable is not None:
+        return Verdict("refused", f"{unreachable.code}: {unreachable.message}")
     limits = [(segment_limit, "the campaign's segment limit")]
     if account_max_segments is not None:
         limits.append((account_max_segments, "the account's max segments"))
