@@ -48,6 +48,7 @@ class WebConfig:
     imis_base_url: str | None = None  # an iMIS link without its own base_url uses this, as the audience service does
     sign_in_max_per_address: int = auth.SIGN_IN_MAX_ATTEMPTS_PER_ADDRESS
     demo_outbox_url: str | None = None  # the demo's SMTP catcher, when ``make demo`` runs one
+    env: str = "development"  # TEXTPULSE_ENV: development and test allow local webhook URLs
 
     @property
     def secure_cookies(self) -> bool:

@@ -23,6 +23,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
 
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -31,6 +32,7 @@ from starlette.exceptions import HTTPException
 from libs.common.audience import error_field
 from libs.common.errors import InvalidTransition, PermanentError, RetryableError, TextpulseError
 from libs.common.logging import get_logger
+from libs.common.outages import POSTGRES_RETRYABLE, is_outage
 from services.api import pages
 
 log = get_logger(__name__)
@@ -74,7 +76,10 @@ class IdempotencyKeyReused(PermanentError):
 
 
 def install_problem_handler(app: FastAPI) -> None:
-    for exc_type in (TextpulseError, RequestValidationError, HTTPException, Exception):
+    # The outages are named so that Starlette's ExceptionMiddleware answers them (a 503) instead of the
+    # outermost handler, which answers and then re-raises into the server as a crash.
+    outages = (*POSTGRES_RETRYABLE, KafkaError)
+    for exc_type in (TextpulseError, RequestValidationError, HTTPException, *outages, Exception):
         app.add_exception_handler(exc_type, problem_response)
 
 
@@ -107,6 +112,11 @@ async def problem_response(request: Request, exc: Exception) -> Response:
         headers = getattr(exc, "headers", None)
         if status == 405 and pages.wants_html(request):
             status, code = 404, "not_found"
+    elif is_outage(exc):
+        log.warning("request.dependency_unavailable", extra={"path": request.url.path, "method": request.method,
+                                                               "error": f"{type(exc).__name__}: {exc}"[:300]})
+        status, code, detail = 503, "dependency_unavailable", "the service is briefly unavailable; try again shortly"
+        headers = {"Retry-After": "5"}
     else:
         log.exception("request.crashed", extra={"path": request.url.path, "method": request.method})
         status, code, detail = 500, "internal_error", "the server failed to handle this request"

@@ -13,6 +13,7 @@ import asyncpg
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
+from libs.common.access_log import AccessLog
 from libs.common.body_limits import BodyLimit, RouteLimit
 from libs.common.connections import open_connections
 from libs.common.runtime import Check, Service, health_router
@@ -72,13 +73,15 @@ def create_app(pool: asyncpg.Pool, settings_: Settings, checks: Mapping[str, Che
                               twilio_api_base_url=settings_.twilio_api_base_url,
                               imis_base_url=settings_.imis_base_url,
                               sign_in_max_per_address=settings_.sign_in_max_per_address,
-                              demo_outbox_url=settings_.demo_outbox_url)
+                              demo_outbox_url=settings_.demo_outbox_url,
+                              env=settings_.env)
     app.state.csv_upload_max_bytes = settings_.csv_upload_max_bytes
     upload_cap = RouteLimit(f"{API_PREFIX}{uploads.CSV_UPLOAD_PATH}",
                             settings_.csv_upload_max_bytes + uploads.MULTIPART_OVERHEAD)
     app.add_middleware(BodyLimit, default=settings_.http_body_max_bytes, routes=[upload_cap])
     install_problem_handler(app)
-    install_web(app)
+    install_web(app, https=app.state.web.secure_cookies)
+    app.add_middleware(AccessLog)
     mounted = [("", health_router(NAME, checks or {}))]
     mounted += [("", pages) for pages in PAGE_ROUTERS] + [(API_PREFIX, api) for api in API_ROUTERS]
     access.check_routes((prefix, route) for prefix, router in mounted for route in router.routes
