@@ -107,6 +107,9 @@ class Harness:
         await self.due(later)
         await self.settled(later)
 
+    async def campaign_state(self, event: CampaignDue) -> str:
+        return await self.pool.fetchval("SELECT state FROM campaigns WHERE id = $1", event.campaign_id)
+
     async def snapshot(self, event: CampaignDue) -> list[asyncpg.Record]:
         return await self.pool.fetch("SELECT * FROM run_recipients WHERE run_id = $1 ORDER BY position", event.run_id)
 
@@ -246,6 +249,64 @@ async def test_two_consumers_resolving_one_run_write_one_snapshot(harness: Harne
     assert {v["recipient_id"] for _, v in events} == queued  # perhaps some twice: the ledger dedupes those
     audits = await harness.pool.fetchval("SELECT count(*) FROM campaign_audit WHERE run_id = $1", event.run_id)
     assert audits == 1
+
+
+async def test_a_run_sends_the_content_it_was_started_with_not_a_later_edit(harness: Harness) -> None:
+    org_id, sender = await harness.org()
+    event = await harness.run(org_id)
+    # Staff edit the campaign after Send now, while its run is still pending: that is for the next run.
+    other_sender = f"+1877{random.randrange(10**7):07d}"
+    await harness.pool.execute("INSERT INTO senders (org_id, address) VALUES ($1, $2)", org_id, other_sender)
+    await harness.pool.execute(
+        "UPDATE campaigns SET body = 'Edited after Send now', segment_limit = 1, "
+        "sender_id = (SELECT id FROM senders WHERE address = $2), audience = '{\"kind\": \"list\", "
+        "\"list_id\": \"00000000-0000-0000-0000-000000000000\"}' WHERE id = $1", event.campaign_id, other_sender)
+    await harness.due(event)
+    run = await harness.settled(event)
+    assert run["state"] == "sending" and run["targeted"] == 9  # the IQA and the limit of 20,000 it started with
+    await harness.fully_published(event)
+    events = await harness.recipients(event)
+    assert len(events) == 9 and {k for k, _ in events} == {sender}
+    assert {v["body"] for _, v in events} >= {"Hi Zoë, renewals open today. Reply STOP to opt out."}
+    assert not [v for _, v in events if "Edited" in v["body"]]
+    assert {r["body"] for r in await harness.snapshot(event) if r["status"] == "queued"} == {
+        v["body"] for _, v in events}
+
+    # The next run of the campaign takes the edited content.
+    later = await harness.run(org_id, campaign_id=event.campaign_id)
+    assert await harness.pool.fetchval("SELECT body FROM campaign_runs WHERE id = $1", later.run_id) == (
+        "Edited after Send now")
+
+
+async def test_a_run_that_sends_nothing_leaves_its_campaign_not_sent_with_the_reason(harness: Harness) -> None:
+    org_id, _ = await harness.org()
+    pending_org, _ = await harness.org(verification="pending")
+    events = {
+        "over_limit": await harness.run(org_id, segment_limit=8),
+        "refused": await harness.run(pending_org),
+        "completed": await harness.run(org_id, audience={"kind": "iqa", "query": "$/Textpulse/Members By Chapter",
+                                                         "parameters": ["eq:Atlantis", ""]}),
+        "failed": await harness.run(org_id, body="Hi {{frist_name}}"),
+    }
+    for event in events.values():
+        await harness.due(event)
+    for state, event in events.items():
+        run = await harness.settled(event)
+        assert run["state"] == state
+        assert await harness.campaign_state(event) == "failed"  # "Not sent", no longer "Sending"
+        audit = await harness.pool.fetchrow(
+            "SELECT actor, from_state, to_state, detail FROM campaign_audit WHERE run_id = $1 AND action = 'run_ended'",
+            event.run_id)
+        assert (audit["actor"], audit["from_state"], audit["to_state"]) == ("audience", "sending", "failed")
+        assert json.loads(audit["detail"]) == {"run_state": state, "reason": run["state_reason"]}
+
+    # A recurring campaign with more occurrences goes back to scheduled instead.
+    recurring = await harness.run(org_id, segment_limit=8)
+    await harness.pool.execute("UPDATE campaigns SET next_occurrence_at = now() + interval '7 days' WHERE id = $1",
+                               recurring.campaign_id)
+    await harness.due(recurring)
+    assert (await harness.settled(recurring))["state"] == "over_limit"
+    assert await harness.campaign_state(recurring) == "scheduled"
 
 
 async def test_a_run_over_its_segment_limit_publishes_nothing(harness: Harness) -> None:
