@@ -55,7 +55,10 @@ CSV_UPLOAD_PATH: Final = "/audiences/csv"
 
 # 200,000 rows of a typical member export are 15-30 MB; ``app.state.csv_upload_max_bytes`` overrides this.
 MAX_UPLOAD_BYTES: Final = 64 * 1024 * 1024
-MULTIPART_OVERHEAD: Final = 64 * 1024
+# Room for the multipart framing and mapping fields (csv_receiver bounds those at 20 x 1 KB). A megabyte, not
+# a few KB, so the file's own cap (exact, in csv_receiver) always speaks first, with the file's limit in its
+# words, even when the server reads the last chunks of a body at once; the body cap is only a backstop.
+MULTIPART_OVERHEAD: Final = 1024 * 1024
 _MAPPING_FIELDS: Final = {"mobile_column": "mobile", "member_id_column": "member_id",
                           "first_name_column": "first_name", "last_name_column": "last_name"}
 
