@@ -35,6 +35,8 @@ PG_PORT = int(os.environ.get("TEXTPULSE_PG_PORT", "55432"))
 KAFKA_PORT = int(os.environ.get("TEXTPULSE_KAFKA_PORT", "19092"))
 PORT_BASE = int(os.environ.get("TEXTPULSE_PORT_BASE", "8000"))
 DISPATCHERS = int(os.environ.get("TEXTPULSE_DISPATCHERS", "2"))
+SMTP_CATCHER_PORT, SMTP_PORT = PORT_BASE + 82, PORT_BASE + 25  # the catcher's HTTP API, and where mail goes
+OUTBOX = VAR / "outbox"
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,9 @@ def processes() -> list[Process]:
         procs.append(Process("twilio-standin", "standins.twilio", PORT_BASE + 80, ("--inbound-url", inbound)))
     if importlib.util.find_spec("standins.imis.__main__"):
         procs.append(Process("imis-standin", "standins.imis", PORT_BASE + 81, ("--dataset", "full")))
+    if importlib.util.find_spec("standins.smtp.__main__"):
+        procs.append(Process("smtp-catcher", "standins.smtp", SMTP_CATCHER_PORT,
+                             ("--smtp-port", str(SMTP_PORT), "--outbox", str(OUTBOX))))
     procs += [
         Process("api", "services.api", PORT_BASE),
         Process("optout", "services.optout", PORT_BASE + 1),
@@ -87,6 +92,11 @@ def service_env(port: int) -> dict[str, str]:
         TEXTPULSE_TWILIO_API_BASE_URL=f"http://127.0.0.1:{PORT_BASE + 80}",
         TEXTPULSE_TWILIO_MESSAGING_BASE_URL=f"http://127.0.0.1:{PORT_BASE + 80}",
         TEXTPULSE_IMIS_BASE_URL=f"http://127.0.0.1:{PORT_BASE + 81}",
+        # Alert e-mails go to the SMTP catcher, and the dashboard shows what it caught.
+        TEXTPULSE_SMTP_HOST="127.0.0.1",
+        TEXTPULSE_SMTP_PORT=str(SMTP_PORT),
+        TEXTPULSE_SMTP_STARTTLS="false",
+        TEXTPULSE_DEMO_OUTBOX_URL=f"http://127.0.0.1:{SMTP_CATCHER_PORT}",
     )
     return env
 
@@ -334,7 +344,10 @@ def main() -> None:
         print("Sign in as:")
         for email, password in sign_ins:
             print(f"  {email:36} password: {password}")
-        print(f"'{demo.LIVE_CAMPAIGN}' is sending now at 3 segments/s: watch it on Home.")
+        print(f"Sending now at 3 segments/s, on Home: '{demo.QUICK.name}' (about 3 minutes) and "
+              f"'{demo.LONG.name}' (20 minutes or more, on its own sender).")
+        print(f"Alert e-mails go to a local SMTP catcher: Outbox (demo) in the dashboard, or the .eml files in "
+              f"{OUTBOX}")
         print("Stop it with: make stop (data stays in var/; make wipe deletes it)")
     elif args.command == "down":
         down(wipe=args.wipe)

@@ -5,6 +5,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
+source deploy/local/apt.sh  # apt_get: waits for another apt/dpkg process instead of failing
 
 python=""
 for candidate in python3.11 python3; do
@@ -20,8 +21,8 @@ fi
 # The dashboard's browser tests drive Debian's Chromium through Playwright (no browser download).
 if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ]; then
   echo "bootstrap: installing chromium from Debian's packages"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  apt_get update -qq
+  apt_get install -y -qq chromium >/dev/null
 fi
 
 stamp=.venv/.installed-$(cat pyproject.toml requirements.lock | sha1sum | cut -c1-12)
@@ -40,8 +41,8 @@ npm_stamp=$frontend/node_modules/.installed-$(sha1sum <"$frontend/package-lock.j
 if [ ! -f "$npm_stamp" ]; then
   if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ]; then
     echo "bootstrap: installing npm from Debian's packages"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+    apt_get update -qq
+    apt_get install -y -qq npm >/dev/null
   fi
   if ! command -v npm >/dev/null; then
     echo "bootstrap: npm is required for the dashboard's chart (install Node.js 20 and npm)" >&2

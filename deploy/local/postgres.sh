@@ -5,6 +5,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
+source "$repo/deploy/local/apt.sh"  # apt_get: waits for another apt/dpkg process instead of failing
 var=${TEXTPULSE_VAR_DIR:-$repo/var}
 port=${TEXTPULSE_PG_PORT:-55432}
 db_name=${TEXTPULSE_PG_DATABASE:-textpulse}
@@ -12,8 +13,8 @@ mkdir -p "$var/pg" "$var/log" "$var/run"
 
 if ! compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null; then
   echo "postgres: installing the server from Debian's packages"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  apt_get update -qq
+  apt_get install -y -qq postgresql >/dev/null
 fi
 bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 

@@ -42,6 +42,7 @@ class AlertKind(StrEnum):
     USAGE_80 = "usage_80"  # the month's segments passed 80 % of the allowance
     USAGE_100 = "usage_100"  # ... and 100 %
     OPTED_OUT_FAILURES = "opted_out_failures"  # many failures to numbers that had replied STOP
+    WEBHOOK_SIGNATURES_FAILING = "webhook_signatures_failing"  # Twilio's webhooks fail signature validation
 
 
 Builder = Callable[[AlertContext], Draft]
@@ -263,6 +264,24 @@ def _opted_out_failures(c: AlertContext) -> Draft:
     )
 
 
+def _webhook_signatures_failing(c: AlertContext) -> Draft:
+    n = c.number("refusals")
+    return Draft(
+        subject=f"Twilio's webhooks to {c['org_name']} are being refused: {n} failed signature checks",
+        paragraphs=[f"In the last {c.number('window_minutes')} minutes, {n} webhooks naming {c['org_name']}'s "
+                    "Twilio account failed signature validation and were refused. If they come from Twilio, "
+                    "STOP replies and delivery receipts are not being recorded: Twilio signs each webhook over "
+                    "the URL it calls and with the account's auth token, and one of the two no longer matches "
+                    "Textpulse's settings."],
+        figures=[("Refused webhooks", n), ("Checked against", str(c["last_url"]))],
+        steps=["In Settings > Twilio, check that the webhook URL is exactly the one configured in the Twilio "
+               "Console for your numbers and Messaging Services (https, host and path).",
+               "If the auth token was rotated in the Twilio Console, enter the current one in Settings > Twilio.",
+               "If neither changed, someone may be sending forged requests; Textpulse keeps refusing them."],
+        link_label="Open Twilio settings", link_path="/settings#account-title",
+    )
+
+
 _BUILDERS: Final[Mapping[AlertKind, Builder]] = {
     AlertKind.SEGMENT_LIMIT: _segment_limit,
     AlertKind.FAILURE_THRESHOLD: _failure_threshold,
@@ -277,6 +296,7 @@ _BUILDERS: Final[Mapping[AlertKind, Builder]] = {
     AlertKind.USAGE_80: lambda c: _usage(c, full=False),
     AlertKind.USAGE_100: lambda c: _usage(c, full=True),
     AlertKind.OPTED_OUT_FAILURES: _opted_out_failures,
+    AlertKind.WEBHOOK_SIGNATURES_FAILING: _webhook_signatures_failing,
 }
 
 

@@ -60,6 +60,7 @@ QUIET_PERIODS: Final[Mapping[AlertKind, timedelta | None]] = {
     AlertKind.USAGE_80: None,
     AlertKind.USAGE_100: None,
     AlertKind.OPTED_OUT_FAILURES: None,
+    AlertKind.WEBHOOK_SIGNATURES_FAILING: _DAY,
 }
 _KIND_DEFAULT: Final = object()
 # Deliberately loose (people's addresses are odd), but never whitespace, a second @ or header syntax.

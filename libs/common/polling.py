@@ -17,18 +17,13 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
-import asyncpg
-
 from libs.common.logging import get_logger
+from libs.common.outages import is_outage
 
-__all__ = ["DB_DOWN", "drain", "poll_forever"]
+__all__ = ["drain", "poll_forever"]
 
 log = get_logger(__name__)
 
-# PostgreSQL cannot be reached (or the pool's connection broke): the same pass may succeed later.
-DB_DOWN: tuple[type[BaseException], ...] = (
-    asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, TimeoutError,
-)
 _MAX_STALL_S = 10.0
 
 
@@ -38,7 +33,7 @@ async def poll_forever(
     stalled: str,
     poll_s: float,
     wake: asyncio.Event | None = None,
-    transient: tuple[type[BaseException], ...] = DB_DOWN,
+    transient: Callable[[BaseException], bool] = is_outage,
     first_stall_s: float = 0.5,
 ) -> None:
     """Run ``work`` then wait, until cancelled; see the module docstring."""
@@ -46,7 +41,9 @@ async def poll_forever(
     while True:
         try:
             await work()
-        except transient as exc:
+        except Exception as exc:
+            if not transient(exc):
+                raise
             log.warning(stalled, extra={"error": f"{type(exc).__name__}: {exc}"})
             await asyncio.sleep(stall)
             stall = min(stall * 2, _MAX_STALL_S)

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_from: str = "Textpulse <alerts@textpulse.local>"
+    # The demo's SMTP catcher (standins/smtp): set by ``make demo``, the dashboard then shows the alert
+    # e-mails it caught ("Outbox (demo)"). Unset everywhere else, and the page does not exist.
+    demo_outbox_url: str | None = Field(default=None, pattern=r"^https?://")
 
     secret_key: SecretStr = SecretStr(_DEFAULT_SECRET)
 

@@ -23,14 +23,14 @@ SET last_seen_at = now(), expires_at = least(now() + make_interval(secs => :idle
 WHERE token_hash = :token_hash;
 
 -- name: api-key-principal
--- The organisation of a Bearer key; a revoked key is not found.
+-- The organisation of a Bearer key; a revoked or expired key is not found.
 SELECT k.id AS key_id, k.name AS key_name, k.role, k.last_used_at,
        o.id AS org_id, o.name AS org_name, o.time_zone, o.campaign_segment_limit, o.default_country_prefix,
        a.max_segments AS account_max_segments
 FROM api_keys k
 JOIN organisations o ON o.id = k.org_id
 LEFT JOIN sms_accounts a ON a.org_id = o.id
-WHERE k.key_hash = :key_hash AND k.revoked_at IS NULL;
+WHERE k.key_hash = :key_hash AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now());
 
 -- name: touch-api-key
 UPDATE api_keys SET last_used_at = now() WHERE id = :key_id;
@@ -123,17 +123,17 @@ SELECT count(*) FROM (SELECT id FROM users WHERE org_id = :org_id AND role = 'ad
 -- API keys (admin)
 
 -- name: list-api-keys
-SELECT id, name, prefix, role, created_by, created_at, last_used_at, revoked_at
+SELECT id, name, prefix, role, created_by, created_at, last_used_at, revoked_at, expires_at
 FROM api_keys
 WHERE org_id = :org_id
 ORDER BY created_at DESC, id;
 
 -- name: insert-api-key
-INSERT INTO api_keys (org_id, name, prefix, key_hash, role, created_by)
-VALUES (:org_id, :key_name, :prefix, :key_hash, :role, :actor)
-RETURNING id, name, prefix, role, created_by, created_at, last_used_at, revoked_at;
+INSERT INTO api_keys (org_id, name, prefix, key_hash, role, created_by, expires_at)
+VALUES (:org_id, :key_name, :prefix, :key_hash, :role, :actor, :expires_at)
+RETURNING id, name, prefix, role, created_by, created_at, last_used_at, revoked_at, expires_at;
 
 -- name: revoke-api-key
 UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
 WHERE id = :key_id AND org_id = :org_id
-RETURNING id, name, prefix, role, created_by, created_at, last_used_at, revoked_at;
+RETURNING id, name, prefix, role, created_by, created_at, last_used_at, revoked_at, expires_at;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -136,12 +137,12 @@ async def list_api_keys(conn: asyncpg.Connection, org_id: UUID) -> list[Row]:
 
 
 async def insert_api_key(
-    conn: asyncpg.Connection, org_id: UUID, name: str, role: str, actor: str
+    conn: asyncpg.Connection, org_id: UUID, name: str, role: str, actor: str, expires_at: datetime | None = None
 ) -> tuple[Row, str]:
     """The stored key (without its secret) and the key itself, which is shown once and never again."""
     key = auth.new_api_key()
     row = await QUERIES.fetchrow(conn, "insert-api-key", org_id=org_id, key_name=name, prefix=key.prefix,
-                                 key_hash=key.key_hash, role=role, actor=actor)
+                                 key_hash=key.key_hash, role=role, actor=actor, expires_at=expires_at)
     assert row is not None
     return dict(row), key.key
 

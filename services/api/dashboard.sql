@@ -149,3 +149,15 @@ JOIN campaigns c ON c.id = r.campaign_id
 WHERE r.org_id = :org_id AND r.resolved_at IS NOT NULL AND c.audience = CAST(:audience AS jsonb)
 ORDER BY r.resolved_at DESC
 LIMIT 1;
+
+-- ---------------------------------------------------------------------------------------------
+-- Outbox (demo)
+
+-- name: recent-alerts
+-- The organisation's newest alert e-mails as the usage service's mailer sees them (the alerts outbox,
+-- migration 0007); the Outbox page pairs each with what the demo's SMTP catcher received, by Message-ID.
+SELECT kind, subject, recipients, state, attempts, last_error, message_id, created_at, sent_at
+FROM alerts
+WHERE org_id = :org_id
+ORDER BY created_at DESC, id DESC
+LIMIT :limit;

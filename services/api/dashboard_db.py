@@ -107,3 +107,7 @@ async def recent_iqa_queries(conn: asyncpg.Connection, org_id: UUID) -> list[str
 async def last_audience_size(conn: asyncpg.Connection, org_id: UUID, audience: dict[str, Any]) -> Row | None:
     record = await QUERIES.fetchrow(conn, "last-audience-size", org_id=org_id, audience=json.dumps(audience))
     return None if record is None else dict(record)
+
+
+async def recent_alerts(conn: asyncpg.Connection, org_id: UUID, limit: int = 50) -> list[Row]:
+    return _rows(await QUERIES.fetch(conn, "recent-alerts", org_id=org_id, limit=limit))

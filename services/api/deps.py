@@ -47,6 +47,8 @@ class WebConfig:
     twilio_api_base_url: str = "https://api.twilio.com"
     imis_base_url: str | None = None  # an iMIS link without its own base_url uses this, as the audience service does
     sign_in_max_per_address: int = auth.SIGN_IN_MAX_ATTEMPTS_PER_ADDRESS
+    demo_outbox_url: str | None = None  # the demo's SMTP catcher, when ``make demo`` runs one
+    env: str = "development"  # TEXTPULSE_ENV: development and test allow local webhook URLs
 
     @property
     def secure_cookies(self) -> bool:
@@ -139,7 +141,7 @@ async def _from_api_key(pool: asyncpg.Pool, authorization: str) -> Principal:
     async with pool.acquire() as conn:
         row = await auth_db.api_key_principal(conn, key)
         if row is None:
-            raise Unauthenticated("api_key_invalid", "the API key is unknown or revoked")
+            raise Unauthenticated("api_key_invalid", "the API key is unknown, revoked or expired")
         last = row["last_used_at"]
         if last is None or datetime.now(UTC) - last > auth.SESSION_TOUCH_EVERY:
             await auth_db.touch_api_key(conn, row["key_id"])
@@ -172,8 +174,11 @@ def require_admin(principal: PrincipalDep) -> Principal:
 
 AdminDep = Annotated[Principal, Depends(require_admin)]
 
+# Required: without it a retried request (a timeout, a double click) could send a campaign twice. A request
+# without it is a 400 ``idempotency_key_missing`` (errors.py, MISSING_HEADER_HINTS says what to send).
 IdempotencyKey = Annotated[
-    str | None,
+    str,
     Header(alias="Idempotency-Key", min_length=1, max_length=255,
-           description="Retrying with the same key returns the first response and starts nothing new"),
+           description="A value unique to this send (a UUID): retrying with the same key returns the first "
+                       "response and starts nothing new"),
 ]

@@ -9,7 +9,8 @@ Routes raise; they never build error bodies. What a client gets::
 Field errors add ``errors: [{"field": "at", "code": ..., "message": ...}]`` and name the fields in
 ``detail`` too. Status by type: InvalidTransition 409 (with ``current_state``), NotFound 404,
 Unauthenticated 401 (with ``WWW-Authenticate: Bearer``), Forbidden 403, Conflict 409, RetryableError
-503, any other PermanentError 422; FastAPI's own request validation 422 (``request_invalid``); HTTP
+503, any other PermanentError 422; FastAPI's own request validation 422 (``request_invalid``), except a
+required header that is missing: 400 ``<header>_missing`` (``idempotency_key_missing``), saying what to send; HTTP
 errors keep their status; anything else is a 500 whose body says nothing about the cause (it is logged).
 
 A browser asking for a dashboard page (not ``/api/...``) gets the same status as an HTML page instead,
@@ -22,6 +23,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
 
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -30,6 +32,7 @@ from starlette.exceptions import HTTPException
 from libs.common.audience import error_field
 from libs.common.errors import InvalidTransition, PermanentError, RetryableError, TextpulseError
 from libs.common.logging import get_logger
+from libs.common.outages import POSTGRES_RETRYABLE, is_outage
 from services.api import pages
 
 log = get_logger(__name__)
@@ -61,12 +64,22 @@ class InvalidInput(PermanentError):
         self.field = field
 
 
+# What to send when a route's required header is missing (the 400's detail and its error's message).
+MISSING_HEADER_HINTS = {
+    "Idempotency-Key": "send this header with a value unique to this send (a UUID), and the same value when "
+                       "retrying, so a retried request cannot send twice",
+}
+
+
 class IdempotencyKeyReused(PermanentError):
     """An Idempotency-Key seen before with a different request."""
 
 
 def install_problem_handler(app: FastAPI) -> None:
-    for exc_type in (TextpulseError, RequestValidationError, HTTPException, Exception):
+    # The outages are named so that Starlette's ExceptionMiddleware answers them (a 503) instead of the
+    # outermost handler, which answers and then re-raises into the server as a crash.
+    outages = (*POSTGRES_RETRYABLE, KafkaError)
+    for exc_type in (TextpulseError, RequestValidationError, HTTPException, *outages, Exception):
         app.add_exception_handler(exc_type, problem_response)
 
 
@@ -84,9 +97,14 @@ async def problem_response(request: Request, exc: Exception) -> Response:
             extra = {"errors": [{"field": field, "code": code, "message": message}]}
     elif isinstance(exc, RequestValidationError):
         status, code = 422, "request_invalid"
-        errors = [{"field": _field_of(e["loc"]), "code": e["type"], "message": e["msg"]} for e in exc.errors()]
+        errors = [_validation_error(e) for e in exc.errors()]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         extra = {"errors": errors}
+        missing_headers = [e for raw, e in zip(exc.errors(), errors, strict=True) if _is_missing_header(raw)]
+        if missing_headers:
+            # The request itself is incomplete, whatever else is wrong with it: a 400 named for the header.
+            status, code = 400, missing_headers[0]["code"]
+            detail = "; ".join(f"{e['field']}: {e['message']}" for e in missing_headers)
     elif isinstance(exc, HTTPException):
         status = exc.status_code
         code = getattr(exc, "code", None) or HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
@@ -94,6 +112,11 @@ async def problem_response(request: Request, exc: Exception) -> Response:
         headers = getattr(exc, "headers", None)
         if status == 405 and pages.wants_html(request):
             status, code = 404, "not_found"
+    elif is_outage(exc):
+        log.warning("request.dependency_unavailable", extra={"path": request.url.path, "method": request.method,
+                                                               "error": f"{type(exc).__name__}: {exc}"[:300]})
+        status, code, detail = 503, "dependency_unavailable", "the service is briefly unavailable; try again shortly"
+        headers = {"Retry-After": "5"}
     else:
         log.exception("request.crashed", extra={"path": request.url.path, "method": request.method})
         status, code, detail = 500, "internal_error", "the server failed to handle this request"
@@ -132,6 +155,18 @@ def _status_of(exc: TextpulseError) -> int:
     if isinstance(exc, RetryableError):
         return 503
     return 422
+
+
+def _is_missing_header(error: Any) -> bool:
+    return error["type"] == "missing" and tuple(error["loc"][:1]) == ("header",)
+
+
+def _validation_error(error: Any) -> dict[str, str]:
+    field = _field_of(error["loc"])
+    if _is_missing_header(error):
+        code = field.lower().replace("-", "_") + "_missing"
+        return {"field": field, "code": code, "message": MISSING_HEADER_HINTS.get(field, "this header is required")}
+    return {"field": field, "code": error["type"], "message": error["msg"]}
 
 
 def _field_of(location: tuple[int | str, ...]) -> str:

@@ -11,13 +11,15 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
+from libs.common.access_log import AccessLog
 from libs.common.body_limits import BodyLimit, RouteLimit
 from libs.common.connections import open_connections
 from libs.common.runtime import Check, Service, health_router
 from libs.common.settings import Settings
 from libs.common.topics import CAMPAIGN_DUE, CONSENT
-from services.api import auth_db, dashboard_db, db, lists_db, settings_db, uploads_db
+from services.api import access, auth_db, dashboard_db, db, lists_db, settings_db, uploads_db
 from services.api.deps import WebConfig
 from services.api.errors import install_problem_handler
 from services.api.pages import install_web
@@ -29,6 +31,7 @@ from services.api.routes import (
     list_pages,
     lists,
     messages,
+    outbox_page,
     session,
     settings,
     settings_page,
@@ -41,6 +44,12 @@ from services.api.routes import (
 
 NAME = "api"
 API_PREFIX = "/api/v1"
+
+PAGE_ROUTERS = (session.router, dashboard.router, campaign_pages.router, settings_page.router,
+                suppression_pages.router, list_pages.router, outbox_page.router)
+API_ROUTERS = (campaigns.router, messages.router, dashboard.api_router, audiences.router, settings.router,
+               settings.senders_router, users.router, suppressions.router, test_send.router, uploads.router,
+               lists.router)
 
 ALL_QUERIES = (db.QUERIES, auth_db.QUERIES, dashboard_db.QUERIES, settings_db.QUERIES, suppressions.QUERIES,
                test_send.QUERIES, uploads_db.QUERIES, lists_db.QUERIES)
@@ -63,19 +72,20 @@ def create_app(pool: asyncpg.Pool, settings_: Settings, checks: Mapping[str, Che
     app.state.web = WebConfig(public_base_url=settings_.public_base_url,
                               twilio_api_base_url=settings_.twilio_api_base_url,
                               imis_base_url=settings_.imis_base_url,
-                              sign_in_max_per_address=settings_.sign_in_max_per_address)
+                              sign_in_max_per_address=settings_.sign_in_max_per_address,
+                              demo_outbox_url=settings_.demo_outbox_url,
+                              env=settings_.env)
     app.state.csv_upload_max_bytes = settings_.csv_upload_max_bytes
     upload_cap = RouteLimit(f"{API_PREFIX}{uploads.CSV_UPLOAD_PATH}",
                             settings_.csv_upload_max_bytes + uploads.MULTIPART_OVERHEAD)
     app.add_middleware(BodyLimit, default=settings_.http_body_max_bytes, routes=[upload_cap])
     install_problem_handler(app)
-    install_web(app)
-    app.include_router(health_router(NAME, checks or {}))
-    for pages_router in (session.router, dashboard.router, campaign_pages.router, settings_page.router,
-                         suppression_pages.router, list_pages.router):
-        app.include_router(pages_router)
-    for api in (campaigns.router, messages.router, dashboard.api_router, audiences.router, settings.router,
-                settings.senders_router, users.router, suppressions.router, test_send.router, uploads.router,
-                lists.router):
-        app.include_router(api, prefix=API_PREFIX)
+    install_web(app, https=app.state.web.secure_cookies)
+    app.add_middleware(AccessLog)
+    mounted = [("", health_router(NAME, checks or {}))]
+    mounted += [("", pages) for pages in PAGE_ROUTERS] + [(API_PREFIX, api) for api in API_ROUTERS]
+    access.check_routes((prefix, route) for prefix, router in mounted for route in router.routes
+                        if isinstance(route, APIRoute))
+    for prefix, router in mounted:
+        app.include_router(router, prefix=prefix)
     return app

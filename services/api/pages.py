@@ -125,11 +125,16 @@ def render_error(request: Request, status: int, title: str, detail: str) -> HTML
                   message=messages.get(status, detail if status < 500 else "Something went wrong on our side."))
 
 
-class SecurityHeaders:
-    """ASGI middleware adding :data:`SECURITY_HEADERS` to every HTTP response."""
+# Only over https: a browser told so keeps to https for this host for a year.
+HSTS: tuple[bytes, bytes] = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class SecurityHeaders:
+    """ASGI middleware adding :data:`SECURITY_HEADERS` (and HSTS when served over https) to every response."""
+
+    def __init__(self, app: ASGIApp, *, https: bool = False) -> None:
         self.app = app
+        self.headers = [*SECURITY_HEADERS, HSTS] if https else SECURITY_HEADERS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -138,7 +143,7 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+                message["headers"] = [*message.get("headers", []), *self.headers]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -154,9 +159,9 @@ class _Static(StaticFiles):
         return response
 
 
-def install_web(app: FastAPI) -> None:
+def install_web(app: FastAPI, *, https: bool = False) -> None:
     # Before /static, which would otherwise answer 404 for everything under /static/vendor.
     for name, directory in VENDOR_DIRS.items():
         app.mount(f"/static/vendor/{name}", _Static(directory=directory, check_dir=False), name=f"vendor-{name}")
     app.mount("/static", _Static(directory=STATIC_DIR), name="static")
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, https=https)

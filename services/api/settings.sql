@@ -28,6 +28,10 @@ SET friendly_name = :friendly_name, account_type = :account_type, alpha_sender_i
     max_segments = :max_segments, test_mode = :test_mode, webhook_base_url = :webhook_base_url, updated_at = now()
 WHERE org_id = :org_id;
 
+-- name: account-linked-elsewhere
+-- An Account SID is one organisation's: webhooks signed by it are applied to that organisation only.
+SELECT EXISTS (SELECT 1 FROM sms_accounts WHERE account_sid = :account_sid AND org_id <> :org_id);
+
 -- name: link-sms-account
 -- Links (or re-links) the organisation's Twilio account. An API key belongs to one account, so linking
 -- another account drops the old key; re-entering the same SID (a new auth token) keeps it.

@@ -44,6 +44,10 @@ async def update_sms_account(conn: asyncpg.Connection, org_id: UUID, fields: Row
                           webhook_base_url=fields["webhook_base_url"])
 
 
+async def account_linked_elsewhere(conn: asyncpg.Connection, org_id: UUID, account_sid: str) -> bool:
+    return bool(await QUERIES.fetchval(conn, "account-linked-elsewhere", org_id=org_id, account_sid=account_sid))
+
+
 async def link_sms_account(
     conn: asyncpg.Connection, org_id: UUID, account_sid: str, auth_token: str, webhook_base_url: str
 ) -> None:

@@ -36,7 +36,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-import asyncpg
 import httpx
 from aiokafka.errors import KafkaError
 
@@ -48,6 +47,7 @@ from libs.common.events import CampaignDue, Recipient
 from libs.common.imis_iqa import ImisQueryClient, RetryPolicy
 from libs.common.logging import get_logger
 from libs.common.merge import STANDARD_FIELDS, MergeError, Template, compile_template
+from libs.common.outages import POSTGRES_UNAVAILABLE
 from libs.common.phone import region_for_prefix
 from libs.common.pricing import PriceTable
 from services.audience.db import AudienceStore, RunContext
@@ -104,7 +104,7 @@ class AudienceResolver:
         """The consumer's handler for campaign-due; see the module docstring. Idempotent per run."""
         try:
             await self._handle(event)
-        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+        except POSTGRES_UNAVAILABLE as exc:
             raise DependencyUnavailable("postgres_unavailable", f"{type(exc).__name__}: {exc}") from exc
         except KafkaError as exc:
             raise DependencyUnavailable("kafka_unavailable", f"{type(exc).__name__}: {exc}") from exc

@@ -26,11 +26,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
 
-import asyncpg
-
 from libs.common.errors import RetryableError
 from libs.common.events import Recipient, SendResult
 from libs.common.logging import get_logger, mask_phone
+from libs.common.outages import POSTGRES_RETRYABLE
 from services.dispatcher.caps import CapPolicy, next_period_start
 from services.dispatcher.db import DispatchStore, LedgerEntry
 from services.dispatcher.ledger_writer import LedgerUnavailable
@@ -40,12 +39,6 @@ from services.dispatcher.twilio_sender import TwilioSender
 log = get_logger(__name__)
 
 SENDABLE_RUN_STATES = frozenset({"pending", "resolving", "sending"})
-# PostgreSQL gone for a moment (a restart, a failover, a dropped connection, a deadlock): the record waits
-# and is retried, never dead-lettered.
-DATABASE_OUTAGES: tuple[type[BaseException], ...] = (
-    asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.TransactionRollbackError, asyncpg.exceptions.InsufficientResourcesError, OSError,
-)
 
 
 @dataclass
@@ -104,7 +97,7 @@ class Deliverer:
             raise HoldRecord("run_paused", "the run is paused", delay_s=1.0)
         try:
             return await self._deliver_entry(event, attempt, twilio, run_state, policy, not_before)
-        except (LedgerUnavailable, *DATABASE_OUTAGES) as exc:
+        except (LedgerUnavailable, *POSTGRES_RETRYABLE) as exc:  # held and retried, never dead-lettered
             # A claim or an outcome may or may not be written: hold the record and reconcile before any send.
             attempt.must_reconcile = True
             code = exc.code if isinstance(exc, LedgerUnavailable) else "ledger_unavailable"

@@ -94,10 +94,21 @@ class CallbackInsert:
 
 @dataclass(frozen=True, slots=True)
 class StatusUpdate:
+    org_id: UUID  # the organisation whose account signed the callback
     message_sid: str
     status: str
     error_code: int | None
     price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerMatch:
+    """What a callback found in the ledger: its own organisation's message (matched), raised by it
+    (applied), or another organisation's message (foreign: nothing is changed)."""
+
+    matched: bool
+    applied: bool
+    foreign: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +124,7 @@ class ImisJobRequest:
 @dataclass(frozen=True, slots=True)
 class CallbackRow:
     id: int
+    org_id: UUID
     message_sid: str
     message_status: str
     error_code: str
@@ -190,6 +202,14 @@ class OptoutDb:
             account_sids=[r.account_sid for r in requests], urls=[r.url for r in requests],
             params=[json.dumps(r.params, ensure_ascii=False) for r in requests],
         )
+
+    async def add_signature_refusals(
+        self, conn: asyncpg.Connection, counts: Sequence[tuple[UUID, datetime, int, str]]
+    ) -> None:
+        """(org_id, minute, refusals, url checked against): added to the minute's count."""
+        await self.q.execute(conn, "add-signature-refusals", org_ids=[c[0] for c in counts],
+                             minutes=[c[1] for c in counts], refusals=[c[2] for c in counts],
+                             urls=[c[3] for c in counts])
 
     # -- processing -----------------------------------------------------------------------------
     # The processor applies a batch with one statement per step; these take one item per message.
@@ -317,16 +337,18 @@ class OptoutDb:
 
     async def apply_statuses(
         self, conn: asyncpg.Connection, updates: Sequence[StatusUpdate], ranks: Mapping[str, int]
-    ) -> dict[str, tuple[bool, bool]]:
-        """Raise each SID's ledger status (one update per SID); returns {sid: (matched, applied)}."""
+    ) -> dict[tuple[UUID, str], LedgerMatch]:
+        """Raise each (org, SID)'s ledger status, in that organisation's ledger only (one update per
+        pair); returns {(org_id, sid): LedgerMatch}."""
         if not updates:
             return {}
         rows = await self.q.fetch(
             conn, "apply-statuses", rank_statuses=list(ranks), rank_values=list(ranks.values()),
-            message_sids=[u.message_sid for u in updates], statuses=[u.status for u in updates],
-            error_codes=[u.error_code for u in updates], prices=[u.price for u in updates],
+            org_ids=[u.org_id for u in updates], message_sids=[u.message_sid for u in updates],
+            statuses=[u.status for u in updates], error_codes=[u.error_code for u in updates],
+            prices=[u.price for u in updates],
         )
-        return {r["message_sid"]: (r["matched"], r["applied"]) for r in rows}
+        return {(r["org_id"], r["message_sid"]): LedgerMatch(r["matched"], r["applied"], r["foreign"]) for r in rows}
 
     async def mark_callbacks(self, conn: asyncpg.Connection, marks: Sequence[tuple[int, bool, bool]]) -> None:
         """(callback_id, matched, applied) for each callback just applied."""
@@ -334,14 +356,17 @@ class OptoutDb:
             await self.q.execute(conn, "mark-callbacks", ids=[m[0] for m in marks], matched=[m[1] for m in marks],
                                  applied=[m[2] for m in marks])
 
-    async def mark_bad_numbers(self, conn: asyncpg.Connection, bad: Sequence[tuple[str, int]]) -> None:
-        """(message_sid, error_code) of callbacks saying the number cannot receive texts."""
+    async def mark_bad_numbers(self, conn: asyncpg.Connection, bad: Sequence[tuple[UUID, str, int]]) -> None:
+        """(org_id, message_sid, error_code) of callbacks saying the number cannot receive texts."""
         if bad:
-            await self.q.execute(conn, "mark-bad-numbers", message_sids=[b[0] for b in bad], codes=[b[1] for b in bad])
+            await self.q.execute(conn, "mark-bad-numbers", org_ids=[b[0] for b in bad],
+                                 message_sids=[b[1] for b in bad], codes=[b[2] for b in bad])
 
-    async def stop_unverified_senders(self, conn: asyncpg.Connection, message_sids: Sequence[str]) -> None:
-        if message_sids:
-            await self.q.execute(conn, "stop-unverified-senders", message_sids=list(message_sids))
+    async def stop_unverified_senders(self, conn: asyncpg.Connection, messages: Sequence[tuple[UUID, str]]) -> None:
+        """(org_id, message_sid) of callbacks saying the sender is not verified."""
+        if messages:
+            await self.q.execute(conn, "stop-unverified-senders", org_ids=[m[0] for m in messages],
+                                 message_sids=[m[1] for m in messages])
 
     async def unmatched_callbacks_now_known(self, conn: asyncpg.Connection, limit: int) -> list[CallbackRow]:
         rows = await self.q.fetch(conn, "unmatched-callbacks-now-known", limit=limit)

@@ -2,8 +2,10 @@
 
 ``apply_batch(conn, rows, deps)`` returns one WebhookResult per row: ``done`` with a stable outcome
 (``opted_out``, ``opted_in``, ``help``, ``reply_stored``, ``phone_invalid``, ``applied``, ``stale``,
-``ledger_missing``, ``status_unknown``, ``duplicate``), or ``failed`` with the reason when the request can
-never be applied (``field_missing``). Each step is one statement for the whole batch (db.py).
+``ledger_missing``, ``status_unknown``, ``sid_foreign``, ``duplicate``), or ``failed`` with the reason when
+the request can never be applied (``field_missing``). Each step is one statement for the whole batch (db.py).
+A status callback only ever reads and changes rows of the organisation whose account signed it; one
+naming another organisation's message is ``sid_foreign`` and changes nothing.
 
 Idempotent: every write is keyed on the message SID (inbound), on SID + status + error code
 (callbacks), or on message SID + scope + action (consent), so a batch applied twice changes nothing the
@@ -40,6 +42,7 @@ from services.optout.db import (
     ConsentRecord,
     ImisJobRequest,
     InboundRow,
+    LedgerMatch,
     OptoutDb,
     StatusUpdate,
     WebhookResult,
@@ -179,67 +182,78 @@ async def _apply_callbacks(
         cost = rules.cost_of(status, rules.parse_error_code(raw_error), rules.parse_price(params.get("Price")))
         inserts.append(CallbackInsert(row.id, row.org_id, params["MessageSid"].strip()[:64], status, raw_error, cost))
     new = await db.insert_status_callbacks(conn, inserts)
-    fresh = [CallbackRow(new[c.webhook_id], c.message_sid, c.status, c.error_code, c.price)
+    fresh = [CallbackRow(new[c.webhook_id], c.org_id, c.message_sid, c.status, c.error_code, c.price)
              for c in inserts if c.webhook_id in new and c.status in STATUS_RANK]
-    applied = await apply_callbacks(conn, db, fresh)
+    matches = await apply_callbacks(conn, db, fresh)
 
     results = {}
-    bad_numbers: list[tuple[str, int]] = []
-    unverified: list[str] = []
+    bad_numbers: list[tuple[UUID, str, int]] = []
+    unverified: list[tuple[UUID, str]] = []
     for row, c in zip(rows, inserts, strict=True):
-        error_code = rules.parse_error_code(c.error_code)
-        if c.webhook_id in new and error_code in BAD_NUMBER_STATUS_ERRORS:
-            bad_numbers.append((c.message_sid, error_code))
-        if c.webhook_id in new and error_code == SENDER_UNVERIFIED_ERROR:
-            unverified.append(c.message_sid)
+        match = matches.get(new[c.webhook_id]) if c.webhook_id in new else None
         if c.webhook_id not in new:
             outcome = "duplicate"
         elif c.status not in STATUS_RANK:
             log.warning("status.unknown", extra={"webhook_id": row.id, "status": c.status})
             outcome = "status_unknown"
+        elif match is not None and match.foreign:
+            # Signed by one organisation's account for another organisation's message: it changes nothing.
+            log.warning("status.sid_foreign", extra={"webhook_id": row.id, "org_id": str(row.org_id),
+                                                     "message_sid": c.message_sid})
+            outcome = "sid_foreign"
         else:
-            matched, raised = applied[new[c.webhook_id]]
-            outcome = "applied" if raised else "stale" if matched else "ledger_missing"
-            if not matched:
+            outcome = "applied" if match and match.applied else "stale" if match and match.matched else "ledger_missing"
+            if not (match and match.matched):
                 log.info("status.sid_unknown", extra={"webhook_id": row.id, "message_sid": c.message_sid})
-        if c.webhook_id in new and _MESSAGE_SID.match(c.message_sid) and c.status in _EVENT_STATUSES:
+        results[row.id] = WebhookResult(row.id, "done", outcome)
+        if outcome in ("duplicate", "sid_foreign"):
+            continue
+        error_code = rules.parse_error_code(c.error_code)
+        if error_code in BAD_NUMBER_STATUS_ERRORS:
+            bad_numbers.append((row.org_id, c.message_sid, error_code))
+        if error_code == SENDER_UNVERIFIED_ERROR:
+            unverified.append((row.org_id, c.message_sid))
+        if _MESSAGE_SID.match(c.message_sid) and c.status in _EVENT_STATUSES:
             event = MessageStatus(org_id=row.org_id, message_sid=c.message_sid, status=c.status,  # type: ignore[arg-type]
                                   error_code=error_code, price=c.price)
             events.append((MESSAGE_STATUS, event, c.message_sid))
-        if c.webhook_id in new and error_code == UNSUBSCRIBED_ERROR:
+        if error_code == UNSUBSCRIBED_ERROR:
             request = _unsubscribed(row, c.message_sid)
             if request is not None:
                 consent.append(request)
-        results[row.id] = WebhookResult(row.id, "done", outcome)
     await db.mark_bad_numbers(conn, bad_numbers)
     if unverified:
-        log.error("sender.unverified", extra={"message_sids": unverified[:5], "error_code": SENDER_UNVERIFIED_ERROR})
+        log.error("sender.unverified", extra={"message_sids": [sid for _, sid in unverified[:5]],
+                                              "error_code": SENDER_UNVERIFIED_ERROR})
         await db.stop_unverified_senders(conn, unverified)
     return results
 
 
 async def apply_callbacks(
     conn: asyncpg.Connection, db: OptoutDb, callbacks: Sequence[CallbackRow]
-) -> dict[int, tuple[bool, bool]]:
-    """Apply stored callbacks to the ledger and mark them; returns {callback_id: (matched, applied)}.
+) -> dict[int, LedgerMatch]:
+    """Apply stored callbacks to their own organisation's ledger and mark them; returns
+    {callback_id: LedgerMatch}.
 
-    Only the highest-ranked callback of each SID is sent to the database (the first of equal rank,
-    so the first terminal status stays); the others are matched but not applied.
+    Only the highest-ranked callback of each (organisation, SID) is sent to the database (the first of
+    equal rank, so the first terminal status stays); the others are matched but not applied.
     """
-    best: dict[str, CallbackRow] = {}
+    best: dict[tuple[UUID, str], CallbackRow] = {}
     for c in callbacks:
-        current = best.get(c.message_sid)
+        key = (c.org_id, c.message_sid)
+        current = best.get(key)
         if current is None or STATUS_RANK[c.message_status] > STATUS_RANK[current.message_status]:
-            best[c.message_sid] = c
-    outcome = await db.apply_statuses(conn, [
-        StatusUpdate(c.message_sid, c.message_status, rules.parse_error_code(c.error_code), c.price)
+            best[key] = c
+    found = await db.apply_statuses(conn, [
+        StatusUpdate(c.org_id, c.message_sid, c.message_status, rules.parse_error_code(c.error_code), c.price)
         for c in best.values()
     ], STATUS_RANK)
     marks = {}
     for c in callbacks:
-        matched, raised = outcome[c.message_sid]
-        marks[c.id] = (matched, raised and best[c.message_sid].id == c.id)
-    await db.mark_callbacks(conn, [(cid, m, a) for cid, (m, a) in marks.items()])
+        key = (c.org_id, c.message_sid)
+        match = found[key]
+        marks[c.id] = LedgerMatch(match.matched, match.applied and best[key].id == c.id, match.foreign)
+    await db.mark_callbacks(conn, [(cid, m.matched, m.applied) for cid, m in marks.items()])
     return marks
 
 

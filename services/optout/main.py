@@ -1,11 +1,12 @@
 """Opt-out service: Twilio webhooks into the suppression table, the consent and status topics, and iMIS.
 
 Wiring only. The web app answers ``POST /twilio/inbound`` and ``POST /twilio/status`` (webhooks.py)
-beside /healthz and /readyz; three workers run next to it:
+beside /healthz and /readyz; four workers run next to it:
 
 - ``WebhookProcessor`` (processing.py): stored webhooks -> suppressions, consent history, ledger status;
 - ``EventRelay`` (relay.py): event_outbox -> Kafka (ConsentChanged keyed by phone, MessageStatus by SID);
-- ``WritebackWorker`` (writeback.py): imis_outbox -> each member's TP_SmsPreferences panel in iMIS.
+- ``WritebackWorker`` (writeback.py): imis_outbox -> each member's TP_SmsPreferences panel in iMIS;
+- ``SignatureRefusals`` (refusals.py): bad-signature counts -> webhook_signature_refusals, for the alert.
 
 What other services rely on (migration 0004):
 
@@ -42,6 +43,7 @@ from services.optout import webhooks
 from services.optout.db import OptoutDb
 from services.optout.handlers import HandlerDeps
 from services.optout.processing import ProcessorTuning, WebhookProcessor
+from services.optout.refusals import SignatureRefusals
 from services.optout.relay import EventRelay
 from services.optout.signatures import AccountDirectory
 from services.optout.writeback import WritebackTuning, WritebackWorker
@@ -59,6 +61,7 @@ class OptoutTuning:
     imis_timeout_s: float = 15.0
     account_cache_s: float = 30.0  # how long an account's token and URL are trusted from memory
     account_refresh_s: float = 5.0  # a failing signature re-reads its account at most this often
+    refusals_flush_s: float = 5.0  # how often bad-signature counts are written for the alert
 
 
 @asynccontextmanager
@@ -87,5 +90,7 @@ async def build(settings: Settings, tuning: OptoutTuning | None = None) -> Async
         app = FastAPI(title=f"Textpulse {NAME}", docs_url=None, redoc_url=None)
         app.include_router(health_router(NAME, conn.readiness_checks()))
         accounts = AccountDirectory(conn.pool, db, ttl_s=tuning.account_cache_s, refresh_s=tuning.account_refresh_s)
-        webhooks.install(app, webhooks.WebhookInbox(webhooks.WebhookWriter(conn.pool, db), accounts, webhook_wake))
-        yield Service(app=app, workers=[processor.run, relay.run, writeback.run])
+        refusals = SignatureRefusals(conn.pool, db, flush_s=tuning.refusals_flush_s)
+        webhooks.install(app, webhooks.WebhookInbox(webhooks.WebhookWriter(conn.pool, db), accounts, webhook_wake,
+                                                    refusals))
+        yield Service(app=app, workers=[processor.run, relay.run, writeback.run, refusals.run])

@@ -24,7 +24,8 @@ import asyncpg
 
 from libs.common.db import transaction
 from libs.common.logging import get_logger
-from libs.common.polling import DB_DOWN, drain, poll_forever
+from libs.common.outages import POSTGRES_RETRYABLE
+from libs.common.polling import drain, poll_forever
 from services.optout.db import WebhookResult, WebhookRow
 from services.optout.handlers import HandlerDeps, apply_batch, apply_callbacks
 
@@ -81,7 +82,7 @@ class WebhookProcessor:
             try:
                 async with conn.transaction():  # a savepoint: if the batch fails, apply row by row
                     results = await apply_batch(conn, rows, self._deps)
-            except DB_DOWN:
+            except POSTGRES_RETRYABLE:
                 raise
             except Exception:  # noqa: BLE001 - isolate the row that fails; the others go through
                 log.warning("webhooks.batch_failed", extra={"rows": len(rows)}, exc_info=True)
@@ -95,7 +96,7 @@ class WebhookProcessor:
         try:
             async with conn.transaction():
                 return (await apply_batch(conn, [row], self._deps))[0]
-        except DB_DOWN:
+        except POSTGRES_RETRYABLE:
             raise
         except Exception as exc:  # noqa: BLE001 - recorded on the row, retried, then failed visibly
             error = f"{type(exc).__name__}: {exc}"[:2000]

@@ -20,6 +20,15 @@ FROM unnest(CAST(:kinds AS text[]), CAST(:org_ids AS uuid[]), CAST(:account_sids
      WITH ORDINALITY AS u(kind, org_id, account_sid, url, params, n)
 ORDER BY n;
 
+-- name: add-signature-refusals
+-- Webhooks naming an organisation's account whose signature did not validate, per minute (migration
+-- 0018); services/optout/refusals.py sums them in memory first, the usage service alerts on them.
+INSERT INTO webhook_signature_refusals (org_id, minute, refusals, last_url)
+SELECT * FROM unnest(CAST(:org_ids AS uuid[]), CAST(:minutes AS timestamptz[]), CAST(:refusals AS int[]),
+                     CAST(:urls AS text[]))
+ON CONFLICT (org_id, minute) DO UPDATE
+SET refusals = webhook_signature_refusals.refusals + excluded.refusals, last_url = excluded.last_url;
+
 -- ---------------------------------------------------------------------------------------------
 -- Processing webhooks
 
@@ -151,29 +160,32 @@ ON CONFLICT (consent_id, member_id) DO NOTHING;
 -- Status callbacks
 
 -- name: insert-status-callbacks
--- Returns the callbacks that are new; one seen before (same SID, status and error code: Twilio
--- repeated it, or the batch holds it twice) is skipped.
+-- Returns the callbacks that are new; one seen before (same organisation, SID, status and error code:
+-- Twilio repeated it, or the batch holds it twice) is skipped.
 INSERT INTO status_callbacks (org_id, message_sid, message_status, error_code, price, webhook_request_id)
 SELECT org_id, message_sid, message_status, error_code, price, webhook_id
 FROM unnest(CAST(:org_ids AS uuid[]), CAST(:message_sids AS text[]), CAST(:statuses AS text[]),
             CAST(:error_codes AS text[]), CAST(:prices AS numeric[]), CAST(:webhook_ids AS bigint[]))
      WITH ORDINALITY AS u(org_id, message_sid, message_status, error_code, price, webhook_id, n)
 ORDER BY n
-ON CONFLICT (message_sid, message_status, error_code) DO NOTHING
+ON CONFLICT (org_id, message_sid, message_status, error_code) DO NOTHING
 RETURNING id, webhook_request_id;
 
 -- name: apply-statuses
 -- Raises each ledger row's status, never lowers it. The ranks come from services/optout/status.py as
 -- two arrays (one source of truth); a status the table does not know, or none, ranks 0. One element
--- per SID: the caller sends only the highest-ranked new callback of each. Row locks make concurrent
--- callbacks for one SID safe: the loser re-checks the WHERE against the winner's row.
--- Returns, per SID, whether it is in the ledger (matched) and whether this raised it (applied).
+-- per (organisation, SID): the caller sends only the highest-ranked new callback of each. Row locks
+-- make concurrent callbacks for one SID safe: the loser re-checks the WHERE against the winner's row.
+-- A callback only ever touches the ledger rows of the organisation whose account signed it.
+-- Returns, per element, whether the SID is in that organisation's ledger (matched), whether this raised
+-- it (applied), and whether it is another organisation's message (foreign: the callback is refused).
 WITH ranks AS (
     SELECT * FROM unnest(CAST(:rank_statuses AS text[]), CAST(:rank_values AS int[])) AS r(status, rank)
 ),
 incoming AS (
-    SELECT * FROM unnest(CAST(:message_sids AS text[]), CAST(:statuses AS text[]), CAST(:error_codes AS int[]),
-                         CAST(:prices AS numeric[])) AS i(message_sid, status, error_code, price)
+    SELECT * FROM unnest(CAST(:org_ids AS uuid[]), CAST(:message_sids AS text[]), CAST(:statuses AS text[]),
+                         CAST(:error_codes AS int[]), CAST(:prices AS numeric[]))
+         AS i(org_id, message_sid, status, error_code, price)
 ),
 updated AS (
     UPDATE send_ledger l
@@ -183,14 +195,16 @@ updated AS (
         updated_at = now()
     FROM incoming i
     JOIN ranks new_rank ON new_rank.status = i.status
-    WHERE l.message_sid = i.message_sid
+    WHERE l.message_sid = i.message_sid AND l.org_id = i.org_id
       AND coalesce((SELECT rank FROM ranks WHERE ranks.status = l.twilio_status), 0) < new_rank.rank
-    RETURNING l.message_sid
+    RETURNING l.org_id, l.message_sid
 )
-SELECT i.message_sid,
-       EXISTS (SELECT 1 FROM send_ledger l WHERE l.message_sid = i.message_sid) AS matched,
-       EXISTS (SELECT 1 FROM updated u WHERE u.message_sid = i.message_sid) AS applied
-FROM incoming i;
+SELECT i.org_id, i.message_sid,
+       coalesce(l.org_id = i.org_id, false) AS matched,
+       EXISTS (SELECT 1 FROM updated u WHERE u.org_id = i.org_id AND u.message_sid = i.message_sid) AS applied,
+       coalesce(l.org_id <> i.org_id, false) AS foreign
+FROM incoming i
+LEFT JOIN send_ledger l ON l.message_sid = i.message_sid;  -- message_sid is unique: one owner at most
 
 -- name: mark-callbacks
 UPDATE status_callbacks c
@@ -202,10 +216,11 @@ WHERE c.id = u.id;
 -- name: unmatched-callbacks-now-known
 -- Callbacks that arrived before the dispatcher recorded their SID, whose SID is now in the ledger.
 -- Three days bounds the scan (status_callbacks_unmatched is partial on NOT matched); SIDs never sent
--- by us stay unmatched, for a person to reconcile.
-SELECT c.id, c.message_sid, c.message_status, c.error_code, c.price
+-- by us stay unmatched, for a person to reconcile, and so do callbacks another organisation's account
+-- signed for our SID (the join is on both).
+SELECT c.id, c.org_id, c.message_sid, c.message_status, c.error_code, c.price
 FROM status_callbacks c
-JOIN send_ledger l ON l.message_sid = c.message_sid
+JOIN send_ledger l ON l.message_sid = c.message_sid AND l.org_id = c.org_id
 WHERE NOT c.matched AND c.received_at > now() - interval '3 days'
 ORDER BY c.id
 LIMIT :limit
@@ -276,20 +291,23 @@ WHERE id = :id;
 
 -- name: mark-bad-numbers
 -- 30003 / 30005 / 30006 in a callback: the number is unreachable, unknown or a landline. The audience
--- service leaves it out of later runs.
+-- service leaves it out of later runs. Only a message of the organisation whose account signed the
+-- callback counts.
 INSERT INTO bad_numbers (org_id, phone, error_code)
 SELECT DISTINCT ON (l.org_id, l.to_number) l.org_id, l.to_number, u.code
-FROM unnest(CAST(:message_sids AS text[]), CAST(:codes AS int[])) AS u(sid, code)
-JOIN send_ledger l ON l.message_sid = u.sid
+FROM unnest(CAST(:org_ids AS uuid[]), CAST(:message_sids AS text[]), CAST(:codes AS int[])) AS u(org_id, sid, code)
+JOIN send_ledger l ON l.message_sid = u.sid AND l.org_id = u.org_id
 ON CONFLICT (org_id, phone) DO UPDATE SET error_code = excluded.error_code, last_seen = now();
 
 -- name: stop-unverified-senders
 -- 30032 in a callback: Twilio blocked the text because its toll-free sender is not verified (any more),
 -- and such texts are still charged. The sender is marked unverified and the runs (and campaigns) sending
 -- from it pause, so nothing more goes out until staff act; the dispatcher sees a pause within a second.
+-- Only messages of the organisation whose account signed the callback count.
 WITH hit AS (
     SELECT DISTINCT l.org_id, l.sender, l.run_id
-    FROM send_ledger l WHERE l.message_sid = ANY(CAST(:message_sids AS text[]))
+    FROM unnest(CAST(:org_ids AS uuid[]), CAST(:message_sids AS text[])) AS u(org_id, sid)
+    JOIN send_ledger l ON l.message_sid = u.sid AND l.org_id = u.org_id
 ), marked AS (
     UPDATE senders s SET verification = 'pending'
     FROM hit WHERE s.org_id = hit.org_id AND s.address = hit.sender AND s.verification = 'verified'

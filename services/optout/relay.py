@@ -12,13 +12,12 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
-from aiokafka.errors import KafkaError
 
 from libs.common.db import transaction
 from libs.common.errors import PermanentError
 from libs.common.kafka import EventPublisher, decode_event
 from libs.common.logging import get_logger
-from libs.common.polling import DB_DOWN, drain, poll_forever
+from libs.common.polling import drain, poll_forever
 from libs.common.topics import ALL_TOPICS
 from services.optout.db import OptoutDb, OutboxEvent
 
@@ -48,7 +47,7 @@ class EventRelay:
     async def run(self) -> None:
         """Relay until cancelled; a broker or database outage is waited out."""
         await poll_forever(lambda: drain(self.relay_batch, self._batch), stalled="events.relay_stalled",
-                           poll_s=self._poll_s, wake=self._wake, transient=(KafkaError, *DB_DOWN), first_stall_s=0.2)
+                           poll_s=self._poll_s, wake=self._wake, first_stall_s=0.2)
 
     async def relay_batch(self) -> int:
         """Publish one batch; returns how many rows it took (0 when another relay holds the lock)."""

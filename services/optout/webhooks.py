@@ -10,6 +10,8 @@ Order of work for each request (the signature is checked before any parameter is
 5. 200: empty TwiML for an inbound message (Twilio answers the keywords itself), empty for a status.
 
 Every refusal is logged as ``webhook.refused`` with a stable ``reason``; nothing refused is stored.
+A bad signature for a known account is also counted for its organisation (refusals.py), which the usage
+service turns into an alert e-mail when they pile up.
 A verbatim repeat of a signed request is indistinguishable from a Twilio retry: it is stored and
 answered 200, and the processor applies it once (dedupe by message SID, and by SID + status + error
 code for callbacks).
@@ -30,6 +32,7 @@ from starlette.routing import Route
 from libs.common.errors import PermanentError
 from libs.common.logging import get_logger
 from services.optout.db import IncomingWebhook, OptoutDb
+from services.optout.refusals import SignatureRefusals
 from services.optout.signatures import AccountDirectory, FormParams, public_url, signature_valid
 
 log = get_logger(__name__)
@@ -97,10 +100,12 @@ class WebhookWriter:
 class WebhookInbox:
     """Checks webhooks against their account, stores them, and wakes the processor."""
 
-    def __init__(self, writer: WebhookWriter, directory: AccountDirectory, wake: asyncio.Event) -> None:
+    def __init__(self, writer: WebhookWriter, directory: AccountDirectory, wake: asyncio.Event,
+                 refusals: SignatureRefusals) -> None:
         self.writer = writer
         self.directory = directory
         self.wake = wake
+        self.refusals = refusals
 
 
 def install(app: FastAPI, inbox: WebhookInbox) -> None:
@@ -166,6 +171,7 @@ async def _verified_account(inbox: WebhookInbox, request: Request, params: FormP
         url = public_url(fresh.webhook_base_url, request.url.path, request.url.query)
         if signature_valid(fresh, url, params, signature):
             return _Verified(fresh.org_id, url)
+    inbox.refusals.count(account.org_id, url)  # the organisation is alerted when these pile up
     raise WebhookRefused(403, "signature_invalid", f"bad signature for {account_sid} at {url}")
 
 

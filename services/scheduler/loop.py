@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
-from aiokafka.errors import KafkaError
 
 from libs.common import schedules
 from libs.common.campaign_states import CampaignState, transition
@@ -38,6 +37,7 @@ from libs.common.db import transaction
 from libs.common.events import CampaignDue
 from libs.common.kafka import EventPublisher
 from libs.common.logging import get_logger
+from libs.common.outages import is_outage
 from libs.common.topics import CAMPAIGN_DUE
 from services.scheduler import db
 
@@ -46,18 +46,6 @@ log = get_logger(__name__)
 # A campaign-due event's id is a function of its run, so a republished run carries the same event id.
 _EVENT_NAMESPACE = uuid.UUID("5f0c7a51-7a0e-4c0c-9d0e-6a1f3b2c9d10")
 
-# What a tick may fail with and the next tick may not: the database or the broker is away for a while.
-TRANSIENT_ERRORS = (
-    OSError,
-    TimeoutError,
-    KafkaError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.DeadlockDetectedError,
-    asyncpg.QueryCanceledError,
-)
 
 
 @dataclass(frozen=True)
@@ -198,7 +186,9 @@ async def run_forever(
     while True:
         try:
             report = await tick(scheduler, clock())
-        except TRANSIENT_ERRORS as exc:
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
             backoff = min(max(backoff * 2, 1.0), 30.0)
             log.warning("tick.failed", extra={"error": repr(exc)[:300], "retry_in_s": backoff})
             await asyncio.sleep(backoff)

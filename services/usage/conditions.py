@@ -98,3 +98,17 @@ def sender_from_reason(reason: str | None) -> tuple[str | None, str | None]:
     """``"sender_unverified: +18885550100 is pending; ..."`` -> (``"+18885550100"``, ``"pending"``)."""
     match = re.search(r"(\+[1-9]\d{6,14}|MG[0-9a-f]{32}) is (\w+)", reason or "")
     return (match.group(1), match.group(2)) if match else (None, None)
+
+
+@dataclass(frozen=True, slots=True)
+class FailingSignaturesRule:
+    """Alert when at least ``threshold`` webhooks naming an organisation's account were refused for a bad
+    signature within ``window_s``: a forged request now and then is noise; a steady stream means Twilio's
+    own webhooks no longer validate (the webhook URL or auth token changed on one side only)."""
+
+    threshold: int = 20
+    window_s: float = 600.0
+
+    @property
+    def window_minutes(self) -> int:
+        return int(self.window_s // 60)

@@ -195,6 +195,11 @@ async def stuck_writebacks(conn: asyncpg.Connection, *, stuck_s: float) -> list[
     return await QUERIES.fetch(conn, "stuck-writebacks", stuck_s=float(stuck_s))
 
 
+async def failing_webhook_signatures(conn: asyncpg.Connection, *, window_s: float,
+                                     threshold: int) -> list[asyncpg.Record]:
+    return await QUERIES.fetch(conn, "failing-webhook-signatures", window_s=float(window_s), threshold=threshold)
+
+
 # ---------------------------------------------------------------------------------------------
 # Alert mailer
 

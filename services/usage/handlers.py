@@ -29,6 +29,7 @@ from libs.common.db import transaction
 from libs.common.errors import DependencyUnavailable, PermanentError
 from libs.common.events import ConsentChanged, MessageStatus, SendResult
 from libs.common.logging import get_logger
+from libs.common.outages import POSTGRES_RETRYABLE
 from libs.common.phone import Normalised, normalise
 from libs.common.pricing import PriceTable
 from services.usage import db
@@ -37,8 +38,6 @@ from services.usage.rules import Contribution, Delta, MessageFacts, apply_status
 
 log = get_logger(__name__)
 
-_TRANSIENT = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.DeadlockDetectedError,
-              asyncpg.SerializationError, OSError, TimeoutError)
 UNKNOWN_REGION = "ZZ"
 
 
@@ -56,7 +55,7 @@ async def _work(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     try:
         async with transaction(pool) as conn:
             yield conn
-    except _TRANSIENT as exc:
+    except POSTGRES_RETRYABLE as exc:
         raise DependencyUnavailable("database_unavailable", f"{type(exc).__name__}: {exc}") from exc
 
 

@@ -189,6 +189,16 @@ FROM imis_outbox
 WHERE state = 'pending' AND created_at <= now() - make_interval(secs => :stuck_s)
 GROUP BY org_id;
 
+-- name: failing-webhook-signatures
+-- Organisations with at least :threshold webhooks refused for a bad signature in the last :window_s
+-- seconds (counted per minute by the opt-out service, migration 0018), with the URL last checked.
+SELECT org_id, sum(refusals)::integer AS refusals,
+       (array_agg(last_url ORDER BY minute DESC))[1] AS last_url
+FROM webhook_signature_refusals
+WHERE minute > now() - make_interval(secs => :window_s)
+GROUP BY org_id
+HAVING sum(refusals) >= :threshold;
+
 -- ---------------------------------------------------------------------------------------------
 -- Alert mailer
 

@@ -8,6 +8,8 @@ looked at again once its reminder is due; ``raise_alert``'s quiet period decides
 
 Every ``writeback_every_s`` it also looks for organisations whose iMIS write-back jobs have been
 pending longer than ``writeback_stuck_s``, and raises one alert per organisation (a reminder a day).
+Every ``signatures_every_s`` it looks for organisations whose webhooks keep failing signature
+validation (``FailingSignaturesRule``), and raises one alert per organisation (a reminder a day).
 """
 
 from __future__ import annotations
@@ -24,7 +26,14 @@ from libs.common.errors import PermanentError
 from libs.common.logging import get_logger
 from libs.common.polling import drain, poll_forever
 from services.usage import db
-from services.usage.conditions import classify_run, reason_code, run_dedupe_key, sender_from_reason, twilio_code
+from services.usage.conditions import (
+    FailingSignaturesRule,
+    classify_run,
+    reason_code,
+    run_dedupe_key,
+    sender_from_reason,
+    twilio_code,
+)
 
 log = get_logger(__name__)
 
@@ -37,6 +46,8 @@ class WatcherTuning:
     reminder_s: float = 24 * 3600.0
     writeback_every_s: float = 300.0
     writeback_stuck_s: float = 3600.0
+    signatures_every_s: float = 60.0
+    failing_signatures: FailingSignaturesRule = FailingSignaturesRule()
 
 
 class AlertWatcher:
@@ -45,6 +56,7 @@ class AlertWatcher:
         self._base_url = base_url
         self._tuning = tuning
         self._next_writeback_check = 0.0
+        self._next_signature_check = 0.0
 
     async def run(self) -> None:
         """Watch until cancelled; a database outage only delays it."""
@@ -56,6 +68,9 @@ class AlertWatcher:
         if loop.time() >= self._next_writeback_check:
             await self.check_writebacks()
             self._next_writeback_check = loop.time() + self._tuning.writeback_every_s
+        if loop.time() >= self._next_signature_check:
+            await self.check_signatures()
+            self._next_signature_check = loop.time() + self._tuning.signatures_every_s
 
     async def check_runs(self) -> int:
         """Raise the alerts of one batch of runs; returns how many runs were looked at."""
@@ -114,3 +129,19 @@ class AlertWatcher:
                                    "last_error": row["last_error"]},
                                   base_url=self._base_url)
         return len(stuck)
+
+    async def check_signatures(self) -> int:
+        """Alert each organisation whose webhooks keep failing signature validation; returns how many."""
+        rule = self._tuning.failing_signatures
+        async with self._pool.acquire() as conn:
+            failing = await db.failing_webhook_signatures(conn, window_s=rule.window_s, threshold=rule.threshold)
+        for row in failing:
+            async with transaction(self._pool) as conn:
+                await raise_alert(conn, row["org_id"], AlertKind.WEBHOOK_SIGNATURES_FAILING,
+                                  "webhook_signatures_failing",
+                                  {"refusals": row["refusals"], "last_url": row["last_url"],
+                                   "window_minutes": rule.window_minutes},
+                                  base_url=self._base_url)
+            log.warning("webhook_signatures.failing", extra={"org_id": str(row["org_id"]),
+                                                             "refusals": row["refusals"]})
+        return len(failing)

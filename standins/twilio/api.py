@@ -142,8 +142,8 @@ async def list_messages(account_sid: str, request: Request) -> JSONResponse:
 
 @router.get(ACCOUNT + ".json")
 async def fetch_account(account_sid: str, request: Request) -> JSONResponse:
-    app, _ = _live(request, account_sid)
-    return JSONResponse(resources.account(app.state))
+    app, principal = _live(request, account_sid)
+    return JSONResponse(resources.account(app.state, principal.account_sid))
 
 
 @router.get(ACCOUNT + "/IncomingPhoneNumbers.json")

@@ -23,11 +23,14 @@ class Principal:
 
 class Authenticator:
     def __init__(self, config: TwilioConfig) -> None:
-        self._credentials: dict[str, tuple[str, Principal]] = {
-            config.account_sid: (config.auth_token, Principal(config.account_sid, False)),
-            config.api_key_sid: (config.api_key_secret, Principal(config.account_sid, False)),
-            config.test_account_sid: (config.test_auth_token, Principal(config.test_account_sid, True)),
+        self._credentials: dict[str, tuple[tuple[str, ...], Principal]] = {
+            config.account_sid: ((config.auth_token,), Principal(config.account_sid, False)),
+            config.api_key_sid: ((config.api_key_secret,), Principal(config.account_sid, False)),
+            config.test_account_sid: ((config.test_auth_token,), Principal(config.test_account_sid, True)),
         }
+        for other in config.other_accounts:
+            tokens = (other.auth_token,) + ((other.secondary_auth_token,) if other.secondary_auth_token else ())
+            self._credentials[other.account_sid] = (tokens, Principal(other.account_sid, False))
         self._cache: dict[str, Principal] = {}
 
     def principal(self, authorization: str | None, path_account_sid: str | None) -> Principal:
@@ -55,6 +58,6 @@ class Authenticator:
         except (binascii.Error, UnicodeDecodeError):
             raise unauthenticated() from None
         known = self._credentials.get(username)
-        if known is None or not hmac.compare_digest(known[0].encode(), password.encode()):
+        if known is None or not any(hmac.compare_digest(t.encode(), password.encode()) for t in known[0]):
             raise unauthenticated()
         return known[1]

@@ -62,6 +62,19 @@ class ServiceConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountConfig:
+    """Another live account besides the main one: it authenticates and fetches itself (``GET
+    /2010-04-01/Accounts/{Sid}.json``), so credential checks can be tested for several organisations;
+    it owns no numbers. Twilio accepts an account's secondary auth token as well as its primary one."""
+
+    account_sid: str
+    auth_token: str
+    secondary_auth_token: str | None = None
+    friendly_name: str = "Textpulse stand-in (other account)"
+    account_type: Literal["Trial", "Full"] = "Full"
+
+
+@dataclass(frozen=True, slots=True)
 class TwilioConfig:
     account_sid: str = derived_sid("AC", "textpulse-standin")
     # The fake token of twilio.md §6's worked example; never a real credential.
@@ -82,6 +95,7 @@ class TwilioConfig:
         NumberConfig("+18885550105", verification="rejected"),
     )
     services: tuple[ServiceConfig, ...] = (ServiceConfig("Textpulse"),)
+    other_accounts: tuple[AccountConfig, ...] = ()
     inbound_url: str | None = None  # incoming-message webhook of numbers that name none
     default_rate: float = 3.0  # segments per second per sender: US toll-free to US/CA (twilio.md §9)
     tollfree_policy: TollfreePolicy = "blocked"  # "caps": the 2023 daily/weekly/monthly caps instead
@@ -106,6 +120,8 @@ def _coerce(name: str, value: Any) -> Any:
         return tuple(NumberConfig(**n) for n in value)
     if name == "services":
         return tuple(ServiceConfig(**s) for s in value)
+    if name == "other_accounts":
+        return tuple(AccountConfig(**a) for a in value)
     return value
 
 

@@ -20,23 +20,25 @@ from standins.twilio.state import TwilioState
 VERIFICATION_STATUS = {"verified": "TWILIO_APPROVED", "pending": "IN_REVIEW", "rejected": "TWILIO_REJECTED"}
 
 
-def account(state: TwilioState) -> dict[str, Any]:
-    sid = state.config.account_sid
+def account(state: TwilioState, sid: str | None = None) -> dict[str, Any]:
+    """The main account, or one of ``other_accounts`` by its SID (the caller's own: auth checked it)."""
+    sid = sid or state.config.account_sid
+    other = next((a for a in state.config.other_accounts if a.account_sid == sid), None)
     base = f"/{API_VERSION}/Accounts/{sid}"
     return {
-        "auth_token": state.config.auth_token,
+        "auth_token": other.auth_token if other else state.config.auth_token,
         "date_created": rfc2822(state.started_at),
         "date_updated": rfc2822(state.started_at),
-        "friendly_name": state.friendly_name,
+        "friendly_name": other.friendly_name if other else state.friendly_name,
         "owner_account_sid": sid,
         "sid": sid,
-        "status": state.account_status,
+        "status": "active" if other else state.account_status,
         "subresource_uris": {
             "messages": f"{base}/Messages.json",
             "incoming_phone_numbers": f"{base}/IncomingPhoneNumbers.json",
             "balance": f"{base}/Balance.json",
         },
-        "type": state.account_type,
+        "type": other.account_type if other else state.account_type,
         "uri": f"{base}.json",
     }
 

@@ -222,3 +222,14 @@ async def test_a_staff_user_cannot_open_settings(page: Page, org: Org) -> None:
     assert response is not None and response.status == 403
     await expect(page.get_by_role("heading", name="Forbidden")).to_be_visible()
     await expect(page.get_by_role("link", name="Campaigns")).to_be_visible()
+
+
+async def test_a_campaign_named_like_markup_leaves_the_composer_whole(page: Page, org: Org,
+                                                                     db_pool: asyncpg.Pool) -> None:
+    name = "<!--<script>alert(1)</script> & 'quotes'"
+    campaign_id = await add_campaign(db_pool, org.id, name, "draft")
+    await sign_in(page, org.staff, then=f"/campaigns/{campaign_id}/edit")
+    config = await page.evaluate("() => JSON.parse(document.getElementById('composer-config').textContent)")
+    assert config["campaign"]["name"] == name
+    await expect(page.get_by_label("Campaign name")).to_have_value(name)
+    await expect(page.get_by_role("button", name="Preview audience")).to_be_visible()  # the page after it is there

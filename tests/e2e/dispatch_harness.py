@@ -75,7 +75,7 @@ async def wait_http(url: str, timeout: float = 30) -> None:
 
 class TwilioStandin:
     def __init__(self, log_dir: Path, senders: list[str], *, rate: float = 3.0, inbound_url: str | None = None,
-                 status_callbacks: bool = True) -> None:
+                 status_callbacks: bool = True, extra_config: dict | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = default_config()
@@ -83,7 +83,7 @@ class TwilioStandin:
         numbers = [{"phone_number": s} for s in senders]
         config_file.write_text(json.dumps({"numbers": numbers, "delivery_delay": 0.05, "default_rate": rate,
                                            "callback_attempts": 1, "inbound_url": inbound_url,
-                                           "status_callbacks": status_callbacks}))
+                                           "status_callbacks": status_callbacks, **(extra_config or {})}))
         self.process = Process("twilio-standin", [sys.executable, "-m", "standins.twilio", "--port", str(self.port),
                                                   "--config", str(config_file)], dict(os.environ), log_dir)
 

@@ -40,8 +40,8 @@ def password_hash() -> str:
 def api_settings(database_url: str, kafka_bootstrap: str, prefix: str, **overrides: Any) -> Settings:
     # Every test signs in from 127.0.0.1 into one database a session: the per-address limit has tests of its own.
     return load_settings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix,
-                         env="test", db_pool_min_size=1, db_pool_max_size=5,
-                         **({"sign_in_max_per_address": 10_000} | overrides))
+                         db_pool_min_size=1, db_pool_max_size=5,
+                         **({"env": "test", "sign_in_max_per_address": 10_000} | overrides))
 
 
 @asynccontextmanager
@@ -169,6 +169,11 @@ async def with_api_key(pool: asyncpg.Pool, client: httpx.AsyncClient, org_id: uu
     async with pool.acquire() as conn:
         _, key = await auth_db.insert_api_key(conn, org_id, name, role, "test")
     return Caller(org_id, client, {"Authorization": f"Bearer {key}"}, f"api-key:{name}")
+
+
+def idempotency_key() -> dict[str, str]:
+    """A fresh ``Idempotency-Key`` header, as send-now and schedule require one (as ``**headers``)."""
+    return {"Idempotency-Key": f"key-{uuid.uuid4()}"}
 
 
 def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:

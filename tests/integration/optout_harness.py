@@ -42,6 +42,7 @@ FAST = OptoutTuning(
     processor=ProcessorTuning(poll_s=0.05, retry_base_s=0.05, reconcile_every_s=0.1),
     writeback=WritebackTuning(poll_s=0.05, retry_base_s=0.05, retry_cap_s=0.2, lease_s=5.0),
     account_refresh_s=0.0,
+    refusals_flush_s=0.05,
 )
 
 

@@ -251,3 +251,27 @@ async def _states(pool: asyncpg.Pool, org: Org, states: set[str]) -> bool:
 async def _retried(pool: asyncpg.Pool, org: Org) -> asyncpg.Record | None:
     rows = await alert_rows(pool, org)
     return rows[0] if rows and rows[0]["attempts"] >= 2 and rows[0]["last_error"] else None
+
+
+async def test_webhooks_that_keep_failing_signature_validation_alert_the_organisation_once(
+    smtp: SmtpServer, mailer: AlertMailer, db_pool: asyncpg.Pool
+) -> None:
+    ops, _, _ = addresses(uuid.uuid4().hex[:8])
+    failing, quiet = await seed_org(db_pool, alert_emails=[ops]), await seed_org(db_pool, alert_emails=[ops])
+    url = "https://sms.acme.test/twilio/inbound"
+    async with db_pool.acquire() as conn:  # as the opt-out service counts them, per minute
+        await conn.executemany(
+            "INSERT INTO webhook_signature_refusals (org_id, minute, refusals, last_url) "
+            "VALUES ($1, date_trunc('minute', now()) - make_interval(mins => $2), $3, $4)",
+            [(failing.id, 1, 12, url), (failing.id, 0, 9, url),
+             (quiet.id, 0, 5, url), (quiet.id, 30, 500, url)])  # quiet: a few now, many long ago
+    watcher = AlertWatcher(db_pool, base_url=BASE, tuning=WatcherTuning())
+    await watcher.check_signatures()
+    await watcher.check_signatures()  # still failing: within its quiet period, not e-mailed again
+
+    assert [r["kind"] for r in await alert_rows(db_pool, failing)] == ["webhook_signatures_failing"]
+    assert await alert_rows(db_pool, quiet) == []
+    await eventually(lambda: _states(db_pool, failing, {"sent"}))
+    [mail] = [r.message for r in smtp.inbox.to(ops)]
+    text = mail.get_body(("plain",)).get_content()
+    assert "21 webhooks" in text and url in text and "/settings#account-title" in text

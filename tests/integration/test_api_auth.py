@@ -18,7 +18,15 @@ from fastapi import FastAPI
 from services.api import auth
 from services.api.password_work import PASSWORDS
 from tests.integration import api_harness
-from tests.integration.api_harness import PASSWORD, Caller, client_for, problem, signed_in, with_api_key
+from tests.integration.api_harness import (
+    PASSWORD,
+    Caller,
+    client_for,
+    idempotency_key,
+    problem,
+    signed_in,
+    with_api_key,
+)
 
 HTML = {"Accept": "text/html,application/xhtml+xml"}
 
@@ -215,6 +223,39 @@ async def test_callers_without_credentials_are_401_for_the_api_and_sent_to_sign_
     problem(await caller.call("GET", "/api/v1/me"), 401, "session_expired")
 
 
+async def test_an_api_key_stops_at_its_expiry_and_its_last_use_is_shown(
+    client: httpx.AsyncClient, db_pool: asyncpg.Pool
+) -> None:
+    org = await api_harness.make_org(db_pool)
+    admin = await signed_in(db_pool, client, org.id, role="admin")
+    expires = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    created = (await admin.call("POST", "/api/v1/api-keys", {"name": "Quarterly export", "expires_at": expires})).json()
+    assert datetime.fromisoformat(created["expires_at"]) == datetime.fromisoformat(expires)
+    bearer = Caller(org.id, client, {"Authorization": f"Bearer {created['key']}"}, "api-key:Quarterly export")
+    assert (await bearer.call("GET", "/api/v1/me")).status_code == 200
+    listed = {k["id"]: k for k in (await admin.call("GET", "/api/v1/api-keys")).json()}
+    assert listed[created["id"]]["last_used_at"] is not None
+
+    await db_pool.execute("UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = $1",
+                          uuid.UUID(created["id"]))
+    problem(await bearer.call("GET", "/api/v1/me"), 401, "api_key_invalid")
+    past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    refused = problem(await admin.call("POST", "/api/v1/api-keys", {"name": "Old", "expires_at": past}), 422,
+                      "expiry_in_the_past")
+    assert refused["errors"][0]["field"] == "expires_at"
+
+
+async def test_an_admin_key_cannot_mint_another_admin_key(client: httpx.AsyncClient, db_pool: asyncpg.Pool) -> None:
+    org = await api_harness.make_org(db_pool)
+    admin_key = await with_api_key(db_pool, client, org.id, role="admin")
+    problem(await admin_key.call("POST", "/api/v1/api-keys", {"name": "Escalated", "role": "admin"}), 403,
+            "admin_key_needs_signed_in_admin")
+    assert (await admin_key.call("POST", "/api/v1/api-keys", {"name": "Staff sync"})).status_code == 201
+    admin = await signed_in(db_pool, client, org.id, role="admin")
+    assert (await admin.call("POST", "/api/v1/api-keys", {"name": "Second admin", "role": "admin"})).status_code == 201
+    assert await db_pool.fetchval("SELECT count(*) FROM api_keys WHERE org_id = $1 AND role = 'admin'", org.id) == 2
+
+
 async def test_api_keys_are_shown_once_work_as_bearer_tokens_and_stop_when_revoked(
     client: httpx.AsyncClient, db_pool: asyncpg.Pool
 ) -> None:
@@ -277,7 +318,7 @@ async def test_one_organisation_can_never_read_or_change_anothers_data(
         ("POST", f"{path}/archive", None), ("POST", f"{path}/duplicate", None),
         ("GET", f"{path}/occurrences", None), ("GET", f"{path}/runs", None),
     ]:
-        problem(await ours.call(method, url, payload), 404, "campaign_not_found")
+        problem(await ours.call(method, url, payload, **idempotency_key()), 404, "campaign_not_found")
     problem(await ours.call("PATCH", f"/api/v1/users/{their_user['id']}", {"role": "staff"}), 404, "user_not_found")
     problem(await ours.call("PUT", f"/api/v1/users/{their_user['id']}/password", {"password": "x" * 20}), 404,
             "user_not_found")

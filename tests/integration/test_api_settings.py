@@ -10,20 +10,39 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.e2e.dispatch_harness import TwilioStandin, wait_http
 from tests.integration import api_harness
 from tests.integration.api_harness import Caller, problem, signed_in
 
 SID_A = "AC" + "a" * 32
 SID_B = "AC" + "b" * 32
+SID_D = "AC" + "d" * 32
+SID_E = "AC" + "e" * 32
+SID_F = "AC" + "f" * 32
 TOKEN = "0123456789abcdef0123456789abcdef"
+SECONDARY_TOKEN = "f" * 32
 KEY_SID = "SK" + "c" * 32
 KEY_SECRET = "a-very-secret-api-key-secret"
+# The Twilio accounts the stand-in knows besides its own: linking checks every credential with Twilio.
+ACCOUNTS = [{"account_sid": SID_A, "auth_token": TOKEN},
+            {"account_sid": SID_B, "auth_token": TOKEN, "secondary_auth_token": SECONDARY_TOKEN},
+            {"account_sid": SID_D, "auth_token": TOKEN}, {"account_sid": SID_E, "auth_token": TOKEN},
+            {"account_sid": SID_F, "auth_token": TOKEN}]
 
 
 @pytest.fixture(scope="module")
-async def client(database_url: str, kafka_bootstrap: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_harness.api_client(database_url, kafka_bootstrap,
-                                      public_base_url="http://sms.example.org") as client:
+async def standin(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[TwilioStandin]:
+    twilio = TwilioStandin(tmp_path_factory.mktemp("twilio"), ["+18885550100"],
+                           extra_config={"other_accounts": ACCOUNTS})
+    await wait_http(f"{twilio.url}/healthz")
+    yield twilio
+    twilio.process.stop()
+
+
+@pytest.fixture(scope="module")
+async def client(database_url: str, kafka_bootstrap: str, standin: TwilioStandin) -> AsyncIterator[httpx.AsyncClient]:
+    async with api_harness.api_client(database_url, kafka_bootstrap, public_base_url="http://sms.example.org",
+                                      twilio_api_base_url=standin.url) as client:
         yield client
 
 
@@ -76,9 +95,9 @@ async def test_a_new_token_keeps_the_api_key_and_another_account_drops_it(
     await admin.call("PUT", "/api/v1/settings/sms-account/api-key",
                      {"api_key_sid": KEY_SID, "api_key_secret": KEY_SECRET})
     same = await admin.call("PUT", "/api/v1/settings/sms-account/credentials",
-                            {"account_sid": SID_B, "auth_token": "f" * 32})
+                            {"account_sid": SID_B, "auth_token": SECONDARY_TOKEN})
     assert same.json()["sms_account"]["api_key_sid"] == KEY_SID
-    other_sid = "AC" + "d" * 32
+    other_sid = SID_D
     moved = await admin.call("PUT", "/api/v1/settings/sms-account/credentials",
                              {"account_sid": other_sid, "auth_token": TOKEN})
     assert moved.json()["sms_account"]["account_sid"] == other_sid
@@ -93,9 +112,47 @@ async def test_a_new_token_keeps_the_api_key_and_another_account_drops_it(
     assert sorted(e["field"] for e in problem(bad, 422, "request_invalid")["errors"]) == ["account_sid", "auth_token"]
 
 
+async def test_credentials_twilio_refuses_are_not_linked(admin: Caller, db_pool: asyncpg.Pool) -> None:
+    for body, field, code in [({"account_sid": SID_F, "auth_token": "0" * 32}, "auth_token",
+                               "twilio_credentials_refused"),
+                              ({"account_sid": "AC" + "9" * 32, "auth_token": TOKEN}, "auth_token",
+                               "twilio_credentials_refused")]:
+        refused = problem(await admin.call("PUT", "/api/v1/settings/sms-account/credentials", body), 422, code)
+        assert refused["errors"][0]["field"] == field and "Twilio refused" in refused["detail"]
+    assert await db_pool.fetchval("SELECT count(*) FROM sms_accounts WHERE org_id = $1", admin.org_id) == 0
+
+
+async def test_twilio_test_credentials_can_be_linked(admin: Caller, standin: TwilioStandin) -> None:
+    test_sid, test_token = standin.config.test_account_sid, standin.config.test_auth_token
+    linked = await admin.call("PUT", "/api/v1/settings/sms-account/credentials",
+                              {"account_sid": test_sid, "auth_token": test_token})
+    assert linked.status_code == 200, linked.text
+    assert linked.json()["sms_account"]["account_sid"] == test_sid
+
+
+async def test_an_account_linked_elsewhere_is_refused_before_twilio_is_asked(
+    admin: Caller, db_pool: asyncpg.Pool, client: httpx.AsyncClient
+) -> None:
+    owner = await api_harness.make_org(db_pool, max_segments=1000)  # linked to an account of its own
+    taken_sid = await db_pool.fetchval("SELECT account_sid FROM sms_accounts WHERE org_id = $1", owner.id)
+    refused = problem(await admin.call("PUT", "/api/v1/settings/sms-account/credentials",
+                                       {"account_sid": taken_sid, "auth_token": "token-of-someone-else"}),
+                      409, "account_in_use")
+    assert "another organisation" in refused["detail"]
+
+
+async def test_twilio_unreachable_is_a_retryable_problem(
+    database_url: str, kafka_bootstrap: str, db_pool: asyncpg.Pool
+) -> None:
+    async with api_harness.api_client(database_url, kafka_bootstrap, twilio_api_base_url="http://127.0.0.1:9") as c:
+        caller = await signed_in(db_pool, c, (await api_harness.make_org(db_pool)).id, role="admin")
+        problem(await caller.call("PUT", "/api/v1/settings/sms-account/credentials",
+                                  {"account_sid": "AC" + "1" * 32, "auth_token": TOKEN}), 503, "twilio_unavailable")
+
+
 async def test_account_details_change_and_alpha_sender_ids_are_checked(admin: Caller) -> None:
     await admin.call("PUT", "/api/v1/settings/sms-account/credentials",
-                     {"account_sid": "AC" + "e" * 32, "auth_token": TOKEN})
+                     {"account_sid": SID_E, "auth_token": TOKEN})
     changed = await admin.call("PATCH", "/api/v1/settings/sms-account", {
         "friendly_name": "Harbor Nurses", "account_type": "Trial", "alpha_sender_id": "HarborRN",
         "max_segments": 25_000, "test_mode": True})
@@ -161,3 +218,29 @@ async def test_the_default_sender_moves_to_another_of_the_organisations_senders(
     assert await db_pool.fetchval("SELECT count(*) FROM senders WHERE org_id = $1 AND is_default", admin.org_id) == 1
     senders = (await admin.call("GET", "/api/v1/senders")).json()
     assert senders[0]["address"] == "+18885550101" and senders[0]["is_default"]
+
+
+async def test_a_webhook_url_twilio_cannot_or_must_not_call_is_refused_in_production(
+    database_url: str, kafka_bootstrap: str, db_pool: asyncpg.Pool, standin: TwilioStandin
+) -> None:
+    async with api_harness.api_client(database_url, kafka_bootstrap, env="production",
+                                      secret_key="a-production-secret-for-this-test-only",
+                                      twilio_api_base_url=standin.url) as c:
+        org = await api_harness.make_org(db_pool, max_segments=1000)
+        caller = await signed_in(db_pool, c, org.id, role="admin")
+        for url, code in [("https://169.254.169.254/latest/meta-data/", "url_host_internal"),
+                          ("http://sms.example.org/hooks", "url_not_https"),
+                          ("https://localhost:8001", "url_host_internal")]:
+            refused = problem(await caller.call("PATCH", "/api/v1/settings/sms-account", {"webhook_base_url": url}),
+                              422, code)
+            assert refused["errors"][0]["field"] == "webhook_base_url"
+            assert refused["detail"].startswith("webhook_base_url: ")
+        assert await db_pool.fetchval("SELECT webhook_base_url FROM sms_accounts WHERE org_id = $1",
+                                      org.id) == "https://hooks.example.org"
+        problem(await caller.call("PUT", "/api/v1/settings/sms-account/credentials",
+                                  {"account_sid": SID_F, "auth_token": TOKEN,
+                                   "webhook_base_url": "https://10.0.0.7/hooks"}), 422, "url_host_internal")
+        changed = await caller.call("PATCH", "/api/v1/settings/sms-account",
+                                    {"webhook_base_url": "https://sms.example.org/hooks/"})
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["sms_account"]["webhook_base_url"] == "https://sms.example.org/hooks"

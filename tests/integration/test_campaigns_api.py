@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.integration import api_harness
-from tests.integration.api_harness import problem
+from tests.integration.api_harness import idempotency_key, problem
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +142,7 @@ async def test_bad_schedules_are_refused_naming_the_field_and_nothing_is_saved(o
         ({"rrule": "every day", "start": next_week_at(9)}, "rrule", "rrule_invalid"),
     ]
     for body, field, code in cases:
-        response = await org.call("POST", path, body)
+        response = await org.call("POST", path, body, **idempotency_key())
         assert response.status_code == 422, (body, response.text)
         assert [(e["field"], e["code"]) for e in response.json()["errors"]] == [(field, code)], body
     assert (await org.call("GET", f"/{campaign['id']}")).json()["schedule"] == {"kind": "none"}
@@ -151,7 +151,7 @@ async def test_bad_schedules_are_refused_naming_the_field_and_nothing_is_saved(o
     no_audience = await org.draft(audience=None)
     for draft, field in [(empty, "body"), (no_audience, "audience")]:
         for action, body in [("schedule", {"at": next_week_at(9)}), ("send-now", None)]:
-            refused = await org.call("POST", f"/{draft['id']}/{action}", body)
+            refused = await org.call("POST", f"/{draft['id']}/{action}", body, **idempotency_key())
             assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == field, refused.text
         assert (await org.call("GET", f"/{draft['id']}")).json()["state"] == "draft"
 
@@ -160,7 +160,7 @@ async def test_scheduling_on_a_second_tuesday_rule_shows_the_next_five_in_local_
     campaign = await org.draft()
     body = {"rrule": "FREQ=MONTHLY;BYDAY=2TU", "start": "2026-01-01T18:30"}
     preview = await org.call("POST", "/schedule-preview", body)
-    scheduled = await org.call("POST", f"/{campaign['id']}/schedule", body)
+    scheduled = await org.call("POST", f"/{campaign['id']}/schedule", body, **idempotency_key())
     assert scheduled.status_code == 200, scheduled.text
     assert scheduled.json()["state"] == "scheduled" and scheduled.json()["approved_by"] == org.email
     assert scheduled.json()["schedule"] == {"kind": "rrule", "rrule": "FREQ=MONTHLY;BYDAY=2TU",
@@ -174,7 +174,7 @@ async def test_scheduling_on_a_second_tuesday_rule_shows_the_next_five_in_local_
     assert datetime.fromisoformat(scheduled.json()["next_occurrence_at"]) == datetime.fromisoformat(
         shown["occurrences"][0]["at"])
 
-    rescheduled = await org.call("POST", f"/{campaign['id']}/schedule", {"at": next_week_at(9)})
+    rescheduled = await org.call("POST", f"/{campaign['id']}/schedule", {"at": next_week_at(9)}, **idempotency_key())
     assert rescheduled.json()["schedule"]["kind"] == "at" and rescheduled.json()["state"] == "scheduled"
     assert len((await org.call("GET", f"/{campaign['id']}/occurrences")).json()["occurrences"]) == 1
 
@@ -203,6 +203,40 @@ async def test_send_now_with_an_idempotency_key_creates_one_run_however_often_it
     assert (await org.call("GET", f"/{other['id']}")).json()["state"] == "draft"
 
 
+async def test_send_now_and_schedule_without_an_idempotency_key_are_400_and_start_nothing(
+    org: Org, db_pool: asyncpg.Pool, client: httpx.AsyncClient
+) -> None:
+    campaign = await org.draft()
+    for action, body in [("send-now", None), ("schedule", {"at": next_week_at(9)})]:
+        refused = problem(await org.call("POST", f"/{campaign['id']}/{action}", body), 400, "idempotency_key_missing")
+        assert refused["detail"].startswith("Idempotency-Key: send this header"), refused
+        assert [(e["field"], e["code"]) for e in refused["errors"]] == [("Idempotency-Key", "idempotency_key_missing")]
+    assert await db_pool.fetchval("SELECT count(*) FROM campaign_runs WHERE campaign_id = $1",
+                                  uuid.UUID(campaign["id"])) == 0
+    after = (await org.call("GET", f"/{campaign['id']}")).json()
+    assert after["state"] == "draft" and after["schedule"] == {"kind": "none"}
+
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    for action in ("send-now", "schedule"):
+        parameters = paths[f"/api/v1/campaigns/{{campaign_id}}/{action}"]["post"]["parameters"]
+        header = next(p for p in parameters if p["name"] == "Idempotency-Key")
+        assert header["in"] == "header" and header["required"] is True
+
+
+async def test_schedule_sent_twice_with_one_key_schedules_once_and_replays_the_answer(
+    org: Org, db_pool: asyncpg.Pool
+) -> None:
+    campaign = await org.draft()
+    key = idempotency_key()
+    first = await org.call("POST", f"/{campaign['id']}/schedule", {"at": next_week_at(9)}, **key)
+    again = await org.call("POST", f"/{campaign['id']}/schedule", {"at": next_week_at(9)}, **key)
+    assert first.status_code == again.status_code == 200 and again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    audit = await db_pool.fetch("SELECT action FROM campaign_audit WHERE campaign_id = $1 ORDER BY id",
+                                uuid.UUID(campaign["id"]))
+    assert [a["action"] for a in audit] == ["created", "scheduled"]
+
+
 async def test_illegal_transitions_are_409_with_the_current_state(org: Org, db_pool: asyncpg.Pool) -> None:
     campaign = await org.draft()
     path = f"/{campaign['id']}"
@@ -211,7 +245,7 @@ async def test_illegal_transitions_are_409_with_the_current_state(org: Org, db_p
         assert (refused["current_state"], refused["requested"]) == ("draft", requested)
         assert refused["detail"] == f"cannot go from draft to {requested}"
 
-    await org.call("POST", f"{path}/send-now")
+    await org.call("POST", f"{path}/send-now", **idempotency_key())
     refused = problem(await org.call("DELETE", path), 409, "campaign_not_editable")
     assert refused["current_state"] == "scheduled" and "only draft campaigns can" in refused["detail"]
     problem(await org.call("POST", f"{path}/resume"), 409, "invalid_transition")
@@ -221,7 +255,7 @@ async def test_illegal_transitions_are_409_with_the_current_state(org: Org, db_p
     await db_pool.execute("UPDATE campaign_runs SET state = 'sending' WHERE campaign_id = $1",
                           uuid.UUID(campaign["id"]))
     problem(await org.call("PATCH", path, {"name": "x"}), 409, "campaign_not_editable")
-    problem(await org.call("POST", f"{path}/send-now"), 409, "campaign_not_editable")
+    problem(await org.call("POST", f"{path}/send-now", **idempotency_key()), 409, "campaign_not_editable")
 
     paused = await org.call("POST", f"{path}/pause")
     assert paused.json()["state"] == "paused" and paused.json()["actions"] == ["edit", "resume", "cancel", "duplicate"]
@@ -236,7 +270,7 @@ async def test_illegal_transitions_are_409_with_the_current_state(org: Org, db_p
     assert await db_pool.fetchval(run_state, uuid.UUID(campaign["id"])) == "cancelled"
     problem(await org.call("POST", f"{path}/cancel"), 409, "invalid_transition")
     assert (await org.call("POST", f"{path}/archive")).json()["state"] == "archived"
-    refused = problem(await org.call("POST", f"{path}/schedule", {"at": next_week_at(9)}), 409,
+    refused = problem(await org.call("POST", f"{path}/schedule", {"at": next_week_at(9)}, **idempotency_key()), 409,
                       "campaign_not_editable")
     assert refused["current_state"] == "archived"
     audit = await db_pool.fetch("SELECT action, from_state, to_state FROM campaign_audit WHERE campaign_id = $1 "
@@ -248,7 +282,8 @@ async def test_illegal_transitions_are_409_with_the_current_state(org: Org, db_p
 async def test_the_list_filters_by_state_and_pages_without_overlap(org: Org) -> None:
     ids = [(await org.draft(name=f"Campaign {i}"))["id"] for i in range(5)]
     for campaign_id in ids[:2]:
-        assert (await org.call("POST", f"/{campaign_id}/schedule", {"at": next_week_at(10)})).status_code == 200
+        scheduled = await org.call("POST", f"/{campaign_id}/schedule", {"at": next_week_at(10)}, **idempotency_key())
+        assert scheduled.status_code == 200
 
     scheduled = (await org.call("GET", "?state=scheduled")).json()
     assert scheduled["total"] == 2 and {c["id"] for c in scheduled["items"]} == set(ids[:2])
@@ -264,7 +299,7 @@ async def test_the_list_filters_by_state_and_pages_without_overlap(org: Org) -> 
 
 async def test_duplicate_makes_a_fresh_draft_from_any_state(org: Org) -> None:
     original = await org.draft(name="Gala night")
-    await org.call("POST", f"/{original['id']}/send-now")
+    await org.call("POST", f"/{original['id']}/send-now", **idempotency_key())
     copy = await org.call("POST", f"/{original['id']}/duplicate")
     assert copy.status_code == 201
     assert copy.json()["name"] == "Copy of Gala night" and copy.json()["state"] == "draft"
@@ -278,7 +313,7 @@ async def test_campaigns_are_scoped_to_the_callers_organisation(
     campaign = await org.draft()
     other = await make_org(db_pool, client)
     problem(await other.call("GET", f"/{campaign['id']}"), 404, "campaign_not_found")
-    problem(await other.call("POST", f"/{campaign['id']}/send-now"), 404, "campaign_not_found")
+    problem(await other.call("POST", f"/{campaign['id']}/send-now", **idempotency_key()), 404, "campaign_not_found")
     assert (await other.call("GET", "")).json()["total"] == 0
     problem(await client.get("/api/v1/campaigns"), 401, "unauthenticated")
     # The header that used to name the organisation means nothing now.
@@ -290,10 +325,25 @@ async def test_segment_limits_warn_outside_the_usual_range_and_the_account_cap_a
     db_pool: asyncpg.Pool, client: httpx.AsyncClient
 ) -> None:
     capped = await make_org(db_pool, client, max_segments=10_000)
-    campaign = await capped.draft(segment_limit=40_000)
-    assert campaign["segment_limit"] == 40_000 and campaign["effective_segment_limit"] == 10_000
-    assert campaign["warnings"] == ["segment_limit 40,000 is outside the usual 15,000-30,000",
+    campaign = await capped.draft(segment_limit=12_000)
+    assert campaign["segment_limit"] == 12_000 and campaign["effective_segment_limit"] == 10_000
+    assert campaign["warnings"] == ["segment_limit 12,000 is outside the usual 15,000-30,000",
                                     "the account caps every campaign at 10,000 segments"]
+
+
+async def test_the_organisations_segment_limit_is_a_ceiling_for_every_campaign(
+    db_pool: asyncpg.Pool, client: httpx.AsyncClient
+) -> None:
+    org = await make_org(db_pool, client)  # the organisation's limit: 20,000 segments per campaign
+    refused = await org.call("POST", "", {"name": "Everyone", "segment_limit": 30_000})
+    body = problem(refused, 422, "segment_limit_over_organisation")
+    assert body["errors"][0]["field"] == "segment_limit"
+    assert "over the organisation's limit of 20,000 segments" in body["errors"][0]["message"]
+    draft = await org.draft(segment_limit=20_000)
+    problem(await org.call("PATCH", f"/{draft['id']}", {"segment_limit": 20_001}), 422,
+            "segment_limit_over_organisation")
+    edited = await org.call("PATCH", f"/{draft['id']}", {"segment_limit": 5_000})
+    assert edited.status_code == 200 and edited.json()["segment_limit"] == 5_000
 
 
 async def test_the_openapi_document_lists_every_campaign_route(client: httpx.AsyncClient) -> None:

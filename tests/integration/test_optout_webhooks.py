@@ -19,6 +19,7 @@ import asyncpg
 import httpx
 import pytest
 
+from services.optout.processing import WebhookProcessor
 from tests.conftest import eventually
 from tests.integration.optout_harness import (
     PUBLIC_BASE,
@@ -434,3 +435,72 @@ async def test_a_rotated_auth_token_is_honoured_at_once(optout: OptoutHarness) -
         await conn.execute("UPDATE sms_accounts SET auth_token = $1 WHERE org_id = $2", rotated.auth_token, org.id)
     assert (await optout.inbound(rotated, "hello", fresh_phone())).status_code == 200
     assert (await optout.inbound(org, "hello", fresh_phone())).status_code == 403  # the old token is refused
+
+
+# ---------------------------------------------------------------------------------------------
+# A callback touches only the organisation whose account signed it
+
+
+async def test_a_callback_signed_by_another_organisation_changes_nothing_of_the_owner(
+    optout: OptoutHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    owner, other = await optout.new_org(), await optout.new_org()
+    phone = fresh_phone()
+    unreachable = await optout.add_ledger_row(owner, phone, status="sent")
+    blocked = await optout.add_ledger_row(owner, fresh_phone(), status="sent")
+    # other's admin, with a token on their own account, signs callbacks naming owner's messages.
+    with caplog.at_level(logging.WARNING, logger="services.optout.handlers"):
+        assert (await optout.status(other, unreachable, "undelivered", "30005", To=phone)).status_code == 200
+        assert (await optout.status(other, blocked, "failed", "30032")).status_code == 200
+        assert (await optout.status(other, blocked, "failed", "21610", To=phone)).status_code == 200
+        await eventually(lambda: optout.settled(other), timeout=10)
+    outcomes = await optout.fetch("SELECT outcome FROM webhook_requests WHERE org_id = $1", other.id)
+    assert [r["outcome"] for r in outcomes] == ["sid_foreign"] * 3
+    assert len([r for r in caplog.records if r.getMessage() == "status.sid_foreign"]) == 3
+
+    ledger = await optout.fetch("SELECT message_sid, twilio_status, error_code FROM send_ledger WHERE org_id = $1 "
+                                "ORDER BY message_sid", owner.id)
+    assert {(r["message_sid"], r["twilio_status"], r["error_code"]) for r in ledger} == {
+        (unreachable, "sent", None), (blocked, "sent", None)}
+    assert await optout.fetchval("SELECT verification FROM senders WHERE org_id = $1", owner.id) == "verified"
+    assert await optout.fetchval("SELECT state FROM campaign_runs WHERE id = $1", owner.run_id) == "sending"
+    assert await optout.fetchval("SELECT count(*) FROM bad_numbers WHERE phone = $1", phone) == 0
+    assert await optout.fetchval("SELECT count(*) FROM suppressions WHERE phone = $1", phone) == 0
+    assert not optout.events.status(unreachable) and not optout.events.status(blocked)
+
+    # The owner's own callback, the same SID, status and error code, is not taken for a repeat.
+    await optout.status(owner, unreachable, "undelivered", "30005", To=phone)
+    await eventually(lambda: optout.fetchval("SELECT error_code FROM bad_numbers WHERE org_id = $1 AND phone = $2",
+                                             owner.id, phone), timeout=5)
+    assert await optout.fetchval("SELECT twilio_status FROM send_ledger WHERE message_sid = $1",
+                                 unreachable) == "undelivered"
+    assert await optout.fetchval("SELECT count(*) FROM bad_numbers WHERE org_id = $1", other.id) == 0
+
+
+async def test_a_foreign_callback_stored_early_is_never_reconciled_into_the_owner_ledger(
+    optout: OptoutHarness,
+) -> None:
+    owner, other = await optout.new_org(), await optout.new_org()
+    sid = fresh_sid()
+    await optout.status(other, sid, "delivered")  # before the owner's dispatcher recorded the SID
+    await eventually(lambda: optout.settled(other), timeout=10)
+    await optout.add_ledger_row(owner, fresh_phone(), sid)
+    processor = optout.service.workers[0].__self__  # type: ignore[attr-defined]
+    assert isinstance(processor, WebhookProcessor)
+    await processor.reconcile()  # the sweep that applies early callbacks once their SID is known
+    assert await optout.fetchval("SELECT matched FROM status_callbacks WHERE message_sid = $1", sid) is False
+    assert await optout.fetchval("SELECT twilio_status FROM send_ledger WHERE message_sid = $1", sid) is None
+
+
+async def test_bad_signatures_for_an_account_are_counted_for_its_organisation(optout: OptoutHarness) -> None:
+    org, bystander = await optout.new_org(), await optout.new_org()
+    for _ in range(3):
+        assert (await _forged_with_other_token(optout, org)).status_code == 403  # type: ignore[attr-defined]
+    assert (await _unsigned(optout, org)).status_code == 403  # type: ignore[attr-defined]  # not a bad signature
+    assert (await optout.inbound(org, "hello", fresh_phone())).status_code == 200
+    await eventually(lambda: optout.fetchval(
+        "SELECT sum(refusals) = 3 FROM webhook_signature_refusals WHERE org_id = $1", org.id), timeout=5)
+    assert await optout.fetchval("SELECT last_url FROM webhook_signature_refusals WHERE org_id = $1",
+                                 org.id) == PUBLIC_BASE + "/twilio/inbound"
+    assert await optout.fetchval("SELECT count(*) FROM webhook_signature_refusals WHERE org_id = $1",
+                                 bystander.id) == 0

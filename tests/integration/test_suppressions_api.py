@@ -57,13 +57,13 @@ class Org:
 
 
 async def make_org(pool: asyncpg.Pool, client: httpx.AsyncClient) -> Org:
-    """An organisation with iMIS write-back set up, and an API key named 'sam' to call as."""
+    """An organisation with iMIS write-back set up, and an admin API key named 'sam' to call as."""
     org_id = await pool.fetchval("INSERT INTO organisations (slug, name) VALUES ($1, $1) RETURNING id",
                                  f"org-{uuid.uuid4().hex[:12]}")
     await pool.execute("INSERT INTO imis_accounts (org_id, username, password) VALUES ($1, 'u', 'p')", org_id)
     key = new_api_key()
-    await pool.execute("INSERT INTO api_keys (org_id, name, prefix, key_hash) VALUES ($1, 'sam', $2, $3)",
-                       org_id, key.prefix, key.key_hash)
+    await pool.execute("INSERT INTO api_keys (org_id, name, prefix, key_hash, role) "
+                       "VALUES ($1, 'sam', $2, $3, 'admin')", org_id, key.prefix, key.key_hash)
     return Org(org_id, client, pool, key.key)
 
 
@@ -72,7 +72,7 @@ async def org(db_pool: asyncpg.Pool, client: httpx.AsyncClient) -> Org:
     return await make_org(db_pool, client)
 
 
-async def test_staff_add_is_recorded_announced_and_written_back(org: Org) -> None:
+async def test_an_admins_add_is_recorded_announced_and_written_back(org: Org) -> None:
     await org.pool.execute("INSERT INTO member_phone_index (org_id, phone, member_id) VALUES ($1, $2, '23145')",
                            org.id, "+14155550134")
     response = await org.call("POST", json={"phone": "(415) 555-0134", "reason": "asked by phone"})
@@ -175,3 +175,20 @@ async def test_each_organisation_sees_only_its_own(org: Org, db_pool: asyncpg.Po
     assert (await other.call("GET", "/history", phone="+14155550150")).json() == []
     anonymous = await client.get("/api/v1/suppressions")
     assert anonymous.status_code == 401 and anonymous.json()["code"] == "unauthenticated"
+
+
+async def test_a_staff_key_may_look_but_not_change_a_members_consent(org: Org) -> None:
+    staff = new_api_key()
+    await org.pool.execute("INSERT INTO api_keys (org_id, name, prefix, key_hash, role) VALUES ($1, 'pat', $2, $3, "
+                           "'staff')", org.id, staff.prefix, staff.key_hash)
+    await org.pool.execute("INSERT INTO suppressions (org_id, phone, source, reason) VALUES ($1, '+14155550177', "
+                           "'keyword', 'STOP')", org.id)
+    headers = {"Authorization": f"Bearer {staff.key}"}
+    lift = await org.client.post("/api/v1/suppressions/lift", headers=headers,
+                                 json={"phone": "+14155550177", "reason": "they asked me to"})
+    add = await org.client.post("/api/v1/suppressions", headers=headers,
+                                json={"phone": "+14155550178", "reason": "asked by phone"})
+    assert [lift.status_code, add.status_code] == [403, 403]
+    assert lift.json()["code"] == "admin_only"
+    assert [r["phone"] for r in await org.rows("SELECT phone FROM suppressions WHERE org_id = $1")] == ["+14155550177"]
+    assert (await org.client.get("/api/v1/suppressions", headers=headers)).status_code == 200

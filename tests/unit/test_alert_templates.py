@@ -63,6 +63,11 @@ CASES: list[tuple[AlertKind, dict[str, Any], list[str], str]] = [
      ["all of", "10,004"], "/"),
     (AlertKind.OPTED_OUT_FAILURES, RUN | {"opted_out_failures": 25, "failed_fees": Decimal("0.025")},
      ["25", "$0.0250", "Remove these members from your IQA", "$0.001 fee"], "/campaigns/c-1?run=r-1"),
+    (AlertKind.WEBHOOK_SIGNATURES_FAILING,
+     {"org_name": "Acme Nurses", "time_zone": "UTC", "refusals": 1250, "window_minutes": 10,
+      "last_url": "https://sms.acme.example/twilio/inbound"},
+     ["1,250", "10 minutes", "https://sms.acme.example/twilio/inbound", "auth token", "webhook URL"],
+     "/settings#account-title"),
 ]
 
 

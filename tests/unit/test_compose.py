@@ -12,7 +12,8 @@ SERVICES = COMPOSE["services"]
 
 def test_compose_names_every_process_of_the_local_stack() -> None:
     local = {p.module.split(".")[-1] if p.module.startswith("services.") else p.name for p in processes()}
-    assert local | {"postgres", "kafka", "migrate", "topics", "twilio-standin", "imis-standin"} <= set(SERVICES)
+    assert local | {"postgres", "kafka", "migrate", "topics", "twilio-standin", "imis-standin",
+                     "smtp-catcher"} <= set(SERVICES)
 
 
 def test_kafka_is_the_official_image_in_kraft_mode() -> None:

@@ -155,7 +155,7 @@ async def _composer(
     return pages.render(
         request, "campaigns/compose.html", principal=principal, nav="campaigns", campaign=campaign,
         senders=senders, account=account, audiences=audiences, merge_fields=MERGE_FIELDS, segment_limit=limit,
-        config_json=json.dumps(config).replace("</", "<\\/"),
+        config=config,
     )
 
 

@@ -3,8 +3,9 @@
 Every change runs in one transaction that first locks the campaign (``FOR UPDATE``), asks
 ``libs.common.campaign_states`` whether the move is allowed, then writes the campaign, its runs and an
 audit row: nothing is half-saved, and a refused move is a 409 naming the current state. The POSTs that
-start a send (schedule, send-now) honour ``Idempotency-Key``: the key is stored with the response in that
-same transaction, so a retried request gets the first answer and never a second run.
+start a send (schedule, send-now) require ``Idempotency-Key`` (400 ``idempotency_key_missing`` without it):
+the key is stored with the response in that same transaction, so a retried request gets the first answer and
+never a second run.
 
 Sending is the scheduler's job: schedule stores the schedule and its next occurrence, send-now inserts a
 run due now; the scheduler publishes either within a second (services/scheduler/loop.py).
@@ -58,6 +59,7 @@ async def create_campaign(body: CampaignCreate, org: OrgDep, actor: ActorDep, po
     fields = body.model_dump()
     if fields["segment_limit"] is None:
         fields["segment_limit"] = org.campaign_segment_limit
+    _check_segment_limit(org, fields["segment_limit"])
     async with transaction(pool) as conn:
         await _check_content(conn, org, fields)
         campaign_id = await db.insert_campaign(conn, org.id, fields, actor)
@@ -102,6 +104,8 @@ async def update_campaign(
     async with transaction(pool) as conn:
         locked = await _lock(conn, org, campaign_id)
         states.ensure_editable(locked["state"])
+        if "segment_limit" in changes:
+            _check_segment_limit(org, changes["segment_limit"])
         fields = (await db.get_campaign(conn, org.id, campaign_id) or {}) | changes
         await _check_content(conn, org, fields, for_send=locked["state"] != CampaignState.DRAFT)
         await db.update_campaign(conn, campaign_id, fields, actor)
@@ -123,7 +127,7 @@ async def delete_campaign(campaign_id: UUID, org: OrgDep, pool: PoolDep) -> Resp
 @router.post("/{campaign_id}/schedule", summary="Schedule at a local time or on an RRULE (or reschedule)")
 async def schedule_campaign(
     campaign_id: UUID, body: ScheduleIn, request: Request, org: OrgDep, actor: ActorDep, pool: PoolDep, web: WebDep,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: IdempotencyKey,
 ) -> CampaignOut:
     now = datetime.now(UTC)
     schedule = await _build_schedule(body, org.time_zone, now)
@@ -149,7 +153,7 @@ async def schedule_campaign(
 @router.post("/{campaign_id}/send-now", status_code=202, summary="Send now: one run, due immediately")
 async def send_now(
     campaign_id: UUID, request: Request, org: OrgDep, actor: ActorDep, pool: PoolDep, web: WebDep,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: IdempotencyKey,
 ) -> SendStarted:
     now = datetime.now(UTC)
     warnings = await _check_sendable(pool, org, web, campaign_id, idempotency_key)
@@ -248,14 +252,14 @@ async def _move(
 
 
 async def _idempotently(
-    pool: asyncpg.Pool, org: Organisation, key: str | None, request: Request, body: BaseModel | None,
+    pool: asyncpg.Pool, org: Organisation, key: str, request: Request, body: BaseModel | None,
     act: Callable[[asyncpg.Connection], Awaitable[tuple[int, BaseModel]]],
 ) -> JSONResponse:
     """Run ``act`` once per Idempotency-Key: a repeat of the same request replays the stored response."""
     payload = body.model_dump_json() if body is not None else ""
     request_hash = hashlib.sha256(f"{request.method} {request.url.path}\n{payload}".encode()).hexdigest()
     async with transaction(pool) as conn:
-        if key is not None and not await db.claim_idempotency_key(conn, org.id, key, request_hash):
+        if not await db.claim_idempotency_key(conn, org.id, key, request_hash):
             stored = await db.get_idempotency_key(conn, org.id, key)
             if stored is None or stored["status_code"] is None:
                 raise RetryableError("idempotency_key_busy", "a request with this Idempotency-Key is in progress")
@@ -267,8 +271,7 @@ async def _idempotently(
                                 headers={"Idempotent-Replayed": "true"})
         status, result = await act(conn)
         response = result.model_dump(mode="json")
-        if key is not None:
-            await db.save_idempotent_response(conn, org.id, key, status, response)
+        await db.save_idempotent_response(conn, org.id, key, status, response)
     return JSONResponse(response, status_code=status)
 
 
@@ -295,16 +298,24 @@ def _occurrences(schedule: schedules.Schedule | None, now: datetime, count: int)
 
 
 async def _check_sendable(pool: asyncpg.Pool, org: Organisation, web: WebConfig, campaign_id: UUID,
-                          idempotency_key: str | None) -> list[str]:
+                          idempotency_key: str) -> list[str]:
     """Refuse up front a campaign nobody could receive (services/api/send_check.py), outside the send's
     transaction; a request whose Idempotency-Key already has an answer is replayed unchecked."""
     async with pool.acquire() as conn:
-        if idempotency_key is not None and await db.get_idempotency_key(conn, org.id, idempotency_key):
+        if await db.get_idempotency_key(conn, org.id, idempotency_key):
             return []
         campaign = await db.get_campaign(conn, org.id, campaign_id)
     if campaign is None:
         return []  # the transaction answers 404
     return await check_sendable(pool, org, campaign, web.imis_base_url)
+
+
+def _check_segment_limit(org: Organisation, limit: int) -> None:
+    """The organisation's per-campaign limit is a ceiling: a campaign may set a lower one, never a higher."""
+    if limit > org.campaign_segment_limit:
+        raise InvalidInput("segment_limit", "segment_limit_over_organisation",
+                           f"{limit:,} is over the organisation's limit of {org.campaign_segment_limit:,} segments "
+                           "per campaign; an admin can raise that limit in Settings")
 
 
 async def _check_content(

@@ -3,7 +3,6 @@ here: the pages' script (``static/lists.js``) calls ``/api/v1/lists`` with the s
 
 from __future__ import annotations
 
-import json
 from uuid import UUID
 
 from fastapi import APIRouter, Request
@@ -32,6 +31,6 @@ async def list_page(list_id: UUID, request: Request, principal: PrincipalDep, po
             raise NotFound("list_not_found", f"no member list {list_id}")
         runs = await lists_db.recent_runs(conn, org.id)
         uploads = await dashboard_db.csv_uploads(conn, org.id)
-    config = json.dumps({"listId": str(list_id), "timeZone": org.time_zone}).replace("</", "<\\/")
+    config = {"listId": str(list_id), "timeZone": org.time_zone}
     return pages.render(request, "lists/detail.html", principal=principal, nav="lists", list=found, runs=runs,
-                        uploads=uploads, prefix=org.default_country_prefix, config_json=config)
+                        uploads=uploads, prefix=org.default_country_prefix, config=config)

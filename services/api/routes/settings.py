@@ -19,9 +19,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from libs.common.db import transaction
 from libs.common.errors import ConfigurationError
 from libs.common.phone import Normalised, normalise, region_for_prefix
-from services.api import dashboard_db, db, settings_db
+from services.api import dashboard_db, db, settings_db, twilio_accounts
 from services.api.deps import AdminDep, OrgDep, PoolDep, WebDep
 from services.api.errors import Conflict, InvalidInput, NotFound
+from services.api.webhook_url import check_webhook_base_url
 
 router = APIRouter(prefix="/settings", tags=["settings"])
 senders_router = APIRouter(prefix="/senders", tags=["settings"])
@@ -45,6 +46,7 @@ def _has_letter(value: str) -> str:
 # Up to 11 letters, digits, spaces and + _ & -, not only digits (Twilio's rule; see migration 0002).
 AlphaSender = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9 +_&-]{0,11}$"),
                         AfterValidator(_has_letter)]
+# The scheme and host rules are services/api/webhook_url.py's (they depend on TEXTPULSE_ENV).
 Url = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500, pattern=r"^https?://\S+$")]
 
 
@@ -142,11 +144,13 @@ async def get_settings(admin: AdminDep, pool: PoolDep) -> SettingsOut:
 
 
 @router.patch("/sms-account", summary="Edit the SMS account's details")
-async def patch_sms_account(body: SmsAccountPatch, admin: AdminDep, pool: PoolDep) -> SettingsOut:
+async def patch_sms_account(body: SmsAccountPatch, admin: AdminDep, pool: PoolDep, web: WebDep) -> SettingsOut:
     changes = body.model_dump(exclude_unset=True)
     for required in ("friendly_name", "account_type", "test_mode", "webhook_base_url"):
         if required in changes and changes[required] is None:
             raise InvalidInput(required, "value_required", "may not be null")
+    if "webhook_base_url" in changes:
+        changes["webhook_base_url"] = check_webhook_base_url(changes["webhook_base_url"], env=web.env)
     if changes.get("alpha_sender_id") == "":
         changes["alpha_sender_id"] = None
     async with transaction(pool) as conn:
@@ -157,17 +161,31 @@ async def patch_sms_account(body: SmsAccountPatch, admin: AdminDep, pool: PoolDe
         return await settings_out(conn, admin.org.id)
 
 
-@router.put("/sms-account/credentials", summary="Link a Twilio account, or replace its auth token")
+@router.put("/sms-account/credentials", summary="Link a Twilio account, or replace its auth token",
+            responses={409: {"description": "another organisation has linked this Twilio account"},
+                       422: {"description": "Twilio refused the credentials"},
+                       503: {"description": "Twilio could not check them; try again"}})
 async def link_account(body: CredentialsIn, admin: AdminDep, pool: PoolDep, web: WebDep) -> SettingsOut:
-    async with transaction(pool) as conn:
+    given_hook = check_webhook_base_url(body.webhook_base_url, env=web.env) if body.webhook_base_url else None
+    async with pool.acquire() as conn:
+        if await settings_db.account_linked_elsewhere(conn, admin.org.id, body.account_sid):
+            raise _account_in_use()
         current = await settings_db.sms_account(conn, admin.org.id)
-        hook = body.webhook_base_url or (current or {}).get("webhook_base_url") or web.public_base_url
+    # Checked with Twilio outside the transaction: no connection is held while Twilio answers.
+    await twilio_accounts.verify_credentials(web.twilio_api_base_url, body.account_sid, body.auth_token)
+    async with transaction(pool) as conn:
+        hook = given_hook or (current or {}).get("webhook_base_url") or web.public_base_url
         try:
             async with conn.transaction():
                 await settings_db.link_sms_account(conn, admin.org.id, body.account_sid, body.auth_token, hook)
         except asyncpg.UniqueViolationError:
-            raise Conflict("account_in_use", "that Twilio account is linked to another organisation") from None
+            raise _account_in_use() from None
         return await settings_out(conn, admin.org.id)
+
+
+def _account_in_use() -> Conflict:
+    return Conflict("account_in_use", "that Twilio account is linked to another organisation: each Twilio account "
+                    "can belong to one organisation only")
 
 
 @router.put("/sms-account/api-key", summary="Set or replace the Twilio API key (the secret is write-only)")

@@ -1,7 +1,7 @@
-"""``/api/v1/suppressions``: staff view, search, export, add and lift suppressions; consent history;
+"""``/api/v1/suppressions``: staff view, search and export suppressions; admins add and lift them; consent history;
 iMIS write-backs still pending or failed.
 
-A staff change is applied as the opt-out service applies a member's keyword, in one transaction: the
+An admin's change is applied as the opt-out service applies a member's keyword, in one transaction: the
 suppression, a ``consent_history`` row (source ``staff``, the actor, the required reason), a
 ConsentChanged event queued in ``event_outbox`` (the opt-out service's relay publishes it, keyed by
 phone), and iMIS write-back jobs for every member seen with the number. Adding a number already
@@ -33,7 +33,7 @@ from libs.common import phone as phones
 from libs.common.db import Queries, transaction
 from libs.common.events import ConsentChanged
 from libs.common.topics import CONSENT
-from services.api.deps import ActorDep, Organisation, OrgDep, PoolDep
+from services.api.deps import AdminDep, Organisation, OrgDep, PoolDep
 from services.api.errors import InvalidInput
 
 QUERIES = Queries.load(Path(__file__).parents[1] / "suppressions.sql")
@@ -148,8 +148,9 @@ async def export_suppressions(org: OrgDep, pool: PoolDep) -> StreamingResponse:
     )
 
 
-@router.post("", summary="Suppress a number (staff), with a reason")
-async def add_suppression(body: SuppressIn, org: OrgDep, actor: ActorDep, pool: PoolDep) -> ConsentChangeOut:
+@router.post("", summary="Suppress a number (admins), with a reason")
+async def add_suppression(body: SuppressIn, admin: AdminDep, pool: PoolDep) -> ConsentChangeOut:
+    org, actor = admin.org, admin.actor
     async with transaction(pool) as conn:
         number = _e164(org, body.phone)
         changed = bool(await QUERIES.fetchval(conn, "staff-suppress", org_id=org.id, phone=number, scope=body.scope,
@@ -158,8 +159,9 @@ async def add_suppression(body: SuppressIn, org: OrgDep, actor: ActorDep, pool: 
     return ConsentChangeOut(phone=number, action="opt_out", changed_scopes=[body.scope] if changed else [])
 
 
-@router.post("/lift", summary="Lift a number's suppression (staff), with a reason")
-async def lift_suppression(body: LiftIn, org: OrgDep, actor: ActorDep, pool: PoolDep) -> ConsentChangeOut:
+@router.post("/lift", summary="Lift a number's suppression (admins), with a reason")
+async def lift_suppression(body: LiftIn, admin: AdminDep, pool: PoolDep) -> ConsentChangeOut:
+    org, actor = admin.org, admin.actor
     async with transaction(pool) as conn:
         number = _e164(org, body.phone)
         lifted = [r["scope"] for r in await QUERIES.fetch(conn, "staff-lift", org_id=org.id, phone=number,

@@ -8,18 +8,18 @@ key is shown once, in the answer that creates it; after that only its prefix is.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from libs.common.db import transaction
 from services.api import auth, auth_db
 from services.api.deps import AdminDep, PoolDep, PrincipalDep
-from services.api.errors import Conflict, InvalidInput, NotFound
+from services.api.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.api.password_work import PASSWORDS
 
 router = APIRouter(tags=["users"])
@@ -89,6 +89,7 @@ class ApiKeyOut(BaseModel):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    expires_at: datetime | None = Field(description="null: the key works until it is revoked")
 
 
 class ApiKeyCreated(ApiKeyOut):
@@ -100,6 +101,7 @@ class ApiKeyCreate(BaseModel):
 
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     role: Role = "staff"
+    expires_at: AwareDatetime | None = Field(default=None, description="when the key stops working; null: never")
 
 
 @router.get("/me", summary="Who is calling, for which organisation")
@@ -166,8 +168,14 @@ async def list_api_keys(admin: AdminDep, pool: PoolDep) -> list[ApiKeyOut]:
 
 @router.post("/api-keys", status_code=201, summary="Create an API key; the answer is the only time it is shown")
 async def create_api_key(body: ApiKeyCreate, admin: AdminDep, pool: PoolDep) -> ApiKeyCreated:
+    if body.role == "admin" and admin.via != "session":
+        raise Forbidden("admin_key_needs_signed_in_admin",
+                        "an admin API key can only be created by an admin signed in to the dashboard, not by a key")
+    if body.expires_at is not None and body.expires_at <= datetime.now(UTC):
+        raise InvalidInput("expires_at", "expiry_in_the_past", "the expiry must be in the future")
     async with transaction(pool) as conn:
-        row, key = await auth_db.insert_api_key(conn, admin.org.id, body.name, body.role, admin.actor)
+        row, key = await auth_db.insert_api_key(conn, admin.org.id, body.name, body.role, admin.actor,
+                                                body.expires_at)
     return ApiKeyCreated(**row, key=key)
 
 

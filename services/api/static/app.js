@@ -33,6 +33,15 @@ export async function api(method, url, body, headers = {}) {
   return data;
 }
 
+// One Idempotency-Key per distinct request (path and body) on this page, as send-now and schedule require:
+// a retry of the same request reuses it, so it cannot send twice; a changed request is a new intent.
+const intentKeys = new Map();
+export function idempotencyKey(url, body) {
+  const intent = `${url} ${JSON.stringify(body ?? null)}`;
+  if (!intentKeys.has(intent)) intentKeys.set(intent, crypto.randomUUID());
+  return intentKeys.get(intent);
+}
+
 let toastTimer;
 export function toast(message, kind = "ok") {
   const box = document.getElementById("toast");
@@ -117,7 +126,7 @@ function wireActions() {
       if (confirm && !(await confirmAction(confirmTitle || button.textContent.trim(), confirm, confirmLabel))) return;
       button.disabled = true;
       try {
-        const headers = apiAction.endsWith("/send-now") ? { "Idempotency-Key": crypto.randomUUID() } : {};
+        const headers = /\/(send-now|schedule)$/.test(apiAction) ? { "Idempotency-Key": idempotencyKey(apiAction) } : {};
         const result = await api(method || "POST", apiAction, undefined, headers);
         if (done === "open-copy" && result?.id) location.assign(`/campaigns/${result.id}`);
         else if (done === "list") location.assign("/campaigns");

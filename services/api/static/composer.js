@@ -2,7 +2,9 @@
 // merge-field picker, audience and schedule pickers with the next sends, CSV upload and audience preview
 // (/api/v1/audiences), a test send to staff numbers for a saved campaign, and saving through the
 // campaigns API (create or edit the draft, then schedule or send it).
-import { api, clearFieldErrors, confirmAction, csrfToken, formatNumber, Problem, showProblem, toast } from "./app.js";
+import {
+  api, clearFieldErrors, confirmAction, csrfToken, formatNumber, idempotencyKey, Problem, showProblem, toast,
+} from "./app.js";
 import { audienceCard } from "./composer_audience.js";
 
 const config = JSON.parse(document.getElementById("composer-config").textContent);
@@ -586,11 +588,11 @@ form.addEventListener("submit", async (event) => {
     if (when === "now") {
       await api("POST", `/api/v1/campaigns/${campaignId}/send-now`, undefined, { "Idempotency-Key": sendKey });
       flash = "Sending has started.";
-    } else if (when === "at") {
-      await api("POST", `/api/v1/campaigns/${campaignId}/schedule`, { at: $("at").value || null });
-      flash = "Scheduled.";
-    } else if (when === "recurring") {
-      await api("POST", `/api/v1/campaigns/${campaignId}/schedule`, { rrule: $("rrule").value, start: $("start").value || null });
+    } else if (when === "at" || when === "recurring") {
+      const schedule = when === "at" ? { at: $("at").value || null }
+        : { rrule: $("rrule").value, start: $("start").value || null };
+      const path = `/api/v1/campaigns/${campaignId}/schedule`;
+      await api("POST", path, schedule, { "Idempotency-Key": idempotencyKey(path, schedule) });
       flash = "Scheduled.";
     }
     sessionStorage.setItem("textpulse.flash", flash);
