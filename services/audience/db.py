@@ -15,7 +15,6 @@ import asyncpg
 from libs.common import run_endings
 from libs.common.audience_members import ColumnMap
 from libs.common.audience_rules import SnapshotRow, Totals, Verdict
-from libs.common.csv_audience import CsvParseResult, CsvRefused, CsvRejection
 from libs.common.db import Queries
 from libs.common.run_endings import follow_run, lock_campaign_of_run
 
@@ -205,36 +204,3 @@ class AudienceStore:
     async def snapshot_counts(self, run_id: uuid.UUID) -> list[dict[str, Any]]:
         async with self._pool.acquire() as conn:
             return [dict(r) for r in await self._q.fetch(conn, "snapshot-counts", run_id=run_id)]
-
-    # -- CSV uploads -----------------------------------------------------------------------------
-
-    async def save_csv_upload(
-        self, org_id: uuid.UUID, filename: str, parsed: CsvParseResult | CsvRefused, *, uploaded_by: str | None = None
-    ) -> uuid.UUID:
-        """Store a parsed upload (rows and rejection report, with COPY) or a refused one; return its id."""
-        refused = isinstance(parsed, CsvRefused)
-        async with self._pool.acquire() as conn, conn.transaction():
-            upload_id: uuid.UUID = await self._q.fetchval(
-                conn, "insert-csv-upload", org_id=org_id, filename=filename, uploaded_by=uploaded_by,
-                state="refused" if refused else "ready",
-                error_code=parsed.code if refused else None, error=parsed.message if refused else None,
-                headers=[] if refused else list(parsed.headers),
-                mapping="{}" if refused else json.dumps(parsed.mapping, ensure_ascii=False),
-                delimiter="," if refused else parsed.delimiter,
-                rows_accepted=0 if refused else len(parsed.rows),
-                rows_rejected=0 if refused else len(parsed.rejections),
-            )
-            if not refused:
-                await conn.copy_records_to_table(
-                    "csv_upload_rows", columns=("upload_id", "line", "member_id", "mobile", "merge_values"),
-                    records=((upload_id, r.line, r.member_id, r.mobile, json.dumps(r.values, ensure_ascii=False))
-                             for r in parsed.rows))
-                await conn.copy_records_to_table(
-                    "csv_upload_rejections", columns=("upload_id", "line", "reason", "detail", "raw"),
-                    records=((upload_id, r.line, r.reason, r.detail, r.raw) for r in parsed.rejections))
-        return upload_id
-
-    async def csv_rejections(self, upload_id: uuid.UUID) -> list[CsvRejection]:
-        async with self._pool.acquire() as conn:
-            rows = await self._q.fetch(conn, "csv-rejections", upload_id=upload_id)
-        return [CsvRejection(r["line"], r["reason"], r["detail"], r["raw"]) for r in rows]

@@ -116,13 +116,3 @@ SELECT s.status, s.reason, count(*) AS members, sum(s.segments) AS segments,
        count(*) FILTER (WHERE s.status = 'queued' AND s.position <= r.published_through) AS published
 FROM run_recipients s JOIN campaign_runs r ON r.id = s.run_id
 WHERE s.run_id = :run_id GROUP BY s.status, s.reason ORDER BY s.status, s.reason;
-
--- name: insert-csv-upload
-INSERT INTO csv_uploads (org_id, filename, uploaded_by, state, error_code, error, headers, mapping, delimiter,
-                         rows_accepted, rows_rejected)
-VALUES (:org_id, :filename, :uploaded_by, :state, :error_code, :error, :headers::text[], :mapping::jsonb,
-        :delimiter, :rows_accepted, :rows_rejected)
-RETURNING id;
-
--- name: csv-rejections
-SELECT line, reason, detail, raw FROM csv_upload_rejections WHERE upload_id = :upload_id ORDER BY line;

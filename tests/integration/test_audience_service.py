@@ -8,6 +8,7 @@ the same partition, so once its run has been resolved the earlier event has been
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import random
 import socket
@@ -22,11 +23,12 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from libs.common.csv_audience import CsvRefused, parse_csv
+from libs.common.csv_audience import CsvStream
 from libs.common.events import CampaignDue
 from libs.common.imis_iqa import RetryPolicy
 from libs.common.kafka import EventConsumer, EventPublisher, ensure_topics
 from libs.common.topics import CAMPAIGN_DUE, RECIPIENTS
+from services.api import upload_storage, uploads_db
 from services.audience.db import AudienceStore
 from services.audience.handlers import AudienceResolver, ImisSettings
 from services.audience.publishing import RecipientPublisher
@@ -397,20 +399,25 @@ async def test_settings_that_cannot_work_fail_the_run_before_imis_is_asked(harne
 
 async def test_csv_and_list_audiences(harness: Harness) -> None:
     org_id, _ = await harness.org()
-    store = AudienceStore(harness.pool)
-    parsed = parse_csv(b"ID,Mobile,First Name\r\n1,(415) 555-0101,Ann\r\n2,415-555-0101,Bo\r\n3,,Cy\r\n4,415\r\n")
-    upload_id = await store.save_csv_upload(org_id, "members.csv", parsed)
-    assert [(r.line, r.reason) for r in await store.csv_rejections(upload_id)] == [(5, "row_ragged")]
+    stream = CsvStream(io.BytesIO(b"ID,Mobile,First Name\r\n1,(415) 555-0101,Ann\r\n2,415-555-0101,Bo\r\n3,,Cy\r\n"
+                                  b"4,415\r\n"))
+    async with harness.pool.acquire() as conn:  # stored as the API stores an upload
+        upload_id = await upload_storage.store_csv(conn, org_id, "members.csv", "staff", stream)
+        assert [(r.line, r.reason) for r in await uploads_db.rejections(conn, upload_id)] == [(5, "row_ragged")]
     from_csv = await harness.run(org_id, audience={"kind": "csv", "upload_id": str(upload_id)})
     await harness.due(from_csv)
     assert (await harness.settled(from_csv))["targeted"] == 1
     assert [(r["member_id"], r["reason"]) for r in await harness.snapshot(from_csv)] == [
         ("1", None), ("2", "duplicate_number"), ("3", "missing_mobile")]
 
-    refused = await store.save_csv_upload(org_id, "book.xlsx", _refused(b"PK\x03\x04"))
-    from_refused = await harness.run(org_id, audience={"kind": "csv", "upload_id": str(refused)})
-    await harness.due(from_refused)
-    assert (await harness.settled(from_refused))["state_reason"].startswith("csv_upload_unusable:")
+    for state in ("refused", "receiving"):  # a file refused whole, and one still being stored (or abandoned)
+        unusable = await harness.pool.fetchval("INSERT INTO csv_uploads (org_id, state) VALUES ($1, $2) RETURNING id",
+                                               org_id, state)
+        await harness.pool.execute("INSERT INTO csv_upload_rows (upload_id, line, mobile) VALUES ($1, 2, $2)",
+                                   unusable, "(415) 555-0102")
+        from_unusable = await harness.run(org_id, audience={"kind": "csv", "upload_id": str(unusable)})
+        await harness.due(from_unusable)
+        assert (await harness.settled(from_unusable))["state_reason"].startswith("csv_upload_unusable:")
 
     list_id = await harness.pool.fetchval("INSERT INTO member_lists (org_id, name) VALUES ($1, 'Board') "
                                           "RETURNING id", org_id)
@@ -445,14 +452,6 @@ async def test_poisoned_events_go_to_the_dead_letter_queue(harness: Harness) -> 
     assert any(d["error_code"] == "run_unknown" and str(unknown.run_id) in d["value"] for d in letters)
     run = await harness.settled(bad_body)  # a body that cannot be rendered fails its run, not the consumer
     assert run["state"] == "failed" and run["state_reason"].startswith("merge_unknown_field:")
-
-
-def _refused(data: bytes) -> CsvRefused:
-    try:
-        parse_csv(data)
-    except CsvRefused as exc:
-        return exc
-    raise AssertionError("the file was accepted")
 
 
 async def _letters(harness: Harness, at_least: int) -> list[dict[str, Any]] | None:
