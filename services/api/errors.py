@@ -185,6 +185,8 @@ _PATTERN_WORDS = {
     r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$": "must be an e-mail address, like name@example.org",
     r"^AC[0-9a-f]{32}$": "must be a Twilio Account SID: AC followed by 32 characters 0-9 and a-f",
     r"^SK[0-9a-f]{32}$": "must be a Twilio API key SID: SK followed by 32 characters 0-9 and a-f",
+    r"^[A-Za-z0-9_-]{1,100}$": "must be a Twilio SharedKey id, like webhooks_sharedkey_01hx... (letters, digits, _ "
+                               "and -, as the Twilio Console shows it)",
     r"^\+[1-9][0-9]{0,2}$": "must be a country calling code, like +1 or +44",
     r"^\$/": "must be an IQA query path starting with $/",
     r"^https?://\S+$": "must be a web address starting with https://",

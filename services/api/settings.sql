@@ -1,5 +1,5 @@
--- The organisation's settings (services/api/settings_db.py). The Twilio auth token and the API key
--- secret are written here and read only by the services that call Twilio: no statement in this file
+-- The organisation's settings (services/api/settings_db.py). The Twilio auth token, the API key
+-- secret and the webhook SharedKey secret are written here and read only by the services that call Twilio: no statement in this file
 -- selects them, so no route can return them.
 
 -- name: org-settings
@@ -16,7 +16,7 @@ WHERE id = :org_id;
 -- name: sms-account
 SELECT account_sid, friendly_name, account_type, alpha_sender_id, max_segments, test_mode, webhook_base_url,
        api_key_sid, auth_token <> '' AS auth_token_set, api_key_secret IS NOT NULL AS api_key_secret_set,
-       updated_at
+       webhook_shared_key_id, webhook_shared_key_secret IS NOT NULL AS webhook_shared_key_set, updated_at
 FROM sms_accounts WHERE org_id = :org_id;
 
 -- name: lock-sms-account
@@ -33,8 +33,8 @@ WHERE org_id = :org_id;
 SELECT EXISTS (SELECT 1 FROM sms_accounts WHERE account_sid = :account_sid AND org_id <> :org_id);
 
 -- name: link-sms-account
--- Links (or re-links) the organisation's Twilio account. An API key belongs to one account, so linking
--- another account drops the old key; re-entering the same SID (a new auth token) keeps it.
+-- Links (or re-links) the organisation's Twilio account. An API key and a SharedKey belong to one account,
+-- so linking another account drops them; re-entering the same SID (a new auth token) keeps them.
 INSERT INTO sms_accounts (org_id, account_sid, auth_token, webhook_base_url)
 VALUES (:org_id, :account_sid, :auth_token, :webhook_base_url)
 ON CONFLICT (org_id) DO UPDATE SET
@@ -42,6 +42,10 @@ ON CONFLICT (org_id) DO UPDATE SET
     auth_token = excluded.auth_token,
     api_key_sid = CASE WHEN sms_accounts.account_sid = excluded.account_sid THEN sms_accounts.api_key_sid END,
     api_key_secret = CASE WHEN sms_accounts.account_sid = excluded.account_sid THEN sms_accounts.api_key_secret END,
+    webhook_shared_key_id = CASE WHEN sms_accounts.account_sid = excluded.account_sid
+                                 THEN sms_accounts.webhook_shared_key_id END,
+    webhook_shared_key_secret = CASE WHEN sms_accounts.account_sid = excluded.account_sid
+                                     THEN sms_accounts.webhook_shared_key_secret END,
     updated_at = now();
 
 -- name: set-api-key
@@ -51,6 +55,20 @@ WHERE org_id = :org_id;
 
 -- name: clear-api-key
 UPDATE sms_accounts SET api_key_sid = NULL, api_key_secret = NULL, updated_at = now() WHERE org_id = :org_id;
+
+-- name: set-webhook-shared-key
+UPDATE sms_accounts
+SET webhook_shared_key_id = :shared_key_id, webhook_shared_key_secret = :shared_key_secret, updated_at = now()
+WHERE org_id = :org_id;
+
+-- name: clear-webhook-shared-key
+UPDATE sms_accounts SET webhook_shared_key_id = NULL, webhook_shared_key_secret = NULL, updated_at = now()
+WHERE org_id = :org_id;
+
+-- name: account-credentials
+-- The one statement here that reads a secret: the auth token, to call Twilio's SharedKeys API for the
+-- organisation. Its result never reaches a response.
+SELECT account_sid, auth_token FROM sms_accounts WHERE org_id = :org_id;
 
 -- name: clear-default-sender
 -- Two statements, not one: senders_one_default is checked row by row, so flipping two rows in one

@@ -64,6 +64,23 @@ async def clear_api_key(conn: asyncpg.Connection, org_id: UUID) -> None:
     await QUERIES.execute(conn, "clear-api-key", org_id=org_id)
 
 
+async def set_webhook_shared_key(conn: asyncpg.Connection, org_id: UUID, shared_key_id: str,
+                                 shared_key_secret: str) -> None:
+    """The SharedKey that signs the account's webhooks; its secret is stored like the auth token."""
+    await QUERIES.execute(conn, "set-webhook-shared-key", org_id=org_id, shared_key_id=shared_key_id,
+                          shared_key_secret=shared_key_secret)
+
+
+async def clear_webhook_shared_key(conn: asyncpg.Connection, org_id: UUID) -> None:
+    await QUERIES.execute(conn, "clear-webhook-shared-key", org_id=org_id)
+
+
+async def account_credentials(conn: asyncpg.Connection, org_id: UUID) -> tuple[str, str] | None:
+    """(Account SID, auth token) to call Twilio for the organisation; None when no account is linked."""
+    record = await QUERIES.fetchrow(conn, "account-credentials", org_id=org_id)
+    return None if record is None else (record["account_sid"], record["auth_token"])
+
+
 async def set_default_sender(conn: asyncpg.Connection, org_id: UUID, sender_id: UUID) -> bool:
     """Make ``sender_id`` the default; False (and nothing changed) if it is not the organisation's."""
     await QUERIES.execute(conn, "clear-default-sender", org_id=org_id, sender_id=sender_id)

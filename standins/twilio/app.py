@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from libs.common.logging import get_logger
-from standins.twilio import api, control, snapshot
+from standins.twilio import api, control, shared_keys, snapshot
 from standins.twilio.config import TwilioConfig
 from standins.twilio.context import TwilioApp
 from standins.twilio.edge import FaultEdge
@@ -75,6 +75,7 @@ def create_app(config: TwilioConfig | None = None) -> FastAPI:
 
     app.include_router(control.router)
     app.include_router(api.router)
+    app.include_router(shared_keys.router)
     # Added last = outermost: fault plans see every request, then creates skip FastAPI's routing.
     app.add_middleware(CreateFastPath, twilio=twilio)
     app.add_middleware(FaultEdge, twilio=twilio)

@@ -3,7 +3,8 @@
 A fixed pool of worker tasks drains one queue of jobs, so the cost does not grow with the number of
 messages in flight. A status callback that fails (no answer, or a non-2xx status) is retried after
 ``backoff``, ``2 x backoff``, ... up to ``attempts`` tries in all; every try is logged for the control
-API. Jobs from before a reset are dropped.
+API. Jobs from before a reset are dropped. Every webhook is signed as ``signing`` says at the moment it is
+sent (the auth token, or a SharedKey: ``PUT /_control/webhook-signing``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field, replace
 import httpx
 
 from libs.common.logging import get_logger
-from standins.twilio.signature import sign
+from standins.twilio.signature import WebhookSigning
 
 log = get_logger(__name__)
 
@@ -57,9 +58,9 @@ class WebhookResult:
     body: str
 
 
-def signed_headers(auth_token: str, url: str, params: tuple[tuple[str, str], ...]) -> dict[str, str]:
+def signed_headers(signing: WebhookSigning, url: str, params: tuple[tuple[str, str], ...]) -> dict[str, str]:
     return {
-        "X-Twilio-Signature": sign(auth_token, url, params),
+        **signing.headers(url, params),
         "User-Agent": "TwilioProxy/1.1",
         "Content-Type": "application/x-www-form-urlencoded",
     }
@@ -67,7 +68,7 @@ def signed_headers(auth_token: str, url: str, params: tuple[tuple[str, str], ...
 
 @dataclass(slots=True)
 class CallbackDispatcher:
-    auth_token: str
+    signing: WebhookSigning
     attempts: int
     backoff: float
     timeout: float
@@ -118,7 +119,7 @@ class CallbackDispatcher:
         assert self._client is not None
         http_status: int | None = None
         error: str | None = None
-        headers = signed_headers(self.auth_token, job.url, job.params)
+        headers = signed_headers(self.signing, job.url, job.params)
         headers["I-Twilio-Idempotency-Token"] = job.idempotency_token
         try:
             response = await self._client.post(job.url, content=str(httpx.QueryParams(job.params)), headers=headers)
@@ -150,7 +151,7 @@ class CallbackDispatcher:
         assert self._client is not None
         try:
             response = await self._client.post(
-                url, content=str(httpx.QueryParams(params)), headers=signed_headers(self.auth_token, url, params)
+                url, content=str(httpx.QueryParams(params)), headers=signed_headers(self.signing, url, params)
             )
         except httpx.HTTPError as exc:
             return WebhookResult(url, None, f"{type(exc).__name__}: {exc}", "")

@@ -11,6 +11,7 @@ from standins.twilio.auth import Authenticator
 from standins.twilio.callbacks import CallbackDispatcher
 from standins.twilio.config import TwilioConfig
 from standins.twilio.lifecycle import Lifecycle
+from standins.twilio.signature import WebhookSigning
 from standins.twilio.state import TwilioState
 
 
@@ -28,7 +29,7 @@ class TwilioApp:
     def build(cls, config: TwilioConfig) -> TwilioApp:
         state = TwilioState(config)
         dispatcher = CallbackDispatcher(
-            auth_token=config.auth_token,
+            signing=WebhookSigning(config.auth_token),
             attempts=config.callback_attempts,
             backoff=config.callback_backoff,
             timeout=config.callback_timeout,
@@ -48,6 +49,7 @@ class TwilioApp:
 
     def reset(self) -> None:
         self.state.reset()
+        self.dispatcher.signing = WebhookSigning(self.config.auth_token)
         self.lifecycle.reset()
         self.release_hung()
 

@@ -11,6 +11,8 @@ Senders and account:
   ``PUT /_control/numbers/{phone}``                add or change a number: verification, rate, sms_url, service
   ``PUT /_control/services/{sid}``                 advanced_opt_out, inbound_request_url, status_callback, ...
   ``PUT /_control/account``                        type (Trial/Full), status, friendly_name
+  ``PUT /_control/webhook-signing``                how webhooks are signed: ``{"scheme": "auth_token"}`` or
+                                                   ``{"scheme": "shared_key", "shared_key_id", "algorithm"}``
   ``GET /_control/queues``                         waiting messages, segments and wait per sender
 Members:
   ``POST /_control/replies`` ``{"from", "to", "body"}``  a member texts a number (STOP/START/HELP/anything)
@@ -37,6 +39,7 @@ from standins.twilio.arrivals import arrival_row, summarize
 from standins.twilio.config import Verification
 from standins.twilio.context import TwilioApp
 from standins.twilio.faults import FaultIn
+from standins.twilio.signature import Algorithm, WebhookSigning
 from standins.twilio.validation import E164
 
 router = APIRouter(prefix="/_control", tags=["control"])
@@ -176,6 +179,26 @@ async def put_account(body: AccountIn, request: Request) -> dict[str, str]:
     state.account_status = body.status or state.account_status
     state.friendly_name = body.friendly_name or state.friendly_name
     return {"type": state.account_type, "status": state.account_status, "friendly_name": state.friendly_name}
+
+
+class SigningIn(BaseModel):
+    scheme: Literal["auth_token", "shared_key"]
+    shared_key_id: str | None = None  # one of the main account's SharedKeys (POST /v1/Webhooks/SharedKeys)
+    algorithm: Algorithm = "HMAC_SHA256"
+
+
+@router.put("/webhook-signing")
+async def put_webhook_signing(body: SigningIn, request: Request) -> dict[str, Any]:
+    """From now on every status callback and incoming-message webhook is signed this way."""
+    app = _app(request)
+    if body.scheme == "auth_token":
+        app.dispatcher.signing = WebhookSigning(app.config.auth_token)
+        return {"scheme": "auth_token"}
+    key = app.state.shared_keys.of(app.config.account_sid, body.shared_key_id or "")
+    if key is None:
+        raise HTTPException(422, "shared_key_id must name a SharedKey of the main account")
+    app.dispatcher.signing = WebhookSigning(key.secret, key.key_id, body.algorithm)
+    return {"scheme": "shared_key", "shared_key_id": key.key_id, "algorithm": body.algorithm}
 
 
 @router.get("/queues")

@@ -21,6 +21,7 @@ from standins.twilio.messages import Message
 from standins.twilio.outcomes import VolumeCounter
 from standins.twilio.sender_queue import QueueTooLong, SenderQueues
 from standins.twilio.senders import Senders
+from standins.twilio.shared_keys import SharedKeys
 from standins.twilio.store import MessageStore
 from standins.twilio.validation import CreateRequest
 
@@ -55,6 +56,7 @@ class TwilioState:
     opt_outs: set[tuple[str, str]] = field(default_factory=set)  # (sender or service SID, member number)
     just_accepted: list[Message] = field(default_factory=list)  # service sends awaiting their "queued" step
     failing_on_queue: dict[str, int] = field(default_factory=dict)  # sid -> error code (30001)
+    shared_keys: SharedKeys = field(default_factory=SharedKeys)  # webhook signing keys (shared_keys.py)
     account_type: str = "Full"
     account_status: str = "active"
     friendly_name: str = ""
@@ -79,6 +81,7 @@ class TwilioState:
         self.opt_outs.clear()
         self.just_accepted.clear()
         self.failing_on_queue.clear()
+        self.shared_keys.clear()
         self.account_type = self.config.account_type
         self.account_status = self.config.account_status
         self.friendly_name = self.config.friendly_name

@@ -1,7 +1,9 @@
 """``/api/v1/settings``: the SMS account, country and general settings (admins only), and the senders.
 
-Secrets are write-only: the Twilio auth token and API key secret can be set or replaced, and the
-answer only says whether one is set. Every change answers with the whole settings document, so a
+Secrets are write-only: the Twilio auth token, the API key secret and the webhook SharedKey secret can
+be set or replaced, and the answer only says whether one is set. A SharedKey (which Twilio may sign the
+account's webhooks with instead of the auth token) is either created with Twilio from here or entered as
+created in the Twilio Console. Every change answers with the whole settings document, so a
 page can redraw from it. A per-campaign segment limit above 30,000 is accepted with a warning: the
 usual range is 15,000-30,000, and a higher limit is more often a typo than a plan.
 """
@@ -19,7 +21,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from libs.common.db import transaction
 from libs.common.errors import ConfigurationError
 from libs.common.phone import Normalised, normalise, region_for_prefix
-from services.api import dashboard_db, db, settings_db, twilio_accounts
+from services.api import dashboard_db, db, settings_db, twilio_accounts, twilio_shared_keys
 from services.api.deps import AdminDep, OrgDep, PoolDep, WebDep
 from services.api.errors import Conflict, InvalidInput, NotFound
 from services.api.webhook_url import check_webhook_base_url
@@ -35,6 +37,9 @@ Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254,
 AccountSid = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^AC[0-9a-f]{32}$")]
 ApiKeySid = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^SK[0-9a-f]{32}$")]
 Secret = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=200)]
+# Twilio's SharedKey ids are TypeIDs (webhooks_sharedkey_<26 characters>); the check only keeps out what
+# cannot appear in the X-Twilio-Webhooks-Signature-Settings header. The same rule is in migration 0025.
+SharedKeyId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_-]{1,100}$")]
 
 
 def _has_letter(value: str) -> str:
@@ -70,6 +75,8 @@ class SmsAccountOut(BaseModel):
     auth_token_set: bool = Field(default=False, description="the token itself is never returned")
     api_key_sid: str | None = None
     api_key_secret_set: bool = Field(default=False, description="the secret itself is never returned")
+    webhook_shared_key_id: str | None = Field(default=None, description="the SharedKey that signs webhooks, if any")
+    webhook_shared_key_set: bool = Field(default=False, description="the secret itself is never returned")
 
 
 class CountryOut(BaseModel):
@@ -120,6 +127,19 @@ class ApiKeyIn(BaseModel):
 
     api_key_sid: ApiKeySid
     api_key_secret: Secret
+
+
+class SharedKeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    shared_key_id: SharedKeyId
+    shared_key_secret: Secret
+
+
+class SharedKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    friendly_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] = "Textpulse webhooks"
 
 
 class CountryPatch(BaseModel):
@@ -201,6 +221,43 @@ async def set_api_key(body: ApiKeyIn, admin: AdminDep, pool: PoolDep) -> Setting
 async def clear_api_key(admin: AdminDep, pool: PoolDep) -> SettingsOut:
     async with transaction(pool) as conn:
         await settings_db.clear_api_key(conn, admin.org.id)
+        return await settings_out(conn, admin.org.id)
+
+
+@router.put("/sms-account/webhook-shared-key",
+            summary="Enter a SharedKey created in the Twilio Console (the secret is write-only)")
+async def set_webhook_shared_key(body: SharedKeyIn, admin: AdminDep, pool: PoolDep) -> SettingsOut:
+    async with transaction(pool) as conn:
+        if not await settings_db.lock_sms_account(conn, admin.org.id):
+            raise NotFound("sms_account_missing", "no Twilio account is linked yet: link one first")
+        await settings_db.set_webhook_shared_key(conn, admin.org.id, body.shared_key_id, body.shared_key_secret)
+        return await settings_out(conn, admin.org.id)
+
+
+@router.post("/sms-account/webhook-shared-key",
+             summary="Create a SharedKey with Twilio and keep it (its secret is never shown)",
+             responses={422: {"description": "Twilio refused the linked account's credentials"},
+                        503: {"description": "Twilio could not create it; try again"}})
+async def create_webhook_shared_key(body: SharedKeyCreate, admin: AdminDep, pool: PoolDep,
+                                    web: WebDep) -> SettingsOut:
+    async with pool.acquire() as conn:
+        credentials = await settings_db.account_credentials(conn, admin.org.id)
+    if credentials is None:
+        raise NotFound("sms_account_missing", "no Twilio account is linked yet: link one first")
+    # Created with Twilio outside the transaction: no connection is held while Twilio answers.
+    key = await twilio_shared_keys.create_shared_key(web.twilio_api_base_url, *credentials, body.friendly_name)
+    async with transaction(pool) as conn:
+        if not await settings_db.lock_sms_account(conn, admin.org.id):
+            raise NotFound("sms_account_missing", "no Twilio account is linked yet: link one first")
+        await settings_db.set_webhook_shared_key(conn, admin.org.id, key.key_id, key.secret)
+        return await settings_out(conn, admin.org.id)
+
+
+@router.delete("/sms-account/webhook-shared-key",
+               summary="Forget the SharedKey (webhooks must then be signed with the auth token)")
+async def clear_webhook_shared_key(admin: AdminDep, pool: PoolDep) -> SettingsOut:
+    async with transaction(pool) as conn:
+        await settings_db.clear_webhook_shared_key(conn, admin.org.id)
         return await settings_out(conn, admin.org.id)
 
 
