@@ -33,6 +33,8 @@ class AccountRow:
     account_sid: str
     auth_token: str
     webhook_base_url: str
+    webhook_shared_key_id: str | None = None  # a SharedKey Twilio may sign with instead (both or neither)
+    webhook_shared_key_secret: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

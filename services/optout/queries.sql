@@ -4,8 +4,9 @@
 -- Webhook edge
 
 -- name: account-by-sid
--- The account a webhook claims to come from; its auth token validates the signature.
-SELECT org_id, account_sid, auth_token, webhook_base_url
+-- The account a webhook claims to come from; its auth token (or, when the webhook names it, its SharedKey's
+-- secret) validates the signature.
+SELECT org_id, account_sid, auth_token, webhook_base_url, webhook_shared_key_id, webhook_shared_key_secret
 FROM sms_accounts
 WHERE account_sid = :account_sid;
 

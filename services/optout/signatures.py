@@ -4,9 +4,14 @@ The signature is checked with the twilio SDK's ``RequestValidator`` over the pub
 given for the organisation's account (``sms_accounts.webhook_base_url``) plus the path and query as
 received: behind a proxy, our own request URL is not the one Twilio signed.
 
+Twilio signs with one of two secrets. Without ``X-Twilio-Webhooks-Signature-Settings`` it is the account's
+auth token and HMAC-SHA1. With it (``key=<SharedKey id>,algorithm=HMAC_SHA1|HMAC_SHA256``) it is the
+secret of that SharedKey, which must be the one the organisation configured, with the algorithm named
+there (read by the SDK's ``get_signature_algorithm``). ``signature_refusal`` says which rule failed.
+
 Accounts are cached for ``ttl_s`` so the hot path makes no extra query. A signature that fails
 against a cached token is checked once more against a fresh read (at most every ``refresh_s`` per
-account), so a rotated auth token works at once without letting forged requests hammer the database.
+account), so a rotated auth token or a new SharedKey works at once without letting forged requests hammer the database.
 """
 
 from __future__ import annotations
@@ -17,9 +22,18 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 import asyncpg
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import HMAC_SHA1, HMAC_SHA256, RequestValidator, get_signature_algorithm
 
 from services.optout.db import OptoutDb
+
+SETTINGS_HEADER = "x-twilio-webhooks-signature-settings"
+SUPPORTED_ALGORITHMS = frozenset({HMAC_SHA1, HMAC_SHA256})  # what the installed SDK computes
+
+
+@dataclass(frozen=True, slots=True)
+class SharedKey:
+    key_id: str
+    validator: RequestValidator = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +42,13 @@ class Account:
     account_sid: str
     webhook_base_url: str
     validator: RequestValidator = field(repr=False)
+    shared_key: SharedKey | None = None
+
+    def secrets(self) -> tuple[object, ...]:
+        """What a signature is checked with: a fresh read that changes none of these has nothing new to try."""
+        key = self.shared_key
+        return (self.validator.token, self.webhook_base_url,
+                None if key is None else (key.key_id, key.validator.token))
 
 
 def public_url(base_url: str, path: str, query: str) -> str:
@@ -51,8 +72,29 @@ class FormParams(dict[str, str]):
         return self._values[name]
 
 
-def signature_valid(account: Account, url: str, params: FormParams, signature: str) -> bool:
-    return bool(account.validator.validate(url, params, signature))
+def shared_key_id(settings_header: str) -> str:
+    """The ``key=`` of ``X-Twilio-Webhooks-Signature-Settings`` (``""`` when it names none)."""
+    for part in settings_header.split(","):
+        name, separator, value = part.partition("=")
+        if separator and name.strip() == "key":
+            return value.strip()
+    return ""
+
+
+def signature_refusal(account: Account, url: str, params: FormParams, signature: str,
+                      settings_header: str | None) -> str | None:
+    """None when ``signature`` proves the request is the account's; else the reason code of the refusal."""
+    if not settings_header:  # the SDK reads a missing or empty header as the auth token's signature
+        return None if account.validator.validate(url, params, signature) else "signature_invalid"
+    key = account.shared_key
+    if key is None:
+        return "shared_key_not_configured"
+    if shared_key_id(settings_header) != key.key_id:
+        return "shared_key_unknown"
+    algorithm = get_signature_algorithm(settings_header)
+    if algorithm.upper() not in SUPPORTED_ALGORITHMS:
+        return "signature_algorithm_unsupported"
+    return None if key.validator.validate(url, params, signature, algorithm=algorithm) else "signature_invalid"
 
 
 class AccountDirectory:
@@ -86,9 +128,7 @@ class AccountDirectory:
         if self._clock() - self._fetched.get(account.account_sid, 0.0) < self._refresh_s:
             return None
         fresh = await self._load(account.account_sid)
-        if fresh is None or (fresh.validator.token, fresh.webhook_base_url) == (
-            account.validator.token, account.webhook_base_url
-        ):
+        if fresh is None or fresh.secrets() == account.secrets():
             return None
         return fresh
 
@@ -98,7 +138,11 @@ class AccountDirectory:
         now = self._clock()
         account = None
         if row is not None:
-            account = Account(row.org_id, row.account_sid, row.webhook_base_url, RequestValidator(row.auth_token))
+            shared_key = None
+            if row.webhook_shared_key_id is not None and row.webhook_shared_key_secret is not None:
+                shared_key = SharedKey(row.webhook_shared_key_id, RequestValidator(row.webhook_shared_key_secret))
+            account = Account(row.org_id, row.account_sid, row.webhook_base_url, RequestValidator(row.auth_token),
+                              shared_key)
         if len(self._cache) > 10_000:  # forged SIDs must not grow the cache without bound
             self._cache.clear()
             self._fetched.clear()

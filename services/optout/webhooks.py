@@ -4,7 +4,8 @@ Order of work for each request (the signature is checked before any parameter is
 
 1. The body is read up to ``MAX_BODY_BYTES`` (413 past it) and must be a UTF-8 form (415, 400).
 2. ``AccountSid`` names the organisation's account (403 when missing or unknown).
-3. ``X-Twilio-Signature`` must match over the account's public URL + path + query (403 otherwise).
+3. ``X-Twilio-Signature`` must match over the account's public URL + path + query, with the auth token, or
+   with the SharedKey ``X-Twilio-Webhooks-Signature-Settings`` names (403 otherwise, signatures.py).
 4. The request is stored in ``webhook_requests`` and committed (503 if PostgreSQL cannot take it:
    Twilio may retry). Concurrent requests share one INSERT (WebhookWriter: group commit).
 5. 200: empty TwiML for an inbound message (Twilio answers the keywords itself), empty for a status.
@@ -33,7 +34,13 @@ from libs.common.errors import PermanentError
 from libs.common.logging import get_logger
 from services.optout.db import IncomingWebhook, OptoutDb
 from services.optout.refusals import SignatureRefusals
-from services.optout.signatures import AccountDirectory, FormParams, public_url, signature_valid
+from services.optout.signatures import (
+    SETTINGS_HEADER,
+    AccountDirectory,
+    FormParams,
+    public_url,
+    signature_refusal,
+)
 
 log = get_logger(__name__)
 
@@ -163,16 +170,20 @@ async def _verified_account(inbox: WebhookInbox, request: Request, params: FormP
     signature = request.headers.get(SIGNATURE_HEADER)
     if not signature:
         raise WebhookRefused(403, "signature_missing", f"unsigned request for {account_sid}")
+    settings = request.headers.get(SETTINGS_HEADER)
     url = public_url(account.webhook_base_url, request.url.path, request.url.query)
-    if signature_valid(account, url, params, signature):
+    refusal = signature_refusal(account, url, params, signature, settings)
+    if refusal is None:
         return _Verified(account.org_id, url)
-    fresh = await inbox.directory.refreshed(account)  # the auth token may have been rotated
+    fresh = await inbox.directory.refreshed(account)  # the auth token or SharedKey may have changed
     if fresh is not None:
         url = public_url(fresh.webhook_base_url, request.url.path, request.url.query)
-        if signature_valid(fresh, url, params, signature):
+        refusal = signature_refusal(fresh, url, params, signature, settings)
+        if refusal is None:
             return _Verified(fresh.org_id, url)
     inbox.refusals.count(account.org_id, url)  # the organisation is alerted when these pile up
-    raise WebhookRefused(403, "signature_invalid", f"bad signature for {account_sid} at {url}")
+    scheme = f"signature settings {settings[:120]!r}" if settings else "auth token signature"
+    raise WebhookRefused(403, refusal, f"{refusal.replace('_', ' ')} for {account_sid} at {url} ({scheme})")
 
 
 async def read_body(request: Request) -> bytes:

@@ -8,7 +8,9 @@ Usage (one per test module; each test uses its own numbers)::
 
 Requests are signed the way Twilio signs them (RequestValidator.compute_signature over the account's
 public URL), so tests exercise the real validation path; ``post`` takes any signature or body for the
-forged cases. ``events`` collects every ConsentChanged and MessageStatus record the relay publishes.
+forged cases. ``new_org(shared_key=True)`` gives the account a webhook SharedKey, and ``shared`` signs
+with it the way Twilio does (the secret, the algorithm, the X-Twilio-Webhooks-Signature-Settings header).
+``events`` collects every ConsentChanged and MessageStatus record the relay publishes.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from urllib.parse import urlencode
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import HMAC_SHA1, HMAC_SHA256, RequestValidator
 
 from libs.common.kafka import ensure_topics
 from libs.common.runtime import Service
@@ -54,6 +56,10 @@ def fresh_sid(prefix: str = "SM") -> str:
     return prefix + secrets.token_hex(16)
 
 
+def fresh_shared_key_id() -> str:
+    return "webhooks_sharedkey_" + secrets.token_hex(13)
+
+
 @dataclass(frozen=True)
 class Org:
     id: uuid.UUID
@@ -62,6 +68,8 @@ class Org:
     sender: str
     run_id: uuid.UUID
     messaging_service_sid: str
+    shared_key_id: str | None = None
+    shared_key_secret: str | None = None
 
 
 @dataclass
@@ -84,16 +92,20 @@ class OptoutHarness:
     service: Service
     events: Collected
 
-    async def new_org(self, *, sender_kind: str = "toll_free") -> Org:
-        """An organisation with a Twilio account, one sender, and one campaign run to hang ledger rows on."""
+    async def new_org(self, *, sender_kind: str = "toll_free", shared_key: bool = False) -> Org:
+        """An organisation with a Twilio account (and a webhook SharedKey if asked), one sender, and one
+        campaign run to hang ledger rows on."""
         slug = f"t-{uuid.uuid4().hex[:12]}"
         sender = f"+1888{random.randrange(10**7):07d}"
+        key_id, key_secret = (fresh_shared_key_id(), secrets.token_urlsafe(32)) if shared_key else (None, None)
         async with self.pool.acquire() as conn, conn.transaction():
             org_id = await conn.fetchval("INSERT INTO organisations (slug, name) VALUES ($1, $1) RETURNING id", slug)
-            org = Org(org_id, fresh_sid("AC"), secrets.token_hex(16), sender, uuid.uuid4(), fresh_sid("MG"))
+            org = Org(org_id, fresh_sid("AC"), secrets.token_hex(16), sender, uuid.uuid4(), fresh_sid("MG"),
+                      key_id, key_secret)
             await conn.execute(
-                "INSERT INTO sms_accounts (org_id, account_sid, auth_token, webhook_base_url) VALUES ($1, $2, $3, $4)",
-                org_id, org.account_sid, org.auth_token, PUBLIC_BASE,
+                "INSERT INTO sms_accounts (org_id, account_sid, auth_token, webhook_base_url, webhook_shared_key_id, "
+                "webhook_shared_key_secret) VALUES ($1, $2, $3, $4, $5, $6)",
+                org_id, org.account_sid, org.auth_token, PUBLIC_BASE, key_id, key_secret,
             )
             await conn.execute("INSERT INTO senders (org_id, address, kind) VALUES ($1, $2, $3)",
                                org_id, sender, sender_kind)
@@ -118,17 +130,31 @@ class OptoutHarness:
     # -- requests -------------------------------------------------------------------------------
 
     @staticmethod
-    def sign(url: str, params: dict[str, str], token: str) -> str:
-        return RequestValidator(token).compute_signature(url, params)
+    def sign(url: str, params: dict[str, str], token: str, algorithm: str = HMAC_SHA1) -> str:
+        return RequestValidator(token).compute_signature(url, params, algorithm)
 
     async def post(
         self, path: str, *, content: bytes, signature: str | None, query: str = "",
-        content_type: str = "application/x-www-form-urlencoded",
+        content_type: str = "application/x-www-form-urlencoded", settings: str | None = None,
     ) -> httpx.Response:
         headers = {"content-type": content_type}
         if signature is not None:
             headers["x-twilio-signature"] = signature
+        if settings is not None:
+            headers["x-twilio-webhooks-signature-settings"] = settings
         return await self.client.post(path + (f"?{query}" if query else ""), content=content, headers=headers)
+
+    async def shared(
+        self, org: Org, path: str, params: dict[str, str], *, algorithm: str = HMAC_SHA256,
+        key_id: str | None = None, secret: str | None = None, header_algorithm: str | None = None,
+    ) -> httpx.Response:
+        """Signed as Twilio signs with a SharedKey: the org's own key unless ``key_id`` / ``secret`` say
+        otherwise; ``header_algorithm`` is what the header claims (default: the algorithm used)."""
+        secret = secret or org.shared_key_secret
+        assert secret is not None, "the organisation has no SharedKey: give a secret"
+        signature = self.sign(PUBLIC_BASE + path, params, secret, algorithm)
+        settings = f"key={key_id or org.shared_key_id},algorithm={header_algorithm or algorithm}"
+        return await self.post(path, content=urlencode(params).encode(), signature=signature, settings=settings)
 
     async def signed(self, org: Org, path: str, params: dict[str, str], *, query: str = "") -> httpx.Response:
         url = PUBLIC_BASE + path + (f"?{query}" if query else "")

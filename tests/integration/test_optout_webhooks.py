@@ -26,6 +26,7 @@ from tests.integration.optout_harness import (
     OptoutHarness,
     Org,
     fresh_phone,
+    fresh_shared_key_id,
     fresh_sid,
     running_optout,
 )
@@ -435,6 +436,115 @@ async def test_a_rotated_auth_token_is_honoured_at_once(optout: OptoutHarness) -
         await conn.execute("UPDATE sms_accounts SET auth_token = $1 WHERE org_id = $2", rotated.auth_token, org.id)
     assert (await optout.inbound(rotated, "hello", fresh_phone())).status_code == 200
     assert (await optout.inbound(org, "hello", fresh_phone())).status_code == 403  # the old token is refused
+
+
+# ---------------------------------------------------------------------------------------------
+# Signed with a SharedKey (X-Twilio-Webhooks-Signature-Settings) instead of the auth token
+
+
+@pytest.fixture(scope="module")
+async def keyed_org(optout: OptoutHarness) -> Org:
+    return await optout.new_org(shared_key=True)
+
+
+@pytest.mark.parametrize("algorithm", ["HMAC_SHA256", "HMAC_SHA1"])
+async def test_a_stop_and_a_status_callback_signed_with_the_shared_key_are_applied(
+    optout: OptoutHarness, keyed_org: Org, algorithm: str
+) -> None:
+    phone = fresh_phone()
+    stop = await optout.shared(keyed_org, "/twilio/inbound", optout.inbound_params(keyed_org, "STOP", phone),
+                               algorithm=algorithm)
+    assert stop.status_code == 200
+    await eventually(lambda: optout.scopes_suppressed(keyed_org, phone), timeout=5)
+    assert await optout.scopes_suppressed(keyed_org, phone) == {"", keyed_org.sender}
+
+    sid = await optout.add_ledger_row(keyed_org, fresh_phone(), status="sent")
+    callback = await optout.shared(keyed_org, "/twilio/status", optout.status_params(keyed_org, sid, "delivered"),
+                                   algorithm=algorithm)
+    assert callback.status_code == 200
+    await eventually(lambda: optout.fetchval(
+        "SELECT twilio_status = 'delivered' FROM send_ledger WHERE message_sid = $1", sid), timeout=5)
+    # The auth token still signs for the same account: Twilio may sign some webhooks each way.
+    assert (await optout.inbound(keyed_org, "hello", fresh_phone())).status_code == 200
+
+
+def _key_of_another_account(h: OptoutHarness, org: Org, keyed: Org) -> object:
+    return h.shared(keyed, "/twilio/inbound", h.inbound_params(keyed, "STOP", fresh_phone()),
+                    key_id=fresh_shared_key_id(), secret=keyed.shared_key_secret)
+
+
+def _wrong_secret(h: OptoutHarness, org: Org, keyed: Org) -> object:
+    return h.shared(keyed, "/twilio/inbound", h.inbound_params(keyed, "STOP", fresh_phone()), secret="s" * 43)
+
+
+def _auth_token_under_a_shared_key_header(h: OptoutHarness, org: Org, keyed: Org) -> object:
+    return h.shared(keyed, "/twilio/inbound", h.inbound_params(keyed, "STOP", fresh_phone()),
+                    algorithm="HMAC_SHA1", secret=keyed.auth_token)
+
+
+def _sha1_claimed_as_sha256(h: OptoutHarness, org: Org, keyed: Org) -> object:
+    return h.shared(keyed, "/twilio/inbound", h.inbound_params(keyed, "STOP", fresh_phone()),
+                    algorithm="HMAC_SHA1", header_algorithm="HMAC_SHA256")
+
+
+def _unsupported_algorithm(h: OptoutHarness, org: Org, keyed: Org) -> object:
+    return h.shared(keyed, "/twilio/inbound", h.inbound_params(keyed, "STOP", fresh_phone()),
+                    header_algorithm="HMAC_SHA512")
+
+
+def _header_on_an_org_without_a_shared_key(h: OptoutHarness, org: Org, keyed: Org) -> object:
+    return h.shared(org, "/twilio/inbound", h.inbound_params(org, "STOP", fresh_phone()),
+                    key_id=fresh_shared_key_id(), secret=org.auth_token)
+
+
+def _status_signed_for_inbound(h: OptoutHarness, org: Org, keyed: Org) -> object:
+    params = h.status_params(keyed, fresh_sid(), "delivered")
+    assert keyed.shared_key_secret is not None
+    signature = h.sign(PUBLIC_BASE + "/twilio/status", params, keyed.shared_key_secret, "HMAC_SHA256")
+    return h.post("/twilio/inbound", content=_form(params), signature=signature,
+                  settings=f"key={keyed.shared_key_id},algorithm=HMAC_SHA256")
+
+
+SHARED_KEY_REFUSALS = [
+    ("a key id the organisation did not configure", _key_of_another_account, "shared_key_unknown"),
+    ("the wrong secret", _wrong_secret, "signature_invalid"),
+    ("the auth token under a SharedKey header", _auth_token_under_a_shared_key_header, "signature_invalid"),
+    ("HMAC-SHA1 claimed as HMAC-SHA256", _sha1_claimed_as_sha256, "signature_invalid"),
+    ("an algorithm the SDK does not know", _unsupported_algorithm, "signature_algorithm_unsupported"),
+    ("the header on an organisation without a SharedKey", _header_on_an_org_without_a_shared_key,
+     "shared_key_not_configured"),
+    ("a status signature replayed on inbound", _status_signed_for_inbound, "signature_invalid"),
+]
+
+
+@pytest.mark.parametrize(("label", "send", "reason"), SHARED_KEY_REFUSALS, ids=[c[0] for c in SHARED_KEY_REFUSALS])
+async def test_shared_key_refusals_store_nothing_and_are_counted(
+    optout: OptoutHarness, label: str, send: Callable[[OptoutHarness, Org, Org], object], reason: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    org, keyed = await optout.new_org(), await optout.new_org(shared_key=True)
+    total_before = await optout.fetchval("SELECT count(*) FROM webhook_requests")
+    with caplog.at_level(logging.WARNING, logger="services.optout.webhooks"):
+        response = await send(optout, org, keyed)  # type: ignore[misc]
+    assert response.status_code == 403
+    assert await optout.fetchval("SELECT count(*) FROM webhook_requests") == total_before
+    refusals = [r for r in caplog.records if r.getMessage() == "webhook.refused"]
+    assert [r.reason for r in refusals] == [reason]  # type: ignore[attr-defined]
+    assert "signature settings" in refusals[0].detail  # type: ignore[attr-defined]
+    refused_org = org if reason == "shared_key_not_configured" else keyed
+    await eventually(lambda: optout.fetchval(
+        "SELECT sum(refusals) = 1 FROM webhook_signature_refusals WHERE org_id = $1", refused_org.id), timeout=5)
+
+
+async def test_a_shared_key_configured_after_the_account_was_cached_works_at_once(optout: OptoutHarness) -> None:
+    org = await optout.new_org()
+    assert (await optout.inbound(org, "hello", fresh_phone())).status_code == 200  # the account is cached now
+    keyed = Org(**{**org.__dict__, "shared_key_id": fresh_shared_key_id(), "shared_key_secret": "k" * 43})
+    async with optout.pool.acquire() as conn:
+        await conn.execute("UPDATE sms_accounts SET webhook_shared_key_id = $1, webhook_shared_key_secret = $2 "
+                           "WHERE org_id = $3", keyed.shared_key_id, keyed.shared_key_secret, org.id)
+    params = optout.inbound_params(keyed, "hello", fresh_phone())
+    assert (await optout.shared(keyed, "/twilio/inbound", params)).status_code == 200
 
 
 # ---------------------------------------------------------------------------------------------
