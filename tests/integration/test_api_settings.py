@@ -19,6 +19,8 @@ SID_B = "AC" + "b" * 32
 SID_D = "AC" + "d" * 32
 SID_E = "AC" + "e" * 32
 SID_F = "AC" + "f" * 32
+SID_G = "AC" + "1a" * 16
+SID_H = "AC" + "1b" * 16
 TOKEN = "0123456789abcdef0123456789abcdef"
 SECONDARY_TOKEN = "f" * 32
 KEY_SID = "SK" + "c" * 32
@@ -27,7 +29,8 @@ KEY_SECRET = "a-very-secret-api-key-secret"
 ACCOUNTS = [{"account_sid": SID_A, "auth_token": TOKEN},
             {"account_sid": SID_B, "auth_token": TOKEN, "secondary_auth_token": SECONDARY_TOKEN},
             {"account_sid": SID_D, "auth_token": TOKEN}, {"account_sid": SID_E, "auth_token": TOKEN},
-            {"account_sid": SID_F, "auth_token": TOKEN}]
+            {"account_sid": SID_F, "auth_token": TOKEN}, {"account_sid": SID_G, "auth_token": TOKEN},
+            {"account_sid": SID_H, "auth_token": TOKEN}]
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +66,8 @@ async def test_secrets_are_write_only(admin: Caller, db_pool: asyncpg.Pool) -> N
     assert before["sms_account"] == {"linked": False, "account_sid": None, "friendly_name": "", "account_type": None,
                                      "alpha_sender_id": None, "max_segments": None, "test_mode": False,
                                      "webhook_base_url": None, "auth_token_set": False, "api_key_sid": None,
-                                     "api_key_secret_set": False}
+                                     "api_key_secret_set": False, "webhook_shared_key_id": None,
+                                     "webhook_shared_key_set": False}
     problem(await admin.call("PATCH", "/api/v1/settings/sms-account", {"test_mode": True}), 404, "sms_account_missing")
 
     linked = await admin.call("PUT", "/api/v1/settings/sms-account/credentials",
@@ -110,6 +114,58 @@ async def test_a_new_token_keeps_the_api_key_and_another_account_drops_it(
     bad = await admin.call("PUT", "/api/v1/settings/sms-account/credentials",
                            {"account_sid": "AC123", "auth_token": ""})
     assert sorted(e["field"] for e in problem(bad, 422, "request_invalid")["errors"]) == ["account_sid", "auth_token"]
+
+
+async def test_a_webhook_shared_key_is_created_with_twilio_or_entered_and_never_shown(
+    admin: Caller, db_pool: asyncpg.Pool, standin: TwilioStandin
+) -> None:
+    path = "/api/v1/settings/sms-account/webhook-shared-key"
+    problem(await admin.call("POST", path, {}), 404, "sms_account_missing")
+    problem(await admin.call("PUT", path, {"shared_key_id": "webhooks_sharedkey_x", "shared_key_secret": "s" * 40}),
+            404, "sms_account_missing")
+    await admin.call("PUT", "/api/v1/settings/sms-account/credentials", {"account_sid": SID_G, "auth_token": TOKEN})
+
+    created = await admin.call("POST", path, {"friendly_name": "Harbor webhooks"})
+    assert created.status_code == 200, created.text
+    account = created.json()["sms_account"]
+    assert account["webhook_shared_key_set"] and account["webhook_shared_key_id"].startswith("webhooks_sharedkey_")
+    stored = await db_pool.fetchrow("SELECT webhook_shared_key_id, webhook_shared_key_secret FROM sms_accounts "
+                                    "WHERE org_id = $1", admin.org_id)
+    assert stored["webhook_shared_key_id"] == account["webhook_shared_key_id"]
+    async with httpx.AsyncClient(base_url=standin.url, auth=(SID_G, TOKEN)) as twilio:  # Twilio has the same key
+        at_twilio = (await twilio.get(f"/v1/Webhooks/SharedKeys/{stored['webhook_shared_key_id']}")).json()
+    assert at_twilio["friendlyName"] == "Harbor webhooks" and "secret" not in at_twilio
+    for response in (created, await admin.call("GET", "/api/v1/settings"), await admin.call("GET", "/settings")):
+        assert stored["webhook_shared_key_secret"] not in response.text
+
+    entered = await admin.call("PUT", path, {"shared_key_id": "webhooks_sharedkey_01hx5z", "shared_key_secret":
+                                             "a-secret-copied-from-the-console"})
+    assert entered.json()["sms_account"]["webhook_shared_key_id"] == "webhooks_sharedkey_01hx5z"
+    assert "a-secret-copied-from-the-console" not in entered.text
+    assert await db_pool.fetchval("SELECT webhook_shared_key_secret FROM sms_accounts WHERE org_id = $1",
+                                  admin.org_id) == "a-secret-copied-from-the-console"
+    bad = problem(await admin.call("PUT", path, {"shared_key_id": "key=x,algorithm=y", "shared_key_secret": "short"}),
+                  422, "request_invalid")
+    messages = {e["field"]: e["message"] for e in bad["errors"]}
+    assert messages["shared_key_id"].startswith("Shared key id must be a Twilio SharedKey id")
+    assert messages["shared_key_secret"] == "Shared key secret must be at least 8 characters."
+    missing = problem(await admin.call("PUT", path, {"shared_key_id": "webhooks_sharedkey_01hx5z"}), 422,
+                      "request_invalid")
+    assert missing["errors"][0]["field"] == "shared_key_secret"
+
+    cleared = await admin.call("DELETE", path)
+    assert cleared.json()["sms_account"]["webhook_shared_key_id"] is None
+    assert not cleared.json()["sms_account"]["webhook_shared_key_set"]
+    assert await db_pool.fetchval("SELECT webhook_shared_key_secret FROM sms_accounts WHERE org_id = $1",
+                                  admin.org_id) is None
+
+    await admin.call("PUT", path, {"shared_key_id": "webhooks_sharedkey_01hx5z", "shared_key_secret": "s" * 40})
+    same = await admin.call("PUT", "/api/v1/settings/sms-account/credentials",
+                            {"account_sid": SID_G, "auth_token": TOKEN})  # a new token: the key stays
+    assert same.json()["sms_account"]["webhook_shared_key_id"] == "webhooks_sharedkey_01hx5z"
+    moved = await admin.call("PUT", "/api/v1/settings/sms-account/credentials",
+                             {"account_sid": SID_H, "auth_token": TOKEN})  # another account: its key is not ours
+    assert moved.json()["sms_account"]["webhook_shared_key_id"] is None
 
 
 async def test_credentials_twilio_refuses_are_not_linked(admin: Caller, db_pool: asyncpg.Pool) -> None:
