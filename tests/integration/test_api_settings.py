@@ -125,6 +125,7 @@ async def test_a_webhook_shared_key_is_created_with_twilio_or_entered_and_never_
             404, "sms_account_missing")
     await admin.call("PUT", "/api/v1/settings/sms-account/credentials", {"account_sid": SID_G, "auth_token": TOKEN})
 
+    assert (await admin.call("POST", path)).status_code == 200  # the page's button sends no body
     created = await admin.call("POST", path, {"friendly_name": "Harbor webhooks"})
     assert created.status_code == 200, created.text
     account = created.json()["sms_account"]
@@ -135,7 +136,9 @@ async def test_a_webhook_shared_key_is_created_with_twilio_or_entered_and_never_
     async with httpx.AsyncClient(base_url=standin.url, auth=(SID_G, TOKEN)) as twilio:  # Twilio has the same key
         at_twilio = (await twilio.get(f"/v1/Webhooks/SharedKeys/{stored['webhook_shared_key_id']}")).json()
     assert at_twilio["friendlyName"] == "Harbor webhooks" and "secret" not in at_twilio
-    for response in (created, await admin.call("GET", "/api/v1/settings"), await admin.call("GET", "/settings")):
+    page = await admin.call("GET", "/settings", Accept="text/html")
+    assert page.status_code == 200 and stored["webhook_shared_key_id"] in page.text
+    for response in (created, await admin.call("GET", "/api/v1/settings"), page):
         assert stored["webhook_shared_key_secret"] not in response.text
 
     entered = await admin.call("PUT", path, {"shared_key_id": "webhooks_sharedkey_01hx5z", "shared_key_secret":

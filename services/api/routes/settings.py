@@ -238,14 +238,15 @@ async def set_webhook_shared_key(body: SharedKeyIn, admin: AdminDep, pool: PoolD
              summary="Create a SharedKey with Twilio and keep it (its secret is never shown)",
              responses={422: {"description": "Twilio refused the linked account's credentials"},
                         503: {"description": "Twilio could not create it; try again"}})
-async def create_webhook_shared_key(body: SharedKeyCreate, admin: AdminDep, pool: PoolDep,
-                                    web: WebDep) -> SettingsOut:
+async def create_webhook_shared_key(admin: AdminDep, pool: PoolDep, web: WebDep,
+                                    body: SharedKeyCreate | None = None) -> SettingsOut:
     async with pool.acquire() as conn:
         credentials = await settings_db.account_credentials(conn, admin.org.id)
     if credentials is None:
         raise NotFound("sms_account_missing", "no Twilio account is linked yet: link one first")
     # Created with Twilio outside the transaction: no connection is held while Twilio answers.
-    key = await twilio_shared_keys.create_shared_key(web.twilio_api_base_url, *credentials, body.friendly_name)
+    friendly_name = (body or SharedKeyCreate()).friendly_name
+    key = await twilio_shared_keys.create_shared_key(web.twilio_api_base_url, *credentials, friendly_name)
     async with transaction(pool) as conn:
         if not await settings_db.lock_sms_account(conn, admin.org.id):
             raise NotFound("sms_account_missing", "no Twilio account is linked yet: link one first")
