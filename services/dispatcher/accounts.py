@@ -6,7 +6,7 @@ import uuid
 
 from libs.common.errors import PermanentError
 from services.dispatcher.db import DispatchStore
-from services.dispatcher.twilio_sender import Account, TwilioSender
+from libs.common.twilio_sender import Account, TwilioSender
 
 
 class TwilioAccounts:

@@ -33,8 +33,8 @@ from libs.common.outages import POSTGRES_RETRYABLE
 from services.dispatcher.caps import CapPolicy, next_period_start
 from services.dispatcher.db import DispatchStore, LedgerEntry
 from services.dispatcher.ledger_writer import LedgerUnavailable
-from services.dispatcher.twilio_errors import SendFailure
-from services.dispatcher.twilio_sender import TwilioSender
+from libs.common.twilio_errors import SendFailure
+from libs.common.twilio_sender import TwilioSender
 
 log = get_logger(__name__)
 

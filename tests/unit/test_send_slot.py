@@ -13,7 +13,7 @@ from libs.common.events import Recipient
 from services.dispatcher import delivery
 from services.dispatcher.db import LedgerEntry
 from services.dispatcher.delivery import Attempt, Deliverer
-from services.dispatcher.twilio_sender import Accepted
+from libs.common.twilio_sender import Accepted
 
 
 class RecordingTwilio:
