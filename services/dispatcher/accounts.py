@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 
 from libs.common.errors import PermanentError
-from services.dispatcher.db import DispatchStore
 from libs.common.twilio_sender import Account, TwilioSender
+from services.dispatcher.db import DispatchStore
 
 
 class TwilioAccounts:
