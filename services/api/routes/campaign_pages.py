@@ -22,7 +22,7 @@ from libs.common.campaign_states import CampaignState
 from libs.common.errors import PermanentError
 from libs.common.merge import STANDARD_FIELDS
 from libs.common.phone import region_for_prefix
-from services.api import dashboard_db, db, pages, twilio_codes
+from services.api import dashboard_db, db, pages, test_send_db, twilio_codes
 from services.api.deps import PoolDep, Principal, PrincipalDep
 from services.api.errors import NotFound
 from services.api.phone_input import number_digits
@@ -177,6 +177,7 @@ async def _composer(
         senders = await dashboard_db.senders(conn, org.id)
         account = await dashboard_db.account_summary(conn, org.id)
         audiences = await load_audience_options(conn, org.id)
+        test_numbers = await test_send_db.staff_test_numbers(conn, org.id)
     limit = campaign["segment_limit"] if campaign else org.campaign_segment_limit
     config = {
         "campaign": _campaign_json(campaign),
@@ -189,7 +190,7 @@ async def _composer(
     return pages.render(
         request, "campaigns/compose.html", principal=principal, nav="campaigns", campaign=campaign,
         senders=senders, account=account, audiences=audiences, merge_fields=MERGE_FIELDS, segment_limit=limit,
-        config=config,
+        config=config, test_numbers=test_numbers,
     )
 
 
