@@ -36,6 +36,7 @@ from tests.e2e.dispatch_harness import (
     publish_recipients,
     seed_run,
     start_dispatcher,
+    store_snapshot,
     wait_http,
 )
 from tests.kafka_helpers import running_publisher
@@ -113,6 +114,7 @@ async def run_bench(kind: str) -> None:
         await conn.execute("UPDATE campaign_runs SET targeted = $2 WHERE id = $1", run.run_id, len(recipients))
         await conn.execute("UPDATE senders SET segments_per_second = $2 WHERE org_id = $1", run.org_id, rate)
     run.recipients = recipients
+    await store_snapshot(pool, recipients)
     env = dispatcher_env(bench_db, bootstrap, prefix, standin)
     procs = [start_dispatcher(f"dispatcher-{i}", env, log_dir) for i in range(dispatchers)]
     try:

@@ -219,13 +219,12 @@ class AudienceResolver:
 
     async def _publish(self, ctx: RunContext, stages: Stages) -> None:
         """Publish every queued, unpublished recipient of the run, batch by batch, in snapshot order."""
-        assert ctx.sender is not None  # a run reaches 'sending' only with a sender
         after = -1
         async with stages.timed("publish"):
             while batch := await self._store.unpublished(ctx.run_id, after, self._batch):
                 events = [
                     Recipient(org_id=ctx.org_id, campaign_id=ctx.campaign_id, run_id=ctx.run_id,
-                              recipient_id=r.recipient_id, sender=ctx.sender, to=r.e164, body=r.body,
+                              recipient_id=r.recipient_id, sender=r.sender, to=r.e164, body=r.body,
                               segments=r.segments, validity_period_s=ctx.validity_period_s)
                     for r in batch
                 ]

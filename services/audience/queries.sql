@@ -98,8 +98,9 @@ VALUES (:org_id, :campaign_id, :run_id, 'audience', :action, 'resolving', :to_st
 
 -- name: unpublished-recipients
 -- The next queued rows past the run's checkpoint (and past :after, what this handler already sent),
--- in position order: a range scan of the primary key.
-SELECT position, recipient_id, e164, body, segments
+-- in position order: a range scan of the primary key. The sender is the row's, frozen with the snapshot
+-- (0021): a redelivered campaign-due must not publish from a sender the campaign was changed to since.
+SELECT position, recipient_id, e164, body, segments, sender
 FROM run_recipients
 WHERE run_id = :run_id AND status = 'queued'
   AND position > greatest(:after, (SELECT published_through FROM campaign_runs WHERE id = :run_id))

@@ -18,6 +18,7 @@ from libs.common.db import Queries
 from libs.common.events import Recipient
 from services.dispatcher.caps import CapPolicy, first_cap_reached, period_start
 from services.dispatcher.ledger_writer import LedgerWriter, Outcome
+from services.dispatcher.snapshot import SnapshotRow
 
 QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
 
@@ -71,6 +72,13 @@ class DispatchStore:
     async def check(self) -> None:
         async with self._pool.acquire() as conn:
             await self._q.check(conn)
+
+    async def snapshot_rows(self, events: list[Recipient]) -> list[SnapshotRow]:
+        """What the database holds for each event, in their order (one round trip for all of them)."""
+        async with self._pool.acquire() as conn:
+            rows = await self._q.fetch(conn, "snapshot-rows", run_ids=[e.run_id for e in events],
+                                       recipient_ids=[e.recipient_id for e in events])
+        return [SnapshotRow(**dict(r)) for r in rows]
 
     async def run_state(self, run_id: uuid.UUID) -> str | None:
         """The run's state, cached for half a second: a pause or cancel is seen within a second.
