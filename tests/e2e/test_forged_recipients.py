@@ -130,3 +130,27 @@ async def _run_row(pool: asyncpg.Pool, run_id: uuid.UUID) -> dict:
 async def _completed(pool: asyncpg.Pool, run_id: uuid.UUID) -> dict | None:
     row = await _run_row(pool, run_id)
     return row if row["state"] == "completed" else None
+
+
+async def test_a_sender_the_organisation_does_not_have_is_refused_not_taken_for_verified(
+    tmp_path: Path, db_pool: asyncpg.Pool, database_url: str, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    await ensure_topics(kafka_bootstrap, ALL_TOPICS, prefix=topic_prefix)
+    standin = TwilioStandin(tmp_path, [SENDER])
+    dispatcher = None
+    try:
+        await wait_http(f"{standin.url}/healthz")
+        run = await seed_run(db_pool, standin, [SENDER], 3, rng=random.Random(21))
+        await db_pool.execute("DELETE FROM senders WHERE org_id = $1", run.org_id)  # released since the snapshot
+        async with running_publisher(kafka_bootstrap, topic_prefix) as (publisher, _):
+            await publish_recipients(publisher, run)
+        dispatcher = start_dispatcher("dispatcher-0", dispatcher_env(database_url, kafka_bootstrap, topic_prefix,
+                                                                     standin), tmp_path)
+        letters = await read_topic(kafka_bootstrap, RECIPIENTS.dlq_name(topic_prefix), expect=3, timeout=60)
+        assert sorted(letter["error_code"] for letter in letters) == ["sender_unknown"] * 3
+        assert await standin.messages_to() == {}
+        assert await db_pool.fetchval("SELECT count(*) FROM send_ledger WHERE run_id = $1", run.run_id) == 0
+    finally:
+        if dispatcher is not None:
+            dispatcher.stop()
+        standin.process.stop()
