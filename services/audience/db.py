@@ -86,6 +86,10 @@ class AudienceStore:
         values["audience"] = json.loads(values["audience"])
         return RunContext(**values)
 
+    async def run_is_due(self, run_id: uuid.UUID) -> bool:
+        async with self._pool.acquire() as conn:
+            return bool(await self._q.fetchval(conn, "run-due", run_id=run_id))
+
     async def begin_resolving(self, run_id: uuid.UUID) -> bool:
         async with self._pool.acquire() as conn:
             return await self._q.fetchval(conn, "begin-resolving", run_id=run_id) is not None

@@ -18,6 +18,11 @@ LEFT JOIN senders s ON s.org_id = r.org_id
 LEFT JOIN sms_accounts a ON a.org_id = r.org_id
 WHERE r.id = :run_id;
 
+-- name: run-due
+-- A campaign-due event is only a pointer: the run it names must be due by the database's clock. The
+-- scheduler publishes a run once occurrence_at <= its own clock, which may run a little ahead of this one.
+SELECT occurrence_at <= now() + interval '1 minute' FROM campaign_runs WHERE id = :run_id;
+
 -- name: begin-resolving
 -- 'resolving' again is allowed: a consumer that died mid-resolution committed nothing (the snapshot is one
 -- transaction), so the redelivered event starts over.

@@ -85,6 +85,12 @@ async def run_for_usage(conn: asyncpg.Connection, run_id: UUID, occurred_at: dat
     return RunInfo(row["org_id"], row["campaign_id"], row["day"], row["test"]) if row else None
 
 
+async def ledger_matches(conn: asyncpg.Connection, run_id: UUID, recipient_id: UUID, org_id: UUID,
+                         outcome: str, message_sid: str | None) -> bool:
+    return await QUERIES.fetchval(conn, "ledger-matches", run_id=run_id, recipient_id=recipient_id,
+                                  org_id=org_id, outcome=outcome, message_sid=message_sid)
+
+
 async def lock_sid(conn: asyncpg.Connection, message_sid: str) -> None:
     await QUERIES.execute(conn, "lock-sid", message_sid=message_sid)
 

@@ -15,6 +15,16 @@ JOIN organisations o ON o.id = r.org_id
 LEFT JOIN sms_accounts a ON a.org_id = r.org_id
 WHERE r.id = :run_id;
 
+-- name: ledger-matches
+-- A send-result is only a pointer: it counts only if the dispatcher's ledger holds that outcome, with
+-- that message SID, for that recipient of a run of that organisation. The dispatcher writes the outcome
+-- before it publishes the result, so a genuine result always finds its row.
+SELECT EXISTS (
+    SELECT 1 FROM send_ledger
+    WHERE run_id = :run_id AND recipient_id = :recipient_id AND org_id = :org_id AND state = :outcome
+      AND message_sid IS NOT DISTINCT FROM :message_sid
+);
+
 -- name: lock-sid
 -- Serialises a send-result and a status of the same message across transactions: without it, a status
 -- stored as pending just as the send-result commits could be missed by both.
