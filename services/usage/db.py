@@ -166,8 +166,8 @@ async def month_usage(conn: asyncpg.Connection, org_id: UUID, day: date) -> Mont
     return MonthUsage(row["plan"], row["allowance"], row["used"], row["cost"], row["month"], row["month_key"])
 
 
-async def reply_link(conn: asyncpg.Connection, org_id: UUID, message_sid: str) -> tuple[UUID, UUID] | None:
-    row = await QUERIES.fetchrow(conn, "reply-link", org_id=org_id, message_sid=message_sid)
+async def reply_link(conn: asyncpg.Connection, org_id: UUID, message_sid: str, phone: str) -> tuple[UUID, UUID] | None:
+    row = await QUERIES.fetchrow(conn, "reply-link", org_id=org_id, message_sid=message_sid, phone=phone)
     return (row["run_id"], row["recipient_id"]) if row else None
 
 

@@ -119,7 +119,7 @@ async def record_consent(event: ConsentChanged, *, deps: UsageDeps) -> None:
     if event.action != "opt_out" or event.source != "keyword" or not event.message_sid:
         return
     async with _work(deps.pool) as conn:
-        link = await db.reply_link(conn, event.org_id, event.message_sid)
+        link = await db.reply_link(conn, event.org_id, event.message_sid, event.phone)
         if link is None:
             return  # a STOP that answers no campaign text
         run_id, recipient_id = link

@@ -140,9 +140,11 @@ GROUP BY s.plan, s.monthly_segment_allowance;
 
 -- name: reply-link
 -- The run and recipient an inbound message answers (services/optout links each reply to the last text
--- its number got from that sender).
+-- its number got from that sender). Only a STOP this organisation's webhook received from that number: a
+-- consent event is a pointer, and one naming a HELP reply or another number's STOP counts nothing.
 SELECT run_id, recipient_id FROM inbound_messages
-WHERE org_id = :org_id AND message_sid = :message_sid AND run_id IS NOT NULL AND recipient_id IS NOT NULL;
+WHERE org_id = :org_id AND message_sid = :message_sid AND kind = 'opt_out' AND phone = :phone
+  AND run_id IS NOT NULL AND recipient_id IS NOT NULL;
 
 -- name: count-optout
 -- A member who opts out after a run's text counts once for that run, whatever the number of STOPs and

@@ -262,6 +262,20 @@ async def test_a_stop_in_reply_to_a_run_counts_once_as_an_opt_out_it_caused(usag
                              message_sid=inbound_sid) for scope in (None, SENDER)]
     events.append(ConsentChanged(org_id=org.id, phone="+14155550178", action="opt_out", source="keyword",
                                  message_sid=fresh_sid()))  # a STOP that answers no campaign text
+    # Forged: another number's opt-out pointing at this STOP, another organisation naming it, and an
+    # opt-out pointing at a HELP reply of another recipient of the run.
+    help_sid = fresh_sid()
+    await usage.pool.execute(
+        "INSERT INTO inbound_messages (org_id, message_sid, from_number, phone, to_number, body, kind, keyword, "
+        "run_id, recipient_id, received_at) VALUES ($1, $2, $3, $3, $4, 'HELP', 'help', 'HELP', $5, $6, now())",
+        org.id, help_sid, "+14155550179", SENDER, run_id, uuid.uuid4())
+    other = await seed_org(usage.pool)
+    events += [ConsentChanged(org_id=org.id, phone="+14155550180", action="opt_out", source="keyword",
+                              message_sid=inbound_sid),
+               ConsentChanged(org_id=other.id, phone=phone, action="opt_out", source="keyword",
+                              message_sid=inbound_sid),
+               ConsentChanged(org_id=org.id, phone="+14155550179", action="opt_out", source="keyword",
+                              message_sid=help_sid)]
     for event in [*events, *events]:
         await usage.publisher.publish(CONSENT, event, key=event.phone)
     await usage.settled()
