@@ -19,6 +19,7 @@ from libs.common.db import Queries
 from libs.common.events import Recipient
 from libs.common.sender_caps import CapPolicy
 from services.dispatcher.ledger_writer import LedgerWriter, Outcome
+from services.dispatcher.snapshot import SnapshotRow
 
 QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
 
@@ -74,6 +75,13 @@ class DispatchStore:
             await self._q.check(conn)
             await run_endings.QUERIES.check(conn)
             await sender_volume.QUERIES.check(conn)
+
+    async def snapshot_rows(self, events: list[Recipient]) -> list[SnapshotRow]:
+        """What the database holds for each event, in their order (one round trip for all of them)."""
+        async with self._pool.acquire() as conn:
+            rows = await self._q.fetch(conn, "snapshot-rows", run_ids=[e.run_id for e in events],
+                                       recipient_ids=[e.recipient_id for e in events])
+        return [SnapshotRow(**dict(r)) for r in rows]
 
     async def run_state(self, run_id: uuid.UUID) -> str | None:
         """The run's state, cached for half a second: a pause or cancel is seen within a second.

@@ -1,3 +1,17 @@
+-- name: snapshot-rows
+-- What the database holds for each recipient event of a fetched batch: its run, its frozen snapshot row
+-- and whether that row's sender is one of the run's organisation's senders. The dispatcher sends only
+-- what these rows say (snapshot.py has the rule), so a forged event is refused before any claim. One
+-- statement per batch the consumer fetched, not per event; each event is a probe of 0021's unique index
+-- and of the primary keys. LEFT JOINs: a missing run or row comes back as NULLs, in the batch's order.
+SELECT r.org_id AS run_org_id, r.campaign_id AS run_campaign_id, p.status, p.e164, p.body, p.segments, p.sender,
+       s.address IS NOT NULL AS sender_known
+FROM unnest(CAST(:run_ids AS uuid[]), CAST(:recipient_ids AS uuid[])) WITH ORDINALITY AS u(run_id, recipient_id, i)
+LEFT JOIN campaign_runs r ON r.id = u.run_id
+LEFT JOIN run_recipients p ON p.run_id = r.id AND p.recipient_id = u.recipient_id
+LEFT JOIN senders s ON s.org_id = r.org_id AND s.address = p.sender
+ORDER BY u.i;
+
 -- name: claim-new
 -- The common case in one round trip. A recipient seen for the first time is claimed (committed, on its
 -- own, before any Twilio call: if the process dies during the call the row stays 'claimed' and the next
