@@ -36,6 +36,7 @@ from tests.e2e.dispatch_harness import (
     publish_recipients,
     seed_run,
     start_dispatcher,
+    store_snapshot,
     wait_http,
 )
 from tests.kafka_helpers import running_publisher
@@ -113,6 +114,7 @@ async def run_bench(kind: str) -> None:
         await conn.execute("UPDATE campaign_runs SET targeted = $2 WHERE id = $1", run.run_id, len(recipients))
         await conn.execute("UPDATE senders SET segments_per_second = $2 WHERE org_id = $1", run.org_id, rate)
     run.recipients = recipients
+    await store_snapshot(pool, recipients)
     env = dispatcher_env(bench_db, bootstrap, prefix, standin)
     procs = [start_dispatcher(f"dispatcher-{i}", env, log_dir) for i in range(dispatchers)]
     try:
@@ -171,6 +173,12 @@ async def run_bench(kind: str) -> None:
         result(label, ">= 1,000 messages/s", f"{throughput:,.0f} messages/s")
         for role, used in cpu.items():
             result(f"{label}: CPU per message, {role}", "-", f"{used / len(recipients) * 1000:.2f} ms")
+        checked, seconds = snapshot_check_totals(log_dir)
+        if checked:
+            cost = seconds / checked * 1000
+            print(f"  snapshot check: {checked:,} events in {seconds:.2f} s of the consumer's loop, "
+                  f"{cost:.3f} ms per message (one statement per fetched batch)")
+            result(f"{label}: snapshot check per message", "-", f"{cost:.3f} ms")
     print("  CPU per message: " + ", ".join(f"{role} {used / len(recipients) * 1000:.2f} ms"
                                            for role, used in cpu.items()))
     print(f"  dispatcher peak RSS: {', '.join(f'{r:.0f} MB' for r in rss)}   (target <= 200 MB)")
@@ -178,6 +186,18 @@ async def run_bench(kind: str) -> None:
     result(f"{label}: duplicates", "= 0", str(duplicates))
     result(f"{label}: missing", "= 0", str(missing))
     result(f"{label}: dispatcher peak RSS", "<= 200 MB" if kind == "throughput" else "-", f"{max(rss):.0f} MB")
+
+
+def snapshot_check_totals(log_dir: Path) -> tuple[int, float]:
+    """Events the dispatchers checked against the runs' snapshots and the wall seconds it took, from the
+    ``snapshot.check_totals`` line each logs as it stops."""
+    checked, seconds = 0, 0.0
+    for log in log_dir.glob("dispatcher-*.log"):
+        for line in log.read_text().splitlines():
+            if "snapshot.check_totals" in line:
+                fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+                checked, seconds = checked + int(fields["events"]), seconds + float(fields["seconds"])
+    return checked, seconds
 
 
 def mixed_recipients(run, senders: list[str], per_sender_segments: int, rng: random.Random,

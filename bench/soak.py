@@ -51,6 +51,7 @@ from tests.e2e.dispatch_harness import (
     publish_recipients,
     seed_run,
     start_dispatcher,
+    store_snapshot,
     wait_http,
 )
 from tests.kafka_helpers import running_publisher
@@ -101,6 +102,7 @@ async def run_soak(sender_count: int, segments: int, dispatchers: int, sample_ev
         rng = random.Random(12)
         run = await seed_run(pool, standin, senders, 0, rng=rng)
         run.recipients = mixed_recipients(run, senders, per_sender, rng, single_segment=False)
+        await store_snapshot(pool, run.recipients)
         await pool.execute("UPDATE campaign_runs SET targeted = $2 WHERE id = $1", run.run_id, len(run.recipients))
 
         env = dispatcher_env(bench_db, bootstrap, prefix, standin)

@@ -71,6 +71,9 @@ ROUTE_ACCESS: Final[Mapping[tuple[str, str], Access]] = {
     ("POST", "/api/v1/settings/sms-account/webhook-shared-key"): A,
     ("DELETE", "/api/v1/settings/sms-account/webhook-shared-key"): A,
     ("PATCH", "/api/v1/settings/general"): A,
+    # staff test numbers: anyone may see the list (the composer offers it); only admins change it
+    ("GET", "/api/v1/settings/test-numbers"): S, ("POST", "/api/v1/settings/test-numbers"): A,
+    ("DELETE", "/api/v1/settings/test-numbers/{phone}"): A,
     ("GET", "/api/v1/users"): A, ("POST", "/api/v1/users"): A, ("PATCH", "/api/v1/users/{user_id}"): A,
     ("PUT", "/api/v1/users/{user_id}/password"): A,
     ("GET", "/api/v1/api-keys"): A, ("POST", "/api/v1/api-keys"): A, ("DELETE", "/api/v1/api-keys/{key_id}"): A,

@@ -12,7 +12,8 @@ required."); ``field`` names the input as the client sent it (``audience.paramet
 body that is not JSON names no field: its one error says so.
 
 Status by type: InvalidTransition 409 (with ``current_state``), NotFound 404, Unauthenticated 401 (with
-``WWW-Authenticate: Bearer``), Forbidden 403, Conflict 409, RetryableError 503, any other PermanentError
+``WWW-Authenticate: Bearer``), Forbidden 403, Conflict 409, TooManyRequests 429 (with ``Retry-After``),
+RetryableError 503, any other PermanentError
 422; FastAPI's own request validation 422 (``request_invalid``), except a required header that is
 missing: 400 ``<header>_missing`` (``idempotency_key_missing``), saying what to send; HTTP errors keep
 their status; anything else is a 500 whose body says nothing about the cause (it is logged).
@@ -62,6 +63,14 @@ class Conflict(PermanentError):
     """The request clashes with what exists (an e-mail address already in use, the last admin)."""
 
 
+class TooManyRequests(PermanentError):
+    """A limit on how often something may be done is reached; ``retry_after_s`` says when it may be again."""
+
+    def __init__(self, code: str, message: str, retry_after_s: int) -> None:
+        super().__init__(code, message)
+        self.retry_after_s = max(1, retry_after_s)
+
+
 class InvalidInput(PermanentError):
     """A request field that cannot be accepted; ``field`` names it as the client sent it."""
 
@@ -97,6 +106,8 @@ async def problem_response(request: Request, exc: Exception) -> Response:
         status, code, detail = _status_of(exc), exc.code, exc.message
         if isinstance(exc, InvalidTransition):
             extra = {"current_state": exc.current, "requested": exc.requested}
+        if isinstance(exc, TooManyRequests):
+            headers = {"Retry-After": str(exc.retry_after_s)}
         field = getattr(exc, "field", None)
         if field is not None:
             message = detail.removeprefix(f"{field}: ")
@@ -158,6 +169,8 @@ def _status_of(exc: TextpulseError) -> int:
         return 403
     if isinstance(exc, Conflict):
         return 409
+    if isinstance(exc, TooManyRequests):
+        return 429
     if isinstance(exc, RetryableError):
         return 503
     return 422

@@ -13,13 +13,14 @@ import asyncpg
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
+from libs.common import sender_volume
 from libs.common.access_log import AccessLog
 from libs.common.body_limits import BodyLimit, RouteLimit
 from libs.common.connections import open_connections
 from libs.common.runtime import Check, Service, health_router
 from libs.common.settings import Settings
 from libs.common.topics import CAMPAIGN_DUE, CONSENT
-from services.api import access, auth_db, dashboard_db, db, lists_db, settings_db, uploads_db
+from services.api import access, auth_db, dashboard_db, db, lists_db, settings_db, test_send_db, uploads_db
 from services.api.deps import WebConfig
 from services.api.errors import install_problem_handler
 from services.api.pages import install_web
@@ -37,6 +38,7 @@ from services.api.routes import (
     settings_page,
     suppression_pages,
     suppressions,
+    test_numbers,
     test_send,
     uploads,
     users,
@@ -48,11 +50,11 @@ API_PREFIX = "/api/v1"
 PAGE_ROUTERS = (session.router, dashboard.router, campaign_pages.router, settings_page.router,
                 suppression_pages.router, list_pages.router, outbox_page.router)
 API_ROUTERS = (campaigns.router, messages.router, dashboard.api_router, audiences.router, settings.router,
-               settings.senders_router, users.router, suppressions.router, test_send.router, uploads.router,
-               lists.router)
+               settings.senders_router, users.router, suppressions.router, test_send.router, test_numbers.router,
+               uploads.router, lists.router)
 
 ALL_QUERIES = (db.QUERIES, auth_db.QUERIES, dashboard_db.QUERIES, settings_db.QUERIES, suppressions.QUERIES,
-               test_send.QUERIES, uploads_db.QUERIES, lists_db.QUERIES)
+               test_send_db.QUERIES, uploads_db.QUERIES, lists_db.QUERIES, sender_volume.QUERIES)
 
 
 @asynccontextmanager

@@ -22,7 +22,7 @@ QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
 
 _SNAPSHOT_COLUMNS = (
     "run_id", "position", "recipient_id", "org_id", "member_id", "raw_phone", "e164", "region", "merge_values",
-    "body", "encoding", "segments", "status", "reason", "detail", "duplicate_of",
+    "body", "encoding", "segments", "status", "reason", "detail", "duplicate_of", "sender",
 )
 
 
@@ -63,6 +63,7 @@ class Unpublished:
     e164: str
     body: str
     segments: int
+    sender: str
 
 
 class AudienceStore:
@@ -86,6 +87,10 @@ class AudienceStore:
         values = dict(row)
         values["audience"] = json.loads(values["audience"])
         return RunContext(**values)
+
+    async def run_is_due(self, run_id: uuid.UUID) -> bool:
+        async with self._pool.acquire() as conn:
+            return bool(await self._q.fetchval(conn, "run-due", run_id=run_id))
 
     async def begin_resolving(self, run_id: uuid.UUID) -> bool:
         async with self._pool.acquire() as conn:
@@ -148,7 +153,8 @@ class AudienceStore:
         records = (  # a generator: COPY streams it, so 100,000 row tuples never exist at once
             (ctx.run_id, r.position, uuid.uuid4(), ctx.org_id, r.member_id, r.raw_phone, r.e164, r.region,
              None if r.merge_values is None else json.dumps(r.merge_values, ensure_ascii=False),
-             r.body, r.encoding, r.segments, r.status, r.reason, r.detail, r.duplicate_of)
+             r.body, r.encoding, r.segments, r.status, r.reason, r.detail, r.duplicate_of,
+             ctx.sender if r.status == "queued" else None)
             for r in rows
         )
         pairs = sorted({(r.e164, r.member_id) for r in rows if r.e164 and 0 < len(r.member_id) <= 64})
@@ -194,7 +200,8 @@ class AudienceStore:
     async def unpublished(self, run_id: uuid.UUID, after: int, limit: int) -> list[Unpublished]:
         async with self._pool.acquire() as conn:
             rows = await self._q.fetch(conn, "unpublished-recipients", run_id=run_id, after=after, limit=limit)
-        return [Unpublished(r["position"], r["recipient_id"], r["e164"], r["body"], r["segments"]) for r in rows]
+        return [Unpublished(r["position"], r["recipient_id"], r["e164"], r["body"], r["segments"], r["sender"])
+                for r in rows]
 
     async def mark_published(self, run_id: uuid.UUID, through: int) -> None:
         """Every queued row up to position ``through`` has been acknowledged by Kafka."""

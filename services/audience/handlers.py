@@ -14,6 +14,10 @@ For a run in ``pending`` (or ``resolving`` after a crash), :meth:`AudienceResolv
    sender, moving the run's ``published_through`` checkpoint after Kafka acknowledged each batch
    -> ``stages["publish"]``.
 
+The event is a pointer, believed only as far as the database agrees: a run that does not exist
+(``run_unknown``), belongs to another campaign or organisation (``run_mismatch``) or is not due yet
+(``run_not_due``) is dead-lettered and nothing is resolved.
+
 A redelivered event for a run already ``sending`` only does step 5 for what is past the checkpoint; any
 other state (completed, failed, over_limit, refused, cancelled...) is left alone. Failures to resolve
 (iMIS down after its retries, credentials refused, a bad audience setting, no sender) mark the run
@@ -116,6 +120,8 @@ class AudienceResolver:
             raise PermanentError("run_unknown", f"no campaign run {event.run_id}")
         if (ctx.org_id, ctx.campaign_id) != (event.org_id, event.campaign_id):
             raise PermanentError("run_mismatch", f"run {event.run_id} belongs to another campaign or organisation")
+        if ctx.run_state == "pending" and not await self._store.run_is_due(ctx.run_id):
+            raise PermanentError("run_not_due", f"run {event.run_id} is not due yet")
         if ctx.run_state == "sending":
             await self._publish(ctx, stages)
             return
@@ -219,13 +225,12 @@ class AudienceResolver:
 
     async def _publish(self, ctx: RunContext, stages: Stages) -> None:
         """Publish every queued, unpublished recipient of the run, batch by batch, in snapshot order."""
-        assert ctx.sender is not None  # a run reaches 'sending' only with a sender
         after = -1
         async with stages.timed("publish"):
             while batch := await self._store.unpublished(ctx.run_id, after, self._batch):
                 events = [
                     Recipient(org_id=ctx.org_id, campaign_id=ctx.campaign_id, run_id=ctx.run_id,
-                              recipient_id=r.recipient_id, sender=ctx.sender, to=r.e164, body=r.body,
+                              recipient_id=r.recipient_id, sender=r.sender, to=r.e164, body=r.body,
                               segments=r.segments, validity_period_s=ctx.validity_period_s)
                     for r in batch
                 ]

@@ -17,6 +17,11 @@ LEFT JOIN senders s ON s.org_id = r.org_id AND s.id = r.sender_id
 LEFT JOIN sms_accounts a ON a.org_id = r.org_id
 WHERE r.id = :run_id;
 
+-- name: run-due
+-- A campaign-due event is only a pointer: the run it names must be due by the database's clock. The
+-- scheduler publishes a run once occurrence_at <= its own clock, which may run a little ahead of this one.
+SELECT occurrence_at <= now() + interval '1 minute' FROM campaign_runs WHERE id = :run_id;
+
 -- name: begin-resolving
 -- 'resolving' again is allowed: a consumer that died mid-resolution committed nothing (the snapshot is one
 -- transaction), so the redelivered event starts over.
@@ -97,8 +102,9 @@ VALUES (:org_id, :campaign_id, :run_id, 'audience', :action, 'resolving', :to_st
 
 -- name: unpublished-recipients
 -- The next queued rows past the run's checkpoint (and past :after, what this handler already sent),
--- in position order: a range scan of the primary key.
-SELECT position, recipient_id, e164, body, segments
+-- in position order: a range scan of the primary key. The sender is the row's, frozen with the snapshot
+-- (0021): a redelivered campaign-due must not publish from a sender the campaign was changed to since.
+SELECT position, recipient_id, e164, body, segments, sender
 FROM run_recipients
 WHERE run_id = :run_id AND status = 'queued'
   AND position > greatest(:after, (SELECT published_through FROM campaign_runs WHERE id = :run_id))

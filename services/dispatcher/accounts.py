@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 
 from libs.common.errors import PermanentError
+from libs.common.twilio_sender import Account, TwilioSender
 from services.dispatcher.db import DispatchStore
-from services.dispatcher.twilio_sender import Account, TwilioSender
 
 
 class TwilioAccounts:

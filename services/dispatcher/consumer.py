@@ -1,5 +1,9 @@
 """The dispatcher's Kafka side: recipients in, one lane per sender, offsets committed behind the work.
 
+Each fetched batch is first checked against the runs' frozen snapshots (one statement for the batch,
+``snapshot.py`` has the rule): a record the database does not vouch for is dead-lettered before it
+reaches a lane, so it is never claimed or sent and touches no run.
+
 Offsets of a partition are committed only up to its lowest unfinished record, so a crash redelivers
 exactly what may not be done (the ledger makes the redelivery harmless). Read-ahead is bounded: past
 ``max_buffered`` records in lanes, fetching pauses. On a rebalance, lanes of revoked partitions finish
@@ -11,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -20,6 +24,7 @@ from libs.common.errors import EventRejected, PermanentError
 from libs.common.events import Recipient
 from libs.common.kafka import EventPublisher, dead_letter, decode_event
 from libs.common.logging import get_logger
+from libs.common.outages import is_outage
 from libs.common.topics import RECIPIENTS, SEND_RESULTS
 from services.dispatcher.delivery import Attempt, Delivered
 from services.dispatcher.lanes import Item, SenderLane
@@ -30,6 +35,8 @@ log = get_logger(__name__)
 DeliverFor = Callable[[Recipient, Attempt, float], Awaitable[Delivered]]
 SenderSetup = Callable[[Recipient], Awaitable[SlidingWindow]]
 RefreshRun = Callable[[uuid.UUID], Awaitable[None]]
+# For each event, why the database does not vouch for it (None: it does), in the events' order.
+CheckEvents = Callable[[Sequence[Recipient]], Awaitable[list[PermanentError | None]]]
 
 
 class PartitionOffsets:
@@ -56,12 +63,15 @@ class PartitionOffsets:
 class DispatchConsumer:
     def __init__(self, *, bootstrap: str, group_id: str, prefix: str, publisher: EventPublisher,
                  deliver: DeliverFor, setup_sender: SenderSetup, refresh_run: RefreshRun,
-                 session_timeout_ms: int = 10_000,
+                 check_events: CheckEvents, session_timeout_ms: int = 10_000,
                  max_buffered: int = 20_000) -> None:
         self._publisher = publisher
         self._deliver = deliver
         self._setup_sender = setup_sender
         self._refresh_run = refresh_run
+        self._check_events = check_events
+        self.checked = 0  # events checked against the snapshot, and the seconds it took (for the logs)
+        self.check_seconds = 0.0
         self._touched_runs: set[uuid.UUID] = set()
         self._publishing: set[asyncio.Task[None]] = set()
         self._group_id = group_id
@@ -87,6 +97,7 @@ class DispatchConsumer:
 
     async def stop(self) -> None:
         self._stopping.set()
+        log.info("snapshot.check_totals", extra={"events": self.checked, "seconds": round(self.check_seconds, 3)})
         await self._stop_lanes(list(self._lanes.values()))
         await self._settle_publishing()
         await self._commit(list(self._offsets))
@@ -103,9 +114,7 @@ class DispatchConsumer:
                     log.warning("consumer.fetch_failed", extra={"error": repr(exc)})
                     await asyncio.sleep(1)
                     continue
-                for tp, records in batches.items():
-                    for record in records:
-                        await self._accept(tp, record)
+                await self._accept_batches(batches)
         finally:
             committer.cancel()
             await asyncio.gather(committer, return_exceptions=True)
@@ -120,15 +129,54 @@ class DispatchConsumer:
         if paused:
             self._consumer.resume(*paused)
 
-    async def _accept(self, tp: TopicPartition, record: ConsumerRecord) -> None:
-        offsets = self._offsets.setdefault(tp, PartitionOffsets())
-        offsets.take(record.offset)
-        try:
-            event = decode_event(RECIPIENTS, record.value)
-        except EventRejected as exc:
-            await self._dead_letter(record, exc.code, str(exc))
-            offsets.finish(record.offset)
-            return
+    async def _accept_batches(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Decode every record fetched, check them all against the snapshot at once, then hand them on."""
+        fetched: list[tuple[TopicPartition, ConsumerRecord, Recipient | EventRejected]] = []
+        for tp, records in batches.items():
+            for record in records:
+                try:
+                    fetched.append((tp, record, decode_event(RECIPIENTS, record.value)))
+                except EventRejected as exc:
+                    fetched.append((tp, record, exc))
+        events = [e for _, _, e in fetched if isinstance(e, Recipient)]
+        verdicts = await self._check(events) if events else []
+        if verdicts is None:
+            return  # stopping: nothing was taken, so these records are read again
+        mismatches = iter(verdicts)
+        assigned = self._consumer.assignment()
+        for tp, record, event in fetched:
+            refused = event if isinstance(event, EventRejected) else next(mismatches)
+            if tp not in assigned:
+                continue  # revoked while the check waited: the partition's new owner reads the record
+            offsets = self._offsets.setdefault(tp, PartitionOffsets())
+            offsets.take(record.offset)
+            if refused is not None:
+                await self._dead_letter(record, refused.code, str(refused))
+                offsets.finish(record.offset)
+            else:
+                assert isinstance(event, Recipient)
+                await self._accept(tp, record, event)
+
+    async def _check(self, events: list[Recipient]) -> list[PermanentError | None] | None:
+        """The snapshot's verdict on each event. While PostgreSQL is unavailable the check waits and asks
+        again (None if the consumer stops meanwhile); any other failure is a bug and stops the consumer."""
+        while not self._stopping.is_set():
+            started = time.perf_counter()
+            try:
+                verdicts = await self._check_events(events)
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                log.warning("snapshot.check_failed", extra={"error": repr(exc), "size": len(events)})
+                await asyncio.sleep(1)
+                continue
+            self.checked += len(events)
+            self.check_seconds += time.perf_counter() - started
+            return verdicts
+        return None
+
+    async def _accept(self, tp: TopicPartition, record: ConsumerRecord, event: Recipient) -> None:
+        offsets = self._offsets[tp]
         lane = self._lanes.get(event.sender)
         if lane is None or lane.tp != tp:
             try:

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import asyncpg
 
-from libs.common import run_endings
+from libs.common import run_endings, sender_volume
 from libs.common.db import Queries
 from libs.common.events import Recipient
-from services.dispatcher.caps import CapPolicy, first_cap_reached, period_start
+from libs.common.sender_caps import CapPolicy
 from services.dispatcher.ledger_writer import LedgerWriter, Outcome
+from services.dispatcher.snapshot import SnapshotRow
 
 QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
 
@@ -73,6 +74,14 @@ class DispatchStore:
         async with self._pool.acquire() as conn:
             await self._q.check(conn)
             await run_endings.QUERIES.check(conn)
+            await sender_volume.QUERIES.check(conn)
+
+    async def snapshot_rows(self, events: list[Recipient]) -> list[SnapshotRow]:
+        """What the database holds for each event, in their order (one round trip for all of them)."""
+        async with self._pool.acquire() as conn:
+            rows = await self._q.fetch(conn, "snapshot-rows", run_ids=[e.run_id for e in events],
+                                       recipient_ids=[e.recipient_id for e in events])
+        return [SnapshotRow(**dict(r)) for r in rows]
 
     async def run_state(self, run_id: uuid.UUID) -> str | None:
         """The run's state, cached for half a second: a pause or cancel is seen within a second.
@@ -215,23 +224,14 @@ class DispatchStore:
         cached = self._policies.get(key)
         if cached is None or time.monotonic() - cached[0] > 60:
             async with self._pool.acquire() as conn:
-                row = await self._q.fetchrow(conn, "cap-policy", org_id=org_id, verification=verification)
-            cached = (time.monotonic(), CapPolicy(**dict(row)) if row else None)
+                cached = (time.monotonic(), await sender_volume.cap_policy(conn, org_id, verification))
             self._policies[key] = cached
         return cached[1]
 
     async def reserve_volume(self, conn: asyncpg.Connection, sender: str, segments: int,
                              limits: dict[str, int], now: datetime) -> str | None:
         """Add ``segments`` to the sender's current periods unless a cap would pass; return that period."""
-        periods = list(limits)
-        starts = [period_start(p, now) for p in periods]
-        await self._q.execute(conn, "ensure-volume", sender=sender, periods=periods, starts=starts)
-        rows = await self._q.fetch(conn, "lock-volume", sender=sender, periods=periods, starts=starts)
-        reached = first_cap_reached({r["period"]: r["segments"] for r in rows}, limits, segments)
-        if reached is None:
-            await self._q.execute(conn, "add-volume", sender=sender, periods=periods, starts=starts,
-                                  segments=segments)
-        return reached
+        return await sender_volume.reserve_volume(conn, sender, segments, limits, now)
 
     async def refuse_run(self, run_id: uuid.UUID, reason: str) -> None:
         async with self._pool.acquire() as conn, conn.transaction():

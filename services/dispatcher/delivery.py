@@ -30,11 +30,11 @@ from libs.common.errors import RetryableError
 from libs.common.events import Recipient, SendResult
 from libs.common.logging import get_logger, mask_phone
 from libs.common.outages import POSTGRES_RETRYABLE
-from services.dispatcher.caps import CapPolicy, next_period_start
+from libs.common.sender_caps import CapPolicy, is_capped, next_period_start
+from libs.common.twilio_errors import SendFailure
+from libs.common.twilio_sender import TwilioSender
 from services.dispatcher.db import DispatchStore, LedgerEntry
 from services.dispatcher.ledger_writer import LedgerUnavailable
-from services.dispatcher.twilio_errors import SendFailure
-from services.dispatcher.twilio_sender import TwilioSender
 
 log = get_logger(__name__)
 
@@ -83,7 +83,7 @@ class Deliverer:
                       sender_verification: str = "verified", *, not_before: float = 0.0) -> Delivered:
         """Deliver ``event`` once; the Twilio call starts no earlier than ``not_before`` (the pacing slot)."""
         policy = None
-        if sender_verification != "verified" and event.to.startswith("+1"):
+        if is_capped(sender_verification, event.to):
             policy = await self._store.cap_policy(event.org_id, sender_verification)
             if policy is None:
                 # Twilio blocks unverified toll-free numbers to US/Canada (30032) and still charges: refuse

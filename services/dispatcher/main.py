@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from libs.common.connections import open_connections
+from libs.common.errors import PermanentError
 from libs.common.events import Recipient
 from libs.common.runtime import Service, health_router
 from libs.common.settings import Settings
@@ -23,9 +24,9 @@ from services.dispatcher.db import QUERIES, DispatchStore
 from services.dispatcher.delivery import Attempt, Delivered, Deliverer
 from services.dispatcher.ledger_writer import LedgerWriter
 from services.dispatcher.pacing import SlidingWindow
+from services.dispatcher.snapshot import check_against_snapshot
 
 NAME = "dispatcher"
-DEFAULT_SEGMENTS_PER_SECOND = 3.0
 
 
 @asynccontextmanager
@@ -47,11 +48,17 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
             return await deliverer.deliver(event, attempt, twilio, verification.get(event.sender, "verified"),
                                            not_before=not_before)
 
+        async def check_events(events: Sequence[Recipient]) -> list[PermanentError | None]:
+            rows = await store.snapshot_rows(list(events))
+            return [check_against_snapshot(e, row) for e, row in zip(events, rows, strict=True)]
+
         async def setup_sender(event: Recipient) -> SlidingWindow:
             await accounts.for_org(event.org_id)  # an organisation without an account is refused here
             known = await store.sender_rate(event.org_id, event.sender)
-            verification[event.sender] = known[0] if known else "verified"
-            window = SlidingWindow(known[1] if known else DEFAULT_SEGMENTS_PER_SECOND)
+            if known is None:  # the snapshot check saw it; it was deleted since
+                raise PermanentError("sender_unknown", f"{event.sender} is not a sender of organisation {event.org_id}")
+            verification[event.sender] = known[0]
+            window = SlidingWindow(known[1])
             for anchor, segments in await store.recent_sends(event.sender):
                 window.record(anchor, segments)
             return window
@@ -59,7 +66,7 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
         consumer = DispatchConsumer(
             bootstrap=settings.kafka_bootstrap_servers, group_id=f"{settings.topic_prefix}dispatcher",
             prefix=settings.topic_prefix, publisher=conn.publisher, deliver=deliver, setup_sender=setup_sender,
-            refresh_run=store.refresh_run_counts,
+            refresh_run=store.refresh_run_counts, check_events=check_events,
             session_timeout_ms=settings.kafka_session_timeout_ms,
         )
         app = FastAPI(title=f"Textpulse {NAME}", docs_url=None, redoc_url=None)

@@ -1,3 +1,17 @@
+-- name: snapshot-rows
+-- What the database holds for each recipient event of a fetched batch: its run, its frozen snapshot row
+-- and whether that row's sender is one of the run's organisation's senders. The dispatcher sends only
+-- what these rows say (snapshot.py has the rule), so a forged event is refused before any claim. One
+-- statement per batch the consumer fetched, not per event; each event is a probe of 0021's unique index
+-- and of the primary keys. LEFT JOINs: a missing run or row comes back as NULLs, in the batch's order.
+SELECT r.org_id AS run_org_id, r.campaign_id AS run_campaign_id, p.status, p.e164, p.body, p.segments, p.sender,
+       s.address IS NOT NULL AS sender_known
+FROM unnest(CAST(:run_ids AS uuid[]), CAST(:recipient_ids AS uuid[])) WITH ORDINALITY AS u(run_id, recipient_id, i)
+LEFT JOIN campaign_runs r ON r.id = u.run_id
+LEFT JOIN run_recipients p ON p.run_id = r.id AND p.recipient_id = u.recipient_id
+LEFT JOIN senders s ON s.org_id = r.org_id AND s.address = p.sender
+ORDER BY u.i;
+
 -- name: claim-new
 -- The common case in one round trip. A recipient seen for the first time is claimed (committed, on its
 -- own, before any Twilio call: if the process dies during the call the row stays 'claimed' and the next
@@ -190,27 +204,3 @@ FROM sms_accounts a WHERE a.org_id = :org_id;
 SELECT verification, segments_per_second::float8 AS segments_per_second
 FROM senders WHERE org_id = :org_id AND address = :address;
 
--- name: cap-policy
-SELECT per_day, per_week, per_month, when_reached
-FROM sender_cap_policies WHERE org_id = :org_id AND verification = :verification;
-
--- name: ensure-volume
-INSERT INTO sender_volume (sender, period, period_start)
-SELECT :sender, p, s FROM unnest(CAST(:periods AS text[]), CAST(:starts AS timestamptz[])) AS u(p, s)
-ON CONFLICT DO NOTHING;
-
--- name: lock-volume
--- The sender's rows for the current periods, locked: every process reserving for this sender queues here,
--- so a cap is never passed by two sends that each saw room for themselves.
-SELECT v.period, v.segments
-FROM sender_volume v
-JOIN unnest(CAST(:periods AS text[]), CAST(:starts AS timestamptz[])) AS u(p, s)
-  ON v.period = u.p AND v.period_start = u.s
-WHERE v.sender = :sender
-ORDER BY v.period
-FOR UPDATE OF v;
-
--- name: add-volume
-UPDATE sender_volume v SET segments = v.segments + :segments
-FROM unnest(CAST(:periods AS text[]), CAST(:starts AS timestamptz[])) AS u(p, s)
-WHERE v.sender = :sender AND v.period = u.p AND v.period_start = u.s;

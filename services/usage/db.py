@@ -85,6 +85,12 @@ async def run_for_usage(conn: asyncpg.Connection, run_id: UUID, occurred_at: dat
     return RunInfo(row["org_id"], row["campaign_id"], row["day"], row["test"]) if row else None
 
 
+async def ledger_matches(conn: asyncpg.Connection, run_id: UUID, recipient_id: UUID, org_id: UUID,
+                         outcome: str, message_sid: str | None) -> bool:
+    return await QUERIES.fetchval(conn, "ledger-matches", run_id=run_id, recipient_id=recipient_id,
+                                  org_id=org_id, outcome=outcome, message_sid=message_sid)
+
+
 async def lock_sid(conn: asyncpg.Connection, message_sid: str) -> None:
     await QUERIES.execute(conn, "lock-sid", message_sid=message_sid)
 
@@ -160,8 +166,8 @@ async def month_usage(conn: asyncpg.Connection, org_id: UUID, day: date) -> Mont
     return MonthUsage(row["plan"], row["allowance"], row["used"], row["cost"], row["month"], row["month_key"])
 
 
-async def reply_link(conn: asyncpg.Connection, org_id: UUID, message_sid: str) -> tuple[UUID, UUID] | None:
-    row = await QUERIES.fetchrow(conn, "reply-link", org_id=org_id, message_sid=message_sid)
+async def reply_link(conn: asyncpg.Connection, org_id: UUID, message_sid: str, phone: str) -> tuple[UUID, UUID] | None:
+    row = await QUERIES.fetchrow(conn, "reply-link", org_id=org_id, message_sid=message_sid, phone=phone)
     return (row["run_id"], row["recipient_id"]) if row else None
 
 

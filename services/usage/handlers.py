@@ -12,7 +12,9 @@ by event id (the dispatcher republishes a finished recipient's result under a ne
 - an opt-out counts once per ``(run_id, recipient_id)``.
 
 Raises PermanentError ``run_unknown`` / ``org_mismatch`` for a result that names no run of its
-organisation (dead-lettered), and DependencyUnavailable when PostgreSQL is unreachable (retried).
+organisation, and ``ledger_mismatch`` for one the dispatcher's send ledger does not hold (its outcome and
+SID for that recipient): both are dead-lettered. DependencyUnavailable when PostgreSQL is unreachable
+(retried).
 """
 
 from __future__ import annotations
@@ -76,6 +78,10 @@ async def record_send_result(event: SendResult, *, deps: UsageDeps) -> None:
             raise PermanentError("run_unknown", f"send-result for run {event.run_id}, which does not exist")
         if run.org_id != event.org_id:
             raise PermanentError("org_mismatch", f"run {event.run_id} is not organisation {event.org_id}'s")
+        if not await db.ledger_matches(conn, event.run_id, event.recipient_id, event.org_id, event.outcome,
+                                       event.message_sid):
+            raise PermanentError("ledger_mismatch", f"the send ledger holds no {event.outcome} outcome of recipient "
+                                                    f"{event.recipient_id} of run {event.run_id} with that SID")
         if not await db.insert_message(conn, event.run_id, event.recipient_id, run, event.message_sid, facts):
             log.info("send_result.duplicate", extra={"run_id": str(event.run_id), "event_id": str(event.event_id)})
             return
@@ -113,7 +119,7 @@ async def record_consent(event: ConsentChanged, *, deps: UsageDeps) -> None:
     if event.action != "opt_out" or event.source != "keyword" or not event.message_sid:
         return
     async with _work(deps.pool) as conn:
-        link = await db.reply_link(conn, event.org_id, event.message_sid)
+        link = await db.reply_link(conn, event.org_id, event.message_sid, event.phone)
         if link is None:
             return  # a STOP that answers no campaign text
         run_id, recipient_id = link

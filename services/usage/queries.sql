@@ -15,6 +15,16 @@ JOIN organisations o ON o.id = r.org_id
 LEFT JOIN sms_accounts a ON a.org_id = r.org_id
 WHERE r.id = :run_id;
 
+-- name: ledger-matches
+-- A send-result is only a pointer: it counts only if the dispatcher's ledger holds that outcome, with
+-- that message SID, for that recipient of a run of that organisation. The dispatcher writes the outcome
+-- before it publishes the result, so a genuine result always finds its row.
+SELECT EXISTS (
+    SELECT 1 FROM send_ledger
+    WHERE run_id = :run_id AND recipient_id = :recipient_id AND org_id = :org_id AND state = :outcome
+      AND message_sid IS NOT DISTINCT FROM :message_sid
+);
+
 -- name: lock-sid
 -- Serialises a send-result and a status of the same message across transactions: without it, a status
 -- stored as pending just as the send-result commits could be missed by both.
@@ -130,9 +140,11 @@ GROUP BY s.plan, s.monthly_segment_allowance;
 
 -- name: reply-link
 -- The run and recipient an inbound message answers (services/optout links each reply to the last text
--- its number got from that sender).
+-- its number got from that sender). Only a STOP this organisation's webhook received from that number: a
+-- consent event is a pointer, and one naming a HELP reply or another number's STOP counts nothing.
 SELECT run_id, recipient_id FROM inbound_messages
-WHERE org_id = :org_id AND message_sid = :message_sid AND run_id IS NOT NULL AND recipient_id IS NOT NULL;
+WHERE org_id = :org_id AND message_sid = :message_sid AND kind = 'opt_out' AND phone = :phone
+  AND run_id IS NOT NULL AND recipient_id IS NOT NULL;
 
 -- name: count-optout
 -- A member who opts out after a run's text counts once for that run, whatever the number of STOPs and

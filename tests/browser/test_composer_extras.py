@@ -171,14 +171,23 @@ async def test_an_iqa_query_chosen_in_the_composer_is_previewed_from_imis_by_rea
     assert await db_pool.fetchval("SELECT count(*) FROM campaign_runs WHERE org_id = $1", org.id) == 0
 
 
-async def test_a_test_send_reaches_the_twilio_standin_and_a_suppressed_number_shows_the_problem(
+async def listed(pool: asyncpg.Pool, org_id: uuid.UUID, numbers: dict[str, str]) -> None:
+    """Put ``numbers`` (label: number) on the organisation's staff test numbers."""
+    for label, number in numbers.items():
+        await pool.execute("INSERT INTO staff_test_numbers (org_id, phone, label, added_by) "
+                           "VALUES ($1, $2, $3, 'test')", org_id, number, label)
+
+
+async def test_a_test_send_goes_to_a_chosen_staff_number_and_a_suppressed_number_shows_the_problem(
     page: Page, db_pool: asyncpg.Pool, standin: TwilioStandin
 ) -> None:
     org_id, staff, campaign_id = await linked_org(db_pool, standin)
-    to = f"+1617555{uuid.uuid4().int % 10_000:04d}"
+    to, stopped = (f"+1617555{uuid.uuid4().int % 10_000:04d}" for _ in range(2))
+    await listed(db_pool, org_id, {"Sam's mobile": to, "Front desk": stopped,
+                                   **{f"Phone {i}": f"+1617555030{i}" for i in range(4)}})
     await sign_in(page, staff, then=f"/campaigns/{campaign_id}/edit")
 
-    await page.get_by_label("Staff numbers").fill(f"({to[2:5]}) {to[5:8]}-{to[8:]}")
+    await page.get_by_label("Sam's mobile").check()
     await page.get_by_role("button", name="Send a test").click()
     result = page.locator("#test-send-result")
     await expect(result).to_contain_text(f"Test sent to 1 of 1 number from {SENDER}.")
@@ -187,19 +196,31 @@ async def test_a_test_send_reaches_the_twilio_standin_and_a_suppressed_number_sh
     messages = await arrived(standin, to)
     assert [(m["from"], m["body"]) for m in messages] == [(SENDER, "Hi Alex, the AGM is on Friday.")]
 
-    stopped = f"+1617555{uuid.uuid4().int % 10_000:04d}"
     await db_pool.execute("INSERT INTO suppressions (org_id, phone, scope, source) VALUES ($1, $2, '', 'keyword')",
                           org_id, stopped)
-    await page.get_by_label("Staff numbers").fill(stopped)
+    await page.get_by_label("Sam's mobile").uncheck()
+    await page.get_by_label("Front desk").check()
     await page.get_by_role("button", name="Send a test").click()
     await expect(result.locator(".alert.danger")).to_contain_text(
         f"The test was not sent: suppressed, so not texted: {stopped}")
     assert await arrived(standin, stopped) == []
 
-    await page.get_by_label("Staff numbers").fill(",".join(f"+1617555010{i}" for i in range(6)))
+    for box in await page.locator('input[name="test_to"]').all():
+        await box.check()
     await page.get_by_role("button", name="Send a test").click()
-    await expect(page.locator("#test_to-error")).to_have_text("At most 5 numbers; 6 were entered.")
-    await expect(page.get_by_label("Staff numbers")).to_have_attribute("aria-invalid", "true")
+    await expect(page.locator("#test_to-error")).to_have_text("At most 5 numbers; 6 were chosen.")
+    await screenshot(page, "composer-test-send")
+
+
+async def test_without_staff_test_numbers_the_composer_says_where_they_come_from(
+    page: Page, db_pool: asyncpg.Pool, standin: TwilioStandin
+) -> None:
+    _, staff, campaign_id = await linked_org(db_pool, standin)
+    await sign_in(page, staff, then=f"/campaigns/{campaign_id}/edit")
+
+    await expect(page.locator("#test_to-none")).to_contain_text(
+        "test texts go only to numbers an admin adds in Settings")
+    await expect(page.get_by_role("button", name="Send a test")).to_have_count(0)
 
 
 async def test_the_estimate_and_the_send_confirmation_show_the_previewed_audience_not_the_typed_figure(

@@ -215,6 +215,28 @@ async def test_settings_save_and_warn_above_30000_segments(page: Page, org: Org,
     await expect(page.locator("#settings-warnings")).to_be_hidden()
 
 
+async def test_an_admin_adds_and_removes_a_staff_test_number_in_settings(
+    page: Page, org: Org, db_pool: asyncpg.Pool
+) -> None:
+    await sign_in(page, org.admin, then="/settings")
+    form = page.locator("form[data-settings-form=test-number]")
+    await form.get_by_label("Phone number").fill("12")
+    await form.get_by_label("Whose it is").fill("Sam's mobile")
+    await form.get_by_role("button", name="Add test number").click()
+    await expect(form.locator("[data-error-for=phone]")).to_contain_text("not a phone number that can be texted")
+
+    await form.get_by_label("Phone number").fill("(617) 555-0142")
+    await form.get_by_role("button", name="Add test number").click()
+    numbers = page.locator("ul.test-numbers")
+    await expect(numbers).to_contain_text("Sam's mobile +16175550142")
+    assert await db_pool.fetchval("SELECT label FROM staff_test_numbers WHERE org_id = $1 AND phone = $2",
+                                  org.id, "+16175550142") == "Sam's mobile"
+
+    await page.get_by_role("button", name="Remove Sam's mobile (+16175550142)").click()
+    await expect(page.locator("ul.test-numbers")).to_have_count(0)
+    assert await db_pool.fetchval("SELECT count(*) FROM staff_test_numbers WHERE org_id = $1", org.id) == 0
+
+
 async def test_a_staff_user_cannot_open_settings(page: Page, org: Org) -> None:
     await sign_in(page, org.staff)
     await expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Settings")).to_have_count(0)

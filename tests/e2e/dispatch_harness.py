@@ -158,7 +158,22 @@ async def seed_run(pool: asyncpg.Pool, standin: TwilioStandin, senders: list[str
             org_id=org_id, campaign_id=campaign_id, run_id=run_id, recipient_id=uuid.uuid4(),
             sender=senders[index % len(senders)], to=f"+1415555{index:04d}",
             body=body, segments=count_segments(body).segments))
+    await store_snapshot(pool, run.recipients)
     return run
+
+
+async def store_snapshot(pool: asyncpg.Pool, recipients: list[Recipient]) -> None:
+    """Write ``recipients`` as their runs' frozen snapshot, as the audience service would: the dispatcher
+    sends only what the snapshot holds."""
+    async with pool.acquire() as conn:
+        first = await conn.fetchval("SELECT coalesce(max(position), -1) + 1 FROM run_recipients WHERE run_id = ANY($1)",
+                                    list({r.run_id for r in recipients}))
+        await conn.copy_records_to_table(
+            "run_recipients",
+            columns=("run_id", "position", "recipient_id", "org_id", "member_id", "e164", "body", "segments",
+                     "status", "sender"),
+            records=[(r.run_id, first + i, r.recipient_id, r.org_id, str(i), r.to, r.body, r.segments, "queued",
+                      r.sender) for i, r in enumerate(recipients)])
 
 
 async def publish_recipients(publisher: EventPublisher, run: SeededRun) -> None:

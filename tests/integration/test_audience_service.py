@@ -194,6 +194,7 @@ async def test_an_iqa_audience_becomes_a_snapshot_and_recipient_events(harness: 
     assert zoe["body"] == "Hi Zoë, renewals open today. Reply STOP to opt out."
     assert json.loads(zoe["merge_values"]) == {"first_name": "Zoë"}
     assert next(r for r in rows if r["member_id"] == "23157")["duplicate_of"] == "23156"
+    assert {r["sender"] for r in queued} == {sender} and {r["sender"] for r in rows if r not in queued} == {None}
     assert (run["state"], run["targeted"], run["excluded"], run["planned_segments"]) == ("sending", 7, 6, 7)
     assert json.loads(run["exclusions"]) == {"bad_number": 1, "duplicate_number": 1, "invalid_number": 3,
                                              "opted_out": 1}
@@ -452,6 +453,31 @@ async def test_poisoned_events_go_to_the_dead_letter_queue(harness: Harness) -> 
     assert any(d["error_code"] == "run_unknown" and str(unknown.run_id) in d["value"] for d in letters)
     run = await harness.settled(bad_body)  # a body that cannot be rendered fails its run, not the consumer
     assert run["state"] == "failed" and run["state_reason"].startswith("merge_unknown_field:")
+
+
+async def test_a_campaign_due_that_the_database_does_not_vouch_for_resolves_nothing(harness: Harness) -> None:
+    org_id, _ = await harness.org()
+    early = await harness.run(org_id)  # a forged event for a run scheduled for tomorrow
+    await harness.pool.execute("UPDATE campaign_runs SET occurrence_at = now() + interval '1 day' WHERE id = $1",
+                               early.run_id)
+    other_org, _ = await harness.org()
+    foreign = (await harness.run(other_org)).model_copy(update={"org_id": org_id})
+    await harness.due(early)
+    await harness.due(foreign)
+
+    assert await eventually(lambda: _code_of(harness, early.run_id), timeout=20) == "run_not_due"
+    assert await eventually(lambda: _code_of(harness, foreign.run_id), timeout=20) == "run_mismatch"
+    for forged in (early, foreign):
+        row = await harness.pool.fetchrow("SELECT state, resolved_at FROM campaign_runs WHERE id = $1", forged.run_id)
+        assert (row["state"], row["resolved_at"]) == ("pending", None)
+        assert await harness.snapshot(forged) == []
+
+
+async def _code_of(harness: Harness, run_id: uuid.UUID) -> str | None:
+    for letter in await harness.dead_letters():
+        if letter["value"].startswith("{") and json.loads(letter["value"])["run_id"] == str(run_id):
+            return letter["error_code"]
+    return None
 
 
 async def _letters(harness: Harness, at_least: int) -> list[dict[str, Any]] | None:

@@ -4,6 +4,7 @@ redelivery; poison to the DLQ; allowance and opted-out alerts raised once."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -42,8 +43,19 @@ class Usage:
     prefix: str
 
     async def results(self, *events: SendResult) -> None:
+        """Publish send-results as the dispatcher does: after writing their outcomes to the send ledger."""
         for event in events:
+            await self.ledger(event)
             await self.publisher.publish(SEND_RESULTS, event, key=str(event.run_id))
+
+    async def ledger(self, event: SendResult) -> None:
+        """The dispatcher's ledger row for ``event``, under its run's organisation (none for an unknown run)."""
+        await self.pool.execute(
+            """INSERT INTO send_ledger (run_id, recipient_id, org_id, sender, to_number, segments, state, message_sid)
+               SELECT r.id, $2, r.org_id, $3, $4, $5, $6, $7 FROM campaign_runs r WHERE r.id = $1
+               ON CONFLICT DO NOTHING""",
+            event.run_id, event.recipient_id, event.sender, event.to, event.segments, event.outcome,
+            event.message_sid)
 
     async def statuses(self, *events: MessageStatus) -> None:
         for event in events:
@@ -173,6 +185,26 @@ async def test_poisoned_events_go_to_the_dlq_and_the_next_one_is_counted(usage: 
     assert letters[0]["value"] == "{not json" and letters[1]["topic"] == topic
 
 
+async def test_a_send_result_the_ledger_does_not_hold_is_dead_lettered_and_counts_nothing(usage: Usage) -> None:
+    org = await seed_org(usage.pool)
+    run_id = await seed_run(usage.pool, org)
+    genuine = result(org, run_id)
+    await usage.ledger(genuine)
+    forged = [result(org, run_id),  # a recipient the dispatcher never sent to
+              genuine.model_copy(update={"message_sid": fresh_sid(), "event_id": uuid.uuid4()}),  # another SID
+              genuine.model_copy(update={"outcome": "failed", "message_sid": None, "event_id": uuid.uuid4()})]
+    for event in forged:  # straight onto the topic: no ledger row of their own
+        await usage.publisher.publish(SEND_RESULTS, event, key=str(event.run_id))
+    await usage.results(genuine)
+
+    totals = await eventually(lambda: _when(usage.run_usage(run_id), lambda t: t.get("messages") == 1))
+    letters = await read_topic(usage.bootstrap, SEND_RESULTS.dlq_name(usage.prefix), expect=len(forged) + 3)
+    codes = {json.loads(d["value"])["event_id"]: d["error_code"] for d in letters if "event_id" in d["value"]}
+    assert [codes.get(str(event.event_id)) for event in forged] == ["ledger_mismatch"] * 3
+    await usage.settled()
+    assert (await usage.run_usage(run_id))["messages"] == totals["messages"] == 1
+
+
 async def test_the_allowance_alerts_at_80_and_100_percent_once_each(usage: Usage) -> None:
     org = await seed_org(usage.pool, allowance=10)
     run_id = await seed_run(usage.pool, org)
@@ -230,6 +262,20 @@ async def test_a_stop_in_reply_to_a_run_counts_once_as_an_opt_out_it_caused(usag
                              message_sid=inbound_sid) for scope in (None, SENDER)]
     events.append(ConsentChanged(org_id=org.id, phone="+14155550178", action="opt_out", source="keyword",
                                  message_sid=fresh_sid()))  # a STOP that answers no campaign text
+    # Forged: another number's opt-out pointing at this STOP, another organisation naming it, and an
+    # opt-out pointing at a HELP reply of another recipient of the run.
+    help_sid = fresh_sid()
+    await usage.pool.execute(
+        "INSERT INTO inbound_messages (org_id, message_sid, from_number, phone, to_number, body, kind, keyword, "
+        "run_id, recipient_id, received_at) VALUES ($1, $2, $3, $3, $4, 'HELP', 'help', 'HELP', $5, $6, now())",
+        org.id, help_sid, "+14155550179", SENDER, run_id, uuid.uuid4())
+    other = await seed_org(usage.pool)
+    events += [ConsentChanged(org_id=org.id, phone="+14155550180", action="opt_out", source="keyword",
+                              message_sid=inbound_sid),
+               ConsentChanged(org_id=other.id, phone=phone, action="opt_out", source="keyword",
+                              message_sid=inbound_sid),
+               ConsentChanged(org_id=org.id, phone="+14155550179", action="opt_out", source="keyword",
+                              message_sid=help_sid)]
     for event in [*events, *events]:
         await usage.publisher.publish(CONSENT, event, key=event.phone)
     await usage.settled()

@@ -1,6 +1,6 @@
 from datetime import UTC, datetime
 
-from services.dispatcher.caps import CapPolicy, first_cap_reached, next_period_start, period_start
+from libs.common.sender_caps import CapPolicy, first_cap_reached, next_period_start, period_start
 
 NOW = datetime(2026, 11, 26, 15, 30, tzinfo=UTC)  # a Thursday
 

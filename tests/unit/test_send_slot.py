@@ -10,10 +10,10 @@ import uuid
 from decimal import Decimal
 
 from libs.common.events import Recipient
+from libs.common.twilio_sender import Accepted
 from services.dispatcher import delivery
 from services.dispatcher.db import LedgerEntry
 from services.dispatcher.delivery import Attempt, Deliverer
-from services.dispatcher.twilio_sender import Accepted
 
 
 class RecordingTwilio:

@@ -22,7 +22,7 @@ from libs.common.errors import PermanentError
 from libs.common.merge import STANDARD_FIELDS
 from libs.common.phone import region_for_prefix
 from libs.common.run_endings import RUN_ENDED
-from services.api import dashboard_db, db, pages, run_outcome, twilio_codes
+from services.api import dashboard_db, db, pages, run_outcome, test_send_db, twilio_codes
 from services.api.deps import PoolDep, Principal, PrincipalDep
 from services.api.errors import NotFound
 from services.api.phone_input import number_digits
@@ -194,6 +194,7 @@ async def _composer(
         account = await dashboard_db.account_summary(conn, org.id)
         audiences = await load_audience_options(conn, org.id)
         runs = await dashboard_db.campaign_runs(conn, org.id, campaign["id"]) if campaign else []
+        test_numbers = await test_send_db.staff_test_numbers(conn, org.id)
     limit = campaign["segment_limit"] if campaign else org.campaign_segment_limit
     config = {
         "campaign": _campaign_json(campaign),
@@ -207,7 +208,7 @@ async def _composer(
         request, "campaigns/compose.html", principal=principal, nav="campaigns", campaign=campaign,
         senders=senders, account=account, audiences=audiences, merge_fields=MERGE_FIELDS, segment_limit=limit,
         run_in_progress=_open_run(runs, due_only=False) is not None,
-        config=config,
+        config=config, test_numbers=test_numbers,
     )
 
 

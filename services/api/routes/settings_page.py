@@ -1,5 +1,6 @@
 """The Settings page (admins only; staff get a 403 page). Its forms save through ``/api/v1/settings``,
-``/api/v1/users`` and ``/api/v1/api-keys``; this module only renders what is there now."""
+``/api/v1/settings/test-numbers``, ``/api/v1/users`` and ``/api/v1/api-keys``; this module only renders
+what is there now."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import zoneinfo
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from services.api import auth, auth_db, pages
+from services.api import auth, auth_db, pages, test_send_db
 from services.api.deps import AdminDep, PoolDep
 from services.api.routes.settings import RECOMMENDED_SEGMENT_LIMITS, settings_out
+from services.api.test_send_limits import MAX_TEST_NUMBERS
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 
@@ -27,6 +29,8 @@ async def settings_page(request: Request, admin: AdminDep, pool: PoolDep) -> HTM
         settings = await settings_out(conn, admin.org.id)
         users, _ = await auth_db.list_users(conn, admin.org.id, 200, 0)
         keys = await auth_db.list_api_keys(conn, admin.org.id)
+        test_numbers = await test_send_db.staff_test_numbers(conn, admin.org.id)
     return pages.render(request, "settings.html", principal=admin, nav="settings", settings=settings, users=users,
                         api_keys=keys, time_zones=_time_zones(), recommended=RECOMMENDED_SEGMENT_LIMITS,
-                        min_password=auth.MIN_PASSWORD_LENGTH)
+                        min_password=auth.MIN_PASSWORD_LENGTH, test_numbers=test_numbers,
+                        max_test_numbers=MAX_TEST_NUMBERS)

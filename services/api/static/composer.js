@@ -420,20 +420,21 @@ $("sender_id").addEventListener("change", () => refreshAudienceEstimate());
 const MAX_TEST_NUMBERS = 5;
 
 async function sendTest() {
-  const input = $("test_to");
+  const boxes = [...document.querySelectorAll('input[name="test_to"]')];
+  const input = boxes[0].closest("fieldset");
   const error = $("test_to-error");
   const result = $("test-send-result");
-  const numbers = input.value.split(/[\n,;]+/).map((n) => n.trim()).filter(Boolean);
+  const numbers = boxes.filter((b) => b.checked).map((b) => b.value);
   error.textContent = "";
   input.removeAttribute("aria-invalid");
   const refuse = (message) => {
     error.textContent = message;
     input.setAttribute("aria-invalid", "true");
     result.replaceChildren();
-    input.focus();
+    boxes[0].focus();
   };
-  if (!numbers.length) return refuse("Enter at least one staff number.");
-  if (numbers.length > MAX_TEST_NUMBERS) return refuse(`At most ${MAX_TEST_NUMBERS} numbers; ${numbers.length} were entered.`);
+  if (!numbers.length) return refuse("Choose at least one staff test number.");
+  if (numbers.length > MAX_TEST_NUMBERS) return refuse(`At most ${MAX_TEST_NUMBERS} numbers; ${numbers.length} were chosen.`);
   const button = $("test-send");
   button.disabled = true;
   button.textContent = "Sending…";

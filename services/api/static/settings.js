@@ -25,10 +25,11 @@ const payloads = {
   }),
   user: (f) => ({ email: f.email.value.trim(), name: f.name.value.trim(), role: f.role.value, password: f.password.value }),
   "api-key-new": (f) => ({ name: f.name.value.trim(), role: f.role.value }),
+  "test-number": (f) => ({ phone: f.phone.value.trim(), label: f.label.value.trim() }),
 };
 
 // Forms whose answer changes what the rest of the page shows: reload after saving them.
-const reloadAfter = new Set(["credentials", "api-key", "shared-key", "user", "country"]);
+const reloadAfter = new Set(["credentials", "api-key", "shared-key", "user", "country", "test-number"]);
 
 function showWarnings(warnings) {
   const box = document.getElementById("settings-warnings");
@@ -106,4 +107,19 @@ document.querySelectorAll("[data-user-role]").forEach((select) => {
 });
 document.querySelectorAll("[data-user-active]").forEach((button) => {
   button.addEventListener("click", () => updateUser(button.dataset.userActive, { active: button.dataset.active === "true" }, button));
+});
+
+// Staff test numbers: removed at once.
+document.querySelectorAll("[data-test-number-remove]").forEach((button) => {
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await api("DELETE", `/api/v1/settings/test-numbers/${encodeURIComponent(button.dataset.testNumberRemove)}`);
+      sessionStorage.setItem("textpulse.flash", "Test number removed.");
+      location.reload();
+    } catch (problem) {
+      toast(problem.message, "error");
+      button.disabled = false;
+    }
+  });
 });

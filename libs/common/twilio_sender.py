@@ -1,4 +1,6 @@
-"""The dispatcher's adapter to Twilio: send one message, or find one already sent. Uses the twilio SDK.
+"""The one adapter to Twilio's Messages API: send one message, or find one already sent. Uses the twilio SDK.
+
+The dispatcher sends campaign texts through it, and the API its test sends (``services/api/test_send.py``).
 
 Every call has an explicit timeout (the SDK has none). Failures come out as ``SendFailure`` with their
 remedy (see ``twilio_errors``); nothing else escapes.
@@ -16,7 +18,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
-from services.dispatcher.twilio_errors import SendFailure, remedy_for
+from libs.common.twilio_errors import SendFailure, remedy_for
 
 # Twilio's clock and ours may differ by this much when matching a found message to a claim.
 CLOCK_SKEW = timedelta(minutes=2)
@@ -51,13 +53,11 @@ class TwilioSender:
     async def aclose(self) -> None:
         await self._http.close()
 
-    async def send(self, *, sender: str, to: str, body: str, validity_period_s: int) -> Accepted:
-        params: dict[str, object] = {
-            "to": to,
-            "body": body,
-            "status_callback": self._account.status_callback,
-            "validity_period": validity_period_s,
-        }
+    async def send(self, *, sender: str, to: str, body: str, validity_period_s: int | None = None) -> Accepted:
+        """Create the message (Twilio's own validity period when ``validity_period_s`` is None)."""
+        params: dict[str, object] = {"to": to, "body": body, "status_callback": self._account.status_callback}
+        if validity_period_s is not None:
+            params["validity_period"] = validity_period_s
         if sender.startswith("MG"):
             params["messaging_service_sid"] = sender
         else:

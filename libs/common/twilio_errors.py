@@ -1,4 +1,5 @@
-"""What each Twilio error means for the dispatcher: Twilio's facts, translated once.
+"""What each Twilio error means for a send: Twilio's facts, translated once (the dispatcher's campaign
+sends and the API's test sends both get them from ``twilio_sender``).
 
 A ``SendFailure`` knows how it must be treated (courier's idea of errors that carry their remedy):
 
@@ -7,12 +8,12 @@ A ``SendFailure`` knows how it must be treated (courier's idea of errors that ca
   Twilio's list before sending again.
 - ``suppress``: the member replied STOP to this sender (21610): never send, suppress the number.
 - ``bad_number``: the number cannot receive texts (21211, 21612, 21614): fail it and remember.
-
-The codes that mean "unsubscribed" and "bad number" are Twilio facts shared with the other services
-(``libs/common/twilio_facts.py``); the remedy for each code is the dispatcher's own.
 - ``fail``: this message can never go as it is (body problems): fail the recipient.
 - ``pause_run``: every message of the run would fail the same way (credentials, sender not owned,
   no geo permission, sender not verified): pause the run and alert; the recipient is not failed.
+
+The codes that mean "unsubscribed" and "bad number" are Twilio facts shared with the other services
+(``libs/common/twilio_facts.py``). ``is_transient`` says whether trying again later may help.
 """
 
 from __future__ import annotations
@@ -62,3 +63,8 @@ def remedy_for(http_status: int, twilio_code: int | None) -> Remedy:
     if http_status in (401, 403):
         return "pause_run"
     return "fail"
+
+
+def is_transient(remedy: Remedy) -> bool:
+    """Twilio could not be reached or was busy: the same request may succeed later."""
+    return remedy in ("retry", "reconcile")

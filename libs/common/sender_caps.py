@@ -8,6 +8,13 @@ from datetime import datetime, timedelta
 PERIODS = ("day", "week", "month")
 
 
+def is_capped(verification: str, to: str) -> bool:
+    """Whether a text from a sender in this verification state to ``to`` falls under the volume caps:
+    Twilio blocks unverified toll-free numbers to US/Canada (30032) and still charges, so such a text
+    goes only under the caps the organisation chose for that state, and is refused without them."""
+    return verification != "verified" and to.startswith("+1")
+
+
 @dataclass(frozen=True)
 class CapPolicy:
     per_day: int | None
