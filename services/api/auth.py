@@ -37,9 +37,9 @@ SESSION_TOUCH_EVERY: Final = timedelta(minutes=5)
 
 # Sign-in attempts allowed in a window, per account (the e-mail address typed, known or not) and per
 # client address; past either, attempts are refused without checking the password until the window ends.
-# A good sign-in clears its account's count, not its address's.
+# A good sign-in clears its account's count and gives its address back the attempt it used.
 SIGN_IN_MAX_ATTEMPTS_PER_ACCOUNT: Final = 10
-SIGN_IN_MAX_ATTEMPTS_PER_ADDRESS: Final = 30  # TEXTPULSE_SIGN_IN_MAX_PER_ADDRESS
+SIGN_IN_MAX_ATTEMPTS_PER_ADDRESS: Final = 20  # TEXTPULSE_SIGN_IN_MAX_PER_ADDRESS
 SIGN_IN_WINDOW: Final = timedelta(minutes=15)
 
 API_KEY_PREFIX: Final = "tpk_"
@@ -88,10 +88,14 @@ def account_throttle_key(email: str) -> str:
     return f"account:{email.strip().lower()}"
 
 
+def address_throttle_key(client_address: str) -> str:
+    return f"address:{client_address}"
+
+
 def throttle_limits(email: str, client_address: str, max_per_address: int) -> dict[str, int]:
     """The sign-in throttle's keys for an attempt, each with the attempts it allows in a window."""
     return {account_throttle_key(email): SIGN_IN_MAX_ATTEMPTS_PER_ACCOUNT,
-            f"address:{client_address}": max_per_address}
+            address_throttle_key(client_address): max_per_address}
 
 
 def new_token() -> str:

@@ -55,6 +55,11 @@ RETURNING key, attempts;
 -- name: clear-sign-in-attempts
 DELETE FROM sign_in_throttle WHERE key = :key;
 
+-- name: refund-sign-in-attempt
+-- A good sign-in gives its address back the attempt it used, so an office behind one address signing in
+-- each morning is never throttled; only failures add up.
+UPDATE sign_in_throttle SET attempts = attempts - 1 WHERE key = :key AND attempts > 0;
+
 -- name: delete-old-sign-in-attempts
 DELETE FROM sign_in_throttle
 WHERE key IN (SELECT key FROM sign_in_throttle

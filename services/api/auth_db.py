@@ -61,6 +61,10 @@ async def clear_sign_in_attempts(conn: asyncpg.Connection, key: str) -> None:
     await QUERIES.execute(conn, "clear-sign-in-attempts", key=key)
 
 
+async def refund_sign_in_attempt(conn: asyncpg.Connection, key: str) -> None:
+    await QUERIES.execute(conn, "refund-sign-in-attempt", key=key)
+
+
 async def record_sign_in(conn: asyncpg.Connection, user_id: UUID, new_hash: str | None) -> None:
     await QUERIES.execute(conn, "record-sign-in", user_id=user_id, new_hash=new_hash)
 

@@ -379,3 +379,18 @@ async def test_new_users_need_a_long_password_and_a_free_address(
     assert made.status_code == 201 and made.json()["role"] == "staff"
     stored = await db_pool.fetchval("SELECT password_hash FROM users WHERE email = 'new.staff@example.org'")
     assert stored.startswith("$argon2id$") and auth.check_password(stored, "a long enough password").ok
+
+
+async def test_good_sign_ins_from_one_address_never_use_up_its_limit_and_failures_do(
+    database_url: str, kafka_bootstrap: str, db_pool: asyncpg.Pool
+) -> None:
+    org = await api_harness.make_org(db_pool)
+    async with api_harness.api_app(database_url, kafka_bootstrap, sign_in_max_per_address=3) as app:
+        for _ in range(5):  # an office behind one address, each member of staff signing in
+            _, email = await api_harness.make_user(db_pool, org.id)
+            async with browser_from(app, "198.18.0.7") as browser:
+                assert (await submit_sign_in(browser, email, PASSWORD)).status_code == 303
+        async with browser_from(app, "198.18.0.7") as browser:
+            answers = [(await submit_sign_in(browser, email, f"typo number {i} here")).status_code for i in range(3)]
+            assert answers == [401, 401, 401]
+            assert (await submit_sign_in(browser, email, PASSWORD)).status_code == 429

@@ -4,7 +4,7 @@
 -- so concurrent guesses cannot all slip in under the limit; a good sign-in clears its account's row.
 CREATE TABLE sign_in_throttle (
     key               text PRIMARY KEY CHECK (length(key) <= 300),
-    attempts          integer NOT NULL CHECK (attempts >= 1),
+    attempts          integer NOT NULL CHECK (attempts >= 0),  -- a good sign-in gives its address one back
     window_started_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX sign_in_throttle_window ON sign_in_throttle (window_started_at);

@@ -58,8 +58,8 @@ async def sign_in(
         return _form(request, web, next=target, email=email, status=400,
                      error="The sign-in form had expired. Please try again.")
     email = email.strip()
-    limits = auth.throttle_limits(email, request.client.host if request.client else "unknown",
-                                  web.sign_in_max_per_address)
+    address = request.client.host if request.client else "unknown"
+    limits = auth.throttle_limits(email, address, web.sign_in_max_per_address)
     async with pool.acquire() as conn:
         attempts = await auth_db.count_sign_in_attempt(conn, list(limits))
         user = await auth_db.user_for_sign_in(conn, email) if email else None
@@ -91,6 +91,7 @@ async def sign_in(
         session = await auth_db.start_session(conn, user["id"], user["org_id"])
         await auth_db.record_sign_in(conn, user["id"], checked.rehash)
         await auth_db.clear_sign_in_attempts(conn, auth.account_throttle_key(email))
+        await auth_db.refund_sign_in_attempt(conn, auth.address_throttle_key(address))
     log.info("sign_in.succeeded", extra={"user_id": str(user["id"]), "org_id": str(user["org_id"])})
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(web.cookie_name, session.token, max_age=int(auth.SESSION_ABSOLUTE.total_seconds()),
