@@ -17,9 +17,10 @@ cache cannot go stale, and a changed credential is seen at once because the valu
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import asyncpg
 
@@ -154,3 +155,22 @@ async def rewrap_data_keys(conn: asyncpg.Connection, keyring: Keyring, *, batch:
 
 async def data_keys_by_kek(conn: asyncpg.Connection) -> dict[str, int]:
     return {row["kek_id"]: row["keys"] for row in await QUERIES.fetch(conn, "data-keys-by-kek")}
+
+
+@dataclass(frozen=True)
+class TwilioLogin:
+    """How calls to Twilio authenticate: with the API key when the account has one, else the auth token."""
+
+    account_sid: str
+    username: str  # the API key SID, or the account SID
+    password: str = field(repr=False)  # the API key secret, or the auth token
+
+
+async def open_twilio_login(conn: asyncpg.Connection, store: SecretStore, org_id: uuid.UUID,
+                            account: Mapping[str, Any]) -> TwilioLogin:
+    """The login from an ``sms_accounts`` row (account_sid, auth_token, api_key_sid, api_key_secret)."""
+    if account["api_key_sid"] is not None:
+        secret = await store.open(conn, org_id, API_KEY_SECRET, account["api_key_secret"])
+        return TwilioLogin(account["account_sid"], account["api_key_sid"], secret)
+    token = await store.open(conn, org_id, AUTH_TOKEN, account["auth_token"])
+    return TwilioLogin(account["account_sid"], account["account_sid"], token)

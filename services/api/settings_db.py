@@ -9,6 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from libs.common.db import Queries
+from libs.common.secret_store import API_KEY_SECRET, AUTH_TOKEN, SecretStore
 
 QUERIES = Queries.load(Path(__file__).with_name("settings.sql"))
 
@@ -48,16 +49,19 @@ async def account_linked_elsewhere(conn: asyncpg.Connection, org_id: UUID, accou
     return bool(await QUERIES.fetchval(conn, "account-linked-elsewhere", org_id=org_id, account_sid=account_sid))
 
 
-async def link_sms_account(
-    conn: asyncpg.Connection, org_id: UUID, account_sid: str, auth_token: str, webhook_base_url: str
-) -> None:
-    """Raises asyncpg.UniqueViolationError when another organisation has linked the same account."""
-    await QUERIES.execute(conn, "link-sms-account", org_id=org_id, account_sid=account_sid, auth_token=auth_token,
+async def link_sms_account(conn: asyncpg.Connection, secrets: SecretStore, org_id: UUID, account_sid: str,
+                           auth_token: str, webhook_base_url: str) -> None:
+    """Store the account with its token sealed. Raises asyncpg.UniqueViolationError when another
+    organisation has linked the same account."""
+    sealed = await secrets.seal(conn, org_id, AUTH_TOKEN, auth_token)
+    await QUERIES.execute(conn, "link-sms-account", org_id=org_id, account_sid=account_sid, auth_token=sealed,
                           webhook_base_url=webhook_base_url)
 
 
-async def set_api_key(conn: asyncpg.Connection, org_id: UUID, api_key_sid: str, api_key_secret: str) -> None:
-    await QUERIES.execute(conn, "set-api-key", org_id=org_id, api_key_sid=api_key_sid, api_key_secret=api_key_secret)
+async def set_api_key(conn: asyncpg.Connection, secrets: SecretStore, org_id: UUID, api_key_sid: str,
+                      api_key_secret: str) -> None:
+    sealed = await secrets.seal(conn, org_id, API_KEY_SECRET, api_key_secret)
+    await QUERIES.execute(conn, "set-api-key", org_id=org_id, api_key_sid=api_key_sid, api_key_secret=sealed)
 
 
 async def clear_api_key(conn: asyncpg.Connection, org_id: UUID) -> None:

@@ -19,7 +19,6 @@ import asyncio
 from typing import Annotated, Literal
 from uuid import UUID
 
-import asyncpg
 import requests
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -34,8 +33,9 @@ from libs.common.logging import get_logger
 from libs.common.merge import MergeError
 from libs.common.phone import region_for_prefix
 from libs.common.preflight import preview
+from libs.common.secret_store import TwilioLogin, open_twilio_login
 from libs.common.segments import InvalidBody
-from services.api.deps import ActorDep, OrgDep, PoolDep, WebDep
+from services.api.deps import ActorDep, OrgDep, PoolDep, SecretsDep, WebDep
 from services.api.errors import Conflict, InvalidInput, NotFound
 
 log = get_logger(__name__)
@@ -58,10 +58,8 @@ LEFT JOIN senders d ON d.org_id = c.org_id AND d.is_default
 WHERE c.id = :campaign_id AND c.org_id = :org_id;
 
 -- name: test-send-account
--- Credentials as the dispatcher uses them: the API key when there is one, else the auth token.
-SELECT account_sid, coalesce(api_key_sid, account_sid) AS username,
-       coalesce(api_key_secret, auth_token) AS password
-FROM sms_accounts WHERE org_id = :org_id;
+-- Sealed credentials, opened as the dispatcher opens them (libs/common/secret_store.py open_twilio_login).
+SELECT account_sid, auth_token, api_key_sid, api_key_secret FROM sms_accounts WHERE org_id = :org_id;
 
 -- name: test-send-suppressed
 -- Which of :phones may not be texted from :sender (an organisation-wide or sender-scoped entry).
@@ -98,7 +96,7 @@ class TestSendOut(BaseModel):
 @router.post("/{campaign_id}/test-send", summary="Send the campaign's text to up to 5 staff numbers",
              responses={409: {"description": "a number is suppressed, or no Twilio account is linked"}})
 async def test_send(campaign_id: UUID, body: TestSendIn, org: OrgDep, actor: ActorDep, pool: PoolDep,
-                    web: WebDep) -> TestSendOut:
+                    web: WebDep, secrets: SecretsDep) -> TestSendOut:
     numbers = _numbers(body.to, org.default_country_prefix)
     async with pool.acquire() as conn:
         campaign = await QUERIES.fetchrow(conn, "test-send-campaign", campaign_id=campaign_id, org_id=org.id)
@@ -106,16 +104,17 @@ async def test_send(campaign_id: UUID, body: TestSendIn, org: OrgDep, actor: Act
             raise NotFound("campaign_not_found", f"no campaign {campaign_id}")
         if not campaign["sender"]:
             raise Conflict("sender_missing", "the campaign has no sender and the organisation has no default sender")
-        account = await QUERIES.fetchrow(conn, "test-send-account", org_id=org.id)
-        if account is None:
+        row = await QUERIES.fetchrow(conn, "test-send-account", org_id=org.id)
+        if row is None:
             raise Conflict("twilio_account_missing", "link a Twilio account in Settings before sending")
+        login = await open_twilio_login(conn, secrets, org.id, row)
         suppressed = [r["phone"] for r in await QUERIES.fetch(conn, "test-send-suppressed", org_id=org.id,
                                                               phones=numbers, sender=campaign["sender"])]
     if suppressed:
         raise Conflict("recipient_suppressed",
                        f"suppressed, so not texted: {', '.join(suppressed)}; lift it on the Suppressions page first")
     text = _rendered(campaign["body"] or "", org.default_country_prefix)
-    results = await _send_all(account, web.twilio_api_base_url, campaign["sender"], numbers, text)
+    results = await _send_all(login, web.twilio_api_base_url, campaign["sender"], numbers, text)
     log.info("campaign.test_sent", extra={"org_id": str(org.id), "campaign_id": str(campaign_id), "actor": actor,
                                           "sent": sum(r.status == "queued" for r in results), "asked": len(numbers)})
     if not any(r.status == "queued" for r in results):
@@ -143,12 +142,12 @@ def _rendered(body: str, prefix: str) -> str:
         raise InvalidInput("body", exc.code, exc.message) from None
 
 
-async def _send_all(account: asyncpg.Record, base_url: str, sender: str, numbers: list[str],
+async def _send_all(login: TwilioLogin, base_url: str, sender: str, numbers: list[str],
                     text: str) -> list[TestSendResult]:
     """One client per call (a handful of messages): the SDK's requests client, in a worker thread, with
     an explicit timeout. (Its aiohttp client warns on every call with the aiohttp we run.)"""
     http = TwilioHttpClient(timeout=TWILIO_TIMEOUT_S)
-    client = Client(account["username"], account["password"], account["account_sid"], http_client=http)
+    client = Client(login.username, login.password, login.account_sid, http_client=http)
     client.api.base_url = base_url.rstrip("/")
     try:
         return [await asyncio.to_thread(_send_one, client, sender, to, text) for to in numbers]
