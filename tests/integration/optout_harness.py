@@ -36,6 +36,7 @@ from libs.common.topics import CONSENT, MESSAGE_STATUS
 from services.optout.main import OptoutTuning, build
 from services.optout.processing import ProcessorTuning
 from services.optout.writeback import WritebackTuning
+from tests.sealed_credentials import seal_credentials
 
 PUBLIC_BASE = "https://sms.textpulse.test/hooks"  # with a path prefix, as behind a gateway
 FAST = OptoutTuning(
@@ -95,6 +96,7 @@ class OptoutHarness:
                 "INSERT INTO sms_accounts (org_id, account_sid, auth_token, webhook_base_url) VALUES ($1, $2, $3, $4)",
                 org_id, org.account_sid, org.auth_token, PUBLIC_BASE,
             )
+            await seal_credentials(conn)
             await conn.execute("INSERT INTO senders (org_id, address, kind) VALUES ($1, $2, $3)",
                                org_id, sender, sender_kind)
             campaign = await conn.fetchval(

@@ -19,6 +19,7 @@ import asyncpg
 import httpx
 import pytest
 
+from libs.common.secret_store import AUTH_TOKEN
 from services.optout.processing import WebhookProcessor
 from tests.conftest import eventually
 from tests.integration.optout_harness import (
@@ -29,6 +30,7 @@ from tests.integration.optout_harness import (
     fresh_sid,
     running_optout,
 )
+from tests.sealed_credentials import seal
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -432,7 +434,8 @@ async def test_a_rotated_auth_token_is_honoured_at_once(optout: OptoutHarness) -
     assert (await optout.inbound(org, "hello", fresh_phone())).status_code == 200  # the account is cached now
     rotated = Org(**{**org.__dict__, "auth_token": "0123456789abcdef" * 2})
     async with optout.pool.acquire() as conn:
-        await conn.execute("UPDATE sms_accounts SET auth_token = $1 WHERE org_id = $2", rotated.auth_token, org.id)
+        await conn.execute("UPDATE sms_accounts SET auth_token = $1 WHERE org_id = $2",
+                           await seal(conn, org.id, AUTH_TOKEN, rotated.auth_token), org.id)
     assert (await optout.inbound(rotated, "hello", fresh_phone())).status_code == 200
     assert (await optout.inbound(org, "hello", fresh_phone())).status_code == 403  # the old token is refused
 
