@@ -5,9 +5,9 @@
     token = await store.open(conn, org_id, AUTH_TOKEN, row["auth_token"])
 
 Every writer seals through :meth:`SecretStore.seal` and every reader opens through :meth:`SecretStore.open`.
-An organisation's data key is created with its first secret. Unwrapped data keys are cached by id for the
-life of the process: a data key never changes (a rotation re-wraps it, it stays the same key), so the
-cache cannot go stale, and a changed credential is seen at once because the value itself is read each time.
+An organisation's data key is created with its first secret. Unwrapped data keys are cached, by
+organisation and id, for the life of the process: a data key never changes (a rotation re-wraps it and it
+stays the same key), so the cache cannot go stale; the sealed value itself is read each time.
 
 :func:`seal_plain_secrets` encrypts rows stored before migration 0022 (``python -m deploy.migrate``);
 :func:`rewrap_data_keys` re-wraps every data key with the current key-encryption key
@@ -62,7 +62,7 @@ def keyring_from_settings(settings: Settings) -> Keyring:
 class SecretStore:
     def __init__(self, keyring: Keyring) -> None:
         self.keyring = keyring
-        self._data_keys: dict[str, bytes] = {}
+        self._data_keys: dict[tuple[uuid.UUID, str], bytes] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SecretStore:
@@ -79,7 +79,7 @@ class SecretStore:
     async def open(self, conn: asyncpg.Connection, org_id: uuid.UUID, column: SecretColumn, stored: str) -> str:
         """The plaintext of a sealed value. Raises SecretUnreadable (without the value) if it does not open."""
         dek_id = sealed_key_id(stored, column=column.name)
-        dek = self._data_keys.get(dek_id)
+        dek = self._data_keys.get((org_id, dek_id))
         if dek is None:
             row = await QUERIES.fetchrow(conn, "data-key", dek_id=dek_id)
             if row is None or row["org_id"] != org_id:
@@ -101,12 +101,12 @@ class SecretStore:
                                   kek_id=self.keyring.current_id, wrapped=wrapped)
             row = await QUERIES.fetchrow(conn, "org-data-key", org_id=org_id)
             assert row is not None  # inserted, or inserted by the writer we waited for
-        cached = self._data_keys.get(row["id"])
+        cached = self._data_keys.get((org_id, row["id"]))
         return row["id"], cached or self._unwrap(row["wrapped"], row["kek_id"], org_id, row["id"])
 
     def _unwrap(self, wrapped: bytes, kek_id: str, org_id: uuid.UUID, dek_id: str) -> bytes:
         dek = self.keyring.unwrap(wrapped, kek_id=kek_id, org_id=org_id, dek_id=dek_id)
-        self._data_keys[dek_id] = dek
+        self._data_keys[(org_id, dek_id)] = dek
         return dek
 
 
