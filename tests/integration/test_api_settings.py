@@ -126,6 +126,7 @@ async def test_credentials_twilio_refuses_are_not_linked(admin: Caller, db_pool:
                                "twilio_credentials_refused")]:
         refused = problem(await admin.call("PUT", "/api/v1/settings/sms-account/credentials", body), 422, code)
         assert refused["errors"][0]["field"] == field and "Twilio refused" in refused["detail"]
+        assert body["auth_token"] not in str(refused)  # the refused token is not echoed back
     assert await db_pool.fetchval("SELECT count(*) FROM sms_accounts WHERE org_id = $1", admin.org_id) == 0
 
 
