@@ -1,4 +1,5 @@
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,8 @@ from libs.common.envelope import (
     seal,
     sealed_key_id,
 )
+from libs.common.secret_store import keyring_from_settings
+from libs.common.settings import Settings
 
 ORG, OTHER_ORG = uuid.uuid4(), uuid.uuid4()
 TOKEN = "0123456789abcdef0123456789abcdef"
@@ -73,3 +76,14 @@ def test_a_wrapped_data_key_copied_to_another_organisation_does_not_unwrap() -> 
     wrapped = keyring.wrap(dek, org_id=ORG, dek_id=dek_id)
     with pytest.raises(SecretUnreadable, match="does not unwrap"):
         keyring.unwrap(wrapped, kek_id=keyring.current_id, org_id=OTHER_ORG, dek_id=dek_id)
+
+
+def test_the_key_file_wins_over_the_variable_and_previous_keys_are_a_list(tmp_path: Path) -> None:
+    key_file = tmp_path / "kek"
+    key_file.write_text("k" * 44 + "\n")
+    from_file = keyring_from_settings(Settings(secret_key="v" * 40, secret_key_file=key_file,
+                                               secret_key_previous=" old-one-0123456789 , old-two-0123456789 "))
+    assert from_file.current_id == KeyEncryptionKey.from_secret("k" * 44).id
+    previous = ("old-one-0123456789", "old-two-0123456789")
+    assert all(from_file.knows(KeyEncryptionKey.from_secret(s).id) for s in previous)
+    assert not from_file.knows(KeyEncryptionKey.from_secret("v" * 40).id)
