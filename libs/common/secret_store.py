@@ -34,8 +34,10 @@ from libs.common.envelope import (
     seal,
     sealed_key_id,
 )
+from libs.common.logging import get_logger
 from libs.common.settings import Settings
 
+log = get_logger(__name__)
 QUERIES: Final = Queries.load(Path(__file__).with_name("secret_store.sql"))
 
 
@@ -69,7 +71,13 @@ class SecretStore:
         return cls(keyring_from_settings(settings))
 
     async def check(self, conn: asyncpg.Connection) -> None:
+        """Prepare the statements; warn (``secrets.key_unknown``) if data keys are wrapped by a key this
+        process does not hold: their credentials will not open (a wrong TEXTPULSE_SECRET_KEY, or a rotation
+        whose old key is missing from TEXTPULSE_SECRET_KEY_PREVIOUS)."""
         await QUERIES.check(conn)
+        unknown = {k: n for k, n in (await data_keys_by_kek(conn)).items() if not self.keyring.knows(k)}
+        if unknown:
+            log.warning("secrets.key_unknown", extra={"current_key": self.keyring.current_id, "unknown_keys": unknown})
 
     async def seal(self, conn: asyncpg.Connection, org_id: uuid.UUID, column: SecretColumn, plaintext: str) -> str:
         """``plaintext`` sealed for this organisation and column, creating the organisation's data key."""
@@ -120,15 +128,18 @@ async def seal_plain_secrets(conn: asyncpg.Connection, store: SecretStore) -> in
     async with conn.transaction():
         for row in await QUERIES.fetch(conn, "plain-sms-secrets"):
             org_id, values = row["org_id"], {"auth_token": row["auth_token"], "api_key_secret": row["api_key_secret"]}
-            for field, column in (("auth_token", AUTH_TOKEN), ("api_key_secret", API_KEY_SECRET)):
-                if values[field] is not None and not is_sealed(values[field]):
-                    values[field] = await store.seal(conn, org_id, column, values[field])
-                    sealed += 1
-            await QUERIES.execute(conn, "seal-sms-secrets", org_id=org_id, **values)
+            plain = [(f, c) for f, c in (("auth_token", AUTH_TOKEN), ("api_key_secret", API_KEY_SECRET))
+                     if values[f] is not None and not is_sealed(values[f])]
+            for field, column in plain:
+                values[field] = await store.seal(conn, org_id, column, values[field])
+            if plain:
+                await QUERIES.execute(conn, "seal-sms-secrets", org_id=org_id, **values)
+                sealed += len(plain)
         for row in await QUERIES.fetch(conn, "plain-imis-passwords"):
-            password = await store.seal(conn, row["org_id"], IMIS_PASSWORD, row["password"])
-            await QUERIES.execute(conn, "seal-imis-password", org_id=row["org_id"], password=password)
-            sealed += 1
+            if not is_sealed(row["password"]):
+                password = await store.seal(conn, row["org_id"], IMIS_PASSWORD, row["password"])
+                await QUERIES.execute(conn, "seal-imis-password", org_id=row["org_id"], password=password)
+                sealed += 1
     return sealed
 
 

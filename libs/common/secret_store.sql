@@ -24,16 +24,15 @@ UPDATE data_keys SET kek_id = :kek_id, wrapped = :wrapped, wrapped_at = now() WH
 SELECT kek_id, count(*) AS keys FROM data_keys GROUP BY kek_id ORDER BY kek_id;
 
 -- name: plain-sms-secrets
--- Rows written before credentials were encrypted (migration 0022); sealed values start with 'tp1:'.
-SELECT org_id, auth_token, api_key_secret FROM sms_accounts
-WHERE auth_token NOT LIKE 'tp1:%' OR api_key_secret NOT LIKE 'tp1:%'
-FOR UPDATE;
+-- Every row (one per organisation), locked: the caller seals the values that are not sealed yet (written
+-- before migration 0022). Filtered in Python with the same rule the readers use, not with a LIKE.
+SELECT org_id, auth_token, api_key_secret FROM sms_accounts ORDER BY org_id FOR UPDATE;
 
 -- name: seal-sms-secrets
 UPDATE sms_accounts SET auth_token = :auth_token, api_key_secret = :api_key_secret WHERE org_id = :org_id;
 
 -- name: plain-imis-passwords
-SELECT org_id, password FROM imis_accounts WHERE password NOT LIKE 'tp1:%' FOR UPDATE;
+SELECT org_id, password FROM imis_accounts ORDER BY org_id FOR UPDATE;
 
 -- name: seal-imis-password
 UPDATE imis_accounts SET password = :password WHERE org_id = :org_id;

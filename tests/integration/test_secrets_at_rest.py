@@ -117,7 +117,9 @@ async def test_racing_first_writers_share_one_data_key(database: asyncpg.Pool) -
         assert [await reader.open(conn, org_id, AUTH_TOKEN, s) for s in sealed] == ["value-0", "value-1"]
 
 
-async def test_rotation_rewraps_every_data_key_and_the_old_key_can_then_go(database: asyncpg.Pool) -> None:
+async def test_rotation_rewraps_every_data_key_and_the_old_key_can_then_go(
+    database: asyncpg.Pool, caplog: pytest.LogCaptureFixture
+) -> None:
     async with database.acquire() as conn:
         await migrate(conn, Settings(secret_key=OLD_KEY))
     orgs = [await plain_org(database, f"token-{i}", f"password-{i}") for i in range(3)]
@@ -142,6 +144,15 @@ async def test_rotation_rewraps_every_data_key_and_the_old_key_can_then_go(datab
         with pytest.raises(SecretUnreadable) as forgotten:
             await store_with(OLD_KEY).open(conn, orgs[1], AUTH_TOKEN, tokens[1])
         assert forgotten.value.code == "secret_key_unknown"
+        # A process started with only the old key says so at boot, naming key ids, never keys.
+        caplog.clear()
+        await store_with(OLD_KEY).check(conn)
+        warned = [r for r in caplog.records if r.getMessage() == "secrets.key_unknown"]
+        assert len(warned) == 1 and warned[0].unknown_keys == {rotating.keyring.current_id: 3}  # type: ignore[attr-defined]
+        assert OLD_KEY not in caplog.text and NEW_KEY not in caplog.text
+        caplog.clear()
+        await new_only.check(conn)
+        assert not [r for r in caplog.records if r.getMessage() == "secrets.key_unknown"]
 
 
 async def test_the_rotate_command_rewraps_with_the_key_it_is_given(
