@@ -96,10 +96,6 @@ class SecretStore:
             dek = self._unwrap(row["wrapped"], row["kek_id"], org_id, dek_id)
         return open_sealed(dek, stored, org_id=org_id, column=column.name)
 
-    async def open_optional(self, conn: asyncpg.Connection, org_id: uuid.UUID, column: SecretColumn,
-                            stored: str | None) -> str | None:
-        return None if stored is None else await self.open(conn, org_id, column, stored)
-
     async def _org_data_key(self, conn: asyncpg.Connection, org_id: uuid.UUID) -> tuple[str, bytes]:
         row = await QUERIES.fetchrow(conn, "org-data-key", org_id=org_id)
         if row is None:

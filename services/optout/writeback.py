@@ -94,7 +94,7 @@ class WritebackWorker:
                 async with self._pool.acquire() as conn:
                     try:
                         accounts[job.org_id] = await self._db.imis_account(conn, job.org_id)
-                    except SecretUnreadable as exc:  # fails its jobs, with the reason, like a refused login
+                    except SecretUnreadable as exc:
                         accounts[job.org_id] = exc
             await self._attempt(job, accounts[job.org_id])
         return len(jobs)
@@ -104,7 +104,9 @@ class WritebackWorker:
                   "phone": mask_phone(job.phone), "action": job.action, "attempt": job.attempts}
         try:
             if isinstance(account, SecretUnreadable):
-                raise account
+                # A key this process lacks (a rotation half done, a wrong TEXTPULSE_SECRET_KEY) is put right by
+                # an operator: retried with back-off, as an unreachable iMIS is, rather than dropped.
+                raise RetryableError(account.code, account.message)
             if account is None or not account.writeback_enabled:
                 raise PermanentError("imis_account_missing", "the organisation has no iMIS write-back set up")
             how = await write_panel(self._session(account), account.sms_panel, job.member_id, panel_values(job))
