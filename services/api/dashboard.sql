@@ -26,14 +26,18 @@ ORDER BY day;
 SELECT state, count(*) AS campaigns FROM campaigns WHERE org_id = :org_id GROUP BY state;
 
 -- name: sending-progress
--- Each sending or paused campaign with its newest unfinished run. "recent" counts the outcomes of the
--- last :window_s seconds from the ledger (send_ledger_by_run_updated: only this run's newest rows are
--- read), which gives the rate; sent/failed/dropped come from the run's own counters.
+-- Each sending or paused campaign with its newest unfinished run. "recent" counts the messages the run
+-- sent in the last :window_s seconds, by when each was sent (send_ledger_by_run_sent): counting rows
+-- *updated* in the window also counted earlier sends whose status callback arrived in it, which showed
+-- 218 a minute against a limit of 180. sent/failed/dropped come from the run's own counters;
+-- segments_per_second is the campaign's sender's pace (else the organisation's default sender's).
 SELECT c.id AS campaign_id, c.name, c.state, r.id AS run_id, r.state AS run_state, r.state_reason,
        r.targeted, r.sent, r.failed, r.dropped, r.delivered, r.segments, r.started_at, r.occurrence_at,
        (SELECT count(*) FROM send_ledger l
-        WHERE l.run_id = r.id AND l.updated_at > now() - make_interval(secs => :window_s)
-          AND l.state IN ('sent', 'failed', 'suppressed', 'expired', 'cancelled')) AS recent,
+        WHERE l.run_id = r.id AND l.sent_at > now() - make_interval(secs => :window_s)) AS recent,
+       (SELECT s.segments_per_second::float8 FROM senders s
+        WHERE s.org_id = c.org_id AND (s.id = c.sender_id OR (c.sender_id IS NULL AND s.is_default))
+        LIMIT 1) AS segments_per_second,
        now() AS measured_at
 FROM campaigns c
 JOIN LATERAL (
@@ -74,8 +78,12 @@ LIMIT :limit OFFSET :offset;
 
 -- name: campaign-runs
 -- The campaign's runs, newest first, with the usage rollup's figures where the usage service has them.
+-- The run's sent count is refreshed from the ledger now and then, while the usage service counts a
+-- delivery as soon as its callback follows the send result: delivered can be ahead of the run's sent.
+-- A delivered message was sent, so sent is shown as at least delivered, never delivered above sent.
 SELECT r.id, r.occurrence_at, r.origin, r.state, r.state_reason, r.started_at, r.finished_at, r.targeted,
-       r.excluded, r.sent, greatest(r.delivered, coalesce(u.delivered, 0)) AS delivered, r.failed, r.dropped,
+       r.excluded, greatest(r.sent, r.delivered, coalesce(u.delivered, 0)) AS sent,
+       greatest(r.delivered, coalesce(u.delivered, 0)) AS delivered, r.failed, r.dropped,
        r.segments, r.cost, r.planned_segments, r.estimated_cost, r.exclusions::text AS exclusions,
        u.cost AS actual_cost, u.opt_outs, u.undelivered, u.delivered AS usage_delivered
 FROM campaign_runs r
@@ -92,20 +100,42 @@ WHERE r.campaign_id = :campaign_id AND r.org_id = :org_id
 ORDER BY e.messages DESC, e.error_code;
 
 -- name: run-recipients
--- "Did this member get it, and why not": the run's snapshot with the ledger's outcome. :q matches the
--- member id, the number's digits, or a merge value (a first name). Reads one run's rows only.
+-- "Did this member get it, and why not": a page of the run's snapshot, in position order, with the
+-- ledger's outcome. :q matches the member id, :names a merge value (a first name; only for a search
+-- that is not a number), :number (a number as typed, normalised, or some of its digits) inside the
+-- E.164 number. The page is cut first (run_recipients' primary key (run_id, position) gives the order),
+-- then joined to the ledger, so a page costs its own rows. At 100,000 recipients (measured, idle): a page
+-- 2 ms, page 900 20 ms, the count 10 ms; a search walks the run's rows: a number 15-50 ms, a name
+-- ~120 ms (the merge values' text). No index serves '%...%' without pg_trgm, whose upkeep would land
+-- on the audience service's 100,000-row snapshot insert.
 SELECT p.position, p.member_id, p.e164, p.status, p.reason, p.detail, p.segments,
        p.merge_values ->> 'first_name' AS first_name,
        l.state AS outcome, l.twilio_status, l.error_code, l.sent_at
+FROM (
+    SELECT p.* FROM run_recipients p
+    JOIN campaign_runs r ON r.id = p.run_id AND r.org_id = :org_id
+    WHERE p.run_id = :run_id
+      AND ((CAST(:q AS text) IS NULL AND CAST(:number AS text) IS NULL AND CAST(:names AS text) IS NULL)
+           OR p.member_id ILIKE '%' || CAST(:q AS text) || '%'
+           OR CAST(p.merge_values AS text) ILIKE '%' || CAST(:names AS text) || '%'
+           OR p.e164 LIKE '%' || CAST(:number AS text) || '%')
+    ORDER BY p.position
+    LIMIT :limit OFFSET :offset
+) p
+LEFT JOIN send_ledger l ON l.run_id = p.run_id AND l.recipient_id = p.recipient_id
+ORDER BY p.position;
+
+-- name: run-recipients-count
+-- How many of the run's recipients match, for "Showing 101-200 of 436": the same filter as
+-- run-recipients, without the ledger.
+SELECT count(*)
 FROM run_recipients p
 JOIN campaign_runs r ON r.id = p.run_id AND r.org_id = :org_id
-LEFT JOIN send_ledger l ON l.run_id = p.run_id AND l.recipient_id = p.recipient_id
 WHERE p.run_id = :run_id
-  AND (CAST(:q AS text) IS NULL OR p.member_id ILIKE '%' || CAST(:q AS text) || '%'
-       OR p.e164 LIKE '%' || CAST(:q AS text) || '%'
-       OR CAST(p.merge_values AS text) ILIKE '%' || CAST(:q AS text) || '%')
-ORDER BY p.position
-LIMIT :limit;
+  AND ((CAST(:q AS text) IS NULL AND CAST(:number AS text) IS NULL AND CAST(:names AS text) IS NULL)
+       OR p.member_id ILIKE '%' || CAST(:q AS text) || '%'
+       OR CAST(p.merge_values AS text) ILIKE '%' || CAST(:names AS text) || '%'
+       OR p.e164 LIKE '%' || CAST(:number AS text) || '%');
 
 -- ---------------------------------------------------------------------------------------------
 -- The composer's pickers

@@ -82,10 +82,15 @@ async def campaign_run_errors(conn: asyncpg.Connection, org_id: UUID, campaign_i
 
 
 async def run_recipients(
-    conn: asyncpg.Connection, org_id: UUID, run_id: UUID, q: str | None, limit: int = 100
-) -> list[Row]:
-    return _rows(await QUERIES.fetch(conn, "run-recipients", org_id=org_id, run_id=run_id,
-                                     q=like_pattern(q) if q else None, limit=limit))
+    conn: asyncpg.Connection, org_id: UUID, run_id: UUID, q: str | None, number: str | None, limit: int, offset: int
+) -> tuple[list[Row], int]:
+    """A page of the run's recipients matching ``q`` (member id, merge values) or ``number`` (digits of
+    the number), and how many match in all."""
+    pattern = like_pattern(q) if q else None
+    filters = {"org_id": org_id, "run_id": run_id, "q": pattern, "number": number,
+               "names": pattern if number is None else None}
+    rows = _rows(await QUERIES.fetch(conn, "run-recipients", **filters, limit=limit, offset=offset))
+    return rows, await QUERIES.fetchval(conn, "run-recipients-count", **filters)
 
 
 async def senders(conn: asyncpg.Connection, org_id: UUID) -> list[Row]:

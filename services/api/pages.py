@@ -45,7 +45,7 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
 
 STATE_LABELS = {
     "draft": "Draft", "scheduled": "Scheduled", "sending": "Sending", "paused": "Paused",
-    "completed": "Completed", "cancelled": "Cancelled", "archived": "Archived",
+    "completed": "Completed", "cancelled": "Cancelled", "failed": "Not sent", "archived": "Archived",
 }
 
 
@@ -60,14 +60,19 @@ def _money(value: Decimal | int | float | str | None, places: int = 2) -> str:
     return f"${amount:,}"
 
 
-def _local(value: datetime | None, tz: str, fmt: str = "%a %-d %b %Y, %H:%M") -> str:
+# Every date and time a page shows reads "2 Dec 2026, 14:05" in the organisation's time zone, and every
+# date "2 Dec 2026"; static/app.js formatWhen writes the same for what a script adds.
+DATE_TIME = "%-d %b %Y, %H:%M"
+
+
+def _local(value: datetime | None, tz: str) -> str:
     if value is None:
         return "–"
-    return value.astimezone(ZoneInfo(tz)).strftime(fmt)
+    return value.astimezone(ZoneInfo(tz)).strftime(DATE_TIME)
 
 
 def _day(value: date) -> str:
-    return f"{value:%a} {value.day} {value:%b}"
+    return f"{value.day} {value:%b %Y}"
 
 
 def _build_env() -> Environment:

@@ -70,7 +70,7 @@ async def test_a_draft_is_created_read_edited_and_deleted(org: Org) -> None:
     assert created["state"] == "draft" and created["schedule"] == {"kind": "none"}
     assert created["segment_limit"] == 20_000 == created["effective_segment_limit"]
     assert created["created_by"] == org.email and created["warnings"] == []
-    assert created["actions"] == ["edit", "delete", "schedule", "send_now", "cancel", "duplicate"]
+    assert created["actions"] == ["edit", "delete", "schedule", "send_now", "duplicate"]  # Delete, not Cancel
     path = f"/{created['id']}"
 
     edited = await org.call("PATCH", path, {"name": "Renewal reminder", "contact_email": "office@example.org",
@@ -114,13 +114,50 @@ async def test_bad_campaign_fields_are_refused_naming_the_field(
     assert await db_pool.fetchval("SELECT count(*) FROM campaigns WHERE org_id = $1", org.id) == 0
 
 
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"name": "  "}, "name", "Campaign name is required."),
+        ({"name": "x" * 201}, "name", "Campaign name must be at most 200 characters."),
+        ({"contact_email": "not an address"}, "contact_email",
+         "Contact email must be an e-mail address, like name@example.org."),
+        ({"segment_limit": "lots"}, "segment_limit", "Segment limit must be a whole number."),
+        ({"segment_limit": 0}, "segment_limit", "Segment limit must be more than 0."),
+        ({"audience": {"kind": "carrier pigeon"}}, "audience",
+         'Audience kind must be "iqa" (an iMIS query), "list" or "csv".'),
+        ({"audience": {"kind": "iqa", "query": "Members"}}, "audience.query",
+         "Audience query must be an IQA query path starting with $/."),
+        ({"nmae": "typo"}, "nmae", "Nmae is not a field this request takes."),
+    ],
+)
+async def test_a_refused_field_is_explained_in_plain_words(
+    org: Org, fields: dict[str, Any], field: str, message: str
+) -> None:
+    body = problem(await org.call("POST", "", {"name": "Renewals"} | fields), 422, "request_invalid")
+    assert [(e["field"], e["message"]) for e in body["errors"]] == [(field, message)]
+    assert "should" not in body["detail"] and "Input" not in body["detail"]
+
+
+async def test_a_body_that_is_not_json_says_so_and_names_no_field(org: Org) -> None:
+    response = await org.client.post("/api/v1/campaigns", content=b'{"name": "Renewals", "body": ',
+                                     headers={**org.caller.headers, "Content-Type": "application/json"})
+    body = problem(response, 422, "request_invalid")
+    assert body["errors"] == [{"field": "", "code": "json_invalid", "message": "The request body is not valid JSON."}]
+    assert body["detail"] == "The request body is not valid JSON."
+
+
+async def test_a_missing_name_is_required_by_name(org: Org) -> None:
+    body = problem(await org.call("POST", "", {"body": "Hello"}), 422, "request_invalid")
+    assert body["errors"] == [{"field": "name", "code": "missing", "message": "Campaign name is required."}]
+
+
 async def test_an_edit_may_not_null_a_required_field_or_use_another_orgs_sender(
     org: Org, db_pool: asyncpg.Pool, client: httpx.AsyncClient
 ) -> None:
     other = await make_org(db_pool, client)
     path = f"/{(await org.draft())['id']}"
     assert problem(await org.call("PATCH", path, {"name": None}), 422, "request_invalid")["errors"] == [
-        {"field": "name", "code": "value_error", "message": "Value error, may not be null"}]
+        {"field": "name", "code": "value_error", "message": "Campaign name may not be null."}]
     refused = problem(await org.call("PATCH", path, {"sender_id": str(other.sender_id)}), 422, "sender_not_owned")
     assert refused["errors"][0]["field"] == "sender_id"
 
@@ -195,7 +232,8 @@ async def test_send_now_with_an_idempotency_key_creates_one_run_however_often_it
     runs = await db_pool.fetch("SELECT origin, state FROM campaign_runs WHERE campaign_id = $1", uuid.UUID(
         campaign["id"]))
     assert [(r["origin"], r["state"]) for r in runs] == [("send_now", "pending")]
-    assert later.json()["campaign"]["state"] == "scheduled" and later.json()["campaign"]["schedule"]["kind"] == "now"
+    assert later.json()["campaign"]["state"] == "sending" and later.json()["campaign"]["schedule"]["kind"] == "now"
+    assert later.json()["campaign"]["actions"] == ["pause", "cancel", "duplicate"]
 
     other = await org.draft()
     reused = await org.call("POST", f"/{other['id']}/send-now", **key)
@@ -240,18 +278,19 @@ async def test_schedule_sent_twice_with_one_key_schedules_once_and_replays_the_a
 async def test_illegal_transitions_are_409_with_the_current_state(org: Org, db_pool: asyncpg.Pool) -> None:
     campaign = await org.draft()
     path = f"/{campaign['id']}"
-    for action, requested in [("pause", "paused"), ("resume", "sending"), ("archive", "archived")]:
+    for action, requested in [("pause", "paused"), ("resume", "sending"), ("archive", "archived"),
+                              ("cancel", "cancelled")]:
         refused = problem(await org.call("POST", f"{path}/{action}"), 409, "invalid_transition")
         assert (refused["current_state"], refused["requested"]) == ("draft", requested)
         assert refused["detail"] == f"cannot go from draft to {requested}"
 
+    # Send now: the campaign is sending at once (its run is pending until the scheduler publishes it).
     await org.call("POST", f"{path}/send-now", **idempotency_key())
     refused = problem(await org.call("DELETE", path), 409, "campaign_not_editable")
-    assert refused["current_state"] == "scheduled" and "only draft campaigns can" in refused["detail"]
+    assert refused["current_state"] == "sending" and "only draft campaigns can" in refused["detail"]
     problem(await org.call("POST", f"{path}/resume"), 409, "invalid_transition")
 
-    # The scheduler publishes the run: the campaign is sending and the audience service starts the run.
-    await db_pool.execute("UPDATE campaigns SET state = 'sending' WHERE id = $1", uuid.UUID(campaign["id"]))
+    # The scheduler publishes the run and the audience service starts it.
     await db_pool.execute("UPDATE campaign_runs SET state = 'sending' WHERE campaign_id = $1",
                           uuid.UUID(campaign["id"]))
     problem(await org.call("PATCH", path, {"name": "x"}), 409, "campaign_not_editable")
@@ -262,6 +301,10 @@ async def test_illegal_transitions_are_409_with_the_current_state(org: Org, db_p
     assert (await org.call("PATCH", path, {"body": "Updated for the rest"})).status_code == 200
     run_state = "SELECT state FROM campaign_runs WHERE campaign_id = $1"
     assert await db_pool.fetchval(run_state, uuid.UUID(campaign["id"])) == "paused"
+    # The run sends what it was started with; the edit is for the next run.
+    run_body = await db_pool.fetchval("SELECT body FROM campaign_runs WHERE campaign_id = $1",
+                                      uuid.UUID(campaign["id"]))
+    assert run_body == campaign["body"] != "Updated for the rest"
     assert (await org.call("POST", f"{path}/resume")).json()["state"] == "sending"
     assert await db_pool.fetchval(run_state, uuid.UUID(campaign["id"])) == "sending"
 

@@ -57,10 +57,11 @@ class Org:
         return [dict(r) for r in await self.pool.fetch(sql, self.id, *args)]
 
 
-async def make_org(pool: asyncpg.Pool, client: httpx.AsyncClient) -> Org:
+async def make_org(pool: asyncpg.Pool, client: httpx.AsyncClient, prefix: str = "+1") -> Org:
     """An organisation with iMIS write-back set up, and an admin API key named 'sam' to call as."""
-    org_id = await pool.fetchval("INSERT INTO organisations (slug, name) VALUES ($1, $1) RETURNING id",
-                                 f"org-{uuid.uuid4().hex[:12]}")
+    org_id = await pool.fetchval(
+        "INSERT INTO organisations (slug, name, default_country_prefix) VALUES ($1, $1, $2) RETURNING id",
+        f"org-{uuid.uuid4().hex[:12]}", prefix)
     await pool.execute("INSERT INTO imis_accounts (org_id, username, password) VALUES ($1, 'u', 'p')", org_id)
     await seal_credentials(pool)
     key = new_api_key()
@@ -128,6 +129,56 @@ async def test_search_filter_and_page(org: Org) -> None:
     assert imported["total"] == 4 and {i["source"] for i in imported["items"]} == {"import"}
     page = (await org.call("GET", limit=5, offset=10)).json()
     assert page["total"] == 12 and len(page["items"]) == 2
+
+
+@pytest.mark.parametrize("typed", ["(617) 555-0199", "617-555-0199", "+1 617 555 0199", "6175550199", "555-0199",
+                                   "0199"])
+async def test_search_takes_a_number_as_people_type_it(org: Org, typed: str) -> None:
+    await org.pool.executemany("INSERT INTO suppressions (org_id, phone, source) VALUES ($1, $2, 'keyword')",
+                               [(org.id, "+16175550199"), (org.id, "+16175550200")])
+    response = await org.call("GET", q=typed)
+    assert response.status_code == 200, response.text
+    assert [i["phone"] for i in response.json()["items"]] == ["+16175550199"]
+
+
+async def test_search_with_letters_says_what_to_type(org: Org) -> None:
+    body = (await org.call("GET", q="Jane")).json()
+    assert body["errors"] == [{"field": "q", "code": "phone_search_invalid", "message":
+                               "Search with a phone number or its last digits, like (617) 555-0199 or 0199."}]
+
+
+@pytest.mark.parametrize(("prefix", "typed", "stored"), [
+    ("+1", "(617) 555-0199", "+16175550199"),
+    ("+1", "617-555-0199", "+16175550199"),
+    ("+1", "+1 617 555 0199", "+16175550199"),
+    ("+44", "07400 123456", "+447400123456"),  # 07700 900xxx is Ofcom's drama range: no real number
+    ("+44", "+1 617 555 0199", "+16175550199"),
+])
+async def test_add_and_lift_take_a_number_as_people_type_it_with_the_orgs_prefix(
+    db_pool: asyncpg.Pool, client: httpx.AsyncClient, prefix: str, typed: str, stored: str
+) -> None:
+    org = await make_org(db_pool, client, prefix)
+    added = await org.call("POST", json={"phone": typed, "reason": "asked by phone"})
+    assert added.status_code == 200, added.text
+    assert added.json()["phone"] == stored
+    assert [i["phone"] for i in (await org.call("GET", q=typed)).json()["items"]] == [stored]
+    lifted = await org.call("POST", "/lift", json={"phone": typed, "reason": "called back"})
+    assert lifted.json()["changed_scopes"] == [""]
+
+
+@pytest.mark.parametrize(("typed", "why"), [
+    ("555-CALL-NOW", "the number contains letters"),
+    ("617 555", "the number is too short"),
+    ("(617) 555-0199 ext. 4", "the number has an extension, which SMS cannot reach"),
+])
+async def test_a_number_that_cannot_be_read_is_refused_with_a_sentence_saying_why(
+    org: Org, typed: str, why: str
+) -> None:
+    response = await org.call("POST", json={"phone": typed, "reason": "x"})
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["field"] == "phone"
+    assert error["message"] == f"This is not a phone number that can be texted: {why}."
 
 
 async def test_export_is_csv_and_defuses_formulas(org: Org) -> None:

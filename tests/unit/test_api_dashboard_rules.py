@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from services.api import auth, progress, schedule_text, usage_chart
+from services.api import auth, pages, progress, schedule_text, usage_chart
 from services.api.progress import measure
 
 NOW = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
@@ -29,6 +29,20 @@ def test_progress_measures_since_the_start_when_it_is_younger_than_the_window() 
     resolving = measure(total=0, done=0, recent=0, window_s=60, started_at=None, now=NOW)
     assert resolving.percent == 0 and resolving.expected_finish is None
     assert measure(total=1000, done=999, recent=1, window_s=60, started_at=None, now=NOW).percent == 99
+
+
+def test_the_rate_never_reads_above_the_senders_pace() -> None:
+    # 218 outcomes counted in a minute (sends on the window's edge, or earlier sends counted twice):
+    # a sender paced at 3 segments a second cannot have sent more than 180 messages in it.
+    over = measure(total=1000, done=500, recent=218, window_s=60, started_at=NOW - timedelta(minutes=5), now=NOW,
+                   segments_per_second=3)
+    assert over.per_minute == 180
+    assert over.expected_finish == NOW + timedelta(seconds=500 / 3)
+    young = measure(total=100, done=4, recent=4, window_s=60, started_at=NOW - timedelta(seconds=1), now=NOW,
+                    segments_per_second=3)
+    assert young.per_minute == 180
+    under = measure(total=1000, done=500, recent=90, window_s=60, started_at=None, now=NOW, segments_per_second=3)
+    assert under.per_minute == 90
 
 
 def test_the_series_has_every_day_and_the_totals_add_up() -> None:
@@ -83,3 +97,11 @@ def test_passwords_and_tokens() -> None:
     assert key.key.startswith("tpk_") and key.key_hash == auth.token_hash(key.key) and key.key[4:12] == key.prefix
     assert auth.same_token("abc", "abc") and not auth.same_token("abc", "abd") and not auth.same_token(None, None)
     assert auth.cookie_name(True).startswith("__Host-") and not auth.cookie_name(False).startswith("__Host-")
+
+
+def test_every_page_writes_dates_one_way() -> None:
+    env = pages.ENV
+    moment = datetime(2026, 9, 2, 13, 5, tzinfo=UTC)
+    assert env.filters["local"](moment, "Europe/London") == "2 Sep 2026, 14:05"
+    assert env.filters["local"](None, "Europe/London") == "–"
+    assert env.filters["day"](date(2026, 12, 2)) == "2 Dec 2026"

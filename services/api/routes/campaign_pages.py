@@ -8,6 +8,7 @@ session's CSRF token), so the state machine, audit and idempotency stay in one p
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -17,29 +18,32 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from libs.common import campaign_states as states
 from libs.common import schedules
-from libs.common.campaign_states import CampaignState
 from libs.common.errors import PermanentError
 from libs.common.merge import STANDARD_FIELDS
 from libs.common.phone import region_for_prefix
-from services.api import dashboard_db, db, pages, twilio_codes
+from libs.common.run_endings import RUN_ENDED
+from services.api import dashboard_db, db, pages, run_outcome, twilio_codes
 from services.api.deps import PoolDep, Principal, PrincipalDep
 from services.api.errors import NotFound
+from services.api.phone_input import number_digits
 from services.api.routes.audiences import describe_stored, load_audience_options
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 
 PAGE_SIZE = 25
+RECIPIENTS_PAGE = 100
 # The list's tabs: what each shows. "All" leaves archived campaigns out, as a mailbox leaves out its archive.
 TABS: dict[str, tuple[str, ...]] = {
-    "all": ("draft", "scheduled", "sending", "paused", "completed", "cancelled"),
+    "all": ("draft", "scheduled", "sending", "paused", "completed", "cancelled", "failed"),
     "draft": ("draft",),
     "scheduled": ("scheduled",),
     "sending": ("sending", "paused"),
     "completed": ("completed", "cancelled"),
+    "not_sent": ("failed",),
     "archived": ("archived",),
 }
 TAB_LABELS = {"all": "All", "draft": "Drafts", "scheduled": "Scheduled", "sending": "Sending",
-              "completed": "Completed", "archived": "Archived"}
+              "completed": "Completed", "not_sent": "Not sent", "archived": "Archived"}
 RUN_LABELS = {
     "pending": "Waiting to start", "resolving": "Reading the audience", "sending": "Sending", "paused": "Paused",
     "completed": "Completed", "cancelled": "Cancelled", "failed": "Failed", "missed": "Missed (too late)",
@@ -51,6 +55,8 @@ REASON_LABELS = {
     "opted_out": "opted out", "bad_number": "the number failed before", "render_failed": "a merge field had no value",
     "over_segment_limit": "the text is too long",
 }
+# A run in one of these states may still send: an edit of the campaign does not change it.
+OPEN_RUN_STATES = frozenset({"pending", "resolving", "sending", "paused"})
 # The merge fields staff pick from, most used first.
 MERGE_FIELDS = ["first_name", "last_name", "full_name", "informal_name", "chapter", "member_type", "member_id"]
 assert set(MERGE_FIELDS) == STANDARD_FIELDS
@@ -101,6 +107,7 @@ async def campaign_page(
     pool: PoolDep,
     run: UUID | None = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> HTMLResponse:
     org = principal.org
     async with pool.acquire() as conn:
@@ -110,7 +117,11 @@ async def campaign_page(
         senders = {s["id"]: s for s in await dashboard_db.senders(conn, org.id)}
         chosen = next((r for r in runs if r["id"] == run), runs[0] if runs else None)
         query = (q or "").strip() or None
-        recipients = await dashboard_db.run_recipients(conn, org.id, chosen["id"], query) if chosen else []
+        recipients, matching = [], 0
+        if chosen:
+            recipients, matching = await dashboard_db.run_recipients(
+                conn, org.id, chosen["id"], query, number_digits(query or "", org.default_country_prefix),
+                RECIPIENTS_PAGE, (page - 1) * RECIPIENTS_PAGE)
         audience_text = await describe_stored(conn, org.id, campaign["audience"])
     failures: dict[int, int] = {}
     for row in errors:
@@ -118,21 +129,60 @@ async def campaign_page(
     return pages.render(
         request, "campaigns/detail.html", principal=principal, nav="campaigns", campaign=campaign, runs=runs,
         chosen=chosen, recipients=recipients, q=query or "", audience_text=audience_text,
+        recipients_pager=Pager(page, RECIPIENTS_PAGE, matching),
         failures=[(code, count, twilio_codes.meaning(code), twilio_codes.docs_url(code))
                   for code, count in sorted(failures.items(), key=lambda item: -item[1])],
         sender=senders.get(campaign["sender_id"]) if campaign["sender_id"] else None,
         default_sender=next((s for s in senders.values() if s["is_default"]), None),
         actions=states.available_actions(campaign["state"]),
         occurrences=_next_occurrences(campaign, org.time_zone),
-        live=campaign["state"] in (CampaignState.SENDING, CampaignState.PAUSED) or _run_starting(runs),
+        live=_open_run(runs) is not None,
+        run_in_progress=_open_run(runs, due_only=False) is not None,
+        outcome=_last_outcome(runs),
         run_labels=RUN_LABELS, reason_labels=REASON_LABELS,
     )
 
 
-def _run_starting(runs: list[Any]) -> bool:
-    """A run that is due but not sending yet (just sent now, or its schedule came): the page follows it."""
+@dataclass(frozen=True)
+class Pager:
+    """One page of ``total`` rows: "Showing 101-200 of 436", and whether there is a page either side."""
+
+    page: int
+    size: int
+    total: int
+
+    @property
+    def first(self) -> int:
+        return min((self.page - 1) * self.size + 1, self.total)
+
+    @property
+    def last(self) -> int:
+        return min(self.page * self.size, self.total)
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page * self.size < self.total
+
+
+def _open_run(runs: list[Any], *, due_only: bool = True) -> Any | None:
+    """The newest run that has not ended (with ``due_only``, one whose time has come: just sent now, or
+    its schedule came). The page follows it live, and stops once it has ended."""
     now = datetime.now(UTC)
-    return any(r["state"] in ("pending", "resolving") and r["occurrence_at"] <= now for r in runs)
+    return next((r for r in runs if r["state"] in OPEN_RUN_STATES
+                 and (not due_only or r["state"] != "pending" or r["occurrence_at"] <= now)), None)
+
+
+def _last_outcome(runs: list[Any]) -> tuple[str, str] | None:
+    """(why the newest ended run sent nothing, what to do), when it sent nothing."""
+    ended = next((r for r in runs if r["state"] in RUN_ENDED), None)
+    if ended is None or ended is not (runs[0] if runs else None):
+        return None
+    words = run_outcome.explain(ended["state"], ended["state_reason"], sent=ended["sent"])
+    return (words, run_outcome.next_step(ended["state"])) if words else None
 
 
 async def _composer(
@@ -143,6 +193,7 @@ async def _composer(
         senders = await dashboard_db.senders(conn, org.id)
         account = await dashboard_db.account_summary(conn, org.id)
         audiences = await load_audience_options(conn, org.id)
+        runs = await dashboard_db.campaign_runs(conn, org.id, campaign["id"]) if campaign else []
     limit = campaign["segment_limit"] if campaign else org.campaign_segment_limit
     config = {
         "campaign": _campaign_json(campaign),
@@ -155,6 +206,7 @@ async def _composer(
     return pages.render(
         request, "campaigns/compose.html", principal=principal, nav="campaigns", campaign=campaign,
         senders=senders, account=account, audiences=audiences, merge_fields=MERGE_FIELDS, segment_limit=limit,
+        run_in_progress=_open_run(runs, due_only=False) is not None,
         config=config,
     )
 

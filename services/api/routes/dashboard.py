@@ -160,7 +160,8 @@ async def load_sending(conn: asyncpg.Connection, org_id: UUID) -> list[SendingOu
     for row in await dashboard_db.sending_progress(conn, org_id):
         done = row["sent"] + row["failed"] + row["dropped"]
         progress = measure(total=row["targeted"], done=done, recent=row["recent"], window_s=dashboard_db.RATE_WINDOW_S,
-                           started_at=row["started_at"], now=row["measured_at"] or datetime.now(UTC))
+                           started_at=row["started_at"], now=row["measured_at"] or datetime.now(UTC),
+                           segments_per_second=row["segments_per_second"])
         paused = row["state"] == CampaignState.PAUSED or row["run_state"] == "paused"
         out.append(SendingOut(
             campaign_id=row["campaign_id"], name=row["name"], state=row["state"], run_id=row["run_id"],

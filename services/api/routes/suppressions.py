@@ -29,12 +29,11 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from libs.common import phone as phones
 from libs.common.db import Queries, transaction
 from libs.common.events import ConsentChanged
 from libs.common.topics import CONSENT
 from services.api.deps import AdminDep, Organisation, OrgDep, PoolDep
-from services.api.errors import InvalidInput
+from services.api.phone_input import number_input, number_search
 
 QUERIES = Queries.load(Path(__file__).parents[1] / "suppressions.sql")
 
@@ -126,14 +125,15 @@ class WritebackPage(BaseModel):
 async def list_suppressions(
     org: OrgDep,
     pool: PoolDep,
-    q: Annotated[str | None, Query(max_length=20, pattern=r"^\+?\d+$", description="digits of the number")] = None,
+    q: Annotated[str | None, Query(max_length=40, description="the number as typed, or some of its digits")] = None,
     scope: Annotated[str | None, Query(max_length=40)] = None,
     source: Source | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> SuppressionPage:
     async with pool.acquire() as conn:
-        rows = await QUERIES.fetch(conn, "list-suppressions", org_id=org.id, q=q, scope=scope, source=source,
+        rows = await QUERIES.fetch(conn, "list-suppressions", org_id=org.id, scope=scope, source=source,
+                                   q=number_search("q", q, org.default_country_prefix),
                                    limit=limit, offset=offset)
     total = rows[0]["total"] if rows else 0
     return SuppressionPage(items=[SuppressionOut(**_without(r, "total")) for r in rows], total=total, limit=limit,
@@ -202,10 +202,7 @@ async def writebacks(
 
 
 def _e164(org: Organisation, raw: str) -> str:
-    result = phones.normalise(raw, org.default_country_prefix)
-    if isinstance(result, phones.Rejected):
-        raise InvalidInput("phone", result.reason, result.message)
-    return result.e164
+    return number_input("phone", raw, org.default_country_prefix)
 
 
 async def _record(

@@ -26,7 +26,6 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from libs.common import phone as phones
 from libs.common.db import Queries, parse_queries
 from libs.common.errors import PermanentError, RetryableError
 from libs.common.logging import get_logger
@@ -37,6 +36,7 @@ from libs.common.secret_store import TwilioLogin, open_twilio_login
 from libs.common.segments import InvalidBody
 from services.api.deps import ActorDep, OrgDep, PoolDep, SecretsDep, WebDep
 from services.api.errors import Conflict, InvalidInput, NotFound
+from services.api.phone_input import number_input
 
 log = get_logger(__name__)
 
@@ -125,11 +125,9 @@ async def test_send(campaign_id: UUID, body: TestSendIn, org: OrgDep, actor: Act
 def _numbers(raw: list[str], prefix: str) -> list[str]:
     numbers: list[str] = []
     for index, value in enumerate(raw):
-        result = phones.normalise(value, prefix)
-        if isinstance(result, phones.Rejected):
-            raise InvalidInput(f"to.{index}", result.reason, result.message)
-        if result.e164 not in numbers:
-            numbers.append(result.e164)
+        number = number_input(f"to.{index}", value, prefix)
+        if number not in numbers:
+            numbers.append(number)
     return numbers
 
 

@@ -3,12 +3,16 @@
 
 export const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 
+// A refused request. Its message is the errors' own sentences ("Campaign name is required.") when it
+// has field errors, since "detail" names fields as the API spells them; otherwise the detail.
 export class Problem extends Error {
   constructor(status, body) {
-    super(body.detail || `The request failed (${status})`);
+    const errors = Array.isArray(body.errors) ? body.errors : [];
+    const sentences = errors.map((e) => e.message).filter(Boolean).join(" ");
+    super(sentences || body.detail || `The request failed (${status})`);
     this.status = status;
     this.code = body.code || "error";
-    this.errors = Array.isArray(body.errors) ? body.errors : [];
+    this.errors = errors;
   }
 }
 
@@ -112,15 +116,40 @@ export function confirmAction(title, message, confirmLabel = "Confirm") {
   });
 }
 
-export function formatTime(iso, timeZone, options = { hour: "2-digit", minute: "2-digit" }) {
-  return new Intl.DateTimeFormat("en-GB", { timeZone, ...options }).format(new Date(iso));
+// As pages.py's local filter: "2 Dec 2026, 14:05" in the organisation's time zone. Built from parts, since
+// Intl's own short month differs by locale and version ("Sep" / "Sept").
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+export function formatWhen(iso, timeZone) {
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", {
+    timeZone, year: "numeric", month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+  }).formatToParts(new Date(iso)).map((p) => [p.type, p.value]));
+  return `${Number(parts.day)} ${MONTHS[Number(parts.month) - 1]} ${parts.year}, ${parts.hour}:${parts.minute}`;
 }
 
 export const formatNumber = (n) => new Intl.NumberFormat("en-US").format(n);
+// As pages.py's money filter: "$1,234.56".
+export const formatMoney = (amount) =>
+  new Intl.NumberFormat("en-US", { style: "currency", currency: "USD" }).format(Number(amount));
+
+// ---- Parts of a page, fresh from the server: the page's own template renders them, so they read the same ---
+// Replaces each element whose id is given with the same element of a fresh copy of this page.
+export async function refreshFragments(ids) {
+  const response = await fetch(location.href, { credentials: "same-origin", headers: { Accept: "text/html" } });
+  if (!response.ok) throw new Problem(response.status, {});
+  const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+  for (const id of ids) {
+    const now = document.getElementById(id);
+    const next = fresh.getElementById(id);
+    if (now && next) {
+      now.replaceWith(next);
+      wireActions(next);
+    }
+  }
+}
 
 // ---- Campaign actions: <button data-api-action="/api/v1/campaigns/…/pause" data-confirm="…"> --------------
-function wireActions() {
-  document.querySelectorAll("[data-api-action]").forEach((button) => {
+function wireActions(root = document) {
+  root.querySelectorAll("[data-api-action]").forEach((button) => {
     button.addEventListener("click", async () => {
       const { apiAction, confirm, confirmTitle, confirmLabel, done, method } = button.dataset;
       if (confirm && !(await confirmAction(confirmTitle || button.textContent.trim(), confirm, confirmLabel))) return;
@@ -170,7 +199,7 @@ function renderSending(container, items) {
     node.querySelector('[data-field="total"]').textContent = formatNumber(item.total);
     node.querySelector('[data-field="rate"]').textContent = `${formatNumber(item.per_minute)} a minute`;
     node.querySelector('[data-field="finish"]').textContent = item.expected_finish
-      ? `Expected to finish ${formatTime(item.expected_finish, container.dataset.tz)}`
+      ? `Expected to finish ${formatWhen(item.expected_finish, container.dataset.tz)}`
       : item.state === "paused" ? "Paused" : item.total ? "Measuring…" : "Preparing the recipients…";
     list.append(node);
   }

@@ -1,6 +1,8 @@
 // Home's 30-day usage chart, drawn by Chart.js (loaded before this module from /static/vendor/chart.js/).
 // The figures come from the page's #usage-chart-data (made on the server in the organisation's calendar);
 // screen readers get the canvas's description and the table under it, which has every figure.
+// While anything is sending, the figures (usage, cost, campaigns by state) follow /api/v1/dashboard/home.
+import { api, formatMoney, formatNumber } from "./app.js";
 
 const canvas = document.getElementById("usage-chart");
 const source = document.getElementById("usage-chart-data");
@@ -79,3 +81,54 @@ if (canvas && source && window.Chart) {
     },
   });
 }
+
+// ---- Live figures: #home-figures[data-refresh][data-open] ---------------------------------------------
+const REFRESH_MS = 5000;
+const live = document.getElementById("home-figures");
+
+function figures(home) {
+  const usage = home.usage;
+  const n = home.campaigns_by_state;
+  return {
+    used_this_month: formatNumber(home.plan.used_this_month),
+    segments_today: formatNumber(usage.segments_today),
+    messages_today: formatNumber(usage.messages_today),
+    segments_this_month: formatNumber(usage.segments_this_month),
+    messages_this_month: formatNumber(usage.messages_this_month),
+    failed_this_month: formatNumber(usage.failed_this_month),
+    cost_this_month: formatMoney(usage.cost_this_month),
+    tile_draft: formatNumber(n.draft),
+    tile_scheduled: formatNumber(n.scheduled),
+    tile_sending: formatNumber(n.sending + n.paused),
+    note_sending: n.paused ? ` · ${n.paused} paused` : "",
+    tile_completed: formatNumber(n.completed + n.cancelled),
+    note_completed: n.cancelled ? ` · ${n.cancelled} cancelled` : "",
+    tile_archived: formatNumber(n.archived),
+  };
+}
+
+function showFigures(home) {
+  const values = figures(home);
+  document.querySelectorAll("[data-figure]").forEach((el) => {
+    const value = values[el.dataset.figure];
+    if (value !== undefined && el.textContent !== value) el.textContent = value;
+  });
+  const bar = document.querySelector("#stat-plan progress");
+  if (bar && home.plan.used_percent !== null) bar.value = Math.min(home.plan.used_percent, 100);
+}
+
+// Polls only while a campaign is sending or paused: the answer that shows nothing open is the last.
+async function followFigures() {
+  if (document.visibilityState === "visible") {
+    try {
+      const home = await api("GET", live.dataset.refresh);
+      showFigures(home);
+      live.dataset.open = home.sending.length ? "true" : "false";
+    } catch {
+      /* a missed poll is retried on the next tick */
+    }
+  }
+  if (live.dataset.open === "true") setTimeout(followFigures, REFRESH_MS);
+}
+
+if (live?.dataset.open === "true") setTimeout(followFigures, REFRESH_MS);

@@ -1,6 +1,6 @@
 // Settings: each form saves through its API route and shows the answer's warnings; secrets are cleared
 // from their inputs once saved (the server never sends them back).
-import { api, clearFieldErrors, Problem, showProblem, toast } from "./app.js";
+import { api, clearFieldErrors, Problem, refreshFragments, showProblem, toast } from "./app.js";
 
 const RECOMMENDED_MAX = 30000;
 
@@ -59,6 +59,7 @@ document.querySelectorAll("[data-settings-form]").forEach((form) => {
         box.hidden = false;
         box.focus();
         form.reset();
+        await refreshFragments(["api-key-list"]).catch(() => toast("Reload the page to see the new key in the list.", "error"));
       } else if (reloadAfter.has(kind)) {
         sessionStorage.setItem("textpulse.flash", "Saved.");
         location.reload();

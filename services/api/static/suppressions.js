@@ -1,6 +1,6 @@
 // Suppressions: the list (search, source, scope, pages), a number's consent history, the iMIS write-back
 // count, and (admins) add / lift with a reason. Everything goes through /api/v1/suppressions.
-import { api, clearFieldErrors, formatNumber, formatTime, Problem, showProblem, toast } from "./app.js";
+import { api, clearFieldErrors, formatNumber, formatWhen, Problem, showProblem, toast } from "./app.js";
 
 const BASE = "/api/v1/suppressions";
 const PAGE = 25;
@@ -9,7 +9,7 @@ const sourceLabels = Object.fromEntries(
   [...document.getElementById("source-labels").content.querySelectorAll("[data-source]")]
     .map((el) => [el.dataset.source, el.textContent]),
 );
-const when = (iso) => formatTime(iso, tz, { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" });
+const when = (iso) => formatWhen(iso, tz);
 const scopeText = (scope) => scope || "Whole organisation";
 
 function cell(text, className) {
@@ -25,7 +25,7 @@ let offset = 0;
 
 function query() {
   const params = new URLSearchParams({ limit: PAGE, offset });
-  const q = filters.q.value.trim().replace(/[\s().-]/g, "");
+  const q = filters.q.value.trim(); // the API reads it with the organisation's prefix
   if (q) params.set("q", q);
   if (filters.source.value) params.set("source", filters.source.value);
   const scope = filters.scope.value.trim();
