@@ -44,6 +44,7 @@ from libs.common.topics import CAMPAIGN_DUE, RECIPIENTS
 from services.audience.db import AudienceStore
 from services.audience.handlers import AudienceResolver, ImisSettings
 from services.audience.publishing import RecipientPublisher, make_bulk_producer
+from tests.sealed_credentials import TEST_SECRETS, seal_credentials
 
 BODY = "Hi {{first_name|there}}, your {{chapter|chapter}} renewal is open. Renew: https://mbr.example.org/r/{{member_id}}"
 
@@ -69,6 +70,7 @@ async def seed(pool: asyncpg.Pool, imis_url: str) -> CampaignDue:
                            org_id)
         await conn.execute("INSERT INTO imis_accounts (org_id, base_url, username, password) "
                            "VALUES ($1, $2, 'SMS_INTEGRATION', 'standin-password')", org_id, imis_url)
+        await seal_credentials(conn)
         # A realistic suppression list: 2,000 numbers, some of them in the audience.
         await conn.executemany("INSERT INTO suppressions (org_id, phone, source) VALUES ($1, $2, 'keyword')",
                                [(org_id, f"+1415555{i:04d}") for i in range(0, 10_000, 5)])
@@ -114,7 +116,7 @@ async def run_bench(members: str, page_size: int, batch: int) -> None:
         pool = await create_pool(url, min_size=2, max_size=4)
         event = await seed(pool, imis_url)
         await producer.start()
-        store = AudienceStore(pool)
+        store = AudienceStore(pool, TEST_SECRETS)
         async with httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0)) as http:
             resolver = AudienceResolver(store, RecipientPublisher(producer, prefix=prefix),
                                         ImisSettings(http, imis_url, page_size=page_size), publish_batch=batch)

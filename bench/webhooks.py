@@ -43,6 +43,7 @@ from bench.report import result
 from libs.common.db import apply_migrations
 from libs.common.kafka import ensure_topics
 from libs.common.topics import CONSENT, MESSAGE_STATUS
+from tests.sealed_credentials import seal_credentials
 
 DEFAULT_DATABASE_URL = "postgresql://textpulse:textpulse@127.0.0.1:55432/textpulse"
 
@@ -81,6 +82,7 @@ async def seed(conn: asyncpg.Connection, base_url: str, messages: int) -> Seeded
     org_id = await conn.fetchval("INSERT INTO organisations (slug, name) VALUES ('bench', 'Bench') RETURNING id")
     await conn.execute("INSERT INTO sms_accounts (org_id, account_sid, auth_token, webhook_base_url) "
                        "VALUES ($1, $2, $3, $4)", org_id, account_sid, token, base_url)
+    await seal_credentials(conn)
     await conn.execute("INSERT INTO senders (org_id, address) VALUES ($1, $2)", org_id, sender)
     campaign = await conn.fetchval("INSERT INTO campaigns (org_id, name) VALUES ($1, 'Bench') RETURNING id", org_id)
     run = await conn.fetchval("INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at, state) "

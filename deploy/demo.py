@@ -20,6 +20,8 @@ from uuid import UUID
 import asyncpg
 import httpx
 
+from libs.common.secret_store import IMIS_PASSWORD, SecretStore
+from libs.common.settings import load_settings
 from services.api.auth import new_api_key
 from services.api.seed import seed_demo
 from standins.imis.config import ImisConfig
@@ -56,14 +58,16 @@ LIVE_CAMPAIGNS = (QUICK, LONG)
 async def prepare(database_url: str, api_url: str, optout_url: str) -> list[tuple[str, str]]:
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     try:
-        sign_ins = await seed_demo(pool, webhook_base_url=optout_url)
+        secrets = SecretStore.from_settings(load_settings())
+        sign_ins = await seed_demo(pool, secrets, webhook_base_url=optout_url)
         imis = ImisConfig()
         async with pool.acquire() as conn:
             # iMIS is the stand-in at TEXTPULSE_IMIS_BASE_URL (base_url null = the setting).
-            await conn.execute(
-                """INSERT INTO imis_accounts (org_id, username, password)
-                   SELECT id, $1, $2 FROM organisations ON CONFLICT (org_id) DO NOTHING""",
-                imis.username, imis.password)
+            for org in await conn.fetch("SELECT id FROM organisations o WHERE NOT EXISTS "
+                                        "(SELECT 1 FROM imis_accounts a WHERE a.org_id = o.id)"):
+                password = await secrets.seal(conn, org["id"], IMIS_PASSWORD, imis.password)
+                await conn.execute("""INSERT INTO imis_accounts (org_id, username, password) VALUES ($1, $2, $3)
+                                      ON CONFLICT (org_id) DO NOTHING""", org["id"], imis.username, password)
             org_id = await conn.fetchval("SELECT id FROM organisations WHERE slug = 'harbor-nurses'")
             missing = [c for c in LIVE_CAMPAIGNS if not await conn.fetchval(
                 "SELECT 1 FROM campaigns WHERE org_id = $1 AND name = $2", org_id, c.name)]

@@ -1,4 +1,11 @@
-"""``python -m deploy.migrate``: apply the numbered migrations to TEXTPULSE_DATABASE_URL and exit."""
+"""``python -m deploy.migrate``: apply the numbered migrations to TEXTPULSE_DATABASE_URL, seal any credential
+still stored in plain text, and exit.
+
+Sealing is a step of its own, not a migration: it needs the key-encryption key (TEXTPULSE_SECRET_KEY or
+its file), which SQL does not have. It runs here, before any service starts, rather than at a service's
+boot, so that no service ever reads a plain credential and none has to race another to seal it.
+Idempotent: a sealed value is left as it is.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +14,25 @@ import asyncio
 import asyncpg
 
 from libs.common.db import apply_migrations
-from libs.common.settings import load_settings
+from libs.common.secret_store import SecretStore, seal_plain_secrets
+from libs.common.settings import Settings, load_settings
+
+
+async def migrate(conn: asyncpg.Connection, settings: Settings) -> tuple[list[int], int]:
+    """(the migrations applied now, how many plain credentials were sealed now)."""
+    applied = await apply_migrations(conn)
+    sealed = await seal_plain_secrets(conn, SecretStore.from_settings(settings))
+    return applied, sealed
 
 
 async def main() -> None:
-    conn = await asyncpg.connect(load_settings().database_url)
+    settings = load_settings()
+    conn = await asyncpg.connect(settings.database_url)
     try:
-        applied = await apply_migrations(conn)
+        applied, sealed = await migrate(conn, settings)
     finally:
         await conn.close()
-    print(f"migrations applied now: {applied or 'none (up to date)'}")
+    print(f"migrations applied now: {applied or 'none (up to date)'}; credentials sealed now: {sealed}")
 
 
 if __name__ == "__main__":

@@ -123,16 +123,17 @@ def infra() -> list[str]:
 async def _prepare() -> None:
     import asyncpg
 
-    from libs.common.db import apply_migrations
+    from deploy.migrate import migrate
     from libs.common.kafka import ensure_topics
+    from libs.common.settings import load_settings
     from libs.common.topics import ALL_TOPICS
 
     conn = await asyncpg.connect(database_url())
     try:
-        applied = await apply_migrations(conn)
+        applied, sealed = await migrate(conn, load_settings(database_url=database_url()))
     finally:
         await conn.close()
-    print(f"postgres: migrations applied now: {applied or 'none (up to date)'}")
+    print(f"postgres: migrations applied now: {applied or 'none (up to date)'}; credentials sealed now: {sealed}")
 
     await wait_for_kafka(bootstrap_servers(), timeout=90)
     replication = int(os.environ.get("TEXTPULSE_KAFKA_REPLICATION_FACTOR", "1"))

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic import AliasChoices, Field, FilePath, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from libs.common.errors import ConfigurationError
 
 ENV_PREFIX = "TEXTPULSE_"
 _DEFAULT_SECRET = "changethis"
+MIN_SECRET_KEY_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -72,12 +73,27 @@ class Settings(BaseSettings):
     # e-mails it caught ("Outbox (demo)"). Unset everywhere else, and the page does not exist.
     demo_outbox_url: str | None = Field(default=None, pattern=r"^https?://")
 
+    # The key-encryption key of stored credentials (libs/common/secret_store.py) is derived from this, or
+    # from the contents of the file, which wins when both are set. During a rotation the keys before it,
+    # comma-separated, still unwrap (python -m deploy.secrets rotate re-wraps everything with the new one).
     secret_key: SecretStr = SecretStr(_DEFAULT_SECRET)
+    secret_key_file: FilePath | None = None
+    secret_key_previous: SecretStr | None = None
+    # How long a process keeps an organisation's Twilio credentials before reading them again: a changed or
+    # revoked token is used everywhere within this time.
+    credentials_ttl_s: float = Field(default=5.0, gt=0, le=5)
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:
-        if self.env == "production" and self.secret_key.get_secret_value() == _DEFAULT_SECRET:
-            raise ValueError("TEXTPULSE_SECRET_KEY must be set to a real secret in production")
+        if self.secret_key_file is not None:
+            if len(self.secret_key_file.read_text(encoding="utf-8").strip()) < MIN_SECRET_KEY_LENGTH:
+                raise ValueError(f"TEXTPULSE_SECRET_KEY_FILE must hold at least {MIN_SECRET_KEY_LENGTH} characters")
+        elif self.env == "production":
+            if self.secret_key.get_secret_value() == _DEFAULT_SECRET:
+                raise ValueError("TEXTPULSE_SECRET_KEY must be set to a real secret in production")
+            if len(self.secret_key.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
+                raise ValueError(f"TEXTPULSE_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters in "
+                                 "production (for example: openssl rand -base64 32)")
         if self.db_pool_min_size > self.db_pool_max_size:
             raise ValueError("TEXTPULSE_DB_POOL_MIN_SIZE must not exceed TEXTPULSE_DB_POOL_MAX_SIZE")
         return self

@@ -9,7 +9,7 @@ remedy (see ``twilio_errors``); nothing else escapes.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -28,7 +28,7 @@ CLOCK_SKEW = timedelta(minutes=2)
 class Account:
     account_sid: str
     username: str  # API key SID, or the account SID
-    password: str  # API key secret, or the auth token
+    password: str = field(repr=False)  # API key secret, or the auth token
     status_callback: str
 
 

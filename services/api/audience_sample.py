@@ -30,6 +30,7 @@ from libs.common.audience_members import IqaRows
 from libs.common.imis_iqa import ImisQueryClient, RetryPolicy
 from libs.common.merge import STANDARD_FIELDS, MergeError, Template, compile_template
 from libs.common.pricing import PriceTable
+from libs.common.secret_store import SecretStore
 from libs.common.send_checks import Refusal, nobody_receives, sender_cannot_reach
 from services.api import uploads_db
 from services.api.errors import InvalidInput, NotFound
@@ -62,7 +63,7 @@ class AudienceSample:
 
 
 async def sample_audience(
-    pool: asyncpg.Pool, org_id: UUID, prefix: str, audience: AudienceSpec, *,
+    pool: asyncpg.Pool, secrets: SecretStore, org_id: UUID, prefix: str, audience: AudienceSpec, *,
     body: str | None, sender_id: UUID | None, imis_base_url: str | None, limits: SampleLimits,
     prices: PriceTable | None = None,
 ) -> AudienceSample:
@@ -71,7 +72,7 @@ async def sample_audience(
     async with pool.acquire() as conn:
         sender = await uploads_db.campaign_sender(conn, org_id, sender_id)
         if isinstance(audience, IqaAudience):
-            source = await uploads_db.imis_source(conn, org_id)
+            source = await uploads_db.imis_source(conn, secrets, org_id)
         elif isinstance(audience, CsvAudience):
             upload = await uploads_db.upload(conn, org_id, audience.upload_id)
             if upload is None:

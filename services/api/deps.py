@@ -26,6 +26,7 @@ import asyncpg
 from fastapi import Depends, Header, Request, Security
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
+from libs.common.secret_store import SecretStore
 from services.api import auth, auth_db
 from services.api.errors import Forbidden, Unauthenticated
 
@@ -37,6 +38,14 @@ def get_pool(request: Request) -> asyncpg.Pool:
 
 
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
+
+
+def get_secrets(request: Request) -> SecretStore:
+    return request.app.state.secrets
+
+
+# Seals and opens stored credentials (libs/common/secret_store.py); one per process, it caches data keys.
+SecretsDep = Annotated[SecretStore, Depends(get_secrets)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,11 +13,12 @@ import asyncpg
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from libs.common import sender_volume
+from libs.common import secret_store, sender_volume
 from libs.common.access_log import AccessLog
 from libs.common.body_limits import BodyLimit, RouteLimit
 from libs.common.connections import open_connections
 from libs.common.runtime import Check, Service, health_router
+from libs.common.secret_store import SecretStore
 from libs.common.settings import Settings
 from libs.common.topics import CAMPAIGN_DUE, CONSENT
 from services.api import access, auth_db, dashboard_db, db, lists_db, settings_db, test_send_db, uploads_db
@@ -54,7 +55,7 @@ API_ROUTERS = (campaigns.router, messages.router, dashboard.api_router, audience
                uploads.router, lists.router)
 
 ALL_QUERIES = (db.QUERIES, auth_db.QUERIES, dashboard_db.QUERIES, settings_db.QUERIES, suppressions.QUERIES,
-               test_send_db.QUERIES, uploads_db.QUERIES, lists_db.QUERIES, sender_volume.QUERIES)
+               test_send_db.QUERIES, uploads_db.QUERIES, lists_db.QUERIES, sender_volume.QUERIES, secret_store.QUERIES)
 
 
 @asynccontextmanager
@@ -71,6 +72,7 @@ def create_app(pool: asyncpg.Pool, settings_: Settings, checks: Mapping[str, Che
     # The OpenAPI document itself is at /openapi.json.
     app = FastAPI(title="Textpulse API", version="0.1.0", docs_url=None, redoc_url=None)
     app.state.pool = pool
+    app.state.secrets = SecretStore.from_settings(settings_)
     app.state.web = WebConfig(public_base_url=settings_.public_base_url,
                               twilio_api_base_url=settings_.twilio_api_base_url,
                               imis_base_url=settings_.imis_base_url,

@@ -1,6 +1,6 @@
 """Demo data for ``make demo``: two organisations, their admins, senders and a few campaigns.
 
-    sign_ins = await seed_demo(pool, webhook_base_url="http://127.0.0.1:8001")
+    sign_ins = await seed_demo(pool, SecretStore.from_settings(settings), webhook_base_url="http://127.0.0.1:8001")
     for email, password in sign_ins: print(email, password)
 
 - *Harbor State Nurses Association* (US, New York time, +1): the Twilio stand-in's default account
@@ -12,7 +12,8 @@
 
 Idempotent: an organisation whose slug exists is left exactly as it is, so re-running changes nothing
 (and never resets what someone did in the demo). Returns every demo sign-in, seeded now or before.
-The passwords are the demo's own and are printed by ``make demo``; they are not secrets.
+The passwords are the demo's own and are printed by ``make demo``; they are not secrets. The Twilio tokens are
+stored sealed, as every credential is (libs/common/secret_store.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import asyncpg
 
 from libs.common import schedules
 from libs.common.db import transaction
+from libs.common.secret_store import API_KEY_SECRET, AUTH_TOKEN, SecretStore
 from services.api import auth, auth_db, db
 
 # The Twilio stand-in's default account (standins/twilio/config.py default_config(); a test checks
@@ -140,7 +142,8 @@ def demo_orgs(now: datetime) -> list[DemoOrg]:
     ]
 
 
-async def seed_demo(pool: asyncpg.Pool, *, webhook_base_url: str = "http://127.0.0.1:8001") -> list[tuple[str, str]]:
+async def seed_demo(pool: asyncpg.Pool, secrets: SecretStore, *,
+                    webhook_base_url: str = "http://127.0.0.1:8001") -> list[tuple[str, str]]:
     """Create the demo organisations that do not exist yet; return every demo (email, password)."""
     now = datetime.now(UTC)
     orgs = demo_orgs(now)
@@ -151,24 +154,27 @@ async def seed_demo(pool: asyncpg.Pool, *, webhook_base_url: str = "http://127.0
                 async with transaction(pool) as conn:
                     if await conn.fetchval("SELECT 1 FROM organisations WHERE slug = $1", org.slug):
                         continue
-                    await _seed_org(conn, org, now, webhook_base_url)
+                    await _seed_org(conn, secrets, org, now, webhook_base_url)
         finally:
             await lock.execute("SELECT pg_advisory_unlock($1)", _SEED_LOCK)
     return [(user.email, user.password) for org in orgs for user in org.users]
 
 
-async def _seed_org(conn: asyncpg.Connection, org: DemoOrg, now: datetime, webhook_base_url: str) -> None:
+async def _seed_org(conn: asyncpg.Connection, secrets: SecretStore, org: DemoOrg, now: datetime,
+                    webhook_base_url: str) -> None:
     org_id: UUID = await conn.fetchval(
         """INSERT INTO organisations (slug, name, time_zone, default_country_prefix, campaign_segment_limit,
                                       alert_emails)
            VALUES ($1, $2, $3, $4, 20000, $5) RETURNING id""",
         org.slug, org.name, org.time_zone, org.prefix, list(org.alert_emails))
     a = org.account
+    auth_token = await secrets.seal(conn, org_id, AUTH_TOKEN, a["auth_token"])
+    api_key_secret = a["api_key_secret"] and await secrets.seal(conn, org_id, API_KEY_SECRET, a["api_key_secret"])
     await conn.execute(
         """INSERT INTO sms_accounts (org_id, account_sid, auth_token, api_key_sid, api_key_secret, friendly_name,
                                      account_type, alpha_sender_id, max_segments, test_mode, webhook_base_url)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
-        org_id, a["account_sid"], a["auth_token"], a["api_key_sid"], a["api_key_secret"], a["friendly_name"],
+        org_id, a["account_sid"], auth_token, a["api_key_sid"], api_key_secret, a["friendly_name"],
         a["account_type"], a["alpha_sender_id"], a["max_segments"], a["test_mode"], webhook_base_url)
     for address, kind, is_default in org.senders:
         await conn.execute("INSERT INTO senders (org_id, address, kind, is_default) VALUES ($1, $2, $3, $4)",

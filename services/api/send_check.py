@@ -26,6 +26,7 @@ from libs.common.errors import PermanentError, RetryableError
 from libs.common.merge import MergeError
 from libs.common.phone import region_for_prefix
 from libs.common.preflight import preview
+from libs.common.secret_store import SecretStore
 from libs.common.segments import InvalidBody
 from libs.common.send_checks import Refusal, over_segments
 from services.api import audience_sample
@@ -35,7 +36,7 @@ from services.api.errors import InvalidInput, NotFound
 __all__ = ["check_sendable"]
 
 
-async def check_sendable(pool: asyncpg.Pool, org: Organisation, campaign: dict[str, Any],
+async def check_sendable(pool: asyncpg.Pool, secrets: SecretStore, org: Organisation, campaign: dict[str, Any],
                          imis_base_url: str | None) -> list[str]:
     """Raise InvalidInput when nobody could receive ``campaign``; return warnings about what was not checked."""
     body = campaign.get("body") or ""
@@ -51,7 +52,7 @@ async def check_sendable(pool: asyncpg.Pool, org: Organisation, campaign: dict[s
         return []  # none yet (the campaign's checks say so) or one the run will fail with audience_invalid
     try:
         sample = await audience_sample.sample_audience(
-            pool, org.id, org.default_country_prefix, audience, body=body or None,
+            pool, secrets, org.id, org.default_country_prefix, audience, body=body or None,
             sender_id=campaign.get("sender_id"), imis_base_url=imis_base_url, limits=audience_sample.SEND_CHECK)
     except NotFound as exc:
         raise InvalidInput("audience", exc.code, exc.message.split(": ", 1)[-1]) from None

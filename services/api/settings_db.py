@@ -9,6 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from libs.common.db import Queries
+from libs.common.secret_store import API_KEY_SECRET, AUTH_TOKEN, WEBHOOK_SHARED_KEY_SECRET, SecretStore
 
 QUERIES = Queries.load(Path(__file__).with_name("settings.sql"))
 
@@ -48,37 +49,44 @@ async def account_linked_elsewhere(conn: asyncpg.Connection, org_id: UUID, accou
     return bool(await QUERIES.fetchval(conn, "account-linked-elsewhere", org_id=org_id, account_sid=account_sid))
 
 
-async def link_sms_account(
-    conn: asyncpg.Connection, org_id: UUID, account_sid: str, auth_token: str, webhook_base_url: str
-) -> None:
-    """Raises asyncpg.UniqueViolationError when another organisation has linked the same account."""
-    await QUERIES.execute(conn, "link-sms-account", org_id=org_id, account_sid=account_sid, auth_token=auth_token,
+async def link_sms_account(conn: asyncpg.Connection, secrets: SecretStore, org_id: UUID, account_sid: str,
+                           auth_token: str, webhook_base_url: str) -> None:
+    """Store the account with its token sealed. Raises asyncpg.UniqueViolationError when another
+    organisation has linked the same account."""
+    sealed = await secrets.seal(conn, org_id, AUTH_TOKEN, auth_token)
+    await QUERIES.execute(conn, "link-sms-account", org_id=org_id, account_sid=account_sid, auth_token=sealed,
                           webhook_base_url=webhook_base_url)
 
 
-async def set_api_key(conn: asyncpg.Connection, org_id: UUID, api_key_sid: str, api_key_secret: str) -> None:
-    await QUERIES.execute(conn, "set-api-key", org_id=org_id, api_key_sid=api_key_sid, api_key_secret=api_key_secret)
+async def set_api_key(conn: asyncpg.Connection, secrets: SecretStore, org_id: UUID, api_key_sid: str,
+                      api_key_secret: str) -> None:
+    sealed = await secrets.seal(conn, org_id, API_KEY_SECRET, api_key_secret)
+    await QUERIES.execute(conn, "set-api-key", org_id=org_id, api_key_sid=api_key_sid, api_key_secret=sealed)
 
 
 async def clear_api_key(conn: asyncpg.Connection, org_id: UUID) -> None:
     await QUERIES.execute(conn, "clear-api-key", org_id=org_id)
 
 
-async def set_webhook_shared_key(conn: asyncpg.Connection, org_id: UUID, shared_key_id: str,
+async def set_webhook_shared_key(conn: asyncpg.Connection, secrets: SecretStore, org_id: UUID, shared_key_id: str,
                                  shared_key_secret: str) -> None:
-    """The SharedKey that signs the account's webhooks; its secret is stored like the auth token."""
+    """The SharedKey that signs the account's webhooks; its secret is sealed like the auth token."""
+    sealed = await secrets.seal(conn, org_id, WEBHOOK_SHARED_KEY_SECRET, shared_key_secret)
     await QUERIES.execute(conn, "set-webhook-shared-key", org_id=org_id, shared_key_id=shared_key_id,
-                          shared_key_secret=shared_key_secret)
+                          shared_key_secret=sealed)
 
 
 async def clear_webhook_shared_key(conn: asyncpg.Connection, org_id: UUID) -> None:
     await QUERIES.execute(conn, "clear-webhook-shared-key", org_id=org_id)
 
 
-async def account_credentials(conn: asyncpg.Connection, org_id: UUID) -> tuple[str, str] | None:
+async def account_credentials(conn: asyncpg.Connection, secrets: SecretStore,
+                              org_id: UUID) -> tuple[str, str] | None:
     """(Account SID, auth token) to call Twilio for the organisation; None when no account is linked."""
     record = await QUERIES.fetchrow(conn, "account-credentials", org_id=org_id)
-    return None if record is None else (record["account_sid"], record["auth_token"])
+    if record is None:
+        return None
+    return record["account_sid"], await secrets.open(conn, org_id, AUTH_TOKEN, record["auth_token"])
 
 
 async def set_default_sender(conn: asyncpg.Connection, org_id: UUID, sender_id: UUID) -> bool:

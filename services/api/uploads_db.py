@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -15,6 +15,7 @@ from libs.common.audience_members import ColumnMap, stored_member
 from libs.common.audience_rules import AudienceMember
 from libs.common.csv_audience import CsvRejection, CsvRow, CsvStream
 from libs.common.db import Queries
+from libs.common.secret_store import IMIS_PASSWORD, SecretStore
 
 QUERIES = Queries.load(Path(__file__).with_name("uploads.sql"))
 
@@ -23,7 +24,7 @@ QUERIES = Queries.load(Path(__file__).with_name("uploads.sql"))
 class ImisSource:
     base_url: str | None
     username: str
-    password: str
+    password: str = field(repr=False)
     columns: ColumnMap
 
 
@@ -123,7 +124,8 @@ async def campaign_sender(conn: asyncpg.Connection, org_id: UUID, sender_id: UUI
     return Sender(row["address"], row["verification"]) if row is not None else None
 
 
-async def imis_source(conn: asyncpg.Connection, org_id: UUID) -> ImisSource | None:
+async def imis_source(conn: asyncpg.Connection, secrets: SecretStore, org_id: UUID) -> ImisSource | None:
+    """The organisation's iMIS login (password decrypted) and columns; SecretUnreadable if it does not decrypt."""
     row = await QUERIES.fetchrow(conn, "imis-source", org_id=org_id)
     if row is None:
         return None
@@ -132,4 +134,5 @@ async def imis_source(conn: asyncpg.Connection, org_id: UUID) -> ImisSource | No
         fields = {"first_name": row["first_name_column"], **json.loads(row["merge_columns"])}
     columns = ColumnMap(row["member_id_column"], row["mobile_column"], row["opt_out_column"],
                         *([fields] if fields is not None else []))
-    return ImisSource(row["base_url"], row["username"], row["password"], columns)
+    password = await secrets.open(conn, org_id, IMIS_PASSWORD, row["password"])
+    return ImisSource(row["base_url"], row["username"], password, columns)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from libs.common.audience_members import ColumnMap
 from libs.common.audience_rules import SnapshotRow, Totals, Verdict
 from libs.common.db import Queries
 from libs.common.run_endings import follow_run, lock_campaign_of_run
+from libs.common.secret_store import IMIS_PASSWORD, SecretStore
 
 QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
 
@@ -46,7 +47,7 @@ class RunContext:
 class ImisAccount:
     base_url: str | None
     username: str
-    password: str
+    password: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,15 +68,17 @@ class Unpublished:
 
 
 class AudienceStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, secrets: SecretStore) -> None:
         self._pool = pool
         self._q = QUERIES
+        self._secrets = secrets
 
     async def check(self) -> None:
         """Prepare every statement: a query that does not match the schema fails at start-up."""
         async with self._pool.acquire() as conn:
             await self._q.check(conn)
             await run_endings.QUERIES.check(conn)
+            await self._secrets.check(conn)
 
     # -- reading a run and its audience ----------------------------------------------------------
 
@@ -105,9 +108,13 @@ class AudienceStore:
         return ColumnMap(row["member_id_column"], row["mobile_column"], row["opt_out_column"], fields)
 
     async def imis_account(self, org_id: uuid.UUID) -> ImisAccount | None:
+        """The organisation's iMIS login, password decrypted; SecretUnreadable if it does not decrypt."""
         async with self._pool.acquire() as conn:
             row = await self._q.fetchrow(conn, "imis-account", org_id=org_id)
-        return ImisAccount(**dict(row)) if row is not None else None
+            if row is None:
+                return None
+            password = await self._secrets.open(conn, org_id, IMIS_PASSWORD, row["password"])
+        return ImisAccount(row["base_url"], row["username"], password)
 
     async def excluded_numbers(
         self, org_id: uuid.UUID, sender: str, phones: Sequence[str]

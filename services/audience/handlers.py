@@ -46,6 +46,7 @@ from aiokafka.errors import KafkaError
 from libs.common import audience_rules as rules
 from libs.common.audience import AudienceInvalid, CsvAudience, IqaAudience, ListAudience, parse_audience
 from libs.common.audience_members import ColumnMap, IqaRows, stored_member
+from libs.common.envelope import SecretUnreadable
 from libs.common.errors import ConfigurationError, DependencyUnavailable, PermanentError
 from libs.common.events import CampaignDue, Recipient
 from libs.common.imis_iqa import ImisQueryClient, RetryPolicy
@@ -205,7 +206,10 @@ class AudienceResolver:
 
     async def _fetch_iqa(self, ctx: RunContext, audience: IqaAudience, columns: ColumnMap, template: Template,
                          stages: Stages) -> list[rules.AudienceMember]:
-        account = await self._store.imis_account(ctx.org_id)
+        try:
+            account = await self._store.imis_account(ctx.org_id)
+        except SecretUnreadable as exc:
+            raise RunFailed(exc.code, exc.message) from None
         if account is None:
             raise RunFailed("imis_account_missing", "the organisation has no iMIS credentials")
         client = ImisQueryClient(self._imis.http, account.base_url or self._imis.default_base_url, account.username,

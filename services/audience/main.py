@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from libs.common.connections import open_connections
 from libs.common.kafka import EventConsumer
 from libs.common.runtime import Service, health_router
+from libs.common.secret_store import SecretStore
 from libs.common.settings import Settings
 from libs.common.topics import CAMPAIGN_DUE, RECIPIENTS
 from services.audience.db import AudienceStore
@@ -29,7 +30,7 @@ IMIS_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 @asynccontextmanager
 async def build(settings: Settings) -> AsyncIterator[Service]:
     async with open_connections(settings, [CAMPAIGN_DUE, RECIPIENTS]) as conn:
-        store = AudienceStore(conn.pool)
+        store = AudienceStore(conn.pool, SecretStore.from_settings(settings))
         await store.check()
         bulk = make_bulk_producer(settings.kafka_bootstrap_servers)
         async with httpx.AsyncClient(timeout=IMIS_TIMEOUT) as http:

@@ -17,6 +17,7 @@ import asyncpg
 from libs.common import run_endings, sender_volume
 from libs.common.db import Queries
 from libs.common.events import Recipient
+from libs.common.secret_store import SecretStore, TwilioLogin, open_twilio_login
 from libs.common.sender_caps import CapPolicy
 from services.dispatcher.ledger_writer import LedgerWriter, Outcome
 from services.dispatcher.snapshot import SnapshotRow
@@ -49,9 +50,7 @@ class LedgerEntry:
 
 @dataclass(frozen=True)
 class AccountRow:
-    account_sid: str
-    username: str
-    password: str
+    login: TwilioLogin
     webhook_base_url: str
 
 
@@ -245,10 +244,13 @@ class DispatchStore:
             rows = await self._q.fetch(conn, "recent-sends", sender=sender)
         return [(r["anchor"], r["segments"]) for r in rows]
 
-    async def account(self, org_id: uuid.UUID) -> AccountRow | None:
+    async def account(self, org_id: uuid.UUID, secrets: SecretStore) -> AccountRow | None:
+        """The organisation's Twilio login, decrypted, and where status callbacks go; None without an account."""
         async with self._pool.acquire() as conn:
             row = await self._q.fetchrow(conn, "account", org_id=org_id)
-        return AccountRow(**dict(row)) if row else None
+            if row is None:
+                return None
+            return AccountRow(await open_twilio_login(conn, secrets, org_id, row), row["webhook_base_url"])
 
     async def sender_rate(self, org_id: uuid.UUID, address: str) -> tuple[str, float] | None:
         async with self._pool.acquire() as conn:

@@ -16,6 +16,7 @@ from libs.common.connections import open_connections
 from libs.common.errors import PermanentError
 from libs.common.events import Recipient
 from libs.common.runtime import Service, health_router
+from libs.common.secret_store import SecretStore
 from libs.common.settings import Settings
 from libs.common.topics import CONSENT, RECIPIENTS, SEND_RESULTS
 from services.dispatcher.accounts import TwilioAccounts
@@ -38,7 +39,11 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
         writer = LedgerWriter(conn.pool, QUERIES, process_id)
         store = DispatchStore(conn.pool, writer=writer)
         await store.check()
-        accounts = TwilioAccounts(store, api_base_url=settings.twilio_api_base_url, timeout_s=settings.twilio_timeout_s)
+        secrets = SecretStore.from_settings(settings)
+        async with conn.pool.acquire() as check_conn:
+            await secrets.check(check_conn)
+        accounts = TwilioAccounts(store, secrets, api_base_url=settings.twilio_api_base_url,
+                                  timeout_s=settings.twilio_timeout_s, ttl_s=settings.credentials_ttl_s)
         deliverer = Deliverer(store, process_id=process_id)
 
         verification: dict[str, str] = {}

@@ -196,9 +196,9 @@ WHERE sender = :sender
   AND (sent_at > now() - interval '2 seconds' OR (state = 'claimed' AND claimed_at > now() - interval '30 seconds'));
 
 -- name: account
-SELECT a.account_sid, coalesce(a.api_key_sid, a.account_sid) AS username,
-       coalesce(a.api_key_secret, a.auth_token) AS password, a.webhook_base_url
-FROM sms_accounts a WHERE a.org_id = :org_id;
+-- Read again every TEXTPULSE_CREDENTIALS_TTL_S (services/dispatcher/accounts.py); the secrets are sealed.
+SELECT account_sid, auth_token, api_key_sid, api_key_secret, webhook_base_url
+FROM sms_accounts WHERE org_id = :org_id;
 
 -- name: sender
 SELECT verification, segments_per_second::float8 AS segments_per_second

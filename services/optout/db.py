@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +20,7 @@ import asyncpg
 
 from libs.common.db import Queries
 from libs.common.events import Event
+from libs.common.secret_store import AUTH_TOKEN, IMIS_PASSWORD, WEBHOOK_SHARED_KEY_SECRET, SecretStore
 from libs.common.topics import TopicSpec
 
 QUERIES_PATH = Path(__file__).with_name("queries.sql")
@@ -31,7 +32,7 @@ PROCESSOR_LOCK_ID = 0x7E47_0905  # arbitrary, constant: one webhook processor at
 class AccountRow:
     org_id: UUID
     account_sid: str
-    auth_token: str
+    auth_token: str = field(repr=False)
     webhook_base_url: str
     webhook_shared_key_id: str | None = None  # a SharedKey Twilio may sign with instead (both or neither)
     webhook_shared_key_secret: str | None = None
@@ -158,7 +159,7 @@ class ImisJob:
 class ImisAccount:
     base_url: str | None
     username: str
-    password: str
+    password: str = field(repr=False)
     sms_panel: str
     writeback_enabled: bool
 
@@ -181,22 +182,32 @@ class ConsentRecord:
 
 
 class OptoutDb:
-    def __init__(self, queries: Queries) -> None:
+    def __init__(self, queries: Queries, secrets: SecretStore) -> None:
         self.q = queries
+        self._secrets = secrets
 
     @classmethod
-    def load(cls) -> OptoutDb:
-        return cls(Queries.load(QUERIES_PATH))
+    def load(cls, secrets: SecretStore) -> OptoutDb:
+        return cls(Queries.load(QUERIES_PATH), secrets)
 
     async def check(self, conn: asyncpg.Connection) -> None:
         """Prepare every statement; raises ConfigurationError naming the first that fails."""
         await self.q.check(conn)
+        await self._secrets.check(conn)
 
     # -- webhook edge ---------------------------------------------------------------------------
 
     async def account_by_sid(self, conn: asyncpg.Connection, account_sid: str) -> AccountRow | None:
+        """The account with its auth token decrypted; SecretUnreadable if the token does not decrypt."""
         row = await self.q.fetchrow(conn, "account-by-sid", account_sid=account_sid)
-        return AccountRow(**dict(row)) if row else None
+        if row is None:
+            return None
+        token = await self._secrets.open(conn, row["org_id"], AUTH_TOKEN, row["auth_token"])
+        key_secret = row["webhook_shared_key_secret"]
+        if key_secret is not None:
+            key_secret = await self._secrets.open(conn, row["org_id"], WEBHOOK_SHARED_KEY_SECRET, key_secret)
+        return AccountRow(row["org_id"], row["account_sid"], token, row["webhook_base_url"],
+                          row["webhook_shared_key_id"], key_secret)
 
     async def insert_webhooks(self, conn: asyncpg.Connection, requests: Sequence[IncomingWebhook]) -> None:
         await self.q.execute(
@@ -395,8 +406,12 @@ class OptoutDb:
         return [ImisJob(**dict(r)) for r in rows]
 
     async def imis_account(self, conn: asyncpg.Connection, org_id: UUID) -> ImisAccount | None:
+        """The organisation's iMIS login, password decrypted; SecretUnreadable if it does not decrypt."""
         row = await self.q.fetchrow(conn, "imis-account", org_id=org_id)
-        return ImisAccount(**dict(row)) if row else None
+        if row is None:
+            return None
+        password = await self._secrets.open(conn, org_id, IMIS_PASSWORD, row["password"])
+        return ImisAccount(**{**dict(row), "password": password})
 
     async def complete_imis_job(self, conn: asyncpg.Connection, job_id: int) -> None:
         await self.q.execute(conn, "complete-imis-job", id=job_id)

@@ -37,6 +37,7 @@ from fastapi import FastAPI
 
 from libs.common.connections import open_connections
 from libs.common.runtime import Service, health_router
+from libs.common.secret_store import SecretStore
 from libs.common.settings import Settings
 from libs.common.topics import CONSENT, MESSAGE_STATUS
 from services.optout import webhooks
@@ -59,7 +60,9 @@ class OptoutTuning:
     writeback: WritebackTuning = field(default_factory=WritebackTuning)
     member_window_days: int = 400
     imis_timeout_s: float = 15.0
-    account_cache_s: float = 30.0  # how long an account's token and URL are trusted from memory
+    # How long an account's token and URL are trusted from memory: a revoked token stops validating
+    # signatures within this time (a changed one is tried at once, on the first signature that fails).
+    account_cache_s: float = 5.0
     account_refresh_s: float = 5.0  # a failing signature re-reads its account at most this often
     refusals_flush_s: float = 5.0  # how often bad-signature counts are written for the alert
 
@@ -67,7 +70,7 @@ class OptoutTuning:
 @asynccontextmanager
 async def build(settings: Settings, tuning: OptoutTuning | None = None) -> AsyncIterator[Service]:
     tuning = tuning or OptoutTuning()
-    db = OptoutDb.load()
+    db = OptoutDb.load(SecretStore.from_settings(settings))
     async with (
         open_connections(settings, [CONSENT, MESSAGE_STATUS]) as conn,
         httpx.AsyncClient(timeout=tuning.imis_timeout_s) as imis_http,

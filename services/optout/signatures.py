@@ -105,8 +105,8 @@ class AccountDirectory:
         pool: asyncpg.Pool,
         db: OptoutDb,
         *,
-        ttl_s: float = 30.0,
-        refresh_s: float = 5.0,
+        ttl_s: float,
+        refresh_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._pool = pool

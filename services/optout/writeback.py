@@ -26,6 +26,7 @@ import asyncpg
 import httpx
 
 from libs.common.backoff import retry_delay
+from libs.common.envelope import SecretUnreadable
 from libs.common.errors import PermanentError, RetryableError
 from libs.common.imis import ImisSession, write_panel
 from libs.common.imis_values import PanelValue
@@ -87,18 +88,25 @@ class WritebackWorker:
         """Claim one batch of due jobs and attempt each; returns how many were claimed."""
         async with self._pool.acquire() as conn:
             jobs = await self._db.claim_imis_jobs(conn, limit=self._tuning.batch, lease_s=self._tuning.lease_s)
-        accounts: dict[object, ImisAccount | None] = {}
+        accounts: dict[object, ImisAccount | SecretUnreadable | None] = {}
         for job in jobs:
             if job.org_id not in accounts:
                 async with self._pool.acquire() as conn:
-                    accounts[job.org_id] = await self._db.imis_account(conn, job.org_id)
+                    try:
+                        accounts[job.org_id] = await self._db.imis_account(conn, job.org_id)
+                    except SecretUnreadable as exc:
+                        accounts[job.org_id] = exc
             await self._attempt(job, accounts[job.org_id])
         return len(jobs)
 
-    async def _attempt(self, job: ImisJob, account: ImisAccount | None) -> None:
+    async def _attempt(self, job: ImisJob, account: ImisAccount | SecretUnreadable | None) -> None:
         fields = {"job_id": job.id, "org_id": str(job.org_id), "member_id": job.member_id,
                   "phone": mask_phone(job.phone), "action": job.action, "attempt": job.attempts}
         try:
+            if isinstance(account, SecretUnreadable):
+                # A key this process lacks (a rotation half done, a wrong TEXTPULSE_SECRET_KEY) is put right by
+                # an operator: retried with back-off, as an unreachable iMIS is, rather than dropped.
+                raise RetryableError(account.code, account.message)
             if account is None or not account.writeback_enabled:
                 raise PermanentError("imis_account_missing", "the organisation has no iMIS write-back set up")
             how = await write_panel(self._session(account), account.sms_panel, job.member_id, panel_values(job))

@@ -26,6 +26,7 @@ from tests.browser.conftest import serving_api
 from tests.browser.test_dashboard import screenshot, sign_in
 from tests.e2e.dispatch_harness import TwilioStandin, wait_http
 from tests.integration import api_harness
+from tests.sealed_credentials import seal_credentials
 
 SENDER = "+18885550100"
 MEMBERS_CSV = (
@@ -75,6 +76,7 @@ async def linked_org(pool: asyncpg.Pool, standin: TwilioStandin) -> tuple[uuid.U
         """INSERT INTO sms_accounts (org_id, account_sid, auth_token, api_key_sid, api_key_secret, webhook_base_url)
            VALUES ($1, $2, $3, $4, $5, 'http://127.0.0.1:9')""",
         org.id, cfg.account_sid, cfg.auth_token, cfg.api_key_sid, cfg.api_key_secret)
+    await seal_credentials(pool)
     campaign_id = await pool.fetchval(
         """INSERT INTO campaigns (org_id, name, body, audience, sender_id, state)
            VALUES ($1, 'AGM', 'Hi {{first_name}}, the AGM is on Friday.', '{"kind": "iqa", "query": "$/Members"}',
@@ -136,6 +138,7 @@ async def test_an_iqa_query_chosen_in_the_composer_is_previewed_from_imis_by_rea
     # (TEXTPULSE_IMIS_BASE_URL, here the stand-in), as a run would read it.
     await db_pool.execute("INSERT INTO imis_accounts (org_id, username, password) VALUES ($1, $2, $3)",
                           org.id, IMIS.username, IMIS.password)
+    await seal_credentials(db_pool)
     # A member who replied STOP to Textpulse (23145's number): a suppression here, not an iMIS flag.
     await db_pool.execute("INSERT INTO suppressions (org_id, phone, scope, source) "
                           "VALUES ($1, '+14155550134', '', 'keyword')", org.id)

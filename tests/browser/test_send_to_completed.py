@@ -29,6 +29,7 @@ from deploy.stack import REPO, VAR
 from services.api.seed import seed_demo
 from standins.imis.config import ImisConfig
 from tests.e2e.test_stack import _free_port, _free_port_base
+from tests.sealed_credentials import TEST_SECRETS, seal_credentials
 
 ADMIN, PASSWORD = "admin@harbornurses.example.org", "harbor-demo-admin"
 SENDER = "+18885550100"
@@ -85,12 +86,13 @@ async def seeded(stack_database_url: str, base: int) -> AsyncIterator[None]:
     """deploy/demo.py's prepare() without its live campaign: the demo organisations and their iMIS links."""
     pool = await asyncpg.create_pool(stack_database_url, min_size=1, max_size=2)
     try:
-        await seed_demo(pool, webhook_base_url=f"http://127.0.0.1:{base + 1}")
+        await seed_demo(pool, TEST_SECRETS, webhook_base_url=f"http://127.0.0.1:{base + 1}")
         imis = ImisConfig()
         await pool.execute(
             """INSERT INTO imis_accounts (org_id, username, password)
                SELECT id, $1, $2 FROM organisations ON CONFLICT (org_id) DO NOTHING""",
             imis.username, imis.password)
+        await seal_credentials(pool)
         yield
     finally:
         await pool.close()

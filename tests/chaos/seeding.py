@@ -22,6 +22,7 @@ import asyncpg
 from libs.common.events import CampaignDue
 from libs.common.phone import Normalised, normalise
 from standins.twilio.config import TwilioConfig
+from tests.sealed_credentials import seal_credentials
 
 SENDERS = ("+18885550130", "+18885550131", "+18885550132", "+18885550133")
 # Segments per second per sender, in senders.segments_per_second and at the stand-in. Twilio's toll-free
@@ -101,6 +102,7 @@ async def seed_org(pool: asyncpg.Pool, twilio: TwilioConfig, webhook_base_url: s
                VALUES ($1, $2, $3, $4, $5, $6)""",
             org_id, twilio.account_sid, twilio.auth_token, twilio.api_key_sid, twilio.api_key_secret,
             webhook_base_url)
+        await seal_credentials(conn)
         org = ChaosOrg(org_id, [])
         for index, sender in enumerate(SENDERS):
             mine = numbers[index * (PER_SENDER + 1):(index + 1) * (PER_SENDER + 1)]

@@ -24,6 +24,7 @@ from libs.common.kafka import EventPublisher
 from libs.common.segments import count_segments
 from libs.common.topics import RECIPIENTS
 from standins.twilio.config import default_config
+from tests.sealed_credentials import seal_credentials
 
 
 def free_port() -> int:
@@ -141,6 +142,7 @@ async def seed_run(pool: asyncpg.Pool, standin: TwilioStandin, senders: list[str
             """INSERT INTO sms_accounts (org_id, account_sid, auth_token, api_key_sid, api_key_secret, webhook_base_url)
                VALUES ($1, $2, $3, $4, $5, 'http://127.0.0.1:9')""",
             org_id, cfg.account_sid, cfg.auth_token, cfg.api_key_sid, cfg.api_key_secret)
+        await seal_credentials(conn)
         for address in senders:
             await conn.execute("INSERT INTO senders (org_id, address) VALUES ($1, $2)", org_id, address)
         campaign_id = await conn.fetchval(

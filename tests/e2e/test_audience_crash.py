@@ -39,6 +39,7 @@ from libs.common.kafka import ensure_topics
 from libs.common.topics import CAMPAIGN_DUE, RECIPIENTS
 from tests.conftest import eventually
 from tests.kafka_helpers import running_publisher
+from tests.sealed_credentials import seal_credentials
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -107,6 +108,7 @@ async def seed_run(pool: asyncpg.Pool, imis_url: str) -> CampaignDue:
                            "VALUES ($1, $2, 'verified', true)", org_id, f"+1888{uuid.uuid4().int % 10**7:07d}")
         await conn.execute("INSERT INTO imis_accounts (org_id, base_url, username, password) "
                            "VALUES ($1, $2, 'SMS_INTEGRATION', 'standin-password')", org_id, imis_url)
+        await seal_credentials(conn)
         campaign_id = await conn.fetchval(
             "INSERT INTO campaigns (org_id, name, body, audience, segment_limit, state) "
             "VALUES ($1, 'Renewals', $2, $3::jsonb, 1000000, 'sending') RETURNING id",

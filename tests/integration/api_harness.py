@@ -27,6 +27,7 @@ from libs.common.settings import Settings, load_settings
 from libs.common.topics import CAMPAIGN_DUE, CONSENT
 from services.api import auth, auth_db
 from services.api.main import build
+from tests.sealed_credentials import seal_credentials
 
 PASSWORD = "correct horse battery staple"
 PROBLEM = "application/problem+json"
@@ -142,6 +143,7 @@ async def make_org(
             """INSERT INTO sms_accounts (org_id, account_sid, auth_token, webhook_base_url, max_segments)
                VALUES ($1, 'AC' || md5(random()::text), 'token', 'https://hooks.example.org', $2)""",
             org_id, max_segments)
+        await seal_credentials(pool)
     return Org(org_id, sender_id, slug)
 
 

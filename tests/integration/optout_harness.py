@@ -38,6 +38,7 @@ from libs.common.topics import CONSENT, MESSAGE_STATUS
 from services.optout.main import OptoutTuning, build
 from services.optout.processing import ProcessorTuning
 from services.optout.writeback import WritebackTuning
+from tests.sealed_credentials import seal_credentials
 
 PUBLIC_BASE = "https://sms.textpulse.test/hooks"  # with a path prefix, as behind a gateway
 FAST = OptoutTuning(
@@ -107,6 +108,7 @@ class OptoutHarness:
                 "webhook_shared_key_secret) VALUES ($1, $2, $3, $4, $5, $6)",
                 org_id, org.account_sid, org.auth_token, PUBLIC_BASE, key_id, key_secret,
             )
+            await seal_credentials(conn)
             await conn.execute("INSERT INTO senders (org_id, address, kind) VALUES ($1, $2, $3)",
                                org_id, sender, sender_kind)
             campaign = await conn.fetchval(

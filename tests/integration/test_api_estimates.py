@@ -19,6 +19,7 @@ from standins.imis.config import ImisConfig
 from standins.serving import ServerThread
 from tests.integration import api_harness
 from tests.integration.api_harness import Caller, client_for, problem, with_api_key
+from tests.sealed_credentials import seal_credentials
 
 PREVIEW = "/api/v1/audiences/preview"
 IQA = {"kind": "iqa", "query": "$/Textpulse/SMS Audience"}
@@ -76,6 +77,7 @@ async def test_an_iqa_preview_scales_its_sample_to_the_query_total_count(
 ) -> None:
     await db_pool.execute("INSERT INTO imis_accounts (org_id, base_url, username, password) "
                           "VALUES ($1, $2, 'SMS_INTEGRATION', 'standin-password')", caller.org_id, imis.url)
+    await seal_credentials(db_pool)
     whole = await preview(caller, IQA)
     total = whole["audience_size"]  # the members of the 1,200 the query selects, every page read
     assert whole["complete"] and whole["members"] == total and 500 < total < 1200
@@ -197,6 +199,7 @@ async def test_an_unverified_sender_to_us_numbers_is_refused(caller: Caller, db_
 async def test_imis_not_answering_does_not_block_a_send_but_says_so(caller: Caller, db_pool: asyncpg.Pool) -> None:
     await db_pool.execute("INSERT INTO imis_accounts (org_id, base_url, username, password) "
                           "VALUES ($1, 'http://127.0.0.1:9', 'SMS_INTEGRATION', 'x')", caller.org_id)
+    await seal_credentials(db_pool)
     campaign_id = await draft(caller, BODY, IQA)
     response = await send_now(caller, campaign_id)
     assert response.status_code == 202, response.text

@@ -11,10 +11,12 @@ import asyncpg
 import pytest
 
 from libs.common.db import apply_migrations, create_pool
+from libs.common.secret_store import API_KEY_SECRET, AUTH_TOKEN
 from services.api import seed
 from standins.twilio.config import default_config
 from tests.conftest import create_database, drop_database
 from tests.integration import api_harness
+from tests.sealed_credentials import TEST_SECRETS
 
 
 @pytest.fixture
@@ -44,19 +46,25 @@ async def test_seeding_twice_creates_the_demo_once(
     empty_database: tuple[asyncpg.Pool, str], kafka_bootstrap: str
 ) -> None:
     db_pool, database_url = empty_database
-    first = await seed.seed_demo(db_pool, webhook_base_url="http://127.0.0.1:8001")
+    first = await seed.seed_demo(db_pool, TEST_SECRETS, webhook_base_url="http://127.0.0.1:8001")
     counts = ("SELECT (SELECT count(*) FROM organisations), (SELECT count(*) FROM campaigns), "
               "(SELECT count(*) FROM users), (SELECT count(*) FROM usage_daily)")
     before = tuple(await db_pool.fetchrow(counts))
-    second = await seed.seed_demo(db_pool)
+    second = await seed.seed_demo(db_pool, TEST_SECRETS)
     assert first == second and tuple(await db_pool.fetchrow(counts)) == before
     assert [email for email, _ in first] == ["admin@harbornurses.example.org", "staff@harbornurses.example.org",
                                              "admin@physioalumni.example.org"]
 
     us = await db_pool.fetchrow(
-        """SELECT o.id, o.default_country_prefix, a.account_sid, a.webhook_base_url, a.test_mode
+        """SELECT o.id, o.default_country_prefix, a.account_sid, a.webhook_base_url, a.test_mode, a.auth_token,
+                  a.api_key_secret
            FROM organisations o JOIN sms_accounts a ON a.org_id = o.id WHERE o.slug = 'harbor-nurses'""")
     assert (us["default_country_prefix"], us["account_sid"]) == ("+1", seed.STANDIN_ACCOUNT_SID)
+    assert us["auth_token"].startswith("tp1:") and us["api_key_secret"].startswith("tp1:")
+    async with db_pool.acquire() as conn:
+        assert await TEST_SECRETS.open(conn, us["id"], AUTH_TOKEN, us["auth_token"]) == seed.STANDIN_AUTH_TOKEN
+        assert await TEST_SECRETS.open(conn, us["id"], API_KEY_SECRET, us["api_key_secret"]) == \
+            seed.STANDIN_API_KEY_SECRET
     assert us["webhook_base_url"] == "http://127.0.0.1:8001" and not us["test_mode"]
     senders = await db_pool.fetch("SELECT address, is_default FROM senders WHERE org_id = $1 ORDER BY address",
                                   us["id"])

@@ -10,9 +10,11 @@ import asyncpg
 import httpx
 import pytest
 
+from libs.common.secret_store import API_KEY_SECRET, AUTH_TOKEN, WEBHOOK_SHARED_KEY_SECRET
 from tests.e2e.dispatch_harness import TwilioStandin, wait_http
 from tests.integration import api_harness
 from tests.integration.api_harness import Caller, problem, signed_in
+from tests.sealed_credentials import TEST_SECRETS
 
 SID_A = "AC" + "a" * 32
 SID_B = "AC" + "b" * 32
@@ -83,7 +85,12 @@ async def test_secrets_are_write_only(admin: Caller, db_pool: asyncpg.Pool) -> N
     assert account["webhook_base_url"] == "http://sms.example.org"  # the public URL, until someone sets another
     stored = await db_pool.fetchrow("SELECT auth_token, api_key_secret FROM sms_accounts WHERE org_id = $1",
                                     admin.org_id)
-    assert (stored["auth_token"], stored["api_key_secret"]) == (TOKEN, KEY_SECRET)
+    # Stored sealed for this organisation and column: the plain value is nowhere in the row.
+    assert stored["auth_token"].startswith("tp1:") and stored["api_key_secret"].startswith("tp1:")
+    assert TOKEN not in str(dict(stored)) and KEY_SECRET not in str(dict(stored))
+    async with db_pool.acquire() as conn:
+        assert await TEST_SECRETS.open(conn, admin.org_id, AUTH_TOKEN, stored["auth_token"]) == TOKEN
+        assert await TEST_SECRETS.open(conn, admin.org_id, API_KEY_SECRET, stored["api_key_secret"]) == KEY_SECRET
     page = await admin.call("GET", "/settings", Accept="text/html")
     assert page.status_code == 200 and SID_A in page.text and TOKEN not in page.text and KEY_SECRET not in page.text
 
@@ -145,8 +152,12 @@ async def test_a_webhook_shared_key_is_created_with_twilio_or_entered_and_never_
                                              "a-secret-copied-from-the-console"})
     assert entered.json()["sms_account"]["webhook_shared_key_id"] == "webhooks_sharedkey_01hx5z"
     assert "a-secret-copied-from-the-console" not in entered.text
-    assert await db_pool.fetchval("SELECT webhook_shared_key_secret FROM sms_accounts WHERE org_id = $1",
-                                  admin.org_id) == "a-secret-copied-from-the-console"
+    sealed = await db_pool.fetchval("SELECT webhook_shared_key_secret FROM sms_accounts WHERE org_id = $1",
+                                    admin.org_id)
+    assert sealed.startswith("tp1:") and "a-secret-copied-from-the-console" not in sealed
+    async with db_pool.acquire() as conn:
+        assert await TEST_SECRETS.open(conn, admin.org_id, WEBHOOK_SHARED_KEY_SECRET, sealed) == \
+            "a-secret-copied-from-the-console"
     bad = problem(await admin.call("PUT", path, {"shared_key_id": "key=x,algorithm=y", "shared_key_secret": "short"}),
                   422, "request_invalid")
     messages = {e["field"]: e["message"] for e in bad["errors"]}
@@ -178,6 +189,7 @@ async def test_credentials_twilio_refuses_are_not_linked(admin: Caller, db_pool:
                                "twilio_credentials_refused")]:
         refused = problem(await admin.call("PUT", "/api/v1/settings/sms-account/credentials", body), 422, code)
         assert refused["errors"][0]["field"] == field and "Twilio refused" in refused["detail"]
+        assert body["auth_token"] not in str(refused)  # the refused token is not echoed back
     assert await db_pool.fetchval("SELECT count(*) FROM sms_accounts WHERE org_id = $1", admin.org_id) == 0
 
 

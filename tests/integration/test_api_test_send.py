@@ -25,6 +25,7 @@ from services.optout.db import OptoutDb, StatusUpdate
 from tests.e2e.dispatch_harness import TwilioStandin, wait_http
 from tests.integration import api_harness
 from tests.integration.api_harness import Caller, problem
+from tests.sealed_credentials import seal_credentials
 
 SENDER = "+18885550100"
 PATH = "/api/v1/campaigns/{}/test-send"
@@ -73,6 +74,7 @@ async def linked_org(pool: asyncpg.Pool, client: httpx.AsyncClient, standin: Twi
         """INSERT INTO sms_accounts (org_id, account_sid, auth_token, api_key_sid, api_key_secret, webhook_base_url)
            VALUES ($1, $2, $3, $4, $5, 'http://127.0.0.1:9')""",
         org.id, cfg.account_sid, cfg.auth_token, cfg.api_key_sid, cfg.api_key_secret)
+    await seal_credentials(pool)
     campaign_id = await pool.fetchval(
         """INSERT INTO campaigns (org_id, name, body, sender_id, state)
            VALUES ($1, 'AGM', 'Hi {{first_name}}, the AGM is on Friday.', $2, 'draft') RETURNING id""",

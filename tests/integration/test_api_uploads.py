@@ -19,6 +19,7 @@ from libs.common.csv_audience import CsvRow
 from services.api import audience_sample, dashboard_db, uploads_db
 from tests.integration import api_harness
 from tests.integration.api_harness import Caller, client_for, problem, with_api_key
+from tests.sealed_credentials import seal_credentials
 
 CSV = "/api/v1/audiences/csv"
 PREVIEW = "/api/v1/audiences/preview"
@@ -169,6 +170,7 @@ async def test_preview_of_an_iqa_reads_imis_and_says_when_it_stopped_early(
     with ServerThread(create_app(ImisConfig(dataset="1200"))) as imis:
         await db_pool.execute("INSERT INTO imis_accounts (org_id, base_url, username, password) "
                               "VALUES ($1, $2, 'SMS_INTEGRATION', 'standin-password')", caller.org_id, imis.url)
+        await seal_credentials(db_pool)
         audience = {"audience": {"kind": "iqa", "query": "$/Textpulse/SMS Audience"}}
         full = (await caller.call("POST", "/api/v1/audiences/preview", audience)).json()
         assert full["complete"] and full["members"] > 500 and full["recipients"] > 0

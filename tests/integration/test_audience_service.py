@@ -37,6 +37,7 @@ from standins.imis.config import ImisConfig
 from standins.serving import ServerThread
 from tests.conftest import eventually
 from tests.kafka_helpers import running_consumer, running_publisher
+from tests.sealed_credentials import TEST_SECRETS, seal_credentials
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -74,6 +75,7 @@ class Harness:
             await conn.execute("INSERT INTO imis_accounts (org_id, base_url, username, password) "
                                "VALUES ($1, $2, 'SMS_INTEGRATION', 'standin-password')", org_id,
                                imis_url or self.imis_url)
+            await seal_credentials(conn)
         return org_id, sender
 
     async def run(self, org_id: uuid.UUID, *, audience: dict[str, Any] = AUDIENCE, body: str = BODY,
@@ -153,7 +155,7 @@ async def read_all(bootstrap: str, topic: str) -> list[tuple[str, dict[str, Any]
 async def harness(db_pool: asyncpg.Pool, kafka_bootstrap: str, imis: ServerThread) -> AsyncIterator[Harness]:
     prefix = f"t{uuid.uuid4().hex[:10]}."
     await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE, RECIPIENTS], prefix=prefix)
-    store = AudienceStore(db_pool)
+    store = AudienceStore(db_pool, TEST_SECRETS)
     await store.check()
     async with (running_publisher(kafka_bootstrap, prefix) as (publisher, producer),
                 httpx.AsyncClient(timeout=httpx.Timeout(2.0)) as http):

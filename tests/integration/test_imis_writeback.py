@@ -14,6 +14,7 @@ from standins.imis.config import ImisConfig
 from standins.serving import ServerThread
 from tests.conftest import eventually
 from tests.integration.optout_harness import OptoutHarness, Org, running_optout
+from tests.sealed_credentials import seal_credentials
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -48,6 +49,7 @@ async def _org_with_imis(optout: OptoutHarness, *, base_url: str | None = None,
     async with optout.pool.acquire() as conn:
         await conn.execute("INSERT INTO imis_accounts (org_id, base_url, username, password) "
                            "VALUES ($1, $2, 'SMS_INTEGRATION', $3)", org.id, base_url, password)
+        await seal_credentials(conn)
     return org
 
 

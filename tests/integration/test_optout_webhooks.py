@@ -19,6 +19,7 @@ import asyncpg
 import httpx
 import pytest
 
+from libs.common.secret_store import AUTH_TOKEN, WEBHOOK_SHARED_KEY_SECRET
 from services.optout.processing import WebhookProcessor
 from tests.conftest import eventually
 from tests.integration.optout_harness import (
@@ -30,6 +31,7 @@ from tests.integration.optout_harness import (
     fresh_sid,
     running_optout,
 )
+from tests.sealed_credentials import seal
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -433,7 +435,8 @@ async def test_a_rotated_auth_token_is_honoured_at_once(optout: OptoutHarness) -
     assert (await optout.inbound(org, "hello", fresh_phone())).status_code == 200  # the account is cached now
     rotated = Org(**{**org.__dict__, "auth_token": "0123456789abcdef" * 2})
     async with optout.pool.acquire() as conn:
-        await conn.execute("UPDATE sms_accounts SET auth_token = $1 WHERE org_id = $2", rotated.auth_token, org.id)
+        await conn.execute("UPDATE sms_accounts SET auth_token = $1 WHERE org_id = $2",
+                           await seal(conn, org.id, AUTH_TOKEN, rotated.auth_token), org.id)
     assert (await optout.inbound(rotated, "hello", fresh_phone())).status_code == 200
     assert (await optout.inbound(org, "hello", fresh_phone())).status_code == 403  # the old token is refused
 
@@ -541,8 +544,9 @@ async def test_a_shared_key_configured_after_the_account_was_cached_works_at_onc
     assert (await optout.inbound(org, "hello", fresh_phone())).status_code == 200  # the account is cached now
     keyed = Org(**{**org.__dict__, "shared_key_id": fresh_shared_key_id(), "shared_key_secret": "k" * 43})
     async with optout.pool.acquire() as conn:
+        sealed = await seal(conn, org.id, WEBHOOK_SHARED_KEY_SECRET, keyed.shared_key_secret)
         await conn.execute("UPDATE sms_accounts SET webhook_shared_key_id = $1, webhook_shared_key_secret = $2 "
-                           "WHERE org_id = $3", keyed.shared_key_id, keyed.shared_key_secret, org.id)
+                           "WHERE org_id = $3", keyed.shared_key_id, sealed, org.id)
     params = optout.inbound_params(keyed, "hello", fresh_phone())
     assert (await optout.shared(keyed, "/twilio/inbound", params)).status_code == 200
 

@@ -22,6 +22,7 @@ from services.api.auth import new_api_key
 from services.api.deps import WebConfig
 from services.api.errors import install_problem_handler
 from services.api.routes import suppressions
+from tests.sealed_credentials import seal_credentials
 
 PROBLEM = "application/problem+json"
 SENDER = "+18885550100"
@@ -62,6 +63,7 @@ async def make_org(pool: asyncpg.Pool, client: httpx.AsyncClient, prefix: str = 
         "INSERT INTO organisations (slug, name, default_country_prefix) VALUES ($1, $1, $2) RETURNING id",
         f"org-{uuid.uuid4().hex[:12]}", prefix)
     await pool.execute("INSERT INTO imis_accounts (org_id, username, password) VALUES ($1, 'u', 'p')", org_id)
+    await seal_credentials(pool)
     key = new_api_key()
     await pool.execute("INSERT INTO api_keys (org_id, name, prefix, key_hash, role) "
                        "VALUES ($1, 'sam', $2, $3, 'admin')", org_id, key.prefix, key.key_hash)

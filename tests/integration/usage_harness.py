@@ -17,6 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from libs.common.topics import TopicSpec
+from tests.sealed_credentials import seal_credentials
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ async def seed_org(pool: asyncpg.Pool, *, alert_emails: Iterable[str] = (), cont
             "INSERT INTO sms_accounts (org_id, account_sid, auth_token, webhook_base_url, test_mode) "
             "VALUES ($1, $2, $3, 'https://hooks.test', $4)", org_id, "AC" + secrets.token_hex(16),
             secrets.token_hex(16), test_mode)
+        await seal_credentials(conn)
         campaign_id = await conn.fetchval(
             "INSERT INTO campaigns (org_id, name, body, contact_email) VALUES ($1, $2, 'Hi', $3) RETURNING id",
             org_id, campaign_name, contact_email)

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from libs.common.errors import ConfigurationError
@@ -44,8 +46,39 @@ def test_the_default_secret_is_refused_in_production(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("TEXTPULSE_ENV", "production")
     with pytest.raises(ConfigurationError, match="TEXTPULSE_SECRET_KEY"):
         load_settings()
-    monkeypatch.setenv("TEXTPULSE_SECRET_KEY", "a-real-secret-from-the-vault")
+    monkeypatch.setenv("TEXTPULSE_SECRET_KEY", "a-real-secret-from-the-vault-of-40-chars")
     assert load_settings().env == "production"
+
+
+def test_a_short_secret_is_refused_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEXTPULSE_ENV", "production")
+    monkeypatch.setenv("TEXTPULSE_SECRET_KEY", "short-but-not-the-default")
+    with pytest.raises(ConfigurationError, match="TEXTPULSE_SECRET_KEY must be at least 32 characters"):
+        load_settings()
+    monkeypatch.setenv("TEXTPULSE_ENV", "development")
+    assert load_settings().secret_key.get_secret_value() == "short-but-not-the-default"
+
+
+def test_a_key_file_replaces_the_variable_and_must_hold_a_real_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TEXTPULSE_ENV", "production")
+    key_file = tmp_path / "kek"
+    key_file.write_text("too short\n")
+    monkeypatch.setenv("TEXTPULSE_SECRET_KEY_FILE", str(key_file))
+    with pytest.raises(ConfigurationError, match="TEXTPULSE_SECRET_KEY_FILE must hold at least 32"):
+        load_settings()
+    key_file.write_text("k" * 44 + "\n")
+    assert load_settings().secret_key_file == key_file
+    monkeypatch.setenv("TEXTPULSE_SECRET_KEY_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ConfigurationError, match="TEXTPULSE_SECRET_KEY_FILE"):
+        load_settings()
+
+
+def test_credentials_are_never_cached_for_more_than_five_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEXTPULSE_CREDENTIALS_TTL_S", "30")
+    with pytest.raises(ConfigurationError, match="TEXTPULSE_CREDENTIALS_TTL_S"):
+        load_settings()
 
 
 def test_plain_kafka_bootstrap_servers_points_at_any_cluster(monkeypatch: pytest.MonkeyPatch) -> None:

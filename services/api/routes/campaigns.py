@@ -33,9 +33,19 @@ from libs.common.campaign_states import CampaignNotEditable, CampaignState
 from libs.common.db import transaction
 from libs.common.errors import RetryableError
 from libs.common.merge import MergeError, compile_template
+from libs.common.secret_store import SecretStore
 from libs.common.segments import InvalidBody, count_segments
 from services.api import db, lists_db, uploads_db
-from services.api.deps import ActorDep, IdempotencyKey, Organisation, OrgDep, PoolDep, WebConfig, WebDep
+from services.api.deps import (
+    ActorDep,
+    IdempotencyKey,
+    Organisation,
+    OrgDep,
+    PoolDep,
+    WebConfig,
+    WebDep,
+    get_secrets,
+)
 from services.api.errors import IdempotencyKeyReused, InvalidInput, NotFound
 from services.api.schemas import (
     CampaignCreate,
@@ -133,7 +143,7 @@ async def schedule_campaign(
 ) -> CampaignOut:
     now = datetime.now(UTC)
     schedule = await _build_schedule(body, org.time_zone, now)
-    warnings = await _check_sendable(pool, org, web, campaign_id, idempotency_key)
+    warnings = await _check_sendable(pool, get_secrets(request), org, web, campaign_id, idempotency_key)
 
     async def act(conn: asyncpg.Connection) -> tuple[int, BaseModel]:
         locked = await _lock(conn, org, campaign_id)
@@ -158,7 +168,7 @@ async def send_now(
     idempotency_key: IdempotencyKey,
 ) -> SendStarted:
     now = datetime.now(UTC)
-    warnings = await _check_sendable(pool, org, web, campaign_id, idempotency_key)
+    warnings = await _check_sendable(pool, get_secrets(request), org, web, campaign_id, idempotency_key)
 
     async def act(conn: asyncpg.Connection) -> tuple[int, BaseModel]:
         locked = await _lock(conn, org, campaign_id)
@@ -299,8 +309,8 @@ def _occurrences(schedule: schedules.Schedule | None, now: datetime, count: int)
     ])
 
 
-async def _check_sendable(pool: asyncpg.Pool, org: Organisation, web: WebConfig, campaign_id: UUID,
-                          idempotency_key: str) -> list[str]:
+async def _check_sendable(pool: asyncpg.Pool, secrets: SecretStore, org: Organisation, web: WebConfig,
+                          campaign_id: UUID, idempotency_key: str) -> list[str]:
     """Refuse up front a campaign nobody could receive (services/api/send_check.py), outside the send's
     transaction; a request whose Idempotency-Key already has an answer is replayed unchecked."""
     async with pool.acquire() as conn:
@@ -309,7 +319,7 @@ async def _check_sendable(pool: asyncpg.Pool, org: Organisation, web: WebConfig,
         campaign = await db.get_campaign(conn, org.id, campaign_id)
     if campaign is None:
         return []  # the transaction answers 404
-    return await check_sendable(pool, org, campaign, web.imis_base_url)
+    return await check_sendable(pool, secrets, org, campaign, web.imis_base_url)
 
 
 def _check_segment_limit(org: Organisation, limit: int) -> None:

@@ -22,7 +22,7 @@ from libs.common.db import transaction
 from libs.common.errors import ConfigurationError
 from libs.common.phone import Normalised, normalise, region_for_prefix
 from services.api import dashboard_db, db, settings_db, twilio_accounts, twilio_shared_keys
-from services.api.deps import AdminDep, OrgDep, PoolDep, WebDep
+from services.api.deps import AdminDep, OrgDep, PoolDep, SecretsDep, WebDep
 from services.api.errors import Conflict, InvalidInput, NotFound
 from services.api.webhook_url import check_webhook_base_url
 
@@ -185,7 +185,8 @@ async def patch_sms_account(body: SmsAccountPatch, admin: AdminDep, pool: PoolDe
             responses={409: {"description": "another organisation has linked this Twilio account"},
                        422: {"description": "Twilio refused the credentials"},
                        503: {"description": "Twilio could not check them; try again"}})
-async def link_account(body: CredentialsIn, admin: AdminDep, pool: PoolDep, web: WebDep) -> SettingsOut:
+async def link_account(body: CredentialsIn, admin: AdminDep, pool: PoolDep, web: WebDep,
+                       secrets: SecretsDep) -> SettingsOut:
     given_hook = check_webhook_base_url(body.webhook_base_url, env=web.env) if body.webhook_base_url else None
     async with pool.acquire() as conn:
         if await settings_db.account_linked_elsewhere(conn, admin.org.id, body.account_sid):
@@ -197,7 +198,7 @@ async def link_account(body: CredentialsIn, admin: AdminDep, pool: PoolDep, web:
         hook = given_hook or (current or {}).get("webhook_base_url") or web.public_base_url
         try:
             async with conn.transaction():
-                await settings_db.link_sms_account(conn, admin.org.id, body.account_sid, body.auth_token, hook)
+                await settings_db.link_sms_account(conn, secrets, admin.org.id, body.account_sid, body.auth_token, hook)
         except asyncpg.UniqueViolationError:
             raise _account_in_use() from None
         return await settings_out(conn, admin.org.id)
@@ -209,11 +210,11 @@ def _account_in_use() -> Conflict:
 
 
 @router.put("/sms-account/api-key", summary="Set or replace the Twilio API key (the secret is write-only)")
-async def set_api_key(body: ApiKeyIn, admin: AdminDep, pool: PoolDep) -> SettingsOut:
+async def set_api_key(body: ApiKeyIn, admin: AdminDep, pool: PoolDep, secrets: SecretsDep) -> SettingsOut:
     async with transaction(pool) as conn:
         if not await settings_db.lock_sms_account(conn, admin.org.id):
             raise NotFound("sms_account_missing", "no Twilio account is linked yet: link one first")
-        await settings_db.set_api_key(conn, admin.org.id, body.api_key_sid, body.api_key_secret)
+        await settings_db.set_api_key(conn, secrets, admin.org.id, body.api_key_sid, body.api_key_secret)
         return await settings_out(conn, admin.org.id)
 
 
@@ -226,11 +227,13 @@ async def clear_api_key(admin: AdminDep, pool: PoolDep) -> SettingsOut:
 
 @router.put("/sms-account/webhook-shared-key",
             summary="Enter a SharedKey created in the Twilio Console (the secret is write-only)")
-async def set_webhook_shared_key(body: SharedKeyIn, admin: AdminDep, pool: PoolDep) -> SettingsOut:
+async def set_webhook_shared_key(body: SharedKeyIn, admin: AdminDep, pool: PoolDep,
+                                 secrets: SecretsDep) -> SettingsOut:
     async with transaction(pool) as conn:
         if not await settings_db.lock_sms_account(conn, admin.org.id):
             raise NotFound("sms_account_missing", "no Twilio account is linked yet: link one first")
-        await settings_db.set_webhook_shared_key(conn, admin.org.id, body.shared_key_id, body.shared_key_secret)
+        await settings_db.set_webhook_shared_key(conn, secrets, admin.org.id, body.shared_key_id,
+                                                 body.shared_key_secret)
         return await settings_out(conn, admin.org.id)
 
 
@@ -238,10 +241,10 @@ async def set_webhook_shared_key(body: SharedKeyIn, admin: AdminDep, pool: PoolD
              summary="Create a SharedKey with Twilio and keep it (its secret is never shown)",
              responses={422: {"description": "Twilio refused the linked account's credentials"},
                         503: {"description": "Twilio could not create it; try again"}})
-async def create_webhook_shared_key(admin: AdminDep, pool: PoolDep, web: WebDep,
+async def create_webhook_shared_key(admin: AdminDep, pool: PoolDep, web: WebDep, secrets: SecretsDep,
                                     body: SharedKeyCreate | None = None) -> SettingsOut:
     async with pool.acquire() as conn:
-        credentials = await settings_db.account_credentials(conn, admin.org.id)
+        credentials = await settings_db.account_credentials(conn, secrets, admin.org.id)
     if credentials is None:
         raise NotFound("sms_account_missing", "no Twilio account is linked yet: link one first")
     # Created with Twilio outside the transaction: no connection is held while Twilio answers.
@@ -250,7 +253,7 @@ async def create_webhook_shared_key(admin: AdminDep, pool: PoolDep, web: WebDep,
     async with transaction(pool) as conn:
         if not await settings_db.lock_sms_account(conn, admin.org.id):
             raise NotFound("sms_account_missing", "no Twilio account is linked yet: link one first")
-        await settings_db.set_webhook_shared_key(conn, admin.org.id, key.key_id, key.secret)
+        await settings_db.set_webhook_shared_key(conn, secrets, admin.org.id, key.key_id, key.secret)
         return await settings_out(conn, admin.org.id)
 
 

@@ -33,12 +33,13 @@ from libs.common.merge import MergeError
 from libs.common.phone import Normalised, normalise, region_for_prefix
 from libs.common.preflight import preview
 from libs.common.pricing import PriceTable
+from libs.common.secret_store import TwilioLogin, open_twilio_login
 from libs.common.segments import InvalidBody
 from libs.common.sender_caps import is_capped, next_period_start
 from libs.common.twilio_errors import SendFailure, is_transient
 from libs.common.twilio_sender import Account, TwilioSender
 from services.api import db, test_send_db
-from services.api.deps import ActorDep, OrgDep, PoolDep, WebDep
+from services.api.deps import ActorDep, OrgDep, PoolDep, SecretsDep, WebDep
 from services.api.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from services.api.phone_input import number_input
 from services.api.test_send_db import TestText
@@ -81,7 +82,7 @@ class TestSendOut(BaseModel):
              responses={409: {"description": "a number is suppressed, or no Twilio account is linked"},
                         429: {"description": "too many test texts this hour, or the sender's volume cap is reached"}})
 async def test_send(campaign_id: UUID, body: TestSendIn, org: OrgDep, actor: ActorDep, pool: PoolDep,
-                    web: WebDep) -> TestSendOut:
+                    web: WebDep, secrets: SecretsDep) -> TestSendOut:
     numbers = _numbers(body.to, org.default_country_prefix)
     async with pool.acquire() as conn:
         campaign = await test_send_db.campaign(conn, org.id, campaign_id)
@@ -92,6 +93,7 @@ async def test_send(campaign_id: UUID, body: TestSendIn, org: OrgDep, actor: Act
         account = await test_send_db.account(conn, org.id)
         if account is None:
             raise Conflict("twilio_account_missing", "link a Twilio account in Settings before sending")
+        login = await open_twilio_login(conn, secrets, org.id, account)
         await _check_test_numbers(conn, org.id, numbers)
         suppressed = await test_send_db.suppressed(conn, org.id, numbers, campaign["sender"])
     if suppressed:
@@ -101,7 +103,8 @@ async def test_send(campaign_id: UUID, body: TestSendIn, org: OrgDep, actor: Act
     async with transaction(pool) as conn:  # rolled back, so nothing is used up, when a limit refuses it
         await _count_against_limits(conn, org.id, actor, len(numbers))
         await _reserve_under_caps(conn, org.id, campaign["sender"], campaign["verification"], numbers, segments)
-    texts = await _send_all(account, web.twilio_api_base_url, campaign["sender"], numbers, text, segments)
+    callback = account["webhook_base_url"].rstrip("/") + "/twilio/status"
+    texts = await _send_all(login, callback, web.twilio_api_base_url, campaign["sender"], numbers, text, segments)
     async with transaction(pool) as conn:
         await _record(conn, org.id, campaign_id, actor, campaign["sender"], account, texts)
     log.info("campaign.test_sent", extra={"org_id": str(org.id), "campaign_id": str(campaign_id), "actor": actor,
@@ -170,10 +173,9 @@ async def _reserve_under_caps(conn: asyncpg.Connection, org_id: UUID, sender: st
                               "against it as campaign texts do", opens_in)
 
 
-async def _send_all(account: asyncpg.Record, base_url: str, sender: str, numbers: list[str], text: str,
+async def _send_all(login: TwilioLogin, callback: str, base_url: str, sender: str, numbers: list[str], text: str,
                     segments: int) -> list[TestText]:
-    callback = account["webhook_base_url"].rstrip("/") + "/twilio/status"
-    twilio = TwilioSender(Account(account["account_sid"], account["username"], account["password"], callback),
+    twilio = TwilioSender(Account(login.account_sid, login.username, login.password, callback),
                           api_base_url=base_url, timeout_s=TWILIO_TIMEOUT_S)
     try:
         return [await _send_one(twilio, sender, to, text, segments) for to in numbers]

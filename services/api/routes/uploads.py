@@ -45,7 +45,7 @@ from libs.common.audience_rules import AudienceMember
 from libs.common.csv_audience import CsvRefused, CsvStream, rejection_report, rejections_note
 from services.api import audience_sample, upload_storage, uploads_db
 from services.api.csv_receiver import FileTooLarge, received_csv
-from services.api.deps import ActorDep, OrgDep, PoolDep, WebDep
+from services.api.deps import ActorDep, OrgDep, PoolDep, SecretsDep, WebDep
 from services.api.errors import InvalidInput, NotFound
 from services.api.schemas import RefusalOut
 
@@ -175,9 +175,9 @@ async def get_rejections(upload_id: UUID, org: OrgDep, pool: PoolDep) -> Respons
 
 
 @router.post("/preview", summary="Who an audience would reach and what it would cost, without creating a run")
-async def preview(body: PreviewIn, org: OrgDep, pool: PoolDep, web: WebDep) -> PreviewOut:
+async def preview(body: PreviewIn, org: OrgDep, pool: PoolDep, web: WebDep, secrets: SecretsDep) -> PreviewOut:
     found = await audience_sample.sample_audience(
-        pool, org.id, org.default_country_prefix, body.audience, body=body.body,
+        pool, secrets, org.id, org.default_country_prefix, body.audience, body=body.body,
         sender_id=body.sender_id, imis_base_url=web.imis_base_url, limits=audience_sample.PREVIEW)
     figures = found.estimate
     note = None
