@@ -22,6 +22,7 @@ from libs.common.topics import CAMPAIGN_DUE, CONSENT
 from services.api import access, auth_db, dashboard_db, db, lists_db, settings_db, uploads_db
 from services.api.deps import WebConfig
 from services.api.errors import install_problem_handler
+from services.api.openapi import install_problem_responses
 from services.api.pages import install_web
 from services.api.routes import (
     audiences,
@@ -80,6 +81,7 @@ def create_app(pool: asyncpg.Pool, settings_: Settings, checks: Mapping[str, Che
                             settings_.csv_upload_max_bytes + uploads.MULTIPART_OVERHEAD)
     app.add_middleware(BodyLimit, default=settings_.http_body_max_bytes, routes=[upload_cap])
     install_problem_handler(app)
+    install_problem_responses(app)
     install_web(app, https=app.state.web.secure_cookies)
     app.add_middleware(AccessLog)
     mounted = [("", health_router(NAME, checks or {}))]
