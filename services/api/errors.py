@@ -187,6 +187,7 @@ _PATTERN_WORDS = {
     r"^SK[0-9a-f]{32}$": "must be a Twilio API key SID: SK followed by 32 characters 0-9 and a-f",
     r"^\+[1-9][0-9]{0,2}$": "must be a country calling code, like +1 or +44",
     r"^\$/": "must be an IQA query path starting with $/",
+    r"^[!-~]+$": "must be as Twilio shows it: letters, digits and punctuation, without spaces or accents",
     r"^https?://\S+$": "must be a web address starting with https://",
     r"^[A-Za-z0-9 +_&-]{0,11}$": "must be at most 11 letters, digits, spaces or + _ & -",
     r"^(|\+[1-9]\d{6,14}|MG[0-9a-f]{32})$":

@@ -34,9 +34,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from libs.common.kafka import ensure_topics
+from libs.common.settings import load_settings
 from libs.common.topics import CAMPAIGN_DUE, CONSENT
 from services.api import auth_db
-from libs.common.settings import load_settings
 from services.api.main import build, create_app
 from tests.e2e.dispatch_harness import TwilioStandin, free_port, wait_http
 from tests.integration import api_harness

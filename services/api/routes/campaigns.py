@@ -33,7 +33,16 @@ from libs.common.errors import RetryableError
 from libs.common.merge import MergeError, compile_template
 from libs.common.segments import InvalidBody, count_segments
 from services.api import db, lists_db, uploads_db
-from services.api.deps import ActorDep, IdempotencyKey, Organisation, OrgDep, PoolDep, WebConfig, WebDep
+from services.api.deps import (
+    ActorDep,
+    IdempotencyKey,
+    Organisation,
+    OrgDep,
+    PageOffset,
+    PoolDep,
+    WebConfig,
+    WebDep,
+)
 from services.api.errors import IdempotencyKeyReused, InvalidInput, NotFound
 from services.api.schemas import (
     CampaignCreate,
@@ -74,7 +83,7 @@ async def list_campaigns(
     pool: PoolDep,
     state: Annotated[list[CampaignState] | None, Query(description="repeat to match any of several")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: PageOffset = 0,
 ) -> CampaignPage:
     async with pool.acquire() as conn:
         rows, total = await db.list_campaigns(conn, org.id, [s.value for s in state or []], limit, offset)
