@@ -56,6 +56,9 @@ BENCHMARKS = [
     Benchmark("audience", "Audience, a 100,000-row IQA", ("bench.audience",)),
     Benchmark("webhooks", "Opt-out webhooks at a fixed rate", ("bench.webhooks",)),
     Benchmark("home", "Home page latency", ("bench.home",)),
+    Benchmark("hostile-bodies", "Hostile bodies: API memory under a 300 MB body and 64 MB CSVs",
+              ("bench.hostile_bodies",)),
+    Benchmark("sign-in", "Sign-in during a flood of anonymous attempts", ("bench.sign_in",)),
     Benchmark("standin-twilio", "Twilio stand-in create rate", ("bench.standin_twilio",)),
     Benchmark("soak", "Soak: 20,000 segments on 10 senders, two dispatchers", ("bench.soak",)),
 ]

@@ -38,6 +38,7 @@ class AlertKind(StrEnum):
     IQA_FAILED = "iqa_failed"  # audience not resolved: the IQA query failed
     RUN_FAILED = "run_failed"  # any other failed run
     RUN_MISSED = "run_missed"  # a scheduled run found too late to send
+    NOTHING_SENT = "nothing_sent"  # a run completed without sending a message (every member left out)
     WRITEBACK_STUCK = "writeback_stuck"  # consent changes waiting too long for iMIS
     USAGE_80 = "usage_80"  # the month's segments passed 80 % of the allowance
     USAGE_100 = "usage_100"  # ... and 100 %
@@ -214,6 +215,18 @@ def _run_missed(c: AlertContext) -> Draft:
     )
 
 
+def _nothing_sent(c: AlertContext) -> Draft:
+    return Draft(
+        subject=f'Campaign "{c.campaign}" sent nothing',
+        paragraphs=[f'The run of "{c.campaign}" ended without sending a single message: every member of its '
+                    "audience was left out (opted out, no valid mobile number, a duplicate), or every send failed."],
+        figures=_run_figures(c) + _reason(c),
+        steps=["Open the run and look at its recipients: each one says why it was left out.",
+               "Fix the audience (or the numbers in iMIS), then send the campaign again."],
+        link_label="Open the run", link_path=c.run_path,
+    )
+
+
 def _writeback_stuck(c: AlertContext) -> Draft:
     figures = [("Changes waiting", c.number("pending")), ("Waiting since", c.when("oldest_at"))]
     if c.get("last_error"):
@@ -292,6 +305,7 @@ _BUILDERS: Final[Mapping[AlertKind, Builder]] = {
     AlertKind.IQA_FAILED: lambda c: _imis(c, unreachable=False),
     AlertKind.RUN_FAILED: _run_failed,
     AlertKind.RUN_MISSED: _run_missed,
+    AlertKind.NOTHING_SENT: _nothing_sent,
     AlertKind.WRITEBACK_STUCK: _writeback_stuck,
     AlertKind.USAGE_80: lambda c: _usage(c, full=False),
     AlertKind.USAGE_100: lambda c: _usage(c, full=True),

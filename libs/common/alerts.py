@@ -56,6 +56,7 @@ QUIET_PERIODS: Final[Mapping[AlertKind, timedelta | None]] = {
     AlertKind.IQA_FAILED: None,
     AlertKind.RUN_FAILED: None,
     AlertKind.RUN_MISSED: None,
+    AlertKind.NOTHING_SENT: None,
     AlertKind.WRITEBACK_STUCK: _DAY,
     AlertKind.USAGE_80: None,
     AlertKind.USAGE_100: None,

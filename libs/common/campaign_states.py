@@ -2,17 +2,22 @@
 
 The table, in words::
 
-    draft      -> scheduled, cancelled
-    scheduled  -> sending, cancelled
-    sending    -> completed, paused, cancelled, scheduled (a recurring campaign between runs)
-    paused     -> sending, cancelled
+    draft      -> scheduled, sending (send now)
+    scheduled  -> sending, cancelled, failed (its only run was missed)
+    sending    -> completed, paused, cancelled, scheduled (a recurring campaign between runs), failed
+    paused     -> sending, cancelled, failed (its run was refused while paused)
     completed  -> archived
     cancelled  -> archived
+    failed     -> scheduled, sending (fixed and sent again), archived
     archived   (final)
 
-Who moves a campaign: staff through the API (schedule, pause, resume, cancel, archive), the scheduler
-(scheduled -> sending when it publishes a run), and whoever finishes a run (sending -> completed, or
-back to scheduled when a recurring schedule has more occurrences; see :func:`after_run`).
+``failed`` reads "Not sent": the campaign's last run ended without sending anything (over the segment
+limit, refused, every member excluded, missed, the audience could not be read). It stays editable, so
+staff can fix the limit, audience or sender and send it again. A draft is deleted, never cancelled.
+
+Who moves a campaign: staff through the API (schedule, send now, pause, resume, cancel, archive), the
+scheduler (scheduled -> sending when it publishes a run), and whoever ends a run: every run ends, and
+its campaign follows :func:`after_run` (``libs/common/run_endings.py`` applies it in each service).
 
     >>> transition(CampaignState.DRAFT, CampaignState.SCHEDULED)
     <CampaignState.SCHEDULED: 'scheduled'>
@@ -38,6 +43,7 @@ class CampaignState(StrEnum):
     PAUSED = "paused"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
+    FAILED = "failed"
     ARCHIVED = "archived"
 
 
@@ -45,21 +51,25 @@ S = CampaignState
 
 # The one table. A state missing from a value set cannot be reached from its key; nothing else decides.
 TRANSITIONS: Final[Mapping[CampaignState, frozenset[CampaignState]]] = {
-    S.DRAFT: frozenset({S.SCHEDULED, S.CANCELLED}),
-    S.SCHEDULED: frozenset({S.SENDING, S.CANCELLED}),
-    # -> scheduled: a run of a recurring campaign finished and the schedule has more occurrences.
-    S.SENDING: frozenset({S.COMPLETED, S.PAUSED, S.SCHEDULED, S.CANCELLED}),
-    S.PAUSED: frozenset({S.SENDING, S.CANCELLED}),
+    # -> sending: send now (the run is due at once; the scheduler publishes it within a second).
+    S.DRAFT: frozenset({S.SCHEDULED, S.SENDING}),
+    # -> failed: a one-time campaign whose run was found too late (missed).
+    S.SCHEDULED: frozenset({S.SENDING, S.CANCELLED, S.FAILED}),
+    # -> scheduled: a run of a recurring campaign ended and the schedule has more occurrences.
+    S.SENDING: frozenset({S.COMPLETED, S.PAUSED, S.SCHEDULED, S.CANCELLED, S.FAILED}),
+    S.PAUSED: frozenset({S.SENDING, S.CANCELLED, S.FAILED}),
     S.COMPLETED: frozenset({S.ARCHIVED}),
     S.CANCELLED: frozenset({S.ARCHIVED}),
+    S.FAILED: frozenset({S.SCHEDULED, S.SENDING, S.ARCHIVED}),
     S.ARCHIVED: frozenset(),
 }
 
-# Edits (body, audience, sender, limits) are allowed before anything is sent, and while paused: what is
-# edited then applies to the part not sent yet.
-EDITABLE: Final = frozenset({S.DRAFT, S.SCHEDULED, S.PAUSED})
-# A schedule may be set or replaced (scheduled -> scheduled is a reschedule, not a transition).
-SCHEDULABLE: Final = frozenset({S.DRAFT, S.SCHEDULED})
+# Edits (body, audience, sender, limits) are allowed before anything is sent, while paused and after a
+# run that sent nothing. A run takes a copy of the content when it is created, so an edit applies to the
+# next run only: the run in progress sends what it was started with.
+EDITABLE: Final = frozenset({S.DRAFT, S.SCHEDULED, S.PAUSED, S.FAILED})
+# A schedule may be set or replaced, or the campaign sent now (scheduled -> scheduled is a reschedule).
+SCHEDULABLE: Final = frozenset({S.DRAFT, S.SCHEDULED, S.FAILED})
 FINAL: Final = frozenset({S.COMPLETED, S.CANCELLED, S.ARCHIVED})
 
 
@@ -104,12 +114,21 @@ def ensure_schedulable(current: CampaignState | str, action: str = "scheduled") 
 
 
 def schedule(current: CampaignState | str, action: str = "scheduled") -> CampaignState:
-    """The state after a schedule is set (or send-now asked): draft -> scheduled; scheduled stays.
+    """The state after a schedule is set: draft or failed -> scheduled; scheduled stays.
 
     Raises CampaignNotEditable from any other state.
     """
     ensure_schedulable(current, action)
     return S.SCHEDULED if CampaignState(current) is S.SCHEDULED else transition(current, S.SCHEDULED)
+
+
+def send_now(current: CampaignState | str) -> CampaignState:
+    """The state after send-now: sending at once (its run is due now), so the page offers Pause and Cancel.
+
+    Raises CampaignNotEditable from a state that cannot be sent now.
+    """
+    ensure_schedulable(current, "sent now")
+    return transition(current, S.SENDING)
 
 
 def resume(current: CampaignState | str) -> CampaignState:
@@ -136,9 +155,23 @@ def available_actions(current: CampaignState | str) -> list[str]:
     return [action for action, allowed in offered.items() if allowed]
 
 
-def after_run(has_more_occurrences: bool) -> CampaignState:
-    """Where a sending campaign goes when its run finishes: back to scheduled, or completed."""
-    return transition(S.SENDING, S.SCHEDULED if has_more_occurrences else S.COMPLETED)
+def after_run(
+    current: CampaignState | str, *, sent_anything: bool, has_more_occurrences: bool, other_runs_open: bool = False
+) -> CampaignState | None:
+    """Where a campaign in ``current`` goes when one of its runs has ended, or None when it stays.
+
+    Back to scheduled when the schedule has more occurrences; else completed if the run sent anything,
+    failed ("Not sent") if it did not. It stays while another of its runs is still open, and when the
+    table allows no such move (a campaign staff cancelled, a paused recurring campaign stays paused).
+    """
+    if other_runs_open:
+        return None
+    if has_more_occurrences:
+        target = S.SCHEDULED
+    else:
+        target = S.COMPLETED if sent_anything else S.FAILED
+    current = CampaignState(current)
+    return target if current is not target and can_transition(current, target) else None
 
 
 def next_states(current: CampaignState | str) -> list[CampaignState]:

@@ -78,7 +78,7 @@ async def sample_audience(
                 raise NotFound("csv_upload_not_found", f"audience.upload_id: no CSV upload {audience.upload_id}")
             size = upload["rows_accepted"]
             members = await uploads_db.csv_sample(conn, audience.upload_id, limits.rows)
-            refused = await uploads_db.rejection_counts(conn, audience.upload_id)
+            refused = upload["rejected_by_reason"]
             fields = set(upload["mapping"]) - {"mobile"}
         else:
             found = await uploads_db.list_size(conn, org_id, audience.list_id)

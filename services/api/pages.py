@@ -45,7 +45,7 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
 
 STATE_LABELS = {
     "draft": "Draft", "scheduled": "Scheduled", "sending": "Sending", "paused": "Paused",
-    "completed": "Completed", "cancelled": "Cancelled", "archived": "Archived",
+    "completed": "Completed", "cancelled": "Cancelled", "failed": "Not sent", "archived": "Archived",
 }
 
 

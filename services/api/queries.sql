@@ -90,7 +90,9 @@ WHERE id = :campaign_id;
 UPDATE campaigns SET next_occurrence_at = NULL WHERE id = :campaign_id;
 
 -- name: insert-send-now-run
--- The run exists as soon as the request is answered; the scheduler publishes it on its next tick.
+-- The run exists as soon as the request is answered; the scheduler publishes it on its next tick. It
+-- takes its copy of the campaign's body, audience, sender and limits as it is inserted, under the
+-- campaign's lock (trigger campaign_runs_freeze_content, 0013): a later edit applies to the next run.
 INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at, origin)
 VALUES (:org_id, :campaign_id, :occurrence_at, 'send_now')
 RETURNING id;

@@ -1,24 +1,39 @@
 -- CSV audience uploads and audience previews (migration 0006; services/api/uploads_db.py). Every read
 -- is scoped by org_id, so another organisation's upload or list is simply not found (a 404).
 
--- name: insert-csv-upload
--- Only usable files are stored ('ready'): a refused file gets its 4xx at once and leaves nothing behind.
-INSERT INTO csv_uploads (org_id, filename, uploaded_by, state, headers, mapping, delimiter,
-                         rows_accepted, rows_rejected)
-VALUES (:org_id, :filename, :uploaded_by, 'ready', :headers::text[], :mapping::jsonb, :delimiter,
-        :rows_accepted, :rows_rejected)
+-- name: begin-csv-upload
+-- Stored while it is read (migration 0019): 'receiving' until finish-csv-upload, offered by nothing.
+INSERT INTO csv_uploads (org_id, filename, uploaded_by, state, headers, mapping, delimiter)
+VALUES (:org_id, :filename, :uploaded_by, 'receiving', :headers::text[], :mapping::jsonb, :delimiter)
 RETURNING id, created_at;
 
--- name: csv-upload
-SELECT id, filename, state, headers, mapping::text AS mapping, delimiter, rows_accepted, rows_rejected, created_at
-FROM csv_uploads
-WHERE id = :upload_id AND org_id = :org_id;
+-- name: finish-csv-upload
+-- Every row is in: the upload becomes usable, with its counts (rejected_by_reason counts every refused
+-- row; csv_upload_rejections holds only the first of them).
+UPDATE csv_uploads
+SET state = 'ready', rows_accepted = :rows_accepted, rows_rejected = :rows_rejected,
+    rejected_by_reason = :rejected_by_reason::jsonb
+WHERE id = :upload_id AND state = 'receiving';
 
--- name: csv-rejection-counts
--- Rows refused when the file was read, by reason. Uses the rejections' primary key (upload_id, line).
-SELECT reason, count(*)::int AS n FROM csv_upload_rejections WHERE upload_id = :upload_id GROUP BY reason;
+-- name: discard-csv-upload
+-- A file refused (or failed) part-way: its committed batches go with it (ON DELETE CASCADE).
+DELETE FROM csv_uploads WHERE id = :upload_id AND state = 'receiving';
+
+-- name: prune-abandoned-csv-uploads
+-- Uploads a process died in the middle of. Reading and storing the largest file allowed takes about a
+-- minute, so one still 'receiving' after an hour is abandoned. Uses csv_uploads_receiving (partial).
+DELETE FROM csv_uploads WHERE state = 'receiving' AND created_at < now() - interval '1 hour';
+
+-- name: csv-upload
+-- Only a finished upload: one still 'receiving' (or abandoned) is not found.
+SELECT id, filename, state, headers, mapping::text AS mapping, delimiter, rows_accepted, rows_rejected,
+       rejected_by_reason::text AS rejected_by_reason, created_at,
+       (SELECT count(*)::int FROM csv_upload_rejections r WHERE r.upload_id = u.id) AS rejections_shown
+FROM csv_uploads u
+WHERE id = :upload_id AND org_id = :org_id AND state = 'ready';
 
 -- name: csv-rejections
+-- The report: at most the first 5,000 refused rows (services/api/upload_storage.py keeps no more).
 SELECT line, reason, detail, raw FROM csv_upload_rejections WHERE upload_id = :upload_id ORDER BY line;
 
 -- name: csv-members

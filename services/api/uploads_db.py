@@ -13,7 +13,7 @@ import asyncpg
 
 from libs.common.audience_members import ColumnMap, stored_member
 from libs.common.audience_rules import AudienceMember
-from libs.common.csv_audience import CsvParseResult, CsvRejection
+from libs.common.csv_audience import CsvRejection, CsvRow, CsvStream
 from libs.common.db import Queries
 
 QUERIES = Queries.load(Path(__file__).with_name("uploads.sql"))
@@ -33,38 +33,53 @@ class Sender:
     verification: str
 
 
-async def save_upload(conn: asyncpg.Connection, org_id: UUID, filename: str, uploaded_by: str,
-                      parsed: CsvParseResult) -> asyncpg.Record:
-    """Store a usable upload, its rows and its rejection report in one transaction (rows with COPY:
-    200,000 of them in about a second); return its ``id`` and ``created_at``."""
-    async with conn.transaction():
-        row = await QUERIES.fetchrow(
-            conn, "insert-csv-upload", org_id=org_id, filename=filename, uploaded_by=uploaded_by,
-            headers=list(parsed.headers), mapping=json.dumps(parsed.mapping, ensure_ascii=False),
-            delimiter=parsed.delimiter, rows_accepted=len(parsed.rows), rows_rejected=len(parsed.rejections))
-        assert row is not None
-        upload_id = row["id"]
-        await conn.copy_records_to_table(
-            "csv_upload_rows", columns=("upload_id", "line", "member_id", "mobile", "merge_values"),
-            records=((upload_id, r.line, r.member_id, r.mobile, json.dumps(r.values, ensure_ascii=False))
-                     for r in parsed.rows))
-        await conn.copy_records_to_table(
-            "csv_upload_rejections", columns=("upload_id", "line", "reason", "detail", "raw"),
-            records=((upload_id, r.line, r.reason, r.detail, r.raw) for r in parsed.rejections))
+async def prune_abandoned(conn: asyncpg.Connection) -> None:
+    await QUERIES.execute(conn, "prune-abandoned-csv-uploads")
+
+
+async def begin_upload(conn: asyncpg.Connection, org_id: UUID, filename: str, uploaded_by: str,
+                       stream: CsvStream) -> asyncpg.Record:
+    """Store the upload as 'receiving', from its header; return its ``id`` and ``created_at``."""
+    row = await QUERIES.fetchrow(
+        conn, "begin-csv-upload", org_id=org_id, filename=filename, uploaded_by=uploaded_by,
+        headers=list(stream.headers), mapping=json.dumps(stream.mapping, ensure_ascii=False),
+        delimiter=stream.delimiter)
+    assert row is not None
     return row
 
 
+async def add_rows(conn: asyncpg.Connection, upload_id: UUID, rows: Sequence[CsvRow]) -> None:
+    """One batch of accepted rows, with COPY, committed on its own."""
+    await conn.copy_records_to_table(
+        "csv_upload_rows", columns=("upload_id", "line", "member_id", "mobile", "merge_values"),
+        records=((upload_id, r.line, r.member_id, r.mobile, json.dumps(r.values, ensure_ascii=False))
+                 for r in rows))
+
+
+async def finish_upload(conn: asyncpg.Connection, upload_id: UUID, stream: CsvStream) -> None:
+    """The kept rejections and the counts, and the upload made 'ready', in one transaction."""
+    async with conn.transaction():
+        await conn.copy_records_to_table(
+            "csv_upload_rejections", columns=("upload_id", "line", "reason", "detail", "raw"),
+            records=((upload_id, r.line, r.reason, r.detail, r.raw) for r in stream.rejections))
+        await QUERIES.execute(conn, "finish-csv-upload", upload_id=upload_id, rows_accepted=stream.rows_accepted,
+                              rows_rejected=stream.rows_rejected,
+                              rejected_by_reason=json.dumps(dict(stream.rejected_by_reason)))
+
+
+async def discard_upload(conn: asyncpg.Connection, upload_id: UUID) -> None:
+    await QUERIES.execute(conn, "discard-csv-upload", upload_id=upload_id)
+
+
 async def upload(conn: asyncpg.Connection, org_id: UUID, upload_id: UUID) -> dict[str, Any] | None:
+    """A finished ('ready') upload of this organisation, or None."""
     row = await QUERIES.fetchrow(conn, "csv-upload", org_id=org_id, upload_id=upload_id)
     if row is None:
         return None
     values = dict(row)
     values["mapping"] = json.loads(values["mapping"])
+    values["rejected_by_reason"] = json.loads(values["rejected_by_reason"])
     return values
-
-
-async def rejection_counts(conn: asyncpg.Connection, upload_id: UUID) -> dict[str, int]:
-    return {r["reason"]: r["n"] for r in await QUERIES.fetch(conn, "csv-rejection-counts", upload_id=upload_id)}
 
 
 async def rejections(conn: asyncpg.Connection, upload_id: UUID) -> list[CsvRejection]:

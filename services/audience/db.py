@@ -12,10 +12,11 @@ from typing import Any
 
 import asyncpg
 
+from libs.common import run_endings
 from libs.common.audience_members import ColumnMap
 from libs.common.audience_rules import SnapshotRow, Totals, Verdict
-from libs.common.csv_audience import CsvParseResult, CsvRefused, CsvRejection
 from libs.common.db import Queries
+from libs.common.run_endings import follow_run, lock_campaign_of_run
 
 QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
 
@@ -73,6 +74,7 @@ class AudienceStore:
         """Prepare every statement: a query that does not match the schema fails at start-up."""
         async with self._pool.acquire() as conn:
             await self._q.check(conn)
+            await run_endings.QUERIES.check(conn)
 
     # -- reading a run and its audience ----------------------------------------------------------
 
@@ -141,6 +143,7 @@ class AudienceStore:
 
         Returns False (and writes nothing) when the run is no longer 'resolving': another consumer got
         there first. Rows go in with COPY: 100,000 of them in about a second, not 100,000 round trips.
+        A verdict that ends the run (nothing to send, refused, over the limit) moves the campaign too.
         """
         records = (  # a generator: COPY streams it, so 100,000 row tuples never exist at once
             (ctx.run_id, r.position, uuid.uuid4(), ctx.org_id, r.member_id, r.raw_phone, r.e164, r.region,
@@ -150,6 +153,8 @@ class AudienceStore:
         )
         pairs = sorted({(r.e164, r.member_id) for r in rows if r.e164 and 0 < len(r.member_id) <= 64})
         async with self._pool.acquire() as conn, conn.transaction():
+            if not verdict.publishes:
+                await lock_campaign_of_run(conn, ctx.run_id)
             if await self._q.fetchval(conn, "lock-run", run_id=ctx.run_id) != "resolving":
                 return False
             await conn.copy_records_to_table("run_recipients", records=records, columns=_SNAPSHOT_COLUMNS)
@@ -164,14 +169,19 @@ class AudienceStore:
             await self._audit(conn, ctx, f"run_{verdict.state}" if not verdict.publishes else "run_resolved",
                               verdict.state, {"reason": verdict.reason, "targeted": figures.recipients,
                                               "excluded": figures.by_reason, "segments": figures.segments})
+            if not verdict.publishes:
+                await follow_run(conn, ctx.run_id, actor="audience")
         return True
 
     async def fail_run(self, ctx: RunContext, code: str, message: str) -> bool:
-        """Mark a run that could not be resolved as failed; False if it had already moved on."""
+        """Mark a run that could not be resolved as failed, and move its campaign; False if it had already
+        moved on."""
         async with self._pool.acquire() as conn, conn.transaction():
+            await lock_campaign_of_run(conn, ctx.run_id)
             failed = await self._q.fetchval(conn, "fail-run", run_id=ctx.run_id, reason=f"{code}: {message}"[:2000])
             if failed is not None:
                 await self._audit(conn, ctx, "run_failed", "failed", {"code": code, "reason": message[:2000]})
+                await follow_run(conn, ctx.run_id, actor="audience")
         return failed is not None
 
     async def _audit(self, conn: asyncpg.Connection, ctx: RunContext, action: str, to_state: str,
@@ -194,36 +204,3 @@ class AudienceStore:
     async def snapshot_counts(self, run_id: uuid.UUID) -> list[dict[str, Any]]:
         async with self._pool.acquire() as conn:
             return [dict(r) for r in await self._q.fetch(conn, "snapshot-counts", run_id=run_id)]
-
-    # -- CSV uploads -----------------------------------------------------------------------------
-
-    async def save_csv_upload(
-        self, org_id: uuid.UUID, filename: str, parsed: CsvParseResult | CsvRefused, *, uploaded_by: str | None = None
-    ) -> uuid.UUID:
-        """Store a parsed upload (rows and rejection report, with COPY) or a refused one; return its id."""
-        refused = isinstance(parsed, CsvRefused)
-        async with self._pool.acquire() as conn, conn.transaction():
-            upload_id: uuid.UUID = await self._q.fetchval(
-                conn, "insert-csv-upload", org_id=org_id, filename=filename, uploaded_by=uploaded_by,
-                state="refused" if refused else "ready",
-                error_code=parsed.code if refused else None, error=parsed.message if refused else None,
-                headers=[] if refused else list(parsed.headers),
-                mapping="{}" if refused else json.dumps(parsed.mapping, ensure_ascii=False),
-                delimiter="," if refused else parsed.delimiter,
-                rows_accepted=0 if refused else len(parsed.rows),
-                rows_rejected=0 if refused else len(parsed.rejections),
-            )
-            if not refused:
-                await conn.copy_records_to_table(
-                    "csv_upload_rows", columns=("upload_id", "line", "member_id", "mobile", "merge_values"),
-                    records=((upload_id, r.line, r.member_id, r.mobile, json.dumps(r.values, ensure_ascii=False))
-                             for r in parsed.rows))
-                await conn.copy_records_to_table(
-                    "csv_upload_rejections", columns=("upload_id", "line", "reason", "detail", "raw"),
-                    records=((upload_id, r.line, r.reason, r.detail, r.raw) for r in parsed.rejections))
-        return upload_id
-
-    async def csv_rejections(self, upload_id: uuid.UUID) -> list[CsvRejection]:
-        async with self._pool.acquire() as conn:
-            rows = await self._q.fetch(conn, "csv-rejections", upload_id=upload_id)
-        return [CsvRejection(r["line"], r["reason"], r["detail"], r["raw"]) for r in rows]

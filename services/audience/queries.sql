@@ -3,18 +3,17 @@
 -- guarded UPDATE, and the snapshot is written only while the run is still 'resolving' under a row lock.
 
 -- name: run-context
--- Everything a run's resolution needs, in one round trip. The sender is the campaign's, or else the
--- organisation's default; a sender of another organisation is ignored (treated as missing).
+-- Everything a run's resolution needs, in one round trip. The content (body, audience, sender, limits) is
+-- the run's own copy, taken when the run was created (0013): an edit of the campaign since then applies
+-- to its next run, not this one. A sender of another organisation is ignored (treated as missing).
 SELECT r.id AS run_id, r.org_id, r.campaign_id, r.state AS run_state,
-       c.body, c.audience::text AS audience, c.segment_limit, c.validity_period_s,
+       r.body, r.audience::text AS audience, r.segment_limit, r.validity_period_s,
        o.default_country_prefix,
        s.address AS sender, s.verification AS sender_verification,
        a.max_segments AS account_max_segments
 FROM campaign_runs r
-JOIN campaigns c ON c.id = r.campaign_id
 JOIN organisations o ON o.id = r.org_id
-LEFT JOIN senders s ON s.org_id = r.org_id
-     AND s.id = coalesce(c.sender_id, (SELECT d.id FROM senders d WHERE d.org_id = r.org_id AND d.is_default))
+LEFT JOIN senders s ON s.org_id = r.org_id AND s.id = r.sender_id
 LEFT JOIN sms_accounts a ON a.org_id = r.org_id
 WHERE r.id = :run_id;
 
@@ -117,13 +116,3 @@ SELECT s.status, s.reason, count(*) AS members, sum(s.segments) AS segments,
        count(*) FILTER (WHERE s.status = 'queued' AND s.position <= r.published_through) AS published
 FROM run_recipients s JOIN campaign_runs r ON r.id = s.run_id
 WHERE s.run_id = :run_id GROUP BY s.status, s.reason ORDER BY s.status, s.reason;
-
--- name: insert-csv-upload
-INSERT INTO csv_uploads (org_id, filename, uploaded_by, state, error_code, error, headers, mapping, delimiter,
-                         rows_accepted, rows_rejected)
-VALUES (:org_id, :filename, :uploaded_by, :state, :error_code, :error, :headers::text[], :mapping::jsonb,
-        :delimiter, :rows_accepted, :rows_rejected)
-RETURNING id;
-
--- name: csv-rejections
-SELECT line, reason, detail, raw FROM csv_upload_rejections WHERE upload_id = :upload_id ORDER BY line;

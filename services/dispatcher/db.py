@@ -14,6 +14,7 @@ from pathlib import Path
 
 import asyncpg
 
+from libs.common import run_endings
 from libs.common.db import Queries
 from libs.common.events import Recipient
 from services.dispatcher.caps import CapPolicy, first_cap_reached, period_start
@@ -71,6 +72,7 @@ class DispatchStore:
     async def check(self) -> None:
         async with self._pool.acquire() as conn:
             await self._q.check(conn)
+            await run_endings.QUERIES.check(conn)
 
     async def run_state(self, run_id: uuid.UUID) -> str | None:
         """The run's state, cached for half a second: a pause or cancel is seen within a second.
@@ -180,8 +182,11 @@ class DispatchStore:
             entry.released = True
 
     async def refresh_run_counts(self, run_id: uuid.UUID) -> None:
-        async with self._pool.acquire() as conn:
-            await self._q.execute(conn, "refresh-run-counts", run_id=run_id)
+        """Recount the run from its ledger; when that completes it, its campaign follows, in one transaction."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await run_endings.lock_campaign_of_run(conn, run_id)
+            if await self._q.fetchval(conn, "refresh-run-counts", run_id=run_id) in run_endings.RUN_ENDED:
+                await run_endings.follow_run(conn, run_id, actor="dispatcher")
 
     async def is_suppressed(self, e: Recipient) -> bool:
         async with self._pool.acquire() as conn:
@@ -229,8 +234,10 @@ class DispatchStore:
         return reached
 
     async def refuse_run(self, run_id: uuid.UUID, reason: str) -> None:
-        async with self._pool.acquire() as conn:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await run_endings.lock_campaign_of_run(conn, run_id)
             await self._q.execute(conn, "refuse-run", run_id=run_id, reason=reason[:500])
+            await run_endings.follow_run(conn, run_id, actor="dispatcher")
         self._run_states.pop(run_id, None)
 
     async def recent_sends(self, sender: str) -> list[tuple[float, int]]:

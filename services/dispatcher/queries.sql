@@ -111,9 +111,9 @@ SELECT pg_advisory_unlock(:lock_key) FROM (SELECT count(*) FROM recorded) AS don
 -- name: refresh-run-counts
 -- A run's counts are recomputed from its ledger rows (absolute values: any process may run this, any
 -- number of times) rather than incremented per send, which would make every send of a run queue on
--- one row lock. The run completes when every recipient handed to the dispatcher has an outcome, and its
--- campaign follows the state machine's after_run: back to scheduled if more occurrences are due, else
--- completed. The ledger index on (run_id, updated_at) keeps this to a scan of the run's own rows.
+-- one row lock. The run completes when every recipient handed to the dispatcher has an outcome; the
+-- caller then moves its campaign (libs/common/run_endings.py). Returns the run's state, changed or not.
+-- The ledger index on (run_id, updated_at) keeps this to a scan of the run's own rows.
 WITH counts AS (
     SELECT count(*) FILTER (WHERE state = 'sent') AS sent,
            count(*) FILTER (WHERE state = 'failed') AS failed,
@@ -130,13 +130,9 @@ WITH counts AS (
     FROM counts c
     WHERE r.id = :run_id
       AND (r.sent, r.failed, r.dropped, r.segments) IS DISTINCT FROM (c.sent, c.failed, c.dropped, c.segments)
-    RETURNING r.campaign_id, r.state
+    RETURNING r.state
 )
-UPDATE campaigns c
-SET state = CASE WHEN c.next_occurrence_at IS NULL THEN 'completed' ELSE 'scheduled' END,
-    state_changed_at = now(), updated_at = now()
-FROM run
-WHERE c.id = run.campaign_id AND run.state = 'completed' AND c.state = 'sending';
+SELECT coalesce((SELECT state FROM run), (SELECT state FROM campaign_runs WHERE id = :run_id));
 
 -- name: run-state
 SELECT state FROM campaign_runs WHERE id = :run_id;
@@ -172,7 +168,8 @@ UPDATE campaigns c SET state = 'paused', state_changed_at = now(), updated_at = 
 FROM run WHERE c.id = run.campaign_id AND c.state = 'sending';
 
 -- name: refuse-run
--- An unverified toll-free sender cannot text US/Canada at all (30032, still charged): the run is refused.
+-- An unverified toll-free sender cannot text US/Canada at all (30032, still charged): the run is refused,
+-- and the caller moves its campaign (libs/common/run_endings.py).
 UPDATE campaign_runs SET state = 'refused', state_reason = :reason, finished_at = now()
 WHERE id = :run_id AND state IN ('sending', 'resolving', 'pending', 'paused');
 

@@ -9,7 +9,8 @@ Each tick has two steps, each one transaction:
    campaign per tick.
 2. **Publish.** Due, unpublished runs are claimed with their campaigns (``FOR UPDATE OF r, c SKIP
    LOCKED``). A run more than its campaign's ``max_lateness_s`` late is marked ``missed`` (the usage
-   service's alert watcher e-mails that) unless the campaign says ``send_when_late``. The others
+   service's alert watcher e-mails that, and the campaign follows: ``libs.common.run_endings``) unless
+   the campaign says ``send_when_late``. The others
    are marked published, their campaigns move scheduled -> sending, and one ``CampaignDue`` per run is
    sent to Kafka (keyed by campaign); only after Kafka acknowledged every event is the transaction
    committed.
@@ -31,7 +32,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from libs.common import schedules
+from libs.common import run_endings, schedules
 from libs.common.campaign_states import CampaignState, transition
 from libs.common.db import transaction
 from libs.common.events import CampaignDue
@@ -152,6 +153,8 @@ async def _miss(conn: asyncpg.Connection, run: db.DueRun, now: datetime) -> None
     await db.record_audit(conn, org_id=run.org_id, campaign_id=run.campaign_id, run_id=run.run_id,
                           action="run_missed", detail={"occurrence_at": run.occurrence_at, "late_s": late_s,
                                                        "max_lateness_s": limit_s})
+    # The campaign is locked with the run (claim-due-runs): a one-time campaign ends "Not sent".
+    await run_endings.follow_run(conn, run.run_id, actor="scheduler")
     log.warning("run.missed", extra={"run_id": str(run.run_id), "campaign_id": str(run.campaign_id),
                                      "late_s": late_s, "max_lateness_s": limit_s})
 

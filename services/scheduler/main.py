@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from libs.common import run_endings
 from libs.common.connections import open_connections
 from libs.common.runtime import Service, health_router
 from libs.common.settings import Settings
@@ -31,6 +32,7 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
     async with open_connections(settings, [CAMPAIGN_DUE]) as conn:
         async with conn.pool.acquire() as check:
             await db.QUERIES.check(check)
+            await run_endings.QUERIES.check(check)
         scheduler = Scheduler(pool=conn.pool, publisher=conn.publisher,
                               instance=f"{socket.gethostname()}:{os.getpid()}")
         app = FastAPI(title=f"Textpulse {NAME}", docs_url=None, redoc_url=None)

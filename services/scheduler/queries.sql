@@ -16,6 +16,8 @@ FOR UPDATE SKIP LOCKED;
 -- name: insert-run
 -- One run per occurrence, whoever creates it: UNIQUE (campaign_id, occurrence_at) makes a second
 -- insert (a scheduler that crashed after inserting, before moving next_occurrence_at) a no-op.
+-- The run takes its copy of the campaign's body, audience, sender and limits as it is inserted, while
+-- this transaction holds the campaign (trigger campaign_runs_freeze_content, 0013).
 INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at, origin)
 VALUES (:org_id, :campaign_id, :occurrence_at, 'schedule')
 ON CONFLICT (campaign_id, occurrence_at) DO NOTHING

@@ -8,6 +8,8 @@ Run states are written by other services with a reason of the form ``"<code>: <w
     <AlertKind.TOLL_FREE_RESTRICTED: 'toll_free_restricted'>
     >>> classify_run("paused", None) is None          # a pause by staff needs no alert
     True
+    >>> classify_run("completed", "no_recipients: all 12 members were excluded", sent=0)
+    <AlertKind.NOTHING_SENT: 'nothing_sent'>
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Final
 
 from libs.common.alert_templates import AlertKind
 
-# States the watcher looks at (campaign_runs.state); keep in step with the partial index in 0007.
+# States the watcher looks at (campaign_runs.state), and completed runs that sent nothing; keep in step
+# with the partial index campaign_runs_alertable (0013) and the query runs-to-alert.
 ALERTABLE_STATES: Final = ("paused", "refused", "over_limit", "missed", "failed")
 # Twilio errors that mean the account itself is refused: wrong or revoked credentials, suspended account.
 TWILIO_AUTH_CODES: Final = frozenset({20003, 20005, 20008, 30002})
@@ -39,8 +42,13 @@ def twilio_code(reason: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def classify_run(state: str, reason: str | None) -> AlertKind | None:
-    """The alert a run in ``state`` with ``reason`` needs, or None (a staff pause, a state we ignore)."""
+def classify_run(state: str, reason: str | None, *, sent: int = 0) -> AlertKind | None:
+    """The alert a run in ``state`` with ``reason`` needs, or None (a staff pause, a state we ignore).
+
+    A completed run needs one only when it sent nothing (``sent`` messages accepted by Twilio).
+    """
+    if state == "completed":
+        return AlertKind.NOTHING_SENT if sent == 0 else None
     code = reason_code(reason) or ""
     twilio = twilio_code(reason)
     if state == "over_limit" or code in ("segment_limit", "account_max_segments", "over_limit"):

@@ -146,16 +146,16 @@ RETURNING day;
 -- Alert watcher
 
 -- name: runs-to-alert
--- Runs in an alertable state (partial index campaign_runs_alertable) that the watcher has not looked at
--- in this state and reason, and paused runs whose reminder is due. Runs older than the horizon are left
--- alone: a condition from weeks ago is not news.
+-- Runs in an alertable state, or completed without sending anything (partial index campaign_runs_alertable,
+-- 0013), that the watcher has not looked at in this state and reason, and paused runs whose reminder is
+-- due. Runs older than the horizon are left alone: a condition from weeks ago is not news. The segment
+-- limit is the run's own: the one it was checked against, whatever the campaign says now.
 SELECT r.id AS run_id, r.org_id, r.campaign_id, r.state, r.state_reason, r.occurrence_at, r.targeted, r.sent,
-       r.failed, r.segments, c.segment_limit, a.max_segments AS account_max_segments
+       r.failed, r.segments, r.segment_limit, a.max_segments AS account_max_segments
 FROM campaign_runs r
-JOIN campaigns c ON c.id = r.campaign_id
 LEFT JOIN sms_accounts a ON a.org_id = r.org_id
 LEFT JOIN run_alert_marks m ON m.run_id = r.id
-WHERE r.state IN ('paused', 'refused', 'over_limit', 'missed', 'failed')
+WHERE (r.state IN ('paused', 'refused', 'over_limit', 'missed', 'failed') OR (r.state = 'completed' AND r.sent = 0))
   AND r.created_at > now() - make_interval(days => :horizon_days)
   AND (m.run_id IS NULL
        OR m.state IS DISTINCT FROM r.state

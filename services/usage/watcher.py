@@ -91,7 +91,7 @@ class AlertWatcher:
         return len(runs)
 
     async def _alert_run(self, conn: asyncpg.Connection, run: asyncpg.Record) -> str | None:
-        kind = classify_run(run["state"], run["state_reason"])
+        kind = classify_run(run["state"], run["state_reason"], sent=run["sent"])
         if kind is None:
             return None
         context = await self._context(conn, kind, run)

@@ -17,6 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -75,10 +76,14 @@ def base_url(base: int) -> str:  # overrides conftest's in-process API: the stac
 
 
 @pytest.fixture(scope="module")
-async def seeded(stack: dict[str, str], base: int) -> AsyncIterator[None]:
+def stack_database_url(stack: dict[str, str]) -> str:
+    return f"postgresql://textpulse:textpulse@127.0.0.1:{stack['TEXTPULSE_PG_PORT']}/textpulse"
+
+
+@pytest.fixture(scope="module")
+async def seeded(stack_database_url: str, base: int) -> AsyncIterator[None]:
     """deploy/demo.py's prepare() without its live campaign: the demo organisations and their iMIS links."""
-    url = f"postgresql://textpulse:textpulse@127.0.0.1:{stack['TEXTPULSE_PG_PORT']}/textpulse"
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+    pool = await asyncpg.create_pool(stack_database_url, min_size=1, max_size=2)
     try:
         await seed_demo(pool, webhook_base_url=f"http://127.0.0.1:{base + 1}")
         imis = ImisConfig()
@@ -89,6 +94,15 @@ async def seeded(stack: dict[str, str], base: int) -> AsyncIterator[None]:
         yield
     finally:
         await pool.close()
+
+
+@asynccontextmanager
+async def _connected(url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
 
 
 async def outbound(twilio: str) -> list[dict[str, object]]:
@@ -146,8 +160,8 @@ async def test_a_csv_campaign_sent_now_in_the_browser_reaches_completed_and_each
     await dialog.get_by_role("button", name="Send now").click()
     await page.wait_for_url(campaign_url)
 
-    # The page follows the run by itself: from the moment it is due (still Scheduled until the scheduler
-    # takes it), through Sending, to its end; nobody reloads it.
+    # The page follows the run by itself: Sending from the moment it is sent now, to its end; nobody
+    # reloads it.
     await expect(page.locator("h1 .badge")).to_have_text("Completed", timeout=60_000)
     await page.evaluate("window.scrollTo(0, 0)")
     await page.screenshot(path=str(ARTEFACTS / "send-to-completed-campaign.png"), full_page=True)
@@ -175,3 +189,66 @@ async def test_a_csv_campaign_sent_now_in_the_browser_reaches_completed_and_each
     await page.screenshot(path=str(ARTEFACTS / "send-to-completed-home.png"), full_page=True)
     assert [m for m in await outbound(twilio) if m["to"] in NUMBERS] == mine  # and nothing sent twice later
     assert time.monotonic() - started < 75
+
+
+async def test_send_now_shows_sending_actions_at_once_and_a_run_that_sends_nothing_ends_not_sent(
+    seeded: None, stack_database_url: str, page: Page
+) -> None:
+    numbers = [f"+1617555{n:04d}" for n in range(3201, 3204)]
+    csv = ("Member ID,First Name,Mobile\n" + "".join(
+        f"{3001 + i},Member{i},{number}\n" for i, number in enumerate(numbers))).encode()
+    await page.goto("/sign-in?next=/campaigns/new")
+    await page.get_by_label("E-mail address").fill(ADMIN)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(re.compile(r"/campaigns/new$"))
+    await page.get_by_label("Campaign name").fill(f"Nobody left {uuid.uuid4().hex[:6]}")
+    await page.get_by_label("Text message").fill("Hi {{first_name|there}}, the hall is closed. Reply STOP to opt out.")
+    await page.get_by_text("A CSV upload").click()
+    await page.get_by_label("Upload a CSV").set_input_files({"name": "m.csv", "mimeType": "text/csv", "buffer": csv})
+    await expect(page.locator("#upload-result")).to_contain_text("3 rows accepted")
+    await page.get_by_role("button", name="Save draft").click()
+    await page.wait_for_url(re.compile(r"/campaigns/[0-9a-f-]{36}$"))
+    campaign_url = page.url
+    campaign_id = uuid.UUID(campaign_url.rsplit("/", 1)[1])
+    actions = page.get_by_role("group", name="Campaign actions")
+    await expect(actions.get_by_role("button", name="Delete")).to_be_visible()
+    await expect(actions.get_by_role("button", name="Cancel")).to_have_count(0)  # a draft is deleted, not cancelled
+
+    await page.get_by_role("link", name="Schedule or send").click()
+    await page.get_by_role("radio", name="Now").check()
+    await page.get_by_role("button", name="Send now").click()
+    conn = await asyncpg.connect(stack_database_url)
+    try:
+        async with page.expect_response(lambda r: r.url.endswith("/send-now")) as sent:
+            await page.get_by_role("dialog", name="Send this campaign now?").get_by_role(
+                "button", name="Send now").click()
+        assert (await sent.value).status == 202
+        # Hold the run back while the page is looked at: the scheduler skips a locked run, and the audience
+        # service waits for it. Meanwhile every member opts out, so the run will have nobody to text.
+        async with conn.transaction():
+            run_id = await conn.fetchval("SELECT id FROM campaign_runs WHERE campaign_id = $1 FOR UPDATE", campaign_id)
+            org_id = await conn.fetchval("SELECT org_id FROM campaigns WHERE id = $1", campaign_id)
+            async with _connected(stack_database_url) as other:
+                await other.executemany(
+                    "INSERT INTO suppressions (org_id, phone, scope, source) VALUES ($1, $2, '', 'staff') "
+                    "ON CONFLICT DO NOTHING", [(org_id, n) for n in numbers])
+            await page.wait_for_url(campaign_url)
+            await expect(page.locator("h1 .badge")).to_have_text("Sending")
+            await expect(actions.get_by_role("button", name="Pause")).to_be_visible()
+            await expect(actions.get_by_role("button", name="Cancel")).to_be_visible()
+            for gone in ("Edit", "Reschedule or send", "Schedule or send"):
+                await expect(actions.get_by_role("link", name=gone, exact=True)).to_have_count(0)
+            assert await conn.fetchval("SELECT state FROM campaign_runs WHERE id = $1", run_id) == "pending"
+    finally:
+        await conn.close()
+
+    # Nothing could be sent: the page follows the run to its end by itself and says why.
+    await expect(page.locator("h1 .badge")).to_have_text("Not sent", timeout=60_000)
+    await expect(page.locator("#run-outcome")).to_contain_text("Not sent: every member of the audience was left out")
+    await expect(page.locator("#run-outcome")).to_contain_text("(all 3 members were excluded)")
+    await expect(actions.get_by_role("link", name="Edit", exact=True)).to_be_visible()
+    await expect(actions.get_by_role("button", name="Pause")).to_have_count(0)
+    await expect(page.locator("#sending")).to_have_count(0)  # no more live refresh
+    await page.evaluate("window.scrollTo(0, 0)")
+    await page.screenshot(path=str(ARTEFACTS / "send-now-not-sent.png"), full_page=True)

@@ -121,6 +121,7 @@ async def test_two_dispatchers_send_every_recipient_once_at_the_senders_rate(
     done = await dispatching.completed(run)
     assert done["sent"] == 80 and done["failed"] == 0 and done["state"] == "completed"
     assert done["segments"] == sum(r.segments for r in run.recipients)
+    assert await _campaign_state(db_pool, run) == "completed"
     await assert_exactly_once(db_pool, standin, run)
     summary = await standin.summary()
     busiest = max(summary.values(), key=lambda s: s["segments"])
@@ -196,6 +197,7 @@ async def test_an_unverified_sender_with_us_recipients_is_refused_before_any_sen
     refused = await run_state(db_pool, run)
     assert refused["state"] == "refused" and "pending" in refused["state_reason"]
     assert await standin.messages_to() == {}
+    assert await _campaign_state(db_pool, run) == "failed"  # "Not sent", not "Sending" for ever
 
 
 async def test_a_member_suppressed_after_the_audience_was_resolved_is_not_texted(
@@ -258,3 +260,7 @@ async def _ledger_states(pool: asyncpg.Pool, run: SeededRun, expected: dict[str,
     async with pool.acquire() as conn:
         rows = await conn.fetch("SELECT state, count(*) AS n FROM send_ledger WHERE run_id = $1 GROUP BY 1", run.run_id)
     return {r["state"]: r["n"] for r in rows} == expected
+
+
+async def _campaign_state(pool: asyncpg.Pool, run: SeededRun) -> str:
+    return await pool.fetchval("SELECT state FROM campaigns WHERE id = $1", run.campaign_id)

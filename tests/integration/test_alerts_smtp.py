@@ -217,7 +217,9 @@ async def test_the_watcher_alerts_each_stopped_run_once_with_its_figures(
     paused = await seed_run(db_pool, org, state="paused", reason="failure_threshold: 25 of the last 200 sends failed")
     missed = await seed_run(db_pool, org, state="missed", reason="found 7200 s late, more than the campaign's 3600 s")
     await seed_run(db_pool, org, state="paused")  # by staff: no alert
-    await seed_run(db_pool, org, state="completed")
+    sent_some = await seed_run(db_pool, org, state="completed")
+    await db_pool.execute("UPDATE campaign_runs SET sent = 3 WHERE id = $1", sent_some)  # no alert
+    nothing = await seed_run(db_pool, org, state="completed", reason="no_recipients: all 12 members were excluded")
     async with db_pool.acquire() as conn:
         await conn.executemany(
             "INSERT INTO send_ledger (run_id, recipient_id, org_id, sender, to_number, segments, state, error_code) "
@@ -227,10 +229,13 @@ async def test_the_watcher_alerts_each_stopped_run_once_with_its_figures(
     await watcher.check_runs()
     await watcher.check_runs()  # looked at already: nothing new
 
-    assert [r["kind"] for r in await alert_rows(db_pool, org)] == ["failure_threshold", "run_missed"]
+    assert sorted(r["kind"] for r in await alert_rows(db_pool, org)) == ["failure_threshold", "nothing_sent",
+                                                                         "run_missed"]
     await eventually(lambda: _states(db_pool, org, {"sent"}))
     mails = {r.message["X-Textpulse-Alert"]: r.message for r in smtp.inbox.to(ops)}
-    assert set(mails) == {"failure_threshold", "run_missed"} and len(smtp.inbox.to(ops)) == 2
+    assert set(mails) == {"failure_threshold", "nothing_sent", "run_missed"} and len(smtp.inbox.to(ops)) == 3
+    nothing_text = mails["nothing_sent"].get_body(("plain",)).get_content()
+    assert "all 12 members were excluded" in nothing_text and f"?run={nothing}" in nothing_text
     text = mails["failure_threshold"].get_body(("plain",)).get_content()
     assert "30007: the carrier filtered the message as spam or a violation (20 messages)" in text
     assert "21211: the phone number is not valid (5 messages)" in text
@@ -239,8 +244,9 @@ async def test_the_watcher_alerts_each_stopped_run_once_with_its_figures(
     async with db_pool.acquire() as conn:
         marks = await conn.fetch("SELECT run_id, kind FROM run_alert_marks m JOIN campaign_runs r ON r.id = m.run_id "
                                  "WHERE r.org_id = $1", org.id)
-    assert {m["run_id"]: m["kind"] for m in marks if m["kind"]} == {paused: "failure_threshold", missed: "run_missed"}
-    assert len(marks) == 3  # the staff pause is marked too, so it is not looked at again
+    assert {m["run_id"]: m["kind"] for m in marks if m["kind"]} == {paused: "failure_threshold", missed: "run_missed",
+                                                                     nothing: "nothing_sent"}
+    assert len(marks) == 4  # the staff pause is marked too, so it is not looked at again
 
 
 async def _states(pool: asyncpg.Pool, org: Org, states: set[str]) -> bool:

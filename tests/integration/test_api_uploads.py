@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import csv
 import io
+import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 
 import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
+from starlette import formparsers
 
-from services.api import audience_sample, uploads_db
+from libs.common.csv_audience import CsvRow
+from services.api import audience_sample, dashboard_db, uploads_db
 from tests.integration import api_harness
 from tests.integration.api_harness import Caller, client_for, problem, with_api_key
 
@@ -175,3 +178,132 @@ async def test_preview_of_an_iqa_reads_imis_and_says_when_it_stopped_early(
         assert f"only the first 500 of {full['members']:,} members were read" in capped["note"]
         problem(await caller.call("POST", PREVIEW, {"audience": {"kind": "iqa", "query": "$/Nope"}}),
                 422, "iqa_not_found")
+
+
+# -- hostile files: every row counted, the report bounded, the body bounded, rows stored in batches -------
+
+
+async def test_two_million_ragged_rows_are_refused_at_the_row_cap(caller: Caller, db_pool: asyncpg.Pool) -> None:
+    data = b"ID,Mobile,Name\n" + b"1\n" * 2_000_000  # 4 MB: every row a cell short
+    body = problem(await send(caller, data), 422, "csv_too_many_rows")
+    assert body["errors"][0]["field"] == "file"
+    assert "500,000 rows" in body["detail"]
+    assert await db_pool.fetchval("SELECT count(*) FROM csv_uploads WHERE org_id = $1", caller.org_id) == 0
+
+
+async def test_the_rejected_rows_report_is_bounded_and_every_row_counted(caller: Caller,
+                                                                         db_pool: asyncpg.Pool) -> None:
+    data = b"ID,Mobile,Name\n1,4155550100,Ann\n" + b"2\n" * 12_000 + b"3,4155550101,Bo\n"
+    response = await send(caller, data)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert (body["rows_accepted"], body["rows_rejected"], body["recipients"]) == (2, 12_000, 2)
+    assert body["by_reason"] == {"row_ragged": 12_000}
+    assert body["rejections_shown"] == 5_000
+    assert body["rejections_note"] == "showing the first 5,000 of 12,000 rejected rows"
+    assert (await caller.call("GET", f"{CSV}/{body['id']}")).json() == body
+    assert await db_pool.fetchval("SELECT count(*) FROM csv_upload_rejections WHERE upload_id = $1",
+                                  uuid.UUID(body["id"])) == 5_000
+
+    downloaded = await caller.call("GET", body["rejections_url"])
+    report = list(csv.reader(io.StringIO(downloaded.content.decode("utf-8-sig"))))
+    assert report[0] == ["line", "reason", "detail", "row"]
+    assert report[1] == ["", "", "showing the first 5,000 of 12,000 rejected rows", ""]
+    assert [r[0] for r in (report[2], report[-1])] == ["3", "5002"] and len(report) == 2 + 5_000
+    preview = await caller.call("POST", PREVIEW, {"audience": {"kind": "csv", "upload_id": body["id"]}})
+    assert preview.json()["by_reason"] == {"row_ragged": 12_000} and preview.json()["audience_size"] == 12_002
+
+
+async def test_a_chunked_upload_over_the_cap_is_refused_before_its_spool_passes_the_cap(
+    app: FastAPI, caller: Caller, db_pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spooled: list[int] = []
+
+    class RecordingSpool(tempfile.SpooledTemporaryFile):  # type: ignore[type-arg]
+        def write(self, data: bytes) -> int:  # type: ignore[override]
+            written = super().write(data)
+            spooled.append(self.tell())
+            return written
+
+    # Starlette's form parser and ours both spool through tempfile.SpooledTemporaryFile.
+    monkeypatch.setattr(tempfile, "SpooledTemporaryFile", RecordingSpool)
+    monkeypatch.setattr(formparsers, "SpooledTemporaryFile", RecordingSpool)
+    boundary = "x7b1f0c"
+
+    async def chunked_body() -> AsyncIterator[bytes]:
+        yield (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n'
+               "Content-Type: text/csv\r\n\r\nMobile\n").encode()
+        for _ in range(48):  # 3 MB in 64 KB chunks, with no Content-Length
+            yield b"4155550100\n" * 6_000
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    app.state.csv_upload_max_bytes = 1024 * 1024
+    try:
+        response = await caller.client.post(CSV, content=chunked_body(), headers={
+            **caller.headers, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    finally:
+        app.state.csv_upload_max_bytes = 40 * 1024 * 1024
+    assert response.status_code == 413 and response.json()["detail"] == (
+        "file: the upload is over 1 MB; split it into smaller files")
+    assert spooled and max(spooled) <= 1024 * 1024
+    assert await db_pool.fetchval("SELECT count(*) FROM csv_uploads WHERE org_id = $1", caller.org_id) == 0
+
+
+async def test_rows_are_committed_in_batches_and_the_upload_is_listed_only_when_all_are_in(
+    caller: Caller, db_pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[str, int, int, bool]] = []
+    add_rows = uploads_db.add_rows
+
+    async def observed(conn: asyncpg.Connection, upload_id: uuid.UUID, rows: Sequence[CsvRow]) -> None:
+        await add_rows(conn, upload_id, rows)
+        # From another connection: what is committed so far, and whether anything would offer the upload.
+        state, stored = await db_pool.fetchrow(
+            "SELECT state, (SELECT count(*) FROM csv_upload_rows r WHERE r.upload_id = u.id) FROM csv_uploads u "
+            "WHERE id = $1", upload_id)
+        listed = any(u["id"] == upload_id for u in await dashboard_db.csv_uploads(db_pool, caller.org_id))
+        seen.append((state, stored, len(rows), listed or await uploads_db.upload(db_pool, caller.org_id, upload_id)
+                     is not None))
+
+    monkeypatch.setattr(uploads_db, "add_rows", observed)
+    data = ("ID,Mobile\n" + "".join(f"{i},+1415{2_000_000 + i:07d}\n" for i in range(25_000))).encode()
+    response = await send(caller, data)
+    assert response.status_code == 201, response.text
+    assert seen == [("receiving", 10_000, 10_000, False), ("receiving", 20_000, 10_000, False),
+                    ("receiving", 25_000, 5_000, False)]
+    assert response.json()["rows_accepted"] == 25_000
+    assert await db_pool.fetchval("SELECT state FROM csv_uploads WHERE id = $1",
+                                  uuid.UUID(response.json()["id"])) == "ready"
+
+
+async def test_an_upload_that_fails_midway_leaves_nothing_and_an_abandoned_one_is_pruned(
+    caller: Caller, db_pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_rows = uploads_db.add_rows
+    batches = 0
+
+    async def failing_on_the_second(conn: asyncpg.Connection, upload_id: uuid.UUID, rows: Sequence[CsvRow]) -> None:
+        nonlocal batches
+        batches += 1
+        if batches == 2:
+            raise asyncpg.PostgresConnectionError("connection lost")
+        await add_rows(conn, upload_id, rows)
+
+    monkeypatch.setattr(uploads_db, "add_rows", failing_on_the_second)
+    data = ("ID,Mobile\n" + "".join(f"{i},+1415{2_000_000 + i:07d}\n" for i in range(15_000))).encode()
+    assert (await send(caller, data)).status_code == 503  # a PostgreSQL outage (services/api/errors.py)
+    assert await db_pool.fetchval("SELECT count(*) FROM csv_uploads WHERE org_id = $1", caller.org_id) == 0
+    monkeypatch.undo()
+
+    # A process killed mid-upload leaves its 'receiving' row: never offered, and pruned by a later upload.
+    abandoned = await db_pool.fetchval(
+        "INSERT INTO csv_uploads (org_id, state, created_at) VALUES ($1, 'receiving', now() - interval '2 hours') "
+        "RETURNING id", caller.org_id)
+    await db_pool.execute("INSERT INTO csv_upload_rows (upload_id, line, mobile) VALUES ($1, 2, '4155550100')",
+                          abandoned)
+    problem(await caller.call("GET", f"{CSV}/{abandoned}"), 404, "csv_upload_not_found")
+    list_id = (await caller.call("POST", "/api/v1/lists", {"name": "Board"})).json()["id"]
+    problem(await caller.call("POST", f"/api/v1/lists/{list_id}/entries/from-upload", {"upload_id": str(abandoned)}),
+            404, "csv_upload_not_found")
+    assert (await send(caller, b"Mobile\n4155550100\n")).status_code == 201
+    assert await db_pool.fetchval("SELECT count(*) FROM csv_uploads WHERE id = $1", abandoned) == 0

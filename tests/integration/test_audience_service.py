@@ -8,6 +8,7 @@ the same partition, so once its run has been resolved the earlier event has been
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import random
 import socket
@@ -22,11 +23,12 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from libs.common.csv_audience import CsvRefused, parse_csv
+from libs.common.csv_audience import CsvStream
 from libs.common.events import CampaignDue
 from libs.common.imis_iqa import RetryPolicy
 from libs.common.kafka import EventConsumer, EventPublisher, ensure_topics
 from libs.common.topics import CAMPAIGN_DUE, RECIPIENTS
+from services.api import upload_storage, uploads_db
 from services.audience.db import AudienceStore
 from services.audience.handlers import AudienceResolver, ImisSettings
 from services.audience.publishing import RecipientPublisher
@@ -106,6 +108,9 @@ class Harness:
         later = await self.run(after.org_id, campaign_id=after.campaign_id)
         await self.due(later)
         await self.settled(later)
+
+    async def campaign_state(self, event: CampaignDue) -> str:
+        return await self.pool.fetchval("SELECT state FROM campaigns WHERE id = $1", event.campaign_id)
 
     async def snapshot(self, event: CampaignDue) -> list[asyncpg.Record]:
         return await self.pool.fetch("SELECT * FROM run_recipients WHERE run_id = $1 ORDER BY position", event.run_id)
@@ -248,6 +253,64 @@ async def test_two_consumers_resolving_one_run_write_one_snapshot(harness: Harne
     assert audits == 1
 
 
+async def test_a_run_sends_the_content_it_was_started_with_not_a_later_edit(harness: Harness) -> None:
+    org_id, sender = await harness.org()
+    event = await harness.run(org_id)
+    # Staff edit the campaign after Send now, while its run is still pending: that is for the next run.
+    other_sender = f"+1877{random.randrange(10**7):07d}"
+    await harness.pool.execute("INSERT INTO senders (org_id, address) VALUES ($1, $2)", org_id, other_sender)
+    await harness.pool.execute(
+        "UPDATE campaigns SET body = 'Edited after Send now', segment_limit = 1, "
+        "sender_id = (SELECT id FROM senders WHERE address = $2), audience = '{\"kind\": \"list\", "
+        "\"list_id\": \"00000000-0000-0000-0000-000000000000\"}' WHERE id = $1", event.campaign_id, other_sender)
+    await harness.due(event)
+    run = await harness.settled(event)
+    assert run["state"] == "sending" and run["targeted"] == 9  # the IQA and the limit of 20,000 it started with
+    await harness.fully_published(event)
+    events = await harness.recipients(event)
+    assert len(events) == 9 and {k for k, _ in events} == {sender}
+    assert {v["body"] for _, v in events} >= {"Hi Zoë, renewals open today. Reply STOP to opt out."}
+    assert not [v for _, v in events if "Edited" in v["body"]]
+    assert {r["body"] for r in await harness.snapshot(event) if r["status"] == "queued"} == {
+        v["body"] for _, v in events}
+
+    # The next run of the campaign takes the edited content.
+    later = await harness.run(org_id, campaign_id=event.campaign_id)
+    assert await harness.pool.fetchval("SELECT body FROM campaign_runs WHERE id = $1", later.run_id) == (
+        "Edited after Send now")
+
+
+async def test_a_run_that_sends_nothing_leaves_its_campaign_not_sent_with_the_reason(harness: Harness) -> None:
+    org_id, _ = await harness.org()
+    pending_org, _ = await harness.org(verification="pending")
+    events = {
+        "over_limit": await harness.run(org_id, segment_limit=8),
+        "refused": await harness.run(pending_org),
+        "completed": await harness.run(org_id, audience={"kind": "iqa", "query": "$/Textpulse/Members By Chapter",
+                                                         "parameters": ["eq:Atlantis", ""]}),
+        "failed": await harness.run(org_id, body="Hi {{frist_name}}"),
+    }
+    for event in events.values():
+        await harness.due(event)
+    for state, event in events.items():
+        run = await harness.settled(event)
+        assert run["state"] == state
+        assert await harness.campaign_state(event) == "failed"  # "Not sent", no longer "Sending"
+        audit = await harness.pool.fetchrow(
+            "SELECT actor, from_state, to_state, detail FROM campaign_audit WHERE run_id = $1 AND action = 'run_ended'",
+            event.run_id)
+        assert (audit["actor"], audit["from_state"], audit["to_state"]) == ("audience", "sending", "failed")
+        assert json.loads(audit["detail"]) == {"run_state": state, "reason": run["state_reason"]}
+
+    # A recurring campaign with more occurrences goes back to scheduled instead.
+    recurring = await harness.run(org_id, segment_limit=8)
+    await harness.pool.execute("UPDATE campaigns SET next_occurrence_at = now() + interval '7 days' WHERE id = $1",
+                               recurring.campaign_id)
+    await harness.due(recurring)
+    assert (await harness.settled(recurring))["state"] == "over_limit"
+    assert await harness.campaign_state(recurring) == "scheduled"
+
+
 async def test_a_run_over_its_segment_limit_publishes_nothing(harness: Harness) -> None:
     org_id, _ = await harness.org()
     event = await harness.run(org_id, segment_limit=8)
@@ -336,20 +399,25 @@ async def test_settings_that_cannot_work_fail_the_run_before_imis_is_asked(harne
 
 async def test_csv_and_list_audiences(harness: Harness) -> None:
     org_id, _ = await harness.org()
-    store = AudienceStore(harness.pool)
-    parsed = parse_csv(b"ID,Mobile,First Name\r\n1,(415) 555-0101,Ann\r\n2,415-555-0101,Bo\r\n3,,Cy\r\n4,415\r\n")
-    upload_id = await store.save_csv_upload(org_id, "members.csv", parsed)
-    assert [(r.line, r.reason) for r in await store.csv_rejections(upload_id)] == [(5, "row_ragged")]
+    stream = CsvStream(io.BytesIO(b"ID,Mobile,First Name\r\n1,(415) 555-0101,Ann\r\n2,415-555-0101,Bo\r\n3,,Cy\r\n"
+                                  b"4,415\r\n"))
+    async with harness.pool.acquire() as conn:  # stored as the API stores an upload
+        upload_id = await upload_storage.store_csv(conn, org_id, "members.csv", "staff", stream)
+        assert [(r.line, r.reason) for r in await uploads_db.rejections(conn, upload_id)] == [(5, "row_ragged")]
     from_csv = await harness.run(org_id, audience={"kind": "csv", "upload_id": str(upload_id)})
     await harness.due(from_csv)
     assert (await harness.settled(from_csv))["targeted"] == 1
     assert [(r["member_id"], r["reason"]) for r in await harness.snapshot(from_csv)] == [
         ("1", None), ("2", "duplicate_number"), ("3", "missing_mobile")]
 
-    refused = await store.save_csv_upload(org_id, "book.xlsx", _refused(b"PK\x03\x04"))
-    from_refused = await harness.run(org_id, audience={"kind": "csv", "upload_id": str(refused)})
-    await harness.due(from_refused)
-    assert (await harness.settled(from_refused))["state_reason"].startswith("csv_upload_unusable:")
+    for state in ("refused", "receiving"):  # a file refused whole, and one still being stored (or abandoned)
+        unusable = await harness.pool.fetchval("INSERT INTO csv_uploads (org_id, state) VALUES ($1, $2) RETURNING id",
+                                               org_id, state)
+        await harness.pool.execute("INSERT INTO csv_upload_rows (upload_id, line, mobile) VALUES ($1, 2, $2)",
+                                   unusable, "(415) 555-0102")
+        from_unusable = await harness.run(org_id, audience={"kind": "csv", "upload_id": str(unusable)})
+        await harness.due(from_unusable)
+        assert (await harness.settled(from_unusable))["state_reason"].startswith("csv_upload_unusable:")
 
     list_id = await harness.pool.fetchval("INSERT INTO member_lists (org_id, name) VALUES ($1, 'Board') "
                                           "RETURNING id", org_id)
@@ -384,14 +452,6 @@ async def test_poisoned_events_go_to_the_dead_letter_queue(harness: Harness) -> 
     assert any(d["error_code"] == "run_unknown" and str(unknown.run_id) in d["value"] for d in letters)
     run = await harness.settled(bad_body)  # a body that cannot be rendered fails its run, not the consumer
     assert run["state"] == "failed" and run["state_reason"].startswith("merge_unknown_field:")
-
-
-def _refused(data: bytes) -> CsvRefused:
-    try:
-        parse_csv(data)
-    except CsvRefused as exc:
-        return exc
-    raise AssertionError("the file was accepted")
 
 
 async def _letters(harness: Harness, at_least: int) -> list[dict[str, Any]] | None:

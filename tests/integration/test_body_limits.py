@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from urllib.parse import urlsplit
 
 import httpx
@@ -16,33 +17,41 @@ from tests.integration.api_harness import serving_api
 async def _raw_post(url: str, path: str, head: dict[str, str], chunks: list[bytes]) -> tuple[int, dict[str, str],
                                                                                               dict, bool]:
     """POST over a plain socket, writing ``chunks`` while reading the answer; returns status, headers,
-    problem body, and whether the server closed the connection after answering."""
+    problem body, and whether the server closed the connection after answering.
+
+    Socket calls, not asyncio streams: a server that answers early and closes makes a write fail with a
+    reset, and a stream would then drop the answer it had received but not yet handed over."""
     parts = urlsplit(url)
-    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    loop = asyncio.get_running_loop()
+    sock = socket.create_connection((parts.hostname, parts.port))
+    sock.setblocking(False)
     request = f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in head.items())
-    writer.write((request + "\r\n").encode())
+    await loop.sock_sendall(sock, (request + "\r\n").encode())
 
     async def write_body() -> None:
         try:
             for chunk in chunks:
-                writer.write(chunk)
-                await writer.drain()
-        except ConnectionError:
+                await loop.sock_sendall(sock, chunk)
+        except OSError:
             pass  # the server stopped reading: expected once it refused the body
 
     sending = asyncio.create_task(write_body())
-    status_line = await reader.readline()
-    headers: dict[str, str] = {}
-    while (line := await reader.readline()) not in (b"\r\n", b""):
-        name, _, value = line.decode().partition(":")
-        headers[name.strip().lower()] = value.strip()
-    body = await reader.readexactly(int(headers["content-length"]))
     try:
-        closed = await asyncio.wait_for(reader.read(1), timeout=30) == b""
-    except ConnectionResetError:  # closed with our unread chunks still in its buffer: a reset, still closed
-        closed = True
-    sending.cancel()
-    writer.close()
+        received = b""
+        while b"\r\n\r\n" not in received:
+            received += await loop.sock_recv(sock, 65536)
+        head_bytes, _, body = received.partition(b"\r\n\r\n")
+        status_line, *lines = head_bytes.decode().split("\r\n")
+        headers = {n.strip().lower(): v.strip() for n, _, v in (line.partition(":") for line in lines)}
+        while len(body) < int(headers["content-length"]):
+            body += await loop.sock_recv(sock, 65536)
+        try:
+            closed = await asyncio.wait_for(loop.sock_recv(sock, 1), timeout=30) == b""
+        except ConnectionResetError:  # closed with our unread chunks still in its buffer: a reset, still closed
+            closed = True
+    finally:
+        sending.cancel()
+        sock.close()
     return int(status_line.split()[1]), headers, json.loads(body), closed
 
 

@@ -70,7 +70,7 @@ async def test_a_draft_is_created_read_edited_and_deleted(org: Org) -> None:
     assert created["state"] == "draft" and created["schedule"] == {"kind": "none"}
     assert created["segment_limit"] == 20_000 == created["effective_segment_limit"]
     assert created["created_by"] == org.email and created["warnings"] == []
-    assert created["actions"] == ["edit", "delete", "schedule", "send_now", "cancel", "duplicate"]
+    assert created["actions"] == ["edit", "delete", "schedule", "send_now", "duplicate"]  # Delete, not Cancel
     path = f"/{created['id']}"
 
     edited = await org.call("PATCH", path, {"name": "Renewal reminder", "contact_email": "office@example.org",
@@ -232,7 +232,8 @@ async def test_send_now_with_an_idempotency_key_creates_one_run_however_often_it
     runs = await db_pool.fetch("SELECT origin, state FROM campaign_runs WHERE campaign_id = $1", uuid.UUID(
         campaign["id"]))
     assert [(r["origin"], r["state"]) for r in runs] == [("send_now", "pending")]
-    assert later.json()["campaign"]["state"] == "scheduled" and later.json()["campaign"]["schedule"]["kind"] == "now"
+    assert later.json()["campaign"]["state"] == "sending" and later.json()["campaign"]["schedule"]["kind"] == "now"
+    assert later.json()["campaign"]["actions"] == ["pause", "cancel", "duplicate"]
 
     other = await org.draft()
     reused = await org.call("POST", f"/{other['id']}/send-now", **key)
@@ -277,18 +278,19 @@ async def test_schedule_sent_twice_with_one_key_schedules_once_and_replays_the_a
 async def test_illegal_transitions_are_409_with_the_current_state(org: Org, db_pool: asyncpg.Pool) -> None:
     campaign = await org.draft()
     path = f"/{campaign['id']}"
-    for action, requested in [("pause", "paused"), ("resume", "sending"), ("archive", "archived")]:
+    for action, requested in [("pause", "paused"), ("resume", "sending"), ("archive", "archived"),
+                              ("cancel", "cancelled")]:
         refused = problem(await org.call("POST", f"{path}/{action}"), 409, "invalid_transition")
         assert (refused["current_state"], refused["requested"]) == ("draft", requested)
         assert refused["detail"] == f"cannot go from draft to {requested}"
 
+    # Send now: the campaign is sending at once (its run is pending until the scheduler publishes it).
     await org.call("POST", f"{path}/send-now", **idempotency_key())
     refused = problem(await org.call("DELETE", path), 409, "campaign_not_editable")
-    assert refused["current_state"] == "scheduled" and "only draft campaigns can" in refused["detail"]
+    assert refused["current_state"] == "sending" and "only draft campaigns can" in refused["detail"]
     problem(await org.call("POST", f"{path}/resume"), 409, "invalid_transition")
 
-    # The scheduler publishes the run: the campaign is sending and the audience service starts the run.
-    await db_pool.execute("UPDATE campaigns SET state = 'sending' WHERE id = $1", uuid.UUID(campaign["id"]))
+    # The scheduler publishes the run and the audience service starts it.
     await db_pool.execute("UPDATE campaign_runs SET state = 'sending' WHERE campaign_id = $1",
                           uuid.UUID(campaign["id"]))
     problem(await org.call("PATCH", path, {"name": "x"}), 409, "campaign_not_editable")
@@ -299,6 +301,10 @@ async def test_illegal_transitions_are_409_with_the_current_state(org: Org, db_p
     assert (await org.call("PATCH", path, {"body": "Updated for the rest"})).status_code == 200
     run_state = "SELECT state FROM campaign_runs WHERE campaign_id = $1"
     assert await db_pool.fetchval(run_state, uuid.UUID(campaign["id"])) == "paused"
+    # The run sends what it was started with; the edit is for the next run.
+    run_body = await db_pool.fetchval("SELECT body FROM campaign_runs WHERE campaign_id = $1",
+                                      uuid.UUID(campaign["id"]))
+    assert run_body == campaign["body"] != "Updated for the rest"
     assert (await org.call("POST", f"{path}/resume")).json()["state"] == "sending"
     assert await db_pool.fetchval(run_state, uuid.UUID(campaign["id"])) == "sending"
 

@@ -157,9 +157,13 @@ async def test_a_late_run_is_missed_unless_the_campaign_sends_when_late(
     assert reason == "too_late: found 7200 s late, more than the campaign's 3600 s; not sent"
     audit = await db_pool.fetchrow("SELECT action, detail FROM campaign_audit WHERE run_id = $1", missed)
     assert audit["action"] == "run_missed" and json.loads(audit["detail"])["late_s"] == 7200
-    # A missed one-time campaign stays scheduled, so staff can reschedule or send it now.
+    # A missed one-time campaign reads "Not sent" (still editable: staff can reschedule or send it now),
+    # rather than "Scheduled" with nothing left to send.
     assert dict(await db_pool.fetch("SELECT id, state FROM campaigns")) == {
-        strict: "scheduled", relaxed: "sending", recent: "sending"}
+        strict: "failed", relaxed: "sending", recent: "sending"}
+    ended = await db_pool.fetchrow("SELECT actor, from_state, to_state FROM campaign_audit "
+                                   "WHERE run_id = $1 AND action = 'run_ended'", missed)
+    assert tuple(ended) == ("scheduler", "scheduled", "failed")
     events = await read_events(kafka_bootstrap, topic)
     assert sorted(e["run_id"] for _, e in events) == sorted([str(late_but_wanted), str(on_time)])
 

@@ -50,6 +50,8 @@ CASES: list[tuple[AlertKind, dict[str, Any], list[str], str]] = [
      "/campaigns/c-1?run=r-1"),
     (AlertKind.RUN_MISSED, RUN | {"reason": "found 7200 s late, more than the campaign's 3600 s; not sent"},
      ["Tue 10 Mar 2026, 10:00 EDT", "Send when late"], "/campaigns/c-1"),
+    (AlertKind.NOTHING_SENT, RUN | {"reason": "no_recipients: all 12 members were excluded", "targeted": 0, "sent": 0},
+     ["all 12 members were excluded", "without sending a single message"], "/campaigns/c-1?run=r-1"),
     (AlertKind.WRITEBACK_STUCK,
      {"org_name": "Acme Nurses", "time_zone": "UTC", "pending": 1234,
       "oldest_at": datetime(2026, 3, 9, 8, 30, tzinfo=UTC), "last_error": "imis_unavailable: 503"},

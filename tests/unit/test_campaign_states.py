@@ -18,6 +18,7 @@ from libs.common.campaign_states import (
     next_states,
     resume,
     schedule,
+    send_now,
     transition,
 )
 from libs.common.errors import InvalidTransition, PermanentError
@@ -27,12 +28,19 @@ S = CampaignState
 # Written out from issue 6, independently of TRANSITIONS: a change to the table must change this too.
 ALLOWED = {
     (S.DRAFT, S.SCHEDULED),
+    (S.DRAFT, S.SENDING),  # send now (issue 28: the page offers Pause at once)
     (S.SCHEDULED, S.SENDING),
     (S.SENDING, S.COMPLETED),
     (S.SENDING, S.PAUSED),
     (S.PAUSED, S.SENDING),
     (S.SENDING, S.SCHEDULED),  # a recurring campaign between runs
-    *((state, S.CANCELLED) for state in (S.DRAFT, S.SCHEDULED, S.SENDING, S.PAUSED)),
+    # A draft is deleted, not cancelled (issue 28).
+    *((state, S.CANCELLED) for state in (S.SCHEDULED, S.SENDING, S.PAUSED)),
+    # "Not sent" (issue 28): the run ended without sending; fixed, it is scheduled or sent again.
+    *((state, S.FAILED) for state in (S.SCHEDULED, S.SENDING, S.PAUSED)),
+    (S.FAILED, S.SCHEDULED),
+    (S.FAILED, S.SENDING),
+    (S.FAILED, S.ARCHIVED),
     (S.COMPLETED, S.ARCHIVED),
     (S.CANCELLED, S.ARCHIVED),
 }
@@ -63,26 +71,27 @@ def test_archived_is_final_and_nothing_returns_to_draft() -> None:
 
 
 def test_next_states_lists_what_the_api_offers() -> None:
-    assert next_states(S.SENDING) == [S.SCHEDULED, S.PAUSED, S.COMPLETED, S.CANCELLED]
-    assert next_states("draft") == [S.SCHEDULED, S.CANCELLED]
+    assert next_states(S.SENDING) == [S.SCHEDULED, S.PAUSED, S.COMPLETED, S.CANCELLED, S.FAILED]
+    assert next_states("draft") == [S.SCHEDULED, S.SENDING]
 
 
 @pytest.mark.parametrize("state", list(CampaignState))
-def test_editing_is_allowed_in_draft_scheduled_and_paused_only(state: CampaignState) -> None:
-    if state in (S.DRAFT, S.SCHEDULED, S.PAUSED):
+def test_editing_is_allowed_in_draft_scheduled_paused_and_not_sent_only(state: CampaignState) -> None:
+    if state in (S.DRAFT, S.SCHEDULED, S.PAUSED, S.FAILED):
         ensure_editable(state)
         return
     with pytest.raises(CampaignNotEditable) as refused:
         ensure_editable(state)
     assert isinstance(refused.value, InvalidTransition) and refused.value.current == state.value
     assert refused.value.code == "campaign_not_editable"
-    assert str(refused.value) == f"a {state} campaign cannot be edited; only draft, paused, scheduled campaigns can"
-    assert EDITABLE == {S.DRAFT, S.SCHEDULED, S.PAUSED}
+    assert str(refused.value) == (f"a {state} campaign cannot be edited; "
+                                  "only draft, failed, paused, scheduled campaigns can")
+    assert EDITABLE == {S.DRAFT, S.SCHEDULED, S.PAUSED, S.FAILED}
 
 
 @pytest.mark.parametrize("state", list(CampaignState))
-def test_a_schedule_is_set_or_replaced_only_before_sending(state: CampaignState) -> None:
-    if state in (S.DRAFT, S.SCHEDULED):
+def test_a_schedule_is_set_or_replaced_only_before_sending_or_after_nothing_was_sent(state: CampaignState) -> None:
+    if state in (S.DRAFT, S.SCHEDULED, S.FAILED):
         ensure_schedulable(state, "sent now")
         return
     with pytest.raises(CampaignNotEditable, match=f"a {state} campaign cannot be sent now"):
@@ -90,8 +99,22 @@ def test_a_schedule_is_set_or_replaced_only_before_sending(state: CampaignState)
 
 
 def test_a_finished_run_completes_the_campaign_or_waits_for_the_next_occurrence() -> None:
-    assert after_run(has_more_occurrences=True) is S.SCHEDULED
-    assert after_run(has_more_occurrences=False) is S.COMPLETED
+    assert after_run(S.SENDING, sent_anything=True, has_more_occurrences=True) is S.SCHEDULED
+    assert after_run(S.SENDING, sent_anything=True, has_more_occurrences=False) is S.COMPLETED
+
+
+def test_a_run_that_sent_nothing_leaves_the_campaign_not_sent_unless_more_runs_are_due() -> None:
+    assert after_run(S.SENDING, sent_anything=False, has_more_occurrences=False) is S.FAILED
+    assert after_run(S.SENDING, sent_anything=False, has_more_occurrences=True) is S.SCHEDULED
+    assert after_run(S.SCHEDULED, sent_anything=False, has_more_occurrences=False) is S.FAILED  # missed
+    assert after_run(S.PAUSED, sent_anything=False, has_more_occurrences=False) is S.FAILED  # refused while paused
+
+
+def test_a_campaign_stays_while_another_run_is_open_or_the_table_allows_no_move() -> None:
+    assert after_run(S.SENDING, sent_anything=True, has_more_occurrences=False, other_runs_open=True) is None
+    assert after_run(S.SCHEDULED, sent_anything=False, has_more_occurrences=True) is None  # already there
+    assert after_run(S.CANCELLED, sent_anything=False, has_more_occurrences=False) is None
+    assert after_run(S.PAUSED, sent_anything=True, has_more_occurrences=True) is None  # stays paused
 
 
 def test_an_unknown_state_is_a_bug_not_a_refusal() -> None:
@@ -101,11 +124,20 @@ def test_an_unknown_state_is_a_bug_not_a_refusal() -> None:
 
 @pytest.mark.parametrize("state", list(CampaignState))
 def test_scheduling_moves_a_draft_and_keeps_a_scheduled_campaign(state: CampaignState) -> None:
-    if state in (S.DRAFT, S.SCHEDULED):
+    if state in (S.DRAFT, S.SCHEDULED, S.FAILED):
         assert schedule(state) is S.SCHEDULED
     else:
         with pytest.raises(CampaignNotEditable):
             schedule(state)
+
+
+@pytest.mark.parametrize("state", list(CampaignState))
+def test_send_now_makes_the_campaign_sending_at_once(state: CampaignState) -> None:
+    if state in (S.DRAFT, S.SCHEDULED, S.FAILED):
+        assert send_now(state) is S.SENDING
+    else:
+        with pytest.raises(CampaignNotEditable, match=f"a {state} campaign cannot be sent now"):
+            send_now(state)
 
 
 @pytest.mark.parametrize("state", list(CampaignState))
@@ -121,12 +153,13 @@ def test_only_a_paused_campaign_resumes(state: CampaignState) -> None:
 @pytest.mark.parametrize(
     ("state", "actions"),
     [
-        (S.DRAFT, ["edit", "delete", "schedule", "send_now", "cancel", "duplicate"]),
+        (S.DRAFT, ["edit", "delete", "schedule", "send_now", "duplicate"]),  # Delete, not Cancel
         (S.SCHEDULED, ["edit", "schedule", "send_now", "cancel", "duplicate"]),
         (S.SENDING, ["pause", "cancel", "duplicate"]),
         (S.PAUSED, ["edit", "resume", "cancel", "duplicate"]),
         (S.COMPLETED, ["archive", "duplicate"]),
         (S.CANCELLED, ["archive", "duplicate"]),
+        (S.FAILED, ["edit", "schedule", "send_now", "archive", "duplicate"]),
         (S.ARCHIVED, ["duplicate"]),
     ],
 )

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from libs.common.csv_audience import CsvRefused, CsvRejection, inert, parse_csv, rejection_report
+from libs.common.csv_audience import CsvRefused, CsvRejection, CsvStream, inert, parse_csv, rejection_report
 
 EXCEL = b"\xef\xbb\xbfMember ID,Mobile Phone,First Name,Last Name,Chapter Name\r\n"
 
@@ -133,3 +133,37 @@ def test_formula_cells_come_out_inert_in_the_report() -> None:
     assert rows[1][:2] == ["2", "row_ragged"] and rows[1][3] == "'=cmd|' /C calc'!A0,415"
     assert all(not cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
     assert rejection_report([CsvRejection(9, "row_ragged", "x", "@x")]).endswith('"9","row_ragged","x","\'@x"\r\n')
+
+
+def test_every_row_accepted_or_refused_counts_against_the_row_cap() -> None:
+    with pytest.raises(CsvRefused) as info:
+        parse_csv(b"Mobile,Name\n4155550100,Ann\nragged\nragged\n", max_rows=2)
+    assert (info.value.code, info.value.message) == (
+        "csv_too_many_rows", "the file has more than 2 rows; split it into files of at most 2 rows")
+    assert len(parse_csv(b"Mobile,Name\n4155550100,Ann\nragged\n\n\n", max_rows=2).rejections) == 1
+
+
+def test_refused_rows_are_all_counted_by_reason_and_only_the_first_kept() -> None:
+    data = b"ID,Mobile\n1,4155550100\n" + b"2\n" * 7_000 + b"3,4155550101,extra\n"
+    result = parse_csv(data, default_country_prefix="+1")
+    assert (len(result.rows), result.rows_rejected) == (1, 7_001)
+    assert result.rejected_by_reason == {"row_ragged": 7_001}
+    assert len(result.rejections) == 5_000 and result.rejections[-1].line == 5_002
+    report = list(csv.reader(io.StringIO(rejection_report(result.rejections, total=result.rows_rejected))))
+    assert report[1] == ["", "", "showing the first 5,000 of 7,001 rejected rows", ""] and len(report) == 5_002
+    assert len(list(csv.reader(io.StringIO(rejection_report(result.rejections[:3], total=3))))) == 4
+
+
+def test_a_file_is_read_as_a_stream_in_batches_of_rows() -> None:
+    source = io.BytesIO(b"\xef\xbb\xbfID,Mobile\r\n" + b"".join(b"%d,41555501%02d\r\n" % (i, i) for i in range(7)))
+    stream = CsvStream(source)
+    assert stream.headers == ("ID", "Mobile")
+    batches = [[row.member_id for row in batch] for batch in stream.batches(3)]
+    assert batches == [["0", "1", "2"], ["3", "4", "5"], ["6"]]
+    assert stream.rows_accepted == 7 and stream.rows_rejected == 0
+
+
+def test_a_line_longer_than_any_row_is_refused_without_reading_it_whole() -> None:
+    with pytest.raises(CsvRefused) as info:
+        parse_csv(b"Mobile\n" + b"4" * 3_000_000)
+    assert info.value.code == "csv_malformed" and "line 2" in info.value.message

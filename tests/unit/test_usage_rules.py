@@ -175,6 +175,12 @@ def test_which_alert_a_run_needs(state: str, reason: str | None, kind: AlertKind
     assert classify_run(state, reason) == kind
 
 
+def test_a_completed_run_alerts_only_when_it_sent_nothing() -> None:
+    assert classify_run("completed", "no_recipients: all 12 members were excluded", sent=0) is AlertKind.NOTHING_SENT
+    assert classify_run("completed", None, sent=0) is AlertKind.NOTHING_SENT  # every send failed
+    assert classify_run("completed", None, sent=1) is None
+
+
 def test_reason_codes_and_senders_are_read_from_reasons() -> None:
     assert reason_code("twilio_21606: Invalid From") == "twilio_21606"
     assert reason_code("found 7200 s late") is None

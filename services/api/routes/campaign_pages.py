@@ -18,11 +18,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from libs.common import campaign_states as states
 from libs.common import schedules
-from libs.common.campaign_states import CampaignState
 from libs.common.errors import PermanentError
 from libs.common.merge import STANDARD_FIELDS
 from libs.common.phone import region_for_prefix
-from services.api import dashboard_db, db, pages, twilio_codes
+from libs.common.run_endings import RUN_ENDED
+from services.api import dashboard_db, db, pages, run_outcome, twilio_codes
 from services.api.deps import PoolDep, Principal, PrincipalDep
 from services.api.errors import NotFound
 from services.api.phone_input import number_digits
@@ -34,15 +34,16 @@ PAGE_SIZE = 25
 RECIPIENTS_PAGE = 100
 # The list's tabs: what each shows. "All" leaves archived campaigns out, as a mailbox leaves out its archive.
 TABS: dict[str, tuple[str, ...]] = {
-    "all": ("draft", "scheduled", "sending", "paused", "completed", "cancelled"),
+    "all": ("draft", "scheduled", "sending", "paused", "completed", "cancelled", "failed"),
     "draft": ("draft",),
     "scheduled": ("scheduled",),
     "sending": ("sending", "paused"),
     "completed": ("completed", "cancelled"),
+    "not_sent": ("failed",),
     "archived": ("archived",),
 }
 TAB_LABELS = {"all": "All", "draft": "Drafts", "scheduled": "Scheduled", "sending": "Sending",
-              "completed": "Completed", "archived": "Archived"}
+              "completed": "Completed", "not_sent": "Not sent", "archived": "Archived"}
 RUN_LABELS = {
     "pending": "Waiting to start", "resolving": "Reading the audience", "sending": "Sending", "paused": "Paused",
     "completed": "Completed", "cancelled": "Cancelled", "failed": "Failed", "missed": "Missed (too late)",
@@ -54,6 +55,8 @@ REASON_LABELS = {
     "opted_out": "opted out", "bad_number": "the number failed before", "render_failed": "a merge field had no value",
     "over_segment_limit": "the text is too long",
 }
+# A run in one of these states may still send: an edit of the campaign does not change it.
+OPEN_RUN_STATES = frozenset({"pending", "resolving", "sending", "paused"})
 # The merge fields staff pick from, most used first.
 MERGE_FIELDS = ["first_name", "last_name", "full_name", "informal_name", "chapter", "member_type", "member_id"]
 assert set(MERGE_FIELDS) == STANDARD_FIELDS
@@ -133,7 +136,9 @@ async def campaign_page(
         default_sender=next((s for s in senders.values() if s["is_default"]), None),
         actions=states.available_actions(campaign["state"]),
         occurrences=_next_occurrences(campaign, org.time_zone),
-        live=campaign["state"] in (CampaignState.SENDING, CampaignState.PAUSED) or _run_starting(runs),
+        live=_open_run(runs) is not None,
+        run_in_progress=_open_run(runs, due_only=False) is not None,
+        outcome=_last_outcome(runs),
         run_labels=RUN_LABELS, reason_labels=REASON_LABELS,
     )
 
@@ -163,10 +168,21 @@ class Pager:
         return self.page * self.size < self.total
 
 
-def _run_starting(runs: list[Any]) -> bool:
-    """A run that is due but not sending yet (just sent now, or its schedule came): the page follows it."""
+def _open_run(runs: list[Any], *, due_only: bool = True) -> Any | None:
+    """The newest run that has not ended (with ``due_only``, one whose time has come: just sent now, or
+    its schedule came). The page follows it live, and stops once it has ended."""
     now = datetime.now(UTC)
-    return any(r["state"] in ("pending", "resolving") and r["occurrence_at"] <= now for r in runs)
+    return next((r for r in runs if r["state"] in OPEN_RUN_STATES
+                 and (not due_only or r["state"] != "pending" or r["occurrence_at"] <= now)), None)
+
+
+def _last_outcome(runs: list[Any]) -> tuple[str, str] | None:
+    """(why the newest ended run sent nothing, what to do), when it sent nothing."""
+    ended = next((r for r in runs if r["state"] in RUN_ENDED), None)
+    if ended is None or ended is not (runs[0] if runs else None):
+        return None
+    words = run_outcome.explain(ended["state"], ended["state_reason"], sent=ended["sent"])
+    return (words, run_outcome.next_step(ended["state"])) if words else None
 
 
 async def _composer(
@@ -177,6 +193,7 @@ async def _composer(
         senders = await dashboard_db.senders(conn, org.id)
         account = await dashboard_db.account_summary(conn, org.id)
         audiences = await load_audience_options(conn, org.id)
+        runs = await dashboard_db.campaign_runs(conn, org.id, campaign["id"]) if campaign else []
     limit = campaign["segment_limit"] if campaign else org.campaign_segment_limit
     config = {
         "campaign": _campaign_json(campaign),
@@ -189,6 +206,7 @@ async def _composer(
     return pages.render(
         request, "campaigns/compose.html", principal=principal, nav="campaigns", campaign=campaign,
         senders=senders, account=account, audiences=audiences, merge_fields=MERGE_FIELDS, segment_limit=limit,
+        run_in_progress=_open_run(runs, due_only=False) is not None,
         config=config,
     )
 

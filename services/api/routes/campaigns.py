@@ -8,7 +8,9 @@ the key is stored with the response in that same transaction, so a retried reque
 never a second run.
 
 Sending is the scheduler's job: schedule stores the schedule and its next occurrence, send-now inserts a
-run due now; the scheduler publishes either within a second (services/scheduler/loop.py).
+run due now and the campaign is sending from that moment (so staff can pause or cancel it at once); the
+scheduler publishes either within a second (services/scheduler/loop.py). A run copies the campaign's
+content when it is created: an edit afterwards applies to the next run.
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ async def get_campaign(campaign_id: UUID, org: OrgDep, pool: PoolDep) -> Campaig
         return await _campaign_out(conn, org, campaign_id)
 
 
-@router.patch("/{campaign_id}", summary="Edit (draft, scheduled, or paused: the part not yet sent)")
+@router.patch("/{campaign_id}", summary="Edit (draft, scheduled, paused or not sent): applies to the next run")
 async def update_campaign(
     campaign_id: UUID, body: CampaignUpdate, org: OrgDep, actor: ActorDep, pool: PoolDep
 ) -> CampaignOut:
@@ -169,7 +171,7 @@ async def send_now(
 
     async def act(conn: asyncpg.Connection) -> tuple[int, BaseModel]:
         locked = await _lock(conn, org, campaign_id)
-        target = states.schedule(locked["state"], "sent now")
+        target = states.send_now(locked["state"])
         await _check_content(conn, org, await db.get_campaign(conn, org.id, campaign_id) or {}, for_send=True)
         await db.cancel_unpublished_runs(conn, campaign_id, "rescheduled: replaced by send-now")
         await db.set_schedule(conn, campaign_id, schedules.to_json(schedules.send_now(now)), None, target, actor)

@@ -2,10 +2,12 @@
 
 - ``POST /api/v1/audiences/csv`` (multipart: ``file``, and optionally ``mobile_column``,
   ``member_id_column``, ``first_name_column``, ``last_name_column`` naming headers; other headers are
-  guessed, see :mod:`libs.common.csv_audience`): stores the upload, its rows and its rejected-rows report,
-  and answers with the counts by reason (201).
-- ``GET /api/v1/audiences/csv/{id}``: the same summary; ``GET .../rejections.csv``: the report, every
-  cell made inert for spreadsheets.
+  guessed, see :mod:`libs.common.csv_audience`): the file is received into a spool bounded by the cap
+  (:mod:`services.api.csv_receiver`), read as a stream and stored in batches
+  (:mod:`services.api.upload_storage`), and the answer gives the counts by reason for every row (201).
+- ``GET /api/v1/audiences/csv/{id}``: the same summary; ``GET .../rejections.csv``: the report of the
+  first 5,000 refused rows (``rejections_note`` and the report's first row say so when there were more),
+  every cell made inert for spreadsheets.
 - ``POST /api/v1/audiences/preview`` ``{"audience": {...}, "body": "...", "sender_id": ...}``: who a
   campaign audience would reach, by reason, and what the whole audience would cost, without creating a
   run (:mod:`services.api.audience_sample`): the audience's size (iMIS's ``TotalCount``; exact for a CSV
@@ -19,8 +21,9 @@ read (in the report); ``duplicate_member``, ``opted_out`` (the source's flag or 
 ``bad_number`` and ``duplicate_number`` are rows kept but excluded at send time; with a body,
 ``render_failed`` and ``over_segment_limit`` too.
 
-Bad input is a problem+json naming the field: 413 for a file over the size limit, 422 for the rest
-(``csv_empty``, ``csv_not_utf8``, ``csv_mobile_column_missing``, ...). Another organisation's upload or
+Bad input is a problem+json naming the field: 413 for a file over the size limit (``file_too_large``, as it
+arrives, chunked or not), 422 for the rest (``csv_empty``, ``csv_not_utf8``, ``csv_mobile_column_missing``,
+``csv_too_many_rows`` for more than 500,000 rows accepted and refused alike, ...). Another organisation's upload or
 list is a 404.
 """
 
@@ -35,14 +38,13 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
 
 from libs.common import audience_rules as rules
 from libs.common.audience import Audience
 from libs.common.audience_rules import AudienceMember
-from libs.common.csv_audience import CsvParseResult, CsvRefused, parse_csv, rejection_report
-from services.api import audience_sample, uploads_db
+from libs.common.csv_audience import CsvRefused, CsvStream, rejection_report, rejections_note
+from services.api import audience_sample, upload_storage, uploads_db
+from services.api.csv_receiver import FileTooLarge, received_csv
 from services.api.deps import ActorDep, OrgDep, PoolDep, WebDep
 from services.api.errors import InvalidInput, NotFound
 from services.api.schemas import RefusalOut
@@ -53,7 +55,10 @@ CSV_UPLOAD_PATH: Final = "/audiences/csv"
 
 # 200,000 rows of a typical member export are 15-30 MB; ``app.state.csv_upload_max_bytes`` overrides this.
 MAX_UPLOAD_BYTES: Final = 64 * 1024 * 1024
-MULTIPART_OVERHEAD: Final = 64 * 1024
+# Room for the multipart framing and mapping fields (csv_receiver bounds those at 20 x 1 KB). A megabyte, not
+# a few KB, so the file's own cap (exact, in csv_receiver) always speaks first, with the file's limit in its
+# words, even when the server reads the last chunks of a body at once; the body cap is only a backstop.
+MULTIPART_OVERHEAD: Final = 1024 * 1024
 _MAPPING_FIELDS: Final = {"mobile_column": "mobile", "member_id_column": "member_id",
                           "first_name_column": "first_name", "last_name_column": "last_name"}
 
@@ -67,6 +72,9 @@ class UploadSummary(BaseModel):
     mapping: dict[str, str] = Field(description="field -> header, as resolved")
     rows_accepted: int
     rows_rejected: int = Field(description="rows refused when the file was read; see rejections_url")
+    rejections_shown: int = Field(description="refused rows in the report: the first 5,000 at most")
+    rejections_note: str | None = Field(description="when the report holds only the first refused rows, the "
+                                                    "words saying so ('showing the first 5,000 of 12,000 ...')")
     recipients: int = Field(description="rows that would be texted (before the message body is known)")
     by_reason: dict[str, int]
     rejections_url: str
@@ -134,51 +142,35 @@ async def upload_csv(request: Request, org: OrgDep, actor: ActorDep, pool: PoolD
     limit: int = getattr(request.app.state, "csv_upload_max_bytes", MAX_UPLOAD_BYTES)
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit + MULTIPART_OVERHEAD:  # refused before a byte is read
-        raise _too_large(limit)
-    async with request.form(max_files=1, max_fields=len(_MAPPING_FIELDS)) as form:
-        file = form.get("file")
-        if not isinstance(file, UploadFile):
-            raise InvalidInput("file", "file_missing", "send the CSV as the multipart field 'file'")
-        data = await file.read(limit + 1)
-        filename = (file.filename or "")[:255]
-        mapping = {_MAPPING_FIELDS[name]: value.strip() for name, value in form.items()
-                   if name in _MAPPING_FIELDS and isinstance(value, str) and value.strip()}
-    if len(data) > limit:
-        raise _too_large(limit)
-    try:
-        parsed = await asyncio.to_thread(parse_csv, data, mapping=mapping,
-                                         default_country_prefix=org.default_country_prefix)
-    except CsvRefused as exc:
-        raise InvalidInput(_field_of(exc, mapping), exc.code, exc.message) from None
-    if not parsed.rows and not parsed.rejections:
-        raise InvalidInput("file", "csv_no_rows", "the file has a header row but no members under it")
+        raise FileTooLarge(limit)
+    async with received_csv(request, max_file_bytes=limit, field_names=_MAPPING_FIELDS) as received:
+        mapping = {_MAPPING_FIELDS[name]: value.strip() for name, value in received.fields.items() if value.strip()}
+        try:
+            stream = await asyncio.to_thread(CsvStream, received.file, mapping=mapping,
+                                             default_country_prefix=org.default_country_prefix)
+            async with pool.acquire() as conn:
+                upload_id = await upload_storage.store_csv(conn, org.id, received.filename[:255], actor, stream)
+        except CsvRefused as exc:
+            raise InvalidInput(_field_of(exc, mapping), exc.code, exc.message) from None
     async with pool.acquire() as conn:
-        saved = await uploads_db.save_upload(conn, org.id, filename, actor, parsed)
-        summary = await _summary(conn, org.id, org.default_country_prefix, {
-            "id": saved["id"], "filename": filename, "headers": list(parsed.headers), "mapping": parsed.mapping,
-            "rows_accepted": len(parsed.rows), "rows_rejected": len(parsed.rejections),
-            "created_at": saved["created_at"]}, _members_of(parsed), _reasons(parsed))
-    return summary
+        return await _summary(conn, org.id, org.default_country_prefix, await _upload(conn, org.id, upload_id))
 
 
 @router.get("/csv/{upload_id}", summary="An uploaded CSV file: rows accepted, and counts by reason")
 async def get_upload(upload_id: UUID, org: OrgDep, pool: PoolDep) -> UploadSummary:
     async with pool.acquire() as conn:
-        upload = await _upload(conn, org.id, upload_id)
-        members = await uploads_db.csv_members(conn, upload_id)
-        refused = await uploads_db.rejection_counts(conn, upload_id)
-        return await _summary(conn, org.id, org.default_country_prefix, upload,
-                              members, refused)
+        return await _summary(conn, org.id, org.default_country_prefix, await _upload(conn, org.id, upload_id))
 
 
 @router.get("/csv/{upload_id}/rejections.csv", summary="The rows refused from an uploaded file, and why",
             response_class=Response, responses={200: {"content": {"text/csv": {}}}})
 async def get_rejections(upload_id: UUID, org: OrgDep, pool: PoolDep) -> Response:
     async with pool.acquire() as conn:
-        await _upload(conn, org.id, upload_id)
+        upload = await _upload(conn, org.id, upload_id)
         found = await uploads_db.rejections(conn, upload_id)
     # The BOM makes Excel read the report as UTF-8; rejection_report makes every cell inert (=, +, -, @).
-    return Response("\ufeff" + rejection_report(found), media_type="text/csv; charset=utf-8",
+    return Response("\ufeff" + rejection_report(found, total=upload["rows_rejected"]),
+                    media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="rejections-{upload_id}.csv"'})
 
 
@@ -215,11 +207,6 @@ async def preview(body: PreviewIn, org: OrgDep, pool: PoolDep, web: WebDep) -> P
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-def _too_large(limit: int) -> HTTPException:
-    return HTTPException(413, f"file: the upload is over {limit // (1024 * 1024) or limit} "
-                              f"{'MB' if limit >= 1024 * 1024 else 'bytes'}; split it into smaller files")
-
-
 def _field_of(exc: CsvRefused, mapping: dict[str, str]) -> str:
     """The form field to blame: a named header that is not in the file, else the file itself."""
     if exc.code == "csv_header_missing":
@@ -236,21 +223,14 @@ async def _upload(conn: Any, org_id: UUID, upload_id: UUID, field: str = "upload
     return upload
 
 
-def _members_of(parsed: CsvParseResult) -> list[Member]:
-    return [(r.member_id, r.mobile) for r in parsed.rows]
-
-
-def _reasons(parsed: CsvParseResult) -> dict[str, int]:
-    return dict(Counter(r.reason for r in parsed.rejections))
-
-
-async def _summary(conn: Any, org_id: UUID, prefix: str, upload: dict[str, Any], members: list[Member],
-                   refused: dict[str, int]) -> UploadSummary:
+async def _summary(conn: Any, org_id: UUID, prefix: str, upload: dict[str, Any]) -> UploadSummary:
+    members = await uploads_db.csv_members(conn, upload["id"])
     recipients, excluded = await _count(conn, org_id, prefix, members)
     fields = {k: upload[k] for k in ("id", "filename", "headers", "mapping", "rows_accepted", "rows_rejected",
-                                     "created_at")}
+                                     "rejections_shown", "created_at")}
     return UploadSummary(**fields, recipients=recipients,
-                         by_reason=dict(sorted((Counter(refused) + Counter(excluded)).items())),
+                         by_reason=dict(sorted((Counter(upload["rejected_by_reason"]) + Counter(excluded)).items())),
+                         rejections_note=rejections_note(upload["rejections_shown"], upload["rows_rejected"]),
                          rejections_url=f"/api/v1/audiences/csv/{upload['id']}/rejections.csv")
 
 
