@@ -64,7 +64,7 @@ class BodyLimit:
         limit = self.limit_for(scope["path"])
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _refuse(send, limit)
+            await _refuse(scope, send, limit)
             return
 
         received = 0
@@ -95,7 +95,7 @@ class BodyLimit:
         except BodyTooLarge:
             if started:
                 raise
-            await _refuse(send, limit)
+            await _refuse(scope, send, limit)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -112,12 +112,13 @@ def _without_connection(headers: Sequence[tuple[bytes, bytes]]) -> list[tuple[by
     return [(name, value) for name, value in headers if name.lower() != b"connection"]
 
 
-async def _refuse(send: Send, limit: int) -> None:
+async def _refuse(scope: Scope, send: Send, limit: int) -> None:
     body = json.dumps({
         "type": f"urn:textpulse:problem:{BodyTooLarge.code}",
         "title": "Content Too Large",
         "status": 413,
         "detail": BodyTooLarge(limit).detail,
+        "instance": scope["path"],
         "code": BodyTooLarge.code,
     }).encode()
     await send({"type": "http.response.start", "status": 413, "headers": [

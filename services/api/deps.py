@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import asyncpg
-from fastapi import Depends, Header, Request, Security
+from fastapi import Depends, Header, Query, Request, Security
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from libs.common.secret_store import SecretStore
@@ -191,3 +191,8 @@ IdempotencyKey = Annotated[
            description="A value unique to this send (a UUID): retrying with the same key returns the first "
                        "response and starts nothing new"),
 ]
+
+
+# PostgreSQL's OFFSET is a bigint: past it the query fails. No page is that far in, so the bound is a 422.
+MAX_PAGE_OFFSET = 1_000_000_000
+PageOffset = Annotated[int, Query(ge=0, le=MAX_PAGE_OFFSET)]

@@ -202,6 +202,7 @@ _PATTERN_WORDS = {
                                "and -, as the Twilio Console shows it)",
     r"^\+[1-9][0-9]{0,2}$": "must be a country calling code, like +1 or +44",
     r"^\$/": "must be an IQA query path starting with $/",
+    r"^[!-~]+$": "must be as Twilio shows it: letters, digits and punctuation, without spaces or accents",
     r"^https?://\S+$": "must be a web address starting with https://",
     r"^[A-Za-z0-9 +_&-]{0,11}$": "must be at most 11 letters, digits, spaces or + _ & -",
     r"^(|\+[1-9]\d{6,14}|MG[0-9a-f]{32})$":

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 import asyncpg
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from libs.common import secret_store, sender_volume
@@ -24,6 +24,8 @@ from libs.common.topics import CAMPAIGN_DUE, CONSENT
 from services.api import access, auth_db, dashboard_db, db, lists_db, settings_db, test_send_db, uploads_db
 from services.api.deps import WebConfig
 from services.api.errors import install_problem_handler
+from services.api.nul_text import refuse_nul_characters
+from services.api.openapi import install_problem_responses
 from services.api.pages import install_web
 from services.api.routes import (
     audiences,
@@ -84,6 +86,7 @@ def create_app(pool: asyncpg.Pool, settings_: Settings, checks: Mapping[str, Che
                             settings_.csv_upload_max_bytes + uploads.MULTIPART_OVERHEAD)
     app.add_middleware(BodyLimit, default=settings_.http_body_max_bytes, routes=[upload_cap])
     install_problem_handler(app)
+    install_problem_responses(app)
     install_web(app, https=app.state.web.secure_cookies)
     app.add_middleware(AccessLog)
     mounted = [("", health_router(NAME, checks or {}))]
@@ -91,5 +94,6 @@ def create_app(pool: asyncpg.Pool, settings_: Settings, checks: Mapping[str, Che
     access.check_routes((prefix, route) for prefix, router in mounted for route in router.routes
                         if isinstance(route, APIRoute))
     for prefix, router in mounted:
-        app.include_router(router, prefix=prefix)
+        guards = [Depends(refuse_nul_characters)] if prefix == API_PREFIX else []
+        app.include_router(router, prefix=prefix, dependencies=guards)
     return app

@@ -160,10 +160,14 @@ async def signed_in(pool: asyncpg.Pool, client: httpx.AsyncClient, org_id: uuid.
                     email: str | None = None) -> Caller:
     """A user of ``role`` with a fresh session: the cookie and the CSRF header a page would send."""
     user_id, email = await make_user(pool, org_id, role=role, email=email)
+    return Caller(org_id, client, await session_headers(pool, user_id, org_id), email, user_id)
+
+
+async def session_headers(pool: asyncpg.Pool, user_id: uuid.UUID, org_id: uuid.UUID) -> dict[str, str]:
+    """A fresh session of ``user_id``: its cookie and the CSRF header a page would send."""
     async with pool.acquire() as conn:
         session = await auth_db.start_session(conn, user_id, org_id)
-    headers = {"Cookie": f"{auth.cookie_name(False)}={session.token}", auth.CSRF_HEADER: session.csrf_token}
-    return Caller(org_id, client, headers, email, user_id)
+    return {"Cookie": f"{auth.cookie_name(False)}={session.token}", auth.CSRF_HEADER: session.csrf_token}
 
 
 async def with_api_key(pool: asyncpg.Pool, client: httpx.AsyncClient, org_id: uuid.UUID, *, role: str = "staff",

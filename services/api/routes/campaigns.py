@@ -41,6 +41,7 @@ from services.api.deps import (
     IdempotencyKey,
     Organisation,
     OrgDep,
+    PageOffset,
     PoolDep,
     WebConfig,
     WebDep,
@@ -86,7 +87,7 @@ async def list_campaigns(
     pool: PoolDep,
     state: Annotated[list[CampaignState] | None, Query(description="repeat to match any of several")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: PageOffset = 0,
 ) -> CampaignPage:
     async with pool.acquire() as conn:
         rows, total = await db.list_campaigns(conn, org.id, [s.value for s in state or []], limit, offset)

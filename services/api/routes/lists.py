@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from libs.common.db import transaction
 from services.api import lists_db
-from services.api.deps import ActorDep, OrgDep, PoolDep
+from services.api.deps import ActorDep, OrgDep, PageOffset, PoolDep
 from services.api.errors import Conflict, InvalidInput, NotFound
 from services.api.list_lines import MAX_LINES, entries_from_rows, parse_pasted
 
@@ -120,11 +120,10 @@ class EntryPage(BaseModel):
 
 
 Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 @router.get("", summary="The organisation's member lists, by name")
-async def get_lists(org: OrgDep, pool: PoolDep, limit: Limit = 100, offset: Offset = 0) -> ListPage:
+async def get_lists(org: OrgDep, pool: PoolDep, limit: Limit = 100, offset: PageOffset = 0) -> ListPage:
     async with pool.acquire() as conn:
         rows, total = await lists_db.lists(conn, org.id, limit, offset)
     return ListPage(items=[ListOut(**r) for r in rows], total=total, limit=limit, offset=offset)
@@ -171,7 +170,9 @@ async def delete_list(list_id: UUID, org: OrgDep, pool: PoolDep) -> Response:
 
 
 @router.get("/{list_id}/entries", summary="The list's members, in the order they were added")
-async def get_entries(list_id: UUID, org: OrgDep, pool: PoolDep, limit: Limit = 100, offset: Offset = 0) -> EntryPage:
+async def get_entries(
+    list_id: UUID, org: OrgDep, pool: PoolDep, limit: Limit = 100, offset: PageOffset = 0
+) -> EntryPage:
     async with pool.acquire() as conn:
         await _list_out(conn, org.id, list_id)
         rows, total = await lists_db.entries(conn, list_id, limit, offset)

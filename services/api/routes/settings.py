@@ -36,7 +36,9 @@ Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254,
                                         pattern=r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")]
 AccountSid = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^AC[0-9a-f]{32}$")]
 ApiKeySid = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^SK[0-9a-f]{32}$")]
-Secret = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=200)]
+# Twilio's tokens and secrets are printable ASCII; the SDK sends them in a Basic auth header, which other
+# characters would break.
+Secret = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=200, pattern=r"^[!-~]+$")]
 # Twilio's SharedKey ids are TypeIDs (webhooks_sharedkey_<26 characters>); the check only keeps out what
 # cannot appear in the X-Twilio-Webhooks-Signature-Settings header. The same rule is in migration 0025.
 SharedKeyId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_-]{1,100}$")]

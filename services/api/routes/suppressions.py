@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from libs.common.db import Queries, transaction
 from libs.common.events import ConsentChanged
 from libs.common.topics import CONSENT
-from services.api.deps import AdminDep, Organisation, OrgDep, PoolDep
+from services.api.deps import AdminDep, Organisation, OrgDep, PageOffset, PoolDep
 from services.api.phone_input import number_input, number_search
 
 QUERIES = Queries.load(Path(__file__).parents[1] / "suppressions.sql")
@@ -129,7 +129,7 @@ async def list_suppressions(
     scope: Annotated[str | None, Query(max_length=40)] = None,
     source: Source | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: PageOffset = 0,
 ) -> SuppressionPage:
     async with pool.acquire() as conn:
         rows = await QUERIES.fetch(conn, "list-suppressions", org_id=org.id, scope=scope, source=source,
@@ -188,7 +188,7 @@ async def writebacks(
     pool: PoolDep,
     state: Annotated[list[Literal["pending", "failed"]] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: PageOffset = 0,
 ) -> WritebackPage:
     async with pool.acquire() as conn:
         counts = await QUERIES.fetchrow(conn, "writeback-counts", org_id=org.id)

@@ -18,7 +18,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from libs.common.db import transaction
 from services.api import auth, auth_db
-from services.api.deps import AdminDep, PoolDep, PrincipalDep
+from services.api.deps import AdminDep, PageOffset, PoolDep, PrincipalDep
 from services.api.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.api.password_work import PASSWORDS
 
@@ -114,7 +114,7 @@ async def me(principal: PrincipalDep) -> MeOut:
 @router.get("/users", summary="The organisation's users")
 async def list_users(
     admin: AdminDep, pool: PoolDep,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50, offset: PageOffset = 0,
 ) -> UserPage:
     async with pool.acquire() as conn:
         rows, total = await auth_db.list_users(conn, admin.org.id, limit, offset)
