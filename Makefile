@@ -1,4 +1,5 @@
 # The two commands: `make demo` (the whole stack with stand-ins, dashboard URL printed) and `make test`.
+# CI (.ci/run) runs `make lint` (ruff and mypy), then `make test`.
 .PHONY: demo test stop wipe status setup lint bench
 
 PY := .venv/bin/python
@@ -26,3 +27,4 @@ bench: setup
 
 lint: setup
 	@.venv/bin/ruff check .
+	@.venv/bin/mypy

@@ -32,7 +32,7 @@ import httpx
 from bench.audience import delete_topics, drop_database_at
 from bench.report import result
 from deploy.stack import bootstrap_servers, database_url
-from libs.common.db import apply_migrations
+from libs.common.db import Connection, apply_migrations
 from libs.common.kafka import ensure_topics
 from libs.common.settings import load_settings
 from libs.common.topics import CAMPAIGN_DUE, CONSENT
@@ -43,7 +43,7 @@ STATES = ["draft", "scheduled", "sending", "paused", "completed", "cancelled", "
 HOME_P95_MS, LIST_P95_MS = 50, 50
 
 
-async def seed(conn: asyncpg.Connection, days: int, campaigns: int, ledger: int) -> tuple[uuid.UUID, uuid.UUID]:
+async def seed(conn: Connection, days: int, campaigns: int, ledger: int) -> tuple[uuid.UUID, uuid.UUID]:
     org_id = await conn.fetchval(
         "INSERT INTO organisations (slug, name, time_zone) VALUES ('bench', 'Bench Association', "
         "'America/New_York') RETURNING id")

@@ -44,7 +44,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from bench.audience import drop_database_at
 from bench.report import result
 from deploy.stack import bootstrap_servers, database_url
-from libs.common.db import apply_migrations
+from libs.common.db import Connection, apply_migrations
 from libs.common.kafka import ensure_topics
 from libs.common.topics import CAMPAIGN_DUE, CONSENT
 from services.api import auth_db
@@ -222,7 +222,7 @@ async def wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("services.api did not become ready")
 
 
-async def seed(conn: asyncpg.Connection) -> str:
+async def seed(conn: Connection) -> str:
     org_id = await conn.fetchval(
         "INSERT INTO organisations (slug, name, time_zone) VALUES ('bench', 'Bench Association', "
         "'America/New_York') RETURNING id")

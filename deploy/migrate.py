@@ -13,12 +13,12 @@ import asyncio
 
 import asyncpg
 
-from libs.common.db import apply_migrations
+from libs.common.db import Connection, apply_migrations
 from libs.common.secret_store import SecretStore, seal_plain_secrets
 from libs.common.settings import Settings, load_settings
 
 
-async def migrate(conn: asyncpg.Connection, settings: Settings) -> tuple[list[int], int]:
+async def migrate(conn: Connection, settings: Settings) -> tuple[list[int], int]:
     """(the migrations applied now, how many plain credentials were sealed now)."""
     applied = await apply_migrations(conn)
     sealed = await seal_plain_secrets(conn, SecretStore.from_settings(settings))

@@ -11,6 +11,7 @@ import uuid
 
 import asyncpg
 
+from libs.common.db import Connection
 from libs.common.secret_store import SecretColumn, SecretStore, seal_plain_secrets
 from libs.common.settings import Settings
 
@@ -18,7 +19,7 @@ from libs.common.settings import Settings
 TEST_SECRETS = SecretStore.from_settings(Settings())
 
 
-async def seal_credentials(conn: asyncpg.Connection | asyncpg.Pool) -> int:
+async def seal_credentials(conn: Connection | asyncpg.Pool) -> int:
     """Seal every credential still stored in plain text; returns how many were sealed."""
     if isinstance(conn, asyncpg.Pool):
         async with conn.acquire() as acquired:
@@ -26,5 +27,5 @@ async def seal_credentials(conn: asyncpg.Connection | asyncpg.Pool) -> int:
     return await seal_plain_secrets(conn, TEST_SECRETS)
 
 
-async def seal(conn: asyncpg.Connection, org_id: uuid.UUID, column: SecretColumn, plaintext: str) -> str:
+async def seal(conn: Connection, org_id: uuid.UUID, column: SecretColumn, plaintext: str) -> str:
     return await TEST_SECRETS.seal(conn, org_id, column, plaintext)

@@ -30,10 +30,8 @@ from pathlib import Path
 from typing import Any, Final
 from uuid import UUID
 
-import asyncpg
-
 from libs.common.alert_templates import AlertKind, render
-from libs.common.db import Queries
+from libs.common.db import Connection, Queries
 from libs.common.errors import PermanentError
 from libs.common.logging import get_logger
 
@@ -84,7 +82,7 @@ def recipients_for(alert_emails: Iterable[str | None], contact_email: str | None
 
 
 async def raise_alert(
-    conn: asyncpg.Connection,
+    conn: Connection,
     org_id: UUID,
     kind: AlertKind,
     dedupe_key: str,

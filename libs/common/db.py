@@ -17,9 +17,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from libs.common.errors import ConfigurationError
 from libs.common.logging import get_logger
@@ -30,6 +31,9 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK_ID = 0x7E47_0001  # arbitrary, constant: serialises migration runners
 _PARAM = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 
+# What code that runs SQL is handed: a pool's ``acquire()`` yields a proxy, ``asyncpg.connect()`` a connection.
+Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
+
 
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     # No reset round trip on release: no code here leaves session state (LISTEN, SET, temp tables,
@@ -39,12 +43,12 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
                                      reset=_no_reset)
 
 
-async def _no_reset(conn: asyncpg.Connection) -> None:
+async def _no_reset(conn: Connection) -> None:
     return None
 
 
 @asynccontextmanager
-async def transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+async def transaction(pool: asyncpg.Pool) -> AsyncIterator[Connection]:
     """A connection from the pool inside one transaction: committed on exit, rolled back on error."""
     async with pool.acquire() as conn, conn.transaction():
         yield conn
@@ -88,7 +92,7 @@ class Queries:
     def names(self) -> list[str]:
         return sorted(self._queries)
 
-    async def check(self, conn: asyncpg.Connection) -> None:
+    async def check(self, conn: Connection) -> None:
         """Prepare every statement; raise ConfigurationError naming the first that fails."""
         for query in self._queries.values():
             try:
@@ -96,19 +100,19 @@ class Queries:
             except asyncpg.PostgresError as exc:
                 raise ConfigurationError("query_invalid", f"query {query.name}: {exc}") from exc
 
-    async def execute(self, conn: asyncpg.Connection, name: str, **values: Any) -> str:
+    async def execute(self, conn: Connection, name: str, **values: Any) -> str:
         q = self._queries[name]
         return await conn.execute(q.sql, *q.args(values))
 
-    async def fetch(self, conn: asyncpg.Connection, name: str, **values: Any) -> list[asyncpg.Record]:
+    async def fetch(self, conn: Connection, name: str, **values: Any) -> list[asyncpg.Record]:
         q = self._queries[name]
         return await conn.fetch(q.sql, *q.args(values))
 
-    async def fetchrow(self, conn: asyncpg.Connection, name: str, **values: Any) -> asyncpg.Record | None:
+    async def fetchrow(self, conn: Connection, name: str, **values: Any) -> asyncpg.Record | None:
         q = self._queries[name]
         return await conn.fetchrow(q.sql, *q.args(values))
 
-    async def fetchval(self, conn: asyncpg.Connection, name: str, **values: Any) -> Any:
+    async def fetchval(self, conn: Connection, name: str, **values: Any) -> Any:
         q = self._queries[name]
         return await conn.fetchval(q.sql, *q.args(values))
 
@@ -179,7 +183,7 @@ def discover_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return migrations
 
 
-async def apply_migrations(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> list[int]:
+async def apply_migrations(conn: Connection, directory: Path = MIGRATIONS_DIR) -> list[int]:
     """Apply every migration not yet recorded; return the versions applied now (empty if none)."""
     applied_now = []
     # The lock comes first: even CREATE TABLE IF NOT EXISTS races with itself in PostgreSQL.

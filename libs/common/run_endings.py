@@ -16,10 +16,8 @@ from pathlib import Path
 from typing import Final
 from uuid import UUID
 
-import asyncpg
-
 from libs.common.campaign_states import CampaignState, after_run
-from libs.common.db import Queries
+from libs.common.db import Connection, Queries
 from libs.common.logging import get_logger
 
 __all__ = ["QUERIES", "RUN_ENDED", "follow_run", "lock_campaign_of_run"]
@@ -32,12 +30,12 @@ QUERIES: Final = Queries.load(Path(__file__).with_name("run_endings.sql"))
 RUN_ENDED: Final = frozenset({"completed", "cancelled", "failed", "missed", "over_limit", "refused"})
 
 
-async def lock_campaign_of_run(conn: asyncpg.Connection, run_id: UUID) -> None:
+async def lock_campaign_of_run(conn: Connection, run_id: UUID) -> None:
     """Lock the run's campaign for the rest of the caller's transaction."""
     await QUERIES.fetchval(conn, "lock-campaign-of-run", run_id=run_id)
 
 
-async def follow_run(conn: asyncpg.Connection, run_id: UUID, *, actor: str) -> CampaignState | None:
+async def follow_run(conn: Connection, run_id: UUID, *, actor: str) -> CampaignState | None:
     """Move the campaign of ``run_id`` as the table says, if the run has ended; return its new state.
 
     Idempotent: a second call for the same run finds the campaign already moved and returns None, and so

@@ -22,9 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-import asyncpg
-
-from libs.common.db import Queries
+from libs.common.db import Connection, Queries
 from libs.common.envelope import (
     Keyring,
     SecretUnreadable,
@@ -71,7 +69,7 @@ class SecretStore:
     def from_settings(cls, settings: Settings) -> SecretStore:
         return cls(keyring_from_settings(settings))
 
-    async def check(self, conn: asyncpg.Connection) -> None:
+    async def check(self, conn: Connection) -> None:
         """Prepare the statements; warn (``secrets.key_unknown``) if data keys are wrapped by a key this
         process does not hold: their credentials will not open (a wrong TEXTPULSE_SECRET_KEY, or a rotation
         whose old key is missing from TEXTPULSE_SECRET_KEY_PREVIOUS)."""
@@ -80,12 +78,12 @@ class SecretStore:
         if unknown:
             log.warning("secrets.key_unknown", extra={"current_key": self.keyring.current_id, "unknown_keys": unknown})
 
-    async def seal(self, conn: asyncpg.Connection, org_id: uuid.UUID, column: SecretColumn, plaintext: str) -> str:
+    async def seal(self, conn: Connection, org_id: uuid.UUID, column: SecretColumn, plaintext: str) -> str:
         """``plaintext`` sealed for this organisation and column, creating the organisation's data key."""
         dek_id, dek = await self._org_data_key(conn, org_id)
         return seal(dek, dek_id, plaintext, org_id=org_id, column=column.name)
 
-    async def open(self, conn: asyncpg.Connection, org_id: uuid.UUID, column: SecretColumn, stored: str) -> str:
+    async def open(self, conn: Connection, org_id: uuid.UUID, column: SecretColumn, stored: str) -> str:
         """The plaintext of a sealed value. Raises SecretUnreadable (without the value) if it does not open."""
         dek_id = sealed_key_id(stored, column=column.name)
         dek = self._data_keys.get((org_id, dek_id))
@@ -97,7 +95,7 @@ class SecretStore:
             dek = self._unwrap(row["wrapped"], row["kek_id"], org_id, dek_id)
         return open_sealed(dek, stored, org_id=org_id, column=column.name)
 
-    async def _org_data_key(self, conn: asyncpg.Connection, org_id: uuid.UUID) -> tuple[str, bytes]:
+    async def _org_data_key(self, conn: Connection, org_id: uuid.UUID) -> tuple[str, bytes]:
         row = await QUERIES.fetchrow(conn, "org-data-key", org_id=org_id)
         if row is None:
             dek_id, dek = new_data_key()
@@ -115,7 +113,7 @@ class SecretStore:
         return dek
 
 
-async def seal_plain_secrets(conn: asyncpg.Connection, store: SecretStore) -> int:
+async def seal_plain_secrets(conn: Connection, store: SecretStore) -> int:
     """Encrypt every credential still stored in plain text; return how many values were sealed.
 
     Idempotent: sealed values are left as they are. One transaction, with the rows locked, so a writer
@@ -141,7 +139,7 @@ async def seal_plain_secrets(conn: asyncpg.Connection, store: SecretStore) -> in
     return sealed
 
 
-async def rewrap_data_keys(conn: asyncpg.Connection, keyring: Keyring, *, batch: int = 100) -> int:
+async def rewrap_data_keys(conn: Connection, keyring: Keyring, *, batch: int = 100) -> int:
     """Re-wrap every data key not wrapped by the current KEK; return how many were re-wrapped.
 
     Each batch is its own short transaction, so readers (which only read ``data_keys``) never wait long,
@@ -162,7 +160,7 @@ async def rewrap_data_keys(conn: asyncpg.Connection, keyring: Keyring, *, batch:
             return rewrapped
 
 
-async def data_keys_by_kek(conn: asyncpg.Connection) -> dict[str, int]:
+async def data_keys_by_kek(conn: Connection) -> dict[str, int]:
     return {row["kek_id"]: row["keys"] for row in await QUERIES.fetch(conn, "data-keys-by-kek")}
 
 
@@ -175,7 +173,7 @@ class TwilioLogin:
     password: str = field(repr=False)  # the API key secret, or the auth token
 
 
-async def open_twilio_login(conn: asyncpg.Connection, store: SecretStore, org_id: uuid.UUID,
+async def open_twilio_login(conn: Connection, store: SecretStore, org_id: uuid.UUID,
                             account: Mapping[str, Any]) -> TwilioLogin:
     """The login from an ``sms_accounts`` row (account_sid, auth_token, api_key_sid, api_key_secret)."""
     if account["api_key_sid"] is not None:

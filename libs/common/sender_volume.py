@@ -12,21 +12,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Final
 
-import asyncpg
-
-from libs.common.db import Queries
+from libs.common.db import Connection, Queries
 from libs.common.sender_caps import CapPolicy, first_cap_reached, period_start
 
 QUERIES: Final = Queries.load(Path(__file__).with_name("sender_volume.sql"))
 
 
-async def cap_policy(conn: asyncpg.Connection, org_id: uuid.UUID, verification: str) -> CapPolicy | None:
+async def cap_policy(conn: Connection, org_id: uuid.UUID, verification: str) -> CapPolicy | None:
     """The organisation's caps for senders in this verification state; None: no caps (such sends are refused)."""
     row = await QUERIES.fetchrow(conn, "cap-policy", org_id=org_id, verification=verification)
     return CapPolicy(**dict(row)) if row else None
 
 
-async def reserve_volume(conn: asyncpg.Connection, sender: str, segments: int, limits: dict[str, int],
+async def reserve_volume(conn: Connection, sender: str, segments: int, limits: dict[str, int],
                          now: datetime) -> str | None:
     """Add ``segments`` to the sender's current periods unless a cap would pass; return that period."""
     periods = list(limits)

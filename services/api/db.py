@@ -15,7 +15,7 @@ from uuid import UUID
 
 import asyncpg
 
-from libs.common.db import Queries
+from libs.common.db import Connection, Queries
 
 QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
 
@@ -41,41 +41,41 @@ def _json(value: Any) -> str:
 # -- organisations and senders ----------------------------------------------------------------
 
 
-async def get_organisation(conn: asyncpg.Connection, org_id: UUID) -> Row | None:
+async def get_organisation(conn: Connection, org_id: UUID) -> Row | None:
     return _row(await QUERIES.fetchrow(conn, "get-organisation", org_id=org_id))
 
 
-async def sender_belongs_to(conn: asyncpg.Connection, org_id: UUID, sender_id: UUID) -> bool:
+async def sender_belongs_to(conn: Connection, org_id: UUID, sender_id: UUID) -> bool:
     return await QUERIES.fetchval(conn, "sender-of-org", org_id=org_id, sender_id=sender_id) is not None
 
 
-async def has_default_sender(conn: asyncpg.Connection, org_id: UUID) -> bool:
+async def has_default_sender(conn: Connection, org_id: UUID) -> bool:
     return await QUERIES.fetchval(conn, "default-sender", org_id=org_id) is not None
 
 
 # -- campaigns --------------------------------------------------------------------------------
 
 
-async def insert_campaign(conn: asyncpg.Connection, org_id: UUID, fields: Row, actor: str) -> UUID:
+async def insert_campaign(conn: Connection, org_id: UUID, fields: Row, actor: str) -> UUID:
     return await QUERIES.fetchval(conn, "insert-campaign", org_id=org_id, actor=actor,
                                   **_editable(fields))
 
 
-async def duplicate_campaign(conn: asyncpg.Connection, org_id: UUID, campaign_id: UUID, actor: str) -> UUID | None:
+async def duplicate_campaign(conn: Connection, org_id: UUID, campaign_id: UUID, actor: str) -> UUID | None:
     return await QUERIES.fetchval(conn, "duplicate-campaign", org_id=org_id, campaign_id=campaign_id, actor=actor)
 
 
-async def get_campaign(conn: asyncpg.Connection, org_id: UUID, campaign_id: UUID) -> Row | None:
+async def get_campaign(conn: Connection, org_id: UUID, campaign_id: UUID) -> Row | None:
     return _row(await QUERIES.fetchrow(conn, "get-campaign", org_id=org_id, campaign_id=campaign_id))
 
 
-async def lock_campaign(conn: asyncpg.Connection, org_id: UUID, campaign_id: UUID) -> Row | None:
+async def lock_campaign(conn: Connection, org_id: UUID, campaign_id: UUID) -> Row | None:
     """The campaign's id, state and schedule, locked until the transaction ends; None if not found."""
     return _row(await QUERIES.fetchrow(conn, "lock-campaign", org_id=org_id, campaign_id=campaign_id))
 
 
 async def list_campaigns(
-    conn: asyncpg.Connection, org_id: UUID, states: Sequence[str] | None, limit: int, offset: int
+    conn: Connection, org_id: UUID, states: Sequence[str] | None, limit: int, offset: int
 ) -> tuple[list[Row], int]:
     wanted = list(states) if states else None
     rows = await QUERIES.fetch(conn, "list-campaigns", org_id=org_id, states=wanted, limit=limit, offset=offset)
@@ -83,27 +83,27 @@ async def list_campaigns(
     return [r for r in map(_row, rows) if r is not None], total
 
 
-async def update_campaign(conn: asyncpg.Connection, campaign_id: UUID, fields: Row, actor: str) -> None:
+async def update_campaign(conn: Connection, campaign_id: UUID, fields: Row, actor: str) -> None:
     await QUERIES.execute(conn, "update-campaign", campaign_id=campaign_id, actor=actor, **_editable(fields))
 
 
-async def delete_draft(conn: asyncpg.Connection, campaign_id: UUID) -> bool:
+async def delete_draft(conn: Connection, campaign_id: UUID) -> bool:
     return await QUERIES.execute(conn, "delete-campaign", campaign_id=campaign_id) == "DELETE 1"
 
 
-async def set_state(conn: asyncpg.Connection, campaign_id: UUID, state: str, actor: str) -> None:
+async def set_state(conn: Connection, campaign_id: UUID, state: str, actor: str) -> None:
     await QUERIES.execute(conn, "set-campaign-state", campaign_id=campaign_id, state=state, actor=actor)
 
 
 async def set_schedule(
-    conn: asyncpg.Connection, campaign_id: UUID, schedule: Row, next_occurrence_at: datetime | None,
+    conn: Connection, campaign_id: UUID, schedule: Row, next_occurrence_at: datetime | None,
     state: str, actor: str,
 ) -> None:
     await QUERIES.execute(conn, "set-schedule", campaign_id=campaign_id, schedule=_json(schedule),
                           next_occurrence_at=next_occurrence_at, state=state, actor=actor)
 
 
-async def clear_next_occurrence(conn: asyncpg.Connection, campaign_id: UUID) -> None:
+async def clear_next_occurrence(conn: Connection, campaign_id: UUID) -> None:
     await QUERIES.execute(conn, "clear-next-occurrence", campaign_id=campaign_id)
 
 
@@ -120,32 +120,32 @@ def _editable(fields: Row) -> Row:
 # -- runs -------------------------------------------------------------------------------------
 
 
-async def insert_send_now_run(conn: asyncpg.Connection, org_id: UUID, campaign_id: UUID, at: datetime) -> UUID:
+async def insert_send_now_run(conn: Connection, org_id: UUID, campaign_id: UUID, at: datetime) -> UUID:
     return await QUERIES.fetchval(conn, "insert-send-now-run", org_id=org_id, campaign_id=campaign_id,
                                   occurrence_at=at)
 
 
-async def cancel_unpublished_runs(conn: asyncpg.Connection, campaign_id: UUID, reason: str) -> None:
+async def cancel_unpublished_runs(conn: Connection, campaign_id: UUID, reason: str) -> None:
     await QUERIES.execute(conn, "cancel-unpublished-runs", campaign_id=campaign_id, reason=reason)
 
 
-async def cancel_open_runs(conn: asyncpg.Connection, campaign_id: UUID, reason: str) -> None:
+async def cancel_open_runs(conn: Connection, campaign_id: UUID, reason: str) -> None:
     await QUERIES.execute(conn, "cancel-open-runs", campaign_id=campaign_id, reason=reason)
 
 
-async def pause_runs(conn: asyncpg.Connection, campaign_id: UUID) -> None:
+async def pause_runs(conn: Connection, campaign_id: UUID) -> None:
     await QUERIES.execute(conn, "pause-runs", campaign_id=campaign_id)
 
 
-async def resume_runs(conn: asyncpg.Connection, campaign_id: UUID) -> None:
+async def resume_runs(conn: Connection, campaign_id: UUID) -> None:
     await QUERIES.execute(conn, "resume-runs", campaign_id=campaign_id)
 
 
-async def get_run(conn: asyncpg.Connection, run_id: UUID) -> Row | None:
+async def get_run(conn: Connection, run_id: UUID) -> Row | None:
     return _row(await QUERIES.fetchrow(conn, "get-run", run_id=run_id))
 
 
-async def list_runs(conn: asyncpg.Connection, campaign_id: UUID, limit: int) -> list[Row]:
+async def list_runs(conn: Connection, campaign_id: UUID, limit: int) -> list[Row]:
     return [dict(r) for r in await QUERIES.fetch(conn, "list-runs", campaign_id=campaign_id, limit=limit)]
 
 
@@ -153,7 +153,7 @@ async def list_runs(conn: asyncpg.Connection, campaign_id: UUID, limit: int) -> 
 
 
 async def record_audit(
-    conn: asyncpg.Connection, *, org_id: UUID, campaign_id: UUID, actor: str, action: str,
+    conn: Connection, *, org_id: UUID, campaign_id: UUID, actor: str, action: str,
     from_state: str | None = None, to_state: str | None = None, run_id: UUID | None = None,
     detail: Row | None = None,
 ) -> None:
@@ -161,18 +161,18 @@ async def record_audit(
                           action=action, from_state=from_state, to_state=to_state, detail=_json(detail or {}))
 
 
-async def claim_idempotency_key(conn: asyncpg.Connection, org_id: UUID, key: str, request_hash: str) -> bool:
+async def claim_idempotency_key(conn: Connection, org_id: UUID, key: str, request_hash: str) -> bool:
     """True if this request is the key's first (go ahead); False if it was used before (replay or refuse)."""
     return await QUERIES.fetchval(conn, "claim-idempotency-key", org_id=org_id, key=key,
                                   request_hash=request_hash) is not None
 
 
-async def get_idempotency_key(conn: asyncpg.Connection, org_id: UUID, key: str) -> Row | None:
+async def get_idempotency_key(conn: Connection, org_id: UUID, key: str) -> Row | None:
     return _row(await QUERIES.fetchrow(conn, "get-idempotency-key", org_id=org_id, key=key))
 
 
 async def save_idempotent_response(
-    conn: asyncpg.Connection, org_id: UUID, key: str, status_code: int, response: Any
+    conn: Connection, org_id: UUID, key: str, status_code: int, response: Any
 ) -> None:
     await QUERIES.execute(conn, "save-idempotent-response", org_id=org_id, key=key, status_code=status_code,
                           response=_json(response))

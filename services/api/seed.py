@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from libs.common import schedules
-from libs.common.db import transaction
+from libs.common.db import Connection, transaction
 from libs.common.secret_store import API_KEY_SECRET, AUTH_TOKEN, SecretStore
 from services.api import auth, auth_db, db
 
@@ -160,7 +160,7 @@ async def seed_demo(pool: asyncpg.Pool, secrets: SecretStore, *,
     return [(user.email, user.password) for org in orgs for user in org.users]
 
 
-async def _seed_org(conn: asyncpg.Connection, secrets: SecretStore, org: DemoOrg, now: datetime,
+async def _seed_org(conn: Connection, secrets: SecretStore, org: DemoOrg, now: datetime,
                     webhook_base_url: str) -> None:
     org_id: UUID = await conn.fetchval(
         """INSERT INTO organisations (slug, name, time_zone, default_country_prefix, campaign_segment_limit,
@@ -191,7 +191,7 @@ async def _seed_org(conn: asyncpg.Connection, secrets: SecretStore, org: DemoOrg
 
 
 async def _seed_campaign(
-    conn: asyncpg.Connection, org: DemoOrg, org_id: UUID, spec: dict[str, Any], actor: str, now: datetime
+    conn: Connection, org: DemoOrg, org_id: UUID, spec: dict[str, Any], actor: str, now: datetime
 ) -> None:
     fields = {"name": spec["name"], "body": spec["body"], "audience": spec["audience"], "sender_id": None,
               "contact_email": None, "segment_limit": 20_000, "validity_period_s": 14_400, "send_when_late": False,
@@ -211,7 +211,7 @@ async def _seed_campaign(
 
 
 async def _seed_finished_run(
-    conn: asyncpg.Connection, org: DemoOrg, org_id: UUID, campaign_id: UUID, spec: dict[str, Any], actor: str,
+    conn: Connection, org: DemoOrg, org_id: UUID, campaign_id: UUID, spec: dict[str, Any], actor: str,
     now: datetime,
 ) -> None:
     """A finished send-now run with its counters, and the usage rollups it would have produced."""

@@ -6,9 +6,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
-from libs.common.db import Queries
+from libs.common.db import Connection, Queries
 from libs.common.secret_store import API_KEY_SECRET, AUTH_TOKEN, WEBHOOK_SHARED_KEY_SECRET, SecretStore
 
 QUERIES = Queries.load(Path(__file__).with_name("settings.sql"))
@@ -16,40 +14,40 @@ QUERIES = Queries.load(Path(__file__).with_name("settings.sql"))
 Row = dict[str, Any]
 
 
-async def org_settings(conn: asyncpg.Connection, org_id: UUID) -> Row:
+async def org_settings(conn: Connection, org_id: UUID) -> Row:
     record = await QUERIES.fetchrow(conn, "org-settings", org_id=org_id)
     assert record is not None, "the caller's organisation exists"
     return dict(record)
 
 
-async def update_org_settings(conn: asyncpg.Connection, org_id: UUID, fields: Row) -> None:
+async def update_org_settings(conn: Connection, org_id: UUID, fields: Row) -> None:
     await QUERIES.execute(conn, "update-org-settings", org_id=org_id, time_zone=fields["time_zone"],
                           default_country_prefix=fields["default_country_prefix"],
                           campaign_segment_limit=fields["campaign_segment_limit"],
                           alert_emails=list(fields["alert_emails"]))
 
 
-async def sms_account(conn: asyncpg.Connection, org_id: UUID) -> Row | None:
+async def sms_account(conn: Connection, org_id: UUID) -> Row | None:
     record = await QUERIES.fetchrow(conn, "sms-account", org_id=org_id)
     return None if record is None else dict(record)
 
 
-async def lock_sms_account(conn: asyncpg.Connection, org_id: UUID) -> bool:
+async def lock_sms_account(conn: Connection, org_id: UUID) -> bool:
     return await QUERIES.fetchval(conn, "lock-sms-account", org_id=org_id) is not None
 
 
-async def update_sms_account(conn: asyncpg.Connection, org_id: UUID, fields: Row) -> None:
+async def update_sms_account(conn: Connection, org_id: UUID, fields: Row) -> None:
     await QUERIES.execute(conn, "update-sms-account", org_id=org_id, friendly_name=fields["friendly_name"],
                           account_type=fields["account_type"], alpha_sender_id=fields["alpha_sender_id"],
                           max_segments=fields["max_segments"], test_mode=fields["test_mode"],
                           webhook_base_url=fields["webhook_base_url"])
 
 
-async def account_linked_elsewhere(conn: asyncpg.Connection, org_id: UUID, account_sid: str) -> bool:
+async def account_linked_elsewhere(conn: Connection, org_id: UUID, account_sid: str) -> bool:
     return bool(await QUERIES.fetchval(conn, "account-linked-elsewhere", org_id=org_id, account_sid=account_sid))
 
 
-async def link_sms_account(conn: asyncpg.Connection, secrets: SecretStore, org_id: UUID, account_sid: str,
+async def link_sms_account(conn: Connection, secrets: SecretStore, org_id: UUID, account_sid: str,
                            auth_token: str, webhook_base_url: str) -> None:
     """Store the account with its token sealed. Raises asyncpg.UniqueViolationError when another
     organisation has linked the same account."""
@@ -58,17 +56,17 @@ async def link_sms_account(conn: asyncpg.Connection, secrets: SecretStore, org_i
                           webhook_base_url=webhook_base_url)
 
 
-async def set_api_key(conn: asyncpg.Connection, secrets: SecretStore, org_id: UUID, api_key_sid: str,
+async def set_api_key(conn: Connection, secrets: SecretStore, org_id: UUID, api_key_sid: str,
                       api_key_secret: str) -> None:
     sealed = await secrets.seal(conn, org_id, API_KEY_SECRET, api_key_secret)
     await QUERIES.execute(conn, "set-api-key", org_id=org_id, api_key_sid=api_key_sid, api_key_secret=sealed)
 
 
-async def clear_api_key(conn: asyncpg.Connection, org_id: UUID) -> None:
+async def clear_api_key(conn: Connection, org_id: UUID) -> None:
     await QUERIES.execute(conn, "clear-api-key", org_id=org_id)
 
 
-async def set_webhook_shared_key(conn: asyncpg.Connection, secrets: SecretStore, org_id: UUID, shared_key_id: str,
+async def set_webhook_shared_key(conn: Connection, secrets: SecretStore, org_id: UUID, shared_key_id: str,
                                  shared_key_secret: str) -> None:
     """The SharedKey that signs the account's webhooks; its secret is sealed like the auth token."""
     sealed = await secrets.seal(conn, org_id, WEBHOOK_SHARED_KEY_SECRET, shared_key_secret)
@@ -76,11 +74,11 @@ async def set_webhook_shared_key(conn: asyncpg.Connection, secrets: SecretStore,
                           shared_key_secret=sealed)
 
 
-async def clear_webhook_shared_key(conn: asyncpg.Connection, org_id: UUID) -> None:
+async def clear_webhook_shared_key(conn: Connection, org_id: UUID) -> None:
     await QUERIES.execute(conn, "clear-webhook-shared-key", org_id=org_id)
 
 
-async def account_credentials(conn: asyncpg.Connection, secrets: SecretStore,
+async def account_credentials(conn: Connection, secrets: SecretStore,
                               org_id: UUID) -> tuple[str, str] | None:
     """(Account SID, auth token) to call Twilio for the organisation; None when no account is linked."""
     record = await QUERIES.fetchrow(conn, "account-credentials", org_id=org_id)
@@ -89,7 +87,7 @@ async def account_credentials(conn: asyncpg.Connection, secrets: SecretStore,
     return record["account_sid"], await secrets.open(conn, org_id, AUTH_TOKEN, record["auth_token"])
 
 
-async def set_default_sender(conn: asyncpg.Connection, org_id: UUID, sender_id: UUID) -> bool:
+async def set_default_sender(conn: Connection, org_id: UUID, sender_id: UUID) -> bool:
     """Make ``sender_id`` the default; False (and nothing changed) if it is not the organisation's."""
     await QUERIES.execute(conn, "clear-default-sender", org_id=org_id, sender_id=sender_id)
     return await QUERIES.fetchval(conn, "set-default-sender", org_id=org_id, sender_id=sender_id) is not None

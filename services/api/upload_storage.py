@@ -17,6 +17,7 @@ from uuid import UUID
 import asyncpg
 
 from libs.common.csv_audience import CsvRefused, CsvStream
+from libs.common.db import Connection
 from libs.common.logging import get_logger
 from services.api import uploads_db
 
@@ -24,7 +25,7 @@ log = get_logger(__name__)
 BATCH_ROWS: Final = 10_000
 
 
-async def store_csv(conn: asyncpg.Connection, org_id: UUID, filename: str, uploaded_by: str,
+async def store_csv(conn: Connection, org_id: UUID, filename: str, uploaded_by: str,
                     stream: CsvStream) -> UUID:
     """Store the stream's rows and report; return the upload's id. Raises ``CsvRefused`` (nothing stored)."""
     await uploads_db.prune_abandoned(conn)

@@ -14,7 +14,7 @@ import asyncpg
 from libs.common.audience_members import ColumnMap, stored_member
 from libs.common.audience_rules import AudienceMember
 from libs.common.csv_audience import CsvRejection, CsvRow, CsvStream
-from libs.common.db import Queries
+from libs.common.db import Connection, Queries
 from libs.common.secret_store import IMIS_PASSWORD, SecretStore
 
 QUERIES = Queries.load(Path(__file__).with_name("uploads.sql"))
@@ -34,11 +34,11 @@ class Sender:
     verification: str
 
 
-async def prune_abandoned(conn: asyncpg.Connection) -> None:
+async def prune_abandoned(conn: Connection) -> None:
     await QUERIES.execute(conn, "prune-abandoned-csv-uploads")
 
 
-async def begin_upload(conn: asyncpg.Connection, org_id: UUID, filename: str, uploaded_by: str,
+async def begin_upload(conn: Connection, org_id: UUID, filename: str, uploaded_by: str,
                        stream: CsvStream) -> asyncpg.Record:
     """Store the upload as 'receiving', from its header; return its ``id`` and ``created_at``."""
     row = await QUERIES.fetchrow(
@@ -49,7 +49,7 @@ async def begin_upload(conn: asyncpg.Connection, org_id: UUID, filename: str, up
     return row
 
 
-async def add_rows(conn: asyncpg.Connection, upload_id: UUID, rows: Sequence[CsvRow]) -> None:
+async def add_rows(conn: Connection, upload_id: UUID, rows: Sequence[CsvRow]) -> None:
     """One batch of accepted rows, with COPY, committed on its own."""
     await conn.copy_records_to_table(
         "csv_upload_rows", columns=("upload_id", "line", "member_id", "mobile", "merge_values"),
@@ -57,7 +57,7 @@ async def add_rows(conn: asyncpg.Connection, upload_id: UUID, rows: Sequence[Csv
                  for r in rows))
 
 
-async def finish_upload(conn: asyncpg.Connection, upload_id: UUID, stream: CsvStream) -> None:
+async def finish_upload(conn: Connection, upload_id: UUID, stream: CsvStream) -> None:
     """The kept rejections and the counts, and the upload made 'ready', in one transaction."""
     async with conn.transaction():
         await conn.copy_records_to_table(
@@ -68,11 +68,11 @@ async def finish_upload(conn: asyncpg.Connection, upload_id: UUID, stream: CsvSt
                               rejected_by_reason=json.dumps(dict(stream.rejected_by_reason)))
 
 
-async def discard_upload(conn: asyncpg.Connection, upload_id: UUID) -> None:
+async def discard_upload(conn: Connection, upload_id: UUID) -> None:
     await QUERIES.execute(conn, "discard-csv-upload", upload_id=upload_id)
 
 
-async def upload(conn: asyncpg.Connection, org_id: UUID, upload_id: UUID) -> dict[str, Any] | None:
+async def upload(conn: Connection, org_id: UUID, upload_id: UUID) -> dict[str, Any] | None:
     """A finished ('ready') upload of this organisation, or None."""
     row = await QUERIES.fetchrow(conn, "csv-upload", org_id=org_id, upload_id=upload_id)
     if row is None:
@@ -83,27 +83,27 @@ async def upload(conn: asyncpg.Connection, org_id: UUID, upload_id: UUID) -> dic
     return values
 
 
-async def rejections(conn: asyncpg.Connection, upload_id: UUID) -> list[CsvRejection]:
+async def rejections(conn: Connection, upload_id: UUID) -> list[CsvRejection]:
     rows = await QUERIES.fetch(conn, "csv-rejections", upload_id=upload_id)
     return [CsvRejection(r["line"], r["reason"], r["detail"], r["raw"]) for r in rows]
 
 
-async def csv_members(conn: asyncpg.Connection, upload_id: UUID) -> list[tuple[str, str | None]]:
+async def csv_members(conn: Connection, upload_id: UUID) -> list[tuple[str, str | None]]:
     return [(r["member_id"], r["mobile"]) for r in await QUERIES.fetch(conn, "csv-members", upload_id=upload_id)]
 
 
-async def csv_sample(conn: asyncpg.Connection, upload_id: UUID, limit: int) -> list[AudienceMember]:
+async def csv_sample(conn: Connection, upload_id: UUID, limit: int) -> list[AudienceMember]:
     rows = await QUERIES.fetch(conn, "csv-sample", upload_id=upload_id, limit=limit)
     return [stored_member(r["member_id"], r["mobile"], json.loads(r["merge_values"])) for r in rows]
 
 
-async def list_size(conn: asyncpg.Connection, org_id: UUID, list_id: UUID) -> int | None:
+async def list_size(conn: Connection, org_id: UUID, list_id: UUID) -> int | None:
     """The list's entries, or None when the organisation has no such list."""
     row = await QUERIES.fetchrow(conn, "list-size", org_id=org_id, list_id=list_id)
     return None if row is None else row["entries"]
 
 
-async def list_sample(conn: asyncpg.Connection, list_id: UUID, limit: int) -> tuple[list[AudienceMember], set[str]]:
+async def list_sample(conn: Connection, list_id: UUID, limit: int) -> tuple[list[AudienceMember], set[str]]:
     """The list's first ``limit`` entries, and the merge fields its entries fill."""
     rows = await QUERIES.fetch(conn, "list-sample", list_id=list_id, limit=limit)
     fields = {r["field"] for r in await QUERIES.fetch(conn, "list-fields", list_id=list_id)}
@@ -111,7 +111,7 @@ async def list_sample(conn: asyncpg.Connection, list_id: UUID, limit: int) -> tu
     return members, fields
 
 
-async def excluded_numbers(conn: asyncpg.Connection, org_id: UUID, sender: str | None,
+async def excluded_numbers(conn: Connection, org_id: UUID, sender: str | None,
                            phones: Sequence[str]) -> tuple[set[str], dict[str, int | None]]:
     """(suppressed numbers, {bad number: Twilio error code}) among ``phones``, for ``sender``."""
     rows = await QUERIES.fetch(conn, "excluded-numbers", org_id=org_id, sender=sender or "", phones=list(phones))
@@ -119,12 +119,12 @@ async def excluded_numbers(conn: asyncpg.Connection, org_id: UUID, sender: str |
     return suppressed, {r["phone"]: r["error_code"] for r in rows if r["why"] == "bad_number"}
 
 
-async def campaign_sender(conn: asyncpg.Connection, org_id: UUID, sender_id: UUID | None) -> Sender | None:
+async def campaign_sender(conn: Connection, org_id: UUID, sender_id: UUID | None) -> Sender | None:
     row = await QUERIES.fetchrow(conn, "campaign-sender", org_id=org_id, sender_id=sender_id)
     return Sender(row["address"], row["verification"]) if row is not None else None
 
 
-async def imis_source(conn: asyncpg.Connection, secrets: SecretStore, org_id: UUID) -> ImisSource | None:
+async def imis_source(conn: Connection, secrets: SecretStore, org_id: UUID) -> ImisSource | None:
     """The organisation's iMIS login (password decrypted) and columns; SecretUnreadable if it does not decrypt."""
     row = await QUERIES.fetchrow(conn, "imis-source", org_id=org_id)
     if row is None:

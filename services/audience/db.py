@@ -15,7 +15,7 @@ import asyncpg
 from libs.common import run_endings
 from libs.common.audience_members import ColumnMap
 from libs.common.audience_rules import SnapshotRow, Totals, Verdict
-from libs.common.db import Queries
+from libs.common.db import Connection, Queries
 from libs.common.run_endings import follow_run, lock_campaign_of_run
 from libs.common.secret_store import IMIS_PASSWORD, SecretStore
 
@@ -197,7 +197,7 @@ class AudienceStore:
                 await follow_run(conn, ctx.run_id, actor="audience")
         return failed is not None
 
-    async def _audit(self, conn: asyncpg.Connection, ctx: RunContext, action: str, to_state: str,
+    async def _audit(self, conn: Connection, ctx: RunContext, action: str, to_state: str,
                      detail: dict[str, Any]) -> None:
         await self._q.execute(conn, "audit-run", org_id=ctx.org_id, campaign_id=ctx.campaign_id, run_id=ctx.run_id,
                               action=action, to_state=to_state, detail=json.dumps(detail))

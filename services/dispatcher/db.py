@@ -15,7 +15,7 @@ from pathlib import Path
 import asyncpg
 
 from libs.common import run_endings, sender_volume
-from libs.common.db import Queries
+from libs.common.db import Connection, Queries
 from libs.common.events import Recipient
 from libs.common.secret_store import SecretStore, TwilioLogin, open_twilio_login
 from libs.common.sender_caps import CapPolicy
@@ -35,7 +35,7 @@ def lock_key(run_id: uuid.UUID, recipient_id: uuid.UUID) -> int:
 class LedgerEntry:
     """One recipient's ledger row as its lock holder sees it, with the connection that holds the lock."""
 
-    conn: asyncpg.Connection | None  # None: claimed through the ledger writer, which holds the lock
+    conn: Connection | None  # None: claimed through the ledger writer, which holds the lock
     key: int
     event: Recipient
     state: str
@@ -65,7 +65,7 @@ class DispatchStore:
         self._policies: dict[tuple[uuid.UUID, str], tuple[float, CapPolicy | None]] = {}
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+    async def connection(self) -> AsyncIterator[Connection]:
         async with self._pool.acquire() as conn:
             yield conn
 
@@ -149,7 +149,7 @@ class DispatchStore:
                 if entry is not None and not entry.released and not conn.is_closed():
                     await self._unlock(conn, key)
 
-    async def _unlock(self, conn: asyncpg.Connection, key: int) -> None:
+    async def _unlock(self, conn: Connection, key: int) -> None:
         # A pooled connection is never reset: one still holding a lock must not go back to the pool.
         try:
             await self._q.fetchval(conn, "unlock-entry", lock_key=key)
@@ -227,7 +227,7 @@ class DispatchStore:
             self._policies[key] = cached
         return cached[1]
 
-    async def reserve_volume(self, conn: asyncpg.Connection, sender: str, segments: int,
+    async def reserve_volume(self, conn: Connection, sender: str, segments: int,
                              limits: dict[str, int], now: datetime) -> str | None:
         """Add ``segments`` to the sender's current periods unless a cap would pass; return that period."""
         return await sender_volume.reserve_volume(conn, sender, segments, limits, now)

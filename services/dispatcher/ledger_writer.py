@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncpg
 
-from libs.common.db import Queries
+from libs.common.db import Connection, Queries
 from libs.common.errors import RetryableError
 from libs.common.events import Recipient
 from libs.common.logging import get_logger
@@ -67,7 +67,7 @@ class LedgerWriter:
         self._outcomes: list[_Op] = []
         self._releases: list[int] = []
         self._wakeup = asyncio.Event()
-        self._conn: asyncpg.Connection | None = None
+        self._conn: Connection | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -128,7 +128,7 @@ class LedgerWriter:
                 if op.future is not None and not op.future.done():
                     op.future.set_exception(LedgerUnavailable("ledger_unavailable", f"ledger write failed: {exc}"))
 
-    async def _write_claims(self, conn: asyncpg.Connection, ops: list[_Op]) -> None:
+    async def _write_claims(self, conn: Connection, ops: list[_Op]) -> None:
         rows = await self._q.fetch(
             conn, "claim-new-batch", claimed_by=self._process_id,
             run_ids=[o.event.run_id for o in ops], recipient_ids=[o.event.recipient_id for o in ops],
@@ -145,7 +145,7 @@ class LedgerWriter:
             if not op.future.done():
                 op.future.set_result(FirstClaim(row["claimed_at"], row["suppressed"]) if row else None)
 
-    async def _write_outcomes(self, conn: asyncpg.Connection, ops: list[_Op], releases: list[int]) -> None:
+    async def _write_outcomes(self, conn: Connection, ops: list[_Op], releases: list[int]) -> None:
         outcomes = [o.outcome for o in ops if o.outcome is not None]
         row = await self._q.fetchrow(
             conn, "record-outcomes-batch",
@@ -165,7 +165,7 @@ class LedgerWriter:
             else:  # the claim is no longer this attempt's: its lock was lost with an earlier connection
                 op.future.set_exception(LedgerUnavailable("ledger_claim_lost", "the entry was claimed again"))
 
-    async def _connection(self) -> asyncpg.Connection:
+    async def _connection(self) -> Connection:
         if self._conn is None:
             self._conn = await self._pool.acquire()
         return self._conn

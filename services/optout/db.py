@@ -16,9 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from uuid import UUID
 
-import asyncpg
-
-from libs.common.db import Queries
+from libs.common.db import Connection, Queries
 from libs.common.events import Event
 from libs.common.secret_store import AUTH_TOKEN, IMIS_PASSWORD, WEBHOOK_SHARED_KEY_SECRET, SecretStore
 from libs.common.topics import TopicSpec
@@ -190,14 +188,14 @@ class OptoutDb:
     def load(cls, secrets: SecretStore) -> OptoutDb:
         return cls(Queries.load(QUERIES_PATH), secrets)
 
-    async def check(self, conn: asyncpg.Connection) -> None:
+    async def check(self, conn: Connection) -> None:
         """Prepare every statement; raises ConfigurationError naming the first that fails."""
         await self.q.check(conn)
         await self._secrets.check(conn)
 
     # -- webhook edge ---------------------------------------------------------------------------
 
-    async def account_by_sid(self, conn: asyncpg.Connection, account_sid: str) -> AccountRow | None:
+    async def account_by_sid(self, conn: Connection, account_sid: str) -> AccountRow | None:
         """The account with its auth token decrypted; SecretUnreadable if the token does not decrypt."""
         row = await self.q.fetchrow(conn, "account-by-sid", account_sid=account_sid)
         if row is None:
@@ -209,7 +207,7 @@ class OptoutDb:
         return AccountRow(row["org_id"], row["account_sid"], token, row["webhook_base_url"],
                           row["webhook_shared_key_id"], key_secret)
 
-    async def insert_webhooks(self, conn: asyncpg.Connection, requests: Sequence[IncomingWebhook]) -> None:
+    async def insert_webhooks(self, conn: Connection, requests: Sequence[IncomingWebhook]) -> None:
         await self.q.execute(
             conn, "insert-webhooks", kinds=[r.kind for r in requests], org_ids=[r.org_id for r in requests],
             account_sids=[r.account_sid for r in requests], urls=[r.url for r in requests],
@@ -217,7 +215,7 @@ class OptoutDb:
         )
 
     async def add_signature_refusals(
-        self, conn: asyncpg.Connection, counts: Sequence[tuple[UUID, datetime, int, str]]
+        self, conn: Connection, counts: Sequence[tuple[UUID, datetime, int, str]]
     ) -> None:
         """(org_id, minute, refusals, url checked against): added to the minute's count."""
         await self.q.execute(conn, "add-signature-refusals", org_ids=[c[0] for c in counts],
@@ -227,23 +225,23 @@ class OptoutDb:
     # -- processing -----------------------------------------------------------------------------
     # The processor applies a batch with one statement per step; these take one item per message.
 
-    async def try_processor_lock(self, conn: asyncpg.Connection) -> bool:
+    async def try_processor_lock(self, conn: Connection) -> bool:
         return bool(await self.q.fetchval(conn, "try-processor-lock", lock_id=PROCESSOR_LOCK_ID))
 
-    async def claim_webhooks(self, conn: asyncpg.Connection, limit: int) -> list[WebhookRow]:
+    async def claim_webhooks(self, conn: Connection, limit: int) -> list[WebhookRow]:
         rows = await self.q.fetch(conn, "claim-webhooks", limit=limit)
         return [WebhookRow(**{**dict(r), "params": json.loads(r["params"])}) for r in rows]
 
-    async def finish_webhooks(self, conn: asyncpg.Connection, results: Sequence[WebhookResult]) -> None:
+    async def finish_webhooks(self, conn: Connection, results: Sequence[WebhookResult]) -> None:
         await self.q.execute(
             conn, "finish-webhooks", ids=[r.webhook_id for r in results], states=[r.state for r in results],
             outcomes=[r.outcome for r in results], errors=[r.error for r in results],
         )
 
-    async def retry_webhook(self, conn: asyncpg.Connection, webhook_id: int, *, error: str, delay_s: float) -> None:
+    async def retry_webhook(self, conn: Connection, webhook_id: int, *, error: str, delay_s: float) -> None:
         await self.q.execute(conn, "retry-webhook", id=webhook_id, error=error, delay_s=delay_s)
 
-    async def sender_kinds(self, conn: asyncpg.Connection, senders: Sequence[tuple[UUID, str]]) -> dict[
+    async def sender_kinds(self, conn: Connection, senders: Sequence[tuple[UUID, str]]) -> dict[
         tuple[UUID, str], str
     ]:
         """{(org_id, address): kind} for the senders that exist."""
@@ -252,7 +250,7 @@ class OptoutDb:
         return {(r["org_id"], r["address"]): r["kind"] for r in rows}
 
     async def last_sends_to(
-        self, conn: asyncpg.Connection, replies: Sequence[tuple[UUID, str, str, str | None]]
+        self, conn: Connection, replies: Sequence[tuple[UUID, str, str, str | None]]
     ) -> dict[int, tuple[UUID, UUID]]:
         """For (org_id, phone, to, service) replies: {index: (run_id, recipient_id)} where one was found."""
         rows = await self.q.fetch(
@@ -261,7 +259,7 @@ class OptoutDb:
         )
         return {int(r["n"]) - 1: (r["run_id"], r["recipient_id"]) for r in rows}
 
-    async def insert_inbound(self, conn: asyncpg.Connection, rows: Sequence[InboundRow]) -> set[int]:
+    async def insert_inbound(self, conn: Connection, rows: Sequence[InboundRow]) -> set[int]:
         """Store the messages; returns the webhook ids whose message SID was new."""
         stored = await self.q.fetch(
             conn, "insert-inbound", org_ids=[r.org_id for r in rows], message_sids=[r.message_sid for r in rows],
@@ -278,7 +276,7 @@ class OptoutDb:
     # One item per (org, phone, scope); a call never holds the same one twice.
 
     async def suppress(
-        self, conn: asyncpg.Connection, entries: Sequence[tuple[UUID, str, str]], *, sources: Sequence[str],
+        self, conn: Connection, entries: Sequence[tuple[UUID, str, str]], *, sources: Sequence[str],
         reasons: Sequence[str | None],
     ) -> set[tuple[UUID, str, str]]:
         """Insert the suppressions; returns the (org_id, phone, scope) that were not suppressed before."""
@@ -289,7 +287,7 @@ class OptoutDb:
         return {(r["org_id"], r["phone"], r["scope"]) for r in rows}
 
     async def lift_suppressions(
-        self, conn: asyncpg.Connection, entries: Sequence[tuple[UUID, str, str]]
+        self, conn: Connection, entries: Sequence[tuple[UUID, str, str]]
     ) -> set[tuple[UUID, str, str]]:
         """Delete the suppressions; returns the (org_id, phone, scope) that existed."""
         rows = await self.q.fetch(
@@ -299,7 +297,7 @@ class OptoutDb:
         return {(r["org_id"], r["phone"], r["scope"]) for r in rows}
 
     async def insert_consent(
-        self, conn: asyncpg.Connection, records: Sequence[ConsentRecord]
+        self, conn: Connection, records: Sequence[ConsentRecord]
     ) -> dict[tuple[UUID, str, str], int]:
         """Append the history; returns {(org_id, phone, scope): id} of the rows new for their message."""
         rows = await self.q.fetch(
@@ -312,7 +310,7 @@ class OptoutDb:
         )
         return {(r["org_id"], r["phone"], r["scope"]): r["id"] for r in rows}
 
-    async def enqueue_events(self, conn: asyncpg.Connection, events: Sequence[tuple[TopicSpec, Event, str]]) -> None:
+    async def enqueue_events(self, conn: Connection, events: Sequence[tuple[TopicSpec, Event, str]]) -> None:
         """Queue (topic, event, key) for the relay, in this order."""
         for spec, event, _ in events:
             if not isinstance(event, spec.event_type):
@@ -324,7 +322,7 @@ class OptoutDb:
             )
 
     async def enqueue_imis_jobs(
-        self, conn: asyncpg.Connection, requests: Sequence[ImisJobRequest], *, window_days: int
+        self, conn: Connection, requests: Sequence[ImisJobRequest], *, window_days: int
     ) -> None:
         if requests:
             await self.q.execute(
@@ -336,7 +334,7 @@ class OptoutDb:
 
     # -- status callbacks -----------------------------------------------------------------------
 
-    async def insert_status_callbacks(self, conn: asyncpg.Connection, rows: Sequence[CallbackInsert]) -> dict[
+    async def insert_status_callbacks(self, conn: Connection, rows: Sequence[CallbackInsert]) -> dict[
         int, int
     ]:
         """Store the callbacks; returns {webhook_id: callback_id} for those not seen before."""
@@ -349,7 +347,7 @@ class OptoutDb:
         return {r["webhook_request_id"]: r["id"] for r in stored}
 
     async def apply_statuses(
-        self, conn: asyncpg.Connection, updates: Sequence[StatusUpdate], ranks: Mapping[str, int]
+        self, conn: Connection, updates: Sequence[StatusUpdate], ranks: Mapping[str, int]
     ) -> dict[tuple[UUID, str], LedgerMatch]:
         """Raise each (org, SID)'s ledger status, in that organisation's ledger only (one update per
         pair); returns {(org_id, sid): LedgerMatch}."""
@@ -363,49 +361,49 @@ class OptoutDb:
         )
         return {(r["org_id"], r["message_sid"]): LedgerMatch(r["matched"], r["applied"], r["foreign"]) for r in rows}
 
-    async def mark_callbacks(self, conn: asyncpg.Connection, marks: Sequence[tuple[int, bool, bool]]) -> None:
+    async def mark_callbacks(self, conn: Connection, marks: Sequence[tuple[int, bool, bool]]) -> None:
         """(callback_id, matched, applied) for each callback just applied."""
         if marks:
             await self.q.execute(conn, "mark-callbacks", ids=[m[0] for m in marks], matched=[m[1] for m in marks],
                                  applied=[m[2] for m in marks])
 
-    async def mark_bad_numbers(self, conn: asyncpg.Connection, bad: Sequence[tuple[UUID, str, int]]) -> None:
+    async def mark_bad_numbers(self, conn: Connection, bad: Sequence[tuple[UUID, str, int]]) -> None:
         """(org_id, message_sid, error_code) of callbacks saying the number cannot receive texts."""
         if bad:
             await self.q.execute(conn, "mark-bad-numbers", org_ids=[b[0] for b in bad],
                                  message_sids=[b[1] for b in bad], codes=[b[2] for b in bad])
 
-    async def stop_unverified_senders(self, conn: asyncpg.Connection, messages: Sequence[tuple[UUID, str]]) -> None:
+    async def stop_unverified_senders(self, conn: Connection, messages: Sequence[tuple[UUID, str]]) -> None:
         """(org_id, message_sid) of callbacks saying the sender is not verified."""
         if messages:
             await self.q.execute(conn, "stop-unverified-senders", org_ids=[m[0] for m in messages],
                                  message_sids=[m[1] for m in messages])
 
-    async def unmatched_callbacks_now_known(self, conn: asyncpg.Connection, limit: int) -> list[CallbackRow]:
+    async def unmatched_callbacks_now_known(self, conn: Connection, limit: int) -> list[CallbackRow]:
         rows = await self.q.fetch(conn, "unmatched-callbacks-now-known", limit=limit)
         return [CallbackRow(**dict(r)) for r in rows]
 
     # -- event relay ----------------------------------------------------------------------------
 
-    async def try_relay_lock(self, conn: asyncpg.Connection) -> bool:
+    async def try_relay_lock(self, conn: Connection) -> bool:
         return bool(await self.q.fetchval(conn, "try-relay-lock", lock_id=RELAY_LOCK_ID))
 
-    async def unpublished_events(self, conn: asyncpg.Connection, limit: int) -> list[OutboxEvent]:
+    async def unpublished_events(self, conn: Connection, limit: int) -> list[OutboxEvent]:
         return [OutboxEvent(**dict(r)) for r in await self.q.fetch(conn, "unpublished-events", limit=limit)]
 
-    async def mark_events_published(self, conn: asyncpg.Connection, ids: list[int]) -> None:
+    async def mark_events_published(self, conn: Connection, ids: list[int]) -> None:
         await self.q.execute(conn, "mark-events-published", ids=ids)
 
-    async def mark_event_unpublishable(self, conn: asyncpg.Connection, event_id: int, error: str) -> None:
+    async def mark_event_unpublishable(self, conn: Connection, event_id: int, error: str) -> None:
         await self.q.execute(conn, "mark-event-unpublishable", id=event_id, error=error)
 
     # -- iMIS write-back ------------------------------------------------------------------------
 
-    async def claim_imis_jobs(self, conn: asyncpg.Connection, *, limit: int, lease_s: float) -> list[ImisJob]:
+    async def claim_imis_jobs(self, conn: Connection, *, limit: int, lease_s: float) -> list[ImisJob]:
         rows = await self.q.fetch(conn, "claim-imis-jobs", limit=limit, lease_s=lease_s)
         return [ImisJob(**dict(r)) for r in rows]
 
-    async def imis_account(self, conn: asyncpg.Connection, org_id: UUID) -> ImisAccount | None:
+    async def imis_account(self, conn: Connection, org_id: UUID) -> ImisAccount | None:
         """The organisation's iMIS login, password decrypted; SecretUnreadable if it does not decrypt."""
         row = await self.q.fetchrow(conn, "imis-account", org_id=org_id)
         if row is None:
@@ -413,11 +411,11 @@ class OptoutDb:
         password = await self._secrets.open(conn, org_id, IMIS_PASSWORD, row["password"])
         return ImisAccount(**{**dict(row), "password": password})
 
-    async def complete_imis_job(self, conn: asyncpg.Connection, job_id: int) -> None:
+    async def complete_imis_job(self, conn: Connection, job_id: int) -> None:
         await self.q.execute(conn, "complete-imis-job", id=job_id)
 
-    async def retry_imis_job(self, conn: asyncpg.Connection, job_id: int, *, error: str, delay_s: float) -> None:
+    async def retry_imis_job(self, conn: Connection, job_id: int, *, error: str, delay_s: float) -> None:
         await self.q.execute(conn, "retry-imis-job", id=job_id, error=error, delay_s=delay_s)
 
-    async def fail_imis_job(self, conn: asyncpg.Connection, job_id: int, *, error: str) -> None:
+    async def fail_imis_job(self, conn: Connection, job_id: int, *, error: str) -> None:
         await self.q.execute(conn, "fail-imis-job", id=job_id, error=error)

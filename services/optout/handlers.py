@@ -22,8 +22,7 @@ from datetime import datetime
 from typing import get_args
 from uuid import UUID
 
-import asyncpg
-
+from libs.common.db import Connection
 from libs.common.errors import PermanentError
 from libs.common.events import ConsentChanged, Event, MessageStatus
 from libs.common.logging import get_logger, mask_phone
@@ -78,7 +77,7 @@ class ConsentRequest:
     occurred_at: datetime
 
 
-async def apply_batch(conn: asyncpg.Connection, rows: Sequence[WebhookRow], deps: HandlerDeps) -> list[WebhookResult]:
+async def apply_batch(conn: Connection, rows: Sequence[WebhookRow], deps: HandlerDeps) -> list[WebhookResult]:
     """Apply every row; raises only on a database error (the caller then retries row by row)."""
     results: dict[int, WebhookResult] = {}
     inbound: list[WebhookRow] = []
@@ -114,7 +113,7 @@ def _check_fields(row: WebhookRow) -> None:
 
 
 async def _apply_inbound(
-    conn: asyncpg.Connection, rows: list[WebhookRow], db: OptoutDb, consent: list[ConsentRequest]
+    conn: Connection, rows: list[WebhookRow], db: OptoutDb, consent: list[ConsentRequest]
 ) -> dict[int, WebhookResult]:
     """Store every message; queue a consent change for each new opt-out or opt-in keyword."""
     p = [row.params for row in rows]
@@ -170,7 +169,7 @@ def _small_int(raw: str | None) -> int:
 
 
 async def _apply_callbacks(
-    conn: asyncpg.Connection, rows: list[WebhookRow], db: OptoutDb, events: list[tuple[TopicSpec, Event, str]],
+    conn: Connection, rows: list[WebhookRow], db: OptoutDb, events: list[tuple[TopicSpec, Event, str]],
     consent: list[ConsentRequest],
 ) -> dict[int, WebhookResult]:
     """Store each callback once, raise the ledger rows, queue MessageStatus; 21610 also suppresses."""
@@ -230,7 +229,7 @@ async def _apply_callbacks(
 
 
 async def apply_callbacks(
-    conn: asyncpg.Connection, db: OptoutDb, callbacks: Sequence[CallbackRow]
+    conn: Connection, db: OptoutDb, callbacks: Sequence[CallbackRow]
 ) -> dict[int, LedgerMatch]:
     """Apply stored callbacks to their own organisation's ledger and mark them; returns
     {callback_id: LedgerMatch}.
@@ -285,7 +284,7 @@ def rounds(requests: Sequence[ConsentRequest]) -> list[list[ConsentRequest]]:
     return out
 
 
-async def apply_consent(conn: asyncpg.Connection, deps: HandlerDeps, requests: Sequence[ConsentRequest]) -> None:
+async def apply_consent(conn: Connection, deps: HandlerDeps, requests: Sequence[ConsentRequest]) -> None:
     """Suppress or lift in every scope, append the history, queue ConsentChanged and the iMIS jobs.
 
     A change already recorded for its message SID is skipped: no second event or job.
@@ -294,7 +293,7 @@ async def apply_consent(conn: asyncpg.Connection, deps: HandlerDeps, requests: S
         await _apply_round(conn, deps, batch)
 
 
-async def _apply_round(conn: asyncpg.Connection, deps: HandlerDeps, requests: list[ConsentRequest]) -> None:
+async def _apply_round(conn: Connection, deps: HandlerDeps, requests: list[ConsentRequest]) -> None:
     db = deps.db
     pairs = [(req, change) for req in requests for change in changes_for(req.phone, req.action, req.scope)]
     outs = [(req.org_id, c.phone, c.scope) for req, c in pairs if req.action == "opt_out"]

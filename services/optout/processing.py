@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from libs.common.db import transaction
+from libs.common.db import Connection, transaction
 from libs.common.logging import get_logger
 from libs.common.outages import POSTGRES_RETRYABLE
 from libs.common.polling import drain, poll_forever
@@ -91,7 +91,7 @@ class WebhookProcessor:
         self._on_committed()
         return len(rows)
 
-    async def _process_alone(self, conn: asyncpg.Connection, row: WebhookRow) -> WebhookResult | None:
+    async def _process_alone(self, conn: Connection, row: WebhookRow) -> WebhookResult | None:
         """Apply one row in its own savepoint; on failure schedule a retry (None) or give up (failed)."""
         try:
             async with conn.transaction():

@@ -13,7 +13,7 @@ import asyncio
 
 import asyncpg
 
-from libs.common.db import transaction
+from libs.common.db import Connection, transaction
 from libs.common.errors import PermanentError
 from libs.common.kafka import EventPublisher, decode_event
 from libs.common.logging import get_logger
@@ -71,7 +71,7 @@ class EventRelay:
             await self._db.mark_events_published(conn, published)
         return len(rows)
 
-    async def _reject(self, conn: asyncpg.Connection, row: OutboxEvent, exc: Exception) -> None:
+    async def _reject(self, conn: Connection, row: OutboxEvent, exc: Exception) -> None:
         error = f"unknown topic {row.topic}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
         log.error("event_outbox.unpublishable", extra={"outbox_id": row.id, "topic": row.topic, "error": error})
         await self._db.mark_event_unpublishable(conn, row.id, error[:2000])

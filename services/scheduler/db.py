@@ -13,9 +13,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
-from libs.common.db import Queries
+from libs.common.db import Connection, Queries
 
 QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
 
@@ -39,25 +37,25 @@ class DueRun:
     max_lateness: timedelta
 
 
-async def lock_due_campaigns(conn: asyncpg.Connection, now: datetime, limit: int) -> list[DueCampaign]:
+async def lock_due_campaigns(conn: Connection, now: datetime, limit: int) -> list[DueCampaign]:
     rows = await QUERIES.fetch(conn, "lock-due-campaigns", now=now, limit=limit)
     return [
         DueCampaign(r["id"], r["org_id"], json.loads(r["schedule"]), r["next_occurrence_at"]) for r in rows
     ]
 
 
-async def insert_run(conn: asyncpg.Connection, campaign: DueCampaign, occurrence_at: datetime) -> UUID | None:
+async def insert_run(conn: Connection, campaign: DueCampaign, occurrence_at: datetime) -> UUID | None:
     """The new run's id, or None when the occurrence already had a run."""
     return await QUERIES.fetchval(
         conn, "insert-run", org_id=campaign.org_id, campaign_id=campaign.id, occurrence_at=occurrence_at
     )
 
 
-async def set_next_occurrence(conn: asyncpg.Connection, campaign_id: UUID, next_occurrence_at: datetime | None) -> None:
+async def set_next_occurrence(conn: Connection, campaign_id: UUID, next_occurrence_at: datetime | None) -> None:
     await QUERIES.execute(conn, "set-next-occurrence", campaign_id=campaign_id, next_occurrence_at=next_occurrence_at)
 
 
-async def claim_due_runs(conn: asyncpg.Connection, now: datetime, limit: int) -> list[DueRun]:
+async def claim_due_runs(conn: Connection, now: datetime, limit: int) -> list[DueRun]:
     rows = await QUERIES.fetch(conn, "claim-due-runs", now=now, limit=limit)
     return [
         DueRun(r["run_id"], r["org_id"], r["campaign_id"], r["occurrence_at"], r["campaign_state"],
@@ -66,20 +64,20 @@ async def claim_due_runs(conn: asyncpg.Connection, now: datetime, limit: int) ->
     ]
 
 
-async def mark_published(conn: asyncpg.Connection, run_ids: Sequence[UUID], now: datetime, instance: str) -> None:
+async def mark_published(conn: Connection, run_ids: Sequence[UUID], now: datetime, instance: str) -> None:
     await QUERIES.execute(conn, "mark-published", run_ids=list(run_ids), now=now, instance=instance)
 
 
-async def mark_missed(conn: asyncpg.Connection, run_id: UUID, now: datetime, reason: str) -> None:
+async def mark_missed(conn: Connection, run_id: UUID, now: datetime, reason: str) -> None:
     await QUERIES.execute(conn, "mark-missed", run_id=run_id, now=now, reason=reason)
 
 
-async def set_campaign_state(conn: asyncpg.Connection, campaign_id: UUID, state: str, now: datetime) -> None:
+async def set_campaign_state(conn: Connection, campaign_id: UUID, state: str, now: datetime) -> None:
     await QUERIES.execute(conn, "set-campaign-state", campaign_id=campaign_id, state=state, now=now)
 
 
 async def record_audit(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     org_id: UUID,
     campaign_id: UUID,

@@ -34,7 +34,7 @@ import asyncpg
 
 from libs.common import run_endings, schedules
 from libs.common.campaign_states import CampaignState, transition
-from libs.common.db import transaction
+from libs.common.db import Connection, transaction
 from libs.common.events import CampaignDue
 from libs.common.kafka import EventPublisher
 from libs.common.logging import get_logger
@@ -144,7 +144,7 @@ async def publish_due(scheduler: Scheduler, now: datetime) -> tuple[int, int, bo
     return len(on_time), len(late), len(runs) == scheduler.batch
 
 
-async def _miss(conn: asyncpg.Connection, run: db.DueRun, now: datetime) -> None:
+async def _miss(conn: Connection, run: db.DueRun, now: datetime) -> None:
     late_s = int((now - run.occurrence_at).total_seconds())
     limit_s = int(run.max_lateness.total_seconds())
     # "<code>: <words>", the form the alert watcher reads (services/usage/conditions.py).
@@ -159,7 +159,7 @@ async def _miss(conn: asyncpg.Connection, run: db.DueRun, now: datetime) -> None
                                      "late_s": late_s, "max_lateness_s": limit_s})
 
 
-async def _start_campaigns(conn: asyncpg.Connection, runs: list[db.DueRun], now: datetime) -> set[uuid.UUID]:
+async def _start_campaigns(conn: Connection, runs: list[db.DueRun], now: datetime) -> set[uuid.UUID]:
     """scheduled -> sending for each campaign with a run published now (already sending: unchanged).
 
     Returns the runs that moved their campaign (the first of each campaign's in this batch).

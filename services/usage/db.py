@@ -16,7 +16,7 @@ from uuid import UUID
 import asyncpg
 
 from libs.common import alerts
-from libs.common.db import Queries
+from libs.common.db import Connection, Queries
 from services.usage.rules import Delta, MessageFacts
 
 QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
@@ -70,7 +70,7 @@ class MonthUsage:
     month_key: str  # "2026-03"
 
 
-async def check(conn: asyncpg.Connection) -> None:
+async def check(conn: Connection) -> None:
     """Prepare every statement (ours and raise_alert's), so a broken query fails at boot."""
     await QUERIES.check(conn)
     await alerts.QUERIES.check(conn)
@@ -80,22 +80,22 @@ async def check(conn: asyncpg.Connection) -> None:
 # Messages
 
 
-async def run_for_usage(conn: asyncpg.Connection, run_id: UUID, occurred_at: datetime) -> RunInfo | None:
+async def run_for_usage(conn: Connection, run_id: UUID, occurred_at: datetime) -> RunInfo | None:
     row = await QUERIES.fetchrow(conn, "run-for-usage", run_id=run_id, occurred_at=occurred_at)
     return RunInfo(row["org_id"], row["campaign_id"], row["day"], row["test"]) if row else None
 
 
-async def ledger_matches(conn: asyncpg.Connection, run_id: UUID, recipient_id: UUID, org_id: UUID,
+async def ledger_matches(conn: Connection, run_id: UUID, recipient_id: UUID, org_id: UUID,
                          outcome: str, message_sid: str | None) -> bool:
     return await QUERIES.fetchval(conn, "ledger-matches", run_id=run_id, recipient_id=recipient_id,
                                   org_id=org_id, outcome=outcome, message_sid=message_sid)
 
 
-async def lock_sid(conn: asyncpg.Connection, message_sid: str) -> None:
+async def lock_sid(conn: Connection, message_sid: str) -> None:
     await QUERIES.execute(conn, "lock-sid", message_sid=message_sid)
 
 
-async def insert_message(conn: asyncpg.Connection, run_id: UUID, recipient_id: UUID, run: RunInfo,
+async def insert_message(conn: Connection, run_id: UUID, recipient_id: UUID, run: RunInfo,
                          message_sid: str | None, facts: MessageFacts) -> bool:
     """Store a recipient's first send-result; False when one was stored before (a redelivery)."""
     inserted = await QUERIES.fetchval(
@@ -106,7 +106,7 @@ async def insert_message(conn: asyncpg.Connection, run_id: UUID, recipient_id: U
     return inserted is not None
 
 
-async def message_by_sid(conn: asyncpg.Connection, message_sid: str) -> StoredMessage | None:
+async def message_by_sid(conn: Connection, message_sid: str) -> StoredMessage | None:
     """The message with this SID, locked for the rest of the transaction."""
     row = await QUERIES.fetchrow(conn, "message-by-sid", message_sid=message_sid)
     if row is None:
@@ -118,19 +118,19 @@ async def message_by_sid(conn: asyncpg.Connection, message_sid: str) -> StoredMe
                          row["test"], facts)
 
 
-async def update_message_status(conn: asyncpg.Connection, message: StoredMessage, facts: MessageFacts) -> None:
+async def update_message_status(conn: Connection, message: StoredMessage, facts: MessageFacts) -> None:
     await QUERIES.execute(conn, "update-message-status", run_id=message.run_id, recipient_id=message.recipient_id,
                           status=facts.status, error_code=facts.error_code, reported_price=facts.reported_price,
                           pumping_fee=facts.pumping_fee)
 
 
-async def hold_status(conn: asyncpg.Connection, org_id: UUID, message_sid: str, status: str,
+async def hold_status(conn: Connection, org_id: UUID, message_sid: str, status: str,
                       error_code: int | None, price: Decimal | None) -> None:
     await QUERIES.execute(conn, "hold-status", message_sid=message_sid, status=status, error_code=error_code,
                           reported_price=price, org_id=org_id)
 
 
-async def take_held_statuses(conn: asyncpg.Connection, message_sid: str) -> list[HeldStatus]:
+async def take_held_statuses(conn: Connection, message_sid: str) -> list[HeldStatus]:
     """Remove and return the statuses held for this SID, in the order they arrived."""
     rows = await QUERIES.fetch(conn, "take-held-statuses", message_sid=message_sid)
     held = [HeldStatus(r["status"], r["error_code"], r["reported_price"], r["received_at"]) for r in rows]
@@ -141,7 +141,7 @@ async def take_held_statuses(conn: asyncpg.Connection, message_sid: str) -> list
 # Rollups
 
 
-async def add_delta(conn: asyncpg.Connection, *, run_id: UUID, org_id: UUID, campaign_id: UUID, day: date,
+async def add_delta(conn: Connection, *, run_id: UUID, org_id: UUID, campaign_id: UUID, day: date,
                     test: bool, delta: Delta) -> asyncpg.Record:
     """Add ``delta`` to the run's and the day's rollups and error counts; returns the run's new totals."""
     values: dict[str, Any] = {
@@ -158,7 +158,7 @@ async def add_delta(conn: asyncpg.Connection, *, run_id: UUID, org_id: UUID, cam
     return run
 
 
-async def month_usage(conn: asyncpg.Connection, org_id: UUID, day: date) -> MonthUsage | None:
+async def month_usage(conn: Connection, org_id: UUID, day: date) -> MonthUsage | None:
     """The month's non-test usage against the subscription; None without a subscription."""
     row = await QUERIES.fetchrow(conn, "month-usage", org_id=org_id, day=day)
     if row is None:
@@ -166,12 +166,12 @@ async def month_usage(conn: asyncpg.Connection, org_id: UUID, day: date) -> Mont
     return MonthUsage(row["plan"], row["allowance"], row["used"], row["cost"], row["month"], row["month_key"])
 
 
-async def reply_link(conn: asyncpg.Connection, org_id: UUID, message_sid: str, phone: str) -> tuple[UUID, UUID] | None:
+async def reply_link(conn: Connection, org_id: UUID, message_sid: str, phone: str) -> tuple[UUID, UUID] | None:
     row = await QUERIES.fetchrow(conn, "reply-link", org_id=org_id, message_sid=message_sid, phone=phone)
     return (row["run_id"], row["recipient_id"]) if row else None
 
 
-async def count_optout(conn: asyncpg.Connection, run_id: UUID, recipient_id: UUID, org_id: UUID, day: date) -> bool:
+async def count_optout(conn: Connection, run_id: UUID, recipient_id: UUID, org_id: UUID, day: date) -> bool:
     """Record that this recipient of the run opted out; False when it was counted before."""
     return await QUERIES.fetchval(conn, "count-optout", run_id=run_id, recipient_id=recipient_id, org_id=org_id,
                                   day=day) is not None
@@ -181,27 +181,27 @@ async def count_optout(conn: asyncpg.Connection, run_id: UUID, recipient_id: UUI
 # Alert watcher
 
 
-async def runs_to_alert(conn: asyncpg.Connection, *, horizon_days: int, reminder_s: float,
+async def runs_to_alert(conn: Connection, *, horizon_days: int, reminder_s: float,
                         limit: int) -> list[asyncpg.Record]:
     return await QUERIES.fetch(conn, "runs-to-alert", horizon_days=horizon_days, reminder_s=float(reminder_s),
                                limit=limit)
 
 
-async def run_top_errors(conn: asyncpg.Connection, run_id: UUID, limit: int = 3) -> list[dict[str, int]]:
+async def run_top_errors(conn: Connection, run_id: UUID, limit: int = 3) -> list[dict[str, int]]:
     rows = await QUERIES.fetch(conn, "run-top-errors", run_id=run_id, limit=limit)
     return [{"code": r["code"], "count": r["count"]} for r in rows]
 
 
-async def mark_run(conn: asyncpg.Connection, run_id: UUID, state: str, state_reason: str | None,
+async def mark_run(conn: Connection, run_id: UUID, state: str, state_reason: str | None,
                    kind: str | None) -> None:
     await QUERIES.execute(conn, "mark-run", run_id=run_id, state=state, state_reason=state_reason, kind=kind)
 
 
-async def stuck_writebacks(conn: asyncpg.Connection, *, stuck_s: float) -> list[asyncpg.Record]:
+async def stuck_writebacks(conn: Connection, *, stuck_s: float) -> list[asyncpg.Record]:
     return await QUERIES.fetch(conn, "stuck-writebacks", stuck_s=float(stuck_s))
 
 
-async def failing_webhook_signatures(conn: asyncpg.Connection, *, window_s: float,
+async def failing_webhook_signatures(conn: Connection, *, window_s: float,
                                      threshold: int) -> list[asyncpg.Record]:
     return await QUERIES.fetch(conn, "failing-webhook-signatures", window_s=float(window_s), threshold=threshold)
 
@@ -210,17 +210,17 @@ async def failing_webhook_signatures(conn: asyncpg.Connection, *, window_s: floa
 # Alert mailer
 
 
-async def claim_alerts(conn: asyncpg.Connection, *, limit: int, lease_s: float) -> list[asyncpg.Record]:
+async def claim_alerts(conn: Connection, *, limit: int, lease_s: float) -> list[asyncpg.Record]:
     return await QUERIES.fetch(conn, "claim-alerts", limit=limit, lease_s=float(lease_s))
 
 
-async def alert_sent(conn: asyncpg.Connection, alert_id: int, note: str | None = None) -> None:
+async def alert_sent(conn: Connection, alert_id: int, note: str | None = None) -> None:
     await QUERIES.execute(conn, "alert-sent", id=alert_id, note=note)
 
 
-async def alert_retry(conn: asyncpg.Connection, alert_id: int, *, error: str, delay_s: float) -> None:
+async def alert_retry(conn: Connection, alert_id: int, *, error: str, delay_s: float) -> None:
     await QUERIES.execute(conn, "alert-retry", id=alert_id, error=error[:2000], delay_s=float(delay_s))
 
 
-async def alert_failed(conn: asyncpg.Connection, alert_id: int, *, error: str) -> None:
+async def alert_failed(conn: Connection, alert_id: int, *, error: str) -> None:
     await QUERIES.execute(conn, "alert-failed", id=alert_id, error=error[:2000])

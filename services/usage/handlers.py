@@ -27,7 +27,7 @@ from decimal import Decimal
 import asyncpg
 
 from libs.common.alerts import AlertKind, raise_alert
-from libs.common.db import transaction
+from libs.common.db import Connection, transaction
 from libs.common.errors import DependencyUnavailable, PermanentError
 from libs.common.events import ConsentChanged, MessageStatus, SendResult
 from libs.common.logging import get_logger
@@ -52,7 +52,7 @@ class UsageDeps:
 
 
 @asynccontextmanager
-async def _work(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+async def _work(pool: asyncpg.Pool) -> AsyncIterator[Connection]:
     """One transaction; a lost or busy database becomes DependencyUnavailable, so the record is retried."""
     try:
         async with transaction(pool) as conn:
@@ -130,7 +130,7 @@ async def record_consent(event: ConsentChanged, *, deps: UsageDeps) -> None:
                            test=run.test, delta=Delta({"opt_outs": 1}))
 
 
-async def _add(conn: asyncpg.Connection, deps: UsageDeps, message: db.StoredMessage, delta: Delta) -> None:
+async def _add(conn: Connection, deps: UsageDeps, message: db.StoredMessage, delta: Delta) -> None:
     if not delta:
         return
     totals = await db.add_delta(conn, run_id=message.run_id, org_id=message.org_id, campaign_id=message.campaign_id,
@@ -145,7 +145,7 @@ async def _add(conn: asyncpg.Connection, deps: UsageDeps, message: db.StoredMess
                           base_url=deps.base_url, run_id=message.run_id)
 
 
-async def _check_allowance(conn: asyncpg.Connection, deps: UsageDeps, message: db.StoredMessage) -> None:
+async def _check_allowance(conn: Connection, deps: UsageDeps, message: db.StoredMessage) -> None:
     """Alert when the month's segments reach 80 % or 100 % of the subscription's allowance; once a month each."""
     month = await db.month_usage(conn, message.org_id, message.day)
     kind = usage_threshold(month.used, month.allowance) if month else None

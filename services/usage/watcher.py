@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 
 from libs.common.alerts import AlertKind, raise_alert
-from libs.common.db import transaction
+from libs.common.db import Connection, transaction
 from libs.common.errors import PermanentError
 from libs.common.logging import get_logger
 from libs.common.polling import drain, poll_forever
@@ -90,7 +90,7 @@ class AlertWatcher:
                     await db.mark_run(conn, run["run_id"], run["state"], run["state_reason"], None)
         return len(runs)
 
-    async def _alert_run(self, conn: asyncpg.Connection, run: asyncpg.Record) -> str | None:
+    async def _alert_run(self, conn: Connection, run: asyncpg.Record) -> str | None:
         kind = classify_run(run["state"], run["state_reason"], sent=run["sent"])
         if kind is None:
             return None
@@ -100,7 +100,7 @@ class AlertWatcher:
         log.info("run_alert.checked", extra={"run_id": str(run["run_id"]), "state": run["state"], "kind": kind.value})
         return kind.value
 
-    async def _context(self, conn: asyncpg.Connection, kind: AlertKind, run: asyncpg.Record) -> dict[str, Any]:
+    async def _context(self, conn: Connection, kind: AlertKind, run: asyncpg.Record) -> dict[str, Any]:
         reason = run["state_reason"]
         context: dict[str, Any] = {
             "reason": reason, "occurrence_at": run["occurrence_at"], "targeted": run["targeted"],

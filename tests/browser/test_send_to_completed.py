@@ -26,6 +26,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from deploy.stack import REPO, VAR
+from libs.common.db import Connection
 from services.api.seed import seed_demo
 from standins.imis.config import ImisConfig
 from tests.e2e.test_stack import _free_port, _free_port_base
@@ -99,7 +100,7 @@ async def seeded(stack_database_url: str, base: int) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
-async def _connected(url: str) -> AsyncIterator[asyncpg.Connection]:
+async def _connected(url: str) -> AsyncIterator[Connection]:
     conn = await asyncpg.connect(url)
     try:
         yield conn

@@ -18,6 +18,7 @@ from pathlib import Path
 import asyncpg
 from asyncpg.transaction import Transaction
 
+from libs.common.db import Connection
 from tests.conftest import eventually
 from tests.e2e.dispatch_harness import Process, TwilioStandin, free_port, start_dispatcher, wait_http
 
@@ -114,7 +115,7 @@ async def kill_audience_mid_publish(stack: ChaosStack, database_url: str, pool: 
     return MidPublish(through, last, killed_at)
 
 
-async def _hold_when_sending(conn: asyncpg.Connection, run_id: uuid.UUID,
+async def _hold_when_sending(conn: Connection, run_id: uuid.UUID,
                              timeout: float = 30.0) -> Transaction:
     """Return an open transaction holding the run's row lock, taken as the run turns 'sending'.
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from libs.common.db import Connection
 from libs.common.events import CampaignDue
 from libs.common.phone import Normalised, normalise
 from standins.twilio.config import TwilioConfig
@@ -110,7 +111,7 @@ async def seed_org(pool: asyncpg.Pool, twilio: TwilioConfig, webhook_base_url: s
     return org
 
 
-async def _seed_campaign(conn: asyncpg.Connection, org: ChaosOrg, index: int, sender: str, numbers: list[str],
+async def _seed_campaign(conn: Connection, org: ChaosOrg, index: int, sender: str, numbers: list[str],
                          rng: random.Random) -> ChaosCampaign:
     sender_id = await conn.fetchval(
         "INSERT INTO senders (org_id, address, segments_per_second) VALUES ($1, $2, $3) RETURNING id",

@@ -25,6 +25,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from deploy.stack import REPO
+from libs.common.db import Connection
 from libs.common.kafka import ensure_topics
 from libs.common.topics import CAMPAIGN_DUE
 from tests.conftest import eventually
@@ -73,7 +74,7 @@ def scheduler_process(env: dict[str, str], log: Path) -> Iterator[SchedulerProce
 
 
 @pytest.fixture
-async def holder(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+async def holder(database_url: str) -> AsyncIterator[Connection]:
     conn = await asyncpg.connect(database_url)
     yield conn
     await conn.close()
@@ -98,7 +99,7 @@ async def read_events(bootstrap: str, topic: str) -> list[dict]:
 
 
 async def test_kill_9_between_claim_and_publish_yields_exactly_one_event(
-    db_pool: asyncpg.Pool, holder: asyncpg.Connection, kafka_bootstrap: str, topic: str,
+    db_pool: asyncpg.Pool, holder: Connection, kafka_bootstrap: str, topic: str,
     scheduler_env: dict[str, str], tmp_path: Path,
 ) -> None:
     await db_pool.execute("DELETE FROM campaigns")  # the scheduler takes any organisation's due runs

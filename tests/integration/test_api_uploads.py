@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from starlette import formparsers
 
 from libs.common.csv_audience import CsvRow
+from libs.common.db import Connection
 from services.api import audience_sample, dashboard_db, uploads_db
 from tests.integration import api_harness
 from tests.integration.api_harness import Caller, client_for, problem, with_api_key
@@ -257,7 +258,7 @@ async def test_rows_are_committed_in_batches_and_the_upload_is_listed_only_when_
     seen: list[tuple[str, int, int, bool]] = []
     add_rows = uploads_db.add_rows
 
-    async def observed(conn: asyncpg.Connection, upload_id: uuid.UUID, rows: Sequence[CsvRow]) -> None:
+    async def observed(conn: Connection, upload_id: uuid.UUID, rows: Sequence[CsvRow]) -> None:
         await add_rows(conn, upload_id, rows)
         # From another connection: what is committed so far, and whether anything would offer the upload.
         state, stored = await db_pool.fetchrow(
@@ -284,7 +285,7 @@ async def test_an_upload_that_fails_midway_leaves_nothing_and_an_abandoned_one_i
     add_rows = uploads_db.add_rows
     batches = 0
 
-    async def failing_on_the_second(conn: asyncpg.Connection, upload_id: uuid.UUID, rows: Sequence[CsvRow]) -> None:
+    async def failing_on_the_second(conn: Connection, upload_id: uuid.UUID, rows: Sequence[CsvRow]) -> None:
         nonlocal batches
         batches += 1
         if batches == 2:

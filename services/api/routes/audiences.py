@@ -12,11 +12,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from libs.common.audience import Audience, AudienceFacts, describe_audience, parse_audience, stored_form
+from libs.common.db import Connection
 from libs.common.errors import PermanentError
 from services.api import dashboard_db, lists_db, uploads_db
 from services.api.deps import OrgDep, PoolDep
@@ -57,7 +57,7 @@ async def audience_options(org: OrgDep, pool: PoolDep) -> AudienceOptions:
         return await load_audience_options(conn, org.id)
 
 
-async def load_audience_options(conn: asyncpg.Connection, org_id: UUID) -> AudienceOptions:
+async def load_audience_options(conn: Connection, org_id: UUID) -> AudienceOptions:
     queries = []
     for query in await dashboard_db.recent_iqa_queries(conn, org_id):
         last = await dashboard_db.last_audience_size(conn, org_id, {"kind": "iqa", "query": query})
@@ -85,12 +85,12 @@ async def describe(body: DescribeIn, org: OrgDep, pool: PoolDep) -> Described:
         return Described(description=await describe_stored(conn, org.id, stored_form(body.audience)))
 
 
-async def describe_stored(conn: asyncpg.Connection, org_id: UUID, audience: dict[str, Any] | None) -> str:
+async def describe_stored(conn: Connection, org_id: UUID, audience: dict[str, Any] | None) -> str:
     """The sentence for a campaign's stored audience, with the names and counts its source has now."""
     return describe_audience(audience, await _facts(conn, org_id, audience))
 
 
-async def _facts(conn: asyncpg.Connection, org_id: UUID, audience: dict[str, Any] | None) -> AudienceFacts:
+async def _facts(conn: Connection, org_id: UUID, audience: dict[str, Any] | None) -> AudienceFacts:
     try:
         spec = parse_audience(audience)
     except PermanentError:

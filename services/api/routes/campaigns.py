@@ -30,7 +30,7 @@ from pydantic import BaseModel
 from libs.common import campaign_states as states
 from libs.common import schedules
 from libs.common.campaign_states import CampaignNotEditable, CampaignState
-from libs.common.db import transaction
+from libs.common.db import Connection, transaction
 from libs.common.errors import RetryableError
 from libs.common.merge import MergeError, compile_template
 from libs.common.secret_store import SecretStore
@@ -146,7 +146,7 @@ async def schedule_campaign(
     schedule = await _build_schedule(body, org.time_zone, now)
     warnings = await _check_sendable(pool, get_secrets(request), org, web, campaign_id, idempotency_key)
 
-    async def act(conn: asyncpg.Connection) -> tuple[int, BaseModel]:
+    async def act(conn: Connection) -> tuple[int, BaseModel]:
         locked = await _lock(conn, org, campaign_id)
         target = states.schedule(locked["state"])
         await _check_content(conn, org, await db.get_campaign(conn, org.id, campaign_id) or {}, for_send=True)
@@ -171,7 +171,7 @@ async def send_now(
     now = datetime.now(UTC)
     warnings = await _check_sendable(pool, get_secrets(request), org, web, campaign_id, idempotency_key)
 
-    async def act(conn: asyncpg.Connection) -> tuple[int, BaseModel]:
+    async def act(conn: Connection) -> tuple[int, BaseModel]:
         locked = await _lock(conn, org, campaign_id)
         target = states.send_now(locked["state"])
         await _check_content(conn, org, await db.get_campaign(conn, org.id, campaign_id) or {}, for_send=True)
@@ -199,7 +199,7 @@ async def resume_campaign(campaign_id: UUID, org: OrgDep, actor: ActorDep, pool:
 
 @router.post("/{campaign_id}/cancel", summary="Cancel: nothing more is sent")
 async def cancel_campaign(campaign_id: UUID, org: OrgDep, actor: ActorDep, pool: PoolDep) -> CampaignOut:
-    async def stop_runs(conn: asyncpg.Connection, campaign: UUID) -> None:
+    async def stop_runs(conn: Connection, campaign: UUID) -> None:
         await db.cancel_open_runs(conn, campaign, "campaign_cancelled: the campaign was cancelled")
         await db.clear_next_occurrence(conn, campaign)
 
@@ -250,7 +250,7 @@ async def list_runs(
 async def _move(
     pool: asyncpg.Pool, org: Organisation, actor: str, campaign_id: UUID, action: str,
     decide: Callable[[str], CampaignState],
-    runs: Callable[[asyncpg.Connection, UUID], Awaitable[None]] | None,
+    runs: Callable[[Connection, UUID], Awaitable[None]] | None,
 ) -> CampaignOut:
     """Lock, let the state machine ``decide``, write the state, adjust the runs, audit: one transaction."""
     async with transaction(pool) as conn:
@@ -266,7 +266,7 @@ async def _move(
 
 async def _idempotently(
     pool: asyncpg.Pool, org: Organisation, key: str, request: Request, body: BaseModel | None,
-    act: Callable[[asyncpg.Connection], Awaitable[tuple[int, BaseModel]]],
+    act: Callable[[Connection], Awaitable[tuple[int, BaseModel]]],
 ) -> JSONResponse:
     """Run ``act`` once per Idempotency-Key: a repeat of the same request replays the stored response."""
     payload = body.model_dump_json() if body is not None else ""
@@ -332,7 +332,7 @@ def _check_segment_limit(org: Organisation, limit: int) -> None:
 
 
 async def _check_content(
-    conn: asyncpg.Connection, org: Organisation, fields: dict[str, Any], *, for_send: bool = False
+    conn: Connection, org: Organisation, fields: dict[str, Any], *, for_send: bool = False
 ) -> None:
     """Refuse a body, sender or audience that could not be sent, naming the field. A draft may be
     incomplete (empty body, no audience); what it has must still be valid."""
@@ -355,7 +355,7 @@ async def _check_content(
     await _check_audience_source(conn, org, fields.get("audience"))
 
 
-async def _check_audience_source(conn: asyncpg.Connection, org: Organisation, audience: dict[str, Any] | None) -> None:
+async def _check_audience_source(conn: Connection, org: Organisation, audience: dict[str, Any] | None) -> None:
     """A list or upload audience must name one of the organisation's own."""
     audience = audience or {}
     kind = audience.get("kind")
@@ -365,21 +365,21 @@ async def _check_audience_source(conn: asyncpg.Connection, org: Organisation, au
         raise InvalidInput("audience.upload_id", "csv_upload_not_found", "no such CSV upload in this organisation")
 
 
-async def _lock(conn: asyncpg.Connection, org: Organisation, campaign_id: UUID) -> dict[str, Any]:
+async def _lock(conn: Connection, org: Organisation, campaign_id: UUID) -> dict[str, Any]:
     locked = await db.lock_campaign(conn, org.id, campaign_id)
     if locked is None:
         raise NotFound("campaign_not_found", f"no campaign {campaign_id}")
     return locked
 
 
-async def _get(conn: asyncpg.Connection, org: Organisation, campaign_id: UUID) -> dict[str, Any]:
+async def _get(conn: Connection, org: Organisation, campaign_id: UUID) -> dict[str, Any]:
     row = await db.get_campaign(conn, org.id, campaign_id)
     if row is None:
         raise NotFound("campaign_not_found", f"no campaign {campaign_id}")
     return row
 
 
-async def _campaign_out(conn: asyncpg.Connection, org: Organisation, campaign_id: UUID) -> CampaignOut:
+async def _campaign_out(conn: Connection, org: Organisation, campaign_id: UUID) -> CampaignOut:
     return _to_out(await _get(conn, org, campaign_id), org)
 
 

@@ -14,12 +14,12 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-import asyncpg
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from libs.common.campaign_states import CampaignState
+from libs.common.db import Connection
 from services.api import dashboard_db, pages, usage_chart
 from services.api.deps import OrgDep, PoolDep, PrincipalDep
 from services.api.progress import measure
@@ -115,7 +115,7 @@ async def home_page(request: Request, principal: PrincipalDep, pool: PoolDep) ->
 
 
 async def load_home(
-    conn: asyncpg.Connection, org_id: UUID, name: str, time_zone: str, account_max_segments: int | None
+    conn: Connection, org_id: UUID, name: str, time_zone: str, account_max_segments: int | None
 ) -> HomeOut:
     today = datetime.now(ZoneInfo(time_zone)).date()
     month_start = today.replace(day=1)
@@ -155,7 +155,7 @@ async def load_home(
     )
 
 
-async def load_sending(conn: asyncpg.Connection, org_id: UUID) -> list[SendingOut]:
+async def load_sending(conn: Connection, org_id: UUID) -> list[SendingOut]:
     out = []
     for row in await dashboard_db.sending_progress(conn, org_id):
         done = row["sent"] + row["failed"] + row["dropped"]

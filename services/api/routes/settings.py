@@ -18,7 +18,7 @@ import asyncpg
 from fastapi import APIRouter
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from libs.common.db import transaction
+from libs.common.db import Connection, transaction
 from libs.common.errors import ConfigurationError
 from libs.common.phone import Normalised, normalise, region_for_prefix
 from services.api import dashboard_db, db, settings_db, twilio_accounts, twilio_shared_keys
@@ -312,7 +312,7 @@ async def list_senders(org: OrgDep, pool: PoolDep) -> list[SenderOut]:
 # ---------------------------------------------------------------------------------------------
 
 
-async def settings_out(conn: asyncpg.Connection, org_id: UUID) -> SettingsOut:
+async def settings_out(conn: Connection, org_id: UUID) -> SettingsOut:
     org = await settings_db.org_settings(conn, org_id)
     account = await settings_db.sms_account(conn, org_id)
     senders = [SenderOut(**row) for row in await dashboard_db.senders(conn, org_id)]

@@ -29,7 +29,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from libs.common.db import Queries, transaction
+from libs.common.db import Connection, Queries, transaction
 from libs.common.events import ConsentChanged
 from libs.common.topics import CONSENT
 from services.api.deps import AdminDep, Organisation, OrgDep, PageOffset, PoolDep
@@ -206,7 +206,7 @@ def _e164(org: Organisation, raw: str) -> str:
 
 
 async def _record(
-    conn: asyncpg.Connection, org: Organisation, actor: str, number: str, action: str, reason: str,
+    conn: Connection, org: Organisation, actor: str, number: str, action: str, reason: str,
     scopes: dict[str, bool],
 ) -> None:
     """History for each scope; an event for each scope that changed; iMIS jobs once if any did."""

@@ -26,7 +26,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from libs.common import sender_volume
-from libs.common.db import transaction
+from libs.common.db import Connection, transaction
 from libs.common.errors import PermanentError, RetryableError
 from libs.common.logging import get_logger, mask_phone
 from libs.common.merge import MergeError
@@ -124,7 +124,7 @@ def _numbers(raw: list[str], prefix: str) -> list[str]:
     return numbers
 
 
-async def _check_test_numbers(conn: asyncpg.Connection, org_id: UUID, numbers: list[str]) -> None:
+async def _check_test_numbers(conn: Connection, org_id: UUID, numbers: list[str]) -> None:
     listed = await test_send_db.test_numbers_among(conn, org_id, numbers)
     for index, number in enumerate(numbers):
         if number not in listed:
@@ -143,7 +143,7 @@ def _rendered(body: str, prefix: str) -> tuple[str, int]:
     return str(shown["body"]), int(shown["segments"])
 
 
-async def _count_against_limits(conn: asyncpg.Connection, org_id: UUID, actor: str, texts: int) -> None:
+async def _count_against_limits(conn: Connection, org_id: UUID, actor: str, texts: int) -> None:
     limits = throttle_limits(org_id, actor)
     counts = await test_send_db.count_test_sends(conn, list(limits), texts, WINDOW_S)
     passed = limit_passed(counts, limits)
@@ -155,7 +155,7 @@ async def _count_against_limits(conn: asyncpg.Connection, org_id: UUID, actor: s
                               f"{max(1, round(retry_after_s / 60))} minutes", retry_after_s)
 
 
-async def _reserve_under_caps(conn: asyncpg.Connection, org_id: UUID, sender: str, verification: str,
+async def _reserve_under_caps(conn: Connection, org_id: UUID, sender: str, verification: str,
                               numbers: list[str], segments: int) -> None:
     """The dispatcher's rule for campaign texts (``sender_caps.is_capped``), applied to test texts."""
     capped = [n for n in numbers if is_capped(verification, n)]
@@ -193,7 +193,7 @@ async def _send_one(twilio: TwilioSender, sender: str, to: str, text: str, segme
                     twilio_status=accepted.status)
 
 
-async def _record(conn: asyncpg.Connection, org_id: UUID, campaign_id: UUID, actor: str, sender: str,
+async def _record(conn: Connection, org_id: UUID, campaign_id: UUID, actor: str, sender: str,
                   account: asyncpg.Record, texts: list[TestText]) -> None:
     await test_send_db.record_test_texts(conn, org_id, campaign_id, sender, texts)
     sent = [t for t in texts if t.state == "sent"]

@@ -12,11 +12,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-import asyncpg
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from libs.common.db import transaction
+from libs.common.db import Connection, transaction
 from services.api import auth, auth_db
 from services.api.deps import AdminDep, PageOffset, PoolDep, PrincipalDep
 from services.api.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -195,7 +194,7 @@ async def _hash(password: str) -> str:
     return await PASSWORDS.hash(password)
 
 
-async def _user(conn: asyncpg.Connection, org_id: UUID, user_id: UUID) -> UserOut:
+async def _user(conn: Connection, org_id: UUID, user_id: UUID) -> UserOut:
     row = await auth_db.get_user(conn, org_id, user_id)
     assert row is not None
     return UserOut(**row)
