@@ -71,7 +71,7 @@ class AlertContext:
 
     @property
     def campaign(self) -> str:
-        return self["campaign_name"]
+        return str(self["campaign_name"])
 
     @property
     def run_path(self) -> str:

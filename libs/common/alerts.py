@@ -123,7 +123,7 @@ async def raise_alert(
     full |= dict(context)
     rendered = render(kind, full, base_url=base_url, test=target["test"], reminder=times > 1)
     recipients = recipients_for(target["alert_emails"], target["contact_email"])
-    alert_id = await QUERIES.fetchval(
+    alert_id: int | None = await QUERIES.fetchval(
         conn, "insert-alert", org_id=org_id, kind=kind.value, dedupe_key=dedupe_key, run_id=run_id,
         campaign_id=target["campaign_id"], test=target["test"], reminder=times > 1, recipients=recipients,
         subject=rendered.subject, body_text=rendered.text, body_html=rendered.html,

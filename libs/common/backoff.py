@@ -12,5 +12,5 @@ def retry_delay(attempts: int, *, base_s: float, cap_s: float, jitter: float) ->
     >>> [retry_delay(n, base_s=5, cap_s=3600, jitter=0.5) for n in (1, 2, 3, 20)]
     [5.0, 10.0, 20.0, 3600.0]
     """
-    delay = min(cap_s, base_s * 2 ** max(attempts - 1, 0))
+    delay = min(cap_s, base_s * 2.0 ** max(attempts - 1, 0))
     return delay * (0.8 + 0.4 * jitter)

@@ -42,7 +42,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO, Final, TextIO
+from typing import IO, Final, TextIO
 
 from libs.common.errors import PermanentError
 from libs.common.phone import Normalised, normalise
@@ -116,7 +116,7 @@ class CsvStream:
     of the file shows, from :meth:`batches` for the row cap and malformed lines, at the row where it shows.
     """
 
-    def __init__(self, binary: BinaryIO, *, mapping: Mapping[str, str] | None = None,
+    def __init__(self, binary: IO[bytes], *, mapping: Mapping[str, str] | None = None,
                  default_country_prefix: str | None = None, max_rows: int = MAX_ROWS,
                  rejections_kept: int = REJECTIONS_KEPT) -> None:
         _refuse_unreadable(binary.read(_SNIFFED))
@@ -263,9 +263,9 @@ def _map_headers(headers: list[str], mapping: Mapping[str, str] | None) -> dict[
                 resolved[name] = found
                 taken.add(found)
     for header in headers:
-        name = _field_name(header)
-        if header and header not in taken and name is not None and name not in resolved:
-            resolved[name] = header
+        field = _field_name(header)
+        if header and header not in taken and field is not None and field not in resolved:
+            resolved[field] = header
     if "mobile" not in resolved:
         raise CsvRefused("csv_mobile_column_missing",
                          f"no column holds the mobile number (name one Mobile); the file has: {', '.join(headers)}")

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 E164 = Annotated[str, StringConstraints(pattern=r"^\+[1-9]\d{6,14}$")]
 Sender = Annotated[str, StringConstraints(pattern=r"^(\+[1-9]\d{6,14}|MG[0-9a-f]{32})$")]
+SendOutcome = Literal["sent", "failed", "suppressed", "expired", "cancelled"]  # how a recipient's send ended
 
 
 def _now() -> datetime:
@@ -63,7 +64,7 @@ class SendResult(Event):
     recipient_id: UUID
     sender: Sender
     to: E164
-    outcome: Literal["sent", "failed", "suppressed", "expired", "cancelled"]
+    outcome: SendOutcome
     message_sid: Annotated[str, StringConstraints(pattern=r"^(SM|MM)[0-9a-f]{32}$")] | None = None
     error_code: int | None = None
     segments: int = Field(ge=0, le=10)

@@ -30,9 +30,9 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import httpx
 
@@ -47,6 +47,8 @@ __all__ = ["MAX_PAGE_SIZE", "ImisQueryClient", "Page", "RetryPolicy"]
 log = get_logger(__name__)
 
 MAX_PAGE_SIZE = 500  # the largest page iMIS serves (imis.md §2)
+# One IQA answer as read: (offset, raw rows, total, offset of the next page or None after the last).
+RawPage: TypeAlias = tuple[int, list[Any], int | None, int | None]
 _IQA_REFUSALS = Refusals(forbidden="iqa_forbidden", not_found="iqa_not_found", rejected="iqa_rejected",
                          not_found_hint=" (does the IQA exist and is it available to REST?)")
 
@@ -95,7 +97,7 @@ class ImisQueryClient:
         self._page_size = max(1, min(page_size, MAX_PAGE_SIZE))
         self._sleep = sleep
 
-    async def pages(self, query_name: str, parameters: Sequence[str] = ()) -> AsyncIterator[Page]:
+    async def pages(self, query_name: str, parameters: Sequence[str] = ()) -> AsyncGenerator[Page, None]:
         """Yield every page of the IQA at ``query_name`` (``$/...``), first to last; see the module docstring.
 
         One request is in flight at a time, as ASI asks, but the next page is requested as soon as this
@@ -103,7 +105,7 @@ class ImisQueryClient:
         caller works on them. Rows are decoded in slices with the loop let in between, so the next request
         goes out and its answer is read meanwhile. (A worker thread was slower: GIL hand-offs stall the loop.)
         """
-        request = asyncio.create_task(self._page(query_name, parameters, 0))
+        request: asyncio.Task[RawPage] | None = asyncio.create_task(self._page(query_name, parameters, 0))
         try:
             while request is not None:
                 offset, items, total, next_offset = await request
@@ -119,8 +121,7 @@ class ImisQueryClient:
                 request.cancel()
                 await asyncio.gather(request, return_exceptions=True)
 
-    async def _page(self, query_name: str, parameters: Sequence[str],
-                    offset: int) -> tuple[int, list[Any], int | None, int | None]:
+    async def _page(self, query_name: str, parameters: Sequence[str], offset: int) -> RawPage:
         params = [("QueryName", query_name), *(("Parameter", p) for p in parameters),
                   ("offset", str(offset)), ("limit", str(self._page_size))]
         return _read_page(await self._get("/api/IQA", params), offset)
@@ -146,22 +147,21 @@ class ImisQueryClient:
                 await self._sleep(delay)
 
 
-def _read_page(body: dict[str, Any], asked_offset: int) -> tuple[int, list[Any], int | None, int | None]:
-    """(offset, raw rows, total, offset of the next page or None when this was the last)."""
+def _read_page(body: dict[str, Any], asked_offset: int) -> RawPage:
     items = body.get("Items")
     values = items.get("$values") if isinstance(items, dict) else items
     if not isinstance(values, list):
         raise PermanentError("iqa_bad_response", "the IQA answer has no Items.$values")
-    offset = body.get("Offset") if isinstance(body.get("Offset"), int) else asked_offset
-    total = body.get("TotalCount") if isinstance(body.get("TotalCount"), int) else None
+    stated_offset, stated_total = body.get("Offset"), body.get("TotalCount")
+    offset = stated_offset if isinstance(stated_offset, int) else asked_offset
+    total = stated_total if isinstance(stated_total, int) else None
     has_next = body.get("HasNext")
     if not isinstance(has_next, bool):  # an envelope without HasNext: fall back on the totals
         has_next = total is not None and offset + len(values) < total
     if not has_next:
         return offset, values, total, None
-    next_offset = body.get("NextOffset")
-    if not isinstance(next_offset, int) or next_offset <= offset:
-        next_offset = offset + len(values)
+    stated_next = body.get("NextOffset")
+    next_offset = stated_next if isinstance(stated_next, int) and stated_next > offset else offset + len(values)
     return offset, values, total, next_offset
 
 

@@ -182,7 +182,7 @@ def _normalise(raw: str, region: str) -> Normalised | Rejected:
         return Rejected(*_POSSIBILITY_REASONS[possibility])
     found, number_type = _region_and_type(parsed)
     if number_type == PhoneNumberType.UNKNOWN:
-        label = phonenumbers.region_code_for_country_code(parsed.country_code)
+        label = phonenumbers.region_code_for_country_code(parsed.country_code or 0)
         return Rejected("phone_invalid_for_region", f"not a valid number for +{parsed.country_code} ({label})")
     warnings: tuple[str, ...] = ()
     if number_type == PhoneNumberType.FIXED_LINE:
@@ -237,7 +237,7 @@ def _region_and_type(parsed: phonenumbers.PhoneNumber) -> tuple[str | None, int]
     whose leading digits match, or failing that whose number ranges hold the number. number_type is
     UNKNOWN exactly when is_valid_number is False, so this one walk answers validity, type and region.
     """
-    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(parsed.country_code)
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(parsed.country_code or 0)
     if not regions:
         return None, PhoneNumberType.UNKNOWN
     national = phonenumbers.national_significant_number(parsed)

@@ -228,7 +228,7 @@ def _parse(text: str, start: datetime) -> rrule:
         parsed = rrulestr(text, dtstart=start)
     except (ValueError, TypeError) as exc:
         raise InvalidSchedule("rrule", "rrule_invalid", f"not a valid RRULE ({exc})") from None
-    if not isinstance(parsed, rrule) or parsed._freq in (MINUTELY, SECONDLY):
+    if not isinstance(parsed, rrule) or parsed._freq in (MINUTELY, SECONDLY):  # type: ignore[attr-defined]
         raise InvalidSchedule("rrule", "rrule_invalid", "must be a single RRULE")
     return parsed
 
@@ -285,9 +285,10 @@ def _bounded(rule: rrule, after: datetime, until: datetime) -> Iterator[datetime
     is the same rule, and shifted to end just before 9999 its scan stops after at most ~400 years.
     """
     shift = _CYCLE_YEARS * max(0, (datetime.max.year - 1 - until.year) // _CYCLE_YEARS)
-    original_until = rule._until  # dateutil has no public getter for UNTIL or DTSTART
+    # dateutil has no public getter for FREQ, UNTIL or DTSTART, so its stubs do not declare them.
+    original_until = rule._until  # type: ignore[attr-defined]
     shifted = rule.replace(
-        dtstart=_add_years(rule._dtstart, shift),
+        dtstart=_add_years(rule._dtstart, shift),  # type: ignore[attr-defined]
         until=_add_years(original_until, shift) if original_until else None,
     )
     for local in shifted.xafter(_add_years(after, shift), count=None, inc=False):

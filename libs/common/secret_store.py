@@ -17,10 +17,11 @@ stays the same key), so the cache cannot go stale; the sealed value itself is re
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
+
+import asyncpg
 
 from libs.common.db import Connection, Queries
 from libs.common.envelope import (
@@ -174,7 +175,7 @@ class TwilioLogin:
 
 
 async def open_twilio_login(conn: Connection, store: SecretStore, org_id: uuid.UUID,
-                            account: Mapping[str, Any]) -> TwilioLogin:
+                            account: asyncpg.Record) -> TwilioLogin:
     """The login from an ``sms_accounts`` row (account_sid, auth_token, api_key_sid, api_key_secret)."""
     if account["api_key_sid"] is not None:
         secret = await store.open(conn, org_id, API_KEY_SECRET, account["api_key_secret"])

@@ -55,7 +55,7 @@ class SendFailure(TextpulseError):
 
 def remedy_for(http_status: int, twilio_code: int | None) -> Remedy:
     if twilio_code in REMEDIES:
-        return REMEDIES[twilio_code]  # type: ignore[index]
+        return REMEDIES[twilio_code]
     if http_status == 429:
         return "retry"
     if http_status >= 500 or http_status == 0:

@@ -9,9 +9,11 @@ remedy (see ``twilio_errors``); nothing else escapes.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import aiohttp
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -85,10 +87,11 @@ class TwilioSender:
                 continue
             if sender.startswith("MG") and message.messaging_service_sid != sender:
                 continue
-            return message.sid
+            sid: str = message.sid
+            return sid
         return None
 
-    async def _call(self, call):  # type: ignore[no-untyped-def]
+    async def _call(self, call: Awaitable[Any]) -> Any:  # the twilio SDK is untyped: its results are Any
         try:
             return await asyncio.wait_for(call, timeout=self._timeout)
         except TwilioRestException as exc:

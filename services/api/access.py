@@ -99,7 +99,7 @@ def check_routes(routes: Iterable[tuple[str, APIRoute]]) -> None:
     problems = []
     for prefix, route in routes:
         actual = guard_of(route.dependant)
-        for method in sorted(route.methods):
+        for method in sorted(route.methods or ()):
             wanted = ROUTE_ACCESS.get((method, prefix + route.path))
             if wanted is None:
                 problems.append(f"{method} {prefix}{route.path} is not in services/api/access.py")

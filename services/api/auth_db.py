@@ -116,8 +116,9 @@ async def insert_user(
     conn: Connection, org_id: UUID, email: str, name: str, password_hash: str, role: str
 ) -> UUID | None:
     """The new user's id, or None when the address is already in use (in any organisation)."""
-    return await QUERIES.fetchval(conn, "insert-user", org_id=org_id, email=email, user_name=name,
-                                  password_hash=password_hash, role=role)
+    user_id: UUID | None = await QUERIES.fetchval(conn, "insert-user", org_id=org_id, email=email, user_name=name,
+                                                  password_hash=password_hash, role=role)
+    return user_id
 
 
 async def update_user(conn: Connection, org_id: UUID, user_id: UUID, fields: Row) -> None:
@@ -130,7 +131,8 @@ async def set_password(conn: Connection, org_id: UUID, user_id: UUID, password_h
 
 
 async def count_active_admins(conn: Connection, org_id: UUID) -> int:
-    return await QUERIES.fetchval(conn, "count-active-admins", org_id=org_id)
+    admins: int = await QUERIES.fetchval(conn, "count-active-admins", org_id=org_id)
+    return admins
 
 
 # -- API keys ---------------------------------------------------------------------------------

@@ -23,10 +23,13 @@ import tempfile
 from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import IO, Final
+from typing import IO, TYPE_CHECKING, Final
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
+
+if TYPE_CHECKING:  # python_multipart declares its callback table for type checkers only
+    from python_multipart.multipart import MultipartCallbacks
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
@@ -99,7 +102,7 @@ class _Receiver:
         self.filename = ""
         self.fields: dict[str, str] = {}
 
-    def callbacks(self) -> dict:  # type: ignore[type-arg]
+    def callbacks(self) -> MultipartCallbacks:
         return {"on_part_begin": self._begin, "on_header_field": self._header_field,
                 "on_header_value": self._header_value_part, "on_header_end": self._header_end,
                 "on_headers_finished": self._headers_finished, "on_part_data": self._data,

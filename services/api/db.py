@@ -57,12 +57,15 @@ async def has_default_sender(conn: Connection, org_id: UUID) -> bool:
 
 
 async def insert_campaign(conn: Connection, org_id: UUID, fields: Row, actor: str) -> UUID:
-    return await QUERIES.fetchval(conn, "insert-campaign", org_id=org_id, actor=actor,
-                                  **_editable(fields))
+    campaign_id: UUID = await QUERIES.fetchval(conn, "insert-campaign", org_id=org_id, actor=actor,
+                                               **_editable(fields))
+    return campaign_id
 
 
 async def duplicate_campaign(conn: Connection, org_id: UUID, campaign_id: UUID, actor: str) -> UUID | None:
-    return await QUERIES.fetchval(conn, "duplicate-campaign", org_id=org_id, campaign_id=campaign_id, actor=actor)
+    copy_id: UUID | None = await QUERIES.fetchval(conn, "duplicate-campaign", org_id=org_id,
+                                                  campaign_id=campaign_id, actor=actor)
+    return copy_id
 
 
 async def get_campaign(conn: Connection, org_id: UUID, campaign_id: UUID) -> Row | None:
@@ -121,8 +124,9 @@ def _editable(fields: Row) -> Row:
 
 
 async def insert_send_now_run(conn: Connection, org_id: UUID, campaign_id: UUID, at: datetime) -> UUID:
-    return await QUERIES.fetchval(conn, "insert-send-now-run", org_id=org_id, campaign_id=campaign_id,
-                                  occurrence_at=at)
+    run_id: UUID = await QUERIES.fetchval(conn, "insert-send-now-run", org_id=org_id, campaign_id=campaign_id,
+                                          occurrence_at=at)
+    return run_id
 
 
 async def cancel_unpublished_runs(conn: Connection, campaign_id: UUID, reason: str) -> None:

@@ -33,15 +33,18 @@ from services.api.errors import Forbidden, Unauthenticated
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+# app.state is untyped (Starlette's State); services.api.main sets these three at start-up.
 def get_pool(request: Request) -> asyncpg.Pool:
-    return request.app.state.pool
+    pool: asyncpg.Pool = request.app.state.pool
+    return pool
 
 
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 
 
 def get_secrets(request: Request) -> SecretStore:
-    return request.app.state.secrets
+    secrets: SecretStore = request.app.state.secrets
+    return secrets
 
 
 # Seals and opens stored credentials (libs/common/secret_store.py); one per process, it caches data keys.
@@ -69,7 +72,8 @@ class WebConfig:
 
 
 def get_web(request: Request) -> WebConfig:
-    return request.app.state.web
+    web: WebConfig = request.app.state.web
+    return web
 
 
 WebDep = Annotated[WebConfig, Depends(get_web)]

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal, TypeAlias
 
 import asyncpg
 
 from libs.common import run_endings, sender_volume
 from libs.common.db import Connection, Queries
-from libs.common.events import Recipient
+from libs.common.events import Recipient, SendOutcome
 from libs.common.secret_store import SecretStore, TwilioLogin, open_twilio_login
 from libs.common.sender_caps import CapPolicy
 from services.dispatcher.ledger_writer import LedgerWriter, Outcome
@@ -31,6 +32,9 @@ def lock_key(run_id: uuid.UUID, recipient_id: uuid.UUID) -> int:
     return mixed - (1 << 64) if mixed >= 1 << 63 else mixed
 
 
+LedgerState: TypeAlias = Literal["claimed"] | SendOutcome  # send_ledger.state
+
+
 @dataclass
 class LedgerEntry:
     """One recipient's ledger row as its lock holder sees it, with the connection that holds the lock."""
@@ -38,7 +42,7 @@ class LedgerEntry:
     conn: Connection | None  # None: claimed through the ledger writer, which holds the lock
     key: int
     event: Recipient
-    state: str
+    state: LedgerState
     claim_token: uuid.UUID
     claimed_at: datetime
     message_sid: str | None = None
@@ -102,7 +106,8 @@ class DispatchStore:
 
     async def _read_run_state(self, run_id: uuid.UUID) -> str | None:
         async with self._pool.acquire() as conn:
-            return await self._q.fetchval(conn, "run-state", run_id=run_id)
+            state: str | None = await self._q.fetchval(conn, "run-state", run_id=run_id)
+            return state
 
     @asynccontextmanager
     async def entry(self, e: Recipient, token: uuid.UUID, process_id: str, *,
@@ -118,15 +123,15 @@ class DispatchStore:
         if self._writer is not None and not own_connection:
             first = await self._writer.claim(e, token, key)
             if first is not None:
-                entry = LedgerEntry(None, key, e, "claimed", token, first.claimed_at, suppressed=first.suppressed)
+                claimed = LedgerEntry(None, key, e, "claimed", token, first.claimed_at, suppressed=first.suppressed)
                 try:
-                    yield entry
+                    yield claimed
                 finally:
-                    if not entry.released:
+                    if not claimed.released:
                         self._writer.release(key)
                 return
         async with self._pool.acquire() as conn:
-            entry = None
+            entry: LedgerEntry | None = None
             try:
                 fresh = None
                 if self._writer is None or own_connection:
@@ -139,8 +144,9 @@ class DispatchStore:
                                         suppressed=fresh["suppressed"])
                 else:
                     await self._q.fetchval(conn, "lock-entry", lock_key=key)
-                    entry = LedgerEntry(conn, key, e, **dict(await self._q.fetchrow(
-                        conn, "read-entry", run_id=e.run_id, recipient_id=e.recipient_id)))
+                    held = await self._q.fetchrow(conn, "read-entry", run_id=e.run_id, recipient_id=e.recipient_id)
+                    assert held is not None  # claimed before (this is not its first sight) or by claim-new just now
+                    entry = LedgerEntry(conn, key, e, **dict(held))
                 yield entry
             except asyncio.CancelledError:
                 conn.terminate()  # the lock may be held, or half taken: the server drops it with the session
@@ -173,7 +179,8 @@ class DispatchStore:
                            message_sid=sid, twilio_status=twilio_status, segments=segments, price=price,
                            sent_at=sent_at)
 
-    async def record_final(self, entry: LedgerEntry, state: str, code: int | None, reason: str | None = None) -> None:
+    async def record_final(self, entry: LedgerEntry, state: SendOutcome, code: int | None,
+                           reason: str | None = None) -> None:
         """Writes an outcome without a message and unlocks the entry."""
         await self._record(entry, Outcome(state, error_code=code, reason=reason), "record-final",
                            state=state, error_code=code, reason=reason)
@@ -198,7 +205,9 @@ class DispatchStore:
 
     async def is_suppressed(self, e: Recipient) -> bool:
         async with self._pool.acquire() as conn:
-            return await self._q.fetchval(conn, "is-suppressed", org_id=e.org_id, phone=e.to, sender=e.sender)
+            suppressed: bool = await self._q.fetchval(conn, "is-suppressed", org_id=e.org_id, phone=e.to,
+                                                      sender=e.sender)
+            return suppressed
 
     async def suppress(self, e: Recipient) -> None:
         async with self._pool.acquire() as conn:
@@ -211,6 +220,7 @@ class DispatchStore:
     async def recent_outcomes(self, run_id: uuid.UUID, window: int) -> tuple[int, int]:
         async with self._pool.acquire() as conn:
             row = await self._q.fetchrow(conn, "recent-outcomes", run_id=run_id, window=window)
+        assert row is not None  # an aggregate: always one row
         return row["failed"], row["total"]
 
     async def pause_run(self, run_id: uuid.UUID, reason: str) -> None:

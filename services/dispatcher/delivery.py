@@ -24,16 +24,17 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Final
 
+from libs.common.db import Connection
 from libs.common.errors import RetryableError
-from libs.common.events import Recipient, SendResult
+from libs.common.events import Recipient, SendOutcome, SendResult
 from libs.common.logging import get_logger, mask_phone
 from libs.common.outages import POSTGRES_RETRYABLE
 from libs.common.sender_caps import CapPolicy, is_capped, next_period_start
 from libs.common.twilio_errors import SendFailure
 from libs.common.twilio_sender import TwilioSender
-from services.dispatcher.db import DispatchStore, LedgerEntry
+from services.dispatcher.db import DispatchStore, LedgerEntry, LedgerState
 from services.dispatcher.ledger_writer import LedgerUnavailable
 
 log = get_logger(__name__)
@@ -68,7 +69,8 @@ class HoldRecord(RetryableError):
         self.anchor = anchor
 
 
-Outcome = Literal["sent", "failed", "suppressed", "expired", "cancelled"]
+# The ledger could not be read or written: the record is held and retried, never dead-lettered.
+_LEDGER_OUTAGES: Final[tuple[type[BaseException], ...]] = (LedgerUnavailable, *POSTGRES_RETRYABLE)
 
 
 class Deliverer:
@@ -97,7 +99,7 @@ class Deliverer:
             raise HoldRecord("run_paused", "the run is paused", delay_s=1.0)
         try:
             return await self._deliver_entry(event, attempt, twilio, run_state, policy, not_before)
-        except (LedgerUnavailable, *POSTGRES_RETRYABLE) as exc:  # held and retried, never dead-lettered
+        except _LEDGER_OUTAGES as exc:
             # A claim or an outcome may or may not be written: hold the record and reconcile before any send.
             attempt.must_reconcile = True
             code = exc.code if isinstance(exc, LedgerUnavailable) else "ledger_unavailable"
@@ -130,15 +132,16 @@ class Deliverer:
             if policy is None:
                 return await self._send(entry, attempt, twilio, not_before)
             # The reservation commits with the outcome, and is undone if the record is held back.
-            assert entry.conn is not None
-            async with entry.conn.transaction():
-                capped = await self._reserve_volume(entry, policy)
+            conn = entry.conn
+            assert conn is not None  # own_connection: the entry holds its lock on a connection of its own
+            async with conn.transaction():
+                capped = await self._reserve_volume(conn, entry, policy)
                 return capped or await self._send(entry, attempt, twilio, not_before)
 
-    async def _reserve_volume(self, entry: LedgerEntry, policy: CapPolicy) -> Delivered | None:
+    async def _reserve_volume(self, conn: Connection, entry: LedgerEntry, policy: CapPolicy) -> Delivered | None:
         """Reserve the message's segments under the sender's caps; what to do when a cap is reached."""
         event, now = entry.event, datetime.now(UTC)
-        reached = await self._store.reserve_volume(entry.conn, event.sender, event.segments, policy.limits(), now)
+        reached = await self._store.reserve_volume(conn, event.sender, event.segments, policy.limits(), now)
         if reached is None:
             return None
         log.warning("sender.cap_reached", extra={"sender": event.sender, "period": reached,
@@ -188,7 +191,7 @@ class Deliverer:
         await self._check_health(event)
         return delivered
 
-    async def _reconcile(self, event: Recipient, claimed_at: object, twilio: TwilioSender) -> str | None:
+    async def _reconcile(self, event: Recipient, claimed_at: datetime, twilio: TwilioSender) -> str | None:
         try:
             sid = await twilio.find_sent(sender=event.sender, to=event.to, body=event.body, since=claimed_at)
         except SendFailure as failure:
@@ -203,7 +206,7 @@ class Deliverer:
         result = self._result(entry.event, "sent", sid=sid, segments=segments)
         return Delivered(result, segments_used=segments if status != "adopted" else 0, anchor=anchor)
 
-    async def _finish(self, entry: LedgerEntry, state: Outcome, code: int | None, *,
+    async def _finish(self, entry: LedgerEntry, state: SendOutcome, code: int | None, *,
                       reason: str | None = None) -> Delivered:
         await self._store.record_final(entry, state, code, reason)
         return Delivered(self._result(entry.event, state, code=code))
@@ -215,7 +218,7 @@ class Deliverer:
             await self._store.pause_run(event.run_id, f"failure_threshold: {share}")
             log.error("run.paused", extra={"run_id": str(event.run_id), "reason": share})
 
-    def _result(self, event: Recipient, state: str, *, sid: str | None = None, segments: int = 0,
+    def _result(self, event: Recipient, state: LedgerState, *, sid: str | None = None, segments: int = 0,
                 code: int | None = None) -> SendResult | None:
         if state == "claimed":
             return None

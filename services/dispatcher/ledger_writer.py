@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from libs.common.db import Connection, Queries
 from libs.common.errors import RetryableError
@@ -55,7 +56,7 @@ class _Op:
     token: uuid.UUID
     key: int
     outcome: Outcome | None = None
-    future: asyncio.Future[Any] | None = field(default=None)
+    future: asyncio.Future[FirstClaim | None] | None = field(default=None)  # a claim's answer; None for the others
 
 
 class LedgerWriter:
@@ -67,7 +68,7 @@ class LedgerWriter:
         self._outcomes: list[_Op] = []
         self._releases: list[int] = []
         self._wakeup = asyncio.Event()
-        self._conn: Connection | None = None
+        self._conn: PoolConnectionProxy | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -98,7 +99,7 @@ class LedgerWriter:
         self._releases.append(key)
         self._wakeup.set()
 
-    async def _queue(self, queue: list[_Op], op: _Op) -> Any:
+    async def _queue(self, queue: list[_Op], op: _Op) -> FirstClaim | None:
         op.future = asyncio.get_running_loop().create_future()
         queue.append(op)
         self._wakeup.set()
@@ -155,6 +156,7 @@ class LedgerWriter:
             segments=[o.segments for o in outcomes], prices=[o.price for o in outcomes],
             sent_ats=[o.sent_at for o in outcomes], error_codes=[o.error_code for o in outcomes],
             reasons=[o.reason for o in outcomes], lock_keys=[o.key for o in ops] + releases)
+        assert row is not None  # an aggregate: always one row
         recorded = set(zip(row["runs"], row["recipients"], strict=True))
         for op in ops:
             assert op.future is not None
@@ -165,7 +167,7 @@ class LedgerWriter:
             else:  # the claim is no longer this attempt's: its lock was lost with an earlier connection
                 op.future.set_exception(LedgerUnavailable("ledger_claim_lost", "the entry was claimed again"))
 
-    async def _connection(self) -> Connection:
+    async def _connection(self) -> PoolConnectionProxy:
         if self._conn is None:
             self._conn = await self._pool.acquire()
         return self._conn

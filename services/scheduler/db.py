@@ -46,9 +46,10 @@ async def lock_due_campaigns(conn: Connection, now: datetime, limit: int) -> lis
 
 async def insert_run(conn: Connection, campaign: DueCampaign, occurrence_at: datetime) -> UUID | None:
     """The new run's id, or None when the occurrence already had a run."""
-    return await QUERIES.fetchval(
+    run_id: UUID | None = await QUERIES.fetchval(
         conn, "insert-run", org_id=campaign.org_id, campaign_id=campaign.id, occurrence_at=occurrence_at
     )
+    return run_id
 
 
 async def set_next_occurrence(conn: Connection, campaign_id: UUID, next_occurrence_at: datetime | None) -> None:

@@ -87,8 +87,9 @@ async def run_for_usage(conn: Connection, run_id: UUID, occurred_at: datetime) -
 
 async def ledger_matches(conn: Connection, run_id: UUID, recipient_id: UUID, org_id: UUID,
                          outcome: str, message_sid: str | None) -> bool:
-    return await QUERIES.fetchval(conn, "ledger-matches", run_id=run_id, recipient_id=recipient_id,
-                                  org_id=org_id, outcome=outcome, message_sid=message_sid)
+    matches: bool = await QUERIES.fetchval(conn, "ledger-matches", run_id=run_id, recipient_id=recipient_id,
+                                           org_id=org_id, outcome=outcome, message_sid=message_sid)
+    return matches
 
 
 async def lock_sid(conn: Connection, message_sid: str) -> None:
@@ -155,6 +156,7 @@ async def add_delta(conn: Connection, *, run_id: UUID, org_id: UUID, campaign_id
         codes, counts = list(delta.errors), list(delta.errors.values())
         await QUERIES.execute(conn, "add-run-errors", run_id=run_id, codes=codes, counts=counts)
         await QUERIES.execute(conn, "add-day-errors", org_id=org_id, day=day, test=test, codes=codes, counts=counts)
+    assert run is not None  # an upsert that returns its row
     return run
 
 

@@ -16,12 +16,12 @@ again, with the same Message-ID, which mail clients use to fold duplicates.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Literal
+from typing import Any, Literal
 
 import aiosmtplib
 import asyncpg
@@ -62,7 +62,7 @@ class MailerTuning:
     retry_cap_s: float = 1800.0
 
 
-def build_message(alert: asyncpg.Record | dict, *, sender: str, now: datetime) -> EmailMessage:
+def build_message(alert: asyncpg.Record | Mapping[str, Any], *, sender: str, now: datetime) -> EmailMessage:
     """The e-mail for one outbox row: plain text with an HTML alternative, marked as automatic (RFC 3834)."""
     message = EmailMessage()
     message["From"] = sender

@@ -13,16 +13,19 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
+import asyncpg
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from libs.common import campaign_states as states
 from libs.common import schedules
+from libs.common.db import Connection
 from libs.common.errors import PermanentError
 from libs.common.merge import STANDARD_FIELDS
 from libs.common.phone import region_for_prefix
 from libs.common.run_endings import RUN_ENDED
 from services.api import dashboard_db, db, pages, run_outcome, test_send_db, twilio_codes
+from services.api.dashboard_db import Row
 from services.api.deps import PoolDep, Principal, PrincipalDep
 from services.api.errors import NotFound
 from services.api.phone_input import number_digits
@@ -117,7 +120,8 @@ async def campaign_page(
         senders = {s["id"]: s for s in await dashboard_db.senders(conn, org.id)}
         chosen = next((r for r in runs if r["id"] == run), runs[0] if runs else None)
         query = (q or "").strip() or None
-        recipients, matching = [], 0
+        recipients: list[Row] = []
+        matching = 0
         if chosen:
             recipients, matching = await dashboard_db.run_recipients(
                 conn, org.id, chosen["id"], query, number_digits(query or "", org.default_country_prefix),
@@ -168,7 +172,7 @@ class Pager:
         return self.page * self.size < self.total
 
 
-def _open_run(runs: list[Any], *, due_only: bool = True) -> Any | None:
+def _open_run(runs: list[Row], *, due_only: bool = True) -> Row | None:
     """The newest run that has not ended (with ``due_only``, one whose time has come: just sent now, or
     its schedule came). The page follows it live, and stops once it has ended."""
     now = datetime.now(UTC)
@@ -176,17 +180,17 @@ def _open_run(runs: list[Any], *, due_only: bool = True) -> Any | None:
                  and (not due_only or r["state"] != "pending" or r["occurrence_at"] <= now)), None)
 
 
-def _last_outcome(runs: list[Any]) -> tuple[str, str] | None:
+def _last_outcome(runs: list[Row]) -> tuple[str, str] | None:
     """(why the newest ended run sent nothing, what to do), when it sent nothing."""
     ended = next((r for r in runs if r["state"] in RUN_ENDED), None)
-    if ended is None or ended is not (runs[0] if runs else None):
+    if ended is None or ended is not runs[0]:
         return None
     words = run_outcome.explain(ended["state"], ended["state_reason"], sent=ended["sent"])
     return (words, run_outcome.next_step(ended["state"])) if words else None
 
 
 async def _composer(
-    request: Request, principal: Principal, pool: Any, campaign: dict[str, Any] | None
+    request: Request, principal: Principal, pool: asyncpg.Pool, campaign: dict[str, Any] | None
 ) -> HTMLResponse:
     org = principal.org
     async with pool.acquire() as conn:
@@ -212,7 +216,7 @@ async def _composer(
     )
 
 
-async def _campaign(conn: Any, principal: Principal, campaign_id: UUID) -> dict[str, Any]:
+async def _campaign(conn: Connection, principal: Principal, campaign_id: UUID) -> dict[str, Any]:
     row = await db.get_campaign(conn, principal.org.id, campaign_id)
     if row is None:
         raise NotFound("campaign_not_found", f"no campaign {campaign_id}")
@@ -223,7 +227,8 @@ def _campaign_json(campaign: dict[str, Any] | None) -> dict[str, Any] | None:
     if campaign is None:
         return None
     keep = ("id", "name", "body", "audience", "sender_id", "contact_email", "segment_limit", "schedule", "state")
-    return json.loads(json.dumps({k: campaign[k] for k in keep}, default=str))
+    plain: dict[str, Any] = json.loads(json.dumps({k: campaign[k] for k in keep}, default=str))
+    return plain
 
 
 def _next_occurrences(campaign: dict[str, Any], time_zone: str) -> list[datetime]:

@@ -358,10 +358,10 @@ async def _check_content(
 async def _check_audience_source(conn: Connection, org: Organisation, audience: dict[str, Any] | None) -> None:
     """A list or upload audience must name one of the organisation's own."""
     audience = audience or {}
-    kind = audience.get("kind")
-    if kind == "list" and await lists_db.get_list(conn, org.id, audience.get("list_id")) is None:
+    kind, list_id, upload_id = audience.get("kind"), audience.get("list_id"), audience.get("upload_id")
+    if kind == "list" and (list_id is None or await lists_db.get_list(conn, org.id, list_id) is None):
         raise InvalidInput("audience.list_id", "list_not_found", "no such member list in this organisation")
-    if kind == "csv" and await uploads_db.upload(conn, org.id, audience.get("upload_id")) is None:
+    if kind == "csv" and (upload_id is None or await uploads_db.upload(conn, org.id, upload_id) is None):
         raise InvalidInput("audience.upload_id", "csv_upload_not_found", "no such CSV upload in this organisation")
 
 

@@ -21,7 +21,7 @@ import io
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import asyncpg
@@ -254,5 +254,5 @@ def _cell(text: str | None) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def _without(record: asyncpg.Record, *names: str) -> dict[str, object]:
+def _without(record: asyncpg.Record, *names: str) -> dict[str, Any]:
     return {k: v for k, v in dict(record).items() if k not in names}

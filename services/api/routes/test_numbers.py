@@ -9,7 +9,7 @@ Every change answers with the whole list.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -45,10 +45,14 @@ class TestNumbersOut(BaseModel):
     max_numbers: int = MAX_TEST_NUMBERS
 
 
+def _test_numbers(rows: list[dict[str, Any]]) -> TestNumbersOut:
+    return TestNumbersOut(numbers=[TestNumberOut.model_validate(row) for row in rows])
+
+
 @router.get("", summary="The staff test numbers test sends may go to")
 async def list_test_numbers(org: OrgDep, pool: PoolDep) -> TestNumbersOut:
     async with pool.acquire() as conn:
-        return TestNumbersOut(numbers=await test_send_db.staff_test_numbers(conn, org.id))
+        return _test_numbers(await test_send_db.staff_test_numbers(conn, org.id))
 
 
 @router.post("", summary="Add a staff test number (or change its label)")
@@ -59,7 +63,7 @@ async def add_test_number(body: TestNumberIn, admin: AdminDep, pool: PoolDep) ->
                                                         MAX_TEST_NUMBERS):
             raise Conflict("test_numbers_full", f"the organisation already has {MAX_TEST_NUMBERS} staff test "
                            "numbers; remove one before adding another")
-        return TestNumbersOut(numbers=await test_send_db.staff_test_numbers(conn, admin.org.id))
+        return _test_numbers(await test_send_db.staff_test_numbers(conn, admin.org.id))
 
 
 @router.delete("/{phone}", summary="Remove a staff test number")
@@ -68,4 +72,4 @@ async def remove_test_number(phone: str, admin: AdminDep, pool: PoolDep) -> Test
     async with transaction(pool) as conn:
         if not await test_send_db.remove_staff_test_number(conn, admin.org.id, number):
             raise NotFound("test_number_not_found", f"{number} is not one of the organisation's staff test numbers")
-        return TestNumbersOut(numbers=await test_send_db.staff_test_numbers(conn, admin.org.id))
+        return _test_numbers(await test_send_db.staff_test_numbers(conn, admin.org.id))
