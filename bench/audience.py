@@ -128,6 +128,7 @@ async def run_bench(members: str, page_size: int, batch: int) -> None:
         stages = resolver.last
         run = await pool.fetchrow("SELECT state, targeted, excluded, exclusions, planned_segments, estimated_cost "
                                   "FROM campaign_runs WHERE id = $1", event.run_id)
+        assert run is not None  # the run the event is for, seeded above
         published = await events_on(bootstrap, RECIPIENTS.full_name(prefix))
         rows = await pool.fetchval("SELECT count(*) FROM run_recipients WHERE run_id = $1", event.run_id)
     finally:

@@ -31,6 +31,7 @@ from libs.common.kafka import ensure_topics
 from libs.common.topics import ALL_TOPICS
 from tests.conftest import create_database, drop_database
 from tests.e2e.dispatch_harness import (
+    SeededRun,
     TwilioStandin,
     dispatcher_env,
     publish_recipients,
@@ -129,6 +130,7 @@ async def run_bench(kind: str) -> None:
         while True:
             async with pool.acquire() as conn:
                 state = await conn.fetchrow("SELECT state, sent, failed FROM campaign_runs WHERE id = $1", run.run_id)
+            assert state is not None  # the run seeded above
             if state["state"] == "completed" or time.monotonic() - started > 900:
                 break
             await asyncio.sleep(0.5)
@@ -200,7 +202,7 @@ def snapshot_check_totals(log_dir: Path) -> tuple[int, float]:
     return checked, seconds
 
 
-def mixed_recipients(run, senders: list[str], per_sender_segments: int, rng: random.Random,
+def mixed_recipients(run: SeededRun, senders: list[str], per_sender_segments: int, rng: random.Random,
                 *, single_segment: bool) -> list[Recipient]:
     from libs.common.segments import count_segments
 

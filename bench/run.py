@@ -93,7 +93,12 @@ def run_one(bench: Benchmark, timeout: float = TIMEOUT) -> BenchRun:
         reader = threading.Thread(target=_echo, args=(proc.stdout, lines), daemon=True)
         reader.start()
         timed_out = threading.Event()
-        watchdog = threading.Timer(timeout, lambda: (timed_out.set(), _signal_group(proc.pid, signal.SIGKILL)))
+
+        def kill_group() -> None:
+            timed_out.set()
+            _signal_group(proc.pid, signal.SIGKILL)
+
+        watchdog = threading.Timer(timeout, kill_group)
         watchdog.start()
         # Exited but not reaped, so its pid (the group's id) is not reused while the group is signalled.
         os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)

@@ -75,8 +75,8 @@ class Soak:
     wall: float = 0.0
     run: dict[str, Any] = field(default_factory=dict)
     peaks: dict[str, float] = field(default_factory=dict)
-    by_number: dict[str, list[dict]] = field(default_factory=dict)
-    summary: dict[str, dict] = field(default_factory=dict)
+    by_number: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    summary: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 async def run_soak(sender_count: int, segments: int, dispatchers: int, sample_every: float) -> Soak:
@@ -124,8 +124,9 @@ async def run_soak(sender_count: int, segments: int, dispatchers: int, sample_ev
             await publish_recipients(publisher, run)  # all at once, as the audience service does
         deadline = started + soak.ideal * 1.5 + 120
         while True:
-            soak.run = dict(await pool.fetchrow("SELECT state, sent, failed FROM campaign_runs WHERE id = $1",
-                                                run.run_id))
+            state = await pool.fetchrow("SELECT state, sent, failed FROM campaign_runs WHERE id = $1", run.run_id)
+            assert state is not None  # the run seeded above
+            soak.run = dict(state)
             if soak.run["state"] == "completed" or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.5)

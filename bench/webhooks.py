@@ -252,13 +252,15 @@ async def main(args: argparse.Namespace) -> None:
                 break
             await asyncio.sleep(0.05)
         published = time.monotonic() - load_done
-        outcomes = dict(await conn.fetch("SELECT outcome, count(*) FROM webhook_requests GROUP BY 1 ORDER BY 1"))
+        outcomes = {r["outcome"]: r["count"] for r in await conn.fetch(
+            "SELECT outcome, count(*) FROM webhook_requests GROUP BY 1 ORDER BY 1")}
         print(f"processed       backlog applied {drained:.2f} s after the last response, events published "
               f"{published:.2f} s after; outcomes {outcomes}")
         suppressed = await conn.fetchval("SELECT count(DISTINCT phone) FROM suppressions")
         callbacks = await conn.fetchval("SELECT count(*) FROM status_callbacks")
         distinct = len({r for r in requests if b"/twilio/status" in r[:40]})
-        ledger = dict(await conn.fetch("SELECT coalesce(twilio_status, 'none'), count(*) FROM send_ledger GROUP BY 1"))
+        ledger = {r["status"]: r["count"] for r in await conn.fetch(
+            "SELECT coalesce(twilio_status, 'none') AS status, count(*) FROM send_ledger GROUP BY 1")}
         events = await conn.fetchval("SELECT count(*) FROM event_outbox WHERE published_at IS NOT NULL")
         print(f"rows            suppressed numbers {suppressed} of {stops}; status callbacks {callbacks} of {distinct} "
               f"distinct; ledger {ledger}; events published {events}")

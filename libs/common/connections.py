@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from libs.common.db import create_pool, ping
+from libs.common.events import Event
 from libs.common.kafka import EventPublisher, check_topics, make_producer
 from libs.common.runtime import Check
 from libs.common.settings import Settings
@@ -26,7 +27,7 @@ class Connections:
 
 @asynccontextmanager
 async def open_connections(
-    settings: Settings, topics: Iterable[TopicSpec], *, min_pool_size: int = 0
+    settings: Settings, topics: Iterable[TopicSpec[Event]], *, min_pool_size: int = 0
 ) -> AsyncIterator[Connections]:
     """Connect to PostgreSQL and Kafka and check that ``topics`` exist as the manifest says.
 

@@ -22,7 +22,7 @@ import asyncio
 import json
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -36,6 +36,8 @@ from libs.common.topics import DLQ_CONFIGS, DLQ_PARTITIONS, TopicSpec
 
 log = get_logger(__name__)
 
+E = TypeVar("E", bound=Event)
+# A handler takes its topic's event type; a mapping of topics to handlers cannot say which, hence Any.
 Handler = Callable[[Any], Awaitable[None]]
 
 
@@ -44,7 +46,7 @@ Handler = Callable[[Any], Awaitable[None]]
 
 
 async def ensure_topics(
-    bootstrap: str, specs: Iterable[TopicSpec], *, prefix: str = "", replication_factor: int = 1
+    bootstrap: str, specs: Iterable[TopicSpec[Event]], *, prefix: str = "", replication_factor: int = 1
 ) -> dict[str, int]:
     """Create every topic and its DLQ if missing; return {name: partitions} as found on the cluster.
 
@@ -93,7 +95,7 @@ async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dic
     return counts
 
 
-async def check_topics(bootstrap: str, specs: Iterable[TopicSpec], *, prefix: str = "") -> None:
+async def check_topics(bootstrap: str, specs: Iterable[TopicSpec[Event]], *, prefix: str = "") -> None:
     """Raise ConfigurationError unless every topic (and DLQ) exists with its manifest partition count."""
     specs = list(specs)
     names = {s.full_name(prefix): s.partitions for s in specs} | {s.dlq_name(prefix): DLQ_PARTITIONS for s in specs}
@@ -133,7 +135,7 @@ class EventPublisher:
         self._producer = producer
         self._prefix = prefix
 
-    async def publish(self, spec: TopicSpec, event: Event, *, key: str) -> None:
+    async def publish(self, spec: TopicSpec[E], event: E, *, key: str) -> None:
         if not isinstance(event, spec.event_type):
             raise TypeError(f"{spec.name} carries {spec.event_type.__name__}, not {type(event).__name__}")
         await self._producer.send_and_wait(
@@ -161,7 +163,7 @@ class EventConsumer:
         *,
         bootstrap: str,
         group_id: str,
-        handlers: Mapping[TopicSpec, Handler],
+        handlers: Mapping[TopicSpec[Event], Handler],
         publisher: EventPublisher,
         prefix: str = "",
         session_timeout_ms: int = 10_000,
@@ -279,7 +281,7 @@ async def dead_letter(publisher: EventPublisher, record: ConsumerRecord, code: s
     )
 
 
-def decode_event(spec: TopicSpec, value: bytes | None) -> Event:
+def decode_event(spec: TopicSpec[E], value: bytes | None) -> E:
     """Parse and validate one record's value; raise EventRejected (a PermanentError) if it is bad."""
     if value is None:
         raise EventRejected("event_empty", "record has no value")

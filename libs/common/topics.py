@@ -7,15 +7,21 @@ service starts; services check at start that theirs exist with these partition c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from libs.common import events
 
+# Covariant: a topic of Recipient events is a topic of events, for code that handles every topic.
+EventT_co = TypeVar("EventT_co", bound=events.Event, covariant=True)
+
 
 @dataclass(frozen=True)
-class TopicSpec:
+class TopicSpec(Generic[EventT_co]):
+    """A topic and the one event type it carries: ``decode_event(RECIPIENTS, value)`` is a ``Recipient``."""
+
     name: str
     partitions: int
-    event_type: type[events.Event]
+    event_type: type[EventT_co]
     key: str  # what the key is, for readers; producers pass it explicitly
     configs: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
@@ -36,7 +42,7 @@ SEND_RESULTS = TopicSpec("textpulse.send-results", 6, events.SendResult, "run_id
 MESSAGE_STATUS = TopicSpec("textpulse.message-status", 6, events.MessageStatus, "message_sid")
 CONSENT = TopicSpec("textpulse.consent", 6, events.ConsentChanged, "phone")
 
-ALL_TOPICS: tuple[TopicSpec, ...] = (CAMPAIGN_DUE, RECIPIENTS, SEND_RESULTS, MESSAGE_STATUS, CONSENT)
+ALL_TOPICS: tuple[TopicSpec[events.Event], ...] = (CAMPAIGN_DUE, RECIPIENTS, SEND_RESULTS, MESSAGE_STATUS, CONSENT)
 DLQ_PARTITIONS = 1
 # Dead letters are kept a month: long enough for someone to look, replay and fix.
 DLQ_CONFIGS = {"retention.ms": str(30 * 24 * 3600 * 1000)}

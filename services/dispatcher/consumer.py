@@ -285,7 +285,7 @@ class DispatchConsumer:
         log.info("partitions.revoked", extra={"count": len(revoked), "ms": int((time.monotonic() - started) * 1000)})
 
 
-class _Rebalance(ConsumerRebalanceListener):
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped: its classes are Any
     def __init__(self, owner: DispatchConsumer) -> None:
         self._owner = owner
 

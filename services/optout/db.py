@@ -310,7 +310,7 @@ class OptoutDb:
         )
         return {(r["org_id"], r["phone"], r["scope"]): r["id"] for r in rows}
 
-    async def enqueue_events(self, conn: Connection, events: Sequence[tuple[TopicSpec, Event, str]]) -> None:
+    async def enqueue_events(self, conn: Connection, events: Sequence[tuple[TopicSpec[Event], Event, str]]) -> None:
         """Queue (topic, event, key) for the relay, in this order."""
         for spec, event, _ in events:
             if not isinstance(event, spec.event_type):

@@ -90,7 +90,7 @@ async def apply_batch(conn: Connection, rows: Sequence[WebhookRow], deps: Handle
             results[row.id] = WebhookResult(row.id, "failed", exc.code, exc.message)
             continue
         (inbound if row.kind == "inbound" else callbacks).append(row)
-    events: list[tuple[TopicSpec, Event, str]] = []
+    events: list[tuple[TopicSpec[Event], Event, str]] = []
     consent: list[ConsentRequest] = []
     if inbound:
         results |= await _apply_inbound(conn, inbound, deps.db, consent)
@@ -169,7 +169,7 @@ def _small_int(raw: str | None) -> int:
 
 
 async def _apply_callbacks(
-    conn: Connection, rows: list[WebhookRow], db: OptoutDb, events: list[tuple[TopicSpec, Event, str]],
+    conn: Connection, rows: list[WebhookRow], db: OptoutDb, events: list[tuple[TopicSpec[Event], Event, str]],
     consent: list[ConsentRequest],
 ) -> dict[int, WebhookResult]:
     """Store each callback once, raise the ledger rows, queue MessageStatus; 21610 also suppresses."""
@@ -311,7 +311,7 @@ async def _apply_round(conn: Connection, deps: HandlerDeps, requests: list[Conse
                       changed=(req.org_id, c.phone, c.scope) in changed, occurred_at=req.occurred_at)
         for req, c in pairs
     ])
-    events: list[tuple[TopicSpec, Event, str]] = []
+    events: list[tuple[TopicSpec[Event], Event, str]] = []
     jobs = []
     for req, c in pairs:
         consent_id = recorded.get((req.org_id, c.phone, c.scope))

@@ -24,7 +24,8 @@ async def _discard(message: Message) -> None:
     """A ``send`` that drops the response: the request is processed, the client never hears."""
 
 
-async def _answer(send: Send, status: int, body: bytes, content_type: str) -> None:
+async def _answer(send: Send, status: int, body: bytes | memoryview, content_type: str) -> None:
+    body = bytes(body)  # ASGI bodies are bytes; a rendered Starlette response may hold a memoryview
     await send(
         {
             "type": "http.response.start",

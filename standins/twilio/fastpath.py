@@ -73,7 +73,7 @@ class CreateFastPath:
             status, payload = create_response(self.twilio, match.group(1), authorization, b"".join(chunks))
             headers = [(b"content-type", _JSON)]
         except TwilioApiError as exc:
-            status, payload = exc.status, exc.render().body
+            status, payload = exc.status, bytes(exc.render().body)
             headers = [(b"content-type", _JSON)]
             headers += [(k.lower().encode(), v.encode()) for k, v in (exc.headers or {}).items()]
         headers.append((b"content-length", str(len(payload)).encode()))

@@ -7,6 +7,7 @@ the keyword message is still posted to the webhook (twilio.md §7).
 from __future__ import annotations
 
 from dataclasses import asdict
+from decimal import Decimal
 from typing import Any
 
 import phonenumbers
@@ -21,7 +22,7 @@ from standins.twilio.state import TwilioState, new_sid, segments_of
 
 def _country(e164: str) -> str:
     try:
-        region = phonenumbers.region_code_for_country_code(phonenumbers.parse(e164).country_code)
+        region = phonenumbers.region_code_for_country_code(phonenumbers.parse(e164).country_code or 0)
     except phonenumbers.NumberParseException:
         return ""
     return "" if region == "ZZ" else region
@@ -80,7 +81,7 @@ async def receive(
             seq=state.store.next_seq(), sid=new_sid(), account_sid=account, to=member, from_=to,
             body=result.auto_reply, messaging_service_sid=number.service_sid, status="delivered",
             direction="outbound-reply", num_segments=reply_segments, encoding=reply_encoding, date_created=now,
-            date_updated=now, sender=to, date_sent=now, accepted_at=now, left_queue_at=now, price=price(0),
+            date_updated=now, sender=to, date_sent=now, accepted_at=now, left_queue_at=now, price=price(Decimal(0)),
         )
         state.store.add(reply)
         reply_sid = reply.sid

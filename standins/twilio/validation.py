@@ -10,6 +10,7 @@ errors for every credential; the magic ``From`` numbers exist only under test cr
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -99,8 +100,8 @@ def _check_validity(raw: str | None) -> int | None:
 def check_create(
     form: dict[str, str],
     *,
-    owned: set[str] | dict[str, object],
-    services: set[str] | dict[str, object],
+    owned: Container[str],
+    services: Container[str],
     test_credentials: bool,
 ) -> CreateRequest:
     """The create request in ``form`` if Twilio would accept it; raises TwilioApiError otherwise.

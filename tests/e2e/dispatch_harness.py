@@ -14,6 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -30,7 +31,8 @@ from tests.sealed_credentials import seal_credentials
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 class Process:
@@ -76,7 +78,7 @@ async def wait_http(url: str, timeout: float = 30) -> None:
 
 class TwilioStandin:
     def __init__(self, log_dir: Path, senders: list[str], *, rate: float = 3.0, inbound_url: str | None = None,
-                 status_callbacks: bool = True, extra_config: dict | None = None) -> None:
+                 status_callbacks: bool = True, extra_config: dict[str, Any] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = default_config()
@@ -88,21 +90,23 @@ class TwilioStandin:
         self.process = Process("twilio-standin", [sys.executable, "-m", "standins.twilio", "--port", str(self.port),
                                                   "--config", str(config_file)], dict(os.environ), log_dir)
 
-    async def messages_to(self) -> dict[str, list[dict]]:
+    async def messages_to(self) -> dict[str, list[dict[str, Any]]]:
         async with httpx.AsyncClient(base_url=self.url) as client:
             data = (await client.get("/_control/messages", params={"direction": "outbound-api"})).json()
-        by_number: dict[str, list[dict]] = {}
+        by_number: dict[str, list[dict[str, Any]]] = {}
         for message in data["messages"]:
             by_number.setdefault(message["to"], []).append(message)
         return by_number
 
-    async def summary(self) -> dict[str, dict]:
+    async def summary(self) -> dict[str, dict[str, Any]]:
         async with httpx.AsyncClient(base_url=self.url) as client:
-            return (await client.get("/_control/arrivals/summary")).json()["senders"]
+            senders: dict[str, dict[str, Any]] = (await client.get("/_control/arrivals/summary")).json()["senders"]
+            return senders
 
-    async def arrivals(self) -> list[dict]:
+    async def arrivals(self) -> list[dict[str, Any]]:
         async with httpx.AsyncClient(base_url=self.url) as client:
-            return (await client.get("/_control/arrivals")).json()["arrivals"]
+            arrivals: list[dict[str, Any]] = (await client.get("/_control/arrivals")).json()["arrivals"]
+            return arrivals
 
     async def reply(self, member: str, sender: str, body: str) -> None:
         """The member texts ``body`` to ``sender``: Twilio's keyword rules, then the signed webhook."""
@@ -110,7 +114,7 @@ class TwilioStandin:
             reply = {"from": member, "to": sender, "body": body}
             (await client.post("/_control/replies", json=reply)).raise_for_status()
 
-    async def fault(self, plan: dict) -> None:
+    async def fault(self, plan: dict[str, Any]) -> None:
         async with httpx.AsyncClient(base_url=self.url) as client:
             (await client.post("/_control/faults", json=plan)).raise_for_status()
 

@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from libs.common.events import Event
 from libs.common.topics import TopicSpec
 from tests.sealed_credentials import seal_credentials
 
@@ -63,7 +64,7 @@ async def seed_run(pool: asyncpg.Pool, org: Org, *, state: str = "sending", reas
             org.id, org.campaign_id, state, reason, targeted)
 
 
-async def consumer_caught_up(bootstrap: str, group: str, specs: Iterable[TopicSpec], prefix: str) -> bool:
+async def consumer_caught_up(bootstrap: str, group: str, specs: Iterable[TopicSpec[Event]], prefix: str) -> bool:
     """True when ``group`` has committed every partition of these topics up to its end; False while the
     broker does not answer (a probe for ``eventually``)."""
     partitions = [TopicPartition(s.full_name(prefix), p) for s in specs for p in range(s.partitions)]
