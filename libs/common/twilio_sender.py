@@ -13,7 +13,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -40,6 +40,14 @@ class Accepted:
     status: str
     segments: int
     price: Decimal | None
+
+
+class MessageSender(Protocol):
+    """What sending code needs from Twilio (the port ``TwilioSender`` adapts); fakes in tests provide the same."""
+
+    async def send(self, *, sender: str, to: str, body: str, validity_period_s: int | None = None) -> Accepted: ...
+
+    async def find_sent(self, *, sender: str, to: str, body: str, since: datetime) -> str | None: ...
 
 
 class TwilioSender:

@@ -33,9 +33,10 @@ from libs.common.logging import get_logger, mask_phone
 from libs.common.outages import POSTGRES_RETRYABLE
 from libs.common.sender_caps import CapPolicy, is_capped, next_period_start
 from libs.common.twilio_errors import SendFailure
-from libs.common.twilio_sender import TwilioSender
-from services.dispatcher.db import DispatchStore, LedgerEntry, LedgerState
+from libs.common.twilio_sender import MessageSender
+from services.dispatcher.db import LedgerEntry, LedgerState
 from services.dispatcher.ledger_writer import LedgerUnavailable
+from services.dispatcher.ports import LedgerStore
 
 log = get_logger(__name__)
 
@@ -74,14 +75,14 @@ _LEDGER_OUTAGES: Final[tuple[type[BaseException], ...]] = (LedgerUnavailable, *P
 
 
 class Deliverer:
-    def __init__(self, store: DispatchStore, *, process_id: str, failure_threshold: float = 0.05,
+    def __init__(self, store: LedgerStore, *, process_id: str, failure_threshold: float = 0.05,
                  failure_window: int = 200) -> None:
         self._store = store
         self._process_id = process_id
         self._failure_threshold = failure_threshold
         self._failure_window = failure_window
 
-    async def deliver(self, event: Recipient, attempt: Attempt, twilio: TwilioSender,
+    async def deliver(self, event: Recipient, attempt: Attempt, twilio: MessageSender,
                       sender_verification: str = "verified", *, not_before: float = 0.0) -> Delivered:
         """Deliver ``event`` once; the Twilio call starts no earlier than ``not_before`` (the pacing slot)."""
         policy = None
@@ -107,7 +108,7 @@ class Deliverer:
             raise HoldRecord(code, str(exc), delay_s=1.0, segments_used=event.segments,
                              anchor=time.time()) from None
 
-    async def _deliver_entry(self, event: Recipient, attempt: Attempt, twilio: TwilioSender, run_state: str | None,
+    async def _deliver_entry(self, event: Recipient, attempt: Attempt, twilio: MessageSender, run_state: str | None,
                              policy: CapPolicy | None, not_before: float) -> Delivered:
         # A capped sender's reservation shares a transaction with the outcome: its entry needs a connection.
         async with self._store.entry(event, attempt.token, self._process_id,
@@ -151,7 +152,7 @@ class Deliverer:
         opens_in = (next_period_start(reached, now) - now).total_seconds()
         raise HoldRecord("cap_reached", f"{event.sender}'s {reached} cap is reached", delay_s=min(opens_in, 60.0))
 
-    async def _send(self, entry: LedgerEntry, attempt: Attempt, twilio: TwilioSender, not_before: float) -> Delivered:
+    async def _send(self, entry: LedgerEntry, attempt: Attempt, twilio: MessageSender, not_before: float) -> Delivered:
         event = entry.event
         # A loop, not one sleep: an event loop's timers may fire up to its clock's resolution early (a
         # millisecond with uvloop), and a 3-segment text sent 0.1 ms early is a fourth segment in a second.
@@ -191,7 +192,7 @@ class Deliverer:
         await self._check_health(event)
         return delivered
 
-    async def _reconcile(self, event: Recipient, claimed_at: datetime, twilio: TwilioSender) -> str | None:
+    async def _reconcile(self, event: Recipient, claimed_at: datetime, twilio: MessageSender) -> str | None:
         try:
             sid = await twilio.find_sent(sender=event.sender, to=event.to, body=event.body, since=claimed_at)
         except SendFailure as failure:

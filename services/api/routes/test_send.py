@@ -37,7 +37,7 @@ from libs.common.secret_store import TwilioLogin, open_twilio_login
 from libs.common.segments import InvalidBody
 from libs.common.sender_caps import is_capped, next_period_start
 from libs.common.twilio_errors import SendFailure, is_transient
-from libs.common.twilio_sender import Account, TwilioSender
+from libs.common.twilio_sender import Account, MessageSender, TwilioSender
 from services.api import db, test_send_db
 from services.api.deps import ActorDep, OrgDep, PoolDep, SecretsDep, WebDep
 from services.api.errors import Conflict, InvalidInput, NotFound, TooManyRequests
@@ -183,7 +183,7 @@ async def _send_all(login: TwilioLogin, callback: str, base_url: str, sender: st
         await twilio.aclose()
 
 
-async def _send_one(twilio: TwilioSender, sender: str, to: str, text: str, segments: int) -> TestText:
+async def _send_one(twilio: MessageSender, sender: str, to: str, text: str, segments: int) -> TestText:
     try:
         accepted = await twilio.send(sender=sender, to=to, body=text)
     except SendFailure as exc:

@@ -1,0 +1,49 @@
+"""What the Deliverer needs from the ledger and the run's settings: ``DispatchStore`` on PostgreSQL provides it.
+
+Twilio's side of delivery is ``libs.common.twilio_sender.MessageSender``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+from libs.common.db import Connection
+from libs.common.events import Recipient, SendOutcome
+from libs.common.sender_caps import CapPolicy
+from services.dispatcher.db import LedgerEntry
+
+
+class LedgerStore(Protocol):
+    async def run_state(self, run_id: uuid.UUID) -> str | None: ...
+
+    def entry(self, e: Recipient, token: uuid.UUID, process_id: str, *,
+              own_connection: bool = False) -> AbstractAsyncContextManager[LedgerEntry]: ...
+
+    async def reclaim(self, entry: LedgerEntry, token: uuid.UUID, process_id: str) -> None: ...
+
+    async def record_sent(self, entry: LedgerEntry, sid: str, status: str, segments: int,
+                          price: Decimal | None, sent_at: float) -> None: ...
+
+    async def record_final(self, entry: LedgerEntry, state: SendOutcome, code: int | None,
+                           reason: str | None = None) -> None: ...
+
+    async def is_suppressed(self, e: Recipient) -> bool: ...
+
+    async def suppress(self, e: Recipient) -> None: ...
+
+    async def mark_bad_number(self, e: Recipient, code: int) -> None: ...
+
+    async def recent_outcomes(self, run_id: uuid.UUID, window: int) -> tuple[int, int]: ...
+
+    async def pause_run(self, run_id: uuid.UUID, reason: str) -> None: ...
+
+    async def refuse_run(self, run_id: uuid.UUID, reason: str) -> None: ...
+
+    async def cap_policy(self, org_id: uuid.UUID, verification: str) -> CapPolicy | None: ...
+
+    async def reserve_volume(self, conn: Connection, sender: str, segments: int,
+                             limits: dict[str, int], now: datetime) -> str | None: ...
