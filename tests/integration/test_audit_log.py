@@ -258,3 +258,21 @@ async def test_the_csv_export_quotes_cells_a_spreadsheet_would_run_and_is_itself
     assert '"label": "=HYPERLINK' in rows[0]["after"] and rows[0]["after"].startswith("{")
     recorded = await only(db_pool, admin.org_id, "audit_events.exported")
     assert decoded(recorded["detail"]) == {"action": "test_number.added"}
+
+
+async def test_the_settings_page_shows_the_log_filtered_with_an_export_link(
+    db_pool: asyncpg.Pool, admin: Caller
+) -> None:
+    assert (await admin.call("PATCH", "/api/v1/settings/country", {"default_country_prefix": "+44"})).status_code == 200
+    assert (await admin.call("POST", "/api/v1/settings/test-numbers",
+                             {"phone": "+12025550177", "label": "Office"})).status_code == 200
+
+    page = await admin.client.get("/settings?action=test_number.added", headers=admin.headers | {"Accept": "text/html"})
+    assert page.status_code == 200, page.text
+    table = page.text.split('id="audit-events"', 1)[1].split("</table>", 1)[0]
+    assert "test_number.added" in table and "+12025550177" in table and ADDRESS in table
+    assert "settings.country_changed" not in table
+    assert 'href="/api/v1/audit-events/export.csv?action=test_number.added"' in page.text
+    assert '<option value="settings.country_changed" >' in page.text  # offered, not chosen
+    assert '<option value="test_number.added" selected>' in page.text
+    assert "1 matching event." in page.text

@@ -100,7 +100,7 @@ async def list_audit_events(
     async with pool.acquire() as conn:
         rows = await audit.QUERIES.fetch(conn, "list-audit-events", **where.values(), limit=limit, offset=offset)
         actions = [r["action"] for r in await audit.QUERIES.fetch(conn, "audit-actions", org_id=admin.org.id)]
-    return AuditEventPage(items=[AuditEventOut(**_decoded(r)) for r in rows], total=rows[0]["total"] if rows else 0,
+    return AuditEventPage(items=[AuditEventOut(**decoded(r)) for r in rows], total=rows[0]["total"] if rows else 0,
                           limit=limit, offset=offset, actions=actions)
 
 
@@ -115,7 +115,7 @@ async def export_audit_events(admin: AdminDep, caller: CallerDep, pool: PoolDep,
                              headers={"Content-Disposition": 'attachment; filename="audit-log.csv"'})
 
 
-def _decoded(record: asyncpg.Record) -> dict[str, Any]:
+def decoded(record: asyncpg.Record) -> dict[str, Any]:
     row = {k: v for k, v in dict(record).items() if k != "total"}
     for column in ("before", "after", "detail"):
         if row[column] is not None:
