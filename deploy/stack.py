@@ -8,7 +8,8 @@
   ``var/run`` (checked against each process's start time, so a recycled pid is never killed).
   ``--wipe`` also deletes ``var/`` data.
 - ``test [pytest args]``: ``infra`` (reusing what is already running), runs pytest, and stops what it
-  started itself.
+  started itself. ``TEXTPULSE_TEST_INFRA=containers`` runs that PostgreSQL and Kafka as containers
+  instead (testcontainers, tests/infra_containers.py); ``auto`` does so when a Docker engine answers.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,19 +107,48 @@ def service_env(port: int) -> dict[str, str]:
 # Infrastructure
 
 
+def database_given() -> bool:
+    return bool(os.environ.get("TEXTPULSE_DATABASE_URL"))
+
+
+def kafka_given() -> bool:
+    return bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or os.environ.get("TEXTPULSE_KAFKA_BOOTSTRAP_SERVERS"))
+
+
 def infra() -> list[str]:
     """Start PostgreSQL and Kafka unless given; migrate; create topics. Return what was started."""
     started = []
-    if not os.environ.get("TEXTPULSE_DATABASE_URL"):
+    if not database_given():
         if not _alive("postgres"):
             started.append("postgres")
         _sh("postgres.sh")
-    if not (os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or os.environ.get("TEXTPULSE_KAFKA_BOOTSTRAP_SERVERS")):
+    if not kafka_given():
         if not _alive("kafka"):
             started.append("kafka")
         _sh("kafka.sh")
     asyncio.run(_prepare())
     return started
+
+
+TEST_INFRA_MODES = ("local", "containers", "auto")
+
+
+def choose_test_infra(mode: str | None, engine_answers: Callable[[], bool]) -> str:
+    """Where ``make test`` runs PostgreSQL and Kafka, from ``TEXTPULSE_TEST_INFRA``: "local" (processes, as
+    ``infra``; the default) or "containers". ``auto`` is containers when a Docker engine answers, else local;
+    ``containers`` without an engine stops with the reason. ``engine_answers`` is asked only when it matters.
+    """
+    mode = mode or "local"
+    if mode not in TEST_INFRA_MODES:
+        raise SystemExit(f"TEXTPULSE_TEST_INFRA={mode!r} is not one of {', '.join(TEST_INFRA_MODES)}")
+    if mode == "local":
+        return "local"
+    if engine_answers():
+        return "containers"
+    if mode == "containers":
+        raise SystemExit("TEXTPULSE_TEST_INFRA=containers, but no Docker engine answers (DOCKER_HOST, the "
+                         "Docker context or /var/run/docker.sock); start one, or use local or auto")
+    return "local"
 
 
 async def _prepare() -> None:
@@ -307,14 +338,37 @@ def status() -> None:
 
 
 def run_tests(pytest_args: list[str]) -> int:
+    from tests import infra_containers
+
+    mode = choose_test_infra(os.environ.get("TEXTPULSE_TEST_INFRA"), infra_containers.docker_engine_answers)
+    if mode == "containers":
+        return _run_tests_in_containers(pytest_args)
     started = infra()
-    env = dict(os.environ, TEXTPULSE_TEST_DATABASE_URL=database_url(),
-               TEXTPULSE_TEST_KAFKA_BOOTSTRAP_SERVERS=bootstrap_servers())
     try:
-        return subprocess.run([PYTHON, "-m", "pytest", *pytest_args], cwd=REPO, env=env).returncode
+        return _pytest(pytest_args)
     finally:
         if started:
             down(started)
+
+
+def _run_tests_in_containers(pytest_args: list[str]) -> int:
+    """PostgreSQL and Kafka in containers for this session (addresses given in the environment still win)."""
+    from tests import infra_containers
+
+    with infra_containers.started(postgres=not database_given(), kafka=not kafka_given()) as containers:
+        if containers.database_url:
+            os.environ["TEXTPULSE_DATABASE_URL"] = containers.database_url
+        if containers.kafka_bootstrap:
+            os.environ["TEXTPULSE_KAFKA_BOOTSTRAP_SERVERS"] = containers.kafka_bootstrap
+        print(f"containers: PostgreSQL at {database_url()}, Kafka at {bootstrap_servers()}")
+        asyncio.run(_prepare())
+        return _pytest(pytest_args)
+
+
+def _pytest(pytest_args: list[str]) -> int:
+    env = dict(os.environ, TEXTPULSE_TEST_DATABASE_URL=database_url(),
+               TEXTPULSE_TEST_KAFKA_BOOTSTRAP_SERVERS=bootstrap_servers())
+    return subprocess.run([PYTHON, "-m", "pytest", *pytest_args], cwd=REPO, env=env).returncode
 
 
 def main() -> None:

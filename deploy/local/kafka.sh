@@ -26,7 +26,7 @@ fi
 props=$var/kafka/server.properties
 sed -e "s#@PORT@#$port#g" -e "s#@CONTROLLER_PORT@#$controller_port#g" -e "s#@DATA@#$var/kafka/data#g" \
   "$repo/deploy/kafka/server.properties.in" > "$props"
-java_opts=(-Xms256m -Xmx512m -XX:+UseG1GC -Dlog4j2.configurationFile="$repo/deploy/kafka/log4j2.properties"
+java_opts=(-Xms256m -Xmx1g -XX:+UseG1GC -Dlog4j2.configurationFile="$repo/deploy/kafka/log4j2.properties"
   -Dkafka.logs.dir="$var/log")
 
 if [ ! -f "$var/kafka/data/meta.properties" ]; then

@@ -1,4 +1,6 @@
-"""iMIS REST: one site and user's bearer token, requests that renew it, failures as typed errors (imis.md §1).
+"""iMIS REST: one site and user's bearer token, requests that renew it, failures as typed errors.
+
+See docs/imis.md#authentication.
 
     session = ImisSession(http, "https://members.example.org", "SMS_INTEGRATION", password)
     response = await session.request("GET", "/api/IQA", params=[("QueryName", "$/Textpulse/SMS Audience")])
@@ -20,8 +22,8 @@ Failures are translated here, once:
   under the session's ``Refusals`` codes: ``imis_forbidden`` and ``imis_rejected`` by default. The IQA
   client reports ``iqa_*`` codes instead, which the alert watcher tells from an iMIS that did not answer.
 
-``write_panel`` writes one member's panel row (imis.md §4b); IQA paging is in ``imis_iqa``, and the
-``$type``/``$values`` shapes in ``imis_values``.
+``write_panel`` writes one member's panel row (docs/imis.md#the-sms-preferences-panel); IQA paging is in
+``imis_iqa``, and the ``$type``/``$values`` shapes in ``imis_values``.
 """
 
 from __future__ import annotations

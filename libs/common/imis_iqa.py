@@ -1,4 +1,4 @@
-"""iMIS IQA: every page of a query, typed values decoded, transient failures retried (imis.md §2).
+"""iMIS IQA: every page of a query, typed values decoded, transient failures retried (docs/imis.md#running-an-iqa).
 
     client = ImisQueryClient(http, "https://members.example.org", "SMS_INTEGRATION", password)
     async for page in client.pages("$/Textpulse/SMS Audience", ["eq:REG"]):
@@ -46,7 +46,7 @@ __all__ = ["MAX_PAGE_SIZE", "ImisQueryClient", "Page", "RetryPolicy"]
 
 log = get_logger(__name__)
 
-MAX_PAGE_SIZE = 500  # the largest page iMIS serves (imis.md §2)
+MAX_PAGE_SIZE = 500  # the largest page iMIS serves (docs/imis.md#running-an-iqa)
 # One IQA answer as read: (offset, raw rows, total, offset of the next page or None after the last).
 RawPage: TypeAlias = tuple[int, list[Any], int | None, int | None]
 _IQA_REFUSALS = Refusals(forbidden="iqa_forbidden", not_found="iqa_not_found", rejected="iqa_rejected",

@@ -1,4 +1,6 @@
-"""iMIS's typed JSON, both ways: rows read from an IQA, and the panel row written back (imis.md §2, §4b). Pure.
+"""iMIS's typed JSON, both ways: rows read from an IQA, and the panel row written back. Pure.
+
+See docs/imis.md#typed-values and docs/imis.md#the-sms-preferences-panel.
 
 iMIS serialises .NET objects with their type: a value is ``{"$type": "System.Int32", "$value": 5}``, a
 collection ``{"$type": ..., "$values": [...]}``, and a missing value (NULL) is a property without ``Value``.
@@ -67,8 +69,9 @@ def _party_id(identity: Any) -> str | None:
 
 
 def panel_entity(panel: str, member_id: str, values: Sequence[tuple[str, PanelValue]]) -> dict[str, Any]:
-    """The GenericEntityData body of a single-instance panel row (imis.md §4b). A None value is left out,
-    which is how iMIS writes NULL; booleans and integers carry their .NET type."""
+    """The GenericEntityData body of a single-instance panel row (docs/imis.md#the-sms-preferences-panel).
+
+    A None value is left out, which is how iMIS writes NULL; booleans and integers carry their .NET type."""
 
     def identity(entity: str) -> dict[str, Any]:
         return {"$type": _IDENTITY, "EntityTypeName": entity,

@@ -27,7 +27,7 @@ from libs.common.segments import InvalidBody, SegmentCount, count_segments, expl
 
 __all__ = ["MAX_SEGMENTS", "SAMPLE_VALUES", "Checked", "PreflightReport", "preflight_members", "preview"]
 
-# Textpulse refuses more than 10 segments per recipient (twilio.md §13, a convention, not a Twilio limit).
+# Textpulse refuses more than 10 segments per recipient (docs/twilio.md#message-size, a convention, not a Twilio limit).
 MAX_SEGMENTS: Final = 10
 
 # Shown when the composer has no member to preview with.

@@ -4,7 +4,7 @@
     >>> table.cost_for("US", segments=2)
     Decimal('0.0166')
 
-What is counted (``shared/reference/twilio.md`` §10):
+What is counted (``docs/twilio.md#pricing``):
 
 - Twilio charges every segment of a message that is sent, at the destination country's price.
 - Since 30 Sept 2024 a message that ends ``failed`` costs a Failed Message Processing Fee of $0.001
@@ -42,7 +42,7 @@ PUMPING_PROTECTION_FREE: Final = frozenset({"US", "CA"})
 DEFAULT_PRICES: Final[Mapping[str, Decimal]] = MappingProxyType(
     {
         # Twilio's US toll-free outbound price per segment, "current as of October 2026" as quoted by
-        # two summaries (twilio.md §10, unverified; 2023-24 invoices show 0.0079). Canada assumed equal.
+        # two summaries (docs/twilio.md#pricing, unverified; 2023-24 invoices show 0.0079). Canada assumed equal.
         "US": Decimal("0.0083"),
         "CA": Decimal("0.0083"),
         # Placeholders of the right order of magnitude, NOT from a stored source: set them from

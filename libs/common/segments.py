@@ -1,4 +1,4 @@
-"""Count SMS segments exactly as Twilio does (``shared/reference/segments.md``).
+"""Count SMS segments exactly as Twilio does (``docs/segments.md``).
 
     >>> count = count_segments("Hi Zoë, your membership renews on 1 July.")
     >>> count.encoding, count.segments, count.units

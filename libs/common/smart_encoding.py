@@ -1,7 +1,7 @@
 """Twilio Smart Encoding: Unicode look-alikes replaced by GSM-7 text before a message is encoded.
 
 The table is Twilio's published list as mirrored by the calculator's ``SmartEncodingMap`` (see
-``shared/reference/segments.md`` §5), so that counts with Smart Encoding on match the calculator. The
+``docs/segments.md#smart-encoding``), so that counts with Smart Encoding on match the calculator. The
 replacement is made per code point, before the text is split into grapheme clusters, as the
 calculator does.
 

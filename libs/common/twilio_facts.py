@@ -1,4 +1,7 @@
-"""Twilio's facts that more than one service relies on (twilio.md §3, §7, §8, §10). Pure.
+"""Twilio's facts that more than one service relies on. Pure.
+
+See docs/twilio.md#message-statuses, docs/twilio.md#opt-out-keywords, docs/twilio.md#error-codes-we-act-on
+and docs/twilio.md#pricing.
 
 What each service *does* about a fact stays with it: the dispatcher's remedies (``twilio_errors``),
 the opt-out service's ledger updates, the usage service's charging rules. The facts live here once.
@@ -51,11 +54,11 @@ STATUS_RANK: Final[Mapping[str, int]] = {
 
 # Since 30 Sept 2024 a message that ends ``failed`` costs this, per message (not per segment)...
 FAILED_MESSAGE_FEE: Final = Decimal("0.001")
-# ... unless its error code is one of these (twilio.md §10): Twilio's internal errors, and failures the
+# ... unless its error code is one of these (docs/twilio.md#pricing): Twilio's internal errors, and failures the
 # sender could not help (30450 pumping protection, 30036 validity period, 30002 account suspended, ...).
 FEE_EXEMPT_ERRORS: Final = frozenset({12400, 20500, 20504, 30103, 30500, 30036, 30002, 30454, 30450, 21408, 30008})
 
-# "Attempt to send to unsubscribed recipient": the member replied STOP to this sender (twilio.md §7).
+# "Attempt to send to unsubscribed recipient": the member replied STOP to this sender (docs/twilio.md#opt-out-keywords).
 # Twilio refuses every later send from it, so the number is suppressed.
 UNSUBSCRIBED_ERROR: Final = 21610
 
@@ -76,8 +79,9 @@ def pays_failed_message_fee(status: str | None, error_code: int | None) -> bool:
     return status == "failed" and error_code not in FEE_EXEMPT_ERRORS
 
 
-# Twilio error codes in plain language (twilio.md §8), for people who never open Twilio's docs. Lower-case
-# clauses, so they read inside a sentence ("Twilio refused the messages with error 21606: the sender ...").
+# Twilio error codes in plain language (docs/twilio.md#error-codes-we-act-on), for people who never open
+# Twilio's docs. Lower-case clauses, so they read inside a sentence ("Twilio refused the messages with
+# error 21606: the sender ...").
 ERROR_MEANINGS: Final[Mapping[int, str]] = {
     0: "Twilio gave no error code",
     20003: "Twilio refused the account credentials",

@@ -76,6 +76,8 @@ ROUTE_ACCESS: Final[Mapping[tuple[str, str], Access]] = {
     ("DELETE", "/api/v1/settings/test-numbers/{phone}"): A,
     ("GET", "/api/v1/users"): A, ("POST", "/api/v1/users"): A, ("PATCH", "/api/v1/users/{user_id}"): A,
     ("PUT", "/api/v1/users/{user_id}/password"): A,
+    # the audit log: read-only, for admins
+    ("GET", "/api/v1/audit-events"): A, ("GET", "/api/v1/audit-events/export.csv"): A,
     ("GET", "/api/v1/api-keys"): A, ("POST", "/api/v1/api-keys"): A, ("DELETE", "/api/v1/api-keys/{key_id}"): A,
 }
 

@@ -41,10 +41,6 @@ def _json(value: Any) -> str:
 # -- organisations and senders ----------------------------------------------------------------
 
 
-async def get_organisation(conn: Connection, org_id: UUID) -> Row | None:
-    return _row(await QUERIES.fetchrow(conn, "get-organisation", org_id=org_id))
-
-
 async def sender_belongs_to(conn: Connection, org_id: UUID, sender_id: UUID) -> bool:
     return await QUERIES.fetchval(conn, "sender-of-org", org_id=org_id, sender_id=sender_id) is not None
 

@@ -2,12 +2,6 @@
 -- organisation is simply not found. Changes lock the campaign first (lock-campaign) and decide in
 -- Python (libs/common/campaign_states.py), so the state machine has one home.
 
--- name: get-organisation
-SELECT o.id, o.time_zone, o.campaign_segment_limit, a.max_segments AS account_max_segments
-FROM organisations o
-LEFT JOIN sms_accounts a ON a.org_id = o.id
-WHERE o.id = :org_id;
-
 -- name: sender-of-org
 SELECT id FROM senders WHERE id = :sender_id AND org_id = :org_id;
 

@@ -35,7 +35,7 @@ from libs.common.secret_store import API_KEY_SECRET, AUTH_TOKEN, SecretStore
 from services.api import auth, auth_db, db
 
 # The Twilio stand-in's default account (standins/twilio/config.py default_config(); a test checks
-# they agree). Fake values from twilio.md's worked example: never real credentials.
+# they agree). Fake values from docs/twilio.md#webhook-signatures (its worked example): never real credentials.
 STANDIN_ACCOUNT_SID = "ACee08e93f9e75863cc27e95aabf22ae4e"
 STANDIN_AUTH_TOKEN = "0123456789abcdef0123456789abcdef"
 STANDIN_API_KEY_SID = "SK61b4dbe1325f7e920f15ccc8554dc34e"

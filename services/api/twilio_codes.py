@@ -1,7 +1,7 @@
 """Twilio error codes in plain language, for the campaign page's failures table.
 
 Wording is ours, for association staff; the codes and what they mean are Twilio's
-(``shared/reference/twilio.md``, twilio.com/docs/api/errors). A code not listed is shown with a link
+(``docs/twilio.md#error-codes-we-act-on``, twilio.com/docs/api/errors). A code not listed is shown with a link
 to Twilio's page for it.
 """
 

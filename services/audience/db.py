@@ -214,7 +214,3 @@ class AudienceStore:
         """Every queued row up to position ``through`` has been acknowledged by Kafka."""
         async with self._pool.acquire() as conn:
             await self._q.execute(conn, "mark-published", run_id=run_id, position=through)
-
-    async def snapshot_counts(self, run_id: uuid.UUID) -> list[dict[str, Any]]:
-        async with self._pool.acquire() as conn:
-            return [dict(r) for r in await self._q.fetch(conn, "snapshot-counts", run_id=run_id)]

@@ -116,9 +116,3 @@ LIMIT :limit;
 -- batch; the dispatcher's ledger on (run_id, recipient_id) makes the second copy harmless. greatest():
 -- two consumers overlapping in a rebalance never move the checkpoint back.
 UPDATE campaign_runs SET published_through = greatest(published_through, :position) WHERE id = :run_id;
-
--- name: snapshot-counts
-SELECT s.status, s.reason, count(*) AS members, sum(s.segments) AS segments,
-       count(*) FILTER (WHERE s.status = 'queued' AND s.position <= r.published_through) AS published
-FROM run_recipients s JOIN campaign_runs r ON r.id = s.run_id
-WHERE s.run_id = :run_id GROUP BY s.status, s.reason ORDER BY s.status, s.reason;

@@ -1,6 +1,6 @@
 """What a consent change touches: the member's number, the scopes, and how iMIS is told. Pure.
 
-Scopes (twilio.md §7): Twilio blocks the pair (member, number replied to), or the whole Messaging
+Scopes (docs/twilio.md#opt-out-keywords): Twilio blocks the pair (member, number replied to), or the whole Messaging
 Service when that number is in one; Textpulse mirrors that block as a sender-scoped suppression and
 adds its own organisation-wide rule (scope ``''``): a member who says STOP to one sender is not texted
 from any other. START or UNSTOP lifts both: the member's latest word is the authority. A block at a
@@ -78,5 +78,5 @@ def source_text(keyword: str | None, source: str, phone: str) -> str:
 
 
 def imis_local_time(moment: datetime, time_zone: str) -> str:
-    """iMIS dates carry no zone (imis.md §2.1): render in the organisation's own time zone."""
+    """iMIS dates carry no zone (docs/imis.md#typed-values): render in the organisation's own time zone."""
     return moment.astimezone(ZoneInfo(time_zone)).strftime("%Y-%m-%dT%H:%M:%S")

@@ -1,6 +1,6 @@
 """Classify an incoming text as Twilio does: opt-out, opt-in, help, or an ordinary reply. Pure.
 
-Rules (twilio.md §7):
+Rules (docs/twilio.md#opt-out-keywords):
 
 - The whole message must be the keyword, compared case-insensitively after trimming whitespace:
   ``" sToP "`` is an opt-out, ``"Stop please"`` and ``"OPT OUT"`` are ordinary replies.

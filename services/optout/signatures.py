@@ -1,4 +1,4 @@
-"""Who a webhook claims to be from, and whether its X-Twilio-Signature proves it (twilio.md §6).
+"""Who a webhook claims to be from, and whether its X-Twilio-Signature proves it (docs/twilio.md#webhook-signatures).
 
 The signature is checked with the twilio SDK's ``RequestValidator`` over the public URL Twilio was
 given for the organisation's account (``sms_accounts.webhook_base_url``) plus the path and query as

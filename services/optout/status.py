@@ -4,7 +4,7 @@ A callback is applied only when it raises the message's rank (``STATUS_RANK``, `
 Twilio sends them out of order and sometimes twice); among terminal statuses the first one recorded
 stays. The ledger's ``price`` is the cost in USD as a positive number to 5 places (Twilio reports
 ``"-0.00790"``); a ``failed`` message carries Twilio's $0.001 Failed Message Processing Fee unless its
-error code is exempt (twilio.md §10).
+error code is exempt (docs/twilio.md#pricing).
 """
 
 from __future__ import annotations

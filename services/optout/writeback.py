@@ -10,7 +10,7 @@ A job is claimed (a lease, so a dead worker's job comes back), written with ``wr
   lists pending and failed jobs; suppression never waits for iMIS (Textpulse's table is the authority).
 
 Jobs run one at a time (ASI's guidelines ask for single-threaded clients), one member's jobs in order.
-What is written (imis.md §4, Textpulse convention): an opt-out sets ``SmsOptOut=true``,
+What is written (docs/imis.md#the-sms-preferences-panel, Textpulse convention): an opt-out sets ``SmsOptOut=true``,
 ``SmsOptOutDate`` and ``SmsOptOutSource``; an opt-in sets ``SmsOptOut=false`` and ``SmsOptInDate``.
 A PUT replaces the row, so an opt-in drops the earlier opt-out date from iMIS (consent_history keeps it).
 """

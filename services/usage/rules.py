@@ -1,4 +1,4 @@
-"""What one message costs and counts for: Twilio's charging rules (twilio.md §10), pure.
+"""What one message costs and counts for: Twilio's charging rules (docs/twilio.md#pricing), pure.
 
 A message's facts (``MessageFacts``: its send-result, then the statuses Twilio reported) decide its
 ``Contribution`` to the usage rollups. Handlers apply ``contribution(after) - contribution(before)``,

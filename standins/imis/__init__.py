@@ -1,1 +1,4 @@
-"""Local stand-in for the iMIS REST API (imis.md §6): ``python -m standins.imis`` or ``create_app(config)``."""
+"""Local stand-in for the iMIS REST API: ``python -m standins.imis`` or ``create_app(config)``.
+
+What it serves: docs/imis.md#the-stand-in.
+"""

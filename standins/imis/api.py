@@ -1,4 +1,4 @@
-"""iMIS's REST API as the stand-in serves it: ``/token`` and the ``/api/...`` routes (imis.md §1–§4).
+"""iMIS's REST API as the stand-in serves it: ``/token`` and the ``/api/...`` routes (``docs/imis.md``).
 
 Every ``/api`` route depends on ``authorized``: the bearer check first (401 HttpError), then the fault
 plans. Error bodies use iMIS's HttpError shape. Query-string names are case-insensitive, as iMIS's are.

@@ -18,7 +18,7 @@ class ImisConfig:
     password: str = "standin-password"
     client_id: str | None = "textpulse"
     client_secret: str | None = "standin-client-secret"
-    expires_in: int = 1199  # seconds; the value a forum thread reports (imis.md §1.1)
+    expires_in: int = 1199  # seconds; the value a forum thread reports (docs/imis.md#authentication)
     dataset: str = "small"  # "small" (the 16 fixtures), "full" (100,000) or a member count
     seed: int = DEFAULT_SEED
     default_limit: int = 100

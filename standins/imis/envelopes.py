@@ -1,6 +1,7 @@
 """iMIS's JSON shapes: Json.NET ``$type`` names, ``$values`` collections, typed values, PagedResult.
 
-Exact strings come from imis.md §2–§4. Key order follows what iMIS writes, so a diff against a captured
+Exact strings come from docs/imis.md#running-an-iqa, docs/imis.md#typed-values, docs/imis.md#contacts and
+docs/imis.md#the-sms-preferences-panel. Key order follows what iMIS writes, so a diff against a captured
 response reads cleanly (clients must not depend on it).
 """
 

@@ -1,4 +1,4 @@
-"""Contacts as ``/api/Party`` serves them (PersonData, imis.md §3), communication types, and Party filters.
+"""Contacts as ``/api/Party`` serves them (PersonData, docs/imis.md#contacts), communication types, and Party filters.
 
 A contact is rendered from its generated member until a client PUTs it; from then on the saved document
 is served as it was sent (with ``UpdateInformation.UpdatedOn`` refreshed), since iMIS saves the whole
@@ -29,7 +29,7 @@ LIST_COMM_TYPE = (
     "mscorlib"
 )
 _PREFERENCE = "Asi.Soa.Membership.DataContracts.PartyCommunicationTypePreferenceData, Asi.Contracts"
-# Not seen in any source (imis.md §3); the name iMIS's naming pattern suggests.
+# Not seen in any source (docs/imis.md#contacts); the name iMIS's naming pattern suggests.
 _PREFERENCES = "Asi.Soa.Membership.DataContracts.PartyCommunicationTypePreferenceDataCollection, Asi.Contracts"
 
 SMS_COMMUNICATION_TYPE_ID = "34df42a6-fc80-4032-92f1-262120c1ced0"

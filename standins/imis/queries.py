@@ -80,7 +80,8 @@ QUERIES: tuple[IqaQuery, ...] = (
             Column("JoinDate", lambda m, _: m.join_date),
         ),
         prompts=(_MEMBER_TYPE,),
-        # The site's audience IQA: active members with something in Mobile, SmsOptOut not true (imis.md §4).
+        # The site's audience IQA: active members with something in Mobile, SmsOptOut not true
+        # (docs/imis.md#the-sms-preferences-panel).
         include=lambda m, opted_out: m.status == "A" and _has_mobile(m) and not opted_out,
     ),
     IqaQuery(

@@ -74,7 +74,7 @@ class TokenStore:
             raise GrantError("unsupported_grant_type")
         grant = Grant(secrets.token_urlsafe(48), user, now, now + self.expires_in)
         if client_id is not None:
-            # Only client applications get refresh tokens (imis.md §1.2).
+            # Only client applications get refresh tokens (docs/imis.md#authentication).
             grant.refresh_token = secrets.token_urlsafe(32)
             self._refresh[grant.refresh_token] = user
         self._access[grant.access_token] = grant

@@ -1,6 +1,6 @@
 """Phone numbers as staff type them into an AMS: many shapes, some unusable, none normalised.
 
-iMIS stores numbers exactly as typed (imis.md §2.2), so the audience importer must cope with every shape
+iMIS stores numbers exactly as typed (docs/imis.md#typed-values), so the audience importer must cope with every shape
 here. Each generated value comes with the E.164 number it denotes (or None when it denotes none), so
 tests can check the importer's normalisation against a known answer.
 

@@ -1,1 +1,4 @@
-"""Local stand-in for Twilio Messaging (twilio.md §14): ``python -m standins.twilio`` or ``create_app(config)``."""
+"""Local stand-in for Twilio Messaging: ``python -m standins.twilio`` or ``create_app(config)``.
+
+What it reproduces: docs/twilio.md#the-stand-in.
+"""

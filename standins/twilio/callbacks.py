@@ -1,4 +1,6 @@
-"""Delivery of signed, form-encoded webhooks: status callbacks (twilio.md §4) and incoming messages (§5).
+"""Delivery of signed, form-encoded webhooks: status callbacks and incoming messages.
+
+Their bodies: docs/twilio.md#status-callbacks and docs/twilio.md#incoming-messages.
 
 A fixed pool of worker tasks drains one queue of jobs, so the cost does not grow with the number of
 messages in flight. A status callback that fails (no answer, or a non-2xx status) is retried after

@@ -58,7 +58,7 @@ class ServiceConfig:
     smart_encoding: bool = False
     validity_period: int = 36_000
     use_inbound_webhook_on_number: bool = True
-    advanced_opt_out: bool = True  # OptOutType on incoming webhooks (twilio.md §5)
+    advanced_opt_out: bool = True  # OptOutType on incoming webhooks (docs/twilio.md#incoming-messages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +77,7 @@ class AccountConfig:
 @dataclass(frozen=True, slots=True)
 class TwilioConfig:
     account_sid: str = derived_sid("AC", "textpulse-standin")
-    # The fake token of twilio.md §6's worked example; never a real credential.
+    # The fake token of the worked example in docs/twilio.md#webhook-signatures; never a real credential.
     auth_token: str = "0123456789abcdef0123456789abcdef"
     friendly_name: str = "Textpulse stand-in"
     account_type: Literal["Trial", "Full"] = "Full"
@@ -97,13 +97,14 @@ class TwilioConfig:
     services: tuple[ServiceConfig, ...] = (ServiceConfig("Textpulse"),)
     other_accounts: tuple[AccountConfig, ...] = ()
     inbound_url: str | None = None  # incoming-message webhook of numbers that name none
-    default_rate: float = 3.0  # segments per second per sender: US toll-free to US/CA (twilio.md §9)
+    # Segments per second per sender: US toll-free to US/CA (docs/twilio.md#toll-free-senders).
+    default_rate: float = 3.0
     tollfree_policy: TollfreePolicy = "blocked"  # "caps": the 2023 daily/weekly/monthly caps instead
     tick_seconds: float = 0.005  # how often the drain loop looks for due messages and status changes
     delivery_delay: float = 0.05  # seconds from "sent" to the delivery receipt
     price_per_segment: str = "0.00790"
     failed_message_fee: str = "0.00100"
-    callback_timeout: float = 15.0  # Twilio waits at most 15 s (twilio.md §4)
+    callback_timeout: float = 15.0  # Twilio waits at most 15 s (docs/twilio.md#status-callbacks)
     callback_attempts: int = 3  # including the first
     callback_backoff: float = 0.2  # seconds before the first retry; doubles each time
     callback_workers: int = 16

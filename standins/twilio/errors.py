@@ -1,4 +1,6 @@
-"""Twilio's error responses: ``{"code", "message", "more_info", "status"}`` JSON (twilio.md §1).
+"""Twilio's error responses: ``{"code", "message", "more_info", "status"}`` JSON.
+
+See docs/twilio.md#rest-basics-and-errors.
 
 Routes raise ``TwilioApiError``; the app renders it. Messages follow Twilio's wording where it is known.
 """

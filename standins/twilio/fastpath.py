@@ -33,7 +33,8 @@ def create_response(twilio: TwilioApp, account_sid: str, authorization: str | No
     )
     now = time.time()
     if principal.test:
-        # Test credentials: a well-formed answer, but nothing is stored, queued or delivered (twilio.md §11).
+        # Test credentials: a well-formed answer, but nothing is stored, queued or delivered
+        # (docs/twilio.md#test-credentials).
         segments, encoding = segments_of(checked.body, checked.smart_encoded)
         message = Message(
             seq=0, sid=new_sid(), account_sid=account_sid, to=checked.to, from_=checked.from_, body=checked.body,

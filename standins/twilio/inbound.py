@@ -1,7 +1,7 @@
 """A member texting one of the account's numbers: keyword rules, Twilio's own reply, the signed webhook.
 
 Driven by ``POST /_control/replies``. The opt-out list changes even when no webhook is configured, and
-the keyword message is still posted to the webhook (twilio.md §7).
+the keyword message is still posted to the webhook (docs/twilio.md#opt-out-keywords).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def _country(e164: str) -> str:
 def incoming_params(message: Message, number: Number, opt_out_type: str | None, advanced_opt_out: bool) -> tuple[
     tuple[str, str], ...
 ]:
-    """An incoming-message webhook body, in the order Twilio sends it (twilio.md §5)."""
+    """An incoming-message webhook body, in the order Twilio sends it (docs/twilio.md#incoming-messages)."""
     sid = message.sid
     params = [
         ("ToCountry", _country(message.to)), ("ToState", ""), ("SmsMessageSid", sid), ("NumMedia", "0"),

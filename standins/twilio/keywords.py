@@ -1,4 +1,4 @@
-"""Twilio's opt-out keyword rules and the replies it sends itself (twilio.md §7). Pure.
+"""Twilio's opt-out keyword rules and the replies it sends itself (docs/twilio.md#opt-out-keywords). Pure.
 
 The whole message must be the keyword (case-insensitive, surrounding spaces ignored): "Stop please" is an
 ordinary message. On US toll-free numbers only START and UNSTOP lift a block; YES does not, and is then

@@ -3,7 +3,7 @@
 Every ``tick_seconds`` it (1) moves service sends from ``accepted`` to ``queued``, (2) takes each message
 whose queue slot has come and decides its outcome (``sent`` then ``delivered``/``undelivered`` after
 ``delivery_delay``, or ``failed`` at once), and (3) runs due timers (delivery receipts, delayed and
-retried callbacks). No initial-status callback is sent (twilio.md §3). One loop, one timer heap: the
+retried callbacks). No initial-status callback is sent (docs/twilio.md#message-statuses). One loop, one timer heap: the
 cost follows the message rate, not the number of messages waiting.
 """
 
@@ -32,7 +32,7 @@ DUPLICATE_GAP = 0.01
 
 
 def status_params(message: Message, status: str, now: float) -> tuple[tuple[str, str], ...]:
-    """A status callback body, in the order Twilio sends it (twilio.md §4)."""
+    """A status callback body, in the order Twilio sends it (docs/twilio.md#status-callbacks)."""
     params = [("SmsSid", message.sid), ("SmsStatus", status), ("MessageStatus", status), ("To", message.to)]
     if message.messaging_service_sid is not None:
         params.append(("MessagingServiceSid", message.messaging_service_sid))

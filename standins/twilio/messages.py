@@ -1,4 +1,6 @@
-"""The Message resource: what the stand-in keeps per message and the exact JSON it answers (twilio.md §2.2).
+"""The Message resource: what the stand-in keeps per message and the exact JSON it answers.
+
+See docs/twilio.md#the-message-resource.
 
 Statuses only move up the lifecycle: ``accepted < queued < sent < delivered | undelivered | failed``
 (``received`` for inbound). ``accepted_at`` and ``left_queue_at`` are the arrival log's two columns.

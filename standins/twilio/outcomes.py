@@ -1,7 +1,7 @@
 """What happens to a message when its slot in the queue comes, and what it costs. Pure: ``now`` is passed.
 
 Checked in order: still valid (30036), SMS Pumping Protection (30450), toll-free verification to US/CA
-(30032; twilio.md §9), then the carrier-error plans; otherwise ``sent`` then ``delivered``.
+(30032; docs/twilio.md#toll-free-senders), then the carrier-error plans; otherwise ``sent`` then ``delivered``.
 
 Toll-free policy ``blocked`` is the rule since Jan 31, 2024: a number that is not verified sends nothing
 to US/CA. Policy ``caps`` is the 2023 rule: restricted numbers 500/day, 1,000/week, 2,000/month;
@@ -21,7 +21,7 @@ from standins.twilio.messages import Message
 from standins.twilio.senders import Number
 
 CAPS: dict[str, tuple[int, int, int]] = {"restricted": (500, 1_000, 2_000), "pending": (2_000, 6_000, 10_000)}
-# Failed messages with these codes pay no failed-message fee (twilio.md §10).
+# Failed messages with these codes pay no failed-message fee (docs/twilio.md#pricing).
 FEE_EXEMPT = frozenset({30036, 30002, 30450, 30008, 21408})
 
 

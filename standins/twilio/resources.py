@@ -1,9 +1,10 @@
 """JSON of the account, its incoming phone numbers, Messaging Services and toll-free verifications.
 
 2010-04-01 resources use RFC 2822 dates and relative ``uri``s; v1 (messaging.twilio.com) resources use
-ISO 8601 dates and absolute ``url``s (twilio.md §9, §12). A toll-free number's verification record
-follows its state: verified -> TWILIO_APPROVED, pending -> IN_REVIEW, rejected -> TWILIO_REJECTED,
-restricted -> no record at all (never submitted).
+ISO 8601 dates and absolute ``url``s (docs/twilio.md#toll-free-senders,
+docs/twilio.md#accounts-numbers-and-services). A toll-free number's verification record follows its state:
+verified -> TWILIO_APPROVED, pending -> IN_REVIEW, rejected -> TWILIO_REJECTED, restricted -> no record at
+all (never submitted).
 """
 
 from __future__ import annotations

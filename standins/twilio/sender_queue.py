@@ -1,4 +1,6 @@
-"""Per-sender queues that drain at a rate counted in segments per second (twilio.md §9). Pure: ``now`` is passed.
+"""Per-sender queues that drain at a rate counted in segments per second. Pure: ``now`` is passed.
+
+The rate: docs/twilio.md#toll-free-senders.
 
 Each sender keeps a virtual schedule. A message's slot starts when the previous one's ends (or when it
 arrives, if the queue is idle) and lasts ``segments / rate`` seconds, so a 3-segment text on a 3

@@ -1,7 +1,7 @@
 """The account's phone numbers and Messaging Services as they are now (control calls change them).
 
 Built from ``TwilioConfig``; ``Senders.reset()`` returns to it. A number in a service shares the
-service's opt-out list (twilio.md §7: "the member is opted out of the whole service").
+service's opt-out list (docs/twilio.md#opt-out-keywords: "the member is opted out of the whole service").
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ class Senders:
         return number.service_sid if number is not None and number.service_sid else phone_number
 
     def inbound_url(self, number: Number) -> str | None:
-        """Where Twilio posts a member's text to ``number`` (twilio.md §5)."""
+        """Where Twilio posts a member's text to ``number`` (docs/twilio.md#incoming-messages)."""
         service = self.services.get(number.service_sid) if number.service_sid else None
         if service is not None and not service.use_inbound_webhook_on_number and service.inbound_request_url:
             return service.inbound_request_url

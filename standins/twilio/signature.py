@@ -1,4 +1,6 @@
-"""``X-Twilio-Signature`` as Twilio computes it (twilio.md §6), so the SDK's ``RequestValidator`` accepts it.
+"""``X-Twilio-Signature`` as Twilio computes it, so the SDK's ``RequestValidator`` accepts it.
+
+See docs/twilio.md#webhook-signatures.
 
 The URL exactly as configured (scheme, host, port, path and query), then each form parameter name
 followed by its value, names in plain string order (several values of one name: each, sorted); an HMAC

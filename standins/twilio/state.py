@@ -131,7 +131,7 @@ class TwilioState:
                 raise invalid(
                     21611, "This 'From' number has exceeded the maximum number of queued messages", 429
                 ) from None
-            # Through a service the message is created, then fails (twilio.md §9).
+            # Through a service the message is created, then fails (docs/twilio.md#toll-free-senders).
             self.failing_on_queue[message.sid] = 30001
         self.store.add(message)
         if via_pool:

@@ -1,10 +1,11 @@
-"""Checks on ``POST .../Messages.json``, in Twilio's order (twilio.md §14.2). Pure.
+"""Checks on ``POST .../Messages.json``, in Twilio's order (docs/twilio.md#the-stand-in). Pure.
 
 ``To`` (21604 missing, 21211 invalid), then the sender (21603 missing, 21606 not owned, 21212 invalid
 ``From``), then the body (21602 missing, 21617 too long), then the request options (21609 bad
 ``StatusCallback``, 90007 bad ``ValidityPeriod``). Suppression (21610) and queue length (21611) need the
-stand-in's state and are checked by the caller afterwards. The §11 magic ``To`` numbers answer their
-errors for every credential; the magic ``From`` numbers exist only under test credentials.
+stand-in's state and are checked by the caller afterwards. The magic ``To`` numbers
+(docs/twilio.md#test-credentials) answer their errors for every credential; the magic ``From`` numbers
+exist only under test credentials.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from standins.twilio.errors import TwilioApiError, invalid
 E164 = re.compile(r"\+[1-9]\d{6,14}")
 MAX_BODY = 1600
 
-# twilio.md §11: magic To numbers (with From +15005550006) and the error each one answers.
+# docs/twilio.md#test-credentials: magic To numbers (with From +15005550006) and the error each one answers.
 # (code, message, HTTP status)
 MAGIC_TO: dict[str, tuple[int, str, int]] = {
     "+15005550001": (21211, "The 'To' number +15005550001 is not a valid phone number.", 400),
@@ -44,7 +45,7 @@ MAGIC_FROM: dict[str, tuple[int, str, int]] = {
         "The 'From' number +15005550001 is not a valid phone number, shortcode, or alphanumeric sender ID.",
         400,
     ),
-    # A live run of the test number answered 429 (twilio.md §8).
+    # A live run of the test number answered 429 (docs/twilio.md#error-codes-we-act-on).
     "+15005550008": (21611, "This 'From' number has exceeded the maximum number of queued messages", 429),
 }
 

@@ -60,7 +60,7 @@ def test_unavailable_as_html_or_json(sdk: Client, control: httpx.Client, body: s
 
     outcome = _create(sdk, "+14155551104")
 
-    # A non-JSON body leaves the SDK only the HTTP status as the code (twilio.md §1).
+    # A non-JSON body leaves the SDK only the HTTP status as the code (docs/twilio.md#rest-basics-and-errors).
     assert isinstance(outcome, TwilioRestException) and (outcome.status, outcome.code) == (503, code)
 
 

@@ -1,4 +1,7 @@
-"""The Twilio stand-in's pure rules against the reference's worked examples (twilio.md §6, §7, §9)."""
+"""The Twilio stand-in's pure rules against the reference's worked examples.
+
+See docs/twilio.md#webhook-signatures, docs/twilio.md#opt-out-keywords and docs/twilio.md#toll-free-senders.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Keyword classification as Twilio applies it (twilio.md §7): a table of messages and what they mean."""
+"""Keyword classification as Twilio applies it: a table of messages and what they mean.
+
+The rules: docs/twilio.md#opt-out-keywords.
+"""
 
 from __future__ import annotations
 

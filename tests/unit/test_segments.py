@@ -1,4 +1,4 @@
-"""Segment counting: every worked example of segments.md §6, the issue's edges, and properties."""
+"""Segment counting: every worked example of docs/segments.md#worked-examples, the issue's edges, and properties."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ GRIN = "\U0001f600"
 PARTY = "\U0001f389"
 THUMBS_MEDIUM = "\U0001f44d\U0001f3fd"
 
-# (row, body, encoding, units, part units) -- segments.md §6, one line per body.
+# (row, body, encoding, units, part units) -- docs/segments.md#worked-examples, one line per body.
 WORKED_EXAMPLES = [
     ("2", "Hi", "GSM-7", 2, (2,)),
     ("3", "a" * 160, "GSM-7", 160, (160,)),

@@ -1,4 +1,4 @@
-"""Smart Encoding: the replacements of segments.md §5 and the GSM-7 guarantee they give."""
+"""Smart Encoding: the replacements of docs/segments.md#smart-encoding and the GSM-7 guarantee they give."""
 
 from __future__ import annotations
 

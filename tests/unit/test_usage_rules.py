@@ -1,4 +1,4 @@
-"""What a message costs and counts for (twilio.md §10), and when usage or a run's state calls for an alert."""
+"""What a message costs and counts for (docs/twilio.md#pricing), and when usage or a run's state calls for an alert."""
 
 from __future__ import annotations
 

@@ -35,7 +35,8 @@ from libs.common.errors import RetryableError
 from libs.common.merge import MergeError, compile_template
 from libs.common.secret_store import SecretStore
 from libs.common.segments import InvalidBody, count_segments
-from services.api import db, lists_db, uploads_db
+from services.api import audit, db, lists_db, uploads_db
+from services.api.audit import CallerDep
 from services.api.deps import (
     ActorDep,
     IdempotencyKey,
@@ -139,8 +140,8 @@ async def delete_campaign(campaign_id: UUID, org: OrgDep, pool: PoolDep) -> Resp
 
 @router.post("/{campaign_id}/schedule", summary="Schedule at a local time or on an RRULE (or reschedule)")
 async def schedule_campaign(
-    campaign_id: UUID, body: ScheduleIn, request: Request, org: OrgDep, actor: ActorDep, pool: PoolDep, web: WebDep,
-    idempotency_key: IdempotencyKey,
+    campaign_id: UUID, body: ScheduleIn, request: Request, org: OrgDep, actor: ActorDep, caller: CallerDep,
+    pool: PoolDep, web: WebDep, idempotency_key: IdempotencyKey,
 ) -> CampaignOut:
     now = datetime.now(UTC)
     schedule = await _build_schedule(body, org.time_zone, now)
@@ -153,9 +154,8 @@ async def schedule_campaign(
         await db.cancel_unpublished_runs(conn, campaign_id, "rescheduled: replaced by a new schedule")
         first = schedules.next_occurrence(schedule, after=now, inclusive=True)
         await db.set_schedule(conn, campaign_id, schedules.to_json(schedule), first, target, actor)
-        await db.record_audit(conn, org_id=org.id, campaign_id=campaign_id, actor=actor, action="scheduled",
-                              from_state=locked["state"], to_state=target,
-                              detail={"schedule": schedules.to_json(schedule), "first": first})
+        await audit.record_campaign(conn, caller, "scheduled", campaign_id, from_state=locked["state"],
+                                    to_state=target, detail={"schedule": schedules.to_json(schedule), "first": first})
         out = await _campaign_out(conn, org, campaign_id)
         out.warnings.extend(warnings)
         return 200, out
@@ -165,8 +165,8 @@ async def schedule_campaign(
 
 @router.post("/{campaign_id}/send-now", status_code=202, summary="Send now: one run, due immediately")
 async def send_now(
-    campaign_id: UUID, request: Request, org: OrgDep, actor: ActorDep, pool: PoolDep, web: WebDep,
-    idempotency_key: IdempotencyKey,
+    campaign_id: UUID, request: Request, org: OrgDep, actor: ActorDep, caller: CallerDep, pool: PoolDep,
+    web: WebDep, idempotency_key: IdempotencyKey,
 ) -> SendStarted:
     now = datetime.now(UTC)
     warnings = await _check_sendable(pool, get_secrets(request), org, web, campaign_id, idempotency_key)
@@ -178,8 +178,8 @@ async def send_now(
         await db.cancel_unpublished_runs(conn, campaign_id, "rescheduled: replaced by send-now")
         await db.set_schedule(conn, campaign_id, schedules.to_json(schedules.send_now(now)), None, target, actor)
         run_id = await db.insert_send_now_run(conn, org.id, campaign_id, now)
-        await db.record_audit(conn, org_id=org.id, campaign_id=campaign_id, actor=actor, action="sent_now",
-                              from_state=locked["state"], to_state=target, run_id=run_id)
+        await audit.record_campaign(conn, caller, "sent_now", campaign_id, from_state=locked["state"],
+                                    to_state=target, run_id=run_id)
         run = RunOut.model_validate(await db.get_run(conn, run_id))
         return 202, SendStarted(campaign=await _campaign_out(conn, org, campaign_id), run=run, warnings=warnings)
 
@@ -187,29 +187,29 @@ async def send_now(
 
 
 @router.post("/{campaign_id}/pause", summary="Pause a sending campaign")
-async def pause_campaign(campaign_id: UUID, org: OrgDep, actor: ActorDep, pool: PoolDep) -> CampaignOut:
-    return await _move(pool, org, actor, campaign_id, "paused",
+async def pause_campaign(campaign_id: UUID, org: OrgDep, caller: CallerDep, pool: PoolDep) -> CampaignOut:
+    return await _move(pool, org, caller, campaign_id, "paused",
                        lambda current: states.transition(current, CampaignState.PAUSED), db.pause_runs)
 
 
 @router.post("/{campaign_id}/resume", summary="Resume a paused campaign")
-async def resume_campaign(campaign_id: UUID, org: OrgDep, actor: ActorDep, pool: PoolDep) -> CampaignOut:
-    return await _move(pool, org, actor, campaign_id, "resumed", states.resume, db.resume_runs)
+async def resume_campaign(campaign_id: UUID, org: OrgDep, caller: CallerDep, pool: PoolDep) -> CampaignOut:
+    return await _move(pool, org, caller, campaign_id, "resumed", states.resume, db.resume_runs)
 
 
 @router.post("/{campaign_id}/cancel", summary="Cancel: nothing more is sent")
-async def cancel_campaign(campaign_id: UUID, org: OrgDep, actor: ActorDep, pool: PoolDep) -> CampaignOut:
+async def cancel_campaign(campaign_id: UUID, org: OrgDep, caller: CallerDep, pool: PoolDep) -> CampaignOut:
     async def stop_runs(conn: Connection, campaign: UUID) -> None:
         await db.cancel_open_runs(conn, campaign, "campaign_cancelled: the campaign was cancelled")
         await db.clear_next_occurrence(conn, campaign)
 
-    return await _move(pool, org, actor, campaign_id, "cancelled",
+    return await _move(pool, org, caller, campaign_id, "cancelled",
                        lambda current: states.transition(current, CampaignState.CANCELLED), stop_runs)
 
 
 @router.post("/{campaign_id}/archive", summary="Archive a completed or cancelled campaign")
-async def archive_campaign(campaign_id: UUID, org: OrgDep, actor: ActorDep, pool: PoolDep) -> CampaignOut:
-    return await _move(pool, org, actor, campaign_id, "archived",
+async def archive_campaign(campaign_id: UUID, org: OrgDep, caller: CallerDep, pool: PoolDep) -> CampaignOut:
+    return await _move(pool, org, caller, campaign_id, "archived",
                        lambda current: states.transition(current, CampaignState.ARCHIVED), None)
 
 
@@ -248,7 +248,7 @@ async def list_runs(
 
 
 async def _move(
-    pool: asyncpg.Pool, org: Organisation, actor: str, campaign_id: UUID, action: str,
+    pool: asyncpg.Pool, org: Organisation, caller: audit.Caller, campaign_id: UUID, action: str,
     decide: Callable[[str], CampaignState],
     runs: Callable[[Connection, UUID], Awaitable[None]] | None,
 ) -> CampaignOut:
@@ -256,11 +256,10 @@ async def _move(
     async with transaction(pool) as conn:
         locked = await _lock(conn, org, campaign_id)
         target = decide(locked["state"])
-        await db.set_state(conn, campaign_id, target, actor)
+        await db.set_state(conn, campaign_id, target, caller.actor)
         if runs is not None:
             await runs(conn, campaign_id)
-        await db.record_audit(conn, org_id=org.id, campaign_id=campaign_id, actor=actor, action=action,
-                              from_state=locked["state"], to_state=target)
+        await audit.record_campaign(conn, caller, action, campaign_id, from_state=locked["state"], to_state=target)
         return await _campaign_out(conn, org, campaign_id)
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import asyncpg
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from libs.common.db import transaction
 from libs.common.logging import get_logger
-from services.api import auth, auth_db, pages
+from services.api import audit, auth, auth_db, pages
 from services.api.deps import PoolDep, WebConfig, WebDep
 from services.api.errors import Forbidden
 from services.api.password_work import PASSWORDS, PasswordWorkBusy
@@ -58,7 +59,8 @@ async def sign_in(
         return _form(request, web, next=target, email=email, status=400,
                      error="The sign-in form had expired. Please try again.")
     email = email.strip()
-    address = request.client.host if request.client else "unknown"
+    client_address = audit.client_address(request)
+    address = client_address or "unknown"
     limits = auth.throttle_limits(email, address, web.sign_in_max_per_address)
     async with pool.acquire() as conn:
         attempts = await auth_db.count_sign_in_attempt(conn, list(limits))
@@ -66,6 +68,7 @@ async def sign_in(
     over = sorted(key.split(":", 1)[0] for key, limit in limits.items() if attempts[key] > limit)
     if over:
         log.warning("sign_in.refused", extra={"reason": "too_many_attempts", "per": over})
+        await _record_failure(pool, user, client_address, "too_many_attempts")
         minutes = int(auth.SIGN_IN_WINDOW.total_seconds() // 60)
         response = _form(request, web, next=target, email=email, status=429,
                          error=f"Too many sign-in attempts. Try again in {minutes} minutes.")
@@ -81,6 +84,7 @@ async def sign_in(
         return response
     if user is None or not checked.ok or not user["active"]:
         log.info("sign_in.failed", extra={"known_user": user is not None})
+        await _record_failure(pool, user, client_address, "inactive" if checked.ok else "wrong_password")
         return _form(request, web, next=target, email=email, status=401,
                      error="That e-mail address and password do not match an active account.")
 
@@ -92,6 +96,8 @@ async def sign_in(
         await auth_db.record_sign_in(conn, user["id"], checked.rehash)
         await auth_db.clear_sign_in_attempts(conn, auth.account_throttle_key(email))
         await auth_db.refund_sign_in_attempt(conn, auth.address_throttle_key(address))
+        await audit.record(conn, audit.Caller(user["org_id"], user["email"], "user", client_address),
+                           "session.signed_in", "user", user["id"])
     log.info("sign_in.succeeded", extra={"user_id": str(user["id"]), "org_id": str(user["org_id"])})
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(web.cookie_name, session.token, max_age=int(auth.SESSION_ABSOLUTE.total_seconds()),
@@ -107,14 +113,29 @@ async def sign_out(
 ) -> Response:
     token = request.cookies.get(web.cookie_name)
     if token:
-        async with pool.acquire() as conn:
+        async with transaction(pool) as conn:
             row = await auth_db.session_principal(conn, token)
             if row is not None and not auth.same_token(row["csrf_token"], csrf_token):
                 raise Forbidden("csrf_failed", "the sign-out form did not carry the session's token")
             await auth_db.end_session(conn, token)
+            if row is not None:
+                await audit.record(conn, audit.Caller(row["org_id"], row["email"], "user",
+                                                      audit.client_address(request)),
+                                   "session.signed_out", "user", row["user_id"])
     response = RedirectResponse("/sign-in", status_code=303)
     response.delete_cookie(web.cookie_name, path="/", secure=web.secure_cookies, httponly=True, samesite="lax")
     return response
+
+
+async def _record_failure(
+    pool: asyncpg.Pool, user: auth_db.Row | None, client_address: str | None, reason: str
+) -> None:
+    """A refused sign-in to a known account goes in its organisation's log (an unknown address has none)."""
+    if user is None:
+        return
+    async with transaction(pool) as conn:
+        await audit.record(conn, audit.Caller(user["org_id"], user["email"], "user", client_address),
+                           "session.sign_in_failed", "user", user["id"], detail={"reason": reason})
 
 
 def _form(

@@ -21,7 +21,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from libs.common.db import Connection, transaction
 from libs.common.errors import ConfigurationError
 from libs.common.phone import Normalised, normalise, region_for_prefix
-from services.api import dashboard_db, db, settings_db, twilio_accounts, twilio_shared_keys
+from services.api import audit, dashboard_db, db, settings_db, twilio_accounts, twilio_shared_keys
+from services.api.audit import Caller, CallerDep
 from services.api.deps import AdminDep, OrgDep, PoolDep, SecretsDep, WebDep
 from services.api.errors import Conflict, InvalidInput, NotFound
 from services.api.webhook_url import check_webhook_base_url
@@ -166,7 +167,8 @@ async def get_settings(admin: AdminDep, pool: PoolDep) -> SettingsOut:
 
 
 @router.patch("/sms-account", summary="Edit the SMS account's details")
-async def patch_sms_account(body: SmsAccountPatch, admin: AdminDep, pool: PoolDep, web: WebDep) -> SettingsOut:
+async def patch_sms_account(body: SmsAccountPatch, admin: AdminDep, caller: CallerDep, pool: PoolDep,
+                            web: WebDep) -> SettingsOut:
     changes = body.model_dump(exclude_unset=True)
     for required in ("friendly_name", "account_type", "test_mode", "webhook_base_url"):
         if required in changes and changes[required] is None:
@@ -176,18 +178,19 @@ async def patch_sms_account(body: SmsAccountPatch, admin: AdminDep, pool: PoolDe
     if changes.get("alpha_sender_id") == "":
         changes["alpha_sender_id"] = None
     async with transaction(pool) as conn:
+        before = await settings_out(conn, admin.org.id)
         if not await settings_db.lock_sms_account(conn, admin.org.id):
             raise NotFound("sms_account_missing", "no Twilio account is linked yet: link one first")
         current = await settings_db.sms_account(conn, admin.org.id)
         await settings_db.update_sms_account(conn, admin.org.id, (current or {}) | changes)
-        return await settings_out(conn, admin.org.id)
+        return await _audited(conn, caller, "settings.sms_account_changed", before)
 
 
 @router.put("/sms-account/credentials", summary="Link a Twilio account, or replace its auth token",
             responses={409: {"description": "another organisation has linked this Twilio account"},
                        422: {"description": "Twilio refused the credentials"},
                        503: {"description": "Twilio could not check them; try again"}})
-async def link_account(body: CredentialsIn, admin: AdminDep, pool: PoolDep, web: WebDep,
+async def link_account(body: CredentialsIn, admin: AdminDep, caller: CallerDep, pool: PoolDep, web: WebDep,
                        secrets: SecretsDep) -> SettingsOut:
     given_hook = check_webhook_base_url(body.webhook_base_url, env=web.env) if body.webhook_base_url else None
     async with pool.acquire() as conn:
@@ -197,13 +200,14 @@ async def link_account(body: CredentialsIn, admin: AdminDep, pool: PoolDep, web:
     # Checked with Twilio outside the transaction: no connection is held while Twilio answers.
     await twilio_accounts.verify_credentials(web.twilio_api_base_url, body.account_sid, body.auth_token)
     async with transaction(pool) as conn:
+        before = await settings_out(conn, admin.org.id)
         hook = given_hook or (current or {}).get("webhook_base_url") or web.public_base_url
         try:
             async with conn.transaction():
                 await settings_db.link_sms_account(conn, secrets, admin.org.id, body.account_sid, body.auth_token, hook)
         except asyncpg.UniqueViolationError:
             raise _account_in_use() from None
-        return await settings_out(conn, admin.org.id)
+        return await _audited(conn, caller, "settings.twilio_account_linked", before)
 
 
 def _account_in_use() -> Conflict:
@@ -212,38 +216,42 @@ def _account_in_use() -> Conflict:
 
 
 @router.put("/sms-account/api-key", summary="Set or replace the Twilio API key (the secret is write-only)")
-async def set_api_key(body: ApiKeyIn, admin: AdminDep, pool: PoolDep, secrets: SecretsDep) -> SettingsOut:
+async def set_api_key(body: ApiKeyIn, admin: AdminDep, caller: CallerDep, pool: PoolDep,
+                      secrets: SecretsDep) -> SettingsOut:
     async with transaction(pool) as conn:
+        before = await settings_out(conn, admin.org.id)
         if not await settings_db.lock_sms_account(conn, admin.org.id):
             raise NotFound("sms_account_missing", "no Twilio account is linked yet: link one first")
         await settings_db.set_api_key(conn, secrets, admin.org.id, body.api_key_sid, body.api_key_secret)
-        return await settings_out(conn, admin.org.id)
+        return await _audited(conn, caller, "settings.twilio_api_key_set", before)
 
 
 @router.delete("/sms-account/api-key", summary="Remove the Twilio API key (the auth token is used instead)")
-async def clear_api_key(admin: AdminDep, pool: PoolDep) -> SettingsOut:
+async def clear_api_key(admin: AdminDep, caller: CallerDep, pool: PoolDep) -> SettingsOut:
     async with transaction(pool) as conn:
+        before = await settings_out(conn, admin.org.id)
         await settings_db.clear_api_key(conn, admin.org.id)
-        return await settings_out(conn, admin.org.id)
+        return await _audited(conn, caller, "settings.twilio_api_key_removed", before)
 
 
 @router.put("/sms-account/webhook-shared-key",
             summary="Enter a SharedKey created in the Twilio Console (the secret is write-only)")
-async def set_webhook_shared_key(body: SharedKeyIn, admin: AdminDep, pool: PoolDep,
+async def set_webhook_shared_key(body: SharedKeyIn, admin: AdminDep, caller: CallerDep, pool: PoolDep,
                                  secrets: SecretsDep) -> SettingsOut:
     async with transaction(pool) as conn:
+        before = await settings_out(conn, admin.org.id)
         if not await settings_db.lock_sms_account(conn, admin.org.id):
             raise NotFound("sms_account_missing", "no Twilio account is linked yet: link one first")
         await settings_db.set_webhook_shared_key(conn, secrets, admin.org.id, body.shared_key_id,
                                                  body.shared_key_secret)
-        return await settings_out(conn, admin.org.id)
+        return await _audited(conn, caller, "settings.webhook_shared_key_set", before)
 
 
 @router.post("/sms-account/webhook-shared-key",
              summary="Create a SharedKey with Twilio and keep it (its secret is never shown)",
              responses={422: {"description": "Twilio refused the linked account's credentials"},
                         503: {"description": "Twilio could not create it; try again"}})
-async def create_webhook_shared_key(admin: AdminDep, pool: PoolDep, web: WebDep, secrets: SecretsDep,
+async def create_webhook_shared_key(admin: AdminDep, caller: CallerDep, pool: PoolDep, web: WebDep, secrets: SecretsDep,
                                     body: SharedKeyCreate | None = None) -> SettingsOut:
     async with pool.acquire() as conn:
         credentials = await settings_db.account_credentials(conn, secrets, admin.org.id)
@@ -253,34 +261,37 @@ async def create_webhook_shared_key(admin: AdminDep, pool: PoolDep, web: WebDep,
     friendly_name = (body or SharedKeyCreate()).friendly_name
     key = await twilio_shared_keys.create_shared_key(web.twilio_api_base_url, *credentials, friendly_name)
     async with transaction(pool) as conn:
+        before = await settings_out(conn, admin.org.id)
         if not await settings_db.lock_sms_account(conn, admin.org.id):
             raise NotFound("sms_account_missing", "no Twilio account is linked yet: link one first")
         await settings_db.set_webhook_shared_key(conn, secrets, admin.org.id, key.key_id, key.secret)
-        return await settings_out(conn, admin.org.id)
+        return await _audited(conn, caller, "settings.webhook_shared_key_created", before)
 
 
 @router.delete("/sms-account/webhook-shared-key",
                summary="Forget the SharedKey (webhooks must then be signed with the auth token)")
-async def clear_webhook_shared_key(admin: AdminDep, pool: PoolDep) -> SettingsOut:
+async def clear_webhook_shared_key(admin: AdminDep, caller: CallerDep, pool: PoolDep) -> SettingsOut:
     async with transaction(pool) as conn:
+        before = await settings_out(conn, admin.org.id)
         await settings_db.clear_webhook_shared_key(conn, admin.org.id)
-        return await settings_out(conn, admin.org.id)
+        return await _audited(conn, caller, "settings.webhook_shared_key_removed", before)
 
 
 @router.patch("/country", summary="Set the default country prefix for numbers written without +")
-async def patch_country(body: CountryPatch, admin: AdminDep, pool: PoolDep) -> SettingsOut:
+async def patch_country(body: CountryPatch, admin: AdminDep, caller: CallerDep, pool: PoolDep) -> SettingsOut:
     try:
         region_for_prefix(body.default_country_prefix)
     except ConfigurationError as exc:
         raise InvalidInput("default_country_prefix", "prefix_unknown", exc.message) from None
     async with transaction(pool) as conn:
+        before = await settings_out(conn, admin.org.id)
         current = await settings_db.org_settings(conn, admin.org.id)
         await settings_db.update_org_settings(conn, admin.org.id, current | body.model_dump())
-        return await settings_out(conn, admin.org.id)
+        return await _audited(conn, caller, "settings.country_changed", before)
 
 
 @router.patch("/general", summary="Default sender, per-campaign segment limit, alert e-mails, time zone")
-async def patch_general(body: GeneralPatch, admin: AdminDep, pool: PoolDep) -> SettingsOut:
+async def patch_general(body: GeneralPatch, admin: AdminDep, caller: CallerDep, pool: PoolDep) -> SettingsOut:
     changes = body.model_dump(exclude_unset=True)
     for required in ("time_zone", "default_sender_id", "campaign_segment_limit", "alert_emails"):
         if required in changes and changes[required] is None:
@@ -293,6 +304,7 @@ async def patch_general(body: GeneralPatch, admin: AdminDep, pool: PoolDep) -> S
     if "alert_emails" in changes:
         changes["alert_emails"] = list(dict.fromkeys(e.lower() for e in changes["alert_emails"]))
     async with transaction(pool) as conn:
+        before = await settings_out(conn, admin.org.id)
         sender_id = changes.pop("default_sender_id", None)
         if sender_id is not None:
             if not await db.sender_belongs_to(conn, admin.org.id, sender_id):
@@ -300,7 +312,7 @@ async def patch_general(body: GeneralPatch, admin: AdminDep, pool: PoolDep) -> S
             await settings_db.set_default_sender(conn, admin.org.id, sender_id)
         current = await settings_db.org_settings(conn, admin.org.id)
         await settings_db.update_org_settings(conn, admin.org.id, current | changes)
-        return await settings_out(conn, admin.org.id)
+        return await _audited(conn, caller, "settings.general_changed", before)
 
 
 @senders_router.get("", summary="The organisation's senders (numbers and Messaging Services)")
@@ -310,6 +322,13 @@ async def list_senders(org: OrgDep, pool: PoolDep) -> list[SenderOut]:
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+async def _audited(conn: Connection, caller: Caller, action: str, before: SettingsOut) -> SettingsOut:
+    """The settings after the change, recorded in the audit log with those before (secrets only as set / not set)."""
+    after = await settings_out(conn, caller.org_id)
+    await audit.record(conn, caller, action, "settings", caller.org_id, before=before, after=after)
+    return after
 
 
 async def settings_out(conn: Connection, org_id: UUID) -> SettingsOut:

@@ -32,8 +32,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from libs.common.db import Connection, Queries, transaction
 from libs.common.events import ConsentChanged
 from libs.common.topics import CONSENT
+from services.api import audit
+from services.api.audit import CallerDep
 from services.api.deps import AdminDep, Organisation, OrgDep, PageOffset, PoolDep
 from services.api.phone_input import number_input, number_search
+from services.api.spreadsheet_cells import safe_cell
 
 QUERIES = Queries.load(Path(__file__).parents[1] / "suppressions.sql")
 
@@ -141,7 +144,9 @@ async def list_suppressions(
 
 
 @router.get("/export.csv", summary="Every suppression as CSV", response_class=StreamingResponse)
-async def export_suppressions(org: OrgDep, pool: PoolDep) -> StreamingResponse:
+async def export_suppressions(org: OrgDep, caller: CallerDep, pool: PoolDep) -> StreamingResponse:
+    async with transaction(pool) as conn:
+        await audit.record(conn, caller, "suppressions.exported", "suppressions")
     return StreamingResponse(
         _csv_rows(pool, org.id), media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="suppressions.csv"'},
@@ -149,18 +154,20 @@ async def export_suppressions(org: OrgDep, pool: PoolDep) -> StreamingResponse:
 
 
 @router.post("", summary="Suppress a number (admins), with a reason")
-async def add_suppression(body: SuppressIn, admin: AdminDep, pool: PoolDep) -> ConsentChangeOut:
+async def add_suppression(body: SuppressIn, admin: AdminDep, caller: CallerDep, pool: PoolDep) -> ConsentChangeOut:
     org, actor = admin.org, admin.actor
     async with transaction(pool) as conn:
         number = _e164(org, body.phone)
         changed = bool(await QUERIES.fetchval(conn, "staff-suppress", org_id=org.id, phone=number, scope=body.scope,
                                               reason=body.reason))
         await _record(conn, org, actor, number, "opt_out", body.reason, {body.scope: changed})
+        await audit.record(conn, caller, "suppression.added", "phone", number,
+                           after={"scope": body.scope, "changed": changed}, detail={"reason": body.reason})
     return ConsentChangeOut(phone=number, action="opt_out", changed_scopes=[body.scope] if changed else [])
 
 
 @router.post("/lift", summary="Lift a number's suppression (admins), with a reason")
-async def lift_suppression(body: LiftIn, admin: AdminDep, pool: PoolDep) -> ConsentChangeOut:
+async def lift_suppression(body: LiftIn, admin: AdminDep, caller: CallerDep, pool: PoolDep) -> ConsentChangeOut:
     org, actor = admin.org, admin.actor
     async with transaction(pool) as conn:
         number = _e164(org, body.phone)
@@ -168,6 +175,9 @@ async def lift_suppression(body: LiftIn, admin: AdminDep, pool: PoolDep) -> Cons
                                                            scope=body.scope)]
         scopes = {scope: True for scope in sorted(lifted)} or {body.scope or "": False}
         await _record(conn, org, actor, number, "opt_in", body.reason, scopes)
+        await audit.record(conn, caller, "suppression.lifted", "phone", number,
+                           after={"lifted_scopes": sorted(lifted)},
+                           detail={"reason": body.reason, "scope": body.scope})
     return ConsentChangeOut(phone=number, action="opt_in", changed_scopes=sorted(lifted))
 
 
@@ -244,14 +254,9 @@ async def _csv_rows(pool: asyncpg.Pool, org_id: UUID) -> AsyncIterator[str]:
             out.seek(0)
             out.truncate()
             for r in rows:
-                writer.writerow([r["phone"], r["scope"], r["source"], _cell(r["reason"]), r["created_at"].isoformat()])
+                writer.writerow([r["phone"], r["scope"], r["source"], safe_cell(r["reason"]),
+                                 r["created_at"].isoformat()])
             yield out.getvalue()
-
-
-def _cell(text: str | None) -> str:
-    """Free text for a spreadsheet: a leading = + - @ would be run as a formula, so it is quoted."""
-    text = text or ""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _without(record: asyncpg.Record, *names: str) -> dict[str, Any]:

@@ -15,7 +15,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from libs.common.db import transaction
-from services.api import test_send_db
+from services.api import audit, test_send_db
+from services.api.audit import CallerDep
 from services.api.deps import AdminDep, OrgDep, PoolDep
 from services.api.errors import Conflict, NotFound
 from services.api.phone_input import number_input
@@ -56,20 +57,23 @@ async def list_test_numbers(org: OrgDep, pool: PoolDep) -> TestNumbersOut:
 
 
 @router.post("", summary="Add a staff test number (or change its label)")
-async def add_test_number(body: TestNumberIn, admin: AdminDep, pool: PoolDep) -> TestNumbersOut:
+async def add_test_number(body: TestNumberIn, admin: AdminDep, caller: CallerDep, pool: PoolDep) -> TestNumbersOut:
     phone = number_input("phone", body.phone, admin.org.default_country_prefix)
     async with transaction(pool) as conn:
         if not await test_send_db.add_staff_test_number(conn, admin.org.id, phone, body.label, admin.actor,
                                                         MAX_TEST_NUMBERS):
             raise Conflict("test_numbers_full", f"the organisation already has {MAX_TEST_NUMBERS} staff test "
                            "numbers; remove one before adding another")
+        await audit.record(conn, caller, "test_number.added", "test_number", phone,
+                           after={"phone": phone, "label": body.label})
         return _test_numbers(await test_send_db.staff_test_numbers(conn, admin.org.id))
 
 
 @router.delete("/{phone}", summary="Remove a staff test number")
-async def remove_test_number(phone: str, admin: AdminDep, pool: PoolDep) -> TestNumbersOut:
+async def remove_test_number(phone: str, admin: AdminDep, caller: CallerDep, pool: PoolDep) -> TestNumbersOut:
     number = number_input("phone", phone, admin.org.default_country_prefix)
     async with transaction(pool) as conn:
         if not await test_send_db.remove_staff_test_number(conn, admin.org.id, number):
             raise NotFound("test_number_not_found", f"{number} is not one of the organisation's staff test numbers")
+        await audit.record(conn, caller, "test_number.removed", "test_number", number, before={"phone": number})
         return _test_numbers(await test_send_db.staff_test_numbers(conn, admin.org.id))

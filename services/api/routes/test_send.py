@@ -38,7 +38,8 @@ from libs.common.segments import InvalidBody
 from libs.common.sender_caps import is_capped, next_period_start
 from libs.common.twilio_errors import SendFailure, is_transient
 from libs.common.twilio_sender import Account, MessageSender, TwilioSender
-from services.api import db, test_send_db
+from services.api import audit, test_send_db
+from services.api.audit import Caller, CallerDep
 from services.api.deps import ActorDep, OrgDep, PoolDep, SecretsDep, WebDep
 from services.api.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from services.api.phone_input import number_input
@@ -81,8 +82,8 @@ class TestSendOut(BaseModel):
 @router.post("/{campaign_id}/test-send", summary="Send the campaign's text to up to 5 staff test numbers",
              responses={409: {"description": "a number is suppressed, or no Twilio account is linked"},
                         429: {"description": "too many test texts this hour, or the sender's volume cap is reached"}})
-async def test_send(campaign_id: UUID, body: TestSendIn, org: OrgDep, actor: ActorDep, pool: PoolDep,
-                    web: WebDep, secrets: SecretsDep) -> TestSendOut:
+async def test_send(campaign_id: UUID, body: TestSendIn, org: OrgDep, actor: ActorDep, caller: CallerDep,
+                    pool: PoolDep, web: WebDep, secrets: SecretsDep) -> TestSendOut:
     numbers = _numbers(body.to, org.default_country_prefix)
     async with pool.acquire() as conn:
         campaign = await test_send_db.campaign(conn, org.id, campaign_id)
@@ -106,7 +107,7 @@ async def test_send(campaign_id: UUID, body: TestSendIn, org: OrgDep, actor: Act
     callback = account["webhook_base_url"].rstrip("/") + "/twilio/status"
     texts = await _send_all(login, callback, web.twilio_api_base_url, campaign["sender"], numbers, text, segments)
     async with transaction(pool) as conn:
-        await _record(conn, org.id, campaign_id, actor, campaign["sender"], account, texts)
+        await _record(conn, caller, campaign_id, campaign["sender"], account, texts)
     log.info("campaign.test_sent", extra={"org_id": str(org.id), "campaign_id": str(campaign_id), "actor": actor,
                                           "sent": sum(t.state == "sent" for t in texts), "asked": len(numbers)})
     results = [_result(t) for t in texts]
@@ -193,8 +194,9 @@ async def _send_one(twilio: MessageSender, sender: str, to: str, text: str, segm
                     twilio_status=accepted.status)
 
 
-async def _record(conn: Connection, org_id: UUID, campaign_id: UUID, actor: str, sender: str,
+async def _record(conn: Connection, caller: Caller, campaign_id: UUID, sender: str,
                   account: asyncpg.Record, texts: list[TestText]) -> None:
+    org_id = caller.org_id
     await test_send_db.record_test_texts(conn, org_id, campaign_id, sender, texts)
     sent = [t for t in texts if t.state == "sent"]
     prices = PriceTable()
@@ -204,10 +206,10 @@ async def _record(conn: Connection, org_id: UUID, campaign_id: UUID, actor: str,
         segments=sum(t.segments for t in sent), failed=len(texts) - len(sent),
         unpriced_segments=sum(t.segments for t, c in zip(sent, costs, strict=True) if c is None),
         segment_cost=sum((c for c in costs if c is not None), Decimal(0)))
-    await db.record_audit(conn, org_id=org_id, campaign_id=campaign_id, actor=actor, action="test_sent",
-                          detail={"to": [mask_phone(t.to) for t in texts], "sent": len(sent),
-                                  "failed": len(texts) - len(sent), "sender": sender,
-                                  "message_sids": [t.message_sid for t in sent]})
+    await audit.record_campaign(conn, caller, "test_sent", campaign_id,
+                                detail={"to": [mask_phone(t.to) for t in texts], "sent": len(sent),
+                                        "failed": len(texts) - len(sent), "sender": sender,
+                                        "message_sids": [t.message_sid for t in sent]})
 
 
 def region_of(e164: str) -> str:

@@ -16,7 +16,8 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from libs.common.db import Connection, transaction
-from services.api import auth, auth_db
+from services.api import audit, auth, auth_db
+from services.api.audit import CallerDep
 from services.api.deps import AdminDep, PageOffset, PoolDep, PrincipalDep
 from services.api.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.api.password_work import PASSWORDS
@@ -121,17 +122,19 @@ async def list_users(
 
 
 @router.post("/users", status_code=201, summary="Add a user with a first password")
-async def create_user(body: UserCreate, admin: AdminDep, pool: PoolDep) -> UserOut:
+async def create_user(body: UserCreate, admin: AdminDep, caller: CallerDep, pool: PoolDep) -> UserOut:
     password_hash = await _hash(body.password)
     async with transaction(pool) as conn:
         user_id = await auth_db.insert_user(conn, admin.org.id, body.email, body.name, password_hash, body.role)
         if user_id is None:
             raise Conflict("email_in_use", f"{body.email} already has an account")
-        return await _user(conn, admin.org.id, user_id)
+        created = await _user(conn, admin.org.id, user_id)
+        await audit.record(conn, caller, "user.created", "user", user_id, after=created)
+        return created
 
 
 @router.patch("/users/{user_id}", summary="Change a user's name, role, or whether they can sign in")
-async def update_user(user_id: UUID, body: UserUpdate, admin: AdminDep, pool: PoolDep) -> UserOut:
+async def update_user(user_id: UUID, body: UserUpdate, admin: AdminDep, caller: CallerDep, pool: PoolDep) -> UserOut:
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
     async with transaction(pool) as conn:
         locked = await auth_db.lock_user(conn, admin.org.id, user_id)
@@ -146,17 +149,21 @@ async def update_user(user_id: UUID, body: UserUpdate, admin: AdminDep, pool: Po
         await auth_db.update_user(conn, admin.org.id, user_id, merged)
         if not merged["active"]:
             await auth_db.end_user_sessions(conn, user_id)
-        return await _user(conn, admin.org.id, user_id)
+        updated = await _user(conn, admin.org.id, user_id)
+        await audit.record(conn, caller, "user.changed", "user", user_id, before=UserOut(**(current or {})),
+                           after=updated)
+        return updated
 
 
 @router.put("/users/{user_id}/password", status_code=204, summary="Set a user's password (ends their sessions)")
-async def set_password(user_id: UUID, body: PasswordIn, admin: AdminDep, pool: PoolDep) -> None:
+async def set_password(user_id: UUID, body: PasswordIn, admin: AdminDep, caller: CallerDep, pool: PoolDep) -> None:
     password_hash = await _hash(body.password)
     async with transaction(pool) as conn:
         if await auth_db.lock_user(conn, admin.org.id, user_id) is None:
             raise NotFound("user_not_found", f"no user {user_id}")
         await auth_db.set_password(conn, admin.org.id, user_id, password_hash)
         await auth_db.end_user_sessions(conn, user_id)
+        await audit.record(conn, caller, "user.password_set", "user", user_id)
 
 
 @router.get("/api-keys", summary="The organisation's API keys (never the keys themselves)")
@@ -166,7 +173,7 @@ async def list_api_keys(admin: AdminDep, pool: PoolDep) -> list[ApiKeyOut]:
 
 
 @router.post("/api-keys", status_code=201, summary="Create an API key; the answer is the only time it is shown")
-async def create_api_key(body: ApiKeyCreate, admin: AdminDep, pool: PoolDep) -> ApiKeyCreated:
+async def create_api_key(body: ApiKeyCreate, admin: AdminDep, caller: CallerDep, pool: PoolDep) -> ApiKeyCreated:
     if body.role == "admin" and admin.via != "session":
         raise Forbidden("admin_key_needs_signed_in_admin",
                         "an admin API key can only be created by an admin signed in to the dashboard, not by a key")
@@ -175,16 +182,19 @@ async def create_api_key(body: ApiKeyCreate, admin: AdminDep, pool: PoolDep) -> 
     async with transaction(pool) as conn:
         row, key = await auth_db.insert_api_key(conn, admin.org.id, body.name, body.role, admin.actor,
                                                 body.expires_at)
+        await audit.record(conn, caller, "api_key.created", "api_key", row["id"], after=ApiKeyOut(**row))
     return ApiKeyCreated(**row, key=key)
 
 
 @router.delete("/api-keys/{key_id}", summary="Revoke an API key (at once, for good)")
-async def revoke_api_key(key_id: UUID, admin: AdminDep, pool: PoolDep) -> ApiKeyOut:
+async def revoke_api_key(key_id: UUID, admin: AdminDep, caller: CallerDep, pool: PoolDep) -> ApiKeyOut:
     async with transaction(pool) as conn:
         row = await auth_db.revoke_api_key(conn, admin.org.id, key_id)
-    if row is None:
-        raise NotFound("api_key_not_found", f"no API key {key_id}")
-    return ApiKeyOut(**row)
+        if row is None:
+            raise NotFound("api_key_not_found", f"no API key {key_id}")
+        revoked = ApiKeyOut(**row)
+        await audit.record(conn, caller, "api_key.revoked", "api_key", key_id, after=revoked)
+    return revoked
 
 
 async def _hash(password: str) -> str:
