@@ -40,7 +40,9 @@ ALTER TABLE campaign_runs ADD COLUMN content_pruned_at timestamptz;
 CREATE INDEX campaign_runs_content_unpruned ON campaign_runs (finished_at) WHERE content_pruned_at IS NULL;
 
 -- The pruner's range scans by age.
-CREATE INDEX status_callbacks_received ON status_callbacks (received_at);
-CREATE INDEX inbound_messages_received ON inbound_messages (received_at) WHERE body <> '';
+CREATE INDEX status_callbacks_by_org ON status_callbacks (org_id, received_at);
+CREATE INDEX inbound_messages_unblanked ON inbound_messages (org_id, received_at) WHERE body <> '';
 CREATE INDEX event_outbox_published ON event_outbox (published_at) WHERE published_at IS NOT NULL;
+
+-- An upload whose rows (and rejected rows' raw text) have been pruned; its counts stay.
 ALTER TABLE csv_uploads ADD COLUMN rows_pruned_at timestamptz;
