@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from services.dispatcher.twilio_errors import SendFailure
-from services.dispatcher.twilio_sender import TwilioSender
 
 from libs.common.secret_store import AUTH_TOKEN
+from libs.common.twilio_errors import SendFailure
+from libs.common.twilio_sender import TwilioSender
 from services.dispatcher.accounts import TwilioAccounts
 from services.dispatcher.db import DispatchStore
 from tests.e2e.dispatch_harness import TwilioStandin, wait_http
