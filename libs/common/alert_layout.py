@@ -11,7 +11,7 @@ import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -63,8 +63,8 @@ class AlertContext:
             raise PermanentError("alert_context_invalid", f"a {self._kind} alert needs {key!r} in its context")
         return f"{int(value):,}"
 
-    def money(self, key: str) -> str:
-        return money(Decimal(str(self.get(key, 0))))
+    def money(self, key: str, places: int | None = None) -> str:
+        return money(Decimal(str(self.get(key, 0))), places)
 
     def when(self, key: str) -> str:
         return moment(self[key], self.get("time_zone"))
@@ -78,10 +78,12 @@ class AlertContext:
         return f"/campaigns/{self['campaign_id']}?run={self['run_id']}"
 
 
-def money(amount: Decimal) -> str:
-    """$1,234.50 from a dollar up; below it four places, so a fee of $0.0010 does not read as $0.00."""
-    places = Decimal("0.01") if abs(amount) >= 1 else Decimal("0.0001")
-    return f"${amount.quantize(places):,}"
+def money(amount: Decimal, places: int | None = None) -> str:
+    """$1,234.50 from a dollar up; below it four places, so a fee of $0.0010 does not read as $0.00.
+    With ``places``, always that many (a run's cost has four, as its campaign page shows it)."""
+    if places is None:
+        places = 2 if abs(amount) >= 1 else 4
+    return f"${amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):,}"
 
 
 def moment(value: datetime | str, time_zone: str | None) -> str:

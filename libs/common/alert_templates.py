@@ -72,10 +72,12 @@ def _run_figures(c: AlertContext) -> list[tuple[str, str]]:
     figures = [("Campaign", c.campaign)]
     if c.get("occurrence_at"):
         figures.append(("Run scheduled for", c.when("occurrence_at")))
-    for key, label in (("targeted", "Recipients"), ("sent", "Sent"), ("failed", "Failed"),
+    for key, label in (("targeted", "Recipients"), ("sent", "Sent"), ("delivered", "Delivered"), ("failed", "Failed"),
                        ("segments", "Segments sent")):
         if c.get(key) is not None:
             figures.append((label, c.number(key)))
+    if c.get("cost") is not None:
+        figures.append(("Cost", c.money("cost", places=4)))
     return figures
 
 

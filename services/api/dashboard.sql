@@ -29,10 +29,10 @@ SELECT state, count(*) AS campaigns FROM campaigns WHERE org_id = :org_id GROUP 
 -- Each sending or paused campaign with its newest unfinished run. "recent" counts the messages the run
 -- sent in the last :window_s seconds, by when each was sent (send_ledger_by_run_sent): counting rows
 -- *updated* in the window also counted earlier sends whose status callback arrived in it, which showed
--- 218 a minute against a limit of 180. sent/failed/dropped come from the run's own counters;
--- segments_per_second is the campaign's sender's pace (else the organisation's default sender's).
+-- 218 a minute against a limit of 180. The figures are run_figures' (migration 0027), as on the campaign
+-- page; segments_per_second is the campaign's sender's pace (else the organisation's default sender's).
 SELECT c.id AS campaign_id, c.name, c.state, r.id AS run_id, r.state AS run_state, r.state_reason,
-       r.targeted, r.sent, r.failed, r.dropped, r.delivered, r.segments, r.started_at, r.occurrence_at,
+       f.targeted, f.sent, f.failed, f.dropped, f.delivered, f.segments, r.started_at, r.occurrence_at,
        (SELECT count(*) FROM send_ledger l
         WHERE l.run_id = r.id AND l.sent_at > now() - make_interval(secs => :window_s)) AS recent,
        (SELECT s.segments_per_second::float8 FROM senders s
@@ -46,6 +46,7 @@ JOIN LATERAL (
     ORDER BY r.occurrence_at DESC
     LIMIT 1
 ) r ON true
+JOIN run_figures f ON f.run_id = r.id
 WHERE c.org_id = :org_id AND c.state IN ('sending', 'paused')
 ORDER BY c.state_changed_at DESC, c.id
 LIMIT 20;
@@ -77,17 +78,13 @@ LIMIT :limit OFFSET :offset;
 -- The campaign page
 
 -- name: campaign-runs
--- The campaign's runs, newest first, with the usage rollup's figures where the usage service has them.
--- The run's sent count is refreshed from the ledger now and then, while the usage service counts a
--- delivery as soon as its callback follows the send result: delivered can be ahead of the run's sent.
--- A delivered message was sent, so sent is shown as at least delivered, never delivered above sent.
-SELECT r.id, r.occurrence_at, r.origin, r.state, r.state_reason, r.started_at, r.finished_at, r.targeted,
-       r.excluded, greatest(r.sent, r.delivered, coalesce(u.delivered, 0)) AS sent,
-       greatest(r.delivered, coalesce(u.delivered, 0)) AS delivered, r.failed, r.dropped,
-       r.segments, r.cost, r.planned_segments, r.estimated_cost, r.exclusions::text AS exclusions,
-       u.cost AS actual_cost, u.opt_outs, u.undelivered, u.delivered AS usage_delivered
+-- The campaign's runs, newest first. The figures are run_figures' (migration 0027): the same the runs
+-- API and the alert e-mails give.
+SELECT r.id, r.occurrence_at, r.origin, r.state, r.state_reason, r.started_at, r.finished_at, f.targeted,
+       f.excluded, f.sent, f.delivered, f.undelivered, f.failed, f.dropped, f.segments, f.cost,
+       f.planned_segments, f.estimated_cost, f.opt_outs, r.exclusions::text AS exclusions
 FROM campaign_runs r
-LEFT JOIN usage_runs u ON u.run_id = r.id
+JOIN run_figures f ON f.run_id = r.id
 WHERE r.campaign_id = :campaign_id AND r.org_id = :org_id
 ORDER BY r.occurrence_at DESC
 LIMIT :limit;

@@ -116,17 +116,22 @@ UPDATE campaign_runs SET state = 'sending', state_reason = NULL
 WHERE campaign_id = :campaign_id AND state = 'paused';
 
 -- name: get-run
-SELECT id, occurrence_at, origin, state, state_reason, published_at, started_at, finished_at,
-       targeted, excluded, sent, delivered, failed, segments, cost
-FROM campaign_runs
-WHERE id = :run_id;
+-- The figures are run_figures' (migration 0027), the ones the campaign page and the alert e-mails show.
+SELECT r.id, r.occurrence_at, r.origin, r.state, r.state_reason, r.published_at, r.started_at, r.finished_at,
+       f.targeted, f.excluded, f.sent, f.delivered, f.undelivered, f.failed, f.dropped, f.segments, f.cost,
+       f.planned_segments, f.estimated_cost, f.opt_outs
+FROM campaign_runs r
+JOIN run_figures f ON f.run_id = r.id
+WHERE r.id = :run_id;
 
 -- name: list-runs
-SELECT id, occurrence_at, origin, state, state_reason, published_at, started_at, finished_at,
-       targeted, excluded, sent, delivered, failed, segments, cost
-FROM campaign_runs
-WHERE campaign_id = :campaign_id
-ORDER BY occurrence_at DESC
+SELECT r.id, r.occurrence_at, r.origin, r.state, r.state_reason, r.published_at, r.started_at, r.finished_at,
+       f.targeted, f.excluded, f.sent, f.delivered, f.undelivered, f.failed, f.dropped, f.segments, f.cost,
+       f.planned_segments, f.estimated_cost, f.opt_outs
+FROM campaign_runs r
+JOIN run_figures f ON f.run_id = r.id
+WHERE r.campaign_id = :campaign_id
+ORDER BY r.occurrence_at DESC
 LIMIT :limit;
 
 -- name: insert-audit

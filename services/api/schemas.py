@@ -121,9 +121,14 @@ class RunOut(BaseModel):
     excluded: int
     sent: int
     delivered: int
+    undelivered: int
     failed: int
+    dropped: int = Field(description="never sent: suppressed at send time, expired or cancelled")
     segments: int
-    cost: Decimal
+    cost: Decimal = Field(description="USD, from the usage rollup: what the campaign page and alert e-mails show")
+    planned_segments: int
+    estimated_cost: Decimal | None = Field(description="USD, estimated when the audience was resolved")
+    opt_outs: int | None = Field(description="STOP replies to this run's texts; null until the usage service counts it")
 
 
 class SendStarted(BaseModel):

@@ -3,14 +3,17 @@
 -- selects them, so no route can return them.
 
 -- name: org-settings
-SELECT name, slug, time_zone, default_country_prefix, campaign_segment_limit, alert_emails
+SELECT name, slug, time_zone, default_country_prefix, campaign_segment_limit, alert_emails,
+       retention_webhook_days, retention_reply_days, retention_body_days, retention_csv_days
 FROM organisations WHERE id = :org_id;
 
 -- name: update-org-settings
 -- Every field at once: the route merges a PATCH into the current values first.
 UPDATE organisations
 SET time_zone = :time_zone, default_country_prefix = :default_country_prefix,
-    campaign_segment_limit = :campaign_segment_limit, alert_emails = :alert_emails, updated_at = now()
+    campaign_segment_limit = :campaign_segment_limit, alert_emails = :alert_emails,
+    retention_webhook_days = :retention_webhook_days, retention_reply_days = :retention_reply_days,
+    retention_body_days = :retention_body_days, retention_csv_days = :retention_csv_days, updated_at = now()
 WHERE id = :org_id;
 
 -- name: sms-account

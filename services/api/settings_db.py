@@ -24,7 +24,11 @@ async def update_org_settings(conn: Connection, org_id: UUID, fields: Row) -> No
     await QUERIES.execute(conn, "update-org-settings", org_id=org_id, time_zone=fields["time_zone"],
                           default_country_prefix=fields["default_country_prefix"],
                           campaign_segment_limit=fields["campaign_segment_limit"],
-                          alert_emails=list(fields["alert_emails"]))
+                          alert_emails=list(fields["alert_emails"]),
+                          retention_webhook_days=fields["retention_webhook_days"],
+                          retention_reply_days=fields["retention_reply_days"],
+                          retention_body_days=fields["retention_body_days"],
+                          retention_csv_days=fields["retention_csv_days"])
 
 
 async def sms_account(conn: Connection, org_id: UUID) -> Row | None:

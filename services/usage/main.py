@@ -1,11 +1,12 @@
 """Usage service: usage rollups from send-results, statuses and opt-outs; alerts raised and e-mailed.
 
-Wiring only. Three workers run beside /healthz and /readyz:
+Wiring only. Four workers run beside /healthz and /readyz:
 
 - the consumer (handlers.py): SEND_RESULTS, MESSAGE_STATUS and CONSENT into the usage rollups, with
   the allowance and opted-out alerts they call for;
 - the alert watcher (watcher.py): runs that stopped badly, and a stuck iMIS write-back, into alerts;
-- the alert mailer (mailer.py): the alerts outbox over SMTP.
+- the alert mailer (mailer.py): the alerts outbox over SMTP;
+- the retention pruner (retention.py): members' words and rendered texts past each organisation's retention.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from libs.common.topics import CONSENT, MESSAGE_STATUS, SEND_RESULTS
 from services.usage import db, handlers
 from services.usage.conditions import OptedOutRule
 from services.usage.mailer import AlertMailer, MailerTuning, SmtpConfig
+from services.usage.retention import QUERIES as RETENTION_QUERIES
+from services.usage.retention import RetentionPruner, RetentionTuning
 from services.usage.watcher import AlertWatcher, WatcherTuning
 
 NAME = "usage"
@@ -36,6 +39,7 @@ class UsageTuning:
 
     watcher: WatcherTuning = field(default_factory=WatcherTuning)
     mailer: MailerTuning = field(default_factory=MailerTuning)
+    retention: RetentionTuning = field(default_factory=RetentionTuning)
     opted_out_rule: OptedOutRule = field(default_factory=OptedOutRule)
     max_retry_s: float = 120.0
 
@@ -46,6 +50,7 @@ async def build(settings: Settings, tuning: UsageTuning | None = None) -> AsyncI
     async with open_connections(settings, [SEND_RESULTS, MESSAGE_STATUS, CONSENT]) as conn:
         async with conn.pool.acquire() as check:
             await db.check(check)  # a broken query fails at boot, not at the first alert
+            await RETENTION_QUERIES.check(check)
         deps = handlers.UsageDeps(pool=conn.pool, base_url=settings.public_base_url,
                                   opted_out_rule=tuning.opted_out_rule)
         consumer = EventConsumer(
@@ -60,10 +65,11 @@ async def build(settings: Settings, tuning: UsageTuning | None = None) -> AsyncI
         )
         watcher = AlertWatcher(conn.pool, base_url=settings.public_base_url, tuning=tuning.watcher)
         mailer = AlertMailer(conn.pool, SmtpConfig.from_settings(settings), tuning=tuning.mailer)
+        pruner = RetentionPruner(conn.pool, tuning=tuning.retention)
         app = FastAPI(title=f"Textpulse {NAME}", docs_url=None, redoc_url=None)
         app.include_router(health_router(NAME, conn.readiness_checks()))
         await consumer.start()
         try:
-            yield Service(app=app, workers=[consumer.run, watcher.run, mailer.run])
+            yield Service(app=app, workers=[consumer.run, watcher.run, mailer.run, pruner.run])
         finally:
             await consumer.stop()

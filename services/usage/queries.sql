@@ -162,9 +162,11 @@ RETURNING day;
 -- 0013), that the watcher has not looked at in this state and reason, and paused runs whose reminder is
 -- due. Runs older than the horizon are left alone: a condition from weeks ago is not news. The segment
 -- limit is the run's own: the one it was checked against, whatever the campaign says now.
-SELECT r.id AS run_id, r.org_id, r.campaign_id, r.state, r.state_reason, r.occurrence_at, r.targeted, r.sent,
-       r.failed, r.segments, r.segment_limit, a.max_segments AS account_max_segments
+-- The figures are run_figures' (migration 0027), the ones the campaign page and the runs API show.
+SELECT r.id AS run_id, r.org_id, r.campaign_id, r.state, r.state_reason, r.occurrence_at, f.targeted, f.sent,
+       f.delivered, f.failed, f.segments, f.cost, r.segment_limit, a.max_segments AS account_max_segments
 FROM campaign_runs r
+JOIN run_figures f ON f.run_id = r.id
 LEFT JOIN sms_accounts a ON a.org_id = r.org_id
 LEFT JOIN run_alert_marks m ON m.run_id = r.id
 WHERE (r.state IN ('paused', 'refused', 'over_limit', 'missed', 'failed') OR (r.state = 'completed' AND r.sent = 0))

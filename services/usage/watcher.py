@@ -104,7 +104,8 @@ class AlertWatcher:
         reason = run["state_reason"]
         context: dict[str, Any] = {
             "reason": reason, "occurrence_at": run["occurrence_at"], "targeted": run["targeted"],
-            "sent": run["sent"], "failed": run["failed"], "segments": run["segments"],
+            "sent": run["sent"], "delivered": run["delivered"], "failed": run["failed"], "segments": run["segments"],
+            "cost": run["cost"],
         }
         if kind is AlertKind.SEGMENT_LIMIT:
             context |= {"segment_limit": run["segment_limit"], "account_max_segments": run["account_max_segments"]}

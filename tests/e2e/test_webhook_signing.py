@@ -19,6 +19,7 @@ from libs.common.topics import ALL_TOPICS
 from services.api import settings_db
 from tests.conftest import eventually
 from tests.e2e.dispatch_harness import Process, TwilioStandin, free_port, seed_run, wait_http
+from tests.sealed_credentials import TEST_SECRETS
 
 SENDER = "+18885550130"
 
@@ -46,7 +47,7 @@ async def test_a_stop_and_a_status_callback_in_each_signing_scheme(
             async with db_pool.acquire() as conn:
                 await conn.execute("UPDATE sms_accounts SET webhook_base_url = $2 WHERE org_id = $1",
                                    run.org_id, optout_url)
-                await settings_db.set_webhook_shared_key(conn, run.org_id, ours["id"], ours["secret"])
+                await settings_db.set_webhook_shared_key(conn, TEST_SECRETS, run.org_id, ours["id"], ours["secret"])
             await wait_http(f"{optout_url}/readyz")
 
             schemes = [{"scheme": "auth_token"},

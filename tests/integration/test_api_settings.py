@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from libs.common.secret_store import API_KEY_SECRET, AUTH_TOKEN, WEBHOOK_SHARED_KEY_SECRET
+from services.usage.retention import RetentionPruner, RetentionTuning
 from tests.e2e.dispatch_harness import TwilioStandin, wait_http
 from tests.integration import api_harness
 from tests.integration.api_harness import Caller, problem, signed_in
@@ -315,3 +316,31 @@ async def test_a_webhook_url_twilio_cannot_or_must_not_call_is_refused_in_produc
                                     {"webhook_base_url": "https://sms.example.org/hooks/"})
         assert changed.status_code == 200, changed.text
         assert changed.json()["sms_account"]["webhook_base_url"] == "https://sms.example.org/hooks"
+
+
+async def test_admins_set_retention_within_bounds_and_the_pruner_follows_it(
+    admin: Caller, db_pool: asyncpg.Pool
+) -> None:
+    defaults = (await settings(admin))["general"]
+    assert [defaults[f"retention_{kind}_days"] for kind in ("webhook", "reply", "body", "csv")] == [30, 180, 90, 90]
+    hook = await db_pool.fetchval(
+        """INSERT INTO webhook_requests (kind, org_id, account_sid, url, params, received_at, state)
+           VALUES ('status', $1, 'AC1', 'https://hooks.test/twilio/status', '{}', now() - interval '10 days', 'done')
+           RETURNING id""", admin.org_id)
+    pruner = RetentionPruner(db_pool, tuning=RetentionTuning(batch=10))
+    await pruner.prune()
+    assert await db_pool.fetchval("SELECT count(*) FROM webhook_requests WHERE id = $1", hook) == 1  # 30 days
+
+    changed = await admin.call("PATCH", "/api/v1/settings/general", {"retention_webhook_days": 7})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["general"]["retention_webhook_days"] == 7
+    assert changed.json()["general"]["retention_body_days"] == 90  # the others as they were
+    await pruner.prune()
+    assert await db_pool.fetchval("SELECT count(*) FROM webhook_requests WHERE id = $1", hook) == 0
+
+    for value in (0, 3651, "a month"):
+        bad = await admin.call("PATCH", "/api/v1/settings/general", {"retention_body_days": value})
+        assert problem(bad, 422, "request_invalid")["errors"][0]["field"] == "retention_body_days"
+    null = await admin.call("PATCH", "/api/v1/settings/general", {"retention_csv_days": None})
+    assert problem(null, 422, "value_required")["errors"][0]["field"] == "retention_csv_days"
+    assert (await settings(admin))["general"]["retention_body_days"] == 90

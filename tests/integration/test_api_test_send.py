@@ -25,7 +25,7 @@ from services.optout.db import OptoutDb, StatusUpdate
 from tests.e2e.dispatch_harness import TwilioStandin, wait_http
 from tests.integration import api_harness
 from tests.integration.api_harness import Caller, problem
-from tests.sealed_credentials import seal_credentials
+from tests.sealed_credentials import TEST_SECRETS, seal_credentials
 
 SENDER = "+18885550100"
 PATH = "/api/v1/campaigns/{}/test-send"
@@ -225,7 +225,7 @@ async def test_each_text_is_in_the_ledger_the_days_usage_and_the_audit(
     # Twilio is asked to report the text's status, and the report applies to its ledger row.
     assert (await arrived(standin, to))[0]["status_callback"] == "http://127.0.0.1:9/twilio/status"
     async with db_pool.acquire() as conn:
-        matches = await OptoutDb.load().apply_statuses(
+        matches = await OptoutDb.load(TEST_SECRETS).apply_statuses(
             conn, [StatusUpdate(caller.org_id, sid, "delivered", None, None)], STATUS_RANK)
     assert matches[(caller.org_id, sid)].applied
     assert await db_pool.fetchval("SELECT twilio_status FROM send_ledger WHERE message_sid = $1", sid) == "delivered"

@@ -95,6 +95,10 @@ class GeneralOut(BaseModel):
     campaign_segment_limit: int
     recommended_segment_limits: tuple[int, int] = RECOMMENDED_SEGMENT_LIMITS
     alert_emails: list[str]
+    retention_webhook_days: int = Field(description="days raw Twilio webhooks and status callbacks are kept")
+    retention_reply_days: int = Field(description="days the text of members' replies is kept")
+    retention_body_days: int = Field(description="days rendered texts and merge values are kept after a run ends")
+    retention_csv_days: int = Field(description="days an uploaded CSV's rows are kept")
 
 
 class SettingsOut(BaseModel):
@@ -151,6 +155,11 @@ class CountryPatch(BaseModel):
     default_country_prefix: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+[1-9][0-9]{0,2}$")]
 
 
+# Retention settings (migration 0027, services/usage/retention.py): a day up to ten years, as the column's CHECK.
+RetentionDays = Annotated[int, Field(ge=1, le=3650, description="days, 1 to 3650")]
+RETENTION_FIELDS = ("retention_webhook_days", "retention_reply_days", "retention_body_days", "retention_csv_days")
+
+
 class GeneralPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -158,6 +167,10 @@ class GeneralPatch(BaseModel):
     default_sender_id: UUID | None = None
     campaign_segment_limit: int | None = Field(default=None, gt=0, le=10_000_000)
     alert_emails: list[Email] | None = Field(default=None, max_length=MAX_ALERT_EMAILS)
+    retention_webhook_days: RetentionDays | None = None
+    retention_reply_days: RetentionDays | None = None
+    retention_body_days: RetentionDays | None = None
+    retention_csv_days: RetentionDays | None = None
 
 
 @router.get("", summary="Every setting (secrets only as set / not set)")
@@ -290,10 +303,11 @@ async def patch_country(body: CountryPatch, admin: AdminDep, caller: CallerDep, 
         return await _audited(conn, caller, "settings.country_changed", before)
 
 
-@router.patch("/general", summary="Default sender, per-campaign segment limit, alert e-mails, time zone")
+@router.patch("/general",
+              summary="Default sender, per-campaign segment limit, alert e-mails, time zone, retention")
 async def patch_general(body: GeneralPatch, admin: AdminDep, caller: CallerDep, pool: PoolDep) -> SettingsOut:
     changes = body.model_dump(exclude_unset=True)
-    for required in ("time_zone", "default_sender_id", "campaign_segment_limit", "alert_emails"):
+    for required in ("time_zone", "default_sender_id", "campaign_segment_limit", "alert_emails", *RETENTION_FIELDS):
         if required in changes and changes[required] is None:
             raise InvalidInput(required, "value_required", "may not be null")
     if "time_zone" in changes:
@@ -347,6 +361,7 @@ async def settings_out(conn: Connection, org_id: UUID) -> SettingsOut:
             default_sender_id=next((s.id for s in senders if s.is_default), None),
             campaign_segment_limit=org["campaign_segment_limit"],
             alert_emails=list(org["alert_emails"]),
+            **{name: org[name] for name in RETENTION_FIELDS},
         ),
         senders=senders,
         warnings=warnings,
