@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     http_body_max_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     csv_upload_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
     # Failed sign-ins from one client address in 15 minutes (each account has its own limit of 10).
-    sign_in_max_per_address: int = Field(default=20, ge=1, le=1_000_000)
+    sign_in_max_per_address: int = Field(default=10, ge=1, le=1_000_000)
     # Connections and requests in flight past this are answered 503 at once instead of queuing in memory.
     http_limit_concurrency: int = Field(default=256, ge=1, le=100_000)
 

@@ -39,7 +39,7 @@ SESSION_TOUCH_EVERY: Final = timedelta(minutes=5)
 # client address; past either, attempts are refused without checking the password until the window ends.
 # A good sign-in clears its account's count and gives its address back the attempt it used.
 SIGN_IN_MAX_ATTEMPTS_PER_ACCOUNT: Final = 10
-SIGN_IN_MAX_ATTEMPTS_PER_ADDRESS: Final = 20  # TEXTPULSE_SIGN_IN_MAX_PER_ADDRESS
+SIGN_IN_MAX_ATTEMPTS_PER_ADDRESS: Final = 10  # TEXTPULSE_SIGN_IN_MAX_PER_ADDRESS
 SIGN_IN_WINDOW: Final = timedelta(minutes=15)
 
 API_KEY_PREFIX: Final = "tpk_"
