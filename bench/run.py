@@ -59,6 +59,7 @@ BENCHMARKS = [
     Benchmark("hostile-bodies", "Hostile bodies: API memory under a 300 MB body and 64 MB CSVs",
               ("bench.hostile_bodies",)),
     Benchmark("sign-in", "Sign-in during a flood of anonymous attempts", ("bench.sign_in",)),
+    Benchmark("inputs", "Test inputs: the stand-in's members generated, a 200,000-row CSV parsed", ("bench.inputs",)),
     Benchmark("standin-twilio", "Twilio stand-in create rate", ("bench.standin_twilio",)),
     Benchmark("soak", "Soak: 20,000 segments on 10 senders, two dispatchers", ("bench.soak",)),
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 import phonenumbers
@@ -18,13 +17,10 @@ def test_same_seed_same_members_and_prefixes_agree() -> None:
     assert generate(8, 500) != generate(7, 500)
 
 
-def test_full_set_is_generated_in_a_few_seconds_with_every_shape() -> None:
-    started = time.perf_counter()
+def test_the_full_set_has_every_shape() -> None:  # its speed: python -m bench.inputs
     members = generate(count=FULL_SIZE)
-    elapsed = time.perf_counter() - started
 
     assert len(members) == FULL_SIZE and len({m.id for m in members}) == FULL_SIZE
-    assert elapsed < 8, f"{elapsed:.1f}s"
     shapes = Counter(m.mobile_shape for m in members)
     for shape in ("paren", "dots", "digits", "plus_spaced", "intl_001", "extension", "uk_landline", "letters",
                   "blank", "null", "typo"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 
 import pytest
 
@@ -110,17 +109,14 @@ def test_a_header_only_file_has_no_rows_and_no_rejections() -> None:
     assert result.rows == [] and result.rejections == []
 
 
-def test_two_hundred_thousand_rows_parse_in_seconds() -> None:
+def test_two_hundred_thousand_rows_parse_whole() -> None:  # their speed: python -m bench.inputs
     lines = ["Member ID,Mobile,First Name,Last Name,Chapter"]
     lines += [f'{100000 + i},({200 + i % 700}) 555-{i % 10000:04d},Zoë,"Smith, Jr",NE' for i in range(200_000)]
     lines[12345] = "12345,415"  # one ragged row among them
     data = ("\ufeff" + "\r\n".join(lines) + "\r\n").encode()
-    started = time.perf_counter()
     result = parse_csv(data)
-    elapsed = time.perf_counter() - started
     assert len(result.rows) == 199_999 and [r.line for r in result.rejections] == [12346]
     assert result.rows[-1].values["last_name"] == "Smith, Jr"
-    assert elapsed < 10, f"{elapsed:.1f} s"
 
 
 def test_formula_cells_come_out_inert_in_the_report() -> None:
