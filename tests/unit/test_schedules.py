@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -226,11 +225,10 @@ def test_a_past_time_is_explained_in_local_time() -> None:
 
 
 @pytest.mark.parametrize("freq", ["DAILY", "HOURLY", "WEEKLY", "MONTHLY"])
-def test_a_rule_that_never_fires_is_found_out_quickly(freq: str) -> None:
-    started = time.perf_counter()
-    with pytest.raises(InvalidSchedule, match="no occurrence after now"):
+def test_a_rule_that_never_fires_is_refused_within_the_horizon(freq: str) -> None:
+    # The search stops at HORIZON (five years); unbounded, dateutil would scan to the year 9999.
+    with pytest.raises(InvalidSchedule, match="no occurrence after now within five years"):
         recurring(f"FREQ={freq};BYMONTH=2;BYMONTHDAY=30", datetime(2026, 1, 1), NY, now=NOW)
-    assert time.perf_counter() - started < 2.5  # unbounded, dateutil scans to the year 9999: 3-6 s
 
 
 # ---------------------------------------------------------------------------------------------
