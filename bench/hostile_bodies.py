@@ -27,26 +27,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import asyncpg
-from aiokafka.admin import AIOKafkaAdminClient
-
-from bench.audience import drop_database_at
+from bench.api_process import running_api
 from bench.report import result
-from deploy.stack import bootstrap_servers, database_url
-from libs.common.db import Connection, apply_migrations
-from libs.common.kafka import ensure_topics
-from libs.common.topics import CAMPAIGN_DUE, CONSENT
+from libs.common.db import Connection
 from services.api import auth_db
 
 GROWTH_TARGET_MB = 50
@@ -103,12 +92,6 @@ class RssSampler:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             self.peak = max(self.peak, self.now())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def post(port: int, path: str, headers: dict[str, str], body: Iterator[bytes]) -> Answer:
@@ -207,21 +190,6 @@ async def measure(sampler: RssSampler, *, port: int, path: str, headers: dict[st
     return answer, before, peak - before
 
 
-async def wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(600):
-        if proc.poll() is not None:
-            raise RuntimeError(f"services.api exited with {proc.returncode}")
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            if (await reader.read())[9:12] == b"200":
-                return
-        except OSError:
-            pass
-        await asyncio.sleep(0.1)
-    raise RuntimeError("services.api did not become ready")
-
-
 async def seed(conn: Connection) -> str:
     org_id = await conn.fetchval(
         "INSERT INTO organisations (slug, name, time_zone) VALUES ('bench', 'Bench Association', "
@@ -232,30 +200,9 @@ async def seed(conn: Connection) -> str:
 
 
 async def run_bench(json_mb: int, csv_mb: int) -> None:
-    admin_url, bootstrap = database_url(), bootstrap_servers()
-    name = f"textpulse_bench_{uuid.uuid4().hex[:8]}"
-    db_url = admin_url.rsplit("/", 1)[0] + "/" + name
-    prefix = f"bench{uuid.uuid4().hex[:8]}."
-    admin = await asyncpg.connect(admin_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    proc = None
-    try:
-        conn = await asyncpg.connect(db_url)
-        try:
-            await apply_migrations(conn)
-            key = await seed(conn)
-        finally:
-            await conn.close()
-        await ensure_topics(bootstrap, [CAMPAIGN_DUE, CONSENT], prefix=prefix)
-        port = free_port()
-        env = dict(os.environ, TEXTPULSE_DATABASE_URL=db_url, TEXTPULSE_HTTP_PORT=str(port),
-                   TEXTPULSE_TOPIC_PREFIX=prefix, TEXTPULSE_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-                   TEXTPULSE_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}")
-        proc = subprocess.Popen([sys.executable, "-m", "services.api"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        await wait_ready(port, proc)
-        sampler = RssSampler(proc.pid)
+    async with running_api(seed) as api:
+        port, key, pid = api.port, str(api.seeded), api.pid
+        sampler = RssSampler(pid)
         upload_head = {"Authorization": f"Bearer {key}", "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
 
         def upload(csv_bytes: int, rows: Iterator[bytes]) -> dict[str, object]:
@@ -290,15 +237,6 @@ async def run_bench(json_mb: int, csv_mb: int) -> None:
         over, over_before, over_growth = await measure(
             sampler, port=port, path="/api/v1/audiences/csv", headers={**upload_head, "Transfer-Encoding": "chunked"},
             body=chunked(multipart(repeated_rows(header, good_row, over_rows))))
-    finally:
-        if proc is not None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        await drop_database_at(admin_url, name)
-        await delete_topics(bootstrap, prefix)
 
     cases = [
         (f"unauthenticated {json_mb} MB chunked JSON body", json_body, json_before, json_growth, "413 refused"),
@@ -308,7 +246,7 @@ async def run_bench(json_mb: int, csv_mb: int) -> None:
          within_growth, "201 stored"),
         (f"{json_mb} MB chunked CSV upload (over the 64 MB cap)", over, over_before, over_growth, "413 refused"),
     ]
-    print(f"hostile bodies against services.api (pid {proc.pid if proc else '-'}), RSS sampled every 10 ms")
+    print(f"hostile bodies against services.api (pid {pid}), RSS sampled every 10 ms")
     for label, answer, before, growth, _ in cases:
         print(f"  {label}: {answer.outcome} after {answer.seconds:.1f} s, "
               f"{answer.sent_bytes / MB:.1f} MB sent, connection {'closed' if answer.closed else 'kept'}; "
@@ -320,16 +258,6 @@ async def run_bench(json_mb: int, csv_mb: int) -> None:
         result(f"Hostile bodies: API RSS growth, {label}", f"<= {GROWTH_TARGET_MB} MB", f"{growth / MB:.1f} MB")
         result(f"Hostile bodies: answer to the {label}", f"= {expected}",
                f"{answer.outcome} in {answer.seconds:.1f} s{', connection closed' if answer.closed else ''}")
-
-
-async def delete_topics(bootstrap: str, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.delete_topics([name for spec in (CAMPAIGN_DUE, CONSENT)
-                                   for name in (spec.full_name(prefix), spec.dlq_name(prefix))])
-    finally:
-        await admin.close()
 
 
 def main() -> None:

@@ -19,11 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -31,13 +27,8 @@ from collections import Counter
 import asyncpg
 import httpx
 
-from bench.audience import drop_database_at
-from bench.hostile_bodies import delete_topics, free_port, wait_ready
+from bench.api_process import running_api
 from bench.report import result
-from deploy.stack import bootstrap_servers, database_url
-from libs.common.db import apply_migrations
-from libs.common.kafka import ensure_topics
-from libs.common.topics import CAMPAIGN_DUE, CONSENT
 from services.api import auth
 
 PASSWORD = "a real member of staff 2026"
@@ -68,50 +59,24 @@ async def flood_with_real_sign_in(base: str, flood: int, addresses: list[str], e
     return real, answers
 
 
+async def seed(conn: asyncpg.Connection) -> list[str]:
+    """An organisation with one member of staff per flood, who signs in during it."""
+    org_id = await conn.fetchval("INSERT INTO organisations (slug, name) VALUES ('bench', 'Bench') RETURNING id")
+    emails = [f"staff-{round_}@bench.example.org" for round_ in range(2)]
+    for email in emails:
+        await conn.execute("INSERT INTO users (org_id, email, password_hash) VALUES ($1, $2, $3)",
+                           org_id, email, auth.hash_password(PASSWORD))
+    return emails
+
+
 async def run_bench(flood: int) -> None:
-    admin_url, bootstrap = database_url(), bootstrap_servers()
-    name = f"textpulse_bench_{uuid.uuid4().hex[:8]}"
-    db_url = admin_url.rsplit("/", 1)[0] + "/" + name
-    prefix = f"bench{uuid.uuid4().hex[:8]}."
-    admin = await asyncpg.connect(admin_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    proc = None
-    try:
-        conn = await asyncpg.connect(db_url)
-        try:
-            await apply_migrations(conn)
-            org_id = await conn.fetchval(
-                "INSERT INTO organisations (slug, name) VALUES ('bench', 'Bench') RETURNING id")
-            emails = []
-            for round_ in range(2):
-                emails.append(f"staff-{round_}@bench.example.org")
-                await conn.execute("INSERT INTO users (org_id, email, password_hash) VALUES ($1, $2, $3)",
-                                   org_id, emails[-1], auth.hash_password(PASSWORD))
-        finally:
-            await conn.close()
-        await ensure_topics(bootstrap, [CAMPAIGN_DUE, CONSENT], prefix=prefix)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        env = dict(os.environ, TEXTPULSE_DATABASE_URL=db_url, TEXTPULSE_HTTP_PORT=str(port),
-                   TEXTPULSE_TOPIC_PREFIX=prefix, TEXTPULSE_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-                   TEXTPULSE_PUBLIC_BASE_URL=base)
-        proc = subprocess.Popen([sys.executable, "-m", "services.api"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        await wait_ready(port, proc)
-        await sign_in(base, "127.0.0.3", "warm-up@example.org", "warming up the pool")
-        one_address = await flood_with_real_sign_in(base, flood, ["127.0.0.1"], emails[0])
+    async with running_api(seed) as api:
+        emails = api.seeded
+        assert isinstance(emails, list)
+        await sign_in(api.base_url, "127.0.0.3", "warm-up@example.org", "warming up the pool")
+        one_address = await flood_with_real_sign_in(api.base_url, flood, ["127.0.0.1"], emails[0])
         many = [f"127.0.1.{i + 1}" for i in range(flood)]
-        many_addresses = await flood_with_real_sign_in(base, flood, many, emails[1])
-    finally:
-        if proc is not None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        await drop_database_at(admin_url, name)
-        await delete_topics(bootstrap, prefix)
+        many_addresses = await flood_with_real_sign_in(api.base_url, flood, many, emails[1])
 
     for label, ((status, seconds), answers) in (("from one address", one_address),
                                                 ("spread over as many addresses", many_addresses)):
