@@ -187,6 +187,43 @@ async def test_a_send_now_by_an_api_key_is_recorded_with_the_states(
     assert [r["action"] for r in history] == ["created", "sent_now", "paused"]
 
 
+async def test_a_campaign_created_edited_duplicated_and_deleted_is_recorded(
+    db_pool: asyncpg.Pool, admin: Caller
+) -> None:
+    audience = {"kind": "iqa", "query": "$/Members/Chapter", "parameters": ["Leeds"]}
+    draft = await admin.call("POST", "/api/v1/campaigns", {"name": "AGM", "body": "AGM at 6.", "audience": audience})
+    assert draft.status_code == 201, draft.text
+    campaign_id = draft.json()["id"]
+    edited = await admin.call("PATCH", f"/api/v1/campaigns/{campaign_id}", {"body": "AGM at 7."})
+    assert edited.status_code == 200, edited.text
+    copy = await admin.call("POST", f"/api/v1/campaigns/{campaign_id}/duplicate")
+    assert copy.status_code == 201, copy.text
+    assert (await admin.call("DELETE", f"/api/v1/campaigns/{copy.json()['id']}")).status_code == 204
+
+    created = await only(db_pool, admin.org_id, "campaign.created")
+    assert (created["actor"], created["client_address"], created["target_id"]) == (admin.actor, ADDRESS, campaign_id)
+    assert decoded(created["after"]) == {"state": "draft"} and decoded(created["detail"])["name"] == "AGM"
+    assert decoded((await only(db_pool, admin.org_id, "campaign.edited"))["detail"]) == {"fields": ["body"]}
+    duplicated = await only(db_pool, admin.org_id, "campaign.duplicated")
+    assert (duplicated["target_id"], decoded(duplicated["detail"])) == (copy.json()["id"], {"from": campaign_id})
+    deleted = await only(db_pool, admin.org_id, "campaign.deleted")
+    assert deleted["target_id"] == copy.json()["id"]
+    assert decoded(deleted["before"]) == {"name": copy.json()["name"], "state": "draft"}
+
+
+async def test_downloading_an_uploads_rejected_rows_is_recorded(db_pool: asyncpg.Pool, admin: Caller) -> None:
+    data = b"Member ID,Cell Phone\r\n1,(415) 555-0101\r\n2,12\r\n"
+    uploaded = await admin.client.post("/api/v1/audiences/csv", files={"file": ("m.csv", data, "text/csv")},
+                                       headers=admin.headers)
+    assert uploaded.status_code == 201, uploaded.text
+    report = await admin.call("GET", uploaded.json()["rejections_url"])
+    assert report.status_code == 200, report.text
+
+    exported = await only(db_pool, admin.org_id, "upload_rejections.exported")
+    assert (exported["target_type"], exported["target_id"]) == ("upload", uploaded.json()["id"])
+    assert decoded(exported["detail"]) == {"rows": 1}
+
+
 async def test_the_table_refuses_update_delete_and_truncate(db_pool: asyncpg.Pool, admin: Caller) -> None:
     assert (await admin.call("PATCH", "/api/v1/settings/country", {"default_country_prefix": "+44"})).status_code == 200
     statements = ["UPDATE audit_events SET actor = 'someone else' WHERE org_id = $1",

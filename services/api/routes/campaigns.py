@@ -69,7 +69,9 @@ USUAL_SEGMENT_LIMITS = (15_000, 30_000)
 
 
 @router.post("", status_code=201, summary="Create a draft")
-async def create_campaign(body: CampaignCreate, org: OrgDep, actor: ActorDep, pool: PoolDep) -> CampaignOut:
+async def create_campaign(
+    body: CampaignCreate, org: OrgDep, actor: ActorDep, caller: CallerDep, pool: PoolDep
+) -> CampaignOut:
     fields = body.model_dump()
     if fields["segment_limit"] is None:
         fields["segment_limit"] = org.campaign_segment_limit
@@ -77,8 +79,8 @@ async def create_campaign(body: CampaignCreate, org: OrgDep, actor: ActorDep, po
     async with transaction(pool) as conn:
         await _check_content(conn, org, fields)
         campaign_id = await db.insert_campaign(conn, org.id, fields, actor)
-        await db.record_audit(conn, org_id=org.id, campaign_id=campaign_id, actor=actor, action="created",
-                              to_state=CampaignState.DRAFT)
+        await audit.record_campaign(conn, caller, "created", campaign_id, to_state=CampaignState.DRAFT,
+                                    detail={"name": fields["name"]})
         return await _campaign_out(conn, org, campaign_id)
 
 
@@ -112,7 +114,7 @@ async def get_campaign(campaign_id: UUID, org: OrgDep, pool: PoolDep) -> Campaig
 
 @router.patch("/{campaign_id}", summary="Edit (draft, scheduled, paused or not sent): applies to the next run")
 async def update_campaign(
-    campaign_id: UUID, body: CampaignUpdate, org: OrgDep, actor: ActorDep, pool: PoolDep
+    campaign_id: UUID, body: CampaignUpdate, org: OrgDep, actor: ActorDep, caller: CallerDep, pool: PoolDep
 ) -> CampaignOut:
     changes = body.model_dump(exclude_unset=True)
     async with transaction(pool) as conn:
@@ -123,18 +125,21 @@ async def update_campaign(
         fields = (await db.get_campaign(conn, org.id, campaign_id) or {}) | changes
         await _check_content(conn, org, fields, for_send=locked["state"] != CampaignState.DRAFT)
         await db.update_campaign(conn, campaign_id, fields, actor)
-        await db.record_audit(conn, org_id=org.id, campaign_id=campaign_id, actor=actor, action="edited",
-                              detail={"fields": sorted(changes)})
+        await audit.record_campaign(conn, caller, "edited", campaign_id, detail={"fields": sorted(changes)})
         return await _campaign_out(conn, org, campaign_id)
 
 
 @router.delete("/{campaign_id}", status_code=204, summary="Delete a draft")
-async def delete_campaign(campaign_id: UUID, org: OrgDep, pool: PoolDep) -> Response:
+async def delete_campaign(campaign_id: UUID, org: OrgDep, caller: CallerDep, pool: PoolDep) -> Response:
     async with transaction(pool) as conn:
         locked = await _lock(conn, org, campaign_id)
         if locked["state"] != CampaignState.DRAFT:
             raise CampaignNotEditable(locked["state"], "deleted", frozenset({CampaignState.DRAFT}))
+        draft = await db.get_campaign(conn, org.id, campaign_id) or {}
         await db.delete_draft(conn, campaign_id)
+        # The campaign's own history goes with it; the organisation's log keeps what was deleted.
+        await audit.record(conn, caller, "campaign.deleted", "campaign", campaign_id,
+                           before={"name": draft.get("name"), "state": locked["state"]})
     return Response(status_code=204)
 
 
@@ -214,13 +219,15 @@ async def archive_campaign(campaign_id: UUID, org: OrgDep, caller: CallerDep, po
 
 
 @router.post("/{campaign_id}/duplicate", status_code=201, summary="Copy into a new draft")
-async def duplicate_campaign(campaign_id: UUID, org: OrgDep, actor: ActorDep, pool: PoolDep) -> CampaignOut:
+async def duplicate_campaign(
+    campaign_id: UUID, org: OrgDep, actor: ActorDep, caller: CallerDep, pool: PoolDep
+) -> CampaignOut:
     async with transaction(pool) as conn:
         copy_id = await db.duplicate_campaign(conn, org.id, campaign_id, actor)
         if copy_id is None:
             raise NotFound("campaign_not_found", f"no campaign {campaign_id}")
-        await db.record_audit(conn, org_id=org.id, campaign_id=copy_id, actor=actor, action="duplicated",
-                              to_state=CampaignState.DRAFT, detail={"from": campaign_id})
+        await audit.record_campaign(conn, caller, "duplicated", copy_id, to_state=CampaignState.DRAFT,
+                                    detail={"from": str(campaign_id)})
         return await _campaign_out(conn, org, copy_id)
 
 

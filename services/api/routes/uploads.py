@@ -43,7 +43,9 @@ from libs.common import audience_rules as rules
 from libs.common.audience import Audience
 from libs.common.audience_rules import AudienceMember
 from libs.common.csv_audience import CsvRefused, CsvStream, rejection_report, rejections_note
-from services.api import audience_sample, upload_storage, uploads_db
+from libs.common.db import transaction
+from services.api import audience_sample, audit, upload_storage, uploads_db
+from services.api.audit import CallerDep
 from services.api.csv_receiver import FileTooLarge, received_csv
 from services.api.deps import ActorDep, OrgDep, PoolDep, SecretsDep, WebDep
 from services.api.errors import InvalidInput, NotFound
@@ -164,10 +166,12 @@ async def get_upload(upload_id: UUID, org: OrgDep, pool: PoolDep) -> UploadSumma
 
 @router.get("/csv/{upload_id}/rejections.csv", summary="The rows refused from an uploaded file, and why",
             response_class=Response, responses={200: {"content": {"text/csv": {}}}})
-async def get_rejections(upload_id: UUID, org: OrgDep, pool: PoolDep) -> Response:
-    async with pool.acquire() as conn:
+async def get_rejections(upload_id: UUID, org: OrgDep, caller: CallerDep, pool: PoolDep) -> Response:
+    async with transaction(pool) as conn:
         upload = await _upload(conn, org.id, upload_id)
         found = await uploads_db.rejections(conn, upload_id)
+        await audit.record(conn, caller, "upload_rejections.exported", "upload", upload_id,
+                           detail={"rows": len(found)})
     # The BOM makes Excel read the report as UTF-8; rejection_report makes every cell inert (=, +, -, @).
     return Response("\ufeff" + rejection_report(found, total=upload["rows_rejected"]),
                     media_type="text/csv; charset=utf-8",
