@@ -54,6 +54,7 @@ class StoredMessage:
 
 @dataclass(frozen=True, slots=True)
 class HeldStatus:
+    org_id: UUID
     status: str
     error_code: int | None
     reported_price: Decimal | None
@@ -134,7 +135,8 @@ async def hold_status(conn: Connection, org_id: UUID, message_sid: str, status: 
 async def take_held_statuses(conn: Connection, message_sid: str) -> list[HeldStatus]:
     """Remove and return the statuses held for this SID, in the order they arrived."""
     rows = await QUERIES.fetch(conn, "take-held-statuses", message_sid=message_sid)
-    held = [HeldStatus(r["status"], r["error_code"], r["reported_price"], r["received_at"]) for r in rows]
+    held = [HeldStatus(r["org_id"], r["status"], r["error_code"], r["reported_price"], r["received_at"])
+            for r in rows]
     return sorted(held, key=lambda h: h.received_at)
 
 

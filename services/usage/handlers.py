@@ -88,6 +88,10 @@ async def record_send_result(event: SendResult, *, deps: UsageDeps) -> None:
         after = facts
         if event.message_sid:
             for held in await db.take_held_statuses(conn, event.message_sid):
+                if held.org_id != run.org_id:  # a SID is one organisation's: a status naming another is dropped
+                    log.warning("status.org_mismatch", extra={"message_sid": event.message_sid,
+                                                              "named_org_id": str(held.org_id)})
+                    continue
                 after = apply_status(after, held.status, held.error_code, held.reported_price)
         stored = db.StoredMessage(event.run_id, event.recipient_id, run.org_id, run.campaign_id, run.day, run.test,
                                   facts)

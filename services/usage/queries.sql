@@ -63,7 +63,7 @@ ON CONFLICT (message_sid, status) DO NOTHING;
 
 -- name: take-held-statuses
 DELETE FROM usage_pending_statuses WHERE message_sid = :message_sid
-RETURNING status, error_code, reported_price, received_at;
+RETURNING status, error_code, reported_price, received_at, org_id;
 
 -- name: add-to-run
 -- Adds one message's change to its run; creates the row on the run's first event. Returns the new

@@ -169,6 +169,19 @@ async def test_a_status_that_beats_its_send_result_is_held_then_applied(usage: U
     assert await usage.row("SELECT 1 FROM usage_pending_statuses WHERE message_sid = $1", sent.message_sid) is None
 
 
+async def test_a_held_status_naming_another_organisation_is_dropped_when_the_message_arrives(usage: Usage) -> None:
+    org, stranger = await seed_org(usage.pool), await seed_org(usage.pool)
+    run_id = await seed_run(usage.pool, org)
+    sent = result(org, run_id, segments=2)
+    await usage.statuses(status(stranger, sent.message_sid, "failed", 30007))  # forged: another org, same SID
+    await eventually(lambda: usage.row("SELECT 1 FROM usage_pending_statuses WHERE message_sid = $1",
+                                       sent.message_sid))
+    await usage.results(sent)
+    totals = await eventually(lambda: _when(usage.run_usage(run_id), lambda t: t.get("messages") == 1))
+    assert (totals["failed"], totals["failed_fees"]) == (0, 0)
+    assert await usage.row("SELECT 1 FROM usage_pending_statuses WHERE message_sid = $1", sent.message_sid) is None
+
+
 async def test_poisoned_events_go_to_the_dlq_and_the_next_one_is_counted(usage: Usage) -> None:
     org = await seed_org(usage.pool)
     run_id = await seed_run(usage.pool, org)
