@@ -34,7 +34,9 @@ __all__ = [
     "FEE_EXEMPT_ERRORS",
     "STATUS_RANK",
     "UNSUBSCRIBED_ERROR",
+    "error_docs_url",
     "error_meaning",
+    "error_sentence",
     "pays_failed_message_fee",
 ]
 
@@ -80,8 +82,8 @@ def pays_failed_message_fee(status: str | None, error_code: int | None) -> bool:
 
 
 # Twilio error codes in plain language (docs/twilio.md#error-codes-we-act-on), for people who never open
-# Twilio's docs. Lower-case clauses, so they read inside a sentence ("Twilio refused the messages with
-# error 21606: the sender ...").
+# Twilio's docs: the one table for e-mails, pages and reasons. Lower-case clauses, so they read inside a
+# sentence ("Twilio refused the messages with error 21606: the sender ..."); error_sentence stands alone.
 ERROR_MEANINGS: Final[Mapping[int, str]] = {
     0: "Twilio gave no error code",
     20003: "Twilio refused the account credentials",
@@ -117,3 +119,13 @@ def error_meaning(code: int | None) -> str:
     if code is None:
         return ERROR_MEANINGS[0]
     return ERROR_MEANINGS.get(code, "see Twilio's error dictionary")
+
+
+def error_sentence(code: int | None) -> str:
+    """``error_meaning`` as a sentence of its own, for a table of failures."""
+    meaning = error_meaning(code)
+    return meaning[0].upper() + meaning[1:] + "."
+
+
+def error_docs_url(code: int) -> str:
+    return f"https://www.twilio.com/docs/api/errors/{code}"

@@ -240,7 +240,7 @@ async def test_the_composer_and_the_campaign_page_show_what_staff_need(staff: Ca
 
     page = await staff.call("GET", f"/campaigns/{campaign['id']}", **HTML)
     assert page.status_code == 200
-    assert "The phone is switched off or out of coverage." in page.text
+    assert "The phone is off or out of reach." in page.text
     assert "Left out: no mobile number" in page.text and "undelivered · error 30003" in page.text
     assert 'data-api-action="/api/v1/campaigns/' + campaign["id"] + '/archive"' in page.text
     found = await staff.call("GET", f"/campaigns/{campaign['id']}?run={run_id}&q=Ann", **HTML)

@@ -14,7 +14,7 @@ from libs.common.alert_templates import AlertKind, render
 from libs.common.alerts import QUIET_PERIODS, recipients_for
 from libs.common.backoff import retry_delay
 from libs.common.errors import PermanentError
-from libs.common.twilio_facts import error_meaning
+from libs.common.twilio_facts import error_meaning, error_sentence
 from services.usage.mailer import build_message, smtp_verdict
 
 BASE = "https://app.textpulse.test"
@@ -158,3 +158,9 @@ def test_retries_back_off_to_a_cap() -> None:
     delays = [retry_delay(n, base_s=15, cap_s=1800, jitter=0.5) for n in range(1, 10)]
     assert delays[:3] == [15, 30, 60] and delays[-1] == 1800
     assert retry_delay(1, base_s=15, cap_s=1800, jitter=0.0) == 12.0
+
+
+def test_an_error_sentence_is_the_meaning_standing_alone() -> None:
+    assert error_sentence(30003) == "The phone is off or out of reach."
+    assert error_sentence(None) == "Twilio gave no error code."
+    assert error_sentence(12345) == "See Twilio's error dictionary."

@@ -24,7 +24,8 @@ from libs.common.errors import PermanentError
 from libs.common.merge import STANDARD_FIELDS
 from libs.common.phone import region_for_prefix
 from libs.common.run_endings import RUN_ENDED
-from services.api import dashboard_db, db, pages, run_outcome, test_send_db, twilio_codes
+from libs.common.twilio_facts import error_docs_url, error_sentence
+from services.api import dashboard_db, db, pages, run_outcome, test_send_db
 from services.api.dashboard_db import Row
 from services.api.deps import PoolDep, Principal, PrincipalDep
 from services.api.errors import NotFound
@@ -134,7 +135,7 @@ async def campaign_page(
         request, "campaigns/detail.html", principal=principal, nav="campaigns", campaign=campaign, runs=runs,
         chosen=chosen, recipients=recipients, q=query or "", audience_text=audience_text,
         recipients_pager=Pager(page, RECIPIENTS_PAGE, matching),
-        failures=[(code, count, twilio_codes.meaning(code), twilio_codes.docs_url(code))
+        failures=[(code, count, error_sentence(code), error_docs_url(code))
                   for code, count in sorted(failures.items(), key=lambda item: -item[1])],
         sender=senders.get(campaign["sender_id"]) if campaign["sender_id"] else None,
         default_sender=next((s for s in senders.values() if s["is_default"]), None),
