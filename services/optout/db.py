@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from uuid import UUID
 
+from libs.common import run_reasons
 from libs.common.db import Connection, Queries
 from libs.common.events import Event
 from libs.common.secret_store import AUTH_TOKEN, IMIS_PASSWORD, WEBHOOK_SHARED_KEY_SECRET, SecretStore
@@ -24,6 +25,9 @@ from libs.common.topics import TopicSpec
 QUERIES_PATH = Path(__file__).with_name("queries.sql")
 RELAY_LOCK_ID = 0x7E47_0904  # arbitrary, constant: one event relay at a time
 PROCESSOR_LOCK_ID = 0x7E47_0905  # arbitrary, constant: one webhook processor at a time
+# The pause a 30032 callback puts on the runs sending from that sender (the query adds the sender).
+_UNVERIFIED = run_reasons.twilio_refused(30032, "the toll-free sender is not verified; Twilio blocks its texts to "
+                                                "US/Canada")
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,7 +381,7 @@ class OptoutDb:
         """(org_id, message_sid) of callbacks saying the sender is not verified."""
         if messages:
             await self.q.execute(conn, "stop-unverified-senders", org_ids=[m[0] for m in messages],
-                                 message_sids=[m[1] for m in messages])
+                                 message_sids=[m[1] for m in messages], **run_reasons.columns(_UNVERIFIED))
 
     async def unmatched_callbacks_now_known(self, conn: Connection, limit: int) -> list[CallbackRow]:
         rows = await self.q.fetch(conn, "unmatched-callbacks-now-known", limit=limit)

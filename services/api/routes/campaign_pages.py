@@ -24,6 +24,7 @@ from libs.common.errors import PermanentError
 from libs.common.merge import STANDARD_FIELDS
 from libs.common.phone import region_for_prefix
 from libs.common.run_endings import RUN_ENDED
+from libs.common.run_reasons import RunReason
 from services.api import dashboard_db, db, pages, run_outcome, test_send_db, twilio_codes
 from services.api.dashboard_db import Row
 from services.api.deps import PoolDep, Principal, PrincipalDep
@@ -185,7 +186,8 @@ def _last_outcome(runs: list[Row]) -> tuple[str, str] | None:
     ended = next((r for r in runs if r["state"] in RUN_ENDED), None)
     if ended is None or ended is not runs[0]:
         return None
-    words = run_outcome.explain(ended["state"], ended["state_reason"], sent=ended["sent"])
+    reason = RunReason.from_stored(ended["state_reason_code"], ended["state_reason_detail"])
+    words = run_outcome.explain(ended["state"], reason, sent=ended["sent"])
     return (words, run_outcome.next_step(ended["state"])) if words else None
 
 
