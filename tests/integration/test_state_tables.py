@@ -67,7 +67,8 @@ async def test_the_boot_step_rewrites_a_drifted_table() -> None:
 
 async def test_a_forbidden_campaign_move_written_by_hand_is_refused(conn: asyncpg.Connection) -> None:
     campaign = await _campaign(conn, "completed")
-    with pytest.raises(asyncpg.CheckViolationError, match="campaign .+: cannot go from completed to sending") as refused:
+    refusal = "campaign .+: cannot go from completed to sending"
+    with pytest.raises(asyncpg.CheckViolationError, match=refusal) as refused:
         async with conn.transaction():
             await conn.execute("UPDATE campaigns SET state = 'sending' WHERE id = $1", campaign)
     assert refused.value.constraint_name == "state_transitions" and refused.value.table_name == "campaigns"
