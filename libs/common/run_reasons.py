@@ -24,7 +24,7 @@ from typing import Any, Final, Literal
 
 __all__ = [
     "RunReason", "campaign_cancelled", "columns", "failure", "failure_threshold", "no_recipients",
-    "rescheduled", "segment_limit", "sender_unverified", "too_late", "twilio_refused",
+    "rescheduled", "segment_limit", "sender_unverified", "toll_free_blocked", "too_late", "twilio_refused",
 ]
 
 # state_reason is for people; a cause quoted from elsewhere (iMIS's or Twilio's words) is cut to this.
@@ -132,6 +132,11 @@ def segment_limit(segments: int, recipients: int, limit: int, *,
 def twilio_refused(error_code: int | None, message: str, *, sender: str | None = None) -> RunReason:
     """Twilio refused the account or sender for every text of the run (``twilio_<code>``)."""
     return RunReason(f"twilio_{error_code}", error_code=error_code, message=message, sender=sender)
+
+
+def toll_free_blocked() -> RunReason:
+    """A 30032 status callback: Twilio blocked a text because its toll-free sender is not verified."""
+    return twilio_refused(30032, "the toll-free sender is not verified; Twilio blocks its texts to US/Canada")
 
 
 def failure_threshold(failed: int, total: int) -> RunReason:

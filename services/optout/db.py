@@ -25,9 +25,6 @@ from libs.common.topics import TopicSpec
 QUERIES_PATH = Path(__file__).with_name("queries.sql")
 RELAY_LOCK_ID = 0x7E47_0904  # arbitrary, constant: one event relay at a time
 PROCESSOR_LOCK_ID = 0x7E47_0905  # arbitrary, constant: one webhook processor at a time
-# The pause a 30032 callback puts on the runs sending from that sender (the query adds the sender).
-_UNVERIFIED = run_reasons.twilio_refused(30032, "the toll-free sender is not verified; Twilio blocks its texts to "
-                                                "US/Canada")
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,10 +375,12 @@ class OptoutDb:
                                  message_sids=[b[1] for b in bad], codes=[b[2] for b in bad])
 
     async def stop_unverified_senders(self, conn: Connection, messages: Sequence[tuple[UUID, str]]) -> None:
-        """(org_id, message_sid) of callbacks saying the sender is not verified."""
+        """(org_id, message_sid) of callbacks saying the sender is not verified. The runs sending from it
+        pause with :func:`run_reasons.toll_free_blocked` (the query adds each run's sender)."""
         if messages:
             await self.q.execute(conn, "stop-unverified-senders", org_ids=[m[0] for m in messages],
-                                 message_sids=[m[1] for m in messages], **run_reasons.columns(_UNVERIFIED))
+                                 message_sids=[m[1] for m in messages],
+                                 **run_reasons.columns(run_reasons.toll_free_blocked()))
 
     async def unmatched_callbacks_now_known(self, conn: Connection, limit: int) -> list[CallbackRow]:
         rows = await self.q.fetch(conn, "unmatched-callbacks-now-known", limit=limit)

@@ -19,6 +19,8 @@ SENTENCES = [
     (run_reasons.segment_limit(30, 10, 5, limit_of="account"),
      "segment_limit: 30 segments for 10 recipients exceed the account's max segments of 5"),
     (run_reasons.twilio_refused(20003, "Authenticate"), "twilio_20003: Authenticate"),
+    (run_reasons.toll_free_blocked(),
+     "twilio_30032: the toll-free sender is not verified; Twilio blocks its texts to US/Canada"),
     (run_reasons.failure_threshold(12, 200), "failure_threshold: 12 of the last 200 sends failed"),
     (run_reasons.too_late(7200, 3600), "too_late: found 7200 s late, more than the campaign's 3600 s; not sent"),
     (run_reasons.failure("imis_unavailable", "$/Members: iMIS did not answer"),
