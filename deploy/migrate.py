@@ -1,5 +1,6 @@
-"""``python -m deploy.migrate``: apply the numbered migrations to TEXTPULSE_DATABASE_URL, seal any credential
-still stored in plain text, and exit.
+"""``python -m deploy.migrate``: apply the numbered migrations to TEXTPULSE_DATABASE_URL, make PostgreSQL's
+copy of the state transition tables equal to the Python ones, seal any credential still stored in plain
+text, and exit.
 
 Sealing is a step of its own, not a migration: it needs the key-encryption key (TEXTPULSE_SECRET_KEY or
 its file), which SQL does not have. It runs here, before any service starts, rather than at a service's
@@ -16,11 +17,17 @@ import asyncpg
 from libs.common.db import Connection, apply_migrations
 from libs.common.secret_store import SecretStore, seal_plain_secrets
 from libs.common.settings import Settings, load_settings
+from libs.common.state_tables import sync_state_transitions
 
 
 async def migrate(conn: Connection, settings: Settings) -> tuple[list[int], int]:
-    """(the migrations applied now, how many plain credentials were sealed now)."""
+    """(the migrations applied now, how many plain credentials were sealed now).
+
+    The transition tables are checked and rewritten where they differ from Python (``state_tables.py``)
+    before anything else can write a state.
+    """
     applied = await apply_migrations(conn)
+    await sync_state_transitions(conn)
     sealed = await seal_plain_secrets(conn, SecretStore.from_settings(settings))
     return applied, sealed
 

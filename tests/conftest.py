@@ -19,6 +19,7 @@ import asyncpg
 import pytest
 
 from libs.common.db import apply_migrations, create_pool
+from libs.common.state_tables import sync_state_transitions
 
 T = TypeVar("T")
 
@@ -59,6 +60,7 @@ async def database_url() -> AsyncIterator[str]:
     conn = await asyncpg.connect(url)
     try:
         await apply_migrations(conn)
+        await sync_state_transitions(conn)  # as python -m deploy.migrate does at boot
     finally:
         await conn.close()
     yield url

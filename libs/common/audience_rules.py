@@ -35,6 +35,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from libs.common import run_reasons
 from libs.common.merge import MergeError, Template
 from libs.common.phone import Normalised, normalise
 from libs.common.preflight import MAX_SEGMENTS
@@ -228,7 +229,7 @@ class Verdict:
     """The run's state after resolution (``sending``, ``completed``, ``refused``, ``over_limit``) and why."""
 
     state: Literal["sending", "completed", "refused", "over_limit"]
-    reason: str | None = None
+    reason: run_reasons.RunReason | None = None
 
     @property
     def publishes(self) -> bool:
@@ -248,21 +249,18 @@ def decide(
     no recipients -> ``completed`` (nothing to send is a finished run, not a failure); an unverified
     sender with US/CA recipients -> ``refused`` (Twilio blocks it with 30032 and still charges); more
     segments than the campaign's ``segment_limit`` or the account's ``max_segments`` -> ``over_limit``.
-    Reasons start with a stable code and carry the figures a person needs.
+    Reasons are a stable code with the figures a person needs (:mod:`libs.common.run_reasons`).
     """
     if figures.recipients == 0:
-        return Verdict("completed", f"no_recipients: all {figures.excluded} members were excluded")
-    unreachable = sender_cannot_reach(sender, sender_verification, figures.nanp_recipients, figures.recipients)
-    if unreachable is not None:
-        return Verdict("refused", f"{unreachable.code}: {unreachable.message}")
-    limits = [(segment_limit, "the campaign's segment limit")]
+        return Verdict("completed", run_reasons.no_recipients(figures.excluded))
+    if sender_cannot_reach(sender, sender_verification, figures.nanp_recipients, figures.recipients) is not None:
+        return Verdict("refused", run_reasons.sender_unverified(
+            sender, sender_verification, nanp_recipients=figures.nanp_recipients, recipients=figures.recipients))
+    limits: list[tuple[int, Literal["campaign", "account"]]] = [(segment_limit, "campaign")]
     if account_max_segments is not None:
-        limits.append((account_max_segments, "the account's max segments"))
-    for limit, name in sorted(limits):
+        limits.append((account_max_segments, "account"))
+    for limit, limit_of in sorted(limits):
         if figures.segments > limit:
-            return Verdict(
-                "over_limit",
-                f"segment_limit: {figures.segments} segments for {figures.recipients} recipients exceed "
-                f"{name} of {limit}",
-            )
+            return Verdict("over_limit", run_reasons.segment_limit(figures.segments, figures.recipients, limit,
+                                                                   limit_of=limit_of))
     return Verdict("sending")

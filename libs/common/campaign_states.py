@@ -18,6 +18,8 @@ staff can fix the limit, audience or sender and send it again. A draft is delete
 Who moves a campaign: staff through the API (schedule, send now, pause, resume, cancel, archive), the
 scheduler (scheduled -> sending when it publishes a run), and whoever ends a run: every run ends, and
 its campaign follows :func:`after_run` (``libs/common/run_endings.py`` applies it in each service).
+Runs have a table of their own (``libs/common/run_states.py``); PostgreSQL holds both
+(``state_transitions``, ``libs/common/state_tables.py``) and refuses any other change of state.
 
     >>> transition(CampaignState.DRAFT, CampaignState.SCHEDULED)
     <CampaignState.SCHEDULED: 'scheduled'>

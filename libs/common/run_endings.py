@@ -19,6 +19,7 @@ from uuid import UUID
 from libs.common.campaign_states import CampaignState, after_run
 from libs.common.db import Connection, Queries
 from libs.common.logging import get_logger
+from libs.common.run_states import ENDED
 
 __all__ = ["QUERIES", "RUN_ENDED", "follow_run", "lock_campaign_of_run"]
 
@@ -26,8 +27,8 @@ log = get_logger(__name__)
 
 QUERIES: Final = Queries.load(Path(__file__).with_name("run_endings.sql"))
 
-# The run states after which a run does nothing more (campaign_runs.state).
-RUN_ENDED: Final = frozenset({"completed", "cancelled", "failed", "missed", "over_limit", "refused"})
+# The run states after which a run does nothing more (the run table's final states).
+RUN_ENDED: Final = frozenset(state.value for state in ENDED)
 
 
 async def lock_campaign_of_run(conn: Connection, run_id: UUID) -> None:

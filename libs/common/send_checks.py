@@ -10,7 +10,7 @@ return them, and the composer shows them as they come, so a person reads the sam
 - ``audience_empty`` (``audience``): nobody would receive it: no members, or every member left out.
 - ``sender_unverified`` (``sender_id``): an unverified toll-free sender and US/Canada numbers; Twilio
   blocks those texts (30032) and still charges. :func:`libs.common.audience_rules.decide` refuses a run
-  with the same rule and words.
+  with the same rule, and both take the words from :mod:`libs.common.run_reasons`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from libs.common import run_reasons
 from libs.common.preflight import MAX_SEGMENTS
 
 __all__ = ["NANP_PREFIX", "REASON_WORDS", "Refusal", "nobody_receives", "over_segments", "sender_cannot_reach"]
@@ -71,6 +72,6 @@ def sender_cannot_reach(sender: str, verification: str, nanp_recipients: int, re
     """Refused when ``sender`` is not verified and some recipients are in the US/Canada zone."""
     if verification == "verified" or nanp_recipients == 0:
         return None
-    return Refusal("sender_id", "sender_unverified",
-                   f"{sender} is {verification} and cannot text US/Canada; {nanp_recipients:,} of {recipients:,} "
-                   "recipients are there")
+    reason = run_reasons.sender_unverified(sender, verification, nanp_recipients=nanp_recipients,
+                                           recipients=recipients)
+    return Refusal("sender_id", reason.code, reason.words)

@@ -80,9 +80,9 @@ LIMIT :limit OFFSET :offset;
 -- name: campaign-runs
 -- The campaign's runs, newest first. The figures are run_figures' (migration 0027): the same the runs
 -- API and the alert e-mails give.
-SELECT r.id, r.occurrence_at, r.origin, r.state, r.state_reason, r.started_at, r.finished_at, f.targeted,
-       f.excluded, f.sent, f.delivered, f.undelivered, f.failed, f.dropped, f.segments, f.cost,
-       f.planned_segments, f.estimated_cost, f.opt_outs, r.exclusions::text AS exclusions
+SELECT r.id, r.occurrence_at, r.origin, r.state, r.state_reason, r.state_reason_code,
+       r.state_reason_detail::text AS state_reason_detail, r.started_at, r.finished_at, f.targeted, f.excluded,
+       f.sent, f.delivered, f.undelivered, f.failed, f.dropped, f.segments, f.cost, f.planned_segments, f.estimated_cost, f.opt_outs, r.exclusions::text AS exclusions
 FROM campaign_runs r
 JOIN run_figures f ON f.run_id = r.id
 WHERE r.campaign_id = :campaign_id AND r.org_id = :org_id

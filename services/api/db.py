@@ -15,7 +15,9 @@ from uuid import UUID
 
 import asyncpg
 
+from libs.common import run_reasons
 from libs.common.db import Connection, Queries
+from libs.common.run_reasons import RunReason
 
 QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
 
@@ -125,12 +127,12 @@ async def insert_send_now_run(conn: Connection, org_id: UUID, campaign_id: UUID,
     return run_id
 
 
-async def cancel_unpublished_runs(conn: Connection, campaign_id: UUID, reason: str) -> None:
-    await QUERIES.execute(conn, "cancel-unpublished-runs", campaign_id=campaign_id, reason=reason)
+async def cancel_unpublished_runs(conn: Connection, campaign_id: UUID, reason: RunReason) -> None:
+    await QUERIES.execute(conn, "cancel-unpublished-runs", campaign_id=campaign_id, **run_reasons.columns(reason))
 
 
-async def cancel_open_runs(conn: Connection, campaign_id: UUID, reason: str) -> None:
-    await QUERIES.execute(conn, "cancel-open-runs", campaign_id=campaign_id, reason=reason)
+async def cancel_open_runs(conn: Connection, campaign_id: UUID, reason: RunReason) -> None:
+    await QUERIES.execute(conn, "cancel-open-runs", campaign_id=campaign_id, **run_reasons.columns(reason))
 
 
 async def pause_runs(conn: Connection, campaign_id: UUID) -> None:

@@ -95,24 +95,28 @@ RETURNING id;
 -- A new schedule replaces the old one: runs the scheduler has not published yet are dropped. One it is
 -- publishing right now is locked; this waits, then sees it published and leaves it alone.
 UPDATE campaign_runs
-SET state = 'cancelled', state_reason = :reason, finished_at = now()
+SET state = 'cancelled', state_reason = :reason, state_reason_code = :reason_code,
+    state_reason_detail = CAST(:reason_detail AS jsonb), finished_at = now()
 WHERE campaign_id = :campaign_id AND state = 'pending' AND published_at IS NULL;
 
 -- name: cancel-open-runs
+-- Every open run (state_may_change, 0033).
 UPDATE campaign_runs
-SET state = 'cancelled', state_reason = :reason, finished_at = now()
-WHERE campaign_id = :campaign_id AND state IN ('pending', 'resolving', 'sending', 'paused');
+SET state = 'cancelled', state_reason = :reason, state_reason_code = :reason_code,
+    state_reason_detail = CAST(:reason_detail AS jsonb), finished_at = now()
+WHERE campaign_id = :campaign_id AND state_may_change('run', state, 'cancelled');
 
 -- name: pause-runs
 -- Only runs that are sending: pending ones are held back by the campaign's state (the scheduler does not
 -- publish runs of a paused campaign), and resolving ones must check it before handing recipients on.
 -- No reason: a pause by staff is not alerted (services/usage/conditions.py).
-UPDATE campaign_runs SET state = 'paused', state_reason = NULL
-WHERE campaign_id = :campaign_id AND state = 'sending';
+UPDATE campaign_runs SET state = 'paused', state_reason = NULL, state_reason_code = NULL, state_reason_detail = '{}'
+WHERE campaign_id = :campaign_id AND state_may_change('run', state, 'paused');
 
 -- name: resume-runs
 -- Also resumes runs the dispatcher paused (failure threshold): staff looked and chose to go on.
-UPDATE campaign_runs SET state = 'sending', state_reason = NULL
+-- Not state_may_change: a resolving run also may become sending, but that is the audience service's move.
+UPDATE campaign_runs SET state = 'sending', state_reason = NULL, state_reason_code = NULL, state_reason_detail = '{}'
 WHERE campaign_id = :campaign_id AND state = 'paused';
 
 -- name: get-run

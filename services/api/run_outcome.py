@@ -1,9 +1,10 @@
 """Why a run sent nothing, in plain words for the campaign page. Pure.
 
-Run reasons are written by the services as ``"<code>: <figures or cause>"`` (services/audience,
-services/dispatcher, services/scheduler); the code picks the headline and the rest is kept as the detail.
+Runs carry a reason (:mod:`libs.common.run_reasons`, written by services/audience, services/dispatcher,
+services/scheduler); its code picks the headline and its words are kept as the detail.
 
-    >>> explain("completed", "no_recipients: all 12 members were excluded", sent=0)
+    >>> from libs.common.run_reasons import no_recipients
+    >>> explain("completed", no_recipients(12), sent=0)
     'Not sent: every member of the audience was left out (all 12 members were excluded).'
     >>> explain("completed", None, sent=12) is None
     True
@@ -14,6 +15,7 @@ from __future__ import annotations
 from typing import Final
 
 from libs.common.run_endings import RUN_ENDED
+from libs.common.run_reasons import RunReason
 
 _HEADLINES: Final = {
     "segment_limit": "it needs more segments than the limit allows",
@@ -39,15 +41,12 @@ def sent_nothing(state: str, sent: int) -> bool:
     return state in RUN_ENDED and state != "cancelled" and sent == 0
 
 
-def explain(state: str, reason: str | None, *, sent: int) -> str | None:
+def explain(state: str, reason: RunReason | None, *, sent: int) -> str | None:
     """"Not sent: <headline> (<detail>)." for a run that ended without sending; None for any other run."""
     if not sent_nothing(state, sent):
         return None
-    code, _, detail = (reason or "").partition(":")
-    if not detail:
-        code, detail = "", reason or ""
-    headline = _HEADLINES.get(code.strip(), _BY_STATE.get(state, "nothing was sent"))
-    detail = detail.strip().rstrip(".")
+    headline = _HEADLINES.get(reason.code if reason else "", _BY_STATE.get(state, "nothing was sent"))
+    detail = (reason.words if reason else "").strip().rstrip(".")
     return f"Not sent: {headline}" + (f" ({detail})." if detail else ".")
 
 

@@ -230,9 +230,11 @@ async def _seed_finished_run(
         org_id, campaign_id, sent_at, targeted, 37, targeted - failed, delivered, failed,
         (targeted - failed) * segments_each, price * (targeted - failed),
         json.dumps({"opted_out": 21, "missing_mobile": 12, "duplicate_number": 4}), sent_at + timedelta(minutes=7))
-    await conn.execute(
-        "UPDATE campaigns SET state = $2, state_changed_at = $3, updated_at = $3 WHERE id = $1",
-        campaign_id, spec["state"], sent_at + timedelta(minutes=7))
+    # The campaign goes the way a sent one does (PostgreSQL refuses any move its table does not allow).
+    for state in ("sending", "completed", "archived")[: 3 if spec["state"] == "archived" else 2]:
+        await conn.execute(
+            "UPDATE campaigns SET state = $2, state_changed_at = $3, updated_at = $3 WHERE id = $1",
+            campaign_id, state, sent_at + timedelta(minutes=7))
     day: date = sent_at.astimezone(ZoneInfo(org.time_zone)).date()
     messages, segments = targeted - failed, (targeted - failed) * segments_each
     cost, fees = price * messages, Decimal("0.001") * failed

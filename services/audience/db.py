@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from libs.common import run_endings
+from libs.common import run_endings, run_reasons
 from libs.common.audience_members import ColumnMap
 from libs.common.audience_rules import SnapshotRow, Totals, Verdict
 from libs.common.db import Connection, Queries
@@ -175,12 +175,13 @@ class AudienceStore:
                 await self._q.execute(conn, "index-member-phones", org_id=ctx.org_id, run_id=ctx.run_id,
                                       phones=[p for p, _ in pairs], member_ids=[m for _, m in pairs])
             await self._q.execute(
-                conn, "finish-resolving", run_id=ctx.run_id, state=verdict.state, reason=verdict.reason,
+                conn, "finish-resolving", run_id=ctx.run_id, state=verdict.state, **run_reasons.columns(verdict.reason),
                 targeted=figures.recipients, excluded=figures.excluded, exclusions=json.dumps(figures.by_reason),
                 planned_segments=figures.segments, estimated_cost=estimated_cost,
             )
             await self._audit(conn, ctx, f"run_{verdict.state}" if not verdict.publishes else "run_resolved",
-                              verdict.state, {"reason": verdict.reason, "targeted": figures.recipients,
+                              verdict.state, {"reason": verdict.reason and verdict.reason.text,
+                                              "targeted": figures.recipients,
                                               "excluded": figures.by_reason, "segments": figures.segments})
             if not verdict.publishes:
                 await follow_run(conn, ctx.run_id, actor="audience")
@@ -191,7 +192,8 @@ class AudienceStore:
         moved on."""
         async with self._pool.acquire() as conn, conn.transaction():
             await lock_campaign_of_run(conn, ctx.run_id)
-            failed = await self._q.fetchval(conn, "fail-run", run_id=ctx.run_id, reason=f"{code}: {message}"[:2000])
+            failed = await self._q.fetchval(conn, "fail-run", run_id=ctx.run_id,
+                                            **run_reasons.columns(run_reasons.failure(code, message)))
             if failed is not None:
                 await self._audit(conn, ctx, "run_failed", "failed", {"code": code, "reason": message[:2000]})
                 await follow_run(conn, ctx.run_id, actor="audience")

@@ -24,8 +24,8 @@ other state (completed, failed, over_limit, refused, cancelled...) is left alone
 ``failed`` with the reason and publish nothing. PostgreSQL and Kafka errors are RetryableError: the
 consumer redelivers the same event and the steps above resume where they stopped.
 
-Every final state carries ``state_reason`` = ``"<code>: <figures or cause>"``, which is what the alert
-watcher (services/usage) reads: ``segment_limit``, ``sender_unverified``, ``imis_unavailable``,
+Every final state carries a reason (:mod:`libs.common.run_reasons`): a code the alert watcher
+(services/usage) decides on, with its facts: ``segment_limit``, ``sender_unverified``, ``imis_unavailable``,
 ``imis_credentials_rejected``, ``iqa_not_found``, ``iqa_rejected``, ``iqa_column_missing``,
 ``merge_unknown_field``, ``sender_missing``, ``audience_invalid``... A row in campaign_audit
 (``run_resolved``, ``run_over_limit``, ``run_refused``, ``run_completed``, ``run_failed``) records it too.
@@ -176,7 +176,8 @@ class AudienceResolver:
             log.info("run.resolved_elsewhere", extra={"run_id": str(ctx.run_id)})
             return None
         level = log.info if verdict.publishes or verdict.state == "completed" else log.error
-        level("run.resolved", extra={"run_id": str(ctx.run_id), "state": verdict.state, "reason": verdict.reason,
+        level("run.resolved", extra={"run_id": str(ctx.run_id), "state": verdict.state,
+                                     "reason": verdict.reason and verdict.reason.code,
                                      "targeted": figures.recipients, "excluded": figures.by_reason,
                                      "segments": figures.segments})
         return verdict

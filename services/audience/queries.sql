@@ -80,18 +80,20 @@ SET last_seen_at = now(), last_run_id = excluded.last_run_id;
 -- Rolls the snapshot up onto the run in the transaction that wrote it. 'sending' hands the run to the
 -- dispatcher, which completes it once sent + failed + dropped reaches targeted; every other state is final.
 UPDATE campaign_runs
-SET state = :state, state_reason = :reason, targeted = :targeted, excluded = :excluded,
+SET state = :state, state_reason = :reason, state_reason_code = :reason_code,
+    state_reason_detail = CAST(:reason_detail AS jsonb), targeted = :targeted, excluded = :excluded,
     exclusions = :exclusions::jsonb, planned_segments = :planned_segments, estimated_cost = :estimated_cost,
     resolved_at = now(),
     finished_at = CASE WHEN :state = 'sending' THEN NULL ELSE now() END
-WHERE id = :run_id;
+WHERE id = :run_id AND state = 'resolving';
 
 -- name: fail-run
 -- The audience could not be resolved (iMIS down after retries, a bad audience setting...): nothing was
 -- written to the snapshot and nothing published, so the run ends here with the reason.
 UPDATE campaign_runs
-SET state = 'failed', state_reason = :reason, finished_at = now()
-WHERE id = :run_id AND state IN ('pending', 'resolving')
+SET state = 'failed', state_reason = :reason, state_reason_code = :reason_code,
+    state_reason_detail = CAST(:reason_detail AS jsonb), finished_at = now()
+WHERE id = :run_id AND state_may_change('run', state, 'failed')
 RETURNING id;
 
 -- name: audit-run

@@ -15,9 +15,10 @@ from typing import Literal, TypeAlias
 
 import asyncpg
 
-from libs.common import run_endings, sender_volume
+from libs.common import run_endings, run_reasons, sender_volume
 from libs.common.db import Connection, Queries
 from libs.common.events import Recipient, SendOutcome
+from libs.common.run_reasons import RunReason
 from libs.common.secret_store import SecretStore, TwilioLogin, open_twilio_login
 from libs.common.sender_caps import CapPolicy
 from services.dispatcher.ledger_writer import LedgerWriter, Outcome
@@ -223,9 +224,9 @@ class DispatchStore:
         assert row is not None  # an aggregate: always one row
         return row["failed"], row["total"]
 
-    async def pause_run(self, run_id: uuid.UUID, reason: str) -> None:
+    async def pause_run(self, run_id: uuid.UUID, reason: RunReason) -> None:
         async with self._pool.acquire() as conn:
-            await self._q.execute(conn, "pause-run", run_id=run_id, reason=reason[:500])
+            await self._q.execute(conn, "pause-run", run_id=run_id, **run_reasons.columns(reason))
         self._run_states.pop(run_id, None)
 
     async def cap_policy(self, org_id: uuid.UUID, verification: str) -> CapPolicy | None:
@@ -242,10 +243,10 @@ class DispatchStore:
         """Add ``segments`` to the sender's current periods unless a cap would pass; return that period."""
         return await sender_volume.reserve_volume(conn, sender, segments, limits, now)
 
-    async def refuse_run(self, run_id: uuid.UUID, reason: str) -> None:
+    async def refuse_run(self, run_id: uuid.UUID, reason: RunReason) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
             await run_endings.lock_campaign_of_run(conn, run_id)
-            await self._q.execute(conn, "refuse-run", run_id=run_id, reason=reason[:500])
+            await self._q.execute(conn, "refuse-run", run_id=run_id, **run_reasons.columns(reason))
             await run_endings.follow_run(conn, run_id, actor="dispatcher")
         self._run_states.pop(run_id, None)
 

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Final
 
+from libs.common import run_reasons
 from libs.common.db import Connection
 from libs.common.errors import RetryableError
 from libs.common.events import Recipient, SendOutcome, SendResult
@@ -91,8 +92,8 @@ class Deliverer:
             if policy is None:
                 # Twilio blocks unverified toll-free numbers to US/Canada (30032) and still charges: refuse
                 # the run, unless the organisation chose volume caps for this state instead.
-                reason = f"sender_unverified: {event.sender} is {sender_verification}; it cannot text US/Canada"
-                await self._store.refuse_run(event.run_id, reason)
+                await self._store.refuse_run(event.run_id, run_reasons.sender_unverified(event.sender,
+                                                                                         sender_verification))
                 log.error("run.refused", extra={"run_id": str(event.run_id), "sender": event.sender,
                                                 "verification": sender_verification})
         run_state = await self._store.run_state(event.run_id)
@@ -179,7 +180,8 @@ class Deliverer:
             raise HoldRecord(failure.code, str(failure), delay_s=2.0, segments_used=event.segments,
                              anchor=time.time())
         if remedy == "pause_run":
-            await self._store.pause_run(event.run_id, f"twilio_{code}: {failure}")
+            await self._store.pause_run(event.run_id, run_reasons.twilio_refused(code, str(failure),
+                                                                                 sender=event.sender))
             log.error("run.paused", extra=fields | {"reason": str(failure)})
             raise HoldRecord(failure.code, str(failure), delay_s=1.0)
         if remedy == "suppress":
@@ -215,9 +217,9 @@ class Deliverer:
     async def _check_health(self, event: Recipient) -> None:
         failed, total = await self._store.recent_outcomes(event.run_id, self._failure_window)
         if total >= 20 and failed / total > self._failure_threshold:
-            share = f"{failed} of the last {total} sends failed"
-            await self._store.pause_run(event.run_id, f"failure_threshold: {share}")
-            log.error("run.paused", extra={"run_id": str(event.run_id), "reason": share})
+            await self._store.pause_run(event.run_id, run_reasons.failure_threshold(failed, total))
+            log.error("run.paused", extra={"run_id": str(event.run_id), "reason": "failure_threshold",
+                                           "failed": failed, "total": total})
 
     def _result(self, event: Recipient, state: LedgerState, *, sid: str | None = None, segments: int = 0,
                 code: int | None = None) -> SendResult | None:

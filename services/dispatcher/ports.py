@@ -13,6 +13,7 @@ from typing import Protocol
 
 from libs.common.db import Connection
 from libs.common.events import Recipient, SendOutcome
+from libs.common.run_reasons import RunReason
 from libs.common.sender_caps import CapPolicy
 from services.dispatcher.db import LedgerEntry
 
@@ -39,9 +40,9 @@ class LedgerStore(Protocol):
 
     async def recent_outcomes(self, run_id: uuid.UUID, window: int) -> tuple[int, int]: ...
 
-    async def pause_run(self, run_id: uuid.UUID, reason: str) -> None: ...
+    async def pause_run(self, run_id: uuid.UUID, reason: RunReason) -> None: ...
 
-    async def refuse_run(self, run_id: uuid.UUID, reason: str) -> None: ...
+    async def refuse_run(self, run_id: uuid.UUID, reason: RunReason) -> None: ...
 
     async def cap_policy(self, org_id: uuid.UUID, verification: str) -> CapPolicy | None: ...
 

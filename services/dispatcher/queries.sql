@@ -172,20 +172,26 @@ FROM (SELECT state FROM send_ledger
 
 -- name: pause-run
 -- The run pauses itself (failure threshold, Twilio refusing the account or sender), and so does its
--- campaign, so that staff can see it and resume it from the dashboard.
+-- campaign, so that staff can see it and resume it from the dashboard. Both move only where the
+-- transition tables allow (state_may_change, 0033): a sending run, a sending campaign.
 WITH run AS (
-    UPDATE campaign_runs SET state = 'paused', state_reason = :reason
-    WHERE id = :run_id AND state IN ('sending', 'resolving', 'pending')
+    UPDATE campaign_runs
+    SET state = 'paused', state_reason = :reason, state_reason_code = :reason_code,
+        state_reason_detail = CAST(:reason_detail AS jsonb)
+    WHERE id = :run_id AND state_may_change('run', state, 'paused')
     RETURNING campaign_id
 )
 UPDATE campaigns c SET state = 'paused', state_changed_at = now(), updated_at = now()
-FROM run WHERE c.id = run.campaign_id AND c.state = 'sending';
+FROM run WHERE c.id = run.campaign_id AND state_may_change('campaign', c.state, 'paused');
 
 -- name: refuse-run
 -- An unverified toll-free sender cannot text US/Canada at all (30032, still charged): the run is refused,
 -- and the caller moves its campaign (libs/common/run_endings.py).
-UPDATE campaign_runs SET state = 'refused', state_reason = :reason, finished_at = now()
-WHERE id = :run_id AND state IN ('sending', 'resolving', 'pending', 'paused');
+-- Any open run may be refused (state_may_change, 0033).
+UPDATE campaign_runs
+SET state = 'refused', state_reason = :reason, state_reason_code = :reason_code,
+    state_reason_detail = CAST(:reason_detail AS jsonb), finished_at = now()
+WHERE id = :run_id AND state_may_change('run', state, 'refused');
 
 -- name: recent-sends
 -- Seeds a sender's pacing window when this process takes the sender over: what was sent lately, and

@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from uuid import UUID
 
+from libs.common import run_reasons
 from libs.common.db import Connection, Queries
 from libs.common.events import Event
 from libs.common.secret_store import AUTH_TOKEN, IMIS_PASSWORD, WEBHOOK_SHARED_KEY_SECRET, SecretStore
@@ -374,10 +375,12 @@ class OptoutDb:
                                  message_sids=[b[1] for b in bad], codes=[b[2] for b in bad])
 
     async def stop_unverified_senders(self, conn: Connection, messages: Sequence[tuple[UUID, str]]) -> None:
-        """(org_id, message_sid) of callbacks saying the sender is not verified."""
+        """(org_id, message_sid) of callbacks saying the sender is not verified. The runs sending from it
+        pause with :func:`run_reasons.toll_free_blocked` (the query adds each run's sender)."""
         if messages:
             await self.q.execute(conn, "stop-unverified-senders", org_ids=[m[0] for m in messages],
-                                 message_sids=[m[1] for m in messages])
+                                 message_sids=[m[1] for m in messages],
+                                 **run_reasons.columns(run_reasons.toll_free_blocked()))
 
     async def unmatched_callbacks_now_known(self, conn: Connection, limit: int) -> list[CallbackRow]:
         rows = await self.q.fetch(conn, "unmatched-callbacks-now-known", limit=limit)

@@ -314,11 +314,12 @@ WITH hit AS (
     FROM hit WHERE s.org_id = hit.org_id AND s.address = hit.sender AND s.verification = 'verified'
     RETURNING s.id
 ), paused AS (
+    -- The reason is rendered by the caller (libs/common/run_reasons.py); the sender is the hit's own.
     UPDATE campaign_runs r
-    SET state = 'paused', state_reason = 'twilio_30032: the toll-free sender is not verified; '
-                                         'Twilio blocks its texts to US/Canada'
-    FROM hit WHERE r.id = hit.run_id AND r.state IN ('sending', 'resolving')
+    SET state = 'paused', state_reason = :reason, state_reason_code = :reason_code,
+        state_reason_detail = CAST(:reason_detail AS jsonb) || jsonb_build_object('sender', hit.sender)
+    FROM hit WHERE r.id = hit.run_id AND state_may_change('run', r.state, 'paused')
     RETURNING r.campaign_id
 )
 UPDATE campaigns c SET state = 'paused', state_changed_at = now(), updated_at = now()
-FROM paused WHERE c.id = paused.campaign_id AND c.state = 'sending';
+FROM paused WHERE c.id = paused.campaign_id AND state_may_change('campaign', c.state, 'paused');

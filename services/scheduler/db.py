@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from libs.common import run_reasons
 from libs.common.db import Connection, Queries
+from libs.common.run_reasons import RunReason
 
 QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
 
@@ -69,8 +71,8 @@ async def mark_published(conn: Connection, run_ids: Sequence[UUID], now: datetim
     await QUERIES.execute(conn, "mark-published", run_ids=list(run_ids), now=now, instance=instance)
 
 
-async def mark_missed(conn: Connection, run_id: UUID, now: datetime, reason: str) -> None:
-    await QUERIES.execute(conn, "mark-missed", run_id=run_id, now=now, reason=reason)
+async def mark_missed(conn: Connection, run_id: UUID, now: datetime, reason: RunReason) -> None:
+    await QUERIES.execute(conn, "mark-missed", run_id=run_id, now=now, **run_reasons.columns(reason))
 
 
 async def set_campaign_state(conn: Connection, campaign_id: UUID, state: str, now: datetime) -> None:

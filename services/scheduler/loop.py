@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from libs.common import run_endings, schedules
+from libs.common import run_endings, run_reasons, schedules
 from libs.common.campaign_states import CampaignState, transition
 from libs.common.db import Connection, transaction
 from libs.common.events import CampaignDue
@@ -147,9 +147,7 @@ async def publish_due(scheduler: Scheduler, now: datetime) -> tuple[int, int, bo
 async def _miss(conn: Connection, run: db.DueRun, now: datetime) -> None:
     late_s = int((now - run.occurrence_at).total_seconds())
     limit_s = int(run.max_lateness.total_seconds())
-    # "<code>: <words>", the form the alert watcher reads (services/usage/conditions.py).
-    reason = f"too_late: found {late_s} s late, more than the campaign's {limit_s} s; not sent"
-    await db.mark_missed(conn, run.run_id, now, reason)
+    await db.mark_missed(conn, run.run_id, now, run_reasons.too_late(late_s, limit_s))
     await db.record_audit(conn, org_id=run.org_id, campaign_id=run.campaign_id, run_id=run.run_id,
                           action="run_missed", detail={"occurrence_at": run.occurrence_at, "late_s": late_s,
                                                        "max_lateness_s": limit_s})

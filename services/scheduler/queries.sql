@@ -50,9 +50,11 @@ SET published_at = :now, published_by = :instance
 WHERE id = ANY(:run_ids::uuid[]);
 
 -- name: mark-missed
+-- The run is pending and locked (claim-due-runs).
 UPDATE campaign_runs
-SET state = 'missed', state_reason = :reason, finished_at = :now
-WHERE id = :run_id;
+SET state = 'missed', state_reason = :reason, state_reason_code = :reason_code,
+    state_reason_detail = CAST(:reason_detail AS jsonb), finished_at = :now
+WHERE id = :run_id AND state = 'pending';
 
 -- name: set-campaign-state
 UPDATE campaigns

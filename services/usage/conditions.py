@@ -1,24 +1,24 @@
 """When a figure or a run's state calls for an alert, and which one. Pure.
 
-Run states are written by other services with a reason of the form ``"<code>: <words>"``
-(``"failure_threshold: 12 of the last 200 sends failed"``, ``"twilio_20003: Authenticate"``,
-``"sender_unverified: +18885550100 is pending; ..."``); the code before the colon decides the alert.
+Other services record a run's state with a reason (:mod:`libs.common.run_reasons`): a stable code and
+typed facts. The code, and the Twilio error code it carries, decide the alert; the words are for people.
 
-    >>> classify_run("paused", "twilio_30032: toll-free number not verified")
+    >>> from libs.common import run_reasons
+    >>> classify_run("paused", run_reasons.twilio_refused(30032, "toll-free number not verified"))
     <AlertKind.TOLL_FREE_RESTRICTED: 'toll_free_restricted'>
     >>> classify_run("paused", None) is None          # a pause by staff needs no alert
     True
-    >>> classify_run("completed", "no_recipients: all 12 members were excluded", sent=0)
+    >>> classify_run("completed", run_reasons.no_recipients(12), sent=0)
     <AlertKind.NOTHING_SENT: 'nothing_sent'>
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Final
 
 from libs.common.alert_templates import AlertKind
+from libs.common.run_reasons import RunReason
 
 # States the watcher looks at (campaign_runs.state), and completed runs that sent nothing; keep in step
 # with the partial index campaign_runs_alertable (0013) and the query runs-to-alert.
@@ -26,31 +26,17 @@ ALERTABLE_STATES: Final = ("paused", "refused", "over_limit", "missed", "failed"
 # Twilio errors that mean the account itself is refused: wrong or revoked credentials, suspended account.
 TWILIO_AUTH_CODES: Final = frozenset({20003, 20005, 20008, 30002})
 TOLL_FREE_CODES: Final = frozenset({30032})
-_REASON_CODE: Final = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*(?::|$)")
-_TWILIO_CODE: Final = re.compile(r"^twilio_(\d{5})$")
 
 
-def reason_code(reason: str | None) -> str | None:
-    """``"twilio_20003: Authenticate"`` -> ``"twilio_20003"``; None without a code."""
-    match = _REASON_CODE.match(reason or "")
-    return match.group(1) if match else None
-
-
-def twilio_code(reason: str | None) -> int | None:
-    """The Twilio error code a reason names (``twilio_21606: ...`` -> 21606), if any."""
-    match = _TWILIO_CODE.match(reason_code(reason) or "")
-    return int(match.group(1)) if match else None
-
-
-def classify_run(state: str, reason: str | None, *, sent: int = 0) -> AlertKind | None:
+def classify_run(state: str, reason: RunReason | None, *, sent: int = 0) -> AlertKind | None:
     """The alert a run in ``state`` with ``reason`` needs, or None (a staff pause, a state we ignore).
 
     A completed run needs one only when it sent nothing (``sent`` messages accepted by Twilio).
     """
     if state == "completed":
         return AlertKind.NOTHING_SENT if sent == 0 else None
-    code = reason_code(reason) or ""
-    twilio = twilio_code(reason)
+    code = reason.code if reason is not None else ""
+    twilio = reason.error_code if reason is not None else None
     if state == "over_limit" or code in ("segment_limit", "account_max_segments", "over_limit"):
         return AlertKind.SEGMENT_LIMIT
     if state == "missed":
@@ -100,12 +86,6 @@ class OptedOutRule:
         if opted_out_failures < self.min_count or failed <= 0:
             return False
         return opted_out_failures >= self.min_share * failed
-
-
-def sender_from_reason(reason: str | None) -> tuple[str | None, str | None]:
-    """``"sender_unverified: +18885550100 is pending; ..."`` -> (``"+18885550100"``, ``"pending"``)."""
-    match = re.search(r"(\+[1-9]\d{6,14}|MG[0-9a-f]{32}) is (\w+)", reason or "")
-    return (match.group(1), match.group(2)) if match else (None, None)
 
 
 @dataclass(frozen=True, slots=True)

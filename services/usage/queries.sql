@@ -163,7 +163,8 @@ RETURNING day;
 -- due. Runs older than the horizon are left alone: a condition from weeks ago is not news. The segment
 -- limit is the run's own: the one it was checked against, whatever the campaign says now.
 -- The figures are run_figures' (migration 0027), the ones the campaign page and the runs API show.
-SELECT r.id AS run_id, r.org_id, r.campaign_id, r.state, r.state_reason, r.occurrence_at, f.targeted, f.sent,
+SELECT r.id AS run_id, r.org_id, r.campaign_id, r.state, r.state_reason, r.state_reason_code,
+       r.state_reason_detail::text AS state_reason_detail, r.occurrence_at, f.targeted, f.sent,
        f.delivered, f.failed, f.segments, f.cost, r.segment_limit, a.max_segments AS account_max_segments
 FROM campaign_runs r
 JOIN run_figures f ON f.run_id = r.id

@@ -1,10 +1,11 @@
 """The alert watcher: raises alerts for runs that stopped badly and for an iMIS write-back that is stuck.
 
-Other services record what happened in their own rows (the dispatcher pauses a run with
-``"failure_threshold: ..."``, the scheduler marks it ``missed``, ...); the watcher polls for runs in an
+Other services record what happened in their own rows (the dispatcher pauses a run with the reason
+``failure_threshold``, the scheduler marks it ``missed``, ...); the watcher polls for runs in an
 alertable state it has not looked at in that state and reason, raises the alert ``classify_run``
-names, and records that it looked (``run_alert_marks``), in one transaction per run. A paused run is
-looked at again once its reminder is due; ``raise_alert``'s quiet period decides whether it is e-mailed.
+names from the reason's code and facts (:mod:`libs.common.run_reasons`), and records that it looked
+(``run_alert_marks``), in one transaction per run. A paused run is looked at again once its reminder is
+due; ``raise_alert``'s quiet period decides whether it is e-mailed.
 
 Every ``writeback_every_s`` it also looks for organisations whose iMIS write-back jobs have been
 pending longer than ``writeback_stuck_s``, and raises one alert per organisation (a reminder a day).
@@ -25,15 +26,9 @@ from libs.common.db import Connection, transaction
 from libs.common.errors import PermanentError
 from libs.common.logging import get_logger
 from libs.common.polling import drain, poll_forever
+from libs.common.run_reasons import RunReason
 from services.usage import db
-from services.usage.conditions import (
-    FailingSignaturesRule,
-    classify_run,
-    reason_code,
-    run_dedupe_key,
-    sender_from_reason,
-    twilio_code,
-)
+from services.usage.conditions import FailingSignaturesRule, classify_run, run_dedupe_key
 
 log = get_logger(__name__)
 
@@ -91,19 +86,20 @@ class AlertWatcher:
         return len(runs)
 
     async def _alert_run(self, conn: Connection, run: asyncpg.Record) -> str | None:
-        kind = classify_run(run["state"], run["state_reason"], sent=run["sent"])
+        reason = RunReason.from_stored(run["state_reason_code"], run["state_reason_detail"])
+        kind = classify_run(run["state"], reason, sent=run["sent"])
         if kind is None:
             return None
-        context = await self._context(conn, kind, run)
+        context = await self._context(conn, kind, run, reason)
         await raise_alert(conn, run["org_id"], kind, run_dedupe_key(run["run_id"], kind), context,
                           base_url=self._base_url, run_id=run["run_id"])
         log.info("run_alert.checked", extra={"run_id": str(run["run_id"]), "state": run["state"], "kind": kind.value})
         return kind.value
 
-    async def _context(self, conn: Connection, kind: AlertKind, run: asyncpg.Record) -> dict[str, Any]:
-        reason = run["state_reason"]
+    async def _context(self, conn: Connection, kind: AlertKind, run: asyncpg.Record,
+                       reason: RunReason | None) -> dict[str, Any]:
         context: dict[str, Any] = {
-            "reason": reason, "occurrence_at": run["occurrence_at"], "targeted": run["targeted"],
+            "reason": run["state_reason"], "occurrence_at": run["occurrence_at"], "targeted": run["targeted"],
             "sent": run["sent"], "delivered": run["delivered"], "failed": run["failed"], "segments": run["segments"],
             "cost": run["cost"],
         }
@@ -112,11 +108,10 @@ class AlertWatcher:
         elif kind is AlertKind.FAILURE_THRESHOLD:
             context["top_errors"] = await db.run_top_errors(conn, run["run_id"])
         elif kind in (AlertKind.TWILIO_REFUSED, AlertKind.TWILIO_AUTH):
-            context["error_code"] = twilio_code(reason)
+            context["error_code"] = reason and reason.error_code
         elif kind is AlertKind.TOLL_FREE_RESTRICTED:
-            sender, verification = sender_from_reason(reason)
-            context |= {"sender": sender, "verification": verification,
-                        "cap_reached": reason_code(reason) == "toll_free_cap"}
+            context |= {"sender": reason and reason.sender, "verification": reason and reason.verification,
+                        "cap_reached": reason is not None and reason.code == "toll_free_cap"}
         return context
 
     async def check_writebacks(self) -> int:

@@ -16,6 +16,7 @@ import asyncpg
 import pytest
 from aiosmtpd.controller import Controller
 
+from libs.common import run_reasons
 from libs.common.alerts import AlertKind, raise_alert
 from libs.common.errors import PermanentError
 from services.usage.mailer import AlertMailer, MailerTuning, SmtpConfig
@@ -214,12 +215,12 @@ async def test_the_watcher_alerts_each_stopped_run_once_with_its_figures(
 ) -> None:
     ops, _, _ = addresses(uuid.uuid4().hex[:8])
     org = await seed_org(db_pool, alert_emails=[ops])
-    paused = await seed_run(db_pool, org, state="paused", reason="failure_threshold: 25 of the last 200 sends failed")
-    missed = await seed_run(db_pool, org, state="missed", reason="found 7200 s late, more than the campaign's 3600 s")
+    paused = await seed_run(db_pool, org, state="paused", reason=run_reasons.failure_threshold(25, 200))
+    missed = await seed_run(db_pool, org, state="missed", reason=run_reasons.too_late(7200, 3600))
     await seed_run(db_pool, org, state="paused")  # by staff: no alert
     sent_some = await seed_run(db_pool, org, state="completed")
     await db_pool.execute("UPDATE campaign_runs SET sent = 3 WHERE id = $1", sent_some)  # no alert
-    nothing = await seed_run(db_pool, org, state="completed", reason="no_recipients: all 12 members were excluded")
+    nothing = await seed_run(db_pool, org, state="completed", reason=run_reasons.no_recipients(12))
     async with db_pool.acquire() as conn:
         await conn.executemany(
             "INSERT INTO send_ledger (run_id, recipient_id, org_id, sender, to_number, segments, state, error_code) "

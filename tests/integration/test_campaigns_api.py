@@ -291,8 +291,9 @@ async def test_illegal_transitions_are_409_with_the_current_state(org: Org, db_p
     problem(await org.call("POST", f"{path}/resume"), 409, "invalid_transition")
 
     # The scheduler publishes the run and the audience service starts it.
-    await db_pool.execute("UPDATE campaign_runs SET state = 'sending' WHERE campaign_id = $1",
-                          uuid.UUID(campaign["id"]))
+    for state in ("resolving", "sending"):
+        await db_pool.execute("UPDATE campaign_runs SET state = $2 WHERE campaign_id = $1",
+                              uuid.UUID(campaign["id"]), state)
     problem(await org.call("PATCH", path, {"name": "x"}), 409, "campaign_not_editable")
     problem(await org.call("POST", f"{path}/send-now", **idempotency_key()), 409, "campaign_not_editable")
 

@@ -13,6 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
+from libs.common import run_reasons
 from services.usage.watcher import AlertWatcher, WatcherTuning
 from tests.integration import api_harness
 from tests.integration.api_harness import Caller, signed_in
@@ -51,12 +52,13 @@ async def test_a_live_runs_deliveries_and_cost_read_the_same_in_the_api_on_the_p
     campaign = await _campaign(db_pool, staff.org_id, "paused")
     # The dispatcher's counters (refreshed from the ledger now and then) and the usage rollup, which has
     # counted deliveries, a late failure and the money; nothing writes campaign_runs.delivered or .cost.
+    reason = run_reasons.columns(run_reasons.failure_threshold(25, 200))
     run = await db_pool.fetchval(
-        """INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at, state, state_reason, started_at, targeted,
-                                      excluded, sent, failed, segments, planned_segments, estimated_cost)
-           VALUES ($1, $2, now(), 'paused', 'failure_threshold: 25 of the last 200 sends failed', now(), 500, 4,
-                   180, 20, 360, 1000, 8.3)
-           RETURNING id""", staff.org_id, campaign)
+        """INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at, state, state_reason, state_reason_code,
+                                      state_reason_detail, started_at, targeted, excluded, sent, failed, segments,
+                                      planned_segments, estimated_cost)
+           VALUES ($1, $2, now(), 'paused', $3, $4, $5::jsonb, now(), 500, 4, 180, 20, 360, 1000, 8.3)
+           RETURNING id""", staff.org_id, campaign, reason["reason"], reason["reason_code"], reason["reason_detail"])
     await db_pool.execute(
         """INSERT INTO usage_runs (run_id, org_id, campaign_id, messages, segments, delivered, undelivered, failed,
                                    opt_outs, segment_cost, failed_fees)

@@ -16,7 +16,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from libs.common import run_reasons
 from libs.common.events import Event
+from libs.common.run_reasons import RunReason
 from libs.common.topics import TopicSpec
 from tests.sealed_credentials import seal_credentials
 
@@ -55,13 +57,15 @@ async def seed_org(pool: asyncpg.Pool, *, alert_emails: Iterable[str] = (), cont
     return Org(org_id, campaign_id, slug)
 
 
-async def seed_run(pool: asyncpg.Pool, org: Org, *, state: str = "sending", reason: str | None = None,
+async def seed_run(pool: asyncpg.Pool, org: Org, *, state: str = "sending", reason: RunReason | None = None,
                    targeted: int = 0) -> uuid.UUID:
+    stored = run_reasons.columns(reason)
     async with pool.acquire() as conn:
         return await conn.fetchval(
-            "INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at, state, state_reason, targeted) "
-            "VALUES ($1, $2, now() - make_interval(secs => random() * 1000), $3, $4, $5) RETURNING id",
-            org.id, org.campaign_id, state, reason, targeted)
+            "INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at, state, state_reason, state_reason_code, "
+            "state_reason_detail, targeted) "
+            "VALUES ($1, $2, now() - make_interval(secs => random() * 1000), $3, $4, $5, $6::jsonb, $7) RETURNING id",
+            org.id, org.campaign_id, state, stored["reason"], stored["reason_code"], stored["reason_detail"], targeted)
 
 
 async def consumer_caught_up(bootstrap: str, group: str, specs: Iterable[TopicSpec[Event]], prefix: str) -> bool:

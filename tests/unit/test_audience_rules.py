@@ -108,11 +108,13 @@ def test_verdicts_in_order() -> None:
     assert _decide(ok).state == "sending"
     assert _decide(ok, segment_limit=20).state == "sending"  # at the limit is allowed
     over = _decide(ok, segment_limit=19)
-    assert over.state == "over_limit" and over.reason.startswith("segment_limit: 20 segments for 10 recipients")
+    assert over.state == "over_limit" and over.reason.text.startswith("segment_limit: 20 segments for 10 recipients")
+    assert (over.reason.code, over.reason.counts["limit"], over.reason.limit_of) == ("segment_limit", 19, "campaign")
     account = _decide(ok, account_max_segments=15)
-    assert account.state == "over_limit" and "account's max segments of 15" in account.reason
+    assert account.state == "over_limit" and "account's max segments of 15" in account.reason.text
     refused = _decide(ok, sender_verification="pending", segment_limit=1)  # refusal wins over the limit
-    assert refused.state == "refused" and refused.reason.startswith("sender_unverified: +18885550100 is pending")
+    assert refused.state == "refused" and refused.reason.text.startswith("sender_unverified: +18885550100 is pending")
+    assert (refused.reason.sender, refused.reason.verification) == ("+18885550100", "pending")
     abroad = Totals(recipients=3, excluded=0, segments=3, nanp_recipients=0)
     assert _decide(abroad, sender_verification="pending").state == "sending"
     empty = _decide(Totals(recipients=0, excluded=4, segments=0))

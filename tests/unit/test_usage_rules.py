@@ -6,15 +6,10 @@ from decimal import Decimal
 
 import pytest
 
+from libs.common import run_reasons
 from libs.common.alert_templates import AlertKind
-from services.usage.conditions import (
-    OptedOutRule,
-    classify_run,
-    reason_code,
-    sender_from_reason,
-    twilio_code,
-    usage_threshold,
-)
+from libs.common.run_reasons import RunReason
+from services.usage.conditions import OptedOutRule, classify_run, usage_threshold
 from services.usage.rules import (
     Contribution,
     MessageFacts,
@@ -151,43 +146,42 @@ def test_the_first_result_adds_the_whole_contribution() -> None:
 @pytest.mark.parametrize(
     ("state", "reason", "kind"),
     [
-        ("paused", "failure_threshold: 12 of the last 200 sends failed", AlertKind.FAILURE_THRESHOLD),
-        ("paused", "twilio_20003: Authenticate", AlertKind.TWILIO_AUTH),
-        ("paused", "twilio_30002: account suspended", AlertKind.TWILIO_AUTH),
-        ("paused", "twilio_21606: not a valid message-capable number", AlertKind.TWILIO_REFUSED),
-        ("paused", "twilio_30032: toll-free number not verified", AlertKind.TOLL_FREE_RESTRICTED),
-        ("refused", "sender_unverified: +18885550100 is pending and cannot text US/Canada",
+        ("paused", run_reasons.failure_threshold(12, 200), AlertKind.FAILURE_THRESHOLD),
+        ("paused", run_reasons.twilio_refused(20003, "Authenticate"), AlertKind.TWILIO_AUTH),
+        ("paused", run_reasons.twilio_refused(30002, "account suspended"), AlertKind.TWILIO_AUTH),
+        ("paused", run_reasons.twilio_refused(21606, "not a valid message-capable number"), AlertKind.TWILIO_REFUSED),
+        ("paused", run_reasons.twilio_refused(30032, "toll-free number not verified"), AlertKind.TOLL_FREE_RESTRICTED),
+        ("refused", run_reasons.sender_unverified("+18885550100", "pending", nanp_recipients=3, recipients=4),
          AlertKind.TOLL_FREE_RESTRICTED),
-        ("paused", "toll_free_cap: daily cap of 2000 reached", AlertKind.TOLL_FREE_RESTRICTED),
-        ("over_limit", "segment_limit: 30000 segments exceed the campaign's segment limit of 20000",
-         AlertKind.SEGMENT_LIMIT),
-        ("missed", "found 7200 s late, more than the campaign's 3600 s; not sent", AlertKind.RUN_MISSED),
-        ("failed", "imis_unavailable: iMIS did not answer after 5 tries", AlertKind.IMIS_UNREACHABLE),
-        ("failed", "imis_credentials_rejected: iMIS refused the credentials", AlertKind.IMIS_UNREACHABLE),
-        ("failed", "iqa_not_found: $/Textpulse/Members", AlertKind.IQA_FAILED),
-        ("failed", "csv_unreadable: no header", AlertKind.RUN_FAILED),
+        ("paused", RunReason("toll_free_cap", message="daily cap of 2000 reached"), AlertKind.TOLL_FREE_RESTRICTED),
+        ("over_limit", run_reasons.segment_limit(30000, 10000, 20000, limit_of="campaign"), AlertKind.SEGMENT_LIMIT),
+        ("missed", run_reasons.too_late(7200, 3600), AlertKind.RUN_MISSED),
+        ("failed", run_reasons.failure("imis_unavailable", "iMIS did not answer after 5 tries"),
+         AlertKind.IMIS_UNREACHABLE),
+        ("failed", run_reasons.failure("imis_credentials_rejected", "iMIS refused the credentials"),
+         AlertKind.IMIS_UNREACHABLE),
+        ("failed", run_reasons.failure("iqa_not_found", "$/Textpulse/Members"), AlertKind.IQA_FAILED),
+        ("failed", run_reasons.failure("csv_unreadable", "no header"), AlertKind.RUN_FAILED),
         ("failed", None, AlertKind.RUN_FAILED),
         ("paused", None, None),  # paused by staff
-        ("paused", "paused by jane@example.org", None),
+        # A reason stored before reasons had codes (migration 0034 names it so): words only, no alert.
+        ("paused", RunReason("unspecified", message="paused by jane@example.org"), None),
     ],
 )
-def test_which_alert_a_run_needs(state: str, reason: str | None, kind: AlertKind | None) -> None:
+def test_which_alert_a_run_needs(state: str, reason: RunReason | None, kind: AlertKind | None) -> None:
     assert classify_run(state, reason) == kind
 
 
 def test_a_completed_run_alerts_only_when_it_sent_nothing() -> None:
-    assert classify_run("completed", "no_recipients: all 12 members were excluded", sent=0) is AlertKind.NOTHING_SENT
+    assert classify_run("completed", run_reasons.no_recipients(12), sent=0) is AlertKind.NOTHING_SENT
     assert classify_run("completed", None, sent=0) is AlertKind.NOTHING_SENT  # every send failed
     assert classify_run("completed", None, sent=1) is None
 
 
-def test_reason_codes_and_senders_are_read_from_reasons() -> None:
-    assert reason_code("twilio_21606: Invalid From") == "twilio_21606"
-    assert reason_code("found 7200 s late") is None
-    assert twilio_code("twilio_21606: Invalid From") == 21606 and twilio_code("failure_threshold: x") is None
-    assert sender_from_reason("sender_unverified: +18885550100 is restricted and cannot text US/Canada") == (
-        "+18885550100", "restricted")
-    assert sender_from_reason(None) == (None, None)
+def test_the_twilio_code_decides_not_the_words() -> None:
+    # A Twilio message that happens to mention a limit or a sender does not change the alert.
+    worded = run_reasons.twilio_refused(21606, "segment_limit: +18885550100 is pending")
+    assert classify_run("paused", worded) is AlertKind.TWILIO_REFUSED
 
 
 @pytest.mark.parametrize(

@@ -18,12 +18,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from libs.common import campaign_states as states
-from libs.common import schedules
+from libs.common import run_states, schedules
 from libs.common.db import Connection
 from libs.common.errors import PermanentError
 from libs.common.merge import STANDARD_FIELDS
 from libs.common.phone import region_for_prefix
 from libs.common.run_endings import RUN_ENDED
+from libs.common.run_reasons import RunReason
 from libs.common.twilio_facts import error_docs_url, error_sentence
 from services.api import dashboard_db, db, pages, run_outcome, test_send_db
 from services.api.dashboard_db import Row
@@ -59,8 +60,6 @@ REASON_LABELS = {
     "opted_out": "opted out", "bad_number": "the number failed before", "render_failed": "a merge field had no value",
     "over_segment_limit": "the text is too long",
 }
-# A run in one of these states may still send: an edit of the campaign does not change it.
-OPEN_RUN_STATES = frozenset({"pending", "resolving", "sending", "paused"})
 # The merge fields staff pick from, most used first.
 MERGE_FIELDS = ["first_name", "last_name", "full_name", "informal_name", "chapter", "member_type", "member_id"]
 assert set(MERGE_FIELDS) == STANDARD_FIELDS
@@ -177,7 +176,7 @@ def _open_run(runs: list[Row], *, due_only: bool = True) -> Row | None:
     """The newest run that has not ended (with ``due_only``, one whose time has come: just sent now, or
     its schedule came). The page follows it live, and stops once it has ended."""
     now = datetime.now(UTC)
-    return next((r for r in runs if r["state"] in OPEN_RUN_STATES
+    return next((r for r in runs if r["state"] in run_states.OPEN
                  and (not due_only or r["state"] != "pending" or r["occurrence_at"] <= now)), None)
 
 
@@ -186,7 +185,8 @@ def _last_outcome(runs: list[Row]) -> tuple[str, str] | None:
     ended = next((r for r in runs if r["state"] in RUN_ENDED), None)
     if ended is None or ended is not runs[0]:
         return None
-    words = run_outcome.explain(ended["state"], ended["state_reason"], sent=ended["sent"])
+    reason = RunReason.from_stored(ended["state_reason_code"], ended["state_reason_detail"])
+    words = run_outcome.explain(ended["state"], reason, sent=ended["sent"])
     return (words, run_outcome.next_step(ended["state"])) if words else None
 
 

@@ -28,7 +28,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from libs.common import campaign_states as states
-from libs.common import schedules
+from libs.common import run_reasons, schedules
 from libs.common.campaign_states import CampaignNotEditable, CampaignState
 from libs.common.db import Connection, transaction
 from libs.common.errors import RetryableError
@@ -156,7 +156,7 @@ async def schedule_campaign(
         locked = await _lock(conn, org, campaign_id)
         target = states.schedule(locked["state"])
         await _check_content(conn, org, await db.get_campaign(conn, org.id, campaign_id) or {}, for_send=True)
-        await db.cancel_unpublished_runs(conn, campaign_id, "rescheduled: replaced by a new schedule")
+        await db.cancel_unpublished_runs(conn, campaign_id, run_reasons.rescheduled("a new schedule"))
         first = schedules.next_occurrence(schedule, after=now, inclusive=True)
         await db.set_schedule(conn, campaign_id, schedules.to_json(schedule), first, target, actor)
         await audit.record_campaign(conn, caller, "scheduled", campaign_id, from_state=locked["state"],
@@ -180,7 +180,7 @@ async def send_now(
         locked = await _lock(conn, org, campaign_id)
         target = states.send_now(locked["state"])
         await _check_content(conn, org, await db.get_campaign(conn, org.id, campaign_id) or {}, for_send=True)
-        await db.cancel_unpublished_runs(conn, campaign_id, "rescheduled: replaced by send-now")
+        await db.cancel_unpublished_runs(conn, campaign_id, run_reasons.rescheduled("send-now"))
         await db.set_schedule(conn, campaign_id, schedules.to_json(schedules.send_now(now)), None, target, actor)
         run_id = await db.insert_send_now_run(conn, org.id, campaign_id, now)
         await audit.record_campaign(conn, caller, "sent_now", campaign_id, from_state=locked["state"],
@@ -205,7 +205,7 @@ async def resume_campaign(campaign_id: UUID, org: OrgDep, caller: CallerDep, poo
 @router.post("/{campaign_id}/cancel", summary="Cancel: nothing more is sent")
 async def cancel_campaign(campaign_id: UUID, org: OrgDep, caller: CallerDep, pool: PoolDep) -> CampaignOut:
     async def stop_runs(conn: Connection, campaign: UUID) -> None:
-        await db.cancel_open_runs(conn, campaign, "campaign_cancelled: the campaign was cancelled")
+        await db.cancel_open_runs(conn, campaign, run_reasons.campaign_cancelled())
         await db.clear_next_occurrence(conn, campaign)
 
     return await _move(pool, org, caller, campaign_id, "cancelled",
