@@ -146,7 +146,8 @@ volumes:
   {{- include "textpulse.volumes" . | nindent 2 }}
 {{- end -}}
 
-{{/* Bad values stop the render with a message naming the value. */}}
+{{/* Bad values stop the render with a message naming the value; every template includes this first, as helm
+ renders them in no set order. */}}
 {{- define "textpulse.validate" -}}
 {{- $known := list "api" "audience" "dispatcher" "optout" "scheduler" "usage" -}}
 {{- range $name, $_ := .Values.services -}}
