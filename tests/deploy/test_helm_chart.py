@@ -294,6 +294,8 @@ def test_an_existing_secret_replaces_the_charts(helm: Helm) -> None:
     (["extraConfig.LOG_LEVEL=DEBUG"], "extraConfig.LOG_LEVEL: every setting is a TEXTPULSE_* variable"),
     (["kafka.securityProtocol=TLS"], "kafka.securityProtocol=TLS: use one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"),
     (["kafka.securityProtocol=SASL_SSL"], 'kafka.sasl.mechanism="": SASL_SSL needs one of PLAIN'),
+    (["kafka.securityProtocol=SASL_SSL", "kafka.sasl.mechanism=PLAIN"],
+     "kafka.sasl.username is empty and services.api.kafkaUser.username too"),
     (["secrets.secretKey=short"], "secrets.secretKey must be at least 32 characters"),
     (["services.mailer.replicas=1"], "services.mailer: no such service"),
     (["services.dispatcher.drainSeconds=0"], "services.dispatcher.drainSeconds must be a whole number"),

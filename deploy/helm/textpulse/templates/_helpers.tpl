@@ -178,6 +178,16 @@ volumes:
 {{- if not (has .Values.kafka.sasl.mechanism $mechanisms) -}}
 {{- fail (printf "kafka.sasl.mechanism=%q: %s needs one of %s" .Values.kafka.sasl.mechanism .Values.kafka.securityProtocol (join ", " $mechanisms)) -}}
 {{- end -}}
+{{- if not .Values.kafka.sasl.username -}}
+{{- range $name := $known -}}
+{{- if not ((index $.Values.services $name).kafkaUser | default dict).username -}}
+{{- fail (printf "kafka.sasl.username is empty and services.%s.kafkaUser.username too: %s signs in with a user" $name $.Values.kafka.securityProtocol) -}}
+{{- end -}}
+{{- end -}}
+{{- if not ($.Values.jobs.topics.kafkaUser | default dict).username -}}
+{{- fail (printf "kafka.sasl.username is empty and jobs.topics.kafkaUser.username too: %s signs in with a user" $.Values.kafka.securityProtocol) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- if not (or .Values.secrets.existingSecret .Values.database.urlSecret.name .Values.secrets.databaseUrl) -}}
 {{- fail "no database: set secrets.databaseUrl, database.urlSecret.name or secrets.existingSecret" -}}
