@@ -118,3 +118,14 @@ def consumer_groups() -> dict[str, str]:
             (groups[main.parent.name],) = found
     assert "dispatcher" in groups, "the dispatcher's consumer group was not found in services/dispatcher/main.py"
     return groups
+
+
+def checked_topics() -> dict[str, list[str]]:
+    """Service -> the topics its main.py checks at start (open_connections), which it describes with their DLQs."""
+    from libs.common import topics
+
+    found = {}
+    for main in (REPO / "services").glob("*/main.py"):
+        (names,) = re.findall(r"open_connections\(settings_?, \[([A-Z_, ]+)\]", main.read_text())
+        found[main.parent.name] = [getattr(topics, n.strip()).name for n in names.split(",")]
+    return found

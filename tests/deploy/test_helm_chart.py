@@ -170,6 +170,30 @@ def test_keda_signs_in_to_a_secured_kafka_with_secrets_that_exist(helm: Helm) ->
     assert refs["ca"]["name"] == rendered.values["kafka"]["tls"]["caSecret"]["name"]
 
 
+def test_mutual_tls_mounts_the_client_certificate_for_the_services_and_keda(helm: Helm) -> None:
+    rendered = helm.template(sets=["kafka.securityProtocol=SSL", "kafka.tls.caSecret.name=kafka-ca",
+                                   "kafka.tls.clientSecret.name=kafka-client"])
+    for obj in rendered.objects:
+        if (obj["apiVersion"], obj["kind"]) not in CUSTOM_KINDS:
+            kubernetes_validate.validate(obj, KUBE_VERSIONS[-1], strict=True)
+    config = rendered.named("ConfigMap", f"{PREFIX}-config")["data"]
+    assert "TEXTPULSE_KAFKA_SASL_USERNAME" not in config
+    files = [config[f"TEXTPULSE_KAFKA_SSL_{n}FILE"] for n in ("CA", "CERT", "KEY")]
+    for spec in pod_specs(rendered):
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        container = spec["containers"][0]
+        assert "env" not in container, "no SASL variables over plain TLS"
+        for path in files:
+            (mount,) = [m for m in container["volumeMounts"] if path.startswith(m["mountPath"] + "/")]
+            items = volumes[mount["name"]]["secret"]["items"]
+            assert Path(path).name in {i["path"] for i in items}
+    (scaled,) = rendered.of_kind("ScaledObject")
+    (trigger,) = scaled["spec"]["triggers"]
+    assert trigger["metadata"]["tls"] == "enable" and "sasl" not in trigger["metadata"]
+    auth = rendered.named("TriggerAuthentication", trigger["authenticationRef"]["name"])
+    assert {r["parameter"] for r in auth["spec"]["secretTargetRef"]} == {"ca", "cert", "key"}
+
+
 def test_the_api_and_optout_scale_on_cpu(rendered: Rendered) -> None:
     hpas = {h["spec"]["scaleTargetRef"]["name"]: h for h in rendered.of_kind("HorizontalPodAutoscaler")}
     found = deployments(rendered)
@@ -293,9 +317,15 @@ def test_an_existing_secret_replaces_the_charts(helm: Helm) -> None:
 @pytest.mark.parametrize(("sets", "message"), [
     (["extraConfig.LOG_LEVEL=DEBUG"], "extraConfig.LOG_LEVEL: every setting is a TEXTPULSE_* variable"),
     (["kafka.securityProtocol=TLS"], "kafka.securityProtocol=TLS: use one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"),
-    (["kafka.securityProtocol=SASL_SSL"], 'kafka.sasl.mechanism="": SASL_SSL needs one of PLAIN'),
+    (["kafka.securityProtocol=SASL_SSL"], 'kafka.sasl.mechanism="": SASL_SSL needs one of SCRAM-SHA-512, PLAIN'),
+    (["kafka.securityProtocol=SASL_SSL", "kafka.sasl.mechanism=SCRAM-SHA-256"],
+     'kafka.sasl.mechanism="SCRAM-SHA-256": SASL_SSL needs one of SCRAM-SHA-512, PLAIN'),
     (["kafka.securityProtocol=SASL_SSL", "kafka.sasl.mechanism=PLAIN"],
-     "kafka.sasl.username is empty and services.api.kafkaUser.username too"),
+     "kafka.sasl.username is empty and jobs.kafkaUser.username too"),
+    (["kafka.securityProtocol=SASL_SSL", "kafka.sasl.mechanism=PLAIN", "kafka.sasl.username=tp"],
+     "jobs has no Kafka password: set jobs.kafkaUser.passwordSecret, kafka.sasl.passwordSecret"),
+    (["secrets.kafkaSaslPassword=pw"], "secrets.kafkaSaslPassword is set but kafka.securityProtocol=PLAINTEXT"),
+    (["kafka.tls.caSecret.name=ca"], "kafka.tls secrets are given but kafka.securityProtocol=PLAINTEXT"),
     (["secrets.secretKey=short"], "secrets.secretKey must be at least 32 characters"),
     (["services.mailer.replicas=1"], "services.mailer: no such service"),
     (["services.dispatcher.drainSeconds=0"], "services.dispatcher.drainSeconds must be a whole number"),

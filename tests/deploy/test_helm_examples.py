@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from libs.common.topics import ALL_TOPICS
-from tests.deploy.chart import EXAMPLES, KUBE_VERSIONS, consumer_groups, merged_values
+from tests.deploy.chart import EXAMPLES, KUBE_VERSIONS, checked_topics, consumer_groups, merged_values
 
 STRIMZI = "kafka.strimzi.io/v1beta2"
 TOPICS = {t.name for t in ALL_TOPICS}
@@ -43,7 +43,9 @@ def acls(user: str) -> list[tuple[str, str, str, str]]:
 
 
 def allowed(user: str, kind: str, name: str, operation: str) -> bool:
-    return any(t == kind and op == operation and (n == name or (p == "prefix" and name.startswith(n)))
+    # Kafka: Read and Write imply Describe.
+    operations = {operation, "Read", "Write"} if operation == "Describe" else {operation}
+    return any(t == kind and op in operations and (n == name or (p == "prefix" and name.startswith(n)))
                for t, n, p, op in acls(user))
 
 
@@ -76,7 +78,7 @@ def test_the_values_reach_the_kafka_listener_with_its_ca_and_mechanism() -> None
 
 def test_each_service_and_the_topics_job_sign_in_as_a_kafka_user_of_the_example() -> None:
     signed_in = {name: svc["kafkaUser"] for name, svc in STRIMZI_VALUES["services"].items()}
-    signed_in["topics"] = STRIMZI_VALUES["jobs"]["topics"]["kafkaUser"]
+    signed_in["jobs"] = STRIMZI_VALUES["jobs"]["kafkaUser"]
     for who, user in signed_in.items():
         assert user["username"] in USERS, who
         assert USERS[user["username"]]["spec"]["authentication"]["type"] == "scram-sha-512"
@@ -105,10 +107,14 @@ def test_consumers_read_their_group_and_dead_letter_what_they_read() -> None:
             assert allowed(user, "topic", f"{topic}.dlq", "Write"), (service, topic)
 
 
-def test_every_service_checks_its_topics_and_publishes_idempotently() -> None:
-    for service, svc in STRIMZI_VALUES["services"].items():
-        user = svc["kafkaUser"]["username"]
-        assert all(allowed(user, "topic", t, "Describe") for t in TOPICS), service
+def test_every_service_may_describe_the_topics_it_checks_at_start_and_no_others() -> None:
+    for service, names in checked_topics().items():
+        user = STRIMZI_VALUES["services"][service]["kafkaUser"]["username"]
+        wanted = set(names) | {f"{n}.dlq" for n in names}
+        assert all(allowed(user, "topic", t, "Describe") for t in wanted), service
+        named = {n for kind, n, _, _ in acls(user) if kind == "topic"}
+        assert named <= wanted, f"{service} may touch {named - wanted}, which it never checks"
+        # Idempotent producers (libs/common/kafka.py make_producer).
         assert allowed(user, "cluster", "", "IdempotentWrite"), service
 
 
@@ -118,7 +124,7 @@ def test_keda_may_read_the_dispatchers_lag() -> None:
 
 
 def test_the_topics_job_may_create_every_topic_and_dead_letter_queue() -> None:
-    user = STRIMZI_VALUES["jobs"]["topics"]["kafkaUser"]["username"]
+    user = STRIMZI_VALUES["jobs"]["kafkaUser"]["username"]
     assert all(allowed(user, "topic", t, "Create") and allowed(user, "topic", t, "Describe") for t in TOPICS | DLQS)
 
 

@@ -173,21 +173,31 @@ volumes:
 {{- if not (has .Values.kafka.securityProtocol $protocols) -}}
 {{- fail (printf "kafka.securityProtocol=%s: use one of %s" .Values.kafka.securityProtocol (join ", " $protocols)) -}}
 {{- end -}}
-{{- if include "textpulse.saslEnabled" . -}}
-{{- $mechanisms := list "PLAIN" "SCRAM-SHA-256" "SCRAM-SHA-512" -}}
+{{- $sasl := include "textpulse.saslEnabled" . -}}
+{{- $tls := hasSuffix "SSL" .Values.kafka.securityProtocol -}}
+{{- if $sasl -}}
+{{- $mechanisms := list "SCRAM-SHA-512" "PLAIN" -}}
 {{- if not (has .Values.kafka.sasl.mechanism $mechanisms) -}}
 {{- fail (printf "kafka.sasl.mechanism=%q: %s needs one of %s" .Values.kafka.sasl.mechanism .Values.kafka.securityProtocol (join ", " $mechanisms)) -}}
 {{- end -}}
-{{- if not .Values.kafka.sasl.username -}}
+{{- $users := dict "jobs" .Values.jobs.kafkaUser -}}
 {{- range $name := $known -}}
-{{- if not ((index $.Values.services $name).kafkaUser | default dict).username -}}
-{{- fail (printf "kafka.sasl.username is empty and services.%s.kafkaUser.username too: %s signs in with a user" $name $.Values.kafka.securityProtocol) -}}
+{{- $_ := set $users (printf "services.%s" $name) (index $.Values.services $name).kafkaUser -}}
+{{- end -}}
+{{- range $who, $user := $users -}}
+{{- $user = $user | default dict -}}
+{{- if not (or $.Values.kafka.sasl.username $user.username) -}}
+{{- fail (printf "kafka.sasl.username is empty and %s.kafkaUser.username too: %s signs in with a user" $who $.Values.kafka.securityProtocol) -}}
+{{- end -}}
+{{- if not (or ($user.passwordSecret | default dict).name $.Values.kafka.sasl.passwordSecret.name $.Values.secrets.existingSecret $.Values.secrets.kafkaSaslPassword) -}}
+{{- fail (printf "%s has no Kafka password: set %s.kafkaUser.passwordSecret, kafka.sasl.passwordSecret or secrets.kafkaSaslPassword" $who $who) -}}
 {{- end -}}
 {{- end -}}
-{{- if not ($.Values.jobs.topics.kafkaUser | default dict).username -}}
-{{- fail (printf "kafka.sasl.username is empty and jobs.topics.kafkaUser.username too: %s signs in with a user" $.Values.kafka.securityProtocol) -}}
+{{- else if .Values.secrets.kafkaSaslPassword -}}
+{{- fail (printf "secrets.kafkaSaslPassword is set but kafka.securityProtocol=%s does not use SASL (use SASL_SSL)" .Values.kafka.securityProtocol) -}}
 {{- end -}}
-{{- end -}}
+{{- if and (not $tls) (or .Values.kafka.tls.caSecret.name .Values.kafka.tls.clientSecret.name) -}}
+{{- fail (printf "kafka.tls secrets are given but kafka.securityProtocol=%s does not use TLS (use SSL or SASL_SSL)" .Values.kafka.securityProtocol) -}}
 {{- end -}}
 {{- if not (or .Values.secrets.existingSecret .Values.database.urlSecret.name .Values.secrets.databaseUrl) -}}
 {{- fail "no database: set secrets.databaseUrl, database.urlSecret.name or secrets.existingSecret" -}}
