@@ -9,7 +9,8 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 HELM_VERSION=v3.22.0  # helm.sh/helm/v3; bump here only
 K8S_MINOR=37  # the Kubernetes 1.x of the client-go that helm version is built on (v0.37 for v3.22)
 
-go_root=${TEXTPULSE_VAR_DIR:-$repo/var}/go
+# The clone's tools, whatever TEXTPULSE_VAR_DIR a stack runs with; TEXTPULSE_GO_DIR moves them.
+go_root=${TEXTPULSE_GO_DIR:-$repo/var/go}
 helm=$go_root/bin/helm
 stamp=$go_root/bin/.helm-$HELM_VERSION-k8s1.$K8S_MINOR
 

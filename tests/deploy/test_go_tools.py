@@ -31,7 +31,7 @@ def test_without_go_it_stops_naming_what_is_missing(tmp_path: Path) -> None:
         found = shutil.which(name)
         assert found is not None
         (tools / name).symlink_to(found)
-    env = {"PATH": str(tools), "TEXTPULSE_VAR_DIR": str(tmp_path / "var")}
+    env = {"PATH": str(tools), "TEXTPULSE_GO_DIR": str(tmp_path / "go")}
     done = run_go_tools(env)
     assert done.returncode == 1
     assert "the Go toolchain is required to build helm" in done.stderr

@@ -15,7 +15,9 @@ TEXTPULSE_TOPIC_PREFIX: {{ .Values.kafka.topicPrefix | quote }}
 TEXTPULSE_KAFKA_SECURITY_PROTOCOL: {{ .Values.kafka.securityProtocol | quote }}
 {{- if include "textpulse.saslEnabled" . }}
 TEXTPULSE_KAFKA_SASL_MECHANISM: {{ .Values.kafka.sasl.mechanism | quote }}
-TEXTPULSE_KAFKA_SASL_USERNAME: {{ .Values.kafka.sasl.username | quote }}
+{{- with .Values.kafka.sasl.username }}
+TEXTPULSE_KAFKA_SASL_USERNAME: {{ . | quote }}
+{{- end }}
 {{- end }}
 {{- if .Values.kafka.tls.caSecret.name }}
 TEXTPULSE_KAFKA_SSL_CAFILE: /etc/textpulse/kafka-ca/ca.crt
