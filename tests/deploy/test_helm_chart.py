@@ -14,10 +14,19 @@ import pytest
 
 from libs.common.settings import Settings
 from libs.common.topics import RECIPIENTS
-from tests.deploy.chart import KUBE_VERSIONS, RELEASE, REPO, Helm, Rendered, consumer_groups, example_values
+from tests.deploy.chart import (
+    BUILD_TIMEOUT_S,
+    KUBE_VERSIONS,
+    RELEASE,
+    REPO,
+    Helm,
+    Rendered,
+    consumer_groups,
+    example_values,
+)
 
 # A first helm build happens in the first test's setup when setup did not build it already.
-pytestmark = pytest.mark.timeout(1800)
+pytestmark = pytest.mark.timeout(BUILD_TIMEOUT_S + 300)
 
 SERVICES = sorted(p.parent.name for p in (REPO / "services").glob("*/__main__.py"))
 PREFIX = f"{RELEASE}-textpulse"
