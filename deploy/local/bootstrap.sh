@@ -53,3 +53,6 @@ if [ ! -f "$npm_stamp" ]; then
   touch "$npm_stamp"
   echo "bootstrap: dashboard assets ready ($frontend/node_modules)"
 fi
+
+# helm, for the chart's tests (tests/deploy): built once per clone with the machine's Go toolchain.
+bash deploy/local/go_tools.sh >/dev/null
