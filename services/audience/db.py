@@ -119,11 +119,21 @@ class AudienceStore:
     async def excluded_numbers(
         self, org_id: uuid.UUID, sender: str, phones: Sequence[str]
     ) -> tuple[set[str], dict[str, int]]:
-        """(suppressed numbers, {bad number: Twilio error code}) among ``phones``."""
+        """(suppressed numbers, {bad number: Twilio error code}) among ``phones``.
+
+        Suppressed: in ``suppressions``, or an erased member's number whose digest is in
+        ``erased_suppressions`` (migration 0031) with the same scope rule."""
         async with self._pool.acquire() as conn:
-            suppressed = await self._q.fetch(conn, "suppressed-numbers", org_id=org_id, sender=sender, phones=phones)
+            suppressed = {r["phone"] for r in await self._q.fetch(conn, "suppressed-numbers", org_id=org_id,
+                                                                 sender=sender, phones=phones)}
+            digests = await self._secrets.digests(conn, org_id, phones)
+            if digests:
+                by_digest = {d: p for p, d in digests.items()}
+                erased = await self._q.fetch(conn, "erased-suppressed-digests", org_id=org_id, sender=sender,
+                                             digests=list(by_digest))
+                suppressed |= {by_digest[r["phone_digest"]] for r in erased}
             bad = await self._q.fetch(conn, "bad-numbers", org_id=org_id, phones=phones)
-        return {r["phone"] for r in suppressed}, {r["phone"]: r["error_code"] for r in bad}
+        return suppressed, {r["phone"]: r["error_code"] for r in bad}
 
     async def csv_upload(self, org_id: uuid.UUID, upload_id: uuid.UUID) -> tuple[str, dict[str, str]] | None:
         """(state, mapping) of an upload of this organisation, or None."""
