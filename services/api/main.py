@@ -13,7 +13,7 @@ import asyncpg
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
-from libs.common import secret_store, sender_volume
+from libs.common import erased_suppressions, secret_store, sender_volume
 from libs.common.access_log import AccessLog
 from libs.common.body_limits import BodyLimit, RouteLimit
 from libs.common.connections import open_connections
@@ -71,7 +71,7 @@ API_ROUTERS = (campaigns.router, messages.router, dashboard.api_router, audience
 
 ALL_QUERIES = (db.QUERIES, auth_db.QUERIES, dashboard_db.QUERIES, settings_db.QUERIES, suppressions.QUERIES,
                test_send_db.QUERIES, uploads_db.QUERIES, lists_db.QUERIES, sender_volume.QUERIES, secret_store.QUERIES,
-               audit.QUERIES, erasure.QUERIES)
+               audit.QUERIES, erasure.QUERIES, erased_suppressions.QUERIES)
 
 
 @asynccontextmanager

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from libs.common import run_endings
+from libs.common import erased_suppressions, run_endings
 from libs.common.audience_members import ColumnMap
 from libs.common.audience_rules import SnapshotRow, Totals, Verdict
 from libs.common.db import Connection, Queries
@@ -78,6 +78,7 @@ class AudienceStore:
         async with self._pool.acquire() as conn:
             await self._q.check(conn)
             await run_endings.QUERIES.check(conn)
+            await erased_suppressions.QUERIES.check(conn)
             await self._secrets.check(conn)
 
     # -- reading a run and its audience ----------------------------------------------------------
@@ -126,12 +127,7 @@ class AudienceStore:
         async with self._pool.acquire() as conn:
             suppressed = {r["phone"] for r in await self._q.fetch(conn, "suppressed-numbers", org_id=org_id,
                                                                  sender=sender, phones=phones)}
-            digests = await self._secrets.digests(conn, org_id, phones)
-            if digests:
-                by_digest = {d: p for p, d in digests.items()}
-                erased = await self._q.fetch(conn, "erased-suppressed-digests", org_id=org_id, sender=sender,
-                                             digests=list(by_digest))
-                suppressed |= {by_digest[r["phone_digest"]] for r in erased}
+            suppressed |= await erased_suppressions.suppressed_numbers(conn, self._secrets, org_id, sender, phones)
             bad = await self._q.fetch(conn, "bad-numbers", org_id=org_id, phones=phones)
         return suppressed, {r["phone"]: r["error_code"] for r in bad}
 

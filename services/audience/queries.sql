@@ -46,11 +46,6 @@ SELECT base_url, username, password FROM imis_accounts WHERE org_id = :org_id;
 SELECT DISTINCT phone FROM suppressions
 WHERE org_id = :org_id AND scope IN ('', :sender) AND phone = ANY(:phones::text[]);
 
--- name: erased-suppressed-digests
--- The same rule for erased members' numbers, kept only as keyed digests (migration 0031).
-SELECT DISTINCT phone_digest FROM erased_suppressions
-WHERE org_id = :org_id AND scope IN ('', :sender) AND phone_digest = ANY(:digests::text[]);
-
 -- name: bad-numbers
 SELECT phone, error_code FROM bad_numbers WHERE org_id = :org_id AND phone = ANY(:phones::text[]);
 

@@ -14,8 +14,12 @@ import httpx
 import pytest
 
 from libs.common import audience_rules as rules
+from libs.common.events import Recipient
 from libs.common.merge import compile_template
 from services.audience.db import AudienceStore
+from services.dispatcher.db import DispatchStore
+from services.dispatcher.snapshot import check_against_snapshot
+from services.optout.db import OptoutDb
 from tests.integration import api_harness
 from tests.integration.api_harness import Caller, Org, problem, signed_in, with_api_key
 from tests.sealed_credentials import TEST_SECRETS
@@ -265,3 +269,46 @@ async def test_only_admins_may_erase(db_pool: asyncpg.Pool, client: httpx.AsyncC
         assert (await caller.call("POST", "/api/v1/erasures", {"imis_id": "10234"})).status_code == 403
     assert await db_pool.fetchval("SELECT count(*) FROM suppressions WHERE org_id = $1 AND phone = $2",
                                   seeded.org.id, ANN) == 1
+
+
+async def test_an_erased_member_who_opts_back_in_is_texted_again(db_pool: asyncpg.Pool,
+                                                                 client: httpx.AsyncClient) -> None:
+    """START from the number (the opt-out service) or a staff lift removes the suppression kept as a digest."""
+    by_start, by_staff = await _seed(db_pool, client), await _seed(db_pool, client)
+    for seeded in (by_start, by_staff):
+        assert (await seeded.admin.call("POST", "/api/v1/erasures", {"phone": ANN})).status_code == 200
+    store = AudienceStore(db_pool, TEST_SECRETS)
+
+    optout = OptoutDb.load(TEST_SECRETS)
+    async with db_pool.acquire() as conn:
+        lifted = await optout.lift_suppressions(conn, [(by_start.org.id, ANN, ""), (by_start.org.id, BOB, "")])
+    assert lifted == {(by_start.org.id, ANN, ""), (by_start.org.id, BOB, "")}
+
+    answer = await by_staff.admin.call("POST", "/api/v1/suppressions/lift", {"phone": ANN, "reason": "asked by phone"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["changed_scopes"] == [""]
+
+    for seeded in (by_start, by_staff):
+        assert await store.excluded_numbers(seeded.org.id, SENDER, [ANN]) == (set(), {})
+
+
+async def test_the_dispatcher_never_sends_an_erased_members_text_of_a_live_run(db_pool: asyncpg.Pool,
+                                                                               client: httpx.AsyncClient) -> None:
+    seeded = await _seed(db_pool, client)
+    campaign_id = await db_pool.fetchval("SELECT campaign_id FROM campaign_runs WHERE id = $1", seeded.live_run)
+    # The event as the audience service published it before the erasure.
+    event = Recipient(org_id=seeded.org.id, campaign_id=campaign_id, run_id=seeded.live_run,
+                      recipient_id=seeded.unsent_recipient, sender=SENDER, to=ANN, body="Hi Ann", segments=1)
+    store = DispatchStore(db_pool)
+    assert check_against_snapshot(event, (await store.snapshot_rows([event]))[0]) is None
+
+    assert (await seeded.admin.call("POST", "/api/v1/erasures", {"imis_id": "10234"})).status_code == 200
+
+    refused = check_against_snapshot(event, (await store.snapshot_rows([event]))[0])
+    assert refused is not None and refused.code == "recipient_erased"
+    # A dispatcher that read the row before the erasure finds the recipient ended, not claimable.
+    async with store.entry(event, uuid.uuid4(), "dispatcher-1") as entry:
+        assert entry.state == "suppressed"
+    await store.refresh_run_counts(seeded.live_run)
+    run = await db_pool.fetchrow("SELECT state, sent, dropped FROM campaign_runs WHERE id = $1", seeded.live_run)
+    assert tuple(run) == ("completed", 1, 1)  # Bob's text was sent, Ann's dropped: the run still ends
