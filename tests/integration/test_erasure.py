@@ -250,8 +250,8 @@ async def test_a_member_textpulse_knows_nothing_of_gets_a_clear_answer(db_pool: 
     ({"phone": "074"}, "phone_too_short"),
     ({"phone": "07400 12"}, "phone_invalid_for_region"),
     ({"phone": "call Ann"}, "phone_has_letters"),
-    ({"imis_id": "10234", "phone": ANN}, "request_invalid"),
-    ({}, "request_invalid"),
+    ({"imis_id": "10234", "phone": ANN}, "member_ambiguous"),
+    ({}, "member_missing"),
     ({"imis_id": ""}, "request_invalid"),
 ])
 async def test_bad_input_is_refused_in_plain_words(db_pool: asyncpg.Pool, client: httpx.AsyncClient,

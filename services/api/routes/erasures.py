@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from libs.common.db import transaction
 from services.api import audit, erasure
@@ -30,14 +30,8 @@ Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 class ErasureIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    imis_id: ImisId | None = Field(default=None, description="the member's iMIS id")
+    imis_id: ImisId | None = Field(default=None, description="the member's iMIS id (give this or phone)")
     phone: Phone | None = Field(default=None, description="a number as typed; read with the default country prefix")
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> ErasureIn:
-        if (self.imis_id is None) == (self.phone is None):
-            raise ValueError("give either imis_id or phone, not both and not neither")
-        return self
 
 
 class ErasureOut(BaseModel):
@@ -50,6 +44,11 @@ class ErasureOut(BaseModel):
 @router.post("", summary="Erase one member's personal data (admins); suppressions stay in force")
 async def erase(body: ErasureIn, admin: AdminDep, caller: CallerDep, pool: PoolDep, secrets: SecretsDep) -> ErasureOut:
     org = admin.org
+    if body.imis_id is None and body.phone is None:
+        raise InvalidInput("imis_id", "member_missing", "Give the member's iMIS ID or their phone number.")
+    if body.imis_id is not None and body.phone is not None:
+        raise InvalidInput("phone", "member_ambiguous", "Give the iMIS ID or the phone number, not both: erase "
+                           "one member at a time.")
     phone = number_input("phone", body.phone, org.default_country_prefix) if body.phone is not None else None
     if body.imis_id is not None and not body.imis_id.isprintable():
         raise InvalidInput("imis_id", "imis_id_invalid", "An iMIS id is printable text, like 10234.")
