@@ -312,3 +312,16 @@ async def test_the_dispatcher_never_sends_an_erased_members_text_of_a_live_run(d
     await store.refresh_run_counts(seeded.live_run)
     run = await db_pool.fetchrow("SELECT state, sent, dropped FROM campaign_runs WHERE id = $1", seeded.live_run)
     assert tuple(run) == ("completed", 1, 1)  # Bob's text was sent, Ann's dropped: the run still ends
+
+
+async def test_an_uploaded_file_with_an_erased_stopped_number_counts_it_opted_out(
+    db_pool: asyncpg.Pool, client: httpx.AsyncClient
+) -> None:
+    seeded = await _seed(db_pool, client)
+    assert (await seeded.admin.call("POST", "/api/v1/erasures", {"imis_id": "10234"})).status_code == 200
+
+    data = b"member_id,mobile,first_name\n10234,07400 123456,Ann\n40404,07400 999888,Cy\n"
+    response = await client.post("/api/v1/audiences/csv", files={"file": ("members.csv", data, "text/csv")},
+                                 headers=seeded.admin.headers)
+    assert response.status_code == 201, response.text
+    assert (response.json()["recipients"], response.json()["by_reason"]) == (1, {"opted_out": 1})
