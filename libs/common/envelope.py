@@ -151,7 +151,7 @@ def digest_key(dek: bytes, org_id: uuid.UUID) -> bytes:
 
 def number_digest(key: bytes, value: str) -> str:
     """HMAC-SHA256 of ``value`` under ``key`` (from :func:`digest_key`), as 64 hex digits."""
-    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(key, value.encode(), hashlib.sha256).hex()
 
 
 def _dek_context(org_id: uuid.UUID, dek_id: str) -> bytes:

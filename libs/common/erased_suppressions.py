@@ -22,13 +22,14 @@ QUERIES: Final = Queries.load(Path(__file__).with_name("erased_suppressions.sql"
 
 async def suppressed_numbers(conn: Connection, secrets: SecretStore, org_id: UUID, sender: str,
                              phones: Sequence[str]) -> set[str]:
-    """The numbers among ``phones`` an erased member had suppressed for the organisation or ``sender``."""
-    digests = await secrets.digests(conn, org_id, phones)
-    if not digests:
+    """The numbers among ``phones`` an erased member had suppressed for the organisation or ``sender``.
+
+    The organisation's erased suppressions are read first: with none (almost always), no digest is computed."""
+    erased = {r["phone_digest"] for r in await QUERIES.fetch(conn, "suppressed-digests", org_id=org_id, sender=sender)}
+    if not erased:
         return set()
-    numbers = {d: p for p, d in digests.items()}
-    rows = await QUERIES.fetch(conn, "suppressed-digests", org_id=org_id, sender=sender, digests=list(numbers))
-    return {numbers[r["phone_digest"]] for r in rows}
+    digests = await secrets.digests(conn, org_id, phones)
+    return {phone for phone, digest in (digests or {}).items() if digest in erased}
 
 
 async def lift(conn: Connection, secrets: SecretStore, org_id: UUID,

@@ -2,9 +2,10 @@
 -- libs/common/erased_suppressions.py).
 
 -- name: suppressed-digests
--- The rule of is_suppressed (migration 0011) for digests: organisation-wide entries and this sender's.
-SELECT DISTINCT phone_digest FROM erased_suppressions
-WHERE org_id = :org_id AND scope IN ('', :sender) AND phone_digest = ANY(:digests::text[]);
+-- The rule of is_suppressed (migration 0011) for digests: organisation-wide entries and this sender's. All
+-- of them, not only an audience's: erasures are rare, so this is a handful of rows, where matching 100,000
+-- digests with ANY() took 0.5 s (and computing them another 0.5 s) on a loaded 2-core machine.
+SELECT DISTINCT phone_digest FROM erased_suppressions WHERE org_id = :org_id AND scope IN ('', :sender);
 
 -- name: lift-digests
 -- Lifts each (digest, scope), or every scope of the digest where the scope is NULL; returns what was lifted.
