@@ -13,12 +13,18 @@
 - A stored secret is ``tp1:<dek id>:<nonce>:<ciphertext>`` (base64url); its associated data is the
   organisation and the column, so a value copied to another organisation's row or another column fails.
 
+- A number's digest (``number_digest``) is HMAC-SHA256 under a key derived with HKDF from the organisation's
+  data key, so it survives a KEK rotation and differs between organisations; erased members' numbers are
+  kept only as such digests (migration 0031).
+
 Errors carry ids and column names only, never a key or a value: ``SecretUnreadable`` (a permanent error).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 import re
 import secrets
@@ -135,6 +141,17 @@ def open_sealed(dek: bytes, stored: str, *, org_id: uuid.UUID, column: str) -> s
                                f"{column} of organisation {org_id} does not decrypt: it was sealed for another "
                                "organisation or column, or altered") from None
     return plaintext.decode()
+
+
+def digest_key(dek: bytes, org_id: uuid.UUID) -> bytes:
+    """The organisation's key for number digests, derived from its data key."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=_SALT,
+                info=f"textpulse number digest v1|{org_id}".encode()).derive(dek)
+
+
+def number_digest(key: bytes, value: str) -> str:
+    """HMAC-SHA256 of ``value`` under ``key`` (from :func:`digest_key`), as 64 hex digits."""
+    return hmac.digest(key, value.encode(), hashlib.sha256).hex()
 
 
 def _dek_context(org_id: uuid.UUID, dek_id: str) -> bytes:

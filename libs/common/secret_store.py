@@ -17,6 +17,7 @@ stays the same key), so the cache cannot go stale; the sealed value itself is re
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -27,8 +28,10 @@ from libs.common.db import Connection, Queries
 from libs.common.envelope import (
     Keyring,
     SecretUnreadable,
+    digest_key,
     is_sealed,
     new_data_key,
+    number_digest,
     open_sealed,
     seal,
     sealed_key_id,
@@ -65,6 +68,7 @@ class SecretStore:
     def __init__(self, keyring: Keyring) -> None:
         self.keyring = keyring
         self._data_keys: dict[tuple[uuid.UUID, str], bytes] = {}
+        self._digest_keys: dict[uuid.UUID, bytes] = {}  # an organisation's data key never changes
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SecretStore:
@@ -95,6 +99,20 @@ class SecretStore:
                                        f"data key {dek_id}, which that organisation does not have")
             dek = self._unwrap(row["wrapped"], row["kek_id"], org_id, dek_id)
         return open_sealed(dek, stored, org_id=org_id, column=column.name)
+
+    async def digests(self, conn: Connection, org_id: uuid.UUID, values: Iterable[str], *,
+                      create_key: bool = False) -> dict[str, str] | None:
+        """{value: its keyed digest} under the organisation's digest key (envelope.number_digest).
+
+        None when the organisation has no data key and ``create_key`` is false: nothing of it was ever
+        erased, so no digest of it can be stored anywhere. Erasure passes ``create_key``."""
+        key = self._digest_keys.get(org_id)
+        if key is None:
+            if not create_key and await QUERIES.fetchrow(conn, "org-data-key", org_id=org_id) is None:
+                return None
+            _, dek = await self._org_data_key(conn, org_id)
+            key = self._digest_keys.setdefault(org_id, digest_key(dek, org_id))
+        return {value: number_digest(key, value) for value in values}
 
     async def _org_data_key(self, conn: Connection, org_id: uuid.UUID) -> tuple[str, bytes]:
         row = await QUERIES.fetchrow(conn, "org-data-key", org_id=org_id)

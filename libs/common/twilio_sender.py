@@ -1,4 +1,5 @@
-"""The one adapter to Twilio's Messages API: send one message, or find one already sent. Uses the twilio SDK.
+"""The one adapter to Twilio's Messages API: send one message, find one already sent, or fetch one (its price).
+Uses the twilio SDK.
 
 The dispatcher sends campaign texts through it, and the API its test sends (``services/api/test_send.py``).
 
@@ -40,6 +41,18 @@ class Accepted:
     status: str
     segments: int
     price: Decimal | None
+
+
+@dataclass(frozen=True)
+class FetchedMessage:
+    """A message as Twilio reports it now: ``price`` a positive cost in ``price_unit``, None until Twilio
+    fills it in (after sending, sometimes hours later; docs/twilio.md#pricing)."""
+
+    sid: str
+    status: str
+    error_code: int | None
+    price: Decimal | None
+    price_unit: str | None
 
 
 class MessageSender(Protocol):
@@ -98,6 +111,17 @@ class TwilioSender:
             sid: str = message.sid
             return sid
         return None
+
+    async def fetch(self, sid: str) -> FetchedMessage:
+        """The message resource now; Twilio's price is a negative decimal string ("-0.00790")."""
+        message = await self._call(self._client.messages(sid).fetch_async())
+        return FetchedMessage(
+            sid=message.sid,
+            status=message.status,
+            error_code=int(message.error_code) if message.error_code else None,
+            price=abs(Decimal(message.price)) if message.price else None,
+            price_unit=message.price_unit,
+        )
 
     async def _call(self, call: Awaitable[Any]) -> Any:  # the twilio SDK is untyped: its results are Any
         try:

@@ -62,6 +62,8 @@ ROUTE_ACCESS: Final[Mapping[tuple[str, str], Access]] = {
     ("GET", "/api/v1/suppressions"): S, ("GET", "/api/v1/suppressions/export.csv"): S,
     ("GET", "/api/v1/suppressions/history"): S, ("GET", "/api/v1/suppressions/writebacks"): S,
     ("POST", "/api/v1/suppressions"): A, ("POST", "/api/v1/suppressions/lift"): A,
+    # erasure of a member (GDPR): admins only, audited
+    ("POST", "/api/v1/erasures"): A,
     # settings, users and keys
     ("GET", "/api/v1/senders"): S, ("GET", "/api/v1/me"): S,
     ("GET", "/api/v1/settings"): A, ("PATCH", "/api/v1/settings/sms-account"): A,

@@ -95,7 +95,8 @@ async def sample_audience(
         template = _template(body, fields | {"member_id", "full_name"})
     numbers = sorted(rules.candidate_numbers(members, prefix))
     async with pool.acquire() as conn:
-        suppressed, bad = await uploads_db.excluded_numbers(conn, org_id, sender.address if sender else None, numbers)
+        suppressed, bad = await uploads_db.excluded_numbers(conn, secrets, org_id, sender.address if sender else None,
+                                                            numbers)
     rows = await asyncio.to_thread(rules.classify, members, template, default_country_prefix=prefix,
                                    suppressed=suppressed, bad_numbers=bad)
     estimate = estimate_audience(rows, audience=max(size, len(rows)), refused=refused, prices=prices)

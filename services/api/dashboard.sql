@@ -17,7 +17,8 @@ FROM sms_accounts WHERE org_id = :org_id;
 -- name: usage-days
 -- Live (not test-mode) usage per day of the organisation's calendar, :first to :last inclusive: a
 -- range scan of usage_daily's primary key (org_id, day, test), at most ~31 rows.
-SELECT day, messages, segments, delivered, failed, undelivered, cost, failed_fees, pumping_fees
+SELECT day, messages, segments, delivered, failed, undelivered, cost, failed_fees, pumping_fees,
+       cost - settled_estimate + settled_price AS actual_cost, settled_messages
 FROM usage_daily
 WHERE org_id = :org_id AND NOT test AND day BETWEEN :first AND :last
 ORDER BY day;
@@ -82,7 +83,8 @@ LIMIT :limit OFFSET :offset;
 -- API and the alert e-mails give.
 SELECT r.id, r.occurrence_at, r.origin, r.state, r.state_reason, r.state_reason_code,
        r.state_reason_detail::text AS state_reason_detail, r.started_at, r.finished_at, f.targeted, f.excluded,
-       f.sent, f.delivered, f.undelivered, f.failed, f.dropped, f.segments, f.cost, f.planned_segments, f.estimated_cost, f.opt_outs, r.exclusions::text AS exclusions
+       f.sent, f.delivered, f.undelivered, f.failed, f.dropped, f.segments, f.cost, f.planned_segments,
+       f.estimated_cost, f.opt_outs, f.actual_cost, f.cost_provisional, r.exclusions::text AS exclusions
 FROM campaign_runs r
 JOIN run_figures f ON f.run_id = r.id
 WHERE r.campaign_id = :campaign_id AND r.org_id = :org_id

@@ -208,6 +208,12 @@ _PATTERN_WORDS = {
     r"^(|\+[1-9]\d{6,14}|MG[0-9a-f]{32})$":
         "must be empty (the whole organisation), a sender's number like +18885550100 or a Messaging Service SID",
 }
+# Fields whose name alone does not read as words.
+_FIELD_LABELS = {"retention_webhook_days": "Days raw Twilio webhooks are kept",
+                 "retention_reply_days": "Days members' replies are kept",
+                 "retention_body_days": "Days rendered texts are kept",
+                 "retention_csv_days": "Days uploaded CSV rows are kept",
+                 "imis_id": "iMIS ID"}
 # A top-level "name" is the name of what the route makes.
 _NAME_LABELS = {"campaigns": "Campaign name", "api-keys": "Key name", "lists": "List name"}
 
@@ -239,6 +245,8 @@ def _label_of(field: str, path: str) -> str:
     if field == "name":
         resource = path.removeprefix("/api/v1/").split("/")[0]
         return _NAME_LABELS.get(resource, "Name")
+    if field in _FIELD_LABELS:
+        return _FIELD_LABELS[field]
     words = []
     for part in field.split("."):
         if part.isdigit():

@@ -13,7 +13,7 @@ import asyncpg
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
-from libs.common import secret_store, sender_volume
+from libs.common import erased_suppressions, secret_store, sender_volume
 from libs.common.access_log import AccessLog
 from libs.common.body_limits import BodyLimit, RouteLimit
 from libs.common.connections import open_connections
@@ -21,7 +21,18 @@ from libs.common.runtime import Check, Service, health_router
 from libs.common.secret_store import SecretStore
 from libs.common.settings import Settings
 from libs.common.topics import CAMPAIGN_DUE, CONSENT
-from services.api import access, audit, auth_db, dashboard_db, db, lists_db, settings_db, test_send_db, uploads_db
+from services.api import (
+    access,
+    audit,
+    auth_db,
+    dashboard_db,
+    db,
+    erasure,
+    lists_db,
+    settings_db,
+    test_send_db,
+    uploads_db,
+)
 from services.api.deps import WebConfig
 from services.api.errors import install_problem_handler
 from services.api.nul_text import refuse_nul_characters
@@ -33,6 +44,7 @@ from services.api.routes import (
     campaign_pages,
     campaigns,
     dashboard,
+    erasures,
     list_pages,
     lists,
     messages,
@@ -55,11 +67,11 @@ PAGE_ROUTERS = (session.router, dashboard.router, campaign_pages.router, setting
                 suppression_pages.router, list_pages.router, outbox_page.router)
 API_ROUTERS = (campaigns.router, messages.router, dashboard.api_router, audiences.router, settings.router,
                settings.senders_router, users.router, suppressions.router, test_send.router, test_numbers.router,
-               uploads.router, lists.router, audit_events.router)
+               uploads.router, lists.router, audit_events.router, erasures.router)
 
 ALL_QUERIES = (db.QUERIES, auth_db.QUERIES, dashboard_db.QUERIES, settings_db.QUERIES, suppressions.QUERIES,
                test_send_db.QUERIES, uploads_db.QUERIES, lists_db.QUERIES, sender_volume.QUERIES, secret_store.QUERIES,
-               audit.QUERIES)
+               audit.QUERIES, erasure.QUERIES, erased_suppressions.QUERIES)
 
 
 @asynccontextmanager

@@ -125,7 +125,10 @@ class RunOut(BaseModel):
     failed: int
     dropped: int = Field(description="never sent: suppressed at send time, expired or cancelled")
     segments: int
-    cost: Decimal = Field(description="USD, from the usage rollup: what the campaign page and alert e-mails show")
+    cost: Decimal = Field(description="USD, Textpulse's estimate from the usage rollup: what the campaign page and "
+                                      "alert e-mails show")
+    actual_cost: Decimal = Field(description="USD: Twilio's reported price where it has one, the estimate elsewhere")
+    cost_provisional: bool = Field(description="true while Twilio has not reported the price of every message")
     planned_segments: int
     estimated_cost: Decimal | None = Field(description="USD, estimated when the audience was resolved")
     opt_outs: int | None = Field(description="STOP replies to this run's texts; null until the usage service counts it")

@@ -10,7 +10,9 @@ from uuid import UUID
 
 import asyncpg
 
+from libs.common import erased_suppressions
 from libs.common.db import Connection, Queries
+from libs.common.secret_store import SecretStore
 
 QUERIES: Final = Queries.load(Path(__file__).with_name("test_send.sql"))
 
@@ -36,9 +38,12 @@ async def account(conn: Connection, org_id: UUID) -> asyncpg.Record | None:
     return await QUERIES.fetchrow(conn, "test-send-account", org_id=org_id)
 
 
-async def suppressed(conn: Connection, org_id: UUID, phones: list[str], sender: str) -> list[str]:
+async def suppressed(conn: Connection, secrets: SecretStore, org_id: UUID, phones: list[str],
+                     sender: str) -> list[str]:
+    """The numbers among ``phones`` that may not be texted from ``sender``, an erased member's included."""
     rows = await QUERIES.fetch(conn, "test-send-suppressed", org_id=org_id, phones=phones, sender=sender)
-    return [r["phone"] for r in rows]
+    erased = await erased_suppressions.suppressed_numbers(conn, secrets, org_id, sender, phones)
+    return sorted({r["phone"] for r in rows} | erased)
 
 
 async def count_test_sends(conn: Connection, keys: list[str], texts: int,

@@ -11,6 +11,7 @@ from uuid import UUID
 
 import asyncpg
 
+from libs.common import erased_suppressions
 from libs.common.audience_members import ColumnMap, stored_member
 from libs.common.audience_rules import AudienceMember
 from libs.common.csv_audience import CsvRejection, CsvRow, CsvStream
@@ -111,11 +112,13 @@ async def list_sample(conn: Connection, list_id: UUID, limit: int) -> tuple[list
     return members, fields
 
 
-async def excluded_numbers(conn: Connection, org_id: UUID, sender: str | None,
+async def excluded_numbers(conn: Connection, secrets: SecretStore, org_id: UUID, sender: str | None,
                            phones: Sequence[str]) -> tuple[set[str], dict[str, int | None]]:
-    """(suppressed numbers, {bad number: Twilio error code}) among ``phones``, for ``sender``."""
+    """(suppressed numbers, {bad number: Twilio error code}) among ``phones``, for ``sender``; suppressed
+    includes an erased member's number kept as its digest (libs/common/erased_suppressions.py)."""
     rows = await QUERIES.fetch(conn, "excluded-numbers", org_id=org_id, sender=sender or "", phones=list(phones))
     suppressed = {r["phone"] for r in rows if r["why"] == "suppressed"}
+    suppressed |= await erased_suppressions.suppressed_numbers(conn, secrets, org_id, sender or "", phones)
     return suppressed, {r["phone"]: r["error_code"] for r in rows if r["why"] == "bad_number"}
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from libs.common import run_endings, run_reasons
+from libs.common import erased_suppressions, run_endings, run_reasons
 from libs.common.audience_members import ColumnMap
 from libs.common.audience_rules import SnapshotRow, Totals, Verdict
 from libs.common.db import Connection, Queries
@@ -78,6 +78,7 @@ class AudienceStore:
         async with self._pool.acquire() as conn:
             await self._q.check(conn)
             await run_endings.QUERIES.check(conn)
+            await erased_suppressions.QUERIES.check(conn)
             await self._secrets.check(conn)
 
     # -- reading a run and its audience ----------------------------------------------------------
@@ -119,11 +120,16 @@ class AudienceStore:
     async def excluded_numbers(
         self, org_id: uuid.UUID, sender: str, phones: Sequence[str]
     ) -> tuple[set[str], dict[str, int]]:
-        """(suppressed numbers, {bad number: Twilio error code}) among ``phones``."""
+        """(suppressed numbers, {bad number: Twilio error code}) among ``phones``.
+
+        Suppressed: in ``suppressions``, or an erased member's number whose digest is in
+        ``erased_suppressions`` (migration 0031) with the same scope rule."""
         async with self._pool.acquire() as conn:
-            suppressed = await self._q.fetch(conn, "suppressed-numbers", org_id=org_id, sender=sender, phones=phones)
+            suppressed = {r["phone"] for r in await self._q.fetch(conn, "suppressed-numbers", org_id=org_id,
+                                                                 sender=sender, phones=phones)}
+            suppressed |= await erased_suppressions.suppressed_numbers(conn, self._secrets, org_id, sender, phones)
             bad = await self._q.fetch(conn, "bad-numbers", org_id=org_id, phones=phones)
-        return {r["phone"] for r in suppressed}, {r["phone"]: r["error_code"] for r in bad}
+        return suppressed, {r["phone"]: r["error_code"] for r in bad}
 
     async def csv_upload(self, org_id: uuid.UUID, upload_id: uuid.UUID) -> tuple[str, dict[str, str]] | None:
         """(state, mapping) of an upload of this organisation, or None."""

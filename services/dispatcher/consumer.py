@@ -29,6 +29,7 @@ from libs.common.topics import RECIPIENTS, SEND_RESULTS
 from services.dispatcher.delivery import Attempt, Delivered
 from services.dispatcher.lanes import Item, SenderLane
 from services.dispatcher.pacing import SlidingWindow
+from services.dispatcher.snapshot import ERASED
 
 log = get_logger(__name__)
 
@@ -150,7 +151,12 @@ class DispatchConsumer:
                 continue  # revoked while the check waited: the partition's new owner reads the record
             offsets = self._offsets.setdefault(tp, PartitionOffsets())
             offsets.take(record.offset)
-            if refused is not None:
+            if refused is not None and refused.code == ERASED:
+                # Not poison: the erasure ended the recipient in the ledger itself; the run's counts take it in.
+                assert isinstance(event, Recipient)
+                self._touched_runs.add(event.run_id)
+                offsets.finish(record.offset)
+            elif refused is not None:
                 await self._dead_letter(record, refused.code, str(refused))
                 offsets.finish(record.offset)
             else:

@@ -11,6 +11,9 @@ with one of the codes below and dead-lettered: nothing is claimed or sent for it
     run_mismatch        the run belongs to another campaign than the event names
     not_in_snapshot     the run's snapshot has no such recipient
     recipient_excluded  the snapshot excluded the recipient (opted out, duplicate number, ...)
+    recipient_erased    the member was erased (migration 0031): the row has no number any more, and the
+                        erasure ended the recipient in the ledger itself, so this one is not dead-lettered:
+                        the consumer only refreshes the run's counts
     content_mismatch    the number, body or segment count differ from the snapshot's
     sender_mismatch     the snapshot sends this recipient from another sender
     sender_unknown      the sender is not one of the run's organisation's senders
@@ -22,9 +25,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Final
 
 from libs.common.errors import PermanentError
 from libs.common.events import Recipient
+
+ERASED: Final = "recipient_erased"
 
 
 class SnapshotMismatch(PermanentError):
@@ -57,6 +63,8 @@ def check_against_snapshot(event: Recipient, row: SnapshotRow) -> SnapshotMismat
         return SnapshotMismatch("not_in_snapshot", f"run {event.run_id} has no recipient {event.recipient_id}")
     if row.status != "queued":
         return SnapshotMismatch("recipient_excluded", f"recipient {event.recipient_id} was excluded from the run")
+    if row.e164 is None:
+        return SnapshotMismatch(ERASED, f"recipient {event.recipient_id} was erased")
     if (row.e164, row.body, row.segments) != (event.to, event.body, event.segments):
         differs = [name for name, stored, sent in (("to", row.e164, event.to), ("body", row.body, event.body),
                                                    ("segments", row.segments, event.segments)) if stored != sent]

@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from uuid import UUID
 
-from libs.common import run_reasons
+from libs.common import erased_suppressions, run_reasons
 from libs.common.db import Connection, Queries
 from libs.common.events import Event
 from libs.common.secret_store import AUTH_TOKEN, IMIS_PASSWORD, WEBHOOK_SHARED_KEY_SECRET, SecretStore
@@ -192,6 +192,7 @@ class OptoutDb:
     async def check(self, conn: Connection) -> None:
         """Prepare every statement; raises ConfigurationError naming the first that fails."""
         await self.q.check(conn)
+        await erased_suppressions.QUERIES.check(conn)
         await self._secrets.check(conn)
 
     # -- webhook edge ---------------------------------------------------------------------------
@@ -290,12 +291,17 @@ class OptoutDb:
     async def lift_suppressions(
         self, conn: Connection, entries: Sequence[tuple[UUID, str, str]]
     ) -> set[tuple[UUID, str, str]]:
-        """Delete the suppressions; returns the (org_id, phone, scope) that existed."""
+        """Delete the suppressions, an erased member's too; returns the (org_id, phone, scope) that existed."""
         rows = await self.q.fetch(
             conn, "lift-suppressions", org_ids=[e[0] for e in entries], phones=[e[1] for e in entries],
             scopes=[e[2] for e in entries],
         )
-        return {(r["org_id"], r["phone"], r["scope"]) for r in rows}
+        lifted = {(r["org_id"], r["phone"], r["scope"]) for r in rows}
+        for org_id in {e[0] for e in entries}:
+            erased = await erased_suppressions.lift(conn, self._secrets, org_id,
+                                                    [(phone, scope) for org, phone, scope in entries if org == org_id])
+            lifted |= {(org_id, phone, scope) for phone, scope in erased}
+        return lifted
 
     async def insert_consent(
         self, conn: Connection, records: Sequence[ConsentRecord]

@@ -26,9 +26,11 @@ _ROLLUP_COLUMNS = {
     "messages": "messages", "segments": "segments", "delivered": "delivered", "undelivered": "undelivered",
     "failed": "failed", "dropped": "dropped", "opted_out_failures": "opted_out_failures", "opt_outs": "opt_outs",
     "unpriced_segments": "unpriced_segments", "segment_cost": "segment_cost", "failed_fees": "failed_fee",
-    "pumping_fees": "pumping_fee", "reported_cost": "reported_cost",
+    "pumping_fees": "pumping_fee", "reported_cost": "reported_cost", "settled_messages": "settled_messages",
+    "settled_estimate": "settled_estimate", "settled_price": "settled_price",
 }
-_MONEY = frozenset({"segment_cost", "failed_fees", "pumping_fees", "reported_cost"})
+_MONEY = frozenset({"segment_cost", "failed_fees", "pumping_fees", "reported_cost", "settled_estimate",
+                    "settled_price"})
 
 
 @dataclass(frozen=True, slots=True)

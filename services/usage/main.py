@@ -1,12 +1,13 @@
 """Usage service: usage rollups from send-results, statuses and opt-outs; alerts raised and e-mailed.
 
-Wiring only. Four workers run beside /healthz and /readyz:
+Wiring only. Five workers run beside /healthz and /readyz:
 
 - the consumer (handlers.py): SEND_RESULTS, MESSAGE_STATUS and CONSENT into the usage rollups, with
   the allowance and opted-out alerts they call for;
 - the alert watcher (watcher.py): runs that stopped badly, and a stuck iMIS write-back, into alerts;
 - the alert mailer (mailer.py): the alerts outbox over SMTP;
-- the retention pruner (retention.py): members' words and rendered texts past each organisation's retention.
+- the retention pruner (retention.py): members' words and rendered texts past each organisation's retention;
+- the settler (settlement.py): Twilio's price for each message, fetched once Twilio has it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from fastapi import FastAPI
 from libs.common.connections import open_connections
 from libs.common.kafka import EventConsumer
 from libs.common.runtime import Service, health_router
+from libs.common.secret_store import SecretStore
 from libs.common.settings import Settings
 from libs.common.topics import CONSENT, MESSAGE_STATUS, SEND_RESULTS
 from services.usage import db, handlers
@@ -28,6 +30,7 @@ from services.usage.conditions import OptedOutRule
 from services.usage.mailer import AlertMailer, MailerTuning, SmtpConfig
 from services.usage.retention import QUERIES as RETENTION_QUERIES
 from services.usage.retention import RetentionPruner, RetentionTuning
+from services.usage.settlement import PriceSettler, SettlementTuning
 from services.usage.watcher import AlertWatcher, WatcherTuning
 
 NAME = "usage"
@@ -40,6 +43,7 @@ class UsageTuning:
     watcher: WatcherTuning = field(default_factory=WatcherTuning)
     mailer: MailerTuning = field(default_factory=MailerTuning)
     retention: RetentionTuning = field(default_factory=RetentionTuning)
+    settlement: SettlementTuning = field(default_factory=SettlementTuning)
     opted_out_rule: OptedOutRule = field(default_factory=OptedOutRule)
     max_retry_s: float = 120.0
 
@@ -66,10 +70,12 @@ async def build(settings: Settings, tuning: UsageTuning | None = None) -> AsyncI
         watcher = AlertWatcher(conn.pool, base_url=settings.public_base_url, tuning=tuning.watcher)
         mailer = AlertMailer(conn.pool, SmtpConfig.from_settings(settings), tuning=tuning.mailer)
         pruner = RetentionPruner(conn.pool, tuning=tuning.retention)
+        settler = PriceSettler(deps, SecretStore.from_settings(settings), api_base_url=settings.twilio_api_base_url,
+                               tuning=tuning.settlement)
         app = FastAPI(title=f"Textpulse {NAME}", docs_url=None, redoc_url=None)
         app.include_router(health_router(NAME, conn.readiness_checks()))
         await consumer.start()
         try:
-            yield Service(app=app, workers=[consumer.run, watcher.run, mailer.run, pruner.run])
+            yield Service(app=app, workers=[consumer.run, watcher.run, mailer.run, pruner.run, settler.run])
         finally:
             await consumer.stop()

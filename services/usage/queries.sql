@@ -70,10 +70,10 @@ RETURNING status, error_code, reported_price, received_at, org_id;
 -- totals, which the opted-out share alert reads.
 INSERT INTO usage_runs AS u (run_id, org_id, campaign_id, test, messages, segments, delivered, undelivered, failed,
                              dropped, opted_out_failures, opt_outs, unpriced_segments, segment_cost, failed_fees,
-                             pumping_fees, reported_cost)
+                             pumping_fees, reported_cost, settled_messages, settled_estimate, settled_price)
 VALUES (:run_id, :org_id, :campaign_id, :test, :messages, :segments, :delivered, :undelivered, :failed, :dropped,
         :opted_out_failures, :opt_outs, :unpriced_segments, :segment_cost, :failed_fees, :pumping_fees,
-        :reported_cost)
+        :reported_cost, :settled_messages, :settled_estimate, :settled_price)
 ON CONFLICT (run_id) DO UPDATE SET
     messages = u.messages + excluded.messages,
     segments = u.segments + excluded.segments,
@@ -88,16 +88,19 @@ ON CONFLICT (run_id) DO UPDATE SET
     failed_fees = u.failed_fees + excluded.failed_fees,
     pumping_fees = u.pumping_fees + excluded.pumping_fees,
     reported_cost = u.reported_cost + excluded.reported_cost,
+    settled_messages = u.settled_messages + excluded.settled_messages,
+    settled_estimate = u.settled_estimate + excluded.settled_estimate,
+    settled_price = u.settled_price + excluded.settled_price,
     updated_at = now()
 RETURNING failed, opted_out_failures, failed_fees;
 
 -- name: add-to-day
 INSERT INTO usage_daily AS u (org_id, day, test, messages, segments, delivered, undelivered, failed, dropped,
                               opted_out_failures, opt_outs, unpriced_segments, segment_cost, failed_fees,
-                              pumping_fees, reported_cost)
+                              pumping_fees, reported_cost, settled_messages, settled_estimate, settled_price)
 VALUES (:org_id, :day, :test, :messages, :segments, :delivered, :undelivered, :failed, :dropped,
         :opted_out_failures, :opt_outs, :unpriced_segments, :segment_cost, :failed_fees, :pumping_fees,
-        :reported_cost)
+        :reported_cost, :settled_messages, :settled_estimate, :settled_price)
 ON CONFLICT (org_id, day, test) DO UPDATE SET
     messages = u.messages + excluded.messages,
     segments = u.segments + excluded.segments,
@@ -112,6 +115,9 @@ ON CONFLICT (org_id, day, test) DO UPDATE SET
     failed_fees = u.failed_fees + excluded.failed_fees,
     pumping_fees = u.pumping_fees + excluded.pumping_fees,
     reported_cost = u.reported_cost + excluded.reported_cost,
+    settled_messages = u.settled_messages + excluded.settled_messages,
+    settled_estimate = u.settled_estimate + excluded.settled_estimate,
+    settled_price = u.settled_price + excluded.settled_price,
     updated_at = now();
 
 -- name: add-run-errors
@@ -241,3 +247,27 @@ UPDATE alerts SET last_error = :error, next_attempt_at = now() + make_interval(s
 
 -- name: alert-failed
 UPDATE alerts SET state = 'failed', last_error = :error WHERE id = :id;
+
+-- ---------------------------------------------------------------------------------------------
+-- Settlement (settlement.py): Twilio's price for messages it has not reported one for yet.
+
+-- name: unsettled-messages
+-- Accepted live messages with no price yet, sent at least :settle_after_s ago (Twilio fills the price in
+-- after sending) and asked about at most every :recheck_s, for up to :give_up_s. The partial index of
+-- migration 0032 holds only such messages.
+SELECT m.org_id, m.message_sid
+FROM usage_messages m
+WHERE m.reported_price IS NULL AND m.message_sid IS NOT NULL AND m.outcome = 'sent' AND NOT m.test
+  AND m.created_at < now() - make_interval(secs => :settle_after_s)
+  AND m.created_at > now() - make_interval(secs => :give_up_s)
+  AND (m.price_checked_at IS NULL OR m.price_checked_at < now() - make_interval(secs => :recheck_s))
+ORDER BY m.created_at
+LIMIT :batch;
+
+-- name: mark-price-checked
+UPDATE usage_messages SET price_checked_at = now() WHERE message_sid = ANY(:message_sids::text[]);
+
+-- name: twilio-login
+-- The account's credentials (sealed; libs/common/secret_store.py opens them). Test-mode accounts use
+-- Twilio's test credentials, which cannot fetch messages: they have no prices to settle.
+SELECT account_sid, auth_token, api_key_sid, api_key_secret FROM sms_accounts WHERE org_id = :org_id AND NOT test_mode;

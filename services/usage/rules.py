@@ -14,6 +14,9 @@ Charging rules:
   30008, 21408, 30454 and Twilio's internal errors). ``undelivered`` never pays it, and neither does a
   refusal at submission (an API error is no message).
 - SMS Pumping Protection is free to US and CA; elsewhere only what Twilio reports is counted.
+- Settlement: the charge above is Textpulse's estimate. Once Twilio reports the message's ``price`` it is
+  settled: ``settled_estimate`` carries the estimate it replaces (segment cost and failed fee) and
+  ``settled_price`` Twilio's price, so actual cost = cost - settled_estimate + settled_price (migration 0032).
 
     >>> facts = MessageFacts(outcome="sent", segments=2, region="US", unit_price=Decimal("0.0083"))
     >>> contribution(facts).segment_cost
@@ -70,6 +73,9 @@ class Contribution:
     failed_fee: Decimal = _ZERO
     pumping_fee: Decimal = _ZERO
     reported_cost: Decimal = _ZERO
+    settled_messages: int = 0
+    settled_estimate: Decimal = _ZERO
+    settled_price: Decimal = _ZERO
     error_code: int | None = None
 
 
@@ -126,6 +132,9 @@ def _accepted(facts: MessageFacts) -> Contribution:
     charged = status not in _NOT_CHARGED
     priced = facts.unit_price is not None
     is_failure = status in ("failed", "undelivered")
+    segment_cost = facts.unit_price * facts.segments if charged and facts.unit_price is not None else _ZERO
+    fee = failed_fee(status, code)
+    settled = facts.reported_price is not None
     return Contribution(
         messages=1,
         segments=facts.segments,
@@ -134,10 +143,13 @@ def _accepted(facts: MessageFacts) -> Contribution:
         failed=int(status == "failed"),
         opted_out_failures=int(status == "failed" and code == UNSUBSCRIBED_ERROR),
         unpriced_segments=facts.segments if charged and not priced else 0,
-        segment_cost=facts.unit_price * facts.segments if charged and facts.unit_price is not None else _ZERO,
-        failed_fee=failed_fee(status, code),
+        segment_cost=segment_cost,
+        failed_fee=fee,
         pumping_fee=pumping_charge(facts.region, facts.pumping_fee),
         reported_cost=facts.reported_price or _ZERO,
+        settled_messages=int(settled),
+        settled_estimate=segment_cost + fee if settled else _ZERO,
+        settled_price=facts.reported_price or _ZERO,
         error_code=(code if code is not None else NO_CODE) if is_failure else None,
     )
 

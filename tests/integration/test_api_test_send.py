@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from libs.common.logging import mask_phone
 from libs.common.twilio_facts import STATUS_RANK
+from services.api import erasure
 from services.api.test_send_limits import MAX_TEST_NUMBERS, TEXTS_PER_CALLER, TEXTS_PER_ORGANISATION
 from services.optout.db import OptoutDb, StatusUpdate
 from tests.e2e.dispatch_harness import TwilioStandin, wait_http
@@ -127,6 +128,24 @@ async def test_a_suppressed_number_is_refused_and_nothing_is_sent(
 
     assert stopped in body["detail"]
     assert await arrived(standin, ok) == [] and await arrived(standin, stopped) == []
+
+
+async def test_an_erased_number_that_said_stop_is_still_refused_when_added_again(
+    db_pool: asyncpg.Pool, client: httpx.AsyncClient, standin: TwilioStandin,
+) -> None:
+    caller, campaign_id = await linked_org(db_pool, client, standin)
+    stopped = new_number()
+    await listed(db_pool, caller.org_id, stopped)
+    await db_pool.execute("INSERT INTO suppressions (org_id, phone, scope, source) VALUES ($1, $2, '', 'keyword')",
+                          caller.org_id, stopped)
+    async with db_pool.acquire() as conn, conn.transaction():
+        done = await erasure.erase_member(conn, TEST_SECRETS, caller.org_id, "+1", erased_by="admin", phone=stopped)
+    assert (done.counts["test_numbers"], done.counts["suppressions"]) == (1, 1)
+    await listed(db_pool, caller.org_id, stopped)  # an admin adds the number again
+
+    body = problem(await caller.call("POST", PATH.format(campaign_id), {"to": [stopped]}), 409,
+                   "recipient_suppressed")
+    assert stopped in body["detail"] and await arrived(standin, stopped) == []
 
 
 @pytest.mark.parametrize(("numbers", "status", "code", "field"), [

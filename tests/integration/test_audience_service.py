@@ -28,7 +28,7 @@ from libs.common.events import CampaignDue
 from libs.common.imis_iqa import RetryPolicy
 from libs.common.kafka import EventConsumer, EventPublisher, ensure_topics
 from libs.common.topics import CAMPAIGN_DUE, RECIPIENTS
-from services.api import upload_storage, uploads_db
+from services.api import erasure, upload_storage, uploads_db
 from services.audience.db import AudienceStore
 from services.audience.handlers import AudienceResolver, ImisSettings
 from services.audience.publishing import RecipientPublisher
@@ -485,3 +485,21 @@ async def _code_of(harness: Harness, run_id: uuid.UUID) -> str | None:
 async def _letters(harness: Harness, at_least: int) -> list[dict[str, Any]] | None:
     letters = await harness.dead_letters()
     return letters if len(letters) >= at_least else None
+
+
+async def test_an_erased_member_who_said_stop_is_excluded_when_imis_brings_the_number_back(harness: Harness) -> None:
+    org_id, _ = await harness.org()
+    async with harness.pool.acquire() as conn, conn.transaction():
+        await conn.execute("INSERT INTO suppressions (org_id, phone, scope, source) "
+                           "VALUES ($1, '+14155550136', '', 'keyword')", org_id)
+        erased = await erasure.erase_member(conn, TEST_SECRETS, org_id, "+1", erased_by="admin@example.org",
+                                            phone="+14155550136")
+    assert erased.counts["suppressions"] == 1
+    assert await harness.pool.fetchval("SELECT count(*) FROM suppressions WHERE org_id = $1", org_id) == 0
+
+    event = await harness.run(org_id)
+    await harness.due(event)
+    await harness.settled(event)
+
+    member = next(r for r in await harness.snapshot(event) if r["member_id"] == "23148")
+    assert (member["status"], member["reason"], member["detail"]) == ("excluded", "opted_out", "suppressed")

@@ -22,7 +22,7 @@ from services.api.auth import new_api_key
 from services.api.deps import WebConfig
 from services.api.errors import install_problem_handler
 from services.api.routes import suppressions
-from tests.sealed_credentials import seal_credentials
+from tests.sealed_credentials import TEST_SECRETS, seal_credentials
 
 PROBLEM = "application/problem+json"
 SENDER = "+18885550100"
@@ -33,6 +33,7 @@ async def client(db_pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
     app.state.pool = db_pool
     app.state.web = WebConfig(public_base_url="http://api.test")
+    app.state.secrets = TEST_SECRETS  # a lift also lifts an erased member's suppression (kept as a digest)
     install_problem_handler(app)
     app.include_router(suppressions.router, prefix="/api/v1")
     async with db_pool.acquire() as conn:

@@ -1,3 +1,4 @@
+import re
 import uuid
 from pathlib import Path
 
@@ -7,8 +8,10 @@ from libs.common.envelope import (
     KeyEncryptionKey,
     Keyring,
     SecretUnreadable,
+    digest_key,
     is_sealed,
     new_data_key,
+    number_digest,
     open_sealed,
     seal,
     sealed_key_id,
@@ -87,3 +90,14 @@ def test_the_key_file_wins_over_the_variable_and_previous_keys_are_a_list(tmp_pa
     previous = ("old-one-0123456789", "old-two-0123456789")
     assert all(from_file.knows(KeyEncryptionKey.from_secret(s).id) for s in previous)
     assert not from_file.knows(KeyEncryptionKey.from_secret("v" * 40).id)
+
+
+def test_a_numbers_digest_is_keyed_per_organisation_and_stable_for_its_data_key() -> None:
+    _, dek = new_data_key()
+    org, other = uuid.uuid4(), uuid.uuid4()
+    digest = number_digest(digest_key(dek, org), "+447400123456")
+    assert re.fullmatch(r"[0-9a-f]{64}", digest)
+    assert number_digest(digest_key(dek, org), "+447400123456") == digest  # a later check still matches
+    assert number_digest(digest_key(dek, other), "+447400123456") != digest  # no cross-organisation matching
+    assert number_digest(digest_key(new_data_key()[1], org), "+447400123456") != digest  # the key is the data key
+    assert number_digest(digest_key(dek, org), "+447400123457") != digest

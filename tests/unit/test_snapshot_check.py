@@ -28,6 +28,7 @@ def test_an_event_equal_to_its_snapshot_row_is_sent() -> None:
     (replace(STORED, status=None, e164=None, body=None, segments=None, sender=None, sender_known=False),
      "not_in_snapshot"),
     (replace(STORED, status="excluded"), "recipient_excluded"),
+    (replace(STORED, e164=None, body=""), "recipient_erased"),
     (replace(STORED, e164="+14155550199"), "content_mismatch"),
     (replace(STORED, body="Hi Bob, the AGM is on Friday."), "content_mismatch"),
     (replace(STORED, segments=2), "content_mismatch"),

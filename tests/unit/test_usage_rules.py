@@ -61,8 +61,16 @@ def sent(segments: int = 2, *, region: str = "US", unit_price: Decimal | None = 
         (MessageFacts("cancelled", 0, "US", US), dict(dropped=1)),
         # A destination without a price is counted apart, never guessed.
         (sent(2, region="BR", unit_price=None), dict(messages=1, segments=2, unpriced_segments=2)),
+        # Twilio's price settles the message: the estimate it replaces and the price are carried apart.
         (sent(2, region="GB", unit_price=Decimal("0.0524"), status="delivered", price=Decimal("0.1048")),
-         dict(messages=1, segments=2, delivered=1, segment_cost=Decimal("0.1048"), reported_cost=Decimal("0.1048"))),
+         dict(messages=1, segments=2, delivered=1, segment_cost=Decimal("0.1048"), reported_cost=Decimal("0.1048"),
+              settled_messages=1, settled_estimate=Decimal("0.1048"), settled_price=Decimal("0.1048"))),
+        (sent(1, status="delivered", price=Decimal("0.0079")),
+         dict(messages=1, segments=1, delivered=1, segment_cost=US, reported_cost=Decimal("0.0079"),
+              settled_messages=1, settled_estimate=US, settled_price=Decimal("0.0079"))),
+        (sent(1, status="failed", code=30007, price=FEE),
+         dict(messages=1, segments=1, failed=1, failed_fee=FEE, error_code=30007, reported_cost=FEE,
+              settled_messages=1, settled_estimate=FEE, settled_price=FEE)),
     ],
 )
 def test_what_a_message_contributes(facts: MessageFacts, expected: dict[str, object]) -> None:
@@ -199,3 +207,24 @@ def test_opted_out_failures_alert_needs_a_count_and_a_share() -> None:
     assert not rule.fires(10, 100)  # a small share of the failures
     assert rule.fires(10, 40) and rule.fires(30, 31)
     assert not rule.fires(10, 0)
+
+
+def test_a_settled_price_replaces_the_estimate_in_the_actual_cost_and_an_unsettled_one_stays_provisional() -> None:
+    unsettled = sent(1, status="delivered")
+    settled = apply_status(unsettled, "delivered", None, Decimal("0.0079"))
+    delta = difference(contribution(settled), contribution(unsettled))
+    assert delta.counts == {"reported_cost": Decimal("0.0079"), "settled_messages": 1, "settled_estimate": US,
+                            "settled_price": Decimal("0.0079")}
+
+    def actual(*messages: MessageFacts) -> tuple[Decimal, bool]:
+        parts = [contribution(m) for m in messages]
+        cost = sum((p.segment_cost + p.failed_fee + p.pumping_fee for p in parts), Decimal(0))
+        settled_estimate = sum((p.settled_estimate for p in parts), Decimal(0))
+        settled_price = sum((p.settled_price for p in parts), Decimal(0))
+        provisional = sum(p.settled_messages for p in parts) < sum(p.messages for p in parts)
+        return cost - settled_estimate + settled_price, provisional
+
+    assert actual(settled) == (Decimal("0.0079"), False)
+    assert actual(settled, unsettled) == (Decimal("0.0079") + US, True)
+    # A second report of the same price changes nothing.
+    assert apply_status(settled, "delivered", None, Decimal("0.0079")) == settled

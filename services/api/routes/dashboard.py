@@ -54,7 +54,9 @@ class UsageOut(BaseModel):
     segments_this_month: int
     messages_this_month: int
     failed_this_month: int
-    cost_this_month: Decimal
+    cost_this_month: Decimal = Field(description="Textpulse's estimate")
+    actual_cost_this_month: Decimal = Field(description="Twilio's reported prices where known, the estimate elsewhere")
+    cost_provisional_this_month: bool = Field(description="true while some of this month's texts have no price")
     days: list[UsageDayOut] = Field(description=f"the last {CHART_DAYS} days, oldest first, zeros included")
 
 
@@ -122,6 +124,7 @@ async def load_home(
     chart_start = today - timedelta(days=CHART_DAYS - 1)
     rows = await dashboard_db.usage_days(conn, org_id, min(month_start, chart_start), today)
     month = usage_chart.totals(usage_chart.daily_series(rows, last=today, days=(today - month_start).days + 1))
+    month_rows = [r for r in rows if r["day"] >= month_start]
     chart = usage_chart.daily_series(rows, last=today, days=CHART_DAYS)
     subscription = await dashboard_db.subscription(conn, org_id) or {}
     account = await dashboard_db.account_summary(conn, org_id) or {}
@@ -146,6 +149,8 @@ async def load_home(
             messages_this_month=month.messages,
             failed_this_month=month.failed,
             cost_this_month=month.cost,
+            actual_cost_this_month=sum((r["actual_cost"] for r in month_rows), Decimal(0)),
+            cost_provisional_this_month=any(r["settled_messages"] < r["messages"] for r in month_rows),
             days=[UsageDayOut(day=d.day, segments=d.segments, messages=d.messages, failed=d.failed, cost=d.cost)
                   for d in chart],
         ),

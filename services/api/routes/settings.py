@@ -309,7 +309,7 @@ async def patch_general(body: GeneralPatch, admin: AdminDep, caller: CallerDep, 
     changes = body.model_dump(exclude_unset=True)
     for required in ("time_zone", "default_sender_id", "campaign_segment_limit", "alert_emails", *RETENTION_FIELDS):
         if required in changes and changes[required] is None:
-            raise InvalidInput(required, "value_required", "may not be null")
+            raise InvalidInput(required, "value_required", "is required: it cannot be left empty")
     if "time_zone" in changes:
         try:
             ZoneInfo(changes["time_zone"])

@@ -21,6 +21,13 @@ from services.api.test_send_limits import MAX_TEST_NUMBERS
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 
 AUDIT_ROWS_SHOWN = 50
+# The retention settings (routes/settings.py RETENTION_FIELDS) as the General form shows them.
+RETENTION_INPUTS = (
+    ("retention_webhook_days", "Raw Twilio webhooks", "Webhooks and delivery reports as Twilio sent them."),
+    ("retention_reply_days", "Members' replies", "The text of replies; the reply itself and its keyword stay."),
+    ("retention_body_days", "Rendered texts", "Each member's text and merge values, counted from the run's end."),
+    ("retention_csv_days", "Uploaded CSV rows", "The rows of a file, unless a campaign may still send to it."),
+)
 AUDIT_FILTERS = ("action", "actor", "from", "to")
 
 
@@ -43,7 +50,7 @@ async def settings_page(request: Request, admin: AdminDep, pool: PoolDep, where:
     return pages.render(request, "settings.html", principal=admin, nav="settings", settings=settings, users=users,
                         api_keys=keys, time_zones=_time_zones(), recommended=RECOMMENDED_SEGMENT_LIMITS,
                         min_password=auth.MIN_PASSWORD_LENGTH, test_numbers=test_numbers,
-                        max_test_numbers=MAX_TEST_NUMBERS,
+                        max_test_numbers=MAX_TEST_NUMBERS, retention_fields=RETENTION_INPUTS,
                         audit_events=[AuditEventOut(**decoded(r)) for r in audit_rows],
                         audit_total=audit_rows[0]["total"] if audit_rows else 0, audit_actions=audit_actions,
                         audit_filters={k: filters.get(k, "") for k in AUDIT_FILTERS},

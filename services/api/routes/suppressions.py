@@ -29,12 +29,13 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from libs.common import erased_suppressions
 from libs.common.db import Connection, Queries, transaction
 from libs.common.events import ConsentChanged
 from libs.common.topics import CONSENT
 from services.api import audit
 from services.api.audit import CallerDep
-from services.api.deps import AdminDep, Organisation, OrgDep, PageOffset, PoolDep
+from services.api.deps import AdminDep, Organisation, OrgDep, PageOffset, PoolDep, SecretsDep
 from services.api.phone_input import number_input, number_search
 from services.api.spreadsheet_cells import safe_cell
 
@@ -167,12 +168,14 @@ async def add_suppression(body: SuppressIn, admin: AdminDep, caller: CallerDep, 
 
 
 @router.post("/lift", summary="Lift a number's suppression (admins), with a reason")
-async def lift_suppression(body: LiftIn, admin: AdminDep, caller: CallerDep, pool: PoolDep) -> ConsentChangeOut:
+async def lift_suppression(body: LiftIn, admin: AdminDep, caller: CallerDep, pool: PoolDep,
+                           secrets: SecretsDep) -> ConsentChangeOut:
     org, actor = admin.org, admin.actor
     async with transaction(pool) as conn:
         number = _e164(org, body.phone)
         lifted = [r["scope"] for r in await QUERIES.fetch(conn, "staff-lift", org_id=org.id, phone=number,
                                                            scope=body.scope)]
+        lifted += [scope for _, scope in await erased_suppressions.lift(conn, secrets, org.id, [(number, body.scope)])]
         scopes = {scope: True for scope in sorted(lifted)} or {body.scope or "": False}
         await _record(conn, org, actor, number, "opt_in", body.reason, scopes)
         await audit.record(conn, caller, "suppression.lifted", "phone", number,

@@ -96,7 +96,7 @@ async def test_send(campaign_id: UUID, body: TestSendIn, org: OrgDep, actor: Act
             raise Conflict("twilio_account_missing", "link a Twilio account in Settings before sending")
         login = await open_twilio_login(conn, secrets, org.id, account)
         await _check_test_numbers(conn, org.id, numbers)
-        suppressed = await test_send_db.suppressed(conn, org.id, numbers, campaign["sender"])
+        suppressed = await test_send_db.suppressed(conn, secrets, org.id, numbers, campaign["sender"])
     if suppressed:
         raise Conflict("recipient_suppressed",
                        f"suppressed, so not texted: {', '.join(suppressed)}; lift it on the Suppressions page first")

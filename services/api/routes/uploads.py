@@ -44,6 +44,7 @@ from libs.common.audience import Audience
 from libs.common.audience_rules import AudienceMember
 from libs.common.csv_audience import CsvRefused, CsvStream, rejection_report, rejections_note
 from libs.common.db import transaction
+from libs.common.secret_store import SecretStore
 from services.api import audience_sample, audit, upload_storage, uploads_db
 from services.api.audit import CallerDep
 from services.api.csv_receiver import FileTooLarge, received_csv
@@ -140,7 +141,8 @@ class PreviewOut(BaseModel):
                  "type": "object", "required": ["file"],
                  "properties": {"file": {"type": "string", "format": "binary"},
                                 **{name: {"type": "string"} for name in _MAPPING_FIELDS}}}}}}})
-async def upload_csv(request: Request, org: OrgDep, actor: ActorDep, pool: PoolDep) -> UploadSummary:
+async def upload_csv(request: Request, org: OrgDep, actor: ActorDep, pool: PoolDep,
+                     secrets: SecretsDep) -> UploadSummary:
     limit: int = getattr(request.app.state, "csv_upload_max_bytes", MAX_UPLOAD_BYTES)
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit + MULTIPART_OVERHEAD:  # refused before a byte is read
@@ -155,13 +157,15 @@ async def upload_csv(request: Request, org: OrgDep, actor: ActorDep, pool: PoolD
         except CsvRefused as exc:
             raise InvalidInput(_field_of(exc, mapping), exc.code, exc.message) from None
     async with pool.acquire() as conn:
-        return await _summary(conn, org.id, org.default_country_prefix, await _upload(conn, org.id, upload_id))
+        return await _summary(conn, secrets, org.id, org.default_country_prefix,
+                              await _upload(conn, org.id, upload_id))
 
 
 @router.get("/csv/{upload_id}", summary="An uploaded CSV file: rows accepted, and counts by reason")
-async def get_upload(upload_id: UUID, org: OrgDep, pool: PoolDep) -> UploadSummary:
+async def get_upload(upload_id: UUID, org: OrgDep, pool: PoolDep, secrets: SecretsDep) -> UploadSummary:
     async with pool.acquire() as conn:
-        return await _summary(conn, org.id, org.default_country_prefix, await _upload(conn, org.id, upload_id))
+        return await _summary(conn, secrets, org.id, org.default_country_prefix,
+                              await _upload(conn, org.id, upload_id))
 
 
 @router.get("/csv/{upload_id}/rejections.csv", summary="The rows refused from an uploaded file, and why",
@@ -227,9 +231,10 @@ async def _upload(conn: Any, org_id: UUID, upload_id: UUID, field: str = "upload
     return upload
 
 
-async def _summary(conn: Any, org_id: UUID, prefix: str, upload: dict[str, Any]) -> UploadSummary:
+async def _summary(conn: Any, secrets: SecretStore, org_id: UUID, prefix: str,
+                   upload: dict[str, Any]) -> UploadSummary:
     members = await uploads_db.csv_members(conn, upload["id"])
-    recipients, excluded = await _count(conn, org_id, prefix, members)
+    recipients, excluded = await _count(conn, secrets, org_id, prefix, members)
     fields = {k: upload[k] for k in ("id", "filename", "headers", "mapping", "rows_accepted", "rows_rejected",
                                      "rejections_shown", "created_at")}
     return UploadSummary(**fields, recipients=recipients,
@@ -238,13 +243,15 @@ async def _summary(conn: Any, org_id: UUID, prefix: str, upload: dict[str, Any])
                          rejections_url=f"/api/v1/audiences/csv/{upload['id']}/rejections.csv")
 
 
-async def _count(conn: Any, org_id: UUID, prefix: str, members: Sequence[Member]) -> tuple[int, dict[str, int]]:
+async def _count(conn: Any, secrets: SecretStore, org_id: UUID, prefix: str,
+                 members: Sequence[Member]) -> tuple[int, dict[str, int]]:
     """(recipients, excluded by reason) by the run's rules, before a body is known; suppressions of the
     organisation and its default sender (a campaign's own sender is only known at send time)."""
     audience = [AudienceMember(member_id, mobile, {}) for member_id, mobile in members]
     numbers = sorted(rules.candidate_numbers(audience, prefix))
     sender = await uploads_db.campaign_sender(conn, org_id, None)
-    suppressed, bad = await uploads_db.excluded_numbers(conn, org_id, sender.address if sender else None, numbers)
+    suppressed, bad = await uploads_db.excluded_numbers(conn, secrets, org_id, sender.address if sender else None,
+                                                        numbers)
     rows = await asyncio.to_thread(rules.classify, audience, None, default_country_prefix=prefix,
                                    suppressed=suppressed, bad_numbers=bad)
     figures = rules.totals(rows)

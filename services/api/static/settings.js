@@ -1,8 +1,39 @@
 // Settings: each form saves through its API route and shows the answer's warnings; secrets are cleared
 // from their inputs once saved (the server never sends them back).
-import { api, clearFieldErrors, Problem, refreshFragments, showProblem, toast } from "./app.js";
+import { api, clearFieldErrors, confirmAction, Problem, refreshFragments, showProblem, toast } from "./app.js";
 
 const RECOMMENDED_MAX = 30000;
+const RETENTION_FIELDS = ["retention_webhook_days", "retention_reply_days", "retention_body_days", "retention_csv_days"];
+
+// A number input as the API wants it: empty is null (refused as required), anything else a number (the API
+// says in words if it is not a whole number in range).
+function wholeNumber(value) {
+  return value.trim() === "" ? null : Number(value);
+}
+
+// What an erasure removed, in words: "3 snapshot rows, 1 reply" (singular, plural).
+const ERASED_LABELS = {
+  run_recipients: ["snapshot row", "snapshot rows"], dropped_unsent: ["unsent text cancelled", "unsent texts cancelled"],
+  send_ledger: ["sent text", "sent texts"], replies: ["reply", "replies"], webhook_requests: ["raw webhook", "raw webhooks"],
+  consent_history: ["consent record", "consent records"],
+  suppressions: ["suppression (kept as a code)", "suppressions (kept as codes)"],
+  list_entries: ["list entry", "list entries"], csv_rows: ["CSV row", "CSV rows"],
+  csv_rejections: ["refused CSV row", "refused CSV rows"], member_phone_index: ["member-number link", "member-number links"],
+  bad_numbers: ["bad-number record", "bad-number records"], test_numbers: ["staff test number", "staff test numbers"],
+  imis_writebacks: ["iMIS write-back", "iMIS write-backs"], outbox_events: ["sent event", "sent events"],
+};
+
+function showErasure(result) {
+  const box = document.getElementById("erasure-result");
+  const parts = Object.entries(result.erased).filter(([, n]) => n > 0)
+    .map(([table, n]) => `${n} ${(ERASED_LABELS[table] || [table, table])[n === 1 ? 0 : 1]}`);
+  box.textContent = result.already_erased
+    ? "This member was already erased: nothing more to remove."
+    : `Erased: ${parts.join(", ")}.`;
+  if (result.suppressions_kept > 0) box.textContent += " They stay opted out.";
+  box.hidden = false;
+  box.focus();
+}
 
 // What each form sends: its inputs, typed as the API wants them.
 const payloads = {
@@ -22,7 +53,9 @@ const payloads = {
     time_zone: f.time_zone.value.trim(),
     campaign_segment_limit: Number(f.campaign_segment_limit.value) || null,
     alert_emails: f.alert_emails.value.split(/[\s,;]+/).map((e) => e.trim()).filter(Boolean),
+    ...Object.fromEntries(RETENTION_FIELDS.map((name) => [name, wholeNumber(f[name].value)])),
   }),
+  erasure: (f) => ({ imis_id: f.imis_id.value.trim() || undefined, phone: f.phone.value.trim() || undefined }),
   user: (f) => ({ email: f.email.value.trim(), name: f.name.value.trim(), role: f.role.value, password: f.password.value }),
   "api-key-new": (f) => ({ name: f.name.value.trim(), role: f.role.value }),
   "test-number": (f) => ({ phone: f.phone.value.trim(), label: f.label.value.trim() }),
@@ -50,7 +83,10 @@ document.querySelectorAll("[data-settings-form]").forEach((form) => {
     if (saved) saved.textContent = "";
     const error = form.querySelector("[data-form-error]");
     if (error) error.hidden = true;
+    if (kind === "erasure") document.getElementById("erasure-result").hidden = true;
     const button = form.querySelector("button[type=submit]");
+    const { confirm, confirmTitle, confirmLabel } = form.dataset;
+    if (confirm && !(await confirmAction(confirmTitle, confirm, confirmLabel))) return;
     button.disabled = true;
     try {
       const result = await api(form.dataset.method, form.dataset.url, payloads[kind](form));
@@ -62,6 +98,9 @@ document.querySelectorAll("[data-settings-form]").forEach((form) => {
         box.focus();
         form.reset();
         await refreshFragments(["api-key-list"]).catch(() => toast("Reload the page to see the new key in the list.", "error"));
+      } else if (kind === "erasure") {
+        form.reset();
+        showErasure(result);
       } else if (reloadAfter.has(kind)) {
         sessionStorage.setItem("textpulse.flash", "Saved.");
         location.reload();
