@@ -35,13 +35,13 @@ async def open_connections(
     Raises ConfigurationError if a topic is missing (run the topic step first); connection failures
     propagate, so a service that cannot reach its dependencies at start exits and is restarted.
     """
-    await check_topics(settings.kafka_bootstrap_servers, topics, prefix=settings.topic_prefix)
+    await check_topics(settings.kafka, topics, prefix=settings.topic_prefix)
     pool = await create_pool(
         settings.database_url,
         min_size=settings.db_pool_min_size,
         max_size=max(settings.db_pool_max_size, min_pool_size),
     )
-    producer = make_producer(settings.kafka_bootstrap_servers)
+    producer = make_producer(settings.kafka)
     try:
         await producer.start()
         yield Connections(pool, EventPublisher(producer, prefix=settings.topic_prefix))
