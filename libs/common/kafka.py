@@ -116,13 +116,13 @@ async def check_topics(kafka: KafkaAccess, specs: Iterable[TopicSpec[Event]], *,
 # Publishing
 
 
-def make_producer(kafka: KafkaAccess) -> AIOKafkaProducer:
+def make_producer(kafka: KafkaAccess, *, idempotent: bool = True) -> AIOKafkaProducer:
     # Idempotence (acks=all) so a retried send after a broker hiccup is not written twice. Batches of up
     # to 256 KB: with the default 16 KB, a thousand events a second to one partition fill a batch per
     # round trip and every publisher then waits, wakes and retries in turn.
     return AIOKafkaProducer(
         **client_kwargs(kafka),
-        enable_idempotence=True,
+        enable_idempotence=idempotent,
         linger_ms=5,
         max_batch_size=256 * 1024,
         request_timeout_ms=30_000,
