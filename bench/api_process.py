@@ -23,9 +23,10 @@ import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.audience import drop_database_at
-from deploy.stack import bootstrap_servers, database_url
+from deploy.stack import database_url, kafka_access
 from libs.common.db import apply_migrations
 from libs.common.kafka import ensure_topics
+from libs.common.kafka_security import KafkaAccess, client_kwargs
 from libs.common.topics import CAMPAIGN_DUE, CONSENT
 
 T = TypeVar("T")
@@ -50,7 +51,7 @@ def free_port() -> int:
 
 @asynccontextmanager
 async def running_api(seed: Callable[[asyncpg.Connection], Awaitable[T]]) -> AsyncIterator[RunningApi]:
-    admin_url, bootstrap = database_url(), bootstrap_servers()
+    admin_url, kafka = database_url(), kafka_access()
     name = f"textpulse_bench_{uuid.uuid4().hex[:8]}"
     db_url = admin_url.rsplit("/", 1)[0] + "/" + name
     prefix = f"bench{uuid.uuid4().hex[:8]}."
@@ -65,10 +66,10 @@ async def running_api(seed: Callable[[asyncpg.Connection], Awaitable[T]]) -> Asy
             seeded = await seed(conn)
         finally:
             await conn.close()
-        await ensure_topics(bootstrap, [CAMPAIGN_DUE, CONSENT], prefix=prefix)
+        await ensure_topics(kafka, [CAMPAIGN_DUE, CONSENT], prefix=prefix)
         port = free_port()
         env = dict(os.environ, TEXTPULSE_DATABASE_URL=db_url, TEXTPULSE_HTTP_PORT=str(port),
-                   TEXTPULSE_TOPIC_PREFIX=prefix, TEXTPULSE_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+                   TEXTPULSE_TOPIC_PREFIX=prefix, **kafka.env(),
                    TEXTPULSE_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}")
         proc = subprocess.Popen([sys.executable, "-m", "services.api"], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -82,7 +83,7 @@ async def running_api(seed: Callable[[asyncpg.Connection], Awaitable[T]]) -> Asy
             except subprocess.TimeoutExpired:
                 proc.kill()
         await drop_database_at(admin_url, name)
-        await delete_topics(bootstrap, prefix)
+        await delete_topics(kafka, prefix)
 
 
 async def wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
@@ -100,8 +101,8 @@ async def wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("services.api did not become ready")
 
 
-async def delete_topics(bootstrap: str, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def delete_topics(kafka: KafkaAccess, prefix: str) -> None:
+    admin = AIOKafkaAdminClient(**client_kwargs(kafka))
     await admin.start()
     try:
         await admin.delete_topics([name for spec in (CAMPAIGN_DUE, CONSENT)

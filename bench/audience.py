@@ -36,10 +36,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.report import result
-from deploy.stack import REPO, bootstrap_servers, database_url
+from deploy.stack import REPO, database_url, kafka_access
 from libs.common.db import apply_migrations, create_pool
 from libs.common.events import CampaignDue
 from libs.common.kafka import ensure_topics
+from libs.common.kafka_security import KafkaAccess, client_kwargs
 from libs.common.topics import CAMPAIGN_DUE, RECIPIENTS
 from services.audience.db import AudienceStore
 from services.audience.handlers import AudienceResolver, ImisSettings
@@ -84,8 +85,8 @@ async def seed(pool: asyncpg.Pool, imis_url: str) -> CampaignDue:
     return CampaignDue(org_id=org_id, campaign_id=campaign_id, run_id=run_id, scheduled_for=when)
 
 
-async def events_on(bootstrap: str, topic: str) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+async def events_on(kafka: KafkaAccess, topic: str) -> int:
+    consumer = AIOKafkaConsumer(**client_kwargs(kafka), enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in range(RECIPIENTS.partitions)]
@@ -96,7 +97,7 @@ async def events_on(bootstrap: str, topic: str) -> int:
 
 
 async def run_bench(members: str, page_size: int, batch: int) -> None:
-    bootstrap, prefix = bootstrap_servers(), f"bench{uuid.uuid4().hex[:6]}."
+    kafka, prefix = kafka_access(), f"bench{uuid.uuid4().hex[:6]}."
     admin_url = database_url()
     db_name = f"textpulse_bench_{uuid.uuid4().hex[:8]}"
     conn = await asyncpg.connect(admin_url)
@@ -106,13 +107,13 @@ async def run_bench(members: str, page_size: int, batch: int) -> None:
     started = time.perf_counter()
     standin, imis_url = start_standin(members)
     standin_s = time.perf_counter() - started
-    producer = make_bulk_producer(bootstrap)
+    producer = make_bulk_producer(kafka)
     pool: asyncpg.Pool | None = None
     try:
         conn = await asyncpg.connect(url)
         await apply_migrations(conn)
         await conn.close()
-        await ensure_topics(bootstrap, [CAMPAIGN_DUE, RECIPIENTS], prefix=prefix)
+        await ensure_topics(kafka, [CAMPAIGN_DUE, RECIPIENTS], prefix=prefix)
         pool = await create_pool(url, min_size=2, max_size=4)
         event = await seed(pool, imis_url)
         await producer.start()
@@ -129,7 +130,7 @@ async def run_bench(members: str, page_size: int, batch: int) -> None:
         run = await pool.fetchrow("SELECT state, targeted, excluded, exclusions, planned_segments, estimated_cost "
                                   "FROM campaign_runs WHERE id = $1", event.run_id)
         assert run is not None  # the run the event is for, seeded above
-        published = await events_on(bootstrap, RECIPIENTS.full_name(prefix))
+        published = await events_on(kafka, RECIPIENTS.full_name(prefix))
         rows = await pool.fetchval("SELECT count(*) FROM run_recipients WHERE run_id = $1", event.run_id)
     finally:
         await producer.stop()
@@ -138,7 +139,7 @@ async def run_bench(members: str, page_size: int, batch: int) -> None:
         standin.terminate()
         standin.wait(timeout=20)
         await drop_database_at(admin_url, db_name)
-        await delete_topics(bootstrap, prefix)
+        await delete_topics(kafka, prefix)
 
     print(f"audience bench: {stages.members:,} members from iMIS ({stages.pages} pages of {page_size}), "
           f"stand-in start-up {standin_s:.1f} s (not counted)")
@@ -167,8 +168,8 @@ async def drop_database_at(admin_url: str, name: str) -> None:
         await conn.close()
 
 
-async def delete_topics(bootstrap: str, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def delete_topics(kafka: KafkaAccess, prefix: str) -> None:
+    admin = AIOKafkaAdminClient(**client_kwargs(kafka))
     await admin.start()
     try:
         names = [s.full_name(prefix) for s in (CAMPAIGN_DUE, RECIPIENTS)]

@@ -24,7 +24,7 @@ from pathlib import Path
 import asyncpg
 
 from bench.report import result
-from deploy.stack import bootstrap_servers
+from deploy.stack import kafka_access
 from libs.common.db import apply_migrations
 from libs.common.events import Recipient
 from libs.common.kafka import ensure_topics
@@ -100,8 +100,8 @@ async def run_bench(kind: str) -> None:
     standin = TwilioStandin(log_dir, senders, rate=rate, status_callbacks=(kind == "pacing"))
     await wait_http(f"{standin.url}/healthz")
     prefix = f"bench{uuid.uuid4().hex[:6]}."
-    bootstrap = bootstrap_servers()
-    await ensure_topics(bootstrap, ALL_TOPICS, prefix=prefix)
+    kafka = kafka_access()
+    await ensure_topics(kafka, ALL_TOPICS, prefix=prefix)
     # A scratch database: the bench claims the stand-in's account SID, which the demo's data uses too.
     db_name = f"textpulse_bench_{uuid.uuid4().hex[:8]}"
     bench_db = await create_database(db_name)
@@ -116,7 +116,7 @@ async def run_bench(kind: str) -> None:
         await conn.execute("UPDATE senders SET segments_per_second = $2 WHERE org_id = $1", run.org_id, rate)
     run.recipients = recipients
     await store_snapshot(pool, recipients)
-    env = dispatcher_env(bench_db, bootstrap, prefix, standin)
+    env = dispatcher_env(bench_db, kafka, prefix, standin)
     procs = [start_dispatcher(f"dispatcher-{i}", env, log_dir) for i in range(dispatchers)]
     try:
         for proc in procs:
@@ -124,7 +124,7 @@ async def run_bench(kind: str) -> None:
         await asyncio.sleep(8)  # the consumer group settles: the figures are steady-state pacing, not a rebalance
         pids = [p.proc.pid for p in procs]
         cpu_before = cpu_by_process(pids, standin.process.proc.pid, db_name)
-        async with running_publisher(bootstrap, prefix) as (publisher, _):
+        async with running_publisher(kafka, prefix) as (publisher, _):
             await publish_recipients(publisher, run)  # all queued at once: the bench measures the dispatcher
         started = time.monotonic()
         while True:

@@ -31,7 +31,7 @@ import httpx
 
 from bench.audience import delete_topics, drop_database_at
 from bench.report import result
-from deploy.stack import bootstrap_servers, database_url
+from deploy.stack import database_url, kafka_access
 from libs.common.db import Connection, apply_migrations
 from libs.common.kafka import ensure_topics
 from libs.common.settings import load_settings
@@ -113,7 +113,7 @@ async def measure(client: httpx.AsyncClient, path: str, headers: dict[str, str],
 
 
 async def run_bench(n: int, days: int, campaigns: int, ledger: int) -> None:
-    bootstrap, prefix = bootstrap_servers(), f"bench{uuid.uuid4().hex[:6]}."
+    kafka, prefix = kafka_access(), f"bench{uuid.uuid4().hex[:6]}."
     admin_url = database_url()
     db_name = f"textpulse_bench_{uuid.uuid4().hex[:8]}"
     conn = await asyncpg.connect(admin_url)
@@ -130,8 +130,8 @@ async def run_bench(n: int, days: int, campaigns: int, ledger: int) -> None:
             session = await auth_db.start_session(conn, user_id, org_id)
         finally:
             await conn.close()
-        await ensure_topics(bootstrap, [CAMPAIGN_DUE, CONSENT], prefix=prefix)
-        settings = load_settings(database_url=url, kafka_bootstrap_servers=bootstrap, topic_prefix=prefix,
+        await ensure_topics(kafka, [CAMPAIGN_DUE, CONSENT], prefix=prefix)
+        settings = load_settings(database_url=url, **kafka.settings_overrides(), topic_prefix=prefix,
                                  env="test", public_base_url="http://bench.local", db_pool_min_size=2,
                                  db_pool_max_size=4)
         cookie = {"Cookie": f"{auth.cookie_name(False)}={session.token}"}
@@ -145,7 +145,7 @@ async def run_bench(n: int, days: int, campaigns: int, ledger: int) -> None:
             samples = [await measure(client, path, headers, n) for _, _, path, headers, _ in calls]
     finally:
         await drop_database_at(admin_url, db_name)
-        await delete_topics(bootstrap, prefix)
+        await delete_topics(kafka, prefix)
 
     load = f"{ledger:,} ledger rows, {days} days usage, {campaigns + 2} campaigns"
     print(f"home bench: {n} requests each, one at a time, in-process ASGI client; seeded in {seeded:.1f} s "

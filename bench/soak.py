@@ -39,10 +39,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.dispatch import best_pace, mixed_recipients, peak_rss_mb
 from bench.report import result
-from deploy.stack import RUN, bootstrap_servers
+from deploy.stack import RUN, kafka_access
 from libs.common.db import apply_migrations
 from libs.common.events import Recipient
 from libs.common.kafka import ensure_topics
+from libs.common.kafka_security import KafkaAccess, client_kwargs
 from libs.common.topics import ALL_TOPICS
 from tests.conftest import create_database, drop_database
 from tests.e2e.dispatch_harness import (
@@ -85,14 +86,14 @@ async def run_soak(sender_count: int, segments: int, dispatchers: int, sample_ev
     print(f"bench.soak: logs in {log_dir}", flush=True)
     senders = [f"+1888555{5000 + i:04d}" for i in range(sender_count)]
     per_sender = segments // sender_count
-    prefix, bootstrap = f"soak{uuid.uuid4().hex[:6]}.", bootstrap_servers()
+    prefix, kafka = f"soak{uuid.uuid4().hex[:6]}.", kafka_access()
     db_name = f"textpulse_bench_{uuid.uuid4().hex[:8]}"
     async with AsyncExitStack() as cleanup:
         standin = TwilioStandin(log_dir, senders, rate=RATE)
         cleanup.callback(standin.process.stop)
         await wait_http(f"{standin.url}/healthz")
-        cleanup.push_async_callback(delete_topics, bootstrap, prefix)
-        await ensure_topics(bootstrap, ALL_TOPICS, prefix=prefix)
+        cleanup.push_async_callback(delete_topics, kafka, prefix)
+        await ensure_topics(kafka, ALL_TOPICS, prefix=prefix)
         cleanup.push_async_callback(drop_database, db_name)
         bench_db = await create_database(db_name)
         pool = await asyncpg.create_pool(bench_db, min_size=1, max_size=2)
@@ -105,7 +106,7 @@ async def run_soak(sender_count: int, segments: int, dispatchers: int, sample_ev
         await store_snapshot(pool, run.recipients)
         await pool.execute("UPDATE campaign_runs SET targeted = $2 WHERE id = $1", run.run_id, len(run.recipients))
 
-        env = dispatcher_env(bench_db, bootstrap, prefix, standin)
+        env = dispatcher_env(bench_db, kafka, prefix, standin)
         procs = [start_dispatcher(f"dispatcher-{i}", env, log_dir) for i in range(dispatchers)]
         for proc in procs:
             cleanup.callback(proc.stop)
@@ -120,7 +121,7 @@ async def run_soak(sender_count: int, segments: int, dispatchers: int, sample_ev
         sampler = asyncio.create_task(_sample(watched, soak.samples, sample_every))
         cleanup.callback(sampler.cancel)
         started = time.monotonic()
-        async with running_publisher(bootstrap, prefix) as (publisher, _):
+        async with running_publisher(kafka, prefix) as (publisher, _):
             await publish_recipients(publisher, run)  # all at once, as the audience service does
         deadline = started + soak.ideal * 1.5 + 120
         while True:
@@ -245,8 +246,8 @@ def _spread(values: list[float]) -> tuple[float, float, float]:
     return min(values), statistics.median(values), max(values)
 
 
-async def delete_topics(bootstrap: str, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def delete_topics(kafka: KafkaAccess, prefix: str) -> None:
+    admin = AIOKafkaAdminClient(**client_kwargs(kafka))
     await admin.start()
     try:
         await admin.delete_topics([n for t in ALL_TOPICS for n in (t.full_name(prefix), t.dlq_name(prefix))])

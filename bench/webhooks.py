@@ -40,8 +40,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from twilio.request_validator import RequestValidator
 
 from bench.report import result
+from deploy.stack import kafka_access
 from libs.common.db import apply_migrations
 from libs.common.kafka import ensure_topics
+from libs.common.kafka_security import client_kwargs
 from libs.common.topics import CONSENT, MESSAGE_STATUS
 from tests.sealed_credentials import seal_credentials
 
@@ -197,7 +199,7 @@ async def wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
 
 async def main(args: argparse.Namespace) -> None:
     admin_url = os.environ.get("TEXTPULSE_DATABASE_URL", DEFAULT_DATABASE_URL)
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
+    kafka = kafka_access()
     name = f"textpulse_bench_{uuid.uuid4().hex[:8]}"
     db_url = admin_url.rsplit("/", 1)[0] + "/" + name
     prefix = f"bench{uuid.uuid4().hex[:8]}."
@@ -212,9 +214,9 @@ async def main(args: argparse.Namespace) -> None:
         await apply_migrations(conn)
         seeded = await seed(conn, base_url, messages=total // 3 + 1)
         requests = build_requests(seeded, base_url, total, args.stop_share, random.Random(7))
-        await ensure_topics(bootstrap, [CONSENT, MESSAGE_STATUS], prefix=prefix)
+        await ensure_topics(kafka, [CONSENT, MESSAGE_STATUS], prefix=prefix)
         env = dict(os.environ, TEXTPULSE_DATABASE_URL=db_url, TEXTPULSE_HTTP_PORT=str(port),
-                   TEXTPULSE_TOPIC_PREFIX=prefix, TEXTPULSE_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+                   TEXTPULSE_TOPIC_PREFIX=prefix, **kafka.env(),
                    TEXTPULSE_LOG_LEVEL=args.log_level)
         command = [sys.executable, "-m", "services.optout"]
         if args.profile:
@@ -281,13 +283,13 @@ async def main(args: argparse.Namespace) -> None:
                 proc.kill()
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
-        kafka = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await kafka.start()
+        topics_admin = AIOKafkaAdminClient(**client_kwargs(kafka))
+        await topics_admin.start()
         try:
-            await kafka.delete_topics([n for s in (CONSENT, MESSAGE_STATUS) for n in (s.full_name(prefix),
-                                                                                      s.dlq_name(prefix))])
+            await topics_admin.delete_topics([n for s in (CONSENT, MESSAGE_STATUS) for n in (s.full_name(prefix),
+                                                                                             s.dlq_name(prefix))])
         finally:
-            await kafka.close()
+            await topics_admin.close()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from uuid import UUID
 import asyncpg
 import httpx
 
+from deploy.stack import kafka_access
 from libs.common.secret_store import IMIS_PASSWORD, SecretStore
 from libs.common.settings import load_settings
 from services.api.auth import new_api_key
@@ -58,7 +59,8 @@ LIVE_CAMPAIGNS = (QUICK, LONG)
 async def prepare(database_url: str, api_url: str, optout_url: str) -> list[tuple[str, str]]:
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     try:
-        secrets = SecretStore.from_settings(load_settings())
+        # The local broker may run SASL_SSL: the settings then need a Kafka user's credentials to load.
+        secrets = SecretStore.from_settings(load_settings(**kafka_access().settings_overrides()))
         sign_ins = await seed_demo(pool, secrets, webhook_base_url=optout_url)
         imis = ImisConfig()
         async with pool.acquire() as conn:

@@ -2,6 +2,8 @@
 
 - ``infra``: PostgreSQL and Apache Kafka as local processes (deploy/local/*.sh), then migrations and
   topics. With ``KAFKA_BOOTSTRAP_SERVERS`` or ``TEXTPULSE_DATABASE_URL`` set, those are used instead.
+  ``TEXTPULSE_KAFKA_SECURITY_PROTOCOL=SASL_SSL`` runs the local broker with TLS, SCRAM users and ACLs
+  (applied here, after the topics); each service then connects as its own Kafka user.
 - ``up``: ``infra``, then the stand-ins and every service as its own process; waits for each one's
   ``/readyz`` and prints where the dashboard is.
 - ``down [--wipe]``: stops exactly the processes this tool started, by the pids it recorded in
@@ -27,6 +29,10 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from libs.common.kafka_security import KafkaAccess
 
 REPO = Path(__file__).resolve().parent.parent
 VAR = Path(os.environ.get("TEXTPULSE_VAR_DIR", REPO / "var"))
@@ -48,6 +54,11 @@ class Process:
     port: int
     args: tuple[str, ...] = ()
 
+    @property
+    def service(self) -> str | None:
+        """The service it runs (its Kafka user), None for a stand-in."""
+        return self.module.split(".")[1] if self.module.startswith("services.") else None
+
 
 def database_url() -> str:
     return os.environ.get("TEXTPULSE_DATABASE_URL") or f"postgresql://textpulse:textpulse@127.0.0.1:{PG_PORT}/textpulse"
@@ -59,6 +70,32 @@ def bootstrap_servers() -> str:
         or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
         or f"127.0.0.1:{KAFKA_PORT}"
     )
+
+
+def local_sasl() -> bool:
+    """True when this tool runs the broker itself in SASL_SSL mode (deploy/local/kafka.sh)."""
+    return not kafka_given() and os.environ.get("TEXTPULSE_KAFKA_SECURITY_PROTOCOL") == "SASL_SSL"
+
+
+def kafka_access(user: str = "admin") -> KafkaAccess:
+    """How ``user`` reaches Kafka: on the local SASL_SSL broker with the credentials kafka.sh made for that
+    user (var/kafka/clients/<user>.env); otherwise as the ``TEXTPULSE_KAFKA_*`` variables say."""
+    from libs.common.settings import load_settings
+
+    if local_sasl():
+        return access_from_file(VAR / "kafka" / "clients" / f"{user}.env", bootstrap_servers())
+    return load_settings(kafka_bootstrap_servers=bootstrap_servers()).kafka
+
+
+def access_from_file(path: Path, bootstrap: str) -> KafkaAccess:
+    """The Kafka access a ``<user>.env`` file of deploy/local/kafka_tls.sh gives (KEY=VALUE lines)."""
+    from libs.common.settings import load_settings
+
+    overrides: dict[str, object] = {"kafka_bootstrap_servers": bootstrap}
+    for line in path.read_text().splitlines():
+        name, _, value = line.partition("=")
+        overrides[name.removeprefix("TEXTPULSE_").lower()] = value
+    return load_settings(**overrides).kafka
 
 
 def processes() -> list[Process]:
@@ -83,9 +120,12 @@ def processes() -> list[Process]:
     return procs
 
 
-def service_env(port: int) -> dict[str, str]:
-    """The environment every service process gets: where PostgreSQL, Kafka and the stand-ins are."""
+def service_env(port: int, service: str | None = None) -> dict[str, str]:
+    """The environment every service process gets: where PostgreSQL, Kafka and the stand-ins are, and the
+    Kafka user of ``service``."""
     env = dict(os.environ)
+    if service is not None:
+        env.update(kafka_access(service).env())
     env.update(
         TEXTPULSE_DATABASE_URL=database_url(),
         TEXTPULSE_KAFKA_BOOTSTRAP_SERVERS=bootstrap_servers(),
@@ -156,40 +196,46 @@ async def _prepare() -> None:
 
     from deploy.migrate import migrate
     from libs.common.kafka import ensure_topics
+    from libs.common.kafka_acls import all_acls, apply_acls
     from libs.common.settings import load_settings
     from libs.common.topics import ALL_TOPICS
 
+    admin = kafka_access()
     conn = await asyncpg.connect(database_url())
     try:
-        applied, sealed = await migrate(conn, load_settings(database_url=database_url()))
+        applied, sealed = await migrate(conn, load_settings(database_url=database_url(), **admin.settings_overrides()))
     finally:
         await conn.close()
     print(f"postgres: migrations applied now: {applied or 'none (up to date)'}; credentials sealed now: {sealed}")
 
-    await wait_for_kafka(bootstrap_servers(), timeout=90)
+    await wait_for_kafka(admin, timeout=90)
     replication = int(os.environ.get("TEXTPULSE_KAFKA_REPLICATION_FACTOR", "1"))
     prefix = os.environ.get("TEXTPULSE_TOPIC_PREFIX", "")
-    found = await ensure_topics(bootstrap_servers(), ALL_TOPICS, prefix=prefix, replication_factor=replication)
+    found = await ensure_topics(admin, ALL_TOPICS, prefix=prefix, replication_factor=replication)
     print(f"kafka: {len(found)} topics ready ({', '.join(f'{n}:{p}' for n, p in sorted(found.items()))})")
+    if local_sasl():
+        print(f"kafka: {await apply_acls(admin, all_acls(prefix))} ACLs in place, one Kafka user per service")
 
 
-async def wait_for_kafka(bootstrap: str, *, timeout: float) -> None:
+async def wait_for_kafka(kafka: KafkaAccess, *, timeout: float) -> None:
     """Wait until the broker answers a metadata request; raise TimeoutError with the log's tail if not."""
     import logging
 
     from aiokafka.admin import AIOKafkaAdminClient
 
+    from libs.common.kafka_security import client_kwargs
+
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # "connection refused" until it is up
     deadline = time.monotonic() + timeout
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        admin = AIOKafkaAdminClient(**client_kwargs(kafka), request_timeout_ms=5000)
         try:
             await admin.start()
             await admin.describe_cluster()
             return
         except Exception as exc:  # noqa: BLE001 - not up yet; the deadline decides
             if time.monotonic() > deadline:
-                message = f"Kafka at {bootstrap} did not answer in {timeout:.0f}s: {exc}"
+                message = f"Kafka at {kafka.bootstrap_servers} did not answer in {timeout:.0f}s: {exc}"
                 raise TimeoutError(f"{message}\n{_tail('kafka')}") from None
             await asyncio.sleep(0.5)
         finally:
@@ -197,7 +243,7 @@ async def wait_for_kafka(bootstrap: str, *, timeout: float) -> None:
 
 
 def _sh(script: str) -> None:
-    env = dict(os.environ, TEXTPULSE_VAR_DIR=str(VAR), TEXTPULSE_PG_PORT=str(PG_PORT),
+    env = dict(os.environ, TEXTPULSE_VAR_DIR=str(VAR), TEXTPULSE_PG_PORT=str(PG_PORT), TEXTPULSE_PYTHON=PYTHON,
                TEXTPULSE_KAFKA_PORT=str(KAFKA_PORT), TEXTPULSE_KAFKA_CONTROLLER_PORT=str(KAFKA_PORT + 1))
     subprocess.run(["bash", str(REPO / "deploy" / "local" / script)], check=True, env=env)
 
@@ -216,7 +262,7 @@ def start(proc: Process) -> None:
     args = [PYTHON, "-m", proc.module, *proc.args]
     if proc.module.startswith("standins."):
         args += ["--port", str(proc.port)]
-    child = subprocess.Popen(args, cwd=REPO, env=service_env(proc.port), stdout=log, stderr=log,
+    child = subprocess.Popen(args, cwd=REPO, env=service_env(proc.port, proc.service), stdout=log, stderr=log,
                              stdin=subprocess.DEVNULL, start_new_session=True)
     _write_pid(proc.name, child.pid)
 

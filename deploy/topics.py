@@ -15,7 +15,7 @@ from libs.common.topics import ALL_TOPICS
 async def main() -> None:
     settings = load_settings()
     found = await ensure_topics(
-        settings.kafka_bootstrap_servers,
+        settings.kafka,
         ALL_TOPICS,
         prefix=settings.topic_prefix,
         replication_factor=settings.kafka_replication_factor,

@@ -4,6 +4,8 @@ uniquely prefixed topics per test, and helpers to wait on outcomes with a deadli
 ``make test`` (``python -m deploy.stack test``) starts PostgreSQL and Kafka and passes their
 addresses in ``TEXTPULSE_TEST_DATABASE_URL`` / ``TEXTPULSE_TEST_KAFKA_BOOTSTRAP_SERVERS``; running
 pytest by hand uses the local defaults, so start them first with ``python -m deploy.stack infra``.
+``TEXTPULSE_TEST_KAFKA_SECURITY_PROTOCOL=SASL_SSL`` runs tests/e2e against a private SASL_SSL broker
+instead, each service process as its own Kafka user (the ``kafka`` fixture, tests/kafka_cluster.py).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import asyncpg
 import pytest
 
 from libs.common.db import apply_migrations, create_pool
+from libs.common.kafka_security import KafkaAccess
 from libs.common.state_tables import sync_state_transitions
+from tests.kafka_cluster import KafkaCluster, SaslBroker, sasl_requested
 
 T = TypeVar("T")
 
@@ -75,8 +79,27 @@ async def db_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap() -> str:
-    return os.environ.get("TEXTPULSE_TEST_KAFKA_BOOTSTRAP_SERVERS", DEFAULT_BOOTSTRAP)
+async def sasl_kafka() -> AsyncIterator[KafkaCluster]:
+    """A private SASL_SSL broker with a Kafka user per service, for this session (tests/kafka_cluster.py)."""
+    broker = SaslBroker()
+    cluster = await broker.start()
+    yield cluster
+    await broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka(request: pytest.FixtureRequest) -> KafkaCluster:
+    """The broker and its users: the shared PLAINTEXT one, or the private SASL_SSL one when
+    TEXTPULSE_TEST_KAFKA_SECURITY_PROTOCOL=SASL_SSL (for tests/e2e)."""
+    if sasl_requested():
+        cluster: KafkaCluster = request.getfixturevalue("sasl_kafka")
+        return cluster
+    return KafkaCluster(KafkaAccess(os.environ.get("TEXTPULSE_TEST_KAFKA_BOOTSTRAP_SERVERS", DEFAULT_BOOTSTRAP)))
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka: KafkaCluster) -> str:
+    return kafka.bootstrap
 
 
 @pytest.fixture

@@ -11,11 +11,14 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from libs.common.kafka import EventConsumer, EventPublisher, make_producer
+from libs.common.kafka_security import KafkaAccess, client_kwargs
+from tests.kafka_cluster import as_access
 
 
-async def read_topic(bootstrap: str, topic: str, *, expect: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+async def read_topic(kafka: KafkaAccess | str, topic: str, *, expect: int,
+                     timeout: float = 20.0) -> list[dict[str, Any]]:
     """Read ``topic`` from its beginning (no group) until ``expect`` JSON records arrived or time is up."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+    consumer = AIOKafkaConsumer(topic, **client_kwargs(as_access(kafka)), auto_offset_reset="earliest",
                                 enable_auto_commit=False, fetch_max_wait_ms=50)
     await consumer.start()
     records: list[dict[str, Any]] = []
@@ -31,8 +34,10 @@ async def read_topic(bootstrap: str, topic: str, *, expect: int, timeout: float 
 
 
 @asynccontextmanager
-async def running_publisher(bootstrap: str, prefix: str) -> AsyncIterator[tuple[EventPublisher, AIOKafkaProducer]]:
-    producer = make_producer(bootstrap)
+async def running_publisher(
+    kafka: KafkaAccess | str, prefix: str
+) -> AsyncIterator[tuple[EventPublisher, AIOKafkaProducer]]:
+    producer = make_producer(as_access(kafka))
     await producer.start()
     try:
         yield EventPublisher(producer, prefix=prefix), producer

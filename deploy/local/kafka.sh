@@ -2,6 +2,9 @@
 # Runs Apache Kafka 4.x in KRaft mode (one combined broker + controller) as a local process.
 # Jars come from Maven Central through deploy/kafka/pom.xml (copied once into $var/kafka/libs); the
 # storage is formatted once; the broker runs on the machine's Java with a capped heap.
+# With TEXTPULSE_KAFKA_SECURITY_PROTOCOL=SASL_SSL the broker takes only SASL_SSL clients: a CA, a broker
+# certificate and a SCRAM-SHA-512 user per service are made first (deploy/local/kafka_tls.sh), the users are
+# added at format time, and `python -m deploy.stack infra` applies the ACLs (deploy/acls.py).
 # Skipped entirely when KAFKA_BOOTSTRAP_SERVERS names an existing cluster.
 # Readiness (a metadata answer) is waited on by `python -m deploy.stack`, not here.
 set -euo pipefail
@@ -23,16 +26,45 @@ if [ ! -f "$libs/.complete" ]; then
   touch "$libs/.complete"
 fi
 
+protocol=${TEXTPULSE_KAFKA_SECURITY_PROTOCOL:-PLAINTEXT}
+templates=("$repo/deploy/kafka/server.properties.in")
+scram=()
+admin_password=
+case $protocol in
+  PLAINTEXT) ;;
+  SASL_SSL)
+    bash "$repo/deploy/local/kafka_tls.sh" "$var/kafka" "${TEXTPULSE_PYTHON:-$repo/.venv/bin/python}"
+    templates+=("$repo/deploy/kafka/server-sasl-ssl.properties.in")
+    for env_file in "$var/kafka/clients"/*.env; do
+      user=$(sed -n 's/^TEXTPULSE_KAFKA_SASL_USERNAME=//p' "$env_file")
+      password=$(sed -n 's/^TEXTPULSE_KAFKA_SASL_PASSWORD=//p' "$env_file")
+      scram+=(--add-scram "SCRAM-SHA-512=[name=$user,password=$password]")
+      [ "$user" = admin ] && admin_password=$password
+    done
+    ;;
+  *)
+    echo "kafka: the local broker runs PLAINTEXT or SASL_SSL, not TEXTPULSE_KAFKA_SECURITY_PROTOCOL=$protocol" >&2
+    exit 1
+    ;;
+esac
+formatted_as=$var/kafka/data/security-protocol
+if [ -f "$var/kafka/data/meta.properties" ] && [ "$(cat "$formatted_as" 2>/dev/null || echo PLAINTEXT)" != "$protocol" ]; then
+  echo "kafka: the storage in $var/kafka/data was formatted for $(cat "$formatted_as" 2>/dev/null || echo PLAINTEXT)," \
+    "not $protocol (its users are made at format time); use another TEXTPULSE_VAR_DIR or make wipe" >&2
+  exit 1
+fi
+
 props=$var/kafka/server.properties
-sed -e "s#@PORT@#$port#g" -e "s#@CONTROLLER_PORT@#$controller_port#g" -e "s#@DATA@#$var/kafka/data#g" \
-  "$repo/deploy/kafka/server.properties.in" > "$props"
+(umask 077; cat "${templates[@]}" | sed -e "s#@PORT@#$port#g" -e "s#@CONTROLLER_PORT@#$controller_port#g" \
+  -e "s#@DATA@#$var/kafka/data#g" -e "s#@TLS@#$var/kafka/tls#g" -e "s#@ADMIN_PASSWORD@#$admin_password#g" > "$props")
 java_opts=(-Xms256m -Xmx1g -XX:+UseG1GC -Dlog4j2.configurationFile="$repo/deploy/kafka/log4j2.properties"
   -Dkafka.logs.dir="$var/log")
 
 if [ ! -f "$var/kafka/data/meta.properties" ]; then
   cluster_id=$(java -cp "$libs/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
   java "${java_opts[@]}" -cp "$libs/*" kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$props" \
-    >"$var/log/kafka-format.log" 2>&1
+    "${scram[@]}" >"$var/log/kafka-format.log" 2>&1
+  echo "$protocol" > "$formatted_as"
 fi
 
 pidfile=$var/run/kafka.pid
@@ -46,4 +78,4 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 fi
 nohup java "${java_opts[@]}" -cp "$libs/*" kafka.Kafka "$props" >>"$var/log/kafka.log" 2>&1 &
 echo $! > "$pidfile"
-echo "kafka: started on 127.0.0.1:$port (pid $!)"
+echo "kafka: started on 127.0.0.1:$port, $protocol (pid $!)"

@@ -27,21 +27,23 @@ class Connections:
 
 @asynccontextmanager
 async def open_connections(
-    settings: Settings, topics: Iterable[TopicSpec[Event]], *, min_pool_size: int = 0
+    settings: Settings, topics: Iterable[TopicSpec[Event]], *, min_pool_size: int = 0, publishes: bool = True
 ) -> AsyncIterator[Connections]:
     """Connect to PostgreSQL and Kafka and check that ``topics`` exist as the manifest says.
 
     ``min_pool_size`` raises the pool's size for a service that holds connections across calls.
+    ``publishes=False`` is for a service that writes no topic (the API): its producer only answers the
+    readiness check, and is not idempotent, which on a cluster with ACLs needs a Write permission.
     Raises ConfigurationError if a topic is missing (run the topic step first); connection failures
     propagate, so a service that cannot reach its dependencies at start exits and is restarted.
     """
-    await check_topics(settings.kafka_bootstrap_servers, topics, prefix=settings.topic_prefix)
+    await check_topics(settings.kafka, topics, prefix=settings.topic_prefix)
     pool = await create_pool(
         settings.database_url,
         min_size=settings.db_pool_min_size,
         max_size=max(settings.db_pool_max_size, min_pool_size),
     )
-    producer = make_producer(settings.kafka_bootstrap_servers)
+    producer = make_producer(settings.kafka, idempotent=publishes)
     try:
         await producer.start()
         yield Connections(pool, EventPublisher(producer, prefix=settings.topic_prefix))

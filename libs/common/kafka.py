@@ -31,6 +31,7 @@ from pydantic import ValidationError
 
 from libs.common.errors import ConfigurationError, EventRejected, PermanentError, RetryableError
 from libs.common.events import DeadLetter, Event
+from libs.common.kafka_security import KafkaAccess, client_kwargs
 from libs.common.logging import get_logger
 from libs.common.topics import DLQ_CONFIGS, DLQ_PARTITIONS, TopicSpec
 
@@ -46,7 +47,7 @@ Handler = Callable[[Any], Awaitable[None]]
 
 
 async def ensure_topics(
-    bootstrap: str, specs: Iterable[TopicSpec[Event]], *, prefix: str = "", replication_factor: int = 1
+    kafka: KafkaAccess, specs: Iterable[TopicSpec[Event]], *, prefix: str = "", replication_factor: int = 1
 ) -> dict[str, int]:
     """Create every topic and its DLQ if missing; return {name: partitions} as found on the cluster.
 
@@ -58,7 +59,7 @@ async def ensure_topics(
         wanted[spec.full_name(prefix)] = (spec.partitions, spec.configs)
         wanted[spec.dlq_name(prefix)] = (DLQ_PARTITIONS, DLQ_CONFIGS)
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
+    admin = AIOKafkaAdminClient(**client_kwargs(kafka), request_timeout_ms=15_000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -95,11 +96,11 @@ async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dic
     return counts
 
 
-async def check_topics(bootstrap: str, specs: Iterable[TopicSpec[Event]], *, prefix: str = "") -> None:
+async def check_topics(kafka: KafkaAccess, specs: Iterable[TopicSpec[Event]], *, prefix: str = "") -> None:
     """Raise ConfigurationError unless every topic (and DLQ) exists with its manifest partition count."""
     specs = list(specs)
     names = {s.full_name(prefix): s.partitions for s in specs} | {s.dlq_name(prefix): DLQ_PARTITIONS for s in specs}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
+    admin = AIOKafkaAdminClient(**client_kwargs(kafka), request_timeout_ms=15_000)
     await admin.start()
     try:
         described = await admin.describe_topics(list(names))
@@ -115,13 +116,13 @@ async def check_topics(bootstrap: str, specs: Iterable[TopicSpec[Event]], *, pre
 # Publishing
 
 
-def make_producer(bootstrap: str) -> AIOKafkaProducer:
+def make_producer(kafka: KafkaAccess, *, idempotent: bool = True) -> AIOKafkaProducer:
     # Idempotence (acks=all) so a retried send after a broker hiccup is not written twice. Batches of up
     # to 256 KB: with the default 16 KB, a thousand events a second to one partition fill a batch per
     # round trip and every publisher then waits, wakes and retries in turn.
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        enable_idempotence=True,
+        **client_kwargs(kafka),
+        enable_idempotence=idempotent,
         linger_ms=5,
         max_batch_size=256 * 1024,
         request_timeout_ms=30_000,
@@ -161,7 +162,7 @@ class EventConsumer:
     def __init__(
         self,
         *,
-        bootstrap: str,
+        kafka: KafkaAccess,
         group_id: str,
         handlers: Mapping[TopicSpec[Event], Handler],
         publisher: EventPublisher,
@@ -177,7 +178,7 @@ class EventConsumer:
         self._routes = {spec.full_name(prefix): (spec, handler) for spec, handler in handlers.items()}
         self._consumer = AIOKafkaConsumer(
             *self._routes,
-            bootstrap_servers=bootstrap,
+            **client_kwargs(kafka),
             group_id=group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

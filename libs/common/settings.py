@@ -12,6 +12,7 @@ from pydantic import AliasChoices, Field, FilePath, SecretStr, ValidationError, 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from libs.common.errors import ConfigurationError
+from libs.common.kafka_security import KafkaAccess, SaslMechanism, SecurityProtocol, kafka_access
 
 ENV_PREFIX = "TEXTPULSE_"
 _DEFAULT_SECRET = "changethis"
@@ -42,6 +43,14 @@ class Settings(BaseSettings):
     kafka_replication_factor: int = Field(default=1, ge=1, le=5)
     kafka_session_timeout_ms: int = Field(default=10_000, ge=6_000, le=300_000)
     topic_prefix: str = Field(default="", pattern=r"^[a-z0-9._-]*$", max_length=60)
+    # How this process authenticates to Kafka; the combinations are checked in libs/common/kafka_security.py.
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: FilePath | None = None
+    kafka_ssl_certfile: FilePath | None = None  # with the key: mutual TLS
+    kafka_ssl_keyfile: FilePath | None = None
 
     # This process's HTTP endpoint (/healthz, /readyz, and the API or webhooks where it has them).
     http_host: str = "127.0.0.1"
@@ -84,7 +93,7 @@ class Settings(BaseSettings):
     credentials_ttl_s: float = Field(default=5.0, gt=0, le=5)
 
     @model_validator(mode="after")
-    def _refuse_default_secret_in_production(self) -> Settings:
+    def _check_combinations(self) -> Settings:
         if self.secret_key_file is not None:
             if len(self.secret_key_file.read_text(encoding="utf-8").strip()) < MIN_SECRET_KEY_LENGTH:
                 raise ValueError(f"TEXTPULSE_SECRET_KEY_FILE must hold at least {MIN_SECRET_KEY_LENGTH} characters")
@@ -94,9 +103,19 @@ class Settings(BaseSettings):
             if len(self.secret_key.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
                 raise ValueError(f"TEXTPULSE_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters in "
                                  "production (for example: openssl rand -base64 32)")
+        kafka = kafka_access(self)  # raises ValueError naming the variables of a combination that cannot work
+        if self.env == "production" and kafka.security_protocol == "SASL_PLAINTEXT" and kafka.sasl_mechanism == "PLAIN":
+            raise ValueError("TEXTPULSE_KAFKA_SASL_MECHANISM=PLAIN over SASL_PLAINTEXT sends the password in clear; "
+                             "use SASL_SSL in production")
         if self.db_pool_min_size > self.db_pool_max_size:
             raise ValueError("TEXTPULSE_DB_POOL_MIN_SIZE must not exceed TEXTPULSE_DB_POOL_MAX_SIZE")
         return self
+
+
+    @property
+    def kafka(self) -> KafkaAccess:
+        """How this process reaches Kafka: hand it to client_kwargs() for any aiokafka client."""
+        return kafka_access(self)
 
 
 def load_settings(**overrides: object) -> Settings:

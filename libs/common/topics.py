@@ -1,7 +1,9 @@
-"""Every Kafka topic: its name, partition count, key and event type. The one source of truth.
+"""Every Kafka topic: its name, partition count, key, event type, and which services write and read it.
+The one source of truth.
 
 ``ensure_topics`` (in ``kafka.py``) creates them all, with a ``.dlq`` twin for each, before any
-service starts; services check at start that theirs exist with these partition counts.
+service starts; services check at start that theirs exist with these partition counts. Who produces,
+consumes or only checks a topic is what ``kafka_acls.py`` turns into the broker's ACLs.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ class TopicSpec(Generic[EventT_co]):
     event_type: type[EventT_co]
     key: str  # what the key is, for readers; producers pass it explicitly
     configs: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    # Services (SERVICES) that write it, read it in their consumer group, or only check at start that it exists.
+    producers: frozenset[str] = field(default=frozenset(), hash=False, compare=False)
+    consumers: frozenset[str] = field(default=frozenset(), hash=False, compare=False)
+    checkers: frozenset[str] = field(default=frozenset(), hash=False, compare=False)
 
     def full_name(self, prefix: str = "") -> str:
         return f"{prefix}{self.name}"
@@ -32,15 +38,32 @@ class TopicSpec(Generic[EventT_co]):
         return f"{prefix}{self.name}.dlq"
 
 
+# Every service that talks to Kafka, each with a Kafka user of its own when the cluster authenticates.
+SERVICES = ("api", "optout", "scheduler", "audience", "dispatcher", "usage")
+
+
+def group_id(service: str, prefix: str = "") -> str:
+    """The consumer group of ``service``: one per service, so each reads every record once."""
+    return f"{prefix}{service}"
+
+
 _WEEK_MS = str(7 * 24 * 3600 * 1000)
 
-CAMPAIGN_DUE = TopicSpec("textpulse.campaign-due", 6, events.CampaignDue, "campaign_id")
+CAMPAIGN_DUE = TopicSpec("textpulse.campaign-due", 6, events.CampaignDue, "campaign_id",
+                         producers=frozenset({"scheduler"}), consumers=frozenset({"audience"}),
+                         checkers=frozenset({"api"}))
 # Recipients are partitioned by sender, so one dispatcher owns a sender's pace; 12 partitions let
 # up to 12 dispatcher processes share the work.
-RECIPIENTS = TopicSpec("textpulse.recipients", 12, events.Recipient, "sender", {"retention.ms": _WEEK_MS})
-SEND_RESULTS = TopicSpec("textpulse.send-results", 6, events.SendResult, "run_id")
-MESSAGE_STATUS = TopicSpec("textpulse.message-status", 6, events.MessageStatus, "message_sid")
-CONSENT = TopicSpec("textpulse.consent", 6, events.ConsentChanged, "phone")
+RECIPIENTS = TopicSpec("textpulse.recipients", 12, events.Recipient, "sender", {"retention.ms": _WEEK_MS},
+                       producers=frozenset({"audience"}), consumers=frozenset({"dispatcher"}))
+SEND_RESULTS = TopicSpec("textpulse.send-results", 6, events.SendResult, "run_id",
+                         producers=frozenset({"dispatcher"}), consumers=frozenset({"usage"}))
+# The opt-out service's relay publishes these from the event outbox, where it and the API write them.
+MESSAGE_STATUS = TopicSpec("textpulse.message-status", 6, events.MessageStatus, "message_sid",
+                           producers=frozenset({"optout"}), consumers=frozenset({"usage"}))
+CONSENT = TopicSpec("textpulse.consent", 6, events.ConsentChanged, "phone",
+                    producers=frozenset({"optout"}), consumers=frozenset({"usage"}),
+                    checkers=frozenset({"api", "dispatcher"}))
 
 ALL_TOPICS: tuple[TopicSpec[events.Event], ...] = (CAMPAIGN_DUE, RECIPIENTS, SEND_RESULTS, MESSAGE_STATUS, CONSENT)
 DLQ_PARTITIONS = 1

@@ -76,7 +76,8 @@ ALL_QUERIES = (db.QUERIES, auth_db.QUERIES, dashboard_db.QUERIES, settings_db.QU
 
 @asynccontextmanager
 async def build(settings_: Settings) -> AsyncIterator[Service]:
-    async with open_connections(settings_, [CAMPAIGN_DUE, CONSENT]) as conn:
+    # The API writes events to the outbox (the opt-out service's relay publishes them), never to Kafka.
+    async with open_connections(settings_, [CAMPAIGN_DUE, CONSENT], publishes=False) as conn:
         async with conn.pool.acquire() as check:
             for queries in ALL_QUERIES:
                 await queries.check(check)

@@ -17,7 +17,7 @@ from libs.common.kafka import EventConsumer
 from libs.common.runtime import Service, health_router
 from libs.common.secret_store import SecretStore
 from libs.common.settings import Settings
-from libs.common.topics import CAMPAIGN_DUE, RECIPIENTS
+from libs.common.topics import CAMPAIGN_DUE, RECIPIENTS, group_id
 from services.audience.db import AudienceStore
 from services.audience.handlers import AudienceResolver, ImisSettings
 from services.audience.publishing import RecipientPublisher, make_bulk_producer
@@ -32,12 +32,12 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
     async with open_connections(settings, [CAMPAIGN_DUE, RECIPIENTS]) as conn:
         store = AudienceStore(conn.pool, SecretStore.from_settings(settings))
         await store.check()
-        bulk = make_bulk_producer(settings.kafka_bootstrap_servers)
+        bulk = make_bulk_producer(settings.kafka)
         async with httpx.AsyncClient(timeout=IMIS_TIMEOUT) as http:
             resolver = AudienceResolver(store, RecipientPublisher(bulk, prefix=settings.topic_prefix),
                                         ImisSettings(http, settings.imis_base_url))
             consumer = EventConsumer(
-                bootstrap=settings.kafka_bootstrap_servers, group_id=f"{settings.topic_prefix}audience",
+                kafka=settings.kafka, group_id=group_id("audience", settings.topic_prefix),
                 handlers={CAMPAIGN_DUE: resolver.handle}, publisher=conn.publisher, prefix=settings.topic_prefix,
                 session_timeout_ms=settings.kafka_session_timeout_ms,
                 # Resolving a large IQA from a slow iMIS takes minutes, and the consumer polls only between

@@ -16,17 +16,18 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaProducer
 
 from libs.common.events import Recipient
+from libs.common.kafka_security import KafkaAccess, client_kwargs
 from libs.common.topics import RECIPIENTS
 
 
-def make_bulk_producer(bootstrap: str) -> AIOKafkaProducer:
+def make_bulk_producer(kafka: KafkaAccess) -> AIOKafkaProducer:
     """A producer for bursts of thousands of events to one partition (one run, one sender).
 
     aiokafka keeps one produce request in flight per broker, so throughput is batch size per round trip:
     make_producer's 16 KB batches (about 40 recipients) cap a run near 2,000 events/s; 512 KB batches
     lift that tenfold. Idempotent, as make_producer's, so a retried batch is not written twice.
     """
-    return AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, linger_ms=10,
+    return AIOKafkaProducer(**client_kwargs(kafka), enable_idempotence=True, linger_ms=10,
                             max_batch_size=512 * 1024, request_timeout_ms=30_000)
 
 

@@ -23,6 +23,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from libs.common.errors import EventRejected, PermanentError
 from libs.common.events import Recipient
 from libs.common.kafka import EventPublisher, dead_letter, decode_event
+from libs.common.kafka_security import KafkaAccess, client_kwargs
 from libs.common.logging import get_logger
 from libs.common.outages import is_outage
 from libs.common.topics import RECIPIENTS, SEND_RESULTS
@@ -62,7 +63,7 @@ class PartitionOffsets:
 
 
 class DispatchConsumer:
-    def __init__(self, *, bootstrap: str, group_id: str, prefix: str, publisher: EventPublisher,
+    def __init__(self, *, kafka: KafkaAccess, group_id: str, prefix: str, publisher: EventPublisher,
                  deliver: DeliverFor, setup_sender: SenderSetup, refresh_run: RefreshRun,
                  check_events: CheckEvents, session_timeout_ms: int = 10_000,
                  max_buffered: int = 20_000) -> None:
@@ -82,7 +83,7 @@ class DispatchConsumer:
         self._offsets: dict[TopicPartition, PartitionOffsets] = {}
         self._stopping = asyncio.Event()
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False,
+            **client_kwargs(kafka), group_id=group_id, enable_auto_commit=False,
             auto_offset_reset="earliest", session_timeout_ms=session_timeout_ms,
             heartbeat_interval_ms=session_timeout_ms // 3, fetch_max_wait_ms=50,
             max_poll_interval_ms=600_000,

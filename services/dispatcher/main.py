@@ -18,7 +18,7 @@ from libs.common.events import Recipient
 from libs.common.runtime import Service, health_router
 from libs.common.secret_store import SecretStore
 from libs.common.settings import Settings
-from libs.common.topics import CONSENT, RECIPIENTS, SEND_RESULTS
+from libs.common.topics import CONSENT, RECIPIENTS, SEND_RESULTS, group_id
 from services.dispatcher.accounts import TwilioAccounts
 from services.dispatcher.consumer import DispatchConsumer
 from services.dispatcher.db import QUERIES, DispatchStore
@@ -69,7 +69,7 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
             return window
 
         consumer = DispatchConsumer(
-            bootstrap=settings.kafka_bootstrap_servers, group_id=f"{settings.topic_prefix}dispatcher",
+            kafka=settings.kafka, group_id=group_id("dispatcher", settings.topic_prefix),
             prefix=settings.topic_prefix, publisher=conn.publisher, deliver=deliver, setup_sender=setup_sender,
             refresh_run=store.refresh_run_counts, check_events=check_events,
             session_timeout_ms=settings.kafka_session_timeout_ms,

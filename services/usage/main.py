@@ -24,7 +24,7 @@ from libs.common.kafka import EventConsumer
 from libs.common.runtime import Service, health_router
 from libs.common.secret_store import SecretStore
 from libs.common.settings import Settings
-from libs.common.topics import CONSENT, MESSAGE_STATUS, SEND_RESULTS
+from libs.common.topics import CONSENT, MESSAGE_STATUS, SEND_RESULTS, group_id
 from services.usage import db, handlers
 from services.usage.conditions import OptedOutRule
 from services.usage.mailer import AlertMailer, MailerTuning, SmtpConfig
@@ -58,7 +58,7 @@ async def build(settings: Settings, tuning: UsageTuning | None = None) -> AsyncI
         deps = handlers.UsageDeps(pool=conn.pool, base_url=settings.public_base_url,
                                   opted_out_rule=tuning.opted_out_rule)
         consumer = EventConsumer(
-            bootstrap=settings.kafka_bootstrap_servers, group_id=f"{settings.topic_prefix}usage",
+            kafka=settings.kafka, group_id=group_id("usage", settings.topic_prefix),
             handlers={
                 SEND_RESULTS: functools.partial(handlers.record_send_result, deps=deps),
                 MESSAGE_STATUS: functools.partial(handlers.record_status, deps=deps),

@@ -12,6 +12,7 @@ import asyncio
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,13 +43,20 @@ class ChaosStack:
     audience: Process | None = None
     dispatchers: list[Process] = field(default_factory=list)
     kills: list[tuple[float, str]] = field(default_factory=list)  # (time, which process) of every kill -9
+    # The Kafka variables of each service (its own user on an authenticating broker); none by default.
+    kafka_env: Callable[[str], dict[str, str]] = lambda service: {}
+    dispatcher_count: int = DISPATCHERS
+
+    def env_of(self, service: str) -> dict[str, str]:
+        return self.env | self.kafka_env(service)
 
     async def start(self, optout_port: int) -> None:
         """Start every service (the stand-in is already up); return once each answers /readyz."""
-        self.optout = start_service("optout", "services.optout", self.env, self.log_dir, optout_port)
-        self.usage = start_service("usage", "services.usage", self.env, self.log_dir)
+        self.optout = start_service("optout", "services.optout", self.env_of("optout"), self.log_dir, optout_port)
+        self.usage = start_service("usage", "services.usage", self.env_of("usage"), self.log_dir)
         self.start_audience()
-        self.dispatchers = [start_dispatcher(f"dispatcher-{i}", self.env, self.log_dir) for i in range(DISPATCHERS)]
+        self.dispatchers = [start_dispatcher(f"dispatcher-{i}", self.env_of("dispatcher"), self.log_dir)
+                            for i in range(self.dispatcher_count)]
         await self.ready()
 
     async def ready(self) -> None:
@@ -57,13 +65,13 @@ class ChaosStack:
                              *(wait_http(f"{p.url}/readyz", timeout=60) for p in services if p is not None))
 
     def start_audience(self) -> None:
-        self.audience = start_service("audience", "services.audience", self.env, self.log_dir)
+        self.audience = start_service("audience", "services.audience", self.env_of("audience"), self.log_dir)
 
     def replace_dispatcher(self, index: int) -> None:
         """kill -9 the dispatcher in slot ``index`` and start a new one there (same log file)."""
         self.dispatchers[index].kill()
         self.kills.append((time.time(), f"dispatcher-{index}"))
-        self.dispatchers[index] = start_dispatcher(f"dispatcher-{index}", self.env, self.log_dir)
+        self.dispatchers[index] = start_dispatcher(f"dispatcher-{index}", self.env_of("dispatcher"), self.log_dir)
 
     def stop(self) -> None:
         for process in [*self.dispatchers, self.audience, self.usage, self.optout, self.standin.process]:

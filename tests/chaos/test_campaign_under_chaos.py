@@ -34,6 +34,7 @@ import httpx
 import pytest
 
 from libs.common.kafka import ensure_topics
+from libs.common.kafka_security import KafkaAccess
 from libs.common.topics import ALL_TOPICS, CAMPAIGN_DUE
 from standins.twilio.config import default_config
 from tests.chaos import checks
@@ -64,7 +65,7 @@ async def chaos(tmp_path: Path, db_pool: asyncpg.Pool, database_url: str, kafka_
                 topic_prefix: str) -> AsyncIterator[tuple[ChaosStack, ChaosOrg, int]]:
     seed = random.randrange(1_000_000)  # named in a failure's message: the same seed draws the same members
     rng = random.Random(seed)
-    await ensure_topics(kafka_bootstrap, ALL_TOPICS, prefix=topic_prefix)
+    await ensure_topics(KafkaAccess(kafka_bootstrap), ALL_TOPICS, prefix=topic_prefix)
     optout_port = free_port()
     optout_url = f"http://127.0.0.1:{optout_port}"
     org = await seed_org(db_pool, default_config(), optout_url, rng)  # the stand-in's account, as it will start

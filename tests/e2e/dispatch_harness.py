@@ -22,9 +22,11 @@ import httpx
 from deploy.stack import REPO
 from libs.common.events import Recipient
 from libs.common.kafka import EventPublisher
+from libs.common.kafka_security import KafkaAccess
 from libs.common.segments import count_segments
 from libs.common.topics import RECIPIENTS
 from standins.twilio.config import default_config
+from tests.kafka_cluster import as_access
 from tests.sealed_credentials import seal_credentials
 
 
@@ -190,8 +192,10 @@ async def publish_recipients(publisher: EventPublisher, run: SeededRun) -> None:
                                for r in run.recipients[start:start + batch]))
 
 
-def dispatcher_env(database_url: str, bootstrap: str, prefix: str, standin: TwilioStandin) -> dict[str, str]:
-    return dict(os.environ, TEXTPULSE_DATABASE_URL=database_url, TEXTPULSE_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+def dispatcher_env(database_url: str, kafka: KafkaAccess | str, prefix: str, standin: TwilioStandin) -> dict[str, str]:
+    """A dispatcher's environment; ``kafka`` is how it connects (on an authenticating broker: as the dispatcher)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEXTPULSE_KAFKA_")}
+    return dict(env, TEXTPULSE_DATABASE_URL=database_url, **as_access(kafka).env(),
                 TEXTPULSE_TOPIC_PREFIX=prefix, TEXTPULSE_TWILIO_API_BASE_URL=standin.url,
                 TEXTPULSE_KAFKA_SESSION_TIMEOUT_MS="6000", TEXTPULSE_LOG_FORMAT="text")
 

@@ -35,9 +35,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from deploy.stack import REPO
 from libs.common.events import CampaignDue
-from libs.common.kafka import ensure_topics
+from libs.common.kafka_security import client_kwargs
 from libs.common.topics import CAMPAIGN_DUE, RECIPIENTS
 from tests.conftest import eventually
+from tests.kafka_cluster import KafkaCluster
 from tests.kafka_helpers import running_publisher
 from tests.sealed_credentials import seal_credentials
 
@@ -77,9 +78,9 @@ def process(args: list[str], env: dict[str, str], log: Path, port: int) -> Itera
                 proc.wait()
 
 
-async def recipient_ids(bootstrap: str, topic: str, run_id: uuid.UUID) -> Counter[str]:
+async def recipient_ids(kafka: KafkaCluster, topic: str, run_id: uuid.UUID) -> Counter[str]:
     """How many events each recipient id of the run has on ``topic``, up to its end offsets."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50)
+    consumer = AIOKafkaConsumer(**client_kwargs(kafka.admin), enable_auto_commit=False, fetch_max_wait_ms=50)
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in range(RECIPIENTS.partitions)]
@@ -120,13 +121,13 @@ async def seed_run(pool: asyncpg.Pool, imis_url: str) -> CampaignDue:
 
 
 async def test_kill_9_mid_publish_then_restart_publishes_each_recipient_once(
-    db_pool: asyncpg.Pool, database_url: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path,
+    db_pool: asyncpg.Pool, database_url: str, kafka: KafkaCluster, topic_prefix: str, tmp_path: Path,
 ) -> None:
-    await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE, RECIPIENTS], prefix=topic_prefix)
+    await kafka.prepare([CAMPAIGN_DUE, RECIPIENTS], prefix=topic_prefix)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEXTPULSE_", "IMIS_STANDIN_"))}
     imis_port = _free_port()
     imis_url = f"http://127.0.0.1:{imis_port}"
-    env |= {"TEXTPULSE_DATABASE_URL": database_url, "TEXTPULSE_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+    env |= kafka.service_env("audience") | {"TEXTPULSE_DATABASE_URL": database_url,
             "TEXTPULSE_TOPIC_PREFIX": topic_prefix, "TEXTPULSE_ENV": "test", "TEXTPULSE_LOG_FORMAT": "text",
             "TEXTPULSE_IMIS_BASE_URL": imis_url}
     log = tmp_path / "audience.log"
@@ -143,7 +144,7 @@ async def test_kill_9_mid_publish_then_restart_publishes_each_recipient_once(
             port = _free_port()
             with process(audience, env, log, port) as first:
                 await eventually(lambda: _answers(port), timeout=30)
-                async with running_publisher(kafka_bootstrap, topic_prefix) as (publisher, _):
+                async with running_publisher(kafka.user("scheduler"), topic_prefix) as (publisher, _):
                     await publisher.publish(CAMPAIGN_DUE, event, key=str(event.campaign_id))
                 await eventually(lambda: db_pool.fetchval(
                     "SELECT state = 'sending' FROM campaign_runs WHERE id = $1", run), timeout=30, interval=0.005)
@@ -158,7 +159,7 @@ async def test_kill_9_mid_publish_then_restart_publishes_each_recipient_once(
                 last = await db_pool.fetchval(
                     "SELECT max(position) FROM run_recipients WHERE run_id = $1 AND status = 'queued'", run)
                 assert published_through < last  # mid-publish: queued rows are still past the checkpoint
-                on_topic = await recipient_ids(kafka_bootstrap, topic, run)
+                on_topic = await recipient_ids(kafka, topic, run)
                 assert on_topic  # a batch Kafka acknowledged, whose checkpoint is waiting on the lock
                 first.kill()
                 assert first.wait(timeout=10) == -signal.SIGKILL
@@ -176,7 +177,7 @@ async def test_kill_9_mid_publish_then_restart_publishes_each_recipient_once(
 
     queued = {str(r) for r in await db_pool.fetchval(
         "SELECT array_agg(recipient_id) FROM run_recipients WHERE run_id = $1 AND status = 'queued'", run)}
-    counts = await recipient_ids(kafka_bootstrap, topic, run)
+    counts = await recipient_ids(kafka, topic, run)
     row = await db_pool.fetchrow("SELECT state, targeted FROM campaign_runs WHERE id = $1", run)
     assert (row["state"], row["targeted"]) == ("sending", len(queued)), log.read_text()[-3000:]
     assert len(queued) > 5_000

@@ -15,7 +15,6 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from libs.common.kafka import ensure_topics
 from libs.common.topics import ALL_TOPICS
 from tests.conftest import eventually
 from tests.e2e.dispatch_harness import (
@@ -28,6 +27,7 @@ from tests.e2e.dispatch_harness import (
     start_dispatcher,
     wait_http,
 )
+from tests.kafka_cluster import KafkaCluster
 from tests.kafka_helpers import running_publisher
 
 SENDERS = ["+18885550110", "+18885550111", "+18885550112", "+18885550113"]
@@ -49,7 +49,7 @@ class Dispatching:
     standin: TwilioStandin
     pool: asyncpg.Pool
     env: dict[str, str]
-    bootstrap: str
+    kafka: KafkaCluster
     prefix: str
     processes: list[Process] = field(default_factory=list)
 
@@ -65,7 +65,7 @@ class Dispatching:
                                                  self.log_dir)
 
     async def publish(self, run: SeededRun) -> None:
-        async with running_publisher(self.bootstrap, self.prefix) as (publisher, _):
+        async with running_publisher(self.kafka.user("audience"), self.prefix) as (publisher, _):
             await publish_recipients(publisher, run)
 
     async def completed(self, run: SeededRun, timeout: float = 90) -> asyncpg.Record:
@@ -78,12 +78,12 @@ class Dispatching:
 
 @pytest.fixture
 async def dispatching(
-    tmp_path: Path, standin: TwilioStandin, db_pool: asyncpg.Pool, database_url: str, kafka_bootstrap: str,
+    tmp_path: Path, standin: TwilioStandin, db_pool: asyncpg.Pool, database_url: str, kafka: KafkaCluster,
     topic_prefix: str,
 ) -> AsyncIterator[Dispatching]:
-    await ensure_topics(kafka_bootstrap, ALL_TOPICS, prefix=topic_prefix)
-    env = dispatcher_env(database_url, kafka_bootstrap, topic_prefix, standin)
-    running = Dispatching(tmp_path, standin, db_pool, env, kafka_bootstrap, topic_prefix)
+    await kafka.prepare(ALL_TOPICS, prefix=topic_prefix)
+    env = dispatcher_env(database_url, kafka.user("dispatcher"), topic_prefix, standin)
+    running = Dispatching(tmp_path, standin, db_pool, env, kafka, topic_prefix)
     yield running
     running.stop()
 

@@ -18,7 +18,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from libs.common.events import Recipient
-from libs.common.kafka import ensure_topics
+from libs.common.kafka_security import client_kwargs
 from libs.common.topics import ALL_TOPICS, RECIPIENTS
 from tests.conftest import eventually
 from tests.e2e.dispatch_harness import (
@@ -30,6 +30,7 @@ from tests.e2e.dispatch_harness import (
     store_snapshot,
     wait_http,
 )
+from tests.kafka_cluster import KafkaCluster
 from tests.kafka_helpers import read_topic, running_publisher
 
 SENDER, OTHER_SENDER, VICTIM_SENDER = "+18885550140", "+18885550141", "+18885550142"
@@ -75,9 +76,9 @@ def forgeries(own: list[Recipient], victim: Recipient) -> list[tuple[Recipient, 
 
 
 async def test_forged_recipient_records_are_dead_lettered_and_nothing_of_them_is_sent(
-    tmp_path: Path, db_pool: asyncpg.Pool, database_url: str, kafka_bootstrap: str, topic_prefix: str
+    tmp_path: Path, db_pool: asyncpg.Pool, database_url: str, kafka: KafkaCluster, topic_prefix: str
 ) -> None:
-    await ensure_topics(kafka_bootstrap, ALL_TOPICS, prefix=topic_prefix)
+    await kafka.prepare(ALL_TOPICS, prefix=topic_prefix)
     standin = TwilioStandin(tmp_path, [SENDER, OTHER_SENDER, VICTIM_SENDER])
     dispatcher = None
     try:
@@ -88,7 +89,8 @@ async def test_forged_recipient_records_are_dead_lettered_and_nothing_of_them_is
         victim_before = await _run_row(db_pool, victim.run_id)
         forged = forgeries(run.recipients, victim)
 
-        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)  # no credentials of any kind
+        # On the shared broker: no credentials of any kind. On a SASL_SSL one: a user that may write recipients.
+        producer = AIOKafkaProducer(**client_kwargs(kafka.user("audience")))
         await producer.start()
         try:
             for event, _ in forged:  # ahead of the genuine records, on the same partitions
@@ -96,13 +98,13 @@ async def test_forged_recipient_records_are_dead_lettered_and_nothing_of_them_is
                                              key=event.sender.encode())
         finally:
             await producer.stop()
-        async with running_publisher(kafka_bootstrap, topic_prefix) as (publisher, _):
+        async with running_publisher(kafka.user("audience"), topic_prefix) as (publisher, _):
             await publish_recipients(publisher, run)
 
-        dispatcher = start_dispatcher("dispatcher-0", dispatcher_env(database_url, kafka_bootstrap, topic_prefix,
-                                                                     standin), tmp_path)
+        env = dispatcher_env(database_url, kafka.user("dispatcher"), topic_prefix, standin)
+        dispatcher = start_dispatcher("dispatcher-0", env, tmp_path)
         done = await eventually(lambda: _completed(db_pool, run.run_id), timeout=90, interval=0.5)
-        letters = await read_topic(kafka_bootstrap, RECIPIENTS.dlq_name(topic_prefix), expect=len(forged), timeout=60)
+        letters = await read_topic(kafka.admin, RECIPIENTS.dlq_name(topic_prefix), expect=len(forged), timeout=60)
 
         texted = await standin.messages_to()
         assert {number: [m["body"] for m in messages] for number, messages in texted.items()} == \
@@ -133,20 +135,20 @@ async def _completed(pool: asyncpg.Pool, run_id: uuid.UUID) -> dict | None:
 
 
 async def test_a_sender_the_organisation_does_not_have_is_refused_not_taken_for_verified(
-    tmp_path: Path, db_pool: asyncpg.Pool, database_url: str, kafka_bootstrap: str, topic_prefix: str
+    tmp_path: Path, db_pool: asyncpg.Pool, database_url: str, kafka: KafkaCluster, topic_prefix: str
 ) -> None:
-    await ensure_topics(kafka_bootstrap, ALL_TOPICS, prefix=topic_prefix)
+    await kafka.prepare(ALL_TOPICS, prefix=topic_prefix)
     standin = TwilioStandin(tmp_path, [SENDER])
     dispatcher = None
     try:
         await wait_http(f"{standin.url}/healthz")
         run = await seed_run(db_pool, standin, [SENDER], 3, rng=random.Random(21))
         await db_pool.execute("DELETE FROM senders WHERE org_id = $1", run.org_id)  # released since the snapshot
-        async with running_publisher(kafka_bootstrap, topic_prefix) as (publisher, _):
+        async with running_publisher(kafka.user("audience"), topic_prefix) as (publisher, _):
             await publish_recipients(publisher, run)
-        dispatcher = start_dispatcher("dispatcher-0", dispatcher_env(database_url, kafka_bootstrap, topic_prefix,
-                                                                     standin), tmp_path)
-        letters = await read_topic(kafka_bootstrap, RECIPIENTS.dlq_name(topic_prefix), expect=3, timeout=60)
+        env = dispatcher_env(database_url, kafka.user("dispatcher"), topic_prefix, standin)
+        dispatcher = start_dispatcher("dispatcher-0", env, tmp_path)
+        letters = await read_topic(kafka.admin, RECIPIENTS.dlq_name(topic_prefix), expect=3, timeout=60)
         assert sorted(letter["error_code"] for letter in letters) == ["sender_unknown"] * 3
         assert await standin.messages_to() == {}
         assert await db_pool.fetchval("SELECT count(*) FROM send_ledger WHERE run_id = $1", run.run_id) == 0

@@ -11,26 +11,26 @@ from pathlib import Path
 
 import asyncpg
 
-from libs.common.kafka import ensure_topics
 from libs.common.topics import ALL_TOPICS
 from tests.conftest import eventually
 from tests.e2e.dispatch_harness import Process, TwilioStandin, free_port, seed_run, wait_http
+from tests.kafka_cluster import KafkaCluster
 
 SENDER = "+18885550120"
 MEMBER = "+14155550199"
 
 
 async def test_stop_suppresses_the_member_within_a_second_and_start_lifts_it(
-    tmp_path: Path, db_pool: asyncpg.Pool, database_url: str, kafka_bootstrap: str, topic_prefix: str
+    tmp_path: Path, db_pool: asyncpg.Pool, database_url: str, kafka: KafkaCluster, topic_prefix: str
 ) -> None:
-    await ensure_topics(kafka_bootstrap, ALL_TOPICS, prefix=topic_prefix)
+    await kafka.prepare(ALL_TOPICS, prefix=topic_prefix)
     optout_port = free_port()
     optout_url = f"http://127.0.0.1:{optout_port}"
     standin = TwilioStandin(tmp_path, [SENDER], inbound_url=f"{optout_url}/twilio/inbound")
     run = await seed_run(db_pool, standin, [SENDER], 0, rng=random.Random(1))
     async with db_pool.acquire() as conn:
         await conn.execute("UPDATE sms_accounts SET webhook_base_url = $2 WHERE org_id = $1", run.org_id, optout_url)
-    env = {"TEXTPULSE_DATABASE_URL": database_url, "TEXTPULSE_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+    env = {"TEXTPULSE_DATABASE_URL": database_url, **kafka.service_env("optout"),
            "TEXTPULSE_TOPIC_PREFIX": topic_prefix, "TEXTPULSE_HTTP_PORT": str(optout_port),
            "TEXTPULSE_LOG_FORMAT": "text"}
     optout = Process("optout", [sys.executable, "-m", "services.optout"], dict(os.environ, **env), tmp_path)

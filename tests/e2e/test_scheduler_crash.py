@@ -26,9 +26,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from deploy.stack import REPO
 from libs.common.db import Connection
-from libs.common.kafka import ensure_topics
+from libs.common.kafka_security import client_kwargs
 from libs.common.topics import CAMPAIGN_DUE
 from tests.conftest import eventually
+from tests.kafka_cluster import KafkaCluster
 
 
 def _free_port() -> int:
@@ -38,15 +39,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-async def topic(kafka_bootstrap: str, topic_prefix: str) -> str:
-    await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE], prefix=topic_prefix)
+async def topic(kafka: KafkaCluster, topic_prefix: str) -> str:
+    await kafka.prepare([CAMPAIGN_DUE], prefix=topic_prefix)
     return CAMPAIGN_DUE.full_name(topic_prefix)
 
 
 @pytest.fixture
-def scheduler_env(database_url: str, kafka_bootstrap: str, topic_prefix: str) -> dict[str, str]:
+def scheduler_env(database_url: str, kafka: KafkaCluster, topic_prefix: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TEXTPULSE_") and "KAFKA_BOOTSTRAP" not in k}
-    return env | {"TEXTPULSE_DATABASE_URL": database_url, "TEXTPULSE_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+    return env | kafka.service_env("scheduler") | {"TEXTPULSE_DATABASE_URL": database_url,
                   "TEXTPULSE_TOPIC_PREFIX": topic_prefix, "TEXTPULSE_ENV": "test", "TEXTPULSE_LOG_FORMAT": "text"}
 
 
@@ -80,9 +81,9 @@ async def holder(database_url: str) -> AsyncIterator[Connection]:
     await conn.close()
 
 
-async def read_events(bootstrap: str, topic: str) -> list[dict]:
+async def read_events(kafka: KafkaCluster, topic: str) -> list[dict]:
     """Every event on ``topic`` up to its end offsets."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_kwargs(kafka.admin), enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in range(CAMPAIGN_DUE.partitions)]
@@ -99,7 +100,7 @@ async def read_events(bootstrap: str, topic: str) -> list[dict]:
 
 
 async def test_kill_9_between_claim_and_publish_yields_exactly_one_event(
-    db_pool: asyncpg.Pool, holder: Connection, kafka_bootstrap: str, topic: str,
+    db_pool: asyncpg.Pool, holder: Connection, kafka: KafkaCluster, topic: str,
     scheduler_env: dict[str, str], tmp_path: Path,
 ) -> None:
     await db_pool.execute("DELETE FROM campaigns")  # the scheduler takes any organisation's due runs
@@ -128,7 +129,7 @@ async def test_kill_9_between_claim_and_publish_yields_exactly_one_event(
             async with db_pool.acquire() as probe:
                 with pytest.raises(asyncpg.LockNotAvailableError):
                     await probe.fetchval("SELECT id FROM campaign_runs WHERE id = $1 FOR UPDATE NOWAIT", run)
-            assert await read_events(kafka_bootstrap, topic) == []
+            assert await read_events(kafka, topic) == []
             first.kill()
             assert first.wait(timeout=10) == -signal.SIGKILL
         finally:
@@ -139,7 +140,7 @@ async def test_kill_9_between_claim_and_publish_yields_exactly_one_event(
             "SELECT published_by FROM campaign_runs WHERE id = $1 AND published_at IS NOT NULL", run), timeout=30)
         assert published["published_by"].endswith(f":{second.pid}"), log.read_text()[-3000:]
 
-    events = await read_events(kafka_bootstrap, topic)
+    events = await read_events(kafka, topic)
     assert [e["run_id"] for e in events] == [str(run)], log.read_text()[-3000:]
     assert events[0]["campaign_id"] == str(campaign)
     assert await db_pool.fetchval("SELECT state FROM campaigns WHERE id = $1", campaign) == "sending"

@@ -25,6 +25,7 @@ from services.usage.mailer import AlertMailer, MailerTuning, SmtpConfig
 from tests.conftest import eventually
 from tests.integration import api_harness
 from tests.integration.usage_harness import seed_org, seed_run
+from tests.kafka_cluster import KafkaCluster
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -77,7 +78,7 @@ async def caught_for(catcher: Catcher, address: str) -> list[dict]:
 
 
 async def test_an_alert_sent_by_the_mailer_is_caught_kept_and_listed_on_the_outbox_page(
-    catcher: Catcher, mailer: AlertMailer, db_pool: asyncpg.Pool, database_url: str, kafka_bootstrap: str
+    catcher: Catcher, mailer: AlertMailer, db_pool: asyncpg.Pool, database_url: str, kafka: KafkaCluster
 ) -> None:
     office = f"office-{uuid.uuid4().hex[:8]}@harbor.test"
     org = await seed_org(db_pool, alert_emails=[office], campaign_name="Alaska storm closure")
@@ -101,13 +102,13 @@ async def test_an_alert_sent_by_the_mailer_is_caught_kept_and_listed_on_the_outb
     state = await db_pool.fetchval("SELECT state FROM alerts WHERE message_id = $1", mail["message_id"])
     assert state == "sent"  # the mailer recorded the catcher's acceptance
 
-    async with api_harness.api_client(database_url, kafka_bootstrap, demo_outbox_url=catcher.url) as client:
+    async with api_harness.api_client(database_url, kafka.admin, demo_outbox_url=catcher.url) as client:
         caller = await api_harness.signed_in(db_pool, client, org.id)
         page = await client.get("/outbox", headers={**caller.headers, "Accept": "text/html"})
         assert page.status_code == 200, page.text
         assert "Outbox (demo)" in page.text and "Alaska storm closure" in page.text and office in page.text
         assert "caught" in page.text and "Someone else" not in page.text  # only this organisation's mail
-    async with api_harness.api_client(database_url, kafka_bootstrap) as client:  # no catcher configured
+    async with api_harness.api_client(database_url, kafka.admin) as client:  # no catcher configured
         caller = await api_harness.signed_in(db_pool, client, org.id)
         home = await client.get("/", headers={**caller.headers, "Accept": "text/html"})
         assert home.status_code == 200 and "Outbox (demo)" not in home.text

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from deploy.stack import REPO, VAR
+from tests.kafka_cluster import KafkaCluster, sasl_requested
 
 SERVICES = ["api", "optout", "scheduler", "audience", "usage", "dispatcher"]
 
@@ -55,6 +56,8 @@ def stack_env() -> Iterator[dict[str, str]]:
         TEXTPULSE_KAFKA_LIBS=str(VAR / "kafka" / "libs"),
         TEXTPULSE_PORT_BASE=str(_free_port_base()),
     )
+    if sasl_requested():  # the stack then runs its broker with TLS, SCRAM users and ACLs, as a user would
+        env["TEXTPULSE_KAFKA_SECURITY_PROTOCOL"] = "SASL_SSL"
     yield env
     subprocess.run([sys.executable, "-m", "deploy.stack", "down", "--wipe"], cwd=REPO, env=env, check=False)
 
@@ -110,8 +113,8 @@ def test_a_service_with_a_bad_setting_stops_at_start_naming_the_variable() -> No
     assert "TEXTPULSE_KAFKA_REPLICATION_FACTOR" in result.stderr
 
 
-def test_a_service_whose_topics_are_missing_stops_at_start(kafka_bootstrap: str, database_url: str) -> None:
-    env = dict(os.environ, TEXTPULSE_KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap, TEXTPULSE_DATABASE_URL=database_url,
+def test_a_service_whose_topics_are_missing_stops_at_start(kafka: KafkaCluster, database_url: str) -> None:
+    env = dict(os.environ, **kafka.service_env("dispatcher"), TEXTPULSE_DATABASE_URL=database_url,
                TEXTPULSE_TOPIC_PREFIX="never-created.", TEXTPULSE_HTTP_PORT=str(_free_port()))
     result = subprocess.run([sys.executable, "-m", "services.dispatcher"], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=60)

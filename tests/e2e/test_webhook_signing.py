@@ -14,11 +14,11 @@ import asyncpg
 import httpx
 import pytest
 
-from libs.common.kafka import ensure_topics
 from libs.common.topics import ALL_TOPICS
 from services.api import settings_db
 from tests.conftest import eventually
 from tests.e2e.dispatch_harness import Process, TwilioStandin, free_port, seed_run, wait_http
+from tests.kafka_cluster import KafkaCluster
 from tests.sealed_credentials import TEST_SECRETS
 
 SENDER = "+18885550130"
@@ -27,15 +27,15 @@ pytestmark = pytest.mark.timeout(120)
 
 
 async def test_a_stop_and_a_status_callback_in_each_signing_scheme(
-    tmp_path: Path, db_pool: asyncpg.Pool, database_url: str, kafka_bootstrap: str, topic_prefix: str
+    tmp_path: Path, db_pool: asyncpg.Pool, database_url: str, kafka: KafkaCluster, topic_prefix: str
 ) -> None:
-    await ensure_topics(kafka_bootstrap, ALL_TOPICS, prefix=topic_prefix)
+    await kafka.prepare(ALL_TOPICS, prefix=topic_prefix)
     optout_port = free_port()
     optout_url = f"http://127.0.0.1:{optout_port}"
     standin = TwilioStandin(tmp_path, [SENDER], inbound_url=f"{optout_url}/twilio/inbound")
     run = await seed_run(db_pool, standin, [SENDER], 0, rng=random.Random(2))
     cfg = standin.config
-    env = {"TEXTPULSE_DATABASE_URL": database_url, "TEXTPULSE_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+    env = {"TEXTPULSE_DATABASE_URL": database_url, **kafka.service_env("optout"),
            "TEXTPULSE_TOPIC_PREFIX": topic_prefix, "TEXTPULSE_HTTP_PORT": str(optout_port),
            "TEXTPULSE_LOG_FORMAT": "text"}
     optout = Process("optout", [sys.executable, "-m", "services.optout"], dict(os.environ, **env), tmp_path)

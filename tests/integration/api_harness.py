@@ -23,10 +23,12 @@ import uvicorn
 from fastapi import FastAPI
 
 from libs.common.kafka import ensure_topics
+from libs.common.kafka_security import KafkaAccess
 from libs.common.settings import Settings, load_settings
 from libs.common.topics import CAMPAIGN_DUE, CONSENT
 from services.api import auth, auth_db
 from services.api.main import build
+from tests.kafka_cluster import as_access, settings_overrides
 from tests.sealed_credentials import seal_credentials
 
 PASSWORD = "correct horse battery staple"
@@ -38,18 +40,18 @@ def password_hash() -> str:
     return auth.hash_password(PASSWORD)
 
 
-def api_settings(database_url: str, kafka_bootstrap: str, prefix: str, **overrides: Any) -> Settings:
+def api_settings(database_url: str, kafka_bootstrap: KafkaAccess | str, prefix: str, **overrides: Any) -> Settings:
     # Every test signs in from 127.0.0.1 into one database a session: the per-address limit has tests of its own.
-    return load_settings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix,
+    return load_settings(database_url=database_url, **settings_overrides(kafka_bootstrap), topic_prefix=prefix,
                          db_pool_min_size=1, db_pool_max_size=5,
                          **({"env": "test", "sign_in_max_per_address": 10_000} | overrides))
 
 
 @asynccontextmanager
-async def api_app(database_url: str, kafka_bootstrap: str, **overrides: Any) -> AsyncIterator[FastAPI]:
+async def api_app(database_url: str, kafka_bootstrap: KafkaAccess | str, **overrides: Any) -> AsyncIterator[FastAPI]:
     """The API app as ``services.api.main.build`` makes it, on the test database and its own topics."""
     prefix = f"t{uuid.uuid4().hex[:10]}."
-    await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE, CONSENT], prefix=prefix)
+    await ensure_topics(as_access(kafka_bootstrap), [CAMPAIGN_DUE, CONSENT], prefix=prefix)
     async with build(api_settings(database_url, kafka_bootstrap, prefix, **overrides)) as service:
         yield service.app
 
@@ -69,10 +71,10 @@ class _Server(uvicorn.Server):
 
 
 @asynccontextmanager
-async def serving_api(database_url: str, kafka_bootstrap: str, **overrides: Any) -> AsyncIterator[str]:
+async def serving_api(database_url: str, kafka_bootstrap: KafkaAccess | str, **overrides: Any) -> AsyncIterator[str]:
     """The API as ``services.api.main.build`` makes it, served by uvicorn on a free port; yields its URL."""
     prefix = f"t{uuid.uuid4().hex[:10]}."
-    await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE, CONSENT], prefix=prefix)
+    await ensure_topics(as_access(kafka_bootstrap), [CAMPAIGN_DUE, CONSENT], prefix=prefix)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     settings = api_settings(database_url, kafka_bootstrap, prefix, public_base_url=url, http_port=port, **overrides)
@@ -101,7 +103,9 @@ def client_for(app: FastAPI, *, keep_cookies: bool = False) -> httpx.AsyncClient
 
 
 @asynccontextmanager
-async def api_client(database_url: str, kafka_bootstrap: str, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+async def api_client(
+    database_url: str, kafka_bootstrap: KafkaAccess | str, **overrides: Any
+) -> AsyncIterator[httpx.AsyncClient]:
     async with api_app(database_url, kafka_bootstrap, **overrides) as app, client_for(app) as client:
         yield client
 

@@ -32,6 +32,7 @@ from aiokafka import AIOKafkaConsumer
 from twilio.request_validator import HMAC_SHA1, HMAC_SHA256, RequestValidator
 
 from libs.common.kafka import ensure_topics
+from libs.common.kafka_security import KafkaAccess
 from libs.common.runtime import Service
 from libs.common.settings import load_settings
 from libs.common.topics import CONSENT, MESSAGE_STATUS
@@ -234,7 +235,7 @@ async def running_optout(
     database_url: str, kafka_bootstrap: str, pool: asyncpg.Pool, *, tuning: OptoutTuning = FAST, **settings: Any
 ) -> AsyncIterator[OptoutHarness]:
     prefix = f"t{uuid.uuid4().hex[:10]}."
-    await ensure_topics(kafka_bootstrap, [CONSENT, MESSAGE_STATUS], prefix=prefix)
+    await ensure_topics(KafkaAccess(kafka_bootstrap), [CONSENT, MESSAGE_STATUS], prefix=prefix)
     # Jobs other test modules left in the shared database must never reach a real host.
     settings.setdefault("imis_base_url", "http://127.0.0.1:9")
     config = load_settings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix,

@@ -34,6 +34,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from libs.common.kafka import ensure_topics
+from libs.common.kafka_security import KafkaAccess
 from libs.common.settings import load_settings
 from libs.common.topics import CAMPAIGN_DUE, CONSENT
 from services.api import auth_db
@@ -91,7 +92,7 @@ class AppWithLifespan:
         database_url, kafka_bootstrap, overrides = self.args
         prefix = f"t{uuid.uuid4().hex[:10]}."
         await receive()  # lifespan.startup
-        await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE, CONSENT], prefix=prefix)
+        await ensure_topics(KafkaAccess(kafka_bootstrap), [CAMPAIGN_DUE, CONSENT], prefix=prefix)
         async with build(api_harness.api_settings(database_url, kafka_bootstrap, prefix, **overrides)) as service:
             self.app = service.app
             await send({"type": "lifespan.startup.complete"})

@@ -27,6 +27,7 @@ from libs.common.csv_audience import CsvStream
 from libs.common.events import CampaignDue
 from libs.common.imis_iqa import RetryPolicy
 from libs.common.kafka import EventConsumer, EventPublisher, ensure_topics
+from libs.common.kafka_security import KafkaAccess
 from libs.common.topics import CAMPAIGN_DUE, RECIPIENTS
 from services.api import erasure, upload_storage, uploads_db
 from services.audience.db import AudienceStore
@@ -154,14 +155,14 @@ async def read_all(bootstrap: str, topic: str) -> list[tuple[str, dict[str, Any]
 @pytest.fixture(scope="module")
 async def harness(db_pool: asyncpg.Pool, kafka_bootstrap: str, imis: ServerThread) -> AsyncIterator[Harness]:
     prefix = f"t{uuid.uuid4().hex[:10]}."
-    await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE, RECIPIENTS], prefix=prefix)
+    await ensure_topics(KafkaAccess(kafka_bootstrap), [CAMPAIGN_DUE, RECIPIENTS], prefix=prefix)
     store = AudienceStore(db_pool, TEST_SECRETS)
     await store.check()
     async with (running_publisher(kafka_bootstrap, prefix) as (publisher, producer),
                 httpx.AsyncClient(timeout=httpx.Timeout(2.0)) as http):
         imis_settings = ImisSettings(http, imis.url, RetryPolicy(3, 0.01, 0.05))
         resolver = AudienceResolver(store, RecipientPublisher(producer, prefix=prefix), imis_settings, publish_batch=3)
-        consumer = EventConsumer(bootstrap=kafka_bootstrap, group_id=f"{prefix}audience",
+        consumer = EventConsumer(kafka=KafkaAccess(kafka_bootstrap), group_id=f"{prefix}audience",
                                  handlers={CAMPAIGN_DUE: resolver.handle}, publisher=publisher, prefix=prefix,
                                  session_timeout_ms=6000, max_retry_s=5)
         async with running_consumer(consumer):

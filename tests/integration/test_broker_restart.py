@@ -22,6 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from deploy.stack import REPO, VAR, wait_for_kafka
 from libs.common.events import CampaignDue
 from libs.common.kafka import EventConsumer, ensure_topics
+from libs.common.kafka_security import KafkaAccess
 from libs.common.topics import CAMPAIGN_DUE
 from tests.conftest import eventually
 from tests.kafka_helpers import running_consumer, running_publisher
@@ -45,7 +46,7 @@ class OwnBroker:
                    TEXTPULSE_KAFKA_CONTROLLER_PORT=str(_free_port()),
                    TEXTPULSE_KAFKA_LIBS=str(VAR / "kafka" / "libs"))
         subprocess.run(["bash", str(REPO / "deploy/local/kafka.sh")], check=True, env=env, capture_output=True)
-        await wait_for_kafka(self.bootstrap, timeout=90)
+        await wait_for_kafka(KafkaAccess(self.bootstrap), timeout=90)
 
     async def stop(self) -> None:
         pid = int((self.var / "run" / "kafka.pid").read_text())
@@ -77,7 +78,7 @@ async def _committed(bootstrap: str, group: str, topic: str) -> int:
 
 async def test_consumer_resumes_from_its_committed_offset_after_a_broker_restart(broker: OwnBroker) -> None:
     prefix, group = "restart.", "restart-group"
-    await ensure_topics(broker.bootstrap, [CAMPAIGN_DUE], prefix=prefix)
+    await ensure_topics(KafkaAccess(broker.bootstrap), [CAMPAIGN_DUE], prefix=prefix)
     handled: list[uuid.UUID] = []
 
     async def record(event: CampaignDue) -> None:
@@ -89,7 +90,7 @@ async def test_consumer_resumes_from_its_committed_offset_after_a_broker_restart
 
     before, after = [due() for _ in range(20)], [due() for _ in range(20)]
     async with running_publisher(broker.bootstrap, prefix) as (publisher, _):
-        consumer = EventConsumer(bootstrap=broker.bootstrap, group_id=group, handlers={CAMPAIGN_DUE: record},
+        consumer = EventConsumer(kafka=KafkaAccess(broker.bootstrap), group_id=group, handlers={CAMPAIGN_DUE: record},
                                  publisher=publisher, prefix=prefix, session_timeout_ms=6000)
         async with running_consumer(consumer):
             for event in before:

@@ -11,6 +11,7 @@ import pytest
 from libs.common.errors import ConfigurationError, PermanentError, RetryableError
 from libs.common.events import CampaignDue
 from libs.common.kafka import EventConsumer, ensure_topics
+from libs.common.kafka_security import KafkaAccess
 from libs.common.topics import ALL_TOPICS, CAMPAIGN_DUE
 from tests.conftest import eventually
 from tests.kafka_helpers import read_topic, running_consumer, running_publisher
@@ -24,8 +25,8 @@ def _due(**changes: object) -> CampaignDue:
 
 
 async def test_ensure_topics_twice_leaves_the_same_topics(kafka_bootstrap: str, topic_prefix: str) -> None:
-    first = await ensure_topics(kafka_bootstrap, ALL_TOPICS, prefix=topic_prefix)
-    second = await ensure_topics(kafka_bootstrap, ALL_TOPICS, prefix=topic_prefix)
+    first = await ensure_topics(KafkaAccess(kafka_bootstrap), ALL_TOPICS, prefix=topic_prefix)
+    second = await ensure_topics(KafkaAccess(kafka_bootstrap), ALL_TOPICS, prefix=topic_prefix)
     assert first == second
     assert first[f"{topic_prefix}textpulse.recipients"] == 12
     assert first[f"{topic_prefix}textpulse.recipients.dlq"] == 1
@@ -33,15 +34,15 @@ async def test_ensure_topics_twice_leaves_the_same_topics(kafka_bootstrap: str, 
 
 
 async def test_a_partition_count_that_differs_is_refused(kafka_bootstrap: str, topic_prefix: str) -> None:
-    await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE], prefix=topic_prefix)
+    await ensure_topics(KafkaAccess(kafka_bootstrap), [CAMPAIGN_DUE], prefix=topic_prefix)
     with pytest.raises(ConfigurationError, match="has 6 partitions, expected 9"):
-        await ensure_topics(kafka_bootstrap, [replace(CAMPAIGN_DUE, partitions=9)], prefix=topic_prefix)
+        await ensure_topics(KafkaAccess(kafka_bootstrap), [replace(CAMPAIGN_DUE, partitions=9)], prefix=topic_prefix)
 
 
 async def test_poisoned_events_go_to_the_dlq_and_the_next_good_event_is_handled(
     kafka_bootstrap: str, topic_prefix: str
 ) -> None:
-    await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE], prefix=topic_prefix)
+    await ensure_topics(KafkaAccess(kafka_bootstrap), [CAMPAIGN_DUE], prefix=topic_prefix)
     topic = CAMPAIGN_DUE.full_name(topic_prefix)
     handled: list[CampaignDue] = []
     crash_run, refuse_run = uuid.uuid4(), uuid.uuid4()
@@ -67,7 +68,7 @@ async def test_poisoned_events_go_to_the_dlq_and_the_next_good_event_is_handled(
         for value in poison:
             await publisher.publish_raw(topic, value, key=b"k")  # all on one partition, before the good one
         await publisher.publish(CAMPAIGN_DUE, good, key="k")
-        consumer = EventConsumer(bootstrap=kafka_bootstrap, group_id=f"{topic_prefix}g",
+        consumer = EventConsumer(kafka=KafkaAccess(kafka_bootstrap), group_id=f"{topic_prefix}g",
                                  handlers={CAMPAIGN_DUE: handle}, publisher=publisher, prefix=topic_prefix)
         async with running_consumer(consumer):
             await eventually(lambda: handled, timeout=30)
@@ -85,7 +86,7 @@ async def test_poisoned_events_go_to_the_dlq_and_the_next_good_event_is_handled(
 
 
 async def test_a_retryable_failure_is_retried_then_handled_once(kafka_bootstrap: str, topic_prefix: str) -> None:
-    await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE], prefix=topic_prefix)
+    await ensure_topics(KafkaAccess(kafka_bootstrap), [CAMPAIGN_DUE], prefix=topic_prefix)
     attempts: list[uuid.UUID] = []
     handled: list[uuid.UUID] = []
 
@@ -98,7 +99,7 @@ async def test_a_retryable_failure_is_retried_then_handled_once(kafka_bootstrap:
     event = _due()
     async with running_publisher(kafka_bootstrap, topic_prefix) as (publisher, _):
         await publisher.publish(CAMPAIGN_DUE, event, key="k")
-        consumer = EventConsumer(bootstrap=kafka_bootstrap, group_id=f"{topic_prefix}g",
+        consumer = EventConsumer(kafka=KafkaAccess(kafka_bootstrap), group_id=f"{topic_prefix}g",
                                  handlers={CAMPAIGN_DUE: flaky}, publisher=publisher, prefix=topic_prefix)
         async with running_consumer(consumer):
             await eventually(lambda: handled, timeout=30)
@@ -109,7 +110,7 @@ async def test_a_retryable_failure_is_retried_then_handled_once(kafka_bootstrap:
 async def test_committed_events_are_not_handled_again_by_the_next_consumer(
     kafka_bootstrap: str, topic_prefix: str
 ) -> None:
-    await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE], prefix=topic_prefix)
+    await ensure_topics(KafkaAccess(kafka_bootstrap), [CAMPAIGN_DUE], prefix=topic_prefix)
     seen: list[uuid.UUID] = []
 
     async def record(event: CampaignDue) -> None:
@@ -118,7 +119,7 @@ async def test_committed_events_are_not_handled_again_by_the_next_consumer(
     first, second = _due(), _due()
     async with running_publisher(kafka_bootstrap, topic_prefix) as (publisher, _):
         def consumer() -> EventConsumer:
-            return EventConsumer(bootstrap=kafka_bootstrap, group_id=f"{topic_prefix}g",
+            return EventConsumer(kafka=KafkaAccess(kafka_bootstrap), group_id=f"{topic_prefix}g",
                                  handlers={CAMPAIGN_DUE: record}, publisher=publisher, prefix=topic_prefix)
 
         await publisher.publish(CAMPAIGN_DUE, first, key="k")

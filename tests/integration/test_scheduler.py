@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from libs.common.db import create_pool
 from libs.common.kafka import EventPublisher, ensure_topics
+from libs.common.kafka_security import KafkaAccess
 from libs.common.topics import CAMPAIGN_DUE
 from services.scheduler.loop import Scheduler, run_forever, tick
 from tests.conftest import eventually
@@ -25,7 +26,7 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 
 @pytest.fixture
 async def topic(kafka_bootstrap: str, topic_prefix: str) -> str:
-    await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE], prefix=topic_prefix)
+    await ensure_topics(KafkaAccess(kafka_bootstrap), [CAMPAIGN_DUE], prefix=topic_prefix)
     return CAMPAIGN_DUE.full_name(topic_prefix)
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from libs.common.events import ConsentChanged, MessageStatus, SendResult
 from libs.common.kafka import EventPublisher, ensure_topics
+from libs.common.kafka_security import KafkaAccess
 from libs.common.settings import load_settings
 from libs.common.topics import CONSENT, MESSAGE_STATUS, SEND_RESULTS
 from services.usage.conditions import OptedOutRule
@@ -87,7 +88,7 @@ class Usage:
 @pytest.fixture(scope="module")
 async def usage(database_url: str, kafka_bootstrap: str, db_pool: asyncpg.Pool) -> AsyncIterator[Usage]:
     prefix = f"t{uuid.uuid4().hex[:10]}."
-    await ensure_topics(kafka_bootstrap, TOPICS, prefix=prefix)
+    await ensure_topics(KafkaAccess(kafka_bootstrap), TOPICS, prefix=prefix)
     settings = load_settings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix,
                              public_base_url="https://app.textpulse.test", smtp_port=9)
     async with build(settings, TUNING) as service, running_publisher(kafka_bootstrap, prefix) as (publisher, _):

@@ -1,0 +1,61 @@
+"""The ACLs follow the topic manifest: each service reads what it consumes (in its own group), writes what
+it produces and the DLQs of what it consumes, and may do nothing else; the README shows the same set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from libs.common.kafka_acls import USERS, AclBinding, acl_commands, acl_table, all_acls, service_acls
+from libs.common.topics import ALL_TOPICS, SERVICES
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _ops(service: str, prefix: str = "") -> set[tuple[str, str, str]]:
+    return {(r.resource_type, r.name, r.operation) for r in service_acls(service, prefix)}
+
+
+def test_the_opt_out_service_writes_its_two_topics_and_reads_nothing() -> None:
+    assert _ops("optout") == {
+        ("topic", "textpulse.consent", "Write"), ("topic", "textpulse.message-status", "Write"),
+        ("topic", "textpulse.consent.dlq", "Describe"), ("topic", "textpulse.message-status.dlq", "Describe")}
+
+
+def test_the_dispatcher_reads_recipients_in_its_group_and_writes_results_and_dead_letters() -> None:
+    ops = _ops("dispatcher", prefix="t1.")
+    assert ("topic", "t1.textpulse.recipients", "Read") in ops
+    assert ("group", "t1.dispatcher", "Read") in ops
+    assert ("topic", "t1.textpulse.recipients.dlq", "Write") in ops
+    assert ("topic", "t1.textpulse.send-results", "Write") in ops
+    assert not {op for op in ops if op[2] == "Write"} - {("topic", "t1.textpulse.recipients.dlq", "Write"),
+                                                         ("topic", "t1.textpulse.send-results", "Write")}
+
+
+def test_every_acl_follows_from_the_manifest_and_nobody_but_the_producer_writes_a_topic() -> None:
+    for spec in ALL_TOPICS:
+        writers = {r.user for r in all_acls() if r.name == spec.name and r.operation == "Write"}
+        readers = {r.user for r in all_acls() if r.name == spec.name and r.operation == "Read"}
+        assert writers == spec.producers and readers == spec.consumers, spec.name
+    groups = {(r.user, r.name) for r in all_acls() if r.resource_type == "group"}
+    assert groups == {(s, s) for s in SERVICES if any(s in spec.consumers for spec in ALL_TOPICS)}
+    assert set(USERS) == {"admin", *SERVICES}
+
+
+def test_an_unknown_service_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown service 'mailer'"):
+        service_acls("mailer")
+
+
+def test_the_readme_shows_the_acl_set_the_code_applies() -> None:
+    assert acl_table() in README.read_text(), "README's ACL table is stale: paste `python -m deploy.acls table`"
+
+
+def test_the_kafka_acls_commands_name_every_rule() -> None:
+    commands = acl_commands("", "kafka-1:9093")
+    assert len(commands) == len(all_acls())
+    rule = AclBinding("scheduler", "topic", "textpulse.campaign-due", "Write")
+    assert ("kafka-acls.sh --bootstrap-server kafka-1:9093 --command-config admin.properties --add "
+            "--allow-principal User:scheduler --operation Write --topic textpulse.campaign-due") in commands
+    assert rule in all_acls()
