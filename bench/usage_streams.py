@@ -1,7 +1,6 @@
-"""Usage rollups: the usage service's consumer against a faust-streaming agent, on the same load.
+"""Usage rollups: the usage service's consumer against faust-streaming agents, on the same load.
 
-    python -m bench.usage_streams [--events 200000] [--kill-at 0.4]
-    python -m bench.usage_streams --events 20000   # about five minutes
+    python -m bench.usage_streams [--events 20000] [--kill-at 0.4] [--only usage usage-faust ...]
 
 Needs PostgreSQL and Kafka (``python -m deploy.stack infra``). Generates one load: ``events / 2`` send-results
 on 12 runs (1 to 3 segments each), and one final status for each message (delivered, or undelivered with
@@ -10,15 +9,19 @@ service publish them. Each implementation then runs as a real process, one at a 
 database seeded with the same runs and send ledger:
 
 - ``service``: ``python -m services.usage`` (the project's consumer: commits after each batch);
-- ``faust``: ``python -m bench.faust_usage`` (faust-streaming agents calling the same handlers; faust acks
-  each event and commits acked offsets every 2.8 s).
+- ``faust``: ``python -m bench.faust_usage`` (faust-streaming agents calling the same handlers, one per
+  topic, so the topics are handled concurrently; faust acks each event and commits acked offsets every 2.8 s);
+- ``faust, one agent``: one agent on the three topics, one event at a time, as the service's consumer;
+- ``faust, exactly_once``: per-topic agents with ``processing_guarantee="exactly_once"`` (Kafka transactions).
 
 Each runs twice: once through (events/s from its first event to its last, CPU seconds per 1,000 events
 and peak RSS of the worker process from /proc), and once killed with SIGKILL when ``--kill-at`` of the
 events were handled, then started again at once: the time from the restart to the first event handled
 past the kill, how many events were handled before the kill but not committed (so delivered again), and
 whether the final rollups equal what was produced (events lost or counted twice). The rollups of every
-run are also compared with one another, column by column. Not run in CI.
+run are also compared, column by column, with the service's on the same load. Not run in CI. Each run is
+latency-bound on PostgreSQL (a transaction of several statements per event), about a hundred events a second
+per process on a busy 2-core machine: 20,000 events take about 30 minutes for all eight runs.
 """
 
 from __future__ import annotations
@@ -34,25 +37,19 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import IO, Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.api_process import free_port
+from bench.dispatch import cpu_seconds, peak_rss_mb
 from bench.report import result
+from bench.usage_load import COUNTERS, RUNS, TOPICS, Load, make_load, produce, seed
 from deploy.stack import REPO, VAR, bootstrap_servers, database_url
 from libs.common.db import apply_migrations
-from libs.common.events import Event, MessageStatus, SendResult
-from libs.common.kafka import ensure_topics
-from libs.common.topics import CONSENT, MESSAGE_STATUS, SEND_RESULTS, TopicSpec
 
-TOPICS: tuple[TopicSpec[Event], ...] = (SEND_RESULTS, MESSAGE_STATUS, CONSENT)
-RUNS = 12
-SENDER = "+18885550100"
-COUNTERS = ("messages", "segments", "delivered", "undelivered")
 # Every event handled adds exactly one here: a send-result one message, a status one delivered or
 # undelivered, or one held status (which, once its send-result arrives, becomes a message and a status).
 PROGRESS_SQL = """SELECT coalesce((SELECT sum(messages + delivered + undelivered) FROM usage_runs), 0)
@@ -77,86 +74,8 @@ class Implementation:
 SERVICE = Implementation("service", "services.usage", "usage")
 FAUST = Implementation("faust", "bench.faust_usage", "usage-faust")
 FAUST_ONE = Implementation("faust, one agent", "bench.faust_usage", "usage-faust-one", ("--one-agent",))
-
-
-@dataclass(frozen=True)
-class Message:
-    run_id: uuid.UUID
-    recipient_id: uuid.UUID
-    sid: str
-    to: str
-    segments: int
-    delivered: bool
-
-
-@dataclass
-class Load:
-    """The generated events and the rollups they must produce, per run."""
-
-    org_id: uuid.UUID
-    campaign_id: uuid.UUID
-    run_ids: list[uuid.UUID]
-    messages: list[Message]
-
-    @property
-    def events(self) -> int:
-        return 2 * len(self.messages)
-
-    def expected(self) -> dict[uuid.UUID, dict[str, int]]:
-        totals = {run: dict.fromkeys(COUNTERS, 0) for run in self.run_ids}
-        for m in self.messages:
-            row = totals[m.run_id]
-            row["messages"] += 1
-            row["segments"] += m.segments
-            row["delivered" if m.delivered else "undelivered"] += 1
-        return totals
-
-
-def make_load(events: int) -> Load:
-    run_ids = [uuid.uuid4() for _ in range(RUNS)]
-    messages = [Message(run_ids[i % RUNS], uuid.uuid4(), f"SM{uuid.uuid4().hex}", f"+1415555{i % 10_000:04d}",
-                        1 + i % 3, i % 10 != 0) for i in range(events // 2)]
-    return Load(uuid.uuid4(), uuid.uuid4(), run_ids, messages)
-
-
-async def seed(conn: asyncpg.Connection, load: Load) -> None:
-    """The organisation, its runs and the dispatcher's send ledger that the send-results point at."""
-    await conn.execute("INSERT INTO organisations (id, slug, name) VALUES ($1, $2, 'Bench')",
-                       load.org_id, f"bench-{load.org_id.hex[:12]}")
-    await conn.execute("INSERT INTO campaigns (id, org_id, name, body) VALUES ($1, $2, 'Bench', 'Hi')",
-                       load.campaign_id, load.org_id)
-    for run_id in load.run_ids:
-        await conn.execute("INSERT INTO campaign_runs (id, org_id, campaign_id, occurrence_at, state) "
-                           "VALUES ($1, $2, $3, now(), 'sending')", run_id, load.org_id, load.campaign_id)
-    await conn.copy_records_to_table(
-        "send_ledger", columns=["run_id", "recipient_id", "org_id", "sender", "to_number", "segments", "state",
-                                "message_sid"],
-        records=[(m.run_id, m.recipient_id, load.org_id, SENDER, m.to, m.segments, "sent", m.sid)
-                 for m in load.messages])
-
-
-async def produce(bootstrap: str, prefix: str, load: Load) -> None:
-    await ensure_topics(bootstrap, TOPICS, prefix=prefix)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024)
-    await producer.start()
-    try:
-        sent_at = datetime.now(UTC)
-        pending = []
-        for m in load.messages:
-            result_event = SendResult(org_id=load.org_id, run_id=m.run_id, recipient_id=m.recipient_id, sender=SENDER,
-                                      to=m.to, outcome="sent", message_sid=m.sid, segments=m.segments,
-                                      occurred_at=sent_at)
-            pending.append(await producer.send(SEND_RESULTS.full_name(prefix), result_event.model_dump_json().encode(),
-                                               key=str(m.run_id).encode()))
-        for m in load.messages:
-            status = MessageStatus(org_id=load.org_id, message_sid=m.sid,
-                                   status="delivered" if m.delivered else "undelivered",
-                                   error_code=None if m.delivered else 30003)
-            pending.append(await producer.send(MESSAGE_STATUS.full_name(prefix), status.model_dump_json().encode(),
-                                               key=m.sid.encode()))
-        await asyncio.gather(*pending)
-    finally:
-        await producer.stop()
+FAUST_EOS = Implementation("faust, exactly_once", "bench.faust_usage", "usage-faust-eos", ("--exactly-once",))
+IMPLEMENTATIONS = {i.group_suffix: i for i in (SERVICE, FAUST, FAUST_ONE, FAUST_EOS)}
 
 
 @dataclass
@@ -198,12 +117,10 @@ class Worker:
         return self.proc
 
     def cpu_s(self) -> float:
-        fields = _read(f"/proc/{self.alive().pid}/stat").rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        return cpu_seconds(self.alive().pid)
 
     def peak_rss_mb(self) -> float:
-        status = _read(f"/proc/{self.alive().pid}/status")
-        return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")) / 1024
+        return peak_rss_mb(self.alive().pid)
 
     def kill(self) -> None:
         proc = self.alive()
@@ -219,11 +136,6 @@ class Worker:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-
-
-def _read(path: str) -> str:
-    with open(path) as f:
-        return f.read()
 
 
 @asynccontextmanager
@@ -370,7 +282,7 @@ def report(outcomes: list[Outcome]) -> None:
                    "yes" if o.rollups == reference.rollups else "NO")
 
 
-async def main_async(events: int, kill_at: float) -> list[Outcome]:
+async def main_async(events: int, kill_at: float, chosen: list[Implementation]) -> list[Outcome]:
     outcomes = []
     bootstrap = bootstrap_servers()
     for killed in (False, True):
@@ -378,7 +290,7 @@ async def main_async(events: int, kill_at: float) -> list[Outcome]:
         prefix = f"bench{uuid.uuid4().hex[:8]}."
         await produce(bootstrap, prefix, load)
         try:
-            for impl in (SERVICE, FAUST, FAUST_ONE):
+            for impl in chosen:
                 print(f"-- {impl.name}{', kill -9 mid-stream' if killed else ''}: {load.events:,} events",
                       flush=True)
                 outcomes.append(await run_one(impl, load, prefix, admin_url=database_url(), bootstrap=bootstrap,
@@ -399,14 +311,16 @@ async def delete_topics(bootstrap: str, prefix: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.usage_streams", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=200_000, help="send-results plus statuses (even, >= 24)")
+    parser.add_argument("--events", type=int, default=20_000, help="send-results plus statuses (even, >= 24)")
     parser.add_argument("--kill-at", type=float, default=0.4, help="share of the events handled before kill -9")
+    parser.add_argument("--only", nargs="+", choices=list(IMPLEMENTATIONS), default=list(IMPLEMENTATIONS),
+                        help="the implementations to run, by consumer group (default: all)")
     args = parser.parse_args()
     if args.events < 2 * RUNS or args.events % 2:
         parser.error(f"--events must be even and at least {2 * RUNS}")
     if not 0 < args.kill_at < 1:
         parser.error("--kill-at must be between 0 and 1")
-    report(asyncio.run(main_async(args.events, args.kill_at)))
+    report(asyncio.run(main_async(args.events, args.kill_at, [IMPLEMENTATIONS[name] for name in args.only])))
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ MAX_RETRY_S = 120.0  # as the usage service's default
 class UsageStreams(faust.App):
     """The faust app; its PostgreSQL pool and DLQ publisher open before the agents start."""
 
-    def __init__(self, settings: Settings, group: str) -> None:
+    def __init__(self, settings: Settings, group: str, *, exactly_once: bool = False) -> None:
         self.settings = settings
         self.group_id = f"{settings.topic_prefix}{group}"
         super().__init__(
@@ -52,6 +52,7 @@ class UsageStreams(faust.App):
             topic_disable_leader=True,  # no extra leader-election topic: there are no tables
             web_enabled=False,
             datadir=Path(tempfile.gettempdir()) / f"textpulse-faust-{self.group_id}",  # stays empty: no tables
+            processing_guarantee="exactly_once" if exactly_once else "at_least_once",
         )
         self._stack = AsyncExitStack()
         self._connections: Connections | None = None
@@ -98,12 +99,16 @@ class UsageStreams(faust.App):
                                 stopping=self._stopping)
 
 
-def build_app(settings: Settings, *, one_agent: bool = False) -> UsageStreams:
+def build_app(settings: Settings, *, one_agent: bool = False, exactly_once: bool = False) -> UsageStreams:
     """The app with an agent on each usage topic (under the settings' topic prefix), so the topics are
-    handled concurrently; ``one_agent``: one agent for all three, one event at a time, as the service does."""
-    app = UsageStreams(settings, "usage-faust-one" if one_agent else "usage-faust")
+    handled concurrently; ``one_agent``: one agent for all three, one event at a time, as the service does.
+    ``exactly_once``: faust's Kafka transactions (see the module's docstring). Each variant has its own group.
+    """
+    group = "usage-faust" + ("-one" if one_agent else "") + ("-eos" if exactly_once else "")
+    app = UsageStreams(settings, group, exactly_once=exactly_once)
     names = [spec.full_name(settings.topic_prefix) for spec in TOPICS]
-    for group in ([names] if one_agent else [[name] for name in names]):
-        topic = app.topic(*group, key_type=bytes, value_type=bytes)
-        app.agent(topic, name="usage-" + "+".join(n.removeprefix(settings.topic_prefix) for n in group))(app.handle)
+    for subscribed in ([names] if one_agent else [[name] for name in names]):
+        topic = app.topic(*subscribed, key_type=bytes, value_type=bytes)
+        name = "usage-" + "+".join(n.removeprefix(settings.topic_prefix) for n in subscribed)
+        app.agent(topic, name=name)(app.handle)
     return app

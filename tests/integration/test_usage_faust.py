@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.usage_streams import FAUST, SERVICE, make_load, produce, run_one
+from bench.usage_load import make_load, produce
+from bench.usage_streams import FAUST, SERVICE, run_one
 from libs.common.events import SendResult
 from libs.common.topics import SEND_RESULTS
 from tests.kafka_helpers import read_topic, running_publisher
