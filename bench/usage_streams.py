@@ -187,7 +187,7 @@ async def run_one(impl: Implementation, load: Load, prefix: str, *, admin_url: s
     async with scratch_database(admin_url, load) as url:
         pool = await asyncpg.create_pool(url, min_size=1, max_size=1)
         (VAR / "log").mkdir(parents=True, exist_ok=True)
-        log = open(VAR / "log" / f"bench-usage-streams-{impl.group_suffix}.log", "ab")  # noqa: SIM115 - closed below
+        log = open(VAR / "log" / f"bench-usage-streams-{impl.group_suffix}.log", "ab")
         env = dict(os.environ, TEXTPULSE_DATABASE_URL=url, TEXTPULSE_TOPIC_PREFIX=prefix,
                    TEXTPULSE_KAFKA_BOOTSTRAP_SERVERS=bootstrap, TEXTPULSE_HTTP_PORT=str(free_port()),
                    TEXTPULSE_LOG_FORMAT="text")

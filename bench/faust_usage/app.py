@@ -1,4 +1,4 @@
-"""A faust app with one agent per usage topic, writing the usage rollups into PostgreSQL.
+"""A faust app whose agents write the usage rollups into PostgreSQL: one per usage topic, or one for all.
 
     app = build_app(load_settings())
     app.main()  # faust's CLI: `python -m bench.faust_usage` runs a worker
