@@ -214,34 +214,8 @@ class EventConsumer:
 
     async def _process(self, record: ConsumerRecord) -> None:
         spec, handler = self._routes[record.topic]
-        try:
-            event = decode_event(spec, record.value)
-        except PermanentError as exc:
-            await self._dead_letter(record, exc.code, str(exc))
-            return
-        started = asyncio.get_running_loop().time()
-        delay = 0.1
-        while True:
-            try:
-                await handler(event)
-                return
-            except RetryableError as exc:
-                waited = asyncio.get_running_loop().time() - started
-                if waited >= self._max_retry_s or self._stopping.is_set():
-                    if self._stopping.is_set():
-                        raise  # not committed: the next owner gets it again
-                    await self._dead_letter(record, "retries_exhausted", f"{exc.code}: {exc}")
-                    return
-                log.warning("event.retrying", extra={"topic": record.topic, "offset": record.offset, "code": exc.code})
-                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-                delay = min(delay * 2, 10.0)
-            except PermanentError as exc:
-                await self._dead_letter(record, exc.code, str(exc))
-                return
-            except Exception as exc:  # noqa: BLE001 - a handler bug must not stop the consumer
-                log.exception("event.handler_crashed", extra={"topic": record.topic, "offset": record.offset})
-                await self._dead_letter(record, "handler_crashed", f"{type(exc).__name__}: {exc}")
-                return
+        await handle_record(record, spec, handler, dead_letter=self._dead_letter, max_retry_s=self._max_retry_s,
+                            stopping=self._stopping)
 
     async def _dead_letter(self, record: ConsumerRecord, code: str, error: str) -> None:
         await dead_letter(self._publisher, record, code, error, group_id=self._group_id, stopping=self._stopping)
@@ -280,6 +254,45 @@ async def dead_letter(publisher: EventPublisher, record: ConsumerRecord, code: s
         "event.dead_lettered",
         extra={"topic": record.topic, "partition": record.partition, "offset": record.offset, "code": code},
     )
+
+
+async def handle_record(record: ConsumerRecord, spec: TopicSpec[Event], handler: Handler, *,
+                        dead_letter: Callable[[ConsumerRecord, str, str], Awaitable[None]], max_retry_s: float,
+                        stopping: asyncio.Event) -> None:
+    """Validate one record and hand it to ``handler``: the consumer contract above, for any runtime.
+
+    Returns once the record was handled or dead-lettered (``dead_letter(record, code, error)``), so the
+    caller may commit past it. Raises the RetryableError only when ``stopping`` is set: the record must not
+    be committed, and the partition's next owner gets it again.
+    """
+    try:
+        event = decode_event(spec, record.value)
+    except PermanentError as exc:
+        await dead_letter(record, exc.code, str(exc))
+        return
+    started = asyncio.get_running_loop().time()
+    delay = 0.1
+    while True:
+        try:
+            await handler(event)
+            return
+        except RetryableError as exc:
+            waited = asyncio.get_running_loop().time() - started
+            if waited >= max_retry_s or stopping.is_set():
+                if stopping.is_set():
+                    raise  # not committed: the next owner gets it again
+                await dead_letter(record, "retries_exhausted", f"{exc.code}: {exc}")
+                return
+            log.warning("event.retrying", extra={"topic": record.topic, "offset": record.offset, "code": exc.code})
+            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+            delay = min(delay * 2, 10.0)
+        except PermanentError as exc:
+            await dead_letter(record, exc.code, str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - a handler bug must not stop the consumer
+            log.exception("event.handler_crashed", extra={"topic": record.topic, "offset": record.offset})
+            await dead_letter(record, "handler_crashed", f"{type(exc).__name__}: {exc}")
+            return
 
 
 def decode_event(spec: TopicSpec[E], value: bytes | None) -> E:
