@@ -93,7 +93,13 @@ class OptoutHarness:
     pool: asyncpg.Pool
     service: Service
     events: Collected
+    prefix: str = ""  # of this service's topics
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)  # its workers, then the event collector
     accepted: dict[str, int] = field(default_factory=dict)  # requests answered 200, by AccountSid
+
+    def workers_alive(self) -> bool:
+        """No worker has ended (in a real process, one that ends takes the process down: runtime.py)."""
+        return not any(task.done() for task in self.tasks[: len(self.service.workers)])
 
     async def new_org(self, *, sender_kind: str = "toll_free", shared_key: bool = False) -> Org:
         """An organisation with a Twilio account (and a webhook SharedKey if asked), one sender, and one
@@ -254,7 +260,7 @@ async def running_optout(
         transport = httpx.ASGITransport(app=service.app)
         try:
             async with httpx.AsyncClient(transport=transport, base_url="http://optout.test") as client:
-                yield OptoutHarness(client, pool, service, collected)
+                yield OptoutHarness(client, pool, service, collected, prefix=prefix, tasks=tasks)
         finally:
             for task in tasks:
                 task.cancel()
