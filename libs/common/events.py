@@ -105,7 +105,7 @@ class WebhookReceived(Event):
     kind: Literal["inbound", "status"]
     org_id: UUID
     account_sid: Annotated[str, StringConstraints(pattern=r"^AC[0-9a-f]{32}$")]
-    url: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+    url: Annotated[str, StringConstraints(min_length=1)]
     params: dict[str, str]
 
 

@@ -56,8 +56,10 @@ class WebhookIntake:
         wake: asyncio.Event,
         batch: int = 1000,
         session_timeout_ms: int = 10_000,
+        max_stall_s: float = 1.0,
     ) -> None:
         self._pool = pool
+        self._max_stall_s = max_stall_s  # PostgreSQL is tried again at least this often while it is away
         self._db = db
         self._publisher = publisher
         self._group_id = group_id
@@ -87,7 +89,8 @@ class WebhookIntake:
 
     async def run(self) -> None:
         """Consume until cancelled; an outage of either dependency is waited out on the same batch."""
-        await poll_forever(self.take_batch, stalled="webhooks.intake_stalled", poll_s=0.0, first_stall_s=0.2)
+        await poll_forever(self.take_batch, stalled="webhooks.intake_stalled", poll_s=0.0, first_stall_s=0.2,
+                           max_stall_s=self._max_stall_s)
 
     async def take_batch(self) -> int:
         """Fetch (unless a batch is held from a failed pass), store, commit; returns the records taken."""
