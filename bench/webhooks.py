@@ -444,6 +444,7 @@ async def outage(args: argparse.Namespace) -> None:
                 proc.kill()
         await pg.start()
         await pg.drop_database(db_url)
+        await pg.stop()  # started for this run only
         kafka = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
         await kafka.start()
         try:
