@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 
 from libs.common.events import Event, MessageStatus, SendResult
 from libs.common.kafka import ensure_topics
+from libs.common.kafka_security import KafkaAccess
 from libs.common.topics import CONSENT, MESSAGE_STATUS, SEND_RESULTS, TopicSpec
 
 TOPICS: tuple[TopicSpec[Event], ...] = (SEND_RESULTS, MESSAGE_STATUS, CONSENT)
@@ -84,7 +85,7 @@ async def seed(conn: asyncpg.Connection, load: Load) -> None:
 
 
 async def produce(bootstrap: str, prefix: str, load: Load) -> None:
-    await ensure_topics(bootstrap, TOPICS, prefix=prefix)
+    await ensure_topics(KafkaAccess(bootstrap), TOPICS, prefix=prefix)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024)
     await producer.start()
     try:

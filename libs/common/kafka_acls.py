@@ -60,7 +60,9 @@ def service_acls(service: str, prefix: str = "") -> list[AclBinding]:
             rules |= {AclBinding(service, "topic", topic, "Write"), AclBinding(service, "topic", dlq, "Describe")}
         if service in spec.checkers:
             rules |= {AclBinding(service, "topic", topic, "Describe"), AclBinding(service, "topic", dlq, "Describe")}
-    return sorted(rules)
+    # Kafka's Read and Write imply Describe: a topic read or written needs no Describe of its own.
+    used = {(r.resource_type, r.name) for r in rules if r.operation in ("Read", "Write")}
+    return sorted(r for r in rules if r.operation != "Describe" or (r.resource_type, r.name) not in used)
 
 
 def all_acls(prefix: str = "") -> list[AclBinding]:

@@ -7,8 +7,9 @@
 Each pass drains what is due (batch after batch while they come back full), then the worker sleeps for
 ``poll_s``, or less when ``wake`` is set (a route that just stored a row wakes its worker at once). When
 a pass fails because PostgreSQL (or another dependency named in ``transient``) is away, the failure is
-logged under ``stalled`` and the pass is tried again after a stall that doubles up to 10 s. Nothing is
-lost meanwhile: the rows stay in their table. Any other exception ends the loop, and the worker with it.
+logged under ``stalled`` and the pass is tried again after a stall that doubles up to ``max_stall_s``
+(10 s), or at once when ``wake`` is set meanwhile. Nothing is lost meanwhile: the rows stay in their
+table. Any other exception ends the loop, and the worker with it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ async def poll_forever(
     wake: asyncio.Event | None = None,
     transient: Callable[[BaseException], bool] = is_outage,
     first_stall_s: float = 0.5,
+    max_stall_s: float = _MAX_STALL_S,
 ) -> None:
     """Run ``work`` then wait, until cancelled; see the module docstring."""
     stall = first_stall_s
@@ -45,8 +47,11 @@ async def poll_forever(
             if not transient(exc):
                 raise
             log.warning(stalled, extra={"error": f"{type(exc).__name__}: {exc}"})
-            await asyncio.sleep(stall)
-            stall = min(stall * 2, _MAX_STALL_S)
+            if wake is None:
+                await asyncio.sleep(stall)
+            else:
+                await _wait_for_wakeup(wake, stall)
+            stall = min(stall * 2, max_stall_s)
             continue
         stall = first_stall_s
         if wake is None:

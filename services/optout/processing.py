@@ -39,6 +39,9 @@ class ProcessorTuning:
     max_attempts: int = 5
     retry_base_s: float = 1.0
     reconcile_every_s: float = 5.0
+    # While PostgreSQL is away the worker tries again at most this often: a STOP that waited out an
+    # outage in Kafka is applied within about this long of PostgreSQL coming back.
+    max_stall_s: float = 1.0
 
 
 class WebhookProcessor:
@@ -61,7 +64,7 @@ class WebhookProcessor:
     async def run(self) -> None:
         """Process until cancelled; a database outage is waited out."""
         await poll_forever(self._pass, stalled="webhooks.processing_stalled", poll_s=self._tuning.poll_s,
-                           wake=self._wake, first_stall_s=0.2)
+                           wake=self._wake, first_stall_s=0.2, max_stall_s=self._tuning.max_stall_s)
 
     async def _pass(self) -> None:
         await drain(self.process_batch, self._tuning.batch)

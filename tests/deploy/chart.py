@@ -5,7 +5,6 @@ module proxy into var/go when it is missing (so these tests never skip for want 
 from __future__ import annotations
 
 import copy
-import re
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -110,22 +109,15 @@ def _overlay(base: dict[str, Any], over: dict[str, Any]) -> None:
 
 
 def consumer_groups() -> dict[str, str]:
-    """Service -> the consumer group its main.py names (after the topic prefix)."""
-    groups = {}
-    for main in (REPO / "services").glob("*/main.py"):
-        found = re.findall(r'group_id=f"\{settings\.topic_prefix\}([\w.-]+)"', main.read_text())
-        if found:
-            (groups[main.parent.name],) = found
-    assert "dispatcher" in groups, "the dispatcher's consumer group was not found in services/dispatcher/main.py"
-    return groups
+    """Service -> its consumer group (after the topic prefix), for the services that consume a topic."""
+    from libs.common.topics import ALL_TOPICS, SERVICES, group_id
+
+    return {s: group_id(s) for s in SERVICES if any(s in spec.consumers for spec in ALL_TOPICS)}
 
 
 def checked_topics() -> dict[str, list[str]]:
-    """Service -> the topics its main.py checks at start (open_connections), which it describes with their DLQs."""
-    from libs.common import topics
+    """Service -> the topics the manifest says it produces, consumes or checks at start (with their DLQs)."""
+    from libs.common.topics import ALL_TOPICS, SERVICES
 
-    found = {}
-    for main in (REPO / "services").glob("*/main.py"):
-        (names,) = re.findall(r"open_connections\(settings_?, \[([A-Z_, ]+)\]", main.read_text())
-        found[main.parent.name] = [getattr(topics, n.strip()).name for n in names.split(",")]
-    return found
+    return {s: [spec.name for spec in ALL_TOPICS if s in spec.producers | spec.consumers | spec.checkers]
+            for s in SERVICES}

@@ -17,9 +17,11 @@ def _ops(service: str, prefix: str = "") -> set[tuple[str, str, str]]:
     return {(r.resource_type, r.name, r.operation) for r in service_acls(service, prefix)}
 
 
-def test_the_opt_out_service_writes_its_two_topics_and_reads_nothing() -> None:
+def test_the_opt_out_service_writes_its_three_topics_and_reads_only_its_webhooks_in_its_group() -> None:
     assert _ops("optout") == {
         ("topic", "textpulse.consent", "Write"), ("topic", "textpulse.message-status", "Write"),
+        ("topic", "textpulse.webhooks", "Write"), ("topic", "textpulse.webhooks", "Read"),
+        ("group", "optout", "Read"), ("topic", "textpulse.webhooks.dlq", "Write"),
         ("topic", "textpulse.consent.dlq", "Describe"), ("topic", "textpulse.message-status.dlq", "Describe")}
 
 
