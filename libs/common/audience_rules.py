@@ -49,6 +49,7 @@ __all__ = [
     "Verdict",
     "candidate_numbers",
     "classify",
+    "classify_each",
     "decide",
     "totals",
 ]
@@ -122,17 +123,34 @@ def classify(
     ``bad_numbers`` maps E.164 to Twilio's error code (or is a plain collection). Without a ``template``
     (the body is not known yet) rule 7 is skipped and queued rows have no body and 0 segments. Raises only
     ConfigurationError for an invalid ``default_country_prefix``; a member's bad data becomes its reason.
+
+    This is :func:`classify_each` followed by rules 1 and 8 over the whole list. The audience service
+    applies those two to a streamed audience in PostgreSQL instead (services/audience/stage.sql, the
+    same rules as set-based statements), so it never holds every member.
     """
+    rows = classify_each(members, template, start=0, default_country_prefix=default_country_prefix,
+                         suppressed=suppressed, bad_numbers=bad_numbers, smart_encoding=smart_encoding)
+    _mark_repeated_members(rows)
+    _attribute_households(rows)
+    return rows
+
+
+def classify_each(
+    members: Iterable[AudienceMember],
+    template: Template | None,
+    *,
+    start: int,
+    default_country_prefix: str,
+    suppressed: Collection[str],
+    bad_numbers: Mapping[str, int] | Collection[str],
+    smart_encoding: bool = False,
+) -> list[SnapshotRow]:
+    """Rules 2 to 7 for each member on its own, positions counted from ``start``: what a page of a streamed
+    audience can be told without the rest. Rules 1 and 8 (repeats across the audience) come after."""
     rows: list[SnapshotRow] = []
-    seen_ids: set[str] = set()
-    for position, member in enumerate(members):
+    for position, member in enumerate(members, start):
         row = SnapshotRow(position, member.member_id, member.raw_phone)
         rows.append(row)
-        if member.member_id:
-            if member.member_id in seen_ids:
-                _exclude(row, "duplicate_member", duplicate_of=member.member_id)
-                continue
-            seen_ids.add(member.member_id)
         if member.opted_out:
             _exclude(row, "opted_out", "imis_opt_out")
             continue
@@ -155,8 +173,22 @@ def classify(
             _render(row, member, template, smart_encoding)
         if row.reason is None and number.warnings:
             row.detail = ",".join(number.warnings)
-    _attribute_households(rows)
     return rows
+
+
+def _mark_repeated_members(rows: list[SnapshotRow]) -> None:
+    """Rule 1: a member id seen at an earlier position. It wins over rules 2-7, so the row keeps only its
+    member id and raw number, as if nothing else had been looked at."""
+    seen_ids: set[str] = set()
+    for index, row in enumerate(rows):
+        if not row.member_id:
+            continue
+        if row.member_id in seen_ids:
+            repeated = SnapshotRow(row.position, row.member_id, row.raw_phone)
+            _exclude(repeated, "duplicate_member", duplicate_of=row.member_id)
+            rows[index] = repeated
+        else:
+            seen_ids.add(row.member_id)
 
 
 def _exclude(row: SnapshotRow, reason: str, detail: str | None = None, *, duplicate_of: str | None = None) -> None:
@@ -180,7 +212,8 @@ def _text(value: object) -> str | None:
 
 
 def _id_order(member_id: str) -> tuple[int, int, str]:
-    if member_id.isdigit():
+    # ASCII digits only, as the set-based form of this rule (services/audience/stage.sql) reads them.
+    if member_id.isascii() and member_id.isdigit():
         return (0, int(member_id), "")
     return (1, 0, member_id) if member_id else (2, 0, "")
 

@@ -35,7 +35,8 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
         bulk = make_bulk_producer(settings.kafka_bootstrap_servers)
         async with httpx.AsyncClient(timeout=IMIS_TIMEOUT) as http:
             resolver = AudienceResolver(store, RecipientPublisher(bulk, prefix=settings.topic_prefix),
-                                        ImisSettings(http, settings.imis_base_url))
+                                        ImisSettings(http, settings.imis_base_url),
+                                        member_cap=settings.run_member_cap)
             consumer = EventConsumer(
                 bootstrap=settings.kafka_bootstrap_servers, group_id=f"{settings.topic_prefix}audience",
                 handlers={CAMPAIGN_DUE: resolver.handle}, publisher=conn.publisher, prefix=settings.topic_prefix,
