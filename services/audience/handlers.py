@@ -78,12 +78,14 @@ class RunRefused(PermanentError):
 
 @dataclass(frozen=True)
 class ImisSettings:
-    """How iMIS is reached: the default site, the shared HTTP client, page size and retry policy."""
+    """How iMIS is reached: the default site, the shared HTTP client, page size, retry policy, and how many
+    pages may wait read ahead (each 500 rows: a bounded amount, while the stage is written)."""
 
     http: httpx.AsyncClient
     default_base_url: str
     retry: RetryPolicy = RetryPolicy()
     page_size: int = 500
+    read_ahead: int = 8
 
 
 @dataclass
@@ -94,6 +96,9 @@ class Stages:
     members: int = 0
     pages: int = 0
     published: int = 0
+
+    def rounded(self) -> dict[str, float]:
+        return {stage: round(seconds, 2) for stage, seconds in self.seconds.items()}
 
     @asynccontextmanager
     async def timed(self, stage: str) -> AsyncIterator[None]:
@@ -189,7 +194,8 @@ class AudienceResolver:
         level = log.info if verdict.publishes or verdict.state == "completed" else log.error
         level("run.resolved", extra={"run_id": str(ctx.run_id), "state": verdict.state, "reason": verdict.reason,
                                      "targeted": figures.recipients, "excluded": figures.by_reason,
-                                     "segments": figures.segments})
+                                     "segments": figures.segments, "members": stages.members,
+                                     "seconds": stages.rounded()})
         return verdict
 
     async def _read_into(self, stage: Stage, ctx: RunContext, audience: IqaAudience | CsvAudience | ListAudience,
@@ -254,7 +260,8 @@ class AudienceResolver:
         if account is None:
             raise RunFailed("imis_account_missing", "the organisation has no iMIS credentials")
         return ImisQueryClient(self._imis.http, account.base_url or self._imis.default_base_url, account.username,
-                               account.password, retry=self._imis.retry, page_size=self._imis.page_size)
+                               account.password, retry=self._imis.retry, page_size=self._imis.page_size,
+                               read_ahead=self._imis.read_ahead)
 
     async def _iqa_members(self, client: ImisQueryClient, audience: IqaAudience, columns: ColumnMap,
                            template: Template, stages: Stages,
@@ -273,22 +280,29 @@ class AudienceResolver:
                             f"mobile number; its columns are {', '.join(sorted(reader.columns))}")
 
     async def _publish(self, ctx: RunContext, stages: Stages) -> None:
-        """Publish every queued, unpublished recipient of the run, batch by batch, in snapshot order."""
-        after = -1
+        """Publish every queued, unpublished recipient of the run, batch by batch, in snapshot order.
+
+        The next batch is read while Kafka acknowledges the last one; the checkpoint moves only past
+        batches Kafka acknowledged, in order."""
         async with stages.timed("publish"):
-            while batch := await self._store.unpublished(ctx.run_id, after, self._batch):
-                events = [
+            batch = await self._store.unpublished(ctx.run_id, -1, self._batch)
+            while batch:
+                acked = await self._publisher.send([
                     Recipient(org_id=ctx.org_id, campaign_id=ctx.campaign_id, run_id=ctx.run_id,
                               recipient_id=r.recipient_id, sender=r.sender, to=r.e164, body=r.body,
                               segments=r.segments, validity_period_s=ctx.validity_period_s)
                     for r in batch
-                ]
-                await self._publisher.publish(events)  # returns once Kafka acknowledged the whole batch
+                ])
+                try:
+                    following = await self._store.unpublished(ctx.run_id, batch[-1].position, self._batch)
+                finally:
+                    await acked
                 await self._store.mark_published(ctx.run_id, batch[-1].position)
                 stages.published += len(batch)
-                after = batch[-1].position
+                batch = following
         if stages.published:
-            log.info("run.published", extra={"run_id": str(ctx.run_id), "recipients": stages.published})
+            log.info("run.published", extra={"run_id": str(ctx.run_id), "recipients": stages.published,
+                                             "seconds": stages.rounded()})
 
 
 async def _stored_members(stored: AsyncGenerator[list[StoredMember], None], keep: set[str],
