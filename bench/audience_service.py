@@ -6,11 +6,13 @@ For each size: an iMIS stand-in process whose ``$/Textpulse/SMS Audience`` IQA r
 rows (it keeps about 80 % of its data set), a fresh audience service process (so its peak RSS is that
 run's), one campaign-due event, then the clock runs until every queued recipient is published (the
 run's ``published_through`` checkpoint reaches its last queued row). Printed per size: members, the time
-to the committed snapshot (read, settle, write) and to the last event, members per second, and the
-service process's peak RSS (``VmHWM`` in ``/proc/<pid>/status``, read before it stops).
+to the committed snapshot (read, settle, write) and to the last event, members per second, the service
+process's peak RSS (``VmHWM`` in ``/proc/<pid>/status``, read before it stops), the CPU seconds of the
+service and of the stand-in, and the service's own wall and CPU seconds per stage (from its log). On a
+shared machine the CPU seconds say more than the wall time.
 
 Needs PostgreSQL and Kafka (``python -m deploy.stack infra``); makes its own database and topics and
-removes them. Target (issue 21): 1,000,000 members into snapshot and events in <= 120 s with the service's
+removes them. Target: 1,000,000 members into snapshot and events in <= 120 s with the service's
 peak RSS <= 300 MB. Printed, never asserted; ``RESULT`` lines carry the 1,000,000 figures to
 ``python -m bench.run``.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -41,6 +44,8 @@ from tests.kafka_helpers import running_publisher
 
 KEPT = 0.8013  # rows the audience IQA keeps per member of the stand-in's data set (measured on 1.25M)
 TARGET_S, TARGET_MB = 120.0, 300.0
+STAGES = {"fetch": "read IQA into the stage", "preflight": "settle", "store": "write snapshot",
+          "publish": "publish"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,16 @@ class Point:
     events: int
     service_cpu_s: float
     standin_cpu_s: float
+    stages: dict[str, dict[str, float]]
+
+
+def stages_of(log: Path, run_id: uuid.UUID) -> dict[str, dict[str, float]]:
+    """The service's own wall and CPU seconds per stage of the run (its ``run.published`` log line)."""
+    for line in reversed(log.read_text(errors="replace").splitlines()):
+        if '"run.published"' in line and str(run_id) in line:
+            stages: dict[str, dict[str, float]] = json.loads(line)["seconds"]
+            return stages
+    return {}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -80,7 +95,7 @@ async def measure(size: int, db_url: str, bootstrap: str, prefix: str, log: Path
         env = dict(os.environ, TEXTPULSE_DATABASE_URL=db_url, TEXTPULSE_HTTP_PORT=str(port),
                    TEXTPULSE_TOPIC_PREFIX=prefix, TEXTPULSE_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
                    TEXTPULSE_IMIS_BASE_URL=imis_url, TEXTPULSE_RUN_MEMBER_CAP="2000000",
-                   TEXTPULSE_LOG_FORMAT="text", TEXTPULSE_ENV="test")
+                   TEXTPULSE_LOG_FORMAT="json", TEXTPULSE_ENV="test")
         with log.open("ab") as out:
             service = subprocess.Popen([sys.executable, "-m", "services.audience"], cwd=REPO, env=env,
                                        stdout=out, stderr=out)
@@ -111,7 +126,8 @@ async def measure(size: int, db_url: str, bootstrap: str, prefix: str, log: Path
         service_cpu, standin_cpu = cpu_seconds(service.pid) - cpu_before[0], cpu_seconds(standin.pid) - cpu_before[1]
         members = await pool.fetchval("SELECT count(*) FROM run_recipients WHERE run_id = $1", event.run_id)
         events = await events_on(bootstrap, RECIPIENTS.full_name(prefix)) - before
-        return Point(members, row["targeted"], snapshot_s or total_s, total_s, peak, events, service_cpu, standin_cpu)
+        return Point(members, row["targeted"], snapshot_s or total_s, total_s, peak, events, service_cpu, standin_cpu,
+                     stages_of(log, event.run_id))
     finally:
         if service is not None and service.poll() is None:
             service.send_signal(signal.SIGTERM)
@@ -145,6 +161,8 @@ async def run_bench(sizes: list[int]) -> None:
                   f"({p.members / p.total_s:>7,.0f} members/s), {p.events:,} events for {p.targeted:,} "
                   f"recipients, service peak RSS {p.peak_mb:5.0f} MB; CPU: service {p.service_cpu_s:.1f} s, "
                   f"iMIS stand-in {p.standin_cpu_s:.1f} s; load average {os.getloadavg()[0]:.1f}", flush=True)
+            print("    " + ", ".join(f"{STAGES.get(name, name)} {t['wall']:.1f} s (CPU {t['cpu']:.1f} s)"
+                                    for name, t in p.stages.items()), flush=True)
     finally:
         await drop_database_at(admin_url, name)
         await delete_topics(bootstrap, prefix)

@@ -90,23 +90,26 @@ class ImisSettings:
 
 @dataclass
 class Stages:
-    """Wall time per stage of the last run handled, and how many members it had (for logs and bench)."""
+    """Wall and CPU time per stage of the last run handled, and how many members it had (for logs and bench)."""
 
     seconds: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
     members: int = 0
     pages: int = 0
     published: int = 0
 
-    def rounded(self) -> dict[str, float]:
-        return {stage: round(seconds, 2) for stage, seconds in self.seconds.items()}
+    def rounded(self) -> dict[str, dict[str, float]]:
+        return {stage: {"wall": round(seconds, 2), "cpu": round(self.cpu_seconds.get(stage, 0.0), 2)}
+                for stage, seconds in self.seconds.items()}
 
     @asynccontextmanager
     async def timed(self, stage: str) -> AsyncIterator[None]:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - started
+            self.cpu_seconds[stage] = self.cpu_seconds.get(stage, 0.0) + time.process_time() - cpu
 
 
 class AudienceResolver:

@@ -53,10 +53,13 @@ class RecipientPublisher:
         (and fails with KafkaError if it will not), so the caller can prepare the next batch meanwhile."""
         partitions = sorted(await self._producer.partitions_for(self._topic))
         by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
+        placed: dict[str, tuple[bytes, int]] = {}  # a run has one sender: hash its key once, not per event
         for event in events:
-            key = event.sender.encode()
-            by_partition.setdefault(self._partitioner(key, partitions, partitions), []).append(
-                (key, event.model_dump_json().encode()))
+            if event.sender not in placed:
+                key = event.sender.encode()
+                placed[event.sender] = key, self._partitioner(key, partitions, partitions)
+            key, partition = placed[event.sender]
+            by_partition.setdefault(partition, []).append((key, event.model_dump_json().encode()))
         acks: list[asyncio.Future[Any]] = []
         for partition, records in by_partition.items():
             batch = self._producer.create_batch()

@@ -1,4 +1,4 @@
-"""A run's audience staged while it is read, so memory does not grow with the audience (issue 21).
+"""A run's audience staged while it is read, so memory does not grow with the audience.
 
     async with store.stage() as stage:
         async for members in source:                  # IQA pages, CSV or list rows, a batch at a time

@@ -1,4 +1,4 @@
-"""The audience read a batch at a time into the run's stage (issue 21): the same snapshot as the rules applied
+"""The audience read a batch at a time into the run's stage: the same snapshot as the rules applied
 to the whole list, repeats across pages settled by PostgreSQL, and the member cap's refusal.
 
 Runs are resolved by calling the resolver's handler directly, with small pages and stage batches so that

@@ -1,4 +1,4 @@
--- At most this many members in one run's audience (issue 21): a run whose IQA, CSV or list returns more
+-- At most this many members in one run's audience: a run whose IQA, CSV or list returns more
 -- is refused before anything is sent (services/audience, 'audience_too_large'), and the preview and send
 -- checks say so up front (libs/common/send_checks.py). NULL: the platform's default,
 -- TEXTPULSE_RUN_MEMBER_CAP (250,000 unless the operator sets another).
