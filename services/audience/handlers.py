@@ -85,7 +85,7 @@ class ImisSettings:
     default_base_url: str
     retry: RetryPolicy = RetryPolicy()
     page_size: int = 500
-    read_ahead: int = 8
+    read_ahead: int = 4
 
 
 @dataclass
@@ -114,7 +114,7 @@ class Stages:
 
 class AudienceResolver:
     def __init__(self, store: AudienceStore, publisher: RecipientPublisher, imis: ImisSettings, *,
-                 publish_batch: int = 2_000, stage_batch: int = 5_000, member_cap: int = 250_000,
+                 publish_batch: int = 5_000, stage_batch: int = 5_000, member_cap: int = 250_000,
                  prices: PriceTable | None = None) -> None:
         """``member_cap``: the platform's most members per run (TEXTPULSE_RUN_MEMBER_CAP), for organisations
         without their own; ``stage_batch``: members classified and copied into the stage at a time."""
