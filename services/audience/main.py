@@ -29,7 +29,9 @@ IMIS_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
 @asynccontextmanager
 async def build(settings: Settings) -> AsyncIterator[Service]:
-    async with open_connections(settings, [CAMPAIGN_DUE, RECIPIENTS]) as conn:
+    # A resolution holds the stage's connection and, for a CSV or a list, a cursor's, then looks numbers up
+    # on a third; /readyz pings on a fourth.
+    async with open_connections(settings, [CAMPAIGN_DUE, RECIPIENTS], min_pool_size=4) as conn:
         store = AudienceStore(conn.pool, SecretStore.from_settings(settings))
         await store.check()
         bulk = make_bulk_producer(settings.kafka_bootstrap_servers)
