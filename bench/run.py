@@ -54,6 +54,8 @@ BENCHMARKS = [
     Benchmark("dispatch-pacing", "Dispatcher pacing, 40 senders x 180 segments", ("bench.dispatch", "pacing")),
     Benchmark("dispatch-throughput", "Dispatcher throughput, one process", ("bench.dispatch", "throughput")),
     Benchmark("audience", "Audience, a 100,000-row IQA", ("bench.audience",)),
+    Benchmark("audience-service", "Audience service process, 10,000 to 1,000,000-member IQAs",
+              ("bench.audience_service",)),
     Benchmark("webhooks", "Opt-out webhooks at a fixed rate", ("bench.webhooks",)),
     Benchmark("home", "Home page latency", ("bench.home",)),
     Benchmark("hostile-bodies", "Hostile bodies: API memory under a 300 MB body and 64 MB CSVs",

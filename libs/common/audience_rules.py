@@ -33,11 +33,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Final, Literal
 
 from libs.common import run_reasons
 from libs.common.merge import MergeError, Template
-from libs.common.phone import Normalised, normalise
+from libs.common.phone import Normalised, Rejected, normalise
 from libs.common.preflight import MAX_SEGMENTS
 from libs.common.segments import InvalidBody, count_segments
 from libs.common.send_checks import NANP_PREFIX, sender_cannot_reach
@@ -50,6 +51,7 @@ __all__ = [
     "Verdict",
     "candidate_numbers",
     "classify",
+    "classify_each",
     "decide",
     "totals",
 ]
@@ -98,12 +100,19 @@ class SnapshotRow:
         return "queued" if self.reason is None else "excluded"
 
 
+@lru_cache(maxsize=16_384)
+def _normalise(raw: str, default_country_prefix: str) -> Normalised | Rejected:
+    # A batch's numbers are normalised for the suppression lookup, then again when classified: a cache
+    # the size of a few batches halves the cost, and memory stays bounded.
+    return normalise(raw, default_country_prefix)
+
+
 def candidate_numbers(members: Iterable[AudienceMember], default_country_prefix: str) -> set[str]:
     """The valid E.164 numbers of ``members``: what to look up in the suppression and bad-number tables."""
     numbers = set()
     for member in members:
         if member.raw_phone and not member.opted_out:
-            number = normalise(member.raw_phone, default_country_prefix)
+            number = _normalise(member.raw_phone, default_country_prefix)
             if isinstance(number, Normalised):
                 numbers.add(number.e164)
     return numbers
@@ -123,24 +132,41 @@ def classify(
     ``bad_numbers`` maps E.164 to Twilio's error code (or is a plain collection). Without a ``template``
     (the body is not known yet) rule 7 is skipped and queued rows have no body and 0 segments. Raises only
     ConfigurationError for an invalid ``default_country_prefix``; a member's bad data becomes its reason.
+
+    This is :func:`classify_each` followed by rules 1 and 8 over the whole list. The audience service
+    applies those two to a streamed audience in PostgreSQL instead (services/audience/stage.sql, the
+    same rules as set-based statements), so it never holds every member.
     """
+    rows = classify_each(members, template, start=0, default_country_prefix=default_country_prefix,
+                         suppressed=suppressed, bad_numbers=bad_numbers, smart_encoding=smart_encoding)
+    _mark_repeated_members(rows)
+    _attribute_households(rows)
+    return rows
+
+
+def classify_each(
+    members: Iterable[AudienceMember],
+    template: Template | None,
+    *,
+    start: int,
+    default_country_prefix: str,
+    suppressed: Collection[str],
+    bad_numbers: Mapping[str, int] | Collection[str],
+    smart_encoding: bool = False,
+) -> list[SnapshotRow]:
+    """Rules 2 to 7 for each member on its own, positions counted from ``start``: what a page of a streamed
+    audience can be told without the rest. Rules 1 and 8 (repeats across the audience) come after."""
     rows: list[SnapshotRow] = []
-    seen_ids: set[str] = set()
-    for position, member in enumerate(members):
+    for position, member in enumerate(members, start):
         row = SnapshotRow(position, member.member_id, member.raw_phone)
         rows.append(row)
-        if member.member_id:
-            if member.member_id in seen_ids:
-                _exclude(row, "duplicate_member", duplicate_of=member.member_id)
-                continue
-            seen_ids.add(member.member_id)
         if member.opted_out:
             _exclude(row, "opted_out", "imis_opt_out")
             continue
         if member.raw_phone is None or not member.raw_phone.strip():
             _exclude(row, "missing_mobile")
             continue
-        number = normalise(member.raw_phone, default_country_prefix)
+        number = _normalise(member.raw_phone, default_country_prefix)
         if not isinstance(number, Normalised):
             _exclude(row, "invalid_number", number.reason)
             continue
@@ -156,8 +182,22 @@ def classify(
             _render(row, member, template, smart_encoding)
         if row.reason is None and number.warnings:
             row.detail = ",".join(number.warnings)
-    _attribute_households(rows)
     return rows
+
+
+def _mark_repeated_members(rows: list[SnapshotRow]) -> None:
+    """Rule 1: a member id seen at an earlier position. It wins over rules 2-7, so the row keeps only its
+    member id and raw number, as if nothing else had been looked at."""
+    seen_ids: set[str] = set()
+    for index, row in enumerate(rows):
+        if not row.member_id:
+            continue
+        if row.member_id in seen_ids:
+            repeated = SnapshotRow(row.position, row.member_id, row.raw_phone)
+            _exclude(repeated, "duplicate_member", duplicate_of=row.member_id)
+            rows[index] = repeated
+        else:
+            seen_ids.add(row.member_id)
 
 
 def _exclude(row: SnapshotRow, reason: str, detail: str | None = None, *, duplicate_of: str | None = None) -> None:
@@ -181,7 +221,8 @@ def _text(value: object) -> str | None:
 
 
 def _id_order(member_id: str) -> tuple[int, int, str]:
-    if member_id.isdigit():
+    # ASCII digits only, as the set-based form of this rule (services/audience/stage.sql) reads them.
+    if member_id.isascii() and member_id.isdigit():
         return (0, int(member_id), "")
     return (1, 0, member_id) if member_id else (2, 0, "")
 

@@ -88,6 +88,7 @@ class ImisQueryClient:
         *,
         retry: RetryPolicy = RetryPolicy(),
         page_size: int = MAX_PAGE_SIZE,
+        read_ahead: int = 1,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -95,31 +96,47 @@ class ImisQueryClient:
                                     clock=clock)
         self._retry = retry
         self._page_size = max(1, min(page_size, MAX_PAGE_SIZE))
+        self._read_ahead = max(1, read_ahead)
         self._sleep = sleep
 
     async def pages(self, query_name: str, parameters: Sequence[str] = ()) -> AsyncGenerator[Page, None]:
         """Yield every page of the IQA at ``query_name`` (``$/...``), first to last; see the module docstring.
 
-        One request is in flight at a time, as ASI asks, but the next page is requested as soon as this
-        one's paging keys are read: iMIS prepares it while this page's rows are decoded and while the
-        caller works on them. Rows are decoded in slices with the loop let in between, so the next request
-        goes out and its answer is read meanwhile. (A worker thread was slower: GIL hand-offs stall the loop.)
+        One request is in flight at a time, as ASI asks, but pages are requested ahead of the caller: a
+        reader task asks for the next page as soon as the last one's paging keys are read, and keeps up
+        to ``read_ahead`` pages waiting, so iMIS prepares pages while the caller works on earlier ones
+        (a stage written to PostgreSQL every few pages, say). Rows are decoded in slices with the loop let
+        in between, so the reader's next request goes out and is read meanwhile. (A worker thread was
+        slower: GIL hand-offs stall the loop.) Errors reach the caller at the page they happened on.
         """
-        request: asyncio.Task[RawPage] | None = asyncio.create_task(self._page(query_name, parameters, 0))
+        waiting: asyncio.Queue[RawPage | Exception | None] = asyncio.Queue(self._read_ahead)
+        reader = asyncio.create_task(self._read_pages(query_name, parameters, waiting))
         try:
-            while request is not None:
-                offset, items, total, next_offset = await request
-                request = None
-                if next_offset is not None:
-                    if not items:
-                        raise PermanentError(
-                            "iqa_paging_stuck", f"iMIS said more rows follow offset {offset} but sent none")
-                    request = asyncio.create_task(self._page(query_name, parameters, next_offset))
+            while (page := await waiting.get()) is not None:
+                if isinstance(page, Exception):
+                    raise page
+                offset, items, total, _ = page
                 yield Page(await _decode_rows(items), offset, total)
         finally:
-            if request is not None:
-                request.cancel()
-                await asyncio.gather(request, return_exceptions=True)
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+
+    async def _read_pages(self, query_name: str, parameters: Sequence[str],
+                          waiting: asyncio.Queue[RawPage | Exception | None]) -> None:
+        """Every page, in order, into ``waiting``; then None, or the error that stopped the paging."""
+        offset: int | None = 0
+        try:
+            while offset is not None:
+                page = await self._page(query_name, parameters, offset)
+                if page[3] is not None and not page[1]:
+                    raise PermanentError(
+                        "iqa_paging_stuck", f"iMIS said more rows follow offset {page[0]} but sent none")
+                await waiting.put(page)
+                offset = page[3]
+        except Exception as exc:  # handed to the caller, who raises it where the page would have been
+            await waiting.put(exc)
+            return
+        await waiting.put(None)
 
     async def _page(self, query_name: str, parameters: Sequence[str], offset: int) -> RawPage:
         params = [("QueryName", query_name), *(("Parameter", p) for p in parameters),

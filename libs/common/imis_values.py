@@ -38,8 +38,10 @@ def decode_row(item: dict[str, Any]) -> dict[str, Any]:
     if isinstance(properties, dict):
         row: dict[str, Any] = {}
         for entry in properties.get("$values") or ():
-            if isinstance(entry, dict) and isinstance(entry.get("Name"), str):
-                row[entry["Name"]] = plain_value(entry.get("Value"))
+            name = entry.get("Name") if isinstance(entry, dict) else None
+            if isinstance(name, str):
+                value = entry.get("Value")
+                row[name] = plain_value(value) if isinstance(value, dict) else value
         party = _party_id(item.get("PrimaryParentIdentity"))
         if party is not None:
             row["$PartyId"] = party

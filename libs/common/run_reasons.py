@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 __all__ = [
-    "RunReason", "campaign_cancelled", "columns", "failure", "failure_threshold", "no_recipients",
+    "RunReason", "audience_too_large", "campaign_cancelled", "columns", "failure", "failure_threshold", "no_recipients",
     "rescheduled", "segment_limit", "sender_unverified", "toll_free_blocked", "too_late", "twilio_refused",
 ]
 
@@ -102,6 +102,10 @@ def _words(r: RunReason) -> str:
                 f"{_LIMIT_NAMES[r.limit_of or 'campaign']} of {c['limit']}")
     if r.code == "failure_threshold":
         return f"{c['failed']} of the last {c['total']} sends failed"
+    if r.code == "audience_too_large":
+        size = f"at least {c['members']:,}" if c.get("at_least") else f"{c['members']:,}"
+        return (f"The audience has {size} members; one run may have at most {c['cap']:,}. Narrow the audience, "
+                "or ask an admin to raise the organisation's member cap.")
     if r.code == "too_late":
         return f"found {c['late_s']} s late, more than the campaign's {c['max_lateness_s']} s; not sent"
     return ""
@@ -145,6 +149,11 @@ def failure_threshold(failed: int, total: int) -> RunReason:
 
 def too_late(late_s: int, max_lateness_s: int) -> RunReason:
     return RunReason("too_late", counts={"late_s": late_s, "max_lateness_s": max_lateness_s})
+
+
+def audience_too_large(members: int, cap: int, *, at_least: bool = False) -> RunReason:
+    """More members than one run may have; ``at_least``: counted this far, not the whole audience."""
+    return RunReason("audience_too_large", counts={"members": members, "cap": cap, "at_least": int(at_least)})
 
 
 def failure(code: str, message: str) -> RunReason:

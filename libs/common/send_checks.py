@@ -11,6 +11,9 @@ return them, and the composer shows them as they come, so a person reads the sam
 - ``sender_unverified`` (``sender_id``): an unverified toll-free sender and US/Canada numbers; Twilio
   blocks those texts (30032) and still charges. :func:`libs.common.audience_rules.decide` refuses a run
   with the same rule, and both take the words from :mod:`libs.common.run_reasons`.
+- ``audience_too_large`` (``audience``): more members than one run may have (:func:`member_cap`: the
+  organisation's cap, else the platform's). The audience service refuses such a run with the same words
+  as soon as it knows the size, before anything is sent.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from typing import Final
 from libs.common import run_reasons
 from libs.common.preflight import MAX_SEGMENTS
 
-__all__ = ["NANP_PREFIX", "REASON_WORDS", "Refusal", "nobody_receives", "over_segments", "sender_cannot_reach"]
+__all__ = ["NANP_PREFIX", "REASON_WORDS", "Refusal", "member_cap", "nobody_receives", "over_member_cap",
+           "over_segments", "sender_cannot_reach"]
 
 # Twilio refuses unverified toll-free senders to the whole +1 zone (30032); the dispatcher checks the same prefix.
 NANP_PREFIX: Final = "+1"
@@ -75,3 +79,17 @@ def sender_cannot_reach(sender: str, verification: str, nanp_recipients: int, re
     reason = run_reasons.sender_unverified(sender, verification, nanp_recipients=nanp_recipients,
                                            recipients=recipients)
     return Refusal("sender_id", reason.code, reason.words)
+
+
+def member_cap(organisation_cap: int | None, platform_cap: int) -> int:
+    """The most members one run may have: the organisation's own cap when it set one, else the platform's."""
+    return platform_cap if organisation_cap is None else organisation_cap
+
+
+def over_member_cap(members: int, cap: int, *, at_least: bool = False) -> Refusal | None:
+    """Refused when the audience has more than ``cap`` members (counted before any is left out);
+    ``at_least``: ``members`` is as far as it was counted, not its whole size."""
+    if members <= cap:
+        return None
+    reason = run_reasons.audience_too_large(members, cap, at_least=at_least)
+    return Refusal("audience", reason.code, reason.words)

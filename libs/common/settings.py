@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     # The twilio SDK has no timeout of its own; every call gets this one.
     twilio_timeout_s: float = Field(default=15.0, gt=0, le=60)
     imis_base_url: str = Field(default="https://imis.example.org", pattern=r"^https?://")
+    # Members one run's audience may have when its organisation sets no cap of its own (0030).
+    run_member_cap: int = Field(default=250_000, ge=1, le=10_000_000)
 
     # E-mail alerts.
     smtp_host: str = "127.0.0.1"

@@ -5,7 +5,7 @@ list) with its size (iMIS's ``TotalCount``, the upload's or list's rows), render
 member with their merge values, classifies them with :func:`libs.common.audience_rules.classify` (the
 suppressions and bad numbers of the campaign's sender, as a run does) and estimates the whole audience
 (:mod:`libs.common.audience_estimate`). :func:`refusal` says, in :mod:`libs.common.send_checks`' words,
-why nobody would receive it.
+why it would not be sent: more members than a run may have, or nobody who would receive it.
 
 Errors: ``InvalidInput`` naming the field (``audience.query`` without an iMIS site, ``body`` with an
 unknown merge field), ``NotFound`` for another organisation's upload or list, and the IQA client's
@@ -31,7 +31,7 @@ from libs.common.imis_iqa import ImisQueryClient, RetryPolicy
 from libs.common.merge import STANDARD_FIELDS, MergeError, Template, compile_template
 from libs.common.pricing import PriceTable
 from libs.common.secret_store import SecretStore
-from libs.common.send_checks import Refusal, nobody_receives, sender_cannot_reach
+from libs.common.send_checks import Refusal, nobody_receives, over_member_cap, sender_cannot_reach
 from services.api import uploads_db
 from services.api.errors import InvalidInput, NotFound
 
@@ -103,10 +103,14 @@ async def sample_audience(
     return AudienceSample(estimate, sender, template is not None)
 
 
-def refusal(sample: AudienceSample) -> Refusal | None:
-    """Why nobody would receive it, judged on the sample: an empty audience only when the sample was the
-    whole audience (or the audience has no members at all); an unreachable sender on any sampled number."""
+def refusal(sample: AudienceSample, member_cap: int) -> Refusal | None:
+    """Why it would not be sent, judged on the sample: more members than ``member_cap`` (the audience's
+    size is known from iMIS's TotalCount or the stored rows); an empty audience only when the sample was
+    the whole audience (or the audience has no members at all); an unreachable sender on any sampled number."""
     figures = sample.estimate
+    too_large = over_member_cap(figures.audience, member_cap)
+    if too_large is not None:
+        return too_large
     if figures.complete or figures.audience == 0:
         empty = nobody_receives(figures.audience, figures.sample_recipients, figures.by_reason)
         if empty is not None:

@@ -27,6 +27,7 @@ from fastapi import Depends, Header, Query, Request, Security
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from libs.common.secret_store import SecretStore
+from libs.common.send_checks import member_cap
 from services.api import auth, auth_db
 from services.api.errors import Forbidden, Unauthenticated
 
@@ -61,6 +62,11 @@ class WebConfig:
     sign_in_max_per_address: int = auth.SIGN_IN_MAX_ATTEMPTS_PER_ADDRESS
     demo_outbox_url: str | None = None  # the demo's SMTP catcher, when ``make demo`` runs one
     env: str = "development"  # TEXTPULSE_ENV: development and test allow local webhook URLs
+    run_member_cap: int = 250_000  # TEXTPULSE_RUN_MEMBER_CAP: for organisations without a cap of their own
+
+    def member_cap(self, org: Organisation) -> int:
+        """The most members one run of ``org`` may have (libs/common/send_checks.py)."""
+        return member_cap(org.run_member_cap, self.run_member_cap)
 
     @property
     def secure_cookies(self) -> bool:
@@ -87,6 +93,7 @@ class Organisation:
     account_max_segments: int | None  # sms_accounts.max_segments: caps every campaign's limit
     name: str = ""
     default_country_prefix: str = "+1"
+    run_member_cap: int | None = None  # the organisation's own member cap per run (0030); None: the platform's
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +115,7 @@ class Principal:
 
 def _organisation(row: dict[str, Any]) -> Organisation:
     return Organisation(row["org_id"], row["time_zone"], row["campaign_segment_limit"], row["account_max_segments"],
-                        row["org_name"], row["default_country_prefix"])
+                        row["org_name"], row["default_country_prefix"], row["run_member_cap"])
 
 
 # Declared for the OpenAPI document (its securitySchemes); the headers are read below, so that a wrong

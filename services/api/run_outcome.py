@@ -25,6 +25,7 @@ _HEADLINES: Final = {
     "no_recipients": "every member of the audience was left out",
     "too_late": "it was found too late to send",
     "body_empty": "the message is empty",
+    "audience_too_large": "its audience has more members than one run may have",
 }
 _BY_STATE: Final = {
     "over_limit": "it needs more segments than the limit allows",

@@ -5,7 +5,8 @@
 - the body rendered with the composer's sample member (:func:`libs.common.preflight.preview`) over
   ``MAX_SEGMENTS`` segments -> ``segments_over_limit`` on ``body``;
 - a bounded sample of the audience (:data:`services.api.audience_sample.SEND_CHECK`: one iMIS page, the
-  first stored rows) -> ``audience_empty`` when the audience has no members or the sample is the whole
+  first stored rows) -> ``audience_too_large`` when its size (iMIS's TotalCount, the stored rows) is over
+  ``member_cap``; ``audience_empty`` when the audience has no members or the sample is the whole
   audience and everyone is left out; ``sender_unverified`` when an unverified sender would text a
   US/Canada number in it.
 
@@ -37,7 +38,7 @@ __all__ = ["check_sendable"]
 
 
 async def check_sendable(pool: asyncpg.Pool, secrets: SecretStore, org: Organisation, campaign: dict[str, Any],
-                         imis_base_url: str | None) -> list[str]:
+                         imis_base_url: str | None, member_cap: int) -> list[str]:
     """Raise InvalidInput when nobody could receive ``campaign``; return warnings about what was not checked."""
     body = campaign.get("body") or ""
     try:
@@ -62,7 +63,7 @@ async def check_sendable(pool: asyncpg.Pool, secrets: SecretStore, org: Organisa
         return [_not_checked(exc.message.split(": ", 1)[-1])]
     except (RetryableError, PermanentError) as exc:  # iMIS down or refusing: the run decides when it starts
         return [_not_checked(exc.message)]
-    _refuse(audience_sample.refusal(sample))
+    _refuse(audience_sample.refusal(sample, member_cap))
     return []
 
 

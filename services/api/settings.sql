@@ -4,7 +4,7 @@
 
 -- name: org-settings
 SELECT name, slug, time_zone, default_country_prefix, campaign_segment_limit, alert_emails,
-       retention_webhook_days, retention_reply_days, retention_body_days, retention_csv_days
+       retention_webhook_days, retention_reply_days, retention_body_days, retention_csv_days, run_member_cap
 FROM organisations WHERE id = :org_id;
 
 -- name: update-org-settings
@@ -13,7 +13,8 @@ UPDATE organisations
 SET time_zone = :time_zone, default_country_prefix = :default_country_prefix,
     campaign_segment_limit = :campaign_segment_limit, alert_emails = :alert_emails,
     retention_webhook_days = :retention_webhook_days, retention_reply_days = :retention_reply_days,
-    retention_body_days = :retention_body_days, retention_csv_days = :retention_csv_days, updated_at = now()
+    retention_body_days = :retention_body_days, retention_csv_days = :retention_csv_days,
+    run_member_cap = :run_member_cap, updated_at = now()
 WHERE id = :org_id;
 
 -- name: sms-account

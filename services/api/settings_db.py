@@ -28,7 +28,8 @@ async def update_org_settings(conn: Connection, org_id: UUID, fields: Row) -> No
                           retention_webhook_days=fields["retention_webhook_days"],
                           retention_reply_days=fields["retention_reply_days"],
                           retention_body_days=fields["retention_body_days"],
-                          retention_csv_days=fields["retention_csv_days"])
+                          retention_csv_days=fields["retention_csv_days"],
+                          run_member_cap=fields["run_member_cap"])
 
 
 async def sms_account(conn: Connection, org_id: UUID) -> Row | None:

@@ -1,10 +1,12 @@
-"""The audience service's only SQL: named queries from queries.sql, and the snapshot's bulk COPY."""
+"""The audience service's SQL: named queries from queries.sql; the stage a run's audience is read into is
+:mod:`services.audience.stage_db`'s."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -14,17 +16,14 @@ import asyncpg
 
 from libs.common import erased_suppressions, run_endings, run_reasons
 from libs.common.audience_members import ColumnMap
-from libs.common.audience_rules import SnapshotRow, Totals, Verdict
+from libs.common.audience_rules import Totals, Verdict
 from libs.common.db import Connection, Queries
 from libs.common.run_endings import follow_run, lock_campaign_of_run
 from libs.common.secret_store import IMIS_PASSWORD, SecretStore
+from services.audience import stage_db
+from services.audience.stage_db import Stage
 
 QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
-
-_SNAPSHOT_COLUMNS = (
-    "run_id", "position", "recipient_id", "org_id", "member_id", "raw_phone", "e164", "region", "merge_values",
-    "body", "encoding", "segments", "status", "reason", "detail", "duplicate_of", "sender",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +40,7 @@ class RunContext:
     sender: str | None
     sender_verification: str | None
     account_max_segments: int | None
+    run_member_cap: int | None  # the organisation's own cap (0030); None: the platform's
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +80,13 @@ class AudienceStore:
             await run_endings.QUERIES.check(conn)
             await erased_suppressions.QUERIES.check(conn)
             await self._secrets.check(conn)
+            checking = conn.transaction()
+            await checking.start()
+            try:  # the stage's statements need the stage: made for the check, gone with the rollback
+                await stage_db.QUERIES.execute(conn, "create-stage")
+                await stage_db.QUERIES.check(conn)
+            finally:
+                await checking.rollback()
 
     # -- reading a run and its audience ----------------------------------------------------------
 
@@ -137,49 +144,59 @@ class AudienceStore:
             row = await self._q.fetchrow(conn, "csv-upload", org_id=org_id, upload_id=upload_id)
         return (row["state"], json.loads(row["mapping"])) if row is not None else None
 
-    async def csv_members(self, upload_id: uuid.UUID) -> list[StoredMember]:
-        async with self._pool.acquire() as conn:
-            rows = await self._q.fetch(conn, "csv-upload-rows", upload_id=upload_id)
-        return [StoredMember(r["member_id"], r["mobile"], json.loads(r["merge_values"])) for r in rows]
+    def csv_members(self, upload_id: uuid.UUID, batch: int) -> AsyncGenerator[list[StoredMember], None]:
+        """The upload's rows in file order, ``batch`` at a time (a cursor: memory does not grow with the file)."""
+        return self._batches("csv-upload-rows", batch, upload_id=upload_id)
 
-    async def list_members(self, org_id: uuid.UUID, list_id: uuid.UUID) -> tuple[list[StoredMember], set[str]] | None:
-        """(entries, merge fields they fill) of a list of this organisation, or None."""
+    async def list_fields(self, org_id: uuid.UUID, list_id: uuid.UUID) -> set[str] | None:
+        """The merge fields a list of this organisation fills, or None when there is no such list."""
         async with self._pool.acquire() as conn:
             if not await self._q.fetchval(conn, "list-exists", org_id=org_id, list_id=list_id):
                 return None
-            rows = await self._q.fetch(conn, "list-entries", list_id=list_id)
-            fields = {r["field"] for r in await self._q.fetch(conn, "list-fields", list_id=list_id)}
-        return [StoredMember(r["member_id"], r["mobile"], json.loads(r["merge_values"])) for r in rows], fields
+            return {r["field"] for r in await self._q.fetch(conn, "list-fields", list_id=list_id)}
 
-    # -- writing the snapshot --------------------------------------------------------------------
+    def list_members(self, list_id: uuid.UUID, batch: int) -> AsyncGenerator[list[StoredMember], None]:
+        """The list's entries in the order they were added, ``batch`` at a time."""
+        return self._batches("list-entries", batch, list_id=list_id)
 
-    async def save_snapshot(
-        self, ctx: RunContext, rows: Sequence[SnapshotRow], figures: Totals, verdict: Verdict,
-        estimated_cost: Decimal | None,
-    ) -> bool:
-        """Write the snapshot, index member phones and roll figures onto the run, in one transaction.
+    async def _batches(self, name: str, batch: int, **values: Any) -> AsyncGenerator[list[StoredMember], None]:
+        # A cursor needs a transaction; it only reads, and sees the rows as they were when it started.
+        query = self._q[name]
+        async with self._pool.acquire() as conn, conn.transaction():
+            cursor = await conn.cursor(query.sql, *query.args(values))
+            while rows := await cursor.fetch(batch):
+                yield [StoredMember(r["member_id"], r["mobile"], json.loads(r["merge_values"])) for r in rows]
+
+    # -- the stage and the snapshot --------------------------------------------------------------
+
+    @asynccontextmanager
+    async def stage(self) -> AsyncIterator[Stage]:
+        """A connection holding an empty stage for one resolution (:mod:`services.audience.stage_db`)."""
+        async with self._pool.acquire() as conn:
+            stage = Stage(conn)
+            await stage.open()
+            try:
+                yield stage
+            finally:
+                if not conn.is_closed():
+                    await stage.close()
+
+    async def save_snapshot(self, stage: Stage, ctx: RunContext, figures: Totals, verdict: Verdict,
+                            estimated_cost: Decimal | None) -> bool:
+        """Write the settled stage as the snapshot, index member phones and roll figures onto the run, in one
+        transaction on the stage's connection.
 
         Returns False (and writes nothing) when the run is no longer 'resolving': another consumer got
-        there first. Rows go in with COPY: 100,000 of them in about a second, not 100,000 round trips.
-        A verdict that ends the run (nothing to send, refused, over the limit) moves the campaign too.
+        there first. A verdict that ends the run (nothing to send, refused, over the limit) moves the
+        campaign too.
         """
-        records = (  # a generator: COPY streams it, so 100,000 row tuples never exist at once
-            (ctx.run_id, r.position, uuid.uuid4(), ctx.org_id, r.member_id, r.raw_phone, r.e164, r.region,
-             None if r.merge_values is None else json.dumps(r.merge_values, ensure_ascii=False),
-             r.body, r.encoding, r.segments, r.status, r.reason, r.detail, r.duplicate_of,
-             ctx.sender if r.status == "queued" else None)
-            for r in rows
-        )
-        pairs = sorted({(r.e164, r.member_id) for r in rows if r.e164 and 0 < len(r.member_id) <= 64})
-        async with self._pool.acquire() as conn, conn.transaction():
+        conn = stage.conn
+        async with conn.transaction():
             if not verdict.publishes:
                 await lock_campaign_of_run(conn, ctx.run_id)
             if await self._q.fetchval(conn, "lock-run", run_id=ctx.run_id) != "resolving":
                 return False
-            await conn.copy_records_to_table("run_recipients", records=records, columns=_SNAPSHOT_COLUMNS)
-            if pairs:
-                await self._q.execute(conn, "index-member-phones", org_id=ctx.org_id, run_id=ctx.run_id,
-                                      phones=[p for p, _ in pairs], member_ids=[m for _, m in pairs])
+            await stage.write_snapshot(ctx.run_id, ctx.org_id, ctx.sender)
             await self._q.execute(
                 conn, "finish-resolving", run_id=ctx.run_id, state=verdict.state, **run_reasons.columns(verdict.reason),
                 targeted=figures.recipients, excluded=figures.excluded, exclusions=json.dumps(figures.by_reason),
@@ -193,17 +210,18 @@ class AudienceStore:
                 await follow_run(conn, ctx.run_id, actor="audience")
         return True
 
-    async def fail_run(self, ctx: RunContext, code: str, message: str) -> bool:
-        """Mark a run that could not be resolved as failed, and move its campaign; False if it had already
-        moved on."""
+    async def fail_run(self, ctx: RunContext, code: str, message: str, *, state: str = "failed") -> bool:
+        """End a run that was not resolved, with nothing written or published, as ``failed`` (it could not
+        be read) or ``refused`` (it may not be sent as it is), and move its campaign; False if it had
+        already moved on."""
         async with self._pool.acquire() as conn, conn.transaction():
             await lock_campaign_of_run(conn, ctx.run_id)
-            failed = await self._q.fetchval(conn, "fail-run", run_id=ctx.run_id,
-                                            **run_reasons.columns(run_reasons.failure(code, message)))
-            if failed is not None:
-                await self._audit(conn, ctx, "run_failed", "failed", {"code": code, "reason": message[:2000]})
+            ended = await self._q.fetchval(conn, "end-unresolved-run", run_id=ctx.run_id, state=state,
+                                           **run_reasons.columns(run_reasons.failure(code, message)))
+            if ended is not None:
+                await self._audit(conn, ctx, f"run_{state}", state, {"code": code, "reason": message[:2000]})
                 await follow_run(conn, ctx.run_id, actor="audience")
-        return failed is not None
+        return ended is not None
 
     async def _audit(self, conn: Connection, ctx: RunContext, action: str, to_state: str,
                      detail: dict[str, Any]) -> None:

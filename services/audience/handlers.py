@@ -4,12 +4,16 @@ For a run in ``pending`` (or ``resolving`` after a crash), :meth:`AudienceResolv
 
 1. loads the run, its campaign, organisation, sender and limits; compiles the body (an unknown merge
    field fails the run before iMIS is asked for anything);
-2. fetches the audience (IQA pages, a CSV upload or a list) -> ``stages["fetch"]``;
-3. looks up suppressions and bad numbers for the audience's numbers, then classifies every member
-   (:mod:`libs.common.audience_rules`) in a worker thread, so the event loop keeps heart-beating Kafka
-   -> ``stages["preflight"]``;
-4. decides the run's state (sending, completed, refused, over_limit) and writes the snapshot, the
-   member-phone index and the run's figures in one transaction -> ``stages["store"]``;
+2. reads the audience (IQA pages, a CSV upload's rows or a list's entries) a batch at a time into the
+   run's stage (:mod:`services.audience.stage_db`): each batch's numbers looked up in the suppression
+   and bad-number tables, its members classified on their own (:mod:`libs.common.audience_rules`, rules
+   2-7) and copied in, so memory does not grow with the audience. More members than the run's cap
+   (the organisation's, else the platform's) refuses the run (``audience_too_large``) as soon as the
+   source's size or the count shows it -> ``stages["fetch"]``;
+3. settles the stage in PostgreSQL (a repeated member id, a number shared by a household) and adds up
+   its figures -> ``stages["preflight"]``;
+4. decides the run's state (sending, completed, refused, over_limit) and writes the snapshot from the
+   stage, the member-phone index and the run's figures in one transaction -> ``stages["store"]``;
 5. when the run is ``sending``, publishes its queued recipients in batches, in snapshot order, keyed by
    sender, moving the run's ``published_through`` checkpoint after Kafka acknowledged each batch
    -> ``stages["publish"]``.
@@ -27,16 +31,15 @@ consumer redelivers the same event and the steps above resume where they stopped
 Every final state carries a reason (:mod:`libs.common.run_reasons`): a code the alert watcher
 (services/usage) decides on, with its facts: ``segment_limit``, ``sender_unverified``, ``imis_unavailable``,
 ``imis_credentials_rejected``, ``iqa_not_found``, ``iqa_rejected``, ``iqa_column_missing``,
-``merge_unknown_field``, ``sender_missing``, ``audience_invalid``... A row in campaign_audit
+``merge_unknown_field``, ``sender_missing``, ``audience_invalid``, ``audience_too_large``... A row in campaign_audit
 (``run_resolved``, ``run_over_limit``, ``run_refused``, ``run_completed``, ``run_failed``) records it too.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -55,8 +58,10 @@ from libs.common.merge import STANDARD_FIELDS, MergeError, Template, compile_tem
 from libs.common.outages import POSTGRES_UNAVAILABLE
 from libs.common.phone import region_for_prefix
 from libs.common.pricing import PriceTable
-from services.audience.db import AudienceStore, RunContext
+from libs.common.send_checks import member_cap, over_member_cap
+from services.audience.db import AudienceStore, RunContext, StoredMember
 from services.audience.publishing import RecipientPublisher
+from services.audience.stage_db import Stage, cost_inputs
 
 log = get_logger(__name__)
 
@@ -67,41 +72,58 @@ class RunFailed(PermanentError):
     """The run's audience cannot be resolved; the run ends ``failed`` with ``code: message``."""
 
 
+class RunRefused(PermanentError):
+    """The run may not be sent as it is (more members than its cap); it ends ``refused`` with ``code: message``."""
+
+
 @dataclass(frozen=True)
 class ImisSettings:
-    """How iMIS is reached: the default site, the shared HTTP client, page size and retry policy."""
+    """How iMIS is reached: the default site, the shared HTTP client, page size, retry policy, and how many
+    pages may wait read ahead (each 500 rows: a bounded amount, while the stage is written)."""
 
     http: httpx.AsyncClient
     default_base_url: str
     retry: RetryPolicy = RetryPolicy()
     page_size: int = 500
+    read_ahead: int = 4
 
 
 @dataclass
 class Stages:
-    """Wall time per stage of the last run handled, and how many members it had (for logs and bench)."""
+    """Wall and CPU time per stage of the last run handled, and how many members it had (for logs and bench)."""
 
     seconds: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
     members: int = 0
     pages: int = 0
     published: int = 0
 
+    def rounded(self) -> dict[str, dict[str, float]]:
+        return {stage: {"wall": round(seconds, 2), "cpu": round(self.cpu_seconds.get(stage, 0.0), 2)}
+                for stage, seconds in self.seconds.items()}
+
     @asynccontextmanager
     async def timed(self, stage: str) -> AsyncIterator[None]:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - started
+            self.cpu_seconds[stage] = self.cpu_seconds.get(stage, 0.0) + time.process_time() - cpu
 
 
 class AudienceResolver:
     def __init__(self, store: AudienceStore, publisher: RecipientPublisher, imis: ImisSettings, *,
-                 publish_batch: int = 2_000, prices: PriceTable | None = None) -> None:
+                 publish_batch: int = 5_000, stage_batch: int = 5_000, member_cap: int = 250_000,
+                 prices: PriceTable | None = None) -> None:
+        """``member_cap``: the platform's most members per run (TEXTPULSE_RUN_MEMBER_CAP), for organisations
+        without their own; ``stage_batch``: members classified and copied into the stage at a time."""
         self._store = store
         self._publisher = publisher
         self._imis = imis
         self._batch = publish_batch
+        self._stage_batch = stage_batch
+        self._member_cap = member_cap
         self._prices = prices or PriceTable()
         self.last = Stages()
 
@@ -131,9 +153,10 @@ class AudienceResolver:
             return
         try:
             verdict = await self._resolve(ctx, stages)
-        except RunFailed as exc:
-            if await self._store.fail_run(ctx, exc.code, exc.message):
-                log.error("run.failed", extra={"run_id": str(ctx.run_id), "code": exc.code, "error": exc.message})
+        except (RunFailed, RunRefused) as exc:
+            state = "refused" if isinstance(exc, RunRefused) else "failed"
+            if await self._store.fail_run(ctx, exc.code, exc.message, state=state):
+                log.error(f"run.{state}", extra={"run_id": str(ctx.run_id), "code": exc.code, "error": exc.message})
             return
         if verdict is None:  # another consumer wrote the snapshot first (a rebalance overlap): help it publish
             current = await self._store.run_context(ctx.run_id)
@@ -155,23 +178,19 @@ class AudienceResolver:
             audience = parse_audience(ctx.audience)
         except AudienceInvalid as exc:
             raise RunFailed(exc.code, exc.message) from None
-        async with stages.timed("fetch"):
-            members, template = await self._fetch(ctx, audience, stages)
-        stages.members = len(members)
-        async with stages.timed("preflight"):
-            numbers = sorted(rules.candidate_numbers(members, ctx.default_country_prefix))
-            suppressed, bad = await self._store.excluded_numbers(ctx.org_id, ctx.sender, numbers)
-            rows = await asyncio.to_thread(
-                rules.classify, members, template, default_country_prefix=ctx.default_country_prefix,
-                suppressed=suppressed, bad_numbers=bad)
-            del members
-            figures = rules.totals(rows)
-            verdict = rules.decide(
-                figures, sender=ctx.sender, sender_verification=ctx.sender_verification or "verified",
-                segment_limit=ctx.segment_limit, account_max_segments=ctx.account_max_segments)
-            cost = self._prices.estimate((r.region or "", r.segments) for r in rows if r.reason is None)
-        async with stages.timed("store"):
-            saved = await self._store.save_snapshot(ctx, rows, figures, verdict, _money(cost.total))
+        cap = member_cap(ctx.run_member_cap, self._member_cap)
+        async with self._store.stage() as stage:
+            async with stages.timed("fetch"):
+                await self._read_into(stage, ctx, audience, cap, stages)
+            stages.members = stage.members
+            async with stages.timed("preflight"):
+                figures, cost_groups = await stage.settle()
+                verdict = rules.decide(
+                    figures, sender=ctx.sender, sender_verification=ctx.sender_verification or "verified",
+                    segment_limit=ctx.segment_limit, account_max_segments=ctx.account_max_segments)
+                cost = self._prices.estimate(cost_inputs(cost_groups))
+            async with stages.timed("store"):
+                saved = await self._store.save_snapshot(stage, ctx, figures, verdict, _money(cost.total))
         if not saved:
             log.info("run.resolved_elsewhere", extra={"run_id": str(ctx.run_id)})
             return None
@@ -179,72 +198,122 @@ class AudienceResolver:
         level("run.resolved", extra={"run_id": str(ctx.run_id), "state": verdict.state,
                                      "reason": verdict.reason and verdict.reason.code,
                                      "targeted": figures.recipients, "excluded": figures.by_reason,
-                                     "segments": figures.segments})
+                                     "segments": figures.segments, "members": stages.members,
+                                     "seconds": stages.rounded()})
         return verdict
 
-    async def _fetch(self, ctx: RunContext, audience: IqaAudience | CsvAudience | ListAudience,
-                     stages: Stages) -> tuple[list[rules.AudienceMember], Template]:
-        """The members and the compiled body. The body is compiled as soon as the source's fields are known
-        (before iMIS is asked for anything), and members keep only the values the body uses."""
+    async def _read_into(self, stage: Stage, ctx: RunContext, audience: IqaAudience | CsvAudience | ListAudience,
+                         cap: int, stages: Stages) -> None:
+        """Read the audience into ``stage`` a batch at a time: each batch's numbers looked up in the
+        suppression and bad-number tables, its members classified (rules 2-7) and copied in. Raises
+        RunRefused past ``cap`` members, as soon as the source's size or the count shows it."""
+        members, template = await self._members(ctx, audience, stages)
+        pending: list[rules.AudienceMember] = []
+        async with aclosing(members) as batches:
+            async for batch, size in batches:
+                refusal = over_member_cap(max(size or 0, stage.members + len(pending) + len(batch)), cap,
+                                          at_least=size is None)
+                if refusal is not None:
+                    raise RunRefused(refusal.code, refusal.message)
+                pending += batch
+                if len(pending) >= self._stage_batch:
+                    await self._stage(stage, ctx, pending, template)
+                    pending = []
+        if pending:
+            await self._stage(stage, ctx, pending, template)
+
+    async def _stage(self, stage: Stage, ctx: RunContext, members: list[rules.AudienceMember],
+                     template: Template) -> None:
+        numbers = sorted(rules.candidate_numbers(members, ctx.default_country_prefix))
+        suppressed, bad = await self._store.excluded_numbers(ctx.org_id, ctx.sender or "", numbers)
+        rows = rules.classify_each(members, template, start=stage.members,
+                                   default_country_prefix=ctx.default_country_prefix,
+                                   suppressed=suppressed, bad_numbers=bad)
+        await stage.add(rows)
+
+    async def _members(self, ctx: RunContext, audience: IqaAudience | CsvAudience | ListAudience,
+                       stages: Stages) -> tuple[AsyncGenerator[tuple[list[rules.AudienceMember], int | None], None],
+                                                Template]:
+        """The audience's members as batches (each with the source's stated size, if it states one) and the
+        compiled body. The body is compiled as soon as the source's fields are known (before iMIS is asked
+        for anything), and members keep only the values the body uses."""
         if isinstance(audience, IqaAudience):
             columns = await self._store.column_map(ctx.org_id) or ColumnMap()
             template = _compile(ctx.body, columns.merge_fields())
-            return await self._fetch_iqa(ctx, audience, columns, template, stages), template
+            client = await self._imis_client(ctx)
+            return self._iqa_members(client, audience, columns, template, stages), template
         if isinstance(audience, CsvAudience):
             upload = await self._store.csv_upload(ctx.org_id, audience.upload_id)
             if upload is None or upload[0] != "ready":
                 raise RunFailed("csv_upload_unusable", f"CSV upload {audience.upload_id} is missing or was refused")
             template = _compile(ctx.body, set(upload[1]) - {"mobile"} | {"member_id", "full_name"})
-            stored = await self._store.csv_members(audience.upload_id)
+            stored = self._store.csv_members(audience.upload_id, self._stage_batch)
         else:
-            found = await self._store.list_members(ctx.org_id, audience.list_id)
-            if found is None:
+            fields = await self._store.list_fields(ctx.org_id, audience.list_id)
+            if fields is None:
                 raise RunFailed("list_missing", f"member list {audience.list_id} does not exist")
-            template = _compile(ctx.body, found[1] | {"member_id", "full_name"})
-            stored = found[0]
-        keep = set(template.fields)
-        return [stored_member(s.member_id, s.mobile, s.merge_values, keep) for s in stored], template
+            template = _compile(ctx.body, fields | {"member_id", "full_name"})
+            stored = self._store.list_members(audience.list_id, self._stage_batch)
+        return _stored_members(stored, set(template.fields)), template
 
-    async def _fetch_iqa(self, ctx: RunContext, audience: IqaAudience, columns: ColumnMap, template: Template,
-                         stages: Stages) -> list[rules.AudienceMember]:
+    async def _imis_client(self, ctx: RunContext) -> ImisQueryClient:
         try:
             account = await self._store.imis_account(ctx.org_id)
         except SecretUnreadable as exc:
             raise RunFailed(exc.code, exc.message) from None
         if account is None:
             raise RunFailed("imis_account_missing", "the organisation has no iMIS credentials")
-        client = ImisQueryClient(self._imis.http, account.base_url or self._imis.default_base_url, account.username,
-                                 account.password, retry=self._imis.retry, page_size=self._imis.page_size)
+        return ImisQueryClient(self._imis.http, account.base_url or self._imis.default_base_url, account.username,
+                               account.password, retry=self._imis.retry, page_size=self._imis.page_size,
+                               read_ahead=self._imis.read_ahead)
+
+    async def _iqa_members(self, client: ImisQueryClient, audience: IqaAudience, columns: ColumnMap,
+                           template: Template, stages: Stages,
+                           ) -> AsyncGenerator[tuple[list[rules.AudienceMember], int | None], None]:
         reader = IqaRows(columns, keep=set(template.fields))
-        members: list[rules.AudienceMember] = []
+        pages = client.pages(audience.query, audience.parameters)
         try:
-            async for page in client.pages(audience.query, audience.parameters):
-                stages.pages += 1
-                members.extend(reader.member(row) for row in page.rows)
+            async with aclosing(pages):
+                async for page in pages:
+                    stages.pages += 1
+                    yield [reader.member(row) for row in page.rows], page.total
         except (DependencyUnavailable, PermanentError) as exc:
             raise RunFailed(exc.code, f"{audience.query}: {exc.message}") from None
         if reader.rows and not reader.mobile_seen:
             raise RunFailed("iqa_column_missing", f"{audience.query} returns no column {columns.mobile!r} for the "
                             f"mobile number; its columns are {', '.join(sorted(reader.columns))}")
-        return members
 
     async def _publish(self, ctx: RunContext, stages: Stages) -> None:
-        """Publish every queued, unpublished recipient of the run, batch by batch, in snapshot order."""
-        after = -1
+        """Publish every queued, unpublished recipient of the run, batch by batch, in snapshot order.
+
+        The next batch is read while Kafka acknowledges the last one; the checkpoint moves only past
+        batches Kafka acknowledged, in order."""
         async with stages.timed("publish"):
-            while batch := await self._store.unpublished(ctx.run_id, after, self._batch):
-                events = [
+            batch = await self._store.unpublished(ctx.run_id, -1, self._batch)
+            while batch:
+                acked = await self._publisher.send([
                     Recipient(org_id=ctx.org_id, campaign_id=ctx.campaign_id, run_id=ctx.run_id,
                               recipient_id=r.recipient_id, sender=r.sender, to=r.e164, body=r.body,
                               segments=r.segments, validity_period_s=ctx.validity_period_s)
                     for r in batch
-                ]
-                await self._publisher.publish(events)  # returns once Kafka acknowledged the whole batch
+                ])
+                try:
+                    following = await self._store.unpublished(ctx.run_id, batch[-1].position, self._batch)
+                finally:
+                    await acked
                 await self._store.mark_published(ctx.run_id, batch[-1].position)
                 stages.published += len(batch)
-                after = batch[-1].position
+                batch = following
         if stages.published:
-            log.info("run.published", extra={"run_id": str(ctx.run_id), "recipients": stages.published})
+            log.info("run.published", extra={"run_id": str(ctx.run_id), "recipients": stages.published,
+                                             "seconds": stages.rounded()})
+
+
+async def _stored_members(stored: AsyncGenerator[list[StoredMember], None], keep: set[str],
+                          ) -> AsyncGenerator[tuple[list[rules.AudienceMember], int | None], None]:
+    async with aclosing(stored):
+        async for batch in stored:
+            yield [stored_member(s.member_id, s.mobile, s.merge_values, keep) for s in batch], None
 
 
 def _compile(body: str, fields: set[str]) -> Template:

@@ -29,13 +29,16 @@ IMIS_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
 @asynccontextmanager
 async def build(settings: Settings) -> AsyncIterator[Service]:
-    async with open_connections(settings, [CAMPAIGN_DUE, RECIPIENTS]) as conn:
+    # A resolution holds the stage's connection and, for a CSV or a list, a cursor's, then looks numbers up
+    # on a third; /readyz pings on a fourth.
+    async with open_connections(settings, [CAMPAIGN_DUE, RECIPIENTS], min_pool_size=4) as conn:
         store = AudienceStore(conn.pool, SecretStore.from_settings(settings))
         await store.check()
         bulk = make_bulk_producer(settings.kafka)
         async with httpx.AsyncClient(timeout=IMIS_TIMEOUT) as http:
             resolver = AudienceResolver(store, RecipientPublisher(bulk, prefix=settings.topic_prefix),
-                                        ImisSettings(http, settings.imis_base_url))
+                                        ImisSettings(http, settings.imis_base_url),
+                                        member_cap=settings.run_member_cap)
             consumer = EventConsumer(
                 kafka=settings.kafka, group_id=group_id("audience", settings.topic_prefix),
                 handlers={CAMPAIGN_DUE: resolver.handle}, publisher=conn.publisher, prefix=settings.topic_prefix,

@@ -10,7 +10,7 @@ SELECT r.id AS run_id, r.org_id, r.campaign_id, r.state AS run_state,
        r.body, r.audience::text AS audience, r.segment_limit, r.validity_period_s,
        o.default_country_prefix,
        s.address AS sender, s.verification AS sender_verification,
-       a.max_segments AS account_max_segments
+       a.max_segments AS account_max_segments, o.run_member_cap
 FROM campaign_runs r
 JOIN organisations o ON o.id = r.org_id
 LEFT JOIN senders s ON s.org_id = r.org_id AND s.id = r.sender_id
@@ -53,6 +53,7 @@ SELECT phone, error_code FROM bad_numbers WHERE org_id = :org_id AND phone = ANY
 SELECT state, error_code, mapping::text AS mapping FROM csv_uploads WHERE id = :upload_id AND org_id = :org_id;
 
 -- name: csv-upload-rows
+-- Read through a cursor, a batch at a time: the primary key gives the file order.
 SELECT member_id, mobile, merge_values::text AS merge_values FROM csv_upload_rows
 WHERE upload_id = :upload_id ORDER BY line;
 
@@ -87,13 +88,14 @@ SET state = :state, state_reason = :reason, state_reason_code = :reason_code,
     finished_at = CASE WHEN :state = 'sending' THEN NULL ELSE now() END
 WHERE id = :run_id AND state = 'resolving';
 
--- name: fail-run
--- The audience could not be resolved (iMIS down after retries, a bad audience setting...): nothing was
--- written to the snapshot and nothing published, so the run ends here with the reason.
+-- name: end-unresolved-run
+-- The audience could not be resolved (iMIS down after retries, a bad audience setting...: 'failed') or
+-- may not be sent (more members than the cap: 'refused'): nothing was written to the snapshot and nothing
+-- published, so the run ends here with the reason.
 UPDATE campaign_runs
-SET state = 'failed', state_reason = :reason, state_reason_code = :reason_code,
+SET state = :state, state_reason = :reason, state_reason_code = :reason_code,
     state_reason_detail = CAST(:reason_detail AS jsonb), finished_at = now()
-WHERE id = :run_id AND state_may_change('run', state, 'failed')
+WHERE id = :run_id AND state IN ('pending', 'resolving') AND :state IN ('failed', 'refused')
 RETURNING id;
 
 -- name: audit-run

@@ -1,4 +1,5 @@
-"""kill -9 of a real ``python -m services.audience`` mid-publish, then a restart: every recipient still once.
+"""kill -9 of a real ``python -m services.audience`` mid-publish, or mid-read, then a restart: every recipient
+still once.
 
 The iMIS stand-in runs as a process with 20,000 members. No test hook in the service: once the run is
 'sending' (snapshot committed), the test holds the run's row lock, so the first ``mark-published`` (the
@@ -11,6 +12,10 @@ checkpoint"), so every queued recipient is on the topic, nobody else is, and the
 batch whose checkpoint the kill lost; the dispatcher's ledger on (run_id, recipient_id) makes a repeat a
 no-op, so no member is texted twice (tests/e2e/test_dispatcher.py). Exactly once *on the topic* would need
 the audience service to read back what Kafka holds for the run on resume; it is not required.
+
+Killed while it is still reading the IQA into the run's stage (a temporary table of its session), the
+process leaves nothing behind: no snapshot row, no event; the restarted one reads the audience again and
+publishes each recipient exactly once.
 """
 
 from __future__ import annotations
@@ -184,3 +189,71 @@ async def test_kill_9_mid_publish_then_restart_publishes_each_recipient_once(
     assert set(counts) == queued  # nobody lost, nobody extra
     doubled = {rid for rid, n in counts.items() if n != 1}
     assert doubled <= set(on_topic) and max(counts.values()) <= 2  # at most the batch the checkpoint missed
+
+
+def _control(imis_url: str, method: str, path: str, body: dict[str, object] | None = None) -> dict[str, object]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{imis_url}/_control/{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        answer: dict[str, object] = json.loads(response.read())
+        return answer
+
+
+def _slow_pages_served(imis_url: str) -> int:
+    faults = _control(imis_url, "GET", "faults")["faults"]
+    assert isinstance(faults, list)
+    return sum(int(f["fired"]) for f in faults)
+
+
+async def test_kill_9_mid_read_leaves_nothing_and_the_restart_publishes_each_recipient_once(
+    db_pool: asyncpg.Pool, database_url: str, kafka: KafkaCluster, topic_prefix: str, tmp_path: Path,
+) -> None:
+    await kafka.prepare([CAMPAIGN_DUE, RECIPIENTS], prefix=topic_prefix)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEXTPULSE_", "IMIS_STANDIN_"))}
+    imis_port = _free_port()
+    imis_url = f"http://127.0.0.1:{imis_port}"
+    env |= kafka.service_env("audience") | {"TEXTPULSE_DATABASE_URL": database_url,
+            "TEXTPULSE_TOPIC_PREFIX": topic_prefix, "TEXTPULSE_ENV": "test", "TEXTPULSE_LOG_FORMAT": "text",
+            "TEXTPULSE_IMIS_BASE_URL": imis_url}
+    log = tmp_path / "audience.log"
+    topic = RECIPIENTS.full_name(topic_prefix)
+
+    with process(["standins.imis", "--port", str(imis_port), "--dataset", "20000"], env, tmp_path / "imis.log",
+                 imis_port):
+        await eventually(lambda: _answers(imis_port), timeout=30)
+        # Every IQA page answers after 0.2 s: the 32 pages take the first process long enough to be killed
+        # mid-read, after it has copied some of them into its stage (every 10 pages).
+        _control(imis_url, "POST", "faults", {"kind": "slow", "path": "/api/IQA", "delay_seconds": 0.2,
+                                              "share": 1.0})
+        event = await seed_run(db_pool, imis_url)
+        run = event.run_id
+        port = _free_port()
+        with process(["services.audience"], env, log, port) as first:
+            await eventually(lambda: _answers(port), timeout=30)
+            async with running_publisher(kafka.user("scheduler"), topic_prefix) as (publisher, _):
+                await publisher.publish(CAMPAIGN_DUE, event, key=str(event.campaign_id))
+            await eventually(lambda: _slow_pages_served(imis_url) >= 14, timeout=60, interval=0.02)
+            first.kill()
+            assert first.wait(timeout=10) == -signal.SIGKILL
+        row = await db_pool.fetchrow("SELECT state, targeted FROM campaign_runs WHERE id = $1", run)
+        assert row is not None and (row["state"], row["targeted"]) == ("resolving", 0)
+        assert await db_pool.fetchval("SELECT count(*) FROM run_recipients WHERE run_id = $1", run) == 0
+        assert await recipient_ids(kafka, topic, run) == Counter()
+
+        _control(imis_url, "DELETE", "faults")
+        with process(["services.audience"], env, log, _free_port()):
+            await eventually(lambda: db_pool.fetchval(
+                """SELECT r.published_through >= max(s.position) FROM campaign_runs r
+                   JOIN run_recipients s ON s.run_id = r.id AND s.status = 'queued'
+                   WHERE r.id = $1 GROUP BY r.published_through""", run), timeout=60)
+
+    queued = {str(r) for r in await db_pool.fetchval(
+        "SELECT array_agg(recipient_id) FROM run_recipients WHERE run_id = $1 AND status = 'queued'", run)}
+    rows = await db_pool.fetchval("SELECT count(*) FROM run_recipients WHERE run_id = $1", run)
+    counts = await recipient_ids(kafka, topic, run)
+    row = await db_pool.fetchrow("SELECT state, targeted, excluded FROM campaign_runs WHERE id = $1", run)
+    assert row is not None
+    assert (row["state"], row["targeted"], row["targeted"] + row["excluded"]) == ("sending", len(queued), rows)
+    assert rows > 15_000 and len(queued) > 12_000, log.read_text()[-3000:]
+    assert set(counts) == queued and set(counts.values()) == {1}  # each recipient exactly once

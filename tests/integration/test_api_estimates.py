@@ -196,6 +196,24 @@ async def test_an_unverified_sender_to_us_numbers_is_refused(caller: Caller, db_
     assert await runs(db_pool, caller) == 1
 
 
+async def test_an_audience_over_the_member_cap_is_refused_up_front(caller: Caller, db_pool: asyncpg.Pool) -> None:
+    await db_pool.execute("UPDATE organisations SET run_member_cap = 2 WHERE id = $1", caller.org_id)
+    upload_id = await upload(caller, members(["Anna", "Bert", "Cleo"]))
+    campaign_id = await draft(caller, BODY, {"kind": "csv", "upload_id": upload_id})
+    words = ("The audience has 3 members; one run may have at most 2. Narrow the audience, or ask an admin to "
+             "raise the organisation's member cap.")
+    assert refused(await send_now(caller, campaign_id), "audience", "audience_too_large") == words
+    assert refused(await schedule(caller, campaign_id), "audience", "audience_too_large") == words
+    found = await preview(caller, {"kind": "csv", "upload_id": upload_id})
+    assert found["refusal"] == {"field": "audience", "code": "audience_too_large", "message": words}
+    assert await runs(db_pool, caller) == 0
+
+    await db_pool.execute("UPDATE organisations SET run_member_cap = NULL WHERE id = $1", caller.org_id)
+    assert (await preview(caller, {"kind": "csv", "upload_id": upload_id}))["refusal"] is None  # 250,000
+    assert (await send_now(caller, campaign_id)).status_code == 202
+    assert await runs(db_pool, caller) == 1
+
+
 async def test_imis_not_answering_does_not_block_a_send_but_says_so(caller: Caller, db_pool: asyncpg.Pool) -> None:
     await db_pool.execute("INSERT INTO imis_accounts (org_id, base_url, username, password) "
                           "VALUES ($1, 'http://127.0.0.1:9', 'SMS_INTEGRATION', 'x')", caller.org_id)

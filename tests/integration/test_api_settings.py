@@ -344,3 +344,15 @@ async def test_admins_set_retention_within_bounds_and_the_pruner_follows_it(
     null = await admin.call("PATCH", "/api/v1/settings/general", {"retention_csv_days": None})
     assert problem(null, 422, "value_required")["errors"][0]["field"] == "retention_csv_days"
     assert (await settings(admin))["general"]["retention_body_days"] == 90
+
+
+async def test_admins_set_the_member_cap_per_run_or_leave_it_to_the_platform(admin: Caller) -> None:
+    assert (await settings(admin))["general"]["run_member_cap"] is None  # the platform's default
+    changed = await admin.call("PATCH", "/api/v1/settings/general", {"run_member_cap": 400_000})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["general"]["run_member_cap"] == 400_000
+    for value in (0, 10_000_001, "lots"):
+        bad = await admin.call("PATCH", "/api/v1/settings/general", {"run_member_cap": value})
+        assert problem(bad, 422, "request_invalid")["errors"][0]["field"] == "run_member_cap"
+    back = await admin.call("PATCH", "/api/v1/settings/general", {"run_member_cap": None})
+    assert back.status_code == 200 and back.json()["general"]["run_member_cap"] is None

@@ -6,7 +6,7 @@ import pytest
 
 from libs.common.audience import parse_audience
 from libs.common.audience_members import ColumnMap, IqaRows, as_text, is_true, stored_member
-from libs.common.audience_rules import AudienceMember, SnapshotRow, Totals, classify, decide, totals
+from libs.common.audience_rules import AudienceMember, SnapshotRow, Totals, classify, classify_each, decide, totals
 from libs.common.merge import compile_template
 
 TEMPLATE = compile_template("Hi {{first_name}}, the AGM is on Friday.")
@@ -78,6 +78,27 @@ def test_a_repeated_member_id_is_a_duplicate_member_even_with_another_number() -
     rows = run([member("1", "4155550134"), member("1", "4155550135"), member("", "4155550136"),
                 member("", "4155550137")])
     assert outcome(rows) == [("1", None, None), ("1", "duplicate_member", None), ("", None, None), ("", None, None)]
+
+
+def test_a_repeated_member_keeps_only_its_id_and_raw_number_whatever_else_applies() -> None:
+    rows = run([member("1", "4155550134"), member("1", "4155550134", opted_out=True), member("1", "415 555 013")])
+    assert [(r.reason, r.detail, r.duplicate_of, r.e164, r.body, r.segments, r.raw_phone) for r in rows[1:]] == [
+        ("duplicate_member", None, "1", None, None, 0, "4155550134"),
+        ("duplicate_member", None, "1", None, None, 0, "415 555 013")]
+
+
+def test_ids_of_other_digits_than_ascii_are_text_for_the_household_order() -> None:
+    # "²" is a digit to str.isdigit() but not a number to int(); "٣" is 3 to int(). Both sort as text,
+    # as the set-based rule in PostgreSQL reads them, after every ASCII number.
+    rows = run([member("²", "4155550139"), member("٣", "4155550139"), member("10", "4155550139")])
+    assert [(r.member_id, r.reason, r.duplicate_of) for r in rows] == [
+        ("²", "duplicate_number", "10"), ("٣", "duplicate_number", "10"), ("10", None, None)]
+
+
+def test_classify_each_numbers_a_batch_from_its_start_and_leaves_repeats_for_later() -> None:
+    rows = classify_each([member("1", "4155550134"), member("1", "4155550134")], TEMPLATE, start=500,
+                         default_country_prefix="+1", suppressed=set(), bad_numbers={})
+    assert [(r.position, r.reason) for r in rows] == [(500, None), (501, None)]
 
 
 def test_a_body_over_ten_segments_is_over_the_segment_limit() -> None:

@@ -90,7 +90,8 @@ WRITES: dict[tuple[str, str, str], Write] = {
     (AUDIENCE, "begin-resolving", "campaign_runs"): Write(_moves(["pending -> resolving"]), "sources"),
     (AUDIENCE, "finish-resolving", "campaign_runs"): Write(
         _moves(f"resolving -> {s}" for s in VERDICT_STATES), "sources"),
-    (AUDIENCE, "fail-run", "campaign_runs"): Write(_moves(["pending -> failed", "resolving -> failed"]), "guard"),
+    (AUDIENCE, "end-unresolved-run", "campaign_runs"): Write(
+        _moves(["pending -> failed", "resolving -> failed", "pending -> refused", "resolving -> refused"]), "guard"),
     # The dispatcher completes, pauses and refuses runs; a pause pauses the campaign too.
     (DISPATCHER, "refresh-run-counts", "campaign_runs"): Write(_moves(["sending -> completed"]), "sources"),
     (DISPATCHER, "pause-run", "campaign_runs"): Write(_moves(["sending -> paused"]), "guard"),

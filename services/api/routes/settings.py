@@ -99,6 +99,8 @@ class GeneralOut(BaseModel):
     retention_reply_days: int = Field(description="days the text of members' replies is kept")
     retention_body_days: int = Field(description="days rendered texts and merge values are kept after a run ends")
     retention_csv_days: int = Field(description="days an uploaded CSV's rows are kept")
+    run_member_cap: int | None = Field(description="most members one run's audience may have; a larger one is "
+                                                   "refused. null: the platform's default (250,000 unless set)")
 
 
 class SettingsOut(BaseModel):
@@ -171,6 +173,8 @@ class GeneralPatch(BaseModel):
     retention_reply_days: RetentionDays | None = None
     retention_body_days: RetentionDays | None = None
     retention_csv_days: RetentionDays | None = None
+    run_member_cap: int | None = Field(default=None, ge=1, le=10_000_000,
+                                       description="null: back to the platform's default")
 
 
 @router.get("", summary="Every setting (secrets only as set / not set)")
@@ -304,7 +308,7 @@ async def patch_country(body: CountryPatch, admin: AdminDep, caller: CallerDep, 
 
 
 @router.patch("/general",
-              summary="Default sender, per-campaign segment limit, alert e-mails, time zone, retention")
+              summary="Default sender, per-campaign segment limit, alert e-mails, time zone, retention, member cap")
 async def patch_general(body: GeneralPatch, admin: AdminDep, caller: CallerDep, pool: PoolDep) -> SettingsOut:
     changes = body.model_dump(exclude_unset=True)
     for required in ("time_zone", "default_sender_id", "campaign_segment_limit", "alert_emails", *RETENTION_FIELDS):
@@ -362,6 +366,7 @@ async def settings_out(conn: Connection, org_id: UUID) -> SettingsOut:
             campaign_segment_limit=org["campaign_segment_limit"],
             alert_emails=list(org["alert_emails"]),
             **{name: org[name] for name in RETENTION_FIELDS},
+            run_member_cap=org["run_member_cap"],
         ),
         senders=senders,
         warnings=warnings,

@@ -193,7 +193,7 @@ async def preview(body: PreviewIn, org: OrgDep, pool: PoolDep, web: WebDep, secr
         note = (f"only the first {figures.sample:,} of {figures.audience:,} members were read; "
                 "the estimate scales them to the whole audience")
     spread = figures.segments_per_recipient
-    refused = audience_sample.refusal(found)
+    refused = audience_sample.refusal(found, web.member_cap(org))
     return PreviewOut(
         members=figures.sample, recipients=figures.sample_recipients, by_reason=dict(figures.by_reason),
         complete=figures.complete, note=note, audience_size=figures.audience,

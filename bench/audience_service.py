@@ -1,0 +1,192 @@
+"""A real ``python -m services.audience`` resolving 10,000, 100,000 and 1,000,000-member IQAs: time and peak RSS.
+
+    python -m bench.audience_service [--sizes 10000,100000,1000000]
+
+For each size: an iMIS stand-in process whose ``$/Textpulse/SMS Audience`` IQA returns about that many
+rows (it keeps about 80 % of its data set), a fresh audience service process (so its peak RSS is that
+run's), one campaign-due event, then the clock runs until every queued recipient is published (the
+run's ``published_through`` checkpoint reaches its last queued row). Printed per size: members, the time
+to the committed snapshot (read, settle, write) and to the last event, members per second, the service
+process's peak RSS (``VmHWM`` in ``/proc/<pid>/status``, read before it stops), the CPU seconds of the
+service and of the stand-in, and the service's own wall and CPU seconds per stage (from its log). On a
+shared machine the CPU seconds say more than the wall time.
+
+Needs PostgreSQL and Kafka (``python -m deploy.stack infra``); makes its own database and topics and
+removes them. Target: 1,000,000 members into snapshot and events in <= 120 s with the service's
+peak RSS <= 300 MB. Printed, never asserted; ``RESULT`` lines carry the 1,000,000 figures to
+``python -m bench.run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+from bench.api_process import free_port, wait_ready
+from bench.audience import delete_topics, drop_database_at, events_on, seed, start_standin
+from bench.report import result
+from deploy.stack import REPO, database_url, kafka_access
+from libs.common.db import apply_migrations
+from libs.common.kafka import ensure_topics
+from libs.common.kafka_security import KafkaAccess
+from libs.common.topics import CAMPAIGN_DUE, RECIPIENTS
+from tests.kafka_helpers import running_publisher
+
+KEPT = 0.8013  # rows the audience IQA keeps per member of the stand-in's data set (measured on 1.25M)
+TARGET_S, TARGET_MB = 120.0, 300.0
+STAGES = {"fetch": "read IQA into the stage", "preflight": "settle", "store": "write snapshot",
+          "publish": "publish"}
+
+
+@dataclass(frozen=True)
+class Point:
+    members: int
+    targeted: int
+    snapshot_s: float
+    total_s: float
+    peak_mb: float
+    events: int
+    service_cpu_s: float
+    standin_cpu_s: float
+    stages: dict[str, dict[str, float]]
+
+
+def stages_of(log: Path, run_id: uuid.UUID) -> dict[str, dict[str, float]]:
+    """The service's own wall and CPU seconds per stage of the run (its ``run.published`` log line)."""
+    for line in reversed(log.read_text(errors="replace").splitlines()):
+        if '"run.published"' in line and str(run_id) in line:
+            stages: dict[str, dict[str, float]] = json.loads(line)["seconds"]
+            return stages
+    return {}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/<pid>/stat, clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for process {pid}")
+
+
+async def measure(size: int, db_url: str, kafka: KafkaAccess, prefix: str, log: Path) -> Point:
+    standin, imis_url = start_standin(str(round(size / KEPT)))
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
+    service: subprocess.Popen[bytes] | None = None
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute("DELETE FROM organisations WHERE slug = 'bench'")
+        event = await seed(pool, imis_url)
+        port = free_port()
+        env = dict(os.environ, TEXTPULSE_DATABASE_URL=db_url, TEXTPULSE_HTTP_PORT=str(port),
+                   TEXTPULSE_TOPIC_PREFIX=prefix, **kafka.env(),
+                   TEXTPULSE_IMIS_BASE_URL=imis_url, TEXTPULSE_RUN_MEMBER_CAP="2000000",
+                   TEXTPULSE_LOG_FORMAT="json", TEXTPULSE_ENV="test")
+        with log.open("ab") as out:
+            service = subprocess.Popen([sys.executable, "-m", "services.audience"], cwd=REPO, env=env,
+                                       stdout=out, stderr=out)
+        await wait_ready(port, service)
+        before = await events_on(kafka, RECIPIENTS.full_name(prefix))
+        cpu_before = cpu_seconds(service.pid), cpu_seconds(standin.pid)
+        started = time.perf_counter()
+        async with running_publisher(kafka, prefix) as (publisher, _):
+            await publisher.publish(CAMPAIGN_DUE, event, key=str(event.campaign_id))
+        snapshot_s = None
+        while True:
+            if service.poll() is not None:
+                raise RuntimeError(f"services.audience exited with {service.returncode}; see {log}")
+            row = await pool.fetchrow(
+                "SELECT r.state, r.published_through, r.targeted, "
+                "(SELECT max(position) FROM run_recipients s WHERE s.run_id = r.id AND s.status = 'queued') AS last "
+                "FROM campaign_runs r WHERE r.id = $1", event.run_id)
+            assert row is not None  # the run seeded above
+            if snapshot_s is None and row["state"] != "resolving" and row["state"] != "pending":
+                snapshot_s = time.perf_counter() - started
+            if row["state"] != "sending" and snapshot_s is not None:
+                raise RuntimeError(f"the run ended {row['state']}; see {log}")
+            if row["state"] == "sending" and row["last"] is not None and row["published_through"] >= row["last"]:
+                break
+            await asyncio.sleep(0.2)
+        total_s = time.perf_counter() - started
+        peak = peak_rss_mb(service.pid)
+        service_cpu, standin_cpu = cpu_seconds(service.pid) - cpu_before[0], cpu_seconds(standin.pid) - cpu_before[1]
+        members = await pool.fetchval("SELECT count(*) FROM run_recipients WHERE run_id = $1", event.run_id)
+        events = await events_on(kafka, RECIPIENTS.full_name(prefix)) - before
+        return Point(members, row["targeted"], snapshot_s or total_s, total_s, peak, events, service_cpu, standin_cpu,
+                     stages_of(log, event.run_id))
+    finally:
+        if service is not None and service.poll() is None:
+            service.send_signal(signal.SIGTERM)
+            try:
+                service.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                service.kill()
+        await pool.close()
+        standin.terminate()
+        standin.wait(timeout=30)
+
+
+async def run_bench(sizes: list[int]) -> None:
+    kafka, admin_url = kafka_access(), database_url()
+    name, prefix = f"textpulse_bench_{uuid.uuid4().hex[:8]}", f"bench{uuid.uuid4().hex[:6]}."
+    db_url = admin_url.rsplit("/", 1)[0] + "/" + name
+    log = Path(f"/tmp/bench-audience-service-{uuid.uuid4().hex[:6]}.log")
+    admin = await asyncpg.connect(admin_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    points: list[Point] = []
+    try:
+        conn = await asyncpg.connect(db_url)
+        await apply_migrations(conn)
+        await conn.close()
+        await ensure_topics(kafka, [CAMPAIGN_DUE, RECIPIENTS], prefix=prefix)
+        for size in sizes:
+            points.append(await measure(size, db_url, kafka, prefix, log))
+            p = points[-1]
+            print(f"  {p.members:>10,} members: snapshot {p.snapshot_s:7.1f} s, all published {p.total_s:7.1f} s "
+                  f"({p.members / p.total_s:>7,.0f} members/s), {p.events:,} events for {p.targeted:,} "
+                  f"recipients, service peak RSS {p.peak_mb:5.0f} MB; CPU: service {p.service_cpu_s:.1f} s, "
+                  f"iMIS stand-in {p.standin_cpu_s:.1f} s; load average {os.getloadavg()[0]:.1f}", flush=True)
+            print("    " + ", ".join(f"{STAGES.get(name, name)} {t['wall']:.1f} s (CPU {t['cpu']:.1f} s)"
+                                    for name, t in p.stages.items()), flush=True)
+    finally:
+        await drop_database_at(admin_url, name)
+        await delete_topics(kafka, prefix)
+    print(f"  service log: {log}")
+    largest = points[-1]
+    result(f"Audience service: a {largest.members:,}-member IQA into snapshot and events", f"<= {TARGET_S:.0f} s",
+           f"{largest.total_s:.1f} s ({largest.members / largest.total_s:,.0f} members/s)")
+    result(f"Audience service: peak RSS resolving {largest.members:,} members", f"<= {TARGET_MB:.0f} MB",
+           f"{largest.peak_mb:.0f} MB")
+    result("Audience service: recipient events, one per recipient", f"= {largest.targeted:,}", f"{largest.events:,}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.audience_service", description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000", help="IQA sizes, comma-separated")
+    args = parser.parse_args()
+    try:
+        sizes = [int(s) for s in args.sizes.split(",")]
+    except ValueError:
+        raise SystemExit(f"--sizes takes whole numbers separated by commas, not {args.sizes!r}") from None
+    print(f"audience service bench: sizes {', '.join(f'{s:,}' for s in sizes)}")
+    asyncio.run(run_bench(sizes))
+
+
+if __name__ == "__main__":
+    main()
