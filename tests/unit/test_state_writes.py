@@ -91,7 +91,7 @@ WRITES: dict[tuple[str, str, str], Write] = {
     (AUDIENCE, "finish-resolving", "campaign_runs"): Write(
         _moves(f"resolving -> {s}" for s in VERDICT_STATES), "sources"),
     (AUDIENCE, "end-unresolved-run", "campaign_runs"): Write(
-        _moves(["pending -> failed", "resolving -> failed", "pending -> refused", "resolving -> refused"]), "guard"),
+        _moves(["pending -> failed", "resolving -> failed", "pending -> refused", "resolving -> refused"]), "sources"),
     # The dispatcher completes, pauses and refuses runs; a pause pauses the campaign too.
     (DISPATCHER, "refresh-run-counts", "campaign_runs"): Write(_moves(["sending -> completed"]), "sources"),
     (DISPATCHER, "pause-run", "campaign_runs"): Write(_moves(["sending -> paused"]), "guard"),
