@@ -32,6 +32,7 @@ from pydantic import ValidationError
 from libs.common.errors import ConfigurationError, EventRejected, PermanentError, RetryableError
 from libs.common.events import DeadLetter, Event
 from libs.common.logging import get_logger
+from libs.common.outages import is_outage
 from libs.common.topics import DLQ_CONFIGS, DLQ_PARTITIONS, TopicSpec
 
 log = get_logger(__name__)
@@ -224,23 +225,28 @@ class EventConsumer:
             try:
                 await handler(event)
                 return
-            except RetryableError as exc:
-                waited = asyncio.get_running_loop().time() - started
-                if waited >= self._max_retry_s or self._stopping.is_set():
-                    if self._stopping.is_set():
-                        raise  # not committed: the next owner gets it again
-                    await self._dead_letter(record, "retries_exhausted", f"{exc.code}: {exc}")
-                    return
-                log.warning("event.retrying", extra={"topic": record.topic, "offset": record.offset, "code": exc.code})
-                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-                delay = min(delay * 2, 10.0)
             except PermanentError as exc:
                 await self._dead_letter(record, exc.code, str(exc))
                 return
-            except Exception as exc:  # noqa: BLE001 - a handler bug must not stop the consumer
-                log.exception("event.handler_crashed", extra={"topic": record.topic, "offset": record.offset})
-                await self._dead_letter(record, "handler_crashed", f"{type(exc).__name__}: {exc}")
-                return
+            except Exception as exc:
+                if not isinstance(exc, RetryableError) and not is_outage(exc):
+                    # A handler bug must not stop the consumer.
+                    log.exception("event.handler_crashed", extra={"topic": record.topic, "offset": record.offset})
+                    await self._dead_letter(record, "handler_crashed", f"{type(exc).__name__}: {exc}")
+                    return
+                if self._stopping.is_set():
+                    raise  # not committed: the next owner gets it again
+                code = exc.code if isinstance(exc, RetryableError) else "dependency_unavailable"
+                # A dependency that is away delays the record, however long it takes; a handler that keeps
+                # asking for a retry for other reasons gives up after max_retry_s.
+                if isinstance(exc, RetryableError) and not is_outage(exc.__cause__ or exc):
+                    waited = asyncio.get_running_loop().time() - started
+                    if waited >= self._max_retry_s:
+                        await self._dead_letter(record, "retries_exhausted", f"{code}: {exc}")
+                        return
+                log.warning("event.retrying", extra={"topic": record.topic, "offset": record.offset, "code": code})
+                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(delay * 2, 10.0)
 
     async def _dead_letter(self, record: ConsumerRecord, code: str, error: str) -> None:
         await dead_letter(self._publisher, record, code, error, group_id=self._group_id, stopping=self._stopping)

@@ -41,20 +41,30 @@ class ChaosStack:
     usage: Process | None = None
     audience: Process | None = None
     dispatchers: list[Process] = field(default_factory=list)
+    scheduler: Process | None = None  # only with ``whole=True``: then due runs are published by it
+    api: Process | None = None
     kills: list[tuple[float, str]] = field(default_factory=list)  # (time, which process) of every kill -9
 
-    async def start(self, optout_port: int) -> None:
-        """Start every service (the stand-in is already up); return once each answers /readyz."""
+    async def start(self, optout_port: int, *, whole: bool = False) -> None:
+        """Start every service (the stand-in is already up), with the scheduler and the API if ``whole``;
+        return once each answers /readyz."""
         self.optout = start_service("optout", "services.optout", self.env, self.log_dir, optout_port)
         self.usage = start_service("usage", "services.usage", self.env, self.log_dir)
         self.start_audience()
         self.dispatchers = [start_dispatcher(f"dispatcher-{i}", self.env, self.log_dir) for i in range(DISPATCHERS)]
+        if whole:
+            self.scheduler = start_service("scheduler", "services.scheduler", self.env, self.log_dir)
+            self.api = start_service("api", "services.api", self.env, self.log_dir)
         await self.ready()
 
-    async def ready(self) -> None:
-        services = [self.optout, self.usage, self.audience, *self.dispatchers]
-        await asyncio.gather(wait_http(f"{self.standin.url}/healthz"),
-                             *(wait_http(f"{p.url}/readyz", timeout=60) for p in services if p is not None))
+    def services(self) -> list[Process]:
+        """The Textpulse processes running now (not the stand-in)."""
+        every = [self.api, self.scheduler, self.optout, self.usage, self.audience, *self.dispatchers]
+        return [p for p in every if p is not None]
+
+    async def ready(self, timeout: float = 120) -> None:
+        await asyncio.gather(wait_http(f"{self.standin.url}/healthz", timeout=timeout),
+                             *(wait_http(f"{p.url}/readyz", timeout=timeout) for p in self.services()))
 
     def start_audience(self) -> None:
         self.audience = start_service("audience", "services.audience", self.env, self.log_dir)
@@ -66,7 +76,8 @@ class ChaosStack:
         self.dispatchers[index] = start_dispatcher(f"dispatcher-{index}", self.env, self.log_dir)
 
     def stop(self) -> None:
-        for process in [*self.dispatchers, self.audience, self.usage, self.optout, self.standin.process]:
+        for process in [*self.dispatchers, self.audience, self.usage, self.optout, self.scheduler, self.api,
+                        self.standin.process]:
             if process is not None:
                 process.stop()
 

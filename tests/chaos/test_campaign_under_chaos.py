@@ -43,7 +43,7 @@ from tests.chaos.processes import ChaosStack, kill_audience_mid_publish
 from tests.chaos.seeding import PER_SENDER, RATE, SENDERS, ChaosOrg, seed_org
 from tests.chaos.stops import Stop, pick_stops, reply_stop
 from tests.conftest import eventually
-from tests.e2e.dispatch_harness import TwilioStandin, dispatcher_env, free_port
+from tests.e2e.dispatch_harness import CONTROL_TIMEOUT, TwilioStandin, dispatcher_env, free_port
 from tests.kafka_helpers import running_publisher
 
 pytestmark = pytest.mark.timeout(280)
@@ -204,5 +204,5 @@ async def _dead_lettered(bootstrap: str, prefix: str, count: int) -> bool:
 
 
 async def _fired(standin: TwilioStandin) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient(base_url=standin.url) as client:
+    async with httpx.AsyncClient(base_url=standin.url, timeout=CONTROL_TIMEOUT) as client:
         return (await client.get("/_control/faults")).json()["faults"]
