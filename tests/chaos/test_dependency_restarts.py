@@ -178,16 +178,18 @@ async def test_a_campaign_rides_out_a_dependency_restart(
         else:
             await infra.kill_kafka()
         timeline.mark(f"{outage}: down")
-        answers = await _not_ready(stack, failing)
-        timeline.mark(f"every /readyz answered 503 naming {failing}: {answers}")
-        if failing == "kafka":
-            await reply("during the outage")
-        await asyncio.sleep(max(0.0, MIN_OUTAGE_S - (time.monotonic() - started)))
-        if failing == "postgres":
-            await infra.start_postgres()
-        else:
-            await infra.start_kafka()
-        timeline.mark(f"{outage}: back after {time.monotonic() - started:.1f} s")
+        try:
+            answers = await _not_ready(stack, failing)
+            timeline.mark(f"every /readyz answered 503 naming {failing}: {answers}")
+            if failing == "kafka":
+                await reply("during the outage")
+            await asyncio.sleep(max(0.0, MIN_OUTAGE_S - (time.monotonic() - started)))
+        finally:  # back up whatever happened, or the next tests find it down
+            if failing == "postgres":
+                await infra.start_postgres()
+            else:
+                await infra.start_kafka()
+            timeline.mark(f"{outage}: back after {time.monotonic() - started:.1f} s")
         await stack.ready(timeout=180)
         timeline.mark("every service ready again")
         await reply("right after the outage")
