@@ -94,6 +94,21 @@ class ConsentChanged(Event):
     message_sid: str | None = None
 
 
+class WebhookReceived(Event):
+    """A Twilio webhook whose signature the opt-out service verified, appended before Twilio got its 200.
+
+    ``event_id`` is the request's id: the consumer stores each id once in ``webhook_requests``, so a
+    record delivered twice, or also written to PostgreSQL directly when Kafka was slow, counts once.
+    ``occurred_at`` is when the request was received. ``params`` are the form's fields as signed.
+    """
+
+    kind: Literal["inbound", "status"]
+    org_id: UUID
+    account_sid: Annotated[str, StringConstraints(pattern=r"^AC[0-9a-f]{32}$")]
+    url: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+    params: dict[str, str]
+
+
 class DeadLetter(BaseModel):
     """What a consumer could not handle, with everything needed to understand and replay it."""
 

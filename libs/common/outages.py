@@ -15,11 +15,15 @@ from aiokafka.errors import KafkaError, KafkaTimeoutError
 # PostgreSQL cannot be reached or is going away: refused or dropped connections (class 08), a shutdown or
 # a server still starting (class 57: admin/crash shutdown, "cannot connect now"), too many connections
 # (class 53), a pooled connection closed under us, and the socket's own errors and time-outs.
+# InternalClientError ("cannot switch to state 15; another operation (2) is in progress") is what asyncpg
+# raises for a statement sent on a pooled connection whose backend a fast shutdown has just ended, before
+# the socket's close is seen; that connection is dropped and the next one is new.
 POSTGRES_UNAVAILABLE: Final[tuple[type[BaseException], ...]] = (
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
     OSError,
     TimeoutError,
 )

@@ -41,8 +41,14 @@ RECIPIENTS = TopicSpec("textpulse.recipients", 12, events.Recipient, "sender", {
 SEND_RESULTS = TopicSpec("textpulse.send-results", 6, events.SendResult, "run_id")
 MESSAGE_STATUS = TopicSpec("textpulse.message-status", 6, events.MessageStatus, "message_sid")
 CONSENT = TopicSpec("textpulse.consent", 6, events.ConsentChanged, "phone")
+# Verified Twilio webhooks, appended before the 200 and written to PostgreSQL by the opt-out service.
+# Keyed by organisation and member phone (inbound) or message SID (status), so one member's STOP and
+# START, or one message's callbacks, stay in order on one partition.
+WEBHOOKS = TopicSpec("textpulse.webhooks", 6, events.WebhookReceived, "org_id:phone or org_id:message_sid",
+                     {"retention.ms": _WEEK_MS})
 
-ALL_TOPICS: tuple[TopicSpec[events.Event], ...] = (CAMPAIGN_DUE, RECIPIENTS, SEND_RESULTS, MESSAGE_STATUS, CONSENT)
+ALL_TOPICS: tuple[TopicSpec[events.Event], ...] = (CAMPAIGN_DUE, RECIPIENTS, SEND_RESULTS, MESSAGE_STATUS, CONSENT,
+                                                   WEBHOOKS)
 DLQ_PARTITIONS = 1
 # Dead letters are kept a month: long enough for someone to look, replay and fix.
 DLQ_CONFIGS = {"retention.ms": str(30 * 24 * 3600 * 1000)}

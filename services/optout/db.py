@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 from uuid import UUID
 
 from libs.common.db import Connection, Queries
@@ -36,13 +37,18 @@ class AccountRow:
     webhook_shared_key_secret: str | None = None
 
 
+WebhookKind = Literal["inbound", "status"]
+
+
 @dataclass(frozen=True, slots=True)
 class IncomingWebhook:
-    kind: str
+    request_id: UUID  # given on arrival; stored once whichever path (Kafka or direct) and however often
+    kind: WebhookKind
     org_id: UUID
     account_sid: str
     url: str
     params: dict[str, str]
+    received_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +185,21 @@ class ConsentRecord:
     occurred_at: datetime
 
 
+def _without_nul(params: Mapping[str, str]) -> dict[str, str]:
+    """jsonb cannot hold NUL; the signature was checked on the exact text already."""
+    return {name.replace("\x00", "\ufffd"): value.replace("\x00", "\ufffd") for name, value in params.items()}
+
+
+def _webhook_columns(requests: Sequence[IncomingWebhook]) -> dict[str, list[object]]:
+    return {
+        "request_ids": [r.request_id for r in requests], "kinds": [r.kind for r in requests],
+        "org_ids": [r.org_id for r in requests], "account_sids": [r.account_sid for r in requests],
+        "urls": [r.url for r in requests],
+        "params": [json.dumps(_without_nul(r.params), ensure_ascii=False) for r in requests],
+        "received_ats": [r.received_at for r in requests],
+    }
+
+
 class OptoutDb:
     def __init__(self, queries: Queries, secrets: SecretStore) -> None:
         self.q = queries
@@ -208,11 +229,14 @@ class OptoutDb:
                           row["webhook_shared_key_id"], key_secret)
 
     async def insert_webhooks(self, conn: Connection, requests: Sequence[IncomingWebhook]) -> None:
-        await self.q.execute(
-            conn, "insert-webhooks", kinds=[r.kind for r in requests], org_ids=[r.org_id for r in requests],
-            account_sids=[r.account_sid for r in requests], urls=[r.url for r in requests],
-            params=[json.dumps(r.params, ensure_ascii=False) for r in requests],
-        )
+        """The edge's direct write; a request id already stored is skipped."""
+        await self.q.execute(conn, "insert-webhooks", **_webhook_columns(requests))
+
+    async def intake_webhooks(self, conn: Connection, requests: Sequence[IncomingWebhook]) -> set[UUID]:
+        """The intake consumer's write; returns the ids refused because the account is not the
+        organisation's (not stored). A request id already stored is skipped."""
+        rows = await self.q.fetch(conn, "intake-webhooks", **_webhook_columns(requests))
+        return {r["request_id"] for r in rows}
 
     async def add_signature_refusals(
         self, conn: Connection, counts: Sequence[tuple[UUID, datetime, int, str]]

@@ -1,8 +1,10 @@
 """Opt-out service: Twilio webhooks into the suppression table, the consent and status topics, and iMIS.
 
 Wiring only. The web app answers ``POST /twilio/inbound`` and ``POST /twilio/status`` (webhooks.py)
-beside /healthz and /readyz; four workers run next to it:
+beside /healthz and /readyz, making each verified request durable in Kafka, or in PostgreSQL when Kafka
+cannot take it (storage.py); five workers run next to it:
 
+- ``WebhookIntake`` (intake.py): textpulse.webhooks -> webhook_requests, in batches, each request once;
 - ``WebhookProcessor`` (processing.py): stored webhooks -> suppressions, consent history, ledger status;
 - ``EventRelay`` (relay.py): event_outbox -> Kafka (ConsentChanged keyed by phone, MessageStatus by SID);
 - ``WritebackWorker`` (writeback.py): imis_outbox -> each member's TP_SmsPreferences panel in iMIS;
@@ -39,14 +41,16 @@ from libs.common.connections import open_connections
 from libs.common.runtime import Service, health_router
 from libs.common.secret_store import SecretStore
 from libs.common.settings import Settings
-from libs.common.topics import CONSENT, MESSAGE_STATUS
+from libs.common.topics import CONSENT, MESSAGE_STATUS, WEBHOOKS
 from services.optout import webhooks
 from services.optout.db import OptoutDb
 from services.optout.handlers import HandlerDeps
+from services.optout.intake import WebhookIntake
 from services.optout.processing import ProcessorTuning, WebhookProcessor
 from services.optout.refusals import SignatureRefusals
 from services.optout.relay import EventRelay
 from services.optout.signatures import AccountDirectory
+from services.optout.storage import DurableStore, KafkaGate, WebhookWriter
 from services.optout.writeback import WritebackTuning, WritebackWorker
 
 NAME = "optout"
@@ -65,6 +69,11 @@ class OptoutTuning:
     account_cache_s: float = 5.0
     account_refresh_s: float = 5.0  # a failing signature re-reads its account at most this often
     refusals_flush_s: float = 5.0  # how often bad-signature counts are written for the alert
+    # Twilio waits 15 s for an answer: past this the request is written to PostgreSQL instead of Kafka.
+    kafka_append_timeout_s: float = 2.0
+    kafka_retry_s: float = 1.0  # after a failed append, Kafka is skipped this long, then tried by one request
+    account_outage_retry_s: float = 1.0  # while PostgreSQL is away, cached accounts are served this long
+    intake_batch: int = 1000
 
 
 @asynccontextmanager
@@ -72,7 +81,7 @@ async def build(settings: Settings, tuning: OptoutTuning | None = None) -> Async
     tuning = tuning or OptoutTuning()
     db = OptoutDb.load(SecretStore.from_settings(settings))
     async with (
-        open_connections(settings, [CONSENT, MESSAGE_STATUS]) as conn,
+        open_connections(settings, [CONSENT, MESSAGE_STATUS, WEBHOOKS]) as conn,
         httpx.AsyncClient(timeout=tuning.imis_timeout_s) as imis_http,
     ):
         async with conn.pool.acquire() as c:
@@ -92,8 +101,19 @@ async def build(settings: Settings, tuning: OptoutTuning | None = None) -> Async
 
         app = FastAPI(title=f"Textpulse {NAME}", docs_url=None, redoc_url=None)
         app.include_router(health_router(NAME, conn.readiness_checks()))
-        accounts = AccountDirectory(conn.pool, db, ttl_s=tuning.account_cache_s, refresh_s=tuning.account_refresh_s)
+        accounts = AccountDirectory(conn.pool, db, ttl_s=tuning.account_cache_s, refresh_s=tuning.account_refresh_s,
+                                    outage_retry_s=tuning.account_outage_retry_s)
         refusals = SignatureRefusals(conn.pool, db, flush_s=tuning.refusals_flush_s)
-        webhooks.install(app, webhooks.WebhookInbox(webhooks.WebhookWriter(conn.pool, db), accounts, webhook_wake,
-                                                    refusals))
-        yield Service(app=app, workers=[processor.run, relay.run, writeback.run, refusals.run])
+        gate = KafkaGate(retry_s=tuning.kafka_retry_s, clock=asyncio.get_running_loop().time)
+        store = DurableStore(conn.publisher, WebhookWriter(conn.pool, db), gate,
+                             append_timeout_s=tuning.kafka_append_timeout_s)
+        webhooks.install(app, webhooks.WebhookInbox(store, accounts, webhook_wake, refusals))
+        intake = WebhookIntake(conn.pool, db, conn.publisher, bootstrap=settings.kafka_bootstrap_servers,
+                               group_id=f"{settings.topic_prefix}optout-webhooks", prefix=settings.topic_prefix,
+                               wake=webhook_wake, batch=tuning.intake_batch,
+                               session_timeout_ms=settings.kafka_session_timeout_ms)
+        await intake.start()
+        try:
+            yield Service(app=app, workers=[processor.run, intake.run, relay.run, writeback.run, refusals.run])
+        finally:
+            await intake.stop()

@@ -11,15 +11,42 @@ FROM sms_accounts
 WHERE account_sid = :account_sid;
 
 -- name: insert-webhooks
--- The one write made before Twilio gets its 200: the requests as received. Everything else is done by
--- the processor from these rows, so a crash after the 200 loses nothing. Requests that arrive while
--- another write is in flight are stored together (group commit: one WAL flush for many).
-INSERT INTO webhook_requests (kind, org_id, account_sid, url, params)
-SELECT kind, org_id, account_sid, url, CAST(params AS jsonb)
-FROM unnest(CAST(:kinds AS text[]), CAST(:org_ids AS uuid[]), CAST(:account_sids AS text[]),
-            CAST(:urls AS text[]), CAST(:params AS text[]))
-     WITH ORDINALITY AS u(kind, org_id, account_sid, url, params, n)
-ORDER BY n;
+-- The direct write, made before Twilio gets its 200 when Kafka cannot take the request (webhooks.py): the
+-- requests as received, the account already checked. Everything else is done by the processor from these
+-- rows, so a crash after the 200 loses nothing. Requests that arrive while another write is in flight are
+-- stored together (group commit: one WAL flush for many). A request id stored before (the same request
+-- also reached Kafka) is skipped.
+INSERT INTO webhook_requests (request_id, kind, org_id, account_sid, url, params, received_at)
+SELECT request_id, kind, org_id, account_sid, url, CAST(params AS jsonb), received_at
+FROM unnest(CAST(:request_ids AS uuid[]), CAST(:kinds AS text[]), CAST(:org_ids AS uuid[]),
+            CAST(:account_sids AS text[]), CAST(:urls AS text[]), CAST(:params AS text[]),
+            CAST(:received_ats AS timestamptz[]))
+     WITH ORDINALITY AS u(request_id, kind, org_id, account_sid, url, params, received_at, n)
+ORDER BY n
+ON CONFLICT (request_id) DO NOTHING;
+
+-- name: intake-webhooks
+-- The intake consumer's write of a batch of textpulse.webhooks records, in offset order (intake.py).
+-- An event is trusted only as far as the database agrees: its account SID must be its organisation's
+-- (sms_accounts.org_id references organisations, so the organisation exists too). Those that do not
+-- agree are not stored and are returned, for the dead-letter queue; a request id stored before (a
+-- redelivered record, or the edge's direct write of the same request) is skipped.
+WITH u AS (
+    SELECT u.*, EXISTS (SELECT 1 FROM sms_accounts a WHERE a.org_id = u.org_id AND a.account_sid = u.account_sid)
+                AS known
+    FROM unnest(CAST(:request_ids AS uuid[]), CAST(:kinds AS text[]), CAST(:org_ids AS uuid[]),
+                CAST(:account_sids AS text[]), CAST(:urls AS text[]), CAST(:params AS text[]),
+                CAST(:received_ats AS timestamptz[]))
+         WITH ORDINALITY AS u(request_id, kind, org_id, account_sid, url, params, received_at, n)
+), stored AS (
+    INSERT INTO webhook_requests (request_id, kind, org_id, account_sid, url, params, received_at)
+    SELECT request_id, kind, org_id, account_sid, url, CAST(params AS jsonb), received_at
+    FROM u WHERE known
+    ORDER BY n
+    ON CONFLICT (request_id) DO NOTHING
+    RETURNING 1
+)
+SELECT request_id FROM u WHERE NOT known;
 
 -- name: add-signature-refusals
 -- Webhooks naming an organisation's account whose signature did not validate, per minute (migration

@@ -12,10 +12,16 @@ there (read by the SDK's ``get_signature_algorithm``). ``signature_refusal`` say
 Accounts are cached for ``ttl_s`` so the hot path makes no extra query. A signature that fails
 against a cached token is checked once more against a fresh read (at most every ``refresh_s`` per
 account), so a rotated auth token or a new SharedKey works at once without letting forged requests hammer the database.
+
+Stale if error: when PostgreSQL is briefly unavailable (libs/common/outages.py), the last account read
+for an SID keeps being served, so webhooks are still verified, and made durable in Kafka, during an
+outage; the database is asked again at most every ``outage_retry_s``. A revoked token thus stops
+validating within ``ttl_s`` while PostgreSQL is up, and once it is back. An SID never read raises.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +30,11 @@ from uuid import UUID
 import asyncpg
 from twilio.request_validator import HMAC_SHA1, HMAC_SHA256, RequestValidator, get_signature_algorithm
 
+from libs.common.logging import get_logger
+from libs.common.outages import POSTGRES_RETRYABLE
 from services.optout.db import OptoutDb
+
+log = get_logger(__name__)
 
 SETTINGS_HEADER = "x-twilio-webhooks-signature-settings"
 SUPPORTED_ALGORITHMS = frozenset({HMAC_SHA1, HMAC_SHA256})  # what the installed SDK computes
@@ -107,34 +117,69 @@ class AccountDirectory:
         *,
         ttl_s: float,
         refresh_s: float,
+        outage_retry_s: float = 1.0,
+        load_timeout_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._pool = pool
         self._db = db
         self._ttl_s = ttl_s
         self._refresh_s = refresh_s
+        self._outage_retry_s = outage_retry_s
+        self._load_timeout_s = load_timeout_s
         self._clock = clock
         self._cache: dict[str, Account | None] = {}
         self._fetched: dict[str, float] = {}
+        self._unavailable_until = float("-inf")  # while PostgreSQL failed lately, serve what is cached
+        self._loading: dict[str, asyncio.Task[Account | None]] = {}
 
     async def get(self, account_sid: str) -> Account | None:
+        """Raises what PostgreSQL raised (POSTGRES_RETRYABLE) only for an SID with nothing cached."""
         fetched = self._fetched.get(account_sid)
         if fetched is not None and self._clock() - fetched < self._ttl_s:
             return self._cache[account_sid]
-        return await self._load(account_sid)
+        if fetched is not None and self._clock() < self._unavailable_until:
+            return self._cache[account_sid]
+        try:
+            return await self._load(account_sid)
+        except POSTGRES_RETRYABLE:
+            if fetched is None:
+                raise
+            return self._cache[account_sid]
 
     async def refreshed(self, account: Account) -> Account | None:
         """A fresh read of ``account`` if the cached one may be stale, else None (nothing new to try)."""
         if self._clock() - self._fetched.get(account.account_sid, 0.0) < self._refresh_s:
             return None
-        fresh = await self._load(account.account_sid)
+        if self._clock() < self._unavailable_until:
+            return None
+        try:
+            fresh = await self._load(account.account_sid)
+        except POSTGRES_RETRYABLE:
+            return None
         if fresh is None or fresh.secrets() == account.secrets():
             return None
         return fresh
 
     async def _load(self, account_sid: str) -> Account | None:
-        async with self._pool.acquire() as conn:
-            row = await self._db.account_by_sid(conn, account_sid)
+        """One read per SID at a time, shared by the requests that wait for it."""
+        task = self._loading.get(account_sid)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._read(account_sid))
+            self._loading[account_sid] = task
+            task.add_done_callback(lambda _: self._loading.pop(account_sid, None))
+        return await asyncio.shield(task)
+
+    async def _read(self, account_sid: str) -> Account | None:
+        try:
+            async with asyncio.timeout(self._load_timeout_s), self._pool.acquire() as conn:
+                row = await self._db.account_by_sid(conn, account_sid)
+        except POSTGRES_RETRYABLE as exc:
+            if self._clock() >= self._unavailable_until:
+                log.warning("accounts.serving_stale", extra={"error": f"{type(exc).__name__}: {exc}"[:300],
+                                                             "retry_s": self._outage_retry_s})
+            self._unavailable_until = self._clock() + self._outage_retry_s
+            raise
         now = self._clock()
         account = None
         if row is not None:
@@ -144,8 +189,11 @@ class AccountDirectory:
             account = Account(row.org_id, row.account_sid, row.webhook_base_url, RequestValidator(row.auth_token),
                               shared_key)
         if len(self._cache) > 10_000:  # forged SIDs must not grow the cache without bound
-            self._cache.clear()
-            self._fetched.clear()
+            for sid in [sid for sid, known in self._cache.items() if known is None]:
+                del self._cache[sid], self._fetched[sid]  # real accounts stay, to be served in an outage
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+                self._fetched.clear()
         self._cache[account_sid] = account
         self._fetched[account_sid] = now
         return account

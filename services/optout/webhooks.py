@@ -6,8 +6,9 @@ Order of work for each request (the signature is checked before any parameter is
 2. ``AccountSid`` names the organisation's account (403 when missing or unknown).
 3. ``X-Twilio-Signature`` must match over the account's public URL + path + query, with the auth token, or
    with the SharedKey ``X-Twilio-Webhooks-Signature-Settings`` names (403 otherwise, signatures.py).
-4. The request is stored in ``webhook_requests`` and committed (503 if PostgreSQL cannot take it:
-   Twilio may retry). Concurrent requests share one INSERT (WebhookWriter: group commit).
+4. The request is made durable (storage.py): appended to ``textpulse.webhooks`` and acknowledged by
+   Kafka, or, when Kafka cannot take it, committed to ``webhook_requests`` directly. 503 only when both
+   are down (or the account is unknown to this process and PostgreSQL cannot be asked).
 5. 200: empty TwiML for an inbound message (Twilio answers the keywords itself), empty for a status.
 
 Every refusal is logged as ``webhook.refused`` with a stable ``reason``; nothing refused is stored.
@@ -15,24 +16,25 @@ A bad signature for a known account is also counted for its organisation (refusa
 service turns into an alert e-mail when they pile up.
 A verbatim repeat of a signed request is indistinguishable from a Twilio retry: it is stored and
 answered 200, and the processor applies it once (dedupe by message SID, and by SID + status + error
-code for callbacks).
+code for callbacks). Each request gets its own id on arrival, which is what keeps one request stored once.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import parse_qsl
-from uuid import UUID
+from uuid import UUID, uuid4
 
-import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.routing import Route
 
 from libs.common.errors import PermanentError
 from libs.common.logging import get_logger
-from services.optout.db import IncomingWebhook, OptoutDb
+from libs.common.outages import POSTGRES_RETRYABLE
+from services.optout.db import IncomingWebhook, WebhookKind
 from services.optout.refusals import SignatureRefusals
 from services.optout.signatures import (
     SETTINGS_HEADER,
@@ -41,13 +43,13 @@ from services.optout.signatures import (
     public_url,
     signature_refusal,
 )
+from services.optout.storage import DurableStore, StoreUnavailable
 
 log = get_logger(__name__)
 
 # Twilio's own bodies are a few kilobytes (Body <= 1,600 characters plus some 25 fields).
 MAX_BODY_BYTES = 64 * 1024
 MAX_FIELDS = 200
-_DB_DOWN = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 SIGNATURE_HEADER = "x-twilio-signature"
 
@@ -60,56 +62,12 @@ class WebhookRefused(PermanentError):
         self.status = status
 
 
-class WebhookWriter:
-    """Stores webhooks with group commit: ``store`` returns once the row is committed.
-
-    There is no added delay: a request arriving when no write is in flight is written at once; those
-    arriving meanwhile are written together by the next INSERT (at most ``parallel`` in flight, up to
-    ``max_batch`` rows each). Under load this turns hundreds of commits a second into tens.
-    """
-
-    def __init__(self, pool: asyncpg.Pool, db: OptoutDb, *, parallel: int = 2, max_batch: int = 500) -> None:
-        self._pool = pool
-        self._db = db
-        self._parallel = parallel
-        self._max_batch = max_batch
-        self._waiting: list[tuple[IncomingWebhook, asyncio.Future[None]]] = []
-        self._writers: set[asyncio.Task[None]] = set()
-
-    async def store(self, webhook: IncomingWebhook) -> None:
-        """Raises what the INSERT raised (the whole group fails together; each request answers 503)."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((webhook, done))
-        if len(self._writers) < self._parallel:
-            writer = asyncio.get_running_loop().create_task(self._write())
-            self._writers.add(writer)
-            writer.add_done_callback(self._writers.discard)
-        await done
-
-    async def _write(self) -> None:
-        while self._waiting:
-            group, self._waiting = self._waiting[: self._max_batch], self._waiting[self._max_batch :]
-            try:
-                async with self._pool.acquire() as conn:  # one INSERT: autocommit
-                    await self._db.insert_webhooks(conn, [webhook for webhook, _ in group])
-            except BaseException as exc:  # handed to every request of the group, which answers 503
-                for _, done in group:
-                    if not done.done():
-                        done.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise
-                continue
-            for _, done in group:
-                if not done.done():
-                    done.set_result(None)
-
-
 class WebhookInbox:
-    """Checks webhooks against their account, stores them, and wakes the processor."""
+    """Checks webhooks against their account, makes them durable, and wakes the processor after a direct write."""
 
-    def __init__(self, writer: WebhookWriter, directory: AccountDirectory, wake: asyncio.Event,
+    def __init__(self, store: DurableStore, directory: AccountDirectory, wake: asyncio.Event,
                  refusals: SignatureRefusals) -> None:
-        self.writer = writer
+        self.store = store
         self.directory = directory
         self.wake = wake
         self.refusals = refusals
@@ -141,20 +99,24 @@ def install(app: FastAPI, inbox: WebhookInbox) -> None:
     app.router.routes.append(Route("/twilio/status", status, methods=["POST"]))
 
 
-async def accept(inbox: WebhookInbox, request: Request, kind: str) -> None:
+async def accept(inbox: WebhookInbox, request: Request, kind: WebhookKind) -> None:
     """Check and store one webhook. Raises WebhookRefused."""
     params = parse_form(request.headers.get("content-type", ""), await read_body(request))
     account_sid = params.get("AccountSid", "")
     if not account_sid:
         raise WebhookRefused(403, "account_missing", "no AccountSid")
+    received_at = datetime.now(UTC)
     try:
         account = await _verified_account(inbox, request, params, account_sid)
-        # jsonb cannot hold NUL; the signature was checked on the exact text already.
-        stored = {name: value.replace("\x00", "\ufffd") for name, value in params.items()}
-        await inbox.writer.store(IncomingWebhook(kind, account.org_id, account_sid, account.url, stored))
-    except _DB_DOWN as exc:
-        raise WebhookRefused(503, "store_unavailable", f"{type(exc).__name__}: {exc}") from exc
-    inbox.wake.set()
+    except POSTGRES_RETRYABLE as exc:  # an account this process has not seen yet, and no database to ask
+        raise WebhookRefused(503, "account_unavailable", f"{type(exc).__name__}: {exc}") from exc
+    webhook = IncomingWebhook(uuid4(), kind, account.org_id, account_sid, account.url, dict(params), received_at)
+    try:
+        path = await inbox.store.store(webhook)
+    except StoreUnavailable as exc:
+        raise WebhookRefused(503, "store_unavailable", str(exc)) from exc
+    if path == "postgres":
+        inbox.wake.set()
 
 
 @dataclass(frozen=True, slots=True)

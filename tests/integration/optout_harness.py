@@ -10,7 +10,8 @@ Requests are signed the way Twilio signs them (RequestValidator.compute_signatur
 public URL), so tests exercise the real validation path; ``post`` takes any signature or body for the
 forged cases. ``new_org(shared_key=True)`` gives the account a webhook SharedKey, and ``shared`` signs
 with it the way Twilio does (the secret, the algorithm, the X-Twilio-Webhooks-Signature-Settings header).
-``events`` collects every ConsentChanged and MessageStatus record the relay publishes.
+``events`` collects every ConsentChanged and MessageStatus record the relay publishes. A 200 means the
+request is in Kafka (or PostgreSQL): ``settled`` also waits for every request answered 200 to be stored.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import asyncpg
 import httpx
@@ -34,7 +35,7 @@ from twilio.request_validator import HMAC_SHA1, HMAC_SHA256, RequestValidator
 from libs.common.kafka import ensure_topics
 from libs.common.runtime import Service
 from libs.common.settings import load_settings
-from libs.common.topics import CONSENT, MESSAGE_STATUS
+from libs.common.topics import CONSENT, MESSAGE_STATUS, WEBHOOKS
 from services.optout.main import OptoutTuning, build
 from services.optout.processing import ProcessorTuning
 from services.optout.writeback import WritebackTuning
@@ -92,6 +93,13 @@ class OptoutHarness:
     pool: asyncpg.Pool
     service: Service
     events: Collected
+    prefix: str = ""  # of this service's topics
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)  # its workers, then the event collector
+    accepted: dict[str, int] = field(default_factory=dict)  # requests answered 200, by AccountSid
+
+    def workers_alive(self) -> bool:
+        """No worker has ended (in a real process, one that ends takes the process down: runtime.py)."""
+        return not any(task.done() for task in self.tasks[: len(self.service.workers)])
 
     async def new_org(self, *, sender_kind: str = "toll_free", shared_key: bool = False) -> Org:
         """An organisation with a Twilio account (and a webhook SharedKey if asked), one sender, and one
@@ -144,7 +152,11 @@ class OptoutHarness:
             headers["x-twilio-signature"] = signature
         if settings is not None:
             headers["x-twilio-webhooks-signature-settings"] = settings
-        return await self.client.post(path + (f"?{query}" if query else ""), content=content, headers=headers)
+        response = await self.client.post(path + (f"?{query}" if query else ""), content=content, headers=headers)
+        if response.status_code == 200:
+            account_sid = dict(parse_qsl(content.decode("ascii", "replace"))).get("AccountSid", "")
+            self.accepted[account_sid] = self.accepted.get(account_sid, 0) + 1
+        return response
 
     async def shared(
         self, org: Org, path: str, params: dict[str, str], *, algorithm: str = HMAC_SHA256,
@@ -208,7 +220,9 @@ class OptoutHarness:
         return int(await self.fetchval("SELECT count(*) FROM webhook_requests WHERE org_id = $1", org.id))
 
     async def settled(self, org: Org) -> bool:
-        """True once every stored webhook of ``org`` is processed and every event published."""
+        """True once every webhook of ``org`` answered 200 is stored and processed, and every event published."""
+        if await self.webhook_count(org) < self.accepted.get(org.account_sid, 0):
+            return False
         pending = await self.fetchval(
             "SELECT (SELECT count(*) FROM webhook_requests WHERE org_id = $1 AND state = 'pending')"
             " + (SELECT count(*) FROM event_outbox WHERE published_at IS NULL AND error IS NULL)", org.id)
@@ -234,7 +248,7 @@ async def running_optout(
     database_url: str, kafka_bootstrap: str, pool: asyncpg.Pool, *, tuning: OptoutTuning = FAST, **settings: Any
 ) -> AsyncIterator[OptoutHarness]:
     prefix = f"t{uuid.uuid4().hex[:10]}."
-    await ensure_topics(kafka_bootstrap, [CONSENT, MESSAGE_STATUS], prefix=prefix)
+    await ensure_topics(kafka_bootstrap, [CONSENT, MESSAGE_STATUS, WEBHOOKS], prefix=prefix)
     # Jobs other test modules left in the shared database must never reach a real host.
     settings.setdefault("imis_base_url", "http://127.0.0.1:9")
     config = load_settings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix,
@@ -246,7 +260,7 @@ async def running_optout(
         transport = httpx.ASGITransport(app=service.app)
         try:
             async with httpx.AsyncClient(transport=transport, base_url="http://optout.test") as client:
-                yield OptoutHarness(client, pool, service, collected)
+                yield OptoutHarness(client, pool, service, collected, prefix=prefix, tasks=tasks)
         finally:
             for task in tasks:
                 task.cancel()

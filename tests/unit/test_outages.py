@@ -24,6 +24,7 @@ from libs.common.polling import poll_forever, until_available
     asyncpg.TooManyConnectionsError("sorry, too many clients already"),
     asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
     asyncpg.InterfaceError("connection is closed"),
+    asyncpg.InternalClientError("cannot switch to state 15; another operation (2) is in progress"),
     ConnectionRefusedError(111, "Connection refused"),
     TimeoutError(),
 ])

@@ -1,0 +1,150 @@
+"""The intake consumer: ``textpulse.webhooks`` -> ``webhook_requests``, in batches, each request once.
+
+The edge (storage.py) answered Twilio 200 once Kafka had the request; this worker is what puts it where
+the WebhookProcessor applies it. Contract (validate -> store -> commit ``offset + 1``, as kafka.py's
+consumer, but a whole fetched batch per statement, which is what lets one process keep up with Twilio):
+
+- Each record is validated as a WebhookReceived; one that is not goes to ``textpulse.webhooks.dlq``
+  with its error code (kafka.py's ``decode_event`` and ``dead_letter``).
+- The valid ones of a partition's batch are written in one INSERT, in offset order. The database must
+  agree with the event: its account SID belongs to its organisation. One that does not is not stored and
+  is dead-lettered (``account_not_of_org``). A request id stored before is skipped: a redelivered record
+  or the edge's direct write of the same request is stored once.
+- Offsets are committed only after the batch is stored. When PostgreSQL or Kafka is briefly unavailable
+  (libs/common/outages.py) the same batch is tried again after a growing back-off (polling.py); nothing
+  is fetched meanwhile, and nothing is lost. After a rebalance the new owner gets the uncommitted records
+  again, which are then skipped.
+- After each stored batch ``wake`` is set, so the processor applies a STOP within milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from uuid import UUID
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError
+
+from libs.common.errors import PermanentError
+from libs.common.events import WebhookReceived
+from libs.common.kafka import EventPublisher, dead_letter, decode_event
+from libs.common.logging import get_logger
+from libs.common.outages import POSTGRES_RETRYABLE
+from libs.common.polling import poll_forever
+from libs.common.topics import WEBHOOKS
+from services.optout.db import IncomingWebhook, OptoutDb
+
+log = get_logger(__name__)
+
+
+def as_webhook(event: WebhookReceived) -> IncomingWebhook:
+    return IncomingWebhook(event.event_id, event.kind, event.org_id, event.account_sid, event.url, event.params,
+                           event.occurred_at)
+
+
+class WebhookIntake:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        db: OptoutDb,
+        publisher: EventPublisher,
+        *,
+        bootstrap: str,
+        group_id: str,
+        prefix: str = "",
+        wake: asyncio.Event,
+        batch: int = 1000,
+        session_timeout_ms: int = 10_000,
+    ) -> None:
+        self._pool = pool
+        self._db = db
+        self._publisher = publisher
+        self._group_id = group_id
+        self._wake = wake
+        self._batch = batch
+        self._consumer = AIOKafkaConsumer(
+            WEBHOOKS.full_name(prefix),
+            bootstrap_servers=bootstrap,
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=session_timeout_ms,
+            heartbeat_interval_ms=session_timeout_ms // 3,
+            fetch_max_wait_ms=20,
+            # A batch is held while PostgreSQL is away; past this the group moves the partitions on and
+            # their records come again to whoever owns them (they are skipped if already stored).
+            max_poll_interval_ms=30 * 60_000,
+        )
+        self._held: dict[TopicPartition, list[ConsumerRecord]] = {}
+        self._never = asyncio.Event()  # dead-lettering retries until the broker takes the letter
+
+    async def start(self) -> None:
+        await self._consumer.start()
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+    async def run(self) -> None:
+        """Consume until cancelled; an outage of either dependency is waited out on the same batch."""
+        await poll_forever(self.take_batch, stalled="webhooks.intake_stalled", poll_s=0.0, first_stall_s=0.2)
+
+    async def take_batch(self) -> int:
+        """Fetch (unless a batch is held from a failed pass), store, commit; returns the records taken."""
+        if not self._held:
+            self._held = await self._consumer.getmany(timeout_ms=500, max_records=self._batch)
+        taken = 0
+        for tp in list(self._held):
+            records = self._held[tp]
+            await self._store(records)
+            await self._commit(tp, records[-1].offset + 1)
+            del self._held[tp]
+            taken += len(records)
+        if taken:
+            self._wake.set()
+        return taken
+
+    async def _store(self, records: list[ConsumerRecord]) -> None:
+        valid: list[tuple[ConsumerRecord, IncomingWebhook]] = []
+        for record in records:
+            try:
+                valid.append((record, as_webhook(decode_event(WEBHOOKS, record.value))))
+            except PermanentError as exc:
+                await self._dead_letter(record, exc.code, str(exc))
+        if not valid:
+            return
+        try:
+            refused = await self._insert([webhook for _, webhook in valid])
+        except POSTGRES_RETRYABLE:
+            raise
+        except Exception:  # noqa: BLE001 - isolate the record PostgreSQL will not take; the others go in
+            log.warning("webhooks.intake_batch_failed", extra={"records": len(valid)}, exc_info=True)
+            refused = set()
+            kept = []
+            for record, webhook in valid:
+                try:
+                    refused |= await self._insert([webhook])
+                    kept.append((record, webhook))
+                except POSTGRES_RETRYABLE:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - dead-lettered with the error, for a person to look at
+                    await self._dead_letter(record, "store_failed", f"{type(exc).__name__}: {exc}")
+            valid = kept
+        for record, webhook in valid:
+            if webhook.request_id in refused:
+                await self._dead_letter(record, "account_not_of_org",
+                                        f"account {webhook.account_sid} is not organisation {webhook.org_id}'s")
+
+    async def _insert(self, webhooks: list[IncomingWebhook]) -> set[UUID]:
+        async with self._pool.acquire() as conn:
+            return await self._db.intake_webhooks(conn, webhooks)
+
+    async def _dead_letter(self, record: ConsumerRecord, code: str, error: str) -> None:
+        await dead_letter(self._publisher, record, code, error, group_id=self._group_id, stopping=self._never)
+
+    async def _commit(self, tp: TopicPartition, next_offset: int) -> None:
+        try:
+            await self._consumer.commit({tp: next_offset})
+        except CommitFailedError:
+            # The partition moved to another member: it redelivers from the last commit, and is skipped.
+            log.warning("webhooks.intake_commit_lost", extra={"partition": str(tp), "offset": next_offset})
