@@ -55,7 +55,7 @@ def stop_timing(obs: Observed, stops: list[Stop]) -> tuple[list[str], Counter[st
         row = ledger.get((stop.run_id, stop.phone))
         who = f"{stop.phone} (STOP at {stop.replied_at:.3f}, suppression seen {stop.suppressed_by})"
         if stop.suppressed_by is None:
-            problems.append(f"{who}: the opt-out service never suppressed the number")
+            problems.append(f"{who}: the opt-out service never suppressed the number (its webhook got {stop.webhook})")
             continue
         if row is None:
             problems.append(f"{who}: no ledger row")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -92,8 +93,12 @@ class PrivateInfra:
     # -- both --------------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Start both; a broker not running already starts on empty storage, so that the topics of earlier
+        sessions do not lengthen every restart's log recovery."""
         await self.start_postgres()
         await self.wait_postgres()
+        if self._kafka_pid() is None:
+            shutil.rmtree(self.var / "kafka" / "data", ignore_errors=True)
         await self.start_kafka()
 
     async def stop(self) -> None:

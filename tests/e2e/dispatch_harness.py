@@ -114,11 +114,15 @@ class TwilioStandin:
             arrivals: list[dict[str, Any]] = (await client.get("/_control/arrivals")).json()["arrivals"]
             return arrivals
 
-    async def reply(self, member: str, sender: str, body: str) -> None:
-        """The member texts ``body`` to ``sender``: Twilio's keyword rules, then the signed webhook."""
+    async def reply(self, member: str, sender: str, body: str) -> dict[str, Any]:
+        """The member texts ``body`` to ``sender``: Twilio's keyword rules, then the signed webhook; returns
+        what the stand-in did (``webhook``: the HTTP status or error the webhook got)."""
         async with httpx.AsyncClient(base_url=self.url, timeout=CONTROL_TIMEOUT) as client:
             reply = {"from": member, "to": sender, "body": body}
-            (await client.post("/_control/replies", json=reply)).raise_for_status()
+            response = await client.post("/_control/replies", json=reply)
+            response.raise_for_status()
+            answer: dict[str, Any] = response.json()
+            return answer
 
     async def fault(self, plan: dict[str, Any]) -> None:
         async with httpx.AsyncClient(base_url=self.url, timeout=CONTROL_TIMEOUT) as client:

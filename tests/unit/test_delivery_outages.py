@@ -12,7 +12,7 @@ import pytest
 from aiokafka import TopicPartition
 
 from libs.common.events import Recipient
-from services.dispatcher.delivery import Attempt, Deliverer, Delivered, HoldRecord
+from services.dispatcher.delivery import Attempt, Delivered, Deliverer, HoldRecord
 from services.dispatcher.lanes import Item, SenderLane
 from services.dispatcher.pacing import SlidingWindow
 
