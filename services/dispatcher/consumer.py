@@ -24,6 +24,7 @@ from libs.common.errors import EventRejected, PermanentError
 from libs.common.events import Recipient
 from libs.common.kafka import EventPublisher, dead_letter, decode_event
 from libs.common.logging import get_logger
+from libs.common.outages import is_outage
 from libs.common.polling import until_available
 from libs.common.topics import RECIPIENTS, SEND_RESULTS
 from services.dispatcher.delivery import Attempt, Delivered
@@ -237,9 +238,12 @@ class DispatchConsumer:
         for run_id in touched:
             try:
                 await self._refresh_run(run_id)
-            except Exception:
+            except Exception as exc:  # offsets wait for the next commit, which refreshes the runs again
                 self._touched_runs |= touched
-                log.exception("run.refresh_failed", extra={"run_id": str(run_id)})
+                if is_outage(exc):
+                    log.warning("run.refresh_failed", extra={"run_id": str(run_id), "error": repr(exc)[:300]})
+                else:
+                    log.exception("run.refresh_failed", extra={"run_id": str(run_id)})
                 return
         assigned = self._consumer.assignment()
         offsets = {}

@@ -102,12 +102,11 @@ class PrivateInfra:
         await self.start_kafka()
 
     async def stop(self) -> None:
-        """Stop both (data kept for the next session)."""
+        """Stop both. The broker is killed: the next session starts it on empty storage anyway."""
         pid = self._kafka_pid()
         if pid is not None:
-            os.kill(pid, signal.SIGTERM)
-            if not await _gone(pid, 60):
-                os.kill(pid, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
+            await _gone(pid, 30)
         if (self.var / "pg" / "DATA_DIR").exists():
             await asyncio.to_thread(self._try_stop_postgres)
 

@@ -76,10 +76,12 @@ class ChaosStack:
         self.dispatchers[index] = start_dispatcher(f"dispatcher-{index}", self.env, self.log_dir)
 
     def stop(self) -> None:
-        for process in [*self.dispatchers, self.audience, self.usage, self.optout, self.scheduler, self.api,
-                        self.standin.process]:
-            if process is not None:
-                process.stop()
+        running = [p for p in [*self.dispatchers, self.audience, self.usage, self.optout, self.scheduler, self.api,
+                               self.standin.process] if p is not None]
+        for process in running:  # all asked at once: each may take seconds to close its connections
+            process.terminate()
+        for process in running:
+            process.stop()
 
 
 @dataclass(frozen=True)
