@@ -10,6 +10,7 @@ the stack's own scripts (deploy/local/postgres.sh, kafka.sh) on other ports, wit
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -20,6 +21,7 @@ from pathlib import Path
 import asyncpg
 
 from deploy.stack import REPO, VAR, wait_for_kafka
+from tests.private_postgres import PrivatePostgres
 
 SHARED_PORTS = {55432, 19092, 19093}  # the shared stack's: refused here, whatever the environment says
 
@@ -34,35 +36,26 @@ class PrivateInfra:
             raise ValueError(f"the chaos suite's ports {self.pg_port}, {self.kafka_port}, {self.controller_port} "
                              f"must not be the shared stack's {sorted(SHARED_PORTS)}")
         self.bootstrap = f"127.0.0.1:{self.kafka_port}"
-        self.admin_url = f"postgresql://textpulse:textpulse@127.0.0.1:{self.pg_port}/textpulse"
+        self.postgres = PrivatePostgres(self.var, self.pg_port)
         self._env = {k: v for k, v in os.environ.items() if "KAFKA_BOOTSTRAP_SERVERS" not in k}
         self._env.update(TEXTPULSE_VAR_DIR=str(self.var), TEXTPULSE_PG_PORT=str(self.pg_port),
                          TEXTPULSE_KAFKA_PORT=str(self.kafka_port),
                          TEXTPULSE_KAFKA_CONTROLLER_PORT=str(self.controller_port),
                          TEXTPULSE_KAFKA_LIBS=os.environ.get("TEXTPULSE_KAFKA_LIBS", str(VAR / "kafka" / "libs")))
 
-    # -- PostgreSQL --------------------------------------------------------------------------------
-
-    async def start_postgres(self) -> None:
-        await asyncio.to_thread(self._script, "postgres.sh")
-
-    def _pg_ctl(self, *args: str) -> None:
-        bin_dir = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))[-1]
-        data = (self.var / "pg" / "DATA_DIR").read_text().strip()
-        as_pg = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
-        subprocess.run([*as_pg, str(bin_dir / "pg_ctl"), "-D", data, "-w", "-t", "120", *args], check=True,
-                       capture_output=True)
+    # -- PostgreSQL (tests/private_postgres.py runs it) --------------------------------------------
 
     async def stop_postgres(self, mode: str) -> None:
         """``pg_ctl stop -m fast`` (sessions are ended, a clean shutdown) or ``-m immediate`` (a crash: the
         next start recovers from the WAL)."""
-        await asyncio.to_thread(self._pg_ctl, "stop", "-m", mode)
+        await self.postgres.stop(mode)
 
-    async def wait_postgres(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
+    async def start_postgres(self) -> None:
+        await self.postgres.start()
+        deadline = time.monotonic() + 120
         while True:
             try:
-                conn = await asyncpg.connect(self.admin_url, timeout=5)
+                conn = await asyncpg.connect(self.postgres.url(), timeout=5)
                 await conn.close()
                 return
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
@@ -96,7 +89,6 @@ class PrivateInfra:
         """Start both; a broker not running already starts on empty storage, so that the topics of earlier
         sessions do not lengthen every restart's log recovery."""
         await self.start_postgres()
-        await self.wait_postgres()
         if self._kafka_pid() is None:
             shutil.rmtree(self.var / "kafka" / "data", ignore_errors=True)
         await self.start_kafka()
@@ -108,13 +100,8 @@ class PrivateInfra:
             os.kill(pid, signal.SIGKILL)
             await _gone(pid, 30)
         if (self.var / "pg" / "DATA_DIR").exists():
-            await asyncio.to_thread(self._try_stop_postgres)
-
-    def _try_stop_postgres(self) -> None:
-        try:
-            self._pg_ctl("stop", "-m", "fast")
-        except subprocess.CalledProcessError:
-            pass  # not running
+            with contextlib.suppress(subprocess.CalledProcessError):  # not running
+                await self.postgres.stop("fast")
 
     def _script(self, script: str) -> None:
         done = subprocess.run(["bash", str(REPO / "deploy" / "local" / script)], env=self._env,

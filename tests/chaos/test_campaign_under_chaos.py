@@ -46,7 +46,7 @@ from tests.conftest import eventually
 from tests.e2e.dispatch_harness import CONTROL_TIMEOUT, TwilioStandin, dispatcher_env, free_port
 from tests.kafka_helpers import running_publisher
 
-pytestmark = pytest.mark.timeout(280)
+pytestmark = pytest.mark.timeout(600)
 
 # Plans fire on a deterministic share of creates (standins/trigger.py); skip spreads them over the run.
 FAULTS: list[dict[str, Any]] = [
@@ -138,9 +138,10 @@ async def test_every_member_gets_one_text_through_crashes_faults_and_stops(
     await stack.standin.clear_faults()
 
     try:
-        await eventually(lambda: _settled(db_pool, org, timeline), timeout=60, interval=0.5)
+        # Deadlines for a loaded 2-core machine: the rollups were seen still catching up after 60 s.
+        await eventually(lambda: _settled(db_pool, org, timeline), timeout=180, interval=0.5)
         timeline.mark("ledger, usage and webhooks settled")
-        await eventually(lambda: _dead_lettered(kafka_bootstrap, topic_prefix, len(poisons)), timeout=30,
+        await eventually(lambda: _dead_lettered(kafka_bootstrap, topic_prefix, len(poisons)), timeout=90,
                          interval=0.5)
         timeline.mark(f"{len(poisons)} poisons dead-lettered")
     except AssertionError as exc:

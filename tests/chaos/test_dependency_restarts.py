@@ -30,7 +30,7 @@ import asyncpg
 import httpx
 import pytest
 
-from libs.common.db import apply_migrations, create_pool
+from libs.common.db import create_pool
 from libs.common.kafka import ensure_topics
 from libs.common.outages import is_outage
 from libs.common.topics import ALL_TOPICS
@@ -86,28 +86,13 @@ async def infra() -> AsyncIterator[PrivateInfra]:
 
 @pytest.fixture(scope="module")
 async def chaos_db(infra: PrivateInfra) -> AsyncIterator[tuple[str, asyncpg.Pool]]:
-    name = f"textpulse_chaos_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(infra.admin_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = infra.admin_url.rsplit("/", 1)[0] + "/" + name
-    conn = await asyncpg.connect(url)
-    try:
-        await apply_migrations(conn)
-    finally:
-        await conn.close()
+    url = await infra.postgres.create_database()
     pool = await create_pool(url, min_size=1, max_size=10)
     try:
         yield url, pool
     finally:
         await pool.close()
-        admin = await asyncpg.connect(infra.admin_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await infra.postgres.drop_database(url)
 
 
 @pytest.fixture(scope="module")
