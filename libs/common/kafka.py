@@ -33,6 +33,7 @@ from libs.common.errors import ConfigurationError, EventRejected, PermanentError
 from libs.common.events import DeadLetter, Event
 from libs.common.kafka_security import KafkaAccess, client_kwargs
 from libs.common.logging import get_logger
+from libs.common.outages import is_outage
 from libs.common.topics import DLQ_CONFIGS, DLQ_PARTITIONS, TopicSpec
 
 log = get_logger(__name__)
@@ -276,23 +277,27 @@ async def handle_record(record: ConsumerRecord, spec: TopicSpec[Event], handler:
         try:
             await handler(event)
             return
-        except RetryableError as exc:
-            waited = asyncio.get_running_loop().time() - started
-            if waited >= max_retry_s or stopping.is_set():
-                if stopping.is_set():
-                    raise  # not committed: the next owner gets it again
-                await dead_letter(record, "retries_exhausted", f"{exc.code}: {exc}")
-                return
-            log.warning("event.retrying", extra={"topic": record.topic, "offset": record.offset, "code": exc.code})
-            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-            delay = min(delay * 2, 10.0)
         except PermanentError as exc:
             await dead_letter(record, exc.code, str(exc))
             return
-        except Exception as exc:  # noqa: BLE001 - a handler bug must not stop the consumer
-            log.exception("event.handler_crashed", extra={"topic": record.topic, "offset": record.offset})
-            await dead_letter(record, "handler_crashed", f"{type(exc).__name__}: {exc}")
-            return
+        except Exception as exc:
+            if not isinstance(exc, RetryableError) and not is_outage(exc):
+                # A handler bug must not stop the consumer.
+                log.exception("event.handler_crashed", extra={"topic": record.topic, "offset": record.offset})
+                await dead_letter(record, "handler_crashed", f"{type(exc).__name__}: {exc}")
+                return
+            if stopping.is_set():
+                raise  # not committed: the next owner gets it again
+            code = exc.code if isinstance(exc, RetryableError) else "dependency_unavailable"
+            # A dependency that is away delays the record, however long it takes; a handler that keeps
+            # asking for a retry for other reasons gives up after max_retry_s.
+            if isinstance(exc, RetryableError) and not is_outage(exc.__cause__ or exc):
+                if asyncio.get_running_loop().time() - started >= max_retry_s:
+                    await dead_letter(record, "retries_exhausted", f"{code}: {exc}")
+                    return
+            log.warning("event.retrying", extra={"topic": record.topic, "offset": record.offset, "code": code})
+            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+            delay = min(delay * 2, 10.0)
 
 
 def decode_event(spec: TopicSpec[E], value: bytes | None) -> E:

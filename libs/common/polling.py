@@ -10,6 +10,9 @@ a pass fails because PostgreSQL (or another dependency named in ``transient``) i
 logged under ``stalled`` and the pass is tried again after a stall that doubles up to ``max_stall_s``
 (10 s), or at once when ``wake`` is set meanwhile. Nothing is lost meanwhile: the rows stay in their
 table. Any other exception ends the loop, and the worker with it.
+
+``until_available`` is the same rule for one call inside a loop of its own (a consumer that must not
+move past a record while PostgreSQL is away): it calls again after the same growing stall.
 """
 
 from __future__ import annotations
@@ -17,13 +20,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from libs.common.logging import get_logger
 from libs.common.outages import is_outage
 
-__all__ = ["drain", "poll_forever"]
+__all__ = ["drain", "poll_forever", "until_available"]
 
 log = get_logger(__name__)
+
+T = TypeVar("T")
 
 _MAX_STALL_S = 10.0
 
@@ -58,6 +64,30 @@ async def poll_forever(
             await asyncio.sleep(poll_s)
         else:
             await _wait_for_wakeup(wake, poll_s)
+
+
+async def until_available(
+    call: Callable[[], Awaitable[T]],
+    *,
+    stalled: str,
+    stopping: asyncio.Event | None = None,
+    first_stall_s: float = 0.5,
+) -> T | None:
+    """Return what ``call`` returns, calling it again while it fails with an outage (``is_outage``).
+
+    Returns None, without calling again, once ``stopping`` is set. Any other exception propagates.
+    """
+    stall = first_stall_s
+    while stopping is None or not stopping.is_set():
+        try:
+            return await call()
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            log.warning(stalled, extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
+        await asyncio.sleep(stall)
+        stall = min(stall * 2, _MAX_STALL_S)
+    return None
 
 
 async def drain(batch: Callable[[], Awaitable[int]], size: int) -> None:

@@ -26,6 +26,7 @@ from libs.common.kafka import EventPublisher, dead_letter, decode_event
 from libs.common.kafka_security import KafkaAccess, client_kwargs
 from libs.common.logging import get_logger
 from libs.common.outages import is_outage
+from libs.common.polling import until_available
 from libs.common.topics import RECIPIENTS, SEND_RESULTS
 from services.dispatcher.delivery import Attempt, Delivered
 from services.dispatcher.lanes import Item, SenderLane
@@ -167,31 +168,27 @@ class DispatchConsumer:
     async def _check(self, events: list[Recipient]) -> list[PermanentError | None] | None:
         """The snapshot's verdict on each event. While PostgreSQL is unavailable the check waits and asks
         again (None if the consumer stops meanwhile); any other failure is a bug and stops the consumer."""
-        while not self._stopping.is_set():
-            started = time.perf_counter()
-            try:
-                verdicts = await self._check_events(events)
-            except Exception as exc:
-                if not is_outage(exc):
-                    raise
-                log.warning("snapshot.check_failed", extra={"error": repr(exc), "size": len(events)})
-                await asyncio.sleep(1)
-                continue
+        started = time.perf_counter()
+        verdicts = await until_available(lambda: self._check_events(events), stalled="snapshot.check_failed",
+                                         stopping=self._stopping)
+        if verdicts is not None:
             self.checked += len(events)
             self.check_seconds += time.perf_counter() - started
-            return verdicts
-        return None
+        return verdicts
 
     async def _accept(self, tp: TopicPartition, record: ConsumerRecord, event: Recipient) -> None:
         offsets = self._offsets[tp]
         lane = self._lanes.get(event.sender)
         if lane is None or lane.tp != tp:
-            try:
-                window = await self._setup_sender(event)
+            try:  # the sender's account and rate come from PostgreSQL: an outage is waited out here
+                window = await until_available(lambda: self._setup_sender(event), stalled="sender.setup_failed",
+                                               stopping=self._stopping)
             except PermanentError as exc:
                 await self._dead_letter(record, exc.code, str(exc))
                 offsets.finish(record.offset)
                 return
+            if window is None:
+                return  # stopping: the record is not finished, so it is read again
             lane = SenderLane(event.sender, tp, window, self._deliver, self._finish)
             self._lanes[event.sender] = lane
             lane.start()
@@ -248,9 +245,12 @@ class DispatchConsumer:
         for run_id in touched:
             try:
                 await self._refresh_run(run_id)
-            except Exception:
+            except Exception as exc:  # offsets wait for the next commit, which refreshes the runs again
                 self._touched_runs |= touched
-                log.exception("run.refresh_failed", extra={"run_id": str(run_id)})
+                if is_outage(exc):
+                    log.warning("run.refresh_failed", extra={"run_id": str(run_id), "error": repr(exc)[:300]})
+                else:
+                    log.exception("run.refresh_failed", extra={"run_id": str(run_id)})
                 return
         assigned = self._consumer.assignment()
         offsets = {}

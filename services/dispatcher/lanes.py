@@ -17,6 +17,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from libs.common.events import Recipient
 from libs.common.logging import get_logger
+from libs.common.outages import is_outage
 from services.dispatcher.delivery import Attempt, Delivered, HoldRecord
 from services.dispatcher.pacing import LOOKAHEAD, Choice, SlidingWindow, choose
 
@@ -109,6 +110,11 @@ class SenderLane:
             async with self._busy:
                 await self._attempt(item, start_at)
 
+    def _back_off(self) -> None:
+        delay = min(self._backoff * random.uniform(0.5, 1.5), 30.0)
+        self._backoff = min(self._backoff * 2, 30.0)
+        self._hold_until = time.time() + delay
+
     def _choose(self, sizes: list[int], at: float) -> Choice:
         return choose(sizes, self._window.room(at), empty=self._window.is_empty(at),
                       window_holds_a_two=self._window.holds(at, 2), head_waited_s=at - self._head_since)
@@ -125,14 +131,19 @@ class SenderLane:
             elif hold.code == "cap_reached":  # the sender waits for its next period (re-checked each minute)
                 self._hold_until = time.time() + hold.delay_s
             else:  # Twilio is busy or unreachable for this sender: back off the whole lane, growing
-                delay = min(self._backoff * random.uniform(0.5, 1.5), 30.0)
-                self._backoff = min(self._backoff * 2, 30.0)
-                self._hold_until = time.time() + delay
+                self._back_off()
             self._pending.insert(0, item)
             return
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # noqa: BLE001 - handed to finish, which dead-letters it
+            if isinstance(exc, Exception) and is_outage(exc):
+                # PostgreSQL went away before the ledger entry (the run's state, the account): nothing was
+                # claimed, so the record waits with the lane and is tried again; never dead-lettered.
+                log.warning("lane.stalled", extra={"sender": self.sender, "error": repr(exc)[:300]})
+                self._back_off()
+                self._pending.insert(0, item)
+                return
             await self._finish(item, None, exc)
             return
         self._backoff = 1.0

@@ -18,24 +18,30 @@ A PUT replaces the row, so an opt-in drops the earlier opt-out date from iMIS (c
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
+from uuid import UUID
 
 import asyncpg
 import httpx
 
 from libs.common.backoff import retry_delay
+from libs.common.db import Connection
 from libs.common.envelope import SecretUnreadable
 from libs.common.errors import PermanentError, RetryableError
 from libs.common.imis import ImisSession, write_panel
 from libs.common.imis_values import PanelValue
 from libs.common.logging import get_logger, mask_phone
-from libs.common.polling import drain, poll_forever
+from libs.common.polling import drain, poll_forever, until_available
 from services.optout.consent import imis_local_time
 from services.optout.db import ImisAccount, ImisJob, OptoutDb
 
 log = get_logger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +97,25 @@ class WritebackWorker:
         accounts: dict[object, ImisAccount | SecretUnreadable | None] = {}
         for job in jobs:
             if job.org_id not in accounts:
-                async with self._pool.acquire() as conn:
-                    try:
-                        accounts[job.org_id] = await self._db.imis_account(conn, job.org_id)
-                    except SecretUnreadable as exc:
-                        accounts[job.org_id] = exc
+                accounts[job.org_id] = await self._stored(functools.partial(self._account, org_id=job.org_id))
             await self._attempt(job, accounts[job.org_id])
         return len(jobs)
+
+    async def _account(self, conn: Connection, *, org_id: UUID) -> ImisAccount | SecretUnreadable | None:
+        try:
+            return await self._db.imis_account(conn, org_id)
+        except SecretUnreadable as exc:
+            return exc
+
+    async def _stored(self, write: Callable[[Connection], Awaitable[T]]) -> T | None:
+        """Run ``write`` on a pooled connection, waiting out a PostgreSQL outage: the batch's jobs are claimed
+        (and one may be written to iMIS already), so waiting here is sooner than waiting for their lease."""
+
+        async def once() -> T:
+            async with self._pool.acquire() as conn:
+                return await write(conn)
+
+        return await until_available(once, stalled="imis_writeback.stalled")
 
     async def _attempt(self, job: ImisJob, account: ImisAccount | SecretUnreadable | None) -> None:
         fields = {"job_id": job.id, "org_id": str(job.org_id), "member_id": job.member_id,
@@ -112,23 +130,22 @@ class WritebackWorker:
             how = await write_panel(self._session(account), account.sms_panel, job.member_id, panel_values(job))
         except RetryableError as exc:
             error = f"{exc.code}: {exc.message}"[:2000]
-            async with self._pool.acquire() as conn:
-                if job.attempts >= self._tuning.max_attempts:
-                    await self._db.fail_imis_job(conn, job.id, error=f"gave up after {job.attempts} attempts: {error}")
-                    log.error("imis_writeback.gave_up", extra={**fields, "code": exc.code})
-                    return
-                delay = retry_delay(job.attempts, base_s=self._tuning.retry_base_s, cap_s=self._tuning.retry_cap_s,
-                                    jitter=self._jitter())
-                await self._db.retry_imis_job(conn, job.id, error=error, delay_s=delay)
+            if job.attempts >= self._tuning.max_attempts:
+                gave_up = f"gave up after {job.attempts} attempts: {error}"
+                await self._stored(lambda conn: self._db.fail_imis_job(conn, job.id, error=gave_up))
+                log.error("imis_writeback.gave_up", extra={**fields, "code": exc.code})
+                return
+            delay = retry_delay(job.attempts, base_s=self._tuning.retry_base_s, cap_s=self._tuning.retry_cap_s,
+                                jitter=self._jitter())
+            await self._stored(lambda conn: self._db.retry_imis_job(conn, job.id, error=error, delay_s=delay))
             log.warning("imis_writeback.retrying", extra={**fields, "code": exc.code, "delay_s": round(delay, 1)})
             return
         except PermanentError as exc:
-            async with self._pool.acquire() as conn:
-                await self._db.fail_imis_job(conn, job.id, error=f"{exc.code}: {exc.message}"[:2000])
+            failed = f"{exc.code}: {exc.message}"[:2000]
+            await self._stored(lambda conn: self._db.fail_imis_job(conn, job.id, error=failed))
             log.error("imis_writeback.failed", extra={**fields, "code": exc.code})
             return
-        async with self._pool.acquire() as conn:
-            await self._db.complete_imis_job(conn, job.id)
+        await self._stored(lambda conn: self._db.complete_imis_job(conn, job.id))
         log.info("imis_writeback.succeeded", extra={**fields, "write": how})
 
     def _session(self, account: ImisAccount) -> ImisSession:

@@ -9,8 +9,9 @@ from typing import Any
 
 from libs.common.twilio_facts import UNSUBSCRIBED_ERROR
 from tests.chaos.observe import USAGE_COUNTERS, Observed
-from tests.chaos.seeding import EXCLUDED, PER_SENDER, ChaosOrg
+from tests.chaos.seeding import EXCLUDED, ChaosOrg
 from tests.chaos.stops import Stop
+from tests.e2e.dispatch_harness import Process
 
 FINAL_LEDGER_STATES = {"sent", "suppressed"}  # no member fails in this run: faults are all retryable
 
@@ -20,7 +21,7 @@ def exactly_once(org: ChaosOrg, obs: Observed, stops: list[Stop]) -> list[str]:
     problems = []
     stopped = {s.phone for s in stops}
     for campaign in org.campaigns:
-        want = Counter({"queued": PER_SENDER}) + Counter(EXCLUDED)
+        want = Counter({"queued": len(campaign.members)}) + Counter(EXCLUDED)
         if obs.snapshot.get(campaign.run_id) != want:
             problems.append(f"{campaign.sender}: the audience snapshot is {dict(obs.snapshot.get(campaign.run_id, {}))}"
                             f", expected {dict(want)}")
@@ -54,7 +55,7 @@ def stop_timing(obs: Observed, stops: list[Stop]) -> tuple[list[str], Counter[st
         row = ledger.get((stop.run_id, stop.phone))
         who = f"{stop.phone} (STOP at {stop.replied_at:.3f}, suppression seen {stop.suppressed_by})"
         if stop.suppressed_by is None:
-            problems.append(f"{who}: the opt-out service never suppressed the number")
+            problems.append(f"{who}: the opt-out service never suppressed the number (its webhook got {stop.webhook})")
             continue
         if row is None:
             problems.append(f"{who}: no ledger row")
@@ -197,3 +198,33 @@ def sender_owners(obs: Observed) -> list[str]:
         shown = ", ".join(f"{pid} x{n} {first % 1000:.2f}-{last % 1000:.2f}" for pid, n, first, last in spans)
         lines.append(f"{sender} claimed by (pid, claims, first-last mod 1000 s): {shown}")
     return lines
+
+
+def survivors(services: list[Process]) -> list[str]:
+    """6. No service process died or lost a worker: each still runs, and its log shows no crashed worker
+    (``runtime.py`` stops a process whose worker raised) and no stop it was not asked for."""
+    problems = []
+    for process in services:
+        text = process.log_path.read_text(errors="replace")
+        code = process.proc.poll()
+        fatal = [line for line in text.splitlines() if "worker.crashed" in line or "service.stopped" in line]
+        if code is not None or fatal:
+            tail = "\n    ".join(text.splitlines()[-15:])
+            problems.append(f"{process.name} (pid {process.proc.pid}) exited with {code}; {fatal[:3]}; "
+                            f"its log ends:\n    {tail}")
+    return problems
+
+
+def written_back(org: ChaosOrg, stops: list[Stop], jobs: list[dict[str, Any]],
+                 panels: dict[str, dict[str, Any]]) -> list[str]:
+    """7. Every STOP reached iMIS: the member's opt-out job is done and their panel row says SmsOptOut."""
+    problems = []
+    member_of = {m.phone: m.member_id for c in org.campaigns for m in c.members}
+    for stop in stops:
+        member = member_of[stop.phone]
+        mine = [j for j in jobs if j["member_id"] == member and j["action"] == "opt_out"]
+        if not mine or any(j["state"] != "done" for j in mine):
+            problems.append(f"{stop.phone} (member {member}): the iMIS write-back is {mine or 'missing'}")
+        elif panels.get(member, {}).get("SmsOptOut") is not True:
+            problems.append(f"{stop.phone} (member {member}): iMIS's panel row is {panels.get(member)}")
+    return problems

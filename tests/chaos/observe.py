@@ -66,8 +66,12 @@ async def unsettled(pool: asyncpg.Pool, org: ChaosOrg) -> dict[str, object]:
 
 
 async def observe(pool: asyncpg.Pool, standin: TwilioStandin, org: ChaosOrg) -> Observed:
-    texts = await standin.messages_to()
-    arrivals = await standin.arrivals()
+    """What the organisation's senders sent (a stand-in may have served other organisations before) and
+    what the database holds for it."""
+    senders = {c.sender for c in org.campaigns}
+    texts = {to: mine for to, messages in (await standin.messages_to()).items()
+             if (mine := [m for m in messages if m["sender"] in senders])}
+    arrivals = [a for a in await standin.arrivals() if a["sender"] in senders]
     async with pool.acquire() as conn:
         org_id = org.org_id
         ledger = await conn.fetch(

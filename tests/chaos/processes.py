@@ -42,6 +42,8 @@ class ChaosStack:
     usage: Process | None = None
     audience: Process | None = None
     dispatchers: list[Process] = field(default_factory=list)
+    scheduler: Process | None = None  # only with ``whole=True``: then due runs are published by it
+    api: Process | None = None
     kills: list[tuple[float, str]] = field(default_factory=list)  # (time, which process) of every kill -9
     # The Kafka variables of each service (its own user on an authenticating broker); none by default.
     kafka_env: Callable[[str], dict[str, str]] = lambda service: {}
@@ -50,19 +52,27 @@ class ChaosStack:
     def env_of(self, service: str) -> dict[str, str]:
         return self.env | self.kafka_env(service)
 
-    async def start(self, optout_port: int) -> None:
-        """Start every service (the stand-in is already up); return once each answers /readyz."""
+    async def start(self, optout_port: int, *, whole: bool = False) -> None:
+        """Start every service (the stand-in is already up), with the scheduler and the API if ``whole``;
+        return once each answers /readyz."""
         self.optout = start_service("optout", "services.optout", self.env_of("optout"), self.log_dir, optout_port)
         self.usage = start_service("usage", "services.usage", self.env_of("usage"), self.log_dir)
         self.start_audience()
         self.dispatchers = [start_dispatcher(f"dispatcher-{i}", self.env_of("dispatcher"), self.log_dir)
                             for i in range(self.dispatcher_count)]
+        if whole:
+            self.scheduler = start_service("scheduler", "services.scheduler", self.env_of("scheduler"), self.log_dir)
+            self.api = start_service("api", "services.api", self.env_of("api"), self.log_dir)
         await self.ready()
 
-    async def ready(self) -> None:
-        services = [self.optout, self.usage, self.audience, *self.dispatchers]
-        await asyncio.gather(wait_http(f"{self.standin.url}/healthz"),
-                             *(wait_http(f"{p.url}/readyz", timeout=60) for p in services if p is not None))
+    def services(self) -> list[Process]:
+        """The Textpulse processes running now (not the stand-in)."""
+        every = [self.api, self.scheduler, self.optout, self.usage, self.audience, *self.dispatchers]
+        return [p for p in every if p is not None]
+
+    async def ready(self, timeout: float = 120) -> None:
+        await asyncio.gather(wait_http(f"{self.standin.url}/healthz", timeout=timeout),
+                             *(wait_http(f"{p.url}/readyz", timeout=timeout) for p in self.services()))
 
     def start_audience(self) -> None:
         self.audience = start_service("audience", "services.audience", self.env_of("audience"), self.log_dir)
@@ -74,9 +84,12 @@ class ChaosStack:
         self.dispatchers[index] = start_dispatcher(f"dispatcher-{index}", self.env_of("dispatcher"), self.log_dir)
 
     def stop(self) -> None:
-        for process in [*self.dispatchers, self.audience, self.usage, self.optout, self.standin.process]:
-            if process is not None:
-                process.stop()
+        running = [p for p in [*self.dispatchers, self.audience, self.usage, self.optout, self.scheduler, self.api,
+                               self.standin.process] if p is not None]
+        for process in running:  # all asked at once: each may take seconds to close its connections
+            process.terminate()
+        for process in running:
+            process.stop()
 
 
 @dataclass(frozen=True)

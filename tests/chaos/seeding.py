@@ -90,9 +90,15 @@ def first_name(rng: random.Random) -> str:
     return rng.choice(pool)
 
 
-async def seed_org(pool: asyncpg.Pool, twilio: TwilioConfig, webhook_base_url: str, rng: random.Random) -> ChaosOrg:
-    """Everything the run needs, committed: account, senders, lists, campaigns and their pending runs."""
-    numbers = phone_numbers(len(SENDERS) * (PER_SENDER + 1), rng)
+async def seed_org(pool: asyncpg.Pool, twilio: TwilioConfig, webhook_base_url: str, rng: random.Random, *,
+                   senders: tuple[str, ...] = SENDERS, per_sender: int = PER_SENDER, rate: int = RATE,
+                   member_ids: list[str] | None = None, start_in_s: float = 0.0) -> ChaosOrg:
+    """Everything the run needs, committed: account, senders, lists, campaigns and their pending runs.
+
+    ``member_ids`` (``per_sender`` for each sender, in order) are the eligible members' iMIS ids; by
+    default they are numbered per list. The runs fall due ``start_in_s`` from now.
+    """
+    numbers = phone_numbers(len(senders) * (per_sender + 1), rng)
     async with pool.acquire() as conn, conn.transaction():
         # One organisation per Twilio account: earlier tests' organisations give the stand-in's account up.
         await conn.execute("DELETE FROM sms_accounts WHERE account_sid = $1", twilio.account_sid)
@@ -105,22 +111,25 @@ async def seed_org(pool: asyncpg.Pool, twilio: TwilioConfig, webhook_base_url: s
             webhook_base_url)
         await seal_credentials(conn)
         org = ChaosOrg(org_id, [])
-        for index, sender in enumerate(SENDERS):
-            mine = numbers[index * (PER_SENDER + 1):(index + 1) * (PER_SENDER + 1)]
-            org.campaigns.append(await _seed_campaign(conn, org, index, sender, mine, rng))
+        for index, sender in enumerate(senders):
+            mine = numbers[index * (per_sender + 1):(index + 1) * (per_sender + 1)]
+            base = 100_000 * (index + 1)  # numeric ids: the snapshot keeps list order, the lowest id keeps a number
+            ids = (member_ids[index * per_sender:(index + 1) * per_sender] if member_ids is not None
+                   else [str(base + i) for i in range(per_sender)])
+            org.campaigns.append(await _seed_campaign(conn, org, index, sender, mine, ids, rate, start_in_s, rng))
     return org
 
 
 async def _seed_campaign(conn: Connection, org: ChaosOrg, index: int, sender: str, numbers: list[str],
-                         rng: random.Random) -> ChaosCampaign:
+                         member_ids: list[str], rate: int, start_in_s: float, rng: random.Random) -> ChaosCampaign:
     sender_id = await conn.fetchval(
         "INSERT INTO senders (org_id, address, segments_per_second) VALUES ($1, $2, $3) RETURNING id",
-        org.org_id, sender, RATE)
+        org.org_id, sender, rate)
     list_id = await conn.fetchval("INSERT INTO member_lists (org_id, name) VALUES ($1, $2) RETURNING id",
                                   org.org_id, f"Chapter {index}")
-    base = 100_000 * (index + 1)  # numeric ids: the snapshot keeps list order, and the lowest id keeps a number
-    members = [Member(str(base + i), numbers[i], first_name(rng)) for i in range(PER_SENDER)]
-    suppressed = numbers[PER_SENDER]
+    base = 100_000 * (index + 1)
+    members = [Member(member_id, numbers[i], first_name(rng)) for i, member_id in enumerate(member_ids)]
+    suppressed = numbers[len(members)]
     entries = [(m.member_id, m.phone, {"first_name": m.first_name}) for m in members]
     entries += [
         (str(base + 90_001), suppressed, {"first_name": "Al"}),
@@ -139,6 +148,7 @@ async def _seed_campaign(conn: Connection, org: ChaosOrg, index: int, sender: st
            VALUES ($1, $2, $3, $4::jsonb, $5, 'sending') RETURNING id""",
         org.org_id, f"Renewals {index}", BODY, json.dumps({"kind": "list", "list_id": str(list_id)}), sender_id)
     run_id = await conn.fetchval(
-        "INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at) VALUES ($1, $2, now()) RETURNING id",
-        org.org_id, campaign_id)
+        """INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at)
+           VALUES ($1, $2, now() + make_interval(secs => $3)) RETURNING id""",
+        org.org_id, campaign_id, start_in_s)
     return ChaosCampaign(sender, campaign_id, run_id, members)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from libs.common.outages import is_outage
 from tests.chaos.seeding import ChaosCampaign, ChaosOrg, Member
 from tests.e2e.dispatch_harness import TwilioStandin
 
@@ -27,6 +28,7 @@ class Stop:
     run_id: uuid.UUID
     replied_at: float
     suppressed_by: float | None = None
+    webhook: str = ""  # what the opt-out service answered the stand-in's webhook
 
 
 async def pick_stops(pool: asyncpg.Pool, org: ChaosOrg, rng: random.Random, *, texted: int, waiting: int,
@@ -51,20 +53,28 @@ async def pick_stops(pool: asyncpg.Pool, org: ChaosOrg, rng: random.Random, *, t
 
 async def reply_stop(standin: TwilioStandin, pool: asyncpg.Pool, org: ChaosOrg,
                      picks: list[tuple[ChaosCampaign, Member]], *, timeout: float = 15.0) -> list[Stop]:
-    """Each picked member texts STOP to their campaign's sender; returns once every suppression is seen."""
+    """Each picked member texts STOP to their campaign's sender; returns once every suppression is seen (or
+    after ``timeout``), waiting for PostgreSQL if it is away."""
 
     async def one(campaign: ChaosCampaign, member: Member) -> Stop:
         stop = Stop(member.phone, campaign.sender, campaign.run_id, time.time())
-        await standin.reply(member.phone, campaign.sender, "STOP")
+        webhook = (await standin.reply(member.phone, campaign.sender, "STOP")).get("webhook") or {}
+        stop.webhook = str(webhook.get("http_status") or webhook.get("error"))
         return stop
 
     stops = list(await asyncio.gather(*(one(c, m) for c, m in picks)))
     unseen = {s.phone: s for s in stops}
     deadline = time.monotonic() + timeout
     while unseen and time.monotonic() < deadline:
-        rows = await pool.fetch(
-            "SELECT phone FROM suppressions WHERE org_id = $1 AND scope = '' AND phone = ANY($2::text[])",
-            org.org_id, list(unseen))
+        try:
+            rows = await pool.fetch(
+                "SELECT phone FROM suppressions WHERE org_id = $1 AND scope = '' AND phone = ANY($2::text[])",
+                org.org_id, list(unseen))
+        except Exception as exc:  # PostgreSQL is being restarted: the STOPs are seen once it is back
+            if not is_outage(exc):
+                raise
+            await asyncio.sleep(0.1)
+            continue
         seen_at = time.time()
         for row in rows:
             unseen.pop(row["phone"]).suppressed_by = seen_at

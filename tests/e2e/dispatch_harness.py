@@ -43,7 +43,8 @@ class Process:
     def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
         self.name = name
         self.url = ""
-        self._log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115
+        self.log_path = log_dir / f"{name}.log"
+        self._log = open(self.log_path, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=self._log, stderr=self._log,
                                      stdin=subprocess.DEVNULL)
 
@@ -52,6 +53,11 @@ class Process:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
         self._log.close()
+
+    def terminate(self) -> None:
+        """Ask the process to stop (SIGTERM) without waiting; ``stop`` waits."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -64,12 +70,17 @@ class Process:
         self._log.close()
 
 
-async def wait_http(url: str, timeout: float = 30) -> None:
+# The stand-ins' control calls and readiness probes on a busy machine: a loaded 2-core host has been seen
+# to take seconds to answer one, so only a wait far past that is taken to mean "broken".
+CONTROL_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+
+
+async def wait_http(url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient() as client:
         while True:
             try:
-                if (await client.get(url, timeout=2)).status_code == 200:
+                if (await client.get(url, timeout=10)).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -93,7 +104,7 @@ class TwilioStandin:
                                                   "--config", str(config_file)], dict(os.environ), log_dir)
 
     async def messages_to(self) -> dict[str, list[dict[str, Any]]]:
-        async with httpx.AsyncClient(base_url=self.url) as client:
+        async with httpx.AsyncClient(base_url=self.url, timeout=CONTROL_TIMEOUT) as client:
             data = (await client.get("/_control/messages", params={"direction": "outbound-api"})).json()
         by_number: dict[str, list[dict[str, Any]]] = {}
         for message in data["messages"]:
@@ -101,27 +112,31 @@ class TwilioStandin:
         return by_number
 
     async def summary(self) -> dict[str, dict[str, Any]]:
-        async with httpx.AsyncClient(base_url=self.url) as client:
+        async with httpx.AsyncClient(base_url=self.url, timeout=CONTROL_TIMEOUT) as client:
             senders: dict[str, dict[str, Any]] = (await client.get("/_control/arrivals/summary")).json()["senders"]
             return senders
 
     async def arrivals(self) -> list[dict[str, Any]]:
-        async with httpx.AsyncClient(base_url=self.url) as client:
+        async with httpx.AsyncClient(base_url=self.url, timeout=CONTROL_TIMEOUT) as client:
             arrivals: list[dict[str, Any]] = (await client.get("/_control/arrivals")).json()["arrivals"]
             return arrivals
 
-    async def reply(self, member: str, sender: str, body: str) -> None:
-        """The member texts ``body`` to ``sender``: Twilio's keyword rules, then the signed webhook."""
-        async with httpx.AsyncClient(base_url=self.url) as client:
+    async def reply(self, member: str, sender: str, body: str) -> dict[str, Any]:
+        """The member texts ``body`` to ``sender``: Twilio's keyword rules, then the signed webhook; returns
+        what the stand-in did (``webhook``: the HTTP status or error the webhook got)."""
+        async with httpx.AsyncClient(base_url=self.url, timeout=CONTROL_TIMEOUT) as client:
             reply = {"from": member, "to": sender, "body": body}
-            (await client.post("/_control/replies", json=reply)).raise_for_status()
+            response = await client.post("/_control/replies", json=reply)
+            response.raise_for_status()
+            answer: dict[str, Any] = response.json()
+            return answer
 
     async def fault(self, plan: dict[str, Any]) -> None:
-        async with httpx.AsyncClient(base_url=self.url) as client:
+        async with httpx.AsyncClient(base_url=self.url, timeout=CONTROL_TIMEOUT) as client:
             (await client.post("/_control/faults", json=plan)).raise_for_status()
 
     async def clear_faults(self) -> None:
-        async with httpx.AsyncClient(base_url=self.url) as client:
+        async with httpx.AsyncClient(base_url=self.url, timeout=CONTROL_TIMEOUT) as client:
             await client.delete("/_control/faults")
             await client.post("/_control/faults/release")
 

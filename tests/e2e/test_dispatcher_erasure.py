@@ -10,6 +10,7 @@ from pathlib import Path
 import asyncpg
 
 from libs.common.kafka import ensure_topics
+from libs.common.kafka_security import KafkaAccess
 from libs.common.topics import ALL_TOPICS, RECIPIENTS
 from services.api import erasure
 from tests.conftest import eventually
@@ -30,7 +31,7 @@ SENDER = "+18885550150"
 async def test_an_erased_member_of_a_live_run_is_never_texted_and_the_run_completes(
     tmp_path: Path, db_pool: asyncpg.Pool, database_url: str, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
-    await ensure_topics(kafka_bootstrap, ALL_TOPICS, prefix=topic_prefix)
+    await ensure_topics(KafkaAccess(kafka_bootstrap), ALL_TOPICS, prefix=topic_prefix)
     standin = TwilioStandin(tmp_path, [SENDER])
     dispatcher = None
     try:

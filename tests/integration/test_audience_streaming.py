@@ -24,6 +24,7 @@ from libs.common.audience_members import stored_member
 from libs.common.events import CampaignDue
 from libs.common.imis_iqa import RetryPolicy
 from libs.common.kafka import ensure_topics
+from libs.common.kafka_security import KafkaAccess
 from libs.common.merge import STANDARD_FIELDS, compile_template
 from libs.common.topics import CAMPAIGN_DUE, RECIPIENTS
 from services.audience.db import AudienceStore
@@ -112,7 +113,7 @@ class Streaming:
 @pytest.fixture(scope="module")
 async def streaming(db_pool: asyncpg.Pool, kafka_bootstrap: str, imis: ServerThread) -> AsyncIterator[Streaming]:
     prefix = f"s{uuid.uuid4().hex[:10]}."
-    await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE, RECIPIENTS], prefix=prefix)
+    await ensure_topics(KafkaAccess(kafka_bootstrap), [CAMPAIGN_DUE, RECIPIENTS], prefix=prefix)
     store = AudienceStore(db_pool, TEST_SECRETS)
     await store.check()
     async with (running_publisher(kafka_bootstrap, prefix) as (_, producer),

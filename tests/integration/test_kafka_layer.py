@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from dataclasses import replace
 
+import asyncpg
 import pytest
 
 from libs.common.errors import ConfigurationError, PermanentError, RetryableError
@@ -104,6 +106,32 @@ async def test_a_retryable_failure_is_retried_then_handled_once(kafka_bootstrap:
         async with running_consumer(consumer):
             await eventually(lambda: handled, timeout=30)
     assert attempts == [event.run_id] * 3 and handled == [event.run_id]
+    assert await read_topic(kafka_bootstrap, CAMPAIGN_DUE.dlq_name(topic_prefix), expect=1, timeout=2) == []
+
+
+async def test_a_database_outage_in_a_handler_is_waited_out_past_max_retry_and_never_dead_lettered(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """A handler that does not translate asyncpg's errors (PostgreSQL restarting) gets the same record again
+    however long the outage lasts: it used to be dead-lettered as handler_crashed, a lost event."""
+    await ensure_topics(KafkaAccess(kafka_bootstrap), [CAMPAIGN_DUE], prefix=topic_prefix)
+    attempts: list[float] = []
+    handled: list[uuid.UUID] = []
+
+    async def during_a_restart(event: CampaignDue) -> None:
+        attempts.append(asyncio.get_running_loop().time())
+        if attempts[-1] - attempts[0] < 1.0:  # longer than max_retry_s below
+            raise asyncpg.CannotConnectNowError("the database system is starting up")
+        handled.append(event.run_id)
+
+    event = _due()
+    async with running_publisher(kafka_bootstrap, topic_prefix) as (publisher, _):
+        await publisher.publish(CAMPAIGN_DUE, event, key="k")
+        consumer = EventConsumer(kafka=KafkaAccess(kafka_bootstrap), group_id=f"{topic_prefix}g", max_retry_s=0.3,
+                                 handlers={CAMPAIGN_DUE: during_a_restart}, publisher=publisher, prefix=topic_prefix)
+        async with running_consumer(consumer):
+            await eventually(lambda: handled, timeout=30)
+    assert handled == [event.run_id] and len(attempts) > 2
     assert await read_topic(kafka_bootstrap, CAMPAIGN_DUE.dlq_name(topic_prefix), expect=1, timeout=2) == []
 
 

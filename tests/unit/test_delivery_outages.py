@@ -1,16 +1,20 @@
-"""PostgreSQL going away for a moment holds a recipient back for a retry (reconciled first); it is never
-dead-lettered, and a fault that is not an outage still is."""
+"""PostgreSQL going away for a moment holds a recipient back for a retry (reconciled first when its ledger
+entry may have been written); it is never dead-lettered, and a fault that is not an outage still is."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from contextlib import asynccontextmanager
 
 import asyncpg
 import pytest
+from aiokafka import TopicPartition
 
 from libs.common.events import Recipient
-from services.dispatcher.delivery import Attempt, Deliverer, HoldRecord
+from services.dispatcher.delivery import Attempt, Delivered, Deliverer, HoldRecord
+from services.dispatcher.lanes import Item, SenderLane
+from services.dispatcher.pacing import SlidingWindow
 
 
 class FailingLedger:
@@ -50,3 +54,29 @@ async def test_a_fault_that_is_not_an_outage_is_not_held() -> None:
     with pytest.raises(asyncpg.exceptions.UndefinedColumnError):
         await Deliverer(FailingLedger(asyncpg.exceptions.UndefinedColumnError("column x does not exist")),
                         process_id="test").deliver(recipient(), Attempt(), twilio=None)
+
+
+async def test_a_lane_holds_a_recipient_it_could_not_start_while_postgres_was_away_then_sends_it() -> None:
+    """The run's state or the account could not be read (before any ledger entry): the recipient waits in
+    its lane and goes when PostgreSQL answers again, instead of being dead-lettered."""
+    tries: list[Attempt] = []
+    done: asyncio.Queue[tuple[Delivered | None, BaseException | None]] = asyncio.Queue()
+
+    async def deliver(event: Recipient, attempt: Attempt, not_before: float) -> Delivered:
+        tries.append(attempt)
+        if len(tries) == 1:
+            raise asyncpg.exceptions.CannotConnectNowError("the database system is shutting down")
+        return Delivered(None)
+
+    async def finish(item: Item, delivered: Delivered | None, error: BaseException | None) -> None:
+        await done.put((delivered, error))
+
+    lane = SenderLane("+18885550100", TopicPartition("t", 0), SlidingWindow(30), deliver, finish)
+    lane.start()
+    lane.add(Item(record=None, event=recipient()))
+    try:
+        delivered, error = await asyncio.wait_for(done.get(), timeout=30)
+    finally:
+        await lane.stop()
+    assert error is None and delivered == Delivered(None)
+    assert len(tries) == 2 and tries[0] is tries[1]  # the same attempt, tried again

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 from aiokafka.errors import (
@@ -13,7 +15,7 @@ from aiokafka.errors import (
 )
 
 from libs.common.outages import POSTGRES_UNAVAILABLE, is_kafka_outage, is_outage
-from libs.common.polling import poll_forever
+from libs.common.polling import poll_forever, until_available
 
 
 @pytest.mark.parametrize("exc", [
@@ -58,3 +60,32 @@ async def test_a_poller_waits_out_a_database_that_is_starting_up_and_stops_on_a_
     with pytest.raises(ValueError, match="a bug"):
         await poll_forever(work, stalled="test.stalled", poll_s=0.01, first_stall_s=0.01)
     assert calls == ["work", "work"]
+
+
+async def test_one_call_is_made_again_while_postgres_is_away_and_its_answer_returned() -> None:
+    calls: list[str] = []
+
+    async def read() -> str:
+        calls.append("read")
+        if len(calls) < 3:
+            raise asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation")
+        return "rate"
+
+    assert await until_available(read, stalled="test.stalled", first_stall_s=0.01) == "rate"
+    assert calls == ["read"] * 3
+
+
+async def test_a_call_waiting_for_postgres_gives_up_when_stopping_and_a_bug_is_raised_at_once() -> None:
+    stopping = asyncio.Event()
+
+    async def away() -> None:
+        stopping.set()
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    assert await until_available(away, stalled="test.stalled", stopping=stopping, first_stall_s=0.01) is None
+
+    async def bug() -> None:
+        raise ValueError("a bug")
+
+    with pytest.raises(ValueError, match="a bug"):
+        await until_available(bug, stalled="test.stalled")
