@@ -68,6 +68,8 @@ async def test_a_fetched_price_settles_the_estimate_and_every_page_agrees(
     db_pool: asyncpg.Pool, client: httpx.AsyncClient, standin: TwilioStandin
 ) -> None:
     org = await api_harness.make_org(db_pool, sender=SENDER)
+    # The stand-in has one account; another module of the session may have linked it to its organisation.
+    await db_pool.execute("DELETE FROM sms_accounts WHERE account_sid = $1", standin.config.account_sid)
     await db_pool.execute(
         "INSERT INTO sms_accounts (org_id, account_sid, auth_token, webhook_base_url) VALUES ($1, $2, $3, "
         "'https://hooks.example.org')", org.id, standin.config.account_sid, standin.config.auth_token)
