@@ -17,6 +17,7 @@ import pytest
 
 from libs.common.db import create_pool
 from libs.common.events import Recipient
+from services.dispatcher.clock import SystemClock
 from services.dispatcher.db import QUERIES, DispatchStore
 from services.dispatcher.delivery import Attempt, Deliverer
 from services.dispatcher.ledger_writer import LedgerWriter
@@ -159,7 +160,7 @@ async def test_a_stop_committed_while_a_redelivery_reconciles_is_honoured(
         async with a.entry(recipient, uuid.uuid4(), "A"):
             raise RuntimeError("A died during its Twilio call")
     twilio = StopDuringReconcile(db_pool, recipient)
-    delivered = await Deliverer(b, process_id="B").deliver(recipient, Attempt(), twilio)  # type: ignore[arg-type]
+    delivered = await Deliverer(b, process_id="B", clock=SystemClock()).deliver(recipient, Attempt(), twilio)  # type: ignore[arg-type]
     assert twilio.sent == 0 and delivered.result is not None and delivered.result.outcome == "suppressed"
     state = await db_pool.fetchval("SELECT state FROM send_ledger WHERE run_id = $1 AND recipient_id = $2",
                                    recipient.run_id, recipient.recipient_id)

@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from libs.common.events import Recipient
+from services.dispatcher.clock import SystemClock
 from services.dispatcher.delivery import Attempt, Deliverer, HoldRecord
 
 
@@ -41,7 +42,7 @@ def recipient() -> Recipient:
 async def test_a_database_outage_holds_the_recipient_and_reconciles_before_any_send(outage: Exception) -> None:
     attempt = Attempt()
     with pytest.raises(HoldRecord) as held:
-        await Deliverer(FailingLedger(outage), process_id="test").deliver(recipient(), attempt, twilio=None)
+        await Deliverer(FailingLedger(outage), process_id="test", clock=SystemClock()).deliver(recipient(), attempt, twilio=None)
     assert attempt.must_reconcile and held.value.code == "ledger_unavailable"
     assert held.value.segments_used == 2  # it may have reached Twilio: the pacing window counts it
 
@@ -49,4 +50,4 @@ async def test_a_database_outage_holds_the_recipient_and_reconciles_before_any_s
 async def test_a_fault_that_is_not_an_outage_is_not_held() -> None:
     with pytest.raises(asyncpg.exceptions.UndefinedColumnError):
         await Deliverer(FailingLedger(asyncpg.exceptions.UndefinedColumnError("column x does not exist")),
-                        process_id="test").deliver(recipient(), Attempt(), twilio=None)
+                        process_id="test", clock=SystemClock()).deliver(recipient(), Attempt(), twilio=None)
