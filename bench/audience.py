@@ -37,6 +37,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.report import result
 from deploy.stack import REPO, bootstrap_servers, database_url
+from harness.credentials import TEST_SECRETS, seal_credentials
 from libs.common.db import apply_migrations, create_pool
 from libs.common.events import CampaignDue
 from libs.common.kafka import ensure_topics
@@ -44,7 +45,6 @@ from libs.common.topics import CAMPAIGN_DUE, RECIPIENTS
 from services.audience.db import AudienceStore
 from services.audience.handlers import AudienceResolver, ImisSettings
 from services.audience.publishing import RecipientPublisher, make_bulk_producer
-from tests.sealed_credentials import TEST_SECRETS, seal_credentials
 
 BODY = "Hi {{first_name|there}}, your {{chapter|chapter}} renewal is open. Renew: https://mbr.example.org/r/{{member_id}}"
 

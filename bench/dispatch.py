@@ -25,12 +25,8 @@ import asyncpg
 
 from bench.report import result
 from deploy.stack import bootstrap_servers
-from libs.common.db import apply_migrations
-from libs.common.events import Recipient
-from libs.common.kafka import ensure_topics
-from libs.common.topics import ALL_TOPICS
-from tests.conftest import create_database, drop_database
-from tests.e2e.dispatch_harness import (
+from harness.databases import create_database, drop_database
+from harness.dispatch import (
     SeededRun,
     TwilioStandin,
     dispatcher_env,
@@ -40,7 +36,11 @@ from tests.e2e.dispatch_harness import (
     store_snapshot,
     wait_http,
 )
-from tests.kafka_helpers import running_publisher
+from harness.kafka import running_publisher
+from libs.common.db import apply_migrations
+from libs.common.events import Recipient
+from libs.common.kafka import ensure_topics
+from libs.common.topics import ALL_TOPICS
 
 
 def cpu_seconds(pid: int) -> float:

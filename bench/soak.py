@@ -40,12 +40,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from bench.dispatch import best_pace, mixed_recipients, peak_rss_mb
 from bench.report import result
 from deploy.stack import RUN, bootstrap_servers
-from libs.common.db import apply_migrations
-from libs.common.events import Recipient
-from libs.common.kafka import ensure_topics
-from libs.common.topics import ALL_TOPICS
-from tests.conftest import create_database, drop_database
-from tests.e2e.dispatch_harness import (
+from harness.databases import create_database, drop_database
+from harness.dispatch import (
     TwilioStandin,
     dispatcher_env,
     publish_recipients,
@@ -54,7 +50,11 @@ from tests.e2e.dispatch_harness import (
     store_snapshot,
     wait_http,
 )
-from tests.kafka_helpers import running_publisher
+from harness.kafka import running_publisher
+from libs.common.db import apply_migrations
+from libs.common.events import Recipient
+from libs.common.kafka import ensure_topics
+from libs.common.topics import ALL_TOPICS
 
 RATE = 3.0  # segments/s per sender: the senders table's default and the stand-in's queue drain
 FLOOR = 2.94  # issue 15: the least a sender may achieve of its 3 segments/s

@@ -40,10 +40,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from twilio.request_validator import RequestValidator
 
 from bench.report import result
+from harness.credentials import seal_credentials
 from libs.common.db import apply_migrations
 from libs.common.kafka import ensure_topics
 from libs.common.topics import CONSENT, MESSAGE_STATUS
-from tests.sealed_credentials import seal_credentials
 
 DEFAULT_DATABASE_URL = "postgresql://textpulse:textpulse@127.0.0.1:55432/textpulse"
 

@@ -18,37 +18,13 @@ from typing import TypeVar
 import asyncpg
 import pytest
 
+from harness.databases import create_database, drop_database
+from harness.kafka import own_topics
 from libs.common.db import apply_migrations, create_pool
 
 T = TypeVar("T")
 
-DEFAULT_DATABASE_URL = "postgresql://textpulse:textpulse@127.0.0.1:55432/textpulse"
 DEFAULT_BOOTSTRAP = "127.0.0.1:19092"
-
-
-def _admin_url() -> str:
-    return os.environ.get("TEXTPULSE_TEST_DATABASE_URL", DEFAULT_DATABASE_URL)
-
-
-def _with_database(url: str, name: str) -> str:
-    return url.rsplit("/", 1)[0] + "/" + name
-
-
-async def create_database(name: str) -> str:
-    conn = await asyncpg.connect(_admin_url())
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return _with_database(_admin_url(), name)
-
-
-async def drop_database(name: str) -> None:
-    conn = await asyncpg.connect(_admin_url())
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(scope="session")
@@ -78,9 +54,11 @@ def kafka_bootstrap() -> str:
 
 
 @pytest.fixture
-def topic_prefix() -> str:
-    """A prefix that gives each test its own topics (and consumer groups) on the shared broker."""
-    return f"t{uuid.uuid4().hex[:10]}."
+async def topic_prefix(kafka_bootstrap: str) -> AsyncIterator[str]:
+    """A prefix that gives each test its own topics (and consumer groups) on the shared broker; the
+    topics made under it, DLQs included, are deleted when the test ends."""
+    async with own_topics(kafka_bootstrap) as prefix:
+        yield prefix
 
 
 async def eventually(

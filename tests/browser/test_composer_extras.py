@@ -19,14 +19,14 @@ import httpx
 import pytest
 from playwright.async_api import Page, expect
 
+from harness.credentials import seal_credentials
+from harness.dispatch import TwilioStandin, wait_http
 from standins.imis.app import create_app as create_imis
 from standins.imis.config import ImisConfig
 from standins.serving import ServerThread
 from tests.browser.conftest import serving_api
 from tests.browser.test_dashboard import screenshot, sign_in
-from tests.e2e.dispatch_harness import TwilioStandin, wait_http
 from tests.integration import api_harness
-from tests.sealed_credentials import seal_credentials
 
 SENDER = "+18885550100"
 MEMBERS_CSV = (

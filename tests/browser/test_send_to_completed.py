@@ -26,11 +26,11 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from deploy.stack import REPO, VAR
+from harness.credentials import TEST_SECRETS, seal_credentials
 from libs.common.db import Connection
 from services.api.seed import seed_demo
 from standins.imis.config import ImisConfig
 from tests.e2e.test_stack import _free_port, _free_port_base
-from tests.sealed_credentials import TEST_SECRETS, seal_credentials
 
 ADMIN, PASSWORD = "admin@harbornurses.example.org", "harbor-demo-admin"
 SENDER = "+18885550100"

@@ -18,9 +18,9 @@ from pathlib import Path
 import asyncpg
 from asyncpg.transaction import Transaction
 
+from harness.dispatch import Process, TwilioStandin, free_port, start_dispatcher, wait_http
 from libs.common.db import Connection
 from tests.conftest import eventually
-from tests.e2e.dispatch_harness import Process, TwilioStandin, free_port, start_dispatcher, wait_http
 
 DISPATCHERS = 3
 

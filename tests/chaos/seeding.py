@@ -19,11 +19,11 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from harness.credentials import seal_credentials
 from libs.common.db import Connection
 from libs.common.events import CampaignDue
 from libs.common.phone import Normalised, normalise
 from standins.twilio.config import TwilioConfig
-from tests.sealed_credentials import seal_credentials
 
 SENDERS = ("+18885550130", "+18885550131", "+18885550132", "+18885550133")
 # Segments per second per sender, in senders.segments_per_second and at the stand-in. Twilio's toll-free

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from harness.dispatch import TwilioStandin
 from tests.chaos.seeding import ChaosCampaign, ChaosOrg, Member
-from tests.e2e.dispatch_harness import TwilioStandin
 
 
 @dataclass

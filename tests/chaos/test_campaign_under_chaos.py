@@ -33,6 +33,8 @@ import asyncpg
 import httpx
 import pytest
 
+from harness.dispatch import TwilioStandin, dispatcher_env, free_port
+from harness.kafka import running_publisher
 from libs.common.kafka import ensure_topics
 from libs.common.topics import ALL_TOPICS, CAMPAIGN_DUE
 from standins.twilio.config import default_config
@@ -43,8 +45,6 @@ from tests.chaos.processes import ChaosStack, kill_audience_mid_publish
 from tests.chaos.seeding import PER_SENDER, RATE, SENDERS, ChaosOrg, seed_org
 from tests.chaos.stops import Stop, pick_stops, reply_stop
 from tests.conftest import eventually
-from tests.e2e.dispatch_harness import TwilioStandin, dispatcher_env, free_port
-from tests.kafka_helpers import running_publisher
 
 pytestmark = pytest.mark.timeout(280)
 

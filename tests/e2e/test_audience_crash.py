@@ -34,12 +34,12 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from deploy.stack import REPO
+from harness.credentials import seal_credentials
+from harness.kafka import running_publisher
 from libs.common.events import CampaignDue
 from libs.common.kafka import ensure_topics
 from libs.common.topics import CAMPAIGN_DUE, RECIPIENTS
 from tests.conftest import eventually
-from tests.kafka_helpers import running_publisher
-from tests.sealed_credentials import seal_credentials
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -15,10 +15,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from libs.common.kafka import ensure_topics
-from libs.common.topics import ALL_TOPICS
-from tests.conftest import eventually
-from tests.e2e.dispatch_harness import (
+from harness.dispatch import (
     Process,
     SeededRun,
     TwilioStandin,
@@ -28,7 +25,10 @@ from tests.e2e.dispatch_harness import (
     start_dispatcher,
     wait_http,
 )
-from tests.kafka_helpers import running_publisher
+from harness.kafka import running_publisher
+from libs.common.kafka import ensure_topics
+from libs.common.topics import ALL_TOPICS
+from tests.conftest import eventually
 
 SENDERS = ["+18885550110", "+18885550111", "+18885550112", "+18885550113"]
 

@@ -17,11 +17,7 @@ from pathlib import Path
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from libs.common.events import Recipient
-from libs.common.kafka import ensure_topics
-from libs.common.topics import ALL_TOPICS, RECIPIENTS
-from tests.conftest import eventually
-from tests.e2e.dispatch_harness import (
+from harness.dispatch import (
     TwilioStandin,
     dispatcher_env,
     publish_recipients,
@@ -30,7 +26,11 @@ from tests.e2e.dispatch_harness import (
     store_snapshot,
     wait_http,
 )
-from tests.kafka_helpers import read_topic, running_publisher
+from harness.kafka import read_topic, running_publisher
+from libs.common.events import Recipient
+from libs.common.kafka import ensure_topics
+from libs.common.topics import ALL_TOPICS, RECIPIENTS
+from tests.conftest import eventually
 
 SENDER, OTHER_SENDER, VICTIM_SENDER = "+18885550140", "+18885550141", "+18885550142"
 

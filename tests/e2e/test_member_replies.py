@@ -11,10 +11,10 @@ from pathlib import Path
 
 import asyncpg
 
+from harness.dispatch import Process, TwilioStandin, free_port, seed_run, wait_http
 from libs.common.kafka import ensure_topics
 from libs.common.topics import ALL_TOPICS
 from tests.conftest import eventually
-from tests.e2e.dispatch_harness import Process, TwilioStandin, free_port, seed_run, wait_http
 
 SENDER = "+18885550120"
 MEMBER = "+14155550199"

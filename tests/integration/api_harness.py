@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -22,12 +21,14 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from harness.credentials import seal_credentials
+from harness.dispatch import free_port
+from harness.kafka import own_topics
 from libs.common.kafka import ensure_topics
 from libs.common.settings import Settings, load_settings
 from libs.common.topics import CAMPAIGN_DUE, CONSENT
 from services.api import auth, auth_db
 from services.api.main import build
-from tests.sealed_credentials import seal_credentials
 
 PASSWORD = "correct horse battery staple"
 PROBLEM = "application/problem+json"
@@ -48,16 +49,10 @@ def api_settings(database_url: str, kafka_bootstrap: str, prefix: str, **overrid
 @asynccontextmanager
 async def api_app(database_url: str, kafka_bootstrap: str, **overrides: Any) -> AsyncIterator[FastAPI]:
     """The API app as ``services.api.main.build`` makes it, on the test database and its own topics."""
-    prefix = f"t{uuid.uuid4().hex[:10]}."
-    await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE, CONSENT], prefix=prefix)
-    async with build(api_settings(database_url, kafka_bootstrap, prefix, **overrides)) as service:
-        yield service.app
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    async with own_topics(kafka_bootstrap) as prefix:
+        await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE, CONSENT], prefix=prefix)
+        async with build(api_settings(database_url, kafka_bootstrap, prefix, **overrides)) as service:
+            yield service.app
 
 
 class _Server(uvicorn.Server):
@@ -71,21 +66,21 @@ class _Server(uvicorn.Server):
 @asynccontextmanager
 async def serving_api(database_url: str, kafka_bootstrap: str, **overrides: Any) -> AsyncIterator[str]:
     """The API as ``services.api.main.build`` makes it, served by uvicorn on a free port; yields its URL."""
-    prefix = f"t{uuid.uuid4().hex[:10]}."
-    await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE, CONSENT], prefix=prefix)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    settings = api_settings(database_url, kafka_bootstrap, prefix, public_base_url=url, http_port=port, **overrides)
-    async with build(settings) as service:
-        server = _Server(uvicorn.Config(service.app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.02)
-        yield url
-        server.should_exit = True
-        await task
+    async with own_topics(kafka_bootstrap) as prefix:
+        await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE, CONSENT], prefix=prefix)
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        settings = api_settings(database_url, kafka_bootstrap, prefix, public_base_url=url, http_port=port, **overrides)
+        async with build(settings) as service:
+            server = _Server(uvicorn.Config(service.app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
+            task = asyncio.create_task(server.serve())
+            while not server.started:
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.02)
+            yield url
+            server.should_exit = True
+            await task
 
 
 def client_for(app: FastAPI, *, keep_cookies: bool = False) -> httpx.AsyncClient:

@@ -31,6 +31,8 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 from twilio.request_validator import HMAC_SHA1, HMAC_SHA256, RequestValidator
 
+from harness.credentials import seal_credentials
+from harness.kafka import own_topics
 from libs.common.kafka import ensure_topics
 from libs.common.runtime import Service
 from libs.common.settings import load_settings
@@ -38,7 +40,6 @@ from libs.common.topics import CONSENT, MESSAGE_STATUS
 from services.optout.main import OptoutTuning, build
 from services.optout.processing import ProcessorTuning
 from services.optout.writeback import WritebackTuning
-from tests.sealed_credentials import seal_credentials
 
 PUBLIC_BASE = "https://sms.textpulse.test/hooks"  # with a path prefix, as behind a gateway
 FAST = OptoutTuning(
@@ -233,24 +234,25 @@ async def _collect(bootstrap: str, prefix: str, into: Collected) -> None:
 async def running_optout(
     database_url: str, kafka_bootstrap: str, pool: asyncpg.Pool, *, tuning: OptoutTuning = FAST, **settings: Any
 ) -> AsyncIterator[OptoutHarness]:
-    prefix = f"t{uuid.uuid4().hex[:10]}."
-    await ensure_topics(kafka_bootstrap, [CONSENT, MESSAGE_STATUS], prefix=prefix)
-    # Jobs other test modules left in the shared database must never reach a real host.
-    settings.setdefault("imis_base_url", "http://127.0.0.1:9")
-    config = load_settings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix,
-                           db_pool_max_size=20, **settings)
-    collected = Collected()
-    async with build(config, tuning) as service:
-        tasks = [asyncio.create_task(worker()) for worker in service.workers]
-        tasks.append(asyncio.create_task(_collect(kafka_bootstrap, prefix, collected)))
-        transport = httpx.ASGITransport(app=service.app)
-        try:
-            async with httpx.AsyncClient(transport=transport, base_url="http://optout.test") as client:
-                yield OptoutHarness(client, pool, service, collected)
-        finally:
-            for task in tasks:
-                task.cancel()
-            results = await asyncio.gather(*tasks, return_exceptions=True)
-            crashed = [r for r in results if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)]
-            if crashed:
-                raise AssertionError(f"a worker crashed: {crashed[0]!r}") from crashed[0]
+    async with own_topics(kafka_bootstrap) as prefix:
+        await ensure_topics(kafka_bootstrap, [CONSENT, MESSAGE_STATUS], prefix=prefix)
+        # Jobs other test modules left in the shared database must never reach a real host.
+        settings.setdefault("imis_base_url", "http://127.0.0.1:9")
+        config = load_settings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix,
+                               db_pool_max_size=20, **settings)
+        collected = Collected()
+        async with build(config, tuning) as service:
+            tasks = [asyncio.create_task(worker()) for worker in service.workers]
+            tasks.append(asyncio.create_task(_collect(kafka_bootstrap, prefix, collected)))
+            transport = httpx.ASGITransport(app=service.app)
+            try:
+                async with httpx.AsyncClient(transport=transport, base_url="http://optout.test") as client:
+                    yield OptoutHarness(client, pool, service, collected)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                results = await asyncio.gather(*tasks, return_exceptions=True)
+                crashed = [r for r in results
+                           if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)]
+                if crashed:
+                    raise AssertionError(f"a worker crashed: {crashed[0]!r}") from crashed[0]

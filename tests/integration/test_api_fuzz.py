@@ -33,12 +33,13 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from harness.dispatch import TwilioStandin, free_port, wait_http
+from harness.kafka import own_topics
 from libs.common.kafka import ensure_topics
 from libs.common.settings import load_settings
 from libs.common.topics import CAMPAIGN_DUE, CONSENT
 from services.api import auth_db
 from services.api.main import build, create_app
-from tests.e2e.dispatch_harness import TwilioStandin, free_port, wait_http
 from tests.integration import api_harness
 
 SENDER = "+18885550100"
@@ -89,13 +90,13 @@ class AppWithLifespan:
             return
         assert self.args is not None, "configure() the app before calling it"
         database_url, kafka_bootstrap, overrides = self.args
-        prefix = f"t{uuid.uuid4().hex[:10]}."
         await receive()  # lifespan.startup
-        await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE, CONSENT], prefix=prefix)
-        async with build(api_harness.api_settings(database_url, kafka_bootstrap, prefix, **overrides)) as service:
-            self.app = service.app
-            await send({"type": "lifespan.startup.complete"})
-            await receive()  # lifespan.shutdown
+        async with own_topics(kafka_bootstrap) as prefix:
+            await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE, CONSENT], prefix=prefix)
+            async with build(api_harness.api_settings(database_url, kafka_bootstrap, prefix, **overrides)) as service:
+                self.app = service.app
+                await send({"type": "lifespan.startup.complete"})
+                await receive()  # lifespan.shutdown
         await send({"type": "lifespan.shutdown.complete"})
 
 

@@ -18,14 +18,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from harness.credentials import TEST_SECRETS, seal_credentials
+from harness.dispatch import TwilioStandin, wait_http
 from libs.common.logging import mask_phone
 from libs.common.twilio_facts import STATUS_RANK
 from services.api.test_send_limits import MAX_TEST_NUMBERS, TEXTS_PER_CALLER, TEXTS_PER_ORGANISATION
 from services.optout.db import OptoutDb, StatusUpdate
-from tests.e2e.dispatch_harness import TwilioStandin, wait_http
 from tests.integration import api_harness
 from tests.integration.api_harness import Caller, problem
-from tests.sealed_credentials import TEST_SECRETS, seal_credentials
 
 SENDER = "+18885550100"
 PATH = "/api/v1/campaigns/{}/test-send"

@@ -23,6 +23,8 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from harness.credentials import TEST_SECRETS, seal_credentials
+from harness.kafka import delete_topics_with_prefix, new_prefix, running_consumer, running_publisher
 from libs.common.csv_audience import CsvStream
 from libs.common.events import CampaignDue
 from libs.common.imis_iqa import RetryPolicy
@@ -36,8 +38,6 @@ from standins.imis.app import create_app
 from standins.imis.config import ImisConfig
 from standins.serving import ServerThread
 from tests.conftest import eventually
-from tests.kafka_helpers import running_consumer, running_publisher
-from tests.sealed_credentials import TEST_SECRETS, seal_credentials
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -153,7 +153,7 @@ async def read_all(bootstrap: str, topic: str) -> list[tuple[str, dict[str, Any]
 
 @pytest.fixture(scope="module")
 async def harness(db_pool: asyncpg.Pool, kafka_bootstrap: str, imis: ServerThread) -> AsyncIterator[Harness]:
-    prefix = f"t{uuid.uuid4().hex[:10]}."
+    prefix = new_prefix()
     await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE, RECIPIENTS], prefix=prefix)
     store = AudienceStore(db_pool, TEST_SECRETS)
     await store.check()
@@ -166,6 +166,7 @@ async def harness(db_pool: asyncpg.Pool, kafka_bootstrap: str, imis: ServerThrea
                                  session_timeout_ms=6000, max_retry_s=5)
         async with running_consumer(consumer):
             yield Harness(db_pool, publisher, kafka_bootstrap, prefix, imis.url, resolver)
+    await delete_topics_with_prefix(kafka_bootstrap, prefix)
 
 
 async def test_an_iqa_audience_becomes_a_snapshot_and_recipient_events(harness: Harness) -> None:

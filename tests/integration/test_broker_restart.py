@@ -20,11 +20,11 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from deploy.stack import REPO, VAR, wait_for_kafka
+from harness.kafka import running_consumer, running_publisher
 from libs.common.events import CampaignDue
 from libs.common.kafka import EventConsumer, ensure_topics
 from libs.common.topics import CAMPAIGN_DUE
 from tests.conftest import eventually
-from tests.kafka_helpers import running_consumer, running_publisher
 
 
 def _free_port() -> int:

@@ -11,14 +11,14 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from harness.credentials import TEST_SECRETS, seal
+from harness.dispatch import TwilioStandin, wait_http
 from libs.common.secret_store import AUTH_TOKEN
 from libs.common.twilio_errors import SendFailure
 from libs.common.twilio_sender import TwilioSender
 from services.dispatcher.accounts import TwilioAccounts
 from services.dispatcher.db import DispatchStore
-from tests.e2e.dispatch_harness import TwilioStandin, wait_http
 from tests.integration import api_harness
-from tests.sealed_credentials import TEST_SECRETS, seal
 
 # The twilio SDK's aiohttp client (the dispatcher's) still passes aiohttp.BasicAuth, which warns on every call.
 pytestmark = [pytest.mark.filterwarnings("ignore:BasicAuth is deprecated:DeprecationWarning"),

@@ -9,12 +9,12 @@ import asyncpg
 import httpx
 import pytest
 
+from harness.credentials import seal_credentials
 from standins.imis.app import create_app
 from standins.imis.config import ImisConfig
 from standins.serving import ServerThread
 from tests.conftest import eventually
 from tests.integration.optout_harness import OptoutHarness, Org, running_optout
-from tests.sealed_credentials import seal_credentials
 
 pytestmark = pytest.mark.timeout(60)
 

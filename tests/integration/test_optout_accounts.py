@@ -9,12 +9,12 @@ import uuid
 
 import asyncpg
 
+from harness.credentials import TEST_SECRETS, seal
 from libs.common.secret_store import AUTH_TOKEN
 from services.optout.db import OptoutDb
 from services.optout.main import OptoutTuning
 from services.optout.signatures import AccountDirectory
 from tests.integration import api_harness
-from tests.sealed_credentials import TEST_SECRETS, seal
 
 
 class Clock:

@@ -13,12 +13,12 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from harness.kafka import running_publisher
 from libs.common.db import create_pool
 from libs.common.kafka import EventPublisher, ensure_topics
 from libs.common.topics import CAMPAIGN_DUE
 from services.scheduler.loop import Scheduler, run_forever, tick
 from tests.conftest import eventually
-from tests.kafka_helpers import running_publisher
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

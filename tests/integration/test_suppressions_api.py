@@ -18,11 +18,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from harness.credentials import seal_credentials
 from services.api.auth import new_api_key
 from services.api.deps import WebConfig
 from services.api.errors import install_problem_handler
 from services.api.routes import suppressions
-from tests.sealed_credentials import seal_credentials
 
 PROBLEM = "application/problem+json"
 SENDER = "+18885550100"

@@ -16,9 +16,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from harness.credentials import seal_credentials
 from libs.common.events import Event
 from libs.common.topics import TopicSpec
-from tests.sealed_credentials import seal_credentials
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,8 @@ def recipient() -> Recipient:
 async def test_a_database_outage_holds_the_recipient_and_reconciles_before_any_send(outage: Exception) -> None:
     attempt = Attempt()
     with pytest.raises(HoldRecord) as held:
-        await Deliverer(FailingLedger(outage), process_id="test", clock=SystemClock()).deliver(recipient(), attempt, twilio=None)
+        await Deliverer(FailingLedger(outage), process_id="test", clock=SystemClock()).deliver(recipient(), attempt,
+                                                                                               twilio=None)
     assert attempt.must_reconcile and held.value.code == "ledger_unavailable"
     assert held.value.segments_used == 2  # it may have reached Twilio: the pacing window counts it
 

@@ -20,12 +20,12 @@ import asyncpg
 import httpx
 
 from deploy.stack import REPO
+from harness.credentials import seal_credentials
 from libs.common.events import Recipient
 from libs.common.kafka import EventPublisher
 from libs.common.segments import count_segments
 from libs.common.topics import RECIPIENTS
 from standins.twilio.config import default_config
-from tests.sealed_credentials import seal_credentials
 
 
 def free_port() -> int:

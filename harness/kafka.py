@@ -1,16 +1,47 @@
-"""Helpers for tests that talk to the real broker: read a topic from the start, run a consumer."""
+"""For tests and benchmarks that talk to the real broker: topics of their own (deleted afterwards), read a
+topic from the start, run a publisher or a consumer."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from libs.common.kafka import EventConsumer, EventPublisher, make_producer
+
+
+def new_prefix(kind: str = "t") -> str:
+    """A topic (and consumer group) prefix no other test or benchmark uses."""
+    return f"{kind}{uuid.uuid4().hex[:10]}."
+
+
+async def delete_topics_with_prefix(bootstrap: str, prefix: str) -> list[str]:
+    """Delete every topic whose name starts with ``prefix`` (DLQs included); returns the names deleted."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30_000)
+    await admin.start()
+    try:
+        names = sorted(name for name in await admin.list_topics() if name.startswith(prefix))
+        if names:
+            await admin.delete_topics(names)
+        return names
+    finally:
+        await admin.close()
+
+
+@asynccontextmanager
+async def own_topics(bootstrap: str, kind: str = "t") -> AsyncIterator[str]:
+    """A fresh prefix; every topic made under it is deleted on the way out, so a run leaves no partitions."""
+    prefix = new_prefix(kind)
+    try:
+        yield prefix
+    finally:
+        await delete_topics_with_prefix(bootstrap, prefix)
 
 
 async def read_topic(bootstrap: str, topic: str, *, expect: int, timeout: float = 20.0) -> list[dict[str, Any]]:
