@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -20,10 +19,11 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import asyncpg
-from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.audience import drop_database_at
 from deploy.stack import bootstrap_servers, database_url
+from harness.databases import create_database, drop_database
+from harness.kafka import delete_topics_with_prefix, new_prefix
+from harness.processes import free_port
 from libs.common.db import apply_migrations
 from libs.common.kafka import ensure_topics
 from libs.common.topics import CAMPAIGN_DUE, CONSENT
@@ -42,21 +42,12 @@ class RunningApi:
         return f"http://127.0.0.1:{self.port}"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @asynccontextmanager
 async def running_api(seed: Callable[[asyncpg.Connection], Awaitable[T]]) -> AsyncIterator[RunningApi]:
     admin_url, bootstrap = database_url(), bootstrap_servers()
     name = f"textpulse_bench_{uuid.uuid4().hex[:8]}"
-    db_url = admin_url.rsplit("/", 1)[0] + "/" + name
-    prefix = f"bench{uuid.uuid4().hex[:8]}."
-    admin = await asyncpg.connect(admin_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
+    prefix = new_prefix("bench")
+    db_url = await create_database(name, server=admin_url)
     proc = None
     try:
         conn = await asyncpg.connect(db_url)
@@ -81,8 +72,8 @@ async def running_api(seed: Callable[[asyncpg.Connection], Awaitable[T]]) -> Asy
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        await drop_database_at(admin_url, name)
-        await delete_topics(bootstrap, prefix)
+        await drop_database(name, server=admin_url)
+        await delete_topics_with_prefix(bootstrap, prefix)
 
 
 async def wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
@@ -98,13 +89,3 @@ async def wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
             pass
         await asyncio.sleep(0.1)
     raise RuntimeError("services.api did not become ready")
-
-
-async def delete_topics(bootstrap: str, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.delete_topics([name for spec in (CAMPAIGN_DUE, CONSENT)
-                                   for name in (spec.full_name(prefix), spec.dlq_name(prefix))])
-    finally:
-        await admin.close()

@@ -33,11 +33,12 @@ from datetime import UTC, datetime
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.report import result
 from deploy.stack import REPO, bootstrap_servers, database_url
 from harness.credentials import TEST_SECRETS, seal_credentials
+from harness.databases import create_database, drop_database
+from harness.kafka import delete_topics_with_prefix
 from libs.common.db import apply_migrations, create_pool
 from libs.common.events import CampaignDue
 from libs.common.kafka import ensure_topics
@@ -99,10 +100,7 @@ async def run_bench(members: str, page_size: int, batch: int) -> None:
     bootstrap, prefix = bootstrap_servers(), f"bench{uuid.uuid4().hex[:6]}."
     admin_url = database_url()
     db_name = f"textpulse_bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(admin_url)
-    await conn.execute(f'CREATE DATABASE "{db_name}"')
-    await conn.close()
-    url = admin_url.rsplit("/", 1)[0] + "/" + db_name
+    url = await create_database(db_name, server=admin_url)
     started = time.perf_counter()
     standin, imis_url = start_standin(members)
     standin_s = time.perf_counter() - started
@@ -137,8 +135,8 @@ async def run_bench(members: str, page_size: int, batch: int) -> None:
             await pool.close()
         standin.terminate()
         standin.wait(timeout=20)
-        await drop_database_at(admin_url, db_name)
-        await delete_topics(bootstrap, prefix)
+        await drop_database(db_name, server=admin_url)
+        await delete_topics_with_prefix(bootstrap, prefix)
 
     print(f"audience bench: {stages.members:,} members from iMIS ({stages.pages} pages of {page_size}), "
           f"stand-in start-up {standin_s:.1f} s (not counted)")
@@ -157,24 +155,6 @@ async def run_bench(members: str, page_size: int, batch: int) -> None:
            f"{wall:.2f} s ({stages.members / wall:,.0f} members/s)")
     result("Audience: peak RSS of the resolving process", "< 300 MB", f"{rss:.0f} MB")
     result("Audience: recipient events on Kafka, one per member targeted", f"= {run['targeted']:,}", f"{published:,}")
-
-
-async def drop_database_at(admin_url: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-async def delete_topics(bootstrap: str, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        names = [s.full_name(prefix) for s in (CAMPAIGN_DUE, RECIPIENTS)]
-        await admin.delete_topics(names + [n + ".dlq" for n in names])
-    finally:
-        await admin.close()
 
 
 def main() -> None:

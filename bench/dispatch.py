@@ -34,9 +34,9 @@ from harness.dispatch import (
     seed_run,
     start_dispatcher,
     store_snapshot,
-    wait_http,
 )
-from harness.kafka import running_publisher
+from harness.kafka import delete_topics_with_prefix, running_publisher
+from harness.processes import wait_http
 from libs.common.db import apply_migrations
 from libs.common.events import Recipient
 from libs.common.kafka import ensure_topics
@@ -146,6 +146,7 @@ async def run_bench(kind: str) -> None:
     standin.process.stop()
     await pool.close()
     await drop_database(db_name)
+    await delete_topics_with_prefix(bootstrap, prefix)
 
     expected = {r.to for r in recipients}
     duplicates = sum(len(m) - 1 for m in by_number.values() if len(m) > 1)

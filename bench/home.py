@@ -29,9 +29,10 @@ import uuid
 import asyncpg
 import httpx
 
-from bench.audience import delete_topics, drop_database_at
 from bench.report import result
 from deploy.stack import bootstrap_servers, database_url
+from harness.databases import create_database, drop_database
+from harness.kafka import delete_topics_with_prefix
 from libs.common.db import Connection, apply_migrations
 from libs.common.kafka import ensure_topics
 from libs.common.settings import load_settings
@@ -116,10 +117,7 @@ async def run_bench(n: int, days: int, campaigns: int, ledger: int) -> None:
     bootstrap, prefix = bootstrap_servers(), f"bench{uuid.uuid4().hex[:6]}."
     admin_url = database_url()
     db_name = f"textpulse_bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(admin_url)
-    await conn.execute(f'CREATE DATABASE "{db_name}"')
-    await conn.close()
-    url = admin_url.rsplit("/", 1)[0] + "/" + db_name
+    url = await create_database(db_name, server=admin_url)
     try:
         conn = await asyncpg.connect(url)
         try:
@@ -144,8 +142,8 @@ async def run_bench(n: int, days: int, campaigns: int, ledger: int) -> None:
                 transport=httpx.ASGITransport(app=service.app), base_url="http://bench.local") as client:
             samples = [await measure(client, path, headers, n) for _, _, path, headers, _ in calls]
     finally:
-        await drop_database_at(admin_url, db_name)
-        await delete_topics(bootstrap, prefix)
+        await drop_database(db_name, server=admin_url)
+        await delete_topics_with_prefix(bootstrap, prefix)
 
     load = f"{ledger:,} ledger rows, {days} days usage, {campaigns + 2} campaigns"
     print(f"home bench: {n} requests each, one at a time, in-process ASGI client; seeded in {seeded:.1f} s "

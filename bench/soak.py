@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.dispatch import best_pace, mixed_recipients, peak_rss_mb
 from bench.report import result
@@ -48,9 +47,9 @@ from harness.dispatch import (
     seed_run,
     start_dispatcher,
     store_snapshot,
-    wait_http,
 )
-from harness.kafka import running_publisher
+from harness.kafka import delete_topics_with_prefix, running_publisher
+from harness.processes import wait_http
 from libs.common.db import apply_migrations
 from libs.common.events import Recipient
 from libs.common.kafka import ensure_topics
@@ -91,7 +90,7 @@ async def run_soak(sender_count: int, segments: int, dispatchers: int, sample_ev
         standin = TwilioStandin(log_dir, senders, rate=RATE)
         cleanup.callback(standin.process.stop)
         await wait_http(f"{standin.url}/healthz")
-        cleanup.push_async_callback(delete_topics, bootstrap, prefix)
+        cleanup.push_async_callback(delete_topics_with_prefix, bootstrap, prefix)
         await ensure_topics(bootstrap, ALL_TOPICS, prefix=prefix)
         cleanup.push_async_callback(drop_database, db_name)
         bench_db = await create_database(db_name)
@@ -243,15 +242,6 @@ def _postgres_pids() -> list[int]:
 
 def _spread(values: list[float]) -> tuple[float, float, float]:
     return min(values), statistics.median(values), max(values)
-
-
-async def delete_topics(bootstrap: str, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.delete_topics([n for t in ALL_TOPICS for n in (t.full_name(prefix), t.dlq_name(prefix))])
-    finally:
-        await admin.close()
 
 
 def main() -> None:

@@ -26,7 +26,6 @@ import os
 import random
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,11 +35,13 @@ from urllib.parse import urlencode
 
 import asyncpg
 import uvloop
-from aiokafka.admin import AIOKafkaAdminClient
 from twilio.request_validator import RequestValidator
 
 from bench.report import result
 from harness.credentials import seal_credentials
+from harness.databases import create_database, drop_database
+from harness.kafka import delete_topics_with_prefix
+from harness.processes import free_port
 from libs.common.db import apply_migrations
 from libs.common.kafka import ensure_topics
 from libs.common.topics import CONSENT, MESSAGE_STATUS
@@ -55,12 +56,6 @@ class Seeded:
     auth_token: str
     sender: str
     sids: list[str]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> float:
@@ -199,13 +194,11 @@ async def main(args: argparse.Namespace) -> None:
     admin_url = os.environ.get("TEXTPULSE_DATABASE_URL", DEFAULT_DATABASE_URL)
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
     name = f"textpulse_bench_{uuid.uuid4().hex[:8]}"
-    db_url = admin_url.rsplit("/", 1)[0] + "/" + name
     prefix = f"bench{uuid.uuid4().hex[:8]}."
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     total = int(args.rate * args.seconds)
-    admin = await asyncpg.connect(admin_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
+    db_url = await create_database(name, server=admin_url)
     proc = None
     try:
         conn = await asyncpg.connect(db_url)
@@ -279,15 +272,8 @@ async def main(args: argparse.Namespace) -> None:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-        kafka = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await kafka.start()
-        try:
-            await kafka.delete_topics([n for s in (CONSENT, MESSAGE_STATUS) for n in (s.full_name(prefix),
-                                                                                      s.dlq_name(prefix))])
-        finally:
-            await kafka.close()
+        await drop_database(name, server=admin_url)
+        await delete_topics_with_prefix(bootstrap, prefix)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Real processes for dispatcher tests: the Twilio stand-in, dispatchers, and a seeded organisation."""
+"""For dispatcher tests and benchmarks: the Twilio stand-in, dispatchers, and a seeded organisation and run."""
 
 from __future__ import annotations
 
@@ -6,11 +6,7 @@ import asyncio
 import json
 import os
 import random
-import signal
-import socket
-import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,61 +15,13 @@ from typing import Any
 import asyncpg
 import httpx
 
-from deploy.stack import REPO
 from harness.credentials import seal_credentials
+from harness.processes import Process, free_port
 from libs.common.events import Recipient
 from libs.common.kafka import EventPublisher
 from libs.common.segments import count_segments
 from libs.common.topics import RECIPIENTS
 from standins.twilio.config import default_config
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class Process:
-    """A child process with its log in ``log_dir``; ``kill`` is a real SIGKILL."""
-
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
-        self.name = name
-        self.url = ""
-        self._log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=self._log, stderr=self._log,
-                                     stdin=subprocess.DEVNULL)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
-        self._log.close()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-
-
-async def wait_http(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient() as client:
-        while True:
-            try:
-                if (await client.get(url, timeout=2)).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{url} not ready in {timeout}s")
-            await asyncio.sleep(0.1)
 
 
 class TwilioStandin:

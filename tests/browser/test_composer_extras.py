@@ -20,7 +20,8 @@ import pytest
 from playwright.async_api import Page, expect
 
 from harness.credentials import seal_credentials
-from harness.dispatch import TwilioStandin, wait_http
+from harness.dispatch import TwilioStandin
+from harness.processes import wait_http
 from standins.imis.app import create_app as create_imis
 from standins.imis.config import ImisConfig
 from standins.serving import ServerThread

@@ -27,10 +27,10 @@ from playwright.async_api import Browser, Page, expect
 
 from deploy.stack import REPO, VAR
 from harness.credentials import TEST_SECRETS, seal_credentials
+from harness.processes import free_port, free_port_base
 from libs.common.db import Connection
 from services.api.seed import seed_demo
 from standins.imis.config import ImisConfig
-from tests.e2e.test_stack import _free_port, _free_port_base
 
 ADMIN, PASSWORD = "admin@harbornurses.example.org", "harbor-demo-admin"
 SENDER = "+18885550100"
@@ -46,10 +46,10 @@ def stack() -> Iterator[dict[str, str]]:
            if not k.startswith("TEXTPULSE_") and "KAFKA_BOOTSTRAP_SERVERS" not in k}
     env.update(
         TEXTPULSE_VAR_DIR=str(VAR / f"e2e-send-{uuid.uuid4().hex[:8]}"),
-        TEXTPULSE_PG_PORT=str(_free_port()),
-        TEXTPULSE_KAFKA_PORT=str(_free_port()),
+        TEXTPULSE_PG_PORT=str(free_port()),
+        TEXTPULSE_KAFKA_PORT=str(free_port()),
         TEXTPULSE_KAFKA_LIBS=str(VAR / "kafka" / "libs"),
-        TEXTPULSE_PORT_BASE=str(_free_port_base()),
+        TEXTPULSE_PORT_BASE=str(free_port_base()),
     )
     try:
         started = subprocess.run([sys.executable, "-m", "deploy.stack", "up"], cwd=REPO, env=env,

@@ -18,7 +18,8 @@ from pathlib import Path
 import asyncpg
 from asyncpg.transaction import Transaction
 
-from harness.dispatch import Process, TwilioStandin, free_port, start_dispatcher, wait_http
+from harness.dispatch import TwilioStandin, start_dispatcher
+from harness.processes import Process, free_port, wait_http
 from libs.common.db import Connection
 from tests.conftest import eventually
 

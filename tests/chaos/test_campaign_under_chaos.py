@@ -33,8 +33,9 @@ import asyncpg
 import httpx
 import pytest
 
-from harness.dispatch import TwilioStandin, dispatcher_env, free_port
+from harness.dispatch import TwilioStandin, dispatcher_env
 from harness.kafka import running_publisher
+from harness.processes import free_port
 from libs.common.kafka import ensure_topics
 from libs.common.topics import ALL_TOPICS, CAMPAIGN_DUE
 from standins.twilio.config import default_config

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -36,6 +35,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from deploy.stack import REPO
 from harness.credentials import seal_credentials
 from harness.kafka import running_publisher
+from harness.processes import free_port
 from libs.common.events import CampaignDue
 from libs.common.kafka import ensure_topics
 from libs.common.topics import CAMPAIGN_DUE, RECIPIENTS
@@ -44,12 +44,6 @@ from tests.conftest import eventually
 pytestmark = pytest.mark.timeout(90)
 
 BODY = "Hi {{first_name|there}}, renewals open today. Reply STOP to opt out."
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _answers(port: int) -> bool:
@@ -124,7 +118,7 @@ async def test_kill_9_mid_publish_then_restart_publishes_each_recipient_once(
 ) -> None:
     await ensure_topics(kafka_bootstrap, [CAMPAIGN_DUE, RECIPIENTS], prefix=topic_prefix)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEXTPULSE_", "IMIS_STANDIN_"))}
-    imis_port = _free_port()
+    imis_port = free_port()
     imis_url = f"http://127.0.0.1:{imis_port}"
     env |= {"TEXTPULSE_DATABASE_URL": database_url, "TEXTPULSE_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
             "TEXTPULSE_TOPIC_PREFIX": topic_prefix, "TEXTPULSE_ENV": "test", "TEXTPULSE_LOG_FORMAT": "text",
@@ -140,7 +134,7 @@ async def test_kill_9_mid_publish_then_restart_publishes_each_recipient_once(
         run = event.run_id
         holder = await asyncpg.connect(database_url)
         try:
-            port = _free_port()
+            port = free_port()
             with process(audience, env, log, port) as first:
                 await eventually(lambda: _answers(port), timeout=30)
                 async with running_publisher(kafka_bootstrap, topic_prefix) as (publisher, _):
@@ -165,7 +159,7 @@ async def test_kill_9_mid_publish_then_restart_publishes_each_recipient_once(
                 await db_pool.execute("SELECT pg_terminate_backend($1)", stuck)  # its checkpoint write is lost
                 await block.rollback()
 
-            with process(audience, env, log, _free_port()):
+            with process(audience, env, log, free_port()):
                 # The restarted consumer gets campaign-due again (its offset was never committed).
                 await eventually(lambda: db_pool.fetchval(
                     """SELECT r.published_through >= max(s.position) FROM campaign_runs r

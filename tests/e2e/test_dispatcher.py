@@ -15,17 +15,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from harness.dispatch import (
-    Process,
-    SeededRun,
-    TwilioStandin,
-    dispatcher_env,
-    publish_recipients,
-    seed_run,
-    start_dispatcher,
-    wait_http,
-)
+from harness.dispatch import SeededRun, TwilioStandin, dispatcher_env, publish_recipients, seed_run, start_dispatcher
 from harness.kafka import running_publisher
+from harness.processes import Process, wait_http
 from libs.common.kafka import ensure_topics
 from libs.common.topics import ALL_TOPICS
 from tests.conftest import eventually

@@ -24,9 +24,9 @@ from harness.dispatch import (
     seed_run,
     start_dispatcher,
     store_snapshot,
-    wait_http,
 )
 from harness.kafka import read_topic, running_publisher
+from harness.processes import wait_http
 from libs.common.events import Recipient
 from libs.common.kafka import ensure_topics
 from libs.common.topics import ALL_TOPICS, RECIPIENTS

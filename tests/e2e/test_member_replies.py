@@ -11,7 +11,8 @@ from pathlib import Path
 
 import asyncpg
 
-from harness.dispatch import Process, TwilioStandin, free_port, seed_run, wait_http
+from harness.dispatch import TwilioStandin, seed_run
+from harness.processes import Process, free_port, wait_http
 from libs.common.kafka import ensure_topics
 from libs.common.topics import ALL_TOPICS
 from tests.conftest import eventually

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -25,16 +24,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from deploy.stack import REPO
+from harness.processes import free_port
 from libs.common.db import Connection
 from libs.common.kafka import ensure_topics
 from libs.common.topics import CAMPAIGN_DUE
 from tests.conftest import eventually
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -56,7 +50,7 @@ class SchedulerProcess(subprocess.Popen[bytes]):
 
 @contextmanager
 def scheduler_process(env: dict[str, str], log: Path) -> Iterator[SchedulerProcess]:
-    port = _free_port()
+    port = free_port()
     with log.open("ab") as out:
         process = SchedulerProcess([sys.executable, "-m", "services.scheduler"], cwd=REPO, stdout=out, stderr=out,
                                    env=env | {"TEXTPULSE_HTTP_PORT": str(port)})

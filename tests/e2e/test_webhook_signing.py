@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from harness.credentials import TEST_SECRETS
-from harness.dispatch import Process, TwilioStandin, free_port, seed_run, wait_http
+from harness.dispatch import TwilioStandin, seed_run
+from harness.processes import Process, free_port, wait_http
 from libs.common.kafka import ensure_topics
 from libs.common.topics import ALL_TOPICS
 from services.api import settings_db

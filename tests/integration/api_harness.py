@@ -22,8 +22,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from harness.credentials import seal_credentials
-from harness.dispatch import free_port
 from harness.kafka import own_topics
+from harness.processes import free_port
 from libs.common.kafka import ensure_topics
 from libs.common.settings import Settings, load_settings
 from libs.common.topics import CAMPAIGN_DUE, CONSENT

@@ -33,8 +33,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from harness.dispatch import TwilioStandin, free_port, wait_http
+from harness.dispatch import TwilioStandin
 from harness.kafka import own_topics
+from harness.processes import free_port, wait_http
 from libs.common.kafka import ensure_topics
 from libs.common.settings import load_settings
 from libs.common.topics import CAMPAIGN_DUE, CONSENT

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from harness.credentials import TEST_SECRETS
-from harness.dispatch import TwilioStandin, wait_http
+from harness.dispatch import TwilioStandin
+from harness.processes import wait_http
 from libs.common.secret_store import API_KEY_SECRET, AUTH_TOKEN, WEBHOOK_SHARED_KEY_SECRET
 from services.usage.retention import RetentionPruner, RetentionTuning
 from tests.integration import api_harness

@@ -19,7 +19,8 @@ import pytest
 from fastapi import FastAPI
 
 from harness.credentials import TEST_SECRETS, seal_credentials
-from harness.dispatch import TwilioStandin, wait_http
+from harness.dispatch import TwilioStandin
+from harness.processes import wait_http
 from libs.common.logging import mask_phone
 from libs.common.twilio_facts import STATUS_RANK
 from services.api.test_send_limits import MAX_TEST_NUMBERS, TEXTS_PER_CALLER, TEXTS_PER_ORGANISATION

@@ -12,7 +12,8 @@ import asyncpg
 import pytest
 
 from harness.credentials import TEST_SECRETS, seal
-from harness.dispatch import TwilioStandin, wait_http
+from harness.dispatch import TwilioStandin
+from harness.processes import wait_http
 from libs.common.secret_store import AUTH_TOKEN
 from libs.common.twilio_errors import SendFailure
 from libs.common.twilio_sender import TwilioSender
