@@ -36,7 +36,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.report import result
 from deploy.stack import REPO, bootstrap_servers, database_url
-from harness.credentials import TEST_SECRETS, seal_credentials
+from harness import factories
+from harness.credentials import TEST_SECRETS
 from harness.databases import create_database, drop_database
 from harness.kafka import delete_topics_with_prefix
 from libs.common.db import apply_migrations, create_pool
@@ -64,24 +65,18 @@ def start_standin(members: str) -> tuple[subprocess.Popen[str], str]:
 
 async def seed(pool: asyncpg.Pool, imis_url: str) -> CampaignDue:
     async with pool.acquire() as conn, conn.transaction():
-        org_id = await conn.fetchval("INSERT INTO organisations (slug, name) VALUES ('bench', 'Bench') RETURNING id")
-        await conn.execute("INSERT INTO sms_accounts (org_id, account_sid, auth_token, webhook_base_url) "
-                           "VALUES ($1, $2, 'x', 'https://bench.example')", org_id, "AC" + uuid.uuid4().hex)
-        await conn.execute("INSERT INTO senders (org_id, address, is_default) VALUES ($1, '+18885550100', true)",
-                           org_id)
-        await conn.execute("INSERT INTO imis_accounts (org_id, base_url, username, password) "
-                           "VALUES ($1, $2, 'SMS_INTEGRATION', 'standin-password')", org_id, imis_url)
-        await seal_credentials(conn)
+        org_id = await factories.make_org(conn, slug="bench", name="Bench")
+        await factories.make_sms_account(conn, org_id, auth_token="x", webhook_base_url="https://bench.example")
+        await factories.make_sender(conn, org_id, "+18885550100", is_default=True)
+        await factories.make_imis_account(conn, org_id, base_url=imis_url)
         # A realistic suppression list: 2,000 numbers, some of them in the audience.
         await conn.executemany("INSERT INTO suppressions (org_id, phone, source) VALUES ($1, $2, 'keyword')",
                                [(org_id, f"+1415555{i:04d}") for i in range(0, 10_000, 5)])
-        campaign_id = await conn.fetchval(
-            "INSERT INTO campaigns (org_id, name, body, audience, segment_limit, state) "
-            "VALUES ($1, 'Bench', $2, $3::jsonb, 1000000, 'sending') RETURNING id",
-            org_id, BODY, json.dumps({"kind": "iqa", "query": "$/Textpulse/SMS Audience"}))
+        campaign_id = await factories.make_campaign(
+            conn, org_id, name="Bench", body=BODY, audience={"kind": "iqa", "query": "$/Textpulse/SMS Audience"},
+            segment_limit=1000000, state="sending")
         when = datetime.now(UTC)
-        run_id = await conn.fetchval("INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at) "
-                                     "VALUES ($1, $2, $3) RETURNING id", org_id, campaign_id, when)
+        run_id = await factories.make_run(conn, org_id, campaign_id, occurrence_at=when)
     return CampaignDue(org_id=org_id, campaign_id=campaign_id, run_id=run_id, scheduled_for=when)
 
 

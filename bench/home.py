@@ -31,6 +31,7 @@ import httpx
 
 from bench.report import result
 from deploy.stack import bootstrap_servers, database_url
+from harness import factories
 from harness.databases import create_database, drop_database
 from harness.kafka import delete_topics_with_prefix
 from libs.common.db import Connection, apply_migrations
@@ -45,18 +46,13 @@ HOME_P95_MS, LIST_P95_MS = 50, 50
 
 
 async def seed(conn: Connection, days: int, campaigns: int, ledger: int) -> tuple[uuid.UUID, uuid.UUID]:
-    org_id = await conn.fetchval(
-        "INSERT INTO organisations (slug, name, time_zone) VALUES ('bench', 'Bench Association', "
-        "'America/New_York') RETURNING id")
-    user_id = await conn.fetchval(
-        "INSERT INTO users (org_id, email, name, password_hash, role) VALUES ($1, 'admin@bench.example', "
-        "'Bench Admin', $2, 'admin') RETURNING id", org_id, auth.hash_password("bench password 1234"))
-    await conn.execute("INSERT INTO senders (org_id, address, is_default) VALUES ($1, '+18885550100', true)", org_id)
+    org_id = await factories.make_org(conn, slug="bench", name="Bench Association", time_zone="America/New_York")
+    user_id, _ = await factories.make_user(conn, org_id, role="admin", email="admin@bench.example", name="Bench Admin",
+                                           password="bench password 1234")
+    await factories.make_sender(conn, org_id, "+18885550100", is_default=True)
     await conn.execute("INSERT INTO subscriptions (org_id, plan, monthly_segment_allowance) "
                        "VALUES ($1, 'Association Standard', 250000)", org_id)
-    await conn.execute(
-        """INSERT INTO sms_accounts (org_id, account_sid, auth_token, webhook_base_url, max_segments)
-           VALUES ($1, 'AC' || md5('bench'), 'token', 'https://hooks.example.org', 30000)""", org_id)
+    await factories.make_sms_account(conn, org_id, max_segments=30000)
     await conn.execute(
         """INSERT INTO usage_daily (org_id, day, messages, segments, delivered, failed, segment_cost, failed_fees)
            SELECT $1, current_date - d, 2000 + d * 37 % 900, 3100 + d * 53 % 1500, 1950 + d * 37 % 880,

@@ -38,7 +38,7 @@ import uvloop
 from twilio.request_validator import RequestValidator
 
 from bench.report import result
-from harness.credentials import seal_credentials
+from harness import factories
 from harness.databases import create_database, drop_database
 from harness.kafka import delete_topics_with_prefix
 from harness.processes import free_port
@@ -72,16 +72,12 @@ def percentile(sorted_values: list[float], share: float) -> float:
 
 
 async def seed(conn: asyncpg.Connection, base_url: str, messages: int) -> Seeded:
-    account_sid, token = "AC" + secrets.token_hex(16), secrets.token_hex(16)
-    sender = "+18885550100"
-    org_id = await conn.fetchval("INSERT INTO organisations (slug, name) VALUES ('bench', 'Bench') RETURNING id")
-    await conn.execute("INSERT INTO sms_accounts (org_id, account_sid, auth_token, webhook_base_url) "
-                       "VALUES ($1, $2, $3, $4)", org_id, account_sid, token, base_url)
-    await seal_credentials(conn)
-    await conn.execute("INSERT INTO senders (org_id, address) VALUES ($1, $2)", org_id, sender)
-    campaign = await conn.fetchval("INSERT INTO campaigns (org_id, name) VALUES ($1, 'Bench') RETURNING id", org_id)
-    run = await conn.fetchval("INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at, state) "
-                              "VALUES ($1, $2, now(), 'sending') RETURNING id", org_id, campaign)
+    token, sender = secrets.token_hex(16), "+18885550100"
+    org_id = await factories.make_org(conn, slug="bench", name="Bench")
+    account_sid = await factories.make_sms_account(conn, org_id, auth_token=token, webhook_base_url=base_url)
+    await factories.make_sender(conn, org_id, sender)
+    campaign = await factories.make_campaign(conn, org_id, name="Bench", body="")
+    run = await factories.make_run(conn, org_id, campaign, state="sending")
     sids = ["SM" + secrets.token_hex(16) for _ in range(messages)]
     await conn.copy_records_to_table(
         "send_ledger",

@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from harness.credentials import seal_credentials
+from harness import factories
 from harness.processes import Process, free_port
 from libs.common.events import Recipient
 from libs.common.kafka import EventPublisher
@@ -85,24 +85,16 @@ async def seed_run(pool: asyncpg.Pool, standin: TwilioStandin, senders: list[str
                    rng: random.Random) -> SeededRun:
     cfg = standin.config
     async with pool.acquire() as conn:
-        slug = f"org-{uuid.uuid4().hex[:8]}"
-        org_id = await conn.fetchval(
-            "INSERT INTO organisations (slug, name) VALUES ($1, 'Dispatch test') RETURNING id", slug)
+        org_id = await factories.make_org(conn, name="Dispatch test")
         # One organisation per Twilio account: earlier tests' organisations give the stand-in's account up.
         await conn.execute("DELETE FROM sms_accounts WHERE account_sid = $1", cfg.account_sid)
-        await conn.execute(
-            """INSERT INTO sms_accounts (org_id, account_sid, auth_token, api_key_sid, api_key_secret, webhook_base_url)
-               VALUES ($1, $2, $3, $4, $5, 'http://127.0.0.1:9')""",
-            org_id, cfg.account_sid, cfg.auth_token, cfg.api_key_sid, cfg.api_key_secret)
-        await seal_credentials(conn)
+        await factories.make_sms_account(conn, org_id, account_sid=cfg.account_sid, auth_token=cfg.auth_token,
+                                         api_key_sid=cfg.api_key_sid, api_key_secret=cfg.api_key_secret,
+                                         webhook_base_url="http://127.0.0.1:9")
         for address in senders:
-            await conn.execute("INSERT INTO senders (org_id, address) VALUES ($1, $2)", org_id, address)
-        campaign_id = await conn.fetchval(
-            "INSERT INTO campaigns (org_id, name, body, state) VALUES ($1, 'Test', 'x', 'sending') RETURNING id",
-            org_id)
-        run_id = await conn.fetchval(
-            """INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at, state, targeted)
-               VALUES ($1, $2, now(), 'sending', $3) RETURNING id""", org_id, campaign_id, count)
+            await factories.make_sender(conn, org_id, address)
+        campaign_id = await factories.make_campaign(conn, org_id, name="Test", body="x", state="sending")
+        run_id = await factories.make_run(conn, org_id, campaign_id, state="sending", targeted=count)
     run = SeededRun(org_id, campaign_id, run_id, senders)
     bodies = {1: "Hi {n}, the AGM is on Friday.", 2: "Hi {n}, " + "the AGM is on Friday. " * 8,
               3: "Hi {n}, " + "the AGM is on Friday at the hall. " * 10}

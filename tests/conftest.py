@@ -1,5 +1,6 @@
 """Shared fixtures: a fresh migrated PostgreSQL database per session, the Kafka bootstrap address,
-uniquely prefixed topics per test, and helpers to wait on outcomes with a deadline.
+uniquely prefixed topics per test (deleted afterwards), cheap password hashing, and helpers to wait on outcomes
+with a deadline.
 
 ``make test`` (``python -m deploy.stack test``) starts PostgreSQL and Kafka and passes their
 addresses in ``TEXTPULSE_TEST_DATABASE_URL`` / ``TEXTPULSE_TEST_KAFKA_BOOTSTRAP_SERVERS``; running
@@ -21,8 +22,15 @@ import pytest
 from harness.databases import create_database, drop_database
 from harness.kafka import own_topics
 from libs.common.db import apply_migrations, create_pool
+from libs.common.settings import load_settings
+from services.api import auth
 
 T = TypeVar("T")
+
+# Tests hash passwords with argon2's cheapest parameters (TEXTPULSE_PASSWORD_HASH_COST, refused in
+# production): production's cost ~50 ms a hash, and a suite makes thousands. Processes tests start inherit it.
+os.environ.setdefault("TEXTPULSE_PASSWORD_HASH_COST", "cheap")
+auth.use_password_cost(load_settings().password_hash_cost)
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:19092"
 

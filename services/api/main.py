@@ -21,7 +21,7 @@ from libs.common.runtime import Check, Service, health_router
 from libs.common.secret_store import SecretStore
 from libs.common.settings import Settings
 from libs.common.topics import CAMPAIGN_DUE, CONSENT
-from services.api import access, audit, auth_db, dashboard_db, db, lists_db, settings_db, test_send_db, uploads_db
+from services.api import access, audit, auth, auth_db, dashboard_db, db, lists_db, settings_db, test_send_db, uploads_db
 from services.api.deps import WebConfig
 from services.api.errors import install_problem_handler
 from services.api.nul_text import refuse_nul_characters
@@ -64,11 +64,12 @@ ALL_QUERIES = (db.QUERIES, auth_db.QUERIES, dashboard_db.QUERIES, settings_db.QU
 
 @asynccontextmanager
 async def build(settings_: Settings) -> AsyncIterator[Service]:
-    async with open_connections(settings_, [CAMPAIGN_DUE, CONSENT]) as conn:
-        async with conn.pool.acquire() as check:
-            for queries in ALL_QUERIES:
-                await queries.check(check)
-        yield Service(app=create_app(conn.pool, settings_, conn.readiness_checks()))
+    with auth.password_cost(settings_.password_hash_cost):
+        async with open_connections(settings_, [CAMPAIGN_DUE, CONSENT]) as conn:
+            async with conn.pool.acquire() as check:
+                for queries in ALL_QUERIES:
+                    await queries.check(check)
+            yield Service(app=create_app(conn.pool, settings_, conn.readiness_checks()))
 
 
 def create_app(pool: asyncpg.Pool, settings_: Settings, checks: Mapping[str, Check] | None = None) -> FastAPI:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from harness.credentials import seal_credentials
+from harness import factories
 from libs.common.db import Connection
 from libs.common.events import CampaignDue
 from libs.common.phone import Normalised, normalise
@@ -96,14 +96,10 @@ async def seed_org(pool: asyncpg.Pool, twilio: TwilioConfig, webhook_base_url: s
     async with pool.acquire() as conn, conn.transaction():
         # One organisation per Twilio account: earlier tests' organisations give the stand-in's account up.
         await conn.execute("DELETE FROM sms_accounts WHERE account_sid = $1", twilio.account_sid)
-        org_id = await conn.fetchval("INSERT INTO organisations (slug, name) VALUES ($1, 'Chaos') RETURNING id",
-                                     f"chaos-{uuid.uuid4().hex[:8]}")
-        await conn.execute(
-            """INSERT INTO sms_accounts (org_id, account_sid, auth_token, api_key_sid, api_key_secret, webhook_base_url)
-               VALUES ($1, $2, $3, $4, $5, $6)""",
-            org_id, twilio.account_sid, twilio.auth_token, twilio.api_key_sid, twilio.api_key_secret,
-            webhook_base_url)
-        await seal_credentials(conn)
+        org_id = await factories.make_org(conn, slug=factories.new_slug("chaos"), name="Chaos")
+        await factories.make_sms_account(conn, org_id, account_sid=twilio.account_sid, auth_token=twilio.auth_token,
+                                         api_key_sid=twilio.api_key_sid, api_key_secret=twilio.api_key_secret,
+                                         webhook_base_url=webhook_base_url)
         org = ChaosOrg(org_id, [])
         for index, sender in enumerate(SENDERS):
             mine = numbers[index * (PER_SENDER + 1):(index + 1) * (PER_SENDER + 1)]
@@ -113,9 +109,7 @@ async def seed_org(pool: asyncpg.Pool, twilio: TwilioConfig, webhook_base_url: s
 
 async def _seed_campaign(conn: Connection, org: ChaosOrg, index: int, sender: str, numbers: list[str],
                          rng: random.Random) -> ChaosCampaign:
-    sender_id = await conn.fetchval(
-        "INSERT INTO senders (org_id, address, segments_per_second) VALUES ($1, $2, $3) RETURNING id",
-        org.org_id, sender, RATE)
+    sender_id = await factories.make_sender(conn, org.org_id, sender, segments_per_second=RATE)
     list_id = await conn.fetchval("INSERT INTO member_lists (org_id, name) VALUES ($1, $2) RETURNING id",
                                   org.org_id, f"Chapter {index}")
     base = 100_000 * (index + 1)  # numeric ids: the snapshot keeps list order, and the lowest id keeps a number
@@ -134,11 +128,8 @@ async def _seed_campaign(conn: Connection, org: ChaosOrg, index: int, sender: st
     await conn.execute("INSERT INTO suppressions (org_id, phone, scope, source) VALUES ($1, $2, '', 'import')",
                        org.org_id, suppressed)
     org.never_texted.add(suppressed)
-    campaign_id = await conn.fetchval(
-        """INSERT INTO campaigns (org_id, name, body, audience, sender_id, state)
-           VALUES ($1, $2, $3, $4::jsonb, $5, 'sending') RETURNING id""",
-        org.org_id, f"Renewals {index}", BODY, json.dumps({"kind": "list", "list_id": str(list_id)}), sender_id)
-    run_id = await conn.fetchval(
-        "INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at) VALUES ($1, $2, now()) RETURNING id",
-        org.org_id, campaign_id)
+    campaign_id = await factories.make_campaign(conn, org.org_id, name=f"Renewals {index}", body=BODY,
+                                                audience={"kind": "list", "list_id": str(list_id)},
+                                                sender_id=sender_id, state="sending")
+    run_id = await factories.make_run(conn, org.org_id, campaign_id)
     return ChaosCampaign(sender, campaign_id, run_id, members)

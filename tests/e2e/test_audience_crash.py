@@ -33,7 +33,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from deploy.stack import REPO
-from harness.credentials import seal_credentials
+from harness import factories
 from harness.kafka import running_publisher
 from harness.processes import free_port
 from libs.common.events import CampaignDue
@@ -94,22 +94,15 @@ async def recipient_ids(bootstrap: str, topic: str, run_id: uuid.UUID) -> Counte
 
 async def seed_run(pool: asyncpg.Pool, imis_url: str) -> CampaignDue:
     async with pool.acquire() as conn, conn.transaction():
-        org_id = await conn.fetchval("INSERT INTO organisations (slug, name) VALUES ($1, 'Crash test') RETURNING id",
-                                     f"ac-{uuid.uuid4().hex[:12]}")
-        await conn.execute("INSERT INTO sms_accounts (org_id, account_sid, auth_token, webhook_base_url) "
-                           "VALUES ($1, $2, 'x', 'https://t.example')", org_id, "AC" + uuid.uuid4().hex)
-        await conn.execute("INSERT INTO senders (org_id, address, verification, is_default) "
-                           "VALUES ($1, $2, 'verified', true)", org_id, f"+1888{uuid.uuid4().int % 10**7:07d}")
-        await conn.execute("INSERT INTO imis_accounts (org_id, base_url, username, password) "
-                           "VALUES ($1, $2, 'SMS_INTEGRATION', 'standin-password')", org_id, imis_url)
-        await seal_credentials(conn)
-        campaign_id = await conn.fetchval(
-            "INSERT INTO campaigns (org_id, name, body, audience, segment_limit, state) "
-            "VALUES ($1, 'Renewals', $2, $3::jsonb, 1000000, 'sending') RETURNING id",
-            org_id, BODY, json.dumps({"kind": "iqa", "query": "$/Textpulse/SMS Audience"}))
+        org_id = await factories.make_org(conn, slug=factories.new_slug("ac"), name="Crash test")
+        await factories.make_sms_account(conn, org_id, auth_token="x", webhook_base_url="https://t.example")
+        await factories.make_sender(conn, org_id, verification="verified", is_default=True)
+        await factories.make_imis_account(conn, org_id, base_url=imis_url)
+        campaign_id = await factories.make_campaign(
+            conn, org_id, body=BODY, audience={"kind": "iqa", "query": "$/Textpulse/SMS Audience"},
+            segment_limit=1000000, state="sending")
         when = datetime.now(UTC)
-        run_id = await conn.fetchval("INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at) "
-                                     "VALUES ($1, $2, $3) RETURNING id", org_id, campaign_id, when)
+        run_id = await factories.make_run(conn, org_id, campaign_id, occurrence_at=when)
     return CampaignDue(org_id=org_id, campaign_id=campaign_id, run_id=run_id, scheduled_for=when)
 
 

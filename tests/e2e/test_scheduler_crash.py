@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import urllib.request
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +23,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from deploy.stack import REPO
+from harness import factories
 from harness.processes import free_port
 from libs.common.db import Connection
 from libs.common.kafka import ensure_topics
@@ -97,11 +97,8 @@ async def test_kill_9_between_claim_and_publish_yields_exactly_one_event(
     scheduler_env: dict[str, str], tmp_path: Path,
 ) -> None:
     await db_pool.execute("DELETE FROM campaigns")  # the scheduler takes any organisation's due runs
-    slug = f"crash-{uuid.uuid4().hex[:8]}"
-    org = await db_pool.fetchval("INSERT INTO organisations (slug, name) VALUES ($1, 'Crash test') RETURNING id", slug)
-    campaign = await db_pool.fetchval(
-        "INSERT INTO campaigns (org_id, name, body, state) VALUES ($1, 'Gala', 'Tonight!', 'scheduled') RETURNING id",
-        org)
+    org = await factories.make_org(db_pool, slug=factories.new_slug("crash"), name="Crash test")
+    campaign = await factories.make_campaign(db_pool, org, name="Gala", body="Tonight!", state="scheduled")
     log = tmp_path / "scheduler.log"
 
     with scheduler_process(scheduler_env, log) as first:
@@ -111,9 +108,7 @@ async def test_kill_9_between_claim_and_publish_yields_exactly_one_event(
         await block.start()
         try:
             await holder.execute("LOCK TABLE campaign_audit IN SHARE MODE")  # SELECTs pass, INSERTs wait
-            run = await db_pool.fetchval(
-                "INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at) VALUES ($1, $2, now()) RETURNING id",
-                org, campaign)
+            run = await factories.make_run(db_pool, org, campaign)
             # Claimed (a transaction that holds row locks has an xid) and stuck before the publish.
             await eventually(lambda: db_pool.fetchval(
                 """SELECT count(*) = 1 FROM pg_stat_activity WHERE datname = current_database()

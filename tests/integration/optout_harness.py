@@ -31,7 +31,8 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 from twilio.request_validator import HMAC_SHA1, HMAC_SHA256, RequestValidator
 
-from harness.credentials import seal_credentials
+from harness import factories
+from harness.factories import fresh_sid
 from harness.kafka import own_topics
 from libs.common.kafka import ensure_topics
 from libs.common.runtime import Service
@@ -52,10 +53,6 @@ FAST = OptoutTuning(
 
 def fresh_phone() -> str:
     return f"+1415{random.randrange(10**7):07d}"
-
-
-def fresh_sid(prefix: str = "SM") -> str:
-    return prefix + secrets.token_hex(16)
 
 
 def fresh_shared_key_id() -> str:
@@ -101,23 +98,15 @@ class OptoutHarness:
         sender = f"+1888{random.randrange(10**7):07d}"
         key_id, key_secret = (fresh_shared_key_id(), secrets.token_urlsafe(32)) if shared_key else (None, None)
         async with self.pool.acquire() as conn, conn.transaction():
-            org_id = await conn.fetchval("INSERT INTO organisations (slug, name) VALUES ($1, $1) RETURNING id", slug)
+            org_id = await factories.make_org(conn, slug=slug)
             org = Org(org_id, fresh_sid("AC"), secrets.token_hex(16), sender, uuid.uuid4(), fresh_sid("MG"),
                       key_id, key_secret)
-            await conn.execute(
-                "INSERT INTO sms_accounts (org_id, account_sid, auth_token, webhook_base_url, webhook_shared_key_id, "
-                "webhook_shared_key_secret) VALUES ($1, $2, $3, $4, $5, $6)",
-                org_id, org.account_sid, org.auth_token, PUBLIC_BASE, key_id, key_secret,
-            )
-            await seal_credentials(conn)
-            await conn.execute("INSERT INTO senders (org_id, address, kind) VALUES ($1, $2, $3)",
-                               org_id, sender, sender_kind)
-            campaign = await conn.fetchval(
-                "INSERT INTO campaigns (org_id, name, body) VALUES ($1, 'Renewals', 'Hi') RETURNING id", org_id)
-            await conn.execute(
-                "INSERT INTO campaign_runs (id, org_id, campaign_id, occurrence_at, state) "
-                "VALUES ($1, $2, $3, now(), 'sending')", org.run_id, org_id, campaign,
-            )
+            await factories.make_sms_account(conn, org_id, account_sid=org.account_sid, auth_token=org.auth_token,
+                                             webhook_base_url=PUBLIC_BASE, webhook_shared_key_id=key_id,
+                                             webhook_shared_key_secret=key_secret)
+            await factories.make_sender(conn, org_id, sender, kind=sender_kind)
+            campaign = await factories.make_campaign(conn, org_id)
+            await factories.make_run(conn, org_id, campaign, id=org.run_id, state="sending")
         return org
 
     async def add_ledger_row(self, org: Org, phone: str, sid: str | None = None, *, status: str | None = None) -> str:

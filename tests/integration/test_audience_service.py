@@ -23,7 +23,8 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from harness.credentials import TEST_SECRETS, seal_credentials
+from harness import factories
+from harness.credentials import TEST_SECRETS
 from harness.kafka import delete_topics_with_prefix, new_prefix, running_consumer, running_publisher
 from libs.common.csv_audience import CsvStream
 from libs.common.events import CampaignDue
@@ -65,30 +66,20 @@ class Harness:
                   imis_url: str | None = None) -> tuple[uuid.UUID, str]:
         sender = f"+1888{random.randrange(10**7):07d}"
         async with self.pool.acquire() as conn, conn.transaction():
-            org_id = await conn.fetchval("INSERT INTO organisations (slug, name) VALUES ($1, 'Audience test') "
-                                         "RETURNING id", f"a-{uuid.uuid4().hex[:12]}")
-            await conn.execute("INSERT INTO sms_accounts (org_id, account_sid, auth_token, webhook_base_url, "
-                               "max_segments) VALUES ($1, $2, 'x', 'https://t.example', $3)",
-                               org_id, "AC" + uuid.uuid4().hex, max_segments)
-            await conn.execute("INSERT INTO senders (org_id, address, verification, is_default) "
-                               "VALUES ($1, $2, $3, true)", org_id, sender, verification)
-            await conn.execute("INSERT INTO imis_accounts (org_id, base_url, username, password) "
-                               "VALUES ($1, $2, 'SMS_INTEGRATION', 'standin-password')", org_id,
-                               imis_url or self.imis_url)
-            await seal_credentials(conn)
+            org_id = await factories.make_org(conn, slug=factories.new_slug("a"), name="Audience test")
+            await factories.make_sms_account(conn, org_id, auth_token="x", webhook_base_url="https://t.example",
+                                             max_segments=max_segments)
+            await factories.make_sender(conn, org_id, sender, verification=verification, is_default=True)
+            await factories.make_imis_account(conn, org_id, base_url=imis_url or self.imis_url)
         return org_id, sender
 
     async def run(self, org_id: uuid.UUID, *, audience: dict[str, Any] = AUDIENCE, body: str = BODY,
                   segment_limit: int = 20_000, campaign_id: uuid.UUID | None = None) -> CampaignDue:
-        async with self.pool.acquire() as conn:
-            if campaign_id is None:
-                campaign_id = await conn.fetchval(
-                    "INSERT INTO campaigns (org_id, name, body, audience, segment_limit, state) "
-                    "VALUES ($1, 'Renewals', $2, $3::jsonb, $4, 'sending') RETURNING id",
-                    org_id, body, json.dumps(audience), segment_limit)
-            when = datetime.now(UTC)
-            run_id = await conn.fetchval("INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at) "
-                                         "VALUES ($1, $2, $3) RETURNING id", org_id, campaign_id, when)
+        if campaign_id is None:
+            campaign_id = await factories.make_campaign(self.pool, org_id, body=body, audience=audience,
+                                                        segment_limit=segment_limit, state="sending")
+        when = datetime.now(UTC)
+        run_id = await factories.make_run(self.pool, org_id, campaign_id, occurrence_at=when)
         return CampaignDue(org_id=org_id, campaign_id=campaign_id, run_id=run_id, scheduled_for=when)
 
     async def due(self, event: CampaignDue) -> None:

@@ -9,7 +9,7 @@ import asyncpg
 import httpx
 import pytest
 
-from harness.credentials import seal_credentials
+from harness.factories import make_imis_account
 from standins.imis.app import create_app
 from standins.imis.config import ImisConfig
 from standins.serving import ServerThread
@@ -46,10 +46,7 @@ async def control(imis: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
 async def _org_with_imis(optout: OptoutHarness, *, base_url: str | None = None,
                          password: str = "standin-password") -> Org:
     org = await optout.new_org()
-    async with optout.pool.acquire() as conn:
-        await conn.execute("INSERT INTO imis_accounts (org_id, base_url, username, password) "
-                           "VALUES ($1, $2, 'SMS_INTEGRATION', $3)", org.id, base_url, password)
-        await seal_credentials(conn)
+    await make_imis_account(optout.pool, org.id, base_url=base_url, password=password)
     return org
 
 

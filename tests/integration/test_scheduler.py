@@ -13,6 +13,8 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from harness import factories
+from harness.factories import make_org, make_run
 from harness.kafka import running_publisher
 from libs.common.db import create_pool
 from libs.common.kafka import EventPublisher, ensure_topics
@@ -41,29 +43,13 @@ async def scheduler(db_pool: asyncpg.Pool, kafka_bootstrap: str, topic_prefix: s
         yield Scheduler(pool=db_pool, publisher=publisher, instance="test-a", batch=5)
 
 
-async def make_org(pool: asyncpg.Pool, time_zone: str = "America/New_York") -> uuid.UUID:
-    slug = f"org-{uuid.uuid4().hex[:12]}"
-    return await pool.fetchval(
-        "INSERT INTO organisations (slug, name, time_zone) VALUES ($1, $1, $2) RETURNING id", slug, time_zone
-    )
-
-
 async def make_campaign(
     pool: asyncpg.Pool, org_id: uuid.UUID, *, state: str = "scheduled", schedule: dict[str, Any] | None = None,
     next_occurrence_at: datetime | None = None, send_when_late: bool = False,
 ) -> uuid.UUID:
-    return await pool.fetchval(
-        """INSERT INTO campaigns (org_id, name, body, state, schedule, next_occurrence_at, send_when_late)
-           VALUES ($1, 'Renewals', 'Your membership renews soon', $2, $3::jsonb, $4, $5) RETURNING id""",
-        org_id, state, json.dumps(schedule or {"kind": "none"}), next_occurrence_at, send_when_late,
-    )
-
-
-async def make_run(pool: asyncpg.Pool, org_id: uuid.UUID, campaign_id: uuid.UUID, at: datetime) -> uuid.UUID:
-    return await pool.fetchval(
-        "INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at) VALUES ($1, $2, $3) RETURNING id",
-        org_id, campaign_id, at,
-    )
+    return await factories.make_campaign(pool, org_id, body="Your membership renews soon", state=state,
+                                         schedule=schedule or {"kind": "none"}, next_occurrence_at=next_occurrence_at,
+                                         send_when_late=send_when_late)
 
 
 async def read_events(bootstrap: str, topic: str) -> list[tuple[str, dict]]:
@@ -96,7 +82,7 @@ async def test_two_schedulers_publish_each_due_run_exactly_once(
     runs: set[uuid.UUID] = set()
     for i in range(30):  # one-time campaigns with a run due now (as send-now leaves them)
         campaign = await make_campaign(db_pool, org)
-        runs.add(await make_run(db_pool, org, campaign, NOW - timedelta(seconds=i)))
+        runs.add(await make_run(db_pool, org, campaign, occurrence_at=NOW - timedelta(seconds=i)))
     # Daily, due a minute ago: the next occurrence is a day away, so none falls due during the test
     # (an hourly rule made one fall due when the test ran across the hour).
     due = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
@@ -144,9 +130,9 @@ async def test_a_late_run_is_missed_unless_the_campaign_sends_when_late(
     strict = await make_campaign(db_pool, org)
     relaxed = await make_campaign(db_pool, org, send_when_late=True)
     recent = await make_campaign(db_pool, org)
-    missed = await make_run(db_pool, org, strict, NOW - timedelta(hours=2))
-    late_but_wanted = await make_run(db_pool, org, relaxed, NOW - timedelta(hours=2))
-    on_time = await make_run(db_pool, org, recent, NOW - timedelta(minutes=59))
+    missed = await make_run(db_pool, org, strict, occurrence_at=NOW - timedelta(hours=2))
+    late_but_wanted = await make_run(db_pool, org, relaxed, occurrence_at=NOW - timedelta(hours=2))
+    on_time = await make_run(db_pool, org, recent, occurrence_at=NOW - timedelta(minutes=59))
 
     report = await tick(scheduler, NOW)
 
@@ -171,7 +157,7 @@ async def test_a_late_run_is_missed_unless_the_campaign_sends_when_late(
 async def test_a_recurring_campaign_catches_up_once_per_occurrence(
     db_pool: asyncpg.Pool, kafka_bootstrap: str, topic: str, scheduler: Scheduler
 ) -> None:
-    org = await make_org(db_pool, "Europe/London")
+    org = await make_org(db_pool, time_zone="Europe/London")
     start = datetime(2026, 10, 24, 22, 0)  # hourly through the night London falls back
     schedule = {"kind": "rrule", "rrule": "FREQ=HOURLY;COUNT=8", "start": start.isoformat(),
                 "time_zone": "Europe/London"}
@@ -200,7 +186,7 @@ async def test_a_paused_campaign_is_not_published_until_resumed(
 ) -> None:
     org = await make_org(db_pool)
     campaign = await make_campaign(db_pool, org, state="paused")
-    run = await make_run(db_pool, org, campaign, NOW - timedelta(minutes=5))
+    run = await make_run(db_pool, org, campaign, occurrence_at=NOW - timedelta(minutes=5))
 
     assert (await tick(scheduler, NOW)).published == 0
     await db_pool.execute("UPDATE campaigns SET state = 'sending' WHERE id = $1", campaign)
@@ -213,7 +199,7 @@ async def test_a_publish_kafka_refuses_commits_nothing_and_is_published_once_lat
 ) -> None:
     org = await make_org(db_pool)
     campaign = await make_campaign(db_pool, org)
-    run = await make_run(db_pool, org, campaign, NOW - timedelta(minutes=1))
+    run = await make_run(db_pool, org, campaign, occurrence_at=NOW - timedelta(minutes=1))
     # A real producer whose topic the broker does not have: the send fails as if the broker refused it.
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, request_timeout_ms=1000)
     await producer.start()

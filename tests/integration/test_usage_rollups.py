@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from harness.factories import fresh_sid
 from harness.kafka import delete_topics_with_prefix, new_prefix, read_topic, running_publisher
 from libs.common.events import ConsentChanged, MessageStatus, SendResult
 from libs.common.kafka import EventPublisher, ensure_topics
@@ -25,7 +26,7 @@ from services.usage.mailer import MailerTuning
 from services.usage.main import UsageTuning, build
 from services.usage.watcher import WatcherTuning
 from tests.conftest import eventually
-from tests.integration.usage_harness import Org, consumer_caught_up, fresh_sid, seed_org, seed_run
+from tests.integration.usage_harness import Org, consumer_caught_up, seed_org, seed_run
 
 pytestmark = pytest.mark.timeout(60)
 
