@@ -123,7 +123,6 @@ async def segments_today(page: Page) -> int:
 async def test_a_csv_campaign_sent_now_in_the_browser_reaches_completed_and_each_member_once(
     seeded: None, base: int, page: Page, browser: Browser
 ) -> None:
-    started = time.monotonic()
     twilio = f"http://127.0.0.1:{base + 80}"
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     assert [m for m in await outbound(twilio) if m["to"] in NUMBERS] == []
@@ -191,7 +190,6 @@ async def test_a_csv_campaign_sent_now_in_the_browser_reaches_completed_and_each
     await page.evaluate("window.scrollTo(0, 0)")
     await page.screenshot(path=str(ARTEFACTS / "send-to-completed-home.png"), full_page=True)
     assert [m for m in await outbound(twilio) if m["to"] in NUMBERS] == mine  # and nothing sent twice later
-    assert time.monotonic() - started < 75
 
 
 async def test_send_now_shows_sending_actions_at_once_and_a_run_that_sends_nothing_ends_not_sent(
