@@ -86,11 +86,7 @@ async def seed_run(pool: asyncpg.Pool, standin: TwilioStandin, senders: list[str
     cfg = standin.config
     async with pool.acquire() as conn:
         org_id = await factories.make_org(conn, name="Dispatch test")
-        # One organisation per Twilio account: earlier tests' organisations give the stand-in's account up.
-        await conn.execute("DELETE FROM sms_accounts WHERE account_sid = $1", cfg.account_sid)
-        await factories.make_sms_account(conn, org_id, account_sid=cfg.account_sid, auth_token=cfg.auth_token,
-                                         api_key_sid=cfg.api_key_sid, api_key_secret=cfg.api_key_secret,
-                                         webhook_base_url="http://127.0.0.1:9")
+        await factories.make_standin_account(conn, org_id, cfg)
         for address in senders:
             await factories.make_sender(conn, org_id, address)
         campaign_id = await factories.make_campaign(conn, org_id, name="Test", body="x", state="sending")

@@ -26,6 +26,7 @@ import asyncpg
 from harness.credentials import seal_credentials
 from libs.common.db import Connection
 from services.api import auth, auth_db
+from standins.twilio.config import TwilioConfig
 
 Db = Connection | asyncpg.Pool
 PASSWORD = "correct horse battery staple"
@@ -92,6 +93,16 @@ async def make_sms_account(db: Db, org_id: uuid.UUID, *, account_sid: str | None
                                        "webhook_base_url": webhook_base_url, **columns})
     await seal_credentials(db)
     return account_sid
+
+
+async def make_standin_account(db: Db, org_id: uuid.UUID, config: TwilioConfig, *, auth_token: str | None = None,
+                               with_api_key: bool = True, webhook_base_url: str = "http://127.0.0.1:9") -> str:
+    """The organisation's Twilio account is the stand-in's (``config``; its API key too, unless not
+    ``with_api_key``), sealed. One organisation per account: earlier tests' organisations give it up."""
+    await db.execute("DELETE FROM sms_accounts WHERE account_sid = $1", config.account_sid)
+    keys = {"api_key_sid": config.api_key_sid, "api_key_secret": config.api_key_secret} if with_api_key else {}
+    return await make_sms_account(db, org_id, account_sid=config.account_sid,
+                                  auth_token=auth_token or config.auth_token, webhook_base_url=webhook_base_url, **keys)
 
 
 async def make_imis_account(db: Db, org_id: uuid.UUID, *, base_url: str | None = None,

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from libs.common.kafka import EventConsumer, EventPublisher, make_producer
@@ -42,6 +42,25 @@ async def own_topics(bootstrap: str, kind: str = "t") -> AsyncIterator[str]:
         yield prefix
     finally:
         await delete_topics_with_prefix(bootstrap, prefix)
+
+
+async def records_to_end(bootstrap: str, partitions: Mapping[str, int]) -> list[ConsumerRecord]:
+    """Every record of the topics (name: partition count) from their beginning to their end offsets as
+    of now, without waiting for more: once a producer's sends were acknowledged, a duplicate shows here."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50)
+    await consumer.start()
+    try:
+        assigned = [TopicPartition(topic, p) for topic, count in partitions.items() for p in range(count)]
+        consumer.assign(assigned)
+        await consumer.seek_to_beginning(*assigned)
+        ends = await consumer.end_offsets(assigned)
+        records: list[ConsumerRecord] = []
+        while [tp for tp in assigned if await consumer.position(tp) < ends[tp]]:
+            for batch in (await consumer.getmany(timeout_ms=200, max_records=10_000)).values():
+                records += batch
+        return records
+    finally:
+        await consumer.stop()
 
 
 async def read_topic(bootstrap: str, topic: str, *, expect: int, timeout: float = 20.0) -> list[dict[str, Any]]:

@@ -94,12 +94,8 @@ async def seed_org(pool: asyncpg.Pool, twilio: TwilioConfig, webhook_base_url: s
     """Everything the run needs, committed: account, senders, lists, campaigns and their pending runs."""
     numbers = phone_numbers(len(SENDERS) * (PER_SENDER + 1), rng)
     async with pool.acquire() as conn, conn.transaction():
-        # One organisation per Twilio account: earlier tests' organisations give the stand-in's account up.
-        await conn.execute("DELETE FROM sms_accounts WHERE account_sid = $1", twilio.account_sid)
         org_id = await factories.make_org(conn, slug=factories.new_slug("chaos"), name="Chaos")
-        await factories.make_sms_account(conn, org_id, account_sid=twilio.account_sid, auth_token=twilio.auth_token,
-                                         api_key_sid=twilio.api_key_sid, api_key_secret=twilio.api_key_secret,
-                                         webhook_base_url=webhook_base_url)
+        await factories.make_standin_account(conn, org_id, twilio, webhook_base_url=webhook_base_url)
         org = ChaosOrg(org_id, [])
         for index, sender in enumerate(SENDERS):
             mine = numbers[index * (PER_SENDER + 1):(index + 1) * (PER_SENDER + 1)]

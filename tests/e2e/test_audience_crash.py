@@ -30,11 +30,10 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from deploy.stack import REPO
 from harness import factories
-from harness.kafka import running_publisher
+from harness.kafka import records_to_end, running_publisher
 from harness.processes import free_port
 from libs.common.events import CampaignDue
 from libs.common.kafka import ensure_topics
@@ -73,23 +72,12 @@ def process(args: list[str], env: dict[str, str], log: Path, port: int) -> Itera
 
 async def recipient_ids(bootstrap: str, topic: str, run_id: uuid.UUID) -> Counter[str]:
     """How many events each recipient id of the run has on ``topic``, up to its end offsets."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in range(RECIPIENTS.partitions)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        counts: Counter[str] = Counter()
-        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-            for batch in (await consumer.getmany(timeout_ms=200, max_records=10_000)).values():
-                for record in batch:
-                    event = json.loads(record.value)
-                    if event["run_id"] == str(run_id):
-                        counts[event["recipient_id"]] += 1
-        return counts
-    finally:
-        await consumer.stop()
+    counts: Counter[str] = Counter()
+    for record in await records_to_end(bootstrap, {topic: RECIPIENTS.partitions}):
+        event = json.loads(record.value)
+        if event["run_id"] == str(run_id):
+            counts[event["recipient_id"]] += 1
+    return counts
 
 
 async def seed_run(pool: asyncpg.Pool, imis_url: str) -> CampaignDue:

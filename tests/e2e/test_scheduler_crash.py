@@ -20,10 +20,10 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from deploy.stack import REPO
 from harness import factories
+from harness.kafka import records_to_end
 from harness.processes import free_port
 from libs.common.db import Connection
 from libs.common.kafka import ensure_topics
@@ -76,20 +76,7 @@ async def holder(database_url: str) -> AsyncIterator[Connection]:
 
 async def read_events(bootstrap: str, topic: str) -> list[dict]:
     """Every event on ``topic`` up to its end offsets."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in range(CAMPAIGN_DUE.partitions)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        events: list[dict] = []
-        while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                events += [json.loads(r.value) for r in batch]
-    finally:
-        await consumer.stop()
-    return events
+    return [json.loads(r.value) for r in await records_to_end(bootstrap, {topic: CAMPAIGN_DUE.partitions})]
 
 
 async def test_kill_9_between_claim_and_publish_yields_exactly_one_event(

@@ -11,11 +11,11 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from harness import factories
 from harness.factories import make_org, make_run
-from harness.kafka import running_publisher
+from harness.kafka import records_to_end, running_publisher
 from libs.common.db import create_pool
 from libs.common.kafka import EventPublisher, ensure_topics
 from libs.common.topics import CAMPAIGN_DUE
@@ -58,20 +58,8 @@ async def read_events(bootstrap: str, topic: str) -> list[tuple[str, dict]]:
     The scheduler commits only after Kafka acknowledged its events, so once a tick has returned,
     everything it published is below the end offsets: a duplicate would be seen here.
     """
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in range(CAMPAIGN_DUE.partitions)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        records: list[tuple[str, dict]] = []
-        while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                records += [(r.key.decode(), json.loads(r.value)) for r in batch]
-    finally:
-        await consumer.stop()
-    return records
+    return [(r.key.decode(), json.loads(r.value))
+            for r in await records_to_end(bootstrap, {topic: CAMPAIGN_DUE.partitions})]
 
 
 async def test_two_schedulers_publish_each_due_run_exactly_once(
