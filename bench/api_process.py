@@ -7,7 +7,6 @@ end), its own topics (deleted at the end) and a free port.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -23,7 +22,7 @@ import asyncpg
 from deploy.stack import bootstrap_servers, database_url
 from harness.databases import create_database, drop_database
 from harness.kafka import delete_topics_with_prefix, new_prefix
-from harness.processes import free_port
+from harness.processes import free_port, wait_ready
 from libs.common.db import apply_migrations
 from libs.common.kafka import ensure_topics
 from libs.common.topics import CAMPAIGN_DUE, CONSENT
@@ -63,7 +62,7 @@ async def running_api(seed: Callable[[asyncpg.Connection], Awaitable[T]]) -> Asy
                    TEXTPULSE_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}")
         proc = subprocess.Popen([sys.executable, "-m", "services.api"], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        await wait_ready(port, proc)
+        await wait_ready("services.api", port, proc, timeout=60)
         yield RunningApi(port, proc.pid, seeded)
     finally:
         if proc is not None:
@@ -76,16 +75,3 @@ async def running_api(seed: Callable[[asyncpg.Connection], Awaitable[T]]) -> Asy
         await delete_topics_with_prefix(bootstrap, prefix)
 
 
-async def wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(600):
-        if proc.poll() is not None:
-            raise RuntimeError(f"services.api exited with {proc.returncode}")
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            if (await reader.read())[9:12] == b"200":
-                return
-        except OSError:
-            pass
-        await asyncio.sleep(0.1)
-    raise RuntimeError("services.api did not become ready")

@@ -41,7 +41,7 @@ from bench.report import result
 from harness import factories
 from harness.databases import create_database, drop_database
 from harness.kafka import delete_topics_with_prefix
-from harness.processes import free_port
+from harness.processes import free_port, wait_ready
 from libs.common.db import apply_migrations
 from libs.common.kafka import ensure_topics
 from libs.common.topics import CONSENT, MESSAGE_STATUS
@@ -171,19 +171,6 @@ async def load(port: int, requests: list[bytes], rate: float, connections: int) 
     return latencies, statuses, elapsed
 
 
-async def wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(300):
-        if proc.poll() is not None:
-            raise RuntimeError(f"services.optout exited with {proc.returncode}")
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            if (await reader.read())[9:12] == b"200":
-                return
-        except OSError:
-            pass
-        await asyncio.sleep(0.1)
-    raise RuntimeError("services.optout did not become ready")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -211,7 +198,7 @@ async def main(args: argparse.Namespace) -> None:
                        "'runpy.run_module(\"services.optout\", run_name=\"__main__\")', " + repr(args.profile) + ")"]
         proc = subprocess.Popen(command, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        await wait_ready(port, proc)
+        await wait_ready("services.optout", port, proc, timeout=30)
 
         stops = sum(1 for r in requests if b"/twilio/inbound" in r[:40])
         print(f"sending {len(requests)} signed webhooks ({stops} STOP, {len(requests) - stops} status callbacks) "

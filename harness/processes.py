@@ -78,3 +78,20 @@ async def wait_http(url: str, timeout: float = 30) -> None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{url} not ready in {timeout}s")
             await asyncio.sleep(0.1)
+
+
+async def wait_ready(name: str, port: int, proc: subprocess.Popen[bytes], *, timeout: float = 60.0) -> None:
+    """Wait until the service ``name`` (``proc``) answers 200 on ``/readyz`` at ``port``; fail if it exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}")
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            if (await reader.read())[9:12] == b"200":
+                return
+        except OSError:
+            pass
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"{name} did not become ready in {timeout:g} s")
