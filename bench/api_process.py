@@ -7,10 +7,8 @@ end), its own topics (deleted at the end) and a free port.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -20,13 +18,13 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import asyncpg
-from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.audience import drop_database_at
 from deploy.stack import database_url, kafka_access
+from harness.databases import create_database, drop_database
+from harness.kafka import delete_topics_with_prefix, new_prefix
+from harness.processes import free_port, wait_ready
 from libs.common.db import apply_migrations
 from libs.common.kafka import ensure_topics
-from libs.common.kafka_security import KafkaAccess, client_kwargs
 from libs.common.topics import CAMPAIGN_DUE, CONSENT
 
 T = TypeVar("T")
@@ -43,21 +41,12 @@ class RunningApi:
         return f"http://127.0.0.1:{self.port}"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @asynccontextmanager
 async def running_api(seed: Callable[[asyncpg.Connection], Awaitable[T]]) -> AsyncIterator[RunningApi]:
     admin_url, kafka = database_url(), kafka_access()
     name = f"textpulse_bench_{uuid.uuid4().hex[:8]}"
-    db_url = admin_url.rsplit("/", 1)[0] + "/" + name
-    prefix = f"bench{uuid.uuid4().hex[:8]}."
-    admin = await asyncpg.connect(admin_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
+    prefix = new_prefix("bench")
+    db_url = await create_database(name, server=admin_url)
     proc = None
     try:
         conn = await asyncpg.connect(db_url)
@@ -73,7 +62,7 @@ async def running_api(seed: Callable[[asyncpg.Connection], Awaitable[T]]) -> Asy
                    TEXTPULSE_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}")
         proc = subprocess.Popen([sys.executable, "-m", "services.api"], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        await wait_ready(port, proc)
+        await wait_ready("services.api", port, proc, timeout=60)
         yield RunningApi(port, proc.pid, seeded)
     finally:
         if proc is not None:
@@ -82,30 +71,7 @@ async def running_api(seed: Callable[[asyncpg.Connection], Awaitable[T]]) -> Asy
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        await drop_database_at(admin_url, name)
-        await delete_topics(kafka, prefix)
+        await drop_database(name, server=admin_url)
+        await delete_topics_with_prefix(kafka, prefix)
 
 
-async def wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(600):
-        if proc.poll() is not None:
-            raise RuntimeError(f"services.api exited with {proc.returncode}")
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            if (await reader.read())[9:12] == b"200":
-                return
-        except OSError:
-            pass
-        await asyncio.sleep(0.1)
-    raise RuntimeError("services.api did not become ready")
-
-
-async def delete_topics(kafka: KafkaAccess, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(**client_kwargs(kafka))
-    await admin.start()
-    try:
-        await admin.delete_topics([name for spec in (CAMPAIGN_DUE, CONSENT)
-                                   for name in (spec.full_name(prefix), spec.dlq_name(prefix))])
-    finally:
-        await admin.close()

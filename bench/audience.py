@@ -33,10 +33,13 @@ from datetime import UTC, datetime
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.report import result
 from deploy.stack import REPO, database_url, kafka_access
+from harness import factories
+from harness.credentials import TEST_SECRETS
+from harness.databases import create_database, drop_database
+from harness.kafka import delete_topics_with_prefix
 from libs.common.db import apply_migrations, create_pool
 from libs.common.events import CampaignDue
 from libs.common.kafka import ensure_topics
@@ -45,7 +48,6 @@ from libs.common.topics import CAMPAIGN_DUE, RECIPIENTS
 from services.audience.db import AudienceStore
 from services.audience.handlers import AudienceResolver, ImisSettings
 from services.audience.publishing import RecipientPublisher, make_bulk_producer
-from tests.sealed_credentials import TEST_SECRETS, seal_credentials
 
 BODY = "Hi {{first_name|there}}, your {{chapter|chapter}} renewal is open. Renew: https://mbr.example.org/r/{{member_id}}"
 
@@ -64,24 +66,18 @@ def start_standin(members: str) -> tuple[subprocess.Popen[str], str]:
 
 async def seed(pool: asyncpg.Pool, imis_url: str) -> CampaignDue:
     async with pool.acquire() as conn, conn.transaction():
-        org_id = await conn.fetchval("INSERT INTO organisations (slug, name) VALUES ('bench', 'Bench') RETURNING id")
-        await conn.execute("INSERT INTO sms_accounts (org_id, account_sid, auth_token, webhook_base_url) "
-                           "VALUES ($1, $2, 'x', 'https://bench.example')", org_id, "AC" + uuid.uuid4().hex)
-        await conn.execute("INSERT INTO senders (org_id, address, is_default) VALUES ($1, '+18885550100', true)",
-                           org_id)
-        await conn.execute("INSERT INTO imis_accounts (org_id, base_url, username, password) "
-                           "VALUES ($1, $2, 'SMS_INTEGRATION', 'standin-password')", org_id, imis_url)
-        await seal_credentials(conn)
+        org_id = await factories.make_org(conn, slug="bench", name="Bench")
+        await factories.make_sms_account(conn, org_id, auth_token="x", webhook_base_url="https://bench.example")
+        await factories.make_sender(conn, org_id, "+18885550100", is_default=True)
+        await factories.make_imis_account(conn, org_id, base_url=imis_url)
         # A realistic suppression list: 2,000 numbers, some of them in the audience.
         await conn.executemany("INSERT INTO suppressions (org_id, phone, source) VALUES ($1, $2, 'keyword')",
                                [(org_id, f"+1415555{i:04d}") for i in range(0, 10_000, 5)])
-        campaign_id = await conn.fetchval(
-            "INSERT INTO campaigns (org_id, name, body, audience, segment_limit, state) "
-            "VALUES ($1, 'Bench', $2, $3::jsonb, 1000000, 'sending') RETURNING id",
-            org_id, BODY, json.dumps({"kind": "iqa", "query": "$/Textpulse/SMS Audience"}))
+        campaign_id = await factories.make_campaign(
+            conn, org_id, name="Bench", body=BODY, audience={"kind": "iqa", "query": "$/Textpulse/SMS Audience"},
+            segment_limit=1000000, state="sending")
         when = datetime.now(UTC)
-        run_id = await conn.fetchval("INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at) "
-                                     "VALUES ($1, $2, $3) RETURNING id", org_id, campaign_id, when)
+        run_id = await factories.make_run(conn, org_id, campaign_id, occurrence_at=when)
     return CampaignDue(org_id=org_id, campaign_id=campaign_id, run_id=run_id, scheduled_for=when)
 
 
@@ -100,10 +96,7 @@ async def run_bench(members: str, page_size: int, batch: int) -> None:
     kafka, prefix = kafka_access(), f"bench{uuid.uuid4().hex[:6]}."
     admin_url = database_url()
     db_name = f"textpulse_bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(admin_url)
-    await conn.execute(f'CREATE DATABASE "{db_name}"')
-    await conn.close()
-    url = admin_url.rsplit("/", 1)[0] + "/" + db_name
+    url = await create_database(db_name, server=admin_url)
     started = time.perf_counter()
     standin, imis_url = start_standin(members)
     standin_s = time.perf_counter() - started
@@ -138,8 +131,8 @@ async def run_bench(members: str, page_size: int, batch: int) -> None:
             await pool.close()
         standin.terminate()
         standin.wait(timeout=20)
-        await drop_database_at(admin_url, db_name)
-        await delete_topics(kafka, prefix)
+        await drop_database(db_name, server=admin_url)
+        await delete_topics_with_prefix(kafka, prefix)
 
     print(f"audience bench: {stages.members:,} members from iMIS ({stages.pages} pages of {page_size}), "
           f"stand-in start-up {standin_s:.1f} s (not counted)")
@@ -158,24 +151,6 @@ async def run_bench(members: str, page_size: int, batch: int) -> None:
            f"{wall:.2f} s ({stages.members / wall:,.0f} members/s)")
     result("Audience: peak RSS of the resolving process", "< 300 MB", f"{rss:.0f} MB")
     result("Audience: recipient events on Kafka, one per member targeted", f"= {run['targeted']:,}", f"{published:,}")
-
-
-async def drop_database_at(admin_url: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-async def delete_topics(kafka: KafkaAccess, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(**client_kwargs(kafka))
-    await admin.start()
-    try:
-        names = [s.full_name(prefix) for s in (CAMPAIGN_DUE, RECIPIENTS)]
-        await admin.delete_topics(names + [n + ".dlq" for n in names])
-    finally:
-        await admin.close()
 
 
 def main() -> None:

@@ -33,15 +33,16 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.api_process import free_port, wait_ready
-from bench.audience import delete_topics, drop_database_at, events_on, seed, start_standin
+from bench.audience import events_on, seed, start_standin
 from bench.report import result
 from deploy.stack import REPO, database_url, kafka_access
+from harness.databases import drop_database
+from harness.kafka import delete_topics_with_prefix, running_publisher
+from harness.processes import free_port, wait_ready
 from libs.common.db import apply_migrations
 from libs.common.kafka import ensure_topics
 from libs.common.kafka_security import KafkaAccess
 from libs.common.topics import CAMPAIGN_DUE, RECIPIENTS
-from tests.kafka_helpers import running_publisher
 
 KEPT = 0.8013  # rows the audience IQA keeps per member of the stand-in's data set (measured on 1.25M)
 TARGET_S, TARGET_MB = 120.0, 300.0
@@ -100,7 +101,7 @@ async def measure(size: int, db_url: str, kafka: KafkaAccess, prefix: str, log: 
         with log.open("ab") as out:
             service = subprocess.Popen([sys.executable, "-m", "services.audience"], cwd=REPO, env=env,
                                        stdout=out, stderr=out)
-        await wait_ready(port, service)
+        await wait_ready("services.audience", port, service, timeout=60)
         before = await events_on(kafka, RECIPIENTS.full_name(prefix))
         cpu_before = cpu_seconds(service.pid), cpu_seconds(standin.pid)
         started = time.perf_counter()
@@ -165,8 +166,8 @@ async def run_bench(sizes: list[int]) -> None:
             print("    " + ", ".join(f"{STAGES.get(name, name)} {t['wall']:.1f} s (CPU {t['cpu']:.1f} s)"
                                     for name, t in p.stages.items()), flush=True)
     finally:
-        await drop_database_at(admin_url, name)
-        await delete_topics(kafka, prefix)
+        await drop_database(name, server=admin_url)
+        await delete_topics_with_prefix(kafka, prefix)
     print(f"  service log: {log}")
     largest = points[-1]
     result(f"Audience service: a {largest.members:,}-member IQA into snapshot and events", f"<= {TARGET_S:.0f} s",

@@ -25,12 +25,8 @@ import asyncpg
 
 from bench.report import result
 from deploy.stack import kafka_access
-from libs.common.db import apply_migrations
-from libs.common.events import Recipient
-from libs.common.kafka import ensure_topics
-from libs.common.topics import ALL_TOPICS
-from tests.conftest import create_database, drop_database
-from tests.e2e.dispatch_harness import (
+from harness.databases import create_database, drop_database
+from harness.dispatch import (
     SeededRun,
     TwilioStandin,
     dispatcher_env,
@@ -38,9 +34,13 @@ from tests.e2e.dispatch_harness import (
     seed_run,
     start_dispatcher,
     store_snapshot,
-    wait_http,
 )
-from tests.kafka_helpers import running_publisher
+from harness.kafka import delete_topics_with_prefix, running_publisher
+from harness.processes import wait_http
+from libs.common.db import apply_migrations
+from libs.common.events import Recipient
+from libs.common.kafka import ensure_topics
+from libs.common.topics import ALL_TOPICS
 
 
 def cpu_seconds(pid: int) -> float:
@@ -146,6 +146,7 @@ async def run_bench(kind: str) -> None:
     standin.process.stop()
     await pool.close()
     await drop_database(db_name)
+    await delete_topics_with_prefix(kafka, prefix)
 
     expected = {r.to for r in recipients}
     duplicates = sum(len(m) - 1 for m in by_number.values() if len(m) > 1)

@@ -29,9 +29,11 @@ import uuid
 import asyncpg
 import httpx
 
-from bench.audience import delete_topics, drop_database_at
 from bench.report import result
 from deploy.stack import database_url, kafka_access
+from harness import factories
+from harness.databases import create_database, drop_database
+from harness.kafka import delete_topics_with_prefix
 from libs.common.db import Connection, apply_migrations
 from libs.common.kafka import ensure_topics
 from libs.common.settings import load_settings
@@ -44,18 +46,13 @@ HOME_P95_MS, LIST_P95_MS = 50, 50
 
 
 async def seed(conn: Connection, days: int, campaigns: int, ledger: int) -> tuple[uuid.UUID, uuid.UUID]:
-    org_id = await conn.fetchval(
-        "INSERT INTO organisations (slug, name, time_zone) VALUES ('bench', 'Bench Association', "
-        "'America/New_York') RETURNING id")
-    user_id = await conn.fetchval(
-        "INSERT INTO users (org_id, email, name, password_hash, role) VALUES ($1, 'admin@bench.example', "
-        "'Bench Admin', $2, 'admin') RETURNING id", org_id, auth.hash_password("bench password 1234"))
-    await conn.execute("INSERT INTO senders (org_id, address, is_default) VALUES ($1, '+18885550100', true)", org_id)
+    org_id = await factories.make_org(conn, slug="bench", name="Bench Association", time_zone="America/New_York")
+    user_id, _ = await factories.make_user(conn, org_id, role="admin", email="admin@bench.example", name="Bench Admin",
+                                           password="bench password 1234")
+    await factories.make_sender(conn, org_id, "+18885550100", is_default=True)
     await conn.execute("INSERT INTO subscriptions (org_id, plan, monthly_segment_allowance) "
                        "VALUES ($1, 'Association Standard', 250000)", org_id)
-    await conn.execute(
-        """INSERT INTO sms_accounts (org_id, account_sid, auth_token, webhook_base_url, max_segments)
-           VALUES ($1, 'AC' || md5('bench'), 'token', 'https://hooks.example.org', 30000)""", org_id)
+    await factories.make_sms_account(conn, org_id, max_segments=30000)
     await conn.execute(
         """INSERT INTO usage_daily (org_id, day, messages, segments, delivered, failed, segment_cost, failed_fees)
            SELECT $1, current_date - d, 2000 + d * 37 % 900, 3100 + d * 53 % 1500, 1950 + d * 37 % 880,
@@ -116,10 +113,7 @@ async def run_bench(n: int, days: int, campaigns: int, ledger: int) -> None:
     kafka, prefix = kafka_access(), f"bench{uuid.uuid4().hex[:6]}."
     admin_url = database_url()
     db_name = f"textpulse_bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(admin_url)
-    await conn.execute(f'CREATE DATABASE "{db_name}"')
-    await conn.close()
-    url = admin_url.rsplit("/", 1)[0] + "/" + db_name
+    url = await create_database(db_name, server=admin_url)
     try:
         conn = await asyncpg.connect(url)
         try:
@@ -144,8 +138,8 @@ async def run_bench(n: int, days: int, campaigns: int, ledger: int) -> None:
                 transport=httpx.ASGITransport(app=service.app), base_url="http://bench.local") as client:
             samples = [await measure(client, path, headers, n) for _, _, path, headers, _ in calls]
     finally:
-        await drop_database_at(admin_url, db_name)
-        await delete_topics(kafka, prefix)
+        await drop_database(db_name, server=admin_url)
+        await delete_topics_with_prefix(kafka, prefix)
 
     load = f"{ledger:,} ledger rows, {days} days usage, {campaigns + 2} campaigns"
     print(f"home bench: {n} requests each, one at a time, in-process ASGI client; seeded in {seeded:.1f} s "

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 
 from bench.api_process import running_api
 from bench.report import result
+from harness import factories
 from libs.common.db import Connection
-from services.api import auth_db
 
 GROWTH_TARGET_MB = 50
 MB = 1024 * 1024
@@ -191,12 +191,9 @@ async def measure(sampler: RssSampler, *, port: int, path: str, headers: dict[st
 
 
 async def seed(conn: Connection) -> str:
-    org_id = await conn.fetchval(
-        "INSERT INTO organisations (slug, name, time_zone) VALUES ('bench', 'Bench Association', "
-        "'America/New_York') RETURNING id")
-    await conn.execute("INSERT INTO senders (org_id, address, is_default) VALUES ($1, '+18885550100', true)", org_id)
-    _, key = await auth_db.insert_api_key(conn, org_id, "bench", "staff", "bench")
-    return key
+    org_id = await factories.make_org(conn, slug="bench", name="Bench Association", time_zone="America/New_York")
+    await factories.make_sender(conn, org_id, "+18885550100", is_default=True)
+    return await factories.make_api_key(conn, org_id, name="bench", role="staff", actor="bench")
 
 
 async def run_bench(json_mb: int, csv_mb: int) -> None:

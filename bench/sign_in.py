@@ -29,7 +29,7 @@ import httpx
 
 from bench.api_process import running_api
 from bench.report import result
-from services.api import auth
+from harness import factories
 
 PASSWORD = "a real member of staff 2026"
 TARGET_S = 2.0
@@ -61,11 +61,10 @@ async def flood_with_real_sign_in(base: str, flood: int, addresses: list[str], e
 
 async def seed(conn: asyncpg.Connection) -> list[str]:
     """An organisation with one member of staff per flood, who signs in during it."""
-    org_id = await conn.fetchval("INSERT INTO organisations (slug, name) VALUES ('bench', 'Bench') RETURNING id")
+    org_id = await factories.make_org(conn, slug="bench", name="Bench")
     emails = [f"staff-{round_}@bench.example.org" for round_ in range(2)]
     for email in emails:
-        await conn.execute("INSERT INTO users (org_id, email, password_hash) VALUES ($1, $2, $3)",
-                           org_id, email, auth.hash_password(PASSWORD))
+        await factories.make_user(conn, org_id, email=email, password=PASSWORD)
     return emails
 
 

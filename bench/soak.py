@@ -35,27 +35,25 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.dispatch import best_pace, mixed_recipients, peak_rss_mb
 from bench.report import result
 from deploy.stack import RUN, kafka_access
-from libs.common.db import apply_migrations
-from libs.common.events import Recipient
-from libs.common.kafka import ensure_topics
-from libs.common.kafka_security import KafkaAccess, client_kwargs
-from libs.common.topics import ALL_TOPICS
-from tests.conftest import create_database, drop_database
-from tests.e2e.dispatch_harness import (
+from harness.databases import create_database, drop_database
+from harness.dispatch import (
     TwilioStandin,
     dispatcher_env,
     publish_recipients,
     seed_run,
     start_dispatcher,
     store_snapshot,
-    wait_http,
 )
-from tests.kafka_helpers import running_publisher
+from harness.kafka import delete_topics_with_prefix, running_publisher
+from harness.processes import wait_http
+from libs.common.db import apply_migrations
+from libs.common.events import Recipient
+from libs.common.kafka import ensure_topics
+from libs.common.topics import ALL_TOPICS
 
 RATE = 3.0  # segments/s per sender: the senders table's default and the stand-in's queue drain
 FLOOR = 2.94  # issue 15: the least a sender may achieve of its 3 segments/s
@@ -92,7 +90,7 @@ async def run_soak(sender_count: int, segments: int, dispatchers: int, sample_ev
         standin = TwilioStandin(log_dir, senders, rate=RATE)
         cleanup.callback(standin.process.stop)
         await wait_http(f"{standin.url}/healthz")
-        cleanup.push_async_callback(delete_topics, kafka, prefix)
+        cleanup.push_async_callback(delete_topics_with_prefix, kafka, prefix)
         await ensure_topics(kafka, ALL_TOPICS, prefix=prefix)
         cleanup.push_async_callback(drop_database, db_name)
         bench_db = await create_database(db_name)
@@ -244,15 +242,6 @@ def _postgres_pids() -> list[int]:
 
 def _spread(values: list[float]) -> tuple[float, float, float]:
     return min(values), statistics.median(values), max(values)
-
-
-async def delete_topics(kafka: KafkaAccess, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(**client_kwargs(kafka))
-    await admin.start()
-    try:
-        await admin.delete_topics([n for t in ALL_TOPICS for n in (t.full_name(prefix), t.dlq_name(prefix))])
-    finally:
-        await admin.close()
 
 
 def main() -> None:

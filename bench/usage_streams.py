@@ -43,11 +43,11 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.api_process import free_port
 from bench.dispatch import cpu_seconds, peak_rss_mb
 from bench.report import result
 from bench.usage_load import COUNTERS, RUNS, TOPICS, Load, make_load, produce, seed
 from deploy.stack import REPO, VAR, bootstrap_servers, database_url
+from harness.processes import free_port
 from libs.common.db import apply_migrations
 
 # Every event handled adds exactly one here: a send-result one message, a status one delivered or

@@ -25,7 +25,7 @@ process on the same requests; the rest is HTTP and the intake and processing beh
 every request stored (none lost), how long intake and processing took to catch up after the load,
 suppressions, callbacks and ledger rows in their final state, and events published.
 
-``outage`` runs the service on a private PostgreSQL (tests/private_postgres.py: port 56011, ``var-pg/``),
+``outage`` runs the service on a private PostgreSQL (harness/private_postgres.py: port 56011, ``var-pg/``),
 stops it (fast shutdown) for ``--outage-seconds`` while signed STOPs arrive, starts it again and prints how
 long after PostgreSQL accepted connections again every STOP was applied (target: within 2 s).
 """
@@ -38,7 +38,6 @@ import os
 import random
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -49,19 +48,21 @@ from urllib.parse import urlencode
 
 import asyncpg
 import uvloop
-from aiokafka.admin import AIOKafkaAdminClient
 from twilio.request_validator import RequestValidator
 
 from bench.report import result
 from deploy.stack import kafka_access
+from harness import factories
+from harness.databases import create_database, drop_database
+from harness.kafka import delete_topics_with_prefix
+from harness.processes import free_port, wait_ready
 from libs.common.db import apply_migrations
 from libs.common.kafka import EventPublisher, ensure_topics, make_producer
-from libs.common.kafka_security import KafkaAccess, client_kwargs
+from libs.common.kafka_security import KafkaAccess
 from libs.common.topics import CONSENT, MESSAGE_STATUS, WEBHOOKS
 from services.optout.db import IncomingWebhook
 from services.optout.storage import as_event, partition_key
 from services.optout.webhooks import parse_form
-from tests.sealed_credentials import seal_credentials
 
 TOPICS = [CONSENT, MESSAGE_STATUS, WEBHOOKS]
 
@@ -75,12 +76,6 @@ class Seeded:
     auth_token: str
     sender: str
     sids: list[str]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> float:
@@ -97,16 +92,12 @@ def percentile(sorted_values: list[float], share: float) -> float:
 
 
 async def seed(conn: asyncpg.Connection, base_url: str, messages: int) -> Seeded:
-    account_sid, token = "AC" + secrets.token_hex(16), secrets.token_hex(16)
-    sender = "+18885550100"
-    org_id = await conn.fetchval("INSERT INTO organisations (slug, name) VALUES ('bench', 'Bench') RETURNING id")
-    await conn.execute("INSERT INTO sms_accounts (org_id, account_sid, auth_token, webhook_base_url) "
-                       "VALUES ($1, $2, $3, $4)", org_id, account_sid, token, base_url)
-    await seal_credentials(conn)
-    await conn.execute("INSERT INTO senders (org_id, address) VALUES ($1, $2)", org_id, sender)
-    campaign = await conn.fetchval("INSERT INTO campaigns (org_id, name) VALUES ($1, 'Bench') RETURNING id", org_id)
-    run = await conn.fetchval("INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at, state) "
-                              "VALUES ($1, $2, now(), 'sending') RETURNING id", org_id, campaign)
+    token, sender = secrets.token_hex(16), "+18885550100"
+    org_id = await factories.make_org(conn, slug="bench", name="Bench")
+    account_sid = await factories.make_sms_account(conn, org_id, auth_token=token, webhook_base_url=base_url)
+    await factories.make_sender(conn, org_id, sender)
+    campaign = await factories.make_campaign(conn, org_id, name="Bench", body="")
+    run = await factories.make_run(conn, org_id, campaign, state="sending")
     sids = ["SM" + secrets.token_hex(16) for _ in range(messages)]
     await conn.copy_records_to_table(
         "send_ledger",
@@ -200,19 +191,6 @@ async def load(port: int, requests: list[bytes], rate: float, connections: int) 
     return latencies, statuses, elapsed
 
 
-async def wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(300):
-        if proc.poll() is not None:
-            raise RuntimeError(f"services.optout exited with {proc.returncode}")
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            if (await reader.read())[9:12] == b"200":
-                return
-        except OSError:
-            pass
-        await asyncio.sleep(0.1)
-    raise RuntimeError("services.optout did not become ready")
 
 
 def _split(raw: bytes) -> tuple[str, str, bytes]:
@@ -259,12 +237,7 @@ async def print_breakdown(s: Seeded, base_url: str, requests: list[bytes], kafka
         append_wall = (time.monotonic() - wall) / len(webhooks)
     finally:
         await producer.stop()
-        topics_admin = AIOKafkaAdminClient(**client_kwargs(kafka))
-        await topics_admin.start()
-        try:
-            await topics_admin.delete_topics([WEBHOOKS.full_name(spare), WEBHOOKS.dlq_name(spare)])
-        finally:
-            await topics_admin.close()
+        await delete_topics_with_prefix(kafka, spare)
     edge = parse_s + signature_s + event_s + append_s
     print(f"where it goes   CPU per request, each step alone ({len(sample)} requests, {valid} signatures valid):")
     for name, seconds in (("form parse", parse_s), ("signature check (HMAC-SHA1)", signature_s),
@@ -283,13 +256,11 @@ async def main(args: argparse.Namespace) -> None:
     admin_url = os.environ.get("TEXTPULSE_DATABASE_URL", DEFAULT_DATABASE_URL)
     kafka = kafka_access()
     name = f"textpulse_bench_{uuid.uuid4().hex[:8]}"
-    db_url = admin_url.rsplit("/", 1)[0] + "/" + name
     prefix = f"bench{uuid.uuid4().hex[:8]}."
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     total = int(args.rate * args.seconds)
-    admin = await asyncpg.connect(admin_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
+    db_url = await create_database(name, server=admin_url)
     proc = None
     try:
         conn = await asyncpg.connect(db_url)
@@ -306,7 +277,7 @@ async def main(args: argparse.Namespace) -> None:
                        "'runpy.run_module(\"services.optout\", run_name=\"__main__\")', " + repr(args.profile) + ")"]
         proc = subprocess.Popen(command, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        await wait_ready(port, proc)
+        await wait_ready("services.optout", port, proc, timeout=30)
 
         stops = sum(1 for r in requests if b"/twilio/inbound" in r[:40])
         print(f"sending {len(requests)} signed webhooks ({stops} STOP, {len(requests) - stops} status callbacks) "
@@ -370,19 +341,13 @@ async def main(args: argparse.Namespace) -> None:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-        topics_admin = AIOKafkaAdminClient(**client_kwargs(kafka))
-        await topics_admin.start()
-        try:
-            await topics_admin.delete_topics([n for s in TOPICS for n in (s.full_name(prefix), s.dlq_name(prefix))])
-        finally:
-            await topics_admin.close()
+        await drop_database(name, server=admin_url)
+        await delete_topics_with_prefix(kafka, prefix)
 
 
 async def outage(args: argparse.Namespace) -> None:
     """STOPs during a PostgreSQL outage: answered 200, then applied how soon after it is back."""
-    from tests.private_postgres import PrivatePostgres
+    from harness.private_postgres import PrivatePostgres
 
     pg = PrivatePostgres()
     await pg.start()
@@ -404,7 +369,7 @@ async def outage(args: argparse.Namespace) -> None:
                    TEXTPULSE_LOG_LEVEL=args.log_level)
         proc = subprocess.Popen([sys.executable, "-m", "services.optout"], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        await wait_ready(port, proc)
+        await wait_ready("services.optout", port, proc, timeout=30)
         await load(port, requests[:1], 1, 1)  # the account is now known to the service
         await _applied(db_url, 1, timeout=30)
 
@@ -447,12 +412,7 @@ async def outage(args: argparse.Namespace) -> None:
         await pg.start()
         await pg.drop_database(db_url)
         await pg.stop()  # started for this run only
-        topics_admin = AIOKafkaAdminClient(**client_kwargs(kafka))
-        await topics_admin.start()
-        try:
-            await topics_admin.delete_topics([n for s in TOPICS for n in (s.full_name(prefix), s.dlq_name(prefix))])
-        finally:
-            await topics_admin.close()
+        await delete_topics_with_prefix(kafka, prefix)
 
 
 async def _first_connection(url: str) -> float:

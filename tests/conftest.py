@@ -1,5 +1,6 @@
 """Shared fixtures: a fresh migrated PostgreSQL database per session, the Kafka bootstrap address,
-uniquely prefixed topics per test, and helpers to wait on outcomes with a deadline.
+uniquely prefixed topics per test (deleted afterwards), cheap password hashing, and helpers to wait on outcomes
+with a deadline.
 
 ``make test`` (``python -m deploy.stack test``) starts PostgreSQL and Kafka and passes their
 addresses in ``TEXTPULSE_TEST_DATABASE_URL`` / ``TEXTPULSE_TEST_KAFKA_BOOTSTRAP_SERVERS``; running
@@ -20,40 +21,23 @@ from typing import TypeVar
 import asyncpg
 import pytest
 
+from harness.databases import create_database, drop_database
+from harness.kafka import own_topics
 from libs.common.db import apply_migrations, create_pool
 from libs.common.kafka_security import KafkaAccess
+from libs.common.settings import load_settings
 from libs.common.state_tables import sync_state_transitions
+from services.api import auth
 from tests.kafka_cluster import KafkaCluster, SaslBroker, sasl_requested
 
 T = TypeVar("T")
 
-DEFAULT_DATABASE_URL = "postgresql://textpulse:textpulse@127.0.0.1:55432/textpulse"
+# Tests hash passwords with argon2's cheapest parameters (TEXTPULSE_PASSWORD_HASH_COST, refused in
+# production): production's cost ~50 ms a hash, and a suite makes thousands. Processes tests start inherit it.
+os.environ.setdefault("TEXTPULSE_PASSWORD_HASH_COST", "cheap")
+auth.use_password_cost(load_settings().password_hash_cost)
+
 DEFAULT_BOOTSTRAP = "127.0.0.1:19092"
-
-
-def _admin_url() -> str:
-    return os.environ.get("TEXTPULSE_TEST_DATABASE_URL", DEFAULT_DATABASE_URL)
-
-
-def _with_database(url: str, name: str) -> str:
-    return url.rsplit("/", 1)[0] + "/" + name
-
-
-async def create_database(name: str) -> str:
-    conn = await asyncpg.connect(_admin_url())
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return _with_database(_admin_url(), name)
-
-
-async def drop_database(name: str) -> None:
-    conn = await asyncpg.connect(_admin_url())
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(scope="session")
@@ -103,9 +87,11 @@ def kafka_bootstrap(kafka: KafkaCluster) -> str:
 
 
 @pytest.fixture
-def topic_prefix() -> str:
-    """A prefix that gives each test its own topics (and consumer groups) on the shared broker."""
-    return f"t{uuid.uuid4().hex[:10]}."
+async def topic_prefix(kafka_bootstrap: str) -> AsyncIterator[str]:
+    """A prefix that gives each test its own topics (and consumer groups) on the shared broker; the
+    topics made under it, DLQs included, are deleted when the test ends."""
+    async with own_topics(kafka_bootstrap) as prefix:
+        yield prefix
 
 
 async def eventually(

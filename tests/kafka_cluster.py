@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploy.stack import REPO, VAR, access_from_file, wait_for_kafka
+from harness.kafka import as_access
 from libs.common.events import Event
 from libs.common.kafka import ensure_topics
 from libs.common.kafka_acls import USERS, all_acls, apply_acls
@@ -128,11 +129,6 @@ def _running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
-
-
-def as_access(kafka: KafkaAccess | str) -> KafkaAccess:
-    """Test harnesses take an access or, for the shared PLAINTEXT broker, just its address."""
-    return kafka if isinstance(kafka, KafkaAccess) else KafkaAccess(kafka)
 
 
 def settings_overrides(kafka: KafkaAccess | str) -> dict[str, str]:

@@ -17,6 +17,8 @@ from libs.common.kafka_security import KafkaAccess, SaslMechanism, SecurityProto
 ENV_PREFIX = "TEXTPULSE_"
 _DEFAULT_SECRET = "changethis"
 MIN_SECRET_KEY_LENGTH = 32
+# argon2 parameters of password hashes (services/api/auth.py): "cheap" is for test suites only.
+PasswordCost = Literal["standard", "cheap"]
 
 
 class Settings(BaseSettings):
@@ -63,6 +65,8 @@ class Settings(BaseSettings):
     sign_in_max_per_address: int = Field(default=10, ge=1, le=1_000_000)
     # Connections and requests in flight past this are answered 503 at once instead of queuing in memory.
     http_limit_concurrency: int = Field(default=256, ge=1, le=100_000)
+    # argon2's parameters for password hashes: "cheap" (its minimums) is for test suites, refused in production.
+    password_hash_cost: PasswordCost = "standard"
 
     # Upstream services; the stand-ins differ from the real ones only by these URLs.
     twilio_api_base_url: str = Field(default="https://api.twilio.com", pattern=r"^https?://")
@@ -109,6 +113,8 @@ class Settings(BaseSettings):
         if self.env == "production" and kafka.security_protocol == "SASL_PLAINTEXT" and kafka.sasl_mechanism == "PLAIN":
             raise ValueError("TEXTPULSE_KAFKA_SASL_MECHANISM=PLAIN over SASL_PLAINTEXT sends the password in clear; "
                              "use SASL_SSL in production")
+        if self.env == "production" and self.password_hash_cost != "standard":
+            raise ValueError("TEXTPULSE_PASSWORD_HASH_COST must be standard in production")
         if self.db_pool_min_size > self.db_pool_max_size:
             raise ValueError("TEXTPULSE_DB_POOL_MIN_SIZE must not exceed TEXTPULSE_DB_POOL_MAX_SIZE")
         return self

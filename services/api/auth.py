@@ -6,6 +6,8 @@
 
 Passwords are hashed with argon2id (argon2-cffi's defaults, RFC 9106's low-memory profile); a hash
 made with weaker parameters than today's is re-hashed at the next good sign-in (``Checked.rehash``).
+Test suites choose the cheapest parameters argon2 allows (``TEXTPULSE_PASSWORD_HASH_COST=cheap``, which
+production refuses; the API applies it with :func:`use_password_cost`).
 Session tokens and API keys are 32 random bytes, stored only as SHA-256 (see migration 0008).
 Hashing a password costs ~50 ms of CPU: the API runs :func:`hash_password` and :func:`check_password`
 on its own bounded pool (services/api/password_work.py), off the event loop.
@@ -16,12 +18,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from libs.common.settings import PasswordCost
 
 Role = Literal["admin", "staff"]
 ROLES: Final = ("admin", "staff")
@@ -45,9 +51,43 @@ SIGN_IN_WINDOW: Final = timedelta(minutes=15)
 API_KEY_PREFIX: Final = "tpk_"
 CSRF_HEADER: Final = "X-CSRF-Token"
 
-_HASHER: Final = PasswordHasher()
-# Verified when the address is unknown, so a wrong address takes as long as a wrong password.
-_DUMMY_HASH: Final = _HASHER.hash(secrets.token_hex(16))
+_HASHERS: Final[dict[PasswordCost, PasswordHasher]] = {
+    "standard": PasswordHasher(),
+    "cheap": PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),  # argon2's minimums: tests only
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Hashing:
+    hasher: PasswordHasher
+    # Verified when the address is unknown, so a wrong address takes as long as a wrong password.
+    dummy_hash: str
+
+
+def _hashing(cost: PasswordCost) -> _Hashing:
+    return _Hashing(_HASHERS[cost], _HASHERS[cost].hash(secrets.token_hex(16)))
+
+
+_current = _hashing("standard")
+
+
+def use_password_cost(cost: PasswordCost) -> None:
+    """Hash and check passwords at ``cost`` from now on, in this process (``Settings.password_hash_cost``)."""
+    global _current
+    if _current.hasher is not _HASHERS[cost]:
+        _current = _hashing(cost)
+
+
+@contextmanager
+def password_cost(cost: PasswordCost) -> Iterator[None]:
+    """Passwords at ``cost`` inside the block (a service's lifetime), at the cost before it afterwards."""
+    global _current
+    before = _current
+    use_password_cost(cost)
+    try:
+        yield
+    finally:
+        _current = before
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,18 +99,20 @@ class Checked:
 
 
 def hash_password(password: str) -> str:
-    return _HASHER.hash(password)
+    return _current.hasher.hash(password)
 
 
 def check_password(password_hash: str | None, password: str) -> Checked:
     """Compare ``password`` with ``password_hash`` (None: an unknown user, checked against a dummy)."""
+    hashing = _current
     try:
-        _HASHER.verify(password_hash or _DUMMY_HASH, password)
+        hashing.hasher.verify(password_hash or hashing.dummy_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return Checked(ok=False)
     if password_hash is None:
         return Checked(ok=False)
-    return Checked(ok=True, rehash=_HASHER.hash(password) if _HASHER.check_needs_rehash(password_hash) else None)
+    rehash = hashing.hasher.hash(password) if hashing.hasher.check_needs_rehash(password_hash) else None
+    return Checked(ok=True, rehash=rehash)
 
 
 def password_problem(password: str) -> str | None:

@@ -24,6 +24,7 @@ from libs.common.topics import CAMPAIGN_DUE, CONSENT
 from services.api import (
     access,
     audit,
+    auth,
     auth_db,
     dashboard_db,
     db,
@@ -77,11 +78,12 @@ ALL_QUERIES = (db.QUERIES, auth_db.QUERIES, dashboard_db.QUERIES, settings_db.QU
 @asynccontextmanager
 async def build(settings_: Settings) -> AsyncIterator[Service]:
     # The API writes events to the outbox (the opt-out service's relay publishes them), never to Kafka.
-    async with open_connections(settings_, [CAMPAIGN_DUE, CONSENT], publishes=False) as conn:
-        async with conn.pool.acquire() as check:
-            for queries in ALL_QUERIES:
-                await queries.check(check)
-        yield Service(app=create_app(conn.pool, settings_, conn.readiness_checks()))
+    with auth.password_cost(settings_.password_hash_cost):
+        async with open_connections(settings_, [CAMPAIGN_DUE, CONSENT], publishes=False) as conn:
+            async with conn.pool.acquire() as check:
+                for queries in ALL_QUERIES:
+                    await queries.check(check)
+            yield Service(app=create_app(conn.pool, settings_, conn.readiness_checks()))
 
 
 def create_app(pool: asyncpg.Pool, settings_: Settings, checks: Mapping[str, Check] | None = None) -> FastAPI:

@@ -28,6 +28,7 @@ from libs.common.logging import get_logger
 from libs.common.outages import is_outage
 from libs.common.polling import until_available
 from libs.common.topics import RECIPIENTS, SEND_RESULTS
+from services.dispatcher.clock import Clock
 from services.dispatcher.delivery import Attempt, Delivered
 from services.dispatcher.lanes import Item, SenderLane
 from services.dispatcher.pacing import SlidingWindow
@@ -66,9 +67,10 @@ class PartitionOffsets:
 class DispatchConsumer:
     def __init__(self, *, kafka: KafkaAccess, group_id: str, prefix: str, publisher: EventPublisher,
                  deliver: DeliverFor, setup_sender: SenderSetup, refresh_run: RefreshRun,
-                 check_events: CheckEvents, session_timeout_ms: int = 10_000,
+                 check_events: CheckEvents, clock: Clock, session_timeout_ms: int = 10_000,
                  max_buffered: int = 20_000) -> None:
         self._publisher = publisher
+        self._clock = clock
         self._deliver = deliver
         self._setup_sender = setup_sender
         self._refresh_run = refresh_run
@@ -115,7 +117,7 @@ class DispatchConsumer:
                     batches = await self._consumer.getmany(timeout_ms=200, max_records=2000)
                 except KafkaError as exc:
                     log.warning("consumer.fetch_failed", extra={"error": repr(exc)})
-                    await asyncio.sleep(1)
+                    await self._clock.sleep(1)
                     continue
                 await self._accept_batches(batches)
         finally:
@@ -127,7 +129,7 @@ class DispatchConsumer:
         if self.buffered >= self._max_buffered:
             self._consumer.pause(*assigned)
             while self.buffered >= self._max_buffered * 0.8 and not self._stopping.is_set():
-                await asyncio.sleep(0.05)
+                await self._clock.sleep(0.05)
         paused = self._consumer.paused()
         if paused:
             self._consumer.resume(*paused)
@@ -189,7 +191,7 @@ class DispatchConsumer:
                 return
             if window is None:
                 return  # stopping: the record is not finished, so it is read again
-            lane = SenderLane(event.sender, tp, window, self._deliver, self._finish)
+            lane = SenderLane(event.sender, tp, window, self._deliver, self._finish, clock=self._clock)
             self._lanes[event.sender] = lane
             lane.start()
         lane.add(Item(record, event))
@@ -229,14 +231,14 @@ class DispatchConsumer:
                 return
             except KafkaError as exc:
                 log.warning("send_result.publish_failed", extra={"error": repr(exc)})
-                await asyncio.sleep(1)
+                await self._clock.sleep(1)
 
     async def _dead_letter(self, record: ConsumerRecord, code: str, error: str) -> None:
         await dead_letter(self._publisher, record, code, error, group_id=self._group_id, stopping=self._stopping)
 
     async def _commit_every(self, interval: float) -> None:
         while True:
-            await asyncio.sleep(interval)
+            await self._clock.sleep(interval)
             await self._commit(list(self._offsets))
 
     async def _commit(self, partitions: list[TopicPartition]) -> None:

@@ -18,8 +18,6 @@ For each recipient event (redelivery is normal):
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +33,7 @@ from libs.common.outages import POSTGRES_RETRYABLE
 from libs.common.sender_caps import CapPolicy, is_capped, next_period_start
 from libs.common.twilio_errors import SendFailure
 from libs.common.twilio_sender import MessageSender
+from services.dispatcher.clock import Clock
 from services.dispatcher.db import LedgerEntry, LedgerState
 from services.dispatcher.ledger_writer import LedgerUnavailable
 from services.dispatcher.ports import LedgerStore
@@ -76,9 +75,10 @@ _LEDGER_OUTAGES: Final[tuple[type[BaseException], ...]] = (LedgerUnavailable, *P
 
 
 class Deliverer:
-    def __init__(self, store: LedgerStore, *, process_id: str, failure_threshold: float = 0.05,
+    def __init__(self, store: LedgerStore, *, process_id: str, clock: Clock, failure_threshold: float = 0.05,
                  failure_window: int = 200) -> None:
         self._store = store
+        self._clock = clock
         self._process_id = process_id
         self._failure_threshold = failure_threshold
         self._failure_window = failure_window
@@ -107,7 +107,7 @@ class Deliverer:
             code = exc.code if isinstance(exc, LedgerUnavailable) else "ledger_unavailable"
             log.warning("ledger.unavailable", extra={"run_id": str(event.run_id), "error": repr(exc)})
             raise HoldRecord(code, str(exc), delay_s=1.0, segments_used=event.segments,
-                             anchor=time.time()) from None
+                             anchor=self._clock.time()) from None
 
     async def _deliver_entry(self, event: Recipient, attempt: Attempt, twilio: MessageSender, run_state: str | None,
                              policy: CapPolicy | None, not_before: float) -> Delivered:
@@ -142,7 +142,7 @@ class Deliverer:
 
     async def _reserve_volume(self, conn: Connection, entry: LedgerEntry, policy: CapPolicy) -> Delivered | None:
         """Reserve the message's segments under the sender's caps; what to do when a cap is reached."""
-        event, now = entry.event, datetime.now(UTC)
+        event, now = entry.event, datetime.fromtimestamp(self._clock.time(), UTC)
         reached = await self._store.reserve_volume(conn, event.sender, event.segments, policy.limits(), now)
         if reached is None:
             return None
@@ -157,8 +157,8 @@ class Deliverer:
         event = entry.event
         # A loop, not one sleep: an event loop's timers may fire up to its clock's resolution early (a
         # millisecond with uvloop), and a 3-segment text sent 0.1 ms early is a fourth segment in a second.
-        while (wait := not_before - time.time()) > 0:
-            await asyncio.sleep(wait)
+        while (wait := not_before - self._clock.time()) > 0:
+            await self._clock.sleep(wait)
         try:
             accepted = await twilio.send(sender=event.sender, to=event.to, body=event.body,
                                          validity_period_s=event.validity_period_s)
@@ -178,7 +178,7 @@ class Deliverer:
             attempt.must_reconcile = True
             log.warning("send.uncertain", extra=fields | {"error": str(failure)})
             raise HoldRecord(failure.code, str(failure), delay_s=2.0, segments_used=event.segments,
-                             anchor=time.time())
+                             anchor=self._clock.time())
         if remedy == "pause_run":
             await self._store.pause_run(event.run_id, run_reasons.twilio_refused(code, str(failure),
                                                                                  sender=event.sender))
@@ -204,7 +204,7 @@ class Deliverer:
 
     async def _record_sent(self, entry: LedgerEntry, sid: str, segments: int, price: Decimal | None,
                            status: str) -> Delivered:
-        anchor = time.time()
+        anchor = self._clock.time()
         await self._store.record_sent(entry, sid, status, segments, price, anchor)
         result = self._result(entry.event, "sent", sid=sid, segments=segments)
         return Delivered(result, segments_used=segments if status != "adopted" else 0, anchor=anchor)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -18,6 +17,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 from libs.common.events import Recipient
 from libs.common.logging import get_logger
 from libs.common.outages import is_outage
+from services.dispatcher.clock import Clock
 from services.dispatcher.delivery import Attempt, Delivered, HoldRecord
 from services.dispatcher.pacing import LOOKAHEAD, Choice, SlidingWindow, choose
 
@@ -40,8 +40,9 @@ Finish = Callable[[Item, Delivered | None, BaseException | None], Awaitable[None
 
 class SenderLane:
     def __init__(self, sender: str, tp: TopicPartition, window: SlidingWindow, deliver: Deliver,
-                 finish: Finish) -> None:
+                 finish: Finish, *, clock: Clock) -> None:
         self.sender = sender
+        self._clock = clock
         self.tp = tp
         self._window = window
         self._deliver = deliver
@@ -76,18 +77,15 @@ class SenderLane:
 
     async def _run(self) -> None:
         while True:
-            now = time.time()
+            now = self._clock.time()
             eligible = [i for i in self._pending if i.not_before <= now]
             if not eligible:
                 self._wakeup.clear()
                 wait = min((i.not_before for i in self._pending), default=now + 3600) - now
-                try:
-                    await asyncio.wait_for(self._wakeup.wait(), timeout=max(wait, 0.001))
-                except TimeoutError:
-                    pass
+                await self._clock.wait(self._wakeup, max(wait, 0.001))
                 continue
             if now < self._hold_until:
-                await asyncio.sleep(self._hold_until - now)
+                await self._clock.sleep(self._hold_until - now)
                 continue
             if eligible[0] is not self._head:  # how long the oldest has been passed over, not queued
                 self._head, self._head_since = eligible[0], now
@@ -97,13 +95,13 @@ class SenderLane:
             if choice.index is None:
                 start_at = self._window.earliest_start(now, choice.wait_for)
                 if start_at - now > PREPARE_AHEAD_S:
-                    await asyncio.sleep(start_at - now - PREPARE_AHEAD_S)
+                    await self._clock.sleep(start_at - now - PREPARE_AHEAD_S)
                     continue
                 # The slot is near: pick for it now, so the ledger work is done before the slot opens and
                 # only the Twilio call stands between the slot and the message's acceptance.
                 choice = self._choose(sizes, start_at)
                 if choice.index is None:
-                    await asyncio.sleep(max(start_at - now, 0.001))
+                    await self._clock.sleep(max(start_at - now, 0.001))
                     continue
             item = eligible[choice.index]
             self._pending.remove(item)
@@ -113,7 +111,7 @@ class SenderLane:
     def _back_off(self) -> None:
         delay = min(self._backoff * random.uniform(0.5, 1.5), 30.0)
         self._backoff = min(self._backoff * 2, 30.0)
-        self._hold_until = time.time() + delay
+        self._hold_until = self._clock.time() + delay
 
     def _choose(self, sizes: list[int], at: float) -> Choice:
         return choose(sizes, self._window.room(at), empty=self._window.is_empty(at),
@@ -127,9 +125,9 @@ class SenderLane:
                 self._window.record(hold.anchor, hold.segments_used)
             delay = hold.delay_s * random.uniform(0.8, 1.2)
             if hold.code == "run_paused":
-                item.not_before = time.time() + delay
+                item.not_before = self._clock.time() + delay
             elif hold.code == "cap_reached":  # the sender waits for its next period (re-checked each minute)
-                self._hold_until = time.time() + hold.delay_s
+                self._hold_until = self._clock.time() + hold.delay_s
             else:  # Twilio is busy or unreachable for this sender: back off the whole lane, growing
                 self._back_off()
             self._pending.insert(0, item)

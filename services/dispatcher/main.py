@@ -20,6 +20,7 @@ from libs.common.secret_store import SecretStore
 from libs.common.settings import Settings
 from libs.common.topics import CONSENT, RECIPIENTS, SEND_RESULTS, group_id
 from services.dispatcher.accounts import TwilioAccounts
+from services.dispatcher.clock import SystemClock
 from services.dispatcher.consumer import DispatchConsumer
 from services.dispatcher.db import QUERIES, DispatchStore
 from services.dispatcher.delivery import Attempt, Delivered, Deliverer
@@ -44,7 +45,8 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
             await secrets.check(check_conn)
         accounts = TwilioAccounts(store, secrets, api_base_url=settings.twilio_api_base_url,
                                   timeout_s=settings.twilio_timeout_s, ttl_s=settings.credentials_ttl_s)
-        deliverer = Deliverer(store, process_id=process_id)
+        clock = SystemClock()
+        deliverer = Deliverer(store, process_id=process_id, clock=clock)
 
         verification: dict[str, str] = {}
 
@@ -71,7 +73,7 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
         consumer = DispatchConsumer(
             kafka=settings.kafka, group_id=group_id("dispatcher", settings.topic_prefix),
             prefix=settings.topic_prefix, publisher=conn.publisher, deliver=deliver, setup_sender=setup_sender,
-            refresh_run=store.refresh_run_counts, check_events=check_events,
+            refresh_run=store.refresh_run_counts, check_events=check_events, clock=clock,
             session_timeout_ms=settings.kafka_session_timeout_ms,
         )
         app = FastAPI(title=f"Textpulse {NAME}", docs_url=None, redoc_url=None)

@@ -19,14 +19,16 @@ import httpx
 import pytest
 from playwright.async_api import Page, expect
 
+from harness import factories
+from harness.credentials import seal_credentials
+from harness.dispatch import TwilioStandin
+from harness.processes import wait_http
 from standins.imis.app import create_app as create_imis
 from standins.imis.config import ImisConfig
 from standins.serving import ServerThread
 from tests.browser.conftest import serving_api
 from tests.browser.test_dashboard import screenshot, sign_in
-from tests.e2e.dispatch_harness import TwilioStandin, wait_http
 from tests.integration import api_harness
-from tests.sealed_credentials import seal_credentials
 
 SENDER = "+18885550100"
 MEMBERS_CSV = (
@@ -70,18 +72,11 @@ async def base_url(
 async def linked_org(pool: asyncpg.Pool, standin: TwilioStandin) -> tuple[uuid.UUID, str, uuid.UUID]:
     """An organisation on the stand-in's account, a staff user, and a draft campaign that uses a merge field."""
     org = await api_harness.make_org(pool, sender=SENDER)
-    cfg = standin.config
-    await pool.execute("DELETE FROM sms_accounts WHERE account_sid = $1", cfg.account_sid)
-    await pool.execute(
-        """INSERT INTO sms_accounts (org_id, account_sid, auth_token, api_key_sid, api_key_secret, webhook_base_url)
-           VALUES ($1, $2, $3, $4, $5, 'http://127.0.0.1:9')""",
-        org.id, cfg.account_sid, cfg.auth_token, cfg.api_key_sid, cfg.api_key_secret)
-    await seal_credentials(pool)
-    campaign_id = await pool.fetchval(
-        """INSERT INTO campaigns (org_id, name, body, audience, sender_id, state)
-           VALUES ($1, 'AGM', 'Hi {{first_name}}, the AGM is on Friday.', '{"kind": "iqa", "query": "$/Members"}',
-                   $2, 'draft') RETURNING id""",
-        org.id, org.sender_id)
+    await factories.make_standin_account(pool, org.id, standin.config)
+    campaign_id = await factories.make_campaign(pool, org.id, name="AGM",
+                                                body="Hi {{first_name}}, the AGM is on Friday.",
+                                                audience={"kind": "iqa", "query": "$/Members"},
+                                                sender_id=org.sender_id, state="draft")
     _, staff = await api_harness.make_user(pool, org.id, role="staff")
     return org.id, staff, campaign_id
 

@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 from playwright.async_api import Page, expect
 
+from harness.factories import PASSWORD
 from tests.browser.conftest import SCREENSHOTS
 from tests.integration import api_harness
 
@@ -42,7 +43,7 @@ async def org(db_pool: asyncpg.Pool) -> Org:
 async def sign_in(page: Page, email: str, then: str = "/") -> None:
     await page.goto(f"/sign-in?next={then}")
     await page.get_by_label("E-mail address").fill(email)
-    await page.get_by_label("Password").fill(api_harness.PASSWORD)
+    await page.get_by_label("Password").fill(PASSWORD)
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url(re.compile(re.escape(then) + r"$"))
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from harness.processes import Process
 from libs.common.twilio_facts import UNSUBSCRIBED_ERROR
 from tests.chaos.observe import USAGE_COUNTERS, Observed
 from tests.chaos.seeding import EXCLUDED, ChaosOrg
 from tests.chaos.stops import Stop
-from tests.e2e.dispatch_harness import Process
 
 FINAL_LEDGER_STATES = {"sent", "suppressed"}  # no member fails in this run: faults are all retryable
 

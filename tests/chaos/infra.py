@@ -21,8 +21,8 @@ from pathlib import Path
 import asyncpg
 
 from deploy.stack import REPO, VAR, wait_for_kafka
+from harness.private_postgres import PrivatePostgres
 from libs.common.kafka_security import KafkaAccess
-from tests.private_postgres import PrivatePostgres
 
 SHARED_PORTS = {55432, 19092, 19093}  # the shared stack's: refused here, whatever the environment says
 
@@ -44,7 +44,7 @@ class PrivateInfra:
                          TEXTPULSE_KAFKA_CONTROLLER_PORT=str(self.controller_port),
                          TEXTPULSE_KAFKA_LIBS=os.environ.get("TEXTPULSE_KAFKA_LIBS", str(VAR / "kafka" / "libs")))
 
-    # -- PostgreSQL (tests/private_postgres.py runs it) --------------------------------------------
+    # -- PostgreSQL (harness/private_postgres.py runs it) --------------------------------------------
 
     async def stop_postgres(self, mode: str) -> None:
         """``pg_ctl stop -m fast`` (sessions are ended, a clean shutdown) or ``-m immediate`` (a crash: the

@@ -9,8 +9,8 @@ from typing import Any
 
 import asyncpg
 
+from harness.dispatch import TwilioStandin
 from tests.chaos.seeding import ChaosOrg
-from tests.e2e.dispatch_harness import TwilioStandin
 
 USAGE_COUNTERS = ("messages", "segments", "delivered", "failed", "dropped", "opted_out_failures", "opt_outs")
 

@@ -13,8 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
+from harness.kafka import records_to_end
 from libs.common.events import DeadLetter
 from libs.common.topics import (
     ALL_TOPICS,
@@ -96,20 +97,8 @@ async def inject(producer: AIOKafkaProducer, prefix: str, recipes: Iterable[_Rec
 
 async def dead_letters(bootstrap: str, prefix: str) -> list[DeadLetter]:
     """Every letter in every ``<topic>.dlq`` of the manifest, read from the start to the current end."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(spec.dlq_name(prefix), p) for spec in ALL_TOPICS for p in range(DLQ_PARTITIONS)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        letters: list[DeadLetter] = []
-        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                letters += [DeadLetter.model_validate_json(record.value) for record in batch]
-        return letters
-    finally:
-        await consumer.stop()
+    records = await records_to_end(bootstrap, {spec.dlq_name(prefix): DLQ_PARTITIONS for spec in ALL_TOPICS})
+    return [DeadLetter.model_validate_json(record.value) for record in records]
 
 
 def dlq_problems(poisons: list[Poison], letters: list[DeadLetter]) -> list[str]:

@@ -19,9 +19,10 @@ from pathlib import Path
 import asyncpg
 from asyncpg.transaction import Transaction
 
+from harness.dispatch import TwilioStandin, start_dispatcher
+from harness.processes import Process, free_port, wait_http
 from libs.common.db import Connection
 from tests.conftest import eventually
-from tests.e2e.dispatch_harness import Process, TwilioStandin, free_port, start_dispatcher, wait_http
 
 DISPATCHERS = 3
 

@@ -15,15 +15,15 @@ import json
 import random
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from harness import factories
 from libs.common.db import Connection
 from libs.common.events import CampaignDue
 from libs.common.phone import Normalised, normalise
 from standins.twilio.config import TwilioConfig
-from tests.sealed_credentials import seal_credentials
 
 SENDERS = ("+18885550130", "+18885550131", "+18885550132", "+18885550133")
 # Segments per second per sender, in senders.segments_per_second and at the stand-in. Twilio's toll-free
@@ -100,16 +100,8 @@ async def seed_org(pool: asyncpg.Pool, twilio: TwilioConfig, webhook_base_url: s
     """
     numbers = phone_numbers(len(senders) * (per_sender + 1), rng)
     async with pool.acquire() as conn, conn.transaction():
-        # One organisation per Twilio account: earlier tests' organisations give the stand-in's account up.
-        await conn.execute("DELETE FROM sms_accounts WHERE account_sid = $1", twilio.account_sid)
-        org_id = await conn.fetchval("INSERT INTO organisations (slug, name) VALUES ($1, 'Chaos') RETURNING id",
-                                     f"chaos-{uuid.uuid4().hex[:8]}")
-        await conn.execute(
-            """INSERT INTO sms_accounts (org_id, account_sid, auth_token, api_key_sid, api_key_secret, webhook_base_url)
-               VALUES ($1, $2, $3, $4, $5, $6)""",
-            org_id, twilio.account_sid, twilio.auth_token, twilio.api_key_sid, twilio.api_key_secret,
-            webhook_base_url)
-        await seal_credentials(conn)
+        org_id = await factories.make_org(conn, slug=factories.new_slug("chaos"), name="Chaos")
+        await factories.make_standin_account(conn, org_id, twilio, webhook_base_url=webhook_base_url)
         org = ChaosOrg(org_id, [])
         for index, sender in enumerate(senders):
             mine = numbers[index * (per_sender + 1):(index + 1) * (per_sender + 1)]
@@ -122,9 +114,7 @@ async def seed_org(pool: asyncpg.Pool, twilio: TwilioConfig, webhook_base_url: s
 
 async def _seed_campaign(conn: Connection, org: ChaosOrg, index: int, sender: str, numbers: list[str],
                          member_ids: list[str], rate: int, start_in_s: float, rng: random.Random) -> ChaosCampaign:
-    sender_id = await conn.fetchval(
-        "INSERT INTO senders (org_id, address, segments_per_second) VALUES ($1, $2, $3) RETURNING id",
-        org.org_id, sender, rate)
+    sender_id = await factories.make_sender(conn, org.org_id, sender, segments_per_second=rate)
     list_id = await conn.fetchval("INSERT INTO member_lists (org_id, name) VALUES ($1, $2) RETURNING id",
                                   org.org_id, f"Chapter {index}")
     base = 100_000 * (index + 1)
@@ -143,12 +133,9 @@ async def _seed_campaign(conn: Connection, org: ChaosOrg, index: int, sender: st
     await conn.execute("INSERT INTO suppressions (org_id, phone, scope, source) VALUES ($1, $2, '', 'import')",
                        org.org_id, suppressed)
     org.never_texted.add(suppressed)
-    campaign_id = await conn.fetchval(
-        """INSERT INTO campaigns (org_id, name, body, audience, sender_id, state)
-           VALUES ($1, $2, $3, $4::jsonb, $5, 'sending') RETURNING id""",
-        org.org_id, f"Renewals {index}", BODY, json.dumps({"kind": "list", "list_id": str(list_id)}), sender_id)
-    run_id = await conn.fetchval(
-        """INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at)
-           VALUES ($1, $2, now() + make_interval(secs => $3)) RETURNING id""",
-        org.org_id, campaign_id, start_in_s)
+    campaign_id = await factories.make_campaign(conn, org.org_id, name=f"Renewals {index}", body=BODY,
+                                                audience={"kind": "list", "list_id": str(list_id)},
+                                                sender_id=sender_id, state="sending")
+    run_id = await factories.make_run(conn, org.org_id, campaign_id,
+                                      occurrence_at=datetime.now(UTC) + timedelta(seconds=start_in_s))
     return ChaosCampaign(sender, campaign_id, run_id, members)

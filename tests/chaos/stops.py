@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from harness.dispatch import TwilioStandin
 from libs.common.outages import is_outage
 from tests.chaos.seeding import ChaosCampaign, ChaosOrg, Member
-from tests.e2e.dispatch_harness import TwilioStandin
 
 
 @dataclass

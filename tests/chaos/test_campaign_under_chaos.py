@@ -33,6 +33,9 @@ import asyncpg
 import httpx
 import pytest
 
+from harness.dispatch import CONTROL_TIMEOUT, TwilioStandin, dispatcher_env
+from harness.kafka import running_publisher
+from harness.processes import free_port
 from libs.common.kafka import ensure_topics
 from libs.common.kafka_security import KafkaAccess
 from libs.common.topics import ALL_TOPICS, CAMPAIGN_DUE
@@ -44,8 +47,6 @@ from tests.chaos.processes import ChaosStack, kill_audience_mid_publish
 from tests.chaos.seeding import PER_SENDER, RATE, SENDERS, ChaosOrg, seed_org
 from tests.chaos.stops import Stop, pick_stops, reply_stop
 from tests.conftest import eventually
-from tests.e2e.dispatch_harness import CONTROL_TIMEOUT, TwilioStandin, dispatcher_env, free_port
-from tests.kafka_helpers import running_publisher
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -30,6 +30,9 @@ import asyncpg
 import httpx
 import pytest
 
+from harness.credentials import seal_credentials
+from harness.dispatch import CONTROL_TIMEOUT, TwilioStandin, dispatcher_env
+from harness.processes import free_port
 from libs.common.db import create_pool
 from libs.common.kafka import ensure_topics
 from libs.common.kafka_security import KafkaAccess
@@ -46,8 +49,6 @@ from tests.chaos.processes import ChaosStack
 from tests.chaos.seeding import ChaosCampaign, ChaosOrg, Member, seed_org
 from tests.chaos.stops import Stop, pick_stops, reply_stop
 from tests.conftest import eventually
-from tests.e2e.dispatch_harness import CONTROL_TIMEOUT, TwilioStandin, dispatcher_env, free_port
-from tests.sealed_credentials import seal_credentials
 
 pytestmark = pytest.mark.timeout(420)  # the first test also starts the private infrastructure and the stack
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -36,26 +35,19 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from deploy.stack import REPO
+from harness import factories
+from harness.kafka import records_to_end, running_publisher
+from harness.processes import free_port
 from libs.common.events import CampaignDue
-from libs.common.kafka_security import client_kwargs
 from libs.common.topics import CAMPAIGN_DUE, RECIPIENTS
 from tests.conftest import eventually
 from tests.kafka_cluster import KafkaCluster
-from tests.kafka_helpers import running_publisher
-from tests.sealed_credentials import seal_credentials
 
 pytestmark = pytest.mark.timeout(90)
 
 BODY = "Hi {{first_name|there}}, renewals open today. Reply STOP to opt out."
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _answers(port: int) -> bool:
@@ -85,43 +77,25 @@ def process(args: list[str], env: dict[str, str], log: Path, port: int) -> Itera
 
 async def recipient_ids(kafka: KafkaCluster, topic: str, run_id: uuid.UUID) -> Counter[str]:
     """How many events each recipient id of the run has on ``topic``, up to its end offsets."""
-    consumer = AIOKafkaConsumer(**client_kwargs(kafka.admin), enable_auto_commit=False, fetch_max_wait_ms=50)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in range(RECIPIENTS.partitions)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        counts: Counter[str] = Counter()
-        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-            for batch in (await consumer.getmany(timeout_ms=200, max_records=10_000)).values():
-                for record in batch:
-                    event = json.loads(record.value)
-                    if event["run_id"] == str(run_id):
-                        counts[event["recipient_id"]] += 1
-        return counts
-    finally:
-        await consumer.stop()
+    counts: Counter[str] = Counter()
+    for record in await records_to_end(kafka.admin, {topic: RECIPIENTS.partitions}):
+        event = json.loads(record.value)
+        if event["run_id"] == str(run_id):
+            counts[event["recipient_id"]] += 1
+    return counts
 
 
 async def seed_run(pool: asyncpg.Pool, imis_url: str) -> CampaignDue:
     async with pool.acquire() as conn, conn.transaction():
-        org_id = await conn.fetchval("INSERT INTO organisations (slug, name) VALUES ($1, 'Crash test') RETURNING id",
-                                     f"ac-{uuid.uuid4().hex[:12]}")
-        await conn.execute("INSERT INTO sms_accounts (org_id, account_sid, auth_token, webhook_base_url) "
-                           "VALUES ($1, $2, 'x', 'https://t.example')", org_id, "AC" + uuid.uuid4().hex)
-        await conn.execute("INSERT INTO senders (org_id, address, verification, is_default) "
-                           "VALUES ($1, $2, 'verified', true)", org_id, f"+1888{uuid.uuid4().int % 10**7:07d}")
-        await conn.execute("INSERT INTO imis_accounts (org_id, base_url, username, password) "
-                           "VALUES ($1, $2, 'SMS_INTEGRATION', 'standin-password')", org_id, imis_url)
-        await seal_credentials(conn)
-        campaign_id = await conn.fetchval(
-            "INSERT INTO campaigns (org_id, name, body, audience, segment_limit, state) "
-            "VALUES ($1, 'Renewals', $2, $3::jsonb, 1000000, 'sending') RETURNING id",
-            org_id, BODY, json.dumps({"kind": "iqa", "query": "$/Textpulse/SMS Audience"}))
+        org_id = await factories.make_org(conn, slug=factories.new_slug("ac"), name="Crash test")
+        await factories.make_sms_account(conn, org_id, auth_token="x", webhook_base_url="https://t.example")
+        await factories.make_sender(conn, org_id, verification="verified", is_default=True)
+        await factories.make_imis_account(conn, org_id, base_url=imis_url)
+        campaign_id = await factories.make_campaign(
+            conn, org_id, body=BODY, audience={"kind": "iqa", "query": "$/Textpulse/SMS Audience"},
+            segment_limit=1000000, state="sending")
         when = datetime.now(UTC)
-        run_id = await conn.fetchval("INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at) "
-                                     "VALUES ($1, $2, $3) RETURNING id", org_id, campaign_id, when)
+        run_id = await factories.make_run(conn, org_id, campaign_id, occurrence_at=when)
     return CampaignDue(org_id=org_id, campaign_id=campaign_id, run_id=run_id, scheduled_for=when)
 
 
@@ -130,7 +104,7 @@ async def test_kill_9_mid_publish_then_restart_publishes_each_recipient_once(
 ) -> None:
     await kafka.prepare([CAMPAIGN_DUE, RECIPIENTS], prefix=topic_prefix)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEXTPULSE_", "IMIS_STANDIN_"))}
-    imis_port = _free_port()
+    imis_port = free_port()
     imis_url = f"http://127.0.0.1:{imis_port}"
     env |= kafka.service_env("audience") | {"TEXTPULSE_DATABASE_URL": database_url,
             "TEXTPULSE_TOPIC_PREFIX": topic_prefix, "TEXTPULSE_ENV": "test", "TEXTPULSE_LOG_FORMAT": "text",
@@ -146,7 +120,7 @@ async def test_kill_9_mid_publish_then_restart_publishes_each_recipient_once(
         run = event.run_id
         holder = await asyncpg.connect(database_url)
         try:
-            port = _free_port()
+            port = free_port()
             with process(audience, env, log, port) as first:
                 await eventually(lambda: _answers(port), timeout=30)
                 async with running_publisher(kafka.user("scheduler"), topic_prefix) as (publisher, _):
@@ -171,7 +145,7 @@ async def test_kill_9_mid_publish_then_restart_publishes_each_recipient_once(
                 await db_pool.execute("SELECT pg_terminate_backend($1)", stuck)  # its checkpoint write is lost
                 await block.rollback()
 
-            with process(audience, env, log, _free_port()):
+            with process(audience, env, log, free_port()):
                 # The restarted consumer gets campaign-due again (its offset was never committed).
                 await eventually(lambda: db_pool.fetchval(
                     """SELECT r.published_through >= max(s.position) FROM campaign_runs r
@@ -211,7 +185,7 @@ async def test_kill_9_mid_read_leaves_nothing_and_the_restart_publishes_each_rec
 ) -> None:
     await kafka.prepare([CAMPAIGN_DUE, RECIPIENTS], prefix=topic_prefix)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEXTPULSE_", "IMIS_STANDIN_"))}
-    imis_port = _free_port()
+    imis_port = free_port()
     imis_url = f"http://127.0.0.1:{imis_port}"
     env |= kafka.service_env("audience") | {"TEXTPULSE_DATABASE_URL": database_url,
             "TEXTPULSE_TOPIC_PREFIX": topic_prefix, "TEXTPULSE_ENV": "test", "TEXTPULSE_LOG_FORMAT": "text",
@@ -228,7 +202,7 @@ async def test_kill_9_mid_read_leaves_nothing_and_the_restart_publishes_each_rec
                                               "share": 1.0})
         event = await seed_run(db_pool, imis_url)
         run = event.run_id
-        port = _free_port()
+        port = free_port()
         with process(["services.audience"], env, log, port) as first:
             await eventually(lambda: _answers(port), timeout=30)
             async with running_publisher(kafka.user("scheduler"), topic_prefix) as (publisher, _):
@@ -242,7 +216,7 @@ async def test_kill_9_mid_read_leaves_nothing_and_the_restart_publishes_each_rec
         assert await recipient_ids(kafka, topic, run) == Counter()
 
         _control(imis_url, "DELETE", "faults")
-        with process(["services.audience"], env, log, _free_port()):
+        with process(["services.audience"], env, log, free_port()):
             await eventually(lambda: db_pool.fetchval(
                 """SELECT r.published_through >= max(s.position) FROM campaign_runs r
                    JOIN run_recipients s ON s.run_id = r.id AND s.status = 'queued'

@@ -15,20 +15,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from harness.dispatch import SeededRun, TwilioStandin, dispatcher_env, publish_recipients, seed_run, start_dispatcher
+from harness.kafka import running_publisher
+from harness.processes import Process, wait_http
 from libs.common.topics import ALL_TOPICS
 from tests.conftest import eventually
-from tests.e2e.dispatch_harness import (
-    Process,
-    SeededRun,
-    TwilioStandin,
-    dispatcher_env,
-    publish_recipients,
-    seed_run,
-    start_dispatcher,
-    wait_http,
-)
 from tests.kafka_cluster import KafkaCluster
-from tests.kafka_helpers import running_publisher
 
 SENDERS = ["+18885550110", "+18885550111", "+18885550112", "+18885550113"]
 # Waits are deadlines for a loaded 2-core machine, not speed targets: a run with Twilio faults backs its

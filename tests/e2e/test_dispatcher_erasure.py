@@ -9,21 +9,15 @@ from pathlib import Path
 
 import asyncpg
 
+from harness.credentials import TEST_SECRETS
+from harness.dispatch import TwilioStandin, dispatcher_env, publish_recipients, seed_run, start_dispatcher
+from harness.kafka import read_topic, running_publisher
+from harness.processes import wait_http
 from libs.common.kafka import ensure_topics
 from libs.common.kafka_security import KafkaAccess
 from libs.common.topics import ALL_TOPICS, RECIPIENTS
 from services.api import erasure
 from tests.conftest import eventually
-from tests.e2e.dispatch_harness import (
-    TwilioStandin,
-    dispatcher_env,
-    publish_recipients,
-    seed_run,
-    start_dispatcher,
-    wait_http,
-)
-from tests.kafka_helpers import read_topic, running_publisher
-from tests.sealed_credentials import TEST_SECRETS
 
 SENDER = "+18885550150"
 

@@ -17,40 +17,33 @@ from pathlib import Path
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from libs.common.events import Recipient
-from libs.common.kafka_security import client_kwargs
-from libs.common.topics import ALL_TOPICS, RECIPIENTS
-from tests.conftest import eventually
-from tests.e2e.dispatch_harness import (
+from harness import factories
+from harness.dispatch import (
     TwilioStandin,
     dispatcher_env,
     publish_recipients,
     seed_run,
     start_dispatcher,
     store_snapshot,
-    wait_http,
 )
+from harness.kafka import read_topic, running_publisher
+from harness.processes import wait_http
+from libs.common.events import Recipient
+from libs.common.kafka_security import client_kwargs
+from libs.common.topics import ALL_TOPICS, RECIPIENTS
+from tests.conftest import eventually
 from tests.kafka_cluster import KafkaCluster
-from tests.kafka_helpers import read_topic, running_publisher
 
 SENDER, OTHER_SENDER, VICTIM_SENDER = "+18885550140", "+18885550141", "+18885550142"
 
 
 async def seed_victim(pool: asyncpg.Pool) -> Recipient:
     """Another organisation, with a Twilio account of its own and a run being sent; one of its recipients."""
-    async with pool.acquire() as conn:
-        org_id = await conn.fetchval("INSERT INTO organisations (slug, name) VALUES ($1, 'Victim') RETURNING id",
-                                     f"victim-{uuid.uuid4().hex[:8]}")
-        await conn.execute(
-            """INSERT INTO sms_accounts (org_id, account_sid, auth_token, webhook_base_url)
-               VALUES ($1, $2, 'victim-token', 'http://127.0.0.1:9')""", org_id, "AC" + uuid.uuid4().hex)
-        await conn.execute("INSERT INTO senders (org_id, address) VALUES ($1, $2)", org_id, VICTIM_SENDER)
-        campaign_id = await conn.fetchval(
-            "INSERT INTO campaigns (org_id, name, body, state) VALUES ($1, 'Victim', 'x', 'sending') RETURNING id",
-            org_id)
-        run_id = await conn.fetchval(
-            """INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at, state, targeted)
-               VALUES ($1, $2, now(), 'sending', 1) RETURNING id""", org_id, campaign_id)
+    org_id = await factories.make_org(pool, slug=factories.new_slug("victim"), name="Victim")
+    await factories.make_sms_account(pool, org_id, auth_token="victim-token", webhook_base_url="http://127.0.0.1:9")
+    await factories.make_sender(pool, org_id, VICTIM_SENDER)
+    campaign_id = await factories.make_campaign(pool, org_id, name="Victim", body="x", state="sending")
+    run_id = await factories.make_run(pool, org_id, campaign_id, state="sending", targeted=1)
     member = Recipient(org_id=org_id, campaign_id=campaign_id, run_id=run_id, recipient_id=uuid.uuid4(),
                        sender=VICTIM_SENDER, to="+14155559001", body="Victim's text", segments=1)
     await store_snapshot(pool, [member])

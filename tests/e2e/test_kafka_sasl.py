@@ -22,15 +22,16 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
 from pydantic import SecretStr
 
+from harness.dispatch import TwilioStandin, dispatcher_env
+from harness.kafka import running_publisher
+from harness.processes import free_port
 from libs.common.kafka_security import KafkaAccess, client_kwargs
 from libs.common.topics import ALL_TOPICS, CAMPAIGN_DUE, CONSENT, RECIPIENTS, group_id
 from standins.twilio.config import default_config
 from tests.chaos.processes import ChaosStack
 from tests.chaos.seeding import RATE, SENDERS, seed_org
 from tests.conftest import eventually
-from tests.e2e.dispatch_harness import TwilioStandin, dispatcher_env, free_port
 from tests.kafka_cluster import KafkaCluster
-from tests.kafka_helpers import running_publisher
 
 pytestmark = pytest.mark.timeout(600)  # the first test of a session waits for the private broker to start
 

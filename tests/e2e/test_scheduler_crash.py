@@ -11,31 +11,24 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from deploy.stack import REPO
+from harness import factories
+from harness.kafka import records_to_end
+from harness.processes import free_port
 from libs.common.db import Connection
-from libs.common.kafka_security import client_kwargs
 from libs.common.topics import CAMPAIGN_DUE
 from tests.conftest import eventually
 from tests.kafka_cluster import KafkaCluster
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -57,7 +50,7 @@ class SchedulerProcess(subprocess.Popen[bytes]):
 
 @contextmanager
 def scheduler_process(env: dict[str, str], log: Path) -> Iterator[SchedulerProcess]:
-    port = _free_port()
+    port = free_port()
     with log.open("ab") as out:
         process = SchedulerProcess([sys.executable, "-m", "services.scheduler"], cwd=REPO, stdout=out, stderr=out,
                                    env=env | {"TEXTPULSE_HTTP_PORT": str(port)})
@@ -83,20 +76,7 @@ async def holder(database_url: str) -> AsyncIterator[Connection]:
 
 async def read_events(kafka: KafkaCluster, topic: str) -> list[dict]:
     """Every event on ``topic`` up to its end offsets."""
-    consumer = AIOKafkaConsumer(**client_kwargs(kafka.admin), enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in range(CAMPAIGN_DUE.partitions)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        events: list[dict] = []
-        while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                events += [json.loads(r.value) for r in batch]
-    finally:
-        await consumer.stop()
-    return events
+    return [json.loads(r.value) for r in await records_to_end(kafka.admin, {topic: CAMPAIGN_DUE.partitions})]
 
 
 async def test_kill_9_between_claim_and_publish_yields_exactly_one_event(
@@ -104,11 +84,8 @@ async def test_kill_9_between_claim_and_publish_yields_exactly_one_event(
     scheduler_env: dict[str, str], tmp_path: Path,
 ) -> None:
     await db_pool.execute("DELETE FROM campaigns")  # the scheduler takes any organisation's due runs
-    slug = f"crash-{uuid.uuid4().hex[:8]}"
-    org = await db_pool.fetchval("INSERT INTO organisations (slug, name) VALUES ($1, 'Crash test') RETURNING id", slug)
-    campaign = await db_pool.fetchval(
-        "INSERT INTO campaigns (org_id, name, body, state) VALUES ($1, 'Gala', 'Tonight!', 'scheduled') RETURNING id",
-        org)
+    org = await factories.make_org(db_pool, slug=factories.new_slug("crash"), name="Crash test")
+    campaign = await factories.make_campaign(db_pool, org, name="Gala", body="Tonight!", state="scheduled")
     log = tmp_path / "scheduler.log"
 
     with scheduler_process(scheduler_env, log) as first:
@@ -118,9 +95,7 @@ async def test_kill_9_between_claim_and_publish_yields_exactly_one_event(
         await block.start()
         try:
             await holder.execute("LOCK TABLE campaign_audit IN SHARE MODE")  # SELECTs pass, INSERTs wait
-            run = await db_pool.fetchval(
-                "INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at) VALUES ($1, $2, now()) RETURNING id",
-                org, campaign)
+            run = await factories.make_run(db_pool, org, campaign)
             # Claimed (a transaction that holds row locks has an xid) and stuck before the publish.
             await eventually(lambda: db_pool.fetchval(
                 """SELECT count(*) = 1 FROM pg_stat_activity WHERE datname = current_database()

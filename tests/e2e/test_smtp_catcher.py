@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -20,6 +19,7 @@ import httpx
 import pytest
 
 from deploy.stack import REPO
+from harness.processes import free_port
 from libs.common.alerts import AlertKind, raise_alert
 from services.usage.mailer import AlertMailer, MailerTuning, SmtpConfig
 from tests.conftest import eventually
@@ -28,12 +28,6 @@ from tests.integration.usage_harness import seed_org, seed_run
 from tests.kafka_cluster import KafkaCluster
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Catcher:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -15,46 +14,23 @@ from pathlib import Path
 import pytest
 
 from deploy.stack import REPO, VAR
+from harness.processes import free_port, free_port_base
 from tests.kafka_cluster import KafkaCluster, sasl_requested
 
 SERVICES = ["api", "optout", "scheduler", "audience", "usage", "dispatcher"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _free_port_base() -> int:
-    """A base B such that B..B+99 are all free (the stack uses B, B+1..B+12, B+80, B+81)."""
-    for base in range(20000, 30000, 100):
-        try:
-            socks = []
-            for offset in range(100):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", base + offset))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port range")
 
 
 @pytest.fixture(scope="module")
 def stack_env() -> Iterator[dict[str, str]]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("TEXTPULSE_") and "KAFKA_BOOTSTRAP_SERVERS" not in k}
-    kafka_port = _free_port()
+    kafka_port = free_port()
     env.update(
         TEXTPULSE_VAR_DIR=str(VAR / f"e2e-{uuid.uuid4().hex[:8]}"),
-        TEXTPULSE_PG_PORT=str(_free_port()),
+        TEXTPULSE_PG_PORT=str(free_port()),
         TEXTPULSE_KAFKA_PORT=str(kafka_port),
         TEXTPULSE_KAFKA_LIBS=str(VAR / "kafka" / "libs"),
-        TEXTPULSE_PORT_BASE=str(_free_port_base()),
+        TEXTPULSE_PORT_BASE=str(free_port_base()),
     )
     if sasl_requested():  # the stack then runs its broker with TLS, SCRAM users and ACLs, as a user would
         env["TEXTPULSE_KAFKA_SECURITY_PROTOCOL"] = "SASL_SSL"
@@ -115,7 +91,7 @@ def test_a_service_with_a_bad_setting_stops_at_start_naming_the_variable() -> No
 
 def test_a_service_whose_topics_are_missing_stops_at_start(kafka: KafkaCluster, database_url: str) -> None:
     env = dict(os.environ, **kafka.service_env("dispatcher"), TEXTPULSE_DATABASE_URL=database_url,
-               TEXTPULSE_TOPIC_PREFIX="never-created.", TEXTPULSE_HTTP_PORT=str(_free_port()))
+               TEXTPULSE_TOPIC_PREFIX="never-created.", TEXTPULSE_HTTP_PORT=str(free_port()))
     result = subprocess.run([sys.executable, "-m", "services.dispatcher"], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2

@@ -14,12 +14,13 @@ import asyncpg
 import httpx
 import pytest
 
+from harness.credentials import TEST_SECRETS
+from harness.dispatch import TwilioStandin, seed_run
+from harness.processes import Process, free_port, wait_http
 from libs.common.topics import ALL_TOPICS
 from services.api import settings_db
 from tests.conftest import eventually
-from tests.e2e.dispatch_harness import Process, TwilioStandin, free_port, seed_run, wait_http
 from tests.kafka_cluster import KafkaCluster
-from tests.sealed_credentials import TEST_SECRETS
 
 SENDER = "+18885550130"
 

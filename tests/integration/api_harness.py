@@ -1,16 +1,14 @@
 """Shared by the API's tests: the real app on the test database, and organisations whose callers are
 signed in (a session cookie with its CSRF token) or hold an API key.
 
-Users are created straight in the database with one password hash made once per process (argon2
-costs ~50 ms a hash); sessions are started with the same function sign-in uses.
+Organisations and users are made by ``harness.factories`` (one password hash per process: argon2 costs
+~50 ms a hash); sessions are started with the same function sign-in uses.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -22,44 +20,36 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from harness import factories
+from harness.kafka import as_access, own_topics
+from harness.processes import free_port
 from libs.common.kafka import ensure_topics
 from libs.common.kafka_security import KafkaAccess
 from libs.common.settings import Settings, load_settings
 from libs.common.topics import CAMPAIGN_DUE, CONSENT
 from services.api import auth, auth_db
 from services.api.main import build
-from tests.kafka_cluster import as_access, settings_overrides
-from tests.sealed_credentials import seal_credentials
+from tests.kafka_cluster import settings_overrides
 
-PASSWORD = "correct horse battery staple"
 PROBLEM = "application/problem+json"
-
-
-@functools.cache
-def password_hash() -> str:
-    return auth.hash_password(PASSWORD)
 
 
 def api_settings(database_url: str, kafka_bootstrap: KafkaAccess | str, prefix: str, **overrides: Any) -> Settings:
     # Every test signs in from 127.0.0.1 into one database a session: the per-address limit has tests of its own.
+    # Production refuses the suite's cheap password hashing: an app built as production hashes as production does.
+    defaults = {"env": "test", "sign_in_max_per_address": 10_000} | (
+        {"password_hash_cost": "standard"} if overrides.get("env") == "production" else {})
     return load_settings(database_url=database_url, **settings_overrides(kafka_bootstrap), topic_prefix=prefix,
-                         db_pool_min_size=1, db_pool_max_size=5,
-                         **({"env": "test", "sign_in_max_per_address": 10_000} | overrides))
+                         db_pool_min_size=1, db_pool_max_size=5, **(defaults | overrides))
 
 
 @asynccontextmanager
 async def api_app(database_url: str, kafka_bootstrap: KafkaAccess | str, **overrides: Any) -> AsyncIterator[FastAPI]:
     """The API app as ``services.api.main.build`` makes it, on the test database and its own topics."""
-    prefix = f"t{uuid.uuid4().hex[:10]}."
-    await ensure_topics(as_access(kafka_bootstrap), [CAMPAIGN_DUE, CONSENT], prefix=prefix)
-    async with build(api_settings(database_url, kafka_bootstrap, prefix, **overrides)) as service:
-        yield service.app
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    async with own_topics(kafka_bootstrap) as prefix:
+        await ensure_topics(as_access(kafka_bootstrap), [CAMPAIGN_DUE, CONSENT], prefix=prefix)
+        async with build(api_settings(database_url, kafka_bootstrap, prefix, **overrides)) as service:
+            yield service.app
 
 
 class _Server(uvicorn.Server):
@@ -73,21 +63,21 @@ class _Server(uvicorn.Server):
 @asynccontextmanager
 async def serving_api(database_url: str, kafka_bootstrap: KafkaAccess | str, **overrides: Any) -> AsyncIterator[str]:
     """The API as ``services.api.main.build`` makes it, served by uvicorn on a free port; yields its URL."""
-    prefix = f"t{uuid.uuid4().hex[:10]}."
-    await ensure_topics(as_access(kafka_bootstrap), [CAMPAIGN_DUE, CONSENT], prefix=prefix)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    settings = api_settings(database_url, kafka_bootstrap, prefix, public_base_url=url, http_port=port, **overrides)
-    async with build(settings) as service:
-        server = _Server(uvicorn.Config(service.app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.02)
-        yield url
-        server.should_exit = True
-        await task
+    async with own_topics(kafka_bootstrap) as prefix:
+        await ensure_topics(as_access(kafka_bootstrap), [CAMPAIGN_DUE, CONSENT], prefix=prefix)
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        settings = api_settings(database_url, kafka_bootstrap, prefix, public_base_url=url, http_port=port, **overrides)
+        async with build(settings) as service:
+            server = _Server(uvicorn.Config(service.app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
+            task = asyncio.create_task(server.serve())
+            while not server.started:
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.02)
+            yield url
+            server.should_exit = True
+            await task
 
 
 def client_for(app: FastAPI, *, keep_cookies: bool = False) -> httpx.AsyncClient:
@@ -136,28 +126,16 @@ async def make_org(
     pool: asyncpg.Pool, *, prefix: str = "+1", time_zone: str = "America/New_York", max_segments: int | None = None,
     sender: str = "+18885550100",
 ) -> Org:
-    slug = f"org-{uuid.uuid4().hex[:12]}"
-    org_id = await pool.fetchval(
-        """INSERT INTO organisations (slug, name, time_zone, default_country_prefix)
-           VALUES ($1, $2, $3, $4) RETURNING id""", slug, f"Org {slug[-6:]}", time_zone, prefix)
-    sender_id = await pool.fetchval(
-        "INSERT INTO senders (org_id, address, is_default) VALUES ($1, $2, true) RETURNING id", org_id, sender)
+    slug = factories.new_slug()
+    org_id = await factories.make_org(pool, slug=slug, name=f"Org {slug[-6:]}", time_zone=time_zone,
+                                      default_country_prefix=prefix)
+    sender_id = await factories.make_sender(pool, org_id, sender, is_default=True)
     if max_segments is not None:
-        await pool.execute(
-            """INSERT INTO sms_accounts (org_id, account_sid, auth_token, webhook_base_url, max_segments)
-               VALUES ($1, 'AC' || md5(random()::text), 'token', 'https://hooks.example.org', $2)""",
-            org_id, max_segments)
-        await seal_credentials(pool)
+        await factories.make_sms_account(pool, org_id, max_segments=max_segments)
     return Org(org_id, sender_id, slug)
 
 
-async def make_user(pool: asyncpg.Pool, org_id: uuid.UUID, *, role: str = "staff", email: str | None = None,
-                    name: str = "") -> tuple[uuid.UUID, str]:
-    email = email or f"{role}-{uuid.uuid4().hex[:10]}@example.org"
-    user_id = await pool.fetchval(
-        "INSERT INTO users (org_id, email, name, password_hash, role) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        org_id, email, name, password_hash(), role)
-    return user_id, email
+make_user = factories.make_user
 
 
 async def signed_in(pool: asyncpg.Pool, client: httpx.AsyncClient, org_id: uuid.UUID, *, role: str = "staff",
@@ -176,8 +154,7 @@ async def session_headers(pool: asyncpg.Pool, user_id: uuid.UUID, org_id: uuid.U
 
 async def with_api_key(pool: asyncpg.Pool, client: httpx.AsyncClient, org_id: uuid.UUID, *, role: str = "staff",
                        name: str = "iMIS sync") -> Caller:
-    async with pool.acquire() as conn:
-        _, key = await auth_db.insert_api_key(conn, org_id, name, role, "test")
+    key = await factories.make_api_key(pool, org_id, name=name, role=role)
     return Caller(org_id, client, {"Authorization": f"Bearer {key}"}, f"api-key:{name}")
 
 

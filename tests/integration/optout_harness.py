@@ -32,6 +32,9 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 from twilio.request_validator import HMAC_SHA1, HMAC_SHA256, RequestValidator
 
+from harness import factories
+from harness.factories import fresh_sid
+from harness.kafka import own_topics
 from libs.common.kafka import ensure_topics
 from libs.common.kafka_security import KafkaAccess
 from libs.common.runtime import Service
@@ -40,7 +43,6 @@ from libs.common.topics import CONSENT, MESSAGE_STATUS, WEBHOOKS
 from services.optout.main import OptoutTuning, build
 from services.optout.processing import ProcessorTuning
 from services.optout.writeback import WritebackTuning
-from tests.sealed_credentials import seal_credentials
 
 PUBLIC_BASE = "https://sms.textpulse.test/hooks"  # with a path prefix, as behind a gateway
 FAST = OptoutTuning(
@@ -53,10 +55,6 @@ FAST = OptoutTuning(
 
 def fresh_phone() -> str:
     return f"+1415{random.randrange(10**7):07d}"
-
-
-def fresh_sid(prefix: str = "SM") -> str:
-    return prefix + secrets.token_hex(16)
 
 
 def fresh_shared_key_id() -> str:
@@ -109,23 +107,15 @@ class OptoutHarness:
         sender = f"+1888{random.randrange(10**7):07d}"
         key_id, key_secret = (fresh_shared_key_id(), secrets.token_urlsafe(32)) if shared_key else (None, None)
         async with self.pool.acquire() as conn, conn.transaction():
-            org_id = await conn.fetchval("INSERT INTO organisations (slug, name) VALUES ($1, $1) RETURNING id", slug)
+            org_id = await factories.make_org(conn, slug=slug)
             org = Org(org_id, fresh_sid("AC"), secrets.token_hex(16), sender, uuid.uuid4(), fresh_sid("MG"),
                       key_id, key_secret)
-            await conn.execute(
-                "INSERT INTO sms_accounts (org_id, account_sid, auth_token, webhook_base_url, webhook_shared_key_id, "
-                "webhook_shared_key_secret) VALUES ($1, $2, $3, $4, $5, $6)",
-                org_id, org.account_sid, org.auth_token, PUBLIC_BASE, key_id, key_secret,
-            )
-            await seal_credentials(conn)
-            await conn.execute("INSERT INTO senders (org_id, address, kind) VALUES ($1, $2, $3)",
-                               org_id, sender, sender_kind)
-            campaign = await conn.fetchval(
-                "INSERT INTO campaigns (org_id, name, body) VALUES ($1, 'Renewals', 'Hi') RETURNING id", org_id)
-            await conn.execute(
-                "INSERT INTO campaign_runs (id, org_id, campaign_id, occurrence_at, state) "
-                "VALUES ($1, $2, $3, now(), 'sending')", org.run_id, org_id, campaign,
-            )
+            await factories.make_sms_account(conn, org_id, account_sid=org.account_sid, auth_token=org.auth_token,
+                                             webhook_base_url=PUBLIC_BASE, webhook_shared_key_id=key_id,
+                                             webhook_shared_key_secret=key_secret)
+            await factories.make_sender(conn, org_id, sender, kind=sender_kind)
+            campaign = await factories.make_campaign(conn, org_id)
+            await factories.make_run(conn, org_id, campaign, id=org.run_id, state="sending")
         return org
 
     async def add_ledger_row(self, org: Org, phone: str, sid: str | None = None, *, status: str | None = None) -> str:
@@ -248,24 +238,25 @@ async def _collect(bootstrap: str, prefix: str, into: Collected) -> None:
 async def running_optout(
     database_url: str, kafka_bootstrap: str, pool: asyncpg.Pool, *, tuning: OptoutTuning = FAST, **settings: Any
 ) -> AsyncIterator[OptoutHarness]:
-    prefix = f"t{uuid.uuid4().hex[:10]}."
-    await ensure_topics(KafkaAccess(kafka_bootstrap), [CONSENT, MESSAGE_STATUS, WEBHOOKS], prefix=prefix)
-    # Jobs other test modules left in the shared database must never reach a real host.
-    settings.setdefault("imis_base_url", "http://127.0.0.1:9")
-    config = load_settings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix,
-                           db_pool_max_size=20, **settings)
-    collected = Collected()
-    async with build(config, tuning) as service:
-        tasks = [asyncio.create_task(worker()) for worker in service.workers]
-        tasks.append(asyncio.create_task(_collect(kafka_bootstrap, prefix, collected)))
-        transport = httpx.ASGITransport(app=service.app)
-        try:
-            async with httpx.AsyncClient(transport=transport, base_url="http://optout.test") as client:
-                yield OptoutHarness(client, pool, service, collected, prefix=prefix, tasks=tasks)
-        finally:
-            for task in tasks:
-                task.cancel()
-            results = await asyncio.gather(*tasks, return_exceptions=True)
-            crashed = [r for r in results if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)]
-            if crashed:
-                raise AssertionError(f"a worker crashed: {crashed[0]!r}") from crashed[0]
+    async with own_topics(kafka_bootstrap) as prefix:
+        await ensure_topics(KafkaAccess(kafka_bootstrap), [CONSENT, MESSAGE_STATUS, WEBHOOKS], prefix=prefix)
+        # Jobs other test modules left in the shared database must never reach a real host.
+        settings.setdefault("imis_base_url", "http://127.0.0.1:9")
+        config = load_settings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix,
+                               db_pool_max_size=20, **settings)
+        collected = Collected()
+        async with build(config, tuning) as service:
+            tasks = [asyncio.create_task(worker()) for worker in service.workers]
+            tasks.append(asyncio.create_task(_collect(kafka_bootstrap, prefix, collected)))
+            transport = httpx.ASGITransport(app=service.app)
+            try:
+                async with httpx.AsyncClient(transport=transport, base_url="http://optout.test") as client:
+                    yield OptoutHarness(client, pool, service, collected, prefix=prefix, tasks=tasks)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                results = await asyncio.gather(*tasks, return_exceptions=True)
+                crashed = [r for r in results
+                           if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)]
+                if crashed:
+                    raise AssertionError(f"a worker crashed: {crashed[0]!r}") from crashed[0]

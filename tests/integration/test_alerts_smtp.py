@@ -4,7 +4,6 @@ parts, the right recipients; deduplicated; delayed, not lost, while the server i
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ import asyncpg
 import pytest
 from aiosmtpd.controller import Controller
 
+from harness.processes import free_port
 from libs.common import run_reasons
 from libs.common.alerts import AlertKind, raise_alert
 from libs.common.errors import PermanentError
@@ -49,12 +49,6 @@ class Inbox:
 
     def to(self, address: str) -> list[Received]:
         return [r for r in self.received if address in r.envelope_to]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class SmtpServer:

@@ -15,11 +15,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from harness.factories import PASSWORD
 from services.api import auth
 from services.api.password_work import PASSWORDS
 from tests.integration import api_harness
 from tests.integration.api_harness import (
-    PASSWORD,
     Caller,
     client_for,
     idempotency_key,

@@ -13,13 +13,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from harness.credentials import seal_credentials
 from services.api import audience_sample, uploads_db
 from standins.imis.app import create_app as create_imis
 from standins.imis.config import ImisConfig
 from standins.serving import ServerThread
 from tests.integration import api_harness
 from tests.integration.api_harness import Caller, client_for, problem, with_api_key
-from tests.sealed_credentials import seal_credentials
 
 PREVIEW = "/api/v1/audiences/preview"
 IQA = {"kind": "iqa", "query": "$/Textpulse/SMS Audience"}

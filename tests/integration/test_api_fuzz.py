@@ -33,13 +33,16 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from harness import factories
+from harness.dispatch import TwilioStandin
+from harness.kafka import own_topics
+from harness.processes import free_port, wait_http
 from libs.common.kafka import ensure_topics
 from libs.common.kafka_security import KafkaAccess
 from libs.common.settings import load_settings
 from libs.common.topics import CAMPAIGN_DUE, CONSENT
 from services.api import auth_db
 from services.api.main import build, create_app
-from tests.e2e.dispatch_harness import TwilioStandin, free_port, wait_http
 from tests.integration import api_harness
 
 SENDER = "+18885550100"
@@ -90,13 +93,13 @@ class AppWithLifespan:
             return
         assert self.args is not None, "configure() the app before calling it"
         database_url, kafka_bootstrap, overrides = self.args
-        prefix = f"t{uuid.uuid4().hex[:10]}."
         await receive()  # lifespan.startup
-        await ensure_topics(KafkaAccess(kafka_bootstrap), [CAMPAIGN_DUE, CONSENT], prefix=prefix)
-        async with build(api_harness.api_settings(database_url, kafka_bootstrap, prefix, **overrides)) as service:
-            self.app = service.app
-            await send({"type": "lifespan.startup.complete"})
-            await receive()  # lifespan.shutdown
+        async with own_topics(kafka_bootstrap) as prefix:
+            await ensure_topics(KafkaAccess(kafka_bootstrap), [CAMPAIGN_DUE, CONSENT], prefix=prefix)
+            async with build(api_harness.api_settings(database_url, kafka_bootstrap, prefix, **overrides)) as service:
+                self.app = service.app
+                await send({"type": "lifespan.startup.complete"})
+                await receive()  # lifespan.shutdown
         await send({"type": "lifespan.shutdown.complete"})
 
 
@@ -148,19 +151,13 @@ def _known_ids_sometimes(context: schemathesis.HookContext, path_parameters: dic
 
 async def _seed(pool: asyncpg.Pool, standin: TwilioStandin, role: str) -> World:
     org = await api_harness.make_org(pool, sender=SENDER)
-    cfg = standin.config
     # One organisation per Twilio account: the other role's organisation gives it up.
-    await pool.execute("DELETE FROM sms_accounts WHERE account_sid = $1", cfg.account_sid)
-    await pool.execute(
-        """INSERT INTO sms_accounts (org_id, account_sid, auth_token, api_key_sid, api_key_secret, webhook_base_url)
-           VALUES ($1, $2, $3, $4, $5, 'https://hooks.example.org')""",
-        org.id, cfg.account_sid, cfg.auth_token, cfg.api_key_sid, cfg.api_key_secret)
+    await factories.make_standin_account(pool, org.id, standin.config, webhook_base_url="https://hooks.example.org")
 
     async def campaign(name: str) -> str:
-        return str(await pool.fetchval(
-            """INSERT INTO campaigns (org_id, name, body, sender_id, state)
-               VALUES ($1, $2, 'Hi {{first_name}}, the AGM is on Friday.', $3, 'draft') RETURNING id""",
-            org.id, name, org.sender_id))
+        return str(await factories.make_campaign(pool, org.id, name=name,
+                                                 body="Hi {{first_name}}, the AGM is on Friday.",
+                                                 sender_id=org.sender_id, state="draft"))
 
     async def member_list(name: str) -> str:
         list_id = await pool.fetchval(

@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from harness.credentials import TEST_SECRETS
+from harness.databases import create_database, drop_database
 from libs.common.db import apply_migrations, create_pool
 from libs.common.secret_store import API_KEY_SECRET, AUTH_TOKEN
 from services.api import seed
 from standins.twilio.config import default_config
-from tests.conftest import create_database, drop_database
 from tests.integration import api_harness
-from tests.sealed_credentials import TEST_SECRETS
 
 
 @pytest.fixture

@@ -10,12 +10,13 @@ import asyncpg
 import httpx
 import pytest
 
+from harness.credentials import TEST_SECRETS
+from harness.dispatch import TwilioStandin
+from harness.processes import wait_http
 from libs.common.secret_store import API_KEY_SECRET, AUTH_TOKEN, WEBHOOK_SHARED_KEY_SECRET
 from services.usage.retention import RetentionPruner, RetentionTuning
-from tests.e2e.dispatch_harness import TwilioStandin, wait_http
 from tests.integration import api_harness
 from tests.integration.api_harness import Caller, problem, signed_in
-from tests.sealed_credentials import TEST_SECRETS
 
 SID_A = "AC" + "a" * 32
 SID_B = "AC" + "b" * 32

@@ -18,15 +18,17 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from harness import factories
+from harness.credentials import TEST_SECRETS
+from harness.dispatch import TwilioStandin
+from harness.processes import wait_http
 from libs.common.logging import mask_phone
 from libs.common.twilio_facts import STATUS_RANK
 from services.api import erasure
 from services.api.test_send_limits import MAX_TEST_NUMBERS, TEXTS_PER_CALLER, TEXTS_PER_ORGANISATION
 from services.optout.db import OptoutDb, StatusUpdate
-from tests.e2e.dispatch_harness import TwilioStandin, wait_http
 from tests.integration import api_harness
 from tests.integration.api_harness import Caller, problem
-from tests.sealed_credentials import TEST_SECRETS, seal_credentials
 
 SENDER = "+18885550100"
 PATH = "/api/v1/campaigns/{}/test-send"
@@ -69,17 +71,10 @@ async def linked_org(pool: asyncpg.Pool, client: httpx.AsyncClient, standin: Twi
     with a signed-in staff user and a draft campaign that uses a merge field. +16175550100..0109 and
     +16175550199 are its staff test numbers."""
     org = await api_harness.make_org(pool, sender=SENDER)
-    cfg = standin.config
-    await pool.execute("DELETE FROM sms_accounts WHERE account_sid = $1", cfg.account_sid)
-    await pool.execute(
-        """INSERT INTO sms_accounts (org_id, account_sid, auth_token, api_key_sid, api_key_secret, webhook_base_url)
-           VALUES ($1, $2, $3, $4, $5, 'http://127.0.0.1:9')""",
-        org.id, cfg.account_sid, cfg.auth_token, cfg.api_key_sid, cfg.api_key_secret)
-    await seal_credentials(pool)
-    campaign_id = await pool.fetchval(
-        """INSERT INTO campaigns (org_id, name, body, sender_id, state)
-           VALUES ($1, 'AGM', 'Hi {{first_name}}, the AGM is on Friday.', $2, 'draft') RETURNING id""",
-        org.id, org.sender_id)
+    await factories.make_standin_account(pool, org.id, standin.config)
+    campaign_id = await factories.make_campaign(pool, org.id, name="AGM",
+                                                body="Hi {{first_name}}, the AGM is on Friday.",
+                                                sender_id=org.sender_id, state="draft")
     caller = await api_harness.signed_in(pool, client, org.id)
     await listed(pool, org.id, "+16175550199", *(f"+161755501{i:02d}" for i in range(10)))
     return caller, campaign_id

@@ -15,12 +15,12 @@ import pytest
 from fastapi import FastAPI
 from starlette import formparsers
 
+from harness.credentials import seal_credentials
 from libs.common.csv_audience import CsvRow
 from libs.common.db import Connection
 from services.api import audience_sample, dashboard_db, uploads_db
 from tests.integration import api_harness
 from tests.integration.api_harness import Caller, client_for, problem, with_api_key
-from tests.sealed_credentials import seal_credentials
 
 CSV = "/api/v1/audiences/csv"
 PREVIEW = "/api/v1/audiences/preview"

@@ -23,6 +23,9 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from harness import factories
+from harness.credentials import TEST_SECRETS
+from harness.kafka import delete_topics_with_prefix, new_prefix, running_consumer, running_publisher
 from libs.common.csv_audience import CsvStream
 from libs.common.events import CampaignDue
 from libs.common.imis_iqa import RetryPolicy
@@ -37,8 +40,6 @@ from standins.imis.app import create_app
 from standins.imis.config import ImisConfig
 from standins.serving import ServerThread
 from tests.conftest import eventually
-from tests.kafka_helpers import running_consumer, running_publisher
-from tests.sealed_credentials import TEST_SECRETS, seal_credentials
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -66,30 +67,20 @@ class Harness:
                   imis_url: str | None = None) -> tuple[uuid.UUID, str]:
         sender = f"+1888{random.randrange(10**7):07d}"
         async with self.pool.acquire() as conn, conn.transaction():
-            org_id = await conn.fetchval("INSERT INTO organisations (slug, name) VALUES ($1, 'Audience test') "
-                                         "RETURNING id", f"a-{uuid.uuid4().hex[:12]}")
-            await conn.execute("INSERT INTO sms_accounts (org_id, account_sid, auth_token, webhook_base_url, "
-                               "max_segments) VALUES ($1, $2, 'x', 'https://t.example', $3)",
-                               org_id, "AC" + uuid.uuid4().hex, max_segments)
-            await conn.execute("INSERT INTO senders (org_id, address, verification, is_default) "
-                               "VALUES ($1, $2, $3, true)", org_id, sender, verification)
-            await conn.execute("INSERT INTO imis_accounts (org_id, base_url, username, password) "
-                               "VALUES ($1, $2, 'SMS_INTEGRATION', 'standin-password')", org_id,
-                               imis_url or self.imis_url)
-            await seal_credentials(conn)
+            org_id = await factories.make_org(conn, slug=factories.new_slug("a"), name="Audience test")
+            await factories.make_sms_account(conn, org_id, auth_token="x", webhook_base_url="https://t.example",
+                                             max_segments=max_segments)
+            await factories.make_sender(conn, org_id, sender, verification=verification, is_default=True)
+            await factories.make_imis_account(conn, org_id, base_url=imis_url or self.imis_url)
         return org_id, sender
 
     async def run(self, org_id: uuid.UUID, *, audience: dict[str, Any] = AUDIENCE, body: str = BODY,
                   segment_limit: int = 20_000, campaign_id: uuid.UUID | None = None) -> CampaignDue:
-        async with self.pool.acquire() as conn:
-            if campaign_id is None:
-                campaign_id = await conn.fetchval(
-                    "INSERT INTO campaigns (org_id, name, body, audience, segment_limit, state) "
-                    "VALUES ($1, 'Renewals', $2, $3::jsonb, $4, 'sending') RETURNING id",
-                    org_id, body, json.dumps(audience), segment_limit)
-            when = datetime.now(UTC)
-            run_id = await conn.fetchval("INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at) "
-                                         "VALUES ($1, $2, $3) RETURNING id", org_id, campaign_id, when)
+        if campaign_id is None:
+            campaign_id = await factories.make_campaign(self.pool, org_id, body=body, audience=audience,
+                                                        segment_limit=segment_limit, state="sending")
+        when = datetime.now(UTC)
+        run_id = await factories.make_run(self.pool, org_id, campaign_id, occurrence_at=when)
         return CampaignDue(org_id=org_id, campaign_id=campaign_id, run_id=run_id, scheduled_for=when)
 
     async def due(self, event: CampaignDue) -> None:
@@ -154,7 +145,7 @@ async def read_all(bootstrap: str, topic: str) -> list[tuple[str, dict[str, Any]
 
 @pytest.fixture(scope="module")
 async def harness(db_pool: asyncpg.Pool, kafka_bootstrap: str, imis: ServerThread) -> AsyncIterator[Harness]:
-    prefix = f"t{uuid.uuid4().hex[:10]}."
+    prefix = new_prefix()
     await ensure_topics(KafkaAccess(kafka_bootstrap), [CAMPAIGN_DUE, RECIPIENTS], prefix=prefix)
     store = AudienceStore(db_pool, TEST_SECRETS)
     await store.check()
@@ -167,6 +158,7 @@ async def harness(db_pool: asyncpg.Pool, kafka_bootstrap: str, imis: ServerThrea
                                  session_timeout_ms=6000, max_retry_s=5)
         async with running_consumer(consumer):
             yield Harness(db_pool, publisher, kafka_bootstrap, prefix, imis.url, resolver)
+    await delete_topics_with_prefix(kafka_bootstrap, prefix)
 
 
 async def test_an_iqa_audience_becomes_a_snapshot_and_recipient_events(harness: Harness) -> None:

@@ -19,6 +19,8 @@ import asyncpg
 import httpx
 import pytest
 
+from harness.credentials import TEST_SECRETS, seal_credentials
+from harness.kafka import running_publisher
 from libs.common import audience_rules as rules
 from libs.common.audience_members import stored_member
 from libs.common.events import CampaignDue
@@ -35,8 +37,6 @@ from standins.imis.config import ImisConfig
 from standins.members.fixtures import SMALL
 from standins.serving import ServerThread
 from tests.integration.test_audience_service import read_all
-from tests.kafka_helpers import running_publisher
-from tests.sealed_credentials import TEST_SECRETS, seal_credentials
 
 pytestmark = pytest.mark.timeout(120)
 

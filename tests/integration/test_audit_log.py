@@ -18,8 +18,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from harness.factories import PASSWORD
 from tests.integration import api_harness
-from tests.integration.api_harness import PASSWORD, Caller, idempotency_key, problem, signed_in, with_api_key
+from tests.integration.api_harness import Caller, idempotency_key, problem, signed_in, with_api_key
 
 ADDRESS = "203.0.113.7"  # every request here comes from this client address
 API_KEY_SECRET = "an-api-key-secret-nobody-may-read"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
@@ -20,30 +19,25 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from deploy.stack import REPO, VAR, wait_for_kafka
+from harness.kafka import running_consumer, running_publisher
+from harness.processes import free_port
 from libs.common.events import CampaignDue
 from libs.common.kafka import EventConsumer, ensure_topics
 from libs.common.kafka_security import KafkaAccess
 from libs.common.topics import CAMPAIGN_DUE
 from tests.conftest import eventually
-from tests.kafka_helpers import running_consumer, running_publisher
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class OwnBroker:
     def __init__(self, var: Path) -> None:
         self.var = var
-        self.port = _free_port()
+        self.port = free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
 
     async def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if "KAFKA_BOOTSTRAP_SERVERS" not in k}
         env.update(TEXTPULSE_VAR_DIR=str(self.var), TEXTPULSE_KAFKA_PORT=str(self.port),
-                   TEXTPULSE_KAFKA_CONTROLLER_PORT=str(_free_port()),
+                   TEXTPULSE_KAFKA_CONTROLLER_PORT=str(free_port()),
                    TEXTPULSE_KAFKA_LIBS=str(VAR / "kafka" / "libs"))
         subprocess.run(["bash", str(REPO / "deploy/local/kafka.sh")], check=True, env=env, capture_output=True)
         await wait_for_kafka(KafkaAccess(self.bootstrap), timeout=90)

@@ -11,14 +11,16 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from harness import factories
+from harness.credentials import TEST_SECRETS, seal
+from harness.dispatch import TwilioStandin
+from harness.processes import wait_http
 from libs.common.secret_store import AUTH_TOKEN
 from libs.common.twilio_errors import SendFailure
 from libs.common.twilio_sender import TwilioSender
 from services.dispatcher.accounts import TwilioAccounts
 from services.dispatcher.db import DispatchStore
-from tests.e2e.dispatch_harness import TwilioStandin, wait_http
 from tests.integration import api_harness
-from tests.sealed_credentials import TEST_SECRETS, seal
 
 # The twilio SDK's aiohttp client (the dispatcher's) still passes aiohttp.BasicAuth, which warns on every call.
 pytestmark = [pytest.mark.filterwarnings("ignore:BasicAuth is deprecated:DeprecationWarning"),
@@ -47,11 +49,7 @@ class Clock:
 async def org_on_standin(pool: asyncpg.Pool, standin: TwilioStandin, token: str) -> uuid.UUID:
     """An organisation on the stand-in's account (earlier tests' organisations give it up), auth token only."""
     org = await api_harness.make_org(pool, sender=SENDER)
-    await pool.execute("DELETE FROM sms_accounts WHERE account_sid = $1", standin.config.account_sid)
-    async with pool.acquire() as conn:
-        await conn.execute("INSERT INTO sms_accounts (org_id, account_sid, auth_token, webhook_base_url) "
-                           "VALUES ($1, $2, $3, 'http://127.0.0.1:9')",
-                           org.id, standin.config.account_sid, await seal(conn, org.id, AUTH_TOKEN, token))
+    await factories.make_standin_account(pool, org.id, standin.config, auth_token=token, with_api_key=False)
     return org.id
 
 

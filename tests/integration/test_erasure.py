@@ -13,6 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
+from harness.credentials import TEST_SECRETS
 from libs.common import audience_rules as rules
 from libs.common.events import Recipient
 from libs.common.merge import compile_template
@@ -22,7 +23,6 @@ from services.dispatcher.snapshot import check_against_snapshot
 from services.optout.db import OptoutDb
 from tests.integration import api_harness
 from tests.integration.api_harness import Caller, Org, problem, signed_in, with_api_key
-from tests.sealed_credentials import TEST_SECRETS
 
 pytestmark = pytest.mark.timeout(120)
 

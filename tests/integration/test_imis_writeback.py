@@ -9,12 +9,12 @@ import asyncpg
 import httpx
 import pytest
 
+from harness.factories import make_imis_account
 from standins.imis.app import create_app
 from standins.imis.config import ImisConfig
 from standins.serving import ServerThread
 from tests.conftest import eventually
 from tests.integration.optout_harness import OptoutHarness, Org, running_optout
-from tests.sealed_credentials import seal_credentials
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -46,10 +46,7 @@ async def control(imis: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
 async def _org_with_imis(optout: OptoutHarness, *, base_url: str | None = None,
                          password: str = "standin-password") -> Org:
     org = await optout.new_org()
-    async with optout.pool.acquire() as conn:
-        await conn.execute("INSERT INTO imis_accounts (org_id, base_url, username, password) "
-                           "VALUES ($1, $2, 'SMS_INTEGRATION', $3)", org.id, base_url, password)
-        await seal_credentials(conn)
+    await make_imis_account(optout.pool, org.id, base_url=base_url, password=password)
     return org
 
 

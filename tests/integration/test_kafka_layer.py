@@ -10,13 +10,13 @@ from dataclasses import replace
 import asyncpg
 import pytest
 
+from harness.kafka import read_topic, running_consumer, running_publisher
 from libs.common.errors import ConfigurationError, PermanentError, RetryableError
 from libs.common.events import CampaignDue
 from libs.common.kafka import EventConsumer, ensure_topics
 from libs.common.kafka_security import KafkaAccess
 from libs.common.topics import ALL_TOPICS, CAMPAIGN_DUE
 from tests.conftest import eventually
-from tests.kafka_helpers import read_topic, running_consumer, running_publisher
 
 
 def _due(**changes: object) -> CampaignDue:

@@ -15,8 +15,10 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from harness import factories
 from libs.common.db import create_pool
 from libs.common.events import Recipient
+from services.dispatcher.clock import SystemClock
 from services.dispatcher.db import QUERIES, DispatchStore
 from services.dispatcher.delivery import Attempt, Deliverer
 from services.dispatcher.ledger_writer import LedgerWriter
@@ -24,14 +26,9 @@ from services.dispatcher.ledger_writer import LedgerWriter
 
 @pytest.fixture
 async def recipient(db_pool: asyncpg.Pool) -> Recipient:
-    async with db_pool.acquire() as conn:
-        org_id = await conn.fetchval("INSERT INTO organisations (slug, name) VALUES ($1, 'Lock test') RETURNING id",
-                                     f"lock-{uuid.uuid4().hex[:8]}")
-        campaign_id = await conn.fetchval(
-            "INSERT INTO campaigns (org_id, name, body, state) VALUES ($1, 'T', 'x', 'sending') RETURNING id", org_id)
-        run_id = await conn.fetchval(
-            """INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at, state, targeted)
-               VALUES ($1, $2, now(), 'sending', 1) RETURNING id""", org_id, campaign_id)
+    org_id = await factories.make_org(db_pool, slug=factories.new_slug("lock"), name="Lock test")
+    campaign_id = await factories.make_campaign(db_pool, org_id, name="T", body="x", state="sending")
+    run_id = await factories.make_run(db_pool, org_id, campaign_id, state="sending", targeted=1)
     return Recipient(org_id=org_id, campaign_id=campaign_id, run_id=run_id, recipient_id=uuid.uuid4(),
                      sender="+18885550100", to="+14155550199", body="Hello", segments=1)
 
@@ -159,7 +156,7 @@ async def test_a_stop_committed_while_a_redelivery_reconciles_is_honoured(
         async with a.entry(recipient, uuid.uuid4(), "A"):
             raise RuntimeError("A died during its Twilio call")
     twilio = StopDuringReconcile(db_pool, recipient)
-    delivered = await Deliverer(b, process_id="B").deliver(recipient, Attempt(), twilio)  # type: ignore[arg-type]
+    delivered = await Deliverer(b, process_id="B", clock=SystemClock()).deliver(recipient, Attempt(), twilio)  # type: ignore[arg-type]
     assert twilio.sent == 0 and delivered.result is not None and delivered.result.outcome == "suppressed"
     state = await db_pool.fetchval("SELECT state FROM send_ledger WHERE run_id = $1 AND recipient_id = $2",
                                    recipient.run_id, recipient.recipient_id)

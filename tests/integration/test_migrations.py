@@ -4,9 +4,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from harness.databases import create_database, drop_database
 from libs.common.db import MIGRATIONS_DIR, apply_migrations, discover_migrations
 from libs.common.errors import ConfigurationError
-from tests.conftest import create_database, drop_database
 
 
 @pytest.fixture

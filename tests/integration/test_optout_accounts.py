@@ -10,6 +10,7 @@ import uuid
 import asyncpg
 import pytest
 
+from harness.credentials import TEST_SECRETS, seal
 from libs.common.db import create_pool
 from libs.common.outages import POSTGRES_RETRYABLE
 from libs.common.secret_store import AUTH_TOKEN
@@ -17,7 +18,6 @@ from services.optout.db import OptoutDb
 from services.optout.main import OptoutTuning
 from services.optout.signatures import AccountDirectory
 from tests.integration import api_harness
-from tests.sealed_credentials import TEST_SECRETS, seal
 
 
 class Clock:

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
+from harness.credentials import TEST_SECRETS
+from harness.kafka import read_topic, running_publisher
 from libs.common.events import WebhookReceived
 from libs.common.topics import WEBHOOKS
 from services.optout.db import OptoutDb
@@ -19,8 +21,6 @@ from services.optout.intake import as_webhook
 from services.optout.storage import as_event, partition_key
 from tests.conftest import eventually
 from tests.integration.optout_harness import PUBLIC_BASE, OptoutHarness, Org, fresh_phone, running_optout
-from tests.kafka_helpers import read_topic, running_publisher
-from tests.sealed_credentials import TEST_SECRETS
 
 
 @pytest.fixture

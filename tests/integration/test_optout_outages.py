@@ -1,4 +1,4 @@
-"""The opt-out service while its PostgreSQL (a private one, tests/private_postgres.py) or its broker is down.
+"""The opt-out service while its PostgreSQL (a private one, harness/private_postgres.py) or its broker is down.
 
 A STOP signed as Twilio signs it and received while PostgreSQL is stopped is answered 200 (it is in Kafka),
 and once PostgreSQL is back it is applied exactly once: its suppressions, its consent history, its events.
@@ -16,12 +16,12 @@ from typing import Any, TypeVar
 import asyncpg
 import pytest
 
+from harness.private_postgres import PrivatePostgres
 from libs.common.db import create_pool
 from libs.common.outages import is_outage
 from tests.conftest import eventually
 from tests.integration.optout_harness import FAST, OptoutHarness, Org, fresh_phone, running_optout
 from tests.integration.test_broker_restart import OwnBroker
-from tests.private_postgres import PrivatePostgres
 
 T = TypeVar("T")
 

@@ -19,6 +19,7 @@ import asyncpg
 import httpx
 import pytest
 
+from harness.credentials import seal
 from libs.common.secret_store import AUTH_TOKEN, WEBHOOK_SHARED_KEY_SECRET
 from services.optout.processing import WebhookProcessor
 from tests.conftest import eventually
@@ -31,7 +32,6 @@ from tests.integration.optout_harness import (
     fresh_sid,
     running_optout,
 )
-from tests.sealed_credentials import seal
 
 pytestmark = pytest.mark.timeout(60)
 

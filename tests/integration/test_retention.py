@@ -10,8 +10,9 @@ import uuid
 import asyncpg
 import pytest
 
+from harness.factories import fresh_sid
 from services.usage.retention import QUERIES, RetentionPruner, RetentionTuning
-from tests.integration.usage_harness import Org, fresh_sid, seed_org
+from tests.integration.usage_harness import Org, seed_org
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -11,15 +11,17 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
+from harness import factories
+from harness.factories import make_org, make_run
+from harness.kafka import records_to_end, running_publisher
 from libs.common.db import create_pool
 from libs.common.kafka import EventPublisher, ensure_topics
 from libs.common.kafka_security import KafkaAccess
 from libs.common.topics import CAMPAIGN_DUE
 from services.scheduler.loop import Scheduler, run_forever, tick
 from tests.conftest import eventually
-from tests.kafka_helpers import running_publisher
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -42,29 +44,13 @@ async def scheduler(db_pool: asyncpg.Pool, kafka_bootstrap: str, topic_prefix: s
         yield Scheduler(pool=db_pool, publisher=publisher, instance="test-a", batch=5)
 
 
-async def make_org(pool: asyncpg.Pool, time_zone: str = "America/New_York") -> uuid.UUID:
-    slug = f"org-{uuid.uuid4().hex[:12]}"
-    return await pool.fetchval(
-        "INSERT INTO organisations (slug, name, time_zone) VALUES ($1, $1, $2) RETURNING id", slug, time_zone
-    )
-
-
 async def make_campaign(
     pool: asyncpg.Pool, org_id: uuid.UUID, *, state: str = "scheduled", schedule: dict[str, Any] | None = None,
     next_occurrence_at: datetime | None = None, send_when_late: bool = False,
 ) -> uuid.UUID:
-    return await pool.fetchval(
-        """INSERT INTO campaigns (org_id, name, body, state, schedule, next_occurrence_at, send_when_late)
-           VALUES ($1, 'Renewals', 'Your membership renews soon', $2, $3::jsonb, $4, $5) RETURNING id""",
-        org_id, state, json.dumps(schedule or {"kind": "none"}), next_occurrence_at, send_when_late,
-    )
-
-
-async def make_run(pool: asyncpg.Pool, org_id: uuid.UUID, campaign_id: uuid.UUID, at: datetime) -> uuid.UUID:
-    return await pool.fetchval(
-        "INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at) VALUES ($1, $2, $3) RETURNING id",
-        org_id, campaign_id, at,
-    )
+    return await factories.make_campaign(pool, org_id, body="Your membership renews soon", state=state,
+                                         schedule=schedule or {"kind": "none"}, next_occurrence_at=next_occurrence_at,
+                                         send_when_late=send_when_late)
 
 
 async def read_events(bootstrap: str, topic: str) -> list[tuple[str, dict]]:
@@ -73,20 +59,8 @@ async def read_events(bootstrap: str, topic: str) -> list[tuple[str, dict]]:
     The scheduler commits only after Kafka acknowledged its events, so once a tick has returned,
     everything it published is below the end offsets: a duplicate would be seen here.
     """
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in range(CAMPAIGN_DUE.partitions)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        records: list[tuple[str, dict]] = []
-        while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                records += [(r.key.decode(), json.loads(r.value)) for r in batch]
-    finally:
-        await consumer.stop()
-    return records
+    return [(r.key.decode(), json.loads(r.value))
+            for r in await records_to_end(bootstrap, {topic: CAMPAIGN_DUE.partitions})]
 
 
 async def test_two_schedulers_publish_each_due_run_exactly_once(
@@ -97,7 +71,7 @@ async def test_two_schedulers_publish_each_due_run_exactly_once(
     runs: set[uuid.UUID] = set()
     for i in range(30):  # one-time campaigns with a run due now (as send-now leaves them)
         campaign = await make_campaign(db_pool, org)
-        runs.add(await make_run(db_pool, org, campaign, NOW - timedelta(seconds=i)))
+        runs.add(await make_run(db_pool, org, campaign, occurrence_at=NOW - timedelta(seconds=i)))
     # Daily, due a minute ago: the next occurrence is a day away, so none falls due during the test
     # (an hourly rule made one fall due when the test ran across the hour).
     due = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
@@ -145,9 +119,9 @@ async def test_a_late_run_is_missed_unless_the_campaign_sends_when_late(
     strict = await make_campaign(db_pool, org)
     relaxed = await make_campaign(db_pool, org, send_when_late=True)
     recent = await make_campaign(db_pool, org)
-    missed = await make_run(db_pool, org, strict, NOW - timedelta(hours=2))
-    late_but_wanted = await make_run(db_pool, org, relaxed, NOW - timedelta(hours=2))
-    on_time = await make_run(db_pool, org, recent, NOW - timedelta(minutes=59))
+    missed = await make_run(db_pool, org, strict, occurrence_at=NOW - timedelta(hours=2))
+    late_but_wanted = await make_run(db_pool, org, relaxed, occurrence_at=NOW - timedelta(hours=2))
+    on_time = await make_run(db_pool, org, recent, occurrence_at=NOW - timedelta(minutes=59))
 
     report = await tick(scheduler, NOW)
 
@@ -172,7 +146,7 @@ async def test_a_late_run_is_missed_unless_the_campaign_sends_when_late(
 async def test_a_recurring_campaign_catches_up_once_per_occurrence(
     db_pool: asyncpg.Pool, kafka_bootstrap: str, topic: str, scheduler: Scheduler
 ) -> None:
-    org = await make_org(db_pool, "Europe/London")
+    org = await make_org(db_pool, time_zone="Europe/London")
     start = datetime(2026, 10, 24, 22, 0)  # hourly through the night London falls back
     schedule = {"kind": "rrule", "rrule": "FREQ=HOURLY;COUNT=8", "start": start.isoformat(),
                 "time_zone": "Europe/London"}
@@ -201,7 +175,7 @@ async def test_a_paused_campaign_is_not_published_until_resumed(
 ) -> None:
     org = await make_org(db_pool)
     campaign = await make_campaign(db_pool, org, state="paused")
-    run = await make_run(db_pool, org, campaign, NOW - timedelta(minutes=5))
+    run = await make_run(db_pool, org, campaign, occurrence_at=NOW - timedelta(minutes=5))
 
     assert (await tick(scheduler, NOW)).published == 0
     await db_pool.execute("UPDATE campaigns SET state = 'sending' WHERE id = $1", campaign)
@@ -214,7 +188,7 @@ async def test_a_publish_kafka_refuses_commits_nothing_and_is_published_once_lat
 ) -> None:
     org = await make_org(db_pool)
     campaign = await make_campaign(db_pool, org)
-    run = await make_run(db_pool, org, campaign, NOW - timedelta(minutes=1))
+    run = await make_run(db_pool, org, campaign, occurrence_at=NOW - timedelta(minutes=1))
     # A real producer whose topic the broker does not have: the send fails as if the broker refused it.
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, request_timeout_ms=1000)
     await producer.start()

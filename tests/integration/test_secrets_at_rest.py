@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 
 from deploy.migrate import migrate
+from harness.databases import create_database, drop_database
 from libs.common.envelope import SecretUnreadable
 from libs.common.secret_store import (
     AUTH_TOKEN,
@@ -25,7 +26,6 @@ from libs.common.secret_store import (
     rewrap_data_keys,
 )
 from libs.common.settings import Settings
-from tests.conftest import create_database, drop_database
 from tests.integration import api_harness
 
 OLD_KEY = "the-old-key-encryption-secret-0123456789"

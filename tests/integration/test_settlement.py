@@ -14,15 +14,16 @@ import asyncpg
 import httpx
 import pytest
 
+from harness.credentials import TEST_SECRETS, seal_credentials
+from harness.dispatch import TwilioStandin
+from harness.processes import wait_http
 from libs.common.events import SendResult
 from libs.common.twilio_sender import Account, TwilioSender
 from services.usage import handlers
 from services.usage.settlement import PriceSettler, SettlementTuning
 from tests.conftest import eventually
-from tests.e2e.dispatch_harness import TwilioStandin, wait_http
 from tests.integration import api_harness
 from tests.integration.api_harness import signed_in
-from tests.sealed_credentials import TEST_SECRETS, seal_credentials
 
 pytestmark = pytest.mark.timeout(120)
 

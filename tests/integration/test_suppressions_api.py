@@ -18,11 +18,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.api.auth import new_api_key
+from harness import factories
+from harness.credentials import TEST_SECRETS
 from services.api.deps import WebConfig
 from services.api.errors import install_problem_handler
 from services.api.routes import suppressions
-from tests.sealed_credentials import TEST_SECRETS, seal_credentials
 
 PROBLEM = "application/problem+json"
 SENDER = "+18885550100"
@@ -58,22 +58,17 @@ class Org:
         return [dict(r) for r in await self.pool.fetch(sql, self.id, *args)]
 
 
-async def make_org(pool: asyncpg.Pool, client: httpx.AsyncClient, prefix: str = "+1") -> Org:
+async def writeback_org(pool: asyncpg.Pool, client: httpx.AsyncClient, prefix: str = "+1") -> Org:
     """An organisation with iMIS write-back set up, and an admin API key named 'sam' to call as."""
-    org_id = await pool.fetchval(
-        "INSERT INTO organisations (slug, name, default_country_prefix) VALUES ($1, $1, $2) RETURNING id",
-        f"org-{uuid.uuid4().hex[:12]}", prefix)
-    await pool.execute("INSERT INTO imis_accounts (org_id, username, password) VALUES ($1, 'u', 'p')", org_id)
-    await seal_credentials(pool)
-    key = new_api_key()
-    await pool.execute("INSERT INTO api_keys (org_id, name, prefix, key_hash, role) "
-                       "VALUES ($1, 'sam', $2, $3, 'admin')", org_id, key.prefix, key.key_hash)
-    return Org(org_id, client, pool, key.key)
+    org_id = await factories.make_org(pool, default_country_prefix=prefix)
+    await factories.make_imis_account(pool, org_id, username="u", password="p")
+    key = await factories.make_api_key(pool, org_id, name="sam", role="admin")
+    return Org(org_id, client, pool, key)
 
 
 @pytest.fixture
 async def org(db_pool: asyncpg.Pool, client: httpx.AsyncClient) -> Org:
-    return await make_org(db_pool, client)
+    return await writeback_org(db_pool, client)
 
 
 async def test_an_admins_add_is_recorded_announced_and_written_back(org: Org) -> None:
@@ -158,7 +153,7 @@ async def test_search_with_letters_says_what_to_type(org: Org) -> None:
 async def test_add_and_lift_take_a_number_as_people_type_it_with_the_orgs_prefix(
     db_pool: asyncpg.Pool, client: httpx.AsyncClient, prefix: str, typed: str, stored: str
 ) -> None:
-    org = await make_org(db_pool, client, prefix)
+    org = await writeback_org(db_pool, client, prefix)
     added = await org.call("POST", json={"phone": typed, "reason": "asked by phone"})
     assert added.status_code == 200, added.text
     assert added.json()["phone"] == stored
@@ -224,7 +219,7 @@ async def test_bad_requests_are_problems(org: Org, body: dict[str, str], status:
 
 async def test_each_organisation_sees_only_its_own(org: Org, db_pool: asyncpg.Pool, client: httpx.AsyncClient) -> None:
     await org.call("POST", json={"phone": "+14155550150", "reason": "x"})
-    other = await make_org(db_pool, client)
+    other = await writeback_org(db_pool, client)
     assert (await other.call("GET")).json()["total"] == 0
     assert (await other.call("GET", "/history", phone="+14155550150")).json() == []
     anonymous = await client.get("/api/v1/suppressions")
@@ -232,12 +227,10 @@ async def test_each_organisation_sees_only_its_own(org: Org, db_pool: asyncpg.Po
 
 
 async def test_a_staff_key_may_look_but_not_change_a_members_consent(org: Org) -> None:
-    staff = new_api_key()
-    await org.pool.execute("INSERT INTO api_keys (org_id, name, prefix, key_hash, role) VALUES ($1, 'pat', $2, $3, "
-                           "'staff')", org.id, staff.prefix, staff.key_hash)
+    staff_key = await factories.make_api_key(org.pool, org.id, name="pat", role="staff")
     await org.pool.execute("INSERT INTO suppressions (org_id, phone, source, reason) VALUES ($1, '+14155550177', "
                            "'keyword', 'STOP')", org.id)
-    headers = {"Authorization": f"Bearer {staff.key}"}
+    headers = {"Authorization": f"Bearer {staff_key}"}
     lift = await org.client.post("/api/v1/suppressions/lift", headers=headers,
                                  json={"phone": "+14155550177", "reason": "they asked me to"})
     add = await org.client.post("/api/v1/suppressions", headers=headers,

@@ -7,9 +7,9 @@ import pytest
 
 from bench.usage_load import make_load, produce
 from bench.usage_streams import FAUST, SERVICE, run_one
+from harness.kafka import read_topic, running_publisher
 from libs.common.events import SendResult
 from libs.common.topics import SEND_RESULTS
-from tests.kafka_helpers import read_topic, running_publisher
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -15,6 +15,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+from harness.factories import fresh_sid
+from harness.kafka import delete_topics_with_prefix, new_prefix, read_topic, running_publisher
 from libs.common.events import ConsentChanged, MessageStatus, SendResult
 from libs.common.kafka import EventPublisher, ensure_topics
 from libs.common.kafka_security import KafkaAccess
@@ -25,8 +27,7 @@ from services.usage.mailer import MailerTuning
 from services.usage.main import UsageTuning, build
 from services.usage.watcher import WatcherTuning
 from tests.conftest import eventually
-from tests.integration.usage_harness import Org, consumer_caught_up, fresh_sid, seed_org, seed_run
-from tests.kafka_helpers import read_topic, running_publisher
+from tests.integration.usage_harness import Org, consumer_caught_up, seed_org, seed_run
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -87,7 +88,7 @@ class Usage:
 
 @pytest.fixture(scope="module")
 async def usage(database_url: str, kafka_bootstrap: str, db_pool: asyncpg.Pool) -> AsyncIterator[Usage]:
-    prefix = f"t{uuid.uuid4().hex[:10]}."
+    prefix = new_prefix()
     await ensure_topics(KafkaAccess(kafka_bootstrap), TOPICS, prefix=prefix)
     settings = load_settings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix,
                              public_base_url="https://app.textpulse.test", smtp_port=9)
@@ -101,6 +102,7 @@ async def usage(database_url: str, kafka_bootstrap: str, db_pool: asyncpg.Pool) 
             results = await asyncio.gather(*tasks, return_exceptions=True)
     crashed = [r for r in results if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)]
     assert not crashed, crashed
+    await delete_topics_with_prefix(kafka_bootstrap, prefix)
 
 
 def result(org: Org, run_id: uuid.UUID, outcome: str = "sent", *, to: str = "+14155550100", segments: int = 1,

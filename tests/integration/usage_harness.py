@@ -16,11 +16,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from harness import factories
 from libs.common import run_reasons
 from libs.common.events import Event
 from libs.common.run_reasons import RunReason
 from libs.common.topics import TopicSpec
-from tests.sealed_credentials import seal_credentials
 
 
 @dataclass(frozen=True)
@@ -30,27 +30,17 @@ class Org:
     slug: str
 
 
-def fresh_sid() -> str:
-    return "SM" + secrets.token_hex(16)
-
-
 async def seed_org(pool: asyncpg.Pool, *, alert_emails: Iterable[str] = (), contact_email: str | None = None,
                    test_mode: bool = False, allowance: int | None = None, time_zone: str = "America/New_York",
                    campaign_name: str = "Renewals") -> Org:
     """An organisation with a Twilio account, one campaign and, with ``allowance``, a subscription."""
     slug = f"u-{uuid.uuid4().hex[:12]}"
     async with pool.acquire() as conn, conn.transaction():
-        org_id = await conn.fetchval(
-            "INSERT INTO organisations (slug, name, alert_emails, time_zone) VALUES ($1, $2, $3, $4) RETURNING id",
-            slug, f"Org {slug}", list(alert_emails), time_zone)
-        await conn.execute(
-            "INSERT INTO sms_accounts (org_id, account_sid, auth_token, webhook_base_url, test_mode) "
-            "VALUES ($1, $2, $3, 'https://hooks.test', $4)", org_id, "AC" + secrets.token_hex(16),
-            secrets.token_hex(16), test_mode)
-        await seal_credentials(conn)
-        campaign_id = await conn.fetchval(
-            "INSERT INTO campaigns (org_id, name, body, contact_email) VALUES ($1, $2, 'Hi', $3) RETURNING id",
-            org_id, campaign_name, contact_email)
+        org_id = await factories.make_org(conn, slug=slug, name=f"Org {slug}", alert_emails=list(alert_emails),
+                                          time_zone=time_zone)
+        await factories.make_sms_account(conn, org_id, auth_token=secrets.token_hex(16),
+                                         webhook_base_url="https://hooks.test", test_mode=test_mode)
+        campaign_id = await factories.make_campaign(conn, org_id, name=campaign_name, contact_email=contact_email)
         if allowance is not None:
             await conn.execute("INSERT INTO subscriptions (org_id, plan, monthly_segment_allowance) "
                                "VALUES ($1, 'Standard', $2)", org_id, allowance)
@@ -60,12 +50,10 @@ async def seed_org(pool: asyncpg.Pool, *, alert_emails: Iterable[str] = (), cont
 async def seed_run(pool: asyncpg.Pool, org: Org, *, state: str = "sending", reason: RunReason | None = None,
                    targeted: int = 0) -> uuid.UUID:
     stored = run_reasons.columns(reason)
-    async with pool.acquire() as conn:
-        return await conn.fetchval(
-            "INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at, state, state_reason, state_reason_code, "
-            "state_reason_detail, targeted) "
-            "VALUES ($1, $2, now() - make_interval(secs => random() * 1000), $3, $4, $5, $6::jsonb, $7) RETURNING id",
-            org.id, org.campaign_id, state, stored["reason"], stored["reason_code"], stored["reason_detail"], targeted)
+    return await factories.make_run(pool, org.id, org.campaign_id,
+                                    occurrence_at=factories.Sql("now() - make_interval(secs => random() * 1000)"),
+                                    state=state, state_reason=stored["reason"], state_reason_code=stored["reason_code"],
+                                    state_reason_detail=stored["reason_detail"], targeted=targeted)
 
 
 async def consumer_caught_up(bootstrap: str, group: str, specs: Iterable[TopicSpec[Event]], prefix: str) -> bool:

@@ -1,8 +1,8 @@
 """Every third-party module the code imports is declared in pyproject.toml, and requirements.lock pins
 exactly what the declared requirements pull in (no stray pins, none missing).
 
-Product code (libs, services, standins, deploy) may rely only on the runtime dependencies; tests and
-benchmarks may also rely on the `dev` extra. A package that arrives only through another one's
+Product code (libs, services, standins, deploy) may rely only on the runtime dependencies; tests, their
+harness and benchmarks may also rely on the `dev` extra. A package that arrives only through another one's
 requirements (requests through twilio, say) is not declared, so it breaks when that one drops it.
 """
 
@@ -20,8 +20,8 @@ from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-OWN_PACKAGES = {"libs", "services", "standins", "deploy", "bench", "tests"}
-PRODUCT_DIRS, DEV_DIRS = ("libs", "services", "standins", "deploy"), ("bench", "tests")
+OWN_PACKAGES = {"libs", "services", "standins", "deploy", "bench", "harness", "tests"}
+PRODUCT_DIRS, DEV_DIRS = ("libs", "services", "standins", "deploy"), ("bench", "harness", "tests")
 
 
 def normalise(name: str) -> str:

@@ -12,6 +12,7 @@ import pytest
 from aiokafka import TopicPartition
 
 from libs.common.events import Recipient
+from services.dispatcher.clock import SystemClock
 from services.dispatcher.delivery import Attempt, Delivered, Deliverer, HoldRecord
 from services.dispatcher.lanes import Item, SenderLane
 from services.dispatcher.pacing import SlidingWindow
@@ -45,7 +46,8 @@ def recipient() -> Recipient:
 async def test_a_database_outage_holds_the_recipient_and_reconciles_before_any_send(outage: Exception) -> None:
     attempt = Attempt()
     with pytest.raises(HoldRecord) as held:
-        await Deliverer(FailingLedger(outage), process_id="test").deliver(recipient(), attempt, twilio=None)
+        await Deliverer(FailingLedger(outage), process_id="test", clock=SystemClock()).deliver(recipient(), attempt,
+                                                                                               twilio=None)
     assert attempt.must_reconcile and held.value.code == "ledger_unavailable"
     assert held.value.segments_used == 2  # it may have reached Twilio: the pacing window counts it
 
@@ -53,7 +55,7 @@ async def test_a_database_outage_holds_the_recipient_and_reconciles_before_any_s
 async def test_a_fault_that_is_not_an_outage_is_not_held() -> None:
     with pytest.raises(asyncpg.exceptions.UndefinedColumnError):
         await Deliverer(FailingLedger(asyncpg.exceptions.UndefinedColumnError("column x does not exist")),
-                        process_id="test").deliver(recipient(), Attempt(), twilio=None)
+                        process_id="test", clock=SystemClock()).deliver(recipient(), Attempt(), twilio=None)
 
 
 async def test_a_lane_holds_a_recipient_it_could_not_start_while_postgres_was_away_then_sends_it() -> None:
@@ -71,7 +73,7 @@ async def test_a_lane_holds_a_recipient_it_could_not_start_while_postgres_was_aw
     async def finish(item: Item, delivered: Delivered | None, error: BaseException | None) -> None:
         await done.put((delivered, error))
 
-    lane = SenderLane("+18885550100", TopicPartition("t", 0), SlidingWindow(30), deliver, finish)
+    lane = SenderLane("+18885550100", TopicPartition("t", 0), SlidingWindow(30), deliver, finish, clock=SystemClock())
     lane.start()
     lane.add(Item(record=None, event=recipient()))
     try:

@@ -42,16 +42,30 @@ def test_every_bad_variable_is_reported_at_once(monkeypatch: pytest.MonkeyPatch)
     assert "TEXTPULSE_HTTP_PORT" in message and "TEXTPULSE_DB_POOL_MAX_SIZE" in message
 
 
-def test_the_default_secret_is_refused_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def production(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Production as it runs: without the test suites' cheap password hashing (refused there)."""
     monkeypatch.setenv("TEXTPULSE_ENV", "production")
+    monkeypatch.delenv("TEXTPULSE_PASSWORD_HASH_COST", raising=False)
+
+
+def test_cheap_password_hashing_is_refused_in_production(monkeypatch: pytest.MonkeyPatch, production: None) -> None:
+    monkeypatch.setenv("TEXTPULSE_SECRET_KEY", "a-real-secret-from-the-vault-of-40-chars")
+    monkeypatch.setenv("TEXTPULSE_PASSWORD_HASH_COST", "cheap")
+    with pytest.raises(ConfigurationError, match="TEXTPULSE_PASSWORD_HASH_COST must be standard in production"):
+        load_settings()
+    monkeypatch.setenv("TEXTPULSE_ENV", "test")
+    assert load_settings().password_hash_cost == "cheap"
+
+
+def test_the_default_secret_is_refused_in_production(monkeypatch: pytest.MonkeyPatch, production: None) -> None:
     with pytest.raises(ConfigurationError, match="TEXTPULSE_SECRET_KEY"):
         load_settings()
     monkeypatch.setenv("TEXTPULSE_SECRET_KEY", "a-real-secret-from-the-vault-of-40-chars")
     assert load_settings().env == "production"
 
 
-def test_a_short_secret_is_refused_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TEXTPULSE_ENV", "production")
+def test_a_short_secret_is_refused_in_production(monkeypatch: pytest.MonkeyPatch, production: None) -> None:
     monkeypatch.setenv("TEXTPULSE_SECRET_KEY", "short-but-not-the-default")
     with pytest.raises(ConfigurationError, match="TEXTPULSE_SECRET_KEY must be at least 32 characters"):
         load_settings()
@@ -60,9 +74,8 @@ def test_a_short_secret_is_refused_in_production(monkeypatch: pytest.MonkeyPatch
 
 
 def test_a_key_file_replaces_the_variable_and_must_hold_a_real_key(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, production: None
 ) -> None:
-    monkeypatch.setenv("TEXTPULSE_ENV", "production")
     key_file = tmp_path / "kek"
     key_file.write_text("too short\n")
     monkeypatch.setenv("TEXTPULSE_SECRET_KEY_FILE", str(key_file))

@@ -1,4 +1,4 @@
-"""Real processes for dispatcher tests: the Twilio stand-in, dispatchers, and a seeded organisation."""
+"""For dispatcher tests and benchmarks: the Twilio stand-in, dispatchers, and a seeded organisation and run."""
 
 from __future__ import annotations
 
@@ -6,11 +6,7 @@ import asyncio
 import json
 import os
 import random
-import signal
-import socket
-import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,74 +15,19 @@ from typing import Any
 import asyncpg
 import httpx
 
-from deploy.stack import REPO
+from harness import factories
+from harness.kafka import as_access
+from harness.processes import Process, free_port
 from libs.common.events import Recipient
 from libs.common.kafka import EventPublisher
 from libs.common.kafka_security import KafkaAccess
 from libs.common.segments import count_segments
 from libs.common.topics import RECIPIENTS
 from standins.twilio.config import default_config
-from tests.kafka_cluster import as_access
-from tests.sealed_credentials import seal_credentials
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class Process:
-    """A child process with its log in ``log_dir``; ``kill`` is a real SIGKILL."""
-
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
-        self.name = name
-        self.url = ""
-        self.log_path = log_dir / f"{name}.log"
-        self._log = open(self.log_path, "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=self._log, stderr=self._log,
-                                     stdin=subprocess.DEVNULL)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
-        self._log.close()
-
-    def terminate(self) -> None:
-        """Ask the process to stop (SIGTERM) without waiting; ``stop`` waits."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-
 
 # The stand-ins' control calls and readiness probes on a busy machine: a loaded 2-core host has been seen
 # to take seconds to answer one, so only a wait far past that is taken to mean "broken".
 CONTROL_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
-
-
-async def wait_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient() as client:
-        while True:
-            try:
-                if (await client.get(url, timeout=10)).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{url} not ready in {timeout}s")
-            await asyncio.sleep(0.1)
 
 
 class TwilioStandin:
@@ -154,24 +95,12 @@ async def seed_run(pool: asyncpg.Pool, standin: TwilioStandin, senders: list[str
                    rng: random.Random) -> SeededRun:
     cfg = standin.config
     async with pool.acquire() as conn:
-        slug = f"org-{uuid.uuid4().hex[:8]}"
-        org_id = await conn.fetchval(
-            "INSERT INTO organisations (slug, name) VALUES ($1, 'Dispatch test') RETURNING id", slug)
-        # One organisation per Twilio account: earlier tests' organisations give the stand-in's account up.
-        await conn.execute("DELETE FROM sms_accounts WHERE account_sid = $1", cfg.account_sid)
-        await conn.execute(
-            """INSERT INTO sms_accounts (org_id, account_sid, auth_token, api_key_sid, api_key_secret, webhook_base_url)
-               VALUES ($1, $2, $3, $4, $5, 'http://127.0.0.1:9')""",
-            org_id, cfg.account_sid, cfg.auth_token, cfg.api_key_sid, cfg.api_key_secret)
-        await seal_credentials(conn)
+        org_id = await factories.make_org(conn, name="Dispatch test")
+        await factories.make_standin_account(conn, org_id, cfg)
         for address in senders:
-            await conn.execute("INSERT INTO senders (org_id, address) VALUES ($1, $2)", org_id, address)
-        campaign_id = await conn.fetchval(
-            "INSERT INTO campaigns (org_id, name, body, state) VALUES ($1, 'Test', 'x', 'sending') RETURNING id",
-            org_id)
-        run_id = await conn.fetchval(
-            """INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at, state, targeted)
-               VALUES ($1, $2, now(), 'sending', $3) RETURNING id""", org_id, campaign_id, count)
+            await factories.make_sender(conn, org_id, address)
+        campaign_id = await factories.make_campaign(conn, org_id, name="Test", body="x", state="sending")
+        run_id = await factories.make_run(conn, org_id, campaign_id, state="sending", targeted=count)
     run = SeededRun(org_id, campaign_id, run_id, senders)
     bodies = {1: "Hi {n}, the AGM is on Friday.", 2: "Hi {n}, " + "the AGM is on Friday. " * 8,
               3: "Hi {n}, " + "the AGM is on Friday at the hall. " * 10}
