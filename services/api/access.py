@@ -62,6 +62,9 @@ ROUTE_ACCESS: Final[Mapping[tuple[str, str], Access]] = {
     ("GET", "/api/v1/suppressions"): S, ("GET", "/api/v1/suppressions/export.csv"): S,
     ("GET", "/api/v1/suppressions/history"): S, ("GET", "/api/v1/suppressions/writebacks"): S,
     ("POST", "/api/v1/suppressions"): A, ("POST", "/api/v1/suppressions/lift"): A,
+    # revocations: anyone may see the review queue; only admins decide or record one (audited)
+    ("GET", "/api/v1/revocations/reviews"): S, ("POST", "/api/v1/revocations/reviews/{review_id}/decision"): A,
+    ("POST", "/api/v1/revocations"): A,
     # erasure of a member (GDPR): admins only, audited
     ("POST", "/api/v1/erasures"): A,
     # settings, users and keys

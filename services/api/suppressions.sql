@@ -24,10 +24,12 @@ WHERE org_id = :org_id
 ORDER BY created_at, phone, scope;
 
 -- name: staff-suppress
--- True when the number was not suppressed in this scope before; an existing entry is left as it is.
-INSERT INTO suppressions (org_id, phone, scope, source, reason)
+-- True when the number was not suppressed in this scope before; an existing entry is left as it is, except
+-- a hold waiting for review (migration 0042), which staff's decision replaces.
+INSERT INTO suppressions AS s (org_id, phone, scope, source, reason)
 VALUES (:org_id, :phone, :scope, 'staff', :reason)
-ON CONFLICT (org_id, phone, scope) DO NOTHING
+ON CONFLICT (org_id, phone, scope) DO UPDATE SET source = excluded.source, reason = excluded.reason
+WHERE s.source = 'review_hold'
 RETURNING true;
 
 -- name: staff-lift
@@ -57,7 +59,8 @@ ON CONFLICT (consent_id, member_id) DO NOTHING;
 
 -- name: consent-history
 -- A number's consent history, newest first (consent_history_by_phone).
-SELECT id, phone, scope, action, source, keyword, body, message_sid, actor, reason, changed, occurred_at
+SELECT id, phone, scope, action, source, keyword, body, message_sid, actor, reason, changed, occurred_at, channel,
+       evidence
 FROM consent_history
 WHERE org_id = :org_id AND phone = :phone
 ORDER BY occurred_at DESC, id DESC

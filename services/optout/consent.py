@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 ORG_WIDE = ""
@@ -72,9 +73,25 @@ def source_text(keyword: str | None, source: str, phone: str) -> str:
     """What iMIS records as ``SmsOptOutSource``: 'STOP from +14155550134', 'Twilio 21610 for ...'."""
     if source == "keyword":
         return f"{keyword or 'keyword'} from {phone}"[:200]
+    if source == "reply":
+        return f"Reply revoking consent ('{keyword or 'free text'}') from {phone}"[:200]
     if source == "twilio_21610":
         return f"Twilio 21610 for {phone}"
     return f"{source} change for {phone}"
+
+
+EventSource = Literal["keyword", "twilio_21610", "staff", "import"]
+
+
+def event_source(source: str) -> EventSource:
+    """The ConsentChanged ``source`` for a consent_history source: a free-text revocation is the member's
+    own reply, as a keyword is (so the usage service counts it against the run it answers); the sources of
+    staff's decisions (migration 0042) are staff's."""
+    if source in ("keyword", "reply"):
+        return "keyword"
+    if source in ("twilio_21610", "import"):
+        return source  # type: ignore[return-value]
+    return "staff"
 
 
 def imis_local_time(moment: datetime, time_zone: str) -> str:

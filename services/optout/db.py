@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Literal
 from uuid import UUID
 
-from libs.common import erased_suppressions, run_reasons
+from libs.common import erased_suppressions, revocation_confirmations, run_reasons
 from libs.common.db import Connection, Queries
 from libs.common.events import Event
 from libs.common.secret_store import AUTH_TOKEN, IMIS_PASSWORD, WEBHOOK_SHARED_KEY_SECRET, SecretStore
 from libs.common.topics import TopicSpec
+from services.optout import review_holds
 
 QUERIES_PATH = Path(__file__).with_name("queries.sql")
 RELAY_LOCK_ID = 0x7E47_0904  # arbitrary, constant: one event relay at a time
@@ -214,6 +215,8 @@ class OptoutDb:
         """Prepare every statement; raises ConfigurationError naming the first that fails."""
         await self.q.check(conn)
         await erased_suppressions.QUERIES.check(conn)
+        await revocation_confirmations.QUERIES.check(conn)
+        await review_holds.QUERIES.check(conn)
         await self._secrets.check(conn)
 
     # -- webhook edge ---------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """What stored webhooks mean, applied to a whole batch inside the processor's transaction.
 
 ``apply_batch(conn, rows, deps)`` returns one WebhookResult per row: ``done`` with a stable outcome
-(``opted_out``, ``opted_in``, ``help``, ``reply_stored``, ``phone_invalid``, ``applied``, ``stale``,
+(``opted_out``, ``opted_in``, ``help``, ``reply_stored``, ``revoked`` (a free-text revocation),
+``review_held`` (a doubtful one, held for staff), ``phone_invalid``, ``applied``, ``stale``,
 ``ledger_missing``, ``status_unknown``, ``sid_foreign``, ``duplicate``), or ``failed`` with the reason when
 the request can never be applied (``field_missing``). Each step is one statement for the whole batch (db.py).
 A status callback only ever reads and changes rows of the organisation whose account signed it; one
@@ -22,6 +23,7 @@ from datetime import datetime
 from typing import get_args
 from uuid import UUID
 
+from libs.common import revocation_confirmations
 from libs.common.db import Connection
 from libs.common.errors import PermanentError
 from libs.common.events import ConsentChanged, Event, MessageStatus
@@ -34,7 +36,7 @@ from libs.common.twilio_facts import (
     UNSUBSCRIBED_ERROR,
 )
 from services.optout import status as rules
-from services.optout.consent import ORG_WIDE, changes_for, normalize_phone, sender_scope, source_text
+from services.optout.consent import ORG_WIDE, changes_for, event_source, normalize_phone, sender_scope, source_text
 from services.optout.db import (
     CallbackInsert,
     CallbackRow,
@@ -47,7 +49,9 @@ from services.optout.db import (
     WebhookResult,
     WebhookRow,
 )
-from services.optout.keywords import Kind, classify
+from services.optout.keywords import Classification, Kind, classify
+from services.optout.review_holds import ReviewHold, hold_for_review
+from services.optout.revocation import Reading, Revocation, read_reply
 
 log = get_logger(__name__)
 
@@ -68,7 +72,7 @@ class ConsentRequest:
     org_id: UUID
     phone: str
     action: str  # opt_out | opt_in
-    source: str  # keyword | twilio_21610
+    source: str  # keyword | reply (free-text revocation) | twilio_21610
     scope: str | None  # the sender-scoped suppression, besides the organisation-wide one
     keyword: str | None
     body: str | None
@@ -92,12 +96,15 @@ async def apply_batch(conn: Connection, rows: Sequence[WebhookRow], deps: Handle
         (inbound if row.kind == "inbound" else callbacks).append(row)
     events: list[tuple[TopicSpec[Event], Event, str]] = []
     consent: list[ConsentRequest] = []
+    holds: list[ReviewHold] = []
     if inbound:
-        results |= await _apply_inbound(conn, inbound, deps.db, consent)
+        results |= await _apply_inbound(conn, inbound, deps.db, consent, holds)
     if callbacks:
         results |= await _apply_callbacks(conn, callbacks, deps.db, events, consent)
     await deps.db.enqueue_events(conn, events)
     await apply_consent(conn, deps, consent)
+    await hold_for_review(conn, holds)
+    await revocation_confirmations.queue(conn, [(r.org_id, r.message_sid) for r in consent if r.source == "reply"])
     return [results[row.id] for row in rows]
 
 
@@ -113,9 +120,10 @@ def _check_fields(row: WebhookRow) -> None:
 
 
 async def _apply_inbound(
-    conn: Connection, rows: list[WebhookRow], db: OptoutDb, consent: list[ConsentRequest]
+    conn: Connection, rows: list[WebhookRow], db: OptoutDb, consent: list[ConsentRequest], holds: list[ReviewHold]
 ) -> dict[int, WebhookResult]:
-    """Store every message; queue a consent change for each new opt-out or opt-in keyword."""
+    """Store every message; queue a consent change for each new opt-out or opt-in keyword and free-text
+    revocation, and a review for each doubtful one."""
     p = [row.params for row in rows]
     tos = [params["To"].strip() for params in p]
     services = [params.get("MessagingServiceSid", "").strip() or None for params in p]
@@ -129,6 +137,10 @@ async def _apply_inbound(
                  toll_free=kinds.get((row.org_id, to), "toll_free") == "toll_free")
         for params, row, to in zip(p, rows, tos, strict=True)
     ]
+    # What Twilio's filter lets through may still revoke consent in the member's own words (revocation.py).
+    readings = [_revocation_in(params.get("Body", ""), meaning) for params, meaning in zip(p, meanings, strict=True)]
+    meanings = [Classification(Kind.OPT_OUT, reading.matched) if reading and reading.revocation is Revocation.CERTAIN
+                else meaning for meaning, reading in zip(meanings, readings, strict=True)]
     new = await db.insert_inbound(conn, [
         InboundRow(
             webhook_id=row.id, org_id=row.org_id, message_sid=params["MessageSid"].strip()[:64],
@@ -147,16 +159,29 @@ async def _apply_inbound(
         elif meaning.changes_consent and phone is None:
             log.warning("inbound.phone_unusable", extra={"webhook_id": row.id, "keyword": meaning.keyword})
             outcome = "phone_invalid"
+        elif (reading := readings[i]) is not None and reading.revocation is Revocation.DOUBTFUL and phone is not None:
+            outcome = "review_held"
+            holds.append(ReviewHold(row.org_id, p[i]["MessageSid"].strip(), sender_scope(tos[i], services[i]),
+                                    reading.matched or "", reading.language or ""))
         else:
-            outcome = _OUTCOME[meaning.kind]
+            outcome = _OUTCOME[meaning.kind] if reading is None else "revoked"
             if meaning.changes_consent:
                 consent.append(ConsentRequest(
-                    org_id=row.org_id, phone=phone, action=meaning.kind.value, source="keyword",  # type: ignore[arg-type]
+                    org_id=row.org_id, phone=phone, action=meaning.kind.value,  # type: ignore[arg-type]
+                    source="keyword" if reading is None else "reply",
                     scope=sender_scope(tos[i], services[i]), keyword=meaning.keyword, body=p[i].get("Body", ""),
                     message_sid=p[i]["MessageSid"].strip(), actor="member", occurred_at=row.received_at,
                 ))
         results[row.id] = WebhookResult(row.id, "done", outcome)
     return results
+
+
+def _revocation_in(body: str, meaning: Classification) -> Reading | None:
+    """A certain or doubtful revocation in an ordinary reply (not a keyword), else None."""
+    if meaning.kind is not Kind.OTHER:
+        return None
+    reading = read_reply(body)
+    return None if reading.revocation is Revocation.NONE else reading
 
 
 def _small_int(raw: str | None) -> int:
@@ -318,7 +343,7 @@ async def _apply_round(conn: Connection, deps: HandlerDeps, requests: list[Conse
         if consent_id is None:
             continue
         event = ConsentChanged(org_id=req.org_id, phone=req.phone, sender=c.event_sender, action=req.action,  # type: ignore[arg-type]
-                               source=req.source, message_sid=req.message_sid)  # type: ignore[arg-type]
+                               source=event_source(req.source), message_sid=req.message_sid)
         events.append((CONSENT, event, req.phone))
         if c.scope == ORG_WIDE:
             text = source_text(req.keyword, req.source, req.phone)

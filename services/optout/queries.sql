@@ -139,11 +139,14 @@ RETURNING webhook_request_id;
 -- number twice (processing splits it into rounds), so the order of changes to one number is kept.
 
 -- name: suppress
--- The entries that were not suppressed before. An existing entry keeps its source.
-INSERT INTO suppressions (org_id, phone, scope, source, reason)
+-- The entries that were not suppressed before. An existing entry keeps its source, except a hold waiting for
+-- staff's review of a doubtful reply (migration 0042): the member's opt-out replaces it, so deciding the
+-- reply was no revocation cannot lift it.
+INSERT INTO suppressions AS s (org_id, phone, scope, source, reason)
 SELECT * FROM unnest(CAST(:org_ids AS uuid[]), CAST(:phones AS text[]), CAST(:scopes AS text[]),
                      CAST(:sources AS text[]), CAST(:reasons AS text[]))
-ON CONFLICT (org_id, phone, scope) DO NOTHING
+ON CONFLICT (org_id, phone, scope) DO UPDATE SET source = excluded.source, reason = excluded.reason
+WHERE s.source = 'review_hold'
 RETURNING org_id, phone, scope;
 
 -- name: lift-suppressions

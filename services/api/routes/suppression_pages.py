@@ -17,7 +17,9 @@ from services.api.routes.suppressions import Source
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 
 SOURCE_LABELS = {"keyword": "Member's keyword (STOP)", "twilio_21610": "Twilio block (21610)",
-                 "staff": "Staff", "import": "Import"}
+                 "staff": "Staff", "import": "Import", "reply": "Member's reply (revocation)",
+                 "review_hold": "Held for review", "review": "Reply decided a revocation",
+                 "manual": "Revocation by another channel"}
 assert set(SOURCE_LABELS) == set(get_args(Source))
 
 

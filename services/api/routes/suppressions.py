@@ -50,7 +50,8 @@ EXPORT_PAGE = 2_000
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Scope = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^(|\+[1-9]\d{6,14}|MG[0-9a-f]{32})$")]
-Source = Literal["keyword", "twilio_21610", "staff", "import"]
+# Migration 0042 added reply, review_hold, review and manual (services/api/routes/revocations.py).
+Source = Literal["keyword", "twilio_21610", "staff", "import", "reply", "review_hold", "review", "manual"]
 
 
 class SuppressionOut(BaseModel):
@@ -103,6 +104,8 @@ class ConsentEntry(BaseModel):
     reason: str | None
     changed: bool
     occurred_at: datetime
+    channel: str | None = Field(default=None, description="how a manual revocation reached the organisation")
+    evidence: str | None = None
 
 
 class WritebackJob(BaseModel):
