@@ -179,7 +179,9 @@ INBOUND = [
     Inbound("STOP", "STOP", "opted_out", True),
     Inbound("stop, padded and lower case", "  stop \n", "opted_out", True),
     Inbound("REVOKE (FCC 2025)", "REVOKE", "opted_out", True),
-    Inbound("a sentence with stop in it", "Stop please", "reply_stored", False),
+    # Twilio's filter lets these through; the FCC reads the first as a revocation (services/optout/revocation.py).
+    Inbound("stop in a few words", "Stop please", "revoked", True),
+    Inbound("a sentence with stop in it", "Stop by the booth at 3", "reply_stored", False),
     Inbound("HELP", "HELP", "help", False),
     Inbound("YES to a toll-free number", "YES", "reply_stored", False),
     Inbound("Advanced Opt-Out keyword", "ARRET", "opted_out", True, (("OptOutType", "STOP"),)),
