@@ -357,3 +357,26 @@ async def test_admins_set_the_member_cap_per_run_or_leave_it_to_the_platform(adm
         assert problem(bad, 422, "request_invalid")["errors"][0]["field"] == "run_member_cap"
     back = await admin.call("PATCH", "/api/v1/settings/general", {"run_member_cap": None})
     assert back.status_code == 200 and back.json()["general"]["run_member_cap"] is None
+
+
+async def test_admins_turn_on_the_revocation_confirmation_with_their_own_words(
+    admin: Caller, db_pool: asyncpg.Pool
+) -> None:
+    defaults = (await settings(admin))["general"]
+    assert defaults["revocation_confirmation"] is False
+    assert defaults["revocation_confirmation_text"].startswith("You will receive no more texts")
+    words = "Alumni Society: you will get no more texts from us. Reply START to rejoin."
+    changed = await admin.call("PATCH", "/api/v1/settings/general",
+                               {"revocation_confirmation": True, "revocation_confirmation_text": f"  {words} "})
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["general"]["revocation_confirmation"],
+            changed.json()["general"]["revocation_confirmation_text"]) == (True, words)
+    assert await db_pool.fetchval("SELECT revocation_confirmation FROM organisations WHERE id = $1",
+                                  admin.org_id) is True
+
+    for text, code in (("See our offers at https://example.org", "confirmation_has_link"),
+                       ("Visit www.example.org", "confirmation_has_link"), ("", "request_invalid"),
+                       ("x" * 321, "request_invalid"), (None, "value_required")):
+        bad = await admin.call("PATCH", "/api/v1/settings/general", {"revocation_confirmation_text": text})
+        assert problem(bad, 422, code)["errors"][0]["field"] == "revocation_confirmation_text"
+    assert (await settings(admin))["general"]["revocation_confirmation_text"] == words

@@ -10,6 +10,7 @@ usual range is 15,000-30,000, and a higher limit is more often a typo than a pla
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -101,6 +102,9 @@ class GeneralOut(BaseModel):
     retention_csv_days: int = Field(description="days an uploaded CSV's rows are kept")
     run_member_cap: int | None = Field(description="most members one run's audience may have; a larger one is "
                                                    "refused. null: the platform's default (250,000 unless set)")
+    revocation_confirmation: bool = Field(description="text one confirmation to a member who revokes consent in "
+                                                      "their own words (Twilio answers STOP itself)")
+    revocation_confirmation_text: str = Field(description="its wording: no marketing, no link")
 
 
 class SettingsOut(BaseModel):
@@ -160,6 +164,9 @@ class CountryPatch(BaseModel):
 # Retention settings (migration 0027, services/usage/retention.py): a day up to ten years, as the column's CHECK.
 RetentionDays = Annotated[int, Field(ge=1, le=3650, description="days, 1 to 3650")]
 RETENTION_FIELDS = ("retention_webhook_days", "retention_reply_days", "retention_body_days", "retention_csv_days")
+# The one text a revocation may get (migration 0042): short, and nothing to click.
+ConfirmationText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)]
+_LINK = re.compile(r"https?://|www\.|\b[a-z0-9-]+\.(com|org|net|io|ly|co)\b", re.IGNORECASE)
 
 
 class GeneralPatch(BaseModel):
@@ -175,6 +182,8 @@ class GeneralPatch(BaseModel):
     retention_csv_days: RetentionDays | None = None
     run_member_cap: int | None = Field(default=None, ge=1, le=10_000_000,
                                        description="null: back to the platform's default")
+    revocation_confirmation: bool | None = None
+    revocation_confirmation_text: ConfirmationText | None = None
 
 
 @router.get("", summary="Every setting (secrets only as set / not set)")
@@ -311,7 +320,8 @@ async def patch_country(body: CountryPatch, admin: AdminDep, caller: CallerDep, 
               summary="Default sender, per-campaign segment limit, alert e-mails, time zone, retention, member cap")
 async def patch_general(body: GeneralPatch, admin: AdminDep, caller: CallerDep, pool: PoolDep) -> SettingsOut:
     changes = body.model_dump(exclude_unset=True)
-    for required in ("time_zone", "default_sender_id", "campaign_segment_limit", "alert_emails", *RETENTION_FIELDS):
+    for required in ("time_zone", "default_sender_id", "campaign_segment_limit", "alert_emails", *RETENTION_FIELDS,
+                     "revocation_confirmation", "revocation_confirmation_text"):
         if required in changes and changes[required] is None:
             raise InvalidInput(required, "value_required", "is required: it cannot be left empty")
     if "time_zone" in changes:
@@ -319,6 +329,9 @@ async def patch_general(body: GeneralPatch, admin: AdminDep, caller: CallerDep, 
             ZoneInfo(changes["time_zone"])
         except (ZoneInfoNotFoundError, ValueError):
             raise InvalidInput("time_zone", "time_zone_unknown", "is not an IANA time zone") from None
+    if _LINK.search(changes.get("revocation_confirmation_text") or ""):
+        raise InvalidInput("revocation_confirmation_text", "confirmation_has_link",
+                           "must not hold a link: a confirmation of a revocation carries no marketing")
     if "alert_emails" in changes:
         changes["alert_emails"] = list(dict.fromkeys(e.lower() for e in changes["alert_emails"]))
     async with transaction(pool) as conn:
@@ -367,6 +380,8 @@ async def settings_out(conn: Connection, org_id: UUID) -> SettingsOut:
             alert_emails=list(org["alert_emails"]),
             **{name: org[name] for name in RETENTION_FIELDS},
             run_member_cap=org["run_member_cap"],
+            revocation_confirmation=org["revocation_confirmation"],
+            revocation_confirmation_text=org["revocation_confirmation_text"],
         ),
         senders=senders,
         warnings=warnings,
