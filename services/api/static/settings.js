@@ -54,6 +54,8 @@ const payloads = {
     campaign_segment_limit: Number(f.campaign_segment_limit.value) || null,
     alert_emails: f.alert_emails.value.split(/[\s,;]+/).map((e) => e.trim()).filter(Boolean),
     ...Object.fromEntries(RETENTION_FIELDS.map((name) => [name, wholeNumber(f[name].value)])),
+    revocation_confirmation: f.revocation_confirmation.checked,
+    revocation_confirmation_text: f.revocation_confirmation_text.value.trim(),
   }),
   erasure: (f) => ({ imis_id: f.imis_id.value.trim() || undefined, phone: f.phone.value.trim() || undefined }),
   user: (f) => ({ email: f.email.value.trim(), name: f.name.value.trim(), role: f.role.value, password: f.password.value }),
