@@ -102,3 +102,57 @@ async def test_staff_see_the_list_but_cannot_change_it(page: Page, db_pool: asyn
     await expect(page.locator("#list-rows tr")).to_have_count(2)
     await expect(page.locator("form[data-change]")).to_have_count(0)
     await expect(page.get_by_role("heading", name="Consent history")).to_be_visible()
+
+
+async def held_reply(pool: asyncpg.Pool, org_id: uuid.UUID, phone: str, body: str, matched: str) -> None:
+    """A doubtful reply as the opt-out service leaves it: stored, queued for review, the number held."""
+    message_id = await pool.fetchval(
+        """INSERT INTO inbound_messages (org_id, message_sid, from_number, phone, to_number, body, kind, received_at)
+           VALUES ($1, $2, $3, $3, '+18885550100', $4, 'other', now() - interval '1 hour') RETURNING id""",
+        org_id, "SM" + uuid.uuid4().hex, phone, body)
+    await pool.execute("INSERT INTO revocation_reviews (org_id, inbound_message_id, scope, matched, language)"
+                       " VALUES ($1, $2, '+18885550100', $3, 'en')", org_id, message_id, matched)
+    await pool.execute("INSERT INTO suppressions (org_id, phone, scope, source, reason)"
+                       " VALUES ($1, $2, '', 'review_hold', 'awaiting review')", org_id, phone)
+
+
+async def test_an_admin_decides_replies_to_review_and_records_a_revocation(page: Page, db_pool: asyncpg.Pool) -> None:
+    org_id, admin, _ = await seeded_org(db_pool)
+    await held_reply(db_pool, org_id, "+16175550111", "Wrong number, who is this?", "wrong number")
+    await held_reply(db_pool, org_id, "+16175550122", "Can you stop?", "stop")
+    await sign_in(page, admin, "/suppressions")
+    reviews = page.locator("#reviews-rows tr")
+    await expect(reviews).to_have_count(2)
+    await expect(page.locator("#reviews-count")).to_have_text("2 replies wait for a decision.")
+    await expect(reviews.first).to_contain_text("Wrong number, who is this?")
+    await expect(page.locator("#list-rows tr").first).to_contain_text("Held for review")
+
+    await page.get_by_role("button", name="Not a revocation: the reply from +16175550111").click()
+    await expect(reviews).to_have_count(1)
+    await page.get_by_role("button", name="Revocation: the reply from +16175550122", exact=True).click()
+    await expect(page.locator("#reviews-count")).to_have_text("No reply waits for a decision.")
+    sources = {r["phone"]: r["source"] for r in await db_pool.fetch(
+        "SELECT phone, source FROM suppressions WHERE org_id = $1 AND scope = ''", org_id)}
+    assert sources.get("+16175550111") is None and sources["+16175550122"] == "review"
+
+    manual = page.locator("#manual-revocation")
+    await manual.get_by_label("Phone number").fill("(617) 555-0133")
+    await manual.get_by_label("How they asked").select_option("email")
+    await manual.get_by_role("button", name="Record the revocation").click()
+    evidence = manual.get_by_label("Evidence (required)")
+    await expect(evidence).to_have_attribute("aria-invalid", "true")
+    await evidence.fill("E-mail of 30 Nov: 'please stop the texts'")
+    await manual.get_by_role("button", name="Record the revocation").click()
+    await expect(manual.locator("[data-saved]")).to_have_text("+16175550133 is revoked.")
+    row = await db_pool.fetchrow("SELECT source, channel, evidence FROM consent_history WHERE org_id = $1"
+                                 " AND phone = '+16175550133'", org_id)
+    assert dict(row) == {"source": "manual", "channel": "email", "evidence": "E-mail of 30 Nov: 'please stop the texts'"}
+
+
+async def test_staff_see_replies_to_review_but_do_not_decide(page: Page, db_pool: asyncpg.Pool) -> None:
+    org_id, _, staff = await seeded_org(db_pool)
+    await held_reply(db_pool, org_id, "+16175550144", "not interested", "not interested")
+    await sign_in(page, staff, "/suppressions")
+    await expect(page.locator("#reviews-rows tr")).to_have_count(1)
+    await expect(page.locator("#reviews button")).to_have_count(0)
+    await expect(page.locator("#manual-revocation")).to_have_count(0)
