@@ -81,6 +81,8 @@ async def erase_member(conn: Connection, secrets: SecretStore, org_id: UUID, def
     assert moved is not None
     counts["suppressions"] = moved["moved"]
     counts["imis_writebacks"] = await QUERIES.fetchval(conn, "erase-imis-jobs", **common)
+    counts["revocation_confirmations"] = await QUERIES.fetchval(conn, "erase-revocation-confirmations", org_id=org_id,
+                                                                phones=ordered)
     counts["member_phone_index"] = await QUERIES.fetchval(conn, "delete-member-index", **common)
     counts["bad_numbers"] = await QUERIES.fetchval(conn, "delete-bad-numbers", org_id=org_id, phones=ordered)
     counts["test_numbers"] = await QUERIES.fetchval(conn, "delete-test-numbers", org_id=org_id, phones=ordered)

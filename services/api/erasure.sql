@@ -135,7 +135,7 @@ SELECT count(*) FROM erased;
 -- name: erase-consent-history
 -- The one update migration 0031's trigger allows: the number becomes its digest, the member's words go.
 WITH erased AS (
-    UPDATE consent_history h SET phone = NULL, body = NULL, phone_digest = d.digest
+    UPDATE consent_history h SET phone = NULL, body = NULL, evidence = NULL, phone_digest = d.digest
     FROM unnest(:phones::text[], :digests::text[]) AS d(phone, digest)
     WHERE h.org_id = :org_id AND h.phone = d.phone
     RETURNING 1
@@ -167,6 +167,16 @@ WITH erased AS (
     UPDATE imis_outbox SET member_id = '', phone = '', source_text = ''
     WHERE org_id = :org_id AND state <> 'pending'
       AND (phone = ANY(:phones::text[]) OR member_id = ANY(:member_ids::text[]))
+    RETURNING 1
+)
+SELECT count(*) FROM erased;
+
+-- name: erase-revocation-confirmations
+-- A revocation's confirmation text (migration 0042) loses its number; one not sent yet never will be.
+WITH erased AS (
+    UPDATE revocation_confirmations
+    SET phone = NULL, state = CASE WHEN state = 'pending' THEN 'cancelled' ELSE state END, updated_at = now()
+    WHERE org_id = :org_id AND phone = ANY(:phones::text[])
     RETURNING 1
 )
 SELECT count(*) FROM erased;

@@ -48,6 +48,7 @@ TABLES = {
     "bad_numbers": "SELECT t::text FROM bad_numbers t WHERE org_id = $1",
     "staff_test_numbers": "SELECT t::text FROM staff_test_numbers t WHERE org_id = $1",
     "imis_outbox": "SELECT t::text FROM imis_outbox t WHERE org_id = $1",
+    "revocation_confirmations": "SELECT t::text FROM revocation_confirmations t WHERE org_id = $1",
     "event_outbox": "SELECT t::text FROM event_outbox t WHERE payload LIKE '%' || $1::uuid::text || '%'",
 }
 
@@ -112,6 +113,8 @@ async def _seed(pool: asyncpg.Pool, client: httpx.AsyncClient) -> Seeded:
             "INSERT INTO consent_history (org_id, phone, action, source, keyword, body, message_sid, actor, changed) "
             "VALUES ($1, $2, 'opt_out', 'keyword', 'STOP', 'STOP texting me, Ann', 'SM1', 'member', true) "
             "RETURNING id", org.id, ANN)
+        await conn.execute("INSERT INTO revocation_confirmations (org_id, consent_id, phone, sender, body) "
+                           "VALUES ($1, $2, $3, $4, 'No more texts from us.')", org.id, consent, ANN, SENDER)
         await conn.execute("INSERT INTO suppressions (org_id, phone, scope, source) VALUES ($1, $2, '', 'keyword'), "
                            "($1, $3, '', 'staff')", org.id, ANN, BOB)
         upload = await conn.fetchval("INSERT INTO csv_uploads (org_id, state, rows_accepted, rows_rejected) "
@@ -164,6 +167,7 @@ async def test_erasing_by_imis_id_removes_the_member_everywhere_and_keeps_counts
         "list_entries": 2, "csv_rows": 1, "csv_rejections": 1, "dropped_unsent": 1, "run_recipients": 4,
         "send_ledger": 1, "replies": 1, "webhook_requests": 1, "consent_history": 1, "suppressions": 1,
         "imis_writebacks": 1, "member_phone_index": 1, "bad_numbers": 1, "test_numbers": 1, "outbox_events": 1,
+        "revocation_confirmations": 1,
     }
     assert (answer["numbers"], answer["suppressions_kept"], answer["already_erased"]) == (1, 1, False)
     # Nothing names Ann any more: not her number (any format), her name or her words.
