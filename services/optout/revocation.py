@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import tomllib
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -49,16 +49,19 @@ class Reading:
 NOT_A_REVOCATION: Final = Reading(Revocation.NONE)
 
 Phrase = tuple[str, ...]
+# A list of the table by its phrases' first word, each word's phrases longest first ("opt out" before "opt"):
+# a reply is read in one pass over its words, whatever the size of the table.
+Index = Mapping[str, tuple[Phrase, ...]]
 
 
 @dataclass(frozen=True, slots=True)
 class Language:
     code: str
-    words: tuple[Phrase, ...]
-    fillers: tuple[Phrase, ...]
-    harmless: tuple[Phrase, ...]
-    phrases: tuple[Phrase, ...]
-    doubtful: tuple[Phrase, ...]
+    words: Index
+    fillers: Index
+    harmless: Index
+    phrases: Index
+    doubtful: Index
 
 
 def normalise(text: str) -> str:
@@ -82,17 +85,17 @@ def load_table(path: Path = TABLE_PATH) -> tuple[Language, ...]:
     return tuple(languages)
 
 
-def _phrases(path: Path, code: str, name: str, entries: object) -> tuple[Phrase, ...]:
+def _phrases(path: Path, code: str, name: str, entries: object) -> Index:
     if not isinstance(entries, list) or not entries:
         raise ValueError(f"{path.name}: [{code}] {name} must be a list of phrases")
-    out = []
+    by_first: dict[str, list[Phrase]] = {}
     for entry in entries:
         if not isinstance(entry, str) or not entry or normalise(entry) != entry:
             raise ValueError(f"{path.name}: [{code}] {name} entry {entry!r} is not written normalised "
                              f"(expected {normalise(str(entry))!r})")
-        out.append(tuple(entry.split(" ")))
-    # Longest first: "opt out" is tried before "opt", "thank you" before "thank".
-    return tuple(sorted(out, key=len, reverse=True))
+        phrase = tuple(entry.split(" "))
+        by_first.setdefault(phrase[0], []).append(phrase)
+    return {first: tuple(sorted(phrases, key=len, reverse=True)) for first, phrases in by_first.items()}
 
 
 TABLE: Final = load_table()
@@ -134,11 +137,12 @@ def _only_revocation_words(tokens: Phrase, language: Language) -> str | None:
     return found
 
 
-def _starting_at(tokens: Phrase, i: int, phrases: Iterable[Phrase]) -> Phrase | None:
-    return next((p for p in phrases if tokens[i:i + len(p)] == p), None)
+def _starting_at(tokens: Phrase, i: int, index: Index) -> Phrase | None:
+    """The longest phrase of ``index`` that the tokens from ``i`` on start with."""
+    return next((p for p in index.get(tokens[i], ()) if tokens[i:i + len(p)] == p), None)
 
 
-def _without(tokens: Phrase, harmless: Sequence[Phrase]) -> list[Phrase]:
+def _without(tokens: Phrase, harmless: Index) -> list[Phrase]:
     """The runs of tokens left once every harmless phrase is cut out (a phrase never spans a cut)."""
     runs: list[Phrase] = []
     start = i = 0
@@ -154,9 +158,11 @@ def _without(tokens: Phrase, harmless: Sequence[Phrase]) -> list[Phrase]:
     return [run for run in runs if run]
 
 
-def _first_within(runs: Sequence[Phrase], phrases: Sequence[Phrase]) -> str | None:
-    for phrase in phrases:
-        for run in runs:
-            if any(run[i:i + len(phrase)] == phrase for i in range(len(run) - len(phrase) + 1)):
+def _first_within(runs: Sequence[Phrase], index: Index) -> str | None:
+    """The first phrase of ``index`` found in the runs, reading left to right."""
+    for run in runs:
+        for i in range(len(run)):
+            phrase = _starting_at(run, i, index)
+            if phrase is not None:
                 return " ".join(phrase)
     return None
