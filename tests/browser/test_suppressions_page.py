@@ -146,7 +146,8 @@ async def test_an_admin_decides_replies_to_review_and_records_a_revocation(page:
     await expect(manual.locator("[data-saved]")).to_have_text("+16175550133 is revoked.")
     row = await db_pool.fetchrow("SELECT source, channel, evidence FROM consent_history WHERE org_id = $1"
                                  " AND phone = '+16175550133'", org_id)
-    assert dict(row) == {"source": "manual", "channel": "email", "evidence": "E-mail of 30 Nov: 'please stop the texts'"}
+    assert dict(row) == {"source": "manual", "channel": "email",
+                         "evidence": "E-mail of 30 Nov: 'please stop the texts'"}
 
 
 async def test_staff_see_replies_to_review_but_do_not_decide(page: Page, db_pool: asyncpg.Pool) -> None:

@@ -22,6 +22,7 @@ from harness.credentials import TEST_SECRETS
 from services.api.deps import WebConfig
 from services.api.errors import install_problem_handler
 from services.api.routes import revocations, suppressions
+from services.optout.review_holds import ReviewHold, hold_for_review
 from tests.conftest import eventually
 from tests.integration.optout_harness import OptoutHarness, Org, fresh_sid, running_optout
 
@@ -92,8 +93,8 @@ async def count(optout: OptoutHarness, sql: str, *args: Any) -> int:
 
 
 async def confirmations_of(optout: OptoutHarness, org: Org, phone: str) -> list[asyncpg.Record]:
-    return await optout.fetch("SELECT sender, body, state FROM revocation_confirmations WHERE org_id = $1 AND phone = $2",
-                              org.id, phone)
+    return await optout.fetch("SELECT sender, body, state FROM revocation_confirmations"
+                              " WHERE org_id = $1 AND phone = $2", org.id, phone)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -329,3 +330,30 @@ async def test_a_bad_manual_revocation_is_refused_and_changes_nothing(
     assert response.status_code in (400, 422), response.text
     assert field in response.text
     assert await count(optout, "SELECT count(*) FROM suppressions WHERE org_id = $1", org.id) == 0
+
+
+@pytest.mark.parametrize(("later", "held"), [(None, True), ("opt_in", False), ("opt_out", False)])
+async def test_a_hold_follows_the_members_latest_word_within_a_batch(
+    optout: OptoutHarness, later: str | None, held: bool,
+) -> None:
+    """hold_for_review runs after the batch's consent changes: a START or STOP that came after the doubtful
+    reply (applied just before, in the same transaction) leaves no hold and no review."""
+    org = await writeback_org(optout)
+    phone = await member(optout, org)
+    sid = fresh_sid()
+    async with optout.pool.acquire() as conn, conn.transaction():
+        await conn.execute("INSERT INTO inbound_messages (org_id, message_sid, from_number, phone, to_number, body,"
+                           " kind, received_at) VALUES ($1, $2, $3, $3, $4, 'wrong number', 'other',"
+                           " now() - interval '1 second')", org.id, sid, phone, org.sender)
+        if later == "opt_in":
+            await conn.execute("INSERT INTO consent_history (org_id, phone, action, source, keyword, actor, changed)"
+                               " VALUES ($1, $2, 'opt_in', 'keyword', 'START', 'member', false)", org.id, phone)
+        if later == "opt_out":
+            await conn.execute("INSERT INTO suppressions (org_id, phone, scope, source) VALUES ($1, $2, '', 'keyword')",
+                               org.id, phone)
+        made = await hold_for_review(conn, [ReviewHold(org.id, sid, org.sender, "wrong number", "en")])
+        assert made == (1 if held else 0)
+        again = await hold_for_review(conn, [ReviewHold(org.id, sid, org.sender, "wrong number", "en")])
+        assert again == 0  # a retried webhook adds nothing
+    expected = {"": "review_hold"} if held else {"": "keyword"} if later == "opt_out" else {}
+    assert await suppressions_of(optout, org, phone) == expected
