@@ -159,12 +159,13 @@ async def _apply_inbound(
         elif meaning.changes_consent and phone is None:
             log.warning("inbound.phone_unusable", extra={"webhook_id": row.id, "keyword": meaning.keyword})
             outcome = "phone_invalid"
-        elif (reading := readings[i]) is not None and reading.revocation is Revocation.DOUBTFUL and phone is not None:
-            outcome = "review_held"
-            holds.append(ReviewHold(row.org_id, p[i]["MessageSid"].strip(), sender_scope(tos[i], services[i]),
-                                    reading.matched or "", reading.language or ""))
+        elif (reading := readings[i]) is not None and reading.revocation is Revocation.DOUBTFUL:
+            outcome = "review_held" if phone is not None else "phone_invalid"
+            if phone is not None:
+                holds.append(ReviewHold(row.org_id, p[i]["MessageSid"].strip(), sender_scope(tos[i], services[i]),
+                                        reading.matched or "", reading.language or ""))
         else:
-            outcome = _OUTCOME[meaning.kind] if reading is None else "revoked"
+            outcome = _OUTCOME[meaning.kind] if reading is None else "revoked"  # None, or a certain revocation
             if meaning.changes_consent:
                 consent.append(ConsentRequest(
                     org_id=row.org_id, phone=phone, action=meaning.kind.value,  # type: ignore[arg-type]

@@ -182,6 +182,8 @@ INBOUND = [
     # Twilio's filter lets these through; the FCC reads the first as a revocation (services/optout/revocation.py).
     Inbound("stop in a few words", "Stop please", "revoked", True),
     Inbound("a sentence with stop in it", "Stop by the booth at 3", "reply_stored", False),
+    Inbound("a revocation from a short code", "please stop texting me", "phone_invalid", False, phone="12345"),
+    Inbound("a doubtful reply from a short code", "wrong number", "phone_invalid", False, phone="12345"),
     Inbound("HELP", "HELP", "help", False),
     Inbound("YES to a toll-free number", "YES", "reply_stored", False),
     Inbound("Advanced Opt-Out keyword", "ARRET", "opted_out", True, (("OptOutType", "STOP"),)),
