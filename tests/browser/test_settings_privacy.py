@@ -24,6 +24,27 @@ async def org(db_pool: asyncpg.Pool) -> Org:
     return Org(made.id, admin, staff)
 
 
+async def test_the_revocation_confirmation_is_turned_on_and_a_link_refused(page: Page, org: Org,
+                                                                            db_pool: asyncpg.Pool) -> None:
+    await sign_in(page, org.admin, then="/settings")
+    form = page.locator("form[data-settings-form=general]")
+    switch = form.get_by_label("Text the confirmation")
+    await expect(switch).not_to_be_checked()
+    wording = form.get_by_label("Its wording")
+    await expect(wording).to_have_value("You will receive no more texts from us. Reply START to opt back in.")
+
+    await switch.check()
+    await wording.fill("No more texts from us. Offers at https://example.org")
+    await form.get_by_role("button", name="Save general settings").click()
+    await expect(form.locator("[data-error-for=revocation_confirmation_text]")).to_contain_text("must not hold a link")
+    await wording.fill("Alumni Society: no more texts from us. Reply START to rejoin.")
+    await form.get_by_role("button", name="Save general settings").click()
+    await expect(form.locator("[data-saved]")).to_have_text("Saved")
+    saved = await db_pool.fetchrow("SELECT revocation_confirmation, revocation_confirmation_text FROM organisations"
+                                   " WHERE id = $1", org.id)
+    assert tuple(saved) == (True, "Alumni Society: no more texts from us. Reply START to rejoin.")
+
+
 async def test_retention_days_are_saved_and_a_bad_value_is_explained(page: Page, org: Org,
                                                                      db_pool: asyncpg.Pool) -> None:
     await sign_in(page, org.admin, then="/settings")
