@@ -327,8 +327,23 @@ async def main(args: argparse.Namespace) -> None:
         await conn.close()
     finally:
         stop_services(procs)
-        await drop_database(name, server=admin_url)
-        await delete_topics_with_prefix(kafka, prefix)
+        try:
+            await delete_topics_with_prefix(kafka, prefix)
+        finally:
+            await drop_own_database(name, admin_url)
+
+
+async def drop_own_database(name: str, server: str) -> None:
+    """Drop the bench's database; a session of another role in it (someone's monitoring, say) makes the
+    forced drop fail, so it is tried again for a while before the error is raised."""
+    for attempt in range(10):
+        try:
+            await drop_database(name, server=server)
+            return
+        except asyncpg.InsufficientPrivilegeError:
+            if attempt == 9:
+                raise
+            await asyncio.sleep(1)
 
 
 async def outage(args: argparse.Namespace) -> None:
