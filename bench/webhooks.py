@@ -1,27 +1,32 @@
 """Signed Twilio webhooks against a real ``python -m services.optout`` (target: >= 2,500 req/s, p99 <= 50 ms).
 
     .venv/bin/python -m bench.webhooks [--rate 2500] [--seconds 10] [--stop-share 0.3] [--connections 64]
+                                       [--layout split|all] [--clients 2]
     .venv/bin/python -m bench.webhooks outage [--outage-seconds 60] [--stops 200]
 
 Status callbacks arrive at about three per message, so 800 messages/s of sending makes 2,400 callbacks/s.
 
 Needs the local PostgreSQL and Kafka (``python -m deploy.stack infra``). The bench makes its own database
 (migrated, dropped at the end) and its own topics (deleted at the end), seeds one organisation with a
-Twilio account and a ledger of sent messages, and starts the opt-out service as its own process.
+Twilio account and a ledger of sent messages, and starts the opt-out service: ``--layout split`` (the
+default) as one edge process (``TEXTPULSE_OPTOUT_ROLE=edge``, which Twilio's requests reach) and one
+workers process (``workers``), as the Helm chart runs it; ``--layout all`` as one process doing both.
 
-Load is open-loop: request i is due at ``i / rate`` seconds, whatever happened to the earlier ones, and
-its latency is counted from that moment (so a stalled server is not hidden by a waiting client). The
-mix is inbound STOPs from distinct numbers and status callbacks (queued -> sent -> delivered, 5 %
-repeated verbatim, in a shuffled order), every one signed with the account's token. The client is a
-minimal asyncio HTTP/1.1 one over keep-alive connections, with pre-built requests.
+Load is open-loop (bench/webhook_load.py): request i is due at ``i / rate`` seconds, whatever happened to
+the earlier ones, and its latency is counted from that moment (so a stalled server is not hidden by a
+waiting client). The mix is inbound STOPs from distinct numbers and status callbacks (queued -> sent ->
+delivered, 5 % repeated verbatim, in a shuffled order), every one signed with the account's token. The
+client is a minimal asyncio HTTP/1.1 one over keep-alive connections, with pre-built, pre-signed requests,
+run in ``--clients`` processes; its own CPU is printed, so one can see it is not the bottleneck.
 
 Each request is answered 200 once Kafka acknowledged it (``textpulse.webhooks``); the service's intake
 consumer then writes it to ``webhook_requests`` and the processor applies it (services/optout/storage.py).
 
-Printed: requests/s achieved, p50/p95/p99/max latency, non-200 answers, the service process's own CPU
-time per request (a figure that does not depend on what else runs on the machine), where that time goes
-(the form parse, the signature check, the event's JSON and the Kafka append, each measured alone in this
-process on the same requests; the rest is HTTP and the intake and processing behind it), then the rows:
+Printed: offered and achieved requests/s, p50/p95/p99/max latency, non-200 answers, the CPU time per
+request of each service process and of the load clients (figures that do not depend on what else runs
+on the machine) and the load average, where the edge's time goes (the form parse, the signature check,
+the event's JSON and the Kafka append, each measured alone in this process on the same requests; the
+rest is HTTP), then the rows:
 every request stored (none lost), how long intake and processing took to catch up after the load,
 suppressions, callbacks and ledger rows in their final state, and events published.
 
@@ -51,6 +56,7 @@ import uvloop
 from twilio.request_validator import RequestValidator
 
 from bench.report import result
+from bench.webhook_load import run_load
 from deploy.stack import kafka_access
 from harness import factories
 from harness.databases import create_database, drop_database
@@ -61,7 +67,7 @@ from libs.common.kafka import EventPublisher, ensure_topics, make_producer
 from libs.common.kafka_security import KafkaAccess
 from libs.common.topics import CONSENT, MESSAGE_STATUS, WEBHOOKS
 from services.optout.db import IncomingWebhook
-from services.optout.storage import as_event, partition_key
+from services.optout.storage import event_json, partition_key
 from services.optout.webhooks import parse_form
 
 TOPICS = [CONSENT, MESSAGE_STATUS, WEBHOOKS]
@@ -143,56 +149,6 @@ def build_requests(s: Seeded, base_url: str, total: int, stop_share: float, rng:
     return out
 
 
-class Connection:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-
-    async def send(self, request: bytes) -> int:
-        self.writer.write(request)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line[:15].lower() == b"content-length:":
-                length = int(line[15:])
-        if length:
-            await self.reader.readexactly(length)
-        return status
-
-
-async def load(port: int, requests: list[bytes], rate: float, connections: int) -> tuple[list[float], list[int], float]:
-    idle: asyncio.Queue[Connection] = asyncio.Queue()
-    for _ in range(connections):
-        idle.put_nowait(Connection(*await asyncio.open_connection("127.0.0.1", port)))
-    latencies: list[float] = []
-    statuses: list[int] = []
-    loop = asyncio.get_running_loop()
-
-    async def one(request: bytes, due: float) -> None:
-        conn = await idle.get()
-        try:
-            statuses.append(await conn.send(request))
-        finally:
-            idle.put_nowait(conn)
-        latencies.append(loop.time() - due)
-
-    start = loop.time() + 0.1
-    tasks = []
-    for i, request in enumerate(requests):
-        due = start + i / rate
-        delay = due - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(request, due)))
-    await asyncio.gather(*tasks)
-    elapsed = loop.time() - start
-    while not idle.empty():
-        idle.get_nowait().writer.close()
-    return latencies, statuses, elapsed
-
-
-
-
 def _split(raw: bytes) -> tuple[str, str, bytes]:
     """(path, X-Twilio-Signature, body) of one pre-built request."""
     head, body = raw.split(b"\r\n\r\n", 1)
@@ -202,8 +158,9 @@ def _split(raw: bytes) -> tuple[str, str, bytes]:
 
 
 async def print_breakdown(s: Seeded, base_url: str, requests: list[bytes], kafka: KafkaAccess, prefix: str,
-                          cpu_per_request: float) -> None:
-    """Where a request's CPU goes: each step of the edge run alone in this process, on the same requests."""
+                          cpu_per_request: float, *, split: bool) -> None:
+    """Where a request's CPU goes in the process that answers it: each step of the edge run alone in this
+    process, on the same requests; the rest is HTTP (and, without the split, the workers' share too)."""
     sample = [_split(raw) for raw in requests[:3000]]
     validator = RequestValidator(s.auth_token)
     content_type = "application/x-www-form-urlencoded"
@@ -220,7 +177,7 @@ async def print_breakdown(s: Seeded, base_url: str, requests: list[bytes], kafka
                 for (path, _, _), form in zip(sample, forms, strict=True)]
     started = time.process_time()
     for webhook in webhooks:
-        as_event(webhook).model_dump_json()
+        event_json(webhook)
     event_s = (time.process_time() - started) / len(sample)
 
     spare = prefix + "breakdown."  # its own topic: the service's intake must not see these
@@ -231,7 +188,7 @@ async def print_breakdown(s: Seeded, base_url: str, requests: list[bytes], kafka
         publisher = EventPublisher(producer, prefix=spare)
         started, wall = time.process_time(), time.monotonic()
         for i in range(0, len(webhooks), 64):  # 64 in flight, as the load's connections
-            await asyncio.gather(*(publisher.publish(WEBHOOKS, as_event(w), key=partition_key(w))
+            await asyncio.gather(*(publisher.publish_json(WEBHOOKS, event_json(w), key=partition_key(w))
                                    for w in webhooks[i:i + 64]))
         append_s = (time.process_time() - started) / len(webhooks) - event_s
         append_wall = (time.monotonic() - wall) / len(webhooks)
@@ -241,15 +198,36 @@ async def print_breakdown(s: Seeded, base_url: str, requests: list[bytes], kafka
     edge = parse_s + signature_s + event_s + append_s
     print(f"where it goes   CPU per request, each step alone ({len(sample)} requests, {valid} signatures valid):")
     for name, seconds in (("form parse", parse_s), ("signature check (HMAC-SHA1)", signature_s),
-                          ("event built and JSON", event_s), ("Kafka append (producer, 64 in flight)", append_s)):
+                          ("event JSON", event_s), ("Kafka append (producer, 64 in flight)", append_s)):
         print(f"                {name:40s} {seconds * 1000:6.3f} ms  ({seconds / cpu_per_request:5.1%})")
     rest = cpu_per_request - edge
-    print(f"                {'the rest: HTTP, intake, processing':40s} {rest * 1000:6.3f} ms  "
-          f"({rest / cpu_per_request:5.1%}) of {cpu_per_request * 1000:.3f} ms measured in the service")
+    what, where = ("the rest: HTTP", "the edge") if split else ("the rest: HTTP, intake, processing", "the service")
+    print(f"                {what:40s} {rest * 1000:6.3f} ms  "
+          f"({rest / cpu_per_request:5.1%}) of {cpu_per_request * 1000:.3f} ms measured in {where}")
     print(f"                one append alone takes {append_wall * 1000:.2f} ms of wall time per request "
           f"when 64 are in flight (acks=all, linger 5 ms)")
     result("Webhooks: edge CPU per request (parse + signature + event + Kafka append)", "-",
            f"{edge * 1000:.3f} ms (signature {signature_s * 1000:.3f}, append {append_s * 1000:.3f})")
+
+
+def start_service(env: dict[str, str], role: str, port: int, profile: str | None) -> subprocess.Popen[bytes]:
+    """``python -m services.optout`` in ``role`` on ``port`` (under cProfile, stats to ``profile``, if given)."""
+    command = [sys.executable, "-m", "services.optout"]
+    if profile:
+        command = [sys.executable, "-c", "import cProfile, runpy; cProfile.run("
+                   "'runpy.run_module(\"services.optout\", run_name=\"__main__\")', " + repr(f"{profile}.{role}") + ")"]
+    return subprocess.Popen(command, env=dict(env, TEXTPULSE_OPTOUT_ROLE=role, TEXTPULSE_HTTP_PORT=str(port)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_services(procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    for proc in procs.values():
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs.values():
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -261,39 +239,46 @@ async def main(args: argparse.Namespace) -> None:
     base_url = f"http://127.0.0.1:{port}"
     total = int(args.rate * args.seconds)
     db_url = await create_database(name, server=admin_url)
-    proc = None
+    procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
         conn = await asyncpg.connect(db_url)
         await apply_migrations(conn)
         seeded = await seed(conn, base_url, messages=total // 3 + 1)
         requests = build_requests(seeded, base_url, total, args.stop_share, random.Random(7))
         await ensure_topics(kafka, TOPICS, prefix=prefix)
-        env = dict(os.environ, TEXTPULSE_DATABASE_URL=db_url, TEXTPULSE_HTTP_PORT=str(port),
-                   TEXTPULSE_TOPIC_PREFIX=prefix, **kafka.env(),
+        env = dict(os.environ, TEXTPULSE_DATABASE_URL=db_url, TEXTPULSE_TOPIC_PREFIX=prefix, **kafka.env(),
                    TEXTPULSE_LOG_LEVEL=args.log_level)
-        command = [sys.executable, "-m", "services.optout"]
-        if args.profile:
-            command = [sys.executable, "-c", "import cProfile, runpy; cProfile.run("
-                       "'runpy.run_module(\"services.optout\", run_name=\"__main__\")', " + repr(args.profile) + ")"]
-        proc = subprocess.Popen(command, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        await wait_ready("services.optout", port, proc, timeout=30)
+        roles = {"edge": port, "workers": free_port()} if args.layout == "split" else {"all": port}
+        for role, role_port in roles.items():
+            procs[role] = start_service(env, role, role_port, args.profile)
+        for role, role_port in roles.items():
+            await wait_ready(f"services.optout ({role})", role_port, procs[role], timeout=30)
 
         stops = sum(1 for r in requests if b"/twilio/inbound" in r[:40])
         print(f"sending {len(requests)} signed webhooks ({stops} STOP, {len(requests) - stops} status callbacks) "
-              f"at {args.rate:.0f}/s over {args.connections} connections to services.optout (pid {proc.pid})")
-        cpu_before = cpu_seconds(proc.pid)
-        latencies, statuses, elapsed = await load(port, requests, args.rate, args.connections)
+              f"at {args.rate:.0f}/s over {args.connections} connections from {args.clients} client processes to "
+              + ", ".join(f"services.optout {role} (pid {proc.pid})" for role, proc in procs.items()))
+        cpu_before = {role: cpu_seconds(proc.pid) for role, proc in procs.items()}
+        load_before = os.getloadavg()[0]
+        run = await asyncio.to_thread(run_load, port, requests, args.rate, connections=args.connections,
+                                      processes=args.clients)
         load_done = time.monotonic()
-        cpu_load = cpu_seconds(proc.pid) - cpu_before
-        latencies.sort()
-        bad = sum(1 for s in statuses if s != 200)
-        print(f"requests/s      {len(statuses) / elapsed:8.1f}   ({len(statuses)} in {elapsed:.2f} s)")
+        cpu_load = {role: cpu_seconds(proc.pid) - cpu_before[role] for role, proc in procs.items()}
+        load_after = os.getloadavg()[0]
+        latencies, answered, elapsed = run.latencies, len(run.statuses), run.elapsed
+        bad = sum(1 for status in run.statuses if status != 200)
+        achieved = answered / elapsed
+        print(f"requests/s      offered {args.rate:.0f}, achieved {achieved:.1f}   ({answered} in {elapsed:.2f} s)")
         p50, p95, p99 = (percentile(latencies, share) * 1000 for share in (0.50, 0.95, 0.99))
         print(f"latency ms      p50 {p50:.1f}   p95 {p95:.1f}   p99 {p99:.1f}   max {latencies[-1] * 1000:.1f}")
         print(f"non-200         {bad}")
-        print(f"service CPU     {cpu_load:.2f} s during the load = {cpu_load / len(statuses) * 1000:.2f} ms per "
-              f"request (HTTP and processing), so one process needs {cpu_load / elapsed:.0%} of a core at this rate")
+        print(f"load average    {load_before:.2f} before the load, {load_after:.2f} after (1 min; "
+              f"{os.cpu_count()} cores)")
+        for role, seconds in cpu_load.items():
+            print(f"CPU {role:11s} {seconds:.2f} s during the load = {seconds / answered * 1000:.3f} ms per request, "
+                  f"{seconds / elapsed:.0%} of a core")
+        print(f"CPU clients     {run.client_cpu_s:.2f} s in {run.processes} processes = "
+              f"{run.client_cpu_s / answered * 1000:.3f} ms per request, {run.client_cpu_s / elapsed:.0%} of a core")
 
         while await conn.fetchval("SELECT count(*) FROM webhook_requests") < len(requests):
             if time.monotonic() - load_done > 120:
@@ -325,24 +310,40 @@ async def main(args: argparse.Namespace) -> None:
         events = await conn.fetchval("SELECT count(*) FROM event_outbox WHERE published_at IS NOT NULL")
         print(f"rows            suppressed numbers {suppressed} of {stops}; status callbacks {callbacks} of {distinct} "
               f"distinct; ledger {ledger}; events published {events}")
-        await print_breakdown(seeded, base_url, requests, kafka, prefix, cpu_load / len(statuses))
-        result(f"Webhooks: signed requests/s answered, {args.rate:g}/s offered", ">= 2,500 req/s",
-               f"{len(statuses) / elapsed:.1f} req/s")
+        edge_role = "edge" if args.layout == "split" else "all"
+        await print_breakdown(seeded, base_url, requests, kafka, prefix, cpu_load[edge_role] / answered,
+                              split=args.layout == "split")
+        label = "one edge process" if args.layout == "split" else "one process doing everything"
+        result(f"Webhooks: signed requests/s answered, {args.rate:g}/s offered, {label}", ">= 2,500 req/s",
+               f"{achieved:.1f} req/s")
         result("Webhooks: p99 latency, open loop", "<= 50 ms",
-               f"{p99:.1f} ms (p50 {p50:.1f}, p95 {p95:.1f}, max {latencies[-1] * 1000:.1f})")
+               f"{p99:.1f} ms (p50 {p50:.1f}, p95 {p95:.1f}, max {latencies[-1] * 1000:.1f}; "
+               f"load average {load_after:.2f})")
         result("Webhooks: non-200 answers", "= 0", str(bad))
         result("Webhooks: requests lost (answered but not stored)", "= 0", str(len(requests) - stored))
-        result("Webhooks: opt-out service CPU per request", "-", f"{cpu_load / len(statuses) * 1000:.2f} ms")
+        for role, seconds in cpu_load.items():
+            result(f"Webhooks: opt-out {role} CPU per request", "-", f"{seconds / answered * 1000:.3f} ms")
+        result("Webhooks: load clients' CPU per request", "-", f"{run.client_cpu_s / answered * 1000:.3f} ms")
         await conn.close()
     finally:
-        if proc is not None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        await drop_database(name, server=admin_url)
-        await delete_topics_with_prefix(kafka, prefix)
+        stop_services(procs)
+        try:
+            await delete_topics_with_prefix(kafka, prefix)
+        finally:
+            await drop_own_database(name, admin_url)
+
+
+async def drop_own_database(name: str, server: str) -> None:
+    """Drop the bench's database; a session of another role in it (someone's monitoring, say) makes the
+    forced drop fail, so it is tried again for a while before the error is raised."""
+    for attempt in range(10):
+        try:
+            await drop_database(name, server=server)
+            return
+        except asyncpg.InsufficientPrivilegeError:
+            if attempt == 9:
+                raise
+            await asyncio.sleep(1)
 
 
 async def outage(args: argparse.Namespace) -> None:
@@ -370,14 +371,16 @@ async def outage(args: argparse.Namespace) -> None:
         proc = subprocess.Popen([sys.executable, "-m", "services.optout"], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         await wait_ready("services.optout", port, proc, timeout=30)
-        await load(port, requests[:1], 1, 1)  # the account is now known to the service
+        await asyncio.to_thread(run_load, port, requests[:1], 1, connections=1, processes=1)  # account now known
         await _applied(db_url, 1, timeout=30)
 
         await pg.stop("fast")
         down = time.monotonic()
         print(f"PostgreSQL stopped (fast shutdown); sending {args.stops} signed STOPs over "
               f"{args.outage_seconds * 0.8:.0f} s of a {args.outage_seconds:.0f} s outage")
-        latencies, statuses, _ = await load(port, requests[1:], args.stops / (args.outage_seconds * 0.8), 8)
+        during = await asyncio.to_thread(run_load, port, requests[1:], args.stops / (args.outage_seconds * 0.8),
+                                         connections=8, processes=1)
+        latencies, statuses = during.latencies, during.statuses
         await asyncio.sleep(max(0.0, args.outage_seconds - (time.monotonic() - down)))
         accepting = asyncio.create_task(_first_connection(db_url))
         await pg.start()
@@ -451,8 +454,11 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=2500, help="requests per second offered")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--stop-share", type=float, default=0.3, help="share of inbound STOPs, the rest are callbacks")
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--profile", metavar="FILE", help="run the service under cProfile, stats to FILE")
+    parser.add_argument("--connections", type=int, default=64, help="keep-alive connections, all clients together")
+    parser.add_argument("--clients", type=int, default=2, help="load client processes")
+    parser.add_argument("--layout", default="split", choices=["split", "all"],
+                        help="split: an edge and a workers process; all: one process doing both")
+    parser.add_argument("--profile", metavar="FILE", help="run the services under cProfile, stats to FILE.<role>")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument("--outage-seconds", type=float, default=60, help="outage: how long PostgreSQL is down")
     parser.add_argument("--stops", type=int, default=200, help="outage: STOPs sent while it is down")

@@ -53,6 +53,7 @@ class Process:
     module: str
     port: int
     args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()  # on top of service_env
 
     @property
     def service(self) -> str | None:
@@ -111,7 +112,9 @@ def processes() -> list[Process]:
                              ("--smtp-port", str(SMTP_PORT), "--outbox", str(OUTBOX))))
     procs += [
         Process("api", "services.api", PORT_BASE),
-        Process("optout", "services.optout", PORT_BASE + 1),
+        # The opt-out edge answers Twilio; its workers apply what it stored (services/optout/main.py).
+        Process("optout", "services.optout", PORT_BASE + 1, env=(("TEXTPULSE_OPTOUT_ROLE", "edge"),)),
+        Process("optout-workers", "services.optout", PORT_BASE + 5, env=(("TEXTPULSE_OPTOUT_ROLE", "workers"),)),
         Process("scheduler", "services.scheduler", PORT_BASE + 2),
         Process("audience", "services.audience", PORT_BASE + 3),
         Process("usage", "services.usage", PORT_BASE + 4),
@@ -262,7 +265,8 @@ def start(proc: Process) -> None:
     args = [PYTHON, "-m", proc.module, *proc.args]
     if proc.module.startswith("standins."):
         args += ["--port", str(proc.port)]
-    child = subprocess.Popen(args, cwd=REPO, env=service_env(proc.port, proc.service), stdout=log, stderr=log,
+    env = service_env(proc.port, proc.service) | dict(proc.env)
+    child = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=log,
                              stdin=subprocess.DEVNULL, start_new_session=True)
     _write_pid(proc.name, child.pid)
 

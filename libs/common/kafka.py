@@ -144,6 +144,11 @@ class EventPublisher:
             spec.full_name(self._prefix), value=event.model_dump_json().encode(), key=key.encode()
         )
 
+    async def publish_json(self, spec: TopicSpec[E], value: bytes, *, key: str) -> None:
+        """Publish an event its caller serialised itself, for a hot path that skips building the model;
+        the caller guarantees it is a valid ``spec.event_type`` (its consumer dead-letters one that is not)."""
+        await self._producer.send_and_wait(spec.full_name(self._prefix), value=value, key=key.encode())
+
     async def publish_raw(self, topic: str, value: bytes, *, key: bytes | None = None) -> None:
         """Send bytes as they are (dead letters, and tests that inject poison)."""
         await self._producer.send_and_wait(topic, value=value, key=key)

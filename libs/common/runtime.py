@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 
 import uvicorn
 import uvloop
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp
 
 from libs.common.errors import ConfigurationError
 from libs.common.logging import configure_logging, get_logger
@@ -57,9 +58,9 @@ def health_router(service: str, checks: Mapping[str, Check]) -> APIRouter:
 
 @dataclass
 class Service:
-    """What a service's ``main.build`` returns: its web app and the long-running workers beside it."""
+    """What a service's ``main.build`` returns: its web app (any ASGI app) and the long-running workers beside it."""
 
-    app: FastAPI
+    app: ASGIApp
     workers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 

@@ -19,6 +19,7 @@ _DEFAULT_SECRET = "changethis"
 MIN_SECRET_KEY_LENGTH = 32
 # argon2 parameters of password hashes (services/api/auth.py): "cheap" is for test suites only.
 PasswordCost = Literal["standard", "cheap"]
+OptoutRole = Literal["all", "edge", "workers"]
 
 
 class Settings(BaseSettings):
@@ -65,6 +66,9 @@ class Settings(BaseSettings):
     sign_in_max_per_address: int = Field(default=10, ge=1, le=1_000_000)
     # Connections and requests in flight past this are answered 503 at once instead of queuing in memory.
     http_limit_concurrency: int = Field(default=256, ge=1, le=100_000)
+    # Which part of the opt-out service this process runs (services/optout/main.py): "edge" answers Twilio's
+    # webhooks, "workers" applies them (intake, processing, relay, iMIS write-back), "all" both.
+    optout_role: OptoutRole = "all"
     # argon2's parameters for password hashes: "cheap" (its minimums) is for test suites, refused in production.
     password_hash_cost: PasswordCost = "standard"
 

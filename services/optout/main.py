@@ -1,14 +1,20 @@
 """Opt-out service: Twilio webhooks into the suppression table, the consent and status topics, and iMIS.
 
-Wiring only. The web app answers ``POST /twilio/inbound`` and ``POST /twilio/status`` (webhooks.py)
-beside /healthz and /readyz, making each verified request durable in Kafka, or in PostgreSQL when Kafka
-cannot take it (storage.py); five workers run next to it:
+Wiring only. Two roles, run in one process or each in its own (``TEXTPULSE_OPTOUT_ROLE``: ``all``, the
+default, ``edge`` or ``workers``; any number of edges, and of workers, may run at once):
 
-- ``WebhookIntake`` (intake.py): textpulse.webhooks -> webhook_requests, in batches, each request once;
-- ``WebhookProcessor`` (processing.py): stored webhooks -> suppressions, consent history, ledger status;
-- ``EventRelay`` (relay.py): event_outbox -> Kafka (ConsentChanged keyed by phone, MessageStatus by SID);
-- ``WritebackWorker`` (writeback.py): imis_outbox -> each member's TP_SmsPreferences panel in iMIS;
-- ``SignatureRefusals`` (refusals.py): bad-signature counts -> webhook_signature_refusals, for the alert.
+- the edge answers ``POST /twilio/inbound`` and ``POST /twilio/status`` (webhooks.py), making each
+  verified request durable in Kafka, or in PostgreSQL when Kafka cannot take it (storage.py), and counts
+  bad signatures (``SignatureRefusals``, refusals.py: bad-signature counts -> webhook_signature_refusals,
+  for the alert);
+- the workers apply what the edges stored:
+
+  - ``WebhookIntake`` (intake.py): textpulse.webhooks -> webhook_requests, in batches, each request once;
+  - ``WebhookProcessor`` (processing.py): stored webhooks -> suppressions, consent history, ledger status;
+  - ``EventRelay`` (relay.py): event_outbox -> Kafka (ConsentChanged keyed by phone, MessageStatus by SID);
+  - ``WritebackWorker`` (writeback.py): imis_outbox -> each member's TP_SmsPreferences panel in iMIS.
+
+Every process answers /healthz and /readyz (PostgreSQL and Kafka); only an edge answers the webhooks.
 
 What other services rely on (migration 0004):
 
@@ -30,14 +36,15 @@ What other services rely on (migration 0004):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import httpx
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
-from libs.common.connections import open_connections
+from libs.common.connections import Connections, open_connections
 from libs.common.runtime import Service, health_router
 from libs.common.secret_store import SecretStore
 from libs.common.settings import Settings
@@ -78,7 +85,9 @@ class OptoutTuning:
 
 @asynccontextmanager
 async def build(settings: Settings, tuning: OptoutTuning | None = None) -> AsyncIterator[Service]:
+    """The process ``settings.optout_role`` names: the edge, the workers, or both in one process."""
     tuning = tuning or OptoutTuning()
+    role = settings.optout_role
     db = OptoutDb.load(SecretStore.from_settings(settings))
     async with (
         open_connections(settings, [CONSENT, MESSAGE_STATUS, WEBHOOKS]) as conn,
@@ -86,34 +95,56 @@ async def build(settings: Settings, tuning: OptoutTuning | None = None) -> Async
     ):
         async with conn.pool.acquire() as c:
             await db.check(c)  # a broken query fails at boot, not at the first STOP
-        webhook_wake, relay_wake, writeback_wake = asyncio.Event(), asyncio.Event(), asyncio.Event()
-
-        def committed() -> None:
-            relay_wake.set()
-            writeback_wake.set()
-
-        deps = HandlerDeps(db=db, member_window_days=tuning.member_window_days)
-        processor = WebhookProcessor(conn.pool, deps, wake=webhook_wake, on_committed=committed,
-                                     tuning=tuning.processor)
-        relay = EventRelay(conn.pool, db, conn.publisher, wake=relay_wake)
-        writeback = WritebackWorker(conn.pool, db, imis_http, default_base_url=settings.imis_base_url,
-                                    wake=writeback_wake, tuning=tuning.writeback)
-
-        app = FastAPI(title=f"Textpulse {NAME}", docs_url=None, redoc_url=None)
-        app.include_router(health_router(NAME, conn.readiness_checks()))
-        accounts = AccountDirectory(conn.pool, db, ttl_s=tuning.account_cache_s, refresh_s=tuning.account_refresh_s,
-                                    outage_retry_s=tuning.account_outage_retry_s)
-        refusals = SignatureRefusals(conn.pool, db, flush_s=tuning.refusals_flush_s)
-        gate = KafkaGate(retry_s=tuning.kafka_retry_s, clock=asyncio.get_running_loop().time)
-        store = DurableStore(conn.publisher, WebhookWriter(conn.pool, db), gate,
-                             append_timeout_s=tuning.kafka_append_timeout_s)
-        webhooks.install(app, webhooks.WebhookInbox(store, accounts, webhook_wake, refusals))
-        intake = WebhookIntake(conn.pool, db, conn.publisher, kafka=settings.kafka,
-                               group_id=group_id(NAME, settings.topic_prefix), prefix=settings.topic_prefix,
-                               wake=webhook_wake, batch=tuning.intake_batch,
-                               session_timeout_ms=settings.kafka_session_timeout_ms)
-        await intake.start()
+        # Set when a webhook was written to PostgreSQL directly; a processor in another process finds it
+        # by its poll instead (ProcessorTuning.poll_s).
+        webhook_wake = asyncio.Event()
+        health = FastAPI(title=f"Textpulse {NAME} ({role})", docs_url=None, redoc_url=None)
+        health.include_router(health_router(NAME, conn.readiness_checks()))
+        app: ASGIApp = health
+        workers: list[Callable[[], Awaitable[None]]] = []
+        intake = None
+        if role in ("workers", "all"):
+            intake, workers = _workers(settings, tuning, conn, db, imis_http, webhook_wake)
+            await intake.start()
+        if role in ("edge", "all"):
+            inbox, refusals = _edge(settings, tuning, conn, db, webhook_wake)
+            app = webhooks.WebhookEdge(inbox, fallback=health)
+            workers.append(refusals.run)  # the counts live in this process's memory
         try:
-            yield Service(app=app, workers=[processor.run, intake.run, relay.run, writeback.run, refusals.run])
+            yield Service(app=app, workers=workers)
         finally:
-            await intake.stop()
+            if intake is not None:
+                await intake.stop()
+
+
+def _edge(settings: Settings, tuning: OptoutTuning, conn: Connections, db: OptoutDb,
+          webhook_wake: asyncio.Event) -> tuple[webhooks.WebhookInbox, SignatureRefusals]:
+    """What answers Twilio: the accounts that check signatures, and the store that makes requests durable."""
+    accounts = AccountDirectory(conn.pool, db, ttl_s=tuning.account_cache_s, refresh_s=tuning.account_refresh_s,
+                                outage_retry_s=tuning.account_outage_retry_s)
+    refusals = SignatureRefusals(conn.pool, db, flush_s=tuning.refusals_flush_s)
+    gate = KafkaGate(retry_s=tuning.kafka_retry_s, clock=asyncio.get_running_loop().time)
+    store = DurableStore(conn.publisher, WebhookWriter(conn.pool, db), gate,
+                         append_timeout_s=tuning.kafka_append_timeout_s)
+    return webhooks.WebhookInbox(store, accounts, webhook_wake, refusals), refusals
+
+
+def _workers(settings: Settings, tuning: OptoutTuning, conn: Connections, db: OptoutDb, imis_http: httpx.AsyncClient,
+             webhook_wake: asyncio.Event) -> tuple[WebhookIntake, list[Callable[[], Awaitable[None]]]]:
+    """What applies the stored webhooks: intake, processor, relay and iMIS write-back (the intake not started)."""
+    relay_wake, writeback_wake = asyncio.Event(), asyncio.Event()
+
+    def committed() -> None:
+        relay_wake.set()
+        writeback_wake.set()
+
+    deps = HandlerDeps(db=db, member_window_days=tuning.member_window_days)
+    processor = WebhookProcessor(conn.pool, deps, wake=webhook_wake, on_committed=committed, tuning=tuning.processor)
+    relay = EventRelay(conn.pool, db, conn.publisher, wake=relay_wake)
+    writeback = WritebackWorker(conn.pool, db, imis_http, default_base_url=settings.imis_base_url,
+                                wake=writeback_wake, tuning=tuning.writeback)
+    intake = WebhookIntake(conn.pool, db, conn.publisher, kafka=settings.kafka,
+                           group_id=group_id(NAME, settings.topic_prefix), prefix=settings.topic_prefix,
+                           wake=webhook_wake, batch=tuning.intake_batch,
+                           session_timeout_ms=settings.kafka_session_timeout_ms)
+    return intake, [processor.run, intake.run, relay.run, writeback.run]

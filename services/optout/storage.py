@@ -17,6 +17,7 @@ After an append fails, Kafka is skipped for ``retry_s`` and then tried by one re
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from typing import Literal
 
@@ -129,6 +130,17 @@ def partition_key(webhook: IncomingWebhook) -> str:
     return f"{webhook.org_id}:{webhook.params.get(name, '').strip()}"
 
 
+def event_json(webhook: IncomingWebhook) -> bytes:
+    """``as_event(webhook)`` as JSON, built without the pydantic model, which was a tenth of the edge's
+    CPU per request. Always a valid WebhookReceived: the account SID is one sms_accounts holds (its CHECK is
+    the event's pattern), the URL is never empty and the kind is one of the routes'."""
+    return json.dumps({
+        "schema_version": 1, "event_id": str(webhook.request_id), "occurred_at": webhook.received_at.isoformat(),
+        "kind": webhook.kind, "org_id": str(webhook.org_id), "account_sid": webhook.account_sid,
+        "url": webhook.url, "params": webhook.params,
+    }, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def as_event(webhook: IncomingWebhook) -> WebhookReceived:
     return WebhookReceived(event_id=webhook.request_id, occurred_at=webhook.received_at, kind=webhook.kind,
                            org_id=webhook.org_id, account_sid=webhook.account_sid, url=webhook.url,
@@ -148,7 +160,7 @@ class DurableStore:
         if self._gate.begin():
             try:
                 async with asyncio.timeout(self._append_timeout_s):
-                    await self._publisher.publish(WEBHOOKS, as_event(webhook), key=partition_key(webhook))
+                    await self._publisher.publish_json(WEBHOOKS, event_json(webhook), key=partition_key(webhook))
             except (KafkaError, TimeoutError) as exc:
                 self._gate.failed()
                 log.warning("webhook.append_failed", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})

@@ -2,7 +2,8 @@
 
 Order of work for each request (the signature is checked before any parameter is interpreted):
 
-1. The body is read up to ``MAX_BODY_BYTES`` (413 past it) and must be a UTF-8 form (415, 400).
+1. The body is read up to ``MAX_BODY_BYTES`` (413 past it) and must be a UTF-8 form (415, 400); so must the
+   query string (400). Another method than POST on these paths gets 405.
 2. ``AccountSid`` names the organisation's account (403 when missing or unknown).
 3. ``X-Twilio-Signature`` must match over the account's public URL + path + query, with the auth token, or
    with the SharedKey ``X-Twilio-Webhooks-Signature-Settings`` names (403 otherwise, signatures.py).
@@ -22,14 +23,13 @@ code for callbacks). Each request gets its own id on arrival, which is what keep
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 from uuid import UUID, uuid4
 
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
-from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from libs.common.errors import PermanentError
 from libs.common.logging import get_logger
@@ -73,35 +73,80 @@ class WebhookInbox:
         self.refusals = refusals
 
 
-def install(app: FastAPI, inbox: WebhookInbox) -> None:
-    """Add the webhook routes and the handler that turns a refusal into its bare status code."""
-
-    @app.exception_handler(WebhookRefused)
-    async def refused(request: Request, exc: WebhookRefused) -> Response:
-        log.warning(
-            "webhook.refused",
-            extra={"reason": exc.code, "detail": exc.message, "path": request.url.path,
-                   "client": request.client.host if request.client else None},
-        )
-        return Response(status_code=exc.status)
-
-    async def inbound(request: Request) -> Response:
-        await accept(inbox, request, "inbound")
-        return Response(EMPTY_TWIML, media_type="text/xml")
-
-    async def status(request: Request) -> Response:
-        await accept(inbox, request, "status")
-        return Response(status_code=200)
-
-    # Plain Starlette routes: they take the raw request and nothing else, and skip FastAPI's
-    # per-request dependency and response machinery (a third of a webhook's CPU, bench/webhooks.py).
-    app.router.routes.append(Route("/twilio/inbound", inbound, methods=["POST"]))
-    app.router.routes.append(Route("/twilio/status", status, methods=["POST"]))
+ROUTES: dict[str, WebhookKind] = {"/twilio/inbound": "inbound", "/twilio/status": "status"}
+_TWIML_HEADERS = [(b"content-type", b"text/xml; charset=utf-8"),
+                  (b"content-length", str(len(EMPTY_TWIML.encode())).encode())]
+_EMPTY_HEADERS = [(b"content-length", b"0")]
+_NOT_ALLOWED_HEADERS = [(b"allow", b"POST"), (b"content-length", b"18"),
+                        (b"content-type", b"text/plain; charset=utf-8")]
 
 
-async def accept(inbox: WebhookInbox, request: Request, kind: WebhookKind) -> None:
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """What a webhook's checks read from the HTTP request: headers by lower-case name (the first of a repeated one)."""
+
+    path: str
+    query: str
+    headers: Mapping[str, str]
+    client: str | None
+
+
+class WebhookEdge:
+    """The opt-out service's ASGI app: the two webhook paths answered here, everything else by ``fallback``.
+
+    A plain ASGI callable, not routes of the FastAPI app: a webhook passes through no middleware, router
+    or Request object, which were most of its CPU beside the signature and the Kafka append
+    (bench/webhooks.py prints where the time goes). Other methods on these paths get 405, as a route would.
+    """
+
+    def __init__(self, inbox: WebhookInbox, fallback: ASGIApp) -> None:
+        self.inbox = inbox
+        self.fallback = fallback
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = ROUTES.get(scope["path"]) if scope["type"] == "http" else None
+        if kind is None:
+            await self.fallback(scope, receive, send)
+        elif scope["method"] != "POST":
+            await _answer(send, 405, _NOT_ALLOWED_HEADERS, b"Method Not Allowed")
+        else:
+            await self._webhook(kind, scope, receive, send)
+
+    async def _webhook(self, kind: WebhookKind, scope: Scope, receive: Receive, send: Send) -> None:
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+        client = scope.get("client")
+        path, address = scope["path"], (client[0] if client else None)
+        try:
+            request = WebhookRequest(path, _query(scope), headers, address)
+            await accept(self.inbox, request, await read_body(receive, headers.get("content-length", "")), kind)
+        except WebhookRefused as exc:
+            log.warning("webhook.refused", extra={"reason": exc.code, "detail": exc.message, "path": path,
+                                                  "client": address})
+            await _answer(send, exc.status, _EMPTY_HEADERS, b"")
+            return
+        if kind == "inbound":
+            await _answer(send, 200, _TWIML_HEADERS, EMPTY_TWIML.encode())
+        else:
+            await _answer(send, 200, _EMPTY_HEADERS, b"")
+
+
+async def _answer(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _query(scope: Scope) -> str:
+    try:
+        return bytes(scope.get("query_string", b"")).decode()
+    except UnicodeDecodeError:
+        raise WebhookRefused(400, "query_not_utf8", "undecodable query string") from None
+
+
+async def accept(inbox: WebhookInbox, request: WebhookRequest, body: bytes, kind: WebhookKind) -> None:
     """Check and store one webhook. Raises WebhookRefused."""
-    params = parse_form(request.headers.get("content-type", ""), await read_body(request))
+    params = parse_form(request.headers.get("content-type", ""), body)
     account_sid = params.get("AccountSid", "")
     if not account_sid:
         raise WebhookRefused(403, "account_missing", "no AccountSid")
@@ -125,7 +170,8 @@ class _Verified:
     url: str
 
 
-async def _verified_account(inbox: WebhookInbox, request: Request, params: FormParams, account_sid: str) -> _Verified:
+async def _verified_account(inbox: WebhookInbox, request: WebhookRequest, params: FormParams,
+                            account_sid: str) -> _Verified:
     account = await inbox.directory.get(account_sid)
     if account is None:
         raise WebhookRefused(403, "account_unknown", f"no organisation has account {account_sid[:40]}")
@@ -133,13 +179,13 @@ async def _verified_account(inbox: WebhookInbox, request: Request, params: FormP
     if not signature:
         raise WebhookRefused(403, "signature_missing", f"unsigned request for {account_sid}")
     settings = request.headers.get(SETTINGS_HEADER)
-    url = public_url(account.webhook_base_url, request.url.path, request.url.query)
+    url = public_url(account.webhook_base_url, request.path, request.query)
     refusal = signature_refusal(account, url, params, signature, settings)
     if refusal is None:
         return _Verified(account.org_id, url)
     fresh = await inbox.directory.refreshed(account)  # the auth token or SharedKey may have changed
     if fresh is not None:
-        url = public_url(fresh.webhook_base_url, request.url.path, request.url.query)
+        url = public_url(fresh.webhook_base_url, request.path, request.query)
         refusal = signature_refusal(fresh, url, params, signature, settings)
         if refusal is None:
             return _Verified(fresh.org_id, url)
@@ -148,16 +194,20 @@ async def _verified_account(inbox: WebhookInbox, request: Request, params: FormP
     raise WebhookRefused(403, refusal, f"{refusal.replace('_', ' ')} for {account_sid} at {url} ({scheme})")
 
 
-async def read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length", "")
+async def read_body(receive: Receive, declared: str) -> bytes:
+    """The request's body, refused past MAX_BODY_BYTES: at once when Content-Length says so, else as it arrives."""
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise WebhookRefused(413, "body_too_large", f"Content-Length {declared}")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise WebhookRefused(400, "client_disconnected", "the client left before its body was read")
+        body += message.get("body", b"")
         if len(body) > MAX_BODY_BYTES:
             raise WebhookRefused(413, "body_too_large", f"more than {MAX_BODY_BYTES} bytes")
-    return bytes(body)
+        if not message.get("more_body", False):
+            return bytes(body)
 
 
 def parse_form(content_type: str, body: bytes) -> FormParams:

@@ -57,6 +57,21 @@ def deployments(rendered: Rendered) -> dict[str, dict[str, Any]]:
     return {d["metadata"]["labels"]["app.kubernetes.io/component"]: d for d in rendered.of_kind("Deployment")}
 
 
+def service_of(component: str) -> str:
+    """The service a Deployment runs: the opt-out workers are the opt-out service in its other role."""
+    return component.removesuffix("-workers")
+
+
+def values_of(rendered: Rendered, component: str) -> dict[str, Any]:
+    values: dict[str, Any] = rendered.values["services"][service_of(component)]
+    return values["workers"] if component.endswith("-workers") else values
+
+
+def role_of(deployment: dict[str, Any]) -> str | None:
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e.get("value") for e in container.get("env", [])}.get("TEXTPULSE_OPTOUT_ROLE")
+
+
 def pod_specs(rendered: Rendered) -> list[dict[str, Any]]:
     return [o["spec"]["template"]["spec"] for o in rendered.of_kind("Deployment") + rendered.of_kind("Job")]
 
@@ -96,10 +111,20 @@ def test_every_object_is_valid_against_the_kubernetes_schema(helm: Helm, variant
 
 def test_there_is_a_deployment_per_service_running_its_module(rendered: Rendered) -> None:
     found = deployments(rendered)
-    assert sorted(found) == SERVICES
+    assert sorted(found) == sorted([*SERVICES, "optout-workers"])
     for name, deployment in found.items():
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
-        assert container["command"] == ["python", "-m", f"services.{name}"]
+        assert container["command"] == ["python", "-m", f"services.{service_of(name)}"]
+
+
+def test_the_optout_edge_and_its_workers_run_as_their_own_deployments(rendered: Rendered, helm: Helm) -> None:
+    found = deployments(rendered)
+    assert role_of(found["optout"]) == "edge" and role_of(found["optout-workers"]) == "workers"
+    assert found["optout-workers"]["spec"]["replicas"] == rendered.values["services"]["optout"]["workers"]["replicas"]
+    assert {role_of(d) for name, d in found.items() if service_of(name) != "optout"} == {None}
+    assert "TEXTPULSE_OPTOUT_ROLE" in SETTINGS
+    together = deployments(helm.template(sets=["services.optout.workers.enabled=false"]))
+    assert "optout-workers" not in together and role_of(together["optout"]) == "all"
 
 
 def test_every_deployment_container_has_probes_on_health_and_readiness(rendered: Rendered) -> None:
@@ -135,7 +160,7 @@ def test_every_container_has_resources_and_a_locked_down_security_context(render
 
 def test_the_grace_period_outlasts_each_services_drain(rendered: Rendered) -> None:
     for name, deployment in deployments(rendered).items():
-        drain = rendered.values["services"][name]["drainSeconds"]
+        drain = values_of(rendered, name)["drainSeconds"]
         assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > drain, name
 
 
@@ -191,7 +216,8 @@ def test_mutual_tls_mounts_the_client_certificate_for_the_services_and_keda(helm
     for spec in pod_specs(rendered):
         volumes = {v["name"]: v for v in spec["volumes"]}
         container = spec["containers"][0]
-        assert "env" not in container, "no SASL variables over plain TLS"
+        names = {e["name"] for e in container.get("env", [])}
+        assert not {n for n in names if "SASL" in n}, "no SASL variables over plain TLS"
         for path in files:
             (mount,) = [m for m in container["volumeMounts"] if path.startswith(m["mountPath"] + "/")]
             items = volumes[mount["name"]]["secret"]["items"]
@@ -302,8 +328,9 @@ def test_each_service_signs_in_to_kafka_as_its_own_user(helm: Helm) -> None:
     for name, deployment in deployments(rendered).items():
         spec = deployment["spec"]["template"]["spec"]
         env = {e["name"]: e for e in spec["containers"][0]["env"]}
-        assert env["TEXTPULSE_KAFKA_SASL_USERNAME"]["value"] == f"textpulse-{name}"
-        assert env["TEXTPULSE_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == f"textpulse-{name}"
+        user = f"textpulse-{service_of(name)}"  # the opt-out workers are the opt-out service's Kafka user
+        assert env["TEXTPULSE_KAFKA_SASL_USERNAME"]["value"] == user
+        assert env["TEXTPULSE_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == user
         # The CA file the setting names is where the Secret is mounted.
         mounts = {m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
         assert str(Path(config["TEXTPULSE_KAFKA_SSL_CAFILE"]).parent) in mounts
@@ -338,6 +365,8 @@ def test_an_existing_secret_replaces_the_charts(helm: Helm) -> None:
     (["secrets.secretKey=short"], "secrets.secretKey must be at least 32 characters"),
     (["services.mailer.replicas=1"], "services.mailer: no such service"),
     (["services.dispatcher.drainSeconds=0"], "services.dispatcher.drainSeconds must be a whole number"),
+    (["services.optout.workers.replicas=0"], "services.optout.workers.replicas must be at least 1"),
+    (["services.optout.workers.drainSeconds=0"], "services.optout.workers.drainSeconds must be a whole number"),
     (["secrets.databaseUrl="], "no database: set secrets.databaseUrl"),
     (["services.dispatcher.autoscaling.minReplicas=13"], "minReplicas must not exceed maxReplicas"),
 ])

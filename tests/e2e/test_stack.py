@@ -61,7 +61,7 @@ def test_the_stack_comes_up_from_scratch_answers_and_stops_what_it_started(stack
 
     status, page = _get(f"http://127.0.0.1:{base}/sign-in")
     assert status == 200 and "Textpulse" in page
-    for port in [base, base + 1, base + 2, base + 3, base + 4, base + 11, base + 12]:
+    for port in [base, base + 1, base + 2, base + 3, base + 4, base + 5, base + 11, base + 12]:
         status, body = _get(f"http://127.0.0.1:{port}/readyz")
         ready = json.loads(body)
         assert status == 200 and ready["checks"] == {"postgres": "ok", "kafka": "ok"}, body

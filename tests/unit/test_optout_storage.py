@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from libs.common.kafka import decode_event
+from libs.common.topics import WEBHOOKS
 from services.optout.db import IncomingWebhook
-from services.optout.storage import KafkaGate, as_event, partition_key
+from services.optout.storage import KafkaGate, as_event, event_json, partition_key
 
 
 class Clock:
@@ -64,3 +66,13 @@ def test_the_event_carries_the_request_id_and_the_time_it_arrived() -> None:
     event = as_event(webhook)
     assert event.event_id == webhook.request_id and event.occurred_at == webhook.received_at
     assert event.params == webhook.params and event.kind == "inbound"
+
+
+def test_the_edge_json_is_the_event_the_intake_reads() -> None:
+    # Built without the model on the hot path: it must decode to exactly what as_event would have sent,
+    # non-ASCII and JSON-special characters included.
+    webhook = _webhook("inbound", From="+14155550100", Body='Arrêt "STOP" \\ 🛑\n', To="+18885550100")
+    decoded = decode_event(WEBHOOKS, event_json(webhook))
+    assert decoded == as_event(webhook)
+    status = _webhook("status", MessageSid="SM" + "3" * 32, MessageStatus="delivered")
+    assert decode_event(WEBHOOKS, event_json(status)) == as_event(status)

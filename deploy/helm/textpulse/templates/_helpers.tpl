@@ -146,6 +146,27 @@ volumes:
   {{- include "textpulse.volumes" . | nindent 2 }}
 {{- end -}}
 
+{{/* Every Deployment, as a JSON list of {component, module, role, svc}: one per service, and the opt-out workers
+ (TEXTPULSE_OPTOUT_ROLE=workers) beside the opt-out edge (=edge) unless services.optout.workers.enabled is false,
+ when the opt-out pods run both roles (=all). */}}
+{{- define "textpulse.deployables" -}}
+{{- $units := list -}}
+{{- range $name, $svc := .Values.services -}}
+{{- $workers := $svc.workers | default dict -}}
+{{- if and (eq $name "optout") $workers.enabled -}}
+{{- $units = append $units (dict "component" $name "module" $name "role" "edge" "svc" $svc) -}}
+{{- $split := dict "replicas" $workers.replicas "drainSeconds" $workers.drainSeconds "resources" $workers.resources
+    "kafkaUser" $svc.kafkaUser "pdb" $workers.pdb -}}
+{{- $units = append $units (dict "component" "optout-workers" "module" $name "role" "workers" "svc" $split) -}}
+{{- else if eq $name "optout" -}}
+{{- $units = append $units (dict "component" $name "module" $name "role" "all" "svc" $svc) -}}
+{{- else -}}
+{{- $units = append $units (dict "component" $name "module" $name "role" "" "svc" $svc) -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $units -}}
+{{- end -}}
+
 {{/* Bad values stop the render with a message naming the value; every template includes this first, as helm
  renders them in no set order. */}}
 {{- define "textpulse.validate" -}}
@@ -162,6 +183,15 @@ volumes:
 {{- $svc := index $.Values.services $name -}}
 {{- if not (regexMatch "^[1-9][0-9]*$" (toString $svc.drainSeconds)) -}}
 {{- fail (printf "services.%s.drainSeconds must be a whole number of seconds, at least 1" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- $workers := .Values.services.optout.workers | default dict -}}
+{{- if $workers.enabled -}}
+{{- if not (regexMatch "^[1-9][0-9]*$" (toString $workers.drainSeconds)) -}}
+{{- fail "services.optout.workers.drainSeconds must be a whole number of seconds, at least 1" -}}
+{{- end -}}
+{{- if not (regexMatch "^[1-9][0-9]*$" (toString $workers.replicas)) -}}
+{{- fail "services.optout.workers.replicas must be at least 1: they apply every STOP" -}}
 {{- end -}}
 {{- end -}}
 {{- range $key, $_ := .Values.extraConfig -}}
