@@ -29,6 +29,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
 from pydantic import ValidationError
 
+from libs.common import metrics
 from libs.common.errors import ConfigurationError, EventRejected, PermanentError, RetryableError
 from libs.common.events import DeadLetter, Event
 from libs.common.kafka_security import KafkaAccess, client_kwargs
@@ -225,6 +226,7 @@ class EventConsumer:
         async def commit() -> None:
             try:
                 await self._consumer.commit({tp: next_offset})
+                metrics.observe_lag(self._group_id, tp.topic, tp.partition, self._consumer.highwater(tp), next_offset)
             except CommitFailedError:
                 # The partition moved to another member during a rebalance: it will redeliver from the
                 # last commit, and handlers are idempotent.
@@ -251,6 +253,7 @@ async def dead_letter(publisher: EventPublisher, record: ConsumerRecord, code: s
         "dlq.publish_failed",
         stopping,
     )
+    metrics.DLQ_RECORDS.labels(record.topic, code).inc()
     log.warning(
         "event.dead_lettered",
         extra={"topic": record.topic, "partition": record.partition, "offset": record.offset, "code": code},

@@ -28,7 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, His
 from libs.common.twilio_errors import REMEDIES
 from libs.common.twilio_facts import ERROR_MEANINGS, FEE_EXEMPT_ERRORS
 
-__all__ = ["CONTENT_TYPE_LATEST", "KNOWN_TWILIO_CODES", "METRIC_NAMES", "error_code_label", "exposition",
+__all__ = ["CONTENT_TYPE_LATEST", "KNOWN_TWILIO_CODES", "METRIC_NAMES", "count_text", "error_code_label", "exposition",
            "observe_lag", "sender_label"]
 
 KNOWN_TWILIO_CODES: Final = frozenset(ERROR_MEANINGS) | frozenset(REMEDIES) | FEE_EXEMPT_ERRORS
@@ -99,6 +99,14 @@ def error_code_label(code: int | None) -> str:
 def sender_label(sender: str) -> str:
     """A business sender as a label (see the module's rules); what is not one is ``other``."""
     return sender if _SENDER.fullmatch(sender) else "other"
+
+
+def count_text(outcome: str, code: int | None, *, sender: str = "", segments: int = 0) -> None:
+    """One recipient's send ended with ``outcome`` (its ledger row was just written); ``segments`` went
+    from ``sender``."""
+    TEXTS.labels(outcome, error_code_label(code)).inc()
+    if segments:
+        SEGMENTS.labels(sender_label(sender)).inc(segments)
 
 
 def observe_lag(group: str, topic: str, partition: int, highwater: int | None, next_offset: int | None) -> None:

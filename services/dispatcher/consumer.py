@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
+from libs.common import metrics
 from libs.common.errors import EventRejected, PermanentError
 from libs.common.events import Recipient
 from libs.common.kafka import EventPublisher, dead_letter, decode_event
@@ -240,6 +241,13 @@ class DispatchConsumer:
         while True:
             await self._clock.sleep(interval)
             await self._commit(list(self._offsets))
+            self._observe()
+
+    def _observe(self) -> None:
+        metrics.LANE_QUEUE_DEPTH.set(self.buffered)
+        metrics.LANES.set(len(self._lanes))
+        for tp, tracker in self._offsets.items():
+            metrics.observe_lag(self._group_id, tp.topic, tp.partition, self._consumer.highwater(tp), tracker.committed)
 
     async def _commit(self, partitions: list[TopicPartition]) -> None:
         # Runs are refreshed before offsets move: a committed record's outcome is always in its run's counts.

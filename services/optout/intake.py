@@ -26,6 +26,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError
 
+from libs.common import metrics
 from libs.common.errors import PermanentError
 from libs.common.events import WebhookReceived
 from libs.common.kafka import EventPublisher, dead_letter, decode_event
@@ -149,6 +150,7 @@ class WebhookIntake:
     async def _commit(self, tp: TopicPartition, next_offset: int) -> None:
         try:
             await self._consumer.commit({tp: next_offset})
+            metrics.observe_lag(self._group_id, tp.topic, tp.partition, self._consumer.highwater(tp), next_offset)
         except CommitFailedError:
             # The partition moved to another member: it redelivers from the last commit, and is skipped.
             log.warning("webhooks.intake_commit_lost", extra={"partition": str(tp), "offset": next_offset})

@@ -31,6 +31,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.routing import Route
 
+from libs.common import metrics
 from libs.common.errors import PermanentError
 from libs.common.logging import get_logger
 from libs.common.outages import POSTGRES_RETRYABLE
@@ -86,17 +87,27 @@ def install(app: FastAPI, inbox: WebhookInbox) -> None:
         return Response(status_code=exc.status)
 
     async def inbound(request: Request) -> Response:
-        await accept(inbox, request, "inbound")
+        await counted_accept(inbox, request, "inbound")
         return Response(EMPTY_TWIML, media_type="text/xml")
 
     async def status(request: Request) -> Response:
-        await accept(inbox, request, "status")
+        await counted_accept(inbox, request, "status")
         return Response(status_code=200)
 
     # Plain Starlette routes: they take the raw request and nothing else, and skip FastAPI's
     # per-request dependency and response machinery (a third of a webhook's CPU, bench/webhooks.py).
     app.router.routes.append(Route("/twilio/inbound", inbound, methods=["POST"]))
     app.router.routes.append(Route("/twilio/status", status, methods=["POST"]))
+
+
+async def counted_accept(inbox: WebhookInbox, request: Request, kind: WebhookKind) -> None:
+    """``accept``, counted by kind and verdict: ``accepted``, or the refusal's reason code."""
+    try:
+        await accept(inbox, request, kind)
+    except WebhookRefused as exc:
+        metrics.WEBHOOKS.labels(kind, exc.code).inc()
+        raise
+    metrics.WEBHOOKS.labels(kind, "accepted").inc()
 
 
 async def accept(inbox: WebhookInbox, request: Request, kind: WebhookKind) -> None:
