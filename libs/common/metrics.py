@@ -28,8 +28,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, His
 from libs.common.twilio_errors import REMEDIES
 from libs.common.twilio_facts import ERROR_MEANINGS, FEE_EXEMPT_ERRORS
 
-__all__ = ["CONTENT_TYPE_LATEST", "KNOWN_TWILIO_CODES", "METRIC_NAMES", "count_text", "error_code_label", "exposition",
-           "observe_lag", "sender_label"]
+__all__ = ["ALL_METRICS", "CONTENT_TYPE_LATEST", "KNOWN_TWILIO_CODES", "METRIC_NAMES", "count_text",
+           "error_code_label", "exposition", "observe_lag", "sender_label"]
 
 KNOWN_TWILIO_CODES: Final = frozenset(ERROR_MEANINGS) | frozenset(REMEDIES) | FEE_EXEMPT_ERRORS
 _SENDER = re.compile(r"\+[1-9][0-9]{6,14}|MG[0-9a-f]{32}")
@@ -69,9 +69,9 @@ READINESS_FAILURES = Counter("textpulse_readiness_failures", "Failed /readyz che
 
 # The series names Prometheus stores for each metric (a counter gains _total, a histogram its parts):
 # what the alert rules and the dashboard may refer to (tests/unit/test_monitoring.py).
-_OURS = (TEXTS, SEGMENTS, LANE_QUEUE_DEPTH, LANES, LEDGER_CLAIM_SECONDS, TWILIO_CALL_SECONDS, WEBHOOKS, CONSUMER_LAG,
-         DLQ_RECORDS, OUTBOX_BACKLOG, OUTBOX_OLDEST_SECONDS, SCHEDULER_LATENESS_SECONDS, SCHEDULER_MISSED, READY,
-         READINESS_FAILURES)
+ALL_METRICS: Final = (TEXTS, SEGMENTS, LANE_QUEUE_DEPTH, LANES, LEDGER_CLAIM_SECONDS, TWILIO_CALL_SECONDS,
+                      WEBHOOKS, CONSUMER_LAG, DLQ_RECORDS, OUTBOX_BACKLOG, OUTBOX_OLDEST_SECONDS,
+                      SCHEDULER_LATENESS_SECONDS, SCHEDULER_MISSED, READY, READINESS_FAILURES)
 _SUFFIXES: Final = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}
 # Every series a scrape job itself adds, and the process metrics prometheus-client exports on Linux.
 _SCRAPE_SERIES: Final = ("up", "scrape_duration_seconds", "process_cpu_seconds_total", "process_resident_memory_bytes",
@@ -86,7 +86,7 @@ def _series(metrics: Iterable[Counter | Gauge | Histogram]) -> frozenset[str]:
     return frozenset(names)
 
 
-METRIC_NAMES: Final = _series(_OURS) | frozenset(_SCRAPE_SERIES)
+METRIC_NAMES: Final = _series(ALL_METRICS) | frozenset(_SCRAPE_SERIES)
 
 
 def error_code_label(code: int | None) -> str:
