@@ -15,6 +15,8 @@ Label rules (every label value has a small, known set of values; a label never n
 - ``code`` (dead letters): the consumer's reason codes, stable snake_case strings from the code.
 - ``kind`` / ``verdict`` (webhooks): ``inbound`` or ``status``; ``accepted`` or the refusal's reason code.
 - ``outbox``: ``alerts``, ``imis_writeback``, ``events``.
+- ``component`` (readiness): the service's name (``dispatcher``, ...). Not ``service``: a ServiceMonitor's
+  targets carry a ``service`` label of their own (the Kubernetes Service), which would rename ours.
 """
 
 from __future__ import annotations
@@ -23,13 +25,24 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 
 from libs.common.twilio_errors import REMEDIES
 from libs.common.twilio_facts import ERROR_MEANINGS, FEE_EXEMPT_ERRORS
 
 __all__ = ["ALL_METRICS", "CONTENT_TYPE_LATEST", "KNOWN_TWILIO_CODES", "METRIC_NAMES", "count_text",
            "error_code_label", "exposition", "observe_lag", "sender_label"]
+
+# Each counter's and histogram's *_created series would double what is stored, and nothing reads them.
+disable_created_metrics()
 
 KNOWN_TWILIO_CODES: Final = frozenset(ERROR_MEANINGS) | frozenset(REMEDIES) | FEE_EXEMPT_ERRORS
 _SENDER = re.compile(r"\+[1-9][0-9]{6,14}|MG[0-9a-f]{32}")
@@ -64,7 +77,7 @@ OUTBOX_OLDEST_SECONDS = Gauge("textpulse_outbox_oldest_seconds",
 SCHEDULER_LATENESS_SECONDS = Histogram("textpulse_scheduler_lateness_seconds",
                                        "How late after its occurrence a run was published", buckets=_LATENESS_BUCKETS)
 SCHEDULER_MISSED = Counter("textpulse_scheduler_runs_missed", "Runs marked missed: later than their campaign allows")
-READY = Gauge("textpulse_ready", "1 when the last /readyz passed every check, else 0", ["service"])
+READY = Gauge("textpulse_ready", "1 when the last /readyz passed every check, else 0", ["component"])
 READINESS_FAILURES = Counter("textpulse_readiness_failures", "Failed /readyz checks, by check", ["check"])
 
 # The series names Prometheus stores for each metric (a counter gains _total, a histogram its parts):

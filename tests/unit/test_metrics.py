@@ -80,7 +80,7 @@ def test_no_metric_has_a_label_that_could_name_a_member() -> None:
     assert "textpulse_texts" in ours
     labels = {label for family in ours.values() for sample in family.samples for label in sample.labels}
     assert labels <= {"outcome", "error_code", "sender", "group", "topic", "partition", "code", "kind", "verdict",
-                      "outbox", "service", "check", "le"}
+                      "outbox", "component", "check", "le"}
 
 
 def _app(checks: dict[str, Check] | None = None) -> FastAPI:
@@ -125,10 +125,10 @@ async def test_readiness_sets_the_ready_gauge_and_counts_each_failed_check() -> 
     failures = value("textpulse_readiness_failures_total", check="postgres")
     async with client(app) as c:
         assert (await c.get("/readyz")).status_code == 200
-        assert value("textpulse_ready", service="svc") == 1
+        assert value("textpulse_ready", component="svc") == 1
         healthy = False
         assert (await c.get("/readyz")).status_code == 503
-    assert value("textpulse_ready", service="svc") == 0
+    assert value("textpulse_ready", component="svc") == 0
     assert value("textpulse_readiness_failures_total", check="postgres") == failures + 1
 
 
