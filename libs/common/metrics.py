@@ -42,7 +42,7 @@ __all__ = ["ALL_METRICS", "CONTENT_TYPE_LATEST", "KNOWN_TWILIO_CODES", "METRIC_N
            "error_code_label", "exposition", "observe_lag", "sender_label"]
 
 # Each counter's and histogram's *_created series would double what is stored, and nothing reads them.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus-client leaves it unannotated
 
 KNOWN_TWILIO_CODES: Final = frozenset(ERROR_MEANINGS) | frozenset(REMEDIES) | FEE_EXEMPT_ERRORS
 _SENDER = re.compile(r"\+[1-9][0-9]{6,14}|MG[0-9a-f]{32}")
