@@ -190,6 +190,7 @@ class EventConsumer:
             max_poll_interval_ms=max(300_000, int(max_retry_s * 1000) + 60_000),
         )
         self._stopping = asyncio.Event()
+        self._lag = metrics.ConsumerLag(group_id)
 
     async def start(self) -> None:
         await self._consumer.start()
@@ -207,6 +208,7 @@ class EventConsumer:
                 log.warning("consumer.fetch_failed", extra={"group": self._group_id, "error": repr(exc)})
                 await asyncio.sleep(1)
                 continue
+            self._lag.retain(self._consumer)
             for tp, records in batches.items():
                 for record in records:
                     if self._stopping.is_set():
@@ -226,7 +228,7 @@ class EventConsumer:
         async def commit() -> None:
             try:
                 await self._consumer.commit({tp: next_offset})
-                metrics.observe_lag(self._group_id, tp.topic, tp.partition, self._consumer.highwater(tp), next_offset)
+                self._lag.observe(self._consumer, tp, next_offset)
             except CommitFailedError:
                 # The partition moved to another member during a rebalance: it will redeliver from the
                 # last commit, and handlers are idempotent.

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Final
+from typing import Final, Protocol
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -38,8 +38,8 @@ from prometheus_client import (
 from libs.common.twilio_errors import REMEDIES
 from libs.common.twilio_facts import ERROR_MEANINGS, FEE_EXEMPT_ERRORS
 
-__all__ = ["ALL_METRICS", "CONTENT_TYPE_LATEST", "KNOWN_TWILIO_CODES", "METRIC_NAMES", "count_text",
-           "error_code_label", "exposition", "observe_lag", "sender_label"]
+__all__ = ["ALL_METRICS", "CONTENT_TYPE_LATEST", "KNOWN_TWILIO_CODES", "METRIC_NAMES", "ConsumerLag",
+           "count_text", "error_code_label", "exposition", "sender_label"]
 
 # Each counter's and histogram's *_created series would double what is stored, and nothing reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus-client leaves it unannotated
@@ -122,10 +122,41 @@ def count_text(outcome: str, code: int | None, *, sender: str = "", segments: in
         SEGMENTS.labels(sender_label(sender)).inc(segments)
 
 
-def observe_lag(group: str, topic: str, partition: int, highwater: int | None, next_offset: int | None) -> None:
-    """Record a partition's lag once both ends are known (aiokafka learns the high watermark from fetches)."""
-    if highwater is not None and next_offset is not None:
-        CONSUMER_LAG.labels(group, topic, str(partition)).set(max(highwater - next_offset, 0))
+class Partition(Protocol):
+    topic: str
+    partition: int
+
+
+class Consumer(Protocol):
+    """What of an aiokafka consumer the lag needs."""
+
+    def assignment(self) -> Iterable[Partition]: ...
+
+    def highwater(self, partition: Partition) -> int | None: ...
+
+
+class ConsumerLag:
+    """One consumer's ``textpulse_consumer_lag`` series. A partition it no longer holds is dropped, so a
+    revoked partition's last figure does not linger beside its new owner's (the alert sums them)."""
+
+    def __init__(self, group: str) -> None:
+        self._group = group
+        self._series: set[tuple[str, int]] = set()
+
+    def observe(self, consumer: Consumer, tp: Partition, next_offset: int | None) -> None:
+        """``tp``'s lag once both ends are known (aiokafka learns the high watermark from fetches)."""
+        highwater = consumer.highwater(tp)
+        if highwater is None or next_offset is None:
+            return
+        CONSUMER_LAG.labels(self._group, tp.topic, str(tp.partition)).set(max(highwater - next_offset, 0))
+        self._series.add((tp.topic, tp.partition))
+
+    def retain(self, consumer: Consumer) -> None:
+        """Drop the series of partitions no longer assigned to ``consumer``."""
+        held = {(tp.topic, tp.partition) for tp in consumer.assignment()}
+        for topic, partition in self._series - held:
+            CONSUMER_LAG.remove(self._group, topic, str(partition))
+        self._series &= held
 
 
 def exposition() -> bytes:

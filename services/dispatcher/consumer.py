@@ -86,6 +86,7 @@ class DispatchConsumer:
         self._lanes: dict[str, SenderLane] = {}
         self._offsets: dict[TopicPartition, PartitionOffsets] = {}
         self._stopping = asyncio.Event()
+        self._lag = metrics.ConsumerLag(group_id)
         self._consumer = AIOKafkaConsumer(
             **client_kwargs(kafka), group_id=group_id, enable_auto_commit=False,
             auto_offset_reset="earliest", session_timeout_ms=session_timeout_ms,
@@ -246,8 +247,9 @@ class DispatchConsumer:
     def _observe(self) -> None:
         metrics.LANE_QUEUE_DEPTH.set(self.buffered)
         metrics.LANES.set(len(self._lanes))
+        self._lag.retain(self._consumer)
         for tp, tracker in self._offsets.items():
-            metrics.observe_lag(self._group_id, tp.topic, tp.partition, self._consumer.highwater(tp), tracker.committed)
+            self._lag.observe(self._consumer, tp, tracker.committed)
 
     async def _commit(self, partitions: list[TopicPartition]) -> None:
         # Runs are refreshed before offsets move: a committed record's outcome is always in its run's counts.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
@@ -56,15 +57,52 @@ def test_a_text_counts_its_outcome_and_its_segments_by_sender() -> None:
     assert value("textpulse_texts_total", outcome="failed", error_code="other") >= 1
 
 
+@dataclass(frozen=True)
+class TP:
+    topic: str
+    partition: int
+
+
+@dataclass
+class FakeConsumer:
+    """An aiokafka consumer as the lag sees it: its assignment and each partition's last high watermark."""
+
+    highwaters: dict[TP, int | None]
+
+    def assignment(self) -> set[TP]:
+        return set(self.highwaters)
+
+    def highwater(self, tp: TP) -> int | None:
+        return self.highwaters[tp]
+
+
+def lag(group: str, partition: int) -> float | None:
+    labels = {"group": group, "topic": "t", "partition": str(partition)}
+    return REGISTRY.get_sample_value("textpulse_consumer_lag", labels)
+
+
 def test_lag_is_recorded_once_both_ends_are_known_and_never_below_zero() -> None:
     group = f"g-{uuid.uuid4().hex[:8]}"
-    metrics.observe_lag(group, "t", 0, None, 5)
-    metrics.observe_lag(group, "t", 1, 5, None)
-    assert REGISTRY.get_sample_value("textpulse_consumer_lag", {"group": group, "topic": "t", "partition": "0"}) is None
-    metrics.observe_lag(group, "t", 2, 120, 100)
-    metrics.observe_lag(group, "t", 3, 100, 120)  # a commit ahead of the last fetch's high watermark
-    assert value("textpulse_consumer_lag", group=group, topic="t", partition="2") == 20
-    assert value("textpulse_consumer_lag", group=group, topic="t", partition="3") == 0
+    consumer = FakeConsumer({TP("t", 0): None, TP("t", 1): 5, TP("t", 2): 120, TP("t", 3): 100})
+    tracked = metrics.ConsumerLag(group)
+    tracked.observe(consumer, TP("t", 0), 5)  # no fetch yet: the high watermark is unknown
+    tracked.observe(consumer, TP("t", 1), None)  # nothing committed yet
+    tracked.observe(consumer, TP("t", 2), 100)
+    tracked.observe(consumer, TP("t", 3), 120)  # a commit ahead of the last fetch's high watermark
+    assert (lag(group, 0), lag(group, 1), lag(group, 2), lag(group, 3)) == (None, None, 20, 0)
+
+
+def test_a_revoked_partition_s_lag_is_dropped_not_left_beside_its_new_owner_s() -> None:
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    consumer = FakeConsumer({TP("t", 0): 50, TP("t", 1): 70})
+    tracked = metrics.ConsumerLag(group)
+    tracked.observe(consumer, TP("t", 0), 40)
+    tracked.observe(consumer, TP("t", 1), 60)
+    del consumer.highwaters[TP("t", 1)]  # a rebalance moved partition 1 to another member
+    tracked.retain(consumer)
+    assert (lag(group, 0), lag(group, 1)) == (10, None)
+    tracked.retain(consumer)  # idempotent
+    assert lag(group, 0) == 10
 
 
 def test_metric_names_are_the_series_prometheus_stores() -> None:
