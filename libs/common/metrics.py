@@ -144,19 +144,28 @@ class ConsumerLag:
         self._series: set[tuple[str, int]] = set()
 
     def observe(self, consumer: Consumer, tp: Partition, next_offset: int | None) -> None:
-        """``tp``'s lag once both ends are known (aiokafka learns the high watermark from fetches)."""
+        """``tp``'s lag once both ends are known (aiokafka learns the high watermark from fetches).
+
+        A partition revoked meanwhile (a rebalance between the commit and now) is skipped: aiokafka's
+        ``highwater`` asserts that the partition is assigned, and a metric must never fail a commit."""
+        if next_offset is None or (tp.topic, tp.partition) not in _held(consumer):
+            return
         highwater = consumer.highwater(tp)
-        if highwater is None or next_offset is None:
+        if highwater is None:
             return
         CONSUMER_LAG.labels(self._group, tp.topic, str(tp.partition)).set(max(highwater - next_offset, 0))
         self._series.add((tp.topic, tp.partition))
 
     def retain(self, consumer: Consumer) -> None:
         """Drop the series of partitions no longer assigned to ``consumer``."""
-        held = {(tp.topic, tp.partition) for tp in consumer.assignment()}
+        held = _held(consumer)
         for topic, partition in self._series - held:
             CONSUMER_LAG.remove(self._group, topic, str(partition))
         self._series &= held
+
+
+def _held(consumer: Consumer) -> set[tuple[str, int]]:
+    return {(tp.topic, tp.partition) for tp in consumer.assignment()}
 
 
 def exposition() -> bytes:

@@ -73,6 +73,7 @@ class FakeConsumer:
         return set(self.highwaters)
 
     def highwater(self, tp: TP) -> int | None:
+        assert tp in self.highwaters, "Partition is not assigned"  # as aiokafka's own
         return self.highwaters[tp]
 
 
@@ -103,6 +104,8 @@ def test_a_revoked_partition_s_lag_is_dropped_not_left_beside_its_new_owner_s() 
     assert (lag(group, 0), lag(group, 1)) == (10, None)
     tracked.retain(consumer)  # idempotent
     assert lag(group, 0) == 10
+    tracked.observe(consumer, TP("t", 1), 65)  # a commit that raced the revocation
+    assert lag(group, 1) is None
 
 
 def test_metric_names_are_the_series_prometheus_stores() -> None:
