@@ -53,6 +53,7 @@ BENCHMARKS = [
     Benchmark("preflight", "Message preflight, 100,000 members", ("bench.preflight",)),
     Benchmark("dispatch-pacing", "Dispatcher pacing, 40 senders x 180 segments", ("bench.dispatch", "pacing")),
     Benchmark("dispatch-throughput", "Dispatcher throughput, one process", ("bench.dispatch", "throughput")),
+    Benchmark("metrics", "Metrics: the dispatcher's instrumentation and a scrape", ("bench.metrics_cost",)),
     Benchmark("audience", "Audience, a 100,000-row IQA", ("bench.audience",)),
     Benchmark("audience-service", "Audience service process, 10,000 to 1,000,000-member IQAs",
               ("bench.audience_service",)),

@@ -29,6 +29,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
 from pydantic import ValidationError
 
+from libs.common import metrics
 from libs.common.errors import ConfigurationError, EventRejected, PermanentError, RetryableError
 from libs.common.events import DeadLetter, Event
 from libs.common.kafka_security import KafkaAccess, client_kwargs
@@ -194,6 +195,7 @@ class EventConsumer:
             max_poll_interval_ms=max(300_000, int(max_retry_s * 1000) + 60_000),
         )
         self._stopping = asyncio.Event()
+        self._lag = metrics.ConsumerLag(group_id)
 
     async def start(self) -> None:
         await self._consumer.start()
@@ -211,6 +213,7 @@ class EventConsumer:
                 log.warning("consumer.fetch_failed", extra={"group": self._group_id, "error": repr(exc)})
                 await asyncio.sleep(1)
                 continue
+            self._lag.retain(self._consumer)
             for tp, records in batches.items():
                 for record in records:
                     if self._stopping.is_set():
@@ -230,6 +233,7 @@ class EventConsumer:
         async def commit() -> None:
             try:
                 await self._consumer.commit({tp: next_offset})
+                self._lag.observe(self._consumer, tp, next_offset)
             except CommitFailedError:
                 # The partition moved to another member during a rebalance: it will redeliver from the
                 # last commit, and handlers are idempotent.
@@ -256,6 +260,7 @@ async def dead_letter(publisher: EventPublisher, record: ConsumerRecord, code: s
         "dlq.publish_failed",
         stopping,
     )
+    metrics.DLQ_RECORDS.labels(record.topic, code).inc()
     log.warning(
         "event.dead_lettered",
         extra={"topic": record.topic, "partition": record.partition, "offset": record.offset, "code": code},

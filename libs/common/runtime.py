@@ -1,4 +1,4 @@
-"""How every service process runs: logging, /healthz and /readyz, background workers, clean exit.
+"""How every service process runs: logging, /healthz, /readyz and /metrics, background workers, clean exit.
 
 ``run_service`` is what each ``services/<name>/__main__.py`` calls. Bad settings stop the process
 with exit code 2 and a message naming the variable; a worker that dies takes the process down with
@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 
 import uvicorn
 import uvloop
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
+from libs.common import metrics
 from libs.common.errors import ConfigurationError
 from libs.common.logging import configure_logging, get_logger
 from libs.common.settings import Settings, load_settings
@@ -31,7 +32,8 @@ Check = Callable[[], Awaitable[None]]
 
 
 def health_router(service: str, checks: Mapping[str, Check]) -> APIRouter:
-    """``/healthz``: the process answers. ``/readyz``: each dependency check passes within 3 s."""
+    """``/healthz``: the process answers. ``/readyz``: each dependency check passes within 3 s.
+    ``/metrics``: Prometheus' scrape of this process (``libs/common/metrics.py``)."""
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz")
@@ -48,12 +50,25 @@ def health_router(service: str, checks: Mapping[str, Check]) -> APIRouter:
             except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported below
                 # The answer names the check and the kind of failure; the text (hosts, users) goes to the log.
                 results[name] = f"failed: {type(exc).__name__}"
+                metrics.READINESS_FAILURES.labels(name).inc()
                 log.warning("readiness.failed", extra={"check": name, "error": f"{type(exc).__name__}: {exc}"[:300]})
         ready = all(v == "ok" for v in results.values())
+        metrics.READY.labels(service).set(1 if ready else 0)
         body = {"status": "ready" if ready else "not_ready", "service": service, "checks": results}
         return JSONResponse(body, status_code=200 if ready else 503)
 
+    @router.get("/metrics")
+    async def scrape(request: Request) -> Response:
+        # Prometheus scrapes pods directly; a request through a proxy (the ingress adds these headers) is
+        # from outside the cluster, and the figures are not for it.
+        if any(header in request.headers for header in FORWARDED_HEADERS):
+            return Response(status_code=404)
+        return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE_LATEST)
+
     return router
+
+
+FORWARDED_HEADERS = frozenset({"x-forwarded-for", "forwarded", "x-real-ip"})
 
 
 @dataclass

@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     kafka_ssl_certfile: FilePath | None = None  # with the key: mutual TLS
     kafka_ssl_keyfile: FilePath | None = None
 
-    # This process's HTTP endpoint (/healthz, /readyz, and the API or webhooks where it has them).
+    # This process's HTTP endpoint (/healthz, /readyz, /metrics, and the API or webhooks where it has them).
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
     public_base_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://")

@@ -30,7 +30,7 @@ P, S, A = Access.PUBLIC, Access.SIGNED_IN, Access.ADMIN
 ROUTE_ACCESS: Final[Mapping[tuple[str, str], Access]] = {
     # sign-in (sign-out checks the session's CSRF token itself, and works for an expired session)
     ("GET", "/sign-in"): P, ("POST", "/sign-in"): P, ("POST", "/sign-out"): P,
-    ("GET", "/healthz"): P, ("GET", "/readyz"): P,
+    ("GET", "/healthz"): P, ("GET", "/readyz"): P, ("GET", "/metrics"): P,
     # pages
     ("GET", "/"): S, ("GET", "/campaigns"): S, ("GET", "/campaigns/new"): S,
     ("GET", "/campaigns/{campaign_id}/edit"): S, ("GET", "/campaigns/{campaign_id}"): S,

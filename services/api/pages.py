@@ -31,7 +31,7 @@ STATIC_DIR = Path(__file__).with_name("static")
 VENDOR_DIRS = {"chart.js": Path(__file__).with_name("frontend") / "node_modules" / "chart.js" / "dist"}
 
 # Paths that are never pages, whatever the client accepts.
-_NOT_PAGES = ("/api/", "/static/", "/healthz", "/readyz", "/openapi.json")
+_NOT_PAGES = ("/api/", "/static/", "/healthz", "/readyz", "/metrics", "/openapi.json")
 
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"content-security-policy",

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
+from libs.common import metrics
 from libs.common.errors import EventRejected, PermanentError
 from libs.common.events import Recipient
 from libs.common.kafka import EventPublisher, dead_letter, decode_event
@@ -85,6 +86,7 @@ class DispatchConsumer:
         self._lanes: dict[str, SenderLane] = {}
         self._offsets: dict[TopicPartition, PartitionOffsets] = {}
         self._stopping = asyncio.Event()
+        self._lag = metrics.ConsumerLag(group_id)
         self._consumer = AIOKafkaConsumer(
             **client_kwargs(kafka), group_id=group_id, enable_auto_commit=False,
             auto_offset_reset="earliest", session_timeout_ms=session_timeout_ms,
@@ -240,6 +242,14 @@ class DispatchConsumer:
         while True:
             await self._clock.sleep(interval)
             await self._commit(list(self._offsets))
+            self._observe()
+
+    def _observe(self) -> None:
+        metrics.LANE_QUEUE_DEPTH.set(self.buffered)
+        metrics.LANES.set(len(self._lanes))
+        self._lag.retain(self._consumer)
+        for tp, tracker in self._offsets.items():
+            self._lag.observe(self._consumer, tp, tracker.committed)
 
     async def _commit(self, partitions: list[TopicPartition]) -> None:
         # Runs are refreshed before offsets move: a committed record's outcome is always in its run's counts.

@@ -18,13 +18,14 @@ For each recipient event (redelivery is normal):
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Final
 
-from libs.common import run_reasons
+from libs.common import metrics, run_reasons
 from libs.common.db import Connection
 from libs.common.errors import RetryableError
 from libs.common.events import Recipient, SendOutcome, SendResult
@@ -112,8 +113,10 @@ class Deliverer:
     async def _deliver_entry(self, event: Recipient, attempt: Attempt, twilio: MessageSender, run_state: str | None,
                              policy: CapPolicy | None, not_before: float) -> Delivered:
         # A capped sender's reservation shares a transaction with the outcome: its entry needs a connection.
+        claiming = time.perf_counter()
         async with self._store.entry(event, attempt.token, self._process_id,
                                      own_connection=policy is not None) as entry:
+            metrics.LEDGER_CLAIM_SECONDS.observe(time.perf_counter() - claiming)
             if entry.state != "claimed":
                 return Delivered(self._result(event, entry.state, sid=entry.message_sid,
                                               segments=entry.segments if entry.message_sid else 0,
@@ -159,11 +162,14 @@ class Deliverer:
         # millisecond with uvloop), and a 3-segment text sent 0.1 ms early is a fourth segment in a second.
         while (wait := not_before - self._clock.time()) > 0:
             await self._clock.sleep(wait)
+        calling = time.perf_counter()
         try:
             accepted = await twilio.send(sender=event.sender, to=event.to, body=event.body,
                                          validity_period_s=event.validity_period_s)
         except SendFailure as failure:
+            metrics.TWILIO_CALL_SECONDS.labels(failure.remedy).observe(time.perf_counter() - calling)
             return await self._failed(entry, attempt, failure)
+        metrics.TWILIO_CALL_SECONDS.labels("accepted").observe(time.perf_counter() - calling)
         segments = accepted.segments or event.segments
         return await self._record_sent(entry, accepted.sid, segments, accepted.price, accepted.status)
 
@@ -206,12 +212,14 @@ class Deliverer:
                            status: str) -> Delivered:
         anchor = self._clock.time()
         await self._store.record_sent(entry, sid, status, segments, price, anchor)
+        metrics.count_text("sent", None, sender=entry.event.sender, segments=segments)
         result = self._result(entry.event, "sent", sid=sid, segments=segments)
         return Delivered(result, segments_used=segments if status != "adopted" else 0, anchor=anchor)
 
     async def _finish(self, entry: LedgerEntry, state: SendOutcome, code: int | None, *,
                       reason: str | None = None) -> Delivered:
         await self._store.record_final(entry, state, code, reason)
+        metrics.count_text(state, code)
         return Delivered(self._result(entry.event, state, code=code))
 
     async def _check_health(self, event: Recipient) -> None:

@@ -26,6 +26,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError
 
+from libs.common import metrics
 from libs.common.errors import PermanentError
 from libs.common.events import WebhookReceived
 from libs.common.kafka import EventPublisher, dead_letter, decode_event
@@ -81,6 +82,7 @@ class WebhookIntake:
         )
         self._held: dict[TopicPartition, list[ConsumerRecord]] = {}
         self._never = asyncio.Event()  # dead-lettering retries until the broker takes the letter
+        self._lag = metrics.ConsumerLag(group_id)
 
     async def start(self) -> None:
         await self._consumer.start()
@@ -97,6 +99,7 @@ class WebhookIntake:
         """Fetch (unless a batch is held from a failed pass), store, commit; returns the records taken."""
         if not self._held:
             self._held = await self._consumer.getmany(timeout_ms=500, max_records=self._batch)
+            self._lag.retain(self._consumer)
         taken = 0
         for tp in list(self._held):
             records = self._held[tp]
@@ -149,6 +152,7 @@ class WebhookIntake:
     async def _commit(self, tp: TopicPartition, next_offset: int) -> None:
         try:
             await self._consumer.commit({tp: next_offset})
+            self._lag.observe(self._consumer, tp, next_offset)
         except CommitFailedError:
             # The partition moved to another member: it redelivers from the last commit, and is skipped.
             log.warning("webhooks.intake_commit_lost", extra={"partition": str(tp), "offset": next_offset})

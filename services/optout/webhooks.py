@@ -31,6 +31,7 @@ from uuid import UUID, uuid4
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from libs.common import metrics
 from libs.common.errors import PermanentError
 from libs.common.logging import get_logger
 from libs.common.outages import POSTGRES_RETRYABLE
@@ -122,10 +123,12 @@ class WebhookEdge:
             request = WebhookRequest(path, _query(scope), headers, address)
             await accept(self.inbox, request, await read_body(receive, headers.get("content-length", "")), kind)
         except WebhookRefused as exc:
+            metrics.WEBHOOKS.labels(kind, exc.code).inc()
             log.warning("webhook.refused", extra={"reason": exc.code, "detail": exc.message, "path": path,
                                                   "client": address})
             await _answer(send, exc.status, _EMPTY_HEADERS, b"")
             return
+        metrics.WEBHOOKS.labels(kind, "accepted").inc()
         if kind == "inbound":
             await _answer(send, 200, _TWIML_HEADERS, EMPTY_TWIML.encode())
         else:

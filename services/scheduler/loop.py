@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from libs.common import run_endings, run_reasons, schedules
+from libs.common import metrics, run_endings, run_reasons, schedules
 from libs.common.campaign_states import CampaignState, transition
 from libs.common.db import Connection, transaction
 from libs.common.events import CampaignDue
@@ -138,7 +138,9 @@ async def publish_due(scheduler: Scheduler, now: datetime) -> tuple[int, int, bo
                 scheduler.publisher.publish(CAMPAIGN_DUE, campaign_due_event(run, now), key=str(run.campaign_id))
                 for run in on_time
             ))
+    metrics.SCHEDULER_MISSED.inc(len(late))  # counted once committed, as the published runs below
     for run in on_time:
+        metrics.SCHEDULER_LATENESS_SECONDS.observe(max((now - run.occurrence_at).total_seconds(), 0.0))
         log.info("run.published", extra={"run_id": str(run.run_id), "campaign_id": str(run.campaign_id),
                                           "late_s": round((now - run.occurrence_at).total_seconds())})
     return len(on_time), len(late), len(runs) == scheduler.batch

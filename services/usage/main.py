@@ -1,13 +1,14 @@
 """Usage service: usage rollups from send-results, statuses and opt-outs; alerts raised and e-mailed.
 
-Wiring only. Five workers run beside /healthz and /readyz:
+Wiring only. Six workers run beside /healthz, /readyz and /metrics:
 
 - the consumer (handlers.py): SEND_RESULTS, MESSAGE_STATUS and CONSENT into the usage rollups, with
   the allowance and opted-out alerts they call for;
 - the alert watcher (watcher.py): runs that stopped badly, and a stuck iMIS write-back, into alerts;
 - the alert mailer (mailer.py): the alerts outbox over SMTP;
 - the retention pruner (retention.py): members' words and rendered texts past each organisation's retention;
-- the settler (settlement.py): Twilio's price for each message, fetched once Twilio has it.
+- the settler (settlement.py): Twilio's price for each message, fetched once Twilio has it;
+- the outbox sampler (backlog.py): the alert, iMIS write-back and event outboxes' backlogs for /metrics.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from libs.common.secret_store import SecretStore
 from libs.common.settings import Settings
 from libs.common.topics import CONSENT, MESSAGE_STATUS, SEND_RESULTS, group_id
 from services.usage import db, handlers
+from services.usage.backlog import QUERIES as BACKLOG_QUERIES
+from services.usage.backlog import BacklogSampler, BacklogTuning
 from services.usage.conditions import OptedOutRule
 from services.usage.mailer import AlertMailer, MailerTuning, SmtpConfig
 from services.usage.retention import QUERIES as RETENTION_QUERIES
@@ -44,6 +47,7 @@ class UsageTuning:
     mailer: MailerTuning = field(default_factory=MailerTuning)
     retention: RetentionTuning = field(default_factory=RetentionTuning)
     settlement: SettlementTuning = field(default_factory=SettlementTuning)
+    backlog: BacklogTuning = field(default_factory=BacklogTuning)
     opted_out_rule: OptedOutRule = field(default_factory=OptedOutRule)
     max_retry_s: float = 120.0
 
@@ -55,6 +59,7 @@ async def build(settings: Settings, tuning: UsageTuning | None = None) -> AsyncI
         async with conn.pool.acquire() as check:
             await db.check(check)  # a broken query fails at boot, not at the first alert
             await RETENTION_QUERIES.check(check)
+            await BACKLOG_QUERIES.check(check)
         deps = handlers.UsageDeps(pool=conn.pool, base_url=settings.public_base_url,
                                   opted_out_rule=tuning.opted_out_rule)
         consumer = EventConsumer(
@@ -72,10 +77,12 @@ async def build(settings: Settings, tuning: UsageTuning | None = None) -> AsyncI
         pruner = RetentionPruner(conn.pool, tuning=tuning.retention)
         settler = PriceSettler(deps, SecretStore.from_settings(settings), api_base_url=settings.twilio_api_base_url,
                                tuning=tuning.settlement)
+        sampler = BacklogSampler(conn.pool, tuning=tuning.backlog)
         app = FastAPI(title=f"Textpulse {NAME}", docs_url=None, redoc_url=None)
         app.include_router(health_router(NAME, conn.readiness_checks()))
         await consumer.start()
         try:
-            yield Service(app=app, workers=[consumer.run, watcher.run, mailer.run, pruner.run, settler.run])
+            yield Service(app=app, workers=[consumer.run, watcher.run, mailer.run, pruner.run, settler.run,
+                                                  sampler.run])
         finally:
             await consumer.stop()

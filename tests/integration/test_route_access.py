@@ -42,7 +42,7 @@ def _mounted() -> set[tuple[str, str]]:
     routes = [("", r) for router in PAGE_ROUTERS for r in router.routes]
     routes += [(API_PREFIX, r) for router in API_ROUTERS for r in router.routes]
     found = {(m, prefix + r.path) for prefix, r in routes if isinstance(r, APIRoute) for m in r.methods}
-    return found | {("GET", "/healthz"), ("GET", "/readyz")}
+    return found | {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics")}
 
 
 def test_the_table_names_exactly_the_routes_the_app_has() -> None:
