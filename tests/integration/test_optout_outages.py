@@ -34,8 +34,7 @@ async def postgres() -> AsyncIterator[PrivatePostgres]:
     own = PrivatePostgres()
     await own.start()
     yield own
-    with contextlib.suppress(Exception):
-        await own.stop()
+    await own.remove()
 
 
 @pytest.fixture
@@ -133,8 +132,7 @@ async def broker(tmp_path: Path) -> AsyncIterator[OwnBroker]:
     own = OwnBroker(tmp_path / "var")
     await own.start()
     yield own
-    with contextlib.suppress(Exception):
-        await own.stop()
+    await own.remove()
 
 
 async def test_with_kafka_down_stops_go_to_postgres_and_with_both_down_the_answer_is_503(
