@@ -132,7 +132,8 @@ async def broker(tmp_path: Path) -> AsyncIterator[OwnBroker]:
     own = OwnBroker(tmp_path / "var")
     await own.start()
     yield own
-    await own.remove()
+    with contextlib.suppress(Exception):
+        await own.stop()
 
 
 async def test_with_kafka_down_stops_go_to_postgres_and_with_both_down_the_answer_is_503(
