@@ -112,4 +112,5 @@ async def test_a_lane_says_once_that_it_holds_a_paused_run_and_again_after_it_se
     finally:
         await lane.stop()
     acknowledged = [r for r in caplog.records if r.getMessage() == "lane.run_paused"]
-    assert [(r.__dict__["sender"], r.__dict__["run_id"]) for r in acknowledged] == [("+18885550100", str(event.run_id))] * 2
+    assert [(r.__dict__["sender"], r.__dict__["run_id"]) for r in acknowledged] == [
+        ("+18885550100", str(event.run_id))] * 2
