@@ -53,6 +53,7 @@ BENCHMARKS = [
     Benchmark("preflight", "Message preflight, 100,000 members", ("bench.preflight",)),
     Benchmark("dispatch-pacing", "Dispatcher pacing, 40 senders x 180 segments", ("bench.dispatch", "pacing")),
     Benchmark("dispatch-throughput", "Dispatcher throughput, one process", ("bench.dispatch", "throughput")),
+    Benchmark("dispatch-pause", "Dispatcher: a paused run stops, five pauses", ("bench.dispatch_pause",)),
     Benchmark("audience", "Audience, a 100,000-row IQA", ("bench.audience",)),
     Benchmark("audience-service", "Audience service process, 10,000 to 1,000,000-member IQAs",
               ("bench.audience_service",)),

@@ -6,8 +6,8 @@ Counts are taken where they matter: messages per member number and arrivals per 
 from __future__ import annotations
 
 import asyncio
-import json
 import random
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,14 +257,13 @@ async def _ledger_states(pool: asyncpg.Pool, run: SeededRun, expected: dict[str,
 
 
 def _lanes_holding(log_dir: Path, run: SeededRun) -> set[str]:
-    """The senders whose lanes have acknowledged that ``run`` is paused, from the dispatchers' logs."""
+    """The senders whose lanes have acknowledged that ``run`` is paused, from the dispatchers' text logs."""
     held = set()
     for log in log_dir.glob("dispatcher-*.log"):
         for line in log.read_text().splitlines():
-            if '"lane.run_paused"' in line:
-                entry = json.loads(line)
-                if entry["run_id"] == str(run.run_id):
-                    held.add(entry["sender"])
+            fields = dict(re.findall(r"(\w+)=(\S+)", line))
+            if " lane.run_paused " in line and fields.get("run_id") == str(run.run_id):
+                held.add(fields["sender"])
     return held
 
 
