@@ -5,6 +5,12 @@ port is chosen free when the run starts (``server_port``) and each server's data
 run's own, ``var/runs/<name>-<pid>-<random>/`` (``RunDir``), removed when the run is done with it. An
 environment variable still fixes either; a directory given that way is the caller's and is kept.
 
+These servers are restarted on the same ports, so their ports are not the kernel's (bind to port 0): those
+come from the ephemeral range, which every outgoing connection and every other test's free port draw from,
+and one released while its server is down may be taken by anyone. They are taken from ``PRIVATE_PORTS``,
+below that range, starting at a block derived from the run's pid (two runs start apart) and skipping any
+port in use.
+
 A run killed before it cleaned up leaves its directory behind, perhaps with its servers still running: the
 next ``RunDir.create`` stops those (the directory's pid is gone) and removes the directory.
 """
@@ -15,25 +21,49 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from deploy.stack import VAR
-from harness.processes import free_port
 
 RUNS = VAR / "runs"
+PRIVATE_PORTS = range(11000, 19000)  # below Linux's default ephemeral range (32768-60999)
+_BLOCK = 8  # ports a run takes from its own block before it moves on to the next
+_SHARED_PORTS = frozenset({19092, 19093})  # the shared Kafka's, should PRIVATE_PORTS ever reach them
+_handed_out: set[int] = set()
 
 
 def server_port(env_var: str) -> int:
-    """The port ``env_var`` names, or one free now."""
+    """The port ``env_var`` names, or one of ``PRIVATE_PORTS`` free now and not handed out before in this run."""
     given = os.environ.get(env_var)
     if not given:
-        return free_port()
+        return private_port()
     try:
         return int(given)
     except ValueError:
         raise ValueError(f"{env_var}={given!r}: a port number") from None
+
+
+def private_port(pid: int | None = None) -> int:
+    span = len(PRIVATE_PORTS)
+    start = ((os.getpid() if pid is None else pid) % (span // _BLOCK)) * _BLOCK
+    for offset in range(span):
+        port = PRIVATE_PORTS[(start + offset) % span]
+        if port not in _handed_out and port not in _SHARED_PORTS and _free(port):
+            _handed_out.add(port)
+            return port
+    raise RuntimeError(f"no free port for a private server in {PRIVATE_PORTS.start}-{PRIVATE_PORTS.stop - 1}")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass(frozen=True)

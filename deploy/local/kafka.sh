@@ -67,8 +67,14 @@ if [ ! -f "$var/kafka/data/meta.properties" ]; then
   echo "$protocol" > "$formatted_as"
 fi
 
+# A broker killed with -9 stays a zombie until its parent reaps it, and kill -0 still succeeds on a zombie.
+alive() {
+  local state
+  state=$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$1/status" 2>/dev/null)
+  [ -n "$state" ] && [ "$state" != Z ]
+}
 pidfile=$var/run/kafka.pid
-if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+if [ -f "$pidfile" ] && alive "$(cat "$pidfile")"; then
   echo "kafka: already running (pid $(cat "$pidfile"))"
   exit 0
 fi

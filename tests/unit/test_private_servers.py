@@ -9,14 +9,29 @@ from pathlib import Path
 
 import pytest
 
-from harness.private_servers import RunDir, running, server_port, sweep_abandoned
+from harness.private_servers import PRIVATE_PORTS, RunDir, private_port, running, server_port, sweep_abandoned
 
 
-def test_a_port_not_given_is_one_free_now(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_port_not_given_is_free_new_to_the_run_and_below_the_ephemeral_range(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv("TEXTPULSE_TEST_SOME_PORT", raising=False)
-    port = server_port("TEXTPULSE_TEST_SOME_PORT")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", port))  # raises if it were taken
+    ports = [server_port("TEXTPULSE_TEST_SOME_PORT") for _ in range(3)]
+    assert len(set(ports)) == 3 and all(p in PRIVATE_PORTS for p in ports)
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    assert PRIVATE_PORTS.stop <= low  # never one the kernel hands out while a server is down
+    for port in ports:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))  # raises if it were taken
+
+
+def test_two_runs_start_in_different_blocks_and_a_taken_port_is_skipped() -> None:
+    first, second = private_port(pid=1000), private_port(pid=1001)
+    assert abs(second - first) >= 8
+    with socket.socket() as holder:
+        port = private_port(pid=2000)
+        holder.bind(("127.0.0.1", port + 1))  # the next one in that run's block is in use
+        assert private_port(pid=2000) not in (port, port + 1)
 
 
 def test_a_port_given_in_the_environment_wins(monkeypatch: pytest.MonkeyPatch) -> None:
