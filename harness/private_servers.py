@@ -129,8 +129,11 @@ def stop_servers(path: Path) -> None:
 
 
 def running(pid: int) -> bool:
+    """Whether ``pid`` still runs. A zombie has ended only once its last thread has: a killed JVM's main
+    thread shows Z while its other threads, and the ports they listen on, are still going."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state != "Z" or len(os.listdir(f"/proc/{pid}/task")) > 1
     except (OSError, IndexError):
         return False
 

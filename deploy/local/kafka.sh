@@ -67,11 +67,13 @@ if [ ! -f "$var/kafka/data/meta.properties" ]; then
   echo "$protocol" > "$formatted_as"
 fi
 
-# A broker killed with -9 stays a zombie until its parent reaps it, and kill -0 still succeeds on a zombie.
+# kill -0 succeeds on a zombie too; a broker killed with -9 has ended once its zombie's last thread has (its
+# main thread shows Z while the others, holding its port, are still going).
 alive() {
-  local state
+  local state threads
   state=$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$1/status" 2>/dev/null)
-  [ -n "$state" ] && [ "$state" != Z ]
+  threads=$(ls "/proc/$1/task" 2>/dev/null | wc -l)
+  [ -n "$state" ] && { [ "$state" != Z ] || [ "$threads" -gt 1 ]; }
 }
 pidfile=$var/run/kafka.pid
 if [ -f "$pidfile" ] && alive "$(cat "$pidfile")"; then

@@ -15,13 +15,12 @@ import shutil
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import asyncpg
 
 from deploy.stack import REPO, VAR, wait_for_kafka
 from harness.private_postgres import PrivatePostgres
-from harness.private_servers import RunDir, server_port
+from harness.private_servers import RunDir, running, server_port
 from libs.common.kafka_security import KafkaAccess
 
 SHARED_PORTS = {55432, 19092, 19093}  # the shared stack's: refused here, whatever the environment says
@@ -76,14 +75,14 @@ class PrivateInfra:
         if not pidfile.exists():
             return None
         pid = int(pidfile.read_text())
-        return pid if _running(pid) else None
+        return pid if running(pid) else None
 
     async def kill_kafka(self) -> None:
         """kill -9 the broker (no controlled shutdown: its logs are recovered at the next start)."""
         pid = self._kafka_pid()
         assert pid is not None, "the chaos broker is not running"
         os.kill(pid, signal.SIGKILL)
-        await _gone(pid, 30)
+        assert await _gone(pid, 120), f"the killed broker (pid {pid}) has not ended"
 
     # -- both --------------------------------------------------------------------------------------
 
@@ -111,17 +110,9 @@ class PrivateInfra:
             raise RuntimeError(f"{script} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
 
 
-def _running(pid: int) -> bool:
-    stat = Path(f"/proc/{pid}/stat")
-    try:
-        return stat.read_text().split()[2] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
-
-
 async def _gone(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while _running(pid):
+    while running(pid):
         if time.monotonic() > deadline:
             return False
         await asyncio.sleep(0.1)
