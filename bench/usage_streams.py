@@ -262,6 +262,7 @@ def compare(load: Load, rollups: list[tuple[Any, ...]]) -> tuple[int, int]:
 
 
 def report(outcomes: list[Outcome]) -> None:
+    result("Usage streams: load average (1 min) at the end", "-", f"{os.getloadavg()[0]:.2f}")
     for o in outcomes:
         reference = next(first for first in outcomes if first.load == o.load)
         label = f"{o.implementation}, {'kill -9 mid-stream' if o.killed else 'run through'}"
