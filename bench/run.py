@@ -54,6 +54,7 @@ BENCHMARKS = [
     Benchmark("dispatch-pacing", "Dispatcher pacing, 40 senders x 180 segments", ("bench.dispatch", "pacing")),
     Benchmark("dispatch-throughput", "Dispatcher throughput, one process", ("bench.dispatch", "throughput")),
     Benchmark("metrics", "Metrics: the dispatcher's instrumentation and a scrape", ("bench.metrics_cost",)),
+    Benchmark("dispatch-pause", "Dispatcher: a paused run stops, five pauses", ("bench.dispatch_pause",)),
     Benchmark("audience", "Audience, a 100,000-row IQA", ("bench.audience",)),
     Benchmark("audience-service", "Audience service process, 10,000 to 1,000,000-member IQAs",
               ("bench.audience_service",)),

@@ -2,7 +2,7 @@
 rollups they must produce.
 
     load = make_load(20_000)             # 10,000 send-results on 12 runs and one final status each
-    await produce(bootstrap, prefix, load)
+    await produce(kafka, prefix, load)
     await seed(conn, load)               # in each implementation's own database
     load.expected()                      # {run_id: {"messages": ..., "segments": ..., ...}}
 """
@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 
 from libs.common.events import Event, MessageStatus, SendResult
 from libs.common.kafka import ensure_topics
-from libs.common.kafka_security import KafkaAccess
+from libs.common.kafka_security import KafkaAccess, client_kwargs
 from libs.common.topics import CONSENT, MESSAGE_STATUS, SEND_RESULTS, TopicSpec
 
 TOPICS: tuple[TopicSpec[Event], ...] = (SEND_RESULTS, MESSAGE_STATUS, CONSENT)
@@ -84,9 +84,9 @@ async def seed(conn: asyncpg.Connection, load: Load) -> None:
                  for m in load.messages])
 
 
-async def produce(bootstrap: str, prefix: str, load: Load) -> None:
-    await ensure_topics(KafkaAccess(bootstrap), TOPICS, prefix=prefix)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024)
+async def produce(kafka: KafkaAccess, prefix: str, load: Load) -> None:
+    await ensure_topics(kafka, TOPICS, prefix=prefix)
+    producer = AIOKafkaProducer(**client_kwargs(kafka), linger_ms=20, max_batch_size=512 * 1024)
     await producer.start()
     try:
         sent_at = datetime.now(UTC)

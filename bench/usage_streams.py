@@ -46,9 +46,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from bench.dispatch import cpu_seconds, peak_rss_mb
 from bench.report import result
 from bench.usage_load import COUNTERS, RUNS, TOPICS, Load, make_load, produce, seed
-from deploy.stack import REPO, VAR, bootstrap_servers, database_url
+from deploy.stack import REPO, VAR, database_url, kafka_access
+from harness.kafka import delete_topics_with_prefix
 from harness.processes import free_port
 from libs.common.db import apply_migrations
+from libs.common.kafka_security import KafkaAccess, client_kwargs
 
 # Every event handled adds exactly one here: a send-result one message, a status one delivered or
 # undelivered, or one held status (which, once its send-result arrives, becomes a message and a status).
@@ -162,11 +164,11 @@ async def scratch_database(admin_url: str, load: Load) -> AsyncIterator[str]:
             await admin.close()
 
 
-async def lag_and_committed(bootstrap: str, group: str, prefix: str) -> tuple[int, int]:
+async def lag_and_committed(kafka: KafkaAccess, group: str, prefix: str) -> tuple[int, int]:
     """(records not committed by ``group``, records committed) over the usage topics."""
     partitions = [TopicPartition(s.full_name(prefix), p) for s in TOPICS for p in range(s.partitions)]
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_kwargs(kafka))
+    consumer = AIOKafkaConsumer(**client_kwargs(kafka))
     await admin.start()
     try:
         committed = await admin.list_consumer_group_offsets(group)
@@ -179,7 +181,7 @@ async def lag_and_committed(bootstrap: str, group: str, prefix: str) -> tuple[in
     return sum(ends[tp] - done[tp] for tp in partitions), sum(done.values())
 
 
-async def run_one(impl: Implementation, load: Load, prefix: str, *, admin_url: str, bootstrap: str,
+async def run_one(impl: Implementation, load: Load, prefix: str, *, admin_url: str, kafka: KafkaAccess,
                   kill_at: float | None = None) -> Outcome:
     """Run ``impl`` over the load pre-produced under ``prefix``, in a fresh database beside ``admin_url``'s;
     kill -9 it once, and start it again, when ``kill_at`` of the events were handled."""
@@ -188,9 +190,8 @@ async def run_one(impl: Implementation, load: Load, prefix: str, *, admin_url: s
         pool = await asyncpg.create_pool(url, min_size=1, max_size=1)
         (VAR / "log").mkdir(parents=True, exist_ok=True)
         log = open(VAR / "log" / f"bench-usage-streams-{impl.group_suffix}.log", "ab")
-        env = dict(os.environ, TEXTPULSE_DATABASE_URL=url, TEXTPULSE_TOPIC_PREFIX=prefix,
-                   TEXTPULSE_KAFKA_BOOTSTRAP_SERVERS=bootstrap, TEXTPULSE_HTTP_PORT=str(free_port()),
-                   TEXTPULSE_LOG_FORMAT="text")
+        env = dict(os.environ, TEXTPULSE_DATABASE_URL=url, TEXTPULSE_TOPIC_PREFIX=prefix, **kafka.env(),
+                   TEXTPULSE_HTTP_PORT=str(free_port()), TEXTPULSE_LOG_FORMAT="text")
         worker = Worker(impl, env, log)
 
         async def progress() -> int:
@@ -217,7 +218,7 @@ async def run_one(impl: Implementation, load: Load, prefix: str, *, admin_url: s
                 await wait_for(int(load.events * kill_at), IDLE_S)
                 worker.kill()
                 at_kill = await pool.fetchval(PROGRESS_SQL)
-                _, committed = await lag_and_committed(bootstrap, impl.group(prefix), prefix)
+                _, committed = await lag_and_committed(kafka, impl.group(prefix), prefix)
                 outcome.redelivered = max(0, int(at_kill) - committed)
                 worker.start()
                 outcome.resume_s = await wait_for(int(at_kill) + 1, 120)
@@ -228,7 +229,7 @@ async def run_one(impl: Implementation, load: Load, prefix: str, *, admin_url: s
                 pass  # lost events: the totals below say how many
             outcome.busy_s = time.monotonic() - busy_from
             outcome.cpu_s, outcome.peak_rss_mb = worker.cpu_s(), worker.peak_rss_mb()
-            outcome.lag = await settled_lag(bootstrap, impl.group(prefix), prefix)
+            outcome.lag = await settled_lag(kafka, impl.group(prefix), prefix)
             outcome.rollups = [tuple(r) for r in await pool.fetch(ROLLUP_SQL)]
             outcome.counted = int(await pool.fetchval(PROGRESS_SQL))
             outcome.lost, outcome.doubled = compare(load, outcome.rollups)
@@ -239,11 +240,11 @@ async def run_one(impl: Implementation, load: Load, prefix: str, *, admin_url: s
     return outcome
 
 
-async def settled_lag(bootstrap: str, group: str, prefix: str, wait_s: float = 30.0) -> int:
+async def settled_lag(kafka: KafkaAccess, group: str, prefix: str, wait_s: float = 30.0) -> int:
     """The group's lag once it has committed everything it handled (faust commits on a timer)."""
     deadline = time.monotonic() + wait_s
     while True:
-        lag, _ = await lag_and_committed(bootstrap, group, prefix)
+        lag, _ = await lag_and_committed(kafka, group, prefix)
         if lag == 0 or time.monotonic() > deadline:
             return lag
         await asyncio.sleep(0.5)
@@ -261,6 +262,7 @@ def compare(load: Load, rollups: list[tuple[Any, ...]]) -> tuple[int, int]:
 
 
 def report(outcomes: list[Outcome]) -> None:
+    result("Usage streams: load average (1 min) at the end", "-", f"{os.getloadavg()[0]:.2f}")
     for o in outcomes:
         reference = next(first for first in outcomes if first.load == o.load)
         label = f"{o.implementation}, {'kill -9 mid-stream' if o.killed else 'run through'}"
@@ -284,29 +286,21 @@ def report(outcomes: list[Outcome]) -> None:
 
 async def main_async(events: int, kill_at: float, chosen: list[Implementation]) -> list[Outcome]:
     outcomes = []
-    bootstrap = bootstrap_servers()
+    kafka = kafka_access()
     for killed in (False, True):
         load = make_load(events)
         prefix = f"bench{uuid.uuid4().hex[:8]}."
-        await produce(bootstrap, prefix, load)
+        await produce(kafka, prefix, load)
         try:
             for impl in chosen:
                 print(f"-- {impl.name}{', kill -9 mid-stream' if killed else ''}: {load.events:,} events",
                       flush=True)
-                outcomes.append(await run_one(impl, load, prefix, admin_url=database_url(), bootstrap=bootstrap,
+                outcomes.append(await run_one(impl, load, prefix, admin_url=database_url(), kafka=kafka,
                                               kill_at=kill_at if killed else None))
         finally:
-            await delete_topics(bootstrap, prefix)
+            await delete_topics_with_prefix(kafka, prefix)
     return outcomes
 
-
-async def delete_topics(bootstrap: str, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.delete_topics([n for s in TOPICS for n in (s.full_name(prefix), s.dlq_name(prefix))])
-    finally:
-        await admin.close()
 
 
 def main() -> None:

@@ -30,9 +30,10 @@ rest is HTTP), then the rows:
 every request stored (none lost), how long intake and processing took to catch up after the load,
 suppressions, callbacks and ledger rows in their final state, and events published.
 
-``outage`` runs the service on a private PostgreSQL (harness/private_postgres.py: port 56011, ``var-pg/``),
-stops it (fast shutdown) for ``--outage-seconds`` while signed STOPs arrive, starts it again and prints how
-long after PostgreSQL accepted connections again every STOP was applied (target: within 2 s).
+``outage`` runs the service on a private PostgreSQL (harness/private_postgres.py: a free port and a data
+directory of the run's own, removed afterwards), stops it (fast shutdown) for ``--outage-seconds`` while
+signed STOPs arrive, starts it again and prints how long after PostgreSQL accepted connections again every
+STOP was applied (target: within 2 s).
 """
 
 from __future__ import annotations
@@ -412,9 +413,7 @@ async def outage(args: argparse.Namespace) -> None:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        await pg.start()
-        await pg.drop_database(db_url)
-        await pg.stop()  # started for this run only
+        await pg.remove()  # started for this run only: its data goes with it
         await delete_topics_with_prefix(kafka, prefix)
 
 

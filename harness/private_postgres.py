@@ -1,14 +1,16 @@
 """A PostgreSQL of a test's own, which it may stop and start: never the shared one.
 
-Started with the stack's own script (``deploy/local/postgres.sh``) on another port and data directory:
-``TEXTPULSE_TEST_PRIVATE_PG_PORT`` (56011) and ``TEXTPULSE_TEST_PRIVATE_PG_VAR`` (``var-pg/`` in the
-checkout). The cluster is kept between runs (its databases are the tests' own and dropped by them);
-``stop`` is a fast shutdown, as ``pg_ctl restart -m fast`` does, and ``start`` brings it back.
+Started with the stack's own script (``deploy/local/postgres.sh``) on a port chosen free for the run and a
+data directory of the run's own under ``var/runs/`` (harness/private_servers.py), so two suites on one
+machine never share it; ``TEXTPULSE_TEST_PRIVATE_PG_PORT`` and ``TEXTPULSE_TEST_PRIVATE_PG_VAR`` fix them
+(a directory given so is kept). ``stop`` is a fast shutdown, as ``pg_ctl restart -m fast`` does, and
+``start`` brings it back; ``remove`` stops it for good and deletes its data.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import uuid
@@ -17,13 +19,17 @@ from pathlib import Path
 import asyncpg
 
 from deploy.stack import REPO
+from harness.private_servers import RunDir, server_port
 from libs.common.db import apply_migrations
 
 
 class PrivatePostgres:
+    """``var`` and ``port`` given: the caller's (it removes the directory); otherwise this run's own."""
+
     def __init__(self, var: Path | None = None, port: int | None = None) -> None:
-        self.var = var or Path(os.environ.get("TEXTPULSE_TEST_PRIVATE_PG_VAR", REPO / "var-pg"))
-        self.port = port or int(os.environ.get("TEXTPULSE_TEST_PRIVATE_PG_PORT", "56011"))
+        self._dir = RunDir(var, owned=False) if var else RunDir.create("pg", "TEXTPULSE_TEST_PRIVATE_PG_VAR")
+        self.var = self._dir.path
+        self.port = port or server_port("TEXTPULSE_TEST_PRIVATE_PG_PORT")
 
     def url(self, database: str = "textpulse") -> str:
         return f"postgresql://textpulse:textpulse@127.0.0.1:{self.port}/{database}"
@@ -38,6 +44,13 @@ class PrivatePostgres:
         await asyncio.to_thread(subprocess.run, [*self._as_postgres(), f"{self._bin()}/pg_ctl", "-D",
                                                  self._data(), "-m", mode, "-w", "-t", "120", "stop"],
                                 check=True, capture_output=True, timeout=180)
+
+    async def remove(self) -> None:
+        """Stop the server if it runs, and delete the run's data directory."""
+        if (self.var / "pg" / "DATA_DIR").exists():
+            with contextlib.suppress(subprocess.CalledProcessError):  # not running
+                await self.stop()
+        self._dir.remove()
 
     async def create_database(self) -> str:
         """A fresh database with every migration applied; returns its URL."""

@@ -87,10 +87,10 @@ def kafka_bootstrap(kafka: KafkaCluster) -> str:
 
 
 @pytest.fixture
-async def topic_prefix(kafka_bootstrap: str) -> AsyncIterator[str]:
-    """A prefix that gives each test its own topics (and consumer groups) on the shared broker; the
-    topics made under it, DLQs included, are deleted when the test ends."""
-    async with own_topics(kafka_bootstrap) as prefix:
+async def topic_prefix(kafka: KafkaCluster) -> AsyncIterator[str]:
+    """A prefix that gives each test its own topics (and consumer groups) on the session's broker; the
+    topics made under it, DLQs included, are deleted (as its admin) when the test ends."""
+    async with own_topics(kafka.admin) as prefix:
         yield prefix
 
 

@@ -4,8 +4,10 @@ By default that is the shared PLAINTEXT broker, where every user is the same ano
 ``TEXTPULSE_TEST_KAFKA_SECURITY_PROTOCOL=SASL_SSL`` the session runs a private SASL_SSL broker instead
 (deploy/local/kafka.sh in that mode: TLS, SCRAM users, StandardAuthorizer) and each service process a
 test starts connects as its own user, under the ACLs of libs/common/kafka_acls.py. The private broker
-listens on ``TEXTPULSE_TEST_SASL_KAFKA_PORT`` (29201; controller +1) with its data in
-``TEXTPULSE_TEST_SASL_VAR_DIR`` (var-sasl/), wiped when the session starts it.
+listens on ports chosen free for the session, with its data in a directory of the session's own under
+``var/runs/``, removed when it stops (harness/private_servers.py). ``TEXTPULSE_TEST_SASL_KAFKA_PORT``,
+``TEXTPULSE_TEST_SASL_KAFKA_CONTROLLER_PORT`` and ``TEXTPULSE_TEST_SASL_VAR_DIR`` fix them (a directory given
+so is wiped when the broker starts, and kept).
 """
 
 from __future__ import annotations
@@ -16,21 +18,17 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from deploy.stack import REPO, VAR, access_from_file, wait_for_kafka
 from harness.kafka import as_access
+from harness.private_servers import RunDir, running, server_port, stop_servers
 from libs.common.events import Event
 from libs.common.kafka import ensure_topics
 from libs.common.kafka_acls import USERS, all_acls, apply_acls
 from libs.common.kafka_security import KafkaAccess
 from libs.common.topics import TopicSpec
-
-SASL_PORT = int(os.environ.get("TEXTPULSE_TEST_SASL_KAFKA_PORT", "29201"))
-SASL_VAR = Path(os.environ.get("TEXTPULSE_TEST_SASL_VAR_DIR", REPO / "var-sasl"))
 
 
 def sasl_requested() -> bool:
@@ -73,19 +71,21 @@ class KafkaCluster:
 class SaslBroker:
     """A private SASL_SSL broker run by deploy/local/kafka.sh, the way ``make demo`` would run it."""
 
-    def __init__(self, var: Path = SASL_VAR, port: int = SASL_PORT) -> None:
-        self.var = var
-        self.port = port
+    def __init__(self) -> None:
+        self._dir = RunDir.create("sasl", "TEXTPULSE_TEST_SASL_VAR_DIR")
+        self.var = self._dir.path
+        self.port = server_port("TEXTPULSE_TEST_SASL_KAFKA_PORT")
+        self.controller_port = server_port("TEXTPULSE_TEST_SASL_KAFKA_CONTROLLER_PORT")
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if "KAFKA_BOOTSTRAP_SERVERS" not in k}
         return env | {"TEXTPULSE_VAR_DIR": str(self.var), "TEXTPULSE_KAFKA_PORT": str(self.port),
-                      "TEXTPULSE_KAFKA_CONTROLLER_PORT": str(self.port + 1),
+                      "TEXTPULSE_KAFKA_CONTROLLER_PORT": str(self.controller_port),
                       "TEXTPULSE_KAFKA_LIBS": str(VAR / "kafka" / "libs"),
                       "TEXTPULSE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "TEXTPULSE_PYTHON": sys.executable}
 
     async def start(self) -> KafkaCluster:
-        self._stop_leftover()
+        stop_servers(self.var)  # a broker an interrupted session left running from a directory it was given
         shutil.rmtree(self.var, ignore_errors=True)
         subprocess.run(["bash", str(REPO / "deploy/local/kafka.sh")], check=True, env=self._env(),
                        capture_output=True, timeout=600)
@@ -98,37 +98,24 @@ class SaslBroker:
         return access_from_file(self.var / "kafka" / "clients" / f"{user}.env", f"127.0.0.1:{self.port}")
 
     async def stop(self) -> None:
+        """Stop the broker (SIGTERM, SIGKILL after a minute) and delete the session's data."""
         pid = self._pid()
-        if pid is None:
-            return
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(600):
-            if not _running(pid):
-                return
-            await asyncio.sleep(0.1)
-        os.kill(pid, signal.SIGKILL)
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(600):
+                if not running(pid):
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                os.kill(pid, signal.SIGKILL)
+        self._dir.remove()
 
     def _pid(self) -> int | None:
         try:
             pid = int((self.var / "run" / "kafka.pid").read_text())
         except (OSError, ValueError):
             return None
-        return pid if _running(pid) else None
-
-    def _stop_leftover(self) -> None:
-        """A broker an interrupted session left running from this var dir is ours to stop."""
-        pid = self._pid()
-        if pid is not None and "kafka.Kafka" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"):
-            os.kill(pid, signal.SIGKILL)
-            while _running(pid):
-                time.sleep(0.1)
-
-
-def _running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+        return pid if running(pid) else None
 
 
 def settings_overrides(kafka: KafkaAccess | str) -> dict[str, str]:

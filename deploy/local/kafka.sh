@@ -67,8 +67,16 @@ if [ ! -f "$var/kafka/data/meta.properties" ]; then
   echo "$protocol" > "$formatted_as"
 fi
 
+# kill -0 succeeds on a zombie too; a broker killed with -9 has ended once its zombie's last thread has (its
+# main thread shows Z while the others, holding its port, are still going).
+alive() {
+  local state threads
+  state=$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$1/status" 2>/dev/null)
+  threads=$(ls "/proc/$1/task" 2>/dev/null | wc -l)
+  [ -n "$state" ] && { [ "$state" != Z ] || [ "$threads" -gt 1 ]; }
+}
 pidfile=$var/run/kafka.pid
-if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+if [ -f "$pidfile" ] && alive "$(cat "$pidfile")"; then
   echo "kafka: already running (pid $(cat "$pidfile"))"
   exit 0
 fi

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any, Final
 
+from libs.common import cost_labels
 from libs.common.alert_layout import AlertContext, Draft, Rendered, lay_out
 from libs.common.errors import PermanentError
 from libs.common.twilio_facts import error_meaning
@@ -77,7 +78,11 @@ def _run_figures(c: AlertContext) -> list[tuple[str, str]]:
         if c.get(key) is not None:
             figures.append((label, c.number(key)))
     if c.get("cost") is not None:
-        figures.append(("Cost", c.money("cost", places=4)))
+        figures.append((cost_labels.ESTIMATED, c.money("cost", places=cost_labels.PLACES)))
+    if c.get("actual_cost") is not None:
+        actual = c.money("actual_cost", places=cost_labels.PLACES)
+        figures.append((cost_labels.ACTUAL, f"{actual} ({cost_labels.PROVISIONAL})" if c.get("cost_provisional")
+                        else actual))
     return figures
 
 

@@ -213,6 +213,7 @@ _FIELD_LABELS = {"retention_webhook_days": "Days raw Twilio webhooks are kept",
                  "retention_reply_days": "Days members' replies are kept",
                  "retention_body_days": "Days rendered texts are kept",
                  "retention_csv_days": "Days uploaded CSV rows are kept",
+                 "run_member_cap": "Most members in one run",
                  "imis_id": "iMIS ID"}
 # A top-level "name" is the name of what the route makes.
 _NAME_LABELS = {"campaigns": "Campaign name", "api-keys": "Key name", "lists": "List name"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,6 +23,8 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from libs.common import cost_labels
+from libs.common.alert_layout import money
 from services.api import schedule_text
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
@@ -56,8 +58,7 @@ def _num(value: int | float | Decimal | None) -> str:
 def _money(value: Decimal | int | float | str | None, places: int = 2) -> str:
     if value is None:
         return "–"
-    amount = Decimal(str(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-    return f"${amount:,}"
+    return money(Decimal(str(value)), places)  # as the alert e-mails write it
 
 
 # Every date and time a page shows reads "2 Dec 2026, 14:05" in the organisation's time zone, and every
@@ -86,6 +87,7 @@ def _build_env() -> Environment:
     env.filters.update(num=_num, money=_money, local=_local, day=_day, state_label=lambda s: STATE_LABELS.get(s, s),
                        schedule_text=schedule_text.describe)
     env.globals["static"] = _static_url
+    env.globals["cost_labels"] = cost_labels
     return env
 
 

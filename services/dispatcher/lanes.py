@@ -11,6 +11,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from uuid import UUID
 
 from aiokafka import ConsumerRecord, TopicPartition
 
@@ -55,6 +56,7 @@ class SenderLane:
         self._busy = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._backoff = 1.0
+        self._paused_runs: set[UUID] = set()  # held because paused: logged once each, until it sends again
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -108,6 +110,13 @@ class SenderLane:
             async with self._busy:
                 await self._attempt(item, start_at)
 
+    def _note_paused(self, run_id: UUID) -> None:
+        """The lane holds ``run_id`` from now on: its sends so far are done and every next one reads the run
+        first."""
+        if run_id not in self._paused_runs:
+            self._paused_runs.add(run_id)
+            log.info("lane.run_paused", extra={"sender": self.sender, "run_id": str(run_id)})
+
     def _back_off(self) -> None:
         delay = min(self._backoff * random.uniform(0.5, 1.5), 30.0)
         self._backoff = min(self._backoff * 2, 30.0)
@@ -126,6 +135,7 @@ class SenderLane:
             delay = hold.delay_s * random.uniform(0.8, 1.2)
             if hold.code == "run_paused":
                 item.not_before = self._clock.time() + delay
+                self._note_paused(item.event.run_id)
             elif hold.code == "cap_reached":  # the sender waits for its next period (re-checked each minute)
                 self._hold_until = self._clock.time() + hold.delay_s
             else:  # Twilio is busy or unreachable for this sender: back off the whole lane, growing
@@ -145,6 +155,7 @@ class SenderLane:
             await self._finish(item, None, exc)
             return
         self._backoff = 1.0
+        self._paused_runs.discard(item.event.run_id)
         if delivered.segments_used:
             self._window.record(delivered.anchor, delivered.segments_used)
         await self._finish(item, delivered, None)

@@ -171,7 +171,8 @@ RETURNING day;
 -- The figures are run_figures' (migration 0027), the ones the campaign page and the runs API show.
 SELECT r.id AS run_id, r.org_id, r.campaign_id, r.state, r.state_reason, r.state_reason_code,
        r.state_reason_detail::text AS state_reason_detail, r.occurrence_at, f.targeted, f.sent,
-       f.delivered, f.failed, f.segments, f.cost, r.segment_limit, a.max_segments AS account_max_segments
+       f.delivered, f.failed, f.segments, f.cost, f.actual_cost, f.cost_provisional, r.segment_limit,
+       a.max_segments AS account_max_segments
 FROM campaign_runs r
 JOIN run_figures f ON f.run_id = r.id
 LEFT JOIN sms_accounts a ON a.org_id = r.org_id

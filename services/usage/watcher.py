@@ -101,7 +101,7 @@ class AlertWatcher:
         context: dict[str, Any] = {
             "reason": run["state_reason"], "occurrence_at": run["occurrence_at"], "targeted": run["targeted"],
             "sent": run["sent"], "delivered": run["delivered"], "failed": run["failed"], "segments": run["segments"],
-            "cost": run["cost"],
+            "cost": run["cost"], "actual_cost": run["actual_cost"], "cost_provisional": run["cost_provisional"],
         }
         if kind is AlertKind.SEGMENT_LIMIT:
             context |= {"segment_limit": run["segment_limit"], "account_max_segments": run["account_max_segments"]}

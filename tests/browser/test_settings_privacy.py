@@ -113,3 +113,37 @@ async def test_an_admin_erases_a_member_after_confirming(page: Page, org: Org, d
     await form.get_by_role("button", name="Erase member").click()
     await page.get_by_role("dialog").get_by_role("button", name="Erase member").click()
     await expect(form.locator("[data-form-error]")).to_contain_text("holds nothing for that member")
+
+
+async def test_the_member_cap_is_saved_explained_when_bad_and_emptied_back_to_the_platforms(
+    page: Page, org: Org, db_pool: asyncpg.Pool
+) -> None:
+    await sign_in(page, org.admin, then="/settings")
+    form = page.locator("form[data-settings-form=general]")
+    cap = form.get_by_label("Most members in one run")
+    error = form.locator("[data-error-for=run_member_cap]")
+    save = form.get_by_role("button", name="Save general settings")
+    await expect(cap).to_have_value("")
+    await expect(form.locator("#member-cap-hint")).to_contain_text("the platform's limit, 250,000 members")
+
+    for typed, said in (("lots", "Most members in one run must be a whole number."),
+                        ("0", "Most members in one run must be at least 1."),
+                        ("20000000", "Most members in one run must be at most 10000000.")):
+        await cap.fill(typed)
+        await save.click()
+        await expect(error).to_have_text(said)
+        await expect(cap).to_have_value(typed)  # kept as typed, to correct
+    assert await db_pool.fetchval("SELECT run_member_cap FROM organisations WHERE id = $1", org.id) is None
+
+    await cap.fill("12,000")
+    await save.click()
+    await expect(form.locator("[data-saved]")).to_have_text("Saved")
+    await expect(error).to_have_text("")
+    assert await db_pool.fetchval("SELECT run_member_cap FROM organisations WHERE id = $1", org.id) == 12_000
+    await page.reload()
+    await expect(cap).to_have_value("12000")
+
+    await cap.fill("")
+    await save.click()
+    await expect(form.locator("[data-saved]")).to_have_text("Saved")
+    assert await db_pool.fetchval("SELECT run_member_cap FROM organisations WHERE id = $1", org.id) is None

@@ -1,27 +1,26 @@
 """A PostgreSQL and a Kafka broker of the chaos suite's own, which its tests may restart and kill.
 
 The shared PostgreSQL and Kafka (the ones ``make test`` starts) are never touched: this pair runs from
-the stack's own scripts (deploy/local/postgres.sh, kafka.sh) on other ports, with its own data under
-``TEXTPULSE_CHAOS_VAR_DIR`` (default ``var-chaos/`` in the checkout). Ports:
-``TEXTPULSE_CHAOS_PG_PORT`` (56021), ``TEXTPULSE_CHAOS_KAFKA_PORT`` (29111) and
-``TEXTPULSE_CHAOS_KAFKA_CONTROLLER_PORT`` (29112). An instance left running by an earlier session is reused.
+the stack's own scripts (deploy/local/postgres.sh, kafka.sh) on ports chosen free for the run, with its data
+in a directory of the run's own under ``var/runs/``, removed by ``stop`` (harness/private_servers.py).
+``TEXTPULSE_CHAOS_PG_PORT``, ``TEXTPULSE_CHAOS_KAFKA_PORT``, ``TEXTPULSE_CHAOS_KAFKA_CONTROLLER_PORT`` and
+``TEXTPULSE_CHAOS_VAR_DIR`` fix them (a directory given so is kept, and a broker found running in it reused).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import asyncpg
 
 from deploy.stack import REPO, VAR, wait_for_kafka
 from harness.private_postgres import PrivatePostgres
+from harness.private_servers import RunDir, running, server_port
 from libs.common.kafka_security import KafkaAccess
 
 SHARED_PORTS = {55432, 19092, 19093}  # the shared stack's: refused here, whatever the environment says
@@ -29,10 +28,11 @@ SHARED_PORTS = {55432, 19092, 19093}  # the shared stack's: refused here, whatev
 
 class PrivateInfra:
     def __init__(self) -> None:
-        self.var = Path(os.environ.get("TEXTPULSE_CHAOS_VAR_DIR", REPO / "var-chaos"))
-        self.pg_port = int(os.environ.get("TEXTPULSE_CHAOS_PG_PORT", "56021"))
-        self.kafka_port = int(os.environ.get("TEXTPULSE_CHAOS_KAFKA_PORT", "29111"))
-        self.controller_port = int(os.environ.get("TEXTPULSE_CHAOS_KAFKA_CONTROLLER_PORT", "29112"))
+        self._dir = RunDir.create("chaos", "TEXTPULSE_CHAOS_VAR_DIR")
+        self.var = self._dir.path
+        self.pg_port = server_port("TEXTPULSE_CHAOS_PG_PORT")
+        self.kafka_port = server_port("TEXTPULSE_CHAOS_KAFKA_PORT")
+        self.controller_port = server_port("TEXTPULSE_CHAOS_KAFKA_CONTROLLER_PORT")
         if SHARED_PORTS & {self.pg_port, self.kafka_port, self.controller_port}:
             raise ValueError(f"the chaos suite's ports {self.pg_port}, {self.kafka_port}, {self.controller_port} "
                              f"must not be the shared stack's {sorted(SHARED_PORTS)}")
@@ -75,14 +75,14 @@ class PrivateInfra:
         if not pidfile.exists():
             return None
         pid = int(pidfile.read_text())
-        return pid if _running(pid) else None
+        return pid if running(pid) else None
 
     async def kill_kafka(self) -> None:
         """kill -9 the broker (no controlled shutdown: its logs are recovered at the next start)."""
         pid = self._kafka_pid()
         assert pid is not None, "the chaos broker is not running"
         os.kill(pid, signal.SIGKILL)
-        await _gone(pid, 30)
+        assert await _gone(pid, 120), f"the killed broker (pid {pid}) has not ended"
 
     # -- both --------------------------------------------------------------------------------------
 
@@ -95,14 +95,13 @@ class PrivateInfra:
         await self.start_kafka()
 
     async def stop(self) -> None:
-        """Stop both. The broker is killed: the next session starts it on empty storage anyway."""
+        """Stop both and delete the run's data. The broker is killed: its storage goes anyway."""
         pid = self._kafka_pid()
         if pid is not None:
             os.kill(pid, signal.SIGKILL)
             await _gone(pid, 30)
-        if (self.var / "pg" / "DATA_DIR").exists():
-            with contextlib.suppress(subprocess.CalledProcessError):  # not running
-                await self.postgres.stop("fast")
+        await self.postgres.remove()
+        self._dir.remove()
 
     def _script(self, script: str) -> None:
         done = subprocess.run(["bash", str(REPO / "deploy" / "local" / script)], env=self._env,
@@ -111,17 +110,9 @@ class PrivateInfra:
             raise RuntimeError(f"{script} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
 
 
-def _running(pid: int) -> bool:
-    stat = Path(f"/proc/{pid}/stat")
-    try:
-        return stat.read_text().split()[2] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
-
-
 async def _gone(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while _running(pid):
+    while running(pid):
         if time.monotonic() > deadline:
             return False
         await asyncio.sleep(0.1)

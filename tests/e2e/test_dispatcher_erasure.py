@@ -13,26 +13,25 @@ from harness.credentials import TEST_SECRETS
 from harness.dispatch import TwilioStandin, dispatcher_env, publish_recipients, seed_run, start_dispatcher
 from harness.kafka import read_topic, running_publisher
 from harness.processes import wait_http
-from libs.common.kafka import ensure_topics
-from libs.common.kafka_security import KafkaAccess
 from libs.common.topics import ALL_TOPICS, RECIPIENTS
 from services.api import erasure
 from tests.conftest import eventually
+from tests.kafka_cluster import KafkaCluster
 
 SENDER = "+18885550150"
 
 
 async def test_an_erased_member_of_a_live_run_is_never_texted_and_the_run_completes(
-    tmp_path: Path, db_pool: asyncpg.Pool, database_url: str, kafka_bootstrap: str, topic_prefix: str
+    tmp_path: Path, db_pool: asyncpg.Pool, database_url: str, kafka: KafkaCluster, topic_prefix: str
 ) -> None:
-    await ensure_topics(KafkaAccess(kafka_bootstrap), ALL_TOPICS, prefix=topic_prefix)
+    await kafka.prepare(ALL_TOPICS, prefix=topic_prefix)
     standin = TwilioStandin(tmp_path, [SENDER])
     dispatcher = None
     try:
         await wait_http(f"{standin.url}/healthz")
         run = await seed_run(db_pool, standin, [SENDER], 5, rng=random.Random(31))
         erased, kept = [run.recipients[0], run.recipients[-1]], run.recipients[1:-1]
-        async with running_publisher(kafka_bootstrap, topic_prefix) as (publisher, _):
+        async with running_publisher(kafka.user("audience"), topic_prefix) as (publisher, _):
             await publish_recipients(publisher, run)  # published before the erasure, as in a live run
         async with db_pool.acquire() as conn, conn.transaction():
             for member in erased:
@@ -40,8 +39,8 @@ async def test_an_erased_member_of_a_live_run_is_never_texted_and_the_run_comple
                                                   phone=member.to)
                 assert done.counts["dropped_unsent"] == 1
 
-        dispatcher = start_dispatcher("dispatcher-0", dispatcher_env(database_url, kafka_bootstrap, topic_prefix,
-                                                                     standin), tmp_path)
+        env = dispatcher_env(database_url, kafka.user("dispatcher"), topic_prefix, standin)
+        dispatcher = start_dispatcher("dispatcher-0", env, tmp_path)
 
         async def completed() -> asyncpg.Record | None:
             row = await db_pool.fetchrow("SELECT state, sent, dropped FROM campaign_runs WHERE id = $1", run.run_id)
@@ -51,7 +50,7 @@ async def test_an_erased_member_of_a_live_run_is_never_texted_and_the_run_comple
         assert (done_run["sent"], done_run["dropped"]) == (len(kept), len(erased))
         texted = await standin.messages_to()
         assert sorted(texted) == sorted(r.to for r in kept)
-        assert await read_topic(kafka_bootstrap, RECIPIENTS.dlq_name(topic_prefix), expect=1, timeout=3) == []
+        assert await read_topic(kafka.admin, RECIPIENTS.dlq_name(topic_prefix), expect=1, timeout=3) == []
     finally:
         if dispatcher is not None:
             dispatcher.stop()

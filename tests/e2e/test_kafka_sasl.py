@@ -1,7 +1,7 @@
 """The real broker in SASL_SSL mode, as ``TEXTPULSE_KAFKA_SECURITY_PROTOCOL=SASL_SSL make demo`` runs it:
 TLS, a SCRAM-SHA-512 user per service and the ACLs of libs/common/kafka_acls.py.
 
-The broker is a private one for the session (tests/kafka_cluster.py; port 29201), whatever the rest of the
+The broker is a private one for the session (tests/kafka_cluster.py: free ports, its own data), whatever the rest of the
 suite uses. A client without credentials is turned away, the opt-out service's user can neither write
 ``recipients`` nor read it, and a campaign goes from the audience service through the dispatcher to the
 Twilio stand-in with every service process connected as its own user.

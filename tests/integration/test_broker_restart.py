@@ -20,7 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from deploy.stack import REPO, VAR, wait_for_kafka
 from harness.kafka import running_consumer, running_publisher
-from harness.processes import free_port
+from harness.private_servers import private_port, running
 from libs.common.events import CampaignDue
 from libs.common.kafka import EventConsumer, ensure_topics
 from libs.common.kafka_security import KafkaAccess
@@ -31,13 +31,14 @@ from tests.conftest import eventually
 class OwnBroker:
     def __init__(self, var: Path) -> None:
         self.var = var
-        self.port = free_port()
+        self.port = private_port()  # kept across a restart: not one the kernel may hand out meanwhile
+        self.controller_port = private_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
 
     async def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if "KAFKA_BOOTSTRAP_SERVERS" not in k}
         env.update(TEXTPULSE_VAR_DIR=str(self.var), TEXTPULSE_KAFKA_PORT=str(self.port),
-                   TEXTPULSE_KAFKA_CONTROLLER_PORT=str(free_port()),
+                   TEXTPULSE_KAFKA_CONTROLLER_PORT=str(self.controller_port),
                    TEXTPULSE_KAFKA_LIBS=str(VAR / "kafka" / "libs"))
         subprocess.run(["bash", str(REPO / "deploy/local/kafka.sh")], check=True, env=env, capture_output=True)
         await wait_for_kafka(KafkaAccess(self.bootstrap), timeout=90)
@@ -46,7 +47,7 @@ class OwnBroker:
         pid = int((self.var / "run" / "kafka.pid").read_text())
         os.kill(pid, signal.SIGTERM)
         for _ in range(600):
-            if not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+            if not running(pid):
                 return
             await asyncio.sleep(0.1)
         os.kill(pid, signal.SIGKILL)

@@ -34,8 +34,7 @@ async def postgres() -> AsyncIterator[PrivatePostgres]:
     own = PrivatePostgres()
     await own.start()
     yield own
-    with contextlib.suppress(Exception):
-        await own.stop()
+    await own.remove()
 
 
 @pytest.fixture

@@ -82,3 +82,35 @@ async def test_a_lane_holds_a_recipient_it_could_not_start_while_postgres_was_aw
         await lane.stop()
     assert error is None and delivered == Delivered(None)
     assert len(tries) == 2 and tries[0] is tries[1]  # the same attempt, tried again
+
+
+async def test_a_lane_says_once_that_it_holds_a_paused_run_and_again_after_it_sent_for_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``lane.run_paused`` is the dispatcher's acknowledgement of a pause: logged the first time the lane
+    holds the run, not at every retry, and again for a later pause once the run has sent in between."""
+    states = iter(["paused", "paused", "paused", "sending", "paused", "sending"])
+    done: asyncio.Queue[Delivered | None] = asyncio.Queue()
+
+    async def deliver(event: Recipient, attempt: Attempt, not_before: float) -> Delivered:
+        if next(states) == "paused":
+            raise HoldRecord("run_paused", "the run is paused", delay_s=0.01)
+        return Delivered(None)
+
+    async def finish(item: Item, delivered: Delivered | None, error: BaseException | None) -> None:
+        await done.put(delivered)
+
+    lane = SenderLane("+18885550100", TopicPartition("t", 0), SlidingWindow(30), deliver, finish, clock=SystemClock())
+    event = recipient()
+    caplog.set_level("INFO", logger="services.dispatcher.lanes")
+    lane.start()
+    try:
+        lane.add(Item(record=None, event=event))
+        await asyncio.wait_for(done.get(), timeout=30)
+        lane.add(Item(record=None, event=event))
+        await asyncio.wait_for(done.get(), timeout=30)
+    finally:
+        await lane.stop()
+    acknowledged = [r for r in caplog.records if r.getMessage() == "lane.run_paused"]
+    assert [(r.__dict__["sender"], r.__dict__["run_id"]) for r in acknowledged] == [
+        ("+18885550100", str(event.run_id))] * 2

@@ -3,11 +3,22 @@ it produces and the DLQs of what it consumes, and may do nothing else; the READM
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from libs.common.kafka_acls import USERS, AclBinding, acl_commands, acl_table, all_acls, service_acls
+from libs.common.kafka_acls import (
+    USERS,
+    AclBinding,
+    BrokerAcl,
+    acl_commands,
+    acl_table,
+    all_acls,
+    missing_acls,
+    service_acls,
+    stale_acls,
+)
 from libs.common.topics import ALL_TOPICS, SERVICES
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -61,3 +72,37 @@ def test_the_kafka_acls_commands_name_every_rule() -> None:
     assert ("kafka-acls.sh --bootstrap-server kafka-1:9093 --command-config admin.properties --add "
             "--allow-principal User:scheduler --operation Write --topic textpulse.campaign-due") in commands
     assert rule in all_acls()
+
+
+def _held(*rules: AclBinding) -> list[BrokerAcl]:
+    return [BrokerAcl.of(rule) for rule in rules]
+
+
+def test_apply_removes_only_a_service_users_allows_on_its_prefixs_topics_and_groups_that_are_not_granted() -> None:
+    granted = all_acls("p.")
+    retired = AclBinding("dispatcher", "topic", "p.textpulse.retired", "Read")
+    widened = AclBinding("optout", "topic", "p.textpulse.recipients", "Write")
+    old_group = AclBinding("optout", "group", "p.usage", "Read")
+    prefixed = replace(BrokerAcl.of(AclBinding("dispatcher", "topic", "p.textpulse.", "Write")), pattern_type=4)
+    left_alone = [
+        *_held(AclBinding("dispatcher", "topic", "q.textpulse.recipients", "Read"),  # another prefix's
+               AclBinding("someone-else", "topic", "p.textpulse.recipients", "Read"),  # not Textpulse's user
+               AclBinding("dispatcher", "topic", "other-app.events", "Read"),  # not a Textpulse name
+               AclBinding("admin", "topic", "p.textpulse.recipients", "Write")),
+        replace(BrokerAcl.of(widened), permission=2),  # a DENY
+    ]
+    found = [*_held(*granted, retired, widened, old_group), prefixed, *left_alone]
+    assert stale_acls(found, granted, "p.") == sorted([*_held(retired, widened, old_group), prefixed])
+    assert missing_acls(found, granted) == []
+
+
+def test_apply_adds_what_the_broker_lacks_and_removes_nothing_from_a_cluster_holding_only_the_manifest() -> None:
+    granted = all_acls("p.")
+    found = _held(*granted[1:])
+    assert missing_acls(found, granted) == granted[:1]
+    assert stale_acls(found, granted, "p.") == []
+
+
+def test_an_acl_reads_as_kafka_acls_lists_it() -> None:
+    rule = BrokerAcl.of(AclBinding("optout", "topic", "textpulse.webhooks", "Read"))
+    assert str(rule) == "User:optout Allow Read Topic textpulse.webhooks (literal, host *)"

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from services.api import audit, auth, auth_db, pages, test_send_db
-from services.api.deps import AdminDep, PoolDep
+from services.api.deps import AdminDep, PoolDep, WebDep
 from services.api.routes.audit_events import AuditEventOut, AuditFilterDep, decoded
 from services.api.routes.settings import RECOMMENDED_SEGMENT_LIMITS, settings_out
 from services.api.test_send_limits import MAX_TEST_NUMBERS
@@ -37,7 +37,8 @@ def _time_zones() -> list[str]:
 
 
 @router.get("/settings", response_class=HTMLResponse)
-async def settings_page(request: Request, admin: AdminDep, pool: PoolDep, where: AuditFilterDep) -> HTMLResponse:
+async def settings_page(request: Request, admin: AdminDep, pool: PoolDep, web: WebDep,
+                        where: AuditFilterDep) -> HTMLResponse:
     async with pool.acquire() as conn:
         settings = await settings_out(conn, admin.org.id)
         users, _ = await auth_db.list_users(conn, admin.org.id, 200, 0)
@@ -51,6 +52,7 @@ async def settings_page(request: Request, admin: AdminDep, pool: PoolDep, where:
                         api_keys=keys, time_zones=_time_zones(), recommended=RECOMMENDED_SEGMENT_LIMITS,
                         min_password=auth.MIN_PASSWORD_LENGTH, test_numbers=test_numbers,
                         max_test_numbers=MAX_TEST_NUMBERS, retention_fields=RETENTION_INPUTS,
+                        platform_member_cap=web.run_member_cap,
                         audit_events=[AuditEventOut(**decoded(r)) for r in audit_rows],
                         audit_total=audit_rows[0]["total"] if audit_rows else 0, audit_actions=audit_actions,
                         audit_filters={k: filters.get(k, "") for k in AUDIT_FILTERS},

@@ -11,6 +11,15 @@ function wholeNumber(value) {
   return value.trim() === "" ? null : Number(value);
 }
 
+// An optional whole number: empty is null (the default); what is not a number goes as typed, for the API to
+// explain in words, never silently as null.
+function optionalNumber(value) {
+  const typed = value.trim();
+  if (typed === "") return null;
+  const number = Number(typed.replace(/[,\s]/g, ""));
+  return Number.isFinite(number) ? number : typed;
+}
+
 // What an erasure removed, in words: "3 snapshot rows, 1 reply" (singular, plural).
 const ERASED_LABELS = {
   run_recipients: ["snapshot row", "snapshot rows"], dropped_unsent: ["unsent text cancelled", "unsent texts cancelled"],
@@ -56,6 +65,7 @@ const payloads = {
     ...Object.fromEntries(RETENTION_FIELDS.map((name) => [name, wholeNumber(f[name].value)])),
     revocation_confirmation: f.revocation_confirmation.checked,
     revocation_confirmation_text: f.revocation_confirmation_text.value.trim(),
+    run_member_cap: optionalNumber(f.run_member_cap.value),
   }),
   erasure: (f) => ({ imis_id: f.imis_id.value.trim() || undefined, phone: f.phone.value.trim() || undefined }),
   user: (f) => ({ email: f.email.value.trim(), name: f.name.value.trim(), role: f.role.value, password: f.password.value }),
