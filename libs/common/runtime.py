@@ -27,10 +27,29 @@ from libs.common.settings import Settings, load_settings
 log = get_logger(__name__)
 
 Check = Callable[[], Awaitable[None]]
+# Whether a service is ready, given the names of its failing checks.
+ReadyPolicy = Callable[[frozenset[str]], bool]
 
 
-def health_router(service: str, checks: Mapping[str, Check]) -> APIRouter:
-    """``/healthz``: the process answers. ``/readyz``: each dependency check passes within 3 s."""
+def all_pass(failing: frozenset[str]) -> bool:
+    """The default: ready only while every check passes."""
+    return not failing
+
+
+def any_of(*names: str) -> ReadyPolicy:
+    """Ready while at least one of ``names`` passes: for a service that can fall back from one to another."""
+    wanted = frozenset(names)
+
+    def policy(failing: frozenset[str]) -> bool:
+        return not wanted <= failing
+
+    return policy
+
+
+def health_router(service: str, checks: Mapping[str, Check], *, ready_when: ReadyPolicy = all_pass) -> APIRouter:
+    """``/healthz``: the process answers. ``/readyz``: each dependency check runs (3 s at most each); 200 while
+    ``ready_when`` accepts the failing ones (``ready``, or ``degraded`` when some fail), else 503 (``not_ready``).
+    The body names the failing checks."""
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz")
@@ -48,8 +67,10 @@ def health_router(service: str, checks: Mapping[str, Check]) -> APIRouter:
                 # The answer names the check and the kind of failure; the text (hosts, users) goes to the log.
                 results[name] = f"failed: {type(exc).__name__}"
                 log.warning("readiness.failed", extra={"check": name, "error": f"{type(exc).__name__}: {exc}"[:300]})
-        ready = all(v == "ok" for v in results.values())
-        body = {"status": "ready" if ready else "not_ready", "service": service, "checks": results}
+        failing = frozenset(name for name, result in results.items() if result != "ok")
+        ready = ready_when(failing)
+        status = "not_ready" if not ready else "degraded" if failing else "ready"
+        body = {"status": status, "service": service, "failing": sorted(failing), "checks": results}
         return JSONResponse(body, status_code=200 if ready else 503)
 
     return router

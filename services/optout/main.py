@@ -38,7 +38,7 @@ import httpx
 from fastapi import FastAPI
 
 from libs.common.connections import open_connections
-from libs.common.runtime import Service, health_router
+from libs.common.runtime import Service, any_of, health_router
 from libs.common.secret_store import SecretStore
 from libs.common.settings import Settings
 from libs.common.topics import CONSENT, MESSAGE_STATUS, WEBHOOKS, group_id
@@ -100,7 +100,8 @@ async def build(settings: Settings, tuning: OptoutTuning | None = None) -> Async
                                     wake=writeback_wake, tuning=tuning.writeback)
 
         app = FastAPI(title=f"Textpulse {NAME}", docs_url=None, redoc_url=None)
-        app.include_router(health_router(NAME, conn.readiness_checks()))
+        # Ready while a webhook can be made durable: in Kafka, or in PostgreSQL when Kafka cannot take it.
+        app.include_router(health_router(NAME, conn.readiness_checks(), ready_when=any_of("kafka", "postgres")))
         accounts = AccountDirectory(conn.pool, db, ttl_s=tuning.account_cache_s, refresh_s=tuning.account_refresh_s,
                                     outage_retry_s=tuning.account_outage_retry_s)
         refusals = SignatureRefusals(conn.pool, db, flush_s=tuning.refusals_flush_s)
