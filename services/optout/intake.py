@@ -30,6 +30,7 @@ from libs.common.errors import PermanentError
 from libs.common.events import WebhookReceived
 from libs.common.kafka import EventPublisher, dead_letter, decode_event
 from libs.common.kafka_security import KafkaAccess, client_kwargs
+from libs.common.kafka_shutdown import stop_consumer
 from libs.common.logging import get_logger
 from libs.common.outages import POSTGRES_RETRYABLE
 from libs.common.polling import poll_forever
@@ -86,7 +87,8 @@ class WebhookIntake:
         await self._consumer.start()
 
     async def stop(self) -> None:
-        await self._consumer.stop()
+        """Within a bound: what was not committed is fetched again by the next owner, and skipped if stored."""
+        await stop_consumer(self._consumer)
 
     async def run(self) -> None:
         """Consume until cancelled; an outage of either dependency is waited out on the same batch."""
