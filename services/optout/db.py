@@ -53,6 +53,12 @@ class IncomingWebhook:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountOwner:
+    org_id: UUID
+    since: datetime  # the account row's last write: at latest, when it moved to this organisation
+
+
+@dataclass(frozen=True, slots=True)
 class WebhookRow:
     id: int
     kind: str
@@ -240,6 +246,11 @@ class OptoutDb:
         organisation's (not stored). A request id already stored is skipped."""
         rows = await self.q.fetch(conn, "intake-webhooks", **_webhook_columns(requests))
         return {r["request_id"] for r in rows}
+
+    async def account_owners(self, conn: Connection, account_sids: Sequence[str]) -> dict[str, AccountOwner]:
+        """The current owner of each account that has one."""
+        rows = await self.q.fetch(conn, "account-owners", account_sids=list(account_sids))
+        return {r["account_sid"]: AccountOwner(r["org_id"], r["updated_at"]) for r in rows}
 
     async def add_signature_refusals(
         self, conn: Connection, counts: Sequence[tuple[UUID, datetime, int, str]]

@@ -48,6 +48,14 @@ WITH u AS (
 )
 SELECT request_id FROM u WHERE NOT known;
 
+-- name: account-owners
+-- The organisation each account belongs to now, and since when (the row's last write: the link, or a later
+-- change to it). The intake asks when an event names another organisation than the account's: the edge may
+-- have tagged it from an account cached before the account moved (intake.py).
+SELECT account_sid, org_id, updated_at
+FROM sms_accounts
+WHERE account_sid = any(CAST(:account_sids AS text[]));
+
 -- name: add-signature-refusals
 -- Webhooks naming an organisation's account whose signature did not validate, per minute (migration
 -- 0018); services/optout/refusals.py sums them in memory first, the usage service alerts on them.
