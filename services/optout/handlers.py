@@ -321,8 +321,6 @@ async def _apply_round(conn: Connection, deps: HandlerDeps, requests: list[Conse
                       occurred_at=req.occurred_at, superseded=i in superseded)
         for i, (req, c) in enumerate(pairs)
     ])
-    if superseded:
-        log.warning("consent.superseded", extra={"changes": len(superseded)})
     events: list[tuple[TopicSpec[Event], Event, str]] = []
     jobs = []
     for req, c in live:
@@ -337,6 +335,11 @@ async def _apply_round(conn: Connection, deps: HandlerDeps, requests: list[Conse
             jobs.append(ImisJobRequest(req.org_id, req.phone, req.action, text, req.occurred_at, consent_id))
     await db.enqueue_events(conn, events)
     await db.enqueue_imis_jobs(conn, jobs, window_days=deps.member_window_days)
+    stale = {pairs[i][0] for i in superseded}
     for req in requests:
-        log.info("consent.changed", extra={"org_id": str(req.org_id), "phone": mask_phone(req.phone),
-                                           "action": req.action, "source": req.source})
+        fields = {"org_id": str(req.org_id), "phone": mask_phone(req.phone), "action": req.action,
+                  "source": req.source}
+        if req in stale:  # a later word of the member's (or Twilio's), by receipt time, was applied already
+            log.warning("consent.superseded", extra=fields)
+        else:
+            log.info("consent.changed", extra=fields)

@@ -140,7 +140,9 @@ class WebhookIntake:
                     await self._dead_letter(record, "store_failed", f"{type(exc).__name__}: {exc}")
             valid = kept
         mismatched = [(record, webhook) for record, webhook in valid if webhook.request_id in refused]
-        for record, webhook in await self._store_for_current_owner(mismatched) if mismatched else []:
+        if not mismatched:
+            return
+        for record, webhook in await self._store_for_current_owner(mismatched):
             await self._dead_letter(record, "account_not_of_org",
                                     f"account {webhook.account_sid} is not organisation {webhook.org_id}'s")
 
