@@ -26,7 +26,7 @@ STOP_TIMEOUT_S = 5.0
 
 async def stop_producer(producer: AIOKafkaProducer, *, timeout_s: float = STOP_TIMEOUT_S) -> None:
     """Stop ``producer``, waiting at most ``timeout_s`` for its unsent batches; then they are dropped and its
-    connections closed (at most ``timeout_s`` more)."""
+    connections closed (at most ``timeout_s`` more). Returns within ``2 * timeout_s``."""
     stopping = asyncio.ensure_future(producer.stop())
     done, _ = await asyncio.wait({stopping}, timeout=timeout_s)
     if done:
@@ -35,7 +35,9 @@ async def stop_producer(producer: AIOKafkaProducer, *, timeout_s: float = STOP_T
     # aiokafka has no public way to give up on unsent batches. ``stop`` waits for its flush or for the sender
     # task, whichever ends first: ending the sender lets it go on and close the connections. The flush left
     # waiting is cancelled with the event loop's other tasks. (Failing the batches instead races the sender's
-    # own bookkeeping of them.)
+    # own bookkeeping of them.) A broker that accepts connections but does not answer (a partition, a frozen
+    # process) keeps the cancelled sender waiting for its requests in flight: then the close is abandoned
+    # too, after ``timeout_s`` more, and what is left ends with the event loop.
     sender_task = producer._sender.sender_task
     if sender_task is not None:
         sender_task.cancel()
@@ -43,7 +45,7 @@ async def stop_producer(producer: AIOKafkaProducer, *, timeout_s: float = STOP_T
 
 
 async def stop_consumer(consumer: AIOKafkaConsumer, *, timeout_s: float = STOP_TIMEOUT_S) -> None:
-    """Stop ``consumer`` (leaving its group, if the broker answers) within ``timeout_s``."""
+    """Stop ``consumer`` (leaving its group, if the broker answers); returns within ``2 * timeout_s``."""
     stopping = asyncio.ensure_future(consumer.stop())
     done, _ = await asyncio.wait({stopping}, timeout=timeout_s)
     if not done:
