@@ -11,6 +11,7 @@ import asyncpg
 from libs.common.db import create_pool, ping
 from libs.common.events import Event
 from libs.common.kafka import EventPublisher, check_topics, make_producer
+from libs.common.kafka_shutdown import stop_producer
 from libs.common.runtime import Check
 from libs.common.settings import Settings
 from libs.common.topics import TopicSpec
@@ -48,5 +49,5 @@ async def open_connections(
         await producer.start()
         yield Connections(pool, EventPublisher(producer, prefix=settings.topic_prefix))
     finally:
-        await producer.stop()
+        await stop_producer(producer)  # bounded: a broker outage must not hold the process's exit
         await pool.close()

@@ -33,6 +33,7 @@ from libs.common import metrics
 from libs.common.errors import ConfigurationError, EventRejected, PermanentError, RetryableError
 from libs.common.events import DeadLetter, Event
 from libs.common.kafka_security import KafkaAccess, client_kwargs
+from libs.common.kafka_shutdown import stop_consumer
 from libs.common.logging import get_logger
 from libs.common.outages import is_outage
 from libs.common.topics import DLQ_CONFIGS, DLQ_PARTITIONS, TopicSpec
@@ -202,7 +203,7 @@ class EventConsumer:
 
     async def stop(self) -> None:
         self._stopping.set()
-        await self._consumer.stop()
+        await stop_consumer(self._consumer)
 
     async def run(self) -> None:
         """Consume until ``stop()``; commits after each batch of handled records."""

@@ -29,11 +29,29 @@ from libs.common.settings import Settings, load_settings
 log = get_logger(__name__)
 
 Check = Callable[[], Awaitable[None]]
+# Whether a service is ready, given the names of its failing checks.
+ReadyPolicy = Callable[[frozenset[str]], bool]
 
 
-def health_router(service: str, checks: Mapping[str, Check]) -> APIRouter:
-    """``/healthz``: the process answers. ``/readyz``: each dependency check passes within 3 s.
-    ``/metrics``: Prometheus' scrape of this process (``libs/common/metrics.py``)."""
+def all_pass(failing: frozenset[str]) -> bool:
+    """The default: ready only while every check passes."""
+    return not failing
+
+
+def any_of(*names: str) -> ReadyPolicy:
+    """Ready while at least one of ``names`` passes: for a service that can fall back from one to another."""
+    wanted = frozenset(names)
+
+    def policy(failing: frozenset[str]) -> bool:
+        return not wanted <= failing
+
+    return policy
+
+
+def health_router(service: str, checks: Mapping[str, Check], *, ready_when: ReadyPolicy = all_pass) -> APIRouter:
+    """``/healthz``: the process answers. ``/readyz``: each dependency check runs (3 s at most each); 200 while
+    ``ready_when`` accepts the failing ones (``ready``, or ``degraded`` when some fail), else 503 (``not_ready``).
+    The body names the failing checks. ``/metrics``: Prometheus' scrape of this process (``libs/common/metrics.py``)."""
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz")
@@ -52,9 +70,11 @@ def health_router(service: str, checks: Mapping[str, Check]) -> APIRouter:
                 results[name] = f"failed: {type(exc).__name__}"
                 metrics.READINESS_FAILURES.labels(name).inc()
                 log.warning("readiness.failed", extra={"check": name, "error": f"{type(exc).__name__}: {exc}"[:300]})
-        ready = all(v == "ok" for v in results.values())
+        failing = frozenset(name for name, result in results.items() if result != "ok")
+        ready = ready_when(failing)
         metrics.READY.labels(service).set(1 if ready else 0)
-        body = {"status": "ready" if ready else "not_ready", "service": service, "checks": results}
+        status = "not_ready" if not ready else "degraded" if failing else "ready"
+        body = {"status": status, "service": service, "failing": sorted(failing), "checks": results}
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @router.get("/metrics")

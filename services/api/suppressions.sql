@@ -59,8 +59,8 @@ ON CONFLICT (consent_id, member_id) DO NOTHING;
 
 -- name: consent-history
 -- A number's consent history, newest first (consent_history_by_phone).
-SELECT id, phone, scope, action, source, keyword, body, message_sid, actor, reason, changed, occurred_at, channel,
-       evidence
+SELECT id, phone, scope, action, source, keyword, body, message_sid, actor, reason, changed, superseded, occurred_at,
+       channel, evidence
 FROM consent_history
 WHERE org_id = :org_id AND phone = :phone
 ORDER BY occurred_at DESC, id DESC

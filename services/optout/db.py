@@ -54,6 +54,12 @@ class IncomingWebhook:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountOwner:
+    org_id: UUID
+    since: datetime  # the account row's last write: at latest, when it moved to this organisation
+
+
+@dataclass(frozen=True, slots=True)
 class WebhookRow:
     id: int
     kind: str
@@ -185,6 +191,7 @@ class ConsentRecord:
     actor: str
     changed: bool
     occurred_at: datetime
+    superseded: bool = False  # a later word of the member or Twilio had already been applied
 
 
 def _without_nul(params: Mapping[str, str]) -> dict[str, str]:
@@ -242,6 +249,11 @@ class OptoutDb:
         organisation's (not stored). A request id already stored is skipped."""
         rows = await self.q.fetch(conn, "intake-webhooks", **_webhook_columns(requests))
         return {r["request_id"] for r in rows}
+
+    async def account_owners(self, conn: Connection, account_sids: Sequence[str]) -> dict[str, AccountOwner]:
+        """The current owner of each account that has one."""
+        rows = await self.q.fetch(conn, "account-owners", account_sids=list(account_sids))
+        return {r["account_sid"]: AccountOwner(r["org_id"], r["updated_at"]) for r in rows}
 
     async def add_signature_refusals(
         self, conn: Connection, counts: Sequence[tuple[UUID, datetime, int, str]]
@@ -330,6 +342,19 @@ class OptoutDb:
             lifted |= {(org_id, phone, scope) for phone, scope in erased}
         return lifted
 
+    async def superseded_consent(
+        self, conn: Connection, entries: Sequence[tuple[UUID, str, str, datetime]]
+    ) -> set[int]:
+        """For (org_id, phone, scope, received at) entries: the indexes of those a later member or Twilio
+        change to the same number and scope, already in the history, overrides."""
+        if not entries:
+            return set()
+        rows = await self.q.fetch(
+            conn, "superseded-consent", org_ids=[e[0] for e in entries], phones=[e[1] for e in entries],
+            scopes=[e[2] for e in entries], occurred_ats=[e[3] for e in entries],
+        )
+        return {int(r["n"]) - 1 for r in rows}
+
     async def insert_consent(
         self, conn: Connection, records: Sequence[ConsentRecord]
     ) -> dict[tuple[UUID, str, str], int]:
@@ -340,7 +365,7 @@ class OptoutDb:
             sources=[r.source for r in records], keywords=[r.keyword for r in records],
             bodies=[r.body for r in records], message_sids=[r.message_sid for r in records],
             actors=[r.actor for r in records], changed=[r.changed for r in records],
-            occurred_ats=[r.occurred_at for r in records],
+            superseded=[r.superseded for r in records], occurred_ats=[r.occurred_at for r in records],
         )
         return {(r["org_id"], r["phone"], r["scope"]): r["id"] for r in rows}
 

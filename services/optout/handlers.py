@@ -11,7 +11,9 @@ naming another organisation's message is ``sid_foreign`` and changes nothing.
 Idempotent: every write is keyed on the message SID (inbound), on SID + status + error code
 (callbacks), or on message SID + scope + action (consent), so a batch applied twice changes nothing the
 second time and a Twilio retry is a ``duplicate``. Order is kept where it matters: consent changes to
-one number are applied in arrival order (rounds, below), and a ledger row only ever moves up.
+one number take effect in the order the edge received them, even when the fallback to PostgreSQL applies
+a later one first (``apply_consent``: an older change is recorded as superseded), and a ledger row only
+ever moves up.
 """
 
 from __future__ import annotations
@@ -313,33 +315,41 @@ def rounds(requests: Sequence[ConsentRequest]) -> list[list[ConsentRequest]]:
 async def apply_consent(conn: Connection, deps: HandlerDeps, requests: Sequence[ConsentRequest]) -> None:
     """Suppress or lift in every scope, append the history, queue ConsentChanged and the iMIS jobs.
 
-    A change already recorded for its message SID is skipped: no second event or job.
+    A change already recorded for its message SID is skipped: no second event or job. Changes take effect
+    in the order the edge received them (``occurred_at``), whatever order they are applied in: one older
+    than a member's or Twilio's change already applied to that number and scope is recorded as
+    ``superseded`` and changes nothing else (no suppression, event or iMIS job).
     """
-    for batch in rounds(requests):
+    in_receipt_order = sorted(requests, key=lambda req: req.occurred_at)  # stable: ties keep arrival order
+    for batch in rounds(in_receipt_order):
         await _apply_round(conn, deps, batch)
 
 
 async def _apply_round(conn: Connection, deps: HandlerDeps, requests: list[ConsentRequest]) -> None:
     db = deps.db
     pairs = [(req, change) for req in requests for change in changes_for(req.phone, req.action, req.scope)]
-    outs = [(req.org_id, c.phone, c.scope) for req, c in pairs if req.action == "opt_out"]
-    ins = [(req.org_id, c.phone, c.scope) for req, c in pairs if req.action == "opt_in"]
+    superseded = await db.superseded_consent(conn, [(req.org_id, c.phone, c.scope, req.occurred_at)
+                                                    for req, c in pairs])
+    live = [pair for i, pair in enumerate(pairs) if i not in superseded]
+    outs = [(req.org_id, c.phone, c.scope) for req, c in live if req.action == "opt_out"]
+    ins = [(req.org_id, c.phone, c.scope) for req, c in live if req.action == "opt_in"]
     changed = set()
     if outs:
-        sources = [req.source for req, _ in pairs if req.action == "opt_out"]
-        reasons = [req.keyword for req, _ in pairs if req.action == "opt_out"]
+        sources = [req.source for req, _ in live if req.action == "opt_out"]
+        reasons = [req.keyword for req, _ in live if req.action == "opt_out"]
         changed |= await db.suppress(conn, outs, sources=sources, reasons=reasons)
     if ins:
         changed |= await db.lift_suppressions(conn, ins)
     recorded = await db.insert_consent(conn, [
         ConsentRecord(org_id=req.org_id, phone=req.phone, scope=c.scope, action=req.action, source=req.source,
                       keyword=req.keyword, body=req.body, message_sid=req.message_sid, actor=req.actor,
-                      changed=(req.org_id, c.phone, c.scope) in changed, occurred_at=req.occurred_at)
-        for req, c in pairs
+                      changed=i not in superseded and (req.org_id, c.phone, c.scope) in changed,
+                      occurred_at=req.occurred_at, superseded=i in superseded)
+        for i, (req, c) in enumerate(pairs)
     ])
     events: list[tuple[TopicSpec[Event], Event, str]] = []
     jobs = []
-    for req, c in pairs:
+    for req, c in live:
         consent_id = recorded.get((req.org_id, c.phone, c.scope))
         if consent_id is None:
             continue
@@ -351,6 +361,11 @@ async def _apply_round(conn: Connection, deps: HandlerDeps, requests: list[Conse
             jobs.append(ImisJobRequest(req.org_id, req.phone, req.action, text, req.occurred_at, consent_id))
     await db.enqueue_events(conn, events)
     await db.enqueue_imis_jobs(conn, jobs, window_days=deps.member_window_days)
+    stale = {pairs[i][0] for i in superseded}
     for req in requests:
-        log.info("consent.changed", extra={"org_id": str(req.org_id), "phone": mask_phone(req.phone),
-                                           "action": req.action, "source": req.source})
+        fields = {"org_id": str(req.org_id), "phone": mask_phone(req.phone), "action": req.action,
+                  "source": req.source}
+        if req in stale:  # a later word of the member's (or Twilio's), by receipt time, was applied already
+            log.warning("consent.superseded", extra=fields)
+        else:
+            log.info("consent.changed", extra=fields)

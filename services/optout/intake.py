@@ -7,9 +7,11 @@ consumer, but a whole fetched batch per statement, which is what lets one proces
 - Each record is validated as a WebhookReceived; one that is not goes to ``textpulse.webhooks.dlq``
   with its error code (kafka.py's ``decode_event`` and ``dead_letter``).
 - The valid ones of a partition's batch are written in one INSERT, in offset order. The database must
-  agree with the event: its account SID belongs to its organisation. One that does not is not stored and
-  is dead-lettered (``account_not_of_org``). A request id stored before is skipped: a redelivered record
-  or the edge's direct write of the same request is stored once.
+  agree with the event: its account SID belongs to its organisation. When it does not, the account is read
+  once more: if it had already moved to another organisation when the edge received the request (the edge
+  tagged it from an account cached for up to 5 s), the request is stored for that organisation, its owner;
+  otherwise it is not stored and is dead-lettered (``account_not_of_org``). A request id stored before is
+  skipped: a redelivered record or the edge's direct write of the same request is stored once.
 - Offsets are committed only after the batch is stored. When PostgreSQL or Kafka is briefly unavailable
   (libs/common/outages.py) the same batch is tried again after a growing back-off (polling.py); nothing
   is fetched meanwhile, and nothing is lost. After a rebalance the new owner gets the uncommitted records
@@ -20,6 +22,7 @@ consumer, but a whole fetched batch per statement, which is what lets one proces
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from uuid import UUID
 
 import asyncpg
@@ -31,6 +34,7 @@ from libs.common.errors import PermanentError
 from libs.common.events import WebhookReceived
 from libs.common.kafka import EventPublisher, dead_letter, decode_event
 from libs.common.kafka_security import KafkaAccess, client_kwargs
+from libs.common.kafka_shutdown import stop_consumer
 from libs.common.logging import get_logger
 from libs.common.outages import POSTGRES_RETRYABLE
 from libs.common.polling import poll_forever
@@ -88,7 +92,8 @@ class WebhookIntake:
         await self._consumer.start()
 
     async def stop(self) -> None:
-        await self._consumer.stop()
+        """Within a bound: what was not committed is fetched again by the next owner, and skipped if stored."""
+        await stop_consumer(self._consumer)
 
     async def run(self) -> None:
         """Consume until cancelled; an outage of either dependency is waited out on the same batch."""
@@ -137,10 +142,34 @@ class WebhookIntake:
                 except Exception as exc:  # noqa: BLE001 - dead-lettered with the error, for a person to look at
                     await self._dead_letter(record, "store_failed", f"{type(exc).__name__}: {exc}")
             valid = kept
-        for record, webhook in valid:
-            if webhook.request_id in refused:
-                await self._dead_letter(record, "account_not_of_org",
-                                        f"account {webhook.account_sid} is not organisation {webhook.org_id}'s")
+        mismatched = [(record, webhook) for record, webhook in valid if webhook.request_id in refused]
+        if not mismatched:
+            return
+        for record, webhook in await self._store_for_current_owner(mismatched):
+            await self._dead_letter(record, "account_not_of_org",
+                                    f"account {webhook.account_sid} is not organisation {webhook.org_id}'s")
+
+    async def _store_for_current_owner(
+        self, mismatched: list[tuple[ConsumerRecord, IncomingWebhook]]
+    ) -> list[tuple[ConsumerRecord, IncomingWebhook]]:
+        """Store, under the account's owner, each webhook whose account had already moved to that owner when
+        the edge received it (the edge tagged it from an account it had cached before the move); returns the
+        others. Idempotent: a webhook stored before is skipped."""
+        async with self._pool.acquire() as conn:
+            owners = await self._db.account_owners(conn, sorted({webhook.account_sid for _, webhook in mismatched}))
+        moved: dict[UUID, IncomingWebhook] = {}
+        for _, webhook in mismatched:
+            owner = owners.get(webhook.account_sid)
+            if owner is not None and owner.org_id != webhook.org_id and owner.since <= webhook.received_at:
+                moved[webhook.request_id] = replace(webhook, org_id=owner.org_id)
+        refused = await self._insert(list(moved.values())) if moved else set()
+        for webhook in moved.values():
+            if webhook.request_id not in refused:
+                log.info("webhooks.account_moved", extra={"request_id": str(webhook.request_id),
+                                                          "account_sid": webhook.account_sid,
+                                                          "org_id": str(webhook.org_id)})
+        return [(record, webhook) for record, webhook in mismatched
+                if webhook.request_id not in moved or webhook.request_id in refused]
 
     async def _insert(self, webhooks: list[IncomingWebhook]) -> set[UUID]:
         async with self._pool.acquire() as conn:

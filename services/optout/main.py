@@ -45,7 +45,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from libs.common.connections import Connections, open_connections
-from libs.common.runtime import Service, health_router
+from libs.common.runtime import Service, all_pass, any_of, health_router
 from libs.common.secret_store import SecretStore
 from libs.common.settings import Settings
 from libs.common.topics import CONSENT, MESSAGE_STATUS, WEBHOOKS, group_id
@@ -99,7 +99,10 @@ async def build(settings: Settings, tuning: OptoutTuning | None = None) -> Async
         # by its poll instead (ProcessorTuning.poll_s).
         webhook_wake = asyncio.Event()
         health = FastAPI(title=f"Textpulse {NAME} ({role})", docs_url=None, redoc_url=None)
-        health.include_router(health_router(NAME, conn.readiness_checks()))
+        # The edge is ready while a webhook can be made durable: in Kafka, or in PostgreSQL when Kafka cannot
+        # take it; the workers need both.
+        ready_when = all_pass if role == "workers" else any_of("kafka", "postgres")
+        health.include_router(health_router(NAME, conn.readiness_checks(), ready_when=ready_when))
         app: ASGIApp = health
         workers: list[Callable[[], Awaitable[None]]] = []
         intake = None

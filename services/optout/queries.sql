@@ -48,6 +48,14 @@ WITH u AS (
 )
 SELECT request_id FROM u WHERE NOT known;
 
+-- name: account-owners
+-- The organisation each account belongs to now, and since when (the row's last write: the link, or a later
+-- change to it). The intake asks when an event names another organisation than the account's: the edge may
+-- have tagged it from an account cached before the account moved (intake.py).
+SELECT account_sid, org_id, updated_at
+FROM sms_accounts
+WHERE account_sid = any(CAST(:account_sids AS text[]));
+
 -- name: add-signature-refusals
 -- Webhooks naming an organisation's account whose signature did not validate, per minute (migration
 -- 0018); services/optout/refusals.py sums them in memory first, the usage service alerts on them.
@@ -156,14 +164,30 @@ USING unnest(CAST(:org_ids AS uuid[]), CAST(:phones AS text[]), CAST(:scopes AS 
 WHERE s.org_id = u.org_id AND s.phone = u.phone AND s.scope = u.scope
 RETURNING s.org_id, s.phone, s.scope;
 
+-- name: superseded-consent
+-- The changes (1-based positions) that a later word of the member or of Twilio, by receipt time, already
+-- decided for that number and scope (migration 0035): the fallback to PostgreSQL can apply a START before
+-- an earlier STOP that waited in Kafka. Staff changes do not take part: they are applied as they are made,
+-- never reordered, and a member's STOP received before a staff lift must still suppress.
+-- Uses consent_history_by_phone.
+SELECT u.n
+FROM unnest(CAST(:org_ids AS uuid[]), CAST(:phones AS text[]), CAST(:scopes AS text[]),
+            CAST(:occurred_ats AS timestamptz[]))
+     WITH ORDINALITY AS u(org_id, phone, scope, occurred_at, n)
+WHERE EXISTS (
+    SELECT 1 FROM consent_history h
+    WHERE h.org_id = u.org_id AND h.phone = u.phone AND h.scope = u.scope
+      AND h.source IN ('keyword', 'twilio_21610') AND h.occurred_at > u.occurred_at
+);
+
 -- name: insert-consent
 -- Skips a change this message already produced (a retried webhook or a re-applied callback).
 INSERT INTO consent_history (org_id, phone, scope, action, source, keyword, body, message_sid, actor, changed,
-                             occurred_at)
+                             superseded, occurred_at)
 SELECT * FROM unnest(CAST(:org_ids AS uuid[]), CAST(:phones AS text[]), CAST(:scopes AS text[]),
                      CAST(:actions AS text[]), CAST(:sources AS text[]), CAST(:keywords AS text[]),
                      CAST(:bodies AS text[]), CAST(:message_sids AS text[]), CAST(:actors AS text[]),
-                     CAST(:changed AS boolean[]), CAST(:occurred_ats AS timestamptz[]))
+                     CAST(:changed AS boolean[]), CAST(:superseded AS boolean[]), CAST(:occurred_ats AS timestamptz[]))
 ON CONFLICT (org_id, message_sid, scope, action) WHERE message_sid IS NOT NULL DO NOTHING
 RETURNING id, org_id, phone, scope;
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 
+from harness import factories
 from harness.credentials import TEST_SECRETS
 from harness.kafka import read_topic, running_publisher
 from libs.common.events import WebhookReceived
@@ -29,10 +30,12 @@ async def optout(database_url: str, kafka_bootstrap: str, db_pool: asyncpg.Pool)
         yield harness
 
 
-def _stop_event(optout: OptoutHarness, org: Org, phone: str, *, org_id: uuid.UUID | None = None) -> WebhookReceived:
+def _stop_event(optout: OptoutHarness, org: Org, phone: str, *, org_id: uuid.UUID | None = None,
+                received_at: datetime | None = None) -> WebhookReceived:
     params = optout.inbound_params(org, "STOP", phone)
     return WebhookReceived(kind="inbound", org_id=org_id or org.id, account_sid=org.account_sid,
-                           url=PUBLIC_BASE + "/twilio/inbound", params=params, occurred_at=datetime.now(UTC))
+                           url=PUBLIC_BASE + "/twilio/inbound", params=params,
+                           occurred_at=received_at or datetime.now(UTC))
 
 
 async def _rows(optout: OptoutHarness, request_id: uuid.UUID) -> int:
@@ -84,8 +87,11 @@ async def test_records_the_database_disagrees_with_or_that_are_not_events_are_de
     optout: OptoutHarness, org: Org, kafka_bootstrap: str
 ) -> None:
     other = await optout.new_org()
-    foreign = _stop_event(optout, org, fresh_phone(), org_id=other.id)  # org's account SID, other's id
-    orphan = _stop_event(optout, org, fresh_phone(), org_id=uuid.uuid4())  # no such organisation
+    # org's account SID, other's id (or no organisation's), received before org had the account: not a tag
+    # from an account cached across a move (test_a_callback_tagged_with_the_accounts_old_owner_...).
+    before_the_link = datetime.now(UTC) - timedelta(minutes=1)
+    foreign = _stop_event(optout, org, fresh_phone(), org_id=other.id, received_at=before_the_link)
+    orphan = _stop_event(optout, org, fresh_phone(), org_id=uuid.uuid4(), received_at=before_the_link)
     good = _stop_event(optout, org, fresh_phone())
     topic = WEBHOOKS.full_name(optout.prefix)
     async with running_publisher(kafka_bootstrap, optout.prefix) as (publisher, _):
@@ -105,3 +111,43 @@ async def test_records_the_database_disagrees_with_or_that_are_not_events_are_de
 @pytest.fixture
 async def org(optout: OptoutHarness) -> Org:
     return await optout.new_org()
+
+
+async def _move_account(optout: OptoutHarness, org: Org, to: Org) -> None:
+    """``org``'s Twilio account becomes ``to``'s (which gives up its own), as relinking it in Settings does."""
+    async with optout.pool.acquire() as conn, conn.transaction():
+        await conn.execute("DELETE FROM sms_accounts WHERE org_id = any($1::uuid[])", [org.id, to.id])
+        await factories.make_sms_account(conn, to.id, account_sid=org.account_sid, auth_token=org.auth_token,
+                                         webhook_base_url=PUBLIC_BASE)
+
+
+async def test_a_callback_tagged_with_the_accounts_old_owner_after_it_moved_is_stored_for_the_new_owner(
+    optout: OptoutHarness, org: Org, kafka_bootstrap: str
+) -> None:
+    """The edge tags a webhook from its account cache (up to 5 s old): just after the account moved, with the
+    old owner. The intake reads the account again and stores the request for its owner since the move; one
+    received before the move is still the old owner's, which no longer has the account: dead-lettered."""
+    new_owner = await optout.new_org()
+    sid = await optout.add_ledger_row(new_owner, fresh_phone())  # the new owner's text, sent on the account
+    params = optout.status_params(org, sid, "delivered")
+    before_the_move = datetime.now(UTC) - timedelta(seconds=1)
+    await _move_account(optout, org, new_owner)
+
+    def callback(received_at: datetime) -> WebhookReceived:
+        return WebhookReceived(kind="status", org_id=org.id, account_sid=org.account_sid,
+                               url=PUBLIC_BASE + "/twilio/status", params=params, occurred_at=received_at)
+
+    earlier, moved = callback(before_the_move), callback(datetime.now(UTC))
+    async with running_publisher(kafka_bootstrap, optout.prefix) as (publisher, _):
+        for event in (earlier, moved):  # one key: one partition, in this order
+            await publisher.publish(WEBHOOKS, event, key=f"{org.id}:{sid}")
+
+    await eventually(lambda: optout.fetchval(
+        "SELECT twilio_status = 'delivered' FROM send_ledger WHERE message_sid = $1", sid), timeout=30)
+    stored = await optout.fetch("SELECT request_id, org_id, outcome FROM webhook_requests WHERE request_id = any($1)",
+                                [earlier.event_id, moved.event_id])
+    assert [(r["request_id"], r["org_id"], r["outcome"]) for r in stored] == [(moved.event_id, new_owner.id, "applied")]
+    letters = await read_topic(kafka_bootstrap, WEBHOOKS.dlq_name(optout.prefix), expect=2, timeout=5)
+    assert [(letter["error_code"], json.loads(letter["value"])["event_id"]) for letter in letters] == [
+        ("account_not_of_org", str(earlier.event_id))]
+    assert optout.workers_alive()

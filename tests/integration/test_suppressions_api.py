@@ -111,7 +111,8 @@ async def test_lift_every_scope_with_a_reason(org: Org) -> None:
     nothing = await org.call("POST", "/lift", json={"phone": "+14155550135", "reason": "again"})
     assert nothing.json()["changed_scopes"] == []
     entries = (await org.call("GET", "/history", phone="+14155550135")).json()
-    assert [(e["action"], e["changed"], e["reason"]) for e in entries][0] == ("opt_in", False, "again")
+    assert [(e["action"], e["changed"], e["superseded"], e["reason"]) for e in entries][0] == (
+        "opt_in", False, False, "again")
 
 
 async def test_search_filter_and_page(org: Org) -> None:

@@ -103,6 +103,8 @@ class ConsentEntry(BaseModel):
     actor: str
     reason: str | None
     changed: bool
+    superseded: bool = Field(description="the member's (or Twilio's) later word had already been applied when this "
+                                         "change arrived: recorded, it changed nothing")
     occurred_at: datetime
     channel: str | None = Field(default=None, description="how a manual revocation reached the organisation")
     evidence: str | None = None
