@@ -79,13 +79,14 @@ class RunRefused(PermanentError):
 @dataclass(frozen=True)
 class ImisSettings:
     """How iMIS is reached: the default site, the shared HTTP client, page size, retry policy, and how many
-    pages may wait read ahead (each 500 rows: a bounded amount, while the stage is written)."""
+    pages may wait read ahead (each 500 rows, a few MB parsed: a stage batch of 5,000 members, so iMIS keeps
+    serving while a batch is classified and copied)."""
 
     http: httpx.AsyncClient
     default_base_url: str
     retry: RetryPolicy = RetryPolicy()
     page_size: int = 500
-    read_ahead: int = 4
+    read_ahead: int = 10
 
 
 @dataclass
