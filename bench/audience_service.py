@@ -9,10 +9,11 @@ run's ``published_through`` checkpoint reaches its last queued row). Printed per
 to the committed snapshot (read, settle, write) and to the last event, members per second, the service
 process's peak RSS (``VmHWM`` in ``/proc/<pid>/status``, read before it stops), the CPU seconds per
 million members of the service, the stand-in, PostgreSQL (the bench database's backends and the server's
-shared workers) and Kafka (the whole broker: an upper bound when others use it), the load average, and
-the service's own wall and CPU seconds per stage (from its log). On a shared machine the CPU seconds say
-more than the wall time: the last line per size is the least wall time the same CPU needs on a quiet
-two-core machine (the service is one thread, so never less than its own CPU seconds).
+shared workers) and Kafka (the whole broker), the load average, and the service's own wall and CPU seconds
+per stage (from its log). What the shared PostgreSQL workers and Kafka broker burn for others (measured
+over 5 s before each run) is taken off their figures, and printed left in too. On a shared machine the CPU
+seconds say more than the wall time: the last line per size is the least wall time the same CPU needs on
+a quiet two-core machine (the service is one thread, so never less than its own CPU seconds).
 
 Needs PostgreSQL and Kafka (``python -m deploy.stack infra``); makes its own database and topics and
 removes them. Target: 1,000,000 members into snapshot and events in <= 120 s with the service's
@@ -37,7 +38,7 @@ from pathlib import Path
 import asyncpg
 
 from bench.audience import events_on, seed, start_standin
-from bench.cpu import KAFKA, POSTGRES, cpu_by_role, cpu_used
+from bench.cpu import KAFKA, POSTGRES, background_rates, cpu_by_role, cpu_used, net_of_background
 from bench.report import result
 from deploy.stack import REPO, database_url, kafka_access
 from harness.databases import drop_database
@@ -63,7 +64,8 @@ class Point:
     total_s: float
     peak_mb: float
     events: int
-    cpu_s: dict[str, float]  # CPU seconds by process (SERVICE, STANDIN, POSTGRES, KAFKA)
+    cpu_s: dict[str, float]  # CPU seconds by process (SERVICE, STANDIN, POSTGRES, KAFKA), others' work taken off
+    raw_cpu_s: dict[str, float]  # the same with the shared processes' background left in
     stages: dict[str, dict[str, float]]
     load: tuple[float, float]  # 1-minute load average at the start and at the end
 
@@ -110,6 +112,7 @@ async def measure(size: int, db_url: str, database: str, kafka: KafkaAccess, pre
         await wait_ready("services.audience", port, service, timeout=60)
         before = await events_on(kafka, RECIPIENTS.full_name(prefix))
         roles = {service.pid: SERVICE, standin.pid: STANDIN}
+        background = await background_rates(roles, database=database)
         cpu_before, load_before = cpu_by_role(roles, database=database), os.getloadavg()[0]
         started = time.perf_counter()
         async with running_publisher(kafka, prefix) as (publisher, _):
@@ -132,10 +135,11 @@ async def measure(size: int, db_url: str, database: str, kafka: KafkaAccess, pre
             await asyncio.sleep(0.2)
         total_s = time.perf_counter() - started
         peak = peak_rss_mb(service.pid)
-        cpu = cpu_used(cpu_before, cpu_by_role(roles, database=database))
+        raw_cpu = cpu_used(cpu_before, cpu_by_role(roles, database=database))
+        cpu = net_of_background(raw_cpu, background, total_s)
         members = await pool.fetchval("SELECT count(*) FROM run_recipients WHERE run_id = $1", event.run_id)
         events = await events_on(kafka, RECIPIENTS.full_name(prefix)) - before
-        return Point(members, row["targeted"], snapshot_s or total_s, total_s, peak, events, cpu,
+        return Point(members, row["targeted"], snapshot_s or total_s, total_s, peak, events, cpu, raw_cpu,
                      stages_of(log, event.run_id), (load_before, os.getloadavg()[0]))
     finally:
         if service is not None and service.poll() is None:
@@ -172,7 +176,10 @@ async def run_bench(sizes: list[int]) -> None:
                   f"{p.load[1]:.1f} at the end", flush=True)
             print("    CPU seconds per million members: " + ", ".join(
                 f"{role} {p.per_million(role):.1f}" for role in (SERVICE, STANDIN, POSTGRES, KAFKA))
-                + f"; all {sum(p.per_million(r) for r in p.cpu_s):.1f}", flush=True)
+                + f"; all {sum(p.per_million(r) for r in p.cpu_s):.1f} (before taking off the shared servers' "
+                f"background, measured for 5 s before the run: PostgreSQL "
+                f"{p.raw_cpu_s.get(POSTGRES, 0.0) * 1e6 / p.members:.1f}, Kafka "
+                f"{p.raw_cpu_s.get(KAFKA, 0.0) * 1e6 / p.members:.1f})", flush=True)
             print("    service stages: " + ", ".join(
                 f"{STAGES.get(stage, stage)} {t['wall']:.1f} s (CPU {t['cpu']:.1f} s)"
                 for stage, t in p.stages.items()), flush=True)

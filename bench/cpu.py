@@ -6,11 +6,13 @@
 
 PostgreSQL counts the backends connected to the benchmark's own database and the server's shared workers
 (WAL writer, checkpointer...), not other databases' backends. Kafka is the whole broker process, so on a
-machine others use it is an upper bound of the benchmark's share.
+machine others use it is an upper bound of the benchmark's share; :func:`background_rates` measures what
+the shared processes burn before the benchmark starts, for :func:`net_of_background` to take off.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -50,3 +52,17 @@ def cpu_used(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, f
     for pid, (role, seconds) in after.items():
         used[role] += seconds - before.get(pid, (role, 0.0))[1]
     return used
+
+
+async def background_rates(roles: dict[int, str], *, database: str, seconds: float = 5.0) -> dict[str, float]:
+    """CPU seconds per second of each role while the benchmark does nothing yet (others' work on the
+    shared PostgreSQL server and Kafka broker)."""
+    before = cpu_by_role(roles, database=database)
+    await asyncio.sleep(seconds)
+    return {role: used / seconds for role, used in cpu_used(before, cpu_by_role(roles, database=database)).items()}
+
+
+def net_of_background(used: dict[str, float], rates: dict[str, float], seconds: float) -> dict[str, float]:
+    """``used`` less what the shared processes burnt anyway over ``seconds`` (never below zero)."""
+    return {role: max(0.0, cpu - rates.get(role, 0.0) * seconds) if role in (POSTGRES, KAFKA) else cpu
+            for role, cpu in used.items()}
