@@ -24,10 +24,11 @@ from services.audience.handlers import AudienceResolver, ImisSettings
 from services.audience.publishing import RecipientPublisher, make_bulk_producer
 
 NAME = "audience"
-# A resolution parses about 10,000 JSON objects per IQA page and keeps a stage batch of them alive: with
-# the default threshold (700 allocations) the cyclic collector ran so often, over everything alive, that
-# it took 40 % of the parsing CPU. Nothing a resolution allocates in bulk forms cycles, so collect seldom.
-GC_THRESHOLDS = (50_000, 20, 10)
+# A resolution parses about 10,000 JSON objects per IQA page and keeps some pages of them alive: with the
+# default threshold (700 allocations) the cyclic collector ran so often, over everything alive, that it
+# took 40 % of the parsing CPU. Not much more seldom than this, though: each page's httpx response (its
+# 1 MB body) sits in a reference cycle, and at 50,000 they piled up to 500 MB before a collection.
+GC_THRESHOLDS = (10_000, 10, 10)
 # iMIS pages can be slow on a large IQA; a page that takes longer than this is retried (libs/common/imis_iqa.py).
 IMIS_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
