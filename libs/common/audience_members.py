@@ -9,12 +9,15 @@ type are turned into text here, so a number typed as Int32 or a Decimal still wo
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
 from libs.common.audience_rules import AudienceMember
 
 __all__ = ["ColumnMap", "IqaRows", "as_text", "is_true", "stored_member"]
+
+_ABSENT = "\x00absent"  # a key no row has: a column the row lacks reads as None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,18 +62,20 @@ class IqaRows:
         self._fields = [(name, column) for name, column in fields.items() if name in wanted]
         self._member_id_field = "member_id" in wanted
         self._keep = keep
+        self._wanted = {self._member_id, "$partyid", self._mobile, *(column for _, column in self._fields)}
+        if self._opt_out is not None:
+            self._wanted.add(self._opt_out)
+        self._row_keys: AbstractSet[str] | None = None
+        self._spelling: dict[str, str] = {}
         self.mobile_seen = False
         self.rows = 0
         self.columns: set[str] = set()
 
     def member(self, row: Mapping[str, Any]) -> AudienceMember:
-        by_column = {key.lower(): value for key, value in row.items()}
-        if self.rows == 0:
-            self.columns = set(by_column)
+        keys = self._keys_of(row)
         self.rows += 1
-        self.mobile_seen = self.mobile_seen or self._mobile in by_column
-        member_id = as_text(by_column.get(self._member_id)) or as_text(by_column.get("$partyid")) or ""
-        values: dict[str, object] = {name: as_text(by_column.get(column)) for name, column in self._fields}
+        member_id = as_text(row.get(keys[self._member_id])) or as_text(row.get(keys["$partyid"])) or ""
+        values: dict[str, object] = {name: as_text(row.get(keys[column])) for name, column in self._fields}
         if self._member_id_field:
             values["member_id"] = member_id
         if self._full_name:
@@ -79,8 +84,21 @@ class IqaRows:
                 for name in ("first_name", "last_name"):
                     if name not in self._keep:
                         del values[name]
-        opted_out = self._opt_out is not None and is_true(by_column.get(self._opt_out))
-        return AudienceMember(member_id, as_text(by_column.get(self._mobile)), values, opted_out)
+        opted_out = self._opt_out is not None and is_true(row.get(keys[self._opt_out]))
+        return AudienceMember(member_id, as_text(row.get(keys[self._mobile])), values, opted_out)
+
+    def _keys_of(self, row: Mapping[str, Any]) -> Mapping[str, str]:
+        """Each column this reader looks at (lower case) -> the row's own spelling of it (``_ABSENT`` when
+        the row lacks it). Rows of one IQA share their columns, so this is worked out again only when the
+        columns change: a million rows, one lower-casing."""
+        if self._row_keys is None or row.keys() != self._row_keys:
+            self._row_keys = set(row)
+            spelled = {key.lower(): key for key in row}
+            if self.rows == 0:
+                self.columns = set(spelled)
+            self.mobile_seen = self.mobile_seen or self._mobile in spelled
+            self._spelling = {column: spelled.get(column, _ABSENT) for column in self._wanted}
+        return self._spelling
 
 
 def stored_member(member_id: str, mobile: str | None, merge_values: Mapping[str, Any],
@@ -101,6 +119,8 @@ def _full_name(values: Mapping[str, object]) -> str | None:
 
 def as_text(value: Any) -> str | None:
     """A value of any JSON type as text, or None when there is nothing usable (NULL, blank, objects, lists)."""
+    if value.__class__ is str:  # most values: checked first
+        return value.strip() or None
     if value is None or isinstance(value, dict | list):
         return None
     if isinstance(value, bool):

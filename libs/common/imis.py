@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 
 from libs.common.errors import DependencyUnavailable, PermanentError
 from libs.common.imis_values import PanelValue, panel_entity
@@ -43,6 +44,7 @@ __all__ = ["ImisSession", "ImisUnavailable", "Refusals", "error_text", "json_obj
 
 log = get_logger(__name__)
 
+_UTF8_BOM = b"\xef\xbb\xbf"
 _TOKEN_MARGIN_S = 10.0
 _DEFAULT_TOKEN_LIFETIME_S = 1199  # what iMIS grants when the answer does not say
 
@@ -176,9 +178,13 @@ async def _authorized(session: ImisSession, method: str, path: str, **kwargs: An
 
 
 def json_object(response: httpx.Response, what: str) -> dict[str, Any]:
-    """The answer's JSON object; ImisUnavailable ``imis_bad_response`` when it is not one."""
+    """The answer's JSON object; ImisUnavailable ``imis_bad_response`` when it is not one.
+
+    orjson, not the standard library: an IQA page of 500 rows is about 700 KB of ``$type`` names, and a
+    1,000,000-member audience spent half its CPU in ``json.loads``. A UTF-8 byte-order mark, which .NET
+    servers may write, is skipped."""
     try:
-        data = response.json()
+        data = orjson.loads(response.content.removeprefix(_UTF8_BOM))
     except ValueError:
         raise ImisUnavailable("imis_bad_response", f"{what}: the answer is not JSON") from None
     if not isinstance(data, dict):

@@ -178,8 +178,7 @@ class AudienceStore:
             try:
                 yield stage
             finally:
-                if not conn.is_closed():
-                    await stage.close()
+                await stage.close()
 
     async def save_snapshot(self, stage: Stage, ctx: RunContext, figures: Totals, verdict: Verdict,
                             estimated_cost: Decimal | None) -> bool:

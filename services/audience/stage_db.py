@@ -19,11 +19,13 @@ session. PostgreSQL errors propagate unchanged (the handler makes them retryable
 
 from __future__ import annotations
 
-import json
+import asyncio
 import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final
+
+import orjson
 
 from libs.common.audience_rules import SnapshotRow, Totals
 from libs.common.db import Connection, Queries
@@ -46,28 +48,48 @@ class Stage:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.members = 0
+        self._copying: asyncio.Future[str] | None = None
 
     async def open(self) -> None:
         await self._run("drop-stage")  # one a failed drop may have left on this pooled connection
         await self._run("create-stage")
 
     async def close(self) -> None:
-        await self._run("drop-stage")
+        """Drop the stage (unless the connection is gone, and the stage with it); a copy still in flight
+        (the resolution failed) is cancelled first."""
+        if self._copying is not None:
+            self._copying.cancel()
+            await asyncio.gather(self._copying, return_exceptions=True)
+            self._copying = None
+        if not self.conn.is_closed():
+            await self._run("drop-stage")
 
     async def add(self, rows: Sequence[SnapshotRow]) -> None:
-        """Copy one classified batch in; positions must continue from :attr:`members`."""
-        records = (
+        """Hand one classified batch over to be copied in; positions must continue from :attr:`members`.
+
+        The copy runs while the caller reads and classifies the next batch (PostgreSQL's work on one batch
+        beside this process's on the next): ``add`` returns once the previous batch's copy has finished and
+        this one's has started, so one batch at most is in flight. A failed copy raises from the next
+        ``add`` or from :meth:`settle`."""
+        await self._copied()
+        records = [
             (r.position, r.member_id, r.raw_phone, r.e164, r.region,
-             None if r.merge_values is None else json.dumps(r.merge_values, ensure_ascii=False),
+             None if r.merge_values is None else orjson.dumps(r.merge_values).decode(),
              r.body, r.encoding, r.segments, r.reason, r.detail, r.duplicate_of)
             for r in rows
-        )
-        await self.conn.copy_records_to_table("audience_stage", records=records, columns=_COLUMNS,
-                                               timeout=SET_BASED_TIMEOUT_S)
+        ]
         self.members += len(rows)
+        self._copying = asyncio.ensure_future(self.conn.copy_records_to_table(
+            "audience_stage", records=records, columns=_COLUMNS, timeout=SET_BASED_TIMEOUT_S))
+
+    async def _copied(self) -> None:
+        copying, self._copying = self._copying, None
+        if copying is not None:
+            await copying
 
     async def settle(self) -> tuple[Totals, CostGroups]:
         """Apply rules 1 and 8 to the whole stage; return its figures and the queued rows' cost groups."""
+        await self._copied()
         await self._run("analyze-stage")
         await self._run("mark-repeated-members")
         await self._run("attribute-households")

@@ -6,6 +6,7 @@ Every flag can also come from an ``IMIS_STANDIN_<FLAG>`` environment variable (`
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 
 from libs.common.logging import configure_logging
@@ -55,7 +56,12 @@ def main(argv: list[str] | None = None) -> None:
         max_limit=args.max_limit,
         require_eq_prefix=args.require_eq_prefix,
     )
-    serve_forever(create_app(config), name="imis-standin", host=args.host, port=args.port)
+    app = create_app(config)
+    # The data set (1,250,000 members for a million-row IQA) never changes: frozen, the cyclic collector
+    # stops walking it, and pages of dicts are collected seldom instead of every 700 allocations.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 10)
+    serve_forever(app, name="imis-standin", host=args.host, port=args.port)
 
 
 if __name__ == "__main__":

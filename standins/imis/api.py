@@ -11,6 +11,7 @@ import json
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
+import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
@@ -23,7 +24,7 @@ from standins.imis.envelopes import (
     http_error,
     paged,
     plain_value,
-    prop,
+    prop_json,
 )
 from standins.imis.panels import PanelError
 from standins.imis.parties import (
@@ -149,22 +150,27 @@ def _run_query(request: Request, state: ImisState) -> tuple[Any, list[Any], int,
     return query, rows, offset, limit
 
 
+def _page_response(body: dict[str, Any]) -> Response:
+    """An IQA page as JSON, serialised by orjson (with the rows' prop_json fragments spliced in as they are)."""
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
 @router.get("/api/IQA")
 @router.get("/api/iqa", include_in_schema=False)
-async def iqa(request: Request, state: Authorized) -> JSONResponse:
+async def iqa(request: Request, state: Authorized) -> Response:
     query, rows, offset, limit = _run_query(request, state)
     page = rows[offset : offset + limit]
     items = []
     for number, (member, opted_out) in enumerate(page, start=offset + 1):
-        properties = [prop("ResultRow", str(number))]
-        properties.extend(prop(c.alias, c.read(member, opted_out)) for c in query.columns)
+        properties = [prop_json("ResultRow", str(number))]
+        properties.extend(prop_json(c.alias, c.read(member, opted_out)) for c in query.columns)
         items.append(generic_entity(query.entity_type, properties, party_id=member.id))
-    return JSONResponse(paged(items, offset=offset, limit=limit, total=len(rows)))
+    return _page_response(paged(items, offset=offset, limit=limit, total=len(rows)))
 
 
 @router.get("/api/Query")
 @router.get("/api/query", include_in_schema=False)
-async def query_service(request: Request, state: Authorized) -> JSONResponse:
+async def query_service(request: Request, state: Authorized) -> Response:
     query, rows, offset, limit = _run_query(request, state)
     items = []
     for member, opted_out in rows[offset : offset + limit]:
@@ -174,7 +180,7 @@ async def query_service(request: Request, state: Authorized) -> JSONResponse:
             row[column.alias] = int(value) if column.alias == "ID" and isinstance(value, str) else plain_value(value)
         items.append(row)
     body = paged(items, offset=offset, limit=limit, total=len(rows), envelope=PAGED_QUERY, items_type=LIST_OBJECT)
-    return JSONResponse(body)
+    return _page_response(body)
 
 
 @router.get("/api/CommunicationType")

@@ -8,7 +8,10 @@ response reads cleanly (clients must not depend on it).
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
+
+import orjson
 
 PAGED_GENERIC = (
     "Asi.Soa.Core.DataContracts.PagedResult`1[[Asi.Soa.Core.DataContracts.GenericEntityData, Asi.Contracts]], "
@@ -32,14 +35,16 @@ Value = str | bool | int | float | date | datetime | None
 
 
 def iso_local(value: date | datetime) -> str:
-    """iMIS dates: ISO 8601 without a zone, always with a time part."""
+    """iMIS dates: ISO 8601 without a zone, always with a time part (to the second)."""
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%S")
-    return value.strftime("%Y-%m-%dT00:00:00")
+        return value.replace(tzinfo=None).isoformat(timespec="seconds")
+    return value.isoformat() + "T00:00:00"
 
 
 def typed_value(value: Value) -> Any:
     """A GenericPropertyData ``Value``: strings and IQA dates plain, numbers and booleans wrapped."""
+    if value.__class__ is str:  # most values: checked first, as a page of 500 rows has 6,000 of them
+        return value
     if isinstance(value, bool):  # before int: bool is an int
         return {"$type": "System.Boolean", "$value": value}
     if isinstance(value, int):
@@ -69,7 +74,25 @@ def prop(name: str, value: Value) -> dict[str, Any]:
     """One GenericPropertyData; the ``Value`` key is left out for NULL, as iMIS does."""
     if value is None:
         return {"$type": PROPERTY, "Name": name}
-    return {"$type": PROPERTY, "Name": name, "Value": typed_value(value)}
+    return {"$type": PROPERTY, "Name": name, "Value": value if value.__class__ is str else typed_value(value)}
+
+
+@lru_cache(maxsize=256)
+def _prop_json_parts(name: str) -> tuple[bytes, bytes]:
+    """(the NULL property, the start of one with a value) as JSON, for :func:`prop_json`."""
+    null = orjson.dumps(prop(name, None))
+    return null, null[:-1] + b',"Value":'
+
+
+def prop_json(name: str, value: Value) -> orjson.Fragment:
+    """``prop(name, value)`` already serialised: the same JSON, for orjson to splice into a page.
+
+    An IQA page of 500 rows holds 6,000 properties; building a dict for each cost the stand-in more
+    CPU than the audience service spent reading them."""
+    null, head = _prop_json_parts(name)
+    if value is None:
+        return orjson.Fragment(null)
+    return orjson.Fragment(head + orjson.dumps(value if value.__class__ is str else typed_value(value)) + b"}")
 
 
 def identity(entity: str, *elements: str) -> dict[str, Any]:
@@ -82,7 +105,7 @@ def identity(entity: str, *elements: str) -> dict[str, Any]:
 
 def generic_entity(
     entity_type: str,
-    properties: list[dict[str, Any]],
+    properties: list[Any],  # prop() dicts, or prop_json() fragments
     *,
     party_id: str | None = None,
     identity_elements: tuple[str, ...] | None = None,

@@ -234,3 +234,52 @@ async def test_the_platform_cap_applies_without_an_organisation_cap_and_counts_w
     assert run is not None
     assert (run["state"], run["targeted"]) == ("sending", 10)
     assert len(await streaming.events(sent)) == 10
+
+
+
+@pytest.fixture
+async def one_connection(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool of one connection, so a test can look at the session a stage lived in."""
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def _stage_left(pool: asyncpg.Pool) -> bool:
+    async with pool.acquire() as conn:
+        return await conn.fetchval("SELECT to_regclass('pg_temp.audience_stage')") is not None
+
+
+_GOOD = [rules.SnapshotRow(0, "23145", "+14155550134", "+14155550134", "US", segments=1, body="Hi")]
+_REFUSED = [rules.SnapshotRow(1, "231\x0046", "+14155550135")]  # PostgreSQL text cannot hold NUL
+
+
+async def test_a_batch_whose_copy_fails_raises_from_settle_and_the_stage_is_dropped(
+        one_connection: asyncpg.Pool) -> None:
+    # Batches are copied while the next one is classified: a copy PostgreSQL refuses raises from the next
+    # add or from settle, never silently, and the stage goes with the block.
+    with pytest.raises(asyncpg.exceptions.CharacterNotInRepertoireError):
+        async with AudienceStore(one_connection, TEST_SECRETS).stage() as stage:
+            await stage.add(_GOOD)
+            await stage.add(_REFUSED)
+            await stage.settle()
+    assert not await _stage_left(one_connection)
+
+
+async def test_a_batch_whose_copy_fails_raises_from_the_next_add(one_connection: asyncpg.Pool) -> None:
+    with pytest.raises(asyncpg.exceptions.CharacterNotInRepertoireError):
+        async with AudienceStore(one_connection, TEST_SECRETS).stage() as stage:
+            await stage.add(_REFUSED)
+            await stage.add(_GOOD)
+    assert stage.members == 1  # the refused batch was handed over; the next one never was
+    assert not await _stage_left(one_connection)
+
+
+async def test_a_resolution_that_fails_with_a_copy_in_flight_leaves_no_stage(one_connection: asyncpg.Pool) -> None:
+    with pytest.raises(RuntimeError, match="iMIS went away"):
+        async with AudienceStore(one_connection, TEST_SECRETS).stage() as stage:
+            await stage.add(_GOOD)
+            raise RuntimeError("iMIS went away")
+    assert not await _stage_left(one_connection)
