@@ -31,7 +31,14 @@ from bench.dispatch import cpu_by_process, cpu_used, peak_rss_mb
 from bench.report import result
 from deploy.stack import kafka_access
 from harness.databases import create_database, drop_database
-from harness.dispatch import TwilioStandin, dispatcher_env, publish_recipients, seed_run, start_dispatcher, store_snapshot
+from harness.dispatch import (
+    TwilioStandin,
+    dispatcher_env,
+    publish_recipients,
+    seed_run,
+    start_dispatcher,
+    store_snapshot,
+)
 from harness.kafka import delete_topics_with_prefix, running_publisher
 from harness.processes import wait_http
 from libs.common.db import apply_migrations
@@ -108,15 +115,19 @@ async def run_scenario(scenario: Scenario) -> None:
     by_number = await standin.messages_to()
     arrivals = await standin.arrivals()
     standin.process.stop()
+    async with pool.acquire() as conn:  # claimed_by is "<host>:<pid>"
+        rows = await conn.fetch("SELECT claimed_by, count(*) AS n FROM send_ledger WHERE run_id = $1 "
+                                "GROUP BY claimed_by", run.run_id)
+    handled_by = {int(r["claimed_by"].rsplit(":", 1)[1]): r["n"] for r in rows}
     await pool.close()
     await drop_database(db_name)
     await delete_topics_with_prefix(kafka, prefix)
-    report(scenario, recipients, by_number, arrivals, state, pids,
+    report(scenario, recipients, by_number, arrivals, state, pids, handled_by,
            (cpu_before, cpu_after), (load_before, load_after), rss, log_dir)
 
 
 def report(scenario: Scenario, recipients: list[Recipient], by_number: dict[str, list[dict[str, Any]]],
-           arrivals: list[dict[str, Any]], state: Any, pids: list[int],
+           arrivals: list[dict[str, Any]], state: Any, pids: list[int], handled_by: dict[int, int],
            cpu: tuple[dict[int, tuple[str, float]], dict[int, tuple[str, float]]],
            load: tuple[tuple[float, float, float], tuple[float, float, float]], rss: list[float],
            log_dir: Path) -> None:
@@ -137,13 +148,16 @@ def report(scenario: Scenario, recipients: list[Recipient], by_number: dict[str,
     print(f"  duplicates {duplicates}   missing {missing}")
     before, after = cpu
     used = cpu_used(before, after)
-    per_dispatcher = [(after[pid][1] - before[pid][1]) for pid in pids if pid in after]
-    print("  CPU-ms per message: " + ", ".join(f"{role} {seconds / messages * 1000:.3f}" for role, seconds in used.items())
-          + f"; total {sum(used.values()) / messages * 1000:.3f}")
-    print("  CPU-ms per message handled, each dispatcher process (its share of the messages unknown: per all "
-          "messages): " + ", ".join(f"{s / messages * 1000:.3f}" for s in per_dispatcher))
+    total = sum(used.values())
+    per_role = ", ".join(f"{role} {seconds / messages * 1000:.3f}" for role, seconds in used.items())
+    print(f"  CPU-ms per message: {per_role}; all {total / messages * 1000:.3f}")
+    for pid in pids:
+        handled = handled_by.get(pid, 0)
+        seconds = after[pid][1] - before[pid][1] if pid in after else 0.0
+        print(f"  dispatcher pid {pid}: {handled:,} messages, {seconds:.1f} CPU-s, "
+              f"{seconds / handled * 1000 if handled else 0:.3f} CPU-ms per message")
     print(f"  CPU budget: at {ideal:,.0f} messages/s the dispatchers need {used['dispatcher'] / messages * ideal:.2f} "
-          f"cores, everything measured {sum(used.values()) / messages * ideal:.2f} cores")
+          f"cores, everything measured {total / messages * ideal:.2f} cores")
     print(f"  load average before {load[0][0]:.2f}, after {load[1][0]:.2f} (1 min; {os.cpu_count()} cores)")
     print(f"  dispatcher peak RSS: {', '.join(f'{r:.0f} MB' for r in rss)}")
     print(f"  logs: {log_dir}")
