@@ -1,4 +1,5 @@
-"""Each sender's pace and verification, from its ``senders`` row, read when its lane starts and every ``ttl_s``.
+"""Each sender's pace and verification, from its ``senders`` row: read when its lane starts, then every
+``ttl_s`` for all of this process's senders in one statement.
 
 A rate changed in Settings (``PATCH /api/v1/senders/{id}``) reaches the sender's pacing window within
 ``ttl_s`` (the credentials' TTL, at most 5 s): the window's limit is changed in place, so the segments it
@@ -9,6 +10,7 @@ last: the snapshot check refuses its next run's recipients.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable
@@ -24,7 +26,6 @@ from services.dispatcher.pacing import SlidingWindow
 class _Profile:
     verification: str
     window: SlidingWindow
-    read_at: float
 
 
 class SenderProfiles:
@@ -34,6 +35,8 @@ class SenderProfiles:
         self._ttl_s = ttl_s
         self._clock = clock
         self._profiles: dict[tuple[uuid.UUID, str], _Profile] = {}
+        self._read_at = clock()
+        self._reading: asyncio.Future[None] | None = None
 
     async def window_for(self, event: Recipient) -> SlidingWindow:
         """A new pacing window for the event's sender, seeded with its recent sends from the ledger (so a
@@ -44,17 +47,25 @@ class SenderProfiles:
         window = SlidingWindow(known[1])
         for anchor, segments in await self._store.recent_sends(event.sender):
             window.record(anchor, segments)
-        self._profiles[(event.org_id, event.sender)] = _Profile(known[0], window, self._clock())
+        self._profiles[(event.org_id, event.sender)] = _Profile(known[0], window)
         return window
 
     async def verification(self, event: Recipient) -> str:
-        """The sender's verification state, re-reading its row (and so its rate) once ``ttl_s`` has passed."""
+        """The sender's verification state, once every sender's row (and so its rate) has been read again
+        if ``ttl_s`` has passed. One read at a time: every lane waits on the same one."""
+        if self._clock() - self._read_at >= self._ttl_s:
+            if self._reading is None:
+                self._reading = asyncio.ensure_future(self._read_all())
+            await asyncio.shield(self._reading)
         profile = self._profiles.get((event.org_id, event.sender))
-        if profile is None:
-            return "verified"  # no lane was set up through here (never in the service): Twilio's usual case
-        if self._clock() - profile.read_at >= self._ttl_s:
-            known = await self._store.sender_rate(event.org_id, event.sender)
-            profile.read_at = self._clock()
-            if known is not None:
-                profile.verification, profile.window.limit = known
-        return profile.verification
+        return profile.verification if profile else "verified"  # no lane set up here (tests): Twilio's usual case
+
+    async def _read_all(self) -> None:
+        try:
+            rows = await self._store.sender_rates(list(self._profiles))
+            for key, (verification, rate) in rows.items():
+                if (profile := self._profiles.get(key)) is not None:
+                    profile.verification, profile.window.limit = verification, rate
+            self._read_at = self._clock()
+        finally:
+            self._reading = None

@@ -8,6 +8,7 @@ import uuid
 import asyncpg
 import pytest
 
+from harness import factories
 from libs.common.errors import PermanentError
 from libs.common.events import Recipient
 from services.dispatcher.db import DispatchStore
@@ -15,6 +16,7 @@ from services.dispatcher.sender_profiles import SenderProfiles
 from tests.integration import api_harness
 
 SENDER = "+18885550142"
+OTHER = "+18885550144"
 
 
 class Clock:
@@ -34,18 +36,22 @@ async def test_a_changed_rate_and_verification_reach_the_window_after_the_ttl(db
     org = await api_harness.make_org(db_pool, sender=SENDER)
     clock = Clock()
     profiles = SenderProfiles(DispatchStore(db_pool), ttl_s=5.0, clock=clock)
-    event = recipient(org.id)
-    window = await profiles.window_for(event)
-    assert window.limit == 3
+    await factories.make_sender(db_pool, org.id, OTHER)
+    event, other = recipient(org.id), recipient(org.id, OTHER)
+    window, other_window = await profiles.window_for(event), await profiles.window_for(other)
+    assert window.limit == other_window.limit == 3
     assert await profiles.verification(event) == "verified"
 
     await db_pool.execute("UPDATE senders SET segments_per_second = 150, verification = 'pending' WHERE id = $1",
                           org.sender_id)
+    await db_pool.execute("UPDATE senders SET segments_per_second = 25 WHERE org_id = $1 AND address = $2",
+                          org.id, OTHER)
     clock.now += 4.9
     assert await profiles.verification(event) == "verified" and window.limit == 3  # inside the TTL
     clock.now += 0.1
     assert await profiles.verification(event) == "pending"
     assert window.limit == 150  # the lane's own window, changed in place
+    assert other_window.limit == 25 and await profiles.verification(other) == "verified"  # read in the same go
 
     await db_pool.execute("DELETE FROM senders WHERE id = $1", org.sender_id)
     clock.now += 5
