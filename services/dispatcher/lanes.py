@@ -50,6 +50,7 @@ class SenderLane:
         self._pending: list[Item] = []
         self._wakeup = asyncio.Event()
         self._hold_until = 0.0
+        self._held_until = 0.0  # the latest not_before given to any item
         self._head: Item | None = None
         self._head_since = 0.0
         self._busy = asyncio.Lock()
@@ -78,7 +79,8 @@ class SenderLane:
     async def _run(self) -> None:
         while True:
             now = self._clock.time()
-            eligible = [i for i in self._pending if i.not_before <= now]
+            # Only a paused run's records are held back; until the last hold ends, none are filtered out.
+            eligible = self._pending if now >= self._held_until else [i for i in self._pending if i.not_before <= now]
             if not eligible:
                 self._wakeup.clear()
                 wait = min((i.not_before for i in self._pending), default=now + 3600) - now
@@ -126,6 +128,7 @@ class SenderLane:
             delay = hold.delay_s * random.uniform(0.8, 1.2)
             if hold.code == "run_paused":
                 item.not_before = self._clock.time() + delay
+                self._held_until = max(self._held_until, item.not_before)
             elif hold.code == "cap_reached":  # the sender waits for its next period (re-checked each minute)
                 self._hold_until = self._clock.time() + hold.delay_s
             else:  # Twilio is busy or unreachable for this sender: back off the whole lane, growing
