@@ -139,7 +139,8 @@ class TwilioSender:
 
     async def _call(self, call: Awaitable[Any]) -> Any:  # the twilio SDK is untyped: its results are Any
         try:
-            return await asyncio.wait_for(call, timeout=self._timeout)
+            async with asyncio.timeout(self._timeout):  # not wait_for: that wraps every call in a task of its own
+                return await call
         except TwilioRestException as exc:
             raise SendFailure(remedy_for(exc.status, exc.code), exc.code, exc.msg) from None
         except TwilioException as exc:  # list pages and RFC 9457 bodies: no code
