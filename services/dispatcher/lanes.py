@@ -4,8 +4,9 @@ Many senders share a partition, so each sender gets its own lane and task: a slo
 never holds up another. A lane owns its sender's pacing window; it is seeded from the ledger when
 the lane starts, so a sender taken over in a rebalance continues at its pace, with no burst.
 
-A 3 segments/s sender sends one message at a time: a round trip is a small part of its third of a
-second. A faster one keeps up to ``max_in_flight`` sends going (the window counts them, ``pacing.py``):
+A 3 segments/s sender sends one message at a time, in the lane's own task: a round trip is a small part
+of its third of a second. A faster one keeps up to ``max_in_flight`` sends going, each a task of its own
+(the window counts them, ``pacing.py``):
 one at a time, a 150 segments/s sender would need each claim, Twilio call and outcome inside 6.7 ms.
 """
 
@@ -66,6 +67,7 @@ class SenderLane:
         self._held_until = 0.0  # the latest not_before given to any item
         self._head: Item | None = None
         self._head_since = 0.0
+        self._busy = asyncio.Lock()
         self._sending: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -85,10 +87,11 @@ class SenderLane:
         """Stop starting sends, let those in flight finish (their outcomes are recorded); queued items are dropped."""
         if self._task is None:
             return
-        # The loop never awaits inside a send (sends run as tasks of their own). The flag as well as the
-        # cancel: asyncio.wait_for (under Clock.wait) drops a cancel that lands as its event is set.
-        self._stopping = True
-        self._task.cancel()
+        # The lock waits out a send the loop itself is making. The flag as well as the cancel:
+        # asyncio.wait_for (under Clock.wait) drops a cancel that lands as its event is set.
+        async with self._busy:
+            self._stopping = True
+            self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         while self._sending:
             await asyncio.gather(*self._sending, return_exceptions=True)
@@ -131,7 +134,12 @@ class SenderLane:
                     continue
             item = eligible[choice.index]
             self._pending.remove(item)
-            self._window.start(item.event.segments)  # counted in the window from now until it ends
+            if max_in_flight(self._window.limit) == 1 and not self._sending:
+                async with self._busy:  # one at a time: no task of its own, and no wake-up to wait for
+                    self._window.start(item.event.segments)  # counted in the window from now until it ends
+                    await self._attempt(item, start_at)
+                continue
+            self._window.start(item.event.segments)
             sending = asyncio.create_task(self._attempt(item, start_at))
             self._sending.add(sending)
             sending.add_done_callback(self._sent)
