@@ -5,7 +5,7 @@ Each benchmark prints its figures against their targets, one ``RESULT`` line per
 parallel), with PostgreSQL and Kafka started as for the tests, and renders one Markdown table of every
 figure, with the machine's facts and each benchmark's raw output below it:
 
-- with no names, every benchmark runs (about 35 minutes: 12 of them the soak, 15 the usage streams) and the report is
+- with no names, every benchmark runs (about 45 minutes: 12 of them the soak, 15 the usage streams) and the report is
   written to ``bench/RESULTS.md`` (committed: the project's measured figures) and ``var/bench-report.md``;
 - with names (``python -m bench.run soak home``; ``--list`` shows them, ``dispatch`` selects both of its
   runs), only those run and only ``var/bench-report.md`` is written: a partial run never replaces the
@@ -55,6 +55,9 @@ BENCHMARKS = [
     Benchmark("dispatch-throughput", "Dispatcher throughput, one process", ("bench.dispatch", "throughput")),
     Benchmark("metrics", "Metrics: the dispatcher's instrumentation and a scrape", ("bench.metrics_cost",)),
     Benchmark("dispatch-pause", "Dispatcher: a paused run stops, five pauses", ("bench.dispatch_pause",)),
+    Benchmark("scale-senders", "Scale: 600 senders at 3 segments/s, 1, 2 and 4 dispatchers",
+              ("bench.scale", "senders")),
+    Benchmark("scale-fast", "Scale: one sender at 150 segments/s", ("bench.scale", "fast")),
     Benchmark("audience", "Audience, a 100,000-row IQA", ("bench.audience",)),
     Benchmark("audience-service", "Audience service process, 10,000 to 1,000,000-member IQAs",
               ("bench.audience_service",)),

@@ -33,6 +33,7 @@ __all__ = [
     "FAILED_MESSAGE_FEE",
     "FEE_EXEMPT_ERRORS",
     "STATUS_RANK",
+    "TOLL_FREE_SEGMENTS_PER_SECOND",
     "UNSUBSCRIBED_ERROR",
     "error_docs_url",
     "error_meaning",
@@ -71,6 +72,10 @@ BAD_NUMBER_ERRORS: Final = frozenset({21211, 21612, 21614})
 BAD_NUMBER_STATUS_ERRORS: Final = frozenset({30003, 30005, 30006})
 # The toll-free sender is not verified: Twilio blocks (and charges) its texts to US/Canada.
 SENDER_UNVERIFIED_ERROR: Final = 30032
+
+# A toll-free number's throughput to US/Canada in whole segments per second (docs/twilio.md#toll-free-senders):
+# 3 by default, up to 150 as High-Throughput Toll-Free bought from Twilio. Migration 0041 holds the column to it.
+TOLL_FREE_SEGMENTS_PER_SECOND: Final = range(1, 151)
 
 
 def pays_failed_message_fee(status: str | None, error_code: int | None) -> bool:

@@ -140,7 +140,7 @@ WHERE p.run_id = :run_id
 -- The composer's pickers
 
 -- name: senders
-SELECT id, address, kind, verification, is_default
+SELECT id, address, kind, verification, is_default, segments_per_second::float8 AS segments_per_second
 FROM senders
 WHERE org_id = :org_id
 ORDER BY is_default DESC, address;

@@ -84,3 +84,8 @@ UPDATE senders SET is_default = false WHERE org_id = :org_id AND is_default AND 
 -- name: set-default-sender
 UPDATE senders SET is_default = true WHERE org_id = :org_id AND id = :sender_id
 RETURNING id;
+
+-- name: set-sender-rate
+-- The dispatcher reads the rate when it takes the sender on (lane start) and every few seconds after.
+UPDATE senders SET segments_per_second = :segments_per_second WHERE org_id = :org_id AND id = :sender_id
+RETURNING id;

@@ -98,3 +98,9 @@ async def set_default_sender(conn: Connection, org_id: UUID, sender_id: UUID) ->
     """Make ``sender_id`` the default; False (and nothing changed) if it is not the organisation's."""
     await QUERIES.execute(conn, "clear-default-sender", org_id=org_id, sender_id=sender_id)
     return await QUERIES.fetchval(conn, "set-default-sender", org_id=org_id, sender_id=sender_id) is not None
+
+
+async def set_sender_rate(conn: Connection, org_id: UUID, sender_id: UUID, segments_per_second: int) -> bool:
+    """Set the sender's pace; False (and nothing changed) if it is not the organisation's."""
+    return await QUERIES.fetchval(conn, "set-sender-rate", org_id=org_id, sender_id=sender_id,
+                                  segments_per_second=segments_per_second) is not None

@@ -267,3 +267,11 @@ class DispatchStore:
         async with self._pool.acquire() as conn:
             row = await self._q.fetchrow(conn, "sender", org_id=org_id, address=address)
         return (row["verification"], row["segments_per_second"]) if row else None
+
+    async def sender_rates(self, senders: list[tuple[uuid.UUID, str]]
+                           ) -> dict[tuple[uuid.UUID, str], tuple[str, float]]:
+        """``sender_rate`` for many (organisation, address) pairs in one statement; a deleted sender is left out."""
+        async with self._pool.acquire() as conn:
+            rows = await self._q.fetch(conn, "senders-batch", org_ids=[o for o, _ in senders],
+                                       addresses=[a for _, a in senders])
+        return {(r["org_id"], r["address"]): (r["verification"], r["segments_per_second"]) for r in rows}

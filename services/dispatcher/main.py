@@ -26,6 +26,7 @@ from services.dispatcher.db import QUERIES, DispatchStore
 from services.dispatcher.delivery import Attempt, Delivered, Deliverer
 from services.dispatcher.ledger_writer import LedgerWriter
 from services.dispatcher.pacing import SlidingWindow
+from services.dispatcher.sender_profiles import SenderProfiles
 from services.dispatcher.snapshot import check_against_snapshot
 
 NAME = "dispatcher"
@@ -48,11 +49,11 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
         clock = SystemClock()
         deliverer = Deliverer(store, process_id=process_id, clock=clock)
 
-        verification: dict[str, str] = {}
+        profiles = SenderProfiles(store, ttl_s=settings.credentials_ttl_s)
 
         async def deliver(event: Recipient, attempt: Attempt, not_before: float) -> Delivered:
             twilio = await accounts.for_org(event.org_id)
-            return await deliverer.deliver(event, attempt, twilio, verification.get(event.sender, "verified"),
+            return await deliverer.deliver(event, attempt, twilio, await profiles.verification(event),
                                            not_before=not_before)
 
         async def check_events(events: Sequence[Recipient]) -> list[PermanentError | None]:
@@ -61,14 +62,7 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
 
         async def setup_sender(event: Recipient) -> SlidingWindow:
             await accounts.for_org(event.org_id)  # an organisation without an account is refused here
-            known = await store.sender_rate(event.org_id, event.sender)
-            if known is None:  # the snapshot check saw it; it was deleted since
-                raise PermanentError("sender_unknown", f"{event.sender} is not a sender of organisation {event.org_id}")
-            verification[event.sender] = known[0]
-            window = SlidingWindow(known[1])
-            for anchor, segments in await store.recent_sends(event.sender):
-                window.record(anchor, segments)
-            return window
+            return await profiles.window_for(event)
 
         consumer = DispatchConsumer(
             kafka=settings.kafka, group_id=group_id("dispatcher", settings.topic_prefix),

@@ -14,10 +14,16 @@ waste up to a third of the rate; a message that has waited long enough goes next
 
 A message with more segments than the limit (a 4-segment text on a 3/s sender) is allowed alone in an
 empty window, because it could never be sent otherwise; it then fills the window for its own second.
+
+A fast sender (150 segments/s) keeps several requests in flight. A message in flight counts in the window
+from its start until its response is recorded: whatever second of acceptance times we look at, the last
+message to start in it saw every other message of that second either recorded or in flight, so the limit
+still holds.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -32,6 +38,7 @@ class SlidingWindow:
 
     limit: float  # segments per second
     _sent: deque[tuple[float, int]] = field(default_factory=deque)  # (anchor time, segments), in order
+    in_flight: int = 0  # segments of messages started and not yet recorded or released
 
     def _live(self, at: float) -> list[tuple[float, int]]:
         # Compared as anchor + WINDOW_S <= at, the very expression earliest_start returns, so that float
@@ -39,10 +46,11 @@ class SlidingWindow:
         return [(anchor, seg) for anchor, seg in self._sent if anchor + WINDOW_S > at]
 
     def earliest_start(self, now: float, segments: int) -> float:
-        """The earliest time >= now at which a message of ``segments`` may start."""
+        """The earliest time >= now at which a message of ``segments`` may start; ``math.inf`` when that
+        waits for a message in flight (its response, then a second, frees it)."""
         live = self._live(now)
-        used = sum(s for _, s in live)
-        if used + segments <= self.limit or not live:
+        used = sum(s for _, s in live) + self.in_flight
+        if used + segments <= self.limit or (not live and not self.in_flight):
             return now
         # Walk forward through the window until enough segments have aged out.
         freed = 0
@@ -50,14 +58,24 @@ class SlidingWindow:
             freed += seg
             if used - freed + segments <= self.limit:
                 return max(now, anchor + WINDOW_S)
+        if self.in_flight:
+            return math.inf
         return max(now, live[-1][0] + WINDOW_S)
 
     def room(self, at: float) -> float:
         """Segments that may start at ``at``; the whole limit when the window is empty."""
-        return self.limit - sum(s for _, s in self._live(at))
+        return self.limit - sum(s for _, s in self._live(at)) - self.in_flight
 
     def is_empty(self, at: float) -> bool:
-        return not self._live(at)
+        return not self.in_flight and not self._live(at)
+
+    def start(self, segments: int) -> None:
+        """A message of ``segments`` is starting: it counts until ``release``."""
+        self.in_flight += segments
+
+    def release(self, segments: int) -> None:
+        """A started message ended (``record`` what it may have used first)."""
+        self.in_flight -= segments
 
     def holds(self, at: float, segments: int) -> bool:
         """Whether a message of exactly ``segments`` is still in the window at ``at``."""

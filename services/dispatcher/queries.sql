@@ -210,3 +210,10 @@ FROM sms_accounts WHERE org_id = :org_id;
 SELECT verification, segments_per_second::float8 AS segments_per_second
 FROM senders WHERE org_id = :org_id AND address = :address;
 
+-- name: senders-batch
+-- Every sender this process paces, read again once per TTL in one statement (services/dispatcher/
+-- sender_profiles.py): one read per sender would cost more than the sends of a 3 segments/s sender.
+SELECT u.org_id, u.address, s.verification, s.segments_per_second::float8 AS segments_per_second
+FROM unnest(CAST(:org_ids AS uuid[]), CAST(:addresses AS text[])) AS u(org_id, address)
+JOIN senders s ON s.org_id = u.org_id AND s.address = u.address;
+

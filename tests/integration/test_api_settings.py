@@ -380,3 +380,40 @@ async def test_admins_turn_on_the_revocation_confirmation_with_their_own_words(
         bad = await admin.call("PATCH", "/api/v1/settings/general", {"revocation_confirmation_text": text})
         assert problem(bad, 422, code)["errors"][0]["field"] == "revocation_confirmation_text"
     assert (await settings(admin))["general"]["revocation_confirmation_text"] == words
+
+
+async def test_admins_set_a_senders_pace_within_what_twilio_sells_a_toll_free_number(
+    admin: Caller, db_pool: asyncpg.Pool, client: httpx.AsyncClient
+) -> None:
+    sender_id = (await settings(admin))["senders"][0]["id"]
+    assert (await settings(admin))["senders"][0]["segments_per_second"] == 3  # Twilio's toll-free default
+    raised = await admin.call("PATCH", f"/api/v1/senders/{sender_id}", {"segments_per_second": 150})
+    assert raised.status_code == 200, raised.text
+    assert raised.json()["segments_per_second"] == 150
+    assert await db_pool.fetchval("SELECT segments_per_second FROM senders WHERE id = $1", sender_id) == 150
+    assert await db_pool.fetchval(
+        "SELECT after->>'segments_per_second' FROM audit_events WHERE org_id = $1 AND action = 'sender.rate_changed'",
+        admin.org_id) == "150.0"
+
+    for value in (0, 151, 2.5, "fast", None):  # Twilio sells whole segments per second, 1 to 150
+        bad = await admin.call("PATCH", f"/api/v1/senders/{sender_id}", {"segments_per_second": value})
+        assert problem(bad, 422, "request_invalid")["errors"][0]["field"] == "segments_per_second"
+    assert problem(await admin.call("PATCH", f"/api/v1/senders/{sender_id}", {}), 422, "request_invalid")
+    assert await db_pool.fetchval("SELECT segments_per_second FROM senders WHERE id = $1", sender_id) == 150
+
+    elsewhere = await api_harness.make_org(db_pool, sender="+18885550177")
+    not_ours = await admin.call("PATCH", f"/api/v1/senders/{elsewhere.sender_id}", {"segments_per_second": 25})
+    problem(not_ours, 404, "sender_missing")
+    assert await db_pool.fetchval("SELECT segments_per_second FROM senders WHERE id = $1", elsewhere.sender_id) == 3
+
+    staff = await signed_in(db_pool, client, admin.org_id, role="staff")
+    refused = await staff.call("PATCH", f"/api/v1/senders/{sender_id}", {"segments_per_second": 3})
+    assert refused.status_code == 403, refused.text
+
+
+async def test_the_database_holds_every_senders_pace_to_the_toll_free_range(
+    admin: Caller, db_pool: asyncpg.Pool
+) -> None:
+    for rate in (0.5, 151):
+        with pytest.raises(asyncpg.CheckViolationError):
+            await db_pool.execute("UPDATE senders SET segments_per_second = $2 WHERE org_id = $1", admin.org_id, rate)

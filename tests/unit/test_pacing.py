@@ -119,3 +119,56 @@ def test_asking_about_a_later_slot_does_not_forget_what_is_still_in_the_window()
     assert window.room(11.05) == 2  # the 2 has left by then ...
     assert window.room(10.5) == 0  # ... but not yet: the slot asked about was not used
     assert window.earliest_start(10.5, 1) == 11.0
+
+
+def simulate_in_flight(limit: int, messages: list[int], latencies: list[float],
+                       in_flight: int) -> list[tuple[float, float, int]]:
+    """As ``simulate``, with up to ``in_flight`` sends going at once, as a fast sender's lane keeps them."""
+    window, now, log = SlidingWindow(limit), 0.0, []
+    pending, lat = list(messages), iter(latencies)
+    going: list[tuple[float, int]] = []  # (response time, segments)
+    while pending or going:
+        for response, segments in sorted(going):
+            if response <= now:
+                window.record(response, segments)
+                window.release(segments)
+                going.remove((response, segments))
+        start_at = window.earliest_start(now, min(pending)) if pending and len(going) < in_flight else float("inf")
+        if start_at <= now:
+            choice = choose(pending, window.room(now), empty=window.is_empty(now),
+                            window_holds_a_two=window.holds(now, 2), head_waited_s=0)
+            if choice.index is not None:
+                segments = pending.pop(choice.index)
+                window.start(segments)
+                response = now + next(lat)
+                going.append((response, segments))
+                log.append((now, response, segments))
+                continue
+        now = min([start_at, *(r for r, _ in going)])
+    return log
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(min_value=1, max_value=3), min_size=5, max_size=400),
+    st.integers(min_value=0, max_value=2**32),
+    st.integers(min_value=2, max_value=15),
+)
+def test_sends_in_flight_together_never_exceed_the_limit_whatever_the_latency(messages: list[int], seed: int,
+                                                                              in_flight: int) -> None:
+    rng = random.Random(seed)
+    log = simulate_in_flight(150, messages, [rng.uniform(0.001, 0.3) for _ in messages], in_flight)
+    accepted = [(rng.uniform(start, response), seg) for start, response, seg in log]
+    assert max_in_any_window(accepted) <= 150
+    assert sorted(seg for _, _, seg in log) == sorted(messages)
+
+
+def test_a_fast_sender_with_sends_in_flight_reaches_its_limit_where_one_at_a_time_cannot() -> None:
+    messages = [1] * 3000
+    latencies = [0.02] * len(messages)  # 20 ms a send: one at a time allows 50 a second
+    serial, parallel = simulate(150, messages, latencies), simulate_in_flight(150, messages, latencies, 15)
+    for log in (serial, parallel):
+        assert max_in_any_window([(response, seg) for _, response, seg in log]) <= 150
+    rate = (len(messages) - 1) / (parallel[-1][1] - parallel[0][0])
+    assert rate >= 150 * 0.97  # a round trip per window is the cost (pacing.py)
+    assert (len(messages) - 1) / (serial[-1][1] - serial[0][0]) <= 51

@@ -22,6 +22,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from libs.common.db import Connection, transaction
 from libs.common.errors import ConfigurationError
 from libs.common.phone import Normalised, normalise, region_for_prefix
+from libs.common.twilio_facts import TOLL_FREE_SEGMENTS_PER_SECOND
 from services.api import audit, dashboard_db, db, settings_db, twilio_accounts, twilio_shared_keys
 from services.api.audit import Caller, CallerDep
 from services.api.deps import AdminDep, OrgDep, PoolDep, SecretsDep, WebDep
@@ -65,6 +66,19 @@ class SenderOut(BaseModel):
     kind: Literal["toll_free", "long_code", "short_code", "messaging_service"]
     verification: Literal["verified", "pending", "restricted", "rejected"]
     is_default: bool
+    segments_per_second: float = Field(description="the pace the dispatcher keeps for this sender")
+
+
+# Whole segments per second, as Twilio sells a toll-free number's throughput (3 by default, up to 150).
+SegmentsPerSecond = Annotated[int, Field(ge=TOLL_FREE_SEGMENTS_PER_SECOND.start,
+                                         le=TOLL_FREE_SEGMENTS_PER_SECOND.stop - 1,
+                                         description="segments per second, 1 to 150 (Twilio's default is 3)")]
+
+
+class SenderPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    segments_per_second: SegmentsPerSecond
 
 
 class SmsAccountOut(BaseModel):
@@ -350,6 +364,24 @@ async def patch_general(body: GeneralPatch, admin: AdminDep, caller: CallerDep, 
 async def list_senders(org: OrgDep, pool: PoolDep) -> list[SenderOut]:
     async with pool.acquire() as conn:
         return [SenderOut(**row) for row in await dashboard_db.senders(conn, org.id)]
+
+
+@senders_router.patch("/{sender_id}", summary="Set a sender's pace in segments per second (admins only)",
+                      responses={404: {"description": "not one of this organisation's senders"}})
+async def patch_sender(sender_id: UUID, body: SenderPatch, admin: AdminDep, caller: CallerDep,
+                       pool: PoolDep) -> SenderOut:
+    # Pace above what Twilio sells the number fills its queue and ends in 21611 or 30001: only the
+    # number's real throughput (the default 3, or the High-Throughput Toll-Free rate bought) belongs here.
+    async with transaction(pool) as conn:
+        before = {s["id"]: s for s in await dashboard_db.senders(conn, admin.org.id)}.get(sender_id)
+        if before is None or not await settings_db.set_sender_rate(conn, admin.org.id, sender_id,
+                                                                   body.segments_per_second):
+            raise NotFound("sender_missing", f"{sender_id} is not one of this organisation's senders")
+        after = next(s for s in await dashboard_db.senders(conn, admin.org.id) if s["id"] == sender_id)
+        await audit.record(conn, caller, "sender.rate_changed", "sender", sender_id,
+                           before={"segments_per_second": before["segments_per_second"]},
+                           after={"segments_per_second": after["segments_per_second"]})
+        return SenderOut(**after)
 
 
 # ---------------------------------------------------------------------------------------------
