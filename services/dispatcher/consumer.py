@@ -8,6 +8,11 @@ Offsets of a partition are committed only up to its lowest unfinished record, so
 exactly what may not be done (the ledger makes the redelivery harmless). Read-ahead is bounded: past
 ``max_buffered`` records in lanes, fetching pauses. On a rebalance, lanes of revoked partitions finish
 their send in flight and stop before the partitions are handed over.
+
+Asked to stop (SIGTERM, ``request_stop``), the consumer fetches nothing more, lets every lane finish its
+send in flight, waits for the results' acks, commits, and returns from ``run``; ``stop`` then leaves the
+group, so the partitions move at once. ``stop`` without that drain (the drain time ran out) stops the
+lanes mid-send, as a crash would.
 """
 
 from __future__ import annotations
@@ -68,7 +73,7 @@ class DispatchConsumer:
     def __init__(self, *, kafka: KafkaAccess, group_id: str, prefix: str, publisher: EventPublisher,
                  deliver: DeliverFor, setup_sender: SenderSetup, refresh_run: RefreshRun,
                  check_events: CheckEvents, clock: Clock, session_timeout_ms: int = 10_000,
-                 max_buffered: int = 20_000) -> None:
+                 group_instance_id: str | None = None, max_buffered: int = 20_000) -> None:
         self._publisher = publisher
         self._clock = clock
         self._deliver = deliver
@@ -86,7 +91,7 @@ class DispatchConsumer:
         self._offsets: dict[TopicPartition, PartitionOffsets] = {}
         self._stopping = asyncio.Event()
         self._consumer = AIOKafkaConsumer(
-            **client_kwargs(kafka), group_id=group_id, enable_auto_commit=False,
+            **client_kwargs(kafka), group_id=group_id, group_instance_id=group_instance_id, enable_auto_commit=False,
             auto_offset_reset="earliest", session_timeout_ms=session_timeout_ms,
             heartbeat_interval_ms=session_timeout_ms // 3, fetch_max_wait_ms=50,
             max_poll_interval_ms=600_000,
@@ -100,12 +105,18 @@ class DispatchConsumer:
         self._consumer.subscribe([self._topic], listener=_Rebalance(self))
         await self._consumer.start()
 
+    def request_stop(self) -> None:
+        """Fetch nothing more; ``run`` drains what it holds and returns."""
+        self._stopping.set()
+
     async def stop(self) -> None:
+        """Leave the group; lanes still running (``run`` did not drain) are stopped mid-send."""
         self._stopping.set()
         log.info("snapshot.check_totals", extra={"events": self.checked, "seconds": round(self.check_seconds, 3)})
-        await self._stop_lanes(list(self._lanes.values()))
-        await self._settle_publishing()
-        await self._commit(list(self._offsets))
+        lanes, self._lanes = list(self._lanes.values()), {}
+        await asyncio.gather(*(lane.abort() for lane in lanes))
+        for task in list(self._publishing):
+            task.cancel()
         await self._consumer.stop()
 
     async def run(self) -> None:
@@ -123,6 +134,16 @@ class DispatchConsumer:
         finally:
             committer.cancel()
             await asyncio.gather(committer, return_exceptions=True)
+        await self._drain()
+
+    async def _drain(self) -> None:
+        started = time.monotonic()
+        in_flight = sum(1 for lane in self._lanes.values() if lane.busy)
+        await self._stop_lanes(list(self._lanes.values()))
+        await self._settle_publishing()
+        await self._commit(list(self._offsets))
+        log.info("consumer.drained", extra={"sends_in_flight": in_flight, "results_unacked": len(self._publishing),
+                                            "ms": int((time.monotonic() - started) * 1000)})
 
     async def _apply_backpressure(self) -> None:
         assigned = self._consumer.assignment()

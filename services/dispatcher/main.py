@@ -75,13 +75,14 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
             prefix=settings.topic_prefix, publisher=conn.publisher, deliver=deliver, setup_sender=setup_sender,
             refresh_run=store.refresh_run_counts, check_events=check_events, clock=clock,
             session_timeout_ms=settings.kafka_session_timeout_ms,
+            group_instance_id=settings.kafka_group_instance_id,
         )
         app = FastAPI(title=f"Textpulse {NAME}", docs_url=None, redoc_url=None)
         app.include_router(health_router(NAME, conn.readiness_checks()))
         writer.start()
         await consumer.start()
         try:
-            yield Service(app=app, workers=[consumer.run])
+            yield Service(app=app, workers=[consumer])
         finally:
             await consumer.stop()
             await writer.stop()

@@ -58,6 +58,7 @@ class WebhookIntake:
         batch: int = 1000,
         session_timeout_ms: int = 10_000,
         max_stall_s: float = 1.0,
+        group_instance_id: str | None = None,
     ) -> None:
         self._pool = pool
         self._max_stall_s = max_stall_s  # PostgreSQL is tried again at least this often while it is away
@@ -70,6 +71,7 @@ class WebhookIntake:
             WEBHOOKS.full_name(prefix),
             **client_kwargs(kafka),
             group_id=group_id,
+            group_instance_id=group_instance_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             session_timeout_ms=session_timeout_ms,
@@ -81,6 +83,7 @@ class WebhookIntake:
         )
         self._held: dict[TopicPartition, list[ConsumerRecord]] = {}
         self._never = asyncio.Event()  # dead-lettering retries until the broker takes the letter
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         await self._consumer.start()
@@ -88,10 +91,14 @@ class WebhookIntake:
     async def stop(self) -> None:
         await self._consumer.stop()
 
+    def request_stop(self) -> None:
+        """``run`` returns after the batch in hand is stored and committed (or, during an outage, at once)."""
+        self._stopping.set()
+
     async def run(self) -> None:
-        """Consume until cancelled; an outage of either dependency is waited out on the same batch."""
+        """Consume until asked to stop; an outage of either dependency is waited out on the same batch."""
         await poll_forever(self.take_batch, stalled="webhooks.intake_stalled", poll_s=0.0, first_stall_s=0.2,
-                           max_stall_s=self._max_stall_s)
+                           max_stall_s=self._max_stall_s, stopping=self._stopping)
 
     async def take_batch(self) -> int:
         """Fetch (unless a batch is held from a failed pass), store, commit; returns the records taken."""

@@ -111,9 +111,10 @@ async def build(settings: Settings, tuning: OptoutTuning | None = None) -> Async
         intake = WebhookIntake(conn.pool, db, conn.publisher, kafka=settings.kafka,
                                group_id=group_id(NAME, settings.topic_prefix), prefix=settings.topic_prefix,
                                wake=webhook_wake, batch=tuning.intake_batch,
-                               session_timeout_ms=settings.kafka_session_timeout_ms)
+                               session_timeout_ms=settings.kafka_session_timeout_ms,
+                               group_instance_id=settings.kafka_group_instance_id)
         await intake.start()
         try:
-            yield Service(app=app, workers=[processor.run, intake.run, relay.run, writeback.run, refusals.run])
+            yield Service(app=app, workers=[processor.run, intake, relay.run, writeback.run, refusals.run])
         finally:
             await intake.stop()
