@@ -7,7 +7,8 @@ reaches a lane, so it is never claimed or sent and touches no run.
 Offsets of a partition are committed only up to its lowest unfinished record, so a crash redelivers
 exactly what may not be done (the ledger makes the redelivery harmless). Read-ahead is bounded: past
 ``max_buffered`` records in lanes, fetching pauses. On a rebalance, lanes of revoked partitions finish
-their send in flight and stop before the partitions are handed over.
+their send in flight and stop before the partitions are handed over, and no record fetched before the
+revocation reaches a lane after it: two processes never pace one sender at once.
 
 Asked to stop (SIGTERM, ``request_stop``), the consumer fetches nothing more, lets every lane finish its
 send in flight, waits for the results' acks, commits, and returns from ``run``; ``stop`` then leaves the
@@ -89,6 +90,11 @@ class DispatchConsumer:
         self._max_buffered = max_buffered
         self._lanes: dict[str, SenderLane] = {}
         self._offsets: dict[TopicPartition, PartitionOffsets] = {}
+        # What this process may hand to lanes: from an assignment until the start of its revocation. Each
+        # revocation also starts a new epoch, so records fetched before it are not handed to lanes after it
+        # (aiokafka reports the old assignment until the new one arrives).
+        self._owned: set[TopicPartition] = set()
+        self._epoch = 0
         self._stopping = asyncio.Event()
         self._consumer = AIOKafkaConsumer(
             **client_kwargs(kafka), group_id=group_id, group_instance_id=group_instance_id, enable_auto_commit=False,
@@ -157,6 +163,7 @@ class DispatchConsumer:
 
     async def _accept_batches(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         """Decode every record fetched, check them all against the snapshot at once, then hand them on."""
+        epoch = self._epoch
         fetched: list[tuple[TopicPartition, ConsumerRecord, Recipient | EventRejected]] = []
         for tp, records in batches.items():
             for record in records:
@@ -169,11 +176,10 @@ class DispatchConsumer:
         if verdicts is None:
             return  # stopping: nothing was taken, so these records are read again
         mismatches = iter(verdicts)
-        assigned = self._consumer.assignment()
         for tp, record, event in fetched:
             refused = event if isinstance(event, EventRejected) else next(mismatches)
-            if tp not in assigned:
-                continue  # revoked while the check waited: the partition's new owner reads the record
+            if not self._owns(tp, epoch):
+                continue  # revoked since it was fetched: the partition's owner reads the record again
             offsets = self._offsets.setdefault(tp, PartitionOffsets())
             offsets.take(record.offset)
             if refused is not None and refused.code == ERASED:
@@ -186,7 +192,7 @@ class DispatchConsumer:
                 offsets.finish(record.offset)
             else:
                 assert isinstance(event, Recipient)
-                await self._accept(tp, record, event)
+                await self._accept(tp, record, event, epoch)
 
     async def _check(self, events: list[Recipient]) -> list[PermanentError | None] | None:
         """The snapshot's verdict on each event. While PostgreSQL is unavailable the check waits and asks
@@ -199,7 +205,10 @@ class DispatchConsumer:
             self.check_seconds += time.perf_counter() - started
         return verdicts
 
-    async def _accept(self, tp: TopicPartition, record: ConsumerRecord, event: Recipient) -> None:
+    def _owns(self, tp: TopicPartition, epoch: int) -> bool:
+        return epoch == self._epoch and tp in self._owned
+
+    async def _accept(self, tp: TopicPartition, record: ConsumerRecord, event: Recipient, epoch: int) -> None:
         offsets = self._offsets[tp]
         lane = self._lanes.get(event.sender)
         if lane is None or lane.tp != tp:
@@ -210,8 +219,8 @@ class DispatchConsumer:
                 await self._dead_letter(record, exc.code, str(exc))
                 offsets.finish(record.offset)
                 return
-            if window is None:
-                return  # stopping: the record is not finished, so it is read again
+            if window is None or not self._owns(tp, epoch):
+                return  # stopping, or revoked meanwhile: the record is not finished, so it is read again
             lane = SenderLane(event.sender, tp, window, self._deliver, self._finish, clock=self._clock)
             self._lanes[event.sender] = lane
             lane.start()
@@ -305,8 +314,14 @@ class DispatchConsumer:
             if self._lanes.get(lane.sender) is lane:
                 del self._lanes[lane.sender]
 
+    def assign(self, assigned: set[TopicPartition]) -> None:
+        self._owned = set(assigned)
+        log.info("partitions.assigned", extra={"count": len(assigned)})
+
     async def revoke(self, revoked: set[TopicPartition]) -> None:
         started = time.monotonic()
+        self._epoch += 1
+        self._owned -= revoked  # before any await: no lane of these partitions starts after this line
         await self._stop_lanes([lane for lane in self._lanes.values() if lane.tp in revoked])
         await self._settle_publishing()
         await self._commit(list(revoked))
@@ -323,4 +338,4 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka i
         await self._owner.revoke(set(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        log.info("partitions.assigned", extra={"count": len(assigned)})
+        self._owner.assign(set(assigned))
