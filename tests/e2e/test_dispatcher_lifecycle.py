@@ -64,10 +64,13 @@ class Fleet:
     running: list[Process] = field(default_factory=list)
     stopped: list[Process] = field(default_factory=list)
 
-    async def add(self, count: int = 1) -> list[Process]:
-        """Start ``count`` dispatchers and wait until each is ready, as a new pod's readiness gate does."""
-        started = [start_dispatcher(f"dispatcher-{len(self.running) + len(self.stopped) + i}", self.env,
-                                    self.log_dir) for i in range(count)]
+    async def add(self, count: int = 1, *, instance_ids: list[str] | None = None) -> list[Process]:
+        """Start ``count`` dispatchers (or one per static member name) and wait until each is ready, as a new
+        pod's readiness gate does."""
+        names = instance_ids or [None] * count
+        started = [start_dispatcher(f"dispatcher-{len(self.running) + len(self.stopped) + i}",
+                                    dict(self.env, TEXTPULSE_KAFKA_GROUP_INSTANCE_ID=name) if name else self.env,
+                                    self.log_dir) for i, name in enumerate(names)]
         self.running += started
         await asyncio.gather(*(wait_http(f"{p.url}/readyz", timeout=READY_S) for p in started))
         return started
@@ -178,3 +181,23 @@ async def test_scaling_from_one_to_four_and_back_to_one_sends_every_member_once(
     await fleet.terminate(added)  # a scale-down stops the three at once
     assert await sent(db_pool, run) < len(run.recipients), "the scale-down came after the campaign: it tested nothing"
     await finish_and_check(db_pool, standin, fleet, run, "scale 1 -> 4 -> 1")
+
+
+async def test_with_static_membership_a_restarted_dispatcher_takes_its_partitions_back_without_a_rebalance(
+    fleet: Fleet, standin: TwilioStandin, db_pool: asyncpg.Pool, kafka: KafkaCluster, topic_prefix: str
+) -> None:
+    # A StatefulSet's restart: the pod stops, then comes back under its name, within the session timeout.
+    fleet.env["TEXTPULSE_KAFKA_SESSION_TIMEOUT_MS"] = "60000"
+    names = ["dispatcher-a", "dispatcher-b", "dispatcher-c"]
+    await fleet.add(instance_ids=names)
+    run = await start_campaign(db_pool, standin, kafka, topic_prefix, seed=345)
+    await sent_at_least(db_pool, run, 0.15)
+    survivor = fleet.running[0]
+    joins_before = survivor.log_path.read_text().count("partitions.assigned")
+    for name in names[1:]:
+        await fleet.terminate([fleet.running[1]])
+        (back,) = await fleet.add(instance_ids=[name])
+        await eventually(lambda b=back: "partitions.assigned count=4" in b.log_path.read_text(), timeout=READY_S)
+    assert await sent(db_pool, run) < len(run.recipients), "the restarts ended after the campaign: they tested nothing"
+    assert survivor.log_path.read_text().count("partitions.assigned") == joins_before, "the group rebalanced"
+    await finish_and_check(db_pool, standin, fleet, run, "static membership, two restarts")
