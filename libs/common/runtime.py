@@ -76,6 +76,11 @@ class Drainable(Protocol):
 Worker = Callable[[], Awaitable[None]] | Drainable
 
 
+def run_worker(worker: Worker) -> Awaitable[None]:
+    """What a worker runs, drainable or not (``asyncio.create_task(run_worker(w))``)."""
+    return worker.run() if isinstance(worker, Drainable) else worker()
+
+
 @dataclass
 class Service:
     """What a service's ``main.build`` returns: its web app and the long-running workers beside it."""
@@ -117,9 +122,9 @@ async def _serve(name: str, build: Builder, settings: Settings) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
 
-        async def guard(worker: Callable[[], Awaitable[None]]) -> None:
+        async def guard(worker: Worker) -> None:
             try:
-                await worker()
+                await run_worker(worker)
             except asyncio.CancelledError:
                 raise
             except BaseException:
@@ -127,8 +132,7 @@ async def _serve(name: str, build: Builder, settings: Settings) -> int:
                 failed.set()
                 stop.set()
 
-        running = [(w, asyncio.create_task(guard(w.run if isinstance(w, Drainable) else w)))
-                   for w in service.workers]
+        running = [(w, asyncio.create_task(guard(w))) for w in service.workers]
         serving = asyncio.create_task(server.serve())
         log.info("service.started", extra={"service": name, "port": settings.http_port})
         stopped = asyncio.create_task(stop.wait())

@@ -7,7 +7,7 @@ import asyncio
 import httpx
 from fastapi import FastAPI
 
-from libs.common.runtime import Drainable, Worker, drain, health_router
+from libs.common.runtime import Worker, drain, health_router, run_worker
 
 
 class Batches:
@@ -35,7 +35,7 @@ class Batches:
 
 
 def start(workers: list[Worker]) -> list[tuple[Worker, asyncio.Task[None]]]:
-    return [(w, asyncio.create_task(w.run() if isinstance(w, Drainable) else w())) for w in workers]
+    return [(w, asyncio.create_task(run_worker(w))) for w in workers]
 
 
 async def test_a_drainable_worker_finishes_its_batch_and_a_plain_one_is_cancelled() -> None:
