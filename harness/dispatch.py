@@ -152,11 +152,13 @@ def start_dispatcher(name: str, env: dict[str, str], log_dir: Path) -> Process:
     return process
 
 
-def longest_pauses(arrivals: list[dict[str, Any]]) -> dict[str, tuple[float, float]]:
-    """Per sender: the longest time between two of its messages arriving at the stand-in, and when it began."""
+def longest_pauses(arrivals: list[dict[str, Any]], *, until: float | None = None) -> dict[str, tuple[float, float]]:
+    """Per sender: the longest time between two of its messages arriving at the stand-in (before ``until``),
+    and when it began."""
     by_sender: dict[str, list[float]] = {}
     for arrival in arrivals:
-        by_sender.setdefault(arrival["sender"], []).append(arrival["accepted_at"])
+        if until is None or arrival["accepted_at"] < until:
+            by_sender.setdefault(arrival["sender"], []).append(arrival["accepted_at"])
     pauses = {}
     for sender, times in by_sender.items():
         times.sort()
