@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from libs.common.errors import EventRejected, PermanentError
-from libs.common.events import Recipient
+from libs.common.events import Recipient, SendResult
 from libs.common.kafka import EventPublisher, dead_letter, decode_event
 from libs.common.kafka_security import KafkaAccess, client_kwargs
 from libs.common.logging import get_logger
@@ -45,8 +45,11 @@ log = get_logger(__name__)
 DeliverFor = Callable[[Recipient, Attempt, float], Awaitable[Delivered]]
 SenderSetup = Callable[[Recipient], Awaitable[SlidingWindow]]
 RefreshRun = Callable[[uuid.UUID], Awaitable[None]]
-# For each event, why the database does not vouch for it (None: it does), in the events' order.
-CheckEvents = Callable[[Sequence[Recipient]], Awaitable[list[PermanentError | None]]]
+# The database's word on an event: why it is refused, the result an earlier attempt ended it with (published
+# again, nothing sent), or None: send it.
+Verdict = PermanentError | SendResult | None
+# The verdict on each event, in the events' order.
+CheckEvents = Callable[[Sequence[Recipient]], Awaitable[list[Verdict]]]
 
 
 class PartitionOffsets:
@@ -129,6 +132,9 @@ class DispatchConsumer:
         committer = asyncio.create_task(self._commit_every(0.5))
         try:
             while not self._stopping.is_set():
+                if committer.done():  # a committer that died would leave offsets and runs behind for good
+                    committer.result()
+                    raise RuntimeError("the offset committer stopped")
                 await self._apply_backpressure()
                 try:
                     batches = await self._consumer.getmany(timeout_ms=200, max_records=2000)
@@ -175,14 +181,17 @@ class DispatchConsumer:
         verdicts = await self._check(events) if events else []
         if verdicts is None:
             return  # stopping: nothing was taken, so these records are read again
-        mismatches = iter(verdicts)
+        answers = iter(verdicts)
         for tp, record, event in fetched:
-            refused = event if isinstance(event, EventRejected) else next(mismatches)
+            refused = event if isinstance(event, EventRejected) else next(answers)
             if not self._owns(tp, epoch):
                 continue  # revoked since it was fetched: the partition's owner reads the record again
             offsets = self._offsets.setdefault(tp, PartitionOffsets())
             offsets.take(record.offset)
-            if refused is not None and refused.code == ERASED:
+            if isinstance(refused, SendResult):  # ended by an earlier attempt: its result again, nothing sent
+                self._touched_runs.add(refused.run_id)
+                self._publish_later(Delivered(refused), record)
+            elif refused is not None and refused.code == ERASED:
                 # Not poison: the erasure ended the recipient in the ledger itself; the run's counts take it in.
                 assert isinstance(event, Recipient)
                 self._touched_runs.add(event.run_id)
@@ -194,7 +203,7 @@ class DispatchConsumer:
                 assert isinstance(event, Recipient)
                 await self._accept(tp, record, event, epoch)
 
-    async def _check(self, events: list[Recipient]) -> list[PermanentError | None] | None:
+    async def _check(self, events: list[Recipient]) -> list[Verdict] | None:
         """The snapshot's verdict on each event. While PostgreSQL is unavailable the check waits and asks
         again (None if the consumer stops meanwhile); any other failure is a bug and stops the consumer."""
         started = time.perf_counter()
@@ -235,13 +244,16 @@ class DispatchConsumer:
             self._finish_offset(record)
         elif delivered is not None and delivered.result is not None:
             self._touched_runs.add(item.event.run_id)
-            # The lane goes on to its next recipient while the result is acknowledged; the offset is
-            # finished only after the ack, so a crash in between redelivers it and the result is sent again.
-            task = asyncio.create_task(self._publish_then_finish(delivered, record))
-            self._publishing.add(task)
-            task.add_done_callback(self._publishing.discard)
+            self._publish_later(delivered, record)
         else:
             self._finish_offset(record)
+
+    def _publish_later(self, delivered: Delivered, record: ConsumerRecord) -> None:
+        # The lane goes on to its next recipient while the result is acknowledged; the offset is
+        # finished only after the ack, so a crash in between redelivers it and the result is sent again.
+        task = asyncio.create_task(self._publish_then_finish(delivered, record))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
 
     async def _publish_then_finish(self, delivered: Delivered, record: ConsumerRecord) -> None:
         await self._publish_result(delivered)
@@ -302,7 +314,9 @@ class DispatchConsumer:
             log.warning("consumer.commit_failed", extra={"error": repr(exc)})
             return
         for tp, offset in offsets.items():
-            self._offsets[tp].committed = offset
+            tracker = self._offsets.get(tp)
+            if tracker is not None:  # a revocation during the commit drops the partition's tracker
+                tracker.committed = offset
 
     async def _settle_publishing(self) -> None:
         if self._publishing:

@@ -21,7 +21,7 @@ from libs.common.settings import Settings
 from libs.common.topics import CONSENT, RECIPIENTS, SEND_RESULTS, group_id
 from services.dispatcher.accounts import TwilioAccounts
 from services.dispatcher.clock import SystemClock
-from services.dispatcher.consumer import DispatchConsumer
+from services.dispatcher.consumer import DispatchConsumer, Verdict
 from services.dispatcher.db import QUERIES, DispatchStore
 from services.dispatcher.delivery import Attempt, Delivered, Deliverer
 from services.dispatcher.ledger_writer import LedgerWriter
@@ -55,9 +55,11 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
             return await deliverer.deliver(event, attempt, twilio, verification.get(event.sender, "verified"),
                                            not_before=not_before)
 
-        async def check_events(events: Sequence[Recipient]) -> list[PermanentError | None]:
+        async def check_events(events: Sequence[Recipient]) -> list[Verdict]:
             rows = await store.snapshot_rows(list(events))
-            return [check_against_snapshot(e, row) for e, row in zip(events, rows, strict=True)]
+            earlier = await store.earlier_results(list(events))
+            return [check_against_snapshot(e, row) or done
+                    for e, row, done in zip(events, rows, earlier, strict=True)]
 
         async def setup_sender(event: Recipient) -> SlidingWindow:
             await accounts.for_org(event.org_id)  # an organisation without an account is refused here

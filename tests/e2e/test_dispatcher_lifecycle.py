@@ -37,7 +37,7 @@ from tests.e2e.test_dispatcher import assert_exactly_once, run_state
 from tests.kafka_cluster import KafkaCluster
 
 SENDERS = [f"+1888555{1200 + n}" for n in range(24)]
-PER_SENDER = 100  # about 160 segments each: a minute at 3 a second
+PER_SENDER = 160  # about 260 segments each: 85 s at 3 a second
 DRAIN_S = 30  # the chart's dispatcher drainSeconds
 GRACE_S = DRAIN_S + 15  # its terminationGracePeriodSeconds
 PAUSE_TARGET_S = 10.0

@@ -14,7 +14,7 @@ from libs.common.events import Recipient
 from libs.common.kafka_security import KafkaAccess
 from libs.common.topics import RECIPIENTS
 from services.dispatcher.clock import SystemClock
-from services.dispatcher.consumer import DispatchConsumer
+from services.dispatcher.consumer import DispatchConsumer, PartitionOffsets
 from services.dispatcher.delivery import Attempt, Delivered
 from services.dispatcher.pacing import SlidingWindow
 
@@ -71,3 +71,34 @@ async def test_records_of_an_owned_partition_are_sent() -> None:
     await asyncio.sleep(0.2)
     assert sorted(e.sender for e in harness.delivered) == ["+18885550100", "+18885550101"]
     await harness.consumer.stop()
+
+
+class RevokedDuringCommit:
+    """A Kafka consumer whose commit is overtaken by a revocation of the partition being committed."""
+
+    def __init__(self, owner: DispatchConsumer) -> None:
+        self.owner = owner
+        self.committed: list[dict[TopicPartition, int]] = []
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TP}
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.committed.append(offsets)
+        self.owner._offsets.pop(TP, None)  # what revoke() does once its own commit is done
+
+
+async def test_a_revocation_during_a_commit_does_not_stop_the_committer() -> None:
+    harness = Harness(revoke_during_setup=False)
+    consumer = harness.consumer
+    real, fake = consumer._consumer, RevokedDuringCommit(consumer)
+    consumer._consumer = fake
+    consumer._offsets[TP] = PartitionOffsets()
+    consumer._offsets[TP].take(7)
+    consumer._offsets[TP].finish(7)
+    try:
+        await consumer._commit([TP])  # raised KeyError, which ended the committer task for good
+        assert fake.committed == [{TP: 8}]
+    finally:
+        consumer._consumer = real
+        await consumer.stop()
