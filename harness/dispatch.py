@@ -150,3 +150,18 @@ def start_dispatcher(name: str, env: dict[str, str], log_dir: Path) -> Process:
                       log_dir)
     process.url = f"http://127.0.0.1:{port}"
     return process
+
+
+def longest_pauses(arrivals: list[dict[str, Any]], *, until: float | None = None) -> dict[str, tuple[float, float]]:
+    """Per sender: the longest time between two of its messages arriving at the stand-in (before ``until``),
+    and when it began."""
+    by_sender: dict[str, list[float]] = {}
+    for arrival in arrivals:
+        if until is None or arrival["accepted_at"] < until:
+            by_sender.setdefault(arrival["sender"], []).append(arrival["accepted_at"])
+    pauses = {}
+    for sender, times in by_sender.items():
+        times.sort()
+        gaps = [(later - earlier, earlier) for earlier, later in zip(times, times[1:], strict=False)]
+        pauses[sender] = max(gaps, default=(0.0, times[0]))
+    return pauses

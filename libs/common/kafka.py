@@ -178,6 +178,7 @@ class EventConsumer:
         session_timeout_ms: int = 10_000,
         max_retry_s: float = 120.0,
         fetch_max_wait_ms: int = 50,
+        group_instance_id: str | None = None,
     ) -> None:
         self._group_id = group_id
         self._publisher = publisher
@@ -188,6 +189,7 @@ class EventConsumer:
             *self._routes,
             **client_kwargs(kafka),
             group_id=group_id,
+            group_instance_id=group_instance_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             session_timeout_ms=session_timeout_ms,
@@ -201,12 +203,17 @@ class EventConsumer:
     async def start(self) -> None:
         await self._consumer.start()
 
+    def request_stop(self) -> None:
+        """``run`` finishes the record in hand, commits what it handled, and returns."""
+        self._stopping.set()
+
     async def stop(self) -> None:
+        """Leave the group (after ``run`` returned)."""
         self._stopping.set()
         await stop_consumer(self._consumer)
 
     async def run(self) -> None:
-        """Consume until ``stop()``; commits after each batch of handled records."""
+        """Consume until asked to stop; commits after each partition's batch of handled records."""
         while not self._stopping.is_set():
             try:
                 batches = await self._consumer.getmany(timeout_ms=500, max_records=500)
@@ -216,11 +223,26 @@ class EventConsumer:
                 continue
             self._lag.retain(self._consumer)
             for tp, records in batches.items():
-                for record in records:
-                    if self._stopping.is_set():
-                        return
-                    await self._process(record)
-                await self._commit(tp, records[-1].offset + 1)
+                handled = await self._handle(records)
+                if handled is not None:
+                    await self._commit(tp, handled + 1)
+                if self._stopping.is_set():
+                    return
+
+    async def _handle(self, records: list[ConsumerRecord]) -> int | None:
+        """Handle ``records`` in order; the offset of the last one handled (fewer once asked to stop)."""
+        handled = None
+        for record in records:
+            if self._stopping.is_set():
+                break
+            try:
+                await self._process(record)
+            except Exception:
+                if not self._stopping.is_set():
+                    raise
+                break  # it waits on a dependency and we are stopping: not committed, the next owner retries it
+            handled = record.offset
+        return handled
 
     async def _process(self, record: ConsumerRecord) -> None:
         spec, handler = self._routes[record.topic]
@@ -240,7 +262,10 @@ class EventConsumer:
                 # last commit, and handlers are idempotent.
                 log.warning("consumer.commit_lost", extra={"partition": str(tp), "offset": next_offset})
 
-        await _retry_until_done(commit, "consumer.commit_failed", self._stopping)
+        try:
+            await _retry_until_done(commit, "consumer.commit_failed", self._stopping)
+        except KafkaError as exc:  # only while stopping: the next owner redelivers, handlers are idempotent
+            log.warning("consumer.commit_abandoned", extra={"partition": str(tp), "error": repr(exc)})
 
 
 async def dead_letter(publisher: EventPublisher, record: ConsumerRecord, code: str, error: str, *,

@@ -43,15 +43,18 @@ async def poll_forever(
     transient: Callable[[BaseException], bool] = is_outage,
     first_stall_s: float = 0.5,
     max_stall_s: float = _MAX_STALL_S,
+    stopping: asyncio.Event | None = None,
 ) -> None:
-    """Run ``work`` then wait, until cancelled; see the module docstring."""
+    """Run ``work`` then wait, until cancelled or, after a pass, ``stopping`` is set; see the module docstring."""
     stall = first_stall_s
-    while True:
+    while stopping is None or not stopping.is_set():
         try:
             await work()
         except Exception as exc:
             if not transient(exc):
                 raise
+            if stopping is not None and stopping.is_set():
+                return  # what the pass held is not committed: its next owner does it
             log.warning(stalled, extra={"error": f"{type(exc).__name__}: {exc}"})
             if wake is None:
                 await asyncio.sleep(stall)

@@ -3,6 +3,12 @@
 ``run_service`` is what each ``services/<name>/__main__.py`` calls. Bad settings stop the process
 with exit code 2 and a message naming the variable; a worker that dies takes the process down with
 exit code 1 (a supervisor restarts it) instead of leaving a half-alive service that says it is healthy.
+
+SIGTERM (or SIGINT) drains the process: ``/readyz`` answers 503 ``draining`` at once, each ``Drainable``
+worker is asked to finish the work in hand (its batch, its sends in flight), commit and return, and any
+other worker is cancelled (its passes are safe to interrupt). A worker still running after
+``TEXTPULSE_DRAIN_SECONDS`` is cancelled too (``service.drain_overran``), then the HTTP server stops and
+the service's connections close (a consumer leaves its group there).
 """
 
 from __future__ import annotations
@@ -11,9 +17,10 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import uvicorn
 import uvloop
@@ -48,6 +55,16 @@ def any_of(*names: str) -> ReadyPolicy:
     return policy
 
 
+class Draining:
+    """Whether this process has begun its drain (SIGTERM): one per process, set once by ``serve``, read by
+    ``/readyz`` whatever ASGI app answers it."""
+
+    started = False
+
+
+PROCESS_DRAIN = Draining()
+
+
 def health_router(service: str, checks: Mapping[str, Check], *, ready_when: ReadyPolicy = all_pass) -> APIRouter:
     """``/healthz``: the process answers. ``/readyz``: each dependency check runs (3 s at most each); 200 while
     ``ready_when`` accepts the failing ones (``ready``, or ``degraded`` when some fail), else 503 (``not_ready``).
@@ -59,7 +76,9 @@ def health_router(service: str, checks: Mapping[str, Check], *, ready_when: Read
         return {"status": "ok", "service": service}
 
     @router.get("/readyz")
-    async def readyz() -> JSONResponse:
+    async def readyz(request: Request) -> JSONResponse:
+        if PROCESS_DRAIN.started:
+            return JSONResponse({"status": "draining", "service": service, "checks": {}}, status_code=503)
         results: dict[str, str] = {}
         for name, check in checks.items():
             try:
@@ -91,12 +110,29 @@ def health_router(service: str, checks: Mapping[str, Check], *, ready_when: Read
 FORWARDED_HEADERS = frozenset({"x-forwarded-for", "forwarded", "x-real-ip"})
 
 
+@runtime_checkable
+class Drainable(Protocol):
+    """A worker that, once asked to stop, finishes the work in hand, commits it, and returns from ``run``."""
+
+    async def run(self) -> None: ...
+
+    def request_stop(self) -> None: ...
+
+
+Worker = Callable[[], Awaitable[None]] | Drainable
+
+
+def run_worker(worker: Worker) -> Awaitable[None]:
+    """What a worker runs, drainable or not (``asyncio.create_task(run_worker(w))``)."""
+    return worker.run() if isinstance(worker, Drainable) else worker()
+
+
 @dataclass
 class Service:
     """What a service's ``main.build`` returns: its web app (any ASGI app) and the long-running workers beside it."""
 
     app: ASGIApp
-    workers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    workers: list[Worker] = field(default_factory=list)
 
 
 Builder = Callable[[Settings], AbstractAsyncContextManager[Service]]
@@ -126,29 +162,61 @@ async def _serve(name: str, build: Builder, settings: Settings) -> int:
             limit_concurrency=settings.http_limit_concurrency,
         )
         server = _Server(config)
+        stop = asyncio.Event()  # SIGTERM / SIGINT, or a worker failed
         failed = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, setattr, server, "should_exit", True)
+            loop.add_signal_handler(sig, stop.set)
 
-        async def guard(worker: Callable[[], Awaitable[None]]) -> None:
+        async def guard(worker: Worker) -> None:
             try:
-                await worker()
+                await run_worker(worker)
             except asyncio.CancelledError:
                 raise
             except BaseException:
                 log.exception("worker.crashed", extra={"service": name})
                 failed.set()
-                server.should_exit = True
+                stop.set()
 
-        tasks = [asyncio.create_task(guard(w)) for w in service.workers]
+        running = [(w, asyncio.create_task(guard(w))) for w in service.workers]
+        serving = asyncio.create_task(server.serve())
         log.info("service.started", extra={"service": name, "port": settings.http_port})
-        await server.serve()  # returns on SIGTERM / SIGINT, or when a worker failed
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait([serving, stopped], return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        PROCESS_DRAIN.started = True
+        await drain(name, running, settings.drain_seconds)
+        server.should_exit = True
+        await serving
     log.info("service.stopped", extra={"service": name, "failed": failed.is_set()})
     return 1 if failed.is_set() else 0
+
+
+async def drain(name: str, running: Sequence[tuple[Worker, asyncio.Task[None]]], drain_s: float) -> bool:
+    """Ask each drainable worker to stop and cancel the others; cancel what still runs after ``drain_s``.
+
+    Returns whether every worker finished within ``drain_s``.
+    """
+    started = asyncio.get_running_loop().time()
+    log.info("service.draining", extra={"service": name, "drain_s": drain_s})
+    for worker, task in running:
+        if isinstance(worker, Drainable):
+            worker.request_stop()
+        else:
+            task.cancel()
+    tasks = [task for _, task in running]
+    late: set[asyncio.Task[None]] = set()
+    if tasks:
+        _, late = await asyncio.wait(tasks, timeout=drain_s)
+    for task in late:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    took = round(asyncio.get_running_loop().time() - started, 3)
+    if late:
+        log.warning("service.drain_overran", extra={"service": name, "drain_s": drain_s, "cancelled": len(late)})
+    else:
+        log.info("service.drained", extra={"service": name, "seconds": took})
+    return not late
 
 
 class _Server(uvicorn.Server):

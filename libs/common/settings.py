@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     )
     kafka_replication_factor: int = Field(default=1, ge=1, le=5)
     kafka_session_timeout_ms: int = Field(default=10_000, ge=6_000, le=300_000)
+    # Static membership (KIP-345): a name this process keeps across restarts (the Helm chart can pass the pod
+    # name). A member that comes back under it within the session timeout takes its partitions back without a
+    # rebalance; one that stops keeps them, unread, until then (libs/common/runtime.py has the lifecycle).
+    kafka_group_instance_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]+$", max_length=200)
     topic_prefix: str = Field(default="", pattern=r"^[a-z0-9._-]*$", max_length=60)
     # How this process authenticates to Kafka; the combinations are checked in libs/common/kafka_security.py.
     kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
@@ -69,6 +73,9 @@ class Settings(BaseSettings):
     # Which part of the opt-out service this process runs (services/optout/main.py): "edge" answers Twilio's
     # webhooks, "workers" applies them (intake, processing, relay, iMIS write-back), "all" both.
     optout_role: OptoutRole = "all"
+    # After SIGTERM, how long the workers may take to finish the work in hand (the Helm chart's drainSeconds;
+    # the pod's grace period is this plus a margin for closing connections).
+    drain_seconds: float = Field(default=10.0, gt=0, le=600)
     # argon2's parameters for password hashes: "cheap" (its minimums) is for test suites, refused in production.
     password_hash_cost: PasswordCost = "standard"
 

@@ -49,6 +49,7 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
                 kafka=settings.kafka, group_id=group_id("audience", settings.topic_prefix),
                 handlers={CAMPAIGN_DUE: resolver.handle}, publisher=conn.publisher, prefix=settings.topic_prefix,
                 session_timeout_ms=settings.kafka_session_timeout_ms,
+                group_instance_id=settings.kafka_group_instance_id,
                 # Resolving a large IQA from a slow iMIS takes minutes, and the consumer polls only between
                 # events: the layer sets max.poll.interval to this plus a minute, so it must cover a whole run.
                 max_retry_s=600,
@@ -60,7 +61,7 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
             try:
                 await bulk.start()
                 await consumer.start()
-                yield Service(app=app, workers=[consumer.run])
+                yield Service(app=app, workers=[consumer])
             finally:
                 await consumer.stop()
                 await bulk.stop()

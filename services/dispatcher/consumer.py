@@ -7,7 +7,13 @@ reaches a lane, so it is never claimed or sent and touches no run.
 Offsets of a partition are committed only up to its lowest unfinished record, so a crash redelivers
 exactly what may not be done (the ledger makes the redelivery harmless). Read-ahead is bounded: past
 ``max_buffered`` records in lanes, fetching pauses. On a rebalance, lanes of revoked partitions finish
-their send in flight and stop before the partitions are handed over.
+their send in flight and stop before the partitions are handed over, and no record fetched before the
+revocation reaches a lane after it: two processes never pace one sender at once.
+
+Asked to stop (SIGTERM, ``request_stop``), the consumer fetches nothing more, lets every lane finish its
+send in flight, waits for the results' acks, commits, and returns from ``run``; ``stop`` then leaves the
+group, so the partitions move at once. ``stop`` without that drain (the drain time ran out) stops the
+lanes mid-send, as a crash would.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from libs.common import metrics
 from libs.common.errors import EventRejected, PermanentError
-from libs.common.events import Recipient
+from libs.common.events import Recipient, SendResult
 from libs.common.kafka import EventPublisher, dead_letter, decode_event
 from libs.common.kafka_security import KafkaAccess, client_kwargs
 from libs.common.logging import get_logger
@@ -40,8 +46,11 @@ log = get_logger(__name__)
 DeliverFor = Callable[[Recipient, Attempt, float], Awaitable[Delivered]]
 SenderSetup = Callable[[Recipient], Awaitable[SlidingWindow]]
 RefreshRun = Callable[[uuid.UUID], Awaitable[None]]
-# For each event, why the database does not vouch for it (None: it does), in the events' order.
-CheckEvents = Callable[[Sequence[Recipient]], Awaitable[list[PermanentError | None]]]
+# The database's word on an event: why it is refused, the result an earlier attempt ended it with (published
+# again, nothing sent), or None: send it.
+Verdict = PermanentError | SendResult | None
+# The verdict on each event, in the events' order.
+CheckEvents = Callable[[Sequence[Recipient]], Awaitable[list[Verdict]]]
 
 
 class PartitionOffsets:
@@ -69,7 +78,7 @@ class DispatchConsumer:
     def __init__(self, *, kafka: KafkaAccess, group_id: str, prefix: str, publisher: EventPublisher,
                  deliver: DeliverFor, setup_sender: SenderSetup, refresh_run: RefreshRun,
                  check_events: CheckEvents, clock: Clock, session_timeout_ms: int = 10_000,
-                 max_buffered: int = 20_000) -> None:
+                 group_instance_id: str | None = None, max_buffered: int = 20_000) -> None:
         self._publisher = publisher
         self._clock = clock
         self._deliver = deliver
@@ -85,10 +94,15 @@ class DispatchConsumer:
         self._max_buffered = max_buffered
         self._lanes: dict[str, SenderLane] = {}
         self._offsets: dict[TopicPartition, PartitionOffsets] = {}
+        # What this process may hand to lanes: from an assignment until the start of its revocation. Each
+        # revocation also starts a new epoch, so records fetched before it are not handed to lanes after it
+        # (aiokafka reports the old assignment until the new one arrives).
+        self._owned: set[TopicPartition] = set()
+        self._epoch = 0
         self._stopping = asyncio.Event()
         self._lag = metrics.ConsumerLag(group_id)
         self._consumer = AIOKafkaConsumer(
-            **client_kwargs(kafka), group_id=group_id, enable_auto_commit=False,
+            **client_kwargs(kafka), group_id=group_id, group_instance_id=group_instance_id, enable_auto_commit=False,
             auto_offset_reset="earliest", session_timeout_ms=session_timeout_ms,
             heartbeat_interval_ms=session_timeout_ms // 3, fetch_max_wait_ms=50,
             max_poll_interval_ms=600_000,
@@ -102,18 +116,27 @@ class DispatchConsumer:
         self._consumer.subscribe([self._topic], listener=_Rebalance(self))
         await self._consumer.start()
 
+    def request_stop(self) -> None:
+        """Fetch nothing more; ``run`` drains what it holds and returns."""
+        self._stopping.set()
+
     async def stop(self) -> None:
+        """Leave the group; lanes still running (``run`` did not drain) are stopped mid-send."""
         self._stopping.set()
         log.info("snapshot.check_totals", extra={"events": self.checked, "seconds": round(self.check_seconds, 3)})
-        await self._stop_lanes(list(self._lanes.values()))
-        await self._settle_publishing()
-        await self._commit(list(self._offsets))
+        lanes, self._lanes = list(self._lanes.values()), {}
+        await asyncio.gather(*(lane.abort() for lane in lanes))
+        for task in list(self._publishing):
+            task.cancel()
         await self._consumer.stop()
 
     async def run(self) -> None:
         committer = asyncio.create_task(self._commit_every(0.5))
         try:
             while not self._stopping.is_set():
+                if committer.done():  # a committer that died would leave offsets and runs behind for good
+                    committer.result()
+                    raise RuntimeError("the offset committer stopped")
                 await self._apply_backpressure()
                 try:
                     batches = await self._consumer.getmany(timeout_ms=200, max_records=2000)
@@ -125,6 +148,16 @@ class DispatchConsumer:
         finally:
             committer.cancel()
             await asyncio.gather(committer, return_exceptions=True)
+        await self._drain()
+
+    async def _drain(self) -> None:
+        started = time.monotonic()
+        in_flight = sum(1 for lane in self._lanes.values() if lane.busy)
+        await self._stop_lanes(list(self._lanes.values()))
+        await self._settle_publishing()
+        await self._commit(list(self._offsets))
+        log.info("consumer.drained", extra={"sends_in_flight": in_flight, "results_unacked": len(self._publishing),
+                                            "ms": int((time.monotonic() - started) * 1000)})
 
     async def _apply_backpressure(self) -> None:
         assigned = self._consumer.assignment()
@@ -138,6 +171,7 @@ class DispatchConsumer:
 
     async def _accept_batches(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         """Decode every record fetched, check them all against the snapshot at once, then hand them on."""
+        epoch = self._epoch
         fetched: list[tuple[TopicPartition, ConsumerRecord, Recipient | EventRejected]] = []
         for tp, records in batches.items():
             for record in records:
@@ -149,15 +183,17 @@ class DispatchConsumer:
         verdicts = await self._check(events) if events else []
         if verdicts is None:
             return  # stopping: nothing was taken, so these records are read again
-        mismatches = iter(verdicts)
-        assigned = self._consumer.assignment()
+        answers = iter(verdicts)
         for tp, record, event in fetched:
-            refused = event if isinstance(event, EventRejected) else next(mismatches)
-            if tp not in assigned:
-                continue  # revoked while the check waited: the partition's new owner reads the record
+            refused = event if isinstance(event, EventRejected) else next(answers)
+            if not self._owns(tp, epoch):
+                continue  # revoked since it was fetched: the partition's owner reads the record again
             offsets = self._offsets.setdefault(tp, PartitionOffsets())
             offsets.take(record.offset)
-            if refused is not None and refused.code == ERASED:
+            if isinstance(refused, SendResult):  # ended by an earlier attempt: its result again, nothing sent
+                self._touched_runs.add(refused.run_id)
+                self._publish_later(Delivered(refused), record)
+            elif refused is not None and refused.code == ERASED:
                 # Not poison: the erasure ended the recipient in the ledger itself; the run's counts take it in.
                 assert isinstance(event, Recipient)
                 self._touched_runs.add(event.run_id)
@@ -167,9 +203,9 @@ class DispatchConsumer:
                 offsets.finish(record.offset)
             else:
                 assert isinstance(event, Recipient)
-                await self._accept(tp, record, event)
+                await self._accept(tp, record, event, epoch)
 
-    async def _check(self, events: list[Recipient]) -> list[PermanentError | None] | None:
+    async def _check(self, events: list[Recipient]) -> list[Verdict] | None:
         """The snapshot's verdict on each event. While PostgreSQL is unavailable the check waits and asks
         again (None if the consumer stops meanwhile); any other failure is a bug and stops the consumer."""
         started = time.perf_counter()
@@ -180,7 +216,10 @@ class DispatchConsumer:
             self.check_seconds += time.perf_counter() - started
         return verdicts
 
-    async def _accept(self, tp: TopicPartition, record: ConsumerRecord, event: Recipient) -> None:
+    def _owns(self, tp: TopicPartition, epoch: int) -> bool:
+        return epoch == self._epoch and tp in self._owned
+
+    async def _accept(self, tp: TopicPartition, record: ConsumerRecord, event: Recipient, epoch: int) -> None:
         offsets = self._offsets[tp]
         lane = self._lanes.get(event.sender)
         if lane is None or lane.tp != tp:
@@ -191,8 +230,8 @@ class DispatchConsumer:
                 await self._dead_letter(record, exc.code, str(exc))
                 offsets.finish(record.offset)
                 return
-            if window is None:
-                return  # stopping: the record is not finished, so it is read again
+            if window is None or not self._owns(tp, epoch):
+                return  # stopping, or revoked meanwhile: the record is not finished, so it is read again
             lane = SenderLane(event.sender, tp, window, self._deliver, self._finish, clock=self._clock)
             self._lanes[event.sender] = lane
             lane.start()
@@ -207,13 +246,16 @@ class DispatchConsumer:
             self._finish_offset(record)
         elif delivered is not None and delivered.result is not None:
             self._touched_runs.add(item.event.run_id)
-            # The lane goes on to its next recipient while the result is acknowledged; the offset is
-            # finished only after the ack, so a crash in between redelivers it and the result is sent again.
-            task = asyncio.create_task(self._publish_then_finish(delivered, record))
-            self._publishing.add(task)
-            task.add_done_callback(self._publishing.discard)
+            self._publish_later(delivered, record)
         else:
             self._finish_offset(record)
+
+    def _publish_later(self, delivered: Delivered, record: ConsumerRecord) -> None:
+        # The lane goes on to its next recipient while the result is acknowledged; the offset is
+        # finished only after the ack, so a crash in between redelivers it and the result is sent again.
+        task = asyncio.create_task(self._publish_then_finish(delivered, record))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
 
     async def _publish_then_finish(self, delivered: Delivered, record: ConsumerRecord) -> None:
         await self._publish_result(delivered)
@@ -282,7 +324,9 @@ class DispatchConsumer:
             log.warning("consumer.commit_failed", extra={"error": repr(exc)})
             return
         for tp, offset in offsets.items():
-            self._offsets[tp].committed = offset
+            tracker = self._offsets.get(tp)
+            if tracker is not None:  # a revocation during the commit drops the partition's tracker
+                tracker.committed = offset
 
     async def _settle_publishing(self) -> None:
         if self._publishing:
@@ -294,8 +338,14 @@ class DispatchConsumer:
             if self._lanes.get(lane.sender) is lane:
                 del self._lanes[lane.sender]
 
+    def assign(self, assigned: set[TopicPartition]) -> None:
+        self._owned = set(assigned)
+        log.info("partitions.assigned", extra={"count": len(assigned)})
+
     async def revoke(self, revoked: set[TopicPartition]) -> None:
         started = time.monotonic()
+        self._epoch += 1
+        self._owned -= revoked  # before any await: no lane of these partitions starts after this line
         await self._stop_lanes([lane for lane in self._lanes.values() if lane.tp in revoked])
         await self._settle_publishing()
         await self._commit(list(revoked))
@@ -312,4 +362,4 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka i
         await self._owner.revoke(set(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        log.info("partitions.assigned", extra={"count": len(assigned)})
+        self._owner.assign(set(assigned))

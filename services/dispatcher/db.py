@@ -17,11 +17,12 @@ import asyncpg
 
 from libs.common import run_endings, run_reasons, sender_volume
 from libs.common.db import Connection, Queries
-from libs.common.events import Recipient, SendOutcome
+from libs.common.events import Recipient, SendOutcome, SendResult
 from libs.common.run_reasons import RunReason
 from libs.common.secret_store import SecretStore, TwilioLogin, open_twilio_login
 from libs.common.sender_caps import CapPolicy
 from services.dispatcher.ledger_writer import LedgerWriter, Outcome
+from services.dispatcher.results import earlier_result
 from services.dispatcher.snapshot import SnapshotRow
 
 QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
@@ -86,6 +87,15 @@ class DispatchStore:
             rows = await self._q.fetch(conn, "snapshot-rows", run_ids=[e.run_id for e in events],
                                        recipient_ids=[e.recipient_id for e in events])
         return [SnapshotRow(**dict(r)) for r in rows]
+
+    async def earlier_results(self, events: list[Recipient]) -> list[SendResult | None]:
+        """For each event, in their order, the result an earlier attempt ended it with (None: not ended)."""
+        async with self._pool.acquire() as conn:
+            rows = await self._q.fetch(conn, "ledger-outcomes", run_ids=[e.run_id for e in events],
+                                       recipient_ids=[e.recipient_id for e in events])
+        return [None if r["state"] is None else
+                earlier_result(e, r["state"], r["message_sid"], r["segments"], r["error_code"])
+                for e, r in zip(events, rows, strict=True)]
 
     async def run_state(self, run_id: uuid.UUID) -> str | None:
         """The run's state, cached for half a second: a pause or cancel is seen within a second.

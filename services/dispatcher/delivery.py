@@ -35,9 +35,10 @@ from libs.common.sender_caps import CapPolicy, is_capped, next_period_start
 from libs.common.twilio_errors import SendFailure
 from libs.common.twilio_sender import MessageSender
 from services.dispatcher.clock import Clock
-from services.dispatcher.db import LedgerEntry, LedgerState
+from services.dispatcher.db import LedgerEntry
 from services.dispatcher.ledger_writer import LedgerUnavailable
 from services.dispatcher.ports import LedgerStore
+from services.dispatcher.results import earlier_result, send_result
 
 log = get_logger(__name__)
 
@@ -118,9 +119,8 @@ class Deliverer:
                                      own_connection=policy is not None) as entry:
             metrics.LEDGER_CLAIM_SECONDS.observe(time.perf_counter() - claiming)
             if entry.state != "claimed":
-                return Delivered(self._result(event, entry.state, sid=entry.message_sid,
-                                              segments=entry.segments if entry.message_sid else 0,
-                                              code=entry.error_code))
+                return Delivered(earlier_result(event, entry.state, entry.message_sid, entry.segments,
+                                                entry.error_code))
             if run_state not in SENDABLE_RUN_STATES:
                 return await self._finish(entry, "cancelled", None)
             if entry.claim_token != attempt.token or attempt.must_reconcile:
@@ -213,14 +213,14 @@ class Deliverer:
         anchor = self._clock.time()
         await self._store.record_sent(entry, sid, status, segments, price, anchor)
         metrics.count_text("sent", None, sender=entry.event.sender, segments=segments)
-        result = self._result(entry.event, "sent", sid=sid, segments=segments)
+        result = send_result(entry.event, "sent", sid=sid, segments=segments)
         return Delivered(result, segments_used=segments if status != "adopted" else 0, anchor=anchor)
 
     async def _finish(self, entry: LedgerEntry, state: SendOutcome, code: int | None, *,
                       reason: str | None = None) -> Delivered:
         await self._store.record_final(entry, state, code, reason)
         metrics.count_text(state, code)
-        return Delivered(self._result(entry.event, state, code=code))
+        return Delivered(send_result(entry.event, state, code=code))
 
     async def _check_health(self, event: Recipient) -> None:
         failed, total = await self._store.recent_outcomes(event.run_id, self._failure_window)
@@ -229,10 +229,3 @@ class Deliverer:
             log.error("run.paused", extra={"run_id": str(event.run_id), "reason": "failure_threshold",
                                            "failed": failed, "total": total})
 
-    def _result(self, event: Recipient, state: LedgerState, *, sid: str | None = None, segments: int = 0,
-                code: int | None = None) -> SendResult | None:
-        if state == "claimed":
-            return None
-        return SendResult(org_id=event.org_id, run_id=event.run_id, recipient_id=event.recipient_id,
-                          sender=event.sender, to=event.to, outcome=state, message_sid=sid, error_code=code,
-                          segments=segments)

@@ -78,6 +78,11 @@ class SenderLane:
     def __len__(self) -> int:
         return len(self._pending)
 
+    @property
+    def busy(self) -> bool:
+        """A send is in flight (from its ledger claim to its recorded outcome)."""
+        return self._busy.locked()
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"lane-{self.sender}")
 
@@ -97,6 +102,13 @@ class SenderLane:
         await asyncio.gather(self._task, return_exceptions=True)
         while self._sending:
             await asyncio.gather(*self._sending, return_exceptions=True)
+        self._pending.clear()
+
+    async def abort(self) -> None:
+        """Stop now, even mid-send: like a crash, the next owner reconciles a claim left without outcome."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
         self._pending.clear()
 
     async def _run(self) -> None:

@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from libs.common.connections import open_connections
-from libs.common.errors import PermanentError
 from libs.common.events import Recipient
 from libs.common.runtime import Service, health_router
 from libs.common.secret_store import SecretStore
@@ -21,7 +20,7 @@ from libs.common.settings import Settings
 from libs.common.topics import CONSENT, RECIPIENTS, SEND_RESULTS, group_id
 from services.dispatcher.accounts import TwilioAccounts
 from services.dispatcher.clock import SystemClock
-from services.dispatcher.consumer import DispatchConsumer
+from services.dispatcher.consumer import DispatchConsumer, Verdict
 from services.dispatcher.db import QUERIES, DispatchStore
 from services.dispatcher.delivery import Attempt, Delivered, Deliverer
 from services.dispatcher.ledger_writer import LedgerWriter
@@ -56,9 +55,11 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
             return await deliverer.deliver(event, attempt, twilio, await profiles.verification(event),
                                            not_before=not_before)
 
-        async def check_events(events: Sequence[Recipient]) -> list[PermanentError | None]:
+        async def check_events(events: Sequence[Recipient]) -> list[Verdict]:
             rows = await store.snapshot_rows(list(events))
-            return [check_against_snapshot(e, row) for e, row in zip(events, rows, strict=True)]
+            earlier = await store.earlier_results(list(events))
+            return [check_against_snapshot(e, row) or done
+                    for e, row, done in zip(events, rows, earlier, strict=True)]
 
         async def setup_sender(event: Recipient) -> SlidingWindow:
             await accounts.for_org(event.org_id)  # an organisation without an account is refused here
@@ -69,13 +70,14 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
             prefix=settings.topic_prefix, publisher=conn.publisher, deliver=deliver, setup_sender=setup_sender,
             refresh_run=store.refresh_run_counts, check_events=check_events, clock=clock,
             session_timeout_ms=settings.kafka_session_timeout_ms,
+            group_instance_id=settings.kafka_group_instance_id,
         )
         app = FastAPI(title=f"Textpulse {NAME}", docs_url=None, redoc_url=None)
         app.include_router(health_router(NAME, conn.readiness_checks()))
         writer.start()
         await consumer.start()
         try:
-            yield Service(app=app, workers=[consumer.run])
+            yield Service(app=app, workers=[consumer])
         finally:
             await consumer.stop()
             await writer.stop()

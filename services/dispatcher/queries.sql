@@ -12,6 +12,16 @@ LEFT JOIN run_recipients p ON p.run_id = r.id AND p.recipient_id = u.recipient_i
 LEFT JOIN senders s ON s.org_id = r.org_id AND s.address = p.sender
 ORDER BY u.i;
 
+-- name: ledger-outcomes
+-- Which events of a fetched batch an earlier attempt already ended: after a rebalance the new owner reads
+-- a partition again from its committed offset, which lags behind the faster of its senders, and those
+-- records are answered from here (their results published again) instead of one by one in their lanes.
+-- One statement per batch; each event is a probe of the (run_id, recipient_id) unique index.
+SELECT l.state, l.message_sid, l.segments, l.error_code
+FROM unnest(CAST(:run_ids AS uuid[]), CAST(:recipient_ids AS uuid[])) WITH ORDINALITY AS u(run_id, recipient_id, i)
+LEFT JOIN send_ledger l ON l.run_id = u.run_id AND l.recipient_id = u.recipient_id
+ORDER BY u.i;
+
 -- name: claim-new
 -- The common case in one round trip. A recipient seen for the first time is claimed (committed, on its
 -- own, before any Twilio call: if the process dies during the call the row stays 'claimed' and the next

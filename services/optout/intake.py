@@ -63,6 +63,7 @@ class WebhookIntake:
         batch: int = 1000,
         session_timeout_ms: int = 10_000,
         max_stall_s: float = 1.0,
+        group_instance_id: str | None = None,
     ) -> None:
         self._pool = pool
         self._max_stall_s = max_stall_s  # PostgreSQL is tried again at least this often while it is away
@@ -75,6 +76,7 @@ class WebhookIntake:
             WEBHOOKS.full_name(prefix),
             **client_kwargs(kafka),
             group_id=group_id,
+            group_instance_id=group_instance_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             session_timeout_ms=session_timeout_ms,
@@ -87,6 +89,7 @@ class WebhookIntake:
         self._held: dict[TopicPartition, list[ConsumerRecord]] = {}
         self._never = asyncio.Event()  # dead-lettering retries until the broker takes the letter
         self._lag = metrics.ConsumerLag(group_id)
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         await self._consumer.start()
@@ -95,10 +98,14 @@ class WebhookIntake:
         """Within a bound: what was not committed is fetched again by the next owner, and skipped if stored."""
         await stop_consumer(self._consumer)
 
+    def request_stop(self) -> None:
+        """``run`` returns after the batch in hand is stored and committed (or, during an outage, at once)."""
+        self._stopping.set()
+
     async def run(self) -> None:
-        """Consume until cancelled; an outage of either dependency is waited out on the same batch."""
+        """Consume until asked to stop; an outage of either dependency is waited out on the same batch."""
         await poll_forever(self.take_batch, stalled="webhooks.intake_stalled", poll_s=0.0, first_stall_s=0.2,
-                           max_stall_s=self._max_stall_s)
+                           max_stall_s=self._max_stall_s, stopping=self._stopping)
 
     async def take_batch(self) -> int:
         """Fetch (unless a batch is held from a failed pass), store, commit; returns the records taken."""

@@ -36,7 +36,7 @@ What other services rely on (migration 0004):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -45,7 +45,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from libs.common.connections import Connections, open_connections
-from libs.common.runtime import Service, all_pass, any_of, health_router
+from libs.common.runtime import Service, Worker, all_pass, any_of, health_router
 from libs.common.secret_store import SecretStore
 from libs.common.settings import Settings
 from libs.common.topics import CONSENT, MESSAGE_STATUS, WEBHOOKS, group_id
@@ -104,7 +104,7 @@ async def build(settings: Settings, tuning: OptoutTuning | None = None) -> Async
         ready_when = all_pass if role == "workers" else any_of("kafka", "postgres")
         health.include_router(health_router(NAME, conn.readiness_checks(), ready_when=ready_when))
         app: ASGIApp = health
-        workers: list[Callable[[], Awaitable[None]]] = []
+        workers: list[Worker] = []
         intake = None
         if role in ("workers", "all"):
             intake, workers = _workers(settings, tuning, conn, db, imis_http, webhook_wake)
@@ -133,7 +133,7 @@ def _edge(settings: Settings, tuning: OptoutTuning, conn: Connections, db: Optou
 
 
 def _workers(settings: Settings, tuning: OptoutTuning, conn: Connections, db: OptoutDb, imis_http: httpx.AsyncClient,
-             webhook_wake: asyncio.Event) -> tuple[WebhookIntake, list[Callable[[], Awaitable[None]]]]:
+             webhook_wake: asyncio.Event) -> tuple[WebhookIntake, list[Worker]]:
     """What applies the stored webhooks: intake, processor, relay and iMIS write-back (the intake not started)."""
     relay_wake, writeback_wake = asyncio.Event(), asyncio.Event()
 
@@ -149,5 +149,6 @@ def _workers(settings: Settings, tuning: OptoutTuning, conn: Connections, db: Op
     intake = WebhookIntake(conn.pool, db, conn.publisher, kafka=settings.kafka,
                            group_id=group_id(NAME, settings.topic_prefix), prefix=settings.topic_prefix,
                            wake=webhook_wake, batch=tuning.intake_batch,
-                           session_timeout_ms=settings.kafka_session_timeout_ms)
-    return intake, [processor.run, intake.run, relay.run, writeback.run]
+                           session_timeout_ms=settings.kafka_session_timeout_ms,
+                           group_instance_id=settings.kafka_group_instance_id)
+    return intake, [processor.run, intake, relay.run, writeback.run]

@@ -70,7 +70,8 @@ async def build(settings: Settings, tuning: UsageTuning | None = None) -> AsyncI
                 CONSENT: functools.partial(handlers.record_consent, deps=deps),
             },
             publisher=conn.publisher, prefix=settings.topic_prefix,
-            session_timeout_ms=settings.kafka_session_timeout_ms, max_retry_s=tuning.max_retry_s,
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            group_instance_id=settings.kafka_group_instance_id, max_retry_s=tuning.max_retry_s,
         )
         watcher = AlertWatcher(conn.pool, base_url=settings.public_base_url, tuning=tuning.watcher)
         mailer = AlertMailer(conn.pool, SmtpConfig.from_settings(settings), tuning=tuning.mailer)
@@ -82,7 +83,6 @@ async def build(settings: Settings, tuning: UsageTuning | None = None) -> AsyncI
         app.include_router(health_router(NAME, conn.readiness_checks()))
         await consumer.start()
         try:
-            yield Service(app=app, workers=[consumer.run, watcher.run, mailer.run, pruner.run, settler.run,
-                                                  sampler.run])
+            yield Service(app=app, workers=[consumer, watcher.run, mailer.run, pruner.run, settler.run, sampler.run])
         finally:
             await consumer.stop()

@@ -216,8 +216,8 @@ def test_mutual_tls_mounts_the_client_certificate_for_the_services_and_keda(helm
     for spec in pod_specs(rendered):
         volumes = {v["name"]: v for v in spec["volumes"]}
         container = spec["containers"][0]
-        names = {e["name"] for e in container.get("env", [])}
-        assert not {n for n in names if "SASL" in n}, "no SASL variables over plain TLS"
+        sasl = [e["name"] for e in container.get("env", []) if e["name"].startswith("TEXTPULSE_KAFKA_SASL_")]
+        assert sasl == [], "no SASL variables over plain TLS"
         for path in files:
             (mount,) = [m for m in container["volumeMounts"] if path.startswith(m["mountPath"] + "/")]
             items = volumes[mount["name"]]["secret"]["items"]
@@ -373,3 +373,23 @@ def test_an_existing_secret_replaces_the_charts(helm: Helm) -> None:
 def test_bad_values_stop_the_render_with_a_message_naming_them(helm: Helm, sets: list[str], message: str) -> None:
     assert message in helm.template_error(sets=sets)
 
+
+
+def container_env(deployment: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def test_each_service_drains_for_its_drain_seconds_and_static_membership_is_off(rendered: Rendered) -> None:
+    for name, deployment in deployments(rendered).items():
+        env = container_env(deployment)
+        assert env["TEXTPULSE_DRAIN_SECONDS"]["value"] == str(rendered.values["services"][name]["drainSeconds"]), name
+        assert "TEXTPULSE_KAFKA_GROUP_INSTANCE_ID" not in env, name
+
+
+def test_static_membership_names_each_dispatcher_by_its_pod(helm: Helm) -> None:
+    rendered = helm.template(sets=["services.dispatcher.staticMembership=true"])
+    env = container_env(deployments(rendered)["dispatcher"])
+    instance = env["TEXTPULSE_KAFKA_GROUP_INSTANCE_ID"]
+    assert instance["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert "TEXTPULSE_KAFKA_GROUP_INSTANCE_ID" not in container_env(deployments(rendered)["usage"])

@@ -37,7 +37,7 @@ from harness.factories import fresh_sid
 from harness.kafka import own_topics
 from libs.common.kafka import ensure_topics
 from libs.common.kafka_security import KafkaAccess
-from libs.common.runtime import Service
+from libs.common.runtime import Service, run_worker
 from libs.common.settings import load_settings
 from libs.common.topics import CONSENT, MESSAGE_STATUS, WEBHOOKS
 from services.optout.main import OptoutTuning, build
@@ -246,7 +246,7 @@ async def running_optout(
                                db_pool_max_size=20, **settings)
         collected = Collected()
         async with build(config, tuning) as service:
-            tasks = [asyncio.create_task(worker()) for worker in service.workers]
+            tasks = [asyncio.create_task(run_worker(worker)) for worker in service.workers]
             tasks.append(asyncio.create_task(_collect(kafka_bootstrap, prefix, collected)))
             transport = httpx.ASGITransport(app=service.app)
             try:

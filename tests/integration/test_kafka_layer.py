@@ -158,3 +158,40 @@ async def test_committed_events_are_not_handled_again_by_the_next_consumer(
             await eventually(lambda: len(seen) == 2, timeout=30)
     assert seen == [first.run_id, second.run_id]
 
+
+
+async def test_asked_to_stop_the_consumer_finishes_the_event_in_hand_commits_and_returns(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    await ensure_topics(KafkaAccess(kafka_bootstrap), [CAMPAIGN_DUE], prefix=topic_prefix)
+    events = [_due() for _ in range(5)]
+    seen: list[uuid.UUID] = []
+    in_hand, release = asyncio.Event(), asyncio.Event()
+
+    async def record(event: CampaignDue) -> None:
+        if event.run_id == events[1].run_id and not release.is_set():
+            in_hand.set()
+            await release.wait()  # the second event is being handled when SIGTERM comes
+        seen.append(event.run_id)
+
+    async with running_publisher(kafka_bootstrap, topic_prefix) as (publisher, _):
+        def consumer() -> EventConsumer:
+            return EventConsumer(kafka=KafkaAccess(kafka_bootstrap), group_id=f"{topic_prefix}g",
+                                 handlers={CAMPAIGN_DUE: record}, publisher=publisher, prefix=topic_prefix)
+
+        for event in events:
+            await publisher.publish(CAMPAIGN_DUE, event, key="one partition")
+        first = consumer()
+        await first.start()
+        try:
+            running = asyncio.create_task(first.run())
+            await asyncio.wait_for(in_hand.wait(), timeout=60)
+            first.request_stop()
+            release.set()
+            await asyncio.wait_for(running, timeout=60)  # returns by itself: nothing cancels it
+        finally:
+            await first.stop()
+        assert seen == [events[0].run_id, events[1].run_id]  # the event in hand was finished, no other begun
+        async with running_consumer(consumer()):  # the group's next member starts after the committed two
+            await eventually(lambda: len(seen) == 5, timeout=60)
+    assert seen == [e.run_id for e in events]

@@ -20,6 +20,7 @@ from harness.kafka import delete_topics_with_prefix, new_prefix, read_topic, run
 from libs.common.events import ConsentChanged, MessageStatus, SendResult
 from libs.common.kafka import EventPublisher, ensure_topics
 from libs.common.kafka_security import KafkaAccess
+from libs.common.runtime import run_worker
 from libs.common.settings import load_settings
 from libs.common.topics import CONSENT, MESSAGE_STATUS, SEND_RESULTS
 from services.usage.conditions import OptedOutRule
@@ -93,7 +94,7 @@ async def usage(database_url: str, kafka_bootstrap: str, db_pool: asyncpg.Pool) 
     settings = load_settings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix,
                              public_base_url="https://app.textpulse.test", smtp_port=9)
     async with build(settings, TUNING) as service, running_publisher(kafka_bootstrap, prefix) as (publisher, _):
-        tasks = [asyncio.create_task(worker()) for worker in service.workers]
+        tasks = [asyncio.create_task(run_worker(worker)) for worker in service.workers]
         try:
             yield Usage(db_pool, publisher, kafka_bootstrap, prefix)
         finally:

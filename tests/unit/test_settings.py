@@ -23,6 +23,8 @@ def test_defaults_load_without_any_environment(monkeypatch: pytest.MonkeyPatch) 
         ("TEXTPULSE_LOG_LEVEL", "LOUD", "TEXTPULSE_LOG_LEVEL='LOUD'"),
         ("TEXTPULSE_TOPIC_PREFIX", "Bad Prefix", "TEXTPULSE_TOPIC_PREFIX='Bad Prefix'"),
         ("TEXTPULSE_SMTP_STARTTLS", "perhaps", "TEXTPULSE_SMTP_STARTTLS='perhaps'"),
+        ("TEXTPULSE_DRAIN_SECONDS", "0", "TEXTPULSE_DRAIN_SECONDS='0'"),
+        ("TEXTPULSE_KAFKA_GROUP_INSTANCE_ID", "pod name/1", "TEXTPULSE_KAFKA_GROUP_INSTANCE_ID='pod name/1'"),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_variable(

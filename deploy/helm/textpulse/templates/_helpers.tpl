@@ -156,6 +156,7 @@ volumes:
 {{- if and (eq $name "optout") $workers.enabled -}}
 {{- $units = append $units (dict "component" $name "module" $name "role" "edge" "svc" $svc) -}}
 {{- $split := dict "replicas" $workers.replicas "drainSeconds" $workers.drainSeconds "resources" $workers.resources
+    "staticMembership" $svc.staticMembership
     "kafkaUser" $svc.kafkaUser "pdb" $workers.pdb -}}
 {{- $units = append $units (dict "component" "optout-workers" "module" $name "role" "workers" "svc" $split) -}}
 {{- else if eq $name "optout" -}}
