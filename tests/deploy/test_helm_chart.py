@@ -383,7 +383,7 @@ def container_env(deployment: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_each_service_drains_for_its_drain_seconds_and_static_membership_is_off(rendered: Rendered) -> None:
     for name, deployment in deployments(rendered).items():
         env = container_env(deployment)
-        assert env["TEXTPULSE_DRAIN_SECONDS"]["value"] == str(rendered.values["services"][name]["drainSeconds"]), name
+        assert env["TEXTPULSE_DRAIN_SECONDS"]["value"] == str(values_of(rendered, name)["drainSeconds"]), name
         assert "TEXTPULSE_KAFKA_GROUP_INSTANCE_ID" not in env, name
 
 
