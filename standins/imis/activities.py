@@ -67,6 +67,18 @@ class ActivityStore:
                               party_id=str(values["PartyId"]), identity_elements=(seqn,))
 
 
+ACTIVITY_TYPE_DESCRIPTIONS = {"TEXTUNSUB": "Tracking opt-outs in iMIS Text Messenger",
+                              "TEXTUNSUB_A": "Text Unsubscribe Archive"}
+
+
+def activity_type(code: str) -> dict[str, Any]:
+    """An activity type definition as ``/api/ActivityType/{code}`` serves it (the shape is our convention)."""
+    return generic_entity("ActivityType", [prop("ActivityType", code),
+                                           prop("Description", ACTIVITY_TYPE_DESCRIPTIONS.get(code, code)),
+                                           prop("UF_1", "ToFormatted" if code.startswith("TEXTUNSUB") else None)],
+                          identity_elements=(code,))
+
+
 def _get(values: Mapping[str, Any], name: str) -> Any:
     return next((v for k, v in values.items() if k.lower() == name), None)
 

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from standins.imis.activities import activity_type
 from standins.imis.envelopes import (
     DENIED,
     EXPANDO,
@@ -289,6 +290,15 @@ async def put_activity(seqn: str, request: Request, state: Authorized) -> JSONRe
     state.changed()
     state.record_write("PUT", request.url.path, 200, body)
     return JSONResponse(state.activities.render(seqn))
+
+
+@router.get("/api/ActivityType/{code}")
+@router.get("/api/activitytype/{code}", include_in_schema=False)
+async def get_activity_type(code: str, state: Authorized) -> JSONResponse:
+    known = next((t for t in state.config.activity_types if t.lower() == code.lower()), None)
+    if known is None:
+        raise ImisHttpError(404, f"No ActivityType exists with code {code}.")
+    return JSONResponse(activity_type(known))
 
 
 def _panel(state: ImisState, name: str) -> str:
