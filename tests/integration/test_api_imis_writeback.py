@@ -123,3 +123,12 @@ async def test_staff_may_not_see_or_change_it(db_pool: asyncpg.Pool, client: htt
     staff = await signed_in(db_pool, client, org.id, role="staff")
     assert (await staff.call("GET", PATH)).status_code == 403
     assert (await staff.call("PATCH", PATH, {"target": "panel"})).status_code == 403
+
+
+async def test_the_settings_page_shows_the_chosen_target(admin: Caller, db_pool: asyncpg.Pool) -> None:
+    page = await admin.call("GET", "/settings", Accept="text/html")
+    assert page.status_code == 200 and "No iMIS site is set up" in page.text
+    await make_imis_account(db_pool, admin.org_id, writeback_target="panel")
+    page = await admin.call("GET", "/settings", Accept="text/html")
+    assert 'data-url="/api/v1/settings/imis-writeback"' in page.text and "data-imis-check" in page.text
+    assert 'value="panel" checked' in page.text and 'value="activity" checked' not in page.text

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 import httpx
 from fastapi import APIRouter
@@ -65,7 +66,11 @@ class CheckOut(BaseModel):
 @router.get("", summary="Where opt-outs are written in iMIS")
 async def get_writeback(admin: AdminDep, pool: PoolDep) -> WritebackOut:
     async with pool.acquire() as conn:
-        return _out(await _row(conn, admin.org.id))
+        return await writeback_out(conn, admin.org.id)
+
+
+async def writeback_out(conn: Connection, org_id: UUID) -> WritebackOut:
+    return _out(await _row(conn, org_id))
 
 
 @router.patch("", summary="Choose where opt-outs are written in iMIS")
@@ -112,7 +117,7 @@ async def check_writeback(admin: AdminDep, pool: PoolDep, secrets: SecretsDep, w
     return CheckOut(target=row["writeback_target"], ok=result.ok, found=result.found, missing=result.missing)
 
 
-async def _row(conn: Connection, org_id: Any) -> dict[str, Any] | None:
+async def _row(conn: Connection, org_id: UUID) -> dict[str, Any] | None:
     record = await QUERIES.fetchrow(conn, "imis-writeback", org_id=org_id)
     return None if record is None else dict(record)
 
