@@ -7,7 +7,7 @@ cannot take it (storage.py); five workers run next to it:
 - ``WebhookIntake`` (intake.py): textpulse.webhooks -> webhook_requests, in batches, each request once;
 - ``WebhookProcessor`` (processing.py): stored webhooks -> suppressions, consent history, ledger status;
 - ``EventRelay`` (relay.py): event_outbox -> Kafka (ConsentChanged keyed by phone, MessageStatus by SID);
-- ``WritebackWorker`` (writeback.py): imis_outbox -> each member's TP_SmsPreferences panel in iMIS;
+- ``WritebackWorker`` (writeback.py): imis_outbox -> each member's record in iMIS (writeback_targets.py);
 - ``SignatureRefusals`` (refusals.py): bad-signature counts -> webhook_signature_refusals, for the alert.
 
 What other services rely on (migration 0004):
