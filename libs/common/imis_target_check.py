@@ -12,11 +12,15 @@ look, which is not the same as something missing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from libs.common.imis import ImisSession, authorized, json_object
 from libs.common.imis_activities import ARCHIVE_TYPE, UNSUBSCRIBE_TYPE
 
-__all__ = ["TargetCheck", "check_target"]
+__all__ = ["TargetCheck", "WritebackTarget", "check_target"]
+
+# Where an organisation's opt-outs are written (migration 0046 holds the same three).
+WritebackTarget = Literal["activity", "preference", "panel"]
 
 
 @dataclass(frozen=True, slots=True)

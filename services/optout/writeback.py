@@ -100,11 +100,6 @@ class WritebackWorker:
             self._lanes[org_id] = asyncio.create_task(self._lane(org_id), name=f"imis-writeback-{org_id}")
         return started
 
-    async def lanes_idle(self) -> None:
-        """Wait until every running lane has finished (for tests and shutdown)."""
-        while self._lanes:
-            await asyncio.gather(*self._lanes.values(), return_exceptions=True)
-
     async def _lane(self, org_id: UUID) -> None:
         try:
             while await self.run_org_once(org_id):

@@ -13,8 +13,6 @@ Each returns a short word for the log (``created``, ``already_recorded``, ``arch
 
 from __future__ import annotations
 
-from typing import Literal, get_args
-
 from libs.common.errors import PermanentError
 from libs.common.imis import ImisSession, write_panel
 from libs.common.imis_activities import archive_unsubscribes, record_unsubscribe
@@ -23,12 +21,11 @@ from libs.common.imis_values import PanelValue
 from services.optout.consent import imis_local_time
 from services.optout.db import ImisAccount, ImisJob
 
-WritebackTarget = Literal["activity", "preference", "panel"]
-WRITEBACK_TARGETS: tuple[str, ...] = get_args(WritebackTarget)
-
 
 async def write_back(session: ImisSession, account: ImisAccount, job: ImisJob) -> str:
     """Write ``job`` to the organisation's target; raises the session's typed errors."""
+    if job.action not in ("opt_out", "opt_in"):
+        raise PermanentError("imis_action_unknown", f"no iMIS write-back is defined for {job.action!r}")
     opted_out = job.action == "opt_out"
     if account.writeback_target == "activity":
         if opted_out:

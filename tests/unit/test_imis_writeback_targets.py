@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
 
+import httpx
 import pytest
 
+from libs.common.errors import PermanentError
+from libs.common.imis import ImisSession
 from libs.common.imis_activities import activity_values
 from libs.common.imis_preferences import with_preference
 from libs.common.imis_values import decode_row, generic_entity, identity_of
+from services.optout.db import ImisAccount, ImisJob
+from services.optout.writeback_targets import write_back
 from standins.imis.activities import ActivityStore
 from standins.imis.panels import PanelError
 
@@ -79,3 +85,23 @@ def test_the_stand_in_refuses_a_put_for_another_or_a_missing_activity() -> None:
         store.replace(seqn, generic_entity("Activity", ["1"], "23145", [("ACTIVITY_TYPE", "X")]))
     assert (missing.value.status, mismatch.value.status) == (404, 400)
     assert store.rows[seqn]["ACTIVITY_TYPE"] == "TEXTUNSUB"
+
+
+@pytest.mark.parametrize(("action", "target", "code"), [
+    ("revoke", "activity", "imis_action_unknown"),  # an action nobody defined a write for is not an opt-in
+    ("opt_out", "preference", "imis_preference_missing"),  # a preference needs its communication type
+])
+async def test_a_job_that_cannot_be_written_fails_before_calling_imis(action: str, target: str, code: str) -> None:
+    job = ImisJob(id=1, org_id=uuid.uuid4(), member_id="23145", phone="+14155550134", action=action,
+                  source_text="STOP from +14155550134", occurred_at=datetime.now(UTC), attempts=1,
+                  time_zone="America/New_York")
+    account = ImisAccount(base_url=None, username="u", password="p", sms_panel="TP_SmsPreferences",
+                          writeback_enabled=True, writeback_target=target)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(_no_calls)) as http:
+        with pytest.raises(PermanentError) as refused:
+            await write_back(ImisSession(http, "https://imis.invalid", "u", "p"), account, job)
+    assert refused.value.code == code
+
+
+def _no_calls(request: httpx.Request) -> httpx.Response:
+    raise AssertionError(f"iMIS was called: {request.method} {request.url}")

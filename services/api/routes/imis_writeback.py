@@ -11,7 +11,7 @@ types, the communication type or the panel), answering what was found and what i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 import httpx
@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from libs.common.db import Connection, Queries, transaction
 from libs.common.imis import ImisSession
-from libs.common.imis_target_check import check_target
+from libs.common.imis_target_check import WritebackTarget, check_target
 from libs.common.secret_store import IMIS_PASSWORD
 from services.api import audit
 from services.api.audit import CallerDep
@@ -31,7 +31,7 @@ QUERIES = Queries.load(Path(__file__).parent.parent / "imis_writeback.sql")
 
 router = APIRouter(prefix="/settings/imis-writeback", tags=["settings"])
 
-Target = Literal["activity", "preference", "panel"]
+Target = WritebackTarget
 # The same rules as migration 0004 (panel names) and 0046 (communication type ids).
 PanelName = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")]
 TypeId = Annotated[str, StringConstraints(
