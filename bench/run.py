@@ -57,6 +57,7 @@ BENCHMARKS = [
     Benchmark("audience-service", "Audience service process, 10,000 to 1,000,000-member IQAs",
               ("bench.audience_service",)),
     Benchmark("webhooks", "Opt-out webhooks at a fixed rate", ("bench.webhooks",)),
+    Benchmark("imis-writeback", "iMIS write-back lanes, 20 organisations beside a slow iMIS", ("bench.imis_writeback",)),
     Benchmark("home", "Home page latency", ("bench.home",)),
     Benchmark("hostile-bodies", "Hostile bodies: API memory under a 300 MB body and 64 MB CSVs",
               ("bench.hostile_bodies",)),
