@@ -63,6 +63,8 @@ BENCHMARKS = [
               ("bench.audience_service",)),
     Benchmark("webhooks", "Opt-out webhooks at a fixed rate", ("bench.webhooks",)),
     Benchmark("revocations", "Revocation reader, 200,000 member replies", ("bench.revocations",)),
+    Benchmark("imis-writeback", "iMIS write-back lanes, 20 organisations beside a slow iMIS",
+              ("bench.imis_writeback",)),
     Benchmark("home", "Home page latency", ("bench.home",)),
     Benchmark("hostile-bodies", "Hostile bodies: API memory under a 300 MB body and 64 MB CSVs",
               ("bench.hostile_bodies",)),

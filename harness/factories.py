@@ -106,10 +106,13 @@ async def make_standin_account(db: Db, org_id: uuid.UUID, config: TwilioConfig, 
 
 
 async def make_imis_account(db: Db, org_id: uuid.UUID, *, base_url: str | None = None,
-                            username: str = "SMS_INTEGRATION", password: str = "standin-password") -> None:
-    """The organisation's iMIS account (the stand-in's credentials), sealed."""
+                            username: str = "SMS_INTEGRATION", password: str = "standin-password",
+                            writeback_target: str = "panel", sms_communication_type_id: str | None = None) -> None:
+    """The organisation's iMIS account (the stand-in's credentials), sealed. It writes back to the panel
+    unless ``writeback_target`` says otherwise (a new account's own default is ``activity``)."""
     await _insert(db, "imis_accounts", {"org_id": org_id, "base_url": base_url, "username": username,
-                                        "password": password})
+                                        "password": password, "writeback_target": writeback_target,
+                                        "sms_communication_type_id": sms_communication_type_id})
     await seal_credentials(db)
 
 

@@ -40,7 +40,7 @@ from libs.common.errors import DependencyUnavailable, PermanentError
 from libs.common.imis_values import PanelValue, panel_entity
 from libs.common.logging import get_logger
 
-__all__ = ["ImisSession", "ImisUnavailable", "Refusals", "error_text", "json_object", "write_panel"]
+__all__ = ["ImisSession", "ImisUnavailable", "Refusals", "authorized", "error_text", "json_object", "write_panel"]
 
 log = get_logger(__name__)
 
@@ -159,18 +159,19 @@ async def write_panel(session: ImisSession, panel: str, member_id: str,
     ``imis_member_missing``.
     """
     body = panel_entity(panel, member_id, values)
-    response = await _authorized(session, "PUT", f"/api/{panel}/{member_id}", json=body)
+    response = await authorized(session, "PUT", f"/api/{panel}/{member_id}", json=body)
     if response.status_code != 404:
         session.raise_for(response, "PUT")
         return "updated"
-    response = await _authorized(session, "POST", f"/api/{panel}", json=body)
+    response = await authorized(session, "POST", f"/api/{panel}", json=body)
     if response.status_code == 404:
         raise PermanentError("imis_member_missing", f"iMIS has no contact {member_id}: {error_text(response)}")
     session.raise_for(response, "POST")
     return "created"
 
 
-async def _authorized(session: ImisSession, method: str, path: str, **kwargs: Any) -> httpx.Response:
+async def authorized(session: ImisSession, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """``session.request``, with a 401 despite a new token as ImisUnavailable ``imis_unauthorized`` (try later)."""
     response = await session.request(method, path, **kwargs)
     if response.status_code == 401:
         raise ImisUnavailable("imis_unauthorized", f"{method} {path}: 401 with a new token")

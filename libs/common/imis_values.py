@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["PanelValue", "decode_row", "panel_entity", "plain_value"]
+__all__ = ["PanelValue", "decode_row", "generic_entity", "identity_of", "panel_entity", "plain_value"]
 
 _GENERIC_ENTITY = "Asi.Soa.Core.DataContracts.GenericEntityData, Asi.Contracts"
 _IDENTITY = "Asi.Soa.Core.DataContracts.IdentityData, Asi.Contracts"
@@ -60,6 +60,11 @@ def plain_value(value: Any) -> Any:
     return value
 
 
+def identity_of(item: Any) -> str | None:
+    """The first IdentityElements value of a GenericEntityData (an Activity's SEQN), or None."""
+    return _party_id(item.get("Identity")) if isinstance(item, dict) else None
+
+
 def _party_id(identity: Any) -> str | None:
     if not isinstance(identity, dict):
         return None
@@ -71,13 +76,20 @@ def _party_id(identity: Any) -> str | None:
 
 
 def panel_entity(panel: str, member_id: str, values: Sequence[tuple[str, PanelValue]]) -> dict[str, Any]:
-    """The GenericEntityData body of a single-instance panel row (docs/imis.md#the-sms-preferences-panel).
+    """The GenericEntityData body of a single-instance panel row (docs/imis.md#the-sms-preferences-panel)."""
+    return generic_entity(panel, [member_id], member_id, values)
+
+
+def generic_entity(entity: str, identity: Sequence[str], party_id: str,
+                   values: Sequence[tuple[str, PanelValue]]) -> dict[str, Any]:
+    """A GenericEntityData body: ``identity`` its IdentityElements (empty for a record iMIS numbers itself,
+    such as a new Activity), ``party_id`` the contact it belongs to.
 
     A None value is left out, which is how iMIS writes NULL; booleans and integers carry their .NET type."""
 
-    def identity(entity: str) -> dict[str, Any]:
-        return {"$type": _IDENTITY, "EntityTypeName": entity,
-                "IdentityElements": {"$type": _ELEMENTS, "$values": [member_id]}}
+    def identity_block(name: str, elements: Sequence[str]) -> dict[str, Any]:
+        return {"$type": _IDENTITY, "EntityTypeName": name,
+                "IdentityElements": {"$type": _ELEMENTS, "$values": list(elements)}}
 
     def prop(name: str, value: PanelValue) -> dict[str, Any]:
         entry: dict[str, Any] = {"$type": _PROPERTY, "Name": name}
@@ -91,9 +103,9 @@ def panel_entity(panel: str, member_id: str, values: Sequence[tuple[str, PanelVa
 
     return {
         "$type": _GENERIC_ENTITY,
-        "EntityTypeName": panel,
+        "EntityTypeName": entity,
         "PrimaryParentEntityTypeName": "Party",
-        "Identity": identity(panel),
-        "PrimaryParentIdentity": identity("Party"),
+        "Identity": identity_block(entity, identity),
+        "PrimaryParentIdentity": identity_block("Party", [party_id]),
         "Properties": {"$type": _PROPERTIES, "$values": [prop(n, v) for n, v in values]},
     }

@@ -76,6 +76,8 @@ ROUTE_ACCESS: Final[Mapping[tuple[str, str], Access]] = {
     ("POST", "/api/v1/settings/sms-account/webhook-shared-key"): A,
     ("DELETE", "/api/v1/settings/sms-account/webhook-shared-key"): A,
     ("PATCH", "/api/v1/settings/general"): A, ("PATCH", "/api/v1/senders/{sender_id}"): A,
+    ("GET", "/api/v1/settings/imis-writeback"): A, ("PATCH", "/api/v1/settings/imis-writeback"): A,
+    ("POST", "/api/v1/settings/imis-writeback/check"): A,
     # staff test numbers: anyone may see the list (the composer offers it); only admins change it
     ("GET", "/api/v1/settings/test-numbers"): S, ("POST", "/api/v1/settings/test-numbers"): A,
     ("DELETE", "/api/v1/settings/test-numbers/{phone}"): A,

@@ -174,6 +174,8 @@ class ImisAccount:
     password: str = field(repr=False)
     sms_panel: str
     writeback_enabled: bool
+    writeback_target: str = "panel"  # services/optout/writeback_targets.py
+    sms_communication_type_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,8 +462,11 @@ class OptoutDb:
 
     # -- iMIS write-back ------------------------------------------------------------------------
 
-    async def claim_imis_jobs(self, conn: Connection, *, limit: int, lease_s: float) -> list[ImisJob]:
-        rows = await self.q.fetch(conn, "claim-imis-jobs", limit=limit, lease_s=lease_s)
+    async def due_imis_orgs(self, conn: Connection, *, busy: Sequence[UUID]) -> list[UUID]:
+        return [r["org_id"] for r in await self.q.fetch(conn, "due-imis-orgs", busy=list(busy))]
+
+    async def claim_imis_jobs(self, conn: Connection, org_id: UUID, *, limit: int, lease_s: float) -> list[ImisJob]:
+        rows = await self.q.fetch(conn, "claim-imis-jobs", org_id=org_id, limit=limit, lease_s=lease_s)
         return [ImisJob(**dict(r)) for r in rows]
 
     async def imis_account(self, conn: Connection, org_id: UUID) -> ImisAccount | None:

@@ -12,7 +12,7 @@ default, ``edge`` or ``workers``; any number of edges, and of workers, may run a
   - ``WebhookIntake`` (intake.py): textpulse.webhooks -> webhook_requests, in batches, each request once;
   - ``WebhookProcessor`` (processing.py): stored webhooks -> suppressions, consent history, ledger status;
   - ``EventRelay`` (relay.py): event_outbox -> Kafka (ConsentChanged keyed by phone, MessageStatus by SID);
-  - ``WritebackWorker`` (writeback.py): imis_outbox -> each member's TP_SmsPreferences panel in iMIS.
+  - ``WritebackWorker`` (writeback.py): imis_outbox -> each member's record in iMIS (writeback_targets.py).
 
 Every process answers /healthz and /readyz (PostgreSQL and Kafka); only an edge answers the webhooks.
 

@@ -305,14 +305,20 @@ UPDATE event_outbox SET error = :error WHERE id = :id;
 -- ---------------------------------------------------------------------------------------------
 -- iMIS write-back
 
+-- name: due-imis-orgs
+-- Organisations with a write-back job due, leaving out those whose lane is already running here.
+SELECT DISTINCT j.org_id
+FROM imis_outbox j
+WHERE j.state = 'pending' AND j.next_attempt_at <= now() AND NOT (j.org_id = ANY(CAST(:busy AS uuid[])));
+
 -- name: claim-imis-jobs
--- Due jobs, oldest first, skipping a member's job while an older one for that member is pending (so
--- STOP then START reach iMIS in that order). Claiming counts the attempt and pushes next_attempt_at out
--- by the lease: a worker that dies mid-call leaves the job to be retried, not lost.
+-- One organisation's due jobs, oldest first, skipping a member's job while an older one for that member
+-- is pending (so STOP then START reach iMIS in that order). Claiming counts the attempt and pushes
+-- next_attempt_at out by the lease: a worker that dies mid-call leaves the job to be retried, not lost.
 WITH due AS (
     SELECT j.id
     FROM imis_outbox j
-    WHERE j.state = 'pending' AND j.next_attempt_at <= now()
+    WHERE j.org_id = :org_id AND j.state = 'pending' AND j.next_attempt_at <= now()
       AND NOT EXISTS (SELECT 1 FROM imis_outbox e
                       WHERE e.org_id = j.org_id AND e.member_id = j.member_id
                         AND e.state = 'pending' AND e.id < j.id)
@@ -327,7 +333,8 @@ WHERE j.id = due.id AND o.id = j.org_id
 RETURNING j.id, j.org_id, j.member_id, j.phone, j.action, j.source_text, j.occurred_at, j.attempts, o.time_zone;
 
 -- name: imis-account
-SELECT base_url, username, password, sms_panel, writeback_enabled FROM imis_accounts WHERE org_id = :org_id;
+SELECT base_url, username, password, sms_panel, writeback_enabled, writeback_target, sms_communication_type_id
+FROM imis_accounts WHERE org_id = :org_id;
 
 -- name: complete-imis-job
 UPDATE imis_outbox

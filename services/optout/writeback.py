@@ -1,18 +1,19 @@
-"""The iMIS write-back worker: drains ``imis_outbox`` into each member's ``TP_SmsPreferences`` panel.
+"""The iMIS write-back worker: drains ``imis_outbox`` into each organisation's write-back target.
 
-A job is claimed (a lease, so a dead worker's job comes back), written with ``write_panel``
-(``libs/common/imis.py``) outside any transaction, then recorded:
+Where a job lands (a TEXTUNSUB activity, a communication preference or the TP_SmsPreferences panel) is
+decided in ``writeback_targets.py``. A job is claimed (a lease, so a dead worker's job comes back), written
+outside any transaction, then recorded:
 
-- done: iMIS accepted the row;
+- done: iMIS accepted the write;
 - pending with ``last_error`` and a later ``next_attempt_at``: a DependencyUnavailable, retried with
   exponential back-off (``retry_delay``) until ``max_attempts``;
 - failed with ``last_error``: a PermanentError, no iMIS account, or attempts exhausted. The dashboard
   lists pending and failed jobs; suppression never waits for iMIS (Textpulse's table is the authority).
 
-Jobs run one at a time (ASI's guidelines ask for single-threaded clients), one member's jobs in order.
-What is written (docs/imis.md#the-sms-preferences-panel, Textpulse convention): an opt-out sets ``SmsOptOut=true``,
-``SmsOptOutDate`` and ``SmsOptOutSource``; an opt-in sets ``SmsOptOut=false`` and ``SmsOptInDate``.
-A PUT replaces the row, so an opt-in drops the earlier opt-out date from iMIS (consent_history keeps it).
+Each organisation with due jobs gets a lane of its own: a task that claims that organisation's jobs and
+writes them one at a time (ASI's guidelines ask for single-threaded clients), one member's jobs in order,
+until none is due. Lanes run concurrently (up to ``max_lanes``), so one slow or failing iMIS never delays
+another organisation's write-backs.
 """
 
 from __future__ import annotations
@@ -32,12 +33,11 @@ from libs.common.backoff import retry_delay
 from libs.common.db import Connection
 from libs.common.envelope import SecretUnreadable
 from libs.common.errors import PermanentError, RetryableError
-from libs.common.imis import ImisSession, write_panel
-from libs.common.imis_values import PanelValue
+from libs.common.imis import ImisSession
 from libs.common.logging import get_logger, mask_phone
-from libs.common.polling import drain, poll_forever, until_available
-from services.optout.consent import imis_local_time
+from libs.common.polling import poll_forever, until_available
 from services.optout.db import ImisAccount, ImisJob, OptoutDb
+from services.optout.writeback_targets import write_back
 
 log = get_logger(__name__)
 
@@ -50,17 +50,9 @@ class WritebackTuning:
     poll_s: float = 1.0
     lease_s: float = 120.0
     max_attempts: int = 25  # with the 1 h cap: about a day of trying
+    max_lanes: int = 50  # organisations written to at once
     retry_base_s: float = 5.0
     retry_cap_s: float = 3600.0
-
-
-def panel_values(job: ImisJob) -> list[tuple[str, PanelValue]]:
-    """The TP_SmsPreferences row for this job, dates in the organisation's time zone."""
-    when = imis_local_time(job.occurred_at, job.time_zone)
-    if job.action == "opt_out":
-        return [("ID", job.member_id), ("SmsOptOut", True), ("SmsOptOutDate", when),
-                ("SmsOptOutSource", job.source_text)]
-    return [("ID", job.member_id), ("SmsOptOut", False), ("SmsOptInDate", when)]
 
 
 class WritebackWorker:
@@ -84,21 +76,49 @@ class WritebackWorker:
         self._jitter = jitter
         # One session (and so one cached token) per iMIS site and user; a changed password is a new session.
         self._sessions: dict[tuple[str, str, str], ImisSession] = {}
+        self._lanes: dict[UUID, asyncio.Task[None]] = {}
 
     async def run(self) -> None:
         """Work until cancelled; a database outage is waited out."""
-        await poll_forever(lambda: drain(self.run_once, self._tuning.batch), stalled="imis_writeback.stalled",
-                           poll_s=self._tuning.poll_s, wake=self._wake)
+        try:
+            await poll_forever(self.start_lanes, stalled="imis_writeback.stalled", poll_s=self._tuning.poll_s,
+                               wake=self._wake)
+        finally:
+            for lane in list(self._lanes.values()):
+                lane.cancel()
+            await asyncio.gather(*self._lanes.values(), return_exceptions=True)
 
-    async def run_once(self) -> int:
-        """Claim one batch of due jobs and attempt each; returns how many were claimed."""
+    async def start_lanes(self) -> list[UUID]:
+        """Start a lane for each organisation with due jobs and none running; returns those started."""
+        room = self._tuning.max_lanes - len(self._lanes)
+        if room <= 0:
+            return []
         async with self._pool.acquire() as conn:
-            jobs = await self._db.claim_imis_jobs(conn, limit=self._tuning.batch, lease_s=self._tuning.lease_s)
-        accounts: dict[object, ImisAccount | SecretUnreadable | None] = {}
-        for job in jobs:
-            if job.org_id not in accounts:
-                accounts[job.org_id] = await self._stored(functools.partial(self._account, org_id=job.org_id))
-            await self._attempt(job, accounts[job.org_id])
+            due = await self._db.due_imis_orgs(conn, busy=list(self._lanes))
+        started = due[:room]
+        for org_id in started:
+            self._lanes[org_id] = asyncio.create_task(self._lane(org_id), name=f"imis-writeback-{org_id}")
+        return started
+
+    async def _lane(self, org_id: UUID) -> None:
+        try:
+            while await self.run_org_once(org_id):
+                pass
+        except Exception:
+            # Its claimed jobs come back when their lease runs out; other lanes carry on.
+            log.exception("imis_writeback.lane_failed", extra={"org_id": str(org_id)})
+        finally:
+            self._lanes.pop(org_id, None)
+
+    async def run_org_once(self, org_id: UUID) -> int:
+        """Claim one batch of the organisation's due jobs and attempt each in turn; returns how many."""
+        claim = functools.partial(self._db.claim_imis_jobs, org_id=org_id, limit=self._tuning.batch,
+                                  lease_s=self._tuning.lease_s)
+        jobs = await self._stored(claim) or []
+        if jobs:
+            account = await self._stored(functools.partial(self._account, org_id=org_id))
+            for job in jobs:
+                await self._attempt(job, account)
         return len(jobs)
 
     async def _account(self, conn: Connection, *, org_id: UUID) -> ImisAccount | SecretUnreadable | None:
@@ -127,7 +147,7 @@ class WritebackWorker:
                 raise RetryableError(account.code, account.message)
             if account is None or not account.writeback_enabled:
                 raise PermanentError("imis_account_missing", "the organisation has no iMIS write-back set up")
-            how = await write_panel(self._session(account), account.sms_panel, job.member_id, panel_values(job))
+            how = await write_back(self._session(account), account, job)
         except RetryableError as exc:
             error = f"{exc.code}: {exc.message}"[:2000]
             if job.attempts >= self._tuning.max_attempts:

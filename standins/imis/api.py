@@ -15,6 +15,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from standins.imis.activities import activity_type
 from standins.imis.envelopes import (
     DENIED,
     EXPANDO,
@@ -249,6 +250,61 @@ async def _json_body(request: Request) -> Any:
         return json.loads(await request.body())
     except ValueError:
         raise ImisHttpError(400, "BadRequest: ValidationError") from None
+
+
+@router.post("/api/Activity")
+@router.post("/api/activity", include_in_schema=False)
+async def create_activity(request: Request, state: Authorized) -> JSONResponse:
+    body = await _json_body(request)
+    try:
+        seqn = state.activities.create(body, parties=state.by_id)
+    except PanelError as exc:
+        state.record_write("POST", request.url.path, exc.status, body)
+        raise ImisHttpError(exc.status, exc.message) from None
+    state.changed()
+    state.record_write("POST", request.url.path, 201, body)
+    return JSONResponse(state.activities.render(seqn), status_code=201)
+
+
+@router.get("/api/Activity")
+@router.get("/api/activity", include_in_schema=False)
+async def list_activities(request: Request, state: Authorized) -> JSONResponse:
+    params, _ = _query_params(request)
+    offset, limit = _paging(state, params)
+    seqns = state.activities.matching(params)
+    rows = [state.activities.render(s) for s in seqns[offset : offset + limit]]
+    return JSONResponse(paged(rows, offset=offset, limit=limit, total=len(seqns)))
+
+
+@router.get("/api/Activity/{seqn}")
+@router.get("/api/activity/{seqn}", include_in_schema=False)
+async def get_activity(seqn: str, state: Authorized) -> JSONResponse:
+    if seqn not in state.activities.rows:
+        raise ImisHttpError(404, f"No Activity exists with SEQN {seqn}.")
+    return JSONResponse(state.activities.render(seqn))
+
+
+@router.put("/api/Activity/{seqn}")
+@router.put("/api/activity/{seqn}", include_in_schema=False)
+async def put_activity(seqn: str, request: Request, state: Authorized) -> JSONResponse:
+    body = await _json_body(request)
+    try:
+        state.activities.replace(seqn, body)
+    except PanelError as exc:
+        state.record_write("PUT", request.url.path, exc.status, body)
+        raise ImisHttpError(exc.status, exc.message) from None
+    state.changed()
+    state.record_write("PUT", request.url.path, 200, body)
+    return JSONResponse(state.activities.render(seqn))
+
+
+@router.get("/api/ActivityType/{code}")
+@router.get("/api/activitytype/{code}", include_in_schema=False)
+async def get_activity_type(code: str, state: Authorized) -> JSONResponse:
+    known = next((t for t in state.config.activity_types if t.lower() == code.lower()), None)
+    if known is None:
+        raise ImisHttpError(404, f"No ActivityType exists with code {code}.")
+    return JSONResponse(activity_type(known))
 
 
 def _panel(state: ImisState, name: str) -> str:

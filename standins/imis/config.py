@@ -25,6 +25,9 @@ class ImisConfig:
     max_limit: int = 500  # larger requests are cut to this (whether iMIS cuts or refuses is unverified)
     require_eq_prefix: bool = False  # some sites refuse Parameter values without "eq:"
     panels: tuple[str, ...] = ("TP_SmsPreferences",)
+    # The activity types the administrator created (docs/imis.md#text-messenger-activities); a test
+    # leaves one out to see the settings check name it.
+    activity_types: tuple[str, ...] = ("TEXTUNSUB", "TEXTUNSUB_A")
     # Every n-th member id (by value) starts with an SMS opt-out row, as a live site would have; 0 = none.
     preexisting_opt_out_every: int = 101
 

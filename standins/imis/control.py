@@ -5,6 +5,7 @@
 - ``POST /_control/tokens/expire``: every issued access token stops working now.
 - ``GET /_control/writes?path=/api/TP_SmsPreferences``: every PUT/POST clients made, oldest first.
 - ``GET /_control/panels/{panel}/{party_id}``: a panel row's plain values (404 if none).
+- ``GET /_control/activities?party_id=23145``: the contact's activities' plain values (SEQN, ACTIVITY_TYPE...).
 - ``GET /_control/parties/{party_id}``: the contact as ``/api/Party`` would serve it.
 - ``GET /_control/stats``: members loaded, tokens issued, data version.
 """
@@ -63,6 +64,12 @@ async def panel_row(panel: str, party_id: str, state: StateDep) -> dict[str, Any
     if row is None:
         raise HTTPException(404, f"no {panel} row for {party_id}")
     return row
+
+
+@router.get("/activities")
+async def activities(state: StateDep, party_id: str = "") -> dict[str, Any]:
+    seqns = state.activities.matching({"PartyId": party_id} if party_id else {})
+    return {"activities": [state.activities.rows[s] for s in seqns]}
 
 
 @router.get("/parties/{party_id}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Literal
 
 from standins.imis.envelopes import Value
 from standins.members.dataset import AS_OF, Member
@@ -44,6 +45,9 @@ class IqaQuery:
     prompts: tuple[Prompt, ...]
     include: Callable[[Member, bool], bool]  # (member, opted_out) -> in the result
     exposed: bool = True  # False: not "available to REST", so iMIS answers 404
+    # What "opted out" means to it: the SMS flag (panel or preference), or a TEXTUNSUB activity, as the
+    # audiences built for iMIS Text Messenger test it.
+    excludes: Literal["sms_flag", "textunsub"] = "sms_flag"
 
 
 def _has_mobile(member: Member) -> bool:
@@ -83,6 +87,15 @@ QUERIES: tuple[IqaQuery, ...] = (
         # The site's audience IQA: active members with something in Mobile, SmsOptOut not true
         # (docs/imis.md#the-sms-preferences-panel).
         include=lambda m, opted_out: m.status == "A" and _has_mobile(m) and not opted_out,
+    ),
+    IqaQuery(
+        path="$/Text Messenger/SMS Audience",
+        entity_type="48",
+        columns=_COMMON,
+        prompts=(_MEMBER_TYPE,),
+        # An audience built for iMIS Text Messenger: active members with a mobile and no TEXTUNSUB activity.
+        include=lambda m, unsubscribed: m.status == "A" and _has_mobile(m) and not unsubscribed,
+        excludes="textunsub",
     ),
     IqaQuery(
         path="$/Textpulse/Members By Chapter",

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from standins.imis.activities import ActivityStore
 from standins.imis.config import ImisConfig, load_members
 from standins.imis.faults import FaultBook
 from standins.imis.panels import PanelStore
@@ -20,6 +21,7 @@ from standins.imis.tokens import TokenStore
 from standins.members.dataset import Member
 
 SMS_PANEL = "TP_SmsPreferences"
+TEXT_UNSUBSCRIBE = "TEXTUNSUB"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +42,13 @@ class ImisState:
     by_id: dict[str, Member] = field(default_factory=dict)
     tokens: TokenStore = field(init=False)
     panels: PanelStore = field(init=False)
+    activities: ActivityStore = field(default_factory=ActivityStore)
     saved_parties: dict[str, dict[str, Any]] = field(default_factory=dict)
     faults: FaultBook = field(default_factory=FaultBook)
     writes: list[WriteRecord] = field(default_factory=list)
     version: int = 0
     _rows: dict[tuple[object, ...], list[tuple[Member, bool]]] = field(default_factory=dict)
+    _unsubscribed: set[str] | None = None
 
     def __post_init__(self) -> None:
         if not self.members:
@@ -68,6 +72,7 @@ class ImisState:
                         "SmsOptOutSource": "Imported from the previous SMS provider",
                         "SmsOptInDate": None,
                     }
+        self.activities = ActivityStore()
         self.saved_parties.clear()
         self.faults.clear()
         self.writes.clear()
@@ -76,6 +81,7 @@ class ImisState:
     def changed(self) -> None:
         self.version += 1
         self._rows.clear()
+        self._unsubscribed = None
 
     def now(self) -> float:
         return time.time()
@@ -88,6 +94,12 @@ class ImisState:
         saved = self.saved_parties.get(party_id)
         return saved is not None and sms_opted_in(saved) is False
 
+    def text_unsubscribed(self, party_id: str) -> bool:
+        """A TEXTUNSUB activity on the contact, as iMIS Text Messenger's audience IQAs test."""
+        if self._unsubscribed is None:
+            self._unsubscribed = self.activities.members_with(TEXT_UNSUBSCRIBE)
+        return party_id in self._unsubscribed
+
     def rows(self, query: IqaQuery, parameters: list[str], party_id: str | None) -> list[tuple[Member, bool]]:
         """The full result of ``query``; raises QueryParameterError for malformed parameters."""
         key = (query.path, tuple(parameters), party_id)
@@ -97,7 +109,7 @@ class ImisState:
                 query,
                 self.members,
                 parameters,
-                opted_out=self.opted_out,
+                opted_out=self.text_unsubscribed if query.excludes == "textunsub" else self.opted_out,
                 party_id=party_id,
                 require_eq=self.config.require_eq_prefix,
             )

@@ -69,3 +69,26 @@ async def test_a_failing_migration_leaves_nothing_half_applied(empty_database: s
     finally:
         await conn.close()
     assert versions == [1] and not has_b
+
+
+async def test_0046_keeps_existing_imis_accounts_on_the_panel_and_new_ones_get_activities(
+    empty_database: str, tmp_path: Path
+) -> None:
+    for source in MIGRATIONS_DIR.glob("*.sql"):
+        if int(source.name[:4]) < 46:
+            (tmp_path / source.name).write_text(source.read_text())
+    conn = await asyncpg.connect(empty_database)
+    try:
+        await apply_migrations(conn, tmp_path)
+        old = await conn.fetchval("INSERT INTO organisations (slug, name) VALUES ('old', 'Old') RETURNING id")
+        await conn.execute("INSERT INTO imis_accounts (org_id, username, password) VALUES ($1, 'u', 'p')", old)
+        migration = next(MIGRATIONS_DIR.glob("0046_*.sql"))
+        (tmp_path / migration.name).write_text(migration.read_text())
+        assert await apply_migrations(conn, tmp_path) == [46]
+        new = await conn.fetchval("INSERT INTO organisations (slug, name) VALUES ('new', 'New') RETURNING id")
+        await conn.execute("INSERT INTO imis_accounts (org_id, username, password) VALUES ($1, 'u', 'p')", new)
+        targets = {r["org_id"]: r["writeback_target"]
+                   for r in await conn.fetch("SELECT org_id, writeback_target FROM imis_accounts")}
+    finally:
+        await conn.close()
+    assert targets == {old: "panel", new: "activity"}

@@ -15,7 +15,7 @@ from services.optout import status as rules
 from services.optout.consent import changes_for, imis_local_time, normalize_phone, sender_scope, source_text
 from services.optout.db import ImisJob
 from services.optout.signatures import public_url
-from services.optout.writeback import panel_values
+from services.optout.writeback_targets import panel_values
 
 MG = "MG" + "1f2e3d4c5b6a79880716253443526170"
 

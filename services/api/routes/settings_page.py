@@ -1,7 +1,8 @@
 """The Settings page (admins only; staff get a 403 page). Its forms save through ``/api/v1/settings``,
-``/api/v1/settings/test-numbers``, ``/api/v1/users`` and ``/api/v1/api-keys``; this module only renders
-what is there now. Its audit log section filters with ``?action=&actor=&from=&to=`` on the page itself and
-exports through ``/api/v1/audit-events/export.csv`` with the same filters."""
+``/api/v1/settings/imis-writeback``, ``/api/v1/settings/test-numbers``, ``/api/v1/users`` and
+``/api/v1/api-keys``; this module only renders what is there now. Its audit log section filters with
+``?action=&actor=&from=&to=`` on the page itself and exports through ``/api/v1/audit-events/export.csv``
+with the same filters."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from fastapi.responses import HTMLResponse
 
 from services.api import audit, auth, auth_db, pages, test_send_db
 from services.api.deps import AdminDep, PoolDep, WebDep
+from services.api.routes import imis_writeback
 from services.api.routes.audit_events import AuditEventOut, AuditFilterDep, decoded
 from services.api.routes.settings import RECOMMENDED_SEGMENT_LIMITS, settings_out
 from services.api.test_send_limits import MAX_TEST_NUMBERS
@@ -44,6 +46,7 @@ async def settings_page(request: Request, admin: AdminDep, pool: PoolDep, web: W
         users, _ = await auth_db.list_users(conn, admin.org.id, 200, 0)
         keys = await auth_db.list_api_keys(conn, admin.org.id)
         test_numbers = await test_send_db.staff_test_numbers(conn, admin.org.id)
+        writeback = await imis_writeback.writeback_out(conn, admin.org.id)
         audit_rows = await audit.QUERIES.fetch(conn, "list-audit-events", **where.values(), limit=AUDIT_ROWS_SHOWN,
                                                offset=0)
         audit_actions = [r["action"] for r in await audit.QUERIES.fetch(conn, "audit-actions", org_id=admin.org.id)]
@@ -51,7 +54,8 @@ async def settings_page(request: Request, admin: AdminDep, pool: PoolDep, web: W
     return pages.render(request, "settings.html", principal=admin, nav="settings", settings=settings, users=users,
                         api_keys=keys, time_zones=_time_zones(), recommended=RECOMMENDED_SEGMENT_LIMITS,
                         min_password=auth.MIN_PASSWORD_LENGTH, test_numbers=test_numbers,
-                        max_test_numbers=MAX_TEST_NUMBERS, retention_fields=RETENTION_INPUTS,
+                        max_test_numbers=MAX_TEST_NUMBERS, imis_writeback=writeback,
+                        retention_fields=RETENTION_INPUTS,
                         platform_member_cap=web.run_member_cap,
                         audit_events=[AuditEventOut(**decoded(r)) for r in audit_rows],
                         audit_total=audit_rows[0]["total"] if audit_rows else 0, audit_actions=audit_actions,

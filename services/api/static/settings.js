@@ -67,6 +67,11 @@ const payloads = {
     revocation_confirmation_text: f.revocation_confirmation_text.value.trim(),
     run_member_cap: optionalNumber(f.run_member_cap.value),
   }),
+  "imis-writeback": (f) => ({
+    target: f.querySelector("input[name=target]:checked")?.value,
+    sms_communication_type_id: f.sms_communication_type_id.value.trim() || null,
+    sms_panel: f.sms_panel.value.trim(),
+  }),
   erasure: (f) => ({ imis_id: f.imis_id.value.trim() || undefined, phone: f.phone.value.trim() || undefined }),
   user: (f) => ({ email: f.email.value.trim(), name: f.name.value.trim(), role: f.role.value, password: f.password.value }),
   "api-key-new": (f) => ({ name: f.name.value.trim(), role: f.role.value }),
@@ -173,4 +178,30 @@ document.querySelectorAll("[data-test-number-remove]").forEach((button) => {
       button.disabled = false;
     }
   });
+});
+
+// iMIS write-back: the check reads the saved target's definition from iMIS and lists what is missing.
+document.querySelector("[data-imis-check]")?.addEventListener("click", async (event) => {
+  const button = event.currentTarget;
+  const box = document.getElementById("imis-check-result");
+  button.disabled = true;
+  box.hidden = true;
+  try {
+    const result = await api("POST", "/api/v1/settings/imis-writeback/check");
+    const lines = [result.ok ? "iMIS has everything this write-back needs." : "iMIS is missing:"];
+    lines.push(...result.missing.map((m) => `• ${m}`));
+    if (result.found.length) lines.push(`Found: ${result.found.join("; ")}.`);
+    box.className = result.ok ? "alert ok" : "alert danger";
+    box.replaceChildren(...lines.map((line) => {
+      const p = document.createElement("p");
+      p.textContent = line;
+      return p;
+    }));
+    box.hidden = false;
+    box.focus();
+  } catch (problem) {
+    toast(problem.message, "error");
+  } finally {
+    button.disabled = false;
+  }
 });
