@@ -101,6 +101,8 @@ class GeneralOut(BaseModel):
     retention_csv_days: int = Field(description="days an uploaded CSV's rows are kept")
     run_member_cap: int | None = Field(description="most members one run's audience may have; a larger one is "
                                                    "refused. null: the platform's default (250,000 unless set)")
+    require_approval: bool = Field(description="campaigns are approved by someone other than their authors before "
+                                               "they are scheduled or sent")
 
 
 class SettingsOut(BaseModel):
@@ -175,6 +177,7 @@ class GeneralPatch(BaseModel):
     retention_csv_days: RetentionDays | None = None
     run_member_cap: int | None = Field(default=None, ge=1, le=10_000_000,
                                        description="null: back to the platform's default")
+    require_approval: bool | None = None
 
 
 @router.get("", summary="Every setting (secrets only as set / not set)")
@@ -311,7 +314,8 @@ async def patch_country(body: CountryPatch, admin: AdminDep, caller: CallerDep, 
               summary="Default sender, per-campaign segment limit, alert e-mails, time zone, retention, member cap")
 async def patch_general(body: GeneralPatch, admin: AdminDep, caller: CallerDep, pool: PoolDep) -> SettingsOut:
     changes = body.model_dump(exclude_unset=True)
-    for required in ("time_zone", "default_sender_id", "campaign_segment_limit", "alert_emails", *RETENTION_FIELDS):
+    for required in ("time_zone", "default_sender_id", "campaign_segment_limit", "alert_emails", "require_approval",
+                     *RETENTION_FIELDS):
         if required in changes and changes[required] is None:
             raise InvalidInput(required, "value_required", "is required: it cannot be left empty")
     if "time_zone" in changes:
@@ -367,6 +371,7 @@ async def settings_out(conn: Connection, org_id: UUID) -> SettingsOut:
             alert_emails=list(org["alert_emails"]),
             **{name: org[name] for name in RETENTION_FIELDS},
             run_member_cap=org["run_member_cap"],
+            require_approval=org["require_approval"],
         ),
         senders=senders,
         warnings=warnings,
