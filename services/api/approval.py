@@ -39,6 +39,15 @@ def ensure_may_approve(principal: Principal, campaign: Mapping[str, Any]) -> Non
                         "you wrote or changed this campaign; someone else must approve or reject it")
 
 
+def may_review(principal: Principal, campaign: Mapping[str, Any]) -> bool:
+    """Whether the page offers ``principal`` Approve and Reject (the routes check again)."""
+    try:
+        ensure_may_approve(principal, campaign)
+    except Forbidden:
+        return False
+    return True
+
+
 def ensure_approved(campaign: Mapping[str, Any]) -> None:
     """Raise Conflict unless the campaign's content is exactly what was approved (the check before a send)."""
     pinned = campaign.get("approval_fingerprint")

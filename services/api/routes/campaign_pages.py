@@ -26,7 +26,7 @@ from libs.common.phone import region_for_prefix
 from libs.common.run_endings import RUN_ENDED
 from libs.common.run_reasons import RunReason
 from libs.common.twilio_facts import error_docs_url, error_sentence
-from services.api import dashboard_db, db, pages, run_outcome, test_send_db
+from services.api import approval, dashboard_db, db, pages, run_outcome, test_send_db
 from services.api.dashboard_db import Row
 from services.api.deps import PoolDep, Principal, PrincipalDep
 from services.api.errors import NotFound
@@ -138,7 +138,8 @@ async def campaign_page(
                   for code, count in sorted(failures.items(), key=lambda item: -item[1])],
         sender=senders.get(campaign["sender_id"]) if campaign["sender_id"] else None,
         default_sender=next((s for s in senders.values() if s["is_default"]), None),
-        actions=states.available_actions(campaign["state"]),
+        actions=states.available_actions(campaign["state"], approval_required=org.require_approval),
+        may_review=approval.may_review(principal, campaign), fingerprint=approval.fingerprint(campaign),
         occurrences=_next_occurrences(campaign, org.time_zone),
         live=_open_run(runs) is not None,
         run_in_progress=_open_run(runs, due_only=False) is not None,

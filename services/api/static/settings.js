@@ -53,6 +53,7 @@ const payloads = {
     time_zone: f.time_zone.value.trim(),
     campaign_segment_limit: Number(f.campaign_segment_limit.value) || null,
     alert_emails: f.alert_emails.value.split(/[\s,;]+/).map((e) => e.trim()).filter(Boolean),
+    require_approval: f.require_approval.checked,
     ...Object.fromEntries(RETENTION_FIELDS.map((name) => [name, wholeNumber(f[name].value)])),
   }),
   erasure: (f) => ({ imis_id: f.imis_id.value.trim() || undefined, phone: f.phone.value.trim() || undefined }),
