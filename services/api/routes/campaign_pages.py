@@ -39,15 +39,16 @@ PAGE_SIZE = 25
 RECIPIENTS_PAGE = 100
 # The list's tabs: what each shows. "All" leaves archived campaigns out, as a mailbox leaves out its archive.
 TABS: dict[str, tuple[str, ...]] = {
-    "all": ("draft", "scheduled", "sending", "paused", "completed", "cancelled", "failed"),
+    "all": ("draft", "in_review", "approved", "scheduled", "sending", "paused", "completed", "cancelled", "failed"),
     "draft": ("draft",),
+    "review": ("in_review", "approved"),
     "scheduled": ("scheduled",),
     "sending": ("sending", "paused"),
     "completed": ("completed", "cancelled"),
     "not_sent": ("failed",),
     "archived": ("archived",),
 }
-TAB_LABELS = {"all": "All", "draft": "Drafts", "scheduled": "Scheduled", "sending": "Sending",
+TAB_LABELS = {"all": "All", "draft": "Drafts", "review": "In review or approved", "scheduled": "Scheduled", "sending": "Sending",
               "completed": "Completed", "not_sent": "Not sent", "archived": "Archived"}
 RUN_LABELS = {
     "pending": "Waiting to start", "resolving": "Reading the audience", "sending": "Sending", "paused": "Paused",
