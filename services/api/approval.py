@@ -21,13 +21,20 @@ PINNED_FIELDS: Final = ("body", "audience", "sender_id")
 
 
 def fingerprint(campaign: Mapping[str, Any]) -> str:
-    """The SHA-256 of the campaign's wording, audience definition and sender, independent of key order."""
+    """The SHA-256 of the campaign's wording, audience definition and sender, independent of key order.
+
+    The sender is the one it would send from (``effective_sender_id``, as the API reads a campaign): a
+    campaign on the organisation's default sender is no longer approved once that default changes.
+    """
     pinned = {name: campaign.get(name) for name in PINNED_FIELDS}
+    if "effective_sender_id" in campaign:
+        pinned["sender_id"] = campaign["effective_sender_id"]
     return hashlib.sha256(json.dumps(pinned, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def changes_pinned(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
-    return fingerprint(before) != fingerprint(after)
+    """Whether an edit changes the wording, audience or the sender chosen (not the default it stands for)."""
+    return any(before.get(name) != after.get(name) for name in PINNED_FIELDS)
 
 
 def ensure_may_approve(principal: Principal, campaign: Mapping[str, Any]) -> None:

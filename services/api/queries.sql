@@ -32,7 +32,9 @@ RETURNING id;
 SELECT id, name, body, audience::text AS audience, sender_id, contact_email, segment_limit,
        validity_period_s, schedule::text AS schedule, state, next_occurrence_at, send_when_late,
        max_lateness_s, duplicated_from, created_by, updated_by, approved_by, created_at, updated_at,
-       state_changed_at, content_authors, approval_fingerprint, approved_at, review_comment
+       state_changed_at, content_authors, approval_fingerprint, approved_at, review_comment,
+       coalesce(sender_id, (SELECT s.id FROM senders s WHERE s.org_id = campaigns.org_id AND s.is_default))
+           AS effective_sender_id
 FROM campaigns
 WHERE id = :campaign_id AND org_id = :org_id;
 
@@ -49,7 +51,9 @@ FOR UPDATE;
 SELECT id, name, body, audience::text AS audience, sender_id, contact_email, segment_limit,
        validity_period_s, schedule::text AS schedule, state, next_occurrence_at, send_when_late,
        max_lateness_s, duplicated_from, created_by, updated_by, approved_by, created_at, updated_at,
-       state_changed_at, content_authors, approval_fingerprint, approved_at, review_comment
+       state_changed_at, content_authors, approval_fingerprint, approved_at, review_comment,
+       coalesce(sender_id, (SELECT s.id FROM senders s WHERE s.org_id = campaigns.org_id AND s.is_default))
+           AS effective_sender_id
 FROM campaigns
 WHERE org_id = :org_id AND (:states::text[] IS NULL OR state = ANY(:states))
 ORDER BY created_at DESC, id

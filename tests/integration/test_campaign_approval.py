@@ -14,6 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
+from harness import factories
 from tests.integration import api_harness
 from tests.integration.api_harness import Caller, idempotency_key, problem
 
@@ -221,6 +222,18 @@ async def test_scheduling_checks_the_approved_content_as_stored_not_what_a_page_
                 409, "approval_outdated")
     assert await db_pool.fetchval("SELECT count(*) FROM campaign_runs WHERE campaign_id = $1",
                                   uuid.UUID(campaign["id"])) == 0
+
+
+async def test_a_campaign_on_the_default_sender_needs_approval_again_when_the_default_changes(
+    org: Org, db_pool: asyncpg.Pool
+) -> None:
+    campaign = await approved(org)
+    assert campaign["sender_id"] is None
+    other = await factories.make_sender(db_pool, org.id, "+18885550199")
+    changed = await org.admin.call("PATCH", "/api/v1/settings/general", {"default_sender_id": str(other)})
+    assert changed.status_code == 200, changed.text
+    problem(await campaigns(org.author, "POST", f"/{campaign['id']}/send-now", None, **idempotency_key()),
+            409, "approval_outdated")
 
 
 async def test_a_paused_campaign_keeps_its_approved_content_while_approval_is_required(

@@ -34,6 +34,13 @@ def test_the_fingerprint_pins_wording_audience_and_sender_only() -> None:
         assert approval.changes_pinned(CAMPAIGN, CAMPAIGN | change)
 
 
+def test_the_fingerprint_pins_the_sender_it_would_send_from() -> None:
+    on_default = CAMPAIGN | {"sender_id": None, "effective_sender_id": uuid.uuid4()}
+    moved = on_default | {"effective_sender_id": uuid.uuid4()}  # an admin chose another default sender
+    assert approval.fingerprint(moved) != approval.fingerprint(on_default)
+    assert not approval.changes_pinned(on_default, moved)  # not an edit of the campaign's own
+
+
 @pytest.mark.parametrize(("principal", "code"), [
     (person("alex@example.org", role="staff"), "approver_only"),
     (person("api-key:sync", role="admin", via="api_key"), "approver_only"),

@@ -48,8 +48,8 @@ TABS: dict[str, tuple[str, ...]] = {
     "not_sent": ("failed",),
     "archived": ("archived",),
 }
-TAB_LABELS = {"all": "All", "draft": "Drafts", "review": "In review or approved", "scheduled": "Scheduled", "sending": "Sending",
-              "completed": "Completed", "not_sent": "Not sent", "archived": "Archived"}
+TAB_LABELS = {"all": "All", "draft": "Drafts", "review": "In review or approved", "scheduled": "Scheduled",
+              "sending": "Sending", "completed": "Completed", "not_sent": "Not sent", "archived": "Archived"}
 RUN_LABELS = {
     "pending": "Waiting to start", "resolving": "Reading the audience", "sending": "Sending", "paused": "Paused",
     "completed": "Completed", "cancelled": "Cancelled", "failed": "Failed", "missed": "Missed (too late)",
