@@ -254,3 +254,16 @@ async def test_the_setting_is_required_when_given(org: Org) -> None:
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "require_approval", refused.text
     problem(await org.approver.call("PATCH", "/api/v1/settings/general", {"require_approval": False}),
             403, "admin_only")
+
+
+async def test_an_admin_makes_a_user_an_approver_and_a_key_cannot_be_one(org: Org) -> None:
+    created = await org.admin.call("POST", "/api/v1/users", {"email": f"reviewer-{uuid.uuid4().hex[:8]}@example.org",
+                                                             "role": "approver", "password": "a long enough password"})
+    assert created.status_code == 201 and created.json()["role"] == "approver", created.text
+    demoted = await org.admin.call("PATCH", f"/api/v1/users/{org.approver.user_id}", {"role": "staff"})
+    assert demoted.status_code == 200 and demoted.json()["role"] == "staff", demoted.text
+    campaign = await submitted(org.author)
+    problem(await campaigns(org.approver, "POST", f"/{campaign['id']}/approve", {}), 403, "approver_only")
+
+    key = await org.admin.call("POST", "/api/v1/api-keys", {"name": "reviewer", "role": "approver"})
+    assert key.status_code == 422 and key.json()["errors"][0]["field"] == "role", key.text
