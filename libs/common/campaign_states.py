@@ -2,14 +2,19 @@
 
 The table, in words::
 
-    draft      -> scheduled, sending (send now)
-    scheduled  -> sending, cancelled, failed (its only run was missed)
+    draft      -> scheduled, sending (send now), in_review (submitted for approval)
+    in_review  -> approved, draft (rejected, with a comment)
+    approved   -> scheduled, sending, in_review (its wording, audience or sender changed)
+    scheduled  -> sending, cancelled, failed (its only run was missed), in_review (changed while approval is required)
     sending    -> completed, paused, cancelled, scheduled (a recurring campaign between runs), failed
     paused     -> sending, cancelled, failed (its run was refused while paused)
     completed  -> archived
     cancelled  -> archived
-    failed     -> scheduled, sending (fixed and sent again), archived
+    failed     -> scheduled, sending (fixed and sent again), archived, in_review (changed: approve again)
     archived   (final)
+
+The review states matter only to an organisation that requires approval (``services/api/approval.py``
+decides when a campaign needs one); for the others, draft -> scheduled or sending stays as it was.
 
 ``failed`` reads "Not sent": the campaign's last run ended without sending anything (over the segment
 limit, refused, every member excluded, missed, the audience could not be read). It stays editable, so
@@ -40,6 +45,8 @@ from libs.common.errors import InvalidTransition
 
 class CampaignState(StrEnum):
     DRAFT = "draft"
+    IN_REVIEW = "in_review"
+    APPROVED = "approved"
     SCHEDULED = "scheduled"
     SENDING = "sending"
     PAUSED = "paused"
@@ -54,24 +61,31 @@ S = CampaignState
 # The one table. A state missing from a value set cannot be reached from its key; nothing else decides.
 TRANSITIONS: Final[Mapping[CampaignState, frozenset[CampaignState]]] = {
     # -> sending: send now (the run is due at once; the scheduler publishes it within a second).
-    S.DRAFT: frozenset({S.SCHEDULED, S.SENDING}),
+    S.DRAFT: frozenset({S.SCHEDULED, S.SENDING, S.IN_REVIEW}),
+    # -> draft: rejected, with the approver's comment.
+    S.IN_REVIEW: frozenset({S.APPROVED, S.DRAFT}),
+    # -> in_review: the approved wording, audience or sender changed.
+    S.APPROVED: frozenset({S.SCHEDULED, S.SENDING, S.IN_REVIEW}),
     # -> failed: a one-time campaign whose run was found too late (missed).
-    S.SCHEDULED: frozenset({S.SENDING, S.CANCELLED, S.FAILED}),
+    # -> in_review: a change to an approved series (or a one-time campaign) waiting to be sent.
+    S.SCHEDULED: frozenset({S.SENDING, S.CANCELLED, S.FAILED, S.IN_REVIEW}),
     # -> scheduled: a run of a recurring campaign ended and the schedule has more occurrences.
     S.SENDING: frozenset({S.COMPLETED, S.PAUSED, S.SCHEDULED, S.CANCELLED, S.FAILED}),
     S.PAUSED: frozenset({S.SENDING, S.CANCELLED, S.FAILED}),
     S.COMPLETED: frozenset({S.ARCHIVED}),
     S.CANCELLED: frozenset({S.ARCHIVED}),
-    S.FAILED: frozenset({S.SCHEDULED, S.SENDING, S.ARCHIVED}),
+    S.FAILED: frozenset({S.SCHEDULED, S.SENDING, S.ARCHIVED, S.IN_REVIEW}),
     S.ARCHIVED: frozenset(),
 }
 
 # Edits (body, audience, sender, limits) are allowed before anything is sent, while paused and after a
 # run that sent nothing. A run takes a copy of the content when it is created, so an edit applies to the
 # next run only: the run in progress sends what it was started with.
-EDITABLE: Final = frozenset({S.DRAFT, S.SCHEDULED, S.PAUSED, S.FAILED})
+EDITABLE: Final = frozenset({S.DRAFT, S.IN_REVIEW, S.APPROVED, S.SCHEDULED, S.PAUSED, S.FAILED})
 # A schedule may be set or replaced, or the campaign sent now (scheduled -> scheduled is a reschedule).
-SCHEDULABLE: Final = frozenset({S.DRAFT, S.SCHEDULED, S.FAILED})
+SCHEDULABLE: Final = frozenset({S.DRAFT, S.APPROVED, S.SCHEDULED, S.FAILED})
+# Where an edit of the wording, audience or sender sends a campaign back to review (approval required).
+BACK_TO_REVIEW: Final = frozenset({S.APPROVED, S.SCHEDULED, S.FAILED})
 FINAL: Final = frozenset({S.COMPLETED, S.CANCELLED, S.ARCHIVED})
 
 
@@ -133,6 +147,32 @@ def send_now(current: CampaignState | str) -> CampaignState:
     return transition(current, S.SENDING)
 
 
+def submit(current: CampaignState | str) -> CampaignState:
+    """draft -> in_review: the author asks for approval (other moves to in_review follow a change)."""
+    if CampaignState(current) is not S.DRAFT:
+        raise InvalidTransition(CampaignState(current).value, S.IN_REVIEW.value)
+    return transition(current, S.IN_REVIEW)
+
+
+def approve(current: CampaignState | str) -> CampaignState:
+    """in_review -> approved."""
+    return transition(current, S.APPROVED)
+
+
+def reject(current: CampaignState | str) -> CampaignState:
+    """in_review -> draft: rejected, back to its authors."""
+    if CampaignState(current) is not S.IN_REVIEW:
+        raise InvalidTransition(CampaignState(current).value, S.DRAFT.value)
+    return transition(current, S.DRAFT)
+
+
+def after_content_change(current: CampaignState | str) -> CampaignState | None:
+    """Where an edit of the approved wording, audience or sender sends a campaign, or None when it stays
+    (a draft, or one in review: its approval is still to come)."""
+    state = CampaignState(current)
+    return transition(state, S.IN_REVIEW) if state in BACK_TO_REVIEW else None
+
+
 def resume(current: CampaignState | str) -> CampaignState:
     """paused -> sending. Only a paused campaign resumes: scheduled -> sending is the scheduler's move."""
     if CampaignState(current) is not S.PAUSED:
@@ -140,14 +180,21 @@ def resume(current: CampaignState | str) -> CampaignState:
     return transition(current, S.SENDING)
 
 
-def available_actions(current: CampaignState | str) -> list[str]:
-    """What staff can do to a campaign in ``current``, as the API names it (for buttons, not for checks)."""
+def available_actions(current: CampaignState | str, *, approval_required: bool = False) -> list[str]:
+    """What staff can do to a campaign in ``current``, as the API names it (for buttons, not for checks).
+
+    With ``approval_required``, a draft is submitted for review instead of being scheduled or sent.
+    """
     state = CampaignState(current)
+    sendable = state in SCHEDULABLE and not (approval_required and state is S.DRAFT)
     offered = {
         "edit": state in EDITABLE,
         "delete": state is S.DRAFT,
-        "schedule": state in SCHEDULABLE,
-        "send_now": state in SCHEDULABLE,
+        "submit": approval_required and state is S.DRAFT,
+        "approve": state is S.IN_REVIEW,
+        "reject": state is S.IN_REVIEW,
+        "schedule": sendable,
+        "send_now": sendable,
         "pause": can_transition(state, S.PAUSED),
         "resume": state is S.PAUSED,
         "cancel": can_transition(state, S.CANCELLED),

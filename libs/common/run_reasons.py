@@ -161,7 +161,7 @@ def failure(code: str, message: str) -> RunReason:
     return RunReason(code, message=message)
 
 
-def rescheduled(replaced_by: Literal["a new schedule", "send-now"]) -> RunReason:
+def rescheduled(replaced_by: Literal["a new schedule", "send-now", "a change awaiting approval"]) -> RunReason:
     return RunReason("rescheduled", message=f"replaced by {replaced_by}")
 
 

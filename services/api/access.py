@@ -45,6 +45,9 @@ ROUTE_ACCESS: Final[Mapping[tuple[str, str], Access]] = {
     ("POST", "/api/v1/campaigns/{campaign_id}/pause"): S, ("POST", "/api/v1/campaigns/{campaign_id}/resume"): S,
     ("POST", "/api/v1/campaigns/{campaign_id}/cancel"): S, ("POST", "/api/v1/campaigns/{campaign_id}/archive"): S,
     ("POST", "/api/v1/campaigns/{campaign_id}/duplicate"): S,
+    # approval (issue 27): signed in; the route itself checks the approver role and that the caller is no author
+    ("POST", "/api/v1/campaigns/{campaign_id}/submit"): S, ("POST", "/api/v1/campaigns/{campaign_id}/approve"): S,
+    ("POST", "/api/v1/campaigns/{campaign_id}/reject"): S,
     ("GET", "/api/v1/campaigns/{campaign_id}/occurrences"): S, ("GET", "/api/v1/campaigns/{campaign_id}/runs"): S,
     ("POST", "/api/v1/campaigns/{campaign_id}/test-send"): S,
     ("POST", "/api/v1/messages/preview"): S,

@@ -29,8 +29,8 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from libs.common.settings import PasswordCost
 
-Role = Literal["admin", "staff"]
-ROLES: Final = ("admin", "staff")
+Role = Literal["admin", "approver", "staff"]  # an approver is staff who may also approve campaigns
+ROLES: Final = ("admin", "approver", "staff")
 
 MIN_PASSWORD_LENGTH: Final = 12
 MAX_PASSWORD_LENGTH: Final = 200  # argon2 takes any length; this bounds the work per request

@@ -96,6 +96,18 @@ async def set_state(conn: Connection, campaign_id: UUID, state: str, actor: str)
     await QUERIES.execute(conn, "set-campaign-state", campaign_id=campaign_id, state=state, actor=actor)
 
 
+async def pin_approval(conn: Connection, campaign_id: UUID, fingerprint: str, actor: str) -> None:
+    await QUERIES.execute(conn, "pin-approval", campaign_id=campaign_id, fingerprint=fingerprint, actor=actor)
+
+
+async def clear_approval(conn: Connection, campaign_id: UUID, actor: str) -> None:
+    await QUERIES.execute(conn, "clear-approval", campaign_id=campaign_id, actor=actor)
+
+
+async def set_review_comment(conn: Connection, campaign_id: UUID, comment: str | None) -> None:
+    await QUERIES.execute(conn, "set-review-comment", campaign_id=campaign_id, review_comment=comment)
+
+
 async def set_schedule(
     conn: Connection, campaign_id: UUID, schedule: Row, next_occurrence_at: datetime | None,
     state: str, actor: str,

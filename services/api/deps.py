@@ -94,6 +94,7 @@ class Organisation:
     name: str = ""
     default_country_prefix: str = "+1"
     run_member_cap: int | None = None  # the organisation's own member cap per run (0030); None: the platform's
+    require_approval: bool = False  # campaigns need an approver's approval before they are sent (0048)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,10 +113,16 @@ class Principal:
     def is_admin(self) -> bool:
         return self.role == "admin"
 
+    @property
+    def may_approve(self) -> bool:
+        """Admins and approvers, signed in as themselves: approving is a person's act, never an API key's."""
+        return self.via == "session" and self.role in ("admin", "approver")
+
 
 def _organisation(row: dict[str, Any]) -> Organisation:
     return Organisation(row["org_id"], row["time_zone"], row["campaign_segment_limit"], row["account_max_segments"],
-                        row["org_name"], row["default_country_prefix"], row["run_member_cap"])
+                        row["org_name"], row["default_country_prefix"], row["run_member_cap"],
+                        row["require_approval"])
 
 
 # Declared for the OpenAPI document (its securitySchemes); the headers are read below, so that a wrong

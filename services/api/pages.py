@@ -46,7 +46,8 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
 ]
 
 STATE_LABELS = {
-    "draft": "Draft", "scheduled": "Scheduled", "sending": "Sending", "paused": "Paused",
+    "draft": "Draft", "in_review": "In review", "approved": "Approved", "scheduled": "Scheduled",
+    "sending": "Sending", "paused": "Paused",
     "completed": "Completed", "cancelled": "Cancelled", "failed": "Not sent", "archived": "Archived",
 }
 

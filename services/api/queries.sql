@@ -10,17 +10,20 @@ SELECT id FROM senders WHERE org_id = :org_id AND is_default;
 
 -- name: insert-campaign
 INSERT INTO campaigns (org_id, name, body, audience, sender_id, contact_email, segment_limit,
-                       validity_period_s, send_when_late, max_lateness_s, created_by, updated_by)
+                       validity_period_s, send_when_late, max_lateness_s, created_by, updated_by, content_authors)
 VALUES (:org_id, :campaign_name, :body, :audience::jsonb, :sender_id, :contact_email, :segment_limit,
-        :validity_period_s, :send_when_late, :max_lateness_s, :actor, :actor)
+        :validity_period_s, :send_when_late, :max_lateness_s, :actor, :actor, ARRAY[CAST(:actor AS text)])
 RETURNING id;
 
 -- name: duplicate-campaign
--- A fresh draft with the original's content; schedule, runs, state and approval are not copied.
+-- A fresh draft with the original's content; schedule, runs, state and approval are not copied. Whoever
+-- wrote the original's wording stays one of its authors, so they cannot approve the copy either.
 INSERT INTO campaigns (org_id, name, body, audience, sender_id, contact_email, segment_limit,
-                       validity_period_s, send_when_late, max_lateness_s, duplicated_from, created_by, updated_by)
+                       validity_period_s, send_when_late, max_lateness_s, duplicated_from, created_by, updated_by,
+                       content_authors)
 SELECT org_id, left('Copy of ' || name, 200), body, audience, sender_id, contact_email, segment_limit,
-       validity_period_s, send_when_late, max_lateness_s, id, :actor, :actor
+       validity_period_s, send_when_late, max_lateness_s, id, :actor, :actor,
+       array_remove(content_authors, CAST(:actor AS text)) || CAST(:actor AS text)
 FROM campaigns
 WHERE id = :campaign_id AND org_id = :org_id
 RETURNING id;
@@ -29,7 +32,9 @@ RETURNING id;
 SELECT id, name, body, audience::text AS audience, sender_id, contact_email, segment_limit,
        validity_period_s, schedule::text AS schedule, state, next_occurrence_at, send_when_late,
        max_lateness_s, duplicated_from, created_by, updated_by, approved_by, created_at, updated_at,
-       state_changed_at
+       state_changed_at, content_authors, approval_fingerprint, approved_at, review_comment,
+       coalesce(sender_id, (SELECT s.id FROM senders s WHERE s.org_id = campaigns.org_id AND s.is_default))
+           AS effective_sender_id
 FROM campaigns
 WHERE id = :campaign_id AND org_id = :org_id;
 
@@ -46,7 +51,9 @@ FOR UPDATE;
 SELECT id, name, body, audience::text AS audience, sender_id, contact_email, segment_limit,
        validity_period_s, schedule::text AS schedule, state, next_occurrence_at, send_when_late,
        max_lateness_s, duplicated_from, created_by, updated_by, approved_by, created_at, updated_at,
-       state_changed_at
+       state_changed_at, content_authors, approval_fingerprint, approved_at, review_comment,
+       coalesce(sender_id, (SELECT s.id FROM senders s WHERE s.org_id = campaigns.org_id AND s.is_default))
+           AS effective_sender_id
 FROM campaigns
 WHERE org_id = :org_id AND (:states::text[] IS NULL OR state = ANY(:states))
 ORDER BY created_at DESC, id
@@ -73,12 +80,31 @@ SET state = :state, state_changed_at = now(), updated_by = :actor, updated_at = 
 WHERE id = :campaign_id;
 
 -- name: set-schedule
--- Starting a send is approving it: approved_by is who scheduled it or sent it now.
+-- Without a review, starting a send is approving it: approved_by is who scheduled it or sent it now.
+-- A campaign approved in review keeps its approver (services/api/approval.py).
 UPDATE campaigns
 SET schedule = :schedule::jsonb, next_occurrence_at = :next_occurrence_at, state = :state,
     state_changed_at = CASE WHEN state = :state THEN state_changed_at ELSE now() END,
-    approved_by = :actor, updated_by = :actor, updated_at = now()
+    approved_by = CASE WHEN approval_fingerprint IS NULL THEN :actor ELSE approved_by END,
+    updated_by = :actor, updated_at = now()
 WHERE id = :campaign_id;
+
+-- name: pin-approval
+-- The approver and the digest of the wording, audience and sender they approved.
+UPDATE campaigns
+SET approval_fingerprint = :fingerprint, approved_by = :actor, approved_at = now(), review_comment = NULL
+WHERE id = :campaign_id;
+
+-- name: clear-approval
+-- The wording, audience or sender changed: the approval no longer holds, and the editor is one of its authors.
+UPDATE campaigns
+SET approval_fingerprint = NULL, approved_at = NULL,
+    approved_by = CASE WHEN approval_fingerprint IS NULL THEN approved_by END,
+    content_authors = array_remove(content_authors, CAST(:actor AS text)) || CAST(:actor AS text)
+WHERE id = :campaign_id;
+
+-- name: set-review-comment
+UPDATE campaigns SET review_comment = :review_comment WHERE id = :campaign_id;
 
 -- name: clear-next-occurrence
 UPDATE campaigns SET next_occurrence_at = NULL WHERE id = :campaign_id;

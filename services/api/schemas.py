@@ -36,6 +36,20 @@ class CampaignCreate(BaseModel):
     max_lateness_s: MaxLateness = 3600
 
 
+class ApproveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fingerprint: str | None = Field(default=None, description="the content_fingerprint the approver read; "
+                                                              "a campaign changed since is refused (409)")
+
+
+class RejectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)] = Field(
+        description="what the authors should change")
+
+
 class CampaignUpdate(BaseModel):
     """A partial update: only the fields sent change. ``sender_id``, ``contact_email`` and ``audience``
     may be set to null; the others may not."""
@@ -94,6 +108,12 @@ class CampaignOut(BaseModel):
     created_by: str | None
     updated_by: str | None
     approved_by: str | None
+    approved_at: datetime | None = Field(default=None, description="when it was approved in review")
+    review_comment: str | None = Field(default=None, description="why its last review was rejected")
+    content_authors: list[str] = Field(default_factory=list,
+                                       description="who wrote or changed its wording, audience or sender: "
+                                                   "none of them may approve it")
+    content_fingerprint: str = Field(description="digest of wording, audience and sender; pass it to approve")
     created_at: datetime
     updated_at: datetime
     state_changed_at: datetime

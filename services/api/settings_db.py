@@ -31,7 +31,8 @@ async def update_org_settings(conn: Connection, org_id: UUID, fields: Row) -> No
                           retention_csv_days=fields["retention_csv_days"],
                           run_member_cap=fields["run_member_cap"],
                           revocation_confirmation=fields["revocation_confirmation"],
-                          revocation_confirmation_text=fields["revocation_confirmation_text"])
+                          revocation_confirmation_text=fields["revocation_confirmation_text"],
+                          require_approval=fields["require_approval"])
 
 
 async def sms_account(conn: Connection, org_id: UUID) -> Row | None:

@@ -10,15 +10,19 @@ from libs.common.campaign_states import (
     EDITABLE,
     CampaignNotEditable,
     CampaignState,
+    after_content_change,
     after_run,
+    approve,
     available_actions,
     can_transition,
     ensure_editable,
     ensure_schedulable,
     next_states,
+    reject,
     resume,
     schedule,
     send_now,
+    submit,
     transition,
 )
 from libs.common.errors import InvalidTransition, PermanentError
@@ -43,6 +47,14 @@ ALLOWED = {
     (S.FAILED, S.ARCHIVED),
     (S.COMPLETED, S.ARCHIVED),
     (S.CANCELLED, S.ARCHIVED),
+    # Approval (issue 27): draft -> in review -> approved -> scheduled or sending; rejected back to draft;
+    # a change to the approved wording, audience or sender (a one-time or a recurring campaign) back to review.
+    (S.DRAFT, S.IN_REVIEW),
+    (S.IN_REVIEW, S.APPROVED),
+    (S.IN_REVIEW, S.DRAFT),
+    (S.APPROVED, S.SCHEDULED),
+    (S.APPROVED, S.SENDING),
+    *((state, S.IN_REVIEW) for state in (S.APPROVED, S.SCHEDULED, S.FAILED)),
 }
 EVERY_PAIR = list(itertools.product(CampaignState, CampaignState))
 
@@ -65,19 +77,20 @@ def test_every_other_transition_is_refused_naming_both_states(current: CampaignS
     assert not can_transition(current, target)
 
 
-def test_archived_is_final_and_nothing_returns_to_draft() -> None:
+def test_archived_is_final_and_only_a_rejected_review_returns_to_draft() -> None:
     assert next_states(S.ARCHIVED) == []
-    assert all(not can_transition(state, S.DRAFT) for state in CampaignState)
+    assert [state for state in CampaignState if can_transition(state, S.DRAFT)] == [S.IN_REVIEW]
 
 
 def test_next_states_lists_what_the_api_offers() -> None:
     assert next_states(S.SENDING) == [S.SCHEDULED, S.PAUSED, S.COMPLETED, S.CANCELLED, S.FAILED]
-    assert next_states("draft") == [S.SCHEDULED, S.SENDING]
+    assert next_states("draft") == [S.IN_REVIEW, S.SCHEDULED, S.SENDING]
+    assert next_states(S.IN_REVIEW) == [S.DRAFT, S.APPROVED]
 
 
 @pytest.mark.parametrize("state", list(CampaignState))
-def test_editing_is_allowed_in_draft_scheduled_paused_and_not_sent_only(state: CampaignState) -> None:
-    if state in (S.DRAFT, S.SCHEDULED, S.PAUSED, S.FAILED):
+def test_editing_is_allowed_before_sending_while_paused_and_not_sent_only(state: CampaignState) -> None:
+    if state in (S.DRAFT, S.IN_REVIEW, S.APPROVED, S.SCHEDULED, S.PAUSED, S.FAILED):
         ensure_editable(state)
         return
     with pytest.raises(CampaignNotEditable) as refused:
@@ -85,13 +98,13 @@ def test_editing_is_allowed_in_draft_scheduled_paused_and_not_sent_only(state: C
     assert isinstance(refused.value, InvalidTransition) and refused.value.current == state.value
     assert refused.value.code == "campaign_not_editable"
     assert str(refused.value) == (f"a {state} campaign cannot be edited; "
-                                  "only draft, failed, paused, scheduled campaigns can")
-    assert EDITABLE == {S.DRAFT, S.SCHEDULED, S.PAUSED, S.FAILED}
+                                  "only approved, draft, failed, in_review, paused, scheduled campaigns can")
+    assert EDITABLE == {S.DRAFT, S.IN_REVIEW, S.APPROVED, S.SCHEDULED, S.PAUSED, S.FAILED}
 
 
 @pytest.mark.parametrize("state", list(CampaignState))
 def test_a_schedule_is_set_or_replaced_only_before_sending_or_after_nothing_was_sent(state: CampaignState) -> None:
-    if state in (S.DRAFT, S.SCHEDULED, S.FAILED):
+    if state in (S.DRAFT, S.APPROVED, S.SCHEDULED, S.FAILED):
         ensure_schedulable(state, "sent now")
         return
     with pytest.raises(CampaignNotEditable, match=f"a {state} campaign cannot be sent now"):
@@ -124,7 +137,7 @@ def test_an_unknown_state_is_a_bug_not_a_refusal() -> None:
 
 @pytest.mark.parametrize("state", list(CampaignState))
 def test_scheduling_moves_a_draft_and_keeps_a_scheduled_campaign(state: CampaignState) -> None:
-    if state in (S.DRAFT, S.SCHEDULED, S.FAILED):
+    if state in (S.DRAFT, S.APPROVED, S.SCHEDULED, S.FAILED):
         assert schedule(state) is S.SCHEDULED
     else:
         with pytest.raises(CampaignNotEditable):
@@ -133,7 +146,7 @@ def test_scheduling_moves_a_draft_and_keeps_a_scheduled_campaign(state: Campaign
 
 @pytest.mark.parametrize("state", list(CampaignState))
 def test_send_now_makes_the_campaign_sending_at_once(state: CampaignState) -> None:
-    if state in (S.DRAFT, S.SCHEDULED, S.FAILED):
+    if state in (S.DRAFT, S.APPROVED, S.SCHEDULED, S.FAILED):
         assert send_now(state) is S.SENDING
     else:
         with pytest.raises(CampaignNotEditable, match=f"a {state} campaign cannot be sent now"):
@@ -154,6 +167,8 @@ def test_only_a_paused_campaign_resumes(state: CampaignState) -> None:
     ("state", "actions"),
     [
         (S.DRAFT, ["edit", "delete", "schedule", "send_now", "duplicate"]),  # Delete, not Cancel
+        (S.IN_REVIEW, ["edit", "approve", "reject", "duplicate"]),
+        (S.APPROVED, ["edit", "schedule", "send_now", "duplicate"]),
         (S.SCHEDULED, ["edit", "schedule", "send_now", "cancel", "duplicate"]),
         (S.SENDING, ["pause", "cancel", "duplicate"]),
         (S.PAUSED, ["edit", "resume", "cancel", "duplicate"]),
@@ -165,3 +180,31 @@ def test_only_a_paused_campaign_resumes(state: CampaignState) -> None:
 )
 def test_the_actions_offered_in_each_state(state: CampaignState, actions: list[str]) -> None:
     assert available_actions(state) == actions
+
+
+@pytest.mark.parametrize(
+    ("state", "actions"),
+    [
+        (S.DRAFT, ["edit", "delete", "submit", "duplicate"]),  # submitted for review, never sent directly
+        (S.IN_REVIEW, ["edit", "approve", "reject", "duplicate"]),
+        (S.APPROVED, ["edit", "schedule", "send_now", "duplicate"]),
+        (S.SCHEDULED, ["edit", "schedule", "send_now", "cancel", "duplicate"]),
+    ],
+)
+def test_the_actions_offered_when_approval_is_required(state: CampaignState, actions: list[str]) -> None:
+    assert available_actions(state, approval_required=True) == actions
+
+
+def test_a_review_moves_draft_to_in_review_to_approved_or_back_to_draft() -> None:
+    assert submit(S.DRAFT) is S.IN_REVIEW
+    assert approve(S.IN_REVIEW) is S.APPROVED
+    assert reject(S.IN_REVIEW) is S.DRAFT
+    for refused in (lambda: submit(S.SCHEDULED), lambda: approve(S.DRAFT), lambda: reject(S.APPROVED)):
+        with pytest.raises(InvalidTransition):
+            refused()
+
+
+@pytest.mark.parametrize("state", list(CampaignState))
+def test_a_change_to_approved_content_sends_it_back_to_review(state: CampaignState) -> None:
+    expected = S.IN_REVIEW if state in (S.APPROVED, S.SCHEDULED, S.FAILED) else None
+    assert after_content_change(state) is expected

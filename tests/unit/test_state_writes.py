@@ -74,10 +74,13 @@ WRITES: dict[tuple[str, str, str], Write] = {
     (API, "set-campaign-state", "campaigns"): Write(_decided(
         lambda s: campaign_states.transition(s, CampaignState.PAUSED), campaign_states.resume,
         lambda s: campaign_states.transition(s, CampaignState.CANCELLED),
-        lambda s: campaign_states.transition(s, CampaignState.ARCHIVED)), "parameter"),
+        lambda s: campaign_states.transition(s, CampaignState.ARCHIVED),
+        campaign_states.submit, campaign_states.approve, campaign_states.reject,
+        campaign_states.after_content_change), "parameter"),
     (API, "set-schedule", "campaigns"): Write(_decided(campaign_states.schedule, campaign_states.send_now),
                                               "parameter"),
-    (API, "cancel-unpublished-runs", "campaign_runs"): Write(_moves(["pending -> cancelled"]), "sources"),
+    (API, "cancel-unpublished-runs", "campaign_runs"): Write(_moves(["pending -> cancelled"]), "sources"),  # also
+    # when an approved scheduled campaign changes and goes back to review
     (API, "cancel-open-runs", "campaign_runs"): Write(_moves(
         ["pending -> cancelled", "resolving -> cancelled", "sending -> cancelled", "paused -> cancelled"]), "guard"),
     (API, "pause-runs", "campaign_runs"): Write(_moves(["sending -> paused"]), "guard"),

@@ -26,7 +26,7 @@ from libs.common.phone import region_for_prefix
 from libs.common.run_endings import RUN_ENDED
 from libs.common.run_reasons import RunReason
 from libs.common.twilio_facts import error_docs_url, error_sentence
-from services.api import dashboard_db, db, pages, run_outcome, test_send_db
+from services.api import approval, dashboard_db, db, pages, run_outcome, test_send_db
 from services.api.dashboard_db import Row
 from services.api.deps import PoolDep, Principal, PrincipalDep
 from services.api.errors import NotFound
@@ -39,16 +39,17 @@ PAGE_SIZE = 25
 RECIPIENTS_PAGE = 100
 # The list's tabs: what each shows. "All" leaves archived campaigns out, as a mailbox leaves out its archive.
 TABS: dict[str, tuple[str, ...]] = {
-    "all": ("draft", "scheduled", "sending", "paused", "completed", "cancelled", "failed"),
+    "all": ("draft", "in_review", "approved", "scheduled", "sending", "paused", "completed", "cancelled", "failed"),
     "draft": ("draft",),
+    "review": ("in_review", "approved"),
     "scheduled": ("scheduled",),
     "sending": ("sending", "paused"),
     "completed": ("completed", "cancelled"),
     "not_sent": ("failed",),
     "archived": ("archived",),
 }
-TAB_LABELS = {"all": "All", "draft": "Drafts", "scheduled": "Scheduled", "sending": "Sending",
-              "completed": "Completed", "not_sent": "Not sent", "archived": "Archived"}
+TAB_LABELS = {"all": "All", "draft": "Drafts", "review": "In review or approved", "scheduled": "Scheduled",
+              "sending": "Sending", "completed": "Completed", "not_sent": "Not sent", "archived": "Archived"}
 RUN_LABELS = {
     "pending": "Waiting to start", "resolving": "Reading the audience", "sending": "Sending", "paused": "Paused",
     "completed": "Completed", "cancelled": "Cancelled", "failed": "Failed", "missed": "Missed (too late)",
@@ -138,7 +139,8 @@ async def campaign_page(
                   for code, count in sorted(failures.items(), key=lambda item: -item[1])],
         sender=senders.get(campaign["sender_id"]) if campaign["sender_id"] else None,
         default_sender=next((s for s in senders.values() if s["is_default"]), None),
-        actions=states.available_actions(campaign["state"]),
+        actions=states.available_actions(campaign["state"], approval_required=org.require_approval),
+        may_review=approval.may_review(principal, campaign), fingerprint=approval.fingerprint(campaign),
         occurrences=_next_occurrences(campaign, org.time_zone),
         live=_open_run(runs) is not None,
         run_in_progress=_open_run(runs, due_only=False) is not None,

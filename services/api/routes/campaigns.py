@@ -35,7 +35,7 @@ from libs.common.errors import RetryableError
 from libs.common.merge import MergeError, compile_template
 from libs.common.secret_store import SecretStore
 from libs.common.segments import InvalidBody, count_segments
-from services.api import audit, db, lists_db, uploads_db
+from services.api import approval, audit, db, lists_db, uploads_db
 from services.api.audit import CallerDep
 from services.api.deps import (
     ActorDep,
@@ -44,18 +44,21 @@ from services.api.deps import (
     OrgDep,
     PageOffset,
     PoolDep,
+    PrincipalDep,
     WebConfig,
     WebDep,
     get_secrets,
 )
-from services.api.errors import IdempotencyKeyReused, InvalidInput, NotFound
+from services.api.errors import Conflict, IdempotencyKeyReused, InvalidInput, NotFound
 from services.api.schemas import (
+    ApproveIn,
     CampaignCreate,
     CampaignOut,
     CampaignPage,
     CampaignUpdate,
     Occurrence,
     Occurrences,
+    RejectIn,
     RunOut,
     ScheduleIn,
     SendStarted,
@@ -122,10 +125,20 @@ async def update_campaign(
         states.ensure_editable(locked["state"])
         if "segment_limit" in changes:
             _check_segment_limit(org, changes["segment_limit"])
-        fields = (await db.get_campaign(conn, org.id, campaign_id) or {}) | changes
+        current = await db.get_campaign(conn, org.id, campaign_id) or {}
+        fields = current | changes
+        reviewed = approval.changes_pinned(current, fields) and _under_approval(org, current)
+        if reviewed and locked["state"] == CampaignState.PAUSED:
+            raise CampaignNotEditable(locked["state"], "changed in its wording, audience or sender while approval "
+                                      "is required (resume or cancel it first)",
+                                      states.EDITABLE - {CampaignState.PAUSED})
         await _check_content(conn, org, fields, for_send=locked["state"] != CampaignState.DRAFT)
         await db.update_campaign(conn, campaign_id, fields, actor)
         await audit.record_campaign(conn, caller, "edited", campaign_id, detail={"fields": sorted(changes)})
+        if approval.changes_pinned(current, fields):
+            await db.clear_approval(conn, campaign_id, actor)
+        if reviewed:
+            await _back_to_review(conn, caller, campaign_id, locked["state"])
         return await _campaign_out(conn, org, campaign_id)
 
 
@@ -155,7 +168,7 @@ async def schedule_campaign(
     async def act(conn: Connection) -> tuple[int, BaseModel]:
         locked = await _lock(conn, org, campaign_id)
         target = states.schedule(locked["state"])
-        await _check_content(conn, org, await db.get_campaign(conn, org.id, campaign_id) or {}, for_send=True)
+        await _check_approved_content(conn, org, campaign_id)
         await db.cancel_unpublished_runs(conn, campaign_id, run_reasons.rescheduled("a new schedule"))
         first = schedules.next_occurrence(schedule, after=now, inclusive=True)
         await db.set_schedule(conn, campaign_id, schedules.to_json(schedule), first, target, actor)
@@ -179,7 +192,7 @@ async def send_now(
     async def act(conn: Connection) -> tuple[int, BaseModel]:
         locked = await _lock(conn, org, campaign_id)
         target = states.send_now(locked["state"])
-        await _check_content(conn, org, await db.get_campaign(conn, org.id, campaign_id) or {}, for_send=True)
+        await _check_approved_content(conn, org, campaign_id)
         await db.cancel_unpublished_runs(conn, campaign_id, run_reasons.rescheduled("send-now"))
         await db.set_schedule(conn, campaign_id, schedules.to_json(schedules.send_now(now)), None, target, actor)
         run_id = await db.insert_send_now_run(conn, org.id, campaign_id, now)
@@ -189,6 +202,53 @@ async def send_now(
         return 202, SendStarted(campaign=await _campaign_out(conn, org, campaign_id), run=run, warnings=warnings)
 
     return await _idempotently(pool, org, idempotency_key, request, None, act)  # type: ignore[return-value]
+
+
+@router.post("/{campaign_id}/submit", summary="Submit a draft for approval")
+async def submit_campaign(campaign_id: UUID, org: OrgDep, caller: CallerDep, pool: PoolDep) -> CampaignOut:
+    async with transaction(pool) as conn:
+        locked = await _lock(conn, org, campaign_id)
+        target = states.submit(locked["state"])
+        await _check_content(conn, org, await _get(conn, org, campaign_id), for_send=True)
+        await db.set_state(conn, campaign_id, target, caller.actor)
+        await db.set_review_comment(conn, campaign_id, None)
+        await audit.record_campaign(conn, caller, "submitted", campaign_id, from_state=locked["state"],
+                                    to_state=target)
+        return await _campaign_out(conn, org, campaign_id)
+
+
+@router.post("/{campaign_id}/approve", summary="Approve a campaign in review (not its own authors)")
+async def approve_campaign(
+    campaign_id: UUID, body: ApproveIn, org: OrgDep, principal: PrincipalDep, caller: CallerDep, pool: PoolDep
+) -> CampaignOut:
+    async with transaction(pool) as conn:
+        locked = await _lock(conn, org, campaign_id)
+        campaign = await _get(conn, org, campaign_id)
+        approval.ensure_may_approve(principal, campaign)
+        target = states.approve(locked["state"])
+        pinned = approval.fingerprint(campaign)
+        if body.fingerprint is not None and body.fingerprint != pinned:
+            raise Conflict("campaign_changed", "the campaign changed since you read it: read it again before approving")
+        await db.set_state(conn, campaign_id, target, caller.actor)
+        await db.pin_approval(conn, campaign_id, pinned, caller.actor)
+        await audit.record_campaign(conn, caller, "approved", campaign_id, from_state=locked["state"],
+                                    to_state=target, detail={"fingerprint": pinned})
+        return await _campaign_out(conn, org, campaign_id)
+
+
+@router.post("/{campaign_id}/reject", summary="Reject a campaign in review, with a comment for its authors")
+async def reject_campaign(
+    campaign_id: UUID, body: RejectIn, org: OrgDep, principal: PrincipalDep, caller: CallerDep, pool: PoolDep
+) -> CampaignOut:
+    async with transaction(pool) as conn:
+        locked = await _lock(conn, org, campaign_id)
+        approval.ensure_may_approve(principal, await _get(conn, org, campaign_id))
+        target = states.reject(locked["state"])
+        await db.set_state(conn, campaign_id, target, caller.actor)
+        await db.set_review_comment(conn, campaign_id, body.comment)
+        await audit.record_campaign(conn, caller, "rejected", campaign_id, from_state=locked["state"],
+                                    to_state=target, detail={"comment": body.comment})
+        return await _campaign_out(conn, org, campaign_id)
 
 
 @router.post("/{campaign_id}/pause", summary="Pause a sending campaign")
@@ -268,6 +328,32 @@ async def _move(
             await runs(conn, campaign_id)
         await audit.record_campaign(conn, caller, action, campaign_id, from_state=locked["state"], to_state=target)
         return await _campaign_out(conn, org, campaign_id)
+
+
+def _under_approval(org: Organisation, campaign: dict[str, Any]) -> bool:
+    """Whether a change of the pinned content needs a new approval: the organisation requires one, or the
+    campaign was approved anyway."""
+    return org.require_approval or campaign.get("approval_fingerprint") is not None
+
+
+async def _back_to_review(conn: Connection, caller: audit.Caller, campaign_id: UUID, current: str) -> None:
+    """The approved content changed: back to review; a scheduled one's next run waits for the new approval."""
+    target = states.after_content_change(current)
+    if target is None:
+        return
+    await db.set_state(conn, campaign_id, target, caller.actor)
+    if current == CampaignState.SCHEDULED:
+        await db.cancel_unpublished_runs(conn, campaign_id, run_reasons.rescheduled("a change awaiting approval"))
+        await db.clear_next_occurrence(conn, campaign_id)
+    await audit.record_campaign(conn, caller, "returned_to_review", campaign_id, from_state=current, to_state=target)
+
+
+async def _check_approved_content(conn: Connection, org: Organisation, campaign_id: UUID) -> None:
+    """Before a schedule or a send: the content can be sent and, where approval is required, is what was approved."""
+    campaign = await _get(conn, org, campaign_id)
+    await _check_content(conn, org, campaign, for_send=True)
+    if org.require_approval:
+        approval.ensure_approved(campaign)
 
 
 async def _idempotently(
@@ -400,6 +486,7 @@ def _to_out(row: dict[str, Any], org: Organisation) -> CampaignOut:
     return CampaignOut(
         **row,
         effective_segment_limit=min(limit, cap) if cap is not None else limit,
-        actions=states.available_actions(row["state"]),
+        content_fingerprint=approval.fingerprint(row),
+        actions=states.available_actions(row["state"], approval_required=org.require_approval),
         warnings=warnings,
     )

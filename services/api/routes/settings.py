@@ -119,6 +119,8 @@ class GeneralOut(BaseModel):
     revocation_confirmation: bool = Field(description="text one confirmation to a member who revokes consent in "
                                                       "their own words (Twilio answers STOP itself)")
     revocation_confirmation_text: str = Field(description="its wording: no marketing, no link")
+    require_approval: bool = Field(description="campaigns are approved by someone other than their authors before "
+                                               "they are scheduled or sent")
 
 
 class SettingsOut(BaseModel):
@@ -198,6 +200,7 @@ class GeneralPatch(BaseModel):
                                        description="null: back to the platform's default")
     revocation_confirmation: bool | None = None
     revocation_confirmation_text: ConfirmationText | None = None
+    require_approval: bool | None = None
 
 
 @router.get("", summary="Every setting (secrets only as set / not set)")
@@ -334,8 +337,8 @@ async def patch_country(body: CountryPatch, admin: AdminDep, caller: CallerDep, 
               summary="Default sender, per-campaign segment limit, alert e-mails, time zone, retention, member cap")
 async def patch_general(body: GeneralPatch, admin: AdminDep, caller: CallerDep, pool: PoolDep) -> SettingsOut:
     changes = body.model_dump(exclude_unset=True)
-    for required in ("time_zone", "default_sender_id", "campaign_segment_limit", "alert_emails", *RETENTION_FIELDS,
-                     "revocation_confirmation", "revocation_confirmation_text"):
+    for required in ("time_zone", "default_sender_id", "campaign_segment_limit", "alert_emails", "require_approval",
+                     *RETENTION_FIELDS, "revocation_confirmation", "revocation_confirmation_text"):
         if required in changes and changes[required] is None:
             raise InvalidInput(required, "value_required", "is required: it cannot be left empty")
     if "time_zone" in changes:
@@ -414,6 +417,7 @@ async def settings_out(conn: Connection, org_id: UUID) -> SettingsOut:
             run_member_cap=org["run_member_cap"],
             revocation_confirmation=org["revocation_confirmation"],
             revocation_confirmation_text=org["revocation_confirmation_text"],
+            require_approval=org["require_approval"],
         ),
         senders=senders,
         warnings=warnings,

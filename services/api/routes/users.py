@@ -24,7 +24,9 @@ from services.api.password_work import PASSWORDS
 
 router = APIRouter(tags=["users"])
 
-Role = Literal["admin", "staff"]
+Role = auth.Role
+# An API key never approves a campaign (services/api/deps.py, Principal.may_approve): it has no approver role.
+KeyRole = Literal["admin", "staff"]
 Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 PersonName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 Password = Annotated[str, StringConstraints(max_length=auth.MAX_PASSWORD_LENGTH)]
@@ -84,7 +86,7 @@ class ApiKeyOut(BaseModel):
     id: UUID
     name: str
     prefix: str = Field(description="the first characters after tpk_, to tell keys apart")
-    role: Role
+    role: KeyRole
     created_by: str | None
     created_at: datetime
     last_used_at: datetime | None
@@ -100,7 +102,7 @@ class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-    role: Role = "staff"
+    role: KeyRole = "staff"
     expires_at: AwareDatetime | None = Field(default=None, description="when the key stops working; null: never")
 
 

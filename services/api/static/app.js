@@ -222,6 +222,30 @@ function pollSending() {
   setTimeout(tick, 3000);
 }
 
+// ---- The campaign page's approval form: Approve (with the fingerprint of what the page shows, so a campaign
+// changed since it was read is refused) and Reject (with the comment its authors will read) -----------------
+function wireReview() {
+  const form = document.getElementById("review-form");
+  if (!form) return;
+  const base = `/api/v1/campaigns/${form.dataset.campaign}`;
+  form.addEventListener("click", async (event) => {
+    const button = event.target.closest("button[data-review]");
+    if (!button) return;
+    clearFieldErrors(form);
+    const decision = button.dataset.review;
+    const body = decision === "approve" ? { fingerprint: form.dataset.fingerprint } : { comment: form.elements.comment.value };
+    button.disabled = true;
+    try {
+      await api("POST", `${base}/${decision}`, body);
+      location.reload();
+    } catch (problem) {
+      if (problem.errors?.length) showProblem(form, problem);
+      else toast(problem.message, "error");
+      button.disabled = false;
+    }
+  });
+}
+
 function showFlash() {
   const flash = sessionStorage.getItem("textpulse.flash");
   if (flash) {
@@ -231,5 +255,6 @@ function showFlash() {
 }
 
 wireActions();
+wireReview();
 pollSending();
 showFlash();

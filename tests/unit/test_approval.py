@@ -1,0 +1,71 @@
+"""What an approval pins, who may give it, and the check before a send (services/api/approval.py)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from services.api import approval
+from services.api.deps import Organisation, Principal
+from services.api.errors import Conflict, Forbidden
+
+ORG = Organisation(uuid.uuid4(), "America/New_York", 20_000, None, require_approval=True)
+CAMPAIGN: dict[str, Any] = {
+    "name": "AGM", "body": "Hi, the AGM is on Thursday.", "sender_id": uuid.uuid4(), "segment_limit": 20_000,
+    "audience": {"kind": "iqa", "query": "$/Members/AGM", "parameters": ["2026", "NY"]},
+    "created_by": "sam@example.org", "content_authors": ["sam@example.org", "dana@example.org"],
+}
+
+
+def person(actor: str, role: str = "approver", via: str = "session") -> Principal:
+    return Principal(ORG, role, actor, via)  # type: ignore[arg-type]
+
+
+def test_the_fingerprint_pins_wording_audience_and_sender_only() -> None:
+    pinned = approval.fingerprint(CAMPAIGN)
+    reordered = CAMPAIGN | {"audience": {"parameters": ["2026", "NY"], "query": "$/Members/AGM", "kind": "iqa"}}
+    assert approval.fingerprint(reordered) == pinned  # as jsonb gives it back, in any key order
+    assert approval.fingerprint(CAMPAIGN | {"name": "AGM reminder", "segment_limit": 15_000}) == pinned
+    for change in ({"body": "Hi, the AGM moved."}, {"sender_id": None}, {"audience": {"kind": "list"}},
+                   {"audience": CAMPAIGN["audience"] | {"parameters": ["2026", "NJ"]}}):
+        assert approval.fingerprint(CAMPAIGN | change) != pinned, change
+        assert approval.changes_pinned(CAMPAIGN, CAMPAIGN | change)
+
+
+def test_the_fingerprint_pins_the_sender_it_would_send_from() -> None:
+    on_default = CAMPAIGN | {"sender_id": None, "effective_sender_id": uuid.uuid4()}
+    moved = on_default | {"effective_sender_id": uuid.uuid4()}  # an admin chose another default sender
+    assert approval.fingerprint(moved) != approval.fingerprint(on_default)
+    assert not approval.changes_pinned(on_default, moved)  # not an edit of the campaign's own
+
+
+@pytest.mark.parametrize(("principal", "code"), [
+    (person("alex@example.org", role="staff"), "approver_only"),
+    (person("api-key:sync", role="admin", via="api_key"), "approver_only"),
+    (person("sam@example.org"), "author_cannot_approve"),  # its creator
+    (person("dana@example.org", role="admin"), "author_cannot_approve"),  # changed its wording
+])
+def test_only_an_approver_or_admin_who_is_none_of_its_authors_may_approve(principal: Principal, code: str) -> None:
+    with pytest.raises(Forbidden) as refused:
+        approval.ensure_may_approve(principal, CAMPAIGN)
+    assert refused.value.code == code
+    assert not approval.may_review(principal, CAMPAIGN)
+
+
+@pytest.mark.parametrize("role", ["approver", "admin"])
+def test_an_approver_or_admin_who_did_not_write_it_may_approve(role: str) -> None:
+    approval.ensure_may_approve(person("alex@example.org", role=role), CAMPAIGN)
+    assert approval.may_review(person("alex@example.org", role=role), CAMPAIGN)
+
+
+def test_a_send_needs_an_approval_of_exactly_the_stored_content() -> None:
+    with pytest.raises(Conflict) as missing:
+        approval.ensure_approved(CAMPAIGN | {"approval_fingerprint": None})
+    assert missing.value.code == "approval_required"
+    approved = CAMPAIGN | {"approval_fingerprint": approval.fingerprint(CAMPAIGN)}
+    approval.ensure_approved(approved)
+    with pytest.raises(Conflict) as outdated:
+        approval.ensure_approved(approved | {"body": "Unapproved words"})
+    assert outdated.value.code == "approval_outdated"
