@@ -59,6 +59,11 @@ class SenderLane:
     def __len__(self) -> int:
         return len(self._pending)
 
+    @property
+    def window(self) -> SlidingWindow:
+        """The sender's pacing window; one-off texts of the sender are paced in it too (one_off.py)."""
+        return self._window
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"lane-{self.sender}")
 

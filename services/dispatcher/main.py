@@ -25,6 +25,8 @@ from services.dispatcher.consumer import DispatchConsumer
 from services.dispatcher.db import QUERIES, DispatchStore
 from services.dispatcher.delivery import Attempt, Delivered, Deliverer
 from services.dispatcher.ledger_writer import LedgerWriter
+from services.dispatcher.one_off import QUERIES as ONE_OFF_QUERIES
+from services.dispatcher.one_off import OneOffSender
 from services.dispatcher.pacing import SlidingWindow
 from services.dispatcher.snapshot import check_against_snapshot
 
@@ -76,12 +78,16 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
             refresh_run=store.refresh_run_counts, check_events=check_events, clock=clock,
             session_timeout_ms=settings.kafka_session_timeout_ms,
         )
+        async with conn.pool.acquire() as check_conn:
+            await ONE_OFF_QUERIES.check(check_conn)
+        one_offs = OneOffSender(conn.pool, accounts.for_org, recent_sends=store.recent_sends,
+                                lane_window=consumer.window_for, clock=clock, process_id=process_id)
         app = FastAPI(title=f"Textpulse {NAME}", docs_url=None, redoc_url=None)
         app.include_router(health_router(NAME, conn.readiness_checks()))
         writer.start()
         await consumer.start()
         try:
-            yield Service(app=app, workers=[consumer.run])
+            yield Service(app=app, workers=[consumer.run, one_offs.run])
         finally:
             await consumer.stop()
             await writer.stop()

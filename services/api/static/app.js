@@ -230,6 +230,25 @@ function showFlash() {
   }
 }
 
+// The navigation's unread replies (Inbox): open conversations with a reply nobody has read.
+function pollUnread() {
+  const badge = document.getElementById("nav-unread");
+  if (!badge) return;
+  const tick = async () => {
+    try {
+      const { unread } = await api("GET", badge.dataset.unreadPoll);
+      badge.textContent = unread > 0 ? `${formatNumber(unread)}` : "";
+      badge.hidden = unread === 0;
+      badge.setAttribute("aria-label", `${unread} unread`);
+    } catch {
+      /* retried on the next tick */
+    }
+    setTimeout(tick, 5000);
+  };
+  tick();
+}
+
 wireActions();
 pollSending();
+pollUnread();
 showFlash();
