@@ -28,6 +28,7 @@ from typing import Final
 import asyncpg
 
 from libs.common.db import Queries, transaction
+from libs.common.errors import PermanentError
 from libs.common.logging import get_logger, mask_phone
 from libs.common.outages import is_outage
 from libs.common.segments import count_segments
@@ -95,7 +96,12 @@ class OneOffSender:
                     segments=[count_segments(c["body"]).segments for c in confirmations])
             due = await QUERIES.fetch(conn, "due", lease_s=self._tuning.lease_s, limit=self._tuning.batch)
         for text in due:
-            await self._attempt(text)
+            try:
+                await self._attempt(text)
+            except Exception as exc:  # noqa: BLE001 - this text waits out its lease; the others go on
+                if not is_outage(exc):
+                    raise
+                log.warning("one_off.attempt_stalled", extra={"id": text["id"], "error": repr(exc)[:300]})
         return len(due)
 
     async def _attempt(self, text: asyncpg.Record) -> None:
@@ -109,7 +115,11 @@ class OneOffSender:
                                            process_id=self._process_id)
         if claim is None:
             return  # another process has it, or it may not be sent (its state says why)
-        twilio = await self._twilio_for(text["org_id"])
+        try:
+            twilio = await self._twilio_for(text["org_id"])
+        except PermanentError as exc:  # no Twilio account: this text can never go; the others still do
+            await self._record_failed(text, None, exc.message)
+            return
         if claim["was"] == "claimed":  # an earlier attempt may have reached Twilio: look before sending
             found = await twilio.find_sent(sender=text["sender"], to=text["phone"], body=text["body"],
                                            since=claim["was_claimed_at"])
@@ -123,14 +133,16 @@ class OneOffSender:
             if is_transient(exc.remedy):  # left claimed: taken again after the lease, looked up first
                 log.warning("one_off.twilio_unavailable", extra={"id": text["id"], "error": exc.message[:200]})
                 return
-            async with self._pool.acquire() as conn:
-                await QUERIES.execute(conn, "record-failed", id=text["id"], error_code=exc.twilio_code,
-                                      reason=exc.message[:500])
-            log.warning("one_off.refused", extra={"id": text["id"], "error_code": exc.twilio_code})
+            await self._record_failed(text, exc.twilio_code, exc.message)
             return
         window.record(self._clock.time(), accepted.segments or text["segments"])
         await self._record_sent(text, accepted.sid, accepted.status, accepted.segments or text["segments"],
                                 accepted.price)
+
+    async def _record_failed(self, text: asyncpg.Record, error_code: int | None, reason: str) -> None:
+        async with self._pool.acquire() as conn:
+            await QUERIES.execute(conn, "record-failed", id=text["id"], error_code=error_code, reason=reason[:500])
+        log.warning("one_off.refused", extra={"id": text["id"], "error_code": error_code, "reason": reason[:200]})
 
     async def _record_sent(self, text: asyncpg.Record, sid: str, status: str, segments: int,
                            price: Decimal | None) -> None:
