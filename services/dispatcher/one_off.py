@@ -4,8 +4,8 @@ The queue is ``one_off_texts`` (migration 0049; libs/common/one_off_texts.py que
 revocation confirmations are adopted here). For each text due:
 
 1. Its sender's pacing: the window of the campaign lane for that sender in this process, when there is one
-   (so the text shares the sender's 3 segments a second with the campaigns), else a window seeded from the
-   ledger as a lane's is. The text starts only when it fits.
+   (so the text shares the sender's 3 segments a second with the campaigns), else one read from the ledger's
+   last second for the sender (another process's lane writes there). The text starts only when it fits.
 2. The claim (one statement): suppression is checked, and a suppressed member's text is refused
    (``suppressed``) - except a revocation confirmation, the only text sent to a suppressed number, and only
    while the revocation stands (else it is cancelled). A ``claimed`` ledger row (no run, ``one_off_id``)
@@ -64,7 +64,7 @@ class OneOffSender:
         self._clock = clock
         self._process_id = process_id
         self._tuning = tuning
-        self._windows: dict[str, SlidingWindow] = {}
+        self._rates: dict[str, float] = {}
         self.wake = asyncio.Event()
 
     async def run(self) -> None:
@@ -156,12 +156,14 @@ class OneOffSender:
         lane = self._lane_window(sender)
         if lane is not None:
             return lane
-        window = self._windows.get(sender)
-        if window is None:
+        # Another process may be sending the sender's campaign: its texts of the last second are in the
+        # ledger (claimed ones counted as just sent), so the window is read from there each time.
+        rate = self._rates.get(sender)
+        if rate is None:
             async with self._pool.acquire() as conn:
-                rate = await QUERIES.fetchval(conn, "sender-rate", org_id=org_id, address=sender)
-            window = SlidingWindow(float(rate or 1.0))
-            for anchor, segments in await self._recent_sends(sender):
-                window.record(anchor, segments)
-            self._windows[sender] = window
+                rate = float(await QUERIES.fetchval(conn, "sender-rate", org_id=org_id, address=sender) or 1.0)
+            self._rates[sender] = rate
+        window = SlidingWindow(rate)
+        for anchor, segments in await self._recent_sends(sender):
+            window.record(anchor, segments)
         return window

@@ -26,6 +26,7 @@ from services.api.routes import inbox, keyword_settings
 from services.dispatcher.clock import SystemClock
 from services.dispatcher.one_off import QUERIES as ONE_OFF_QUERIES
 from services.dispatcher.one_off import OneOffSender, OneOffTuning
+from services.dispatcher.pacing import SlidingWindow
 from tests.conftest import eventually
 from tests.integration.optout_harness import OptoutHarness, Org, fresh_sid, running_optout
 
@@ -340,3 +341,52 @@ async def test_a_confirmation_is_cancelled_when_the_member_opted_back_in_first(o
     states = await optout.fetch("SELECT state FROM revocation_confirmations WHERE org_id = $1 AND phone = $2",
                                 org.id, phone)
     assert [r["state"] for r in states] == ["cancelled"]
+
+
+class SteppedClock:
+    """A clock that moves only when the sender sleeps, and says how long it slept."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+        self.slept: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    async def wait(self, event: Any, timeout: float) -> None:
+        await self.sleep(timeout)
+
+
+async def test_a_staff_reply_waits_for_room_in_the_senders_lane(optout: OptoutHarness, api: httpx.AsyncClient) -> None:
+    org = await optout.new_org()
+    phone = fresh_phone()
+    conversation = await conversation_of(optout, api, org, phone)
+    response = await api.post(f"/api/v1/inbox/{conversation}/replies", json={"body": "Noted, thanks."},
+                              headers=await caller(optout, org) | {"Idempotency-Key": str(uuid.uuid4())})
+    assert response.status_code == 202
+    clock = SteppedClock()
+    lane = SlidingWindow(3.0)
+    lane.record(clock.now, 3)  # the campaign on this sender has just used the whole second
+
+    async def twilio_for(_org: uuid.UUID) -> MessageSender:
+        return twilio
+
+    asked: list[str] = []
+
+    async def recent(sender: str) -> list[tuple[float, int]]:  # other senders of the shared queue come here
+        asked.append(sender)
+        return []
+
+    twilio = RecordingTwilio()
+    windows = {org.sender: lane}
+    sender = OneOffSender(optout.pool, twilio_for, recent_sends=recent, lane_window=windows.get, clock=clock,
+                          process_id="test")
+    await sender.pass_once()
+    assert org.sender not in asked  # the lane's window is used, not the ledger's
+    assert twilio.to(org) == [(org.sender, phone, "Noted, thanks.")]
+    assert clock.slept and sum(clock.slept) == pytest.approx(1.0)
+    assert lane.room(clock.now) == 2.0  # the text counts in the campaign's window
