@@ -85,3 +85,20 @@ async def test_the_inbox_reads_without_javascript(browser: Browser, base_url: st
         await expect(page.locator("#thread .message.in .body")).to_have_text("Thanks for the reminder")
     finally:
         await context.close()
+
+
+async def test_an_admin_sets_who_answers_help_and_adds_a_keyword(page: Page, db_pool: asyncpg.Pool) -> None:
+    org = await api_harness.make_org(db_pool)
+    _, admin = await api_harness.make_user(db_pool, org.id, role="admin")
+    await sign_in(page, admin, "/inbox/keywords")
+    await page.get_by_label("Textpulse answers").check()
+    await page.get_by_label("Contact in the help text").fill("(617) 555-0100")
+    await page.get_by_label("One a line").fill("STOP nope")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.locator("#toast")).to_contain_text("Twilio acts on")
+    await page.get_by_label("One a line").fill("renew Renew at https://example.org/renew")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.locator("#help-text")).to_contain_text("Questions: (617) 555-0100.")
+    rows = await db_pool.fetch("SELECT keyword, reply FROM org_keywords WHERE org_id = $1", org.id)
+    assert [(r["keyword"], r["reply"]) for r in rows] == [("RENEW", "Renew at https://example.org/renew")]
+    assert await db_pool.fetchval("SELECT help_answered_by FROM organisations WHERE id = $1", org.id) == "textpulse"

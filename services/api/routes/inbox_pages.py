@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse
 
 from services.api import pages
 from services.api.deps import PoolDep, PrincipalDep
-from services.api.routes import inbox
+from services.api.routes import inbox, keyword_settings
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 
@@ -26,6 +26,13 @@ async def inbox_page(request: Request, principal: PrincipalDep, pool: PoolDep, s
         unread = await inbox.unread_count(conn, principal.org.id)
     return pages.render(request, "inbox.html", principal=principal, nav="inbox", show=show, unread=unread,
                         conversations=[inbox._conversation(r) for r in rows])
+
+
+@router.get("/inbox/keywords", response_class=HTMLResponse)
+async def keywords_page(request: Request, principal: PrincipalDep, pool: PoolDep) -> HTMLResponse:
+    """Who answers HELP and the organisation's own keywords; admins change them (through the API)."""
+    shown = await keyword_settings.read_keywords(principal.org, pool)
+    return pages.render(request, "inbox_keywords.html", principal=principal, nav="inbox", keywords=shown)
 
 
 @router.get("/inbox/{conversation_id}", response_class=HTMLResponse)
