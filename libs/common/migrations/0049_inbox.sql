@@ -37,7 +37,7 @@ CREATE TABLE one_off_texts (
     conversation_id bigint REFERENCES inbox_conversations ON DELETE SET NULL,
     confirmation_id bigint UNIQUE REFERENCES revocation_confirmations ON DELETE CASCADE,
     reply_to_sid    text,
-    idempotency_key text CHECK (length(idempotency_key) <= 200),
+    idempotency_key text CHECK (length(idempotency_key) <= 255),
     author          text,
     sender          text NOT NULL,
     phone           text CHECK (phone ~ '^\+[1-9][0-9]{6,14}$'),  -- NULL once the member is erased

@@ -11,13 +11,13 @@ queued first. A member suppressed for that sender (or the whole organisation) ca
 
 from __future__ import annotations
 
+import pathlib
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Final, Literal
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from libs.common import one_off_texts
@@ -27,11 +27,12 @@ from libs.common.segments import InvalidBody, count_segments
 from services.api.deps import IdempotencyKey, OrgDep, PageOffset, PoolDep, PrincipalDep
 from services.api.errors import Conflict, InvalidInput, NotFound
 
-QUERIES: Final = Queries.load(Path(__file__).parents[1] / "inbox.sql")
+QUERIES: Final = Queries.load(pathlib.Path(__file__).parents[1] / "inbox.sql")
 
 router = APIRouter(prefix="/inbox", tags=["inbox"])
 
 State = Literal["open", "done"]
+ConversationId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Body = Annotated[str, StringConstraints(min_length=1, max_length=1600)]
 SUPPRESSION_REASONS: Final[dict[str, str]] = {
     "keyword": "the member texted STOP", "reply": "the member asked in their own words not to be texted",
@@ -126,27 +127,27 @@ async def unread(org: OrgDep, pool: PoolDep) -> UnreadOut:
 
 
 @router.get("/{conversation_id}", summary="A conversation and its whole thread, both ways")
-async def thread(conversation_id: int, org: OrgDep, pool: PoolDep) -> ThreadOut:
+async def thread(conversation_id: ConversationId, org: OrgDep, pool: PoolDep) -> ThreadOut:
     async with pool.acquire() as conn:
         return await read_thread(conn, org.id, conversation_id)
 
 
 @router.post("/{conversation_id}/read", summary="Mark the conversation read")
-async def mark_read(conversation_id: int, org: OrgDep, pool: PoolDep) -> ThreadOut:
+async def mark_read(conversation_id: ConversationId, org: OrgDep, pool: PoolDep) -> ThreadOut:
     async with pool.acquire() as conn:
         await _changed(await QUERIES.fetchval(conn, "mark-read", org_id=org.id, id=conversation_id), conversation_id)
         return await read_thread(conn, org.id, conversation_id)
 
 
 @router.post("/{conversation_id}/done", summary="Mark the conversation done (a new reply opens it again)")
-async def mark_done(conversation_id: int, org: OrgDep, pool: PoolDep) -> ThreadOut:
+async def mark_done(conversation_id: ConversationId, org: OrgDep, pool: PoolDep) -> ThreadOut:
     async with pool.acquire() as conn:
         await _changed(await QUERIES.fetchval(conn, "mark-done", org_id=org.id, id=conversation_id), conversation_id)
         return await read_thread(conn, org.id, conversation_id)
 
 
 @router.post("/{conversation_id}/assign", summary="Assign the conversation to a user (or to nobody)")
-async def assign(conversation_id: int, body: AssignIn, org: OrgDep, pool: PoolDep) -> ThreadOut:
+async def assign(conversation_id: ConversationId, body: AssignIn, org: OrgDep, pool: PoolDep) -> ThreadOut:
     async with pool.acquire() as conn:
         await read_thread(conn, org.id, conversation_id)  # 404 first
         done = await QUERIES.fetchval(conn, "assign", org_id=org.id, id=conversation_id, user_id=body.user_id)
@@ -157,8 +158,8 @@ async def assign(conversation_id: int, body: AssignIn, org: OrgDep, pool: PoolDe
 
 @router.post("/{conversation_id}/replies", status_code=202, summary="Answer the member (sent by the dispatcher)",
              responses={409: {"description": "the member is suppressed, so cannot be texted"}})
-async def reply(conversation_id: int, body: ReplyIn, idempotency_key: IdempotencyKey, principal: PrincipalDep,
-                pool: PoolDep) -> ReplyOut:
+async def reply(conversation_id: ConversationId, body: ReplyIn, idempotency_key: IdempotencyKey,
+                principal: PrincipalDep, pool: PoolDep) -> ReplyOut:
     org = principal.org
     text = reply_body(body.body)
     async with transaction(pool) as conn:

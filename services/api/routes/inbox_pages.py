@@ -36,8 +36,8 @@ async def keywords_page(request: Request, principal: PrincipalDep, pool: PoolDep
 
 
 @router.get("/inbox/{conversation_id}", response_class=HTMLResponse)
-async def conversation_page(conversation_id: int, request: Request, principal: PrincipalDep,
-                            pool: PoolDep) -> HTMLResponse:
+async def conversation_page(conversation_id: inbox.ConversationId, request: Request,
+                            principal: PrincipalDep, pool: PoolDep) -> HTMLResponse:
     async with pool.acquire() as conn:
         shown = await inbox.read_thread(conn, principal.org.id, conversation_id)
         users = await conn.fetch("SELECT id, coalesce(nullif(name, ''), email) AS name FROM users "
