@@ -1,6 +1,6 @@
 // Inbox: the answer box (segment counter and cost while typing, sent once per intent), assign and done,
 // and new replies shown without a reload (the page's own fragments, fetched again every few seconds).
-import { api, idempotencyKey, refreshFragments, showProblem, clearFieldErrors, toast } from "./app.js";
+import { api, clearFieldErrors, idempotencyKey, refreshFragments, refreshUnread, showProblem, toast } from "./app.js";
 
 const POLL_MS = 3000;
 const live = [...document.querySelectorAll("[data-live]")].map((el) => el.id);
@@ -8,7 +8,7 @@ if (live.length) setInterval(() => refreshFragments(live).catch(() => {}), POLL_
 
 const thread = document.getElementById("thread");
 if (thread && Number(thread.dataset.unread) > 0) {
-  api("POST", `/api/v1/inbox/${thread.dataset.conversation}/read`).catch(() => {});
+  api("POST", `/api/v1/inbox/${thread.dataset.conversation}/read`).then(refreshUnread).catch(() => {});
 }
 
 const form = document.getElementById("reply-form");
