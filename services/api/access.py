@@ -68,6 +68,13 @@ ROUTE_ACCESS: Final[Mapping[tuple[str, str], Access]] = {
     # revocations: anyone may see the review queue; only admins decide or record one (audited)
     ("GET", "/api/v1/revocations/reviews"): S, ("POST", "/api/v1/revocations/reviews/{review_id}/decision"): A,
     ("POST", "/api/v1/revocations"): A,
+    # the replies inbox: any user of the organisation reads, assigns and answers
+    ("GET", "/api/v1/inbox"): S, ("GET", "/api/v1/inbox/unread"): S, ("GET", "/api/v1/inbox/{conversation_id}"): S,
+    ("POST", "/api/v1/inbox/{conversation_id}/read"): S, ("POST", "/api/v1/inbox/{conversation_id}/done"): S,
+    ("POST", "/api/v1/inbox/{conversation_id}/assign"): S, ("POST", "/api/v1/inbox/{conversation_id}/replies"): S,
+    ("GET", "/inbox"): S, ("GET", "/inbox/{conversation_id}"): S, ("GET", "/inbox/keywords"): S,
+    # keyword answers: who answers HELP, the organisation's own keywords (admins change them)
+    ("GET", "/api/v1/settings/keywords"): S, ("PUT", "/api/v1/settings/keywords"): A,
     # erasure of a member (GDPR): admins only, audited
     ("POST", "/api/v1/erasures"): A,
     # settings, users and keys

@@ -83,6 +83,9 @@ async def erase_member(conn: Connection, secrets: SecretStore, org_id: UUID, def
     counts["imis_writebacks"] = await QUERIES.fetchval(conn, "erase-imis-jobs", **common)
     counts["revocation_confirmations"] = await QUERIES.fetchval(conn, "erase-revocation-confirmations", org_id=org_id,
                                                                 phones=ordered)
+    counts["inbox_conversations"] = await QUERIES.fetchval(conn, "delete-conversations", org_id=org_id,
+                                                           phones=ordered)
+    counts["one_off_texts"] = await QUERIES.fetchval(conn, "erase-one-off-texts", org_id=org_id, phones=ordered)
     counts["member_phone_index"] = await QUERIES.fetchval(conn, "delete-member-index", **common)
     counts["bad_numbers"] = await QUERIES.fetchval(conn, "delete-bad-numbers", org_id=org_id, phones=ordered)
     counts["test_numbers"] = await QUERIES.fetchval(conn, "delete-test-numbers", org_id=org_id, phones=ordered)

@@ -181,6 +181,27 @@ WITH erased AS (
 )
 SELECT count(*) FROM erased;
 
+-- name: delete-conversations
+-- The member's inbox conversations (migration 0049); their texts are erased in their own tables.
+WITH erased AS (
+    DELETE FROM inbox_conversations WHERE org_id = :org_id AND phone = ANY(:phones::text[])
+    RETURNING 1
+)
+SELECT count(*) FROM erased;
+
+-- name: erase-one-off-texts
+-- A one-off text (a staff reply, a keyword answer) loses its number and its words; one not sent yet never
+-- will be. A claimed one keeps them until it has an outcome, as the ledger's row does.
+WITH erased AS (
+    UPDATE one_off_texts
+    SET phone = NULL, body = 'erased',
+        state = CASE WHEN state = 'pending' THEN 'failed' ELSE state END,
+        reason = CASE WHEN state = 'pending' THEN 'erased' ELSE reason END
+    WHERE org_id = :org_id AND phone = ANY(:phones::text[]) AND state <> 'claimed'
+    RETURNING 1
+)
+SELECT count(*) FROM erased;
+
 -- name: delete-member-index
 WITH gone AS (
     DELETE FROM member_phone_index

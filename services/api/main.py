@@ -13,7 +13,7 @@ import asyncpg
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
-from libs.common import erased_suppressions, revocation_confirmations, secret_store, sender_volume
+from libs.common import erased_suppressions, one_off_texts, revocation_confirmations, secret_store, sender_volume
 from libs.common.access_log import AccessLog
 from libs.common.body_limits import BodyLimit, RouteLimit
 from libs.common.connections import open_connections
@@ -47,6 +47,9 @@ from services.api.routes import (
     dashboard,
     erasures,
     imis_writeback,
+    inbox,
+    inbox_pages,
+    keyword_settings,
     list_pages,
     lists,
     messages,
@@ -67,16 +70,17 @@ NAME = "api"
 API_PREFIX = "/api/v1"
 
 PAGE_ROUTERS = (session.router, dashboard.router, campaign_pages.router, settings_page.router,
-                suppression_pages.router, list_pages.router, outbox_page.router)
+                suppression_pages.router, list_pages.router, outbox_page.router, inbox_pages.router)
 API_ROUTERS = (campaigns.router, messages.router, dashboard.api_router, audiences.router, settings.router,
                settings.senders_router, users.router, suppressions.router, test_send.router, test_numbers.router,
                uploads.router, lists.router, audit_events.router, erasures.router, revocations.router,
-               imis_writeback.router)
+               imis_writeback.router, inbox.router, keyword_settings.router)
 
 ALL_QUERIES = (db.QUERIES, auth_db.QUERIES, dashboard_db.QUERIES, settings_db.QUERIES, suppressions.QUERIES,
                test_send_db.QUERIES, uploads_db.QUERIES, lists_db.QUERIES, sender_volume.QUERIES, secret_store.QUERIES,
                audit.QUERIES, erasure.QUERIES, erased_suppressions.QUERIES, revocations.QUERIES,
-               revocation_confirmations.QUERIES, imis_writeback.QUERIES)
+               revocation_confirmations.QUERIES, imis_writeback.QUERIES, inbox.QUERIES, keyword_settings.QUERIES,
+               one_off_texts.QUERIES)
 
 
 @asynccontextmanager

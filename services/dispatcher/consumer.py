@@ -112,6 +112,11 @@ class DispatchConsumer:
     def buffered(self) -> int:
         return sum(len(lane) for lane in self._lanes.values())
 
+    def window_for(self, sender: str) -> SlidingWindow | None:
+        """The pacing window of the sender's lane in this process, if it has one."""
+        lane = self._lanes.get(sender)
+        return lane.window if lane is not None else None
+
     async def start(self) -> None:
         self._consumer.subscribe([self._topic], listener=_Rebalance(self))
         await self._consumer.start()

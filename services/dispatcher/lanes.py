@@ -83,6 +83,11 @@ class SenderLane:
         """A send is in flight (from its ledger claim to its recorded outcome)."""
         return self._busy.locked()
 
+    @property
+    def window(self) -> SlidingWindow:
+        """The sender's pacing window; one-off texts of the sender are paced in it too (one_off.py)."""
+        return self._window
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"lane-{self.sender}")
 

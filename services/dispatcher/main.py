@@ -24,6 +24,8 @@ from services.dispatcher.consumer import DispatchConsumer, Verdict
 from services.dispatcher.db import QUERIES, DispatchStore
 from services.dispatcher.delivery import Attempt, Delivered, Deliverer
 from services.dispatcher.ledger_writer import LedgerWriter
+from services.dispatcher.one_off import QUERIES as ONE_OFF_QUERIES
+from services.dispatcher.one_off import OneOffSender
 from services.dispatcher.pacing import SlidingWindow
 from services.dispatcher.sender_profiles import SenderProfiles
 from services.dispatcher.snapshot import check_against_snapshot
@@ -72,12 +74,16 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
             session_timeout_ms=settings.kafka_session_timeout_ms,
             group_instance_id=settings.kafka_group_instance_id,
         )
+        async with conn.pool.acquire() as check_conn:
+            await ONE_OFF_QUERIES.check(check_conn)
+        one_offs = OneOffSender(conn.pool, accounts.for_org, recent_sends=store.recent_sends,
+                                lane_window=consumer.window_for, clock=clock, process_id=process_id)
         app = FastAPI(title=f"Textpulse {NAME}", docs_url=None, redoc_url=None)
         app.include_router(health_router(NAME, conn.readiness_checks()))
         writer.start()
         await consumer.start()
         try:
-            yield Service(app=app, workers=[consumer])
+            yield Service(app=app, workers=[consumer, one_offs.run])
         finally:
             await consumer.stop()
             await writer.stop()

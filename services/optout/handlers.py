@@ -51,6 +51,7 @@ from services.optout.db import (
     WebhookResult,
     WebhookRow,
 )
+from services.optout.inbox import Reply, file_replies
 from services.optout.keywords import Classification, Kind, classify
 from services.optout.review_holds import ReviewHold, hold_for_review
 from services.optout.revocation import Reading, Revocation, read_reply
@@ -99,13 +100,15 @@ async def apply_batch(conn: Connection, rows: Sequence[WebhookRow], deps: Handle
     events: list[tuple[TopicSpec[Event], Event, str]] = []
     consent: list[ConsentRequest] = []
     holds: list[ReviewHold] = []
+    replies: list[Reply] = []
     if inbound:
-        results |= await _apply_inbound(conn, inbound, deps.db, consent, holds)
+        results |= await _apply_inbound(conn, inbound, deps.db, consent, holds, replies)
     if callbacks:
         results |= await _apply_callbacks(conn, callbacks, deps.db, events, consent)
     await deps.db.enqueue_events(conn, events)
     await apply_consent(conn, deps, consent)
     await hold_for_review(conn, holds)
+    await file_replies(conn, replies)
     await revocation_confirmations.queue(conn, [(r.org_id, r.message_sid) for r in consent if r.source == "reply"])
     return [results[row.id] for row in rows]
 
@@ -122,10 +125,11 @@ def _check_fields(row: WebhookRow) -> None:
 
 
 async def _apply_inbound(
-    conn: Connection, rows: list[WebhookRow], db: OptoutDb, consent: list[ConsentRequest], holds: list[ReviewHold]
+    conn: Connection, rows: list[WebhookRow], db: OptoutDb, consent: list[ConsentRequest], holds: list[ReviewHold],
+    replies: list[Reply],
 ) -> dict[int, WebhookResult]:
     """Store every message; queue a consent change for each new opt-out or opt-in keyword and free-text
-    revocation, and a review for each doubtful one."""
+    revocation, a review for each doubtful one, and every other reply and HELP for the inbox (inbox.py)."""
     p = [row.params for row in rows]
     tos = [params["To"].strip() for params in p]
     services = [params.get("MessagingServiceSid", "").strip() or None for params in p]
@@ -168,6 +172,13 @@ async def _apply_inbound(
                                         reading.matched or "", reading.language or ""))
         else:
             outcome = _OUTCOME[meaning.kind] if reading is None else "revoked"  # None, or a certain revocation
+            if outcome in ("reply_stored", "help") and phone is not None:
+                replies.append(Reply(
+                    org_id=row.org_id, phone=phone, sender=tos[i], message_sid=p[i]["MessageSid"].strip(),
+                    body=p[i].get("Body", ""), help=meaning.kind is Kind.HELP,
+                    answered_by_twilio=bool((p[i].get("OptOutType") or "").strip()),
+                    run_id=links.get(i, (None, None))[0], recipient_id=links.get(i, (None, None))[1],
+                    received_at=row.received_at))
             if meaning.changes_consent:
                 consent.append(ConsentRequest(
                     org_id=row.org_id, phone=phone, action=meaning.kind.value,  # type: ignore[arg-type]

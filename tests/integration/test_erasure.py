@@ -49,6 +49,8 @@ TABLES = {
     "staff_test_numbers": "SELECT t::text FROM staff_test_numbers t WHERE org_id = $1",
     "imis_outbox": "SELECT t::text FROM imis_outbox t WHERE org_id = $1",
     "revocation_confirmations": "SELECT t::text FROM revocation_confirmations t WHERE org_id = $1",
+    "inbox_conversations": "SELECT t::text FROM inbox_conversations t WHERE org_id = $1",
+    "one_off_texts": "SELECT t::text FROM one_off_texts t WHERE org_id = $1",
     "event_outbox": "SELECT t::text FROM event_outbox t WHERE payload LIKE '%' || $1::uuid::text || '%'",
 }
 
@@ -115,6 +117,12 @@ async def _seed(pool: asyncpg.Pool, client: httpx.AsyncClient) -> Seeded:
             "RETURNING id", org.id, ANN)
         await conn.execute("INSERT INTO revocation_confirmations (org_id, consent_id, phone, sender, body) "
                            "VALUES ($1, $2, $3, $4, 'No more texts from us.')", org.id, consent, ANN, SENDER)
+        conversation = await conn.fetchval(
+            "INSERT INTO inbox_conversations (org_id, phone, sender, last_message_at) VALUES ($1, $2, $3, now())"
+            " RETURNING id", org.id, ANN, SENDER)
+        await conn.execute("INSERT INTO one_off_texts (org_id, kind, conversation_id, idempotency_key, sender, phone,"
+                           " body, segments) VALUES ($1, 'staff_reply', $2, 'k1', $3, $4, 'Sorry Ann, noted.', 1)",
+                           org.id, conversation, SENDER, ANN)
         await conn.execute("INSERT INTO suppressions (org_id, phone, scope, source) VALUES ($1, $2, '', 'keyword'), "
                            "($1, $3, '', 'staff')", org.id, ANN, BOB)
         upload = await conn.fetchval("INSERT INTO csv_uploads (org_id, state, rows_accepted, rows_rejected) "
@@ -167,7 +175,7 @@ async def test_erasing_by_imis_id_removes_the_member_everywhere_and_keeps_counts
         "list_entries": 2, "csv_rows": 1, "csv_rejections": 1, "dropped_unsent": 1, "run_recipients": 4,
         "send_ledger": 1, "replies": 1, "webhook_requests": 1, "consent_history": 1, "suppressions": 1,
         "imis_writebacks": 1, "member_phone_index": 1, "bad_numbers": 1, "test_numbers": 1, "outbox_events": 1,
-        "revocation_confirmations": 1,
+        "revocation_confirmations": 1, "inbox_conversations": 1, "one_off_texts": 1,
     }
     assert (answer["numbers"], answer["suppressions_kept"], answer["already_erased"]) == (1, 1, False)
     # Nothing names Ann any more: not her number (any format), her name or her words.

@@ -254,7 +254,31 @@ function showFlash() {
   }
 }
 
+// The navigation's unread replies (Inbox): open conversations with a reply nobody has read.
+export async function refreshUnread() {
+  const badge = document.getElementById("nav-unread");
+  if (!badge) return;
+  const { unread } = await api("GET", badge.dataset.unreadPoll);
+  badge.textContent = unread > 0 ? `${formatNumber(unread)}` : "";
+  badge.hidden = unread === 0;
+  badge.setAttribute("aria-label", `${unread} unread`);
+}
+
+function pollUnread() {
+  if (!document.getElementById("nav-unread")) return;
+  const tick = async () => {
+    try {
+      await refreshUnread();
+    } catch {
+      /* retried on the next tick */
+    }
+    setTimeout(tick, 5000);
+  };
+  tick();
+}
+
 wireActions();
 wireReview();
 pollSending();
+pollUnread();
 showFlash();
