@@ -1,0 +1,106 @@
+"""``GET /<code>``: a tracked short link answered with a 302 to its URL, and the click recorded.
+
+The click is appended to ``link-clicks`` before the redirect is sent (so a redirect is never answered for
+a click that was lost); when Kafka does not take it within :attr:`Redirector.publish_timeout_s`, it is
+written to PostgreSQL directly, and the member is redirected either way. An unknown code, or one past its
+``expires_at``, gets a short plain page (404, 410), never an error trace. Codes are looked up once and kept
+in a bounded in-process cache for :data:`CACHE_TTL_S`, so a campaign's burst of clicks reads PostgreSQL
+once per recipient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from datetime import UTC, datetime
+from typing import Final
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from libs.common.events import LinkClicked
+from libs.common.kafka import EventPublisher
+from libs.common.links import CODE_PATTERN, classify_agent, client_network
+from libs.common.logging import get_logger
+from libs.common.topics import LINK_CLICKS
+from services.links.db import LinkStore, ShortLink
+
+log = get_logger(__name__)
+
+CACHE_TTL_S: Final = 300.0
+CACHE_SIZE: Final = 100_000
+_HEADERS: Final = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
+_PAGE: Final = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>"
+                "<meta name=\"viewport\" content=\"width=device-width\"></head>"
+                "<body style=\"font-family:sans-serif;margin:3em auto;max-width:30em\"><h1>{title}</h1>"
+                "<p>{text}</p></body></html>")
+UNKNOWN_PAGE: Final = _PAGE.format(title="Link not found",
+                                   text="This link is not known. Check that it was copied whole from your text.")
+EXPIRED_PAGE: Final = _PAGE.format(title="Link expired",
+                                   text="This link has expired. Contact the organisation that sent it.")
+
+
+class _Cache:
+    """Short links by code, least recently used first out, each kept at most ``ttl`` seconds."""
+
+    def __init__(self, size: int, ttl: float) -> None:
+        self._size, self._ttl = size, ttl
+        self._entries: OrderedDict[str, tuple[float, ShortLink]] = OrderedDict()
+
+    def get(self, code: str, now: float) -> ShortLink | None:
+        entry = self._entries.get(code)
+        if entry is None or now - entry[0] > self._ttl:
+            return None
+        self._entries.move_to_end(code)
+        return entry[1]
+
+    def put(self, link: ShortLink, now: float) -> None:
+        self._entries[link.code] = (now, link)
+        self._entries.move_to_end(link.code)
+        if len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+
+class Redirector:
+    def __init__(self, store: LinkStore, publisher: EventPublisher, *, publish_timeout_s: float = 2.0) -> None:
+        self._store = store
+        self._publisher = publisher
+        self._cache = _Cache(CACHE_SIZE, CACHE_TTL_S)
+        self.publish_timeout_s = publish_timeout_s
+
+    async def answer(self, request: Request) -> Response:
+        code = request.path_params["code"]
+        link = await self._link(code) if CODE_PATTERN.fullmatch(code) else None
+        if link is None:
+            return HTMLResponse(UNKNOWN_PAGE, status_code=404, headers=_HEADERS)
+        if link.expires_at <= datetime.now(UTC):
+            return HTMLResponse(EXPIRED_PAGE, status_code=410, headers=_HEADERS)
+        click = LinkClicked(
+            org_id=link.org_id, run_id=link.run_id, recipient_id=link.recipient_id, code=code,
+            agent_class=classify_agent(request.headers.get("user-agent"), request.method),
+            client_network=client_network(request.client.host if request.client else None),
+        )
+        await self._record(click)
+        return RedirectResponse(link.url, status_code=302, headers=_HEADERS)
+
+    async def _link(self, code: str) -> ShortLink | None:
+        now = time.monotonic()
+        link = self._cache.get(code, now)
+        if link is None:
+            link = await self._store.find(code)
+            if link is not None:
+                self._cache.put(link, now)
+        return link
+
+    async def _record(self, click: LinkClicked) -> None:
+        try:
+            await asyncio.wait_for(self._publisher.publish(LINK_CLICKS, click, key=str(click.run_id)),
+                                   self.publish_timeout_s)
+            return
+        except Exception as exc:  # noqa: BLE001 - any Kafka failure: PostgreSQL takes the click instead
+            log.warning("click.publish_failed", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
+        try:
+            await self._store.record_click(click)
+        except Exception as exc:  # noqa: BLE001 - the member is redirected even when the click is lost
+            log.error("click.lost", extra={"run_id": str(click.run_id), "error": f"{type(exc).__name__}: {exc}"[:300]})
