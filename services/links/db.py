@@ -46,3 +46,14 @@ class LinkStore:
                                   org_id=click.org_id, run_id=click.run_id, recipient_id=click.recipient_id,
                                   clicked_at=click.occurred_at, agent_class=click.agent_class,
                                   client_network=click.client_network)
+
+    async def record_clicks(self, clicks: list[LinkClicked]) -> None:
+        """Store a batch of clicks in one statement; clicks already stored are left as they are."""
+        if not clicks:
+            return
+        async with self._pool.acquire() as conn:
+            await QUERIES.execute(
+                conn, "record-clicks", click_ids=[c.event_id for c in clicks], codes=[c.code for c in clicks],
+                org_ids=[c.org_id for c in clicks], run_ids=[c.run_id for c in clicks],
+                recipient_ids=[c.recipient_id for c in clicks], clicked_ats=[c.occurred_at for c in clicks],
+                agent_classes=[c.agent_class for c in clicks], client_networks=[c.client_network for c in clicks])

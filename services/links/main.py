@@ -1,7 +1,7 @@
 """Links service: answers tracked short links (``redirects.py``) and records their clicks in PostgreSQL.
 
 Wiring only: settings, connections, the named queries (checked at start), the web app with /healthz,
-/readyz and ``/<code>``, and the link-clicks consumer as the service's worker.
+/readyz and ``/<code>``, and the link-clicks consumer (``clicks.py``) as the service's worker.
 """
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from libs.common.connections import open_connections
-from libs.common.events import LinkClicked
-from libs.common.kafka import EventConsumer
 from libs.common.runtime import Service, health_router
 from libs.common.settings import Settings
 from libs.common.topics import LINK_CLICKS, group_id
+from services.links.clicks import ClickRecorder
 from services.links.db import LinkStore
 from services.links.redirects import Redirector
 
@@ -30,14 +29,9 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
         await store.check()
         redirector = Redirector(store, conn.publisher)
 
-        async def record(event: LinkClicked) -> None:
-            await store.record_click(event)
-
-        consumer = EventConsumer(
-            kafka=settings.kafka, group_id=group_id(NAME, settings.topic_prefix), handlers={LINK_CLICKS: record},
-            publisher=conn.publisher, prefix=settings.topic_prefix,
-            session_timeout_ms=settings.kafka_session_timeout_ms,
-        )
+        consumer = ClickRecorder(store, settings.kafka, group_id=group_id(NAME, settings.topic_prefix),
+                                 publisher=conn.publisher, prefix=settings.topic_prefix,
+                                 session_timeout_ms=settings.kafka_session_timeout_ms)
         app = FastAPI(title=f"Textpulse {NAME}", docs_url=None, redoc_url=None, openapi_url=None)
         app.include_router(health_router(NAME, conn.readiness_checks()))
         app.router.add_route("/{code}", redirector.answer, methods=["GET", "HEAD"], include_in_schema=False)
@@ -45,4 +39,5 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
         try:
             yield Service(app=app, workers=[consumer.run])
         finally:
+            await redirector.drain()
             await consumer.stop()

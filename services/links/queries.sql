@@ -12,3 +12,10 @@ WHERE code = :code;
 INSERT INTO link_clicks (click_id, code, org_id, run_id, recipient_id, clicked_at, agent_class, client_network)
 VALUES (:click_id, :code, :org_id, :run_id, :recipient_id, :clicked_at, :agent_class, :client_network)
 ON CONFLICT (click_id) DO NOTHING;
+
+-- name: record-clicks
+-- A batch of clicks from the link-clicks consumer in one statement, each stored once.
+INSERT INTO link_clicks (click_id, code, org_id, run_id, recipient_id, clicked_at, agent_class, client_network)
+SELECT * FROM unnest(:click_ids::uuid[], :codes::text[], :org_ids::uuid[], :run_ids::uuid[], :recipient_ids::uuid[],
+                     :clicked_ats::timestamptz[], :agent_classes::text[], :client_networks::text[])
+ON CONFLICT (click_id) DO NOTHING;

@@ -126,22 +126,33 @@ async def test_a_click_delivered_twice_or_also_written_directly_is_stored_once(
 
 
 class _KafkaAway:
-    async def publish(self, *args: object, **kwargs: object) -> None:
-        raise ConnectionError("broker unreachable")
+    """A producer that refuses every click at once, or takes it and then never gets it acknowledged."""
+
+    def __init__(self, *, later: bool) -> None:
+        self._later = later
+
+    async def enqueue(self, *args: object, **kwargs: object) -> asyncio.Future[object]:
+        if not self._later:
+            raise ConnectionError("broker unreachable")
+        acked: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_later(0.05, acked.set_exception, ConnectionError("request timed out"))
+        return acked
 
 
+@pytest.mark.parametrize("later", [False, True], ids=["refused", "unacknowledged"])
 async def test_when_kafka_is_away_the_click_goes_to_postgresql_and_the_member_is_redirected(
-    db_pool: asyncpg.Pool,
+    db_pool: asyncpg.Pool, later: bool,
 ) -> None:
     from starlette.applications import Starlette
 
     code, run, recipient = await make_link(db_pool, "https://example.org/agm")
+    redirector = Redirector(LinkStore(db_pool), _KafkaAway(later=later))  # type: ignore[arg-type]
     app = Starlette()
-    app.router.add_route("/{code}", Redirector(LinkStore(db_pool), _KafkaAway()).answer,  # type: ignore[arg-type]
-                         methods=["GET"])
+    app.router.add_route("/{code}", redirector.answer, methods=["GET"])
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://go.test") as client:
         response = await client.get(f"/{code}", headers={"User-Agent": IPHONE})
     assert response.status_code == 302 and response.headers["location"] == "https://example.org/agm"
+    await redirector.drain()
     assert [(r["recipient_id"], r["agent_class"]) for r in await clicks(db_pool, run)] == [(recipient, "mobile")]
 
 
