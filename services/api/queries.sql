@@ -10,17 +10,18 @@ SELECT id FROM senders WHERE org_id = :org_id AND is_default;
 
 -- name: insert-campaign
 INSERT INTO campaigns (org_id, name, body, audience, sender_id, contact_email, segment_limit,
-                       validity_period_s, send_when_late, max_lateness_s, created_by, updated_by)
+                       validity_period_s, send_when_late, max_lateness_s, track_links, created_by, updated_by)
 VALUES (:org_id, :campaign_name, :body, :audience::jsonb, :sender_id, :contact_email, :segment_limit,
-        :validity_period_s, :send_when_late, :max_lateness_s, :actor, :actor)
+        :validity_period_s, :send_when_late, :max_lateness_s, :track_links, :actor, :actor)
 RETURNING id;
 
 -- name: duplicate-campaign
 -- A fresh draft with the original's content; schedule, runs, state and approval are not copied.
 INSERT INTO campaigns (org_id, name, body, audience, sender_id, contact_email, segment_limit,
-                       validity_period_s, send_when_late, max_lateness_s, duplicated_from, created_by, updated_by)
+                       validity_period_s, send_when_late, max_lateness_s, track_links, duplicated_from, created_by,
+                       updated_by)
 SELECT org_id, left('Copy of ' || name, 200), body, audience, sender_id, contact_email, segment_limit,
-       validity_period_s, send_when_late, max_lateness_s, id, :actor, :actor
+       validity_period_s, send_when_late, max_lateness_s, track_links, id, :actor, :actor
 FROM campaigns
 WHERE id = :campaign_id AND org_id = :org_id
 RETURNING id;
@@ -28,7 +29,7 @@ RETURNING id;
 -- name: get-campaign
 SELECT id, name, body, audience::text AS audience, sender_id, contact_email, segment_limit,
        validity_period_s, schedule::text AS schedule, state, next_occurrence_at, send_when_late,
-       max_lateness_s, duplicated_from, created_by, updated_by, approved_by, created_at, updated_at,
+       max_lateness_s, track_links, duplicated_from, created_by, updated_by, approved_by, created_at, updated_at,
        state_changed_at
 FROM campaigns
 WHERE id = :campaign_id AND org_id = :org_id;
@@ -45,7 +46,7 @@ FOR UPDATE;
 -- Newest first; id breaks ties so pages never overlap. Uses campaigns_by_org_state for a state filter.
 SELECT id, name, body, audience::text AS audience, sender_id, contact_email, segment_limit,
        validity_period_s, schedule::text AS schedule, state, next_occurrence_at, send_when_late,
-       max_lateness_s, duplicated_from, created_by, updated_by, approved_by, created_at, updated_at,
+       max_lateness_s, track_links, duplicated_from, created_by, updated_by, approved_by, created_at, updated_at,
        state_changed_at
 FROM campaigns
 WHERE org_id = :org_id AND (:states::text[] IS NULL OR state = ANY(:states))
@@ -61,7 +62,8 @@ WHERE org_id = :org_id AND (:states::text[] IS NULL OR state = ANY(:states));
 UPDATE campaigns
 SET name = :campaign_name, body = :body, audience = :audience::jsonb, sender_id = :sender_id,
     contact_email = :contact_email, segment_limit = :segment_limit, validity_period_s = :validity_period_s,
-    send_when_late = :send_when_late, max_lateness_s = :max_lateness_s, updated_by = :actor, updated_at = now()
+    send_when_late = :send_when_late, max_lateness_s = :max_lateness_s, track_links = :track_links,
+    updated_by = :actor, updated_at = now()
 WHERE id = :campaign_id;
 
 -- name: delete-campaign

@@ -4,7 +4,8 @@
 
 -- name: org-settings
 SELECT name, slug, time_zone, default_country_prefix, campaign_segment_limit, alert_emails,
-       retention_webhook_days, retention_reply_days, retention_body_days, retention_csv_days, run_member_cap
+       retention_webhook_days, retention_reply_days, retention_body_days, retention_csv_days, run_member_cap,
+       short_link_base_url
 FROM organisations WHERE id = :org_id;
 
 -- name: update-org-settings
@@ -14,7 +15,7 @@ SET time_zone = :time_zone, default_country_prefix = :default_country_prefix,
     campaign_segment_limit = :campaign_segment_limit, alert_emails = :alert_emails,
     retention_webhook_days = :retention_webhook_days, retention_reply_days = :retention_reply_days,
     retention_body_days = :retention_body_days, retention_csv_days = :retention_csv_days,
-    run_member_cap = :run_member_cap, updated_at = now()
+    run_member_cap = :run_member_cap, short_link_base_url = :short_link_base_url, updated_at = now()
 WHERE id = :org_id;
 
 -- name: sms-account

@@ -29,7 +29,8 @@ async def update_org_settings(conn: Connection, org_id: UUID, fields: Row) -> No
                           retention_reply_days=fields["retention_reply_days"],
                           retention_body_days=fields["retention_body_days"],
                           retention_csv_days=fields["retention_csv_days"],
-                          run_member_cap=fields["run_member_cap"])
+                          run_member_cap=fields["run_member_cap"],
+                          short_link_base_url=fields["short_link_base_url"])
 
 
 async def sms_account(conn: Connection, org_id: UUID) -> Row | None:

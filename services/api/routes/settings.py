@@ -20,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from libs.common.db import Connection, transaction
 from libs.common.errors import ConfigurationError
+from libs.common.links import LinkError, check_base_url
 from libs.common.phone import Normalised, normalise, region_for_prefix
 from services.api import audit, dashboard_db, db, settings_db, twilio_accounts, twilio_shared_keys
 from services.api.audit import Caller, CallerDep
@@ -101,6 +102,8 @@ class GeneralOut(BaseModel):
     retention_csv_days: int = Field(description="days an uploaded CSV's rows are kept")
     run_member_cap: int | None = Field(description="most members one run's audience may have; a larger one is "
                                                    "refused. null: the platform's default (250,000 unless set)")
+    short_link_base_url: str | None = Field(default=None, description="the organisation's own short domain for "
+                                            "tracked links (https://go.example.org); null: the platform's")
 
 
 class SettingsOut(BaseModel):
@@ -175,6 +178,8 @@ class GeneralPatch(BaseModel):
     retention_csv_days: RetentionDays | None = None
     run_member_cap: int | None = Field(default=None, ge=1, le=10_000_000,
                                        description="null: back to the platform's default")
+    short_link_base_url: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+        default=None, description="http(s)://host[:port] of the organisation's short domain; null: the platform's")
 
 
 @router.get("", summary="Every setting (secrets only as set / not set)")
@@ -321,6 +326,13 @@ async def patch_general(body: GeneralPatch, admin: AdminDep, caller: CallerDep, 
             raise InvalidInput("time_zone", "time_zone_unknown", "is not an IANA time zone") from None
     if "alert_emails" in changes:
         changes["alert_emails"] = list(dict.fromkeys(e.lower() for e in changes["alert_emails"]))
+    if changes.get("short_link_base_url"):
+        try:
+            changes["short_link_base_url"] = check_base_url(changes["short_link_base_url"])
+        except LinkError as exc:
+            raise InvalidInput("short_link_base_url", exc.code, exc.message) from None
+    elif "short_link_base_url" in changes:
+        changes["short_link_base_url"] = None
     async with transaction(pool) as conn:
         before = await settings_out(conn, admin.org.id)
         sender_id = changes.pop("default_sender_id", None)
@@ -367,6 +379,7 @@ async def settings_out(conn: Connection, org_id: UUID) -> SettingsOut:
             alert_emails=list(org["alert_emails"]),
             **{name: org[name] for name in RETENTION_FIELDS},
             run_member_cap=org["run_member_cap"],
+            short_link_base_url=org["short_link_base_url"],
         ),
         senders=senders,
         warnings=warnings,
