@@ -57,6 +57,7 @@ BENCHMARKS = [
     Benchmark("audience-service", "Audience service process, 10,000 to 1,000,000-member IQAs",
               ("bench.audience_service",)),
     Benchmark("webhooks", "Opt-out webhooks at a fixed rate", ("bench.webhooks",)),
+    Benchmark("links", "Tracked short links: redirects at a fixed rate, one process", ("bench.links",)),
     Benchmark("home", "Home page latency", ("bench.home",)),
     Benchmark("hostile-bodies", "Hostile bodies: API memory under a 300 MB body and 64 MB CSVs",
               ("bench.hostile_bodies",)),
