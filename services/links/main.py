@@ -17,7 +17,7 @@ from libs.common.settings import Settings
 from libs.common.topics import LINK_CLICKS, group_id
 from services.links.clicks import ClickRecorder
 from services.links.db import LinkStore
-from services.links.redirects import Redirector
+from services.links.redirects import Redirector, ShortLinks
 
 NAME = "links"
 
@@ -34,7 +34,7 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
                                  session_timeout_ms=settings.kafka_session_timeout_ms)
         app = FastAPI(title=f"Textpulse {NAME}", docs_url=None, redoc_url=None, openapi_url=None)
         app.include_router(health_router(NAME, conn.readiness_checks()))
-        app.router.add_route("/{code}", redirector.answer, methods=["GET", "HEAD"], include_in_schema=False)
+        app.add_middleware(ShortLinks, redirector=redirector, passthrough=frozenset({"/healthz", "/readyz"}))
         await consumer.start()
         try:
             yield Service(app=app, workers=[consumer.run])

@@ -18,9 +18,9 @@ import time
 from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any, Final
+from urllib.parse import quote
 
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from libs.common.events import LinkClicked
 from libs.common.kafka import EventPublisher
@@ -33,15 +33,22 @@ log = get_logger(__name__)
 
 CACHE_TTL_S: Final = 300.0
 CACHE_SIZE: Final = 100_000
-_HEADERS: Final = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
+_COMMON: Final = [(b"cache-control", b"no-store"), (b"referrer-policy", b"no-referrer"), (b"x-robots-tag", b"noindex")]
+_REDIRECT_HEADERS: Final = [*_COMMON, (b"content-length", b"0")]
+# What a URL keeps as it is in the Location header (Starlette's RedirectResponse quotes the same way).
+_URL_SAFE: Final = ":/%#?=@[]!$&'()*+,;"
 _PAGE: Final = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>"
                 "<meta name=\"viewport\" content=\"width=device-width\"></head>"
                 "<body style=\"font-family:sans-serif;margin:3em auto;max-width:30em\"><h1>{title}</h1>"
                 "<p>{text}</p></body></html>")
 UNKNOWN_PAGE: Final = _PAGE.format(title="Link not found",
-                                   text="This link is not known. Check that it was copied whole from your text.")
+                                   text="This link is not known. Check that it was copied whole from your text.",
+                                   ).encode()
 EXPIRED_PAGE: Final = _PAGE.format(title="Link expired",
-                                   text="This link has expired. Contact the organisation that sent it.")
+                                   text="This link has expired. Contact the organisation that sent it.").encode()
+_PAGE_HEADERS: Final = [*_COMMON, (b"content-type", b"text/html; charset=utf-8")]
+
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]  # status, headers, body
 
 
 class _Cache:
@@ -73,20 +80,17 @@ class Redirector:
         self._in_flight: set[asyncio.Future[Any]] = set()
         self.publish_timeout_s = publish_timeout_s
 
-    async def answer(self, request: Request) -> Response:
-        code = request.path_params["code"]
+    async def answer(self, code: str, user_agent: str | None, method: str, client_host: str | None) -> Answer:
+        """The answer to ``method /<code>``; a click is recorded for every redirect."""
         link = await self._link(code) if CODE_PATTERN.fullmatch(code) else None
         if link is None:
-            return HTMLResponse(UNKNOWN_PAGE, status_code=404, headers=_HEADERS)
+            return 404, _PAGE_HEADERS, UNKNOWN_PAGE
         if link.expires_at <= datetime.now(UTC):
-            return HTMLResponse(EXPIRED_PAGE, status_code=410, headers=_HEADERS)
-        click = LinkClicked(
+            return 410, _PAGE_HEADERS, EXPIRED_PAGE
+        await self._record(LinkClicked(
             org_id=link.org_id, run_id=link.run_id, recipient_id=link.recipient_id, code=code,
-            agent_class=classify_agent(request.headers.get("user-agent"), request.method),
-            client_network=client_network(request.client.host if request.client else None),
-        )
-        await self._record(click)
-        return RedirectResponse(link.url, status_code=302, headers=_HEADERS)
+            agent_class=classify_agent(user_agent, method), client_network=client_network(client_host)))
+        return 302, [*_REDIRECT_HEADERS, (b"location", quote(link.url, safe=_URL_SAFE).encode("latin-1"))], b""
 
     async def _link(self, code: str) -> ShortLink | None:
         now = time.monotonic()
@@ -127,3 +131,26 @@ class Redirector:
         deadline = time.monotonic() + timeout_s
         while self._in_flight and time.monotonic() < deadline:
             await asyncio.wait(set(self._in_flight), timeout=max(0.0, deadline - time.monotonic()))
+
+
+class ShortLinks:
+    """ASGI middleware: ``GET``/``HEAD /<code>`` answered here (no routing or response objects on the hot
+    path); the ``passthrough`` paths (``/healthz``, ``/readyz``) and other methods go on to the app."""
+
+    def __init__(self, app: ASGIApp, redirector: Redirector, passthrough: frozenset[str]) -> None:
+        self._fallback = app
+        self._redirector = redirector
+        self._passthrough = passthrough
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self._passthrough or scope["method"] not in ("GET", "HEAD"):
+            await self._fallback(scope, receive, send)
+            return
+        user_agent = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"user-agent"), None)
+        client = scope.get("client")
+        status, headers, body = await self._redirector.answer(scope["path"][1:], user_agent, scope["method"],
+                                                              client[0] if client else None)
+        if body:
+            headers = [*headers, (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})

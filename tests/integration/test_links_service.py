@@ -26,7 +26,7 @@ from libs.common.topics import LINK_CLICKS
 from services.audience.stage_db import Stage
 from services.links.db import LinkStore
 from services.links.main import build
-from services.links.redirects import Redirector
+from services.links.redirects import Redirector, ShortLinks
 from tests.conftest import eventually
 
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
@@ -73,20 +73,23 @@ async def test_a_short_link_redirects_and_each_click_is_stored_once_people_apart
     code, run, recipient = await make_link(db_pool)
     preview = await links.get(f"/{code}", headers={"User-Agent": IMESSAGE_PREVIEW})
     person = await links.get(f"/{code}", headers={"User-Agent": IPHONE})
-    for response in (preview, person):
+    head = await links.head(f"/{code}", headers={"User-Agent": IPHONE})  # a HEAD is a preview fetch
+    assert (await links.get("/healthz")).json()["service"] == "links"
+    for response in (preview, person, head):
         assert response.status_code == 302
         assert response.headers["location"] == "https://example.org/renew?id=7"
         assert response.headers["cache-control"] == "no-store"
-    rows = await eventually(lambda: _at_least(db_pool, run, 2))
+    rows = await eventually(lambda: _at_least(db_pool, run, 3))
     await asyncio.sleep(0.5)  # a duplicate would arrive here
     rows = await clicks(db_pool, run)
     assert [(r["agent_class"], r["is_bot"], r["recipient_id"], r["code"]) for r in rows] == [
-        ("preview_bot", True, recipient, code), ("mobile", False, recipient, code)]
+        ("preview_bot", True, recipient, code), ("mobile", False, recipient, code),
+        ("preview_bot", True, recipient, code)]
     assert all(r["client_network"] == "127.0.0.0/24" for r in rows)
     funnel = await db_pool.fetchrow(
         "SELECT count(*) FILTER (WHERE NOT is_bot) AS people, count(DISTINCT recipient_id) FILTER (WHERE NOT is_bot)"
         " AS unique_people, count(*) FILTER (WHERE is_bot) AS bots FROM link_clicks WHERE run_id = $1", run)
-    assert dict(funnel) == {"people": 1, "unique_people": 1, "bots": 1}
+    assert dict(funnel) == {"people": 1, "unique_people": 1, "bots": 2}
 
 
 async def _at_least(pool: asyncpg.Pool, run: uuid.UUID, n: int) -> list[asyncpg.Record] | None:
@@ -94,7 +97,7 @@ async def _at_least(pool: asyncpg.Pool, run: uuid.UUID, n: int) -> list[asyncpg.
     return rows if len(rows) >= n else None
 
 
-@pytest.mark.parametrize("path", ["/AAAAAAAAAAAA", "/short", "/%3Cscript%3E", "/" + "x" * 300])
+@pytest.mark.parametrize("path", ["/AAAAAAAAAAAA", "/short", "/%3Cscript%3E", "/" + "x" * 300, "/", "/a/b"])
 async def test_an_unknown_code_gets_a_plain_page(links: httpx.AsyncClient, path: str) -> None:
     response = await links.get(path)
     assert response.status_code == 404
@@ -147,8 +150,7 @@ async def test_when_kafka_is_away_the_click_goes_to_postgresql_and_the_member_is
 
     code, run, recipient = await make_link(db_pool, "https://example.org/agm")
     redirector = Redirector(LinkStore(db_pool), _KafkaAway(later=later))  # type: ignore[arg-type]
-    app = Starlette()
-    app.router.add_route("/{code}", redirector.answer, methods=["GET"])
+    app = ShortLinks(Starlette(), redirector, frozenset())
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://go.test") as client:
         response = await client.get(f"/{code}", headers={"User-Agent": IPHONE})
     assert response.status_code == 302 and response.headers["location"] == "https://example.org/agm"
