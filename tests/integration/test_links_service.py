@@ -4,6 +4,7 @@ unknown and expired codes get a plain page; a tracked run's codes are the ones i
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -14,7 +15,7 @@ import httpx
 import pytest
 
 from harness import factories
-from harness.kafka import running_publisher
+from harness.kafka import records_to_end, running_publisher
 from libs.common import audience_rules as rules
 from libs.common.events import LinkClicked
 from libs.common.kafka import ensure_topics
@@ -194,3 +195,25 @@ async def test_a_tracked_snapshot_stores_each_queued_recipients_codes_with_its_b
         codes = by_recipient[row["recipient_id"]]
         assert [codes[code] for code in shown.groups()] == [f"https://example.org/agm?m={row['member_id']}",
                                                            "https://example.org/x"]
+
+
+async def test_a_record_that_is_not_a_click_goes_to_the_dead_letter_queue_and_the_rest_are_stored(
+    links: httpx.AsyncClient, db_pool: asyncpg.Pool, kafka_bootstrap: str, topic_prefix: str,
+) -> None:
+    code, run, recipient = await make_link(db_pool)
+    org = await db_pool.fetchval("SELECT org_id FROM campaign_runs WHERE id = $1", run)
+    click = LinkClicked(org_id=org, run_id=run, recipient_id=recipient, code=code, agent_class="mobile")
+    topic = LINK_CLICKS.full_name(topic_prefix)
+    async with running_publisher(kafka_bootstrap, topic_prefix) as (publisher, _):
+        await publisher.publish_raw(topic, b"not json", key=str(run).encode())
+        await publisher.publish_raw(topic, b'{"schema_version": 1, "code": "short"}', key=str(run).encode())
+        await publisher.publish(LINK_CLICKS, click, key=str(run))
+
+    async def letters() -> list[dict[str, object]] | None:
+        dlq = {LINK_CLICKS.dlq_name(topic_prefix): 1}
+        found = [json.loads(r.value) for r in await records_to_end(kafka_bootstrap, dlq)]
+        return found if len(found) >= 2 else None
+
+    dead = await eventually(letters, timeout=30)
+    assert sorted(str(d["error_code"]) for d in dead) == ["event_not_json", "event_schema_invalid"]
+    assert [r["click_id"] for r in await eventually(lambda: _at_least(db_pool, run, 1))] == [click.event_id]
