@@ -5,7 +5,8 @@ waiting for the broker's acknowledgement would bound the redirects a process ans
 A click the producer refuses, or the broker does not acknowledge, is written to PostgreSQL directly
 instead; on SIGTERM :meth:`Redirector.drain` waits for every click in flight. What a ``kill -9`` can lose is
 the producer's last few milliseconds of clicks (its linger), never a redirect. An unknown code, or one past its
-``expires_at``, gets a short plain page (404, 410), never an error trace. Codes are looked up once and kept
+``expires_at``, gets a short plain page (404, 410), never an error trace; so does a lookup while PostgreSQL
+is away (503 with Retry-After). Codes are looked up once and kept
 in a bounded in-process cache for :data:`CACHE_TTL_S`, so a campaign's burst of clicks reads PostgreSQL
 once per recipient.
 """
@@ -46,7 +47,10 @@ UNKNOWN_PAGE: Final = _PAGE.format(title="Link not found",
                                    ).encode()
 EXPIRED_PAGE: Final = _PAGE.format(title="Link expired",
                                    text="This link has expired. Contact the organisation that sent it.").encode()
+UNAVAILABLE_PAGE: Final = _PAGE.format(title="Try again in a minute",
+                                       text="This link cannot be opened right now. Please try again shortly.").encode()
 _PAGE_HEADERS: Final = [*_COMMON, (b"content-type", b"text/html; charset=utf-8")]
+_UNAVAILABLE_HEADERS: Final = [*_PAGE_HEADERS, (b"retry-after", b"30")]
 
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]  # status, headers, body
 
@@ -82,7 +86,11 @@ class Redirector:
 
     async def answer(self, code: str, user_agent: str | None, method: str, client_host: str | None) -> Answer:
         """The answer to ``method /<code>``; a click is recorded for every redirect."""
-        link = await self._link(code) if CODE_PATTERN.fullmatch(code) else None
+        try:
+            link = await self._link(code) if CODE_PATTERN.fullmatch(code) else None
+        except Exception as exc:  # noqa: BLE001 - PostgreSQL away: a plain page, never a trace
+            log.warning("link.lookup_failed", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
+            return 503, _UNAVAILABLE_HEADERS, UNAVAILABLE_PAGE
         if link is None:
             return 404, _PAGE_HEADERS, UNKNOWN_PAGE
         if link.expires_at <= datetime.now(UTC):

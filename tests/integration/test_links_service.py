@@ -217,3 +217,19 @@ async def test_a_record_that_is_not_a_click_goes_to_the_dead_letter_queue_and_th
     dead = await eventually(letters, timeout=30)
     assert sorted(str(d["error_code"]) for d in dead) == ["event_not_json", "schema_invalid"]
     assert [r["click_id"] for r in await eventually(lambda: _at_least(db_pool, run, 1))] == [click.event_id]
+
+
+class _PostgresAway:
+    async def find(self, code: str) -> None:
+        raise ConnectionRefusedError("connection refused")
+
+
+async def test_a_lookup_while_postgresql_is_away_gets_a_plain_page_to_try_again() -> None:
+    from starlette.applications import Starlette
+
+    app = ShortLinks(Starlette(), Redirector(_PostgresAway(), _KafkaAway(later=False)),  # type: ignore[arg-type]
+                     frozenset())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://go.test") as client:
+        response = await client.get(f"/{new_code()}")
+    assert response.status_code == 503 and response.headers["retry-after"] == "30"
+    assert "Try again" in response.text and "Traceback" not in response.text
