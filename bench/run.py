@@ -65,6 +65,7 @@ BENCHMARKS = [
     Benchmark("revocations", "Revocation reader, 200,000 member replies", ("bench.revocations",)),
     Benchmark("imis-writeback", "iMIS write-back lanes, 20 organisations beside a slow iMIS",
               ("bench.imis_writeback",)),
+    Benchmark("links", "Tracked short links: redirects at a fixed rate, one process", ("bench.links",)),
     Benchmark("home", "Home page latency", ("bench.home",)),
     Benchmark("hostile-bodies", "Hostile bodies: API memory under a 300 MB body and 64 MB CSVs",
               ("bench.hostile_bodies",)),

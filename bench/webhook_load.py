@@ -28,7 +28,7 @@ class LoadResult:
     processes: int
 
 
-class _Connection:
+class HttpConnection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
 
@@ -47,7 +47,7 @@ class _Connection:
 
 async def _send_all(port: int, rate: float, first: int, step: int, requests: list[bytes], connections: int,
                     control: Connection) -> tuple[list[float], list[int]]:
-    conns = [_Connection(*await asyncio.open_connection("127.0.0.1", port)) for _ in range(connections)]
+    conns = [HttpConnection(*await asyncio.open_connection("127.0.0.1", port)) for _ in range(connections)]
     control.send("connected")
     start: float = control.recv()  # the same for every client process
     due = [start + (first + n * step) / rate for n in range(len(requests))]
@@ -55,7 +55,7 @@ async def _send_all(port: int, rate: float, first: int, step: int, requests: lis
     statuses = [0] * len(requests)
     indices = iter(range(len(requests)))  # shared: each free connection takes the next request due
 
-    async def send_next(conn: _Connection) -> None:
+    async def send_next(conn: HttpConnection) -> None:
         try:
             for i in indices:
                 delay = due[i] - time.monotonic()

@@ -118,6 +118,7 @@ def processes() -> list[Process]:
         Process("scheduler", "services.scheduler", PORT_BASE + 2),
         Process("audience", "services.audience", PORT_BASE + 3),
         Process("usage", "services.usage", PORT_BASE + 4),
+        Process("links", "services.links", PORT_BASE + 6),
     ]
     procs += [Process(f"dispatcher-{i}", "services.dispatcher", PORT_BASE + 10 + i) for i in range(1, DISPATCHERS + 1)]
     return procs
@@ -137,6 +138,8 @@ def service_env(port: int, service: str | None = None) -> dict[str, str]:
         TEXTPULSE_TWILIO_API_BASE_URL=f"http://127.0.0.1:{PORT_BASE + 80}",
         TEXTPULSE_TWILIO_MESSAGING_BASE_URL=f"http://127.0.0.1:{PORT_BASE + 80}",
         TEXTPULSE_IMIS_BASE_URL=f"http://127.0.0.1:{PORT_BASE + 81}",
+        # The demo's short domain: tracked links point at the local links service.
+        TEXTPULSE_SHORT_LINK_BASE_URL=f"http://127.0.0.1:{PORT_BASE + 6}",
         # Alert e-mails go to the SMTP catcher, and the dashboard shows what it caught.
         TEXTPULSE_SMTP_HOST="127.0.0.1",
         TEXTPULSE_SMTP_PORT=str(SMTP_PORT),

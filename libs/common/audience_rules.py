@@ -37,6 +37,7 @@ from functools import lru_cache
 from typing import Final, Literal
 
 from libs.common import run_reasons
+from libs.common.links import Shortener, TrackedLink
 from libs.common.merge import MergeError, Template
 from libs.common.phone import Normalised, Rejected, normalise
 from libs.common.preflight import MAX_SEGMENTS
@@ -94,6 +95,7 @@ class SnapshotRow:
     reason: str | None = None
     detail: str | None = None
     duplicate_of: str | None = None
+    links: tuple[TrackedLink, ...] = ()  # the tracked short links in ``body`` (a tracked campaign)
 
     @property
     def status(self) -> Literal["queued", "excluded"]:
@@ -153,9 +155,12 @@ def classify_each(
     suppressed: Collection[str],
     bad_numbers: Mapping[str, int] | Collection[str],
     smart_encoding: bool = False,
+    shortener: Shortener | None = None,
 ) -> list[SnapshotRow]:
     """Rules 2 to 7 for each member on its own, positions counted from ``start``: what a page of a streamed
-    audience can be told without the rest. Rules 1 and 8 (repeats across the audience) come after."""
+    audience can be told without the rest. Rules 1 and 8 (repeats across the audience) come after.
+    With a ``shortener`` (a tracked campaign), each rendered body's links become that member's own short
+    links before its segments are counted."""
     rows: list[SnapshotRow] = []
     for position, member in enumerate(members, start):
         row = SnapshotRow(position, member.member_id, member.raw_phone)
@@ -179,7 +184,7 @@ def classify_each(
             _exclude(row, "bad_number", f"twilio_{code}" if code is not None else None)
             continue
         if template is not None:
-            _render(row, member, template, smart_encoding)
+            _render(row, member, template, smart_encoding, shortener)
         if row.reason is None and number.warnings:
             row.detail = ",".join(number.warnings)
     return rows
@@ -204,12 +209,17 @@ def _exclude(row: SnapshotRow, reason: str, detail: str | None = None, *, duplic
     row.reason, row.detail, row.duplicate_of = reason, detail, duplicate_of
 
 
-def _render(row: SnapshotRow, member: AudienceMember, template: Template, smart_encoding: bool) -> None:
+def _render(row: SnapshotRow, member: AudienceMember, template: Template, smart_encoding: bool,
+            shortener: Shortener | None) -> None:
     row.merge_values = {name: _text(member.values.get(name)) for name in template.fields}
     try:
-        count = count_segments(template.render(member.values), smart_encoding=smart_encoding)
+        body = template.render(member.values)
+        if shortener is not None:
+            body, row.links = shortener.shorten(body)
+        count = count_segments(body, smart_encoding=smart_encoding)
     except (MergeError, InvalidBody) as error:
         _exclude(row, "render_failed", error.code)
+        row.links = ()
         return
     row.body, row.encoding, row.segments = count.body, count.encoding, count.segments
     if count.segments > MAX_SEGMENTS:

@@ -109,6 +109,19 @@ class WebhookReceived(Event):
     params: dict[str, str]
 
 
+class LinkClicked(Event):
+    """A member's tracked short link was followed (keyed by run). ``occurred_at`` is when; ``event_id``
+    is the click's id, so a record delivered twice, or also written directly when Kafka was away, counts
+    once. ``client_network`` is the /24 (IPv4) or /48 (IPv6) the request came from, never the address."""
+
+    org_id: UUID
+    run_id: UUID
+    recipient_id: UUID
+    code: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{12}$")]
+    agent_class: Literal["preview_bot", "mobile", "desktop", "other"]
+    client_network: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
 class DeadLetter(BaseModel):
     """What a consumer could not handle, with everything needed to understand and replay it."""
 

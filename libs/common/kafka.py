@@ -151,6 +151,15 @@ class EventPublisher:
         the caller guarantees it is a valid ``spec.event_type`` (its consumer dead-letters one that is not)."""
         await self._producer.send_and_wait(spec.full_name(self._prefix), value=value, key=key.encode())
 
+    async def enqueue(self, spec: TopicSpec[E], event: E, *, key: str) -> asyncio.Future[Any]:
+        """Hand ``event`` to the producer's batch without waiting for the broker; the returned future
+        resolves when the broker acknowledged it (or fails), for callers that must answer before then."""
+        if not isinstance(event, spec.event_type):
+            raise TypeError(f"{spec.name} carries {spec.event_type.__name__}, not {type(event).__name__}")
+        future: asyncio.Future[Any] = await self._producer.send(
+            spec.full_name(self._prefix), value=event.model_dump_json().encode(), key=key.encode())
+        return future
+
     async def publish_raw(self, topic: str, value: bytes, *, key: bytes | None = None) -> None:
         """Send bytes as they are (dead letters, and tests that inject poison)."""
         await self._producer.send_and_wait(topic, value=value, key=key)

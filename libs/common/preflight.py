@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from libs.common.errors import PermanentError
+from libs.common.links import check_links, preview_body
 from libs.common.merge import STANDARD_FIELDS, MergeError, Template, compile_template
 from libs.common.phone import Normalised, dedupe, normalise
 from libs.common.pricing import PUMPING_PROTECTION_FREE, Estimate, PriceTable
@@ -49,8 +50,13 @@ def preview(
     *,
     smart_encoding: bool = False,
     prices: PriceTable | None = None,
+    short_link_base: str | None = None,
 ) -> dict[str, Any]:
     """Render ``body`` with ``sample_values`` (or :data:`SAMPLE_VALUES`) and describe its cost.
+
+    With ``short_link_base`` (a tracked campaign) every link is shown, and counted, as the short link of
+    that base a member receives (:func:`libs.common.links.preview_body`); a link that cannot be tracked
+    raises ``LinkError``.
 
     ``country`` is the destination's ISO 3166 code (``US``). Known merge fields are the standard ones
     plus the keys of ``sample_values``. ``smart_encoding`` says whether the sending Messaging Service
@@ -62,6 +68,9 @@ def preview(
     values = SAMPLE_VALUES if sample_values is None else sample_values
     template = compile_template(body, fields=STANDARD_FIELDS | {name.lower() for name in values})
     rendered = template.render({name.lower(): value for name, value in values.items()})
+    if short_link_base is not None:
+        check_links(body)
+        rendered = preview_body(rendered, short_link_base)
     count = count_segments(rendered, smart_encoding=smart_encoding)
     table = prices or PriceTable()
     cost = table.cost_for(region, count.segments)

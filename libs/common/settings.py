@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
     public_base_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://")
+    # Where tracked short links point when an organisation has set no short domain of its own (Settings):
+    # the links service's public address (libs/common/links.py).
+    short_link_base_url: str = Field(default="http://127.0.0.1:8005", pattern=r"^https?://[^/]+$")
+    # How long a tracked short link redirects after its run's snapshot is written.
+    short_link_days: int = Field(default=180, ge=1, le=3650)
     # Request bodies are capped before they are read (libs/common/body_limits.py); CSV uploads have their own cap.
     http_body_max_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     csv_upload_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)

@@ -39,7 +39,7 @@ class TopicSpec(Generic[EventT_co]):
 
 
 # Every service that talks to Kafka, each with a Kafka user of its own when the cluster authenticates.
-SERVICES = ("api", "optout", "scheduler", "audience", "dispatcher", "usage")
+SERVICES = ("api", "optout", "scheduler", "audience", "dispatcher", "usage", "links")
 
 
 def group_id(service: str, prefix: str = "") -> str:
@@ -70,8 +70,13 @@ CONSENT = TopicSpec("textpulse.consent", 6, events.ConsentChanged, "phone",
 WEBHOOKS = TopicSpec("textpulse.webhooks", 6, events.WebhookReceived, "org_id:phone or org_id:message_sid",
                      {"retention.ms": _WEEK_MS}, producers=frozenset({"optout"}), consumers=frozenset({"optout"}))
 
+# Clicks on tracked short links: the links service appends each before its redirect and writes them to
+# PostgreSQL from here. Keyed by run, so a run's clicks stay in order on one partition.
+LINK_CLICKS = TopicSpec("textpulse.link-clicks", 6, events.LinkClicked, "run_id", {"retention.ms": _WEEK_MS},
+                        producers=frozenset({"links"}), consumers=frozenset({"links"}))
+
 ALL_TOPICS: tuple[TopicSpec[events.Event], ...] = (CAMPAIGN_DUE, RECIPIENTS, SEND_RESULTS, MESSAGE_STATUS, CONSENT,
-                                                   WEBHOOKS)
+                                                   WEBHOOKS, LINK_CLICKS)
 DLQ_PARTITIONS = 1
 # Dead letters are kept a month: long enough for someone to look, replay and fix.
 DLQ_CONFIGS = {"retention.ms": str(30 * 24 * 3600 * 1000)}

@@ -8,7 +8,7 @@
 SELECT s.csrf_token, s.last_seen_at, s.expires_at, s.absolute_expires_at,
        u.id AS user_id, u.email, u.name AS user_name, u.role,
        o.id AS org_id, o.name AS org_name, o.time_zone, o.campaign_segment_limit, o.default_country_prefix,
-       o.run_member_cap, o.require_approval, a.max_segments AS account_max_segments
+       o.run_member_cap, o.require_approval, a.max_segments AS account_max_segments, o.short_link_base_url
 FROM sessions s
 JOIN users u ON u.id = s.user_id AND u.active
 JOIN organisations o ON o.id = s.org_id
@@ -26,7 +26,7 @@ WHERE token_hash = :token_hash;
 -- The organisation of a Bearer key; a revoked or expired key is not found.
 SELECT k.id AS key_id, k.name AS key_name, k.role, k.last_used_at,
        o.id AS org_id, o.name AS org_name, o.time_zone, o.campaign_segment_limit, o.default_country_prefix,
-       o.run_member_cap, o.require_approval, a.max_segments AS account_max_segments
+       o.run_member_cap, o.require_approval, a.max_segments AS account_max_segments, o.short_link_base_url
 FROM api_keys k
 JOIN organisations o ON o.id = k.org_id
 LEFT JOIN sms_accounts a ON a.org_id = o.id

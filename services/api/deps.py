@@ -63,6 +63,11 @@ class WebConfig:
     demo_outbox_url: str | None = None  # the demo's SMTP catcher, when ``make demo`` runs one
     env: str = "development"  # TEXTPULSE_ENV: development and test allow local webhook URLs
     run_member_cap: int = 250_000  # TEXTPULSE_RUN_MEMBER_CAP: for organisations without a cap of their own
+    short_link_base_url: str = "http://127.0.0.1:8005"  # TEXTPULSE_SHORT_LINK_BASE_URL, for those without a domain
+
+    def short_links(self, org: Organisation) -> str:
+        """Where ``org``'s tracked links point: its own short domain, else the platform's."""
+        return org.short_link_base_url or self.short_link_base_url
 
     def member_cap(self, org: Organisation) -> int:
         """The most members one run of ``org`` may have (libs/common/send_checks.py)."""
@@ -95,6 +100,7 @@ class Organisation:
     default_country_prefix: str = "+1"
     run_member_cap: int | None = None  # the organisation's own member cap per run (0030); None: the platform's
     require_approval: bool = False  # campaigns need an approver's approval before they are sent (0048)
+    short_link_base_url: str | None = None  # the organisation's short domain (0047); None: the platform's
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +128,7 @@ class Principal:
 def _organisation(row: dict[str, Any]) -> Organisation:
     return Organisation(row["org_id"], row["time_zone"], row["campaign_segment_limit"], row["account_max_segments"],
                         row["org_name"], row["default_country_prefix"], row["run_member_cap"],
-                        row["require_approval"])
+                        row["require_approval"], row["short_link_base_url"])
 
 
 # Declared for the OpenAPI document (its securitySchemes); the headers are read below, so that a wrong

@@ -105,7 +105,8 @@ def create_app(pool: asyncpg.Pool, settings_: Settings, checks: Mapping[str, Che
                               imis_base_url=settings_.imis_base_url,
                               sign_in_max_per_address=settings_.sign_in_max_per_address,
                               demo_outbox_url=settings_.demo_outbox_url,
-                              env=settings_.env, run_member_cap=settings_.run_member_cap)
+                              env=settings_.env, run_member_cap=settings_.run_member_cap,
+                              short_link_base_url=settings_.short_link_base_url)
     app.state.csv_upload_max_bytes = settings_.csv_upload_max_bytes
     upload_cap = RouteLimit(f"{API_PREFIX}{uploads.CSV_UPLOAD_PATH}",
                             settings_.csv_upload_max_bytes + uploads.MULTIPART_OVERHEAD)

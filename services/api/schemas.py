@@ -34,6 +34,7 @@ class CampaignCreate(BaseModel):
     validity_period_s: ValidityPeriod = 14_400
     send_when_late: bool = Field(default=False, description="send a run found more than max_lateness_s late")
     max_lateness_s: MaxLateness = 3600
+    track_links: bool = Field(default=False, description="replace each link by a tracked short link per member")
 
 
 class ApproveIn(BaseModel):
@@ -65,8 +66,10 @@ class CampaignUpdate(BaseModel):
     validity_period_s: ValidityPeriod | None = None
     send_when_late: bool | None = None
     max_lateness_s: MaxLateness | None = None
+    track_links: bool | None = None
 
-    @field_validator("name", "body", "segment_limit", "validity_period_s", "send_when_late", "max_lateness_s")
+    @field_validator("name", "body", "segment_limit", "validity_period_s", "send_when_late", "max_lateness_s",
+                     "track_links")
     @classmethod
     def _not_null(cls, value: object) -> object:
         if value is None:
@@ -104,6 +107,7 @@ class CampaignOut(BaseModel):
     next_occurrence_at: datetime | None
     send_when_late: bool
     max_lateness_s: int
+    track_links: bool
     duplicated_from: UUID | None
     created_by: str | None
     updated_by: str | None

@@ -5,7 +5,7 @@
 -- name: org-settings
 SELECT name, slug, time_zone, default_country_prefix, campaign_segment_limit, alert_emails,
        retention_webhook_days, retention_reply_days, retention_body_days, retention_csv_days, run_member_cap,
-       revocation_confirmation, revocation_confirmation_text, require_approval
+       revocation_confirmation, revocation_confirmation_text, require_approval, short_link_base_url
 FROM organisations WHERE id = :org_id;
 
 -- name: update-org-settings
@@ -16,7 +16,8 @@ SET time_zone = :time_zone, default_country_prefix = :default_country_prefix,
     retention_webhook_days = :retention_webhook_days, retention_reply_days = :retention_reply_days,
     retention_body_days = :retention_body_days, retention_csv_days = :retention_csv_days,
     run_member_cap = :run_member_cap, revocation_confirmation = :revocation_confirmation,
-    revocation_confirmation_text = :revocation_confirmation_text, require_approval = :require_approval, updated_at = now()
+    revocation_confirmation_text = :revocation_confirmation_text, require_approval = :require_approval,
+    short_link_base_url = :short_link_base_url, updated_at = now()
 WHERE id = :org_id;
 
 -- name: sms-account

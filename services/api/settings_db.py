@@ -32,7 +32,8 @@ async def update_org_settings(conn: Connection, org_id: UUID, fields: Row) -> No
                           run_member_cap=fields["run_member_cap"],
                           revocation_confirmation=fields["revocation_confirmation"],
                           revocation_confirmation_text=fields["revocation_confirmation_text"],
-                          require_approval=fields["require_approval"])
+                          require_approval=fields["require_approval"],
+                          short_link_base_url=fields["short_link_base_url"])
 
 
 async def sms_account(conn: Connection, org_id: UUID) -> Row | None:

@@ -41,6 +41,8 @@ class RunContext:
     sender_verification: str | None
     account_max_segments: int | None
     run_member_cap: int | None  # the organisation's own cap (0030); None: the platform's
+    track_links: bool = False  # the run's links become tracked short links (0047)
+    short_link_base_url: str | None = None  # the organisation's short domain; None: the platform's
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +183,7 @@ class AudienceStore:
                 await stage.close()
 
     async def save_snapshot(self, stage: Stage, ctx: RunContext, figures: Totals, verdict: Verdict,
-                            estimated_cost: Decimal | None) -> bool:
+                            estimated_cost: Decimal | None, *, link_days: int = 180) -> bool:
         """Write the settled stage as the snapshot, index member phones and roll figures onto the run, in one
         transaction on the stage's connection.
 
@@ -195,7 +197,7 @@ class AudienceStore:
                 await lock_campaign_of_run(conn, ctx.run_id)
             if await self._q.fetchval(conn, "lock-run", run_id=ctx.run_id) != "resolving":
                 return False
-            await stage.write_snapshot(ctx.run_id, ctx.org_id, ctx.sender)
+            await stage.write_snapshot(ctx.run_id, ctx.org_id, ctx.sender, link_days=link_days)
             await self._q.execute(
                 conn, "finish-resolving", run_id=ctx.run_id, state=verdict.state, **run_reasons.columns(verdict.reason),
                 targeted=figures.recipients, excluded=figures.excluded, exclusions=json.dumps(figures.by_reason),

@@ -53,6 +53,7 @@ from libs.common.envelope import SecretUnreadable
 from libs.common.errors import ConfigurationError, DependencyUnavailable, PermanentError
 from libs.common.events import CampaignDue
 from libs.common.imis_iqa import ImisQueryClient, RetryPolicy
+from libs.common.links import LinkError, Shortener, check_links
 from libs.common.logging import get_logger
 from libs.common.merge import STANDARD_FIELDS, MergeError, Template, compile_template
 from libs.common.outages import POSTGRES_UNAVAILABLE
@@ -89,6 +90,14 @@ class ImisSettings:
     read_ahead: int = 10
 
 
+@dataclass(frozen=True)
+class ShortLinks:
+    """Where tracked links point when the organisation set no short domain, and how long they redirect."""
+
+    default_base_url: str = "http://127.0.0.1:8005"
+    days: int = 180
+
+
 @dataclass
 class Stages:
     """Wall and CPU time per stage of the last run handled, and how many members it had (for logs and bench)."""
@@ -116,7 +125,7 @@ class Stages:
 class AudienceResolver:
     def __init__(self, store: AudienceStore, publisher: RecipientPublisher, imis: ImisSettings, *,
                  publish_batch: int = 5_000, stage_batch: int = 5_000, member_cap: int = 250_000,
-                 prices: PriceTable | None = None) -> None:
+                 prices: PriceTable | None = None, short_links: ShortLinks | None = None) -> None:
         """``member_cap``: the platform's most members per run (TEXTPULSE_RUN_MEMBER_CAP), for organisations
         without their own; ``stage_batch``: members classified and copied into the stage at a time."""
         self._store = store
@@ -126,6 +135,7 @@ class AudienceResolver:
         self._stage_batch = stage_batch
         self._member_cap = member_cap
         self._prices = prices or PriceTable()
+        self._short_links = short_links or ShortLinks()
         self.last = Stages()
 
     async def handle(self, event: CampaignDue) -> None:
@@ -191,7 +201,8 @@ class AudienceResolver:
                     segment_limit=ctx.segment_limit, account_max_segments=ctx.account_max_segments)
                 cost = self._prices.estimate(cost_inputs(cost_groups))
             async with stages.timed("store"):
-                saved = await self._store.save_snapshot(stage, ctx, figures, verdict, _money(cost.total))
+                saved = await self._store.save_snapshot(stage, ctx, figures, verdict, _money(cost.total),
+                                                        link_days=self._short_links.days)
         if not saved:
             log.info("run.resolved_elsewhere", extra={"run_id": str(ctx.run_id)})
             return None
@@ -209,6 +220,7 @@ class AudienceResolver:
         suppression and bad-number tables, its members classified (rules 2-7) and copied in. Raises
         RunRefused past ``cap`` members, as soon as the source's size or the count shows it."""
         members, template = await self._members(ctx, audience, stages)
+        shortener = self._shortener(ctx, template)
         pending: list[rules.AudienceMember] = []
         async with aclosing(members) as batches:
             async for batch, size in batches:
@@ -218,18 +230,28 @@ class AudienceResolver:
                     raise RunRefused(refusal.code, refusal.message)
                 pending += batch
                 if len(pending) >= self._stage_batch:
-                    await self._stage(stage, ctx, pending, template)
+                    await self._stage(stage, ctx, pending, template, shortener)
                     pending = []
         if pending:
-            await self._stage(stage, ctx, pending, template)
+            await self._stage(stage, ctx, pending, template, shortener)
+
+    def _shortener(self, ctx: RunContext, template: Template) -> Shortener | None:
+        """The run's shortener when it tracks links; a link that cannot be tracked fails the run."""
+        if not ctx.track_links:
+            return None
+        try:
+            check_links(template.source)
+            return Shortener(ctx.short_link_base_url or self._short_links.default_base_url)
+        except LinkError as exc:
+            raise RunFailed(exc.code, exc.message) from None
 
     async def _stage(self, stage: Stage, ctx: RunContext, members: list[rules.AudienceMember],
-                     template: Template) -> None:
+                     template: Template, shortener: Shortener | None) -> None:
         numbers = sorted(rules.candidate_numbers(members, ctx.default_country_prefix))
         suppressed, bad = await self._store.excluded_numbers(ctx.org_id, ctx.sender or "", numbers)
         rows = rules.classify_each(members, template, start=stage.members,
                                    default_country_prefix=ctx.default_country_prefix,
-                                   suppressed=suppressed, bad_numbers=bad)
+                                   suppressed=suppressed, bad_numbers=bad, shortener=shortener)
         await stage.add(rows)
 
     async def _members(self, ctx: RunContext, audience: IqaAudience | CsvAudience | ListAudience,

@@ -20,7 +20,7 @@ from libs.common.secret_store import SecretStore
 from libs.common.settings import Settings
 from libs.common.topics import CAMPAIGN_DUE, RECIPIENTS, group_id
 from services.audience.db import AudienceStore
-from services.audience.handlers import AudienceResolver, ImisSettings
+from services.audience.handlers import AudienceResolver, ImisSettings, ShortLinks
 from services.audience.publishing import RecipientPublisher, make_bulk_producer
 
 NAME = "audience"
@@ -44,7 +44,8 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
         async with httpx.AsyncClient(timeout=IMIS_TIMEOUT) as http:
             resolver = AudienceResolver(store, RecipientPublisher(bulk, prefix=settings.topic_prefix),
                                         ImisSettings(http, settings.imis_base_url),
-                                        member_cap=settings.run_member_cap)
+                                        member_cap=settings.run_member_cap,
+                                        short_links=ShortLinks(settings.short_link_base_url, settings.short_link_days))
             consumer = EventConsumer(
                 kafka=settings.kafka, group_id=group_id("audience", settings.topic_prefix),
                 handlers={CAMPAIGN_DUE: resolver.handle}, publisher=conn.publisher, prefix=settings.topic_prefix,

@@ -10,7 +10,8 @@ SELECT r.id AS run_id, r.org_id, r.campaign_id, r.state AS run_state,
        r.body, r.audience::text AS audience, r.segment_limit, r.validity_period_s,
        o.default_country_prefix,
        s.address AS sender, s.verification AS sender_verification,
-       a.max_segments AS account_max_segments, o.run_member_cap
+       a.max_segments AS account_max_segments, o.run_member_cap,
+       r.track_links, o.short_link_base_url
 FROM campaign_runs r
 JOIN organisations o ON o.id = r.org_id
 LEFT JOIN senders s ON s.org_id = r.org_id AND s.id = r.sender_id

@@ -7,7 +7,8 @@
 -- pages arrive. It is not WAL-logged; what is kept is only the snapshot written from it.
 
 -- name: create-stage
--- Columns as run_recipients' (0006). No index: it is read whole by the statements below.
+-- Columns as run_recipients' (0006), and the tracked links of each body ([{code, url}], 0047). No index:
+-- it is read whole by the statements below.
 CREATE TEMPORARY TABLE audience_stage (
     position     integer NOT NULL,
     member_id    text NOT NULL,
@@ -20,7 +21,8 @@ CREATE TEMPORARY TABLE audience_stage (
     segments     integer NOT NULL,
     reason       text,
     detail       text,
-    duplicate_of text
+    duplicate_of text,
+    links        jsonb
 );
 
 -- name: drop-stage
@@ -35,7 +37,7 @@ ANALYZE audience_stage;
 -- position. It wins over every other rule, so the row keeps only its member id and raw number.
 UPDATE audience_stage s
 SET reason = 'duplicate_member', detail = NULL, duplicate_of = s.member_id, e164 = NULL, region = NULL,
-    merge_values = NULL, body = NULL, encoding = NULL, segments = 0
+    merge_values = NULL, body = NULL, encoding = NULL, segments = 0, links = NULL
 FROM (SELECT position, row_number() OVER (PARTITION BY member_id ORDER BY position) AS seen
       FROM audience_stage WHERE member_id <> '') d
 WHERE d.seen > 1 AND s.position = d.position;
@@ -81,6 +83,16 @@ SELECT :run_id, position, gen_random_uuid(), :org_id, member_id, raw_phone, e164
        merge_values, body, encoding, segments, CASE WHEN reason IS NULL THEN 'queued' ELSE 'excluded' END,
        reason, detail, duplicate_of, CASE WHEN reason IS NULL THEN :sender END
 FROM audience_stage;
+
+-- name: insert-staged-links
+-- The short links of the queued recipients' bodies (0047), keyed by the recipient ids just written: in the
+-- snapshot's transaction, so the code a member is sent is always one the links service knows.
+INSERT INTO short_links (code, org_id, run_id, recipient_id, url, expires_at)
+SELECT l.code, :org_id, :run_id, r.recipient_id, l.url, now() + make_interval(days => :link_days)
+FROM audience_stage s
+JOIN run_recipients r ON r.run_id = :run_id AND r.position = s.position
+CROSS JOIN LATERAL jsonb_to_recordset(s.links) AS l(code text, url text)
+WHERE s.reason IS NULL AND s.links IS NOT NULL;
 
 -- name: index-staged-member-phones
 -- Which members used which number (0004's member_phone_index), for the opt-out write-back to iMIS.

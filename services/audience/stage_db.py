@@ -34,7 +34,7 @@ from libs.common.send_checks import NANP_PREFIX
 QUERIES: Final = Queries.load(Path(__file__).with_name("stage.sql"))
 
 _COLUMNS: Final = ("position", "member_id", "raw_phone", "e164", "region", "merge_values", "body", "encoding",
-                   "segments", "reason", "detail", "duplicate_of")
+                   "segments", "reason", "detail", "duplicate_of", "links")
 # Statements over the whole stage of a 1,000,000-member audience take longer than the pool's 30 s
 # command timeout on a busy machine; the consumer's own deadline (max_retry_s) still bounds the run.
 SET_BASED_TIMEOUT_S: Final = 600.0
@@ -75,7 +75,8 @@ class Stage:
         records = [
             (r.position, r.member_id, r.raw_phone, r.e164, r.region,
              None if r.merge_values is None else orjson.dumps(r.merge_values).decode(),
-             r.body, r.encoding, r.segments, r.reason, r.detail, r.duplicate_of)
+             r.body, r.encoding, r.segments, r.reason, r.detail, r.duplicate_of,
+             orjson.dumps([{"code": link.code, "url": link.url} for link in r.links]).decode() if r.links else None)
             for r in rows
         ]
         self.members += len(rows)
@@ -106,10 +107,12 @@ class Stage:
         cost = [(r["region"], r["segments"], r["recipients"]) for r in await self._fetch("stage-cost-groups")]
         return figures, cost
 
-    async def write_snapshot(self, run_id: uuid.UUID, org_id: uuid.UUID, sender: str | None) -> None:
-        """The settled stage into run_recipients and member_phone_index; in the caller's transaction on
-        :attr:`conn` (:meth:`services.audience.db.AudienceStore.save_snapshot`)."""
+    async def write_snapshot(self, run_id: uuid.UUID, org_id: uuid.UUID, sender: str | None, *,
+                             link_days: int = 180) -> None:
+        """The settled stage into run_recipients, short_links (valid ``link_days``) and member_phone_index;
+        in the caller's transaction on :attr:`conn` (:meth:`services.audience.db.AudienceStore.save_snapshot`)."""
         await self._run("write-snapshot", run_id=run_id, org_id=org_id, sender=sender)
+        await self._run("insert-staged-links", run_id=run_id, org_id=org_id, link_days=link_days)
         await self._run("index-staged-member-phones", run_id=run_id, org_id=org_id)
 
     async def _run(self, name: str, **values: Any) -> None:

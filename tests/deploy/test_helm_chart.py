@@ -229,11 +229,11 @@ def test_mutual_tls_mounts_the_client_certificate_for_the_services_and_keda(helm
     assert {r["parameter"] for r in auth["spec"]["secretTargetRef"]} == {"ca", "cert", "key"}
 
 
-def test_the_api_and_optout_scale_on_cpu(rendered: Rendered) -> None:
+def test_the_api_optout_and_links_scale_on_cpu(rendered: Rendered) -> None:
     hpas = {h["spec"]["scaleTargetRef"]["name"]: h for h in rendered.of_kind("HorizontalPodAutoscaler")}
     found = deployments(rendered)
-    assert set(hpas) == {found["api"]["metadata"]["name"], found["optout"]["metadata"]["name"]}
-    for name in ("api", "optout"):
+    assert set(hpas) == {found[name]["metadata"]["name"] for name in ("api", "optout", "links")}
+    for name in ("api", "optout", "links"):
         hpa = hpas[found[name]["metadata"]["name"]]
         assert hpa["spec"]["scaleTargetRef"]["kind"] == "Deployment"
         assert [m["resource"]["name"] for m in hpa["spec"]["metrics"]] == ["cpu"]
@@ -266,6 +266,8 @@ def test_the_ingress_sends_twilio_webhooks_to_optout_and_the_rest_to_the_api(ren
     host = rendered.values["ingress"]["host"]
     assert routes[(host, "/")]["name"] == f"{PREFIX}-api"
     assert routes[(rendered.values["ingress"]["webhooksHost"] or host, "/twilio/")]["name"] == f"{PREFIX}-optout"
+    assert routes[(rendered.values["ingress"]["linksHost"], "/")]["name"] == f"{PREFIX}-links"
+    assert rendered.values["shortLinkBaseUrl"] == f"https://{rendered.values['ingress']['linksHost']}"
     services = {s["metadata"]["name"]: s for s in rendered.of_kind("Service")}
     for backend in routes.values():
         assert backend["port"]["name"] in {p["name"] for p in services[backend["name"]]["spec"]["ports"]}
@@ -275,8 +277,15 @@ def test_webhooks_may_have_their_own_host(helm: Helm) -> None:
     rendered = helm.template(sets=["ingress.webhooksHost=sms.example.org", "ingress.tlsSecretName=tls"])
     (ingress,) = rendered.of_kind("Ingress")
     hosts = {rule["host"]: [p["path"] for p in rule["http"]["paths"]] for rule in ingress["spec"]["rules"]}
-    assert hosts == {"textpulse.example.org": ["/"], "sms.example.org": ["/twilio/"]}
-    assert ingress["spec"]["tls"][0]["hosts"] == ["textpulse.example.org", "sms.example.org"]
+    links = "go.textpulse.example.org"
+    assert hosts == {"textpulse.example.org": ["/"], "sms.example.org": ["/twilio/"], links: ["/"]}
+    assert ingress["spec"]["tls"][0]["hosts"] == ["textpulse.example.org", "sms.example.org", links]
+
+
+def test_short_links_may_have_no_ingress_rule(helm: Helm) -> None:
+    rendered = helm.template(sets=["ingress.linksHost="])
+    (ingress,) = rendered.of_kind("Ingress")
+    assert [rule["host"] for rule in ingress["spec"]["rules"]] == ["textpulse.example.org"]
 
 
 def test_migrations_and_topics_run_as_hook_jobs_after_their_settings_exist(rendered: Rendered) -> None:

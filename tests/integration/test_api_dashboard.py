@@ -38,6 +38,18 @@ async def preview(caller: Caller, **body: Any) -> httpx.Response:
     return await caller.call("POST", "/api/v1/messages/preview", body)
 
 
+async def test_a_tracked_preview_shows_and_counts_the_short_link_a_member_gets(staff: Caller) -> None:
+    url = "https://example.org/members/renewals/" + "2026-annual-renewal-" * 7
+    body = f"Hi {{{{first_name}}}}, renew: {url}"
+    plain = (await preview(staff, body=body)).json()
+    tracked = (await preview(staff, body=body, track_links=True)).json()
+    assert plain["segments"] == 2 and url in plain["body"]
+    assert tracked["segments"] == 1
+    assert re.fullmatch(r"Hi Alex, renew: http://127\.0\.0\.1:8005/[A-Za-z0-9_-]{12}", tracked["body"])
+    refused = await preview(staff, body="See ftp://files.example.org/agm", track_links=True)
+    assert problem(refused, 422, "link_scheme_invalid")["errors"][0]["field"] == "body"
+
+
 async def test_the_preview_counts_explains_ucs2_and_estimates_the_cost(
     staff: Caller, db_pool: asyncpg.Pool, client: httpx.AsyncClient
 ) -> None:

@@ -417,3 +417,16 @@ async def test_the_database_holds_every_senders_pace_to_the_toll_free_range(
     for rate in (0.5, 151):
         with pytest.raises(asyncpg.CheckViolationError):
             await db_pool.execute("UPDATE senders SET segments_per_second = $2 WHERE org_id = $1", admin.org_id, rate)
+
+
+async def test_admins_set_the_short_link_domain_or_leave_it_to_the_platform(admin: Caller) -> None:
+    assert (await settings(admin))["general"]["short_link_base_url"] is None
+    changed = await admin.call("PATCH", "/api/v1/settings/general", {"short_link_base_url": "https://go.example.org/"})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["general"]["short_link_base_url"] == "https://go.example.org"
+    for value in ("go.example.org", "ftp://go.example.org", "https://go.example.org/path"):
+        bad = await admin.call("PATCH", "/api/v1/settings/general", {"short_link_base_url": value})
+        assert problem(bad, 422, "short_link_base_invalid")["errors"][0]["field"] == "short_link_base_url"
+    assert (await settings(admin))["general"]["short_link_base_url"] == "https://go.example.org"
+    back = await admin.call("PATCH", "/api/v1/settings/general", {"short_link_base_url": None})
+    assert back.status_code == 200 and back.json()["general"]["short_link_base_url"] is None

@@ -13,6 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
+from harness import factories
 from tests.integration import api_harness
 from tests.integration.api_harness import idempotency_key, problem
 
@@ -100,6 +101,8 @@ async def test_a_draft_is_created_read_edited_and_deleted(org: Org) -> None:
         ({"audience": {"kind": "iqa", "query": "$/Members", "params": ["eq:AK"]}}, "audience.params",
          "extra_forbidden"),
         ({"max_lateness_s": 5}, "max_lateness_s", "greater_than_equal"),
+        ({"body": "Files: ftp://files.example.org/agm.pdf", "track_links": True}, "body", "link_scheme_invalid"),
+        ({"body": "Vote: https://bad_host!/x", "track_links": True}, "body", "link_invalid"),
     ],
 )
 async def test_bad_campaign_fields_are_refused_naming_the_field(
@@ -107,11 +110,27 @@ async def test_bad_campaign_fields_are_refused_naming_the_field(
 ) -> None:
     response = await org.call("POST", "", {"name": "Renewals"} | fields)
     # Our own checks answer with their code; FastAPI's schema checks with request_invalid.
-    ours = code.startswith(("merge_", "body_", "sender_"))
+    ours = code.startswith(("merge_", "body_", "sender_", "link_"))
     body = problem(response, 422, code if ours else "request_invalid")
     assert [(e["field"], e["code"]) for e in body["errors"]] == [(field, code)]
     assert field in body["detail"]
     assert await db_pool.fetchval("SELECT count(*) FROM campaigns WHERE org_id = $1", org.id) == 0
+
+
+async def test_tracking_is_saved_and_frozen_into_each_run(org: Org, db_pool: asyncpg.Pool) -> None:
+    created = await org.call("POST", "", {"name": "AGM", "body": "Vote: https://example.org/agm", "track_links": True})
+    assert created.status_code == 201, created.text
+    campaign = created.json()
+    assert campaign["track_links"] is True
+    # An untracked body may hold any text that looks like a link; turning tracking on checks it.
+    edited = await org.call("PATCH", f"/{campaign['id']}", {"track_links": False, "body": "ftp://x.org/a"})
+    assert edited.status_code == 200 and edited.json()["track_links"] is False
+    refused = await org.call("PATCH", f"/{campaign['id']}", {"track_links": True})
+    assert problem(refused, 422, "link_scheme_invalid")["errors"][0]["field"] == "body"
+    await org.call("PATCH", f"/{campaign['id']}", {"track_links": True, "body": "Vote: https://example.org/agm"})
+    run = await factories.make_run(db_pool, org.id, uuid.UUID(campaign["id"]))
+    await db_pool.execute("UPDATE campaigns SET track_links = false WHERE id = $1", uuid.UUID(campaign["id"]))
+    assert await db_pool.fetchval("SELECT track_links FROM campaign_runs WHERE id = $1", run) is True
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,7 @@ from libs.common import run_reasons, schedules
 from libs.common.campaign_states import CampaignNotEditable, CampaignState
 from libs.common.db import Connection, transaction
 from libs.common.errors import RetryableError
+from libs.common.links import LinkError, check_links
 from libs.common.merge import MergeError, compile_template
 from libs.common.secret_store import SecretStore
 from libs.common.segments import InvalidBody, count_segments
@@ -432,8 +433,10 @@ async def _check_content(
     if body:
         try:
             compile_template(body)
+            if fields.get("track_links"):
+                check_links(body)
             count_segments(body)
-        except (MergeError, InvalidBody) as exc:
+        except (MergeError, InvalidBody, LinkError) as exc:
             raise InvalidInput("body", exc.code, exc.message) from None
     elif for_send:
         raise InvalidInput("body", "body_empty", "the message body is empty")

@@ -15,13 +15,14 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from libs.common.errors import PermanentError
+from libs.common.links import LinkError
 from libs.common.merge import MergeError
 from libs.common.phone import region_for_prefix
 from libs.common.preflight import preview
 from libs.common.pricing import FAILED_MESSAGE_FEE
 from libs.common.segments import InvalidBody
 from libs.common.send_checks import over_segments
-from services.api.deps import OrgDep
+from services.api.deps import OrgDep, WebDep
 from services.api.errors import InvalidInput
 from services.api.schemas import RefusalOut
 
@@ -42,6 +43,8 @@ class PreviewIn(BaseModel):
     smart_encoding: bool = Field(default=False, description="whether the sender has Twilio's Smart Encoding on")
     recipients: int | None = Field(default=None, ge=0, le=10_000_000, description="members, for the totals")
     segment_limit: int | None = Field(default=None, gt=0, description="the campaign's limit; default: the org's")
+    track_links: bool = Field(default=False, description="show and count each link as the tracked short link "
+                              "a member receives")
 
 
 class Ucs2CharacterOut(BaseModel):
@@ -88,11 +91,12 @@ class PreviewOut(BaseModel):
 
 
 @router.post("/preview", summary="Count segments, explain UCS-2 and estimate cost for a message body")
-async def preview_message(body: PreviewIn, org: OrgDep) -> PreviewOut:
+async def preview_message(body: PreviewIn, org: OrgDep, web: WebDep) -> PreviewOut:
     country = body.country or region_for_prefix(org.default_country_prefix)
     try:
-        result = preview(body.body, body.sample_values, country, smart_encoding=body.smart_encoding)
-    except (MergeError, InvalidBody) as exc:
+        result = preview(body.body, body.sample_values, country, smart_encoding=body.smart_encoding,
+                         short_link_base=web.short_links(org) if body.track_links else None)
+    except (MergeError, InvalidBody, LinkError) as exc:
         raise InvalidInput("body", exc.code, exc.message) from None
     except PermanentError as exc:
         if exc.code == "country_invalid":

@@ -21,6 +21,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from libs.common.db import Connection, transaction
 from libs.common.errors import ConfigurationError
+from libs.common.links import LinkError, check_base_url
 from libs.common.phone import Normalised, normalise, region_for_prefix
 from libs.common.twilio_facts import TOLL_FREE_SEGMENTS_PER_SECOND
 from services.api import audit, dashboard_db, db, settings_db, twilio_accounts, twilio_shared_keys
@@ -121,6 +122,8 @@ class GeneralOut(BaseModel):
     revocation_confirmation_text: str = Field(description="its wording: no marketing, no link")
     require_approval: bool = Field(description="campaigns are approved by someone other than their authors before "
                                                "they are scheduled or sent")
+    short_link_base_url: str | None = Field(default=None, description="the organisation's own short domain for "
+                                            "tracked links (https://go.example.org); null: the platform's")
 
 
 class SettingsOut(BaseModel):
@@ -201,6 +204,8 @@ class GeneralPatch(BaseModel):
     revocation_confirmation: bool | None = None
     revocation_confirmation_text: ConfirmationText | None = None
     require_approval: bool | None = None
+    short_link_base_url: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+        default=None, description="http(s)://host[:port] of the organisation's short domain; null: the platform's")
 
 
 @router.get("", summary="Every setting (secrets only as set / not set)")
@@ -351,6 +356,13 @@ async def patch_general(body: GeneralPatch, admin: AdminDep, caller: CallerDep, 
                            "must not hold a link: a confirmation of a revocation carries no marketing")
     if "alert_emails" in changes:
         changes["alert_emails"] = list(dict.fromkeys(e.lower() for e in changes["alert_emails"]))
+    if changes.get("short_link_base_url"):
+        try:
+            changes["short_link_base_url"] = check_base_url(changes["short_link_base_url"])
+        except LinkError as exc:
+            raise InvalidInput("short_link_base_url", exc.code, exc.message) from None
+    elif "short_link_base_url" in changes:
+        changes["short_link_base_url"] = None
     async with transaction(pool) as conn:
         before = await settings_out(conn, admin.org.id)
         sender_id = changes.pop("default_sender_id", None)
@@ -418,6 +430,7 @@ async def settings_out(conn: Connection, org_id: UUID) -> SettingsOut:
             revocation_confirmation=org["revocation_confirmation"],
             revocation_confirmation_text=org["revocation_confirmation_text"],
             require_approval=org["require_approval"],
+            short_link_base_url=org["short_link_base_url"],
         ),
         senders=senders,
         warnings=warnings,

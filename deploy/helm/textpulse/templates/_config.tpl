@@ -6,6 +6,7 @@ TEXTPULSE_LOG_FORMAT: "json"
 TEXTPULSE_HTTP_HOST: "0.0.0.0"
 TEXTPULSE_HTTP_PORT: "8000"
 TEXTPULSE_PUBLIC_BASE_URL: {{ .Values.publicBaseUrl | quote }}
+TEXTPULSE_SHORT_LINK_BASE_URL: {{ .Values.shortLinkBaseUrl | quote }}
 TEXTPULSE_DB_POOL_MIN_SIZE: {{ .Values.database.poolMinSize | quote }}
 TEXTPULSE_DB_POOL_MAX_SIZE: {{ .Values.database.poolMaxSize | quote }}
 TEXTPULSE_KAFKA_BOOTSTRAP_SERVERS: {{ .Values.kafka.bootstrapServers | quote }}
