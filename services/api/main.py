@@ -6,6 +6,7 @@ handler, static files and security headers.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
@@ -17,6 +18,7 @@ from libs.common import erased_suppressions, secret_store, sender_volume
 from libs.common.access_log import AccessLog
 from libs.common.body_limits import BodyLimit, RouteLimit
 from libs.common.connections import open_connections
+from libs.common.polling import poll_forever
 from libs.common.runtime import Check, Service, health_router
 from libs.common.secret_store import SecretStore
 from libs.common.settings import Settings
@@ -33,6 +35,7 @@ from services.api import (
     settings_db,
     test_send_db,
     uploads_db,
+    verification_db,
 )
 from services.api.deps import WebConfig
 from services.api.errors import install_problem_handler
@@ -50,6 +53,7 @@ from services.api.routes import (
     lists,
     messages,
     outbox_page,
+    sender_verification,
     session,
     settings,
     settings_page,
@@ -63,16 +67,20 @@ from services.api.routes import (
 
 NAME = "api"
 API_PREFIX = "/api/v1"
+# Toll-free verifications are asked of Twilio again when an hour old, looked for every five minutes.
+VERIFICATION_MAX_AGE_S = 3600.0
+VERIFICATION_POLL_S = 300.0
 
 PAGE_ROUTERS = (session.router, dashboard.router, campaign_pages.router, settings_page.router,
                 suppression_pages.router, list_pages.router, outbox_page.router)
 API_ROUTERS = (campaigns.router, messages.router, dashboard.api_router, audiences.router, settings.router,
-               settings.senders_router, users.router, suppressions.router, test_send.router, test_numbers.router,
-               uploads.router, lists.router, audit_events.router, erasures.router)
+               settings.senders_router, sender_verification.router, users.router, suppressions.router,
+               test_send.router, test_numbers.router, uploads.router, lists.router, audit_events.router,
+               erasures.router)
 
 ALL_QUERIES = (db.QUERIES, auth_db.QUERIES, dashboard_db.QUERIES, settings_db.QUERIES, suppressions.QUERIES,
                test_send_db.QUERIES, uploads_db.QUERIES, lists_db.QUERIES, sender_volume.QUERIES, secret_store.QUERIES,
-               audit.QUERIES, erasure.QUERIES, erased_suppressions.QUERIES)
+               audit.QUERIES, erasure.QUERIES, erased_suppressions.QUERIES, verification_db.QUERIES)
 
 
 @asynccontextmanager
@@ -83,7 +91,12 @@ async def build(settings_: Settings) -> AsyncIterator[Service]:
             async with conn.pool.acquire() as check:
                 for queries in ALL_QUERIES:
                     await queries.check(check)
-            yield Service(app=create_app(conn.pool, settings_, conn.readiness_checks()))
+            app = create_app(conn.pool, settings_, conn.readiness_checks())
+            refresh = functools.partial(sender_verification.refresh_due, conn.pool, app.state.secrets,
+                                        settings_.twilio_api_base_url, max_age_s=VERIFICATION_MAX_AGE_S)
+            verifications = functools.partial(poll_forever, refresh, stalled="sender_verification.stalled",
+                                              poll_s=VERIFICATION_POLL_S)
+            yield Service(app=app, workers=[verifications])
 
 
 def create_app(pool: asyncpg.Pool, settings_: Settings, checks: Mapping[str, Check] | None = None) -> FastAPI:
