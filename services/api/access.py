@@ -79,6 +79,8 @@ ROUTE_ACCESS: Final[Mapping[tuple[str, str], Access]] = {
     ("POST", "/api/v1/erasures"): A,
     # settings, users and keys
     ("GET", "/api/v1/senders"): S, ("GET", "/api/v1/me"): S,
+    ("GET", "/api/v1/senders/{sender_id}/verification"): A, ("POST", "/api/v1/senders/{sender_id}/verification"): A,
+    ("POST", "/api/v1/senders/{sender_id}/verification/refresh"): A,
     ("GET", "/api/v1/settings"): A, ("PATCH", "/api/v1/settings/sms-account"): A,
     ("PUT", "/api/v1/settings/sms-account/credentials"): A, ("PUT", "/api/v1/settings/sms-account/api-key"): A,
     ("DELETE", "/api/v1/settings/sms-account/api-key"): A, ("PATCH", "/api/v1/settings/country"): A,

@@ -6,6 +6,7 @@ handler, static files and security headers.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
@@ -17,6 +18,7 @@ from libs.common import erased_suppressions, one_off_texts, revocation_confirmat
 from libs.common.access_log import AccessLog
 from libs.common.body_limits import BodyLimit, RouteLimit
 from libs.common.connections import open_connections
+from libs.common.polling import poll_forever
 from libs.common.runtime import Check, Service, health_router
 from libs.common.secret_store import SecretStore
 from libs.common.settings import Settings
@@ -33,6 +35,7 @@ from services.api import (
     settings_db,
     test_send_db,
     uploads_db,
+    verification_db,
 )
 from services.api.deps import WebConfig
 from services.api.errors import install_problem_handler
@@ -55,6 +58,7 @@ from services.api.routes import (
     messages,
     outbox_page,
     revocations,
+    sender_verification,
     session,
     settings,
     settings_page,
@@ -68,11 +72,15 @@ from services.api.routes import (
 
 NAME = "api"
 API_PREFIX = "/api/v1"
+# Toll-free verifications are asked of Twilio again when an hour old, looked for every five minutes.
+VERIFICATION_MAX_AGE_S = 3600.0
+VERIFICATION_POLL_S = 300.0
 
 PAGE_ROUTERS = (session.router, dashboard.router, campaign_pages.router, settings_page.router,
                 suppression_pages.router, list_pages.router, outbox_page.router, inbox_pages.router)
 API_ROUTERS = (campaigns.router, messages.router, dashboard.api_router, audiences.router, settings.router,
-               settings.senders_router, users.router, suppressions.router, test_send.router, test_numbers.router,
+               settings.senders_router, sender_verification.router, users.router, suppressions.router,
+               test_send.router, test_numbers.router,
                uploads.router, lists.router, audit_events.router, erasures.router, revocations.router,
                imis_writeback.router, inbox.router, keyword_settings.router)
 
@@ -80,7 +88,7 @@ ALL_QUERIES = (db.QUERIES, auth_db.QUERIES, dashboard_db.QUERIES, settings_db.QU
                test_send_db.QUERIES, uploads_db.QUERIES, lists_db.QUERIES, sender_volume.QUERIES, secret_store.QUERIES,
                audit.QUERIES, erasure.QUERIES, erased_suppressions.QUERIES, revocations.QUERIES,
                revocation_confirmations.QUERIES, imis_writeback.QUERIES, inbox.QUERIES, keyword_settings.QUERIES,
-               one_off_texts.QUERIES)
+               one_off_texts.QUERIES, verification_db.QUERIES)
 
 
 @asynccontextmanager
@@ -91,7 +99,12 @@ async def build(settings_: Settings) -> AsyncIterator[Service]:
             async with conn.pool.acquire() as check:
                 for queries in ALL_QUERIES:
                     await queries.check(check)
-            yield Service(app=create_app(conn.pool, settings_, conn.readiness_checks()))
+            app = create_app(conn.pool, settings_, conn.readiness_checks())
+            refresh = functools.partial(sender_verification.refresh_due, conn.pool, app.state.secrets,
+                                        settings_.twilio_api_base_url, max_age_s=VERIFICATION_MAX_AGE_S)
+            verifications = functools.partial(poll_forever, refresh, stalled="sender_verification.stalled",
+                                              poll_s=VERIFICATION_POLL_S)
+            yield Service(app=app, workers=[verifications])
 
 
 def create_app(pool: asyncpg.Pool, settings_: Settings, checks: Mapping[str, Check] | None = None) -> FastAPI:

@@ -7,6 +7,7 @@ message create, the hot path, is served in front of FastAPI by ``fastpath``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -15,11 +16,13 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from standins.twilio import resources
+from standins.twilio import resources, verifications
 from standins.twilio.auth import Principal
 from standins.twilio.context import TwilioApp
 from standins.twilio.errors import invalid, not_found, test_credentials_refused
 from standins.twilio.messages import API_VERSION, Message
+from standins.twilio.senders import Number
+from standins.twilio.state import new_sid
 from standins.twilio.store import page_of
 
 router = APIRouter()
@@ -251,3 +254,62 @@ async def fetch_verification(sid: str, request: Request) -> JSONResponse:
     if record is None:
         raise not_found(request.url.path)
     return JSONResponse(record)
+
+
+@router.post("/v1/Tollfree/Verifications")
+async def create_verification(request: Request) -> JSONResponse:
+    app, _ = _live(request, None)
+    form = await request.form()
+    fields, missing = verifications.form_fields(form, required=True)
+    if missing:
+        raise invalid(20001, f"Missing required parameter {missing[0]} in the post body")
+    _check_fields(fields)
+    number = app.state.senders.by_sid(str(form.get("TollfreePhoneNumberSid") or ""))
+    if number is None or not number.toll_free:
+        raise invalid(21211, "TollfreePhoneNumberSid is not a toll-free number of this account")
+    existing = resources.verification(app.state, number, _base_url(request))
+    if existing is not None:
+        raise invalid(30030, f"A verification already exists for this phone number ({existing['sid']})", 409)
+    now = time.time()
+    submission = verifications.Submission(new_sid("HH"), number.phone_number, fields, now, now)
+    app.state.verifications.by_phone[number.phone_number] = submission
+    number.verification = verifications.NUMBER_STATE[submission.status]
+    return JSONResponse(resources.verification(app.state, number, _base_url(request)), status_code=201)
+
+
+@router.post("/v1/Tollfree/Verifications/{sid}")
+async def update_verification(sid: str, request: Request) -> JSONResponse:
+    """Edit a rejected submission within its edit window; it goes back to review."""
+    app, _ = _live(request, None)
+    number, submission = _submission(app, sid, request)
+    now = time.time()
+    if not submission.edit_allowed or (submission.edit_expiration or 0) < now:
+        raise invalid(30031, "This verification cannot be edited: only a rejected one, within its edit window")
+    fields, _ = verifications.form_fields(await request.form(), required=False)
+    _check_fields(fields)
+    submission.fields |= fields
+    submission.review("PENDING_REVIEW", now)
+    app.state.verifications.by_phone[number.phone_number] = submission
+    number.verification = verifications.NUMBER_STATE[submission.status]
+    return JSONResponse(resources.verification(app.state, number, _base_url(request)))
+
+
+def _submission(app: TwilioApp, sid: str, request: Request) -> tuple[Number, verifications.Submission]:
+    """The number and its submission (an implied one made real) for a verification SID."""
+    for number in app.state.senders.numbers.values():
+        if not number.toll_free:
+            continue
+        submission = app.state.verifications.by_phone.get(number.phone_number) or \
+            resources.implied_submission(app.state, number)
+        if submission is not None and submission.sid == sid:
+            return number, submission
+    raise not_found(request.url.path)
+
+
+def _check_fields(fields: dict[str, Any]) -> None:
+    opt_in = fields.get("opt_in_type")
+    if opt_in is not None and opt_in not in verifications.OPT_IN_TYPES:
+        raise invalid(20001, f"Invalid OptInType {opt_in}")
+    for url in [fields.get("business_website"), *fields.get("opt_in_image_urls", [])]:
+        if url is not None and not str(url).startswith(("http://", "https://")):
+            raise invalid(20001, f"Invalid URL {url}")

@@ -9,6 +9,8 @@ Faults (bodies in ``standins.twilio.faults``):
   ``POST /_control/faults/release``                answer every request a timeout plan holds
 Senders and account:
   ``PUT /_control/numbers/{phone}``                add or change a number: verification, rate, sms_url, service
+  ``PUT /_control/verifications/{phone}``          the review of its toll-free verification: ``{"status",
+                                                   "rejection_reason", "error_code", "edit_window_s"}``
   ``PUT /_control/services/{sid}``                 advanced_opt_out, inbound_request_url, status_callback, ...
   ``PUT /_control/account``                        type (Trial/Full), status, friendly_name
   ``PUT /_control/webhook-signing``                how webhooks are signed: ``{"scheme": "auth_token"}`` or
@@ -34,7 +36,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
-from standins.twilio import inbound, snapshot
+from standins.twilio import inbound, resources, snapshot, verifications
 from standins.twilio.arrivals import arrival_row, summarize
 from standins.twilio.config import Verification
 from standins.twilio.context import TwilioApp
@@ -143,6 +145,30 @@ async def put_number(phone: str, body: NumberIn, request: Request) -> dict[str, 
         raise HTTPException(422, str(exc)) from None
     app.state.queues.set_rate(phone, number.rate, now)
     return {k: v for k, v in asdict(number).items() if k != "date_created"}
+
+
+class VerificationReview(BaseModel):
+    status: Literal["PENDING_REVIEW", "IN_REVIEW", "TWILIO_APPROVED", "TWILIO_REJECTED"]
+    rejection_reason: str | None = None
+    error_code: int | None = Field(default=None, ge=30400, le=30599)
+    edit_window_s: float = Field(default=verifications.EDIT_WINDOW_S, ge=0)
+
+
+@router.put("/verifications/{phone}")
+async def review_verification(phone: str, body: VerificationReview, request: Request) -> dict[str, Any]:
+    """Twilio's review moves a number's submission on (a configured state counts as one); the number follows."""
+    app = _app(request)
+    number = app.state.senders.numbers.get(phone)
+    if number is None or not number.toll_free:
+        raise HTTPException(404, f"no toll-free number {phone}")
+    submission = app.state.verifications.by_phone.get(phone) or resources.implied_submission(app.state, number)
+    if submission is None:
+        raise HTTPException(409, f"{phone} has no verification submitted yet")
+    submission.review(body.status, time.time(), reason=body.rejection_reason, error_code=body.error_code,
+                      edit_window_s=body.edit_window_s)
+    app.state.verifications.by_phone[phone] = submission
+    number.verification = verifications.NUMBER_STATE[body.status]
+    return {"sid": submission.sid, "status": submission.status, "edit_allowed": submission.edit_allowed}
 
 
 class ServiceIn(BaseModel):

@@ -3,8 +3,8 @@
 2010-04-01 resources use RFC 2822 dates and relative ``uri``s; v1 (messaging.twilio.com) resources use
 ISO 8601 dates and absolute ``url``s (docs/twilio.md#toll-free-senders,
 docs/twilio.md#accounts-numbers-and-services). A toll-free number's verification record follows its state:
-verified -> TWILIO_APPROVED, pending -> IN_REVIEW, rejected -> TWILIO_REJECTED, restricted -> no record at
-all (never submitted).
+one submitted through the API is kept in ``verifications``; otherwise it follows the number's configured
+state (``implied_submission``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from standins.twilio.formats import iso8601, rfc2822
 from standins.twilio.messages import API_VERSION
 from standins.twilio.senders import Number, Service
 from standins.twilio.state import TwilioState
+from standins.twilio.verifications import OPTIONAL, REQUIRED, Submission
 
 VERIFICATION_STATUS = {"verified": "TWILIO_APPROVED", "pending": "IN_REVIEW", "rejected": "TWILIO_REJECTED"}
 
@@ -122,40 +123,63 @@ def service_number(state: TwilioState, svc: Service, number: Number, base_url: s
 
 
 def verification(state: TwilioState, number: Number, base_url: str) -> dict[str, Any] | None:
-    """The toll-free verification record of ``number``, or None (not toll-free, or never submitted)."""
-    status = VERIFICATION_STATUS.get(number.verification)
-    if not number.toll_free or status is None:
+    """The toll-free verification record of ``number``, or None (not toll-free, or never submitted): the
+    submission made through the API if any (``verifications``), else the one its configured state implies."""
+    if not number.toll_free:
         return None
-    sid = derived_sid("HH", state.config.account_sid, number.phone_number)
-    rejected = status == "TWILIO_REJECTED"
+    submission = state.verifications.by_phone.get(number.phone_number) or implied_submission(state, number)
+    if submission is None:
+        return None
+    fields = {key: None for key in (*REQUIRED.values(), *OPTIONAL.values()) if key != "edit_reason"}
+    fields |= {k: v for k, v in submission.fields.items() if k != "edit_reason"}
+    reasons = ([{"reason": submission.rejection_reason, "error_code": submission.error_code}]
+               if submission.rejection_reason else None)
     return {
-        "sid": sid,
+        "sid": submission.sid,
         "account_sid": state.config.account_sid,
-        "customer_profile_sid": None,
         "trust_product_sid": None,
         "regulated_item_sid": None,
-        "date_created": iso8601(number.date_created),
-        "date_updated": iso8601(number.date_created),
-        "business_name": state.friendly_name,
-        "business_website": "https://textpulse.example.org",
-        "notification_email": "compliance@textpulse.example.org",
-        "use_case_categories": ["CHARITY_NONPROFIT"],
-        "use_case_summary": "Membership renewals, event reminders and chapter news for association members.",
-        "production_message_sample": "Hi Zoë, your membership renews on 1 July. Reply STOP to opt out.",
-        "opt_in_image_urls": ["https://textpulse.example.org/opt-in.png"],
-        "opt_in_type": "WEB_FORM",
-        "message_volume": "10,000",
-        "additional_information": None,
+        "date_created": iso8601(submission.date_created),
+        "date_updated": iso8601(submission.date_updated),
+        **fields,
         "tollfree_phone_number_sid": number.sid,
-        "status": status,
-        "url": f"{base_url}/v1/Tollfree/Verifications/{sid}",
-        "rejection_reason": "Opt-in evidence does not show consent to receive texts." if rejected else None,
-        "error_code": 30513 if rejected else None,
-        "edit_expiration": iso8601(number.date_created + 7 * 86_400) if rejected else None,
-        "edit_allowed": rejected,
+        "tollfree_phone_number": number.phone_number,
+        "status": submission.status,
+        "url": f"{base_url}/v1/Tollfree/Verifications/{submission.sid}",
+        "rejection_reason": submission.rejection_reason,
+        "rejection_reasons": reasons,
+        "error_code": submission.error_code,
+        "edit_expiration": iso8601(submission.edit_expiration) if submission.edit_expiration else None,
+        "edit_allowed": submission.edit_allowed,
         "resource_links": {},
-        "external_reference_id": None,
     }
+
+
+def implied_submission(state: TwilioState, number: Number) -> Submission | None:
+    """The record a configured verification state implies: verified -> TWILIO_APPROVED, pending -> IN_REVIEW,
+    rejected -> TWILIO_REJECTED (editable for 7 days from the number's creation), restricted -> none."""
+    status = VERIFICATION_STATUS.get(number.verification)
+    if status is None:
+        return None
+    submission = Submission(
+        sid=derived_sid("HH", state.config.account_sid, number.phone_number),
+        phone_number=number.phone_number,
+        fields={
+            "business_name": state.friendly_name,
+            "business_website": "https://textpulse.example.org",
+            "notification_email": "compliance@textpulse.example.org",
+            "use_case_categories": ["CHARITY_NONPROFIT"],
+            "use_case_summary": "Membership renewals, event reminders and chapter news for association members.",
+            "production_message_sample": "Hi Zoë, your membership renews on 1 July. Reply STOP to opt out.",
+            "opt_in_image_urls": ["https://textpulse.example.org/opt-in.png"],
+            "opt_in_type": "WEB_FORM",
+            "message_volume": "10,000",
+        },
+        date_created=number.date_created,
+        date_updated=number.date_created,
+    )
+    submission.review(status, number.date_created)
+    return submission
 
 
 def v1_page(

@@ -24,6 +24,7 @@ from standins.twilio.senders import Senders
 from standins.twilio.shared_keys import SharedKeys
 from standins.twilio.store import MessageStore
 from standins.twilio.validation import CreateRequest
+from standins.twilio.verifications import Verifications
 
 MAX_VALIDITY = 36_000
 
@@ -57,6 +58,7 @@ class TwilioState:
     just_accepted: list[Message] = field(default_factory=list)  # service sends awaiting their "queued" step
     failing_on_queue: dict[str, int] = field(default_factory=dict)  # sid -> error code (30001)
     shared_keys: SharedKeys = field(default_factory=SharedKeys)  # webhook signing keys (shared_keys.py)
+    verifications: Verifications = field(default_factory=Verifications)  # toll-free submissions
     account_type: str = "Full"
     account_status: str = "active"
     friendly_name: str = ""
@@ -82,6 +84,7 @@ class TwilioState:
         self.just_accepted.clear()
         self.failing_on_queue.clear()
         self.shared_keys.clear()
+        self.verifications.clear()
         self.account_type = self.config.account_type
         self.account_status = self.config.account_status
         self.friendly_name = self.config.friendly_name

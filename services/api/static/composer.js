@@ -414,7 +414,14 @@ function previewBox(preview) {
 }
 
 $("audience-preview").addEventListener("click", () => refreshAudienceEstimate({ show: true }));
-$("sender_id").addEventListener("change", () => refreshAudienceEstimate());
+// A sender Twilio has not approved: say why campaigns to US/Canada are refused, and where to fix it.
+function showSenderVerification() {
+  const state = $("sender_id").selectedOptions[0]?.dataset.verification || "verified";
+  $("sender-unverified").hidden = state === "verified";
+  $("sender-unverified").querySelector("[data-sender-state]").textContent = state;
+}
+showSenderVerification();
+$("sender_id").addEventListener("change", () => { showSenderVerification(); refreshAudienceEstimate(); });
 
 // ---- Test send (a saved campaign only) ----------------------------------------------------------------
 const MAX_TEST_NUMBERS = 5;

@@ -206,3 +206,79 @@ document.querySelector("[data-imis-check]")?.addEventListener("click", async (ev
     button.disabled = false;
   }
 });
+
+// Toll-free verification: each number's status as Twilio last reported it, checked on demand; the form
+// (prefilled by the API) submits or resubmits it.
+const TFV_WORDS = {
+  NOT_SUBMITTED: "not submitted (restricted)", PENDING_REVIEW: "pending review", IN_REVIEW: "in review",
+  TWILIO_APPROVED: "approved", TWILIO_REJECTED: "rejected",
+};
+const tfvForm = document.querySelector("[data-tfv-form]");
+let tfvSender = null;
+
+function showVerification(item, v) {
+  item.querySelector("[data-tfv-status]").textContent = v.status ? TFV_WORDS[v.status] : `${v.verification} (not checked with Twilio yet)`;
+  const detail = [];
+  if (v.rejection_reasons.length) detail.push(...v.rejection_reasons.map((r) => `${r.reason} (error ${r.error_code})`));
+  else if (v.rejection_reason) detail.push(`${v.rejection_reason} (error ${v.error_code})`);
+  if (v.edit_allowed && v.edit_expiration) detail.push(`Can be edited and resubmitted until ${new Date(v.edit_expiration).toLocaleString()}.`);
+  if (v.checked_at) detail.push(`Checked ${new Date(v.checked_at).toLocaleString()}.`);
+  item.querySelector("[data-tfv-detail]").textContent = detail.join(" ");
+  const open = item.querySelector("[data-tfv-open]");
+  open.hidden = !v.can_submit;
+  open.textContent = v.status === "TWILIO_REJECTED" ? "Edit and resubmit" : "Submit for verification";
+  item.verification = v;
+}
+
+function fillTfvForm(item) {
+  const f = tfvForm;
+  const v = item.verification.form;
+  tfvSender = item;
+  f.querySelector("[data-tfv-form-address]").textContent = item.dataset.address;
+  for (const name of ["business_name", "business_website", "notification_email", "use_case_summary",
+    "production_message_sample", "opt_in_type", "message_volume", "privacy_policy_url"]) f[name].value = v[name] || "";
+  for (const option of f.use_case_categories.options) option.selected = v.use_case_categories.includes(option.value);
+  f.opt_in_image_urls.value = v.opt_in_image_urls.join("\n");
+  f.hidden = false;
+  f.business_name.focus();
+}
+
+document.querySelectorAll("[data-tfv-sender]").forEach(async (item) => {
+  const url = `/api/v1/senders/${item.dataset.tfvSender}/verification`;
+  item.querySelector("[data-tfv-refresh]").addEventListener("click", async (event) => {
+    event.target.disabled = true;
+    try { showVerification(item, await api("POST", `${url}/refresh`)); } catch (problem) { toast(problem.message, "error"); }
+    event.target.disabled = false;
+  });
+  item.querySelector("[data-tfv-open]").addEventListener("click", () => fillTfvForm(item));
+  try { showVerification(item, await api("GET", url)); } catch (problem) { toast(problem.message, "error"); }
+});
+
+tfvForm?.querySelector("[data-tfv-cancel]").addEventListener("click", () => { tfvForm.hidden = true; });
+tfvForm?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const f = tfvForm;
+  clearFieldErrors(f);
+  f.querySelector("[data-form-error]").hidden = true;
+  const body = {
+    business_name: f.business_name.value.trim(), business_website: f.business_website.value.trim(),
+    notification_email: f.notification_email.value.trim(),
+    use_case_categories: [...f.use_case_categories.selectedOptions].map((o) => o.value),
+    use_case_summary: f.use_case_summary.value.trim(), production_message_sample: f.production_message_sample.value.trim(),
+    opt_in_type: f.opt_in_type.value, message_volume: f.message_volume.value.trim(),
+    opt_in_image_urls: f.opt_in_image_urls.value.split(/\s+/).filter(Boolean),
+    privacy_policy_url: f.privacy_policy_url.value.trim() || null,
+  };
+  const button = f.querySelector("button[type=submit]");
+  button.disabled = true;
+  try {
+    showVerification(tfvSender, await api("POST", `/api/v1/senders/${tfvSender.dataset.tfvSender}/verification`, body));
+    f.hidden = true;
+    toast("Sent to Twilio for review.");
+  } catch (problem) {
+    if (problem instanceof Problem) showProblem(f, problem);
+    else toast(problem.message, "error");
+  } finally {
+    button.disabled = false;
+  }
+});
