@@ -171,6 +171,8 @@ async def iqa(request: Request, state: Authorized) -> Response:
 @router.get("/api/Query")
 @router.get("/api/query", include_in_schema=False)
 async def query_service(request: Request, state: Authorized) -> Response:
+    if not state.config.query_service:  # an older site: the route does not exist, as any unknown path
+        raise ImisHttpError(404, f"No HTTP resource was found that matches the request URI '{request.url}'.")
     query, rows, offset, limit = _run_query(request, state)
     items = []
     for member, opted_out in rows[offset : offset + limit]:
