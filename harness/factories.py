@@ -106,10 +106,12 @@ async def make_standin_account(db: Db, org_id: uuid.UUID, config: TwilioConfig, 
 
 
 async def make_imis_account(db: Db, org_id: uuid.UUID, *, base_url: str | None = None,
-                            username: str = "SMS_INTEGRATION", password: str = "standin-password") -> None:
-    """The organisation's iMIS account (the stand-in's credentials), sealed."""
+                            username: str = "SMS_INTEGRATION", password: str = "standin-password",
+                            query_endpoint: str = "iqa") -> None:
+    """The organisation's iMIS account (the stand-in's credentials), sealed; ``query_endpoint`` "query" runs
+    its queries through /api/Query."""
     await _insert(db, "imis_accounts", {"org_id": org_id, "base_url": base_url, "username": username,
-                                        "password": password})
+                                        "password": password, "query_endpoint": query_endpoint})
     await seal_credentials(db)
 
 
