@@ -46,6 +46,7 @@ from services.api.routes import (
     campaigns,
     dashboard,
     erasures,
+    imis_settings,
     list_pages,
     lists,
     messages,
@@ -67,8 +68,8 @@ API_PREFIX = "/api/v1"
 PAGE_ROUTERS = (session.router, dashboard.router, campaign_pages.router, settings_page.router,
                 suppression_pages.router, list_pages.router, outbox_page.router)
 API_ROUTERS = (campaigns.router, messages.router, dashboard.api_router, audiences.router, settings.router,
-               settings.senders_router, users.router, suppressions.router, test_send.router, test_numbers.router,
-               uploads.router, lists.router, audit_events.router, erasures.router)
+               imis_settings.router, settings.senders_router, users.router, suppressions.router, test_send.router,
+               test_numbers.router, uploads.router, lists.router, audit_events.router, erasures.router)
 
 ALL_QUERIES = (db.QUERIES, auth_db.QUERIES, dashboard_db.QUERIES, settings_db.QUERIES, suppressions.QUERIES,
                test_send_db.QUERIES, uploads_db.QUERIES, lists_db.QUERIES, sender_volume.QUERIES, secret_store.QUERIES,
