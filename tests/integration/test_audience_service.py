@@ -38,6 +38,7 @@ from services.audience.handlers import AudienceResolver, ImisSettings
 from services.audience.publishing import RecipientPublisher
 from standins.imis.app import create_app
 from standins.imis.config import ImisConfig
+from standins.members.fixtures import SMALL
 from standins.serving import ServerThread
 from tests.conftest import eventually
 
@@ -504,3 +505,20 @@ async def test_an_erased_member_who_said_stop_is_excluded_when_imis_brings_the_n
 
     member = next(r for r in await harness.snapshot(event) if r["member_id"] == "23148")
     assert (member["status"], member["reason"], member["detail"]) == ("excluded", "opted_out", "suppressed")
+
+
+@pytest.mark.parametrize("endpoint", ["iqa", "query"])
+async def test_a_nul_character_from_imis_is_removed_and_the_member_kept(harness: Harness, endpoint: str) -> None:
+    # PostgreSQL text cannot hold U+0000: once it failed the stage's copy and left the run resolving.
+    zoe = SMALL[0]
+    members = [zoe._replace(first_name="Zo\x00ë", mobile="(415) 555-\x000134"), *SMALL[1:]]
+    with ServerThread(create_app(ImisConfig(dataset="small"), members=members)) as site:
+        org_id, _ = await harness.org(imis_url=site.url, query_endpoint=endpoint)
+        event = await harness.run(org_id)
+        await harness.due(event)
+        run = await harness.settled(event)
+    assert run["state"] == "sending", run["state_reason"]
+    row = next(r for r in await harness.snapshot(event) if r["member_id"] == zoe.id)
+    assert (row["status"], row["raw_phone"], row["e164"]) == ("queued", "(415) 555-0134", "+14155550134")
+    assert row["body"] == "Hi Zoë, renewals open today. Reply STOP to opt out."
+    assert json.loads(row["merge_values"]) == {"first_name": "Zoë"}
