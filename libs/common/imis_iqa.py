@@ -252,19 +252,29 @@ def _read_page(body: dict[str, Any], asked_offset: int) -> RawPage:
 
 
 def _after(items: list[Any], last: list[Any], row_key: str, *, window: int) -> int | None:
-    """The index just past the latest of ``last`` found among the first ``window`` items, skipping any
-    other row of ``last`` right after it (one that moved); None when none of them is there."""
+    """The index just past where ``last`` (the rows handed on, oldest first) ends among the first ``window``
+    items; None when none of them is there.
+
+    Rows are lined up, not just looked up: the end that matches most of ``last``'s rows before it wins (the
+    one nearest where nothing moved on a tie), so a member whose rows repeat (an IQA joining several rows per
+    member) is placed right. When ``last``'s final row is not found (it left the result), the row before
+    it is tried, and so on."""
     seen = [_identity(item, row_key) for item in items[:window]]
-    for anchor in reversed(last):
-        if anchor is None:
+    expected = len(last) - 1
+    for dropped in range(len(last)):
+        tail = last[: len(last) - dropped]
+        if tail[-1] is None:
             continue
-        for index in range(len(seen) - 1, -1, -1):
-            if seen[index] == anchor:
-                start = index + 1
-                handed_on = set(last)
-                while start < len(seen) and seen[start] in handed_on:
-                    start += 1
-                return start
+        best: tuple[int, int] | None = None  # (rows matched, -distance from the expected end), and the end
+        best_end = -1
+        for end in range(len(seen)):
+            matched = 0
+            while matched < len(tail) and end - matched >= 0 and seen[end - matched] == tail[-1 - matched]:
+                matched += 1
+            if matched and (best is None or (matched, -abs(end - expected)) > best):
+                best, best_end = (matched, -abs(end - expected)), end
+        if best is not None:
+            return best_end + 1
     return None
 
 
