@@ -64,12 +64,12 @@ def start_standin(members: str) -> tuple[subprocess.Popen[str], str]:
     return proc, line.rsplit(" ", 1)[1].strip()
 
 
-async def seed(pool: asyncpg.Pool, imis_url: str) -> CampaignDue:
+async def seed(pool: asyncpg.Pool, imis_url: str, query_endpoint: str = "iqa") -> CampaignDue:
     async with pool.acquire() as conn, conn.transaction():
         org_id = await factories.make_org(conn, slug="bench", name="Bench")
         await factories.make_sms_account(conn, org_id, auth_token="x", webhook_base_url="https://bench.example")
         await factories.make_sender(conn, org_id, "+18885550100", is_default=True)
-        await factories.make_imis_account(conn, org_id, base_url=imis_url)
+        await factories.make_imis_account(conn, org_id, base_url=imis_url, query_endpoint=query_endpoint)
         # A realistic suppression list: 2,000 numbers, some of them in the audience.
         await conn.executemany("INSERT INTO suppressions (org_id, phone, source) VALUES ($1, $2, 'keyword')",
                                [(org_id, f"+1415555{i:04d}") for i in range(0, 10_000, 5)])

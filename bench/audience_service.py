@@ -1,6 +1,6 @@
 """A real ``python -m services.audience`` resolving 10,000, 100,000 and 1,000,000-member IQAs: time and peak RSS.
 
-    python -m bench.audience_service [--sizes 10000,100000,1000000]
+    python -m bench.audience_service [--sizes 10000,100000,1000000] [--endpoint query|iqa]
 
 For each size: an iMIS stand-in process whose ``$/Textpulse/SMS Audience`` IQA returns about that many
 rows (it keeps about 80 % of its data set), a fresh audience service process (so its peak RSS is that
@@ -100,14 +100,15 @@ def peak_rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmHWM for process {pid}")
 
 
-async def measure(size: int, db_url: str, database: str, kafka: KafkaAccess, prefix: str, log: Path) -> Point:
+async def measure(size: int, db_url: str, database: str, kafka: KafkaAccess, prefix: str, log: Path,
+                  endpoint: str) -> Point:
     standin, imis_url = start_standin(str(round(size / KEPT)))
     pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
     service: subprocess.Popen[bytes] | None = None
     try:
         async with pool.acquire() as conn:
             await conn.execute("DELETE FROM organisations WHERE slug = 'bench'")
-        event = await seed(pool, imis_url)
+        event = await seed(pool, imis_url, endpoint)
         port = free_port()
         env = dict(os.environ, TEXTPULSE_DATABASE_URL=db_url, TEXTPULSE_HTTP_PORT=str(port),
                    TEXTPULSE_TOPIC_PREFIX=prefix, **kafka.env(),
@@ -160,7 +161,7 @@ async def measure(size: int, db_url: str, database: str, kafka: KafkaAccess, pre
         standin.wait(timeout=30)
 
 
-async def run_bench(sizes: list[int]) -> None:
+async def run_bench(sizes: list[int], endpoint: str) -> None:
     kafka, admin_url = kafka_access(), database_url()
     name, prefix = f"textpulse_bench_{uuid.uuid4().hex[:8]}", f"bench{uuid.uuid4().hex[:6]}."
     db_url = admin_url.rsplit("/", 1)[0] + "/" + name
@@ -175,7 +176,7 @@ async def run_bench(sizes: list[int]) -> None:
         await conn.close()
         await ensure_topics(kafka, [CAMPAIGN_DUE, RECIPIENTS], prefix=prefix)
         for size in sizes:
-            points.append(await measure(size, db_url, name, kafka, prefix, log))
+            points.append(await measure(size, db_url, name, kafka, prefix, log, endpoint))
             p = points[-1]
             print(f"  {p.members:>10,} members: snapshot {p.snapshot_s:7.1f} s, all published {p.total_s:7.1f} s "
                   f"({p.members / p.total_s:>7,.0f} members/s), {p.events:,} events for {p.targeted:,} "
@@ -215,13 +216,15 @@ async def run_bench(sizes: list[int]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.audience_service", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000", help="IQA sizes, comma-separated")
+    parser.add_argument("--endpoint", choices=("query", "iqa"), default="query",
+                        help="query: /api/Query (flat rows), iqa: the deprecated /api/IQA")
     args = parser.parse_args()
     try:
         sizes = [int(s) for s in args.sizes.split(",")]
     except ValueError:
         raise SystemExit(f"--sizes takes whole numbers separated by commas, not {args.sizes!r}") from None
-    print(f"audience service bench: sizes {', '.join(f'{s:,}' for s in sizes)}")
-    asyncio.run(run_bench(sizes))
+    print(f"audience service bench: sizes {', '.join(f'{s:,}' for s in sizes)}, iMIS endpoint {args.endpoint}")
+    asyncio.run(run_bench(sizes, args.endpoint))
 
 
 if __name__ == "__main__":

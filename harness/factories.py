@@ -107,12 +107,15 @@ async def make_standin_account(db: Db, org_id: uuid.UUID, config: TwilioConfig, 
 
 async def make_imis_account(db: Db, org_id: uuid.UUID, *, base_url: str | None = None,
                             username: str = "SMS_INTEGRATION", password: str = "standin-password",
-                            writeback_target: str = "panel", sms_communication_type_id: str | None = None) -> None:
+                            writeback_target: str = "panel", sms_communication_type_id: str | None = None,
+                            query_endpoint: str = "iqa") -> None:
     """The organisation's iMIS account (the stand-in's credentials), sealed. It writes back to the panel
-    unless ``writeback_target`` says otherwise (a new account's own default is ``activity``)."""
+    unless ``writeback_target`` says otherwise (a new account's own default is ``activity``);
+    ``query_endpoint`` "query" runs its queries through /api/Query."""
     await _insert(db, "imis_accounts", {"org_id": org_id, "base_url": base_url, "username": username,
                                         "password": password, "writeback_target": writeback_target,
-                                        "sms_communication_type_id": sms_communication_type_id})
+                                        "sms_communication_type_id": sms_communication_type_id,
+                                        "query_endpoint": query_endpoint})
     await seal_credentials(db)
 
 

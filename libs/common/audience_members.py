@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from libs.common.audience_rules import AudienceMember
+from libs.common.nul_text import NUL, without_nul
 
 __all__ = ["ColumnMap", "IqaRows", "as_text", "is_true", "stored_member"]
 
@@ -118,9 +119,10 @@ def _full_name(values: Mapping[str, object]) -> str | None:
 
 
 def as_text(value: Any) -> str | None:
-    """A value of any JSON type as text, or None when there is nothing usable (NULL, blank, objects, lists)."""
+    """A value of any JSON type as text, or None when there is nothing usable (NULL, blank, objects, lists).
+    A NUL character, which PostgreSQL cannot store, is removed (``libs/common/nul_text.py``)."""
     if value.__class__ is str:  # most values: checked first
-        return value.strip() or None
+        return (without_nul(value) if NUL in value else value).strip() or None  # the test first: a million rows
     if value is None or isinstance(value, dict | list):
         return None
     if isinstance(value, bool):

@@ -1,13 +1,27 @@
 """iMIS IQA: every page of a query, typed values decoded, transient failures retried (docs/imis.md#running-an-iqa).
 
-    client = ImisQueryClient(http, "https://members.example.org", "SMS_INTEGRATION", password)
-    async for page in client.pages("$/Textpulse/SMS Audience", ["eq:REG"]):
+    endpoint = await ImisQueryClient(http, base, user, password).detect_endpoint()   # at link time
+    client = ImisQueryClient(http, "https://members.example.org", "SMS_INTEGRATION", password, endpoint=endpoint)
+    async for page in client.pages("$/Textpulse/SMS Audience", ["eq:REG"], row_key="ID"):
         for row in page.rows:            # {"ID": "23145", "Mobile": "(415) 555-0134", "SmsOptOut": False, ...}
             ...
+
+Two endpoints run a query (docs/imis.md#the-query-endpoint): ``/api/Query`` (iMIS 20.3.77 and later, flat
+rows, about a fifth of the JSON) and the deprecated ``/api/IQA``. :meth:`ImisQueryClient.detect_endpoint`
+says which one the site has; ``endpoint`` picks it. Both take the same parameters and page the same way.
 
 Paging follows the public clients: ``offset=NextOffset`` until ``HasNext`` is false, one request at a
 time (ASI forbids parallel pulls). The server's ``Limit`` and ``NextOffset`` are trusted over what was
 asked for; a page that claims more rows but brings none stops the run instead of looping.
+
+Offsets count positions in the result as it is *now*: a member who leaves the result (opts out in iMIS)
+while earlier pages are read would shift every later row one place back, and plain offset paging would
+skip one; one who joins would be read twice. So each page after the first is asked for from ``overlap``
+rows before ``NextOffset``, and rows are handed on only after the last row already handed on (found by
+``row_key``, the member id): every row of the result arrives exactly once, whatever moved before the
+page. When none of those rows is found (more than the overlap moved, or the IQA has no stable sort), the
+page is asked again with a wider overlap, up to a whole page, then ``IqaResultShifted`` (a RetryableError:
+the run is read again from the start).
 
 Tokens and the translation of iMIS's answers are ``ImisSession``'s (``libs/common/imis.py``); a 401
 (token expired or revoked mid-paging) renews the token and repeats that page, twice at the most.
@@ -23,6 +37,7 @@ Failures:
   (``iqa_not_found``), other 4xx such as a refused parameter (``iqa_rejected``), a page that is
   JSON but has no ``Items`` (``iqa_bad_response``) and one that claims more rows but brings none
   (``iqa_paging_stuck``).
+- IqaResultShifted (``iqa_result_shifted``): the result moved by more than a page between two pages.
 """
 
 from __future__ import annotations
@@ -32,21 +47,27 @@ import random
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import httpx
 
 from libs.common.backoff import retry_delay
-from libs.common.errors import DependencyUnavailable, PermanentError
-from libs.common.imis import ImisSession, ImisUnavailable, Refusals, json_object
-from libs.common.imis_values import decode_row
+from libs.common.errors import DependencyUnavailable, PermanentError, RetryableError
+from libs.common.imis import ImisSession, ImisUnavailable, Refusals, error_text, json_object
+from libs.common.imis_values import decode_row, plain_value
 from libs.common.logging import get_logger
 
-__all__ = ["MAX_PAGE_SIZE", "ImisQueryClient", "Page", "RetryPolicy"]
+__all__ = ["ENDPOINTS", "MAX_PAGE_SIZE", "Endpoint", "ImisQueryClient", "IqaResultShifted", "Page", "RetryPolicy"]
 
 log = get_logger(__name__)
 
 MAX_PAGE_SIZE = 500  # the largest page iMIS serves (docs/imis.md#running-an-iqa)
+OVERLAP = 10  # rows asked for again before each page, to find where the last page ended
+Endpoint = Literal["query", "iqa"]
+ENDPOINTS: dict[Endpoint, str] = {"query": "/api/Query", "iqa": "/api/IQA"}
+# What an iMIS without the Query service answers for /api/Query: ASP.NET Web API's unmatched-route message,
+# or iMIS's own for an entity it has no service for (docs/imis.md#the-query-endpoint).
+_NO_ROUTE = ("no http resource was found", "there is no service defined")
 # One IQA answer as read: (offset, raw rows, total, offset of the next page or None after the last).
 RawPage: TypeAlias = tuple[int, list[Any], int | None, int | None]
 _IQA_REFUSALS = Refusals(forbidden="iqa_forbidden", not_found="iqa_not_found", rejected="iqa_rejected",
@@ -76,6 +97,10 @@ class Page:
     total: int | None
 
 
+class IqaResultShifted(RetryableError):
+    """The query's result moved by more than a page between two pages: read it again from the start."""
+
+
 class ImisQueryClient:
     """One iMIS site and user. Not safe for concurrent paging (iMIS forbids it anyway)."""
 
@@ -89,6 +114,8 @@ class ImisQueryClient:
         retry: RetryPolicy = RetryPolicy(),
         page_size: int = MAX_PAGE_SIZE,
         read_ahead: int = 1,
+        endpoint: Endpoint = "iqa",
+        overlap: int = OVERLAP,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -97,10 +124,32 @@ class ImisQueryClient:
         self._retry = retry
         self._page_size = max(1, min(page_size, MAX_PAGE_SIZE))
         self._read_ahead = max(1, read_ahead)
+        self._path = ENDPOINTS[endpoint]
+        self._overlap = max(1, min(overlap, self._page_size - 1))
         self._sleep = sleep
 
-    async def pages(self, query_name: str, parameters: Sequence[str] = ()) -> AsyncGenerator[Page, None]:
+    async def detect_endpoint(self) -> Endpoint:
+        """``query`` when the site serves ``/api/Query``, else ``iqa``; the credentials are checked on the way.
+
+        The probe asks ``/api/Query`` for the root folder (``$/``, never a query): a site with the Query
+        service answers a page or a refusal of its own (a 404 "no query", a 400), one without it the
+        unmatched-route 404. Raises the session's errors (refused credentials, iMIS unreachable)."""
+        params = [("QueryName", "$/"), ("offset", "0"), ("limit", "1")]
+        response = await self._session.request("GET", ENDPOINTS["query"], params=params)
+        if response.status_code == 401:
+            raise PermanentError("imis_unauthorized", "GET /api/Query: still 401 with a fresh token")
+        if response.status_code >= 500 or response.status_code == 429:
+            self._session.raise_for(response, "GET /api/Query")
+        if response.status_code in (404, 405, 501) and error_text(response).lower().startswith(_NO_ROUTE):
+            return "iqa"
+        if response.status_code in (405, 501):
+            return "iqa"
+        return "query"
+
+    async def pages(self, query_name: str, parameters: Sequence[str] = (), *,
+                    row_key: str = "ID") -> AsyncGenerator[Page, None]:
         """Yield every page of the IQA at ``query_name`` (``$/...``), first to last; see the module docstring.
+        ``row_key`` is the column that tells rows apart (the member id; matched without regard to case).
 
         One request is in flight at a time, as ASI asks, but pages are requested ahead of the caller: a
         reader task asks for the next page as soon as the last one's paging keys are read, and keeps up
@@ -110,7 +159,7 @@ class ImisQueryClient:
         slower: GIL hand-offs stall the loop.) Errors reach the caller at the page they happened on.
         """
         waiting: asyncio.Queue[RawPage | Exception | None] = asyncio.Queue(self._read_ahead)
-        reader = asyncio.create_task(self._read_pages(query_name, parameters, waiting))
+        reader = asyncio.create_task(self._read_pages(query_name, parameters, row_key.lower(), waiting))
         try:
             while (page := await waiting.get()) is not None:
                 if isinstance(page, Exception):
@@ -121,27 +170,47 @@ class ImisQueryClient:
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
 
-    async def _read_pages(self, query_name: str, parameters: Sequence[str],
+    async def _read_pages(self, query_name: str, parameters: Sequence[str], row_key: str,
                           waiting: asyncio.Queue[RawPage | Exception | None]) -> None:
-        """Every page, in order, into ``waiting``; then None, or the error that stopped the paging."""
+        """Every page, in order, into ``waiting``, each row once; then None, or the error that stopped the paging."""
         offset: int | None = 0
+        last: list[Any] = []  # identities of the last rows handed on, oldest first
         try:
             while offset is not None:
-                page = await self._page(query_name, parameters, offset)
-                if page[3] is not None and not page[1]:
+                start, page = await self._fresh_page(query_name, parameters, offset, last, row_key)
+                rows = page[1][start:]
+                if page[3] is not None and not rows:
                     raise PermanentError(
                         "iqa_paging_stuck", f"iMIS said more rows follow offset {page[0]} but sent none")
-                await waiting.put(page)
+                await waiting.put((page[0] + start, rows, page[2], page[3]))
+                last = (last + [_identity(item, row_key) for item in rows[-self._overlap:]])[-self._overlap:]
                 offset = page[3]
         except Exception as exc:  # handed to the caller, who raises it where the page would have been
             await waiting.put(exc)
             return
         await waiting.put(None)
 
+    async def _fresh_page(self, query_name: str, parameters: Sequence[str], offset: int, last: list[Any],
+                          row_key: str) -> tuple[int, RawPage]:
+        """The page at ``offset``, asked for from before it, and the index of its first row not handed on yet."""
+        if all(anchor is None for anchor in last):  # no row_key column to find rows by: positions only
+            return 0, await self._page(query_name, parameters, offset)
+        back = len(last)
+        while True:
+            page = await self._page(query_name, parameters, max(0, offset - back))
+            start = _after(page[1], last, row_key, window=2 * back + len(last))
+            if start is not None:
+                return start, page
+            if back >= self._page_size - 1 or back >= offset:
+                raise IqaResultShifted("iqa_result_shifted", f"{query_name}: the result moved by more than "
+                                       f"{back} rows while it was read; it is read again from the start")
+            back = min(back * 4, self._page_size - 1, offset)
+            log.info("iqa.result_moved", extra={"query": query_name, "offset": offset, "overlap": back})
+
     async def _page(self, query_name: str, parameters: Sequence[str], offset: int) -> RawPage:
         params = [("QueryName", query_name), *(("Parameter", p) for p in parameters),
                   ("offset", str(offset)), ("limit", str(self._page_size))]
-        return _read_page(await self._get("/api/IQA", params), offset)
+        return _read_page(await self._get(self._path, params), offset)
 
     async def _get(self, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:
         failures = 0
@@ -180,6 +249,50 @@ def _read_page(body: dict[str, Any], asked_offset: int) -> RawPage:
     stated_next = body.get("NextOffset")
     next_offset = stated_next if isinstance(stated_next, int) and stated_next > offset else offset + len(values)
     return offset, values, total, next_offset
+
+
+def _after(items: list[Any], last: list[Any], row_key: str, *, window: int) -> int | None:
+    """The index just past where ``last`` (the rows handed on, oldest first) ends among the first ``window``
+    items; None when none of them is there.
+
+    Rows are lined up, not just looked up: the end that matches most of ``last``'s rows before it wins (the
+    one nearest where nothing moved on a tie), so a member whose rows repeat (an IQA joining several rows per
+    member) is placed right. When ``last``'s final row is not found (it left the result), the row before
+    it is tried, and so on."""
+    seen = [_identity(item, row_key) for item in items[:window]]
+    expected = len(last) - 1
+    for dropped in range(len(last)):
+        tail = last[: len(last) - dropped]
+        if tail[-1] is None:
+            continue
+        best: tuple[int, int] | None = None  # (rows matched, -distance from the expected end), and the end
+        best_end = -1
+        for end in range(len(seen)):
+            matched = 0
+            while matched < len(tail) and end - matched >= 0 and seen[end - matched] == tail[-1 - matched]:
+                matched += 1
+            if matched and (best is None or (matched, -abs(end - expected)) > best):
+                best, best_end = (matched, -abs(end - expected)), end
+        if best is not None:
+            return best_end + 1
+    return None
+
+
+def _identity(item: Any, row_key: str) -> Any:
+    """The ``row_key`` column of a raw row (flat or GenericEntityData), as text; None when it has none."""
+    if not isinstance(item, dict):
+        return None
+    properties = item.get("Properties")
+    if isinstance(properties, dict):
+        for entry in properties.get("$values") or ():
+            if isinstance(entry, dict) and str(entry.get("Name", "")).lower() == row_key:
+                value = plain_value(entry.get("Value"))
+                return None if value is None else str(value)
+        return None
+    for key, value in item.items():
+        if key.lower() == row_key:
+            return None if value is None else str(value)
+    return None
 
 
 async def _decode_rows(items: list[Any], slice_size: int = 50) -> list[dict[str, Any]]:

@@ -84,6 +84,7 @@ ROUTE_ACCESS: Final[Mapping[tuple[str, str], Access]] = {
     ("GET", "/api/v1/settings"): A, ("PATCH", "/api/v1/settings/sms-account"): A,
     ("PUT", "/api/v1/settings/sms-account/credentials"): A, ("PUT", "/api/v1/settings/sms-account/api-key"): A,
     ("DELETE", "/api/v1/settings/sms-account/api-key"): A, ("PATCH", "/api/v1/settings/country"): A,
+    ("PUT", "/api/v1/settings/imis"): A, ("POST", "/api/v1/settings/imis/check"): A,
     ("PUT", "/api/v1/settings/sms-account/webhook-shared-key"): A,
     ("POST", "/api/v1/settings/sms-account/webhook-shared-key"): A,
     ("DELETE", "/api/v1/settings/sms-account/webhook-shared-key"): A,

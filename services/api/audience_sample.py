@@ -144,8 +144,10 @@ async def _iqa_sample(source: uploads_db.ImisSource | None, default_base_url: st
     total: int | None = None
     pages = 0
     async with httpx.AsyncClient(timeout=limits.imis_timeout) as http:
-        client = ImisQueryClient(http, base_url, source.username, source.password, retry=limits.imis_retry)
-        async with aclosing(client.pages(audience.query, audience.parameters)) as paging:
+        client = ImisQueryClient(http, base_url, source.username, source.password, retry=limits.imis_retry,
+                                 endpoint=source.query_endpoint)
+        async with aclosing(client.pages(audience.query, audience.parameters,
+                                         row_key=source.columns.member_id)) as paging:
             async for page in paging:
                 members.extend(reader.member(row) for row in page.rows)
                 total = page.total if page.total is not None else total

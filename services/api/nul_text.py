@@ -1,5 +1,6 @@
-"""PostgreSQL text cannot hold the NUL character (U+0000): a query parameter or JSON field that carries
-one is refused up front with a 422 naming it, instead of failing in the database as a 500."""
+"""PostgreSQL text cannot hold the NUL character (U+0000, ``libs/common/nul_text.py``): a query parameter or
+JSON field that carries one is refused up front with a 422 naming it, instead of failing in the database
+as a 500."""
 
 from __future__ import annotations
 
@@ -9,10 +10,8 @@ from typing import Any
 from fastapi import Request
 
 from libs.common.audience import error_field
+from libs.common.nul_text import MESSAGE, NUL
 from services.api.errors import InvalidInput
-
-NUL = "\x00"
-MESSAGE = "must not contain the NUL character (\\u0000)"
 
 
 async def refuse_nul_characters(request: Request) -> None:

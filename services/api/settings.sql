@@ -90,3 +90,26 @@ RETURNING id;
 -- The dispatcher reads the rate when it takes the sender on (lane start) and every few seconds after.
 UPDATE senders SET segments_per_second = :segments_per_second WHERE org_id = :org_id AND id = :sender_id
 RETURNING id;
+
+-- name: imis-account
+-- The iMIS link as Settings shows it; the password is not selected.
+SELECT base_url, username, sms_panel, writeback_enabled, query_endpoint, endpoint_checked_at
+FROM imis_accounts WHERE org_id = :org_id;
+
+-- name: imis-login
+-- The one statement here that reads the iMIS password: to check the link again. Never returned.
+SELECT base_url, username, password FROM imis_accounts WHERE org_id = :org_id;
+
+-- name: link-imis-account
+-- Links (or re-links) the organisation's iMIS site with the query endpoint found while its credentials
+-- were checked (docs/imis.md#the-query-endpoint); the panel and write-back settings stay as they were.
+INSERT INTO imis_accounts (org_id, base_url, username, password, query_endpoint, endpoint_checked_at)
+VALUES (:org_id, :base_url, :username, :password, :query_endpoint, now())
+ON CONFLICT (org_id) DO UPDATE SET
+    base_url = excluded.base_url, username = excluded.username, password = excluded.password,
+    query_endpoint = excluded.query_endpoint, endpoint_checked_at = now(), updated_at = now();
+
+-- name: set-imis-endpoint
+UPDATE imis_accounts SET query_endpoint = :query_endpoint, endpoint_checked_at = now(), updated_at = now()
+WHERE org_id = :org_id
+RETURNING org_id;

@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from libs.common.db import Connection, Queries
-from libs.common.secret_store import API_KEY_SECRET, AUTH_TOKEN, WEBHOOK_SHARED_KEY_SECRET, SecretStore
+from libs.common.secret_store import API_KEY_SECRET, AUTH_TOKEN, IMIS_PASSWORD, WEBHOOK_SHARED_KEY_SECRET, SecretStore
 
 QUERIES = Queries.load(Path(__file__).with_name("settings.sql"))
 
@@ -106,3 +106,28 @@ async def set_sender_rate(conn: Connection, org_id: UUID, sender_id: UUID, segme
     """Set the sender's pace; False (and nothing changed) if it is not the organisation's."""
     return await QUERIES.fetchval(conn, "set-sender-rate", org_id=org_id, sender_id=sender_id,
                                   segments_per_second=segments_per_second) is not None
+
+
+async def imis_account(conn: Connection, org_id: UUID) -> Row | None:
+    record = await QUERIES.fetchrow(conn, "imis-account", org_id=org_id)
+    return None if record is None else dict(record)
+
+
+async def imis_login(conn: Connection, secrets: SecretStore, org_id: UUID) -> tuple[str | None, str, str] | None:
+    """(base URL, user, password) of the organisation's iMIS link, to check it again; None when not linked."""
+    record = await QUERIES.fetchrow(conn, "imis-login", org_id=org_id)
+    if record is None:
+        return None
+    return record["base_url"], record["username"], await secrets.open(conn, org_id, IMIS_PASSWORD, record["password"])
+
+
+async def link_imis_account(conn: Connection, secrets: SecretStore, org_id: UUID, base_url: str | None,
+                            username: str, password: str, query_endpoint: str) -> None:
+    """Store the link with its password sealed and the query endpoint its site answered on."""
+    sealed = await secrets.seal(conn, org_id, IMIS_PASSWORD, password)
+    await QUERIES.execute(conn, "link-imis-account", org_id=org_id, base_url=base_url, username=username,
+                          password=sealed, query_endpoint=query_endpoint)
+
+
+async def set_imis_endpoint(conn: Connection, org_id: UUID, query_endpoint: str) -> bool:
+    return await QUERIES.fetchval(conn, "set-imis-endpoint", org_id=org_id, query_endpoint=query_endpoint) is not None

@@ -77,7 +77,7 @@ WHERE org_id = :org_id AND id = coalesce(:sender_id::uuid, (SELECT d.id FROM sen
 -- name: imis-source
 -- The organisation's iMIS site and which IQA columns mean what (the defaults of audience_column_maps when
 -- it has no row, as services/audience/queries.sql column-map is read).
-SELECT a.base_url, a.username, a.password,
+SELECT a.base_url, a.username, a.password, a.query_endpoint,
        coalesce(m.member_id_column, 'ID') AS member_id_column,
        coalesce(m.mobile_column, 'Mobile') AS mobile_column,
        coalesce(m.first_name_column, 'FirstName') AS first_name_column,

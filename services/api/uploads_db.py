@@ -16,6 +16,7 @@ from libs.common.audience_members import ColumnMap, stored_member
 from libs.common.audience_rules import AudienceMember
 from libs.common.csv_audience import CsvRejection, CsvRow, CsvStream
 from libs.common.db import Connection, Queries
+from libs.common.imis_iqa import Endpoint
 from libs.common.secret_store import IMIS_PASSWORD, SecretStore
 
 QUERIES = Queries.load(Path(__file__).with_name("uploads.sql"))
@@ -27,6 +28,7 @@ class ImisSource:
     username: str
     password: str = field(repr=False)
     columns: ColumnMap
+    query_endpoint: Endpoint = "iqa"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,4 +140,4 @@ async def imis_source(conn: Connection, secrets: SecretStore, org_id: UUID) -> I
     columns = ColumnMap(row["member_id_column"], row["mobile_column"], row["opt_out_column"],
                         *([fields] if fields is not None else []))
     password = await secrets.open(conn, org_id, IMIS_PASSWORD, row["password"])
-    return ImisSource(row["base_url"], row["username"], password, columns)
+    return ImisSource(row["base_url"], row["username"], password, columns, row["query_endpoint"])

@@ -18,6 +18,7 @@ from libs.common import erased_suppressions, run_endings, run_reasons
 from libs.common.audience_members import ColumnMap
 from libs.common.audience_rules import Totals, Verdict
 from libs.common.db import Connection, Queries
+from libs.common.imis_iqa import Endpoint
 from libs.common.run_endings import follow_run, lock_campaign_of_run
 from libs.common.secret_store import IMIS_PASSWORD, SecretStore
 from services.audience import stage_db
@@ -50,6 +51,7 @@ class ImisAccount:
     base_url: str | None
     username: str
     password: str = field(repr=False)
+    query_endpoint: Endpoint = "iqa"  # /api/Query or /api/IQA, as detected when the account was linked
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +126,7 @@ class AudienceStore:
             if row is None:
                 return None
             password = await self._secrets.open(conn, org_id, IMIS_PASSWORD, row["password"])
-        return ImisAccount(row["base_url"], row["username"], password)
+        return ImisAccount(row["base_url"], row["username"], password, row["query_endpoint"])
 
     async def excluded_numbers(
         self, org_id: uuid.UUID, sender: str, phones: Sequence[str]

@@ -52,7 +52,7 @@ from libs.common.audience_members import ColumnMap, IqaRows, stored_member
 from libs.common.envelope import SecretUnreadable
 from libs.common.errors import ConfigurationError, DependencyUnavailable, PermanentError
 from libs.common.events import CampaignDue
-from libs.common.imis_iqa import ImisQueryClient, RetryPolicy
+from libs.common.imis_iqa import ImisQueryClient, IqaResultShifted, RetryPolicy
 from libs.common.links import LinkError, Shortener, check_links
 from libs.common.logging import get_logger
 from libs.common.merge import STANDARD_FIELDS, MergeError, Template, compile_template
@@ -288,18 +288,20 @@ class AudienceResolver:
             raise RunFailed("imis_account_missing", "the organisation has no iMIS credentials")
         return ImisQueryClient(self._imis.http, account.base_url or self._imis.default_base_url, account.username,
                                account.password, retry=self._imis.retry, page_size=self._imis.page_size,
-                               read_ahead=self._imis.read_ahead)
+                               read_ahead=self._imis.read_ahead, endpoint=account.query_endpoint)
 
     async def _iqa_members(self, client: ImisQueryClient, audience: IqaAudience, columns: ColumnMap,
                            template: Template, stages: Stages,
                            ) -> AsyncGenerator[tuple[list[rules.AudienceMember], int | None], None]:
         reader = IqaRows(columns, keep=set(template.fields))
-        pages = client.pages(audience.query, audience.parameters)
+        pages = client.pages(audience.query, audience.parameters, row_key=columns.member_id)
         try:
             async with aclosing(pages):
                 async for page in pages:
                     stages.pages += 1
                     yield [reader.member(row) for row in page.rows], page.total
+        except IqaResultShifted:
+            raise  # retryable: the event is redelivered and the run, still resolving, read again from the start
         except (DependencyUnavailable, PermanentError) as exc:
             raise RunFailed(exc.code, f"{audience.query}: {exc.message}") from None
         if reader.rows and not reader.mobile_seen:

@@ -39,7 +39,7 @@ SELECT member_id_column, mobile_column, first_name_column, opt_out_column, merge
 FROM audience_column_maps WHERE org_id = :org_id;
 
 -- name: imis-account
-SELECT base_url, username, password FROM imis_accounts WHERE org_id = :org_id;
+SELECT base_url, username, password, query_endpoint FROM imis_accounts WHERE org_id = :org_id;
 
 -- name: suppressed-numbers
 -- Organisation-wide entries (scope '') and the ones for this run's sender; looked up for the audience's

@@ -38,6 +38,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=_env("REQUIRE_EQ_PREFIX", "") == "1",
         help="refuse Parameter values without eq:, as some sites do",
     )
+    p.add_argument(
+        "--no-query-service",
+        dest="query_service",
+        action="store_false",
+        default=_env("QUERY_SERVICE", "1") != "0",
+        help="play a site older than iMIS 20.3.77: no /api/Query, only /api/IQA",
+    )
     p.add_argument("--log-format", choices=("json", "text"), default=_env("LOG_FORMAT", "text"))
     return p.parse_args(argv)
 
@@ -55,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         max_limit=args.max_limit,
         require_eq_prefix=args.require_eq_prefix,
+        query_service=args.query_service,
     )
     app = create_app(config)
     # The data set (1,250,000 members for a million-row IQA) never changes: frozen, the cyclic collector

@@ -160,6 +160,7 @@ def _page_response(body: dict[str, Any]) -> Response:
 @router.get("/api/iqa", include_in_schema=False)
 async def iqa(request: Request, state: Authorized) -> Response:
     query, rows, offset, limit = _run_query(request, state)
+    state.pages_served["iqa"] = state.pages_served.get("iqa", 0) + 1
     page = rows[offset : offset + limit]
     items = []
     for number, (member, opted_out) in enumerate(page, start=offset + 1):
@@ -172,7 +173,10 @@ async def iqa(request: Request, state: Authorized) -> Response:
 @router.get("/api/Query")
 @router.get("/api/query", include_in_schema=False)
 async def query_service(request: Request, state: Authorized) -> Response:
+    if not state.config.query_service:  # an older site: the route does not exist, as any unknown path
+        raise ImisHttpError(404, f"No HTTP resource was found that matches the request URI '{request.url}'.")
     query, rows, offset, limit = _run_query(request, state)
+    state.pages_served["query"] = state.pages_served.get("query", 0) + 1
     items = []
     for member, opted_out in rows[offset : offset + limit]:
         row: dict[str, Any] = {"$type": EXPANDO}

@@ -24,6 +24,9 @@ class ImisConfig:
     default_limit: int = 100
     max_limit: int = 500  # larger requests are cut to this (whether iMIS cuts or refuses is unverified)
     require_eq_prefix: bool = False  # some sites refuse Parameter values without "eq:"
+    # The Query service endpoint (/api/Query) came with iMIS 20.3.77; False plays an older site, where
+    # only /api/IQA answers (docs/imis.md#the-query-endpoint).
+    query_service: bool = True
     panels: tuple[str, ...] = ("TP_SmsPreferences",)
     # The activity types the administrator created (docs/imis.md#text-messenger-activities); a test
     # leaves one out to see the settings check name it.

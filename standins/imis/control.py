@@ -87,4 +87,5 @@ async def stats(state: StateDep) -> dict[str, Any]:
         "tokens_issued": state.tokens.issued_count,
         "version": state.version,
         "writes": len(state.writes),
+        "pages_served": state.pages_served,
     }

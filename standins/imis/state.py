@@ -47,6 +47,7 @@ class ImisState:
     faults: FaultBook = field(default_factory=FaultBook)
     writes: list[WriteRecord] = field(default_factory=list)
     version: int = 0
+    pages_served: dict[str, int] = field(default_factory=dict)  # query pages answered per endpoint, for tests
     _rows: dict[tuple[object, ...], list[tuple[Member, bool]]] = field(default_factory=dict)
     _unsubscribed: set[str] | None = None
 
@@ -76,6 +77,7 @@ class ImisState:
         self.saved_parties.clear()
         self.faults.clear()
         self.writes.clear()
+        self.pages_served.clear()
         self.changed()
 
     def changed(self) -> None:

@@ -38,6 +38,7 @@ from services.audience.handlers import AudienceResolver, ImisSettings
 from services.audience.publishing import RecipientPublisher
 from standins.imis.app import create_app
 from standins.imis.config import ImisConfig
+from standins.members.fixtures import SMALL
 from standins.serving import ServerThread
 from tests.conftest import eventually
 
@@ -64,14 +65,15 @@ class Harness:
     resolver: AudienceResolver
 
     async def org(self, *, verification: str = "verified", max_segments: int | None = None,
-                  imis_url: str | None = None) -> tuple[uuid.UUID, str]:
+                  imis_url: str | None = None, query_endpoint: str = "iqa") -> tuple[uuid.UUID, str]:
         sender = f"+1888{random.randrange(10**7):07d}"
         async with self.pool.acquire() as conn, conn.transaction():
             org_id = await factories.make_org(conn, slug=factories.new_slug("a"), name="Audience test")
             await factories.make_sms_account(conn, org_id, auth_token="x", webhook_base_url="https://t.example",
                                              max_segments=max_segments)
             await factories.make_sender(conn, org_id, sender, verification=verification, is_default=True)
-            await factories.make_imis_account(conn, org_id, base_url=imis_url or self.imis_url)
+            await factories.make_imis_account(conn, org_id, base_url=imis_url or self.imis_url,
+                                              query_endpoint=query_endpoint)
         return org_id, sender
 
     async def run(self, org_id: uuid.UUID, *, audience: dict[str, Any] = AUDIENCE, body: str = BODY,
@@ -117,8 +119,12 @@ class Harness:
         return [(k, v) for k, v in records if v.get("run_id") == str(event.run_id)]
 
     async def imis_tokens(self) -> int:
+        return int((await self.imis_stats())["tokens_issued"])
+
+    async def imis_stats(self) -> dict[str, Any]:
         async with httpx.AsyncClient(base_url=self.imis_url) as client:
-            return (await client.get("/_control/stats")).json()["tokens_issued"]
+            stats: dict[str, Any] = (await client.get("/_control/stats")).json()
+            return stats
 
     async def dead_letters(self) -> list[dict[str, Any]]:
         return [v for _, v in await read_all(self.bootstrap, CAMPAIGN_DUE.dlq_name(self.prefix))]
@@ -163,8 +169,10 @@ async def harness(db_pool: asyncpg.Pool, kafka_bootstrap: str, imis: ServerThrea
     await delete_topics_with_prefix(kafka_bootstrap, prefix)
 
 
-async def test_an_iqa_audience_becomes_a_snapshot_and_recipient_events(harness: Harness) -> None:
-    org_id, sender = await harness.org()
+@pytest.mark.parametrize("endpoint", ["iqa", "query"])
+async def test_an_iqa_audience_becomes_a_snapshot_and_recipient_events(harness: Harness, endpoint: str) -> None:
+    served_before = (await harness.imis_stats())["pages_served"].get(endpoint, 0)
+    org_id, sender = await harness.org(query_endpoint=endpoint)
     async with harness.pool.acquire() as conn:
         await conn.execute("INSERT INTO suppressions (org_id, phone, scope, source) VALUES "
                            "($1, '+14155550136', '', 'keyword'), ($1, '+13055550141', '+18885550199', 'keyword')",
@@ -203,6 +211,7 @@ async def test_an_iqa_audience_becomes_a_snapshot_and_recipient_events(harness: 
     household = await harness.pool.fetch(
         "SELECT member_id FROM member_phone_index WHERE org_id = $1 AND phone = '+14155550139' ORDER BY 1", org_id)
     assert [r["member_id"] for r in household] == ["23156", "23157"]
+    assert (await harness.imis_stats())["pages_served"].get(endpoint, 0) > served_before  # the endpoint linked
 
 
 async def test_a_redelivered_event_publishes_only_what_was_not_published(harness: Harness) -> None:
@@ -501,3 +510,20 @@ async def test_an_erased_member_who_said_stop_is_excluded_when_imis_brings_the_n
 
     member = next(r for r in await harness.snapshot(event) if r["member_id"] == "23148")
     assert (member["status"], member["reason"], member["detail"]) == ("excluded", "opted_out", "suppressed")
+
+
+@pytest.mark.parametrize("endpoint", ["iqa", "query"])
+async def test_a_nul_character_from_imis_is_removed_and_the_member_kept(harness: Harness, endpoint: str) -> None:
+    # PostgreSQL text cannot hold U+0000: once it failed the stage's copy and left the run resolving.
+    zoe = SMALL[0]
+    members = [zoe._replace(first_name="Zo\x00ë", mobile="(415) 555-\x000134"), *SMALL[1:]]
+    with ServerThread(create_app(ImisConfig(dataset="small"), members=members)) as site:
+        org_id, _ = await harness.org(imis_url=site.url, query_endpoint=endpoint)
+        event = await harness.run(org_id)
+        await harness.due(event)
+        run = await harness.settled(event)
+    assert run["state"] == "sending", run["state_reason"]
+    row = next(r for r in await harness.snapshot(event) if r["member_id"] == zoe.id)
+    assert (row["status"], row["raw_phone"], row["e164"]) == ("queued", "(415) 555-0134", "+14155550134")
+    assert row["body"] == "Hi Zoë, renewals open today. Reply STOP to opt out."
+    assert json.loads(row["merge_values"]) == {"first_name": "Zoë"}

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from libs.common.errors import DependencyUnavailable, PermanentError
-from libs.common.imis_iqa import ImisQueryClient, Page, RetryPolicy
+from libs.common.imis import ImisSession, write_panel
+from libs.common.imis_iqa import Endpoint, ImisQueryClient, Page, RetryPolicy
 from libs.common.imis_values import decode_row
 from standins.imis.app import create_app
 from standins.imis.config import ImisConfig, load_members
@@ -63,7 +64,7 @@ async def all_pages(client: ImisQueryClient, query: str = AUDIENCE, parameters: 
 
 
 def ids(pages: list[Page]) -> list[str]:
-    return [row["ID"] for page in pages for row in page.rows]
+    return [str(row["ID"]) for page in pages for row in page.rows]
 
 
 async def fault(control: httpx.AsyncClient, **plan: Any) -> None:
@@ -78,7 +79,9 @@ async def test_paging_returns_every_row_once_in_order(imis: ServerThread, contro
                                                       http: httpx.AsyncClient, expected_ids: list[str]) -> None:
     pages = await all_pages(client_for(http, imis.url, page_size=100))
     assert len(expected_ids) > 1000 and ids(pages) == expected_ids
-    assert [p.offset for p in pages] == list(range(0, len(expected_ids), 100))
+    # Each page after the first is asked for from 10 rows back (to find where the last one ended), so it
+    # brings 90 new rows; a page's offset is its first new row's.
+    assert [p.offset for p in pages] == [0, *range(100, len(expected_ids), 90)]
     assert {p.total for p in pages} == {len(expected_ids)}
     assert await tokens_issued(control) == 1  # one token for every page
 
@@ -204,3 +207,91 @@ def test_rows_decode_from_both_iqa_shapes_and_odd_values() -> None:
     expando = {"$type": "System.Dynamic.ExpandoObject, System.Core", "ID": 65, "Company": None,
                "filter-Member Type": "REG"}
     assert decode_row(expando) == {"ID": 65, "Company": None, "filter-Member Type": "REG"}
+
+
+class WritesBetweenPages(httpx.AsyncBaseTransport):
+    """The real transport; after the n-th query page is answered (and before the next is asked for), runs
+    ``changes[n]`` against the stand-in: a member joining or leaving the result between two pages."""
+
+    def __init__(self, changes: dict[int, Callable[[], Awaitable[None]]]) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self._changes = changes
+        self.pages = 0
+        self.totals: list[int] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        if request.url.path.lower() not in ("/api/query", "/api/iqa"):
+            return response
+        await response.aread()
+        self.pages += 1
+        self.totals.append(response.json()["TotalCount"])
+        change = self._changes.get(self.pages)
+        if change is not None:
+            await change()
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+@pytest.mark.parametrize("endpoint", ["query", "iqa"])
+async def test_every_row_arrives_once_when_rows_leave_and_join_the_result_between_pages(
+    imis: ServerThread, control: httpx.AsyncClient, expected_ids: list[str], endpoint: Endpoint
+) -> None:
+    query = find_query(AUDIENCE)
+    assert query is not None
+    # Members the audience leaves out only for their opt-out row, placed within the first 300 rows.
+    rejoining = [m.id for m in load_members(CONFIG.dataset, CONFIG.seed)
+                 if int(m.id) % CONFIG.preexisting_opt_out_every == 0 and query.include(m, False)
+                 and int(m.id) < int(expected_ids[300])][:2]
+    assert len(rejoining) == 2
+    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as writer:
+        session = ImisSession(writer, imis.url, CONFIG.username, CONFIG.password)
+
+        def set_opt_out(member_ids: list[str], flag: bool) -> Callable[[], Awaitable[None]]:
+            async def change() -> None:
+                for member_id in member_ids:
+                    await write_panel(session, "TP_SmsPreferences", member_id, [("ID", member_id), ("SmsOptOut", flag)])
+            return change
+
+        # Page 1 brings 50 rows, each later page 40 new ones (10 are asked for again).
+        changes = {
+            2: set_opt_out(expected_ids[3:6], True),  # 3 rows already read leave: later rows move back 3
+            8: set_opt_out(rejoining, False),  # 2 join before the 330 rows read: later rows move on 2
+            10: set_opt_out(expected_ids[20:45], True),  # 25 leave: more than the 10-row overlap
+        }
+        transport = WritesBetweenPages(changes)
+        async with httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(5.0)) as http:
+            client = ImisQueryClient(http, imis.url, CONFIG.username, CONFIG.password, retry=FAST, page_size=50,
+                                     endpoint=endpoint)
+            pages = await all_pages(client)
+    # The result changed under the paging (28 left, 2 joined), yet every member who was in it when paging
+    # began arrives exactly once and in order: those who left after being read were read, and those who
+    # joined at positions already read are not.
+    assert transport.totals[0] == len(expected_ids) and transport.totals[-1] == len(expected_ids) - 28 + 2
+    assert ids(pages) == expected_ids
+
+
+async def test_the_query_endpoint_brings_the_same_rows_as_the_iqa_endpoint(
+    imis: ServerThread, control: httpx.AsyncClient, http: httpx.AsyncClient
+) -> None:
+    by_iqa = await all_pages(ImisQueryClient(http, imis.url, CONFIG.username, CONFIG.password, endpoint="iqa"))
+    by_query = await all_pages(ImisQueryClient(http, imis.url, CONFIG.username, CONFIG.password, endpoint="query"))
+    iqa_rows = [{k: v for k, v in row.items() if k not in ("ResultRow", "$PartyId")}
+                for page in by_iqa for row in page.rows]
+    query_rows = [row | {"ID": str(row["ID"])} for page in by_query for row in page.rows]
+    assert len(query_rows) > 1000 and query_rows == iqa_rows
+
+
+async def test_link_time_detection_finds_the_query_endpoint_or_falls_back_to_iqa(
+    imis: ServerThread, control: httpx.AsyncClient, http: httpx.AsyncClient
+) -> None:
+    assert await client_for(http, imis.url).detect_endpoint() == "query"
+    with ServerThread(create_app(ImisConfig(dataset="small", query_service=False))) as older:
+        assert await client_for(http, older.url).detect_endpoint() == "iqa"
+        rows = await all_pages(ImisQueryClient(http, older.url, CONFIG.username, CONFIG.password, endpoint="iqa"))
+        assert sum(len(p.rows) for p in rows) > 0
+    with pytest.raises(PermanentError) as info:
+        await client_for(http, imis.url, password="wrong-password").detect_endpoint()
+    assert info.value.code == "imis_credentials_rejected"

@@ -156,6 +156,7 @@ def test_iqa_rows_are_read_through_the_column_map_with_typed_and_odd_values() ->
 def test_values_and_flags_of_any_type() -> None:
     assert [as_text(v) for v in (None, "", " a ", True, 5, 2.0, 2.5, [1], {})] == [
         None, None, "a", "true", "5", "2", "2.5", None, None]
+    assert [as_text(v) for v in ("Zo\x00ë", "\x00", " \x00a ")] == ["Zoë", None, "a"]  # PostgreSQL cannot hold NUL
     assert [is_true(v) for v in (True, 1, "YES", "y", "1", "no", 0, None, "true ")] == [
         True, True, True, True, True, False, False, False, True]
 

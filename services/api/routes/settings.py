@@ -11,6 +11,7 @@ usual range is 15,000-30,000, and a higher limit is more often a typo than a pla
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -126,9 +127,20 @@ class GeneralOut(BaseModel):
                                             "tracked links (https://go.example.org); null: the platform's")
 
 
+class ImisOut(BaseModel):
+    linked: bool
+    base_url: str | None = Field(default=None, description="null: the deployment's iMIS site")
+    username: str | None = None
+    query_endpoint: Literal["query", "iqa"] | None = Field(
+        default=None, description="query: /api/Query (iMIS 20.3.77 and later); iqa: the deprecated /api/IQA")
+    endpoint_checked_at: datetime | None = Field(default=None, description="when the endpoint was found; "
+                                                 "null: linked before it was checked, so /api/IQA is used")
+
+
 class SettingsOut(BaseModel):
     organisation: str
     sms_account: SmsAccountOut
+    imis: ImisOut
     country: CountryOut
     general: GeneralOut
     senders: list[SenderOut]
@@ -231,7 +243,7 @@ async def patch_sms_account(body: SmsAccountPatch, admin: AdminDep, caller: Call
             raise NotFound("sms_account_missing", "no Twilio account is linked yet: link one first")
         current = await settings_db.sms_account(conn, admin.org.id)
         await settings_db.update_sms_account(conn, admin.org.id, (current or {}) | changes)
-        return await _audited(conn, caller, "settings.sms_account_changed", before)
+        return await audited(conn, caller, "settings.sms_account_changed", before)
 
 
 @router.put("/sms-account/credentials", summary="Link a Twilio account, or replace its auth token",
@@ -255,7 +267,7 @@ async def link_account(body: CredentialsIn, admin: AdminDep, caller: CallerDep, 
                 await settings_db.link_sms_account(conn, secrets, admin.org.id, body.account_sid, body.auth_token, hook)
         except asyncpg.UniqueViolationError:
             raise _account_in_use() from None
-        return await _audited(conn, caller, "settings.twilio_account_linked", before)
+        return await audited(conn, caller, "settings.twilio_account_linked", before)
 
 
 def _account_in_use() -> Conflict:
@@ -271,7 +283,7 @@ async def set_api_key(body: ApiKeyIn, admin: AdminDep, caller: CallerDep, pool: 
         if not await settings_db.lock_sms_account(conn, admin.org.id):
             raise NotFound("sms_account_missing", "no Twilio account is linked yet: link one first")
         await settings_db.set_api_key(conn, secrets, admin.org.id, body.api_key_sid, body.api_key_secret)
-        return await _audited(conn, caller, "settings.twilio_api_key_set", before)
+        return await audited(conn, caller, "settings.twilio_api_key_set", before)
 
 
 @router.delete("/sms-account/api-key", summary="Remove the Twilio API key (the auth token is used instead)")
@@ -279,7 +291,7 @@ async def clear_api_key(admin: AdminDep, caller: CallerDep, pool: PoolDep) -> Se
     async with transaction(pool) as conn:
         before = await settings_out(conn, admin.org.id)
         await settings_db.clear_api_key(conn, admin.org.id)
-        return await _audited(conn, caller, "settings.twilio_api_key_removed", before)
+        return await audited(conn, caller, "settings.twilio_api_key_removed", before)
 
 
 @router.put("/sms-account/webhook-shared-key",
@@ -292,7 +304,7 @@ async def set_webhook_shared_key(body: SharedKeyIn, admin: AdminDep, caller: Cal
             raise NotFound("sms_account_missing", "no Twilio account is linked yet: link one first")
         await settings_db.set_webhook_shared_key(conn, secrets, admin.org.id, body.shared_key_id,
                                                  body.shared_key_secret)
-        return await _audited(conn, caller, "settings.webhook_shared_key_set", before)
+        return await audited(conn, caller, "settings.webhook_shared_key_set", before)
 
 
 @router.post("/sms-account/webhook-shared-key",
@@ -313,7 +325,7 @@ async def create_webhook_shared_key(admin: AdminDep, caller: CallerDep, pool: Po
         if not await settings_db.lock_sms_account(conn, admin.org.id):
             raise NotFound("sms_account_missing", "no Twilio account is linked yet: link one first")
         await settings_db.set_webhook_shared_key(conn, secrets, admin.org.id, key.key_id, key.secret)
-        return await _audited(conn, caller, "settings.webhook_shared_key_created", before)
+        return await audited(conn, caller, "settings.webhook_shared_key_created", before)
 
 
 @router.delete("/sms-account/webhook-shared-key",
@@ -322,7 +334,7 @@ async def clear_webhook_shared_key(admin: AdminDep, caller: CallerDep, pool: Poo
     async with transaction(pool) as conn:
         before = await settings_out(conn, admin.org.id)
         await settings_db.clear_webhook_shared_key(conn, admin.org.id)
-        return await _audited(conn, caller, "settings.webhook_shared_key_removed", before)
+        return await audited(conn, caller, "settings.webhook_shared_key_removed", before)
 
 
 @router.patch("/country", summary="Set the default country prefix for numbers written without +")
@@ -335,7 +347,7 @@ async def patch_country(body: CountryPatch, admin: AdminDep, caller: CallerDep, 
         before = await settings_out(conn, admin.org.id)
         current = await settings_db.org_settings(conn, admin.org.id)
         await settings_db.update_org_settings(conn, admin.org.id, current | body.model_dump())
-        return await _audited(conn, caller, "settings.country_changed", before)
+        return await audited(conn, caller, "settings.country_changed", before)
 
 
 @router.patch("/general",
@@ -372,7 +384,7 @@ async def patch_general(body: GeneralPatch, admin: AdminDep, caller: CallerDep, 
             await settings_db.set_default_sender(conn, admin.org.id, sender_id)
         current = await settings_db.org_settings(conn, admin.org.id)
         await settings_db.update_org_settings(conn, admin.org.id, current | changes)
-        return await _audited(conn, caller, "settings.general_changed", before)
+        return await audited(conn, caller, "settings.general_changed", before)
 
 
 @senders_router.get("", summary="The organisation's senders (numbers and Messaging Services)")
@@ -402,7 +414,7 @@ async def patch_sender(sender_id: UUID, body: SenderPatch, admin: AdminDep, call
 # ---------------------------------------------------------------------------------------------
 
 
-async def _audited(conn: Connection, caller: Caller, action: str, before: SettingsOut) -> SettingsOut:
+async def audited(conn: Connection, caller: Caller, action: str, before: SettingsOut) -> SettingsOut:
     """The settings after the change, recorded in the audit log with those before (secrets only as set / not set)."""
     after = await settings_out(conn, caller.org_id)
     await audit.record(conn, caller, action, "settings", caller.org_id, before=before, after=after)
@@ -412,6 +424,7 @@ async def _audited(conn: Connection, caller: Caller, action: str, before: Settin
 async def settings_out(conn: Connection, org_id: UUID) -> SettingsOut:
     org = await settings_db.org_settings(conn, org_id)
     account = await settings_db.sms_account(conn, org_id)
+    imis = await settings_db.imis_account(conn, org_id)
     senders = [SenderOut(**row) for row in await dashboard_db.senders(conn, org_id)]
     warnings = segment_limit_warnings(org["campaign_segment_limit"])
     if account is not None and account["alpha_sender_id"] and org["default_country_prefix"] == "+1":
@@ -419,6 +432,7 @@ async def settings_out(conn: Connection, org_id: UUID) -> SettingsOut:
     return SettingsOut(
         organisation=org["name"],
         sms_account=SmsAccountOut(linked=True, **_without_dates(account)) if account else SmsAccountOut(linked=False),
+        imis=_imis_out(imis),
         country=country_out(org["default_country_prefix"]),
         general=GeneralOut(
             time_zone=org["time_zone"],
@@ -435,6 +449,13 @@ async def settings_out(conn: Connection, org_id: UUID) -> SettingsOut:
         senders=senders,
         warnings=warnings,
     )
+
+
+def _imis_out(row: dict[str, Any] | None) -> ImisOut:
+    if row is None:
+        return ImisOut(linked=False)
+    return ImisOut(linked=True, base_url=row["base_url"], username=row["username"],
+                   query_endpoint=row["query_endpoint"], endpoint_checked_at=row["endpoint_checked_at"])
 
 
 def segment_limit_warnings(limit: int) -> list[str]:

@@ -56,6 +56,12 @@ const payloads = {
   credentials: (f) => ({ account_sid: f.account_sid.value.trim(), auth_token: f.auth_token.value }),
   "api-key": (f) => ({ api_key_sid: f.api_key_sid.value.trim(), api_key_secret: f.api_key_secret.value }),
   "shared-key": (f) => ({ shared_key_id: f.shared_key_id.value.trim(), shared_key_secret: f.shared_key_secret.value }),
+  imis: (f) => ({
+    base_url: f.imis_base_url.value.trim() || null,
+    username: f.imis_username.value.trim(),
+    password: f.imis_password.value,
+  }),
+  "imis-check": () => ({}),
   country: (f) => ({ default_country_prefix: f.default_country_prefix.value.trim() }),
   general: (f) => ({
     default_sender_id: f.default_sender_id.value || undefined,
@@ -80,7 +86,8 @@ const payloads = {
 };
 
 // Forms whose answer changes what the rest of the page shows: reload after saving them.
-const reloadAfter = new Set(["credentials", "api-key", "shared-key", "user", "country", "test-number"]);
+const reloadAfter = new Set(["credentials", "api-key", "shared-key", "imis", "imis-check", "user", "country",
+  "test-number"]);
 
 function showWarnings(warnings) {
   const box = document.getElementById("settings-warnings");
