@@ -80,9 +80,9 @@ VERIFICATION_POLL_S = 300.0
 PAGE_ROUTERS = (session.router, dashboard.router, campaign_pages.router, settings_page.router,
                 suppression_pages.router, list_pages.router, outbox_page.router, inbox_pages.router)
 API_ROUTERS = (campaigns.router, messages.router, dashboard.api_router, audiences.router, settings.router,
-               imis_settings.router, settings.senders_router, sender_verification.router, users.router, suppressions.router,
-               test_send.router, test_numbers.router,
-               uploads.router, lists.router, audit_events.router, erasures.router, revocations.router,
+               imis_settings.router, settings.senders_router, sender_verification.router, users.router,
+               suppressions.router, test_send.router, test_numbers.router, uploads.router, lists.router,
+               audit_events.router, erasures.router, revocations.router,
                imis_writeback.router, inbox.router, keyword_settings.router)
 
 ALL_QUERIES = (db.QUERIES, auth_db.QUERIES, dashboard_db.QUERIES, settings_db.QUERIES, suppressions.QUERIES,
