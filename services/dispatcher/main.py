@@ -24,8 +24,10 @@ from services.dispatcher.clock import SystemClock
 from services.dispatcher.consumer import DispatchConsumer
 from services.dispatcher.db import QUERIES, DispatchStore
 from services.dispatcher.delivery import Attempt, Delivered, Deliverer
+from services.dispatcher.holds import HoldReleaser
 from services.dispatcher.ledger_writer import LedgerWriter
 from services.dispatcher.pacing import SlidingWindow
+from services.dispatcher.send_rules import SendGate
 from services.dispatcher.snapshot import check_against_snapshot
 
 NAME = "dispatcher"
@@ -46,7 +48,11 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
         accounts = TwilioAccounts(store, secrets, api_base_url=settings.twilio_api_base_url,
                                   timeout_s=settings.twilio_timeout_s, ttl_s=settings.credentials_ttl_s)
         clock = SystemClock()
-        deliverer = Deliverer(store, process_id=process_id, clock=clock)
+        gate = SendGate(conn.pool)
+        async with conn.pool.acquire() as check_conn:
+            await gate.check(check_conn)
+        deliverer = Deliverer(store, process_id=process_id, clock=clock, gate=gate)
+        releaser = HoldReleaser(conn.pool, conn.publisher, clock=clock)
 
         verification: dict[str, str] = {}
 
@@ -81,7 +87,7 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
         writer.start()
         await consumer.start()
         try:
-            yield Service(app=app, workers=[consumer.run])
+            yield Service(app=app, workers=[consumer.run, releaser.run])
         finally:
             await consumer.stop()
             await writer.stop()
