@@ -23,8 +23,8 @@ SELECT l.run_id, l.recipient_id, l.org_id, r.campaign_id, l.sender, p.e164, p.bo
 FROM send_ledger l
 JOIN campaign_runs r ON r.id = l.run_id
 JOIN run_recipients p ON p.run_id = l.run_id AND p.recipient_id = l.recipient_id
-WHERE l.state = 'held' AND l.held_until <= :now
-  AND (l.released_at IS NULL OR l.released_at < :now - interval '10 minutes')
+WHERE l.state = 'held' AND l.held_until <= CAST(:now AS timestamptz)
+  AND (l.released_at IS NULL OR l.released_at < CAST(:now AS timestamptz) - interval '10 minutes')
   AND p.e164 IS NOT NULL
 ORDER BY l.held_until
 LIMIT :batch

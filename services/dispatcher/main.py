@@ -9,6 +9,7 @@ import os
 import socket
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -20,7 +21,7 @@ from libs.common.secret_store import SecretStore
 from libs.common.settings import Settings
 from libs.common.topics import CONSENT, RECIPIENTS, SEND_RESULTS, group_id
 from services.dispatcher.accounts import TwilioAccounts
-from services.dispatcher.clock import SystemClock
+from services.dispatcher.clock import Clock, OffsetClock, SystemClock
 from services.dispatcher.consumer import DispatchConsumer
 from services.dispatcher.db import QUERIES, DispatchStore
 from services.dispatcher.delivery import Attempt, Delivered, Deliverer
@@ -47,7 +48,8 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
             await secrets.check(check_conn)
         accounts = TwilioAccounts(store, secrets, api_base_url=settings.twilio_api_base_url,
                                   timeout_s=settings.twilio_timeout_s, ttl_s=settings.credentials_ttl_s)
-        clock = SystemClock()
+        clock: Clock = (OffsetClock(Path(settings.dispatcher_clock_offset_file))
+                        if settings.dispatcher_clock_offset_file else SystemClock())
         gate = SendGate(conn.pool)
         async with conn.pool.acquire() as check_conn:
             await gate.check(check_conn)

@@ -17,20 +17,25 @@ WHERE r.id = :run_id;
 -- organisation in the cap's days (skipped with no cap); subject: this campaign's runs in 24 hours.
 -- Both probe send_ledger_by_recipient (0004); a send is counted from its sent_at, so claims up to an
 -- hour before the period are looked at.
-WITH recent AS (
+WITH params AS (
+    SELECT CAST(:now AS timestamptz) AS now, CAST(:cap_days AS integer) AS cap_days
+), recent AS (
     SELECT l.state, coalesce(l.sent_at, l.claimed_at) AS at, r.campaign_id, c.transactional
-    FROM send_ledger l
+    FROM params, send_ledger l
     JOIN campaign_runs r ON r.id = l.run_id
     JOIN campaigns c ON c.id = r.campaign_id
     WHERE l.org_id = :org_id AND l.to_number = :to_number
-      AND l.claimed_at > :now - make_interval(days => greatest(:cap_days, 1)) - interval '1 hour'
+      AND l.claimed_at > params.now - make_interval(days => greatest(params.cap_days, 1)) - interval '1 hour'
       AND (l.state = 'sent'
-           OR (l.state = 'claimed' AND (l.claimed_at, l.run_id, l.recipient_id) < (:claimed_at, :run_id, :recipient_id)))
+           OR (l.state = 'claimed' AND (l.claimed_at, l.run_id, l.recipient_id)
+                                       < (CAST(:claimed_at AS timestamptz), CAST(:run_id AS uuid),
+                                          CAST(:recipient_id AS uuid))))
 )
 SELECT p.address_state, p.address_time_zone,
-       (SELECT count(*) FROM recent
-        WHERE :cap_days > 0 AND NOT transactional AND at > :now - make_interval(days => :cap_days)) AS marketing,
-       (SELECT count(*) FROM recent
-        WHERE campaign_id = :campaign_id AND at > :now - interval '24 hours') AS subject
+       (SELECT count(*) FROM recent, params
+        WHERE params.cap_days > 0 AND NOT transactional
+          AND at > params.now - make_interval(days => params.cap_days)) AS marketing,
+       (SELECT count(*) FROM recent, params
+        WHERE campaign_id = :campaign_id AND at > params.now - interval '24 hours') AS subject
 FROM run_recipients p
 WHERE p.run_id = :run_id AND p.recipient_id = :recipient_id;
