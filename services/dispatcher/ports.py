@@ -14,9 +14,9 @@ from typing import Protocol
 from libs.common.db import Connection
 from libs.common.events import Recipient, SendOutcome
 from libs.common.run_reasons import RunReason
+from libs.common.send_verdict import Verdict
 from libs.common.sender_caps import CapPolicy
 from services.dispatcher.db import LedgerEntry
-from services.dispatcher.send_rules import Verdict
 
 
 class LedgerStore(Protocol):

@@ -9,78 +9,36 @@ Asked for each claimed entry just before its Twilio call (``delivery.py``). The 
 - ``frequency_capped``: the number had the state's texts per 24 h on this campaign (Oklahoma, Maryland,
   Florida: 3), or, for a marketing campaign, the organisation's cap in its period.
 
-The rules are :mod:`libs.common.quiet_hours`; the counts come from the ledger, so every campaign and
-every dispatcher process is counted.
+The verdict is :func:`libs.common.send_verdict.decide` (the planner's too); the counts come from the
+ledger, so every campaign and every dispatcher process is counted.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Literal
 
 import asyncpg
 
 from libs.common.db import Connection, Queries
 from libs.common.events import Recipient
-from libs.common.quiet_hours import Hours, OrgWindow, is_open, next_open, resolve_location, state_text_limit
+from libs.common.quiet_hours import Hours, OrgWindow
+from libs.common.send_verdict import SEND, RunRules, Verdict, decide
 
 QUERIES = Queries.load(Path(__file__).with_name("send_rules.sql"))
 RULES_TTL_S = 60.0
 
 
-@dataclass(frozen=True, slots=True)
-class RunRules:
-    org_time_zone: str
-    window: OrgWindow
-    marketing_cap: tuple[int, int] | None  # (texts, days)
-    transactional: bool
-    campaign_id: uuid.UUID
-    hold_ends: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    kind: Literal["send", "hold", "outside_window", "frequency_capped"]
-    until: datetime | None = None  # a hold's release
-    reason: str | None = None
-
-
-SEND = Verdict("send")
-
-
 def rules_from_row(row: asyncpg.Record) -> RunRules:
+    """The rules from a row of ``run-send-rules`` (organisations 0045, campaigns 0044)."""
     texts, days = row["marketing_cap_texts"], row["marketing_cap_days"]
     holidays: list[date] = list(row["holidays"] or [])
     window = OrgWindow(Hours(row["send_window_start_min"], row["send_window_end_min"]), frozenset(row["send_days"]),
                        frozenset(holidays))
     cap = (texts, days) if texts is not None and days is not None else None
     return RunRules(row["time_zone"], window, cap, row["transactional"], row["campaign_id"], row["hold_ends"])
-
-
-def decide(rules: RunRules, now: datetime, *, e164: str, address_state: str | None, address_time_zone: str | None,
-           marketing_sent: int, subject_sent: int) -> Verdict:
-    """The verdict for one recipient at ``now``, given the ledger's counts. Pure."""
-    location = resolve_location(e164, org_time_zone=rules.org_time_zone, address_state=address_state,
-                                address_time_zone=address_time_zone)
-    if not is_open(location, now, rules.window):
-        opens = next_open(location, now, rules.window)
-        if opens is None or opens > rules.hold_ends:
-            return Verdict("outside_window", reason="the member's local window does not open before the "
-                                                    "campaign's hold limit")
-        return Verdict("hold", until=opens)
-    limit = state_text_limit(location)
-    if limit is not None and subject_sent >= limit:
-        states = ", ".join(sorted(location.states))
-        return Verdict("frequency_capped", reason=f"{subject_sent} texts on this campaign in 24 h ({states} "
-                                                  f"allows {limit})")
-    if rules.marketing_cap is not None and not rules.transactional and marketing_sent >= rules.marketing_cap[0]:
-        texts, days = rules.marketing_cap
-        return Verdict("frequency_capped", reason=f"the organisation's cap of {texts} marketing texts in {days} days")
-    return SEND
 
 
 class SendGate:

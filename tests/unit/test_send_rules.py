@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from libs.common.quiet_hours import OrgWindow
-from services.dispatcher.send_rules import RunRules, decide
+from libs.common.send_verdict import RunRules, decide
 
 RUN_START = datetime(2026, 12, 3, 1, 30, tzinfo=UTC)  # 8:30 pm Eastern, 5:30 pm Pacific
 
