@@ -17,8 +17,8 @@ def rules(hold: timedelta = timedelta(hours=24), cap: tuple[int, int] | None = N
     return RunRules("America/New_York", OrgWindow(), cap, False, uuid.uuid4(), START + hold)
 
 
-def members(prefix: str, count: int, **facts: int) -> list[PlannedRecipient]:
-    return [PlannedRecipient(f"{prefix}{i:04d}", SENDER, 1, **facts) for i in range(count)]
+def members(prefix: str, count: int, *, marketing_sent: int = 0) -> list[PlannedRecipient]:
+    return [PlannedRecipient(f"{prefix}{i:04d}", SENDER, 1, marketing_sent=marketing_sent) for i in range(count)]
 
 
 def test_3040_oklahomans_are_held_until_8_am_central_tomorrow_and_californians_sent_now() -> None:
