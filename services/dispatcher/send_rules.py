@@ -15,8 +15,10 @@ ledger, so every campaign and every dispatcher process is counted.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -24,7 +26,7 @@ import asyncpg
 
 from libs.common.db import Connection, Queries
 from libs.common.events import Recipient
-from libs.common.quiet_hours import Hours, OrgWindow
+from libs.common.quiet_hours import Hours, OrgWindow, resolve_location, state_text_limit
 from libs.common.send_verdict import SEND, RunRules, Verdict, decide
 
 QUERIES = Queries.load(Path(__file__).with_name("send_rules.sql"))
@@ -41,37 +43,58 @@ def rules_from_row(row: asyncpg.Record) -> RunRules:
     return RunRules(row["time_zone"], window, cap, row["transactional"], row["campaign_id"], row["hold_ends"])
 
 
+@dataclass(frozen=True, slots=True)
+class _RunFacts:
+    rules: RunRules
+    has_addresses: bool  # any recipient of the run with an address: without, the area code alone decides
+
+
 class SendGate:
-    """Reads what :func:`decide` needs: the run's rules (cached a minute) and the recipient's facts."""
+    """Reads what :func:`decide` needs: the run's rules (cached a minute) and, only when a cap or an address
+    can change the verdict, the recipient's address and the ledger's counts (one statement)."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._rules: dict[uuid.UUID, tuple[float, RunRules | None]] = {}
+        self._runs: dict[uuid.UUID, tuple[float, asyncio.Future[_RunFacts | None]]] = {}
 
     async def check(self, conn: Connection) -> None:
         await QUERIES.check(conn)
 
-    async def run_rules(self, run_id: uuid.UUID) -> RunRules | None:
-        cached = self._rules.get(run_id)
+    async def _run_facts(self, run_id: uuid.UUID) -> _RunFacts | None:
+        """One read per run at a time, as ``DispatchStore.run_state``: every lane of the run waits on it."""
+        cached = self._runs.get(run_id)
         if cached is None or time.monotonic() - cached[0] > RULES_TTL_S:
-            if len(self._rules) > 10_000:
-                self._rules.clear()
-            async with self._pool.acquire() as conn:
-                row = await QUERIES.fetchrow(conn, "run-send-rules", run_id=run_id)
-            cached = (time.monotonic(), rules_from_row(row) if row is not None else None)
-            self._rules[run_id] = cached
-        return cached[1]
+            if len(self._runs) > 10_000:
+                self._runs.clear()
+            cached = (time.monotonic(), asyncio.ensure_future(self._read_run_facts(run_id)))
+            self._runs[run_id] = cached
+        try:
+            return await asyncio.shield(cached[1])
+        except Exception:
+            if self._runs.get(run_id) is cached:
+                del self._runs[run_id]
+            raise
+
+    async def _read_run_facts(self, run_id: uuid.UUID) -> _RunFacts | None:
+        async with self._pool.acquire() as conn:
+            row = await QUERIES.fetchrow(conn, "run-send-rules", run_id=run_id)
+        return _RunFacts(rules_from_row(row), row["has_addresses"]) if row is not None else None
 
     async def verdict(self, event: Recipient, claimed_at: datetime, now: float) -> Verdict:
-        rules = await self.run_rules(event.run_id)
-        if rules is None:  # no run (deleted meanwhile): the delivery's own checks decide
+        run = await self._run_facts(event.run_id)
+        if run is None:  # no run (deleted meanwhile): the delivery's own checks decide
             return SEND
-        at = datetime.fromtimestamp(now, UTC)
+        rules, at = run.rules, datetime.fromtimestamp(now, UTC)
+        marketing_cap = rules.marketing_cap is not None and not rules.transactional
+        state_limit = state_text_limit(resolve_location(event.to, org_time_zone=rules.org_time_zone)) is not None
+        if not (run.has_addresses or marketing_cap or state_limit):
+            return decide(rules, at, e164=event.to, address_state=None, address_time_zone=None, marketing_sent=0,
+                          subject_sent=0)
         async with self._pool.acquire() as conn:
             facts = await QUERIES.fetchrow(
                 conn, "recipient-send-facts", org_id=event.org_id, to_number=event.to, run_id=event.run_id,
                 recipient_id=event.recipient_id, claimed_at=claimed_at, campaign_id=rules.campaign_id, now=at,
-                cap_days=rules.marketing_cap[1] if rules.marketing_cap and not rules.transactional else 0)
+                cap_days=rules.marketing_cap[1] if rules.marketing_cap and marketing_cap else 0)
         if facts is None:
             return SEND
         return decide(rules, at, e164=event.to, address_state=facts["address_state"],

@@ -1,10 +1,14 @@
 -- name: run-send-rules
 -- What decides when and whether a run's recipients may be texted (services/dispatcher/send_rules.py):
 -- the organisation's zone, window, days, holidays and marketing cap (0045), and the campaign's kind and hold
--- limit (0044). Read once a minute per run.
+-- limit (0044), and whether any of its recipients has an address (without one, the area code alone
+-- decides and a recipient's facts are read only when a cap may apply). Read once a minute per run.
 SELECT o.time_zone, o.send_window_start_min, o.send_window_end_min, o.send_days, o.holidays,
        o.marketing_cap_texts, o.marketing_cap_days, c.transactional, r.campaign_id,
-       r.occurrence_at + make_interval(secs => c.hold_limit_s) AS hold_ends
+       r.occurrence_at + make_interval(secs => c.hold_limit_s) AS hold_ends,
+       EXISTS (SELECT 1 FROM run_recipients p
+               WHERE p.run_id = r.id AND (p.address_state IS NOT NULL OR p.address_time_zone IS NOT NULL))
+           AS has_addresses
 FROM campaign_runs r
 JOIN campaigns c ON c.id = r.campaign_id
 JOIN organisations o ON o.id = r.org_id
