@@ -1,7 +1,8 @@
 """When a member may be texted: the recipient's location, the state rule table, the organisation's own window. Pure.
 
 A recipient's :class:`Location` comes from the member's address when iMIS has one, else from the number's
-area code (``phonenumbers``' geocoder and time-zone data), else the organisation's time zone. Where the
+area code (its state from :mod:`libs.common.area_code_states`, made from ``phonenumbers``' geocoder, and
+its zones from ``phonenumbers``' time-zone data), else the organisation's time zone. Where the
 address and the area code name different states, both states' rules apply, so the stricter one wins
 (Oklahoma presumes an Oklahoma area code is an Oklahoma resident). An area code that spans zones (Alaska's
 907: Anchorage and Adak) must be open in every one of them.
@@ -28,8 +29,9 @@ from typing import Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from phonenumbers import geocoder
 from phonenumbers import timezone as number_zones
+
+from libs.common.area_code_states import AREA_CODE_STATES
 
 __all__ = ["FEDERAL", "STATE_RULES", "Hours", "Location", "OrgWindow", "StateRule", "is_open", "next_open",
            "resolve_location", "state_text_limit"]
@@ -81,22 +83,6 @@ STATE_RULES: Final[Mapping[str, StateRule]] = {
     "TX": StateRule("Texas", {**dict.fromkeys(range(6), _h(9, 21)), 6: _h(12, 21)}),
 }
 
-# The geocoder names a NANP area code's US state ("Oklahoma") or a city in it ("Los Angeles, CA").
-_STATE_CODES: Final[Mapping[str, str]] = {
-    "Alabama": "AL", "Alaska": "AK", "Arizona": "AZ", "Arkansas": "AR", "California": "CA", "Colorado": "CO",
-    "Connecticut": "CT", "Delaware": "DE", "District of Columbia": "DC", "Washington D.C.": "DC",
-    "Florida": "FL", "Georgia": "GA", "Hawaii": "HI", "Idaho": "ID", "Illinois": "IL", "Indiana": "IN",
-    "Iowa": "IA", "Kansas": "KS", "Kentucky": "KY", "Louisiana": "LA", "Maine": "ME", "Maryland": "MD",
-    "Massachusetts": "MA", "Michigan": "MI", "Minnesota": "MN", "Mississippi": "MS", "Missouri": "MO",
-    "Montana": "MT", "Nebraska": "NE", "Nevada": "NV", "New Hampshire": "NH", "New Jersey": "NJ",
-    "New Mexico": "NM", "New York": "NY", "North Carolina": "NC", "North Dakota": "ND", "Ohio": "OH",
-    "Oklahoma": "OK", "Oregon": "OR", "Pennsylvania": "PA", "Rhode Island": "RI", "South Carolina": "SC",
-    "South Dakota": "SD", "Tennessee": "TN", "Texas": "TX", "Utah": "UT", "Vermont": "VT", "Virginia": "VA",
-    "Washington": "WA", "West Virginia": "WV", "Wisconsin": "WI", "Wyoming": "WY",
-}
-_US_CODES: Final = frozenset(_STATE_CODES.values())
-
-
 @dataclass(frozen=True, slots=True)
 class Location:
     """Where the rules place a recipient: every zone they may be in, every state whose rules apply."""
@@ -128,27 +114,20 @@ def resolve_location(e164: str, *, org_time_zone: str, address_state: str | None
 
 
 def _area_code(e164: str) -> tuple[tuple[str, ...], str | None]:
-    """The zones and US state of a geographic NANP number ((), None for a toll-free or foreign one)."""
-    if not e164.startswith("+1") or len(e164) != 12:
+    """The zones and state (or province) of a geographic NANP number ((), None for a toll-free or foreign one)."""
+    if not e164.startswith("+1") or len(e164) != 12 or e164[2:5] not in AREA_CODE_STATES:
         return (), None
-    return _area_code_of_prefix(e164[:8])  # +1, the area code, the exchange: what the geocoder resolves
+    return _zones_of_prefix(e164[:8]), AREA_CODE_STATES[e164[2:5]] or None
 
 
 @lru_cache(maxsize=4096)
-def _area_code_of_prefix(prefix: str) -> tuple[tuple[str, ...], str | None]:
+def _zones_of_prefix(prefix: str) -> tuple[str, ...]:
+    """Zones of +1, an area code and an exchange: what phonenumbers' time-zone data resolves."""
     try:
         number = phonenumbers.parse(prefix + "0100")
     except phonenumbers.NumberParseException:
-        return (), None
-    description = geocoder.description_for_number(number, "en")
-    if not description:  # toll-free and other non-geographic numbers name no place
-        return (), None
-    zones = tuple(z for z in number_zones.time_zones_for_number(number) if _known_zone(z))
-    state = _STATE_CODES.get(description)
-    if state is None and ", " in description:
-        tail = description.rsplit(", ", 1)[1]
-        state = tail if tail in _US_CODES else None
-    return zones, state
+        return ()
+    return tuple(z for z in number_zones.time_zones_for_number(number) if _known_zone(z))
 
 
 @lru_cache(maxsize=512)

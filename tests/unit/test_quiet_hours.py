@@ -125,3 +125,15 @@ def test_the_address_zone_wins_and_a_bad_one_is_ignored() -> None:
 
 def test_a_city_description_names_its_state() -> None:
     assert where("+12135550100").states == frozenset({"CA"})  # the geocoder says "Los Angeles, CA"
+
+
+def test_the_area_code_table_agrees_with_the_installed_geocoder() -> None:
+    from libs.common.area_code_states import AREA_CODE_STATES, from_geocoder
+
+    assert from_geocoder() == dict(AREA_CODE_STATES)  # else: python -m libs.common.area_code_states, and paste
+
+
+def test_a_canadian_number_has_its_zone_and_province_and_no_state_rule() -> None:
+    toronto = where("+14165550100")
+    assert (toronto.time_zones, toronto.states) == (("America/Toronto",), frozenset({"ON"}))
+    assert state_text_limit(toronto) is None
