@@ -19,7 +19,9 @@ import statistics
 import tempfile
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -117,7 +119,12 @@ async def run_bench(kind: str) -> None:
         await conn.execute("UPDATE senders SET segments_per_second = $2 WHERE org_id = $1", run.org_id, rate)
     run.recipients = recipients
     await store_snapshot(pool, recipients)
-    env = dispatcher_env(bench_db, kafka, prefix, standin)
+    # Quiet hours: the dispatcher's clock is put at noon Pacific today (the members' +1415 zone), so every
+    # text is sendable whenever the bench runs and the window and cap checks are measured, not holds.
+    clock_file = log_dir / "clock-offset"
+    noon = datetime.now(ZoneInfo("America/Los_Angeles")).replace(hour=12, minute=0, second=0, microsecond=0)
+    clock_file.write_text(str(noon.timestamp() - time.time()), encoding="utf-8")
+    env = dict(dispatcher_env(bench_db, kafka, prefix, standin), TEXTPULSE_DISPATCHER_CLOCK_OFFSET_FILE=str(clock_file))
     procs = [start_dispatcher(f"dispatcher-{i}", env, log_dir) for i in range(dispatchers)]
     try:
         for proc in procs:
@@ -186,6 +193,7 @@ async def run_bench(kind: str) -> None:
     print("  CPU per message: " + ", ".join(f"{role} {used / len(recipients) * 1000:.2f} ms"
                                            for role, used in cpu.items()))
     print(f"  dispatcher peak RSS: {', '.join(f'{r:.0f} MB' for r in rss)}   (target <= 200 MB)")
+    print(f"  load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"  logs: {log_dir}")
     result(f"{label}: duplicates", "= 0", str(duplicates))
     result(f"{label}: missing", "= 0", str(missing))

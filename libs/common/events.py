@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 E164 = Annotated[str, StringConstraints(pattern=r"^\+[1-9]\d{6,14}$")]
 Sender = Annotated[str, StringConstraints(pattern=r"^(\+[1-9]\d{6,14}|MG[0-9a-f]{32})$")]
-SendOutcome = Literal["sent", "failed", "suppressed", "expired", "cancelled"]  # how a recipient's send ended
+SendOutcome = Literal["sent", "failed", "suppressed", "expired", "cancelled", "outside_window",
+                      "frequency_capped"]  # how a recipient's send ended
 
 
 def _now() -> datetime:

@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     # How long a process keeps an organisation's Twilio credentials before reading them again: a changed or
     # revoked token is used everywhere within this time.
     credentials_ttl_s: float = Field(default=5.0, gt=0, le=5)
+    # Tests only (refused in production): a file holding seconds the dispatcher's clock runs ahead of the
+    # system's (services/dispatcher/clock.py), so an end-to-end test can put it at 8:30 pm Eastern.
+    dispatcher_clock_offset_file: str | None = None
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Settings:
@@ -129,6 +132,8 @@ class Settings(BaseSettings):
         if self.env == "production" and kafka.security_protocol == "SASL_PLAINTEXT" and kafka.sasl_mechanism == "PLAIN":
             raise ValueError("TEXTPULSE_KAFKA_SASL_MECHANISM=PLAIN over SASL_PLAINTEXT sends the password in clear; "
                              "use SASL_SSL in production")
+        if self.env == "production" and self.dispatcher_clock_offset_file is not None:
+            raise ValueError("TEXTPULSE_DISPATCHER_CLOCK_OFFSET_FILE is for tests and is refused in production")
         if self.env == "production" and self.password_hash_cost != "standard":
             raise ValueError("TEXTPULSE_PASSWORD_HASH_COST must be standard in production")
         if self.db_pool_min_size > self.db_pool_max_size:

@@ -55,7 +55,7 @@ CAMPAIGN_DUE = TopicSpec("textpulse.campaign-due", 6, events.CampaignDue, "campa
 # Recipients are partitioned by sender, so one dispatcher owns a sender's pace; 12 partitions let
 # up to 12 dispatcher processes share the work.
 RECIPIENTS = TopicSpec("textpulse.recipients", 12, events.Recipient, "sender", {"retention.ms": _WEEK_MS},
-                       producers=frozenset({"audience"}), consumers=frozenset({"dispatcher"}))
+                       producers=frozenset({"audience", "dispatcher"}), consumers=frozenset({"dispatcher"}))
 SEND_RESULTS = TopicSpec("textpulse.send-results", 6, events.SendResult, "run_id",
                          producers=frozenset({"dispatcher"}), consumers=frozenset({"usage"}))
 # The opt-out service's relay publishes these from the event outbox, where it and the API write them.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from pathlib import Path
 from typing import Protocol
 
 
@@ -34,3 +35,22 @@ class SystemClock:
     async def wait(self, event: asyncio.Event, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout=timeout)
+
+
+class OffsetClock(SystemClock):
+    """The system's time moved by the seconds written in a file (read again every 0.1 s), for end-to-end
+    tests of quiet hours: the test moves the dispatcher's evening to the next morning by writing the file.
+    Sleeps are real: only what the time reads is moved."""
+
+    def __init__(self, offset_file: Path) -> None:
+        self._file = offset_file
+        self._offset = 0.0
+        self._read_at = -1.0
+
+    def time(self) -> float:
+        now = time.monotonic()
+        if now - self._read_at >= 0.1:
+            self._read_at = now
+            with contextlib.suppress(OSError, ValueError):
+                self._offset = float(self._file.read_text(encoding="utf-8").strip() or 0)
+        return time.time() + self._offset

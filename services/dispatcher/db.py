@@ -21,6 +21,7 @@ from libs.common.events import Recipient, SendOutcome, SendResult
 from libs.common.run_reasons import RunReason
 from libs.common.secret_store import SecretStore, TwilioLogin, open_twilio_login
 from libs.common.sender_caps import CapPolicy
+from services.dispatcher import holds
 from services.dispatcher.ledger_writer import LedgerWriter, Outcome
 from services.dispatcher.results import earlier_result
 from services.dispatcher.snapshot import SnapshotRow
@@ -34,7 +35,7 @@ def lock_key(run_id: uuid.UUID, recipient_id: uuid.UUID) -> int:
     return mixed - (1 << 64) if mixed >= 1 << 63 else mixed
 
 
-LedgerState: TypeAlias = Literal["claimed"] | SendOutcome  # send_ledger.state
+LedgerState: TypeAlias = Literal["claimed", "held"] | SendOutcome  # send_ledger.state
 
 
 @dataclass
@@ -80,6 +81,7 @@ class DispatchStore:
             await self._q.check(conn)
             await run_endings.QUERIES.check(conn)
             await sender_volume.QUERIES.check(conn)
+            await holds.QUERIES.check(conn)
 
     async def snapshot_rows(self, events: list[Recipient]) -> list[SnapshotRow]:
         """What the database holds for each event, in their order (one round trip for all of them)."""
@@ -206,6 +208,25 @@ class DispatchStore:
             await self._q.fetchval(entry.conn, query, run_id=e.run_id, recipient_id=e.recipient_id,
                                    lock_key=entry.key, **values)
             entry.released = True
+
+    async def take_held(self, entry: LedgerEntry, token: uuid.UUID, process_id: str) -> None:
+        """A held entry (always read on its own connection) is claimed by this attempt, with no reconciling."""
+        e = entry.event
+        assert entry.conn is not None
+        claimed_at = await holds.QUERIES.fetchval(entry.conn, "take-held", run_id=e.run_id, recipient_id=e.recipient_id,
+                                                  claim_token=token, claimed_by=process_id)
+        entry.state, entry.claim_token, entry.claimed_at = "claimed", token, claimed_at
+
+    async def hold(self, entry: LedgerEntry, until: datetime) -> None:
+        """Hold the entry until ``until`` (holds.py releases it then) and unlock it."""
+        e = entry.event
+        values = {"run_id": e.run_id, "recipient_id": e.recipient_id, "held_until": until}
+        if entry.conn is not None:
+            await holds.QUERIES.execute(entry.conn, "set-hold", **values)
+        else:
+            async with self._pool.acquire() as conn:
+                await holds.QUERIES.execute(conn, "set-hold", **values)
+        await self._record(entry, Outcome("held"), "record-final", state="held", error_code=None, reason=None)
 
     async def refresh_run_counts(self, run_id: uuid.UUID) -> None:
         """Recount the run from its ledger; when that completes it, its campaign follows, in one transaction."""

@@ -12,7 +12,11 @@ For each recipient event (redelivery is normal):
    first: Twilio's list of messages from the sender to the number is searched for one with this body
    created since the claim; if found, its SID is adopted and nothing is sent. While Twilio cannot be
    listed, nothing is sent.
-5. Suppression is checked again, then the message is sent and its outcome written. The run's counts are
+5. Suppression is checked again, then quiet hours and frequency caps (``send_rules.py``): a recipient whose
+   local window is closed is held in the ledger (``holds.py`` publishes it again when it opens; a held
+   entry that comes back is claimed without reconciling, as nothing was sent for it), one whose window
+   does not open in time ends ``outside_window``, one over a cap ``frequency_capped``.
+6. The message is sent and its outcome written. The run's counts are
    recomputed from the ledger before the record's offset is committed (``consumer.py``).
 """
 
@@ -37,7 +41,7 @@ from libs.common.twilio_sender import MessageSender
 from services.dispatcher.clock import Clock
 from services.dispatcher.db import LedgerEntry
 from services.dispatcher.ledger_writer import LedgerUnavailable
-from services.dispatcher.ports import LedgerStore
+from services.dispatcher.ports import Gate, LedgerStore
 from services.dispatcher.results import earlier_result, send_result
 
 log = get_logger(__name__)
@@ -78,8 +82,9 @@ _LEDGER_OUTAGES: Final[tuple[type[BaseException], ...]] = (LedgerUnavailable, *P
 
 class Deliverer:
     def __init__(self, store: LedgerStore, *, process_id: str, clock: Clock, failure_threshold: float = 0.05,
-                 failure_window: int = 200) -> None:
+                 failure_window: int = 200, gate: Gate | None = None) -> None:
         self._store = store
+        self._gate = gate
         self._clock = clock
         self._process_id = process_id
         self._failure_threshold = failure_threshold
@@ -118,6 +123,8 @@ class Deliverer:
         async with self._store.entry(event, attempt.token, self._process_id,
                                      own_connection=policy is not None) as entry:
             metrics.LEDGER_CLAIM_SECONDS.observe(time.perf_counter() - claiming)
+            if entry.state == "held":
+                await self._store.take_held(entry, attempt.token, self._process_id)
             if entry.state != "claimed":
                 return Delivered(earlier_result(event, entry.state, entry.message_sid, entry.segments,
                                                 entry.error_code))
@@ -134,6 +141,8 @@ class Deliverer:
                 entry.suppressed = await self._store.is_suppressed(event)
             if entry.suppressed:
                 return await self._finish(entry, "suppressed", None)
+            if self._gate is not None and (ruled := await self._apply_rules(entry)) is not None:
+                return ruled
             if policy is None:
                 return await self._send(entry, attempt, twilio, not_before)
             # The reservation commits with the outcome, and is undone if the record is held back.
@@ -142,6 +151,22 @@ class Deliverer:
             async with conn.transaction():
                 capped = await self._reserve_volume(conn, entry, policy)
                 return capped or await self._send(entry, attempt, twilio, not_before)
+
+    async def _apply_rules(self, entry: LedgerEntry) -> Delivered | None:
+        """Hold or end the entry if quiet hours or a frequency cap say so; None: it may be sent now."""
+        assert self._gate is not None
+        event = entry.event
+        verdict = await self._gate.verdict(event, entry.claimed_at, self._clock.time())
+        if verdict.kind == "send":
+            return None
+        fields = {"run_id": str(event.run_id), "to": mask_phone(event.to), "verdict": verdict.kind}
+        if verdict.kind == "hold":
+            assert verdict.until is not None
+            await self._store.hold(entry, verdict.until)
+            log.info("recipient.held", extra=fields | {"until": verdict.until.isoformat()})
+            return Delivered(None)
+        log.info("recipient.not_sent", extra=fields | {"reason": verdict.reason})
+        return await self._finish(entry, verdict.kind, None, reason=verdict.reason)
 
     async def _reserve_volume(self, conn: Connection, entry: LedgerEntry, policy: CapPolicy) -> Delivered | None:
         """Reserve the message's segments under the sender's caps; what to do when a cap is reached."""

@@ -9,6 +9,7 @@ import os
 import socket
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -19,14 +20,16 @@ from libs.common.secret_store import SecretStore
 from libs.common.settings import Settings
 from libs.common.topics import CONSENT, RECIPIENTS, SEND_RESULTS, group_id
 from services.dispatcher.accounts import TwilioAccounts
-from services.dispatcher.clock import SystemClock
+from services.dispatcher.clock import Clock, OffsetClock, SystemClock
 from services.dispatcher.consumer import DispatchConsumer, Verdict
 from services.dispatcher.db import QUERIES, DispatchStore
 from services.dispatcher.delivery import Attempt, Delivered, Deliverer
+from services.dispatcher.holds import HoldReleaser
 from services.dispatcher.ledger_writer import LedgerWriter
 from services.dispatcher.one_off import QUERIES as ONE_OFF_QUERIES
 from services.dispatcher.one_off import OneOffSender
 from services.dispatcher.pacing import SlidingWindow
+from services.dispatcher.send_rules import SendGate
 from services.dispatcher.sender_profiles import SenderProfiles
 from services.dispatcher.snapshot import check_against_snapshot
 
@@ -47,8 +50,13 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
             await secrets.check(check_conn)
         accounts = TwilioAccounts(store, secrets, api_base_url=settings.twilio_api_base_url,
                                   timeout_s=settings.twilio_timeout_s, ttl_s=settings.credentials_ttl_s)
-        clock = SystemClock()
-        deliverer = Deliverer(store, process_id=process_id, clock=clock)
+        clock: Clock = (OffsetClock(Path(settings.dispatcher_clock_offset_file))
+                        if settings.dispatcher_clock_offset_file else SystemClock())
+        gate = SendGate(conn.pool)
+        async with conn.pool.acquire() as check_conn:
+            await gate.check(check_conn)
+        deliverer = Deliverer(store, process_id=process_id, clock=clock, gate=gate)
+        releaser = HoldReleaser(conn.pool, conn.publisher, clock=clock)
 
         profiles = SenderProfiles(store, ttl_s=settings.credentials_ttl_s)
 
@@ -83,7 +91,7 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
         writer.start()
         await consumer.start()
         try:
-            yield Service(app=app, workers=[consumer, one_offs.run])
+            yield Service(app=app, workers=[consumer, one_offs.run, releaser.run])
         finally:
             await consumer.stop()
             await writer.stop()

@@ -14,6 +14,7 @@ from typing import Protocol
 from libs.common.db import Connection
 from libs.common.events import Recipient, SendOutcome
 from libs.common.run_reasons import RunReason
+from libs.common.send_verdict import Verdict
 from libs.common.sender_caps import CapPolicy
 from services.dispatcher.db import LedgerEntry
 
@@ -48,3 +49,13 @@ class LedgerStore(Protocol):
 
     async def reserve_volume(self, conn: Connection, sender: str, segments: int,
                              limits: dict[str, int], now: datetime) -> str | None: ...
+
+    async def take_held(self, entry: LedgerEntry, token: uuid.UUID, process_id: str) -> None: ...
+
+    async def hold(self, entry: LedgerEntry, until: datetime) -> None: ...
+
+
+class Gate(Protocol):
+    """Quiet hours and frequency caps (``send_rules.SendGate``)."""
+
+    async def verdict(self, event: Recipient, claimed_at: datetime, now: float) -> Verdict: ...

@@ -137,23 +137,30 @@ SELECT pg_advisory_unlock(:lock_key) FROM (SELECT count(*) FROM recorded) AS don
 -- number of times) rather than incremented per send, which would make every send of a run queue on
 -- one row lock. The run completes when every recipient handed to the dispatcher has an outcome; the
 -- caller then moves its campaign (libs/common/run_endings.py). Returns the run's state, changed or not.
--- The ledger index on (run_id, updated_at) keeps this to a scan of the run's own rows.
-WITH counts AS (
+-- The ledger index on (run_id, updated_at) keeps this to a scan of the run's own rows. Held recipients
+-- (0044) have no outcome yet; outside_window and frequency_capped ones end as the others do.
+WITH ledger AS (
     SELECT count(*) FILTER (WHERE state = 'sent') AS sent,
            count(*) FILTER (WHERE state = 'failed') AS failed,
            count(*) FILTER (WHERE state = 'suppressed') AS dropped,
+           count(*) FILTER (WHERE state = 'outside_window') AS outside_window,
+           count(*) FILTER (WHERE state = 'frequency_capped') AS frequency_capped,
            coalesce(sum(segments) FILTER (WHERE state = 'sent'), 0) AS segments
     FROM send_ledger WHERE run_id = :run_id
+), counts AS (
+    SELECT *, sent + failed + dropped + outside_window + frequency_capped AS outcomes FROM ledger
 ), run AS (
     UPDATE campaign_runs r
     SET sent = c.sent, failed = c.failed, dropped = c.dropped, segments = c.segments,
-        state = CASE WHEN r.state = 'sending' AND r.targeted > 0 AND c.sent + c.failed + c.dropped >= r.targeted
+        outside_window = c.outside_window, frequency_capped = c.frequency_capped,
+        state = CASE WHEN r.state = 'sending' AND r.targeted > 0 AND c.outcomes >= r.targeted
                      THEN 'completed' ELSE r.state END,
-        finished_at = CASE WHEN r.state = 'sending' AND r.targeted > 0 AND c.sent + c.failed + c.dropped >= r.targeted
+        finished_at = CASE WHEN r.state = 'sending' AND r.targeted > 0 AND c.outcomes >= r.targeted
                            THEN now() ELSE r.finished_at END
     FROM counts c
     WHERE r.id = :run_id
-      AND (r.sent, r.failed, r.dropped, r.segments) IS DISTINCT FROM (c.sent, c.failed, c.dropped, c.segments)
+      AND (r.sent, r.failed, r.dropped, r.segments, r.outside_window, r.frequency_capped)
+          IS DISTINCT FROM (c.sent, c.failed, c.dropped, c.segments, c.outside_window, c.frequency_capped)
     RETURNING r.state
 )
 SELECT coalesce((SELECT state FROM run), (SELECT state FROM campaign_runs WHERE id = :run_id));

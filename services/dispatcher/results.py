@@ -12,8 +12,8 @@ if TYPE_CHECKING:
 
 def send_result(event: Recipient, state: LedgerState, *, sid: str | None = None, segments: int = 0,
                 code: int | None = None) -> SendResult | None:
-    """The send-result of ``event`` in ``state`` (None while it is only claimed)."""
-    if state == "claimed":
+    """The send-result of ``event`` in ``state`` (None while it is only claimed or held)."""
+    if state == "claimed" or state == "held":  # noqa: PLR1714 - mypy narrows this form only
         return None
     return SendResult(org_id=event.org_id, run_id=event.run_id, recipient_id=event.recipient_id,
                       sender=event.sender, to=event.to, outcome=state, message_sid=sid, error_code=code,

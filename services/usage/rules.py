@@ -34,7 +34,7 @@ from typing import Final, Literal
 from libs.common.pricing import PUMPING_PROTECTION_FREE
 from libs.common.twilio_facts import FAILED_MESSAGE_FEE, STATUS_RANK, UNSUBSCRIBED_ERROR, pays_failed_message_fee
 
-Outcome = Literal["sent", "failed", "suppressed", "expired", "cancelled"]
+Outcome = Literal["sent", "failed", "suppressed", "expired", "cancelled", "outside_window", "frequency_capped"]
 
 # Code under which failures without an error code are counted.
 NO_CODE: Final = 0

@@ -36,14 +36,17 @@ def test_the_opt_out_service_writes_its_three_topics_and_reads_only_its_webhooks
         ("topic", "textpulse.consent.dlq", "Describe"), ("topic", "textpulse.message-status.dlq", "Describe")}
 
 
-def test_the_dispatcher_reads_recipients_in_its_group_and_writes_results_and_dead_letters() -> None:
+def test_the_dispatcher_reads_recipients_in_its_group_and_writes_results_dead_letters_and_released_holds() -> None:
     ops = _ops("dispatcher", prefix="t1.")
     assert ("topic", "t1.textpulse.recipients", "Read") in ops
     assert ("group", "t1.dispatcher", "Read") in ops
     assert ("topic", "t1.textpulse.recipients.dlq", "Write") in ops
     assert ("topic", "t1.textpulse.send-results", "Write") in ops
+    # A held recipient goes back to the recipients topic when its window opens (services/dispatcher/holds.py).
+    assert ("topic", "t1.textpulse.recipients", "Write") in ops
     assert not {op for op in ops if op[2] == "Write"} - {("topic", "t1.textpulse.recipients.dlq", "Write"),
-                                                         ("topic", "t1.textpulse.send-results", "Write")}
+                                                         ("topic", "t1.textpulse.send-results", "Write"),
+                                                         ("topic", "t1.textpulse.recipients", "Write")}
 
 
 def test_every_acl_follows_from_the_manifest_and_nobody_but_the_producer_writes_a_topic() -> None:

@@ -1,0 +1,102 @@
+"""Whether a recipient may be texted now: quiet hours in their local time, and the frequency caps.
+
+Asked for each claimed entry just before its Twilio call (``delivery.py``). The answer is one of:
+
+- ``send``: the window is open and no cap is reached;
+- ``hold`` until the instant the window opens, when that is before the campaign's hold limit (the run's
+  occurrence plus ``campaigns.hold_limit_s``): the ledger keeps the hold (``holds.py`` releases it);
+- ``outside_window``: the window does not open before the hold limit;
+- ``frequency_capped``: the number had the state's texts per 24 h on this campaign (Oklahoma, Maryland,
+  Florida: 3), or, for a marketing campaign, the organisation's cap in its period.
+
+The verdict is :func:`libs.common.send_verdict.decide` (the planner's too); the counts come from the
+ledger, so every campaign and every dispatcher process is counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import asyncpg
+
+from libs.common.db import Connection, Queries
+from libs.common.events import Recipient
+from libs.common.quiet_hours import Hours, OrgWindow, resolve_location, state_text_limit
+from libs.common.send_verdict import SEND, RunRules, Verdict, decide
+
+QUERIES = Queries.load(Path(__file__).with_name("send_rules.sql"))
+RULES_TTL_S = 60.0
+
+
+def rules_from_row(row: asyncpg.Record) -> RunRules:
+    """The rules from a row of ``run-send-rules`` (organisations 0045, campaigns 0044)."""
+    texts, days = row["marketing_cap_texts"], row["marketing_cap_days"]
+    holidays: list[date] = list(row["holidays"] or [])
+    window = OrgWindow(Hours(row["send_window_start_min"], row["send_window_end_min"]), frozenset(row["send_days"]),
+                       frozenset(holidays))
+    cap = (texts, days) if texts is not None and days is not None else None
+    return RunRules(row["time_zone"], window, cap, row["transactional"], row["campaign_id"], row["hold_ends"])
+
+
+@dataclass(frozen=True, slots=True)
+class _RunFacts:
+    rules: RunRules
+    has_addresses: bool  # any recipient of the run with an address: without, the area code alone decides
+
+
+class SendGate:
+    """Reads what :func:`decide` needs: the run's rules (cached a minute) and, only when a cap or an address
+    can change the verdict, the recipient's address and the ledger's counts (one statement)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._runs: dict[uuid.UUID, tuple[float, asyncio.Future[_RunFacts | None]]] = {}
+
+    async def check(self, conn: Connection) -> None:
+        await QUERIES.check(conn)
+
+    async def _run_facts(self, run_id: uuid.UUID) -> _RunFacts | None:
+        """One read per run at a time, as ``DispatchStore.run_state``: every lane of the run waits on it."""
+        cached = self._runs.get(run_id)
+        if cached is None or time.monotonic() - cached[0] > RULES_TTL_S:
+            if len(self._runs) > 10_000:
+                self._runs.clear()
+            cached = (time.monotonic(), asyncio.ensure_future(self._read_run_facts(run_id)))
+            self._runs[run_id] = cached
+        try:
+            return await asyncio.shield(cached[1])
+        except Exception:
+            if self._runs.get(run_id) is cached:
+                del self._runs[run_id]
+            raise
+
+    async def _read_run_facts(self, run_id: uuid.UUID) -> _RunFacts | None:
+        async with self._pool.acquire() as conn:
+            row = await QUERIES.fetchrow(conn, "run-send-rules", run_id=run_id)
+        return _RunFacts(rules_from_row(row), row["has_addresses"]) if row is not None else None
+
+    async def verdict(self, event: Recipient, claimed_at: datetime, now: float) -> Verdict:
+        run = await self._run_facts(event.run_id)
+        if run is None:  # no run (deleted meanwhile): the delivery's own checks decide
+            return SEND
+        rules, at = run.rules, datetime.fromtimestamp(now, UTC)
+        marketing_cap = rules.marketing_cap is not None and not rules.transactional
+        state_limit = state_text_limit(resolve_location(event.to, org_time_zone=rules.org_time_zone)) is not None
+        if not (run.has_addresses or marketing_cap or state_limit):
+            return decide(rules, at, e164=event.to, address_state=None, address_time_zone=None, marketing_sent=0,
+                          subject_sent=0)
+        async with self._pool.acquire() as conn:
+            facts = await QUERIES.fetchrow(
+                conn, "recipient-send-facts", org_id=event.org_id, to_number=event.to, run_id=event.run_id,
+                recipient_id=event.recipient_id, claimed_at=claimed_at, campaign_id=rules.campaign_id, now=at,
+                cap_days=rules.marketing_cap[1] if rules.marketing_cap and marketing_cap else 0)
+        if facts is None:
+            return SEND
+        return decide(rules, at, e164=event.to, address_state=facts["address_state"],
+                      address_time_zone=facts["address_time_zone"], marketing_sent=facts["marketing"],
+                      subject_sent=facts["subject"])
