@@ -3,8 +3,9 @@ SMS account (name, SID, type, alphanumeric sender ID, maximum segments, test API
 API key), default country prefix with the "+ keeps its country" rule, default send-from, the per-campaign
 segment limit with the 15,000-30,000 advice, and alert e-mail addresses.
 
-Not here: that a send honours each one (covered per setting by the dispatcher and API tests, not end to end
-from this page), and changing the account itself (it asks Twilio; see tests/integration/test_api_settings.py)."""
+Not here: that a send honours each one (tests/integration/test_settings_honoured.py changes each through the
+API and sends; the alphanumeric sender ID is stored but no send uses it yet), and changing the account itself
+(it asks Twilio; see tests/integration/test_api_settings.py)."""
 
 from __future__ import annotations
 

@@ -13,6 +13,9 @@ Proven elsewhere, not repeated here:
   audiences), tests/unit/test_csv_source.py;
 - a linked test account being accepted:
   tests/integration/test_api_settings.py::test_twilio_test_credentials_can_be_linked.
+
+Not honoured yet, so not tested: the alphanumeric sender ID. It is stored and validated, but neither the
+dispatcher nor a test send uses it as From, and the Twilio stand-in accepts no alphanumeric From.
 """
 
 from __future__ import annotations
