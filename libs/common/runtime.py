@@ -96,7 +96,7 @@ def health_router(service: str, checks: Mapping[str, Check], *, ready_when: Read
         body = {"status": status, "service": service, "failing": sorted(failing), "checks": results}
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @router.get("/metrics")
+    @router.get("/metrics", include_in_schema=False)  # Prometheus' text format, for the cluster only
     async def scrape(request: Request) -> Response:
         # Prometheus scrapes pods directly; a request through a proxy (the ingress adds these headers) is
         # from outside the cluster, and the figures are not for it.

@@ -250,7 +250,7 @@ def _label_of(field: str, path: str) -> str:
         return _FIELD_LABELS[field]
     words = []
     for part in field.split("."):
-        if part.isdigit():
+        if part.isascii() and part.isdigit():  # "¹" is a digit to str.isdigit, not to int()
             words.append(f"(number {int(part) + 1})")
         else:
             words.append(part.replace("_", " ").replace("-", " "))

@@ -147,8 +147,9 @@ async def test_a_campaign_rides_out_a_dependency_restart(
     org = await seed_org(pool, default_config(), optout_url, rng, senders=SENDERS[outage], per_sender=PER_SENDER,
                          rate=RATE, member_ids=member_ids, start_in_s=ACCOUNT_MOVED_S)
     async with pool.acquire() as conn:
-        await conn.execute("INSERT INTO imis_accounts (org_id, username, password) "
-                           "VALUES ($1, 'SMS_INTEGRATION', 'standin-password')", org.org_id)
+        # The chaos checks read each STOP back from the member's TP_SmsPreferences panel.
+        await conn.execute("INSERT INTO imis_accounts (org_id, username, password, writeback_target) "
+                           "VALUES ($1, 'SMS_INTEGRATION', 'standin-password', 'panel')", org.org_id)
         await seal_credentials(conn)
     timeline = Timeline()
     stops: list[Stop] = []

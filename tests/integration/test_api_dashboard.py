@@ -148,8 +148,8 @@ async def test_home_counts_campaigns_by_state_and_measures_what_is_sending(
         + [(runs["sending"], uuid.uuid4(), staff.org_id, "claimed", 1.0) for _ in range(3)])
 
     home = (await staff.call("GET", "/api/v1/dashboard/home")).json()
-    assert home["campaigns_by_state"] == {"draft": 2, "scheduled": 1, "sending": 1, "paused": 1, "completed": 1,
-                                          "cancelled": 1, "failed": 0, "archived": 1}
+    assert home["campaigns_by_state"] == {"draft": 2, "in_review": 0, "approved": 0, "scheduled": 1, "sending": 1,
+                                          "paused": 1, "completed": 1, "cancelled": 1, "failed": 0, "archived": 1}
     sending = {s["state"]: s for s in home["sending"]}
     live = sending["sending"]
     assert (live["total"], live["done"], live["percent"], live["per_minute"]) == (1000, 415, 41, 90)

@@ -9,6 +9,7 @@ from bench.usage_load import make_load, produce
 from bench.usage_streams import FAUST, SERVICE, run_one
 from harness.kafka import read_topic, running_publisher
 from libs.common.events import SendResult
+from libs.common.kafka_security import KafkaAccess
 from libs.common.topics import SEND_RESULTS
 
 pytestmark = pytest.mark.timeout(300)
@@ -17,7 +18,8 @@ pytestmark = pytest.mark.timeout(300)
 async def test_faust_agents_and_the_service_roll_up_the_same_load_alike(database_url: str, kafka_bootstrap: str,
                                                                        topic_prefix: str) -> None:
     load = make_load(240)
-    await produce(kafka_bootstrap, topic_prefix, load)
+    kafka = KafkaAccess(kafka_bootstrap)
+    await produce(kafka, topic_prefix, load)
     first = load.messages[0]
     async with running_publisher(kafka_bootstrap, topic_prefix) as (publisher, _):
         # The dispatcher republishes a finished recipient's result under a new event id: counted once.
@@ -27,7 +29,7 @@ async def test_faust_agents_and_the_service_roll_up_the_same_load_alike(database
         await publisher.publish(SEND_RESULTS, again, key=str(first.run_id))
         await publisher.publish_raw(SEND_RESULTS.full_name(topic_prefix), b"not json", key=b"poison")
 
-    outcomes = [await run_one(impl, load, topic_prefix, admin_url=database_url, bootstrap=kafka_bootstrap)
+    outcomes = [await run_one(impl, load, topic_prefix, admin_url=database_url, kafka=kafka)
                 for impl in (SERVICE, FAUST)]
 
     expected = load.expected()
