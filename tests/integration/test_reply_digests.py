@@ -26,11 +26,13 @@ async def reply(pool: asyncpg.Pool, org: Org, run_id: uuid.UUID | None, phone: s
                 recipient_id: uuid.UUID | None = None, ago: str = "1 minute") -> None:
     await pool.execute(
         "INSERT INTO inbound_messages (org_id, message_sid, from_number, phone, to_number, body, kind, run_id,"
-        " recipient_id, received_at) VALUES ($1, $2, $3, $3, $4, 'When is it?', $5, $6, $7, now() - $8::text::interval)",
+        " recipient_id, received_at)"
+        " VALUES ($1, $2, $3, $3, $4, 'When is it?', $5, $6, $7, now() - $8::text::interval)",
         org.id, "SM" + uuid.uuid4().hex, phone, SENDER, kind, run_id, recipient_id, ago)
 
 
-async def recipient(pool: asyncpg.Pool, org: Org, run_id: uuid.UUID, member_id: str, first: str, last: str) -> uuid.UUID:
+async def recipient(pool: asyncpg.Pool, org: Org, run_id: uuid.UUID, member_id: str, first: str,
+                    last: str) -> uuid.UUID:
     recipient_id = uuid.uuid4()
     await pool.execute(
         "INSERT INTO run_recipients (run_id, position, recipient_id, org_id, member_id, e164, merge_values, body,"
