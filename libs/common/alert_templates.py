@@ -45,6 +45,7 @@ class AlertKind(StrEnum):
     USAGE_100 = "usage_100"  # ... and 100 %
     OPTED_OUT_FAILURES = "opted_out_failures"  # many failures to numbers that had replied STOP
     WEBHOOK_SIGNATURES_FAILING = "webhook_signatures_failing"  # Twilio's webhooks fail signature validation
+    REPLIES_WAITING = "replies_waiting"  # members replied to a campaign: the digest to its contact
 
 
 Builder = Callable[[AlertContext], Draft]
@@ -302,6 +303,22 @@ def _webhook_signatures_failing(c: AlertContext) -> Draft:
     )
 
 
+def _replies_waiting(c: AlertContext) -> Draft:
+    n = c.number("replies")
+    plural = "y" if n == "1" else "ies"
+    members = [str(m) for m in c["members"]]
+    return Draft(
+        subject=f'{n} new repl{plural} to "{c.campaign}"',
+        paragraphs=[f'Members sent {n} new repl{plural} to "{c.campaign}" that Textpulse did not answer itself. '
+                    "They are waiting in the Inbox."],
+        figures=[("Campaign", c.campaign), ("New replies", n)],
+        lists=[("From", members)] if members else [],
+        steps=["Open the Inbox to read the replies and answer them.",
+               "An administrator can turn these e-mails off in Settings."],
+        link_label="Open the Inbox", link_path=f"/inbox?campaign={c['campaign_id']}",
+    )
+
+
 _BUILDERS: Final[Mapping[AlertKind, Builder]] = {
     AlertKind.SEGMENT_LIMIT: _segment_limit,
     AlertKind.FAILURE_THRESHOLD: _failure_threshold,
@@ -318,6 +335,7 @@ _BUILDERS: Final[Mapping[AlertKind, Builder]] = {
     AlertKind.USAGE_100: lambda c: _usage(c, full=True),
     AlertKind.OPTED_OUT_FAILURES: _opted_out_failures,
     AlertKind.WEBHOOK_SIGNATURES_FAILING: _webhook_signatures_failing,
+    AlertKind.REPLIES_WAITING: _replies_waiting,
 }
 
 

@@ -60,6 +60,7 @@ QUIET_PERIODS: Final[Mapping[AlertKind, timedelta | None]] = {
     AlertKind.USAGE_100: None,
     AlertKind.OPTED_OUT_FAILURES: None,
     AlertKind.WEBHOOK_SIGNATURES_FAILING: _DAY,
+    AlertKind.REPLIES_WAITING: None,  # its key names the window
 }
 _KIND_DEFAULT: Final = object()
 # Deliberately loose (people's addresses are odd), but never whitespace, a second @ or header syntax.
@@ -92,11 +93,13 @@ async def raise_alert(
     run_id: UUID | None = None,
     campaign_id: UUID | None = None,
     quiet_period: timedelta | None | object = _KIND_DEFAULT,
+    contact_only: bool = False,
 ) -> int | None:
     """Queue the ``kind`` alert unless its condition was raised within its quiet period.
 
     Returns the new alert's id, or None when deduplicated. ``quiet_period`` defaults to the kind's
-    (``QUIET_PERIODS``). Raises RuntimeError outside a transaction (it writes two rows that belong together).
+    (``QUIET_PERIODS``). ``contact_only``: to the campaign's contact alone, not the organisation's
+    alert addresses. Raises RuntimeError outside a transaction (it writes two rows that belong together).
     """
     if not conn.is_in_transaction():
         # The claim and the alert must commit together, and with the change that raised them.
@@ -122,7 +125,7 @@ async def raise_alert(
         full["run_id"] = str(run_id)
     full |= dict(context)
     rendered = render(kind, full, base_url=base_url, test=target["test"], reminder=times > 1)
-    recipients = recipients_for(target["alert_emails"], target["contact_email"])
+    recipients = recipients_for([] if contact_only else target["alert_emails"], target["contact_email"])
     alert_id: int | None = await QUERIES.fetchval(
         conn, "insert-alert", org_id=org_id, kind=kind.value, dedupe_key=dedupe_key, run_id=run_id,
         campaign_id=target["campaign_id"], test=target["test"], reminder=times > 1, recipients=recipients,

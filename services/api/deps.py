@@ -120,6 +120,11 @@ class Principal:
         return self.role == "admin"
 
     @property
+    def role_label(self) -> str:
+        """The role as the page header shows it: Admin, Approver or Staff."""
+        return self.role.capitalize()
+
+    @property
     def may_approve(self) -> bool:
         """Admins and approvers, signed in as themselves: approving is a person's act, never an API key's."""
         return self.via == "session" and self.role in ("admin", "approver")

@@ -26,6 +26,15 @@ WHERE c.org_id = :org_id
 ORDER BY c.last_message_at DESC, c.id DESC
 LIMIT :limit OFFSET :offset;
 
+-- name: conversation-campaigns
+-- The campaigns the organisation's conversations answer: the Inbox page's campaign filter.
+SELECT DISTINCT k.id, k.name
+FROM inbox_conversations c
+JOIN campaign_runs r ON r.id = c.run_id
+JOIN campaigns k ON k.id = r.campaign_id
+WHERE c.org_id = :org_id
+ORDER BY k.name, k.id;
+
 -- name: unread-count
 -- Open conversations with a reply nobody has read: the figure on Home and in the navigation.
 SELECT count(*) FROM inbox_conversations WHERE org_id = :org_id AND state = 'open' AND unread > 0;

@@ -5,7 +5,8 @@
 -- name: org-settings
 SELECT name, slug, time_zone, default_country_prefix, campaign_segment_limit, alert_emails,
        retention_webhook_days, retention_reply_days, retention_body_days, retention_csv_days, run_member_cap,
-       revocation_confirmation, revocation_confirmation_text, require_approval, short_link_base_url
+       revocation_confirmation, revocation_confirmation_text, require_approval, short_link_base_url,
+       reply_digests_since IS NOT NULL AS reply_digests
 FROM organisations WHERE id = :org_id;
 
 -- name: update-org-settings
@@ -17,7 +18,10 @@ SET time_zone = :time_zone, default_country_prefix = :default_country_prefix,
     retention_body_days = :retention_body_days, retention_csv_days = :retention_csv_days,
     run_member_cap = :run_member_cap, revocation_confirmation = :revocation_confirmation,
     revocation_confirmation_text = :revocation_confirmation_text, require_approval = :require_approval,
-    short_link_base_url = :short_link_base_url, updated_at = now()
+    short_link_base_url = :short_link_base_url,
+    -- turned on: replies from now on are e-mailed; turned off and on again: not those received meanwhile
+    reply_digests_since = CASE WHEN :reply_digests THEN coalesce(reply_digests_since, now()) END,
+    updated_at = now()
 WHERE id = :org_id;
 
 -- name: sms-account

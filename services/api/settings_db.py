@@ -33,7 +33,8 @@ async def update_org_settings(conn: Connection, org_id: UUID, fields: Row) -> No
                           revocation_confirmation=fields["revocation_confirmation"],
                           revocation_confirmation_text=fields["revocation_confirmation_text"],
                           require_approval=fields["require_approval"],
-                          short_link_base_url=fields["short_link_base_url"])
+                          short_link_base_url=fields["short_link_base_url"],
+                          reply_digests=fields["reply_digests"])
 
 
 async def sms_account(conn: Connection, org_id: UUID) -> Row | None:

@@ -1,6 +1,6 @@
 """Usage service: usage rollups from send-results, statuses and opt-outs; alerts raised and e-mailed.
 
-Wiring only. Six workers run beside /healthz, /readyz and /metrics:
+Wiring only. Seven workers run beside /healthz, /readyz and /metrics:
 
 - the consumer (handlers.py): SEND_RESULTS, MESSAGE_STATUS and CONSENT into the usage rollups, with
   the allowance and opted-out alerts they call for;
@@ -8,6 +8,7 @@ Wiring only. Six workers run beside /healthz, /readyz and /metrics:
 - the alert mailer (mailer.py): the alerts outbox over SMTP;
 - the retention pruner (retention.py): members' words and rendered texts past each organisation's retention;
 - the settler (settlement.py): Twilio's price for each message, fetched once Twilio has it;
+- the reply digester (reply_digests.py): members' replies e-mailed to each campaign's contact, batched;
 - the outbox sampler (backlog.py): the alert, iMIS write-back and event outboxes' backlogs for /metrics.
 """
 
@@ -31,6 +32,8 @@ from services.usage.backlog import QUERIES as BACKLOG_QUERIES
 from services.usage.backlog import BacklogSampler, BacklogTuning
 from services.usage.conditions import OptedOutRule
 from services.usage.mailer import AlertMailer, MailerTuning, SmtpConfig
+from services.usage.reply_digests import QUERIES as DIGEST_QUERIES
+from services.usage.reply_digests import DigestTuning, ReplyDigester
 from services.usage.retention import QUERIES as RETENTION_QUERIES
 from services.usage.retention import RetentionPruner, RetentionTuning
 from services.usage.settlement import PriceSettler, SettlementTuning
@@ -48,6 +51,7 @@ class UsageTuning:
     retention: RetentionTuning = field(default_factory=RetentionTuning)
     settlement: SettlementTuning = field(default_factory=SettlementTuning)
     backlog: BacklogTuning = field(default_factory=BacklogTuning)
+    digests: DigestTuning = field(default_factory=DigestTuning)
     opted_out_rule: OptedOutRule = field(default_factory=OptedOutRule)
     max_retry_s: float = 120.0
 
@@ -60,6 +64,7 @@ async def build(settings: Settings, tuning: UsageTuning | None = None) -> AsyncI
             await db.check(check)  # a broken query fails at boot, not at the first alert
             await RETENTION_QUERIES.check(check)
             await BACKLOG_QUERIES.check(check)
+            await DIGEST_QUERIES.check(check)
         deps = handlers.UsageDeps(pool=conn.pool, base_url=settings.public_base_url,
                                   opted_out_rule=tuning.opted_out_rule)
         consumer = EventConsumer(
@@ -78,11 +83,13 @@ async def build(settings: Settings, tuning: UsageTuning | None = None) -> AsyncI
         pruner = RetentionPruner(conn.pool, tuning=tuning.retention)
         settler = PriceSettler(deps, SecretStore.from_settings(settings), api_base_url=settings.twilio_api_base_url,
                                tuning=tuning.settlement)
+        digester = ReplyDigester(conn.pool, base_url=settings.public_base_url, tuning=tuning.digests)
         sampler = BacklogSampler(conn.pool, tuning=tuning.backlog)
         app = FastAPI(title=f"Textpulse {NAME}", docs_url=None, redoc_url=None)
         app.include_router(health_router(NAME, conn.readiness_checks()))
         await consumer.start()
         try:
-            yield Service(app=app, workers=[consumer, watcher.run, mailer.run, pruner.run, settler.run, sampler.run])
+            yield Service(app=app, workers=[consumer, watcher.run, mailer.run, pruner.run, settler.run, digester.run,
+                                                     sampler.run])
         finally:
             await consumer.stop()

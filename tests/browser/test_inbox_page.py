@@ -102,3 +102,56 @@ async def test_an_admin_sets_who_answers_help_and_adds_a_keyword(page: Page, db_
     rows = await db_pool.fetch("SELECT keyword, reply FROM org_keywords WHERE org_id = $1", org.id)
     assert [(r["keyword"], r["reply"]) for r in rows] == [("RENEW", "Renew at https://example.org/renew")]
     assert await db_pool.fetchval("SELECT help_answered_by FROM organisations WHERE id = $1", org.id) == "textpulse"
+
+
+async def _campaign_conversation(pool: asyncpg.Pool, org_id: uuid.UUID, name: str, phone: str, days_ago: int) -> None:
+    campaign_id = await pool.fetchval(
+        "INSERT INTO campaigns (org_id, name, body, audience, state) VALUES ($1, $2, 'Hi',"
+        " '{\"kind\": \"iqa\", \"query\": \"$/Members\"}', 'completed') RETURNING id", org_id, name)
+    run_id = await pool.fetchval(
+        "INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at, state, targeted, sent)"
+        " VALUES ($1, $2, now(), 'completed', 1, 1) RETURNING id", org_id, campaign_id)
+    await pool.execute(
+        "INSERT INTO inbox_conversations (org_id, phone, sender, unread, last_message_at, run_id, recipient_id)"
+        " VALUES ($1, $2, $3, 1, now() - make_interval(days => $4), $5, $6)",
+        org_id, phone, SENDER, days_ago, run_id, uuid.uuid4())
+
+
+async def test_home_counts_unread_and_the_inbox_filters_by_campaign_and_day_without_javascript(
+    browser: Browser, base_url: str, db_pool: asyncpg.Pool
+) -> None:
+    org = await api_harness.make_org(db_pool)
+    _, approver = await api_harness.make_user(db_pool, org.id, role="approver", name="Alex Reyes")
+    await _campaign_conversation(db_pool, org.id, "Gala night", "+16175550160", days_ago=0)
+    await _campaign_conversation(db_pool, org.id, "Renewals", "+16175550161", days_ago=10)
+    await conversation(db_pool, org.id, "+16175550162", "No campaign here")
+    context = await browser.new_context(base_url=base_url, java_script_enabled=False)
+    try:
+        page = await context.new_page()
+        await sign_in(page, approver, "/")
+        await expect(page.locator(".topbar .who")).to_contain_text("Approver")
+        await expect(page.locator("#home-unread")).to_have_text("3")
+        await page.get_by_role("link", name="3 conversations have unread replies").click()
+        rows = page.locator("#conversations tbody tr")
+        await expect(rows).to_have_count(3)
+
+        await page.get_by_label("Campaign").select_option(label="Renewals")
+        await page.get_by_role("button", name="Filter").click()
+        await expect(rows).to_have_count(1)
+        await expect(rows).to_contain_text("+16175550161")
+        await expect(page.get_by_label("Campaign")).to_have_value(
+            str(await db_pool.fetchval("SELECT id FROM campaigns WHERE org_id = $1 AND name = 'Renewals'", org.id)))
+
+        await page.get_by_label("Campaign").select_option(label="All campaigns")
+        today = await db_pool.fetchval("SELECT (now() AT TIME ZONE 'America/New_York')::date")
+        await page.get_by_label("From").fill(today.isoformat())
+        await page.get_by_label("To").fill(today.isoformat())
+        await page.get_by_role("button", name="Filter").click()
+        await expect(rows).to_have_count(2)  # the reply of ten days ago is left out
+        await expect(page.locator("#conversations")).not_to_contain_text("+16175550161")
+
+        response = await page.goto("/inbox?from_day=yesterday")
+        assert response is not None and response.status == 422
+        await expect(page.locator("main")).to_contain_text("from_day")
+    finally:
+        await context.close()

@@ -359,6 +359,22 @@ async def test_admins_set_the_member_cap_per_run_or_leave_it_to_the_platform(adm
     assert back.status_code == 200 and back.json()["general"]["run_member_cap"] is None
 
 
+async def test_admins_turn_the_reply_digests_on_from_now_and_off(admin: Caller, db_pool: asyncpg.Pool) -> None:
+    assert (await settings(admin))["general"]["reply_digests"] is False
+    since = "SELECT reply_digests_since FROM organisations WHERE id = $1"
+    on = await admin.call("PATCH", "/api/v1/settings/general", {"reply_digests": True})
+    assert on.status_code == 200 and on.json()["general"]["reply_digests"] is True, on.text
+    first = await db_pool.fetchval(since, admin.org_id)
+    assert first is not None
+    again = await admin.call("PATCH", "/api/v1/settings/general", {"reply_digests": True, "run_member_cap": 9})
+    assert again.status_code == 200 and await db_pool.fetchval(since, admin.org_id) == first  # still from then
+    bad = await admin.call("PATCH", "/api/v1/settings/general", {"reply_digests": None})
+    assert problem(bad, 422, "value_required")["errors"][0]["field"] == "reply_digests"
+    off = await admin.call("PATCH", "/api/v1/settings/general", {"reply_digests": False})
+    assert off.status_code == 200 and off.json()["general"]["reply_digests"] is False
+    assert await db_pool.fetchval(since, admin.org_id) is None
+
+
 async def test_admins_turn_on_the_revocation_confirmation_with_their_own_words(
     admin: Caller, db_pool: asyncpg.Pool
 ) -> None:

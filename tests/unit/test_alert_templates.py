@@ -70,6 +70,8 @@ CASES: list[tuple[AlertKind, dict[str, Any], list[str], str]] = [
       "last_url": "https://sms.acme.example/twilio/inbound"},
      ["1,250", "10 minutes", "https://sms.acme.example/twilio/inbound", "auth token", "webhook URL"],
      "/settings#account-title"),
+    (AlertKind.REPLIES_WAITING, RUN | {"replies": 3, "members": ["Ana Diaz (iMIS 1001)", "iMIS 1002"]},
+     ["3 new replies", "Ana Diaz (iMIS 1001)", "iMIS 1002", "Open the Inbox"], "/inbox?campaign=c-1"),
 ]
 
 

@@ -23,6 +23,7 @@ from libs.common.db import Connection
 from services.api import dashboard_db, pages, usage_chart
 from services.api.deps import OrgDep, PoolDep, PrincipalDep
 from services.api.progress import measure
+from services.api.routes import inbox
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 api_router = APIRouter(prefix="/dashboard", tags=["dashboard"])
@@ -111,8 +112,9 @@ async def home_page(request: Request, principal: PrincipalDep, pool: PoolDep) ->
     org = principal.org
     async with pool.acquire() as conn:
         home = await load_home(conn, org.id, org.name, org.time_zone, org.account_max_segments)
+        unread = await inbox.unread_count(conn, org.id)
     series = [usage_chart.DayUsage(d.day, d.segments, d.messages, d.failed, d.cost) for d in home.usage.days]
-    return pages.render(request, "home.html", principal=principal, nav="home", home=home,
+    return pages.render(request, "home.html", principal=principal, nav="home", home=home, unread=unread,
                         chart=usage_chart.chart_data(series), chart_totals=usage_chart.totals(series))
 
 

@@ -123,6 +123,8 @@ class GeneralOut(BaseModel):
     revocation_confirmation_text: str = Field(description="its wording: no marketing, no link")
     require_approval: bool = Field(description="campaigns are approved by someone other than their authors before "
                                                "they are scheduled or sent")
+    reply_digests: bool = Field(default=False, description="e-mail each campaign's contact the members' replies "
+                                "waiting in the Inbox, at most one e-mail a campaign every 15 minutes")
     short_link_base_url: str | None = Field(default=None, description="the organisation's own short domain for "
                                             "tracked links (https://go.example.org); null: the platform's")
 
@@ -216,6 +218,7 @@ class GeneralPatch(BaseModel):
     revocation_confirmation: bool | None = None
     revocation_confirmation_text: ConfirmationText | None = None
     require_approval: bool | None = None
+    reply_digests: bool | None = None
     short_link_base_url: Annotated[str, StringConstraints(max_length=200)] | None = Field(
         default=None, description="http(s)://host[:port] of the organisation's short domain; null: the platform's")
 
@@ -355,7 +358,7 @@ async def patch_country(body: CountryPatch, admin: AdminDep, caller: CallerDep, 
 async def patch_general(body: GeneralPatch, admin: AdminDep, caller: CallerDep, pool: PoolDep) -> SettingsOut:
     changes = body.model_dump(exclude_unset=True)
     for required in ("time_zone", "default_sender_id", "campaign_segment_limit", "alert_emails", "require_approval",
-                     *RETENTION_FIELDS, "revocation_confirmation", "revocation_confirmation_text"):
+                     "reply_digests", *RETENTION_FIELDS, "revocation_confirmation", "revocation_confirmation_text"):
         if required in changes and changes[required] is None:
             raise InvalidInput(required, "value_required", "is required: it cannot be left empty")
     if "time_zone" in changes:
@@ -444,6 +447,7 @@ async def settings_out(conn: Connection, org_id: UUID) -> SettingsOut:
             revocation_confirmation=org["revocation_confirmation"],
             revocation_confirmation_text=org["revocation_confirmation_text"],
             require_approval=org["require_approval"],
+            reply_digests=org["reply_digests"],
             short_link_base_url=org["short_link_base_url"],
         ),
         senders=senders,

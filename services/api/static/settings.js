@@ -69,6 +69,7 @@ const payloads = {
     campaign_segment_limit: Number(f.campaign_segment_limit.value) || null,
     alert_emails: f.alert_emails.value.split(/[\s,;]+/).map((e) => e.trim()).filter(Boolean),
     require_approval: f.require_approval.checked,
+    reply_digests: f.reply_digests.checked,
     ...Object.fromEntries(RETENTION_FIELDS.map((name) => [name, wholeNumber(f[name].value)])),
     revocation_confirmation: f.revocation_confirmation.checked,
     revocation_confirmation_text: f.revocation_confirmation_text.value.trim(),
