@@ -195,8 +195,10 @@ async def test_credentials_twilio_refuses_are_not_linked(admin: Caller, db_pool:
     assert await db_pool.fetchval("SELECT count(*) FROM sms_accounts WHERE org_id = $1", admin.org_id) == 0
 
 
-async def test_twilio_test_credentials_can_be_linked(admin: Caller, standin: TwilioStandin) -> None:
+async def test_twilio_test_credentials_can_be_linked(admin: Caller, standin: TwilioStandin,
+                                                     db_pool: asyncpg.Pool) -> None:
     test_sid, test_token = standin.config.test_account_sid, standin.config.test_auth_token
+    await db_pool.execute("DELETE FROM sms_accounts WHERE account_sid = $1", test_sid)  # earlier tests' orgs
     linked = await admin.call("PUT", "/api/v1/settings/sms-account/credentials",
                               {"account_sid": test_sid, "auth_token": test_token})
     assert linked.status_code == 200, linked.text

@@ -79,6 +79,8 @@ async def _detect(base_url: str | None, username: str, password: str) -> Endpoin
         client = ImisQueryClient(http, base_url, username, password, retry=_ONE_TRY)
         try:
             return await client.detect_endpoint()
+        except httpx.InvalidURL:
+            raise InvalidInput("base_url", "url_invalid", "is not an address a web request can be sent to") from None
         except PermanentError as exc:
             if exc.code == "imis_credentials_rejected":
                 raise InvalidInput("password", exc.code, "iMIS refused this user and password") from None
