@@ -93,8 +93,12 @@ async def test_an_alert_sent_by_the_mailer_is_caught_kept_and_listed_on_the_outb
     assert "geo permissions" in mail["text"]
     kept = message_from_bytes((catcher.outbox / mail["file"]).read_bytes(), policy=policy.default)
     assert kept["Message-ID"] == mail["message_id"] and kept.get_body(("html",)) is not None
-    state = await db_pool.fetchval("SELECT state FROM alerts WHERE message_id = $1", mail["message_id"])
-    assert state == "sent"  # the mailer recorded the catcher's acceptance
+
+    async def recorded_sent() -> bool:  # the mailer records the catcher's acceptance just after the catcher lists it
+        state = await db_pool.fetchval("SELECT state FROM alerts WHERE message_id = $1", mail["message_id"])
+        return state == "sent"
+
+    await eventually(recorded_sent, timeout=30)
 
     async with api_harness.api_client(database_url, kafka.admin, demo_outbox_url=catcher.url) as client:
         caller = await api_harness.signed_in(db_pool, client, org.id)
