@@ -19,17 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-import requests
-from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
+from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 from twilio.rest.messaging.v1.tollfree_verification import TollfreeVerificationInstance
 
-from libs.common.errors import RetryableError
 from services.api.errors import InvalidInput, NotFound
-
-TWILIO_API = "https://api.twilio.com"
-TIMEOUT_S = 10.0  # a person may be waiting on the Settings page
+from services.api.twilio_console import console_client, linked_credentials_refused, twilio_unavailable
 
 # Twilio's status -> the sender's verification state that sending is checked against (senders.verification).
 SENDER_STATE = {"NOT_SUBMITTED": "restricted", "PENDING_REVIEW": "pending", "IN_REVIEW": "pending",
@@ -107,26 +102,13 @@ def _status(record: TollfreeVerificationInstance) -> VerificationStatus:
 
 
 def _with_client(api_base_url: str, account_sid: str, auth_token: str, work: Callable[[Client], T]) -> T:
-    http = TwilioHttpClient(timeout=TIMEOUT_S)
-    client = Client(account_sid, auth_token, account_sid, http_client=http)
-    if api_base_url.rstrip("/") != TWILIO_API:
-        client.messaging.base_url = api_base_url.rstrip("/")
-        client.api.base_url = api_base_url.rstrip("/")
-    try:
-        return work(client)
-    except TwilioRestException as exc:
-        if exc.status in (401, 403):
-            raise InvalidInput("auth_token", "twilio_credentials_refused",
-                               "Twilio refused the linked account's auth token: link the account again with "
-                               "its current auth token") from None
-        if exc.status in (400, 409):
-            raise InvalidInput("verification", "twilio_refused_verification",
-                               f"Twilio refused the verification: {exc.msg}") from None
-        raise RetryableError("twilio_unavailable", f"Twilio could not answer (HTTP {exc.status}); "
-                             "try again in a minute") from None
-    except (requests.RequestException, OSError, TwilioException) as exc:
-        raise RetryableError("twilio_unavailable", f"Twilio could not be reached ({type(exc).__name__}); "
-                             "try again in a minute") from None
-    finally:
-        if http.session is not None:
-            http.session.close()
+    with console_client(api_base_url, account_sid, auth_token) as client:
+        try:
+            return work(client)
+        except TwilioRestException as exc:
+            if exc.status in (401, 403):
+                raise linked_credentials_refused() from None
+            if exc.status in (400, 409):
+                raise InvalidInput("verification", "twilio_refused_verification",
+                                   f"Twilio refused the verification: {exc.msg}") from None
+            raise twilio_unavailable("answer", exc.status) from None

@@ -14,17 +14,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-import requests
-from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
-from twilio.rest import Client
+from twilio.base.exceptions import TwilioRestException
 
-from libs.common.errors import RetryableError
 from services.api.errors import InvalidInput
+from services.api.twilio_console import console_client, twilio_unavailable
 
 TEST_CREDENTIALS_ERROR = 20008
-# A person is waiting on the Settings page.
-TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,28 +36,19 @@ async def verify_credentials(api_base_url: str, account_sid: str, auth_token: st
 
 
 def _fetch_account(api_base_url: str, account_sid: str, auth_token: str) -> VerifiedAccount:
-    http = TwilioHttpClient(timeout=TIMEOUT_S)
-    client = Client(account_sid, auth_token, account_sid, http_client=http)
-    client.api.base_url = api_base_url.rstrip("/")
-    try:
-        account = client.api.v2010.accounts(account_sid).fetch()
-    except TwilioRestException as exc:
-        if exc.status == 403 and exc.code == TEST_CREDENTIALS_ERROR:
-            return VerifiedAccount(account_sid, test=True)
-        if exc.status == 401:
-            raise InvalidInput("auth_token", "twilio_credentials_refused",
-                               "Twilio refused this Account SID and auth token: copy both again from the "
-                               "Twilio Console (Account Info)") from None
-        if exc.status == 404:
-            raise InvalidInput("account_sid", "twilio_account_unknown",
-                               "Twilio has no account with this SID") from None
-        raise RetryableError("twilio_unavailable", f"Twilio could not check the account (HTTP {exc.status}); "
-                             "try again in a minute") from None
-    except (requests.RequestException, OSError, TwilioException) as exc:
-        raise RetryableError("twilio_unavailable", f"Twilio could not be reached ({type(exc).__name__}); "
-                             "try again in a minute") from None
-    finally:
-        if http.session is not None:
-            http.session.close()
+    with console_client(api_base_url, account_sid, auth_token) as client:
+        try:
+            account = client.api.v2010.accounts(account_sid).fetch()
+        except TwilioRestException as exc:
+            if exc.status == 403 and exc.code == TEST_CREDENTIALS_ERROR:
+                return VerifiedAccount(account_sid, test=True)
+            if exc.status == 401:
+                raise InvalidInput("auth_token", "twilio_credentials_refused",
+                                   "Twilio refused this Account SID and auth token: copy both again from the "
+                                   "Twilio Console (Account Info)") from None
+            if exc.status == 404:
+                raise InvalidInput("account_sid", "twilio_account_unknown",
+                                   "Twilio has no account with this SID") from None
+            raise twilio_unavailable("check the account", exc.status) from None
     return VerifiedAccount(account_sid, test=False, friendly_name=account.friendly_name,
                            account_type=account.type)

@@ -15,17 +15,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-import requests
-from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
-from twilio.rest import Client
+from twilio.base.exceptions import TwilioRestException
 from twilio.rest.webhooks.v1.shared_key import SharedKeyList
 
 from libs.common.errors import RetryableError
-from services.api.errors import InvalidInput
-
-TWILIO_API = "https://api.twilio.com"
-TIMEOUT_S = 10.0  # a person is waiting on the Settings page
+from services.api.twilio_console import console_client, linked_credentials_refused, twilio_unavailable
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,25 +35,14 @@ async def create_shared_key(api_base_url: str, account_sid: str, auth_token: str
 
 
 def _create(api_base_url: str, account_sid: str, auth_token: str, friendly_name: str) -> CreatedSharedKey:
-    http = TwilioHttpClient(timeout=TIMEOUT_S)
-    client = Client(account_sid, auth_token, account_sid, http_client=http)
-    if api_base_url.rstrip("/") != TWILIO_API:
-        client.webhooks.base_url = api_base_url.rstrip("/")
-    try:
-        key = client.webhooks.v1.shared_keys.create(SharedKeyList.PostSharedKey({"friendlyName": friendly_name}))
-    except TwilioRestException as exc:
-        if exc.status in (401, 403):
-            raise InvalidInput("auth_token", "twilio_credentials_refused",
-                               "Twilio refused the linked account's auth token: link the account again with "
-                               "its current auth token") from None
-        raise RetryableError("twilio_unavailable", f"Twilio could not create the SharedKey (HTTP {exc.status}); "
-                             "try again in a minute") from None
-    except (requests.RequestException, OSError, TwilioException) as exc:
-        raise RetryableError("twilio_unavailable", f"Twilio could not be reached ({type(exc).__name__}); "
-                             "try again in a minute") from None
-    finally:
-        if http.session is not None:
-            http.session.close()
+    with console_client(api_base_url, account_sid, auth_token) as client:
+        try:
+            key = client.webhooks.v1.shared_keys.create(
+                SharedKeyList.PostSharedKey({"friendlyName": friendly_name}))
+        except TwilioRestException as exc:
+            if exc.status in (401, 403):
+                raise linked_credentials_refused() from None
+            raise twilio_unavailable("create the SharedKey", exc.status) from None
     if not key.id or not key.secret:
         raise RetryableError("twilio_unavailable", "Twilio answered without the new SharedKey's id and secret; "
                              "try again in a minute")
