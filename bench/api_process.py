@@ -8,7 +8,6 @@ end), its own topics (deleted at the end) and a free port.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -22,7 +21,7 @@ import asyncpg
 from deploy.stack import database_url, kafka_access
 from harness.databases import create_database, drop_database
 from harness.kafka import delete_topics_with_prefix, new_prefix
-from harness.processes import free_port, wait_ready
+from harness.processes import free_port, stop_process, wait_ready
 from libs.common.db import apply_migrations
 from libs.common.kafka import ensure_topics
 from libs.common.topics import CAMPAIGN_DUE, CONSENT
@@ -66,11 +65,7 @@ async def running_api(seed: Callable[[asyncpg.Connection], Awaitable[T]]) -> Asy
         yield RunningApi(port, proc.pid, seeded)
     finally:
         if proc is not None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_process(proc)
         await drop_database(name, server=admin_url)
         await delete_topics_with_prefix(kafka, prefix)
 

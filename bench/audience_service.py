@@ -38,7 +38,7 @@ from pathlib import Path
 import asyncpg
 
 from bench.audience import events_on, seed, start_standin
-from bench.cpu import KAFKA, POSTGRES, background_rates, cpu_by_role, cpu_used, net_of_background
+from bench.cpu import KAFKA, POSTGRES, background_rates, cpu_by_role, cpu_used, net_of_background, peak_rss_mb
 from bench.report import result
 from deploy.stack import REPO, database_url, kafka_access
 from harness.databases import drop_database
@@ -91,13 +91,6 @@ def stages_of(log: Path, run_id: uuid.UUID) -> dict[str, dict[str, float]]:
             stages: dict[str, dict[str, float]] = json.loads(line)["seconds"]
             return stages
     return {}
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmHWM for process {pid}")
 
 
 async def measure(size: int, db_url: str, database: str, kafka: KafkaAccess, prefix: str, log: Path,

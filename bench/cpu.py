@@ -28,6 +28,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory so far (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for process {pid}")
+
+
 def cpu_by_role(roles: dict[int, str], *, database: str) -> dict[int, tuple[str, float]]:
     """CPU seconds so far of each process in ``roles`` (pid -> role), of PostgreSQL's processes serving
     ``database`` (and its shared workers) and of the Kafka broker, each with its role."""

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from bench.cpu import cpu_by_role, cpu_used, peak_rss_mb
 from bench.report import result
 from deploy.stack import kafka_access
 from harness.databases import create_database, drop_database
@@ -45,48 +46,8 @@ from libs.common.kafka import ensure_topics
 from libs.common.topics import ALL_TOPICS
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process has used so far (0 once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_by_process(dispatchers: list[int], standin: int, database: str) -> dict[int, tuple[str, float]]:
-    """CPU seconds used so far by each process of the bench's work, with its role. PostgreSQL counts the
-    backends of the bench's own database and the server's shared workers (WAL writer, checkpointer...),
-    not other databases' backends: the machine may be running other work."""
-    found = {pid: ("dispatcher", cpu_seconds(pid)) for pid in dispatchers}
-    found[standin] = ("Twilio stand-in", cpu_seconds(standin))
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            command = (proc / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if command.startswith(b"postgres") and (database.encode() in command or b"(" not in command):
-            found[int(proc.name)] = ("PostgreSQL", cpu_seconds(int(proc.name)))
-        elif b"kafka.Kafka" in command:
-            found[int(proc.name)] = ("Kafka", cpu_seconds(int(proc.name)))
-    return found
-
-
-def cpu_used(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
-    """CPU seconds per role between two readings (a process gone by the second reading is left out)."""
-    used = {"dispatcher": 0.0, "Twilio stand-in": 0.0, "PostgreSQL": 0.0, "Kafka": 0.0}
-    for pid, (role, seconds) in after.items():
-        used[role] += seconds - before.get(pid, (role, 0.0))[1]
-    return used
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+def bench_roles(dispatchers: list[int], standin: int) -> dict[int, str]:
+    return {**{pid: "dispatcher" for pid in dispatchers}, standin: "Twilio stand-in"}
 
 
 async def run_bench(kind: str) -> None:
@@ -131,7 +92,7 @@ async def run_bench(kind: str) -> None:
             await wait_http(f"{proc.url}/readyz")
         await asyncio.sleep(8)  # the consumer group settles: the figures are steady-state pacing, not a rebalance
         pids = [p.proc.pid for p in procs]
-        cpu_before = cpu_by_process(pids, standin.process.proc.pid, db_name)
+        cpu_before = cpu_by_role(bench_roles(pids, standin.process.proc.pid), database=db_name)
         async with running_publisher(kafka, prefix) as (publisher, _):
             await publish_recipients(publisher, run)  # all queued at once: the bench measures the dispatcher
         started = time.monotonic()
@@ -143,7 +104,7 @@ async def run_bench(kind: str) -> None:
                 break
             await asyncio.sleep(0.5)
         rss = [peak_rss_mb(p.proc.pid) for p in procs]
-        cpu = cpu_used(cpu_before, cpu_by_process(pids, standin.process.proc.pid, db_name))
+        cpu = cpu_used(cpu_before, cpu_by_role(bench_roles(pids, standin.process.proc.pid), database=db_name))
     finally:
         for p in procs:
             p.stop()

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.dispatch import cpu_seconds
+from bench.cpu import cpu_seconds
 from bench.report import result
 from deploy.stack import kafka_access
 from harness.databases import create_database, drop_database

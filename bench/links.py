@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -34,14 +33,15 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import uvloop
 
+from bench.cpu import cpu_seconds
 from bench.report import result
 from bench.webhook_load import HttpConnection
-from bench.webhooks import cpu_seconds, percentile
+from bench.webhooks import percentile
 from deploy.stack import kafka_access
 from harness import factories
 from harness.databases import create_database, drop_database
 from harness.kafka import delete_topics_with_prefix
-from harness.processes import free_port, wait_ready
+from harness.processes import free_port, stop_process, wait_ready
 from libs.common.db import apply_migrations
 from libs.common.kafka import ensure_topics
 from libs.common.links import new_code
@@ -166,11 +166,7 @@ async def main(args: argparse.Namespace) -> None:
         await conn.close()
     finally:
         if proc is not None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_process(proc)
         await drop_database(name, server=admin_url)
         await delete_topics_with_prefix(kafka, prefix)
 

@@ -27,7 +27,8 @@ from typing import Any
 
 import asyncpg
 
-from bench.dispatch import cpu_by_process, cpu_used, peak_rss_mb
+from bench.cpu import cpu_by_role, cpu_used, peak_rss_mb
+from bench.dispatch import bench_roles
 from bench.report import result
 from deploy.stack import kafka_access
 from harness.databases import create_database, drop_database
@@ -94,7 +95,7 @@ async def run_scenario(scenario: Scenario) -> None:
         await asyncio.sleep(8 + 2 * scenario.dispatchers)  # the group settles: steady state, not a rebalance
         pids = [p.proc.pid for p in procs]
         standin_pid = standin.process.proc.pid
-        cpu_before = cpu_by_process(pids, standin_pid, db_name)
+        cpu_before = cpu_by_role(bench_roles(pids, standin_pid), database=db_name)
         load_before = os.getloadavg()
         async with running_publisher(kafka, prefix) as (publisher, _):
             await publish_recipients(publisher, run)  # all queued at once: the bench measures the dispatchers
@@ -106,7 +107,7 @@ async def run_scenario(scenario: Scenario) -> None:
             if state is not None and state["state"] == "completed":
                 break
             await asyncio.sleep(0.5)
-        cpu_after = cpu_by_process(pids, standin_pid, db_name)
+        cpu_after = cpu_by_role(bench_roles(pids, standin_pid), database=db_name)
         load_after = os.getloadavg()
         rss = [peak_rss_mb(pid) for pid in pids]
     finally:

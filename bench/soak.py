@@ -36,7 +36,8 @@ from typing import Any
 
 import asyncpg
 
-from bench.dispatch import best_pace, mixed_recipients, peak_rss_mb
+from bench.cpu import peak_rss_mb
+from bench.dispatch import best_pace, mixed_recipients
 from bench.report import result
 from deploy.stack import RUN, kafka_access
 from harness.databases import create_database, drop_database

@@ -30,6 +30,7 @@ from urllib.parse import urlencode, urlsplit
 
 import uvloop
 
+from bench.cpu import cpu_seconds
 from bench.report import result
 from standins.members.dataset import iter_members
 from standins.twilio.config import TwilioConfig
@@ -51,13 +52,6 @@ def start_standin(rate: float) -> tuple[subprocess.Popen[str], str]:
         proc.kill()
         raise RuntimeError(f"stand-in did not start: {line!r}")
     return proc, match.group(1)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, from /proc."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def build_request(host: str, method: str, path: str, body: bytes, headers: dict[str, str]) -> bytes:

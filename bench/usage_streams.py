@@ -43,7 +43,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.dispatch import cpu_seconds, peak_rss_mb
+from bench.cpu import cpu_seconds, peak_rss_mb
 from bench.report import result
 from bench.usage_load import COUNTERS, RUNS, TOPICS, Load, make_load, produce, seed
 from deploy.stack import REPO, VAR, database_url, kafka_access

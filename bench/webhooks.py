@@ -56,13 +56,14 @@ import asyncpg
 import uvloop
 from twilio.request_validator import RequestValidator
 
+from bench.cpu import cpu_seconds
 from bench.report import result
 from bench.webhook_load import run_load
 from deploy.stack import kafka_access
 from harness import factories
 from harness.databases import create_database, drop_database
 from harness.kafka import delete_topics_with_prefix
-from harness.processes import free_port, wait_ready
+from harness.processes import free_port, stop_process, wait_ready
 from libs.common.db import apply_migrations
 from libs.common.kafka import EventPublisher, ensure_topics, make_producer
 from libs.common.kafka_security import KafkaAccess
@@ -83,13 +84,6 @@ class Seeded:
     auth_token: str
     sender: str
     sids: list[str]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, from /proc."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(sorted_values: list[float], share: float) -> float:
@@ -408,11 +402,7 @@ async def outage(args: argparse.Namespace) -> None:
                str(history - 2 * (args.stops + 1)))
     finally:
         if proc is not None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_process(proc)
         await pg.remove()  # started for this run only: its data goes with it
         await delete_topics_with_prefix(kafka, prefix)
 

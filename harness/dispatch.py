@@ -7,8 +7,11 @@ import json
 import os
 import random
 import sys
+import tempfile
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -144,10 +147,38 @@ def dispatcher_env(database_url: str, kafka: KafkaAccess | str, prefix: str, sta
                 TEXTPULSE_KAFKA_SESSION_TIMEOUT_MS="6000", TEXTPULSE_LOG_FORMAT="text")
 
 
+# Every US time zone's quiet hours (Hawaii to Eastern, Florida's 8 pm included) are open from 18:00 to 01:00
+# UTC, so a dispatcher believing it is in that band texts whoever a test seeds, whenever the suite runs.
+DAYTIME_BAND_UTC = (18, 25)
+DAYTIME_UTC = 20
+
+
+def daytime_clock_offset(now: datetime) -> float:
+    """Seconds to move ``now`` into the daytime band: 0 within it, else on to the next 20:00 UTC (ahead, so a
+    run's hold limit, counted from its real start, is never passed)."""
+    hours = now.astimezone(UTC).hour + now.astimezone(UTC).minute / 60
+    if DAYTIME_BAND_UTC[0] <= hours < DAYTIME_BAND_UTC[1] or hours < DAYTIME_BAND_UTC[1] - 24:
+        return 0.0
+    target = now.astimezone(UTC).replace(hour=DAYTIME_UTC, minute=0, second=0, microsecond=0)
+    if target < now:
+        target += timedelta(days=1)
+    return (target - now).total_seconds()
+
+
+@cache
+def daytime_clock_file() -> Path:
+    """The clock offset file every dispatcher of this test session shares (one offset, so their pacing
+    anchors agree): see :func:`daytime_clock_offset`."""
+    path = Path(tempfile.mkdtemp(prefix="textpulse-clock-")) / "daytime-offset"
+    path.write_text(str(daytime_clock_offset(datetime.now(UTC))), encoding="utf-8")
+    return path
+
+
 def start_dispatcher(name: str, env: dict[str, str], log_dir: Path) -> Process:
+    """A dispatcher process; in daytime (:func:`daytime_clock_file`) unless ``env`` gives a clock of its own."""
     port = free_port()
-    process = Process(name, [sys.executable, "-m", "services.dispatcher"], dict(env, TEXTPULSE_HTTP_PORT=str(port)),
-                      log_dir)
+    env = {"TEXTPULSE_DISPATCHER_CLOCK_OFFSET_FILE": str(daytime_clock_file()), **env, "TEXTPULSE_HTTP_PORT": str(port)}
+    process = Process(name, [sys.executable, "-m", "services.dispatcher"], env, log_dir)
     process.url = f"http://127.0.0.1:{port}"
     return process
 

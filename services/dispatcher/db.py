@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -63,8 +63,10 @@ class AccountRow:
 
 class DispatchStore:
     def __init__(self, pool: asyncpg.Pool, *, run_state_ttl_s: float = 0.5,
-                 writer: LedgerWriter | None = None) -> None:
+                 writer: LedgerWriter | None = None, now: Callable[[], float] = time.time) -> None:
+        """``now`` is the dispatcher's clock: the time its ledger anchors (``sent_at``) are written in."""
         self._pool = pool
+        self._now = now
         self._writer = writer
         self._q = QUERIES
         self._run_states: dict[uuid.UUID, tuple[float, asyncio.Future[str | None]]] = {}
@@ -283,7 +285,7 @@ class DispatchStore:
 
     async def recent_sends(self, sender: str) -> list[tuple[float, int]]:
         async with self._pool.acquire() as conn:
-            rows = await self._q.fetch(conn, "recent-sends", sender=sender)
+            rows = await self._q.fetch(conn, "recent-sends", sender=sender, now=self._now())
         return [(r["anchor"], r["segments"]) for r in rows]
 
     async def account(self, org_id: uuid.UUID, secrets: SecretStore) -> AccountRow | None:

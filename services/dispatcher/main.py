@@ -43,15 +43,15 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
     async with open_connections(settings, [RECIPIENTS, SEND_RESULTS, CONSENT], min_pool_size=60) as conn:
         process_id = f"{socket.gethostname()}:{os.getpid()}"
         writer = LedgerWriter(conn.pool, QUERIES, process_id)
-        store = DispatchStore(conn.pool, writer=writer)
+        clock: Clock = (OffsetClock(Path(settings.dispatcher_clock_offset_file))
+                        if settings.dispatcher_clock_offset_file else SystemClock())
+        store = DispatchStore(conn.pool, writer=writer, now=clock.time)
         await store.check()
         secrets = SecretStore.from_settings(settings)
         async with conn.pool.acquire() as check_conn:
             await secrets.check(check_conn)
         accounts = TwilioAccounts(store, secrets, api_base_url=settings.twilio_api_base_url,
                                   timeout_s=settings.twilio_timeout_s, ttl_s=settings.credentials_ttl_s)
-        clock: Clock = (OffsetClock(Path(settings.dispatcher_clock_offset_file))
-                        if settings.dispatcher_clock_offset_file else SystemClock())
         gate = SendGate(conn.pool)
         async with conn.pool.acquire() as check_conn:
             await gate.check(check_conn)

@@ -27,6 +27,7 @@ from playwright.async_api import Browser, Page, expect
 
 from deploy.stack import REPO, VAR
 from harness.credentials import TEST_SECRETS, seal_credentials
+from harness.dispatch import daytime_clock_file
 from harness.processes import free_port, free_port_base
 from libs.common.db import Connection
 from services.api.seed import seed_demo
@@ -50,6 +51,7 @@ def stack() -> Iterator[dict[str, str]]:
         TEXTPULSE_KAFKA_PORT=str(free_port()),
         TEXTPULSE_KAFKA_LIBS=str(VAR / "kafka" / "libs"),
         TEXTPULSE_PORT_BASE=str(free_port_base()),
+        TEXTPULSE_DISPATCHER_CLOCK_OFFSET_FILE=str(daytime_clock_file()),  # quiet hours open at any hour
     )
     try:
         started = subprocess.run([sys.executable, "-m", "deploy.stack", "up"], cwd=REPO, env=env,
