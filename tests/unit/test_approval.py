@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from libs.common import approval as shared
 from services.api import approval
 from services.api.deps import Organisation, Principal
 from services.api.errors import Conflict, Forbidden
@@ -69,3 +70,15 @@ def test_a_send_needs_an_approval_of_exactly_the_stored_content() -> None:
     with pytest.raises(Conflict) as outdated:
         approval.ensure_approved(approved | {"body": "Unapproved words"})
     assert outdated.value.code == "approval_outdated"
+
+
+def test_the_scheduler_reads_a_run_and_its_campaign_with_the_fingerprint_the_api_pinned() -> None:
+    default_sender = uuid.uuid4()
+    campaign = CAMPAIGN | {"sender_id": None, "effective_sender_id": default_sender}
+    pinned = approval.fingerprint(campaign)  # as the approve route pins it
+    run = {"body": CAMPAIGN["body"], "audience": dict(reversed(CAMPAIGN["audience"].items())),
+           "sender_id": default_sender}  # the run's copy: the sender it sends from
+    assert shared.problem(pinned, [run, campaign]) is None
+    assert shared.problem(pinned, [run | {"body": "Unapproved words"}, campaign]) == "approval_outdated"
+    assert shared.problem(pinned, [run, campaign | {"effective_sender_id": uuid.uuid4()}]) == "approval_outdated"
+    assert shared.problem(None, [run, campaign]) == "approval_required"
