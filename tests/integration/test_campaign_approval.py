@@ -347,10 +347,15 @@ async def test_each_occurrence_of_an_approved_series_is_checked_and_a_change_nee
     assert published["published_at"] is not None
 
     await db_pool.execute("UPDATE campaigns SET body = 'Unapproved words' WHERE id = $1", uuid.UUID(campaign["id"]))
+    later = await db_pool.fetchval(  # another run of the series, not published yet
+        "INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at) VALUES ($1, $2, $3) RETURNING id",
+        org.id, uuid.UUID(campaign["id"]), second + timedelta(hours=1))
     await tick(scheduler, second + timedelta(seconds=1))
     refused = await run_of(db_pool, campaign["id"], second)
     assert (refused["state"], refused["state_reason_code"], refused["published_at"]) == (
         "refused", "approval_outdated", None)
+    assert tuple(await db_pool.fetchrow("SELECT state, state_reason_code FROM campaign_runs WHERE id = $1",
+                                        later)) == ("cancelled", "rescheduled")
     assert await published_runs(kafka_bootstrap, topic_prefix) == [str(published["id"])]
     in_review = (await campaigns(org.author, "GET", path)).json()
     assert in_review["state"] == "in_review" and in_review["next_occurrence_at"] is None
