@@ -6,7 +6,8 @@ The table, in words::
     in_review  -> approved, draft (rejected, with a comment)
     approved   -> scheduled, sending, in_review (its wording, audience or sender changed)
     scheduled  -> sending, cancelled, failed (its only run was missed), in_review (changed while approval is required)
-    sending    -> completed, paused, cancelled, scheduled (a recurring campaign between runs), failed
+    sending    -> completed, paused, cancelled, scheduled (a recurring campaign between runs), failed,
+                  in_review (the scheduler found its next run's content not what was approved)
     paused     -> sending, cancelled, failed (its run was refused while paused)
     completed  -> archived
     cancelled  -> archived
@@ -70,7 +71,9 @@ TRANSITIONS: Final[Mapping[CampaignState, frozenset[CampaignState]]] = {
     # -> in_review: a change to an approved series (or a one-time campaign) waiting to be sent.
     S.SCHEDULED: frozenset({S.SENDING, S.CANCELLED, S.FAILED, S.IN_REVIEW}),
     # -> scheduled: a run of a recurring campaign ended and the schedule has more occurrences.
-    S.SENDING: frozenset({S.COMPLETED, S.PAUSED, S.SCHEDULED, S.CANCELLED, S.FAILED}),
+    # -> in_review: the scheduler refused a run whose content is not what was approved (send now, or a
+    # series with a run still sending).
+    S.SENDING: frozenset({S.COMPLETED, S.PAUSED, S.SCHEDULED, S.CANCELLED, S.FAILED, S.IN_REVIEW}),
     S.PAUSED: frozenset({S.SENDING, S.CANCELLED, S.FAILED}),
     S.COMPLETED: frozenset({S.ARCHIVED}),
     S.CANCELLED: frozenset({S.ARCHIVED}),

@@ -22,9 +22,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from libs.common.approval import ApprovalProblem
+
 __all__ = [
     "RunReason", "audience_too_large", "campaign_cancelled", "columns", "failure", "failure_threshold", "no_recipients",
-    "rescheduled", "segment_limit", "sender_unverified", "toll_free_blocked", "too_late", "twilio_refused",
+    "not_approved", "rescheduled", "segment_limit", "sender_unverified", "toll_free_blocked", "too_late",
+    "twilio_refused",
 ]
 
 # state_reason is for people; a cause quoted from elsewhere (iMIS's or Twilio's words) is cut to this.
@@ -163,6 +166,13 @@ def failure(code: str, message: str) -> RunReason:
 
 def rescheduled(replaced_by: Literal["a new schedule", "send-now", "a change awaiting approval"]) -> RunReason:
     return RunReason("rescheduled", message=f"replaced by {replaced_by}")
+
+
+def not_approved(problem: ApprovalProblem) -> RunReason:
+    """The scheduler found the content not what was approved (``libs.common.approval``): the run never started."""
+    words = ("the organisation requires approval and the campaign has none" if problem == "approval_required"
+             else "the wording, audience or sender changed after approval; the campaign is back in review")
+    return RunReason(problem, message=words)
 
 
 def campaign_cancelled() -> RunReason:

@@ -2,34 +2,21 @@
 
 An organisation with ``require_approval`` has each campaign approved by an admin or approver who is none of
 its authors (``content_authors``: whoever wrote or changed its wording, audience or sender). The approval
-pins :func:`fingerprint` of those three; schedule and send-now compare it with the content as stored, so a
-change after approval (which also sends the campaign back to review) can never be sent unapproved.
+pins ``libs.common.approval.fingerprint`` of those three; schedule and send-now compare it with the content
+as stored, and the scheduler compares it again before it publishes a run, so a change after approval (which
+also sends the campaign back to review) can never be sent unapproved.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
+from libs.common.approval import PINNED_FIELDS, fingerprint, problem
 from services.api.deps import Principal
 from services.api.errors import Conflict, Forbidden
 
-# What an approval fixes: changing any of them needs a new approval.
-PINNED_FIELDS: Final = ("body", "audience", "sender_id")
-
-
-def fingerprint(campaign: Mapping[str, Any]) -> str:
-    """The SHA-256 of the campaign's wording, audience definition and sender, independent of key order.
-
-    The sender is the one it would send from (``effective_sender_id``, as the API reads a campaign): a
-    campaign on the organisation's default sender is no longer approved once that default changes.
-    """
-    pinned = {name: campaign.get(name) for name in PINNED_FIELDS}
-    if "effective_sender_id" in campaign:
-        pinned["sender_id"] = campaign["effective_sender_id"]
-    return hashlib.sha256(json.dumps(pinned, sort_keys=True, default=str).encode()).hexdigest()
+__all__ = ["PINNED_FIELDS", "changes_pinned", "ensure_approved", "ensure_may_approve", "fingerprint", "may_review"]
 
 
 def changes_pinned(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
@@ -57,9 +44,8 @@ def may_review(principal: Principal, campaign: Mapping[str, Any]) -> bool:
 
 def ensure_approved(campaign: Mapping[str, Any]) -> None:
     """Raise Conflict unless the campaign's content is exactly what was approved (the check before a send)."""
-    pinned = campaign.get("approval_fingerprint")
-    if pinned is None:
-        raise Conflict("approval_required", "this organisation requires approval: submit the campaign for review")
-    if pinned != fingerprint(campaign):
-        raise Conflict("approval_outdated",
-                       "the wording, audience or sender changed after approval: submit it for review again")
+    found = problem(campaign.get("approval_fingerprint"), [campaign])
+    if found == "approval_required":
+        raise Conflict(found, "this organisation requires approval: submit the campaign for review")
+    if found == "approval_outdated":
+        raise Conflict(found, "the wording, audience or sender changed after approval: submit it for review again")

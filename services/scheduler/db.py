@@ -37,6 +37,10 @@ class DueRun:
     campaign_state: str
     send_when_late: bool
     max_lateness: timedelta
+    require_approval: bool  # the organisation's setting
+    approval_fingerprint: str | None  # what was approved (libs.common.approval)
+    run_content: dict[str, Any]  # what the run would send: body, audience, sender_id
+    campaign_content: dict[str, Any]  # the campaign's as it is now: body, audience, effective_sender_id
 
 
 async def lock_due_campaigns(conn: Connection, now: datetime, limit: int) -> list[DueCampaign]:
@@ -62,7 +66,10 @@ async def claim_due_runs(conn: Connection, now: datetime, limit: int) -> list[Du
     rows = await QUERIES.fetch(conn, "claim-due-runs", now=now, limit=limit)
     return [
         DueRun(r["run_id"], r["org_id"], r["campaign_id"], r["occurrence_at"], r["campaign_state"],
-               r["send_when_late"], timedelta(seconds=r["max_lateness_s"]))
+               r["send_when_late"], timedelta(seconds=r["max_lateness_s"]), r["require_approval"],
+               r["approval_fingerprint"],
+               {"body": r["run_body"], "audience": json.loads(r["run_audience"]), "sender_id": r["run_sender_id"]},
+               {"body": r["body"], "audience": json.loads(r["audience"]), "sender_id": r["effective_sender_id"]})
         for r in rows
     ]
 
@@ -73,6 +80,17 @@ async def mark_published(conn: Connection, run_ids: Sequence[UUID], now: datetim
 
 async def mark_missed(conn: Connection, run_id: UUID, now: datetime, reason: RunReason) -> None:
     await QUERIES.execute(conn, "mark-missed", run_id=run_id, now=now, **run_reasons.columns(reason))
+
+
+async def refuse_unapproved_run(conn: Connection, run_id: UUID, now: datetime, reason: RunReason) -> None:
+    await QUERIES.execute(conn, "refuse-unapproved-run", run_id=run_id, now=now, **run_reasons.columns(reason))
+
+
+async def withdraw_unapproved_campaign(conn: Connection, campaign_id: UUID, now: datetime) -> None:
+    """Cancel the campaign's other unpublished runs and stop its schedule until it is approved again."""
+    reason = run_reasons.rescheduled("a change awaiting approval")
+    await QUERIES.execute(conn, "withdraw-unapproved-campaign", campaign_id=campaign_id, now=now,
+                          **run_reasons.columns(reason))
 
 
 async def set_campaign_state(conn: Connection, campaign_id: UUID, state: str, now: datetime) -> None:

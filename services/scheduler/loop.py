@@ -8,9 +8,11 @@ Each tick has two steps, each one transaction:
    ``libs.common.schedules``. A scheduler that was down catches up, at most ``catch_up`` runs per
    campaign per tick.
 2. **Publish.** Due, unpublished runs are claimed with their campaigns (``FOR UPDATE OF r, c SKIP
-   LOCKED``). A run more than its campaign's ``max_lateness_s`` late is marked ``missed`` (the usage
-   service's alert watcher e-mails that, and the campaign follows: ``libs.common.run_endings``) unless
-   the campaign says ``send_when_late``. The others
+   LOCKED``). Every send passes here, so here is the approval gate: where the organisation requires
+   approval, a run whose content or whose campaign's is not what was approved is refused and its campaign
+   goes back to review (``libs.common.approval``). A run more than its campaign's ``max_lateness_s``
+   late is marked ``missed`` (the usage service's alert watcher e-mails that, and the campaign follows:
+   ``libs.common.run_endings``) unless the campaign says ``send_when_late``. The others
    are marked published, their campaigns move scheduled -> sending, and one ``CampaignDue`` per run is
    sent to Kafka (keyed by campaign); only after Kafka acknowledged every event is the transaction
    committed.
@@ -32,7 +34,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from libs.common import metrics, run_endings, run_reasons, schedules
+from libs.common import approval, metrics, run_endings, run_reasons, schedules
 from libs.common.campaign_states import CampaignState, transition
 from libs.common.db import Connection, transaction
 from libs.common.events import CampaignDue
@@ -119,9 +121,11 @@ async def publish_due(scheduler: Scheduler, now: datetime) -> tuple[int, int, bo
     """
     async with transaction(scheduler.pool) as conn:
         runs = await db.claim_due_runs(conn, now, scheduler.batch)
-        late = [r for r in runs if schedules.is_missed(
+        withheld = await _withhold_unapproved(conn, runs, now)
+        runs_left = [r for r in runs if r.campaign_id not in withheld]
+        late = [r for r in runs_left if schedules.is_missed(
             r.occurrence_at, now, max_lateness=r.max_lateness, send_when_late=r.send_when_late)]
-        on_time = [r for r in runs if r not in late]
+        on_time = [r for r in runs_left if r not in late]
         for run in late:
             await _miss(conn, run, now)
         if on_time:
@@ -139,11 +143,44 @@ async def publish_due(scheduler: Scheduler, now: datetime) -> tuple[int, int, bo
                 for run in on_time
             ))
     metrics.SCHEDULER_MISSED.inc(len(late))  # counted once committed, as the published runs below
+    for campaign_id, found in withheld.items():
+        log.warning("run.not_approved", extra={"campaign_id": str(campaign_id), "problem": found})
     for run in on_time:
         metrics.SCHEDULER_LATENESS_SECONDS.observe(max((now - run.occurrence_at).total_seconds(), 0.0))
         log.info("run.published", extra={"run_id": str(run.run_id), "campaign_id": str(run.campaign_id),
                                           "late_s": round((now - run.occurrence_at).total_seconds())})
     return len(on_time), len(late), len(runs) == scheduler.batch
+
+
+async def _withhold_unapproved(
+    conn: Connection, runs: list[db.DueRun], now: datetime
+) -> dict[uuid.UUID, approval.ApprovalProblem]:
+    """The approval gate every send passes: where the organisation requires approval, a run starts only if
+    its content and its campaign's are what was approved. Otherwise the run is refused (the usage service's
+    alert watcher e-mails that), the campaign goes back to review with its schedule stopped, and the audit
+    says why. Returns the campaigns withheld, with the problem found (libs.common.approval).
+    """
+    withheld: dict[uuid.UUID, approval.ApprovalProblem] = {}
+    for run in runs:
+        if not run.require_approval:
+            continue
+        found = withheld.get(run.campaign_id) or approval.problem(
+            run.approval_fingerprint, [run.run_content, run.campaign_content])
+        if found is None:
+            continue
+        await db.refuse_unapproved_run(conn, run.run_id, now, run_reasons.not_approved(found))
+        if run.campaign_id in withheld:
+            continue
+        withheld[run.campaign_id] = found
+        await db.withdraw_unapproved_campaign(conn, run.campaign_id, now)
+        to_review = transition(run.campaign_state, CampaignState.IN_REVIEW)
+        await db.set_campaign_state(conn, run.campaign_id, to_review, now)
+        await db.record_audit(conn, org_id=run.org_id, campaign_id=run.campaign_id, run_id=run.run_id,
+                              action="returned_to_review", from_state=run.campaign_state, to_state=to_review,
+                              detail={"reason": found, "approved": run.approval_fingerprint,
+                                      "run": approval.fingerprint(run.run_content),
+                                      "campaign": approval.fingerprint(run.campaign_content)})
+    return withheld
 
 
 async def _miss(conn: Connection, run: db.DueRun, now: datetime) -> None:

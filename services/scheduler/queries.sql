@@ -30,10 +30,18 @@ UPDATE campaigns SET next_occurrence_at = :next_occurrence_at WHERE id = :campai
 -- Due runs not yet published (partial index campaign_runs_unpublished), with their campaign locked too:
 -- the campaign's state moves with the publish, and a pause or cancel in the API waits for this
 -- transaction instead of racing it. Runs of paused campaigns stay pending until resumed.
+-- With the approval the organisation may require: what was approved, the run's copy of the content (what
+-- it would send) and the campaign's as it is now (libs/common/approval.py compares them).
 SELECT r.id AS run_id, r.org_id, r.campaign_id, r.occurrence_at,
-       c.state AS campaign_state, c.send_when_late, c.max_lateness_s
+       c.state AS campaign_state, c.send_when_late, c.max_lateness_s,
+       o.require_approval, c.approval_fingerprint,
+       r.body AS run_body, r.audience::text AS run_audience, r.sender_id AS run_sender_id,
+       c.body, c.audience::text AS audience,
+       coalesce(c.sender_id, (SELECT s.id FROM senders s WHERE s.org_id = c.org_id AND s.is_default))
+           AS effective_sender_id
 FROM campaign_runs r
 JOIN campaigns c ON c.id = r.campaign_id
+JOIN organisations o ON o.id = r.org_id
 WHERE r.state = 'pending'
   AND r.published_at IS NULL
   AND r.occurrence_at <= :now
@@ -60,6 +68,24 @@ WHERE id = :run_id AND state = 'pending';
 UPDATE campaigns
 SET state = :state, state_changed_at = :now, updated_at = :now
 WHERE id = :campaign_id;
+
+-- name: refuse-unapproved-run
+-- The run is pending and locked (claim-due-runs): it never starts, and nothing of it is sent.
+UPDATE campaign_runs
+SET state = 'refused', state_reason = :reason, state_reason_code = :reason_code,
+    state_reason_detail = CAST(:reason_detail AS jsonb), finished_at = :now
+WHERE id = :run_id AND state = 'pending';
+
+-- name: withdraw-unapproved-campaign
+-- Its campaign (locked with the run) waits for a new approval: its other unpublished runs are cancelled
+-- and its schedule stops until it is approved and scheduled again, as an edit in the API does.
+WITH cancelled AS (
+    UPDATE campaign_runs
+    SET state = 'cancelled', state_reason = :reason, state_reason_code = :reason_code,
+        state_reason_detail = CAST(:reason_detail AS jsonb), finished_at = :now
+    WHERE campaign_id = :campaign_id AND state = 'pending' AND published_at IS NULL
+)
+UPDATE campaigns SET next_occurrence_at = NULL WHERE id = :campaign_id;
 
 -- name: insert-audit
 INSERT INTO campaign_audit (org_id, campaign_id, run_id, actor, action, from_state, to_state, detail)

@@ -43,15 +43,17 @@ class RunInfo:
 
 @dataclass(frozen=True, slots=True)
 class StoredMessage:
-    """A usage_messages row: where it is counted, and its facts."""
+    """A usage_messages row: where it is counted, and its facts. A run recipient's text has ``run_id``,
+    ``recipient_id`` and ``campaign_id``; a one-off text (services/usage/one_off_usage.py) ``one_off_id``."""
 
-    run_id: UUID
-    recipient_id: UUID
+    run_id: UUID | None
+    recipient_id: UUID | None
     org_id: UUID
-    campaign_id: UUID
+    campaign_id: UUID | None
     day: date
     test: bool
     facts: MessageFacts
+    one_off_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,13 +121,13 @@ async def message_by_sid(conn: Connection, message_sid: str) -> StoredMessage | 
                          unit_price=row["unit_price"], status=row["status"], error_code=row["error_code"],
                          reported_price=row["reported_price"], pumping_fee=row["pumping_fee"])
     return StoredMessage(row["run_id"], row["recipient_id"], row["org_id"], row["campaign_id"], row["day"],
-                         row["test"], facts)
+                         row["test"], facts, row["one_off_id"])
 
 
 async def update_message_status(conn: Connection, message: StoredMessage, facts: MessageFacts) -> None:
     await QUERIES.execute(conn, "update-message-status", run_id=message.run_id, recipient_id=message.recipient_id,
-                          status=facts.status, error_code=facts.error_code, reported_price=facts.reported_price,
-                          pumping_fee=facts.pumping_fee)
+                          one_off_id=message.one_off_id, status=facts.status, error_code=facts.error_code,
+                          reported_price=facts.reported_price, pumping_fee=facts.pumping_fee)
 
 
 async def hold_status(conn: Connection, org_id: UUID, message_sid: str, status: str,
@@ -146,21 +148,27 @@ async def take_held_statuses(conn: Connection, message_sid: str) -> list[HeldSta
 # Rollups
 
 
-async def add_delta(conn: Connection, *, run_id: UUID, org_id: UUID, campaign_id: UUID, day: date,
-                    test: bool, delta: Delta) -> asyncpg.Record:
-    """Add ``delta`` to the run's and the day's rollups and error counts; returns the run's new totals."""
+async def add_delta(conn: Connection, *, run_id: UUID | None, org_id: UUID, campaign_id: UUID | None, day: date,
+                    test: bool, delta: Delta) -> asyncpg.Record | None:
+    """Add ``delta`` to the run's and the day's rollups and error counts; returns the run's new totals.
+
+    A one-off text (no ``run_id``) adds to the day only, and returns None.
+    """
     values: dict[str, Any] = {
         column: Decimal(delta.get(name)) if column in _MONEY else delta.get(name)
         for column, name in _ROLLUP_COLUMNS.items()
     }
-    run = await QUERIES.fetchrow(conn, "add-to-run", run_id=run_id, org_id=org_id, campaign_id=campaign_id,
-                                 test=test, **values)
+    run = None
+    if run_id is not None:
+        run = await QUERIES.fetchrow(conn, "add-to-run", run_id=run_id, org_id=org_id, campaign_id=campaign_id,
+                                     test=test, **values)
+        assert run is not None  # an upsert that returns its row
     await QUERIES.execute(conn, "add-to-day", org_id=org_id, day=day, test=test, **values)
     if delta.errors:
         codes, counts = list(delta.errors), list(delta.errors.values())
-        await QUERIES.execute(conn, "add-run-errors", run_id=run_id, codes=codes, counts=counts)
+        if run_id is not None:
+            await QUERIES.execute(conn, "add-run-errors", run_id=run_id, codes=codes, counts=counts)
         await QUERIES.execute(conn, "add-day-errors", org_id=org_id, day=day, test=test, codes=codes, counts=counts)
-    assert run is not None  # an upsert that returns its row
     return run
 
 

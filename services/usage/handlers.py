@@ -85,19 +85,29 @@ async def record_send_result(event: SendResult, *, deps: UsageDeps) -> None:
         if not await db.insert_message(conn, event.run_id, event.recipient_id, run, event.message_sid, facts):
             log.info("send_result.duplicate", extra={"run_id": str(event.run_id), "event_id": str(event.event_id)})
             return
-        after = facts
-        if event.message_sid:
-            for held in await db.take_held_statuses(conn, event.message_sid):
-                if held.org_id != run.org_id:  # a SID is one organisation's: a status naming another is dropped
-                    log.warning("status.org_mismatch", extra={"message_sid": event.message_sid,
-                                                              "named_org_id": str(held.org_id)})
-                    continue
-                after = apply_status(after, held.status, held.error_code, held.reported_price)
         stored = db.StoredMessage(event.run_id, event.recipient_id, run.org_id, run.campaign_id, run.day, run.test,
                                   facts)
-        if after != facts:
-            await db.update_message_status(conn, stored, after)
-        await _add(conn, deps, stored, difference(contribution(after), Contribution()))
+        await count_new_message(conn, deps, stored, event.message_sid)
+
+
+async def count_new_message(
+    conn: Connection, deps: UsageDeps, stored: db.StoredMessage, message_sid: str | None
+) -> None:
+    """Add a message just stored to the rollups, with the statuses that arrived before it (held by SID).
+
+    The caller holds the SID's lock (``db.lock_sid``) in this transaction.
+    """
+    facts = after = stored.facts
+    if message_sid:
+        for held in await db.take_held_statuses(conn, message_sid):
+            if held.org_id != stored.org_id:  # a SID is one organisation's: a status naming another is dropped
+                log.warning("status.org_mismatch", extra={"message_sid": message_sid,
+                                                          "named_org_id": str(held.org_id)})
+                continue
+            after = apply_status(after, held.status, held.error_code, held.reported_price)
+    if after != facts:
+        await db.update_message_status(conn, stored, after)
+    await _add(conn, deps, stored, difference(contribution(after), Contribution()))
 
 
 async def record_status(event: MessageStatus, *, deps: UsageDeps) -> None:
@@ -141,6 +151,8 @@ async def _add(conn: Connection, deps: UsageDeps, message: db.StoredMessage, del
                                 day=message.day, test=message.test, delta=delta)
     if delta.get("segments") and not message.test:
         await _check_allowance(conn, deps, message)
+    if totals is None:  # a one-off text: no run to alert about
+        return
     if delta.get("opted_out_failures") and deps.opted_out_rule.fires(totals["opted_out_failures"], totals["failed"]):
         kind = AlertKind.OPTED_OUT_FAILURES
         await raise_alert(conn, message.org_id, kind, run_dedupe_key(message.run_id, kind),

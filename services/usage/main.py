@@ -32,6 +32,8 @@ from services.usage.backlog import QUERIES as BACKLOG_QUERIES
 from services.usage.backlog import BacklogSampler, BacklogTuning
 from services.usage.conditions import OptedOutRule
 from services.usage.mailer import AlertMailer, MailerTuning, SmtpConfig
+from services.usage.one_off_usage import QUERIES as ONE_OFF_QUERIES
+from services.usage.one_off_usage import OneOffUsage, OneOffUsageTuning
 from services.usage.reply_digests import QUERIES as DIGEST_QUERIES
 from services.usage.reply_digests import DigestTuning, ReplyDigester
 from services.usage.retention import QUERIES as RETENTION_QUERIES
@@ -52,6 +54,7 @@ class UsageTuning:
     settlement: SettlementTuning = field(default_factory=SettlementTuning)
     backlog: BacklogTuning = field(default_factory=BacklogTuning)
     digests: DigestTuning = field(default_factory=DigestTuning)
+    one_offs: OneOffUsageTuning = field(default_factory=OneOffUsageTuning)
     opted_out_rule: OptedOutRule = field(default_factory=OptedOutRule)
     max_retry_s: float = 120.0
 
@@ -65,6 +68,7 @@ async def build(settings: Settings, tuning: UsageTuning | None = None) -> AsyncI
             await RETENTION_QUERIES.check(check)
             await BACKLOG_QUERIES.check(check)
             await DIGEST_QUERIES.check(check)
+            await ONE_OFF_QUERIES.check(check)
         deps = handlers.UsageDeps(pool=conn.pool, base_url=settings.public_base_url,
                                   opted_out_rule=tuning.opted_out_rule)
         consumer = EventConsumer(
@@ -85,11 +89,12 @@ async def build(settings: Settings, tuning: UsageTuning | None = None) -> AsyncI
                                tuning=tuning.settlement)
         digester = ReplyDigester(conn.pool, base_url=settings.public_base_url, tuning=tuning.digests)
         sampler = BacklogSampler(conn.pool, tuning=tuning.backlog)
+        one_offs = OneOffUsage(deps, tuning=tuning.one_offs)
         app = FastAPI(title=f"Textpulse {NAME}", docs_url=None, redoc_url=None)
         app.include_router(health_router(NAME, conn.readiness_checks()))
         await consumer.start()
         try:
             yield Service(app=app, workers=[consumer, watcher.run, mailer.run, pruner.run, settler.run, digester.run,
-                                                     sampler.run])
+                                                     sampler.run, one_offs.run])
         finally:
             await consumer.stop()

@@ -42,10 +42,11 @@ RETURNING run_id;
 
 -- name: message-by-sid
 -- Locks the message only (OF m): the run row is the dispatcher's to update, and must not wait on us.
-SELECT m.run_id, m.recipient_id, m.org_id, r.campaign_id, m.message_sid, m.day, m.test, m.region, m.unit_price,
-       m.outcome, m.segments, m.status, m.error_code, m.reported_price, m.pumping_fee
+-- A one-off text (one_off_id, migration 0056) has no run.
+SELECT m.run_id, m.recipient_id, m.one_off_id, m.org_id, r.campaign_id, m.message_sid, m.day, m.test, m.region,
+       m.unit_price, m.outcome, m.segments, m.status, m.error_code, m.reported_price, m.pumping_fee
 FROM usage_messages m
-JOIN campaign_runs r ON r.id = m.run_id
+LEFT JOIN campaign_runs r ON r.id = m.run_id
 WHERE m.message_sid = :message_sid
 FOR UPDATE OF m;
 
@@ -53,7 +54,7 @@ FOR UPDATE OF m;
 UPDATE usage_messages
 SET status = :status, error_code = :error_code, reported_price = :reported_price, pumping_fee = :pumping_fee,
     updated_at = now()
-WHERE run_id = :run_id AND recipient_id = :recipient_id;
+WHERE (run_id = :run_id AND recipient_id = :recipient_id) OR one_off_id = :one_off_id;
 
 -- name: hold-status
 -- A status that arrived before its message's send-result; a repeat of the same status is kept once.

@@ -13,6 +13,7 @@ an upload) are blanked rather than deleted.
                                    usage_pending_statuses                deleted
     replies (reply_days)           inbound_messages.body                 blanked
     rendered (body_days)           run_recipients.body, .merge_values    blanked, runs ended that long ago
+                                   one_off_texts.body (inbox replies)    blanked, once sent or not sent
     CSV rows (csv_days)            csv_upload_rows                       deleted, unless a campaign may use it
                                    csv_upload_rejections.raw             blanked
     outbox (outbox_days, global)   event_outbox (published or refused)   deleted
@@ -41,6 +42,7 @@ _AGED_ROWS = (
     ("status_callbacks", "prune-status-callbacks", "retention_webhook_days"),
     ("usage_pending_statuses", "prune-pending-statuses", "retention_webhook_days"),
     ("inbound_messages", "blank-replies", "retention_reply_days"),
+    ("one_off_texts", "blank-one-off-texts", "retention_body_days"),
 )
 
 

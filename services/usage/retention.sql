@@ -63,6 +63,22 @@ WITH doomed AS (
 )
 SELECT count(*)::integer FROM blanked;
 
+-- name: blank-one-off-texts
+-- A one-off text (a staff reply, a keyword answer, a confirmation; 0049) is a text rendered for a member: it
+-- keeps its row (kind, number, outcome, segments: the inbox thread's shape and the usage counts), only its
+-- words go, once it has an outcome. '' is allowed then (migration 0056).
+WITH doomed AS (
+    SELECT id FROM one_off_texts
+    WHERE org_id = :org_id AND body <> '' AND state NOT IN ('pending', 'claimed')
+      AND created_at < now() - make_interval(days => :days)
+    ORDER BY created_at
+    LIMIT :batch
+    FOR UPDATE SKIP LOCKED
+), blanked AS (
+    UPDATE one_off_texts t SET body = '' FROM doomed d WHERE t.id = d.id RETURNING 1
+)
+SELECT count(*)::integer FROM blanked;
+
 -- name: runs-with-content
 -- Ended runs whose snapshot still holds rendered bodies (partial index campaign_runs_content_unpruned).
 SELECT id AS run_id FROM campaign_runs

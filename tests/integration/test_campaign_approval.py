@@ -3,6 +3,7 @@ requires approval has each campaign approved by an admin or approver who is none
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -15,6 +16,12 @@ import httpx
 import pytest
 
 from harness import factories
+from harness.kafka import records_to_end, running_publisher
+from libs.common.kafka import ensure_topics
+from libs.common.kafka_security import KafkaAccess
+from libs.common.topics import CAMPAIGN_DUE
+from services.scheduler.loop import Scheduler, run_forever, tick
+from tests.conftest import eventually
 from tests.integration import api_harness
 from tests.integration.api_harness import Caller, idempotency_key, problem
 
@@ -267,3 +274,96 @@ async def test_an_admin_makes_a_user_an_approver_and_a_key_cannot_be_one(org: Or
 
     key = await org.admin.call("POST", "/api/v1/api-keys", {"name": "reviewer", "role": "approver"})
     assert key.status_code == 422 and key.json()["errors"][0]["field"] == "role", key.text
+
+
+# ---------------------------------------------------------------------------------------------
+# The scheduler's gate: every send is published by the scheduler, which checks the approval again.
+
+
+@pytest.fixture
+async def scheduler(db_pool: asyncpg.Pool, kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[Scheduler]:
+    await ensure_topics(KafkaAccess(kafka_bootstrap), [CAMPAIGN_DUE], prefix=topic_prefix)
+    async with running_publisher(kafka_bootstrap, topic_prefix) as (publisher, _):
+        yield Scheduler(pool=db_pool, publisher=publisher, instance="approval-test")
+
+
+async def published_runs(kafka_bootstrap: str, topic_prefix: str) -> list[str]:
+    """The run ids of every campaign-due event the scheduler published (none: no recipient is resolved)."""
+    records = await records_to_end(kafka_bootstrap, {CAMPAIGN_DUE.full_name(topic_prefix): CAMPAIGN_DUE.partitions})
+    return [json.loads(r.value)["run_id"] for r in records]
+
+
+async def run_of(pool: asyncpg.Pool, campaign_id: str, occurrence_at: datetime | None = None) -> asyncpg.Record:
+    return await pool.fetchrow(
+        "SELECT id, state, state_reason_code, published_at FROM campaign_runs WHERE campaign_id = $1 "
+        "AND ($2::timestamptz IS NULL OR occurrence_at = $2) ORDER BY occurrence_at DESC LIMIT 1",
+        uuid.UUID(campaign_id), occurrence_at)
+
+
+async def test_a_send_whose_body_changed_in_the_database_after_approval_is_not_published(
+    org: Org, db_pool: asyncpg.Pool, scheduler: Scheduler, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    untouched, changed = await approved(org), await approved(org)
+    for campaign in (untouched, changed):
+        sent = await campaigns(org.author, "POST", f"/{campaign['id']}/send-now", None, **idempotency_key())
+        assert sent.status_code == 202, sent.text
+    # Around the API (or a bug in it), after send-now checked the approval and the run took its copy.
+    await db_pool.execute("UPDATE campaigns SET body = 'Unapproved words' WHERE id = $1", uuid.UUID(changed["id"]))
+
+    loop = asyncio.create_task(run_forever(scheduler, interval_s=0.05))
+    try:
+        await eventually(lambda: db_pool.fetchval(
+            "SELECT bool_and(published_at IS NOT NULL OR state <> 'pending') FROM campaign_runs "
+            "WHERE campaign_id = ANY($1::uuid[])", [untouched["id"], changed["id"]]), timeout=30)
+    finally:
+        loop.cancel()
+        await asyncio.gather(loop, return_exceptions=True)
+
+    good, refused = await run_of(db_pool, untouched["id"]), await run_of(db_pool, changed["id"])
+    assert good["published_at"] is not None and refused["published_at"] is None
+    assert (refused["state"], refused["state_reason_code"]) == ("refused", "approval_outdated")
+    assert await published_runs(kafka_bootstrap, topic_prefix) == [str(good["id"])]
+    after = (await campaigns(org.author, "GET", f"/{changed['id']}")).json()
+    assert after["state"] == "in_review" and "approve" in after["actions"]
+    audit = await db_pool.fetchrow("SELECT actor, from_state, to_state, detail FROM campaign_audit "
+                                   "WHERE campaign_id = $1 AND action = 'returned_to_review'", uuid.UUID(changed["id"]))
+    assert (audit["actor"], audit["from_state"], audit["to_state"]) == ("scheduler", "sending", "in_review")
+    assert json.loads(audit["detail"])["reason"] == "approval_outdated"
+
+
+async def test_each_occurrence_of_an_approved_series_is_checked_and_a_change_needs_approval_again(
+    org: Org, db_pool: asyncpg.Pool, scheduler: Scheduler, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    campaign = await approved(org)
+    path = f"/{campaign['id']}"
+    daily = {"rrule": "FREQ=DAILY", "start": "2026-01-01T18:30"}
+    scheduled = await campaigns(org.author, "POST", f"{path}/schedule", daily, **idempotency_key())
+    assert scheduled.status_code == 200, scheduled.text
+    first = datetime.fromisoformat(scheduled.json()["next_occurrence_at"])
+    second = first + timedelta(days=1)
+
+    await tick(scheduler, first + timedelta(seconds=1))  # the series as approved
+    published = await run_of(db_pool, campaign["id"], first)
+    assert published["published_at"] is not None
+
+    await db_pool.execute("UPDATE campaigns SET body = 'Unapproved words' WHERE id = $1", uuid.UUID(campaign["id"]))
+    later = await db_pool.fetchval(  # another run of the series, not published yet
+        "INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at) VALUES ($1, $2, $3) RETURNING id",
+        org.id, uuid.UUID(campaign["id"]), second + timedelta(hours=1))
+    await tick(scheduler, second + timedelta(seconds=1))
+    refused = await run_of(db_pool, campaign["id"], second)
+    assert (refused["state"], refused["state_reason_code"], refused["published_at"]) == (
+        "refused", "approval_outdated", None)
+    assert tuple(await db_pool.fetchrow("SELECT state, state_reason_code FROM campaign_runs WHERE id = $1",
+                                        later)) == ("cancelled", "rescheduled")
+    assert await published_runs(kafka_bootstrap, topic_prefix) == [str(published["id"])]
+    in_review = (await campaigns(org.author, "GET", path)).json()
+    assert in_review["state"] == "in_review" and in_review["next_occurrence_at"] is None
+
+    again = await campaigns(org.approver, "POST", f"{path}/approve", {"fingerprint": in_review["content_fingerprint"]})
+    assert again.status_code == 200 and again.json()["state"] == "approved", again.text
+    resumed = await campaigns(org.author, "POST", f"{path}/schedule", daily, **idempotency_key())
+    assert resumed.status_code == 200, resumed.text
+    third = datetime.fromisoformat(resumed.json()["next_occurrence_at"])
+    await tick(scheduler, third + timedelta(seconds=1))
+    assert (await run_of(db_pool, campaign["id"], third))["published_at"] is not None  # the new wording, approved

@@ -142,6 +142,28 @@ async def test_only_rows_past_each_organisations_setting_are_pruned_and_counts_a
     assert again["webhook_requests"] == 0 and again["run_recipients"] == 0 and again["csv_upload_rows"] == 0
 
 
+async def _one_off(pool: asyncpg.Pool, org: Org, days_ago: int, state: str) -> int:
+    return await pool.fetchval(
+        """INSERT INTO one_off_texts (org_id, kind, idempotency_key, sender, phone, body, segments, state, created_at)
+           VALUES ($1, 'staff_reply', $2, '+18885550100', $3, 'Sorry Ann, noted.', 1, $4,
+                   now() - make_interval(days => $5)) RETURNING id""", org.id, uuid.uuid4().hex, PHONE, state, days_ago)
+
+
+async def test_a_one_off_texts_words_go_with_rendered_texts_once_it_has_an_outcome(db_pool: asyncpg.Pool) -> None:
+    org = await seed_org(db_pool)
+    await db_pool.execute("UPDATE organisations SET retention_body_days = 30 WHERE id = $1", org.id)
+    sent, failed = await _one_off(db_pool, org, 40, "sent"), await _one_off(db_pool, org, 40, "failed")
+    waiting, recent = await _one_off(db_pool, org, 40, "pending"), await _one_off(db_pool, org, 10, "sent")
+
+    pruned = await RetentionPruner(db_pool, tuning=RetentionTuning(batch=1)).prune()
+
+    texts = {r["id"]: (r["body"], r["phone"], r["state"]) for r in await db_pool.fetch(
+        "SELECT id, body, phone, state FROM one_off_texts WHERE org_id = $1", org.id)}
+    assert texts == {sent: ("", PHONE, "sent"), failed: ("", PHONE, "failed"),
+                     waiting: ("Sorry Ann, noted.", PHONE, "pending"), recent: ("Sorry Ann, noted.", PHONE, "sent")}
+    assert pruned["one_off_texts"] >= 2
+
+
 async def test_one_prune_statement_takes_at_most_one_batch(db_pool: asyncpg.Pool) -> None:
     org = await seed_org(db_pool)
     await db_pool.execute("UPDATE organisations SET retention_webhook_days = 5 WHERE id = $1", org.id)

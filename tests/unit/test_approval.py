@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import doctest
 import uuid
 from typing import Any
 
 import pytest
 
+from libs.common import approval as shared
+from libs.common import run_reasons
+from libs.common.alert_templates import AlertKind
 from services.api import approval
 from services.api.deps import Organisation, Principal
 from services.api.errors import Conflict, Forbidden
+from services.usage.conditions import classify_run
 
 ORG = Organisation(uuid.uuid4(), "America/New_York", 20_000, None, require_approval=True)
 CAMPAIGN: dict[str, Any] = {
@@ -69,3 +74,26 @@ def test_a_send_needs_an_approval_of_exactly_the_stored_content() -> None:
     with pytest.raises(Conflict) as outdated:
         approval.ensure_approved(approved | {"body": "Unapproved words"})
     assert outdated.value.code == "approval_outdated"
+
+
+def test_the_scheduler_reads_a_run_and_its_campaign_with_the_fingerprint_the_api_pinned() -> None:
+    default_sender = uuid.uuid4()
+    campaign = CAMPAIGN | {"sender_id": None, "effective_sender_id": default_sender}
+    pinned = approval.fingerprint(campaign)  # as the approve route pins it
+    run = {"body": CAMPAIGN["body"], "audience": dict(reversed(CAMPAIGN["audience"].items())),
+           "sender_id": default_sender}  # the run's copy: the sender it sends from
+    assert shared.problem(pinned, [run, campaign]) is None
+    assert shared.problem(pinned, [run | {"body": "Unapproved words"}, campaign]) == "approval_outdated"
+    assert shared.problem(pinned, [run, campaign | {"effective_sender_id": uuid.uuid4()}]) == "approval_outdated"
+    assert shared.problem(None, [run, campaign]) == "approval_required"
+
+
+def test_the_shared_modules_examples_hold() -> None:
+    assert doctest.testmod(shared).failed == 0
+
+
+def test_a_run_the_scheduler_withholds_is_alerted_as_a_run_that_did_not_send() -> None:
+    for problem in ("approval_required", "approval_outdated"):
+        reason = run_reasons.not_approved(problem)  # type: ignore[arg-type]
+        assert reason.text.startswith(f"{problem}: ")
+        assert classify_run("refused", reason) is AlertKind.RUN_FAILED

@@ -55,6 +55,7 @@ ALLOWED = {
     (S.APPROVED, S.SCHEDULED),
     (S.APPROVED, S.SENDING),
     *((state, S.IN_REVIEW) for state in (S.APPROVED, S.SCHEDULED, S.FAILED)),
+    (S.SENDING, S.IN_REVIEW),  # the scheduler refused a run whose content is not what was approved
 }
 EVERY_PAIR = list(itertools.product(CampaignState, CampaignState))
 
@@ -83,7 +84,7 @@ def test_archived_is_final_and_only_a_rejected_review_returns_to_draft() -> None
 
 
 def test_next_states_lists_what_the_api_offers() -> None:
-    assert next_states(S.SENDING) == [S.SCHEDULED, S.PAUSED, S.COMPLETED, S.CANCELLED, S.FAILED]
+    assert next_states(S.SENDING) == [S.IN_REVIEW, S.SCHEDULED, S.PAUSED, S.COMPLETED, S.CANCELLED, S.FAILED]
     assert next_states("draft") == [S.IN_REVIEW, S.SCHEDULED, S.SENDING]
     assert next_states(S.IN_REVIEW) == [S.DRAFT, S.APPROVED]
 

@@ -86,9 +86,12 @@ WRITES: dict[tuple[str, str, str], Write] = {
     (API, "pause-runs", "campaign_runs"): Write(_moves(["sending -> paused"]), "guard"),
     (API, "resume-runs", "campaign_runs"): Write(_moves(["paused -> sending"]), "sources"),
     # The scheduler publishes a run (scheduled -> sending) or finds it too late.
-    (SCHEDULER, "set-campaign-state", "campaigns"): Write(
-        _decided(lambda s: campaign_states.transition(s, CampaignState.SENDING)), "parameter"),
+    (SCHEDULER, "set-campaign-state", "campaigns"): Write(_decided(  # publish; or withhold, unapproved
+        lambda s: campaign_states.transition(s, CampaignState.SENDING),
+        lambda s: campaign_states.transition(s, CampaignState.IN_REVIEW)), "parameter"),
     (SCHEDULER, "mark-missed", "campaign_runs"): Write(_moves(["pending -> missed"]), "sources"),
+    (SCHEDULER, "refuse-unapproved-run", "campaign_runs"): Write(_moves(["pending -> refused"]), "sources"),
+    (SCHEDULER, "withdraw-unapproved-campaign", "campaign_runs"): Write(_moves(["pending -> cancelled"]), "sources"),
     # The audience service resolves a run.
     (AUDIENCE, "begin-resolving", "campaign_runs"): Write(_moves(["pending -> resolving"]), "sources"),
     (AUDIENCE, "finish-resolving", "campaign_runs"): Write(

@@ -1,0 +1,51 @@
+"""What an approval pins, and whether content is still what was approved: one rule for the API and the
+scheduler. Pure.
+
+An approval pins :func:`fingerprint` of a campaign's wording, audience definition and sender
+(``campaigns.approval_fingerprint``). The API compares it before a schedule or send-now
+(``services/api/approval.py``); the scheduler compares it again before it publishes any run, the one step
+every send passes (send now, a schedule, each occurrence of a series), so content changed after approval
+by any means is never sent.
+
+    >>> content = {"body": "Hi", "audience": {"kind": "list", "list_id": 7}, "sender_id": None}
+    >>> problem(fingerprint(content), [content]) is None
+    True
+    >>> problem(fingerprint(content), [content | {"body": "Hi!"}])
+    'approval_outdated'
+    >>> problem(None, [content])
+    'approval_required'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, Final, Literal
+
+# What an approval fixes: changing any of them needs a new approval.
+PINNED_FIELDS: Final = ("body", "audience", "sender_id")
+
+ApprovalProblem = Literal["approval_required", "approval_outdated"]
+
+
+def fingerprint(campaign: Mapping[str, Any]) -> str:
+    """The SHA-256 of the campaign's wording, audience definition (decoded) and sender, independent of key order.
+
+    The sender is the one it would send from (``effective_sender_id``, as the API reads a campaign; a run's
+    ``sender_id`` already is): a campaign on the organisation's default sender is no longer approved once
+    that default changes.
+    """
+    pinned = {name: campaign.get(name) for name in PINNED_FIELDS}
+    if "effective_sender_id" in campaign:
+        pinned["sender_id"] = campaign["effective_sender_id"]
+    return hashlib.sha256(json.dumps(pinned, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def problem(pinned: str | None, contents: Iterable[Mapping[str, Any]]) -> ApprovalProblem | None:
+    """Why ``contents`` may not be sent under the approval ``pinned``, or None when each is what was approved."""
+    if pinned is None:
+        return "approval_required"
+    if any(fingerprint(content) != pinned for content in contents):
+        return "approval_outdated"
+    return None
