@@ -105,11 +105,22 @@ async def _endpoint(conn: Connection, org_id: UUID, endpoint_id: UUID) -> Endpoi
     return EndpointOut(**dict(row))
 
 
+async def endpoints_out(conn: Connection, org_id: UUID) -> list[EndpointOut]:
+    return [EndpointOut(**dict(r)) for r in await QUERIES.fetch(conn, "list-endpoints", org_id=org_id,
+                                                                       endpoint_id=None)]
+
+
+async def recent_deliveries(conn: Connection, org_id: UUID, endpoint_id: UUID, *, limit: int,
+                            state: DeliveryState | None = None) -> list[DeliveryOut]:
+    rows = await QUERIES.fetch(conn, "list-deliveries", org_id=org_id, endpoint_id=endpoint_id, delivery_id=None,
+                               state=state, limit=limit)
+    return [_delivery(r) for r in rows]
+
+
 @router.get("", summary="The organisation's event endpoints (admins)")
 async def list_endpoints(admin: AdminDep, pool: PoolDep) -> list[EndpointOut]:
     async with pool.acquire() as conn:
-        return [EndpointOut(**dict(r)) for r in await QUERIES.fetch(conn, "list-endpoints", org_id=admin.org.id,
-                                                                           endpoint_id=None)]
+        return await endpoints_out(conn, admin.org.id)
 
 
 @router.post("", status_code=201, summary="Register an event endpoint; its secret is shown in this answer only")
@@ -163,9 +174,7 @@ async def list_deliveries(
 ) -> list[DeliveryOut]:
     async with pool.acquire() as conn:
         await _endpoint(conn, admin.org.id, endpoint_id)
-        rows = await QUERIES.fetch(conn, "list-deliveries", org_id=admin.org.id, endpoint_id=endpoint_id,
-                                   delivery_id=None, state=state, limit=limit)
-    return [_delivery(r) for r in rows]
+        return await recent_deliveries(conn, admin.org.id, endpoint_id, limit=limit, state=state)
 
 
 @router.post("/{endpoint_id}/deliveries/{delivery_id}/redeliver", status_code=202,
