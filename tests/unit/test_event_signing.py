@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from libs.common import event_signing
 from libs.common.outgoing_events import event_id, outgoing
@@ -44,3 +47,17 @@ def test_an_event_made_twice_from_one_record_is_the_same_event_with_the_same_byt
     assert once.id == again.id == event_id(source, "clicked") and once.body() == again.body()
     assert event_id(source, "clicked") != event_id(source, "replied")
     assert "device" not in once.data and once.data["run_id"] == str(org)
+
+
+def test_the_readme_verification_snippet_accepts_our_signature_and_refuses_a_forged_one() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Outgoing signed events"):]
+    snippet = section[section.index("```python\n") + len("```python\n"):section.index("```\n\nAny 2xx")]
+    namespace: dict[str, Any] = {}
+    exec(snippet, namespace)  # the README's own code, run as a receiver would
+    timestamp = int(time.time())
+    headers = {event_signing.TIMESTAMP_HEADER: str(timestamp),
+               event_signing.SIGNATURE_HEADER: event_signing.sign(SECRET, timestamp, BODY)}
+    assert namespace["verify"](SECRET, headers, BODY)
+    assert not namespace["verify"]("whsec_forger", headers, BODY)
+    assert not namespace["verify"](SECRET, headers, BODY + b" ")
