@@ -30,6 +30,7 @@ const ERASED_LABELS = {
   csv_rejections: ["refused CSV row", "refused CSV rows"], member_phone_index: ["member-number link", "member-number links"],
   bad_numbers: ["bad-number record", "bad-number records"], test_numbers: ["staff test number", "staff test numbers"],
   imis_writebacks: ["iMIS write-back", "iMIS write-backs"], outbox_events: ["sent event", "sent events"],
+  webhook_events: ["outgoing event", "outgoing events"],
 };
 
 function showErasure(result) {
