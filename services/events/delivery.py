@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from libs.common import event_signing
+from libs.common import event_signing, metrics
 from libs.common.db import transaction
 from libs.common.logging import get_logger
 from libs.common.polling import drain, poll_forever
@@ -87,11 +87,13 @@ class Deliverer:
             status = response.status_code
             if 200 <= status < 300:
                 await self._store.delivered(due.id, status)
+                metrics.EVENT_DELIVERIES.labels("delivered").inc()
                 return
             error = f"HTTP {status}"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:300]
         retry_at = next_attempt(due.attempts, self._tuning, datetime.now(UTC))
         failed = await self._store.attempt_failed(due.id, status, error, retry_at)
+        metrics.EVENT_DELIVERIES.labels("failed" if failed else "retrying").inc()
         log.warning("delivery.failed" if failed else "delivery.retrying",
                     extra={"delivery_id": due.id, "attempts": due.attempts, "error": error})
