@@ -119,6 +119,7 @@ def processes() -> list[Process]:
         Process("audience", "services.audience", PORT_BASE + 3),
         Process("usage", "services.usage", PORT_BASE + 4),
         Process("links", "services.links", PORT_BASE + 6),
+        Process("events", "services.events", PORT_BASE + 7),
     ]
     procs += [Process(f"dispatcher-{i}", "services.dispatcher", PORT_BASE + 10 + i) for i in range(1, DISPATCHERS + 1)]
     return procs

@@ -15,6 +15,7 @@ Label rules (every label value has a small, known set of values; a label never n
 - ``code`` (dead letters): the consumer's reason codes, stable snake_case strings from the code.
 - ``kind`` / ``verdict`` (webhooks): ``inbound`` or ``status``; ``accepted`` or the refusal's reason code.
 - ``outbox``: ``alerts``, ``imis_writeback``, ``events``.
+- ``result`` (outgoing events): ``delivered``, ``retrying`` or ``failed`` (given up after 24 hours).
 - ``component`` (readiness): the service's name (``dispatcher``, ...). Not ``service``: a ServiceMonitor's
   targets carry a ``service`` label of their own (the Kubernetes Service), which would rename ours.
 """
@@ -77,6 +78,8 @@ OUTBOX_OLDEST_SECONDS = Gauge("textpulse_outbox_oldest_seconds",
 SCHEDULER_LATENESS_SECONDS = Histogram("textpulse_scheduler_lateness_seconds",
                                        "How late after its occurrence a run was published", buckets=_LATENESS_BUCKETS)
 SCHEDULER_MISSED = Counter("textpulse_scheduler_runs_missed", "Runs marked missed: later than their campaign allows")
+EVENT_DELIVERIES = Counter("textpulse_event_deliveries",
+                           "Attempts to POST an outgoing event to an organisation's endpoint, by result", ["result"])
 READY = Gauge("textpulse_ready", "1 when the last /readyz passed every check, else 0", ["component"])
 READINESS_FAILURES = Counter("textpulse_readiness_failures", "Failed /readyz checks, by check", ["check"])
 
@@ -84,7 +87,7 @@ READINESS_FAILURES = Counter("textpulse_readiness_failures", "Failed /readyz che
 # what the alert rules and the dashboard may refer to (tests/unit/test_monitoring.py).
 ALL_METRICS: Final = (TEXTS, SEGMENTS, LANE_QUEUE_DEPTH, LANES, LEDGER_CLAIM_SECONDS, TWILIO_CALL_SECONDS,
                       WEBHOOKS, CONSUMER_LAG, DLQ_RECORDS, OUTBOX_BACKLOG, OUTBOX_OLDEST_SECONDS,
-                      SCHEDULER_LATENESS_SECONDS, SCHEDULER_MISSED, READY, READINESS_FAILURES)
+                      SCHEDULER_LATENESS_SECONDS, SCHEDULER_MISSED, EVENT_DELIVERIES, READY, READINESS_FAILURES)
 _SUFFIXES: Final = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}
 # Every series a scrape job itself adds, and the process metrics prometheus-client exports on Linux.
 _SCRAPE_SERIES: Final = ("up", "scrape_duration_seconds", "process_cpu_seconds_total", "process_resident_memory_bytes",

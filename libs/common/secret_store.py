@@ -54,6 +54,7 @@ AUTH_TOKEN: Final = SecretColumn("sms_accounts.auth_token")
 API_KEY_SECRET: Final = SecretColumn("sms_accounts.api_key_secret")
 WEBHOOK_SHARED_KEY_SECRET: Final = SecretColumn("sms_accounts.webhook_shared_key_secret")
 IMIS_PASSWORD: Final = SecretColumn("imis_accounts.password")
+WEBHOOK_ENDPOINT_SECRET: Final = SecretColumn("webhook_endpoints.secret")
 
 
 def keyring_from_settings(settings: Settings) -> Keyring:

@@ -39,7 +39,7 @@ class TopicSpec(Generic[EventT_co]):
 
 
 # Every service that talks to Kafka, each with a Kafka user of its own when the cluster authenticates.
-SERVICES = ("api", "optout", "scheduler", "audience", "dispatcher", "usage", "links")
+SERVICES = ("api", "optout", "scheduler", "audience", "dispatcher", "usage", "links", "events")
 
 
 def group_id(service: str, prefix: str = "") -> str:
@@ -57,23 +57,24 @@ CAMPAIGN_DUE = TopicSpec("textpulse.campaign-due", 6, events.CampaignDue, "campa
 RECIPIENTS = TopicSpec("textpulse.recipients", 12, events.Recipient, "sender", {"retention.ms": _WEEK_MS},
                        producers=frozenset({"audience", "dispatcher"}), consumers=frozenset({"dispatcher"}))
 SEND_RESULTS = TopicSpec("textpulse.send-results", 6, events.SendResult, "run_id",
-                         producers=frozenset({"dispatcher"}), consumers=frozenset({"usage"}))
+                         producers=frozenset({"dispatcher"}), consumers=frozenset({"usage", "events"}))
 # The opt-out service's relay publishes these from the event outbox, where it and the API write them.
 MESSAGE_STATUS = TopicSpec("textpulse.message-status", 6, events.MessageStatus, "message_sid",
-                           producers=frozenset({"optout"}), consumers=frozenset({"usage"}))
+                           producers=frozenset({"optout"}), consumers=frozenset({"usage", "events"}))
 CONSENT = TopicSpec("textpulse.consent", 6, events.ConsentChanged, "phone",
-                    producers=frozenset({"optout"}), consumers=frozenset({"usage"}),
+                    producers=frozenset({"optout"}), consumers=frozenset({"usage", "events"}),
                     checkers=frozenset({"api", "dispatcher"}))
 # Verified Twilio webhooks, appended before the 200 and written to PostgreSQL by the opt-out service.
 # Keyed by organisation and member phone (inbound) or message SID (status), so one member's STOP and
 # START, or one message's callbacks, stay in order on one partition.
 WEBHOOKS = TopicSpec("textpulse.webhooks", 6, events.WebhookReceived, "org_id:phone or org_id:message_sid",
-                     {"retention.ms": _WEEK_MS}, producers=frozenset({"optout"}), consumers=frozenset({"optout"}))
+                     {"retention.ms": _WEEK_MS}, producers=frozenset({"optout"}),
+                     consumers=frozenset({"optout", "events"}))
 
 # Clicks on tracked short links: the links service appends each before its redirect and writes them to
 # PostgreSQL from here. Keyed by run, so a run's clicks stay in order on one partition.
 LINK_CLICKS = TopicSpec("textpulse.link-clicks", 6, events.LinkClicked, "run_id", {"retention.ms": _WEEK_MS},
-                        producers=frozenset({"links"}), consumers=frozenset({"links"}))
+                        producers=frozenset({"links"}), consumers=frozenset({"links", "events"}))
 
 ALL_TOPICS: tuple[TopicSpec[events.Event], ...] = (CAMPAIGN_DUE, RECIPIENTS, SEND_RESULTS, MESSAGE_STATUS, CONSENT,
                                                    WEBHOOKS, LINK_CLICKS)

@@ -99,6 +99,11 @@ ROUTE_ACCESS: Final[Mapping[tuple[str, str], Access]] = {
     # the audit log: read-only, for admins
     ("GET", "/api/v1/audit-events"): A, ("GET", "/api/v1/audit-events/export.csv"): A,
     ("GET", "/api/v1/api-keys"): A, ("POST", "/api/v1/api-keys"): A, ("DELETE", "/api/v1/api-keys/{key_id}"): A,
+    # outgoing signed events: admins only (an endpoint receives members' numbers and words), audited
+    ("GET", "/api/v1/webhook-endpoints"): A, ("POST", "/api/v1/webhook-endpoints"): A,
+    ("PATCH", "/api/v1/webhook-endpoints/{endpoint_id}"): A, ("DELETE", "/api/v1/webhook-endpoints/{endpoint_id}"): A,
+    ("GET", "/api/v1/webhook-endpoints/{endpoint_id}/deliveries"): A,
+    ("POST", "/api/v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/redeliver"): A,
 }
 
 

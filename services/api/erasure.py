@@ -91,6 +91,8 @@ async def erase_member(conn: Connection, secrets: SecretStore, org_id: UUID, def
     counts["test_numbers"] = await QUERIES.fetchval(conn, "delete-test-numbers", org_id=org_id, phones=ordered)
     counts["outbox_events"] = await QUERIES.fetchval(conn, "erase-outbox-payloads", org_id=org_id,
                                                      quoted=[f'%"{n}"%' for n in ordered])
+    counts["webhook_events"] = await QUERIES.fetchval(conn, "delete-webhook-events", org_id=org_id, phones=ordered,
+                                                      quoted=[f'%"{n}"%' for n in ordered])
     counts = {table: int(n) for table, n in counts.items()}
 
     kept = int(await QUERIES.fetchval(conn, "erased-suppressions", org_id=org_id, digests=number_digests))

@@ -228,6 +228,16 @@ WITH erased AS (
 )
 SELECT count(*) FROM erased;
 
+-- name: delete-webhook-events
+-- Outgoing events about one of the numbers (services/events), with their deliveries: delivered or not, they
+-- carry the member's number and words.
+WITH gone AS (
+    DELETE FROM webhook_events
+    WHERE org_id = :org_id AND (member_key = ANY(:phones::text[]) OR body LIKE ANY(:quoted::text[]))
+    RETURNING 1
+)
+SELECT count(*) FROM gone;
+
 -- name: erased-before
 SELECT EXISTS (SELECT 1 FROM erasures WHERE org_id = :org_id AND subject_digest = :subject_digest);
 

@@ -12,6 +12,9 @@ follows the setting) inside ours. Outside development and test:
   ``*.home.arpa``) and no name without a dot;
 - no user name or password in the URL, no fragment.
 
+The same rule holds for the endpoints an organisation's events are POSTed to (routes/webhook_endpoints.py):
+Textpulse calls them, and must not be pointed inside its own network.
+
 In development and test, ``http`` and local hosts are allowed (the stack and its stand-ins run on 127.0.0.1).
 
     >>> check_webhook_base_url("https://sms.example.org/hooks", env="production")
@@ -32,17 +35,18 @@ _LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa", ".lan")
 _SHARED_ADDRESS_SPACE = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT: not is_private in 3.11
 
 
-def check_webhook_base_url(url: str, *, env: str, field: str = FIELD) -> str:
-    """``url`` without a trailing slash, or raises InvalidInput naming ``field`` with the reason."""
+def check_webhook_base_url(url: str, *, env: str, field: str = FIELD, caller: str = "Twilio") -> str:
+    """``url`` without a trailing slash, or raises InvalidInput naming ``field`` with the reason. ``caller`` is
+    who will call the URL (Twilio, or Textpulse itself for an organisation's event endpoints)."""
     try:
         parts = urlsplit(url.strip())
         host = (parts.hostname or "").lower()
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError:
-        raise InvalidInput(field, "url_invalid", "is not a URL Twilio can call") from None
+        raise InvalidInput(field, "url_invalid", f"is not a URL {caller} can call") from None
     local = env in LOCAL_ENVS
     if parts.scheme not in (("https", "http") if local else ("https",)):
-        raise InvalidInput(field, "url_not_https", "must start with https:// (Twilio signs its webhooks over it)")
+        raise InvalidInput(field, "url_not_https", f"must start with https:// ({caller} calls it only over TLS)")
     if not host:
         raise InvalidInput(field, "url_invalid", "has no host name")
     if parts.username is not None or parts.password is not None:
@@ -50,11 +54,11 @@ def check_webhook_base_url(url: str, *, env: str, field: str = FIELD) -> str:
     if parts.fragment:
         raise InvalidInput(field, "url_invalid", "may not contain a #fragment")
     if not local:
-        _refuse_internal_host(host, field)
+        _refuse_internal_host(host, field, caller)
     return url.strip().rstrip("/")
 
 
-def _refuse_internal_host(host: str, field: str) -> None:
+def _refuse_internal_host(host: str, field: str, caller: str) -> None:
     address = _literal_address(host)
     if address is not None:
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
@@ -62,7 +66,7 @@ def _refuse_internal_host(host: str, field: str) -> None:
         if (address.is_private or address.is_loopback or address.is_link_local or address.is_multicast
                 or address.is_reserved or address.is_unspecified or address in _SHARED_ADDRESS_SPACE):
             raise InvalidInput(field, "url_host_internal",
-                               f"points at an internal address ({address}): Twilio must reach it from the internet")
+                               f"points at an internal address ({address}): {caller} must reach it from the internet")
         return
     if host == "localhost" or host.endswith(_LOCAL_SUFFIXES) or "." not in host.rstrip("."):
         raise InvalidInput(field, "url_host_internal",

@@ -17,7 +17,7 @@ from deploy.stack import REPO, VAR
 from harness.processes import free_port, free_port_base
 from tests.kafka_cluster import KafkaCluster, sasl_requested
 
-SERVICES = ["api", "optout", "scheduler", "audience", "usage", "links", "dispatcher"]
+SERVICES = ["api", "optout", "scheduler", "audience", "usage", "links", "events", "dispatcher"]
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +61,12 @@ def test_the_stack_comes_up_from_scratch_answers_and_stops_what_it_started(stack
 
     status, page = _get(f"http://127.0.0.1:{base}/sign-in")
     assert status == 200 and "Textpulse" in page
-    for port in [base, base + 1, base + 2, base + 3, base + 4, base + 5, base + 6, base + 11, base + 12]:
+    for port in [base, base + 1, base + 2, base + 3, base + 4, base + 5, base + 6, base + 7, base + 11, base + 12]:
         status, body = _get(f"http://127.0.0.1:{port}/readyz")
         ready = json.loads(body)
         assert status == 200 and ready["checks"] == {"postgres": "ok", "kafka": "ok"}, body
-    assert {json.loads(_get(f"http://127.0.0.1:{p}/healthz")[1])["service"]
-            for p in [base, base + 1, base + 2, base + 3, base + 4, base + 5, base + 6, base + 11]} == set(SERVICES)
+    service_ports = [base, base + 1, base + 2, base + 3, base + 4, base + 5, base + 6, base + 7, base + 11]
+    assert {json.loads(_get(f"http://127.0.0.1:{p}/healthz")[1])["service"] for p in service_ports} == set(SERVICES)
 
     again = _stack(stack_env, "up")  # idempotent: reuses what runs
     assert again.returncode == 0 and "already running" in again.stdout

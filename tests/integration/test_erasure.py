@@ -52,6 +52,7 @@ TABLES = {
     "inbox_conversations": "SELECT t::text FROM inbox_conversations t WHERE org_id = $1",
     "one_off_texts": "SELECT t::text FROM one_off_texts t WHERE org_id = $1",
     "event_outbox": "SELECT t::text FROM event_outbox t WHERE payload LIKE '%' || $1::uuid::text || '%'",
+    "webhook_events": "SELECT t::text FROM webhook_events t WHERE org_id = $1",
 }
 
 
@@ -148,6 +149,12 @@ async def _seed(pool: asyncpg.Pool, client: httpx.AsyncClient) -> Seeded:
         await conn.execute(
             "INSERT INTO event_outbox (topic, key, payload, published_at) VALUES ('consent', $2, $1, now())",
             json.dumps({"org_id": str(org.id), "phone": ANN, "action": "opt_out"}), ANN)
+        for phone in (ANN, BOB):
+            await conn.execute(
+                "INSERT INTO webhook_events (id, org_id, type, member_key, body, occurred_at)"
+                " VALUES (gen_random_uuid(), $1, 'replied', $2, $3, now())", org.id, phone,
+                json.dumps({"type": "replied", "data": {"phone": phone, "body": "STOP texting me" if phone == ANN
+                                                         else "Thanks"}}))
     return Seeded(org, admin, sent_run, live_run, ids[(live_run, "10234")])
 
 
@@ -175,7 +182,7 @@ async def test_erasing_by_imis_id_removes_the_member_everywhere_and_keeps_counts
         "list_entries": 2, "csv_rows": 1, "csv_rejections": 1, "dropped_unsent": 1, "run_recipients": 4,
         "send_ledger": 1, "replies": 1, "webhook_requests": 1, "consent_history": 1, "suppressions": 1,
         "imis_writebacks": 1, "member_phone_index": 1, "bad_numbers": 1, "test_numbers": 1, "outbox_events": 1,
-        "revocation_confirmations": 1, "inbox_conversations": 1, "one_off_texts": 1,
+        "revocation_confirmations": 1, "inbox_conversations": 1, "one_off_texts": 1, "webhook_events": 1,
     }
     assert (answer["numbers"], answer["suppressions_kept"], answer["already_erased"]) == (1, 1, False)
     # Nothing names Ann any more: not her number (any format), her name or her words.

@@ -1,8 +1,8 @@
 """The Settings page (admins only; staff get a 403 page). Its forms save through ``/api/v1/settings``,
-``/api/v1/settings/imis-writeback``, ``/api/v1/settings/test-numbers``, ``/api/v1/users`` and
-``/api/v1/api-keys``; this module only renders what is there now. Its audit log section filters with
-``?action=&actor=&from=&to=`` on the page itself and exports through ``/api/v1/audit-events/export.csv``
-with the same filters."""
+``/api/v1/settings/imis-writeback``, ``/api/v1/settings/test-numbers``, ``/api/v1/users``,
+``/api/v1/api-keys`` and ``/api/v1/webhook-endpoints``; this module only renders what is there now. Its audit
+log section filters with ``?action=&actor=&from=&to=`` on the page itself and exports through
+``/api/v1/audit-events/export.csv`` with the same filters."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from libs.common.outgoing_events import EVENT_TYPES
 from services.api import audit, auth, auth_db, pages, test_send_db
 from services.api.deps import AdminDep, PoolDep, WebDep
-from services.api.routes import imis_writeback
+from services.api.routes import imis_writeback, webhook_endpoints
 from services.api.routes.audit_events import AuditEventOut, AuditFilterDep, decoded
 from services.api.routes.settings import RECOMMENDED_SEGMENT_LIMITS, settings_out
 from services.api.test_send_limits import MAX_TEST_NUMBERS
@@ -23,6 +24,7 @@ from services.api.test_send_limits import MAX_TEST_NUMBERS
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 
 AUDIT_ROWS_SHOWN = 50
+DELIVERIES_SHOWN = 10  # per event endpoint
 # The retention settings (routes/settings.py RETENTION_FIELDS) as the General form shows them.
 RETENTION_INPUTS = (
     ("retention_webhook_days", "Raw Twilio webhooks", "Webhooks and delivery reports as Twilio sent them."),
@@ -47,6 +49,9 @@ async def settings_page(request: Request, admin: AdminDep, pool: PoolDep, web: W
         keys = await auth_db.list_api_keys(conn, admin.org.id)
         test_numbers = await test_send_db.staff_test_numbers(conn, admin.org.id)
         writeback = await imis_writeback.writeback_out(conn, admin.org.id)
+        endpoints = await webhook_endpoints.endpoints_out(conn, admin.org.id)
+        deliveries = {e.id: await webhook_endpoints.recent_deliveries(conn, admin.org.id, e.id, limit=DELIVERIES_SHOWN)
+                      for e in endpoints}
         audit_rows = await audit.QUERIES.fetch(conn, "list-audit-events", **where.values(), limit=AUDIT_ROWS_SHOWN,
                                                offset=0)
         audit_actions = [r["action"] for r in await audit.QUERIES.fetch(conn, "audit-actions", org_id=admin.org.id)]
@@ -55,7 +60,8 @@ async def settings_page(request: Request, admin: AdminDep, pool: PoolDep, web: W
                         api_keys=keys, time_zones=_time_zones(), recommended=RECOMMENDED_SEGMENT_LIMITS,
                         min_password=auth.MIN_PASSWORD_LENGTH, test_numbers=test_numbers,
                         max_test_numbers=MAX_TEST_NUMBERS, imis_writeback=writeback,
-                        retention_fields=RETENTION_INPUTS,
+                        retention_fields=RETENTION_INPUTS, endpoints=endpoints, deliveries=deliveries,
+                        event_types=EVENT_TYPES,
                         platform_member_cap=web.run_member_cap,
                         audit_events=[AuditEventOut(**decoded(r)) for r in audit_rows],
                         audit_total=audit_rows[0]["total"] if audit_rows else 0, audit_actions=audit_actions,

@@ -30,6 +30,7 @@ const ERASED_LABELS = {
   csv_rejections: ["refused CSV row", "refused CSV rows"], member_phone_index: ["member-number link", "member-number links"],
   bad_numbers: ["bad-number record", "bad-number records"], test_numbers: ["staff test number", "staff test numbers"],
   imis_writebacks: ["iMIS write-back", "iMIS write-backs"], outbox_events: ["sent event", "sent events"],
+  webhook_events: ["outgoing event", "outgoing events"],
 };
 
 function showErasure(result) {
@@ -84,6 +85,10 @@ const payloads = {
   user: (f) => ({ email: f.email.value.trim(), name: f.name.value.trim(), role: f.role.value, password: f.password.value }),
   "api-key-new": (f) => ({ name: f.name.value.trim(), role: f.role.value }),
   "test-number": (f) => ({ phone: f.phone.value.trim(), label: f.label.value.trim() }),
+  "endpoint-new": (f) => ({
+    url: f.url.value.trim(),
+    event_types: [...f.querySelectorAll("input[name=event_types]:checked")].map((input) => input.value),
+  }),
 };
 
 // Forms whose answer changes what the rest of the page shows: reload after saving them.
@@ -124,6 +129,13 @@ document.querySelectorAll("[data-settings-form]").forEach((form) => {
         box.focus();
         form.reset();
         await refreshFragments(["api-key-list"]).catch(() => toast("Reload the page to see the new key in the list.", "error"));
+      } else if (kind === "endpoint-new") {
+        document.getElementById("new-endpoint-secret").textContent = result.secret;
+        const box = document.getElementById("new-endpoint");
+        box.hidden = false;
+        box.focus();
+        form.reset();
+        await refreshFragments(["endpoint-list"]).catch(() => toast("Reload the page to see the new endpoint.", "error"));
       } else if (kind === "erasure") {
         form.reset();
         showErasure(result);
@@ -187,6 +199,21 @@ document.querySelectorAll("[data-test-number-remove]").forEach((button) => {
       button.disabled = false;
     }
   });
+});
+
+// Event endpoints: enabled or disabled at once (delegated: the list is refreshed after an endpoint is added).
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("[data-endpoint-enabled]");
+  if (!button) return;
+  button.disabled = true;
+  try {
+    await api("PATCH", `/api/v1/webhook-endpoints/${button.dataset.endpointEnabled}`, { enabled: button.dataset.enabled === "true" });
+    sessionStorage.setItem("textpulse.flash", "Endpoint updated.");
+    location.reload();
+  } catch (problem) {
+    toast(problem.message, "error");
+    button.disabled = false;
+  }
 });
 
 // iMIS write-back: the check reads the saved target's definition from iMIS and lists what is missing.

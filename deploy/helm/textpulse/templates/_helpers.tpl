@@ -171,7 +171,7 @@ volumes:
 {{/* Bad values stop the render with a message naming the value; every template includes this first, as helm
  renders them in no set order. */}}
 {{- define "textpulse.validate" -}}
-{{- $known := list "api" "audience" "dispatcher" "links" "optout" "scheduler" "usage" -}}
+{{- $known := list "api" "audience" "dispatcher" "events" "links" "optout" "scheduler" "usage" -}}
 {{- range $name, $_ := .Values.services -}}
 {{- if not (has $name $known) -}}
 {{- fail (printf "services.%s: no such service (the services are %s)" $name (join ", " $known)) -}}
