@@ -169,3 +169,35 @@ def outcome(row: dict[str, Any] | asyncpg.Record) -> str:
 
 def _time(value: datetime | None) -> str:
     return "" if value is None else value.isoformat()
+
+
+class Step(BaseModel):
+    key: str
+    label: str
+    count: int
+    percent: float = Field(description="of the recipients targeted, for the bar's length")
+
+
+def steps(funnel: RunFunnel) -> list[Step]:
+    """The funnel chart's bars, widest first: every step as a share of the recipients targeted."""
+    counts = [
+        ("targeted", "Targeted", funnel.targeted),
+        ("excluded", "Left out", funnel.excluded),
+        ("sent", "Sent", funnel.sent),
+        ("delivered", "Delivered", funnel.delivered),
+        ("failed", "Failed", funnel.failed),
+        ("clicked", "Clicked a link", funnel.clicked.people),
+        ("replied", "Replied", funnel.replied),
+        ("opted_out", "Opted out", funnel.opted_out_after),
+    ]
+    whole = funnel.targeted
+    return [Step(key=key, label=label, count=count, percent=round(100 * count / whole, 1) if whole else 0.0)
+            for key, label, count in counts]
+
+
+EXCLUSION_LABELS: Final = {
+    "opted_out": "Opted out", "duplicate": "Duplicate", "invalid_number": "Invalid number",
+    "missing_mobile": "No mobile number", "landline": "Landline", "unreachable": "Cannot receive texts",
+    "render_failed": "Message could not be filled in", "quiet_hours": "Quiet hours", "frequency_cap": "Frequency cap",
+    "over_limit": "Over the limit", "not_sent": "Expired or cancelled",
+}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -204,3 +205,19 @@ async def test_home_gives_the_last_30_days_click_through_and_opt_out_rates(
     rates = (await staff.call("GET", "/api/v1/dashboard/home")).json()["rates"]
     assert (rates["delivered"], rates["tracked_delivered"], rates["clicked"], rates["opted_out"]) == (10, 3, 2, 1)
     assert (rates["click_through_percent"], rates["opt_out_percent"]) == (66.7, 10.0)
+    page = (await staff.call("GET", "/", Accept="text/html")).text
+    assert re.search(r'id="rate-click-through"><strong>66.7%</strong>', page)
+    assert re.search(r'id="rate-opt-out"><strong>10.0%</strong>', page)
+
+
+async def test_the_campaign_page_shows_the_funnel_with_a_table_and_the_export_button(seeded: Seeded) -> None:
+    page = await seeded.staff.call("GET", f"/campaigns/{seeded.campaign_id}?run={seeded.run_id}", Accept="text/html")
+    assert page.status_code == 200, page.text
+    counts = dict(re.findall(r'<span class="funnel-count" data-step="(\w+)">([\d,]+)</span>', page.text))
+    assert counts == {"targeted": "16", "excluded": "10", "sent": "4", "delivered": "3", "failed": "2",
+                      "clicked": "2", "replied": "2", "opted_out": "1"}
+    table = re.search(r'<table id="funnel-table">.*?</table>', page.text, re.S)
+    assert table is not None
+    assert re.search(r"Left out: Landline</th><td class=\"num\">1</td>", table.group(0))
+    assert "Failed: 30003" in table.group(0) and "Not sent yet" in table.group(0)
+    assert f'href="/api/v1/campaigns/{seeded.campaign_id}/runs/{seeded.run_id}/recipients.csv"' in page.text
