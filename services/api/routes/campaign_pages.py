@@ -233,7 +233,8 @@ async def _campaign(conn: Connection, principal: Principal, campaign_id: UUID) -
 def _campaign_json(campaign: dict[str, Any] | None) -> dict[str, Any] | None:
     if campaign is None:
         return None
-    keep = ("id", "name", "body", "audience", "sender_id", "contact_email", "segment_limit", "schedule", "state")
+    keep = ("id", "name", "body", "audience", "sender_id", "contact_email", "segment_limit", "schedule", "state",
+            "track_links")
     plain: dict[str, Any] = json.loads(json.dumps({k: campaign[k] for k in keep}, default=str))
     return plain
 
