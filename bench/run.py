@@ -67,6 +67,7 @@ BENCHMARKS = [
               ("bench.imis_writeback",)),
     Benchmark("links", "Tracked short links: redirects at a fixed rate, one process", ("bench.links",)),
     Benchmark("home", "Home page latency", ("bench.home",)),
+    Benchmark("funnel", "A 100,000-recipient run's funnel and CSV export", ("bench.funnel",)),
     Benchmark("hostile-bodies", "Hostile bodies: API memory under a 300 MB body and 64 MB CSVs",
               ("bench.hostile_bodies",)),
     Benchmark("sign-in", "Sign-in during a flood of anonymous attempts", ("bench.sign_in",)),

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from libs.common.errors import PermanentError
 
 __all__ = ["CODE_LENGTH", "AgentClass", "LinkError", "Shortener", "TrackedLink", "check_base_url", "check_links",
-           "classify_agent", "client_network", "find_links", "new_code", "preview_body"]
+           "classify_agent", "client_network", "find_links", "new_code", "preview_body", "short_link_length"]
 
 CODE_BYTES: Final = 9  # 72 bits
 CODE_LENGTH: Final = 12  # token_urlsafe's base64 of 9 bytes, no padding
@@ -121,6 +121,15 @@ class Shortener:
             done = start + len(url)
         pieces.append(body[done:])
         return "".join(pieces), tuple(by_url.values())
+
+
+def short_link_length(base: str) -> int:
+    """The characters a tracked link takes in a member's text: ``<base>/<code>``.
+
+    >>> short_link_length("https://go.example.org")
+    35
+    """
+    return len(base) + 1 + CODE_LENGTH
 
 
 def preview_body(body: str, base: str) -> str:

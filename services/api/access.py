@@ -49,6 +49,8 @@ ROUTE_ACCESS: Final[Mapping[tuple[str, str], Access]] = {
     ("POST", "/api/v1/campaigns/{campaign_id}/submit"): S, ("POST", "/api/v1/campaigns/{campaign_id}/approve"): S,
     ("POST", "/api/v1/campaigns/{campaign_id}/reject"): S,
     ("GET", "/api/v1/campaigns/{campaign_id}/occurrences"): S, ("GET", "/api/v1/campaigns/{campaign_id}/runs"): S,
+    ("GET", "/api/v1/campaigns/{campaign_id}/runs/{run_id}/funnel"): S,
+    ("GET", "/api/v1/campaigns/{campaign_id}/runs/{run_id}/recipients.csv"): S,
     ("POST", "/api/v1/campaigns/{campaign_id}/test-send"): S,
     ("POST", "/api/v1/messages/preview"): S,
     ("GET", "/api/v1/dashboard/home"): S, ("GET", "/api/v1/dashboard/sending"): S,

@@ -67,6 +67,8 @@ async def erase_member(conn: Connection, secrets: SecretStore, org_id: UUID, def
     counts["csv_rejections"] = await QUERIES.fetchval(conn, "blank-csv-rejections", org_id=org_id,
                                                       patterns=[f"%{_national(n)}%" for n in ordered])
     counts["dropped_unsent"] = await QUERIES.fetchval(conn, "drop-unsent", **common)
+    counts["short_links"] = await QUERIES.fetchval(conn, "delete-short-links", **common)
+    counts["link_clicks"] = await QUERIES.fetchval(conn, "erase-link-clicks", **common)
     counts["run_recipients"] = await QUERIES.fetchval(conn, "erase-run-recipients", **common)
     await QUERIES.execute(conn, "unlink-duplicates", org_id=org_id, member_ids=member_ids)
     counts["send_ledger"] = await QUERIES.fetchval(conn, "erase-ledger", org_id=org_id, phones=ordered)

@@ -81,6 +81,33 @@ WITH dropped AS (
 )
 SELECT count(*) FROM dropped;
 
+-- name: delete-short-links
+-- The member's tracked short links: their URL may carry the member's own details (a merge field), and the
+-- code leads to them. Run before erase-run-recipients, which blanks what finds the member's snapshot rows;
+-- a followed code that was theirs then gets the links service's plain "unknown link" page.
+WITH gone AS (
+    DELETE FROM short_links s
+    USING campaign_runs c, run_recipients r
+    WHERE c.org_id = :org_id AND s.org_id = :org_id AND r.run_id = c.id AND s.run_id = r.run_id
+      AND s.recipient_id = r.recipient_id AND r.erased_at IS NULL
+      AND (r.e164 = ANY(:phones::text[]) OR r.member_id = ANY(:member_ids::text[]))
+    RETURNING 1
+)
+SELECT count(*) FROM gone;
+
+-- name: erase-link-clicks
+-- The member's clicks stay (the run's funnel counts them) without the network they came from; the same
+-- order as delete-short-links.
+WITH erased AS (
+    UPDATE link_clicks k SET client_network = NULL
+    FROM campaign_runs c, run_recipients r
+    WHERE c.org_id = :org_id AND k.org_id = :org_id AND r.run_id = c.id AND k.run_id = r.run_id
+      AND k.recipient_id = r.recipient_id AND r.erased_at IS NULL AND k.client_network IS NOT NULL
+      AND (r.e164 = ANY(:phones::text[]) OR r.member_id = ANY(:member_ids::text[]))
+    RETURNING 1
+)
+SELECT count(*) FROM erased;
+
 -- name: erase-run-recipients
 -- status, reason, region, encoding and segments stay: they are the run's counts.
 WITH erased AS (

@@ -31,6 +31,7 @@ from services.api import (
     dashboard_db,
     db,
     erasure,
+    funnel,
     lists_db,
     settings_db,
     test_send_db,
@@ -59,6 +60,7 @@ from services.api.routes import (
     messages,
     outbox_page,
     revocations,
+    run_reports,
     sender_verification,
     session,
     settings,
@@ -80,8 +82,8 @@ VERIFICATION_POLL_S = 300.0
 
 PAGE_ROUTERS = (session.router, dashboard.router, campaign_pages.router, settings_page.router,
                 suppression_pages.router, list_pages.router, outbox_page.router, inbox_pages.router)
-API_ROUTERS = (campaigns.router, messages.router, dashboard.api_router, audiences.router, settings.router,
-               imis_settings.router, settings.senders_router, sender_verification.router, users.router,
+API_ROUTERS = (campaigns.router, run_reports.router, messages.router, dashboard.api_router, audiences.router,
+               settings.router, imis_settings.router, settings.senders_router, sender_verification.router, users.router,
                suppressions.router, test_send.router, test_numbers.router, uploads.router, lists.router,
                audit_events.router, erasures.router, revocations.router,
                imis_writeback.router, inbox.router, keyword_settings.router, webhook_endpoints.router)
@@ -90,7 +92,7 @@ ALL_QUERIES = (db.QUERIES, auth_db.QUERIES, dashboard_db.QUERIES, settings_db.QU
                test_send_db.QUERIES, uploads_db.QUERIES, lists_db.QUERIES, sender_volume.QUERIES, secret_store.QUERIES,
                audit.QUERIES, erasure.QUERIES, erased_suppressions.QUERIES, revocations.QUERIES,
                revocation_confirmations.QUERIES, imis_writeback.QUERIES, inbox.QUERIES, keyword_settings.QUERIES,
-               one_off_texts.QUERIES, verification_db.QUERIES, webhook_endpoints.QUERIES)
+               one_off_texts.QUERIES, verification_db.QUERIES, webhook_endpoints.QUERIES, funnel.QUERIES)
 
 
 @asynccontextmanager

@@ -45,6 +45,7 @@ async def test_a_tracked_preview_shows_and_counts_the_short_link_a_member_gets(s
     tracked = (await preview(staff, body=body, track_links=True)).json()
     assert plain["segments"] == 2 and url in plain["body"]
     assert tracked["segments"] == 1
+    assert tracked["short_link_length"] == len("http://127.0.0.1:8005/") + 12 and plain["short_link_length"] is None
     assert re.fullmatch(r"Hi Alex, renew: http://127\.0\.0\.1:8005/[A-Za-z0-9_-]{12}", tracked["body"])
     refused = await preview(staff, body="See ftp://files.example.org/agm", track_links=True)
     assert problem(refused, 422, "link_scheme_invalid")["errors"][0]["field"] == "body"

@@ -5,6 +5,7 @@ another member's rows stay, counts stay, and a member who said STOP is still ref
 from __future__ import annotations
 
 import json
+import secrets
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -53,6 +54,8 @@ TABLES = {
     "one_off_texts": "SELECT t::text FROM one_off_texts t WHERE org_id = $1",
     "event_outbox": "SELECT t::text FROM event_outbox t WHERE payload LIKE '%' || $1::uuid::text || '%'",
     "webhook_events": "SELECT t::text FROM webhook_events t WHERE org_id = $1",
+    "short_links": "SELECT t::text FROM short_links t WHERE org_id = $1",
+    "link_clicks": "SELECT t::text FROM link_clicks t WHERE org_id = $1",
 }
 
 
@@ -100,6 +103,15 @@ async def _seed(pool: asyncpg.Pool, client: httpx.AsyncClient) -> Seeded:
             [(sent_run, ids[(sent_run, "10234")], org.id, SENDER, ANN, "SM" + uuid.uuid4().hex),
              (sent_run, ids[(sent_run, "20777")], org.id, SENDER, BOB, "SM" + uuid.uuid4().hex),
              (live_run, ids[(live_run, "20777")], org.id, SENDER, BOB, "SM" + uuid.uuid4().hex)])
+        links = (("10234", "Q1", "81.2.69.0/24"), ("20777", "Q2", "81.2.70.0/24"))
+        for member, tag, network in links:
+            code = tag + secrets.token_urlsafe(8)[:10]
+            await conn.execute("INSERT INTO short_links (code, org_id, run_id, recipient_id, url, expires_at) "
+                               "VALUES ($1, $2, $3, $4, $5, now() + interval '30 days')", code, org.id, sent_run,
+                               ids[(sent_run, member)], f"https://example.org/renew?member={member}")
+            await conn.execute("INSERT INTO link_clicks (click_id, code, org_id, run_id, recipient_id, clicked_at, "
+                               "agent_class, client_network) VALUES ($1, $2, $3, $4, $5, now(), 'mobile', $6)",
+                               uuid.uuid4(), code, org.id, sent_run, ids[(sent_run, member)], network)
         hook = await conn.fetchval(
             "INSERT INTO webhook_requests (kind, org_id, account_sid, url, params, state) VALUES ('inbound', $1, "
             "'AC1', 'https://hooks.test/twilio/inbound', $2::jsonb, 'done') RETURNING id", org.id,
@@ -182,7 +194,8 @@ async def test_erasing_by_imis_id_removes_the_member_everywhere_and_keeps_counts
         "list_entries": 2, "csv_rows": 1, "csv_rejections": 1, "dropped_unsent": 1, "run_recipients": 4,
         "send_ledger": 1, "replies": 1, "webhook_requests": 1, "consent_history": 1, "suppressions": 1,
         "imis_writebacks": 1, "member_phone_index": 1, "bad_numbers": 1, "test_numbers": 1, "outbox_events": 1,
-        "revocation_confirmations": 1, "inbox_conversations": 1, "one_off_texts": 1, "webhook_events": 1,
+        "revocation_confirmations": 1, "inbox_conversations": 1, "one_off_texts": 1, "webhook_events": 1, "short_links": 1,
+        "link_clicks": 1,
     }
     assert (answer["numbers"], answer["suppressions_kept"], answer["already_erased"]) == (1, 1, False)
     # Nothing names Ann any more: not her number (any format), her name or her words.
@@ -207,6 +220,12 @@ async def test_erasing_by_imis_id_removes_the_member_everywhere_and_keeps_counts
     unsent = await db_pool.fetchrow("SELECT state, reason, to_number FROM send_ledger WHERE run_id = $1 "
                                     "AND recipient_id = $2", seeded.live_run, seeded.unsent_recipient)
     assert tuple(unsent) == ("suppressed", "member_erased", "erased")
+    # Her click still counts in the run's funnel, from no network; her short link is gone; Bob's stay.
+    clicks = await db_pool.fetch("SELECT left(code, 2), client_network FROM link_clicks WHERE org_id = $1 "
+                                 "ORDER BY code", org.id)
+    assert [tuple(r) for r in clicks] == [("Q1", None), ("Q2", "81.2.70.0/24")]
+    links_left = await db_pool.fetch("SELECT left(code, 2) AS tag FROM short_links WHERE org_id = $1", org.id)
+    assert [r["tag"] for r in links_left] == ["Q2"]
     # The suppression stands, under the number's digest only.
     kept = await db_pool.fetch("SELECT phone_digest, scope, source FROM erased_suppressions WHERE org_id = $1",
                                org.id)

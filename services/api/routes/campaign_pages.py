@@ -26,7 +26,7 @@ from libs.common.phone import region_for_prefix
 from libs.common.run_endings import RUN_ENDED
 from libs.common.run_reasons import RunReason
 from libs.common.twilio_facts import error_docs_url, error_sentence
-from services.api import approval, dashboard_db, db, pages, run_outcome, test_send_db
+from services.api import approval, dashboard_db, db, funnel, pages, run_outcome, test_send_db
 from services.api.dashboard_db import Row
 from services.api.deps import PoolDep, Principal, PrincipalDep
 from services.api.errors import NotFound
@@ -123,7 +123,9 @@ async def campaign_page(
         query = (q or "").strip() or None
         recipients: list[Row] = []
         matching = 0
+        run_funnel = None
         if chosen:
+            run_funnel = await funnel.run_funnel(conn, org.id, campaign_id, chosen["id"])
             recipients, matching = await dashboard_db.run_recipients(
                 conn, org.id, chosen["id"], query, number_digits(query or "", org.default_country_prefix),
                 RECIPIENTS_PAGE, (page - 1) * RECIPIENTS_PAGE)
@@ -146,6 +148,8 @@ async def campaign_page(
         run_in_progress=_open_run(runs, due_only=False) is not None,
         outcome=_last_outcome(runs),
         run_labels=RUN_LABELS, reason_labels=REASON_LABELS,
+        funnel=run_funnel, funnel_steps=funnel.steps(run_funnel) if run_funnel else [],
+        exclusion_labels=funnel.EXCLUSION_LABELS,
     )
 
 
@@ -229,7 +233,8 @@ async def _campaign(conn: Connection, principal: Principal, campaign_id: UUID) -
 def _campaign_json(campaign: dict[str, Any] | None) -> dict[str, Any] | None:
     if campaign is None:
         return None
-    keep = ("id", "name", "body", "audience", "sender_id", "contact_email", "segment_limit", "schedule", "state")
+    keep = ("id", "name", "body", "audience", "sender_id", "contact_email", "segment_limit", "schedule", "state",
+            "track_links")
     plain: dict[str, Any] = json.loads(json.dumps({k: campaign[k] for k in keep}, default=str))
     return plain
 

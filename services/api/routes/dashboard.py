@@ -3,7 +3,8 @@
 Everything Home shows comes from rollups and counters, never from a scan of the send ledger's
 history: the subscription, live usage per day from ``usage_daily`` (today and this month in the
 organisation's own calendar), campaigns counted by state, and each sending campaign's newest run
-with a rate measured over the last minute (``progress.py``).
+with a rate measured over the last minute (``progress.py``), and the last 30 days' click-through and
+opt-out rates from the usage rollup per run and the recorded clicks (``funnel.py``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from pydantic import BaseModel, Field
 
 from libs.common.campaign_states import CampaignState
 from libs.common.db import Connection
-from services.api import dashboard_db, pages, usage_chart
+from services.api import dashboard_db, funnel, pages, usage_chart
 from services.api.deps import OrgDep, PoolDep, PrincipalDep
+from services.api.funnel import RecentRates
 from services.api.progress import measure
 from services.api.routes import inbox
 
@@ -93,6 +95,7 @@ class HomeOut(BaseModel):
     campaigns_by_state: dict[CampaignState, int]
     sending: list[SendingOut]
     upcoming: list[UpcomingOut]
+    rates: RecentRates = Field(description=f"click-through and opt-out rates of the last {CHART_DAYS} days' runs")
 
 
 @api_router.get("/home", summary="Everything Home shows")
@@ -159,6 +162,7 @@ async def load_home(
         campaigns_by_state={state: counts.get(state.value, 0) for state in CampaignState},
         sending=await load_sending(conn, org_id),
         upcoming=[UpcomingOut(**r) for r in await dashboard_db.upcoming_campaigns(conn, org_id)],
+        rates=await funnel.recent_rates(conn, org_id, CHART_DAYS),
     )
 
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from libs.common.errors import PermanentError
-from libs.common.links import LinkError
+from libs.common.links import LinkError, short_link_length
 from libs.common.merge import MergeError
 from libs.common.phone import region_for_prefix
 from libs.common.preflight import preview
@@ -88,6 +88,8 @@ class PreviewOut(BaseModel):
     estimate: EstimateOut | None = None
     refusal: RefusalOut | None = Field(default=None, description="set when the text is over the maximum "
                                        "segments: send-now refuses it with these words")
+    short_link_length: int | None = Field(default=None, description="with track_links: the characters each "
+                                          "tracked link takes in the text a member receives")
 
 
 @router.post("/preview", summary="Count segments, explain UCS-2 and estimate cost for a message body")
@@ -103,6 +105,8 @@ async def preview_message(body: PreviewIn, org: OrgDep, web: WebDep) -> PreviewO
             raise InvalidInput("country", exc.code, exc.message) from None
         raise
     out = PreviewOut.model_validate(result)
+    if body.track_links:
+        out.short_link_length = short_link_length(web.short_links(org))
     refused = over_segments(out.segments)
     if refused is not None:
         out.refusal = RefusalOut(field=refused.field, code=refused.code, message=refused.message)

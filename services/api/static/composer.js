@@ -13,6 +13,7 @@ const $ = (id) => document.getElementById(id);
 const body = $("body");
 const recipients = $("recipients");
 const limitInput = $("segment_limit");
+const trackLinks = $("track_links");
 let campaignId = config.campaign?.id ?? null;
 const sendKey = crypto.randomUUID(); // one Idempotency-Key per "send now" intent: a retry cannot send twice
 let lastPreview = null;
@@ -33,7 +34,10 @@ async function refreshPreview() {
     showEmpty();
     return;
   }
-  const request = { body: text, country: config.country, segment_limit: Number(limitInput.value) || null };
+  const request = {
+    body: text, country: config.country, segment_limit: Number(limitInput.value) || null,
+    track_links: trackLinks.checked,
+  };
   const members = recipients.value === "" ? null : Number(recipients.value);
   if (members !== null && Number.isFinite(members)) request.recipients = members;
   try {
@@ -83,7 +87,18 @@ function showPreview(result) {
   bubble.textContent = result.body;
   bubble.classList.remove("placeholder");
   showUcs(result);
+  showTracking(result);
   showEstimate();
+}
+
+// With tracking on, the preview (and the segment count) has every link as the short link a member gets.
+function showTracking(result) {
+  const hint = $("track-links-hint");
+  if (!hint.dataset.plain) hint.dataset.plain = hint.textContent;
+  hint.textContent = result.short_link_length
+    ? `Each link is sent as a ${result.short_link_length}-character short link, unique to each member; `
+      + "the preview and the segment count use it."
+    : hint.dataset.plain;
 }
 
 function showUcs(result) {
@@ -232,6 +247,7 @@ document.querySelectorAll("[data-insert]").forEach((chip) => {
 body.addEventListener("input", debounce(refreshPreview, 150));
 body.addEventListener("input", debounce(() => refreshAudienceEstimate(), 1000));
 recipients.addEventListener("input", debounce(refreshPreview, 250));
+trackLinks.addEventListener("change", refreshPreview);
 limitInput.addEventListener("input", () => {
   $("limit-warning").hidden = !(Number(limitInput.value) > 30000);
   refreshPreview();
@@ -563,6 +579,7 @@ function fields() {
     sender_id: $("sender_id").value || null,
     contact_email: $("contact_email").value.trim() || null,
     segment_limit: Number(limitInput.value) || null,
+    track_links: trackLinks.checked,
   };
 }
 
