@@ -8,6 +8,7 @@ import os
 import random
 import sys
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -85,6 +86,16 @@ class TwilioStandin:
             await client.post("/_control/faults/release")
 
 
+class ControlledClock:
+    """The time a dispatcher believes it is (``TEXTPULSE_DISPATCHER_CLOCK_OFFSET_FILE``), for quiet hours."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def set(self, at: datetime) -> None:
+        self.path.write_text(str(at.timestamp() - time.time()), encoding="utf-8")
+
+
 @dataclass
 class SeededRun:
     org_id: uuid.UUID
@@ -95,7 +106,8 @@ class SeededRun:
 
 
 async def seed_run(pool: asyncpg.Pool, standin: TwilioStandin, senders: list[str], count: int, *,
-                   rng: random.Random) -> SeededRun:
+                   rng: random.Random, numbers: list[str] | None = None) -> SeededRun:
+    """A sending run of ``count`` recipients across ``senders``, to ``numbers`` (default: US numbers)."""
     cfg = standin.config
     async with pool.acquire() as conn:
         org_id = await factories.make_org(conn, name="Dispatch test")
@@ -111,7 +123,7 @@ async def seed_run(pool: asyncpg.Pool, standin: TwilioStandin, senders: list[str
         body = bodies[rng.choice([1, 1, 1, 2, 3])].format(n=index)
         run.recipients.append(Recipient(
             org_id=org_id, campaign_id=campaign_id, run_id=run_id, recipient_id=uuid.uuid4(),
-            sender=senders[index % len(senders)], to=f"+1415555{index:04d}",
+            sender=senders[index % len(senders)], to=numbers[index] if numbers else f"+1415555{index:04d}",
             body=body, segments=count_segments(body).segments))
     await store_snapshot(pool, run.recipients)
     return run

@@ -18,9 +18,11 @@ Failures are translated here, once:
   timeout (``imis_unavailable``), 429 (``imis_rate_limited``, ``retry_after`` from ``Retry-After``),
   5xx (``imis_server_error``), an answer that is not a JSON object or a token grant without a token
   (``imis_bad_response``).
-- PermanentError: credentials refused at /token (``imis_credentials_rejected``); 403, 404 and other 4xx
-  under the session's ``Refusals`` codes: ``imis_forbidden`` and ``imis_rejected`` by default. The IQA
-  client reports ``iqa_*`` codes instead, which the alert watcher tells from an iMIS that did not answer.
+- PermanentError: the site's host is or resolves to an internal address outside development
+  (``imis_host_internal``, refused by ``libs/common/public_hosts.py``'s client); credentials refused at
+  /token (``imis_credentials_rejected``); 403, 404 and other 4xx under the session's ``Refusals`` codes:
+  ``imis_forbidden`` and ``imis_rejected`` by default. The IQA client reports ``iqa_*`` codes instead,
+  which the alert watcher tells from an iMIS that did not answer.
 
 ``write_panel`` writes one member's panel row (docs/imis.md#the-sms-preferences-panel); IQA paging is in
 ``imis_iqa``, and the ``$type``/``$values`` shapes in ``imis_values``.
@@ -39,12 +41,14 @@ import orjson
 from libs.common.errors import DependencyUnavailable, PermanentError
 from libs.common.imis_values import PanelValue, panel_entity
 from libs.common.logging import get_logger
+from libs.common.public_hosts import InternalHost
 
 __all__ = ["ImisSession", "ImisUnavailable", "Refusals", "authorized", "error_text", "json_object", "write_panel"]
 
 log = get_logger(__name__)
 
 _UTF8_BOM = b"\xef\xbb\xbf"
+HOST_INTERNAL = "imis_host_internal"
 _TOKEN_MARGIN_S = 10.0
 _DEFAULT_TOKEN_LIFETIME_S = 1199  # what iMIS grants when the answer does not say
 
@@ -142,6 +146,8 @@ class ImisSession:
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             return await self._http.request(method, self._base + path, **kwargs)
+        except InternalHost as exc:
+            raise PermanentError(HOST_INTERNAL, f"{method} {path}: the iMIS site {exc}") from None
         except httpx.TimeoutException as exc:
             raise ImisUnavailable("imis_unavailable", f"{method} {path}: timed out ({type(exc).__name__})") from exc
         except httpx.RequestError as exc:

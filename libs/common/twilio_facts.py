@@ -21,11 +21,14 @@ applied only when it ranks higher than the one recorded; a terminal status is ne
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Final
 
 __all__ = [
+    "alpha_sender_reaches",
+    "is_alpha_sender",
     "BAD_NUMBER_ERRORS",
     "BAD_NUMBER_STATUS_ERRORS",
     "SENDER_UNVERIFIED_ERROR",
@@ -40,6 +43,21 @@ __all__ = [
     "error_sentence",
     "pays_failed_message_fee",
 ]
+
+# An alphanumeric sender ID: up to 11 letters, digits, spaces and + _ & -, not only digits (the same rule is
+# in migration 0002). It is one-way and "not supported in the US or Canada", which share +1 with the rest of
+# the NANP: a +1 destination always gets a number.
+_ALPHA_SENDER = re.compile(r"[A-Za-z0-9 +_&-]{1,11}")
+
+
+def is_alpha_sender(sender: str) -> bool:
+    return _ALPHA_SENDER.fullmatch(sender) is not None and any(c.isalpha() for c in sender)
+
+
+def alpha_sender_reaches(to: str) -> bool:
+    """Whether Twilio delivers a text from an alphanumeric sender ID to the E.164 number ``to``."""
+    return not to.startswith("+1")
+
 
 STATUS_RANK: Final[Mapping[str, int]] = {
     "accepted": 1,

@@ -23,6 +23,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
 from libs.common.twilio_errors import SendFailure, remedy_for
+from libs.common.twilio_facts import alpha_sender_reaches
 
 # Twilio's clock and ours may differ by this much when matching a found message to a claim.
 CLOCK_SKEW = timedelta(minutes=2)
@@ -34,6 +35,7 @@ class Account:
     username: str  # API key SID, or the account SID
     password: str = field(repr=False)  # API key secret, or the auth token
     status_callback: str
+    alpha_sender_id: str | None = None  # From for destinations that allow one (twilio_facts.alpha_sender_reaches)
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ class TwilioSender:
         if sender.startswith("MG"):
             params["messaging_service_sid"] = sender
         else:
-            params["from_"] = sender
+            params["from_"] = self._from(sender, to)
         message = await self._call(self._client.messages.create_async(**params))
         return Accepted(
             sid=message.sid,
@@ -107,6 +109,12 @@ class TwilioSender:
             price=Decimal(message.price) if message.price else None,
         )
 
+    def _from(self, number: str, to: str) -> str:
+        """The account's alphanumeric sender ID where ``to``'s country takes one, else the sender's number.
+        (A Messaging Service picks its own: an alpha sender in its pool is used by Twilio.)"""
+        alpha = self._account.alpha_sender_id
+        return alpha if alpha and alpha_sender_reaches(to) else number
+
     async def find_sent(self, *, sender: str, to: str, body: str, since: datetime) -> str | None:
         """The SID of a message to ``to`` from ``sender`` with this body created since ``since``, if any.
 
@@ -114,7 +122,7 @@ class TwilioSender:
         """
         filters: dict[str, object] = {"to": to, "page_size": 50, "limit": 200}
         if not sender.startswith("MG"):
-            filters["from_"] = sender
+            filters["from_"] = self._from(sender, to)
         messages = await self._call(self._client.messages.list_async(**filters))
         earliest = since - CLOCK_SKEW
         for message in sorted(messages, key=lambda m: m.date_created or earliest):

@@ -33,6 +33,7 @@ from libs.common.pricing import PriceTable
 from libs.common.secret_store import SecretStore
 from libs.common.send_checks import Refusal, nobody_receives, over_member_cap, sender_cannot_reach
 from services.api import uploads_db
+from services.api.deps import WebConfig
 from services.api.errors import InvalidInput, NotFound
 
 __all__ = ["PREVIEW", "SEND_CHECK", "AudienceSample", "SampleLimits", "refusal", "sample_audience"]
@@ -64,7 +65,7 @@ class AudienceSample:
 
 async def sample_audience(
     pool: asyncpg.Pool, secrets: SecretStore, org_id: UUID, prefix: str, audience: AudienceSpec, *,
-    body: str | None, sender_id: UUID | None, imis_base_url: str | None, limits: SampleLimits,
+    body: str | None, sender_id: UUID | None, web: WebConfig, limits: SampleLimits,
     prices: PriceTable | None = None,
 ) -> AudienceSample:
     """Read, render, classify and estimate; see the module docstring. No connection is held while iMIS answers."""
@@ -90,7 +91,7 @@ async def sample_audience(
     if isinstance(audience, IqaAudience):
         fields = source.columns.merge_fields() if source is not None else set()
         template = _template(body, fields)
-        members, size = await _iqa_sample(source, imis_base_url, audience, template, limits)
+        members, size = await _iqa_sample(source, web, audience, template, limits)
     else:
         template = _template(body, fields | {"member_id", "full_name"})
     numbers = sorted(rules.candidate_numbers(members, prefix))
@@ -130,12 +131,12 @@ def _template(body: str | None, fields: set[str]) -> Template | None:
         raise InvalidInput("body", exc.code, exc.message) from None
 
 
-async def _iqa_sample(source: uploads_db.ImisSource | None, default_base_url: str | None, audience: IqaAudience,
+async def _iqa_sample(source: uploads_db.ImisSource | None, web: WebConfig, audience: IqaAudience,
                       template: Template | None, limits: SampleLimits) -> tuple[list[rules.AudienceMember], int]:
     """The first pages' members and the query's TotalCount (the members read, when iMIS gives none)."""
     # A link without a base_url means the deployment's iMIS (TEXTPULSE_IMIS_BASE_URL), as a run reads it
     # (services/audience/handlers.py); deploy/demo.py links its organisations that way.
-    base_url = (source.base_url or default_base_url) if source is not None else None
+    base_url = (source.base_url or web.imis_base_url) if source is not None else None
     if source is None or base_url is None:
         raise InvalidInput("audience.query", "imis_account_missing",
                            "the organisation has no iMIS site set up (Settings > iMIS)")
@@ -143,7 +144,7 @@ async def _iqa_sample(source: uploads_db.ImisSource | None, default_base_url: st
     members: list[rules.AudienceMember] = []
     total: int | None = None
     pages = 0
-    async with httpx.AsyncClient(timeout=limits.imis_timeout) as http:
+    async with web.imis_client(limits.imis_timeout) as http:
         client = ImisQueryClient(http, base_url, source.username, source.password, retry=limits.imis_retry,
                                  endpoint=source.query_endpoint)
         async with aclosing(client.pages(audience.query, audience.parameters,

@@ -23,9 +23,11 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import asyncpg
+import httpx
 from fastapi import Depends, Header, Query, Request, Security
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
+from libs.common.public_hosts import outbound_client
 from libs.common.secret_store import SecretStore
 from libs.common.send_checks import member_cap
 from services.api import auth, auth_db
@@ -72,6 +74,11 @@ class WebConfig:
     def member_cap(self, org: Organisation) -> int:
         """The most members one run of ``org`` may have (libs/common/send_checks.py)."""
         return member_cap(org.run_member_cap, self.run_member_cap)
+
+    def imis_client(self, timeout: httpx.Timeout | float) -> httpx.AsyncClient:
+        """An HTTP client for organisations' iMIS sites: outside development, no internal host, checked at
+        every request (the deployment's own ``imis_base_url`` excepted)."""
+        return outbound_client(env=self.env, timeout=timeout, trusted_url=self.imis_base_url)
 
     @property
     def secure_cookies(self) -> bool:

@@ -31,14 +31,14 @@ from libs.common.secret_store import SecretStore
 from libs.common.segments import InvalidBody
 from libs.common.send_checks import Refusal, over_segments
 from services.api import audience_sample
-from services.api.deps import Organisation
+from services.api.deps import Organisation, WebConfig
 from services.api.errors import InvalidInput, NotFound
 
 __all__ = ["check_sendable"]
 
 
 async def check_sendable(pool: asyncpg.Pool, secrets: SecretStore, org: Organisation, campaign: dict[str, Any],
-                         imis_base_url: str | None, member_cap: int) -> list[str]:
+                         web: WebConfig, member_cap: int) -> list[str]:
     """Raise InvalidInput when nobody could receive ``campaign``; return warnings about what was not checked."""
     body = campaign.get("body") or ""
     try:
@@ -54,7 +54,7 @@ async def check_sendable(pool: asyncpg.Pool, secrets: SecretStore, org: Organisa
     try:
         sample = await audience_sample.sample_audience(
             pool, secrets, org.id, org.default_country_prefix, audience, body=body or None,
-            sender_id=campaign.get("sender_id"), imis_base_url=imis_base_url, limits=audience_sample.SEND_CHECK)
+            sender_id=campaign.get("sender_id"), web=web, limits=audience_sample.SEND_CHECK)
     except NotFound as exc:
         raise InvalidInput("audience", exc.code, exc.message.split(": ", 1)[-1]) from None
     except InvalidInput as exc:

@@ -14,7 +14,8 @@ WHERE c.id = :campaign_id AND c.org_id = :org_id;
 -- name: test-send-account
 -- Sealed credentials, opened as the dispatcher opens them (libs/common/secret_store.py open_twilio_login);
 -- the test mode and time zone say which day of usage the texts count on.
-SELECT a.account_sid, a.auth_token, a.api_key_sid, a.api_key_secret, a.webhook_base_url, a.test_mode, o.time_zone
+SELECT a.account_sid, a.auth_token, a.api_key_sid, a.api_key_secret, a.webhook_base_url, a.test_mode, o.time_zone,
+       a.alpha_sender_id
 FROM sms_accounts a JOIN organisations o ON o.id = a.org_id
 WHERE a.org_id = :org_id;
 

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from libs.common.connections import open_connections
 from libs.common.kafka import EventConsumer
+from libs.common.public_hosts import outbound_client
 from libs.common.runtime import Service, health_router
 from libs.common.secret_store import SecretStore
 from libs.common.settings import Settings
@@ -41,7 +42,7 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
         store = AudienceStore(conn.pool, SecretStore.from_settings(settings))
         await store.check()
         bulk = make_bulk_producer(settings.kafka)
-        async with httpx.AsyncClient(timeout=IMIS_TIMEOUT) as http:
+        async with outbound_client(env=settings.env, timeout=IMIS_TIMEOUT, trusted_url=settings.imis_base_url) as http:
             resolver = AudienceResolver(store, RecipientPublisher(bulk, prefix=settings.topic_prefix),
                                         ImisSettings(http, settings.imis_base_url),
                                         member_cap=settings.run_member_cap,

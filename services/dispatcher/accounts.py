@@ -60,7 +60,8 @@ class TwilioAccounts:
                 self._replaced.append(self._cached.pop(org_id).sender)
             raise PermanentError("twilio_account_missing", f"organisation {org_id} has no Twilio account")
         account = Account(row.login.account_sid, row.login.username, row.login.password,
-                          status_callback=row.webhook_base_url.rstrip("/") + "/twilio/status")
+                          status_callback=row.webhook_base_url.rstrip("/") + "/twilio/status",
+                          alpha_sender_id=row.alpha_sender_id)
         if cached is not None and cached.account == account:
             cached.read_at = self._clock()
             return cached.sender

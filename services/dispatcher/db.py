@@ -59,6 +59,7 @@ class LedgerEntry:
 class AccountRow:
     login: TwilioLogin
     webhook_base_url: str
+    alpha_sender_id: str | None = None
 
 
 class DispatchStore:
@@ -294,7 +295,8 @@ class DispatchStore:
             row = await self._q.fetchrow(conn, "account", org_id=org_id)
             if row is None:
                 return None
-            return AccountRow(await open_twilio_login(conn, secrets, org_id, row), row["webhook_base_url"])
+            return AccountRow(await open_twilio_login(conn, secrets, org_id, row), row["webhook_base_url"],
+                              row["alpha_sender_id"])
 
     async def sender_rate(self, org_id: uuid.UUID, address: str) -> tuple[str, float] | None:
         async with self._pool.acquire() as conn:

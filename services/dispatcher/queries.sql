@@ -222,7 +222,7 @@ WHERE sender = :sender
 
 -- name: account
 -- Read again every TEXTPULSE_CREDENTIALS_TTL_S (services/dispatcher/accounts.py); the secrets are sealed.
-SELECT account_sid, auth_token, api_key_sid, api_key_secret, webhook_base_url
+SELECT account_sid, auth_token, api_key_sid, api_key_secret, webhook_base_url, alpha_sender_id
 FROM sms_accounts WHERE org_id = :org_id;
 
 -- name: sender

@@ -45,6 +45,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from libs.common.connections import Connections, open_connections
+from libs.common.public_hosts import outbound_client
 from libs.common.runtime import Service, Worker, all_pass, any_of, health_router
 from libs.common.secret_store import SecretStore
 from libs.common.settings import Settings
@@ -91,7 +92,8 @@ async def build(settings: Settings, tuning: OptoutTuning | None = None) -> Async
     db = OptoutDb.load(SecretStore.from_settings(settings))
     async with (
         open_connections(settings, [CONSENT, MESSAGE_STATUS, WEBHOOKS]) as conn,
-        httpx.AsyncClient(timeout=tuning.imis_timeout_s) as imis_http,
+        outbound_client(env=settings.env, timeout=tuning.imis_timeout_s,
+                        trusted_url=settings.imis_base_url) as imis_http,
     ):
         async with conn.pool.acquire() as c:
             await db.check(c)  # a broken query fails at boot, not at the first STOP

@@ -98,8 +98,10 @@ class TwilioState:
         sender = request.from_ or (service.pick_sender(request.to) if service is not None else None)
         if sender is None:
             raise invalid(21703, "The Messaging Service does not have a phone number available to send a message.")
-        number = self.senders.numbers[sender]
-        scope = self.opt_out_scope(sender, service.sid if service is not None else number.service_sid)
+        # An alphanumeric sender ID (validation.py let it through) is no number: the account's default pace.
+        number = self.senders.numbers.get(sender)
+        scope = self.opt_out_scope(sender, service.sid if service is not None else
+                                   number.service_sid if number is not None else None)
         if (scope, request.to) in self.opt_outs:
             raise invalid(21610, "Attempt to send to unsubscribed recipient")
         smart = request.smart_encoded or (service is not None and service.smart_encoding)
@@ -128,7 +130,8 @@ class TwilioState:
         if message.status_callback and self.faults.reorder is not None:
             message.reorder_callbacks = self.faults.reorder.fire()
         try:
-            self.queues.enqueue(message, sender, number.rate, now, max_wait=validity)
+            rate = number.rate if number is not None else self.config.default_rate
+            self.queues.enqueue(message, sender, rate, now, max_wait=validity)
         except QueueTooLong:
             if not via_pool:
                 raise invalid(

@@ -1,8 +1,9 @@
 """Checks on ``POST .../Messages.json``, in Twilio's order (docs/twilio.md#the-stand-in). Pure.
 
 ``To`` (21604 missing, 21211 invalid), then the sender (21603 missing, 21606 not owned, 21212 invalid
-``From``), then the body (21602 missing, 21617 too long), then the request options (21609 bad
-``StatusCallback``, 90007 bad ``ValidityPeriod``). Suppression (21610) and queue length (21611) need the
+``From``; an alphanumeric sender ID needs no number but reaches no US or Canadian number, 21612), then
+the body (21602 missing, 21617 too long), then the request options (21609 bad ``StatusCallback``, 90007
+bad ``ValidityPeriod``). Suppression (21610) and queue length (21611) need the
 stand-in's state and are checked by the caller afterwards. The magic ``To`` numbers
 (docs/twilio.md#test-credentials) answer their errors for every credential; the magic ``From`` numbers
 exist only under test credentials.
@@ -15,6 +16,7 @@ from collections.abc import Container
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from libs.common.twilio_facts import alpha_sender_reaches, is_alpha_sender
 from standins.twilio.errors import TwilioApiError, invalid
 
 E164 = re.compile(r"\+[1-9]\d{6,14}")
@@ -66,6 +68,14 @@ def _not_owned(from_: str | None) -> TwilioApiError:
         21606,
         f"The From phone number {from_} is not a valid, SMS-capable inbound phone number or short code for your "
         "account.",
+    )
+
+
+def _unreachable(to: str, from_: str) -> TwilioApiError:
+    """What Twilio answers for an alphanumeric sender ID to a country that does not take one (the US, Canada)."""
+    return invalid(
+        21612,
+        f"The 'To' phone number: {to}, is not currently reachable using the 'From' phone number: {from_} via SMS.",
     )
 
 
@@ -125,7 +135,10 @@ def check_create(
     else:
         if service is not None and service not in services:
             raise invalid(21701, f"The Messaging Service Sid {service} is invalid.", 404)
-        if from_ is not None and from_ not in owned:
+        if from_ is not None and is_alpha_sender(from_):
+            if not alpha_sender_reaches(to):
+                raise _unreachable(to, from_)
+        elif from_ is not None and from_ not in owned:
             raise _not_owned(from_)
     body = form.get("Body")
     if not body:

@@ -4,8 +4,8 @@ API key), default country prefix with the "+ keeps its country" rule, default se
 segment limit with the 15,000-30,000 advice, and alert e-mail addresses.
 
 Not here: that a send honours each one (tests/integration/test_settings_honoured.py changes each through the
-API and sends; the alphanumeric sender ID is stored but no send uses it yet), and changing the account itself
-(it asks Twilio; see tests/integration/test_api_settings.py)."""
+API and sends; tests/e2e/test_dispatcher_alpha_sender.py sends from the alphanumeric sender ID), and changing
+the account itself (it asks Twilio; see tests/integration/test_api_settings.py). Each sender's rate is here too."""
 
 from __future__ import annotations
 
@@ -105,3 +105,27 @@ async def test_country_send_from_segment_limit_and_alert_emails(page: Page, org:
         40000, ["ops@ona.example.org", "ceo@ona.example.org"])
     default = await db_pool.fetchval("SELECT address FROM senders WHERE org_id = $1 AND is_default", org.id)
     assert default == SERVICE
+
+
+async def test_each_senders_rate_is_shown_and_an_admin_changes_it(page: Page, org: Org, db_pool: asyncpg.Pool) -> None:
+    await sign_in(page, org.admin, then="/settings")
+    form = page.locator(f"form[data-settings-form=sender-rate][data-sender={SERVICE}]")
+    rate = form.get_by_label(f"Segments per second for {SERVICE}")
+    await expect(rate).to_have_value("3")
+
+    for typed in ("0", "151", "2.5"):
+        await rate.fill(typed)
+        await form.get_by_role("button", name="Save rate").click()
+        await expect(form.locator("[data-error-for=segments_per_second]")).not_to_be_empty()
+    assert await db_pool.fetchval("SELECT segments_per_second FROM senders WHERE org_id = $1 AND address = $2",
+                                org.id, SERVICE) == 3
+
+    await rate.fill("25")
+    await form.get_by_role("button", name="Save rate").click()
+    await expect(form.locator("[data-saved]")).to_have_text("Saved")
+    await expect(form.locator("[data-error-for=segments_per_second]")).to_be_empty()
+    assert await db_pool.fetchval("SELECT segments_per_second FROM senders WHERE org_id = $1 AND address = $2",
+                                org.id, SERVICE) == 25
+    await page.reload()
+    await expect(rate).to_have_value("25")
+    await page.screenshot(path=str(SCREENSHOTS / "settings-sender-rates.png"), full_page=True)

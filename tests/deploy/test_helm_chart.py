@@ -34,6 +34,8 @@ PREFIX = f"{RELEASE}-textpulse"
 CUSTOM_KINDS = {
     ("keda.sh/v1alpha1", "ScaledObject"),
     ("keda.sh/v1alpha1", "TriggerAuthentication"),
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
 }
 # Being added to libs/common/settings.py beside this chart; the chart sets them already.
 KAFKA_SECURITY_SETTINGS = {

@@ -1,11 +1,13 @@
 """The chart's Prometheus wiring: scrape annotations on every pod by default, or a ServiceMonitor over every
-service's Service (Prometheus Operator), both on the port and path the services serve /metrics at."""
+service's Service (Prometheus Operator), both on the port and path the services serve /metrics at; and the
+alert rules as a PrometheusRule."""
 
 from __future__ import annotations
 
 import pytest
+import yaml
 
-from tests.deploy.chart import BUILD_TIMEOUT_S, RELEASE, Helm
+from tests.deploy.chart import BUILD_TIMEOUT_S, CHART, RELEASE, REPO, Helm
 
 pytestmark = pytest.mark.timeout(BUILD_TIMEOUT_S + 300)
 
@@ -44,3 +46,16 @@ def test_a_service_monitor_scrapes_every_service_instead_when_asked(helm: Helm) 
     assert {s["metadata"]["name"] for s in selected} == {d["metadata"]["name"] for d in rendered.of_kind("Deployment")}
     for service in selected:
         assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+
+
+def test_the_alert_rules_render_as_a_prometheus_rule_when_asked(helm: Helm) -> None:
+    assert helm.template().of_kind("PrometheusRule") == []
+    rendered = helm.template(sets=["monitoring.prometheusRule.enabled=true",
+                                   "monitoring.prometheusRule.labels.release=kube-prometheus-stack"])
+    (rule,) = rendered.of_kind("PrometheusRule")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    # The same rules as the rule file Prometheus reads without the operator: one file, read by the chart.
+    assert (REPO / "deploy/monitoring/alerts.yml").resolve() == CHART / "files/alerts.yml"
+    assert rule["spec"] == yaml.safe_load((REPO / "deploy/monitoring/alerts.yml").read_text())
+    assert "{{ $labels.topic }}" in rule["spec"]["groups"][0]["rules"][0]["annotations"]["summary"]

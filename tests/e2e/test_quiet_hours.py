@@ -10,7 +10,6 @@ organisation's cap of marketing texts this week gets none.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ import pytest
 
 from harness import factories
 from harness.dispatch import (
+    ControlledClock,
     SeededRun,
     TwilioStandin,
     dispatcher_env,
@@ -45,14 +45,6 @@ SENT_IN_THE_EVENING = ["+12135550101", "+12135550102", "+13035550103", "+1303555
                        "+12145550106", "+12125550107"]  # Los Angeles, Denver, Dallas, New York
 FLORIDIANS = ["+13055550108", "+13055550109", "+13055550110"]  # Miami
 OVER_THE_CAP = "+12135550111"  # Los Angeles, 3 marketing texts this week already
-
-
-class ControlledClock:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def set(self, at: datetime) -> None:
-        self.path.write_text(str(at.timestamp() - time.time()), encoding="utf-8")
 
 
 @pytest.fixture

@@ -109,6 +109,20 @@ async def test_the_rendered_text_arrives_at_twilio_and_is_not_a_campaign_run(
     assert (runs, state) == (0, "draft")
 
 
+async def test_a_test_text_abroad_comes_from_the_alphanumeric_sender_id_and_at_home_from_the_number(
+    db_pool: asyncpg.Pool, client: httpx.AsyncClient, standin: TwilioStandin,
+) -> None:
+    caller, campaign_id = await linked_org(db_pool, client, standin)
+    await db_pool.execute("UPDATE sms_accounts SET alpha_sender_id = 'PhysioAlum' WHERE org_id = $1", caller.org_id)
+    abroad, home = f"+33612{uuid.uuid4().int % 1_000_000:06d}", new_number()  # France takes one
+    await listed(db_pool, caller.org_id, abroad, home)
+
+    response = await caller.call("POST", PATH.format(campaign_id), {"to": [abroad, home]})
+
+    assert response.status_code == 200, response.text
+    assert [[m["from"] for m in await arrived(standin, to)] for to in (abroad, home)] == [["PhysioAlum"], [SENDER]]
+
+
 async def test_a_suppressed_number_is_refused_and_nothing_is_sent(
     db_pool: asyncpg.Pool, client: httpx.AsyncClient, standin: TwilioStandin,
 ) -> None:

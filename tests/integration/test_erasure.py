@@ -194,8 +194,8 @@ async def test_erasing_by_imis_id_removes_the_member_everywhere_and_keeps_counts
         "list_entries": 2, "csv_rows": 1, "csv_rejections": 1, "dropped_unsent": 1, "run_recipients": 4,
         "send_ledger": 1, "replies": 1, "webhook_requests": 1, "consent_history": 1, "suppressions": 1,
         "imis_writebacks": 1, "member_phone_index": 1, "bad_numbers": 1, "test_numbers": 1, "outbox_events": 1,
-        "revocation_confirmations": 1, "inbox_conversations": 1, "one_off_texts": 1, "webhook_events": 1, "short_links": 1,
-        "link_clicks": 1,
+        "revocation_confirmations": 1, "inbox_conversations": 1, "one_off_texts": 1, "webhook_events": 1,
+        "short_links": 1, "link_clicks": 1,
     }
     assert (answer["numbers"], answer["suppressions_kept"], answer["already_erased"]) == (1, 1, False)
     # Nothing names Ann any more: not her number (any format), her name or her words.

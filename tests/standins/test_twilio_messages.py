@@ -54,6 +54,15 @@ def test_sdk_creates_fetches_and_sees_the_message_delivered(sdk: Client) -> None
     assert fetched.from_ == DIRECT and fetched.body == long_body
 
 
+def test_an_alphanumeric_sender_id_texts_a_country_that_takes_one(sdk: Client) -> None:
+    created = sdk.messages.create(to="+447700900123", from_="PhysioAlum", body="Hello")
+
+    assert created.status == "queued" and created.from_ == "PhysioAlum"
+    fetched = wait_for(lambda: (m := sdk.messages(created.sid).fetch()).status == "delivered" and m,
+                       what="delivered status")
+    assert fetched.from_ == "PhysioAlum"
+
+
 def test_service_send_is_accepted_then_gets_a_sender_from_the_pool(sdk: Client) -> None:
     service = sdk.messaging.v1.services.list()[0]
 
@@ -112,6 +121,9 @@ BAD_CREATES = [
     ({"To": "0412 345 678", "Body": "x"}, 400, 21211),
     ({"To": "+14155550134", "Body": "x"}, 400, 21603),
     ({"To": "+14155550134", "From": "+18005550199"}, 400, 21606),
+    ({"To": "+14155550134", "From": "PhysioAlum", "Body": "x"}, 400, 21612),  # no alpha sender ID to the US
+    ({"To": "+16135550134", "From": "PhysioAlum", "Body": "x"}, 400, 21612),  # ... or Canada
+    ({"To": "+447700900123", "From": "12345", "Body": "x"}, 400, 21606),  # digits only: not an alpha ID
     ({"To": "+14155550134", "From": DIRECT}, 400, 21602),
     ({"To": "+14155550134", "From": DIRECT, "Body": "x" * 1601}, 400, 21617),
     ({"To": "+14155550134", "From": DIRECT, "Body": "x", "StatusCallback": "https://my_host/cb"}, 400, 21609),

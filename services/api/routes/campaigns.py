@@ -413,7 +413,7 @@ async def _check_sendable(pool: asyncpg.Pool, secrets: SecretStore, org: Organis
         campaign = await db.get_campaign(conn, org.id, campaign_id)
     if campaign is None:
         return []  # the transaction answers 404
-    return await check_sendable(pool, secrets, org, campaign, web.imis_base_url, web.member_cap(org))
+    return await check_sendable(pool, secrets, org, campaign, web, web.member_cap(org))
 
 
 def _check_segment_limit(org: Organisation, limit: int) -> None:

@@ -16,12 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from libs.common.db import transaction
 from libs.common.errors import PermanentError
+from libs.common.imis import HOST_INTERNAL
 from libs.common.imis_iqa import Endpoint, ImisQueryClient, RetryPolicy
 from services.api import settings_db
 from services.api.audit import CallerDep
-from services.api.deps import AdminDep, PoolDep, SecretsDep, WebDep
+from services.api.deps import AdminDep, PoolDep, SecretsDep, WebConfig, WebDep
 from services.api.errors import InvalidInput, NotFound
 from services.api.routes.settings import SettingsOut, Url, audited, settings_out
+from services.api.webhook_url import check_imis_base_url
 
 router = APIRouter(prefix="/settings/imis", tags=["settings"])
 
@@ -45,8 +47,8 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {422: {"description": "iMIS refuse
 @router.put("", summary="Link the iMIS site, or replace its user and password", responses=_RESPONSES)
 async def link_imis(body: ImisLinkIn, admin: AdminDep, caller: CallerDep, pool: PoolDep, web: WebDep,
                     secrets: SecretsDep) -> SettingsOut:
-    base_url = (body.base_url or "").rstrip("/") or None
-    endpoint = await _detect(base_url or web.imis_base_url, body.username, body.password)
+    base_url = check_imis_base_url(body.base_url, env=web.env) if body.base_url else None
+    endpoint = await _detect(web, base_url or web.imis_base_url, body.username, body.password)
     async with transaction(pool) as conn:
         before = await settings_out(conn, admin.org.id)
         await settings_db.link_imis_account(conn, secrets, admin.org.id, base_url, body.username, body.password,
@@ -62,7 +64,7 @@ async def check_imis(admin: AdminDep, caller: CallerDep, pool: PoolDep, web: Web
     if login is None:
         raise NotFound("imis_account_missing", "no iMIS site is linked yet: link one first")
     base_url, username, password = login
-    endpoint = await _detect(base_url or web.imis_base_url, username, password)
+    endpoint = await _detect(web, base_url or web.imis_base_url, username, password)
     async with transaction(pool) as conn:
         before = await settings_out(conn, admin.org.id)
         if not await settings_db.set_imis_endpoint(conn, admin.org.id, endpoint):
@@ -70,12 +72,13 @@ async def check_imis(admin: AdminDep, caller: CallerDep, pool: PoolDep, web: Web
         return await audited(conn, caller, "settings.imis_checked", before)
 
 
-async def _detect(base_url: str | None, username: str, password: str) -> Endpoint:
+async def _detect(web: WebConfig, base_url: str | None, username: str, password: str) -> Endpoint:
     """The site's query endpoint, asked outside any transaction (no connection is held while iMIS answers).
-    Raises InvalidInput for refused credentials; the client's RetryableError (503) when iMIS does not answer."""
+    Raises InvalidInput for refused credentials or a host that resolves inside our network; the client's
+    RetryableError (503) when iMIS does not answer."""
     if base_url is None:
         raise InvalidInput("base_url", "value_required", "is required: this deployment has no default iMIS site")
-    async with httpx.AsyncClient(timeout=_TIMEOUT) as http:
+    async with web.imis_client(_TIMEOUT) as http:
         client = ImisQueryClient(http, base_url, username, password, retry=_ONE_TRY)
         try:
             return await client.detect_endpoint()
@@ -84,4 +87,7 @@ async def _detect(base_url: str | None, username: str, password: str) -> Endpoin
         except PermanentError as exc:
             if exc.code == "imis_credentials_rejected":
                 raise InvalidInput("password", exc.code, "iMIS refused this user and password") from None
+            if exc.code == HOST_INTERNAL:
+                raise InvalidInput("base_url", "url_host_internal", "resolves to an internal address: "
+                                   "Textpulse must reach it from the internet") from None
             raise

@@ -110,7 +110,7 @@ async def check_writeback(admin: AdminDep, pool: PoolDep, secrets: SecretsDep, w
     base_url = row["base_url"] or web.imis_base_url
     if base_url is None:
         raise NotFound("imis_account_missing", "the organisation's iMIS site has no address")
-    async with httpx.AsyncClient(timeout=_IMIS_TIMEOUT) as http:
+    async with web.imis_client(_IMIS_TIMEOUT) as http:
         session = ImisSession(http, base_url, row["username"], password)
         result = await check_target(session, row["writeback_target"], sms_panel=row["sms_panel"],
                                     sms_communication_type_id=row["sms_communication_type_id"])

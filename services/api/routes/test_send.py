@@ -33,7 +33,7 @@ from libs.common.merge import MergeError
 from libs.common.phone import Normalised, normalise, region_for_prefix
 from libs.common.preflight import preview
 from libs.common.pricing import PriceTable
-from libs.common.secret_store import TwilioLogin, open_twilio_login
+from libs.common.secret_store import open_twilio_login
 from libs.common.segments import InvalidBody
 from libs.common.sender_caps import is_capped, next_period_start
 from libs.common.twilio_errors import SendFailure, is_transient
@@ -104,8 +104,10 @@ async def test_send(campaign_id: UUID, body: TestSendIn, org: OrgDep, actor: Act
     async with transaction(pool) as conn:  # rolled back, so nothing is used up, when a limit refuses it
         await _count_against_limits(conn, org.id, actor, len(numbers))
         await _reserve_under_caps(conn, org.id, campaign["sender"], campaign["verification"], numbers, segments)
-    callback = account["webhook_base_url"].rstrip("/") + "/twilio/status"
-    texts = await _send_all(login, callback, web.twilio_api_base_url, campaign["sender"], numbers, text, segments)
+    twilio_account = Account(login.account_sid, login.username, login.password,
+                             account["webhook_base_url"].rstrip("/") + "/twilio/status",
+                             alpha_sender_id=account["alpha_sender_id"])
+    texts = await _send_all(twilio_account, web.twilio_api_base_url, campaign["sender"], numbers, text, segments)
     async with transaction(pool) as conn:
         await _record(conn, caller, campaign_id, campaign["sender"], account, texts)
     log.info("campaign.test_sent", extra={"org_id": str(org.id), "campaign_id": str(campaign_id), "actor": actor,
@@ -174,10 +176,9 @@ async def _reserve_under_caps(conn: Connection, org_id: UUID, sender: str, verif
                               "against it as campaign texts do", opens_in)
 
 
-async def _send_all(login: TwilioLogin, callback: str, base_url: str, sender: str, numbers: list[str], text: str,
+async def _send_all(account: Account, base_url: str, sender: str, numbers: list[str], text: str,
                     segments: int) -> list[TestText]:
-    twilio = TwilioSender(Account(login.account_sid, login.username, login.password, callback),
-                          api_base_url=base_url, timeout_s=TWILIO_TIMEOUT_S)
+    twilio = TwilioSender(account, api_base_url=base_url, timeout_s=TWILIO_TIMEOUT_S)
     try:
         return [await _send_one(twilio, sender, to, text, segments) for to in numbers]
     finally:

@@ -186,7 +186,7 @@ async def get_rejections(upload_id: UUID, org: OrgDep, caller: CallerDep, pool: 
 async def preview(body: PreviewIn, org: OrgDep, pool: PoolDep, web: WebDep, secrets: SecretsDep) -> PreviewOut:
     found = await audience_sample.sample_audience(
         pool, secrets, org.id, org.default_country_prefix, body.audience, body=body.body,
-        sender_id=body.sender_id, imis_base_url=web.imis_base_url, limits=audience_sample.PREVIEW)
+        sender_id=body.sender_id, web=web, limits=audience_sample.PREVIEW)
     figures = found.estimate
     note = None
     if not figures.complete:

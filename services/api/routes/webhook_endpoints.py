@@ -25,7 +25,7 @@ from services.api import audit
 from services.api.audit import CallerDep
 from services.api.deps import AdminDep, PoolDep, SecretsDep, WebDep
 from services.api.errors import NotFound
-from services.api.webhook_url import check_webhook_base_url
+from services.api.webhook_url import check_event_endpoint_url
 
 QUERIES: Final = Queries.load(Path(__file__).parents[1] / "webhook_endpoints.sql")
 
@@ -94,7 +94,7 @@ def _delivery(row: asyncpg.Record) -> DeliveryOut:
 
 
 def _url(url: str, env: str) -> str:
-    check_webhook_base_url(url, env=env, field="url", caller="Textpulse")
+    check_event_endpoint_url(url, env=env)
     return url
 
 

@@ -63,6 +63,7 @@ const payloads = {
     password: f.imis_password.value,
   }),
   "imis-check": () => ({}),
+  "sender-rate": (f) => ({ segments_per_second: wholeNumber(f.segments_per_second.value) }),
   country: (f) => ({ default_country_prefix: f.default_country_prefix.value.trim() }),
   general: (f) => ({
     default_sender_id: f.default_sender_id.value || undefined,
