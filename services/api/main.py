@@ -59,6 +59,7 @@ from services.api.routes import (
     messages,
     outbox_page,
     revocations,
+    send_rule_settings,
     sender_verification,
     session,
     settings,
@@ -83,12 +84,13 @@ API_ROUTERS = (campaigns.router, messages.router, dashboard.api_router, audience
                imis_settings.router, settings.senders_router, sender_verification.router, users.router,
                suppressions.router, test_send.router, test_numbers.router, uploads.router, lists.router,
                audit_events.router, erasures.router, revocations.router,
-               imis_writeback.router, inbox.router, keyword_settings.router)
+               imis_writeback.router, inbox.router, keyword_settings.router, send_rule_settings.router)
 
 ALL_QUERIES = (db.QUERIES, auth_db.QUERIES, dashboard_db.QUERIES, settings_db.QUERIES, suppressions.QUERIES,
                test_send_db.QUERIES, uploads_db.QUERIES, lists_db.QUERIES, sender_volume.QUERIES, secret_store.QUERIES,
                audit.QUERIES, erasure.QUERIES, erased_suppressions.QUERIES, revocations.QUERIES,
                revocation_confirmations.QUERIES, imis_writeback.QUERIES, inbox.QUERIES, keyword_settings.QUERIES,
+               send_rule_settings.QUERIES,
                one_off_texts.QUERIES, verification_db.QUERIES)
 
 
