@@ -32,6 +32,7 @@ from services.api import (
     db,
     erasure,
     lists_db,
+    send_planning,
     settings_db,
     test_send_db,
     uploads_db,
@@ -90,7 +91,7 @@ ALL_QUERIES = (db.QUERIES, auth_db.QUERIES, dashboard_db.QUERIES, settings_db.QU
                test_send_db.QUERIES, uploads_db.QUERIES, lists_db.QUERIES, sender_volume.QUERIES, secret_store.QUERIES,
                audit.QUERIES, erasure.QUERIES, erased_suppressions.QUERIES, revocations.QUERIES,
                revocation_confirmations.QUERIES, imis_writeback.QUERIES, inbox.QUERIES, keyword_settings.QUERIES,
-               send_rule_settings.QUERIES,
+               send_planning.QUERIES,
                one_off_texts.QUERIES, verification_db.QUERIES)
 
 

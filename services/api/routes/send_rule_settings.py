@@ -11,22 +11,20 @@ Bad input is a 422 naming the field: ``send_window_wider_than_law``, ``send_wind
 from __future__ import annotations
 
 from datetime import date, time
-from pathlib import Path
 from typing import Annotated, Final, Literal
 
 import asyncpg
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from libs.common.db import Connection, Queries, transaction
+from libs.common.db import transaction
 from libs.common.quiet_hours import FEDERAL, Hours
 from libs.common.send_verdict import marketing_cap_of, org_window_of
 from services.api import audit
 from services.api.audit import CallerDep
 from services.api.deps import AdminDep, OrgDep, PoolDep
 from services.api.errors import InvalidInput
-
-QUERIES: Final = Queries.load(Path(__file__).parents[1] / "send_rules.sql")
+from services.api.send_planning import QUERIES, send_rules_row
 
 router = APIRouter(prefix="/settings/send-rules", tags=["settings"])
 
@@ -100,12 +98,6 @@ def check_send_rules(body: SendRulesIn) -> Hours:
     if len(set(body.holidays)) != len(body.holidays):
         raise InvalidInput("holidays", "holiday_duplicate", "each holiday is listed once")
     return hours
-
-
-async def send_rules_row(conn: Connection, org_id: object) -> asyncpg.Record:
-    row = await QUERIES.fetchrow(conn, "send-rules", org_id=org_id)
-    assert row is not None, "the caller's organisation exists"
-    return row
 
 
 def _out(row: asyncpg.Record) -> SendRulesOut:
