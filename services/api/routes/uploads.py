@@ -53,7 +53,7 @@ from services.api.audit import CallerDep
 from services.api.csv_receiver import FileTooLarge, received_csv
 from services.api.deps import ActorDep, OrgDep, PoolDep, SecretsDep, WebDep
 from services.api.errors import InvalidInput, NotFound
-from services.api.schemas import RefusalOut
+from services.api.schemas import HoldLimit, RefusalOut
 
 router = APIRouter(prefix="/audiences", tags=["audiences"])
 # Where uploads arrive (under the API prefix): main.py gives this path the upload's body cap, not the JSON one.
@@ -68,8 +68,6 @@ MULTIPART_OVERHEAD: Final = 1024 * 1024
 _MAPPING_FIELDS: Final = {"mobile_column": "mobile", "member_id_column": "member_id",
                           "first_name_column": "first_name", "last_name_column": "last_name"}
 
-# As campaigns.hold_limit_s (migration 0044): up to a week.
-HoldLimit = Annotated[int, Field(ge=0, le=604_800)]
 Member = tuple[str, str | None]  # member id, mobile as the source has it
 
 
@@ -96,8 +94,9 @@ class PreviewIn(BaseModel):
         default=None, description="the message; without it nothing is rendered and segments are not estimated")
     sender_id: UUID | None = Field(default=None, description="the campaign's sender; default: the organisation's")
     start_at: AwareDatetime | None = Field(default=None, description="when the run would start; default: now")
-    transactional: bool = Field(default=False, description="a service text: skips the organisation's marketing cap")
-    hold_limit_s: HoldLimit = Field(default=86_400, description="seconds a recipient may be held for their window")
+    transactional: bool = Field(default=False, description="the campaign's: a service text skips the marketing cap")
+    hold_limit_s: HoldLimit = Field(default=86_400, description="the campaign's: seconds a recipient may be held "
+                                                                "for their local window")
 
 
 class Spread(BaseModel):
