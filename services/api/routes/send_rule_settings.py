@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from datetime import date, time
 from typing import Annotated, Final, Literal
+from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from libs.common.db import transaction
+from libs.common.db import Connection, transaction
 from libs.common.quiet_hours import FEDERAL, Hours
 from libs.common.send_verdict import marketing_cap_of, org_window_of
 from services.api import audit
@@ -112,10 +113,14 @@ def _out(row: asyncpg.Record) -> SendRulesOut:
         time_zone=row["time_zone"], law_window=SendWindow(start=_time(law.start), end=_time(law.end)))
 
 
+async def send_rules_out(conn: Connection, org_id: UUID) -> SendRulesOut:
+    return _out(await send_rules_row(conn, org_id))
+
+
 @router.get("", summary="The organisation's own send window, days, holidays and marketing cap")
 async def read_send_rules(org: OrgDep, pool: PoolDep) -> SendRulesOut:
     async with pool.acquire() as conn:
-        return _out(await send_rules_row(conn, org.id))
+        return await send_rules_out(conn, org.id)
 
 
 @router.put("", summary="Set the organisation's send window, days, holidays and marketing cap (only tighter "
@@ -124,11 +129,11 @@ async def write_send_rules(body: SendRulesIn, _admin: AdminDep, caller: CallerDe
                            pool: PoolDep) -> SendRulesOut:
     hours = check_send_rules(body)
     async with transaction(pool) as conn:
-        before = _out(await send_rules_row(conn, org.id))
+        before = await send_rules_out(conn, org.id)
         await QUERIES.execute(conn, "set-send-rules", org_id=org.id, start_min=hours.start, end_min=hours.end,
                               days=sorted(WEEKDAYS.index(d) for d in body.days), holidays=sorted(body.holidays),
                               cap_texts=body.marketing_cap.texts if body.marketing_cap else None,
                               cap_days=body.marketing_cap.days if body.marketing_cap else None)
-        after = _out(await send_rules_row(conn, org.id))
+        after = await send_rules_out(conn, org.id)
         await audit.record(conn, caller, "send_rules_changed", "settings", caller.org_id, before=before, after=after)
     return after
