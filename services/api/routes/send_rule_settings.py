@@ -10,13 +10,13 @@ Bad input is a 422 naming the field: ``send_window_wider_than_law``, ``send_wind
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import date
 from typing import Annotated, Final, Literal
 from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from libs.common.db import Connection, transaction
 from libs.common.quiet_hours import FEDERAL, Hours
@@ -34,13 +34,15 @@ WEEKDAYS: Final[tuple[Weekday, ...]] = ("monday", "tuesday", "wednesday", "thurs
                                         "sunday")
 ALL_DAY: Final = Hours(0, 1440)  # the database's "no window of its own"
 MAX_HOLIDAYS: Final = 100
+# A local clock time, hours and minutes (JSON Schema's "time" would want a UTC offset, which a window has not).
+LocalTime = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 
 
 class SendWindow(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    start: time = Field(description="local time texts may start, e.g. 09:00")
-    end: time = Field(description="local time texts stop, e.g. 19:30 (none from then on)")
+    start: LocalTime = Field(description="local time texts may start, HH:MM, e.g. 09:00")
+    end: LocalTime = Field(description="local time texts stop, HH:MM, e.g. 19:30 (none from then on)")
 
 
 class MarketingCap(BaseModel):
@@ -68,12 +70,13 @@ class SendRulesOut(SendRulesIn):
     law_window: SendWindow = Field(description="the federal hours the window must lie within")
 
 
-def _minutes(at: time) -> int:
-    return at.hour * 60 + at.minute
+def _minutes(at: str) -> int:
+    hours, minutes = at.split(":")
+    return int(hours) * 60 + int(minutes)
 
 
-def _time(minutes: int) -> time:
-    return time(minutes // 60, minutes % 60)
+def _time(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def _law_hours() -> Hours:
@@ -92,8 +95,8 @@ def check_send_rules(body: SendRulesIn) -> Hours:
             raise InvalidInput("window.end", "send_window_empty", "the window must end after it starts")
         if hours.start < law.start or hours.end > law.end:
             raise InvalidInput("window", "send_window_wider_than_law",
-                               f"the window can only narrow the law's hours: between {_time(law.start):%H:%M} and "
-                               f"{_time(law.end):%H:%M} in the member's local time")
+                               f"the window can only narrow the law's hours: between {_time(law.start)} and "
+                               f"{_time(law.end)} in the member's local time")
     if len(set(body.days)) != len(body.days):
         raise InvalidInput("days", "send_day_duplicate", "each weekday is listed once")
     if len(set(body.holidays)) != len(body.holidays):
