@@ -155,7 +155,8 @@ WHERE campaign_id = :campaign_id AND state = 'paused';
 -- The figures are run_figures' (migration 0027), the ones the campaign page and the alert e-mails show.
 SELECT r.id, r.occurrence_at, r.origin, r.state, r.state_reason, r.published_at, r.started_at, r.finished_at,
        f.targeted, f.excluded, f.sent, f.delivered, f.undelivered, f.failed, f.dropped, f.segments, f.cost,
-       f.planned_segments, f.estimated_cost, f.opt_outs, f.actual_cost, f.cost_provisional
+       f.planned_segments, f.estimated_cost, f.opt_outs, f.actual_cost, f.cost_provisional, r.outside_window,
+       r.frequency_capped
 FROM campaign_runs r
 JOIN run_figures f ON f.run_id = r.id
 WHERE r.id = :run_id;
@@ -163,7 +164,8 @@ WHERE r.id = :run_id;
 -- name: list-runs
 SELECT r.id, r.occurrence_at, r.origin, r.state, r.state_reason, r.published_at, r.started_at, r.finished_at,
        f.targeted, f.excluded, f.sent, f.delivered, f.undelivered, f.failed, f.dropped, f.segments, f.cost,
-       f.planned_segments, f.estimated_cost, f.opt_outs, f.actual_cost, f.cost_provisional
+       f.planned_segments, f.estimated_cost, f.opt_outs, f.actual_cost, f.cost_provisional, r.outside_window,
+       r.frequency_capped
 FROM campaign_runs r
 JOIN run_figures f ON f.run_id = r.id
 WHERE r.campaign_id = :campaign_id

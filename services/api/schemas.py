@@ -160,6 +160,8 @@ class RunOut(BaseModel):
     undelivered: int
     failed: int
     dropped: int = Field(description="never sent: suppressed at send time, expired or cancelled")
+    outside_window: int = Field(description="never sent: their local window did not open before the hold limit")
+    frequency_capped: int = Field(description="never sent: over the organisation's marketing cap or a state's limit")
     segments: int
     cost: Decimal = Field(description="USD, Textpulse's estimate from the usage rollup: what the campaign page and "
                                       "alert e-mails show")
