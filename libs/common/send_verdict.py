@@ -14,11 +14,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, Protocol
 
-from libs.common.quiet_hours import OrgWindow, is_open, next_open, resolve_location, state_text_limit
+from libs.common.quiet_hours import Hours, OrgWindow, is_open, next_open, resolve_location, state_text_limit
 
-__all__ = ["SEND", "RunRules", "Verdict", "decide"]
+__all__ = ["SEND", "RunRules", "Verdict", "decide", "marketing_cap_of", "org_window_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,24 @@ class Verdict:
 
 
 SEND = Verdict("send")
+
+
+class _Row(Protocol):
+    """A database row or a dict with the organisation's columns."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+def org_window_of(row: _Row) -> OrgWindow:
+    """The organisation's window from its columns (0045: ``send_window_*_min``, ``send_days``, ``holidays``)."""
+    return OrgWindow(Hours(row["send_window_start_min"], row["send_window_end_min"]), frozenset(row["send_days"]),
+                     frozenset(row["holidays"] or ()))
+
+
+def marketing_cap_of(row: _Row) -> tuple[int, int] | None:
+    """The organisation's marketing cap (texts, days) from its columns (0045), None without one."""
+    texts, days = row["marketing_cap_texts"], row["marketing_cap_days"]
+    return (texts, days) if texts is not None and days is not None else None
 
 
 def decide(rules: RunRules, now: datetime, *, e164: str, address_state: str | None, address_time_zone: str | None,

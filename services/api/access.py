@@ -77,6 +77,8 @@ ROUTE_ACCESS: Final[Mapping[tuple[str, str], Access]] = {
     ("GET", "/inbox"): S, ("GET", "/inbox/{conversation_id}"): S, ("GET", "/inbox/keywords"): S,
     # keyword answers: who answers HELP, the organisation's own keywords (admins change them)
     ("GET", "/api/v1/settings/keywords"): S, ("PUT", "/api/v1/settings/keywords"): A,
+    # the organisation's send window, days, holidays and marketing cap (admins change them)
+    ("GET", "/api/v1/settings/send-rules"): S, ("PUT", "/api/v1/settings/send-rules"): A,
     # erasure of a member (GDPR): admins only, audited
     ("POST", "/api/v1/erasures"): A,
     # settings, users and keys

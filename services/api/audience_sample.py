@@ -61,6 +61,7 @@ class AudienceSample:
     estimate: AudienceEstimate
     sender: uploads_db.Sender | None
     body_known: bool
+    rows: tuple[rules.SnapshotRow, ...] = ()  # the sample, classified (``reason`` None: a recipient)
 
 
 async def sample_audience(
@@ -101,7 +102,7 @@ async def sample_audience(
     rows = await asyncio.to_thread(rules.classify, members, template, default_country_prefix=prefix,
                                    suppressed=suppressed, bad_numbers=bad)
     estimate = estimate_audience(rows, audience=max(size, len(rows)), refused=refused, prices=prices)
-    return AudienceSample(estimate, sender, template is not None)
+    return AudienceSample(estimate, sender, template is not None, tuple(rows))
 
 
 def refusal(sample: AudienceSample, member_cap: int) -> Refusal | None:

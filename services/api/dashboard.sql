@@ -32,8 +32,10 @@ SELECT state, count(*) AS campaigns FROM campaigns WHERE org_id = :org_id GROUP 
 -- *updated* in the window also counted earlier sends whose status callback arrived in it, which showed
 -- 218 a minute against a limit of 180. The figures are run_figures' (migration 0027), as on the campaign
 -- page; segments_per_second is the campaign's sender's pace (else the organisation's default sender's).
+-- outside_window and frequency_capped are the ledger's (0044, counted with the run's other figures).
 SELECT c.id AS campaign_id, c.name, c.state, r.id AS run_id, r.state AS run_state, r.state_reason,
        f.targeted, f.sent, f.failed, f.dropped, f.delivered, f.segments, r.started_at, r.occurrence_at,
+       r.outside_window, r.frequency_capped,
        (SELECT count(*) FROM send_ledger l
         WHERE l.run_id = r.id AND l.sent_at > now() - make_interval(secs => :window_s)) AS recent,
        (SELECT s.segments_per_second::float8 FROM senders s
@@ -84,7 +86,8 @@ LIMIT :limit OFFSET :offset;
 SELECT r.id, r.occurrence_at, r.origin, r.state, r.state_reason, r.state_reason_code,
        r.state_reason_detail::text AS state_reason_detail, r.started_at, r.finished_at, f.targeted, f.excluded,
        f.sent, f.delivered, f.undelivered, f.failed, f.dropped, f.segments, f.cost, f.planned_segments,
-       f.estimated_cost, f.opt_outs, f.actual_cost, f.cost_provisional, r.exclusions::text AS exclusions
+       f.estimated_cost, f.opt_outs, f.actual_cost, f.cost_provisional, r.exclusions::text AS exclusions,
+       r.outside_window, r.frequency_capped
 FROM campaign_runs r
 JOIN run_figures f ON f.run_id = r.id
 WHERE r.campaign_id = :campaign_id AND r.org_id = :org_id

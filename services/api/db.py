@@ -127,7 +127,8 @@ def _editable(fields: Row) -> Row:
         "sender_id": fields["sender_id"], "contact_email": fields["contact_email"],
         "segment_limit": fields["segment_limit"], "validity_period_s": fields["validity_period_s"],
         "send_when_late": fields["send_when_late"], "max_lateness_s": fields["max_lateness_s"],
-        "track_links": fields.get("track_links", False),
+        "track_links": fields.get("track_links", False), "transactional": fields.get("transactional", False),
+        "hold_limit_s": fields.get("hold_limit_s", 86_400),
     }
 
 

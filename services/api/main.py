@@ -33,6 +33,7 @@ from services.api import (
     erasure,
     funnel,
     lists_db,
+    send_planning,
     settings_db,
     test_send_db,
     uploads_db,
@@ -61,6 +62,7 @@ from services.api.routes import (
     outbox_page,
     revocations,
     run_reports,
+    send_rule_settings,
     sender_verification,
     session,
     settings,
@@ -86,13 +88,15 @@ API_ROUTERS = (campaigns.router, run_reports.router, messages.router, dashboard.
                settings.router, imis_settings.router, settings.senders_router, sender_verification.router, users.router,
                suppressions.router, test_send.router, test_numbers.router, uploads.router, lists.router,
                audit_events.router, erasures.router, revocations.router,
-               imis_writeback.router, inbox.router, keyword_settings.router, webhook_endpoints.router)
+               imis_writeback.router, inbox.router, keyword_settings.router, webhook_endpoints.router,
+               send_rule_settings.router)
 
 ALL_QUERIES = (db.QUERIES, auth_db.QUERIES, dashboard_db.QUERIES, settings_db.QUERIES, suppressions.QUERIES,
                test_send_db.QUERIES, uploads_db.QUERIES, lists_db.QUERIES, sender_volume.QUERIES, secret_store.QUERIES,
                audit.QUERIES, erasure.QUERIES, erased_suppressions.QUERIES, revocations.QUERIES,
                revocation_confirmations.QUERIES, imis_writeback.QUERIES, inbox.QUERIES, keyword_settings.QUERIES,
-               one_off_texts.QUERIES, verification_db.QUERIES, webhook_endpoints.QUERIES, funnel.QUERIES)
+               one_off_texts.QUERIES, verification_db.QUERIES, webhook_endpoints.QUERIES, funnel.QUERIES,
+               send_planning.QUERIES)
 
 
 @asynccontextmanager

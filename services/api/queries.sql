@@ -10,19 +10,22 @@ SELECT id FROM senders WHERE org_id = :org_id AND is_default;
 
 -- name: insert-campaign
 INSERT INTO campaigns (org_id, name, body, audience, sender_id, contact_email, segment_limit,
-                       validity_period_s, send_when_late, max_lateness_s, track_links, created_by, updated_by, content_authors)
+                       validity_period_s, send_when_late, max_lateness_s, track_links, transactional, hold_limit_s,
+                       created_by, updated_by, content_authors)
 VALUES (:org_id, :campaign_name, :body, :audience::jsonb, :sender_id, :contact_email, :segment_limit,
-        :validity_period_s, :send_when_late, :max_lateness_s, :track_links, :actor, :actor, ARRAY[CAST(:actor AS text)])
+        :validity_period_s, :send_when_late, :max_lateness_s, :track_links, :transactional, :hold_limit_s, :actor,
+        :actor, ARRAY[CAST(:actor AS text)])
 RETURNING id;
 
 -- name: duplicate-campaign
 -- A fresh draft with the original's content; schedule, runs, state and approval are not copied. Whoever
 -- wrote the original's wording stays one of its authors, so they cannot approve the copy either.
 INSERT INTO campaigns (org_id, name, body, audience, sender_id, contact_email, segment_limit,
-                       validity_period_s, send_when_late, max_lateness_s, track_links, duplicated_from, created_by,
-                       updated_by, content_authors)
+                       validity_period_s, send_when_late, max_lateness_s, track_links, transactional, hold_limit_s,
+                       duplicated_from, created_by, updated_by, content_authors)
 SELECT org_id, left('Copy of ' || name, 200), body, audience, sender_id, contact_email, segment_limit,
-       validity_period_s, send_when_late, max_lateness_s, track_links, id, :actor, :actor,
+       validity_period_s, send_when_late, max_lateness_s, track_links, transactional, hold_limit_s, id, :actor,
+       :actor,
        array_remove(content_authors, CAST(:actor AS text)) || CAST(:actor AS text)
 FROM campaigns
 WHERE id = :campaign_id AND org_id = :org_id
@@ -31,7 +34,8 @@ RETURNING id;
 -- name: get-campaign
 SELECT id, name, body, audience::text AS audience, sender_id, contact_email, segment_limit,
        validity_period_s, schedule::text AS schedule, state, next_occurrence_at, send_when_late,
-       max_lateness_s, track_links, duplicated_from, created_by, updated_by, approved_by, created_at, updated_at,
+       max_lateness_s, track_links, transactional, hold_limit_s, duplicated_from, created_by, updated_by,
+       approved_by, created_at, updated_at,
        state_changed_at, content_authors, approval_fingerprint, approved_at, review_comment,
        coalesce(sender_id, (SELECT s.id FROM senders s WHERE s.org_id = campaigns.org_id AND s.is_default))
            AS effective_sender_id
@@ -50,7 +54,8 @@ FOR UPDATE;
 -- Newest first; id breaks ties so pages never overlap. Uses campaigns_by_org_state for a state filter.
 SELECT id, name, body, audience::text AS audience, sender_id, contact_email, segment_limit,
        validity_period_s, schedule::text AS schedule, state, next_occurrence_at, send_when_late,
-       max_lateness_s, track_links, duplicated_from, created_by, updated_by, approved_by, created_at, updated_at,
+       max_lateness_s, track_links, transactional, hold_limit_s, duplicated_from, created_by, updated_by,
+       approved_by, created_at, updated_at,
        state_changed_at, content_authors, approval_fingerprint, approved_at, review_comment,
        coalesce(sender_id, (SELECT s.id FROM senders s WHERE s.org_id = campaigns.org_id AND s.is_default))
            AS effective_sender_id
@@ -69,7 +74,7 @@ UPDATE campaigns
 SET name = :campaign_name, body = :body, audience = :audience::jsonb, sender_id = :sender_id,
     contact_email = :contact_email, segment_limit = :segment_limit, validity_period_s = :validity_period_s,
     send_when_late = :send_when_late, max_lateness_s = :max_lateness_s, track_links = :track_links,
-    updated_by = :actor, updated_at = now()
+    transactional = :transactional, hold_limit_s = :hold_limit_s, updated_by = :actor, updated_at = now()
 WHERE id = :campaign_id;
 
 -- name: delete-campaign
@@ -150,7 +155,8 @@ WHERE campaign_id = :campaign_id AND state = 'paused';
 -- The figures are run_figures' (migration 0027), the ones the campaign page and the alert e-mails show.
 SELECT r.id, r.occurrence_at, r.origin, r.state, r.state_reason, r.published_at, r.started_at, r.finished_at,
        f.targeted, f.excluded, f.sent, f.delivered, f.undelivered, f.failed, f.dropped, f.segments, f.cost,
-       f.planned_segments, f.estimated_cost, f.opt_outs, f.actual_cost, f.cost_provisional
+       f.planned_segments, f.estimated_cost, f.opt_outs, f.actual_cost, f.cost_provisional, r.outside_window,
+       r.frequency_capped
 FROM campaign_runs r
 JOIN run_figures f ON f.run_id = r.id
 WHERE r.id = :run_id;
@@ -158,7 +164,8 @@ WHERE r.id = :run_id;
 -- name: list-runs
 SELECT r.id, r.occurrence_at, r.origin, r.state, r.state_reason, r.published_at, r.started_at, r.finished_at,
        f.targeted, f.excluded, f.sent, f.delivered, f.undelivered, f.failed, f.dropped, f.segments, f.cost,
-       f.planned_segments, f.estimated_cost, f.opt_outs, f.actual_cost, f.cost_provisional
+       f.planned_segments, f.estimated_cost, f.opt_outs, f.actual_cost, f.cost_provisional, r.outside_window,
+       r.frequency_capped
 FROM campaign_runs r
 JOIN run_figures f ON f.run_id = r.id
 WHERE r.campaign_id = :campaign_id

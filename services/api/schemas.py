@@ -20,6 +20,12 @@ Body = Annotated[str, StringConstraints(max_length=10_000)]
 SegmentLimit = Annotated[int, Field(gt=0, le=10_000_000)]
 ValidityPeriod = Annotated[int, Field(ge=1, le=36_000)]
 MaxLateness = Annotated[int, Field(ge=60, le=604_800)]
+# Seconds a recipient may be held for their local window (campaigns.hold_limit_s, migration 0044): up to a week.
+HoldLimit = Annotated[int, Field(ge=0, le=604_800)]
+_TRANSACTIONAL = ("a service text (a storm closure): skips the organisation's marketing cap, never quiet hours "
+                  "or opt-outs")
+_HOLD_LIMIT = ("seconds after the run's start a recipient may wait for their local window; "
+               "one whose window opens later is not texted (outside_window)")
 
 
 class CampaignCreate(BaseModel):
@@ -35,6 +41,8 @@ class CampaignCreate(BaseModel):
     send_when_late: bool = Field(default=False, description="send a run found more than max_lateness_s late")
     max_lateness_s: MaxLateness = 3600
     track_links: bool = Field(default=False, description="replace each link by a tracked short link per member")
+    transactional: bool = Field(default=False, description=_TRANSACTIONAL)
+    hold_limit_s: HoldLimit = Field(default=86_400, description=_HOLD_LIMIT)
 
 
 class ApproveIn(BaseModel):
@@ -67,9 +75,11 @@ class CampaignUpdate(BaseModel):
     send_when_late: bool | None = None
     max_lateness_s: MaxLateness | None = None
     track_links: bool | None = None
+    transactional: bool | None = Field(default=None, description=_TRANSACTIONAL)
+    hold_limit_s: HoldLimit | None = Field(default=None, description=_HOLD_LIMIT)
 
     @field_validator("name", "body", "segment_limit", "validity_period_s", "send_when_late", "max_lateness_s",
-                     "track_links")
+                     "track_links", "transactional", "hold_limit_s")
     @classmethod
     def _not_null(cls, value: object) -> object:
         if value is None:
@@ -108,6 +118,8 @@ class CampaignOut(BaseModel):
     send_when_late: bool
     max_lateness_s: int
     track_links: bool
+    transactional: bool = Field(description=_TRANSACTIONAL)
+    hold_limit_s: int = Field(description=_HOLD_LIMIT)
     duplicated_from: UUID | None
     created_by: str | None
     updated_by: str | None
@@ -148,6 +160,8 @@ class RunOut(BaseModel):
     undelivered: int
     failed: int
     dropped: int = Field(description="never sent: suppressed at send time, expired or cancelled")
+    outside_window: int = Field(description="never sent: their local window did not open before the hold limit")
+    frequency_capped: int = Field(description="never sent: over the organisation's marketing cap or a state's limit")
     segments: int
     cost: Decimal = Field(description="USD, Textpulse's estimate from the usage rollup: what the campaign page and "
                                       "alert e-mails show")

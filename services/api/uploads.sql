@@ -70,7 +70,7 @@ SELECT phone, 'bad_number', error_code FROM bad_numbers WHERE org_id = :org_id A
 
 -- name: campaign-sender
 -- The sender a campaign would use: the one chosen (if this organisation's), else the organisation's default.
-SELECT address, verification FROM senders
+SELECT address, verification, segments_per_second FROM senders
 WHERE org_id = :org_id AND id = coalesce(:sender_id::uuid, (SELECT d.id FROM senders d
                                                             WHERE d.org_id = :org_id AND d.is_default));
 

@@ -35,6 +35,7 @@ class ImisSource:
 class Sender:
     address: str
     verification: str
+    segments_per_second: float = 3.0
 
 
 async def prune_abandoned(conn: Connection) -> None:
@@ -126,7 +127,7 @@ async def excluded_numbers(conn: Connection, secrets: SecretStore, org_id: UUID,
 
 async def campaign_sender(conn: Connection, org_id: UUID, sender_id: UUID | None) -> Sender | None:
     row = await QUERIES.fetchrow(conn, "campaign-sender", org_id=org_id, sender_id=sender_id)
-    return Sender(row["address"], row["verification"]) if row is not None else None
+    return Sender(row["address"], row["verification"], float(row["segments_per_second"])) if row is not None else None
 
 
 async def imis_source(conn: Connection, secrets: SecretStore, org_id: UUID) -> ImisSource | None:

@@ -19,15 +19,15 @@ import asyncio
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 
 from libs.common.db import Connection, Queries
 from libs.common.events import Recipient
-from libs.common.quiet_hours import Hours, OrgWindow, resolve_location, state_text_limit
-from libs.common.send_verdict import SEND, RunRules, Verdict, decide
+from libs.common.quiet_hours import resolve_location, state_text_limit
+from libs.common.send_verdict import SEND, RunRules, Verdict, decide, marketing_cap_of, org_window_of
 
 QUERIES = Queries.load(Path(__file__).with_name("send_rules.sql"))
 RULES_TTL_S = 60.0
@@ -35,12 +35,8 @@ RULES_TTL_S = 60.0
 
 def rules_from_row(row: asyncpg.Record) -> RunRules:
     """The rules from a row of ``run-send-rules`` (organisations 0045, campaigns 0044)."""
-    texts, days = row["marketing_cap_texts"], row["marketing_cap_days"]
-    holidays: list[date] = list(row["holidays"] or [])
-    window = OrgWindow(Hours(row["send_window_start_min"], row["send_window_end_min"]), frozenset(row["send_days"]),
-                       frozenset(holidays))
-    cap = (texts, days) if texts is not None and days is not None else None
-    return RunRules(row["time_zone"], window, cap, row["transactional"], row["campaign_id"], row["hold_ends"])
+    return RunRules(row["time_zone"], org_window_of(row), marketing_cap_of(row), row["transactional"],
+                    row["campaign_id"], row["hold_ends"])
 
 
 @dataclass(frozen=True, slots=True)

@@ -292,3 +292,24 @@ async def test_static_assets_are_served_here_and_the_openapi_document_is_complet
                  "/api/v1/api-keys", "/api/v1/me", "/api/v1/audiences", "/api/v1/suppressions"]:
         assert path in paths, path
     assert "/sign-in" not in paths and "/" not in paths
+
+
+async def test_runs_count_recipients_outside_their_window_and_over_a_cap_on_home_and_the_campaign_page(
+    staff: Caller, db_pool: asyncpg.Pool
+) -> None:
+    campaign = await db_pool.fetchval("INSERT INTO campaigns (org_id, name, state) VALUES ($1, 'Gala', 'sending') "
+                                      "RETURNING id", staff.org_id)
+    run = await db_pool.fetchval(
+        """INSERT INTO campaign_runs (org_id, campaign_id, occurrence_at, state, started_at, targeted, sent,
+                                      outside_window, frequency_capped)
+           VALUES ($1, $2, now() - interval '10 minutes', 'sending', now() - interval '10 minutes', 100, 40, 7, 3)
+           RETURNING id""", staff.org_id, campaign)
+    sending = {s["run_id"]: s for s in (await staff.call("GET", "/api/v1/dashboard/sending")).json()}[str(run)]
+    assert (sending["outside_window"], sending["frequency_capped"], sending["done"]) == (7, 3, 50)
+    home = await staff.client.get("/", headers=staff.headers)
+    assert "7 outside texting hours · 3 over a cap" in home.text
+    runs = (await staff.call("GET", f"/api/v1/campaigns/{campaign}/runs")).json()
+    assert (runs[0]["outside_window"], runs[0]["frequency_capped"]) == (7, 3)
+    page = await staff.client.get(f"/campaigns/{campaign}", headers=staff.headers)
+    assert re.search(r'data-outcome="outside_window">7<', page.text)
+    assert re.search(r'data-outcome="frequency_capped">3<', page.text)

@@ -66,6 +66,23 @@ def next_week_at(hour: int) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+async def test_a_campaign_is_marked_transactional_with_its_hold_limit(org: Org, db_pool: asyncpg.Pool) -> None:
+    created = await org.draft()
+    assert (created["transactional"], created["hold_limit_s"]) == (False, 86_400)
+    edited = (await org.call("PATCH", f"/{created['id']}", {"transactional": True, "hold_limit_s": 7200})).json()
+    assert (edited["transactional"], edited["hold_limit_s"]) == (True, 7200)
+    stored = await db_pool.fetchrow("SELECT transactional, hold_limit_s FROM campaigns WHERE id = $1",
+                                    uuid.UUID(created["id"]))
+    assert tuple(stored) == (True, 7200)
+    copy = (await org.call("POST", f"/{created['id']}/duplicate")).json()
+    assert (copy["transactional"], copy["hold_limit_s"]) == (True, 7200)
+    storm = await org.draft(transactional=True, hold_limit_s=0)
+    assert (storm["transactional"], storm["hold_limit_s"]) == (True, 0)
+    for bad in ({"hold_limit_s": -1}, {"hold_limit_s": 604_801}, {"transactional": None}, {"hold_limit_s": "a day"}):
+        body = problem(await org.call("PATCH", f"/{created['id']}", bad), 422, "request_invalid")
+        assert [e["field"] for e in body["errors"]] == list(bad)
+
+
 async def test_a_draft_is_created_read_edited_and_deleted(org: Org) -> None:
     created = await org.draft()
     assert created["state"] == "draft" and created["schedule"] == {"kind": "none"}

@@ -74,6 +74,8 @@ class SendingOut(BaseModel):
     sent: int
     failed: int
     dropped: int
+    outside_window: int = Field(description="not sent: their local window does not open before the hold limit")
+    frequency_capped: int = Field(description="not sent: over the organisation's marketing cap or a state's limit")
     done: int
     percent: int
     per_minute: int
@@ -169,7 +171,7 @@ async def load_home(
 async def load_sending(conn: Connection, org_id: UUID) -> list[SendingOut]:
     out = []
     for row in await dashboard_db.sending_progress(conn, org_id):
-        done = row["sent"] + row["failed"] + row["dropped"]
+        done = row["sent"] + row["failed"] + row["dropped"] + row["outside_window"] + row["frequency_capped"]
         progress = measure(total=row["targeted"], done=done, recent=row["recent"], window_s=dashboard_db.RATE_WINDOW_S,
                            started_at=row["started_at"], now=row["measured_at"] or datetime.now(UTC),
                            segments_per_second=row["segments_per_second"])
@@ -177,7 +179,8 @@ async def load_sending(conn: Connection, org_id: UUID) -> list[SendingOut]:
         out.append(SendingOut(
             campaign_id=row["campaign_id"], name=row["name"], state=row["state"], run_id=row["run_id"],
             run_state=row["run_state"], state_reason=row["state_reason"], total=progress.total, sent=row["sent"],
-            failed=row["failed"], dropped=row["dropped"], done=progress.done, percent=progress.percent,
+            failed=row["failed"], dropped=row["dropped"], outside_window=row["outside_window"],
+            frequency_capped=row["frequency_capped"], done=progress.done, percent=progress.percent,
             per_minute=0 if paused else progress.per_minute,
             expected_finish=None if paused else progress.expected_finish,
         ))

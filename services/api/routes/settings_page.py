@@ -1,7 +1,7 @@
 """The Settings page (admins only; staff get a 403 page). Its forms save through ``/api/v1/settings``,
-``/api/v1/settings/imis-writeback``, ``/api/v1/settings/test-numbers``, ``/api/v1/users``,
-``/api/v1/api-keys`` and ``/api/v1/webhook-endpoints``; this module only renders what is there now. Its audit
-log section filters with ``?action=&actor=&from=&to=`` on the page itself and exports through
+``/api/v1/settings/imis-writeback``, ``/api/v1/settings/send-rules``, ``/api/v1/settings/test-numbers``,
+``/api/v1/users``, ``/api/v1/api-keys`` and ``/api/v1/webhook-endpoints``; this module only renders what is there
+now. Its audit log section filters with ``?action=&actor=&from=&to=`` on the page itself and exports through
 ``/api/v1/audit-events/export.csv`` with the same filters."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 from libs.common.outgoing_events import EVENT_TYPES
 from services.api import audit, auth, auth_db, pages, test_send_db
 from services.api.deps import AdminDep, PoolDep, WebDep
-from services.api.routes import imis_writeback, webhook_endpoints
+from services.api.routes import imis_writeback, send_rule_settings, webhook_endpoints
 from services.api.routes.audit_events import AuditEventOut, AuditFilterDep, decoded
 from services.api.routes.settings import RECOMMENDED_SEGMENT_LIMITS, settings_out
 from services.api.test_send_limits import MAX_TEST_NUMBERS
@@ -52,6 +52,7 @@ async def settings_page(request: Request, admin: AdminDep, pool: PoolDep, web: W
         endpoints = await webhook_endpoints.endpoints_out(conn, admin.org.id)
         deliveries = {e.id: await webhook_endpoints.recent_deliveries(conn, admin.org.id, e.id, limit=DELIVERIES_SHOWN)
                       for e in endpoints}
+        send_rules = await send_rule_settings.send_rules_out(conn, admin.org.id)
         audit_rows = await audit.QUERIES.fetch(conn, "list-audit-events", **where.values(), limit=AUDIT_ROWS_SHOWN,
                                                offset=0)
         audit_actions = [r["action"] for r in await audit.QUERIES.fetch(conn, "audit-actions", org_id=admin.org.id)]
@@ -59,7 +60,7 @@ async def settings_page(request: Request, admin: AdminDep, pool: PoolDep, web: W
     return pages.render(request, "settings.html", principal=admin, nav="settings", settings=settings, users=users,
                         api_keys=keys, time_zones=_time_zones(), recommended=RECOMMENDED_SEGMENT_LIMITS,
                         min_password=auth.MIN_PASSWORD_LENGTH, test_numbers=test_numbers,
-                        max_test_numbers=MAX_TEST_NUMBERS, imis_writeback=writeback,
+                        max_test_numbers=MAX_TEST_NUMBERS, imis_writeback=writeback, send_rules=send_rules,
                         retention_fields=RETENTION_INPUTS, endpoints=endpoints, deliveries=deliveries,
                         event_types=EVENT_TYPES,
                         platform_member_cap=web.run_member_cap,

@@ -13,7 +13,10 @@
   run (:mod:`services.api.audience_sample`): the audience's size (iMIS's ``TotalCount``; exact for a CSV
   or list), a bounded sample classified by the run's rules with each member's text rendered, the
   sample's GSM-7 / UCS-2 split and segments per recipient, the estimate scaled to the whole audience
-  (recipients; segments and cost as low / expected / high), and ``refusal`` when nobody would receive it.
+  (recipients; segments and cost as low / expected / high), ``refusal`` when nobody would receive it, and
+  the send ``plan`` (:mod:`services.api.send_planning`) for a run starting at ``start_at`` (default now):
+  recipients sendable at once, held until a local time ("3,040 members will be held until 8 am Central
+  tomorrow"), outside the hold limit, over a frequency cap, and the expected finish.
 
 Counts by reason are the audience service's rules (:mod:`libs.common.audience_rules`):
 ``row_*``/``cell_too_long``, ``missing_mobile`` and ``invalid_number`` are rows refused when the file was
@@ -32,12 +35,12 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from libs.common import audience_rules as rules
 from libs.common.audience import Audience
@@ -45,12 +48,12 @@ from libs.common.audience_rules import AudienceMember
 from libs.common.csv_audience import CsvRefused, CsvStream, rejection_report, rejections_note
 from libs.common.db import transaction
 from libs.common.secret_store import SecretStore
-from services.api import audience_sample, audit, upload_storage, uploads_db
+from services.api import audience_sample, audit, send_planning, upload_storage, uploads_db
 from services.api.audit import CallerDep
 from services.api.csv_receiver import FileTooLarge, received_csv
 from services.api.deps import ActorDep, OrgDep, PoolDep, SecretsDep, WebDep
 from services.api.errors import InvalidInput, NotFound
-from services.api.schemas import RefusalOut
+from services.api.schemas import HoldLimit, RefusalOut
 
 router = APIRouter(prefix="/audiences", tags=["audiences"])
 # Where uploads arrive (under the API prefix): main.py gives this path the upload's body cap, not the JSON one.
@@ -90,6 +93,10 @@ class PreviewIn(BaseModel):
     body: Annotated[str, Field(max_length=10_000)] | None = Field(
         default=None, description="the message; without it nothing is rendered and segments are not estimated")
     sender_id: UUID | None = Field(default=None, description="the campaign's sender; default: the organisation's")
+    start_at: AwareDatetime | None = Field(default=None, description="when the run would start; default: now")
+    transactional: bool = Field(default=False, description="the campaign's: a service text skips the marketing cap")
+    hold_limit_s: HoldLimit = Field(default=86_400, description="the campaign's: seconds a recipient may be held "
+                                                                "for their local window")
 
 
 class Spread(BaseModel):
@@ -119,6 +126,26 @@ class AudienceEstimateOut(BaseModel):
     pumping_protection_may_apply: bool
 
 
+class HeldOut(BaseModel):
+    until: datetime
+    time_zone: str = Field(description="the zone whose window opens then (IANA)")
+    count: int
+    words: str = Field(description="e.g. '3,040 members will be held until 8 am Central tomorrow.'")
+
+
+class PlanOut(BaseModel):
+    """The recipients looked at, by what the dispatcher would do with each at the start."""
+
+    start_at: datetime
+    sendable_now: int
+    held: list[HeldOut]
+    outside_window: int = Field(description="their window does not open before the hold limit: never texted")
+    frequency_capped: int = Field(description="over the organisation's marketing cap or a state's limit")
+    finishes_at: datetime | None = Field(description="when the last text would go, at the sender's pace through "
+                                                     "the windows; null when nobody would be texted")
+    sentences: list[str]
+
+
 class PreviewOut(BaseModel):
     members: int = Field(description="members looked at (the sample, with a CSV's refused rows)")
     recipients: int = Field(description="of the members looked at, those who would be texted")
@@ -131,6 +158,7 @@ class PreviewOut(BaseModel):
     segments_per_recipient: SegmentsPerRecipient | None
     estimate: AudienceEstimateOut | None = Field(description="null without a body")
     refusal: RefusalOut | None = Field(description="why nobody would receive it, in the words send-now uses")
+    plan: PlanOut = Field(description="quiet hours and frequency caps at the start, for the recipients looked at")
 
 
 # -- routes ----------------------------------------------------------------------------------------
@@ -194,6 +222,9 @@ async def preview(body: PreviewIn, org: OrgDep, pool: PoolDep, web: WebDep, secr
                 "the estimate scales them to the whole audience")
     spread = figures.segments_per_recipient
     refused = audience_sample.refusal(found, web.member_cap(org))
+    start = body.start_at or datetime.now(UTC)
+    plan = await send_planning.plan_preview(pool, org.id, found.rows, found.sender, start=start,
+                                            transactional=body.transactional, hold_limit_s=body.hold_limit_s)
     return PreviewOut(
         members=figures.sample, recipients=figures.sample_recipients, by_reason=dict(figures.by_reason),
         complete=figures.complete, note=note, audience_size=figures.audience,
@@ -209,6 +240,11 @@ async def preview(body: PreviewIn, org: OrgDep, pool: PoolDep, web: WebDep, secr
             pumping_protection_may_apply=bool(figures.pumping_protection_regions),
         ) if found.body_known else None,
         refusal=RefusalOut(field=refused.field, code=refused.code, message=refused.message) if refused else None,
+        plan=PlanOut(start_at=start, sendable_now=plan.sendable_now,
+                     held=[HeldOut(until=g.until, time_zone=g.time_zone, count=g.count, words=g.words)
+                           for g in plan.held],
+                     outside_window=plan.outside_window, frequency_capped=plan.frequency_capped,
+                     finishes_at=plan.finishes_at, sentences=list(plan.sentences)),
     )
 
 

@@ -198,6 +198,12 @@ function renderSending(container, items) {
     node.querySelector('[data-field="done"]').textContent = formatNumber(item.done);
     node.querySelector('[data-field="total"]').textContent = formatNumber(item.total);
     node.querySelector('[data-field="rate"]').textContent = `${formatNumber(item.per_minute)} a minute`;
+    const notSent = node.querySelector('[data-field="not-sent"]');
+    if (notSent && (item.outside_window || item.frequency_capped)) {
+      notSent.textContent = `${formatNumber(item.outside_window)} outside texting hours · `
+        + `${formatNumber(item.frequency_capped)} over a cap`;
+      notSent.hidden = false;
+    }
     node.querySelector('[data-field="finish"]').textContent = item.expected_finish
       ? `Expected to finish ${formatWhen(item.expected_finish, container.dataset.tz)}`
       : item.state === "paused" ? "Paused" : item.total ? "Measuring…" : "Preparing the recipients…";

@@ -209,6 +209,32 @@ function showEstimate() {
   const refusal = result?.refusal ?? audienceEstimate?.refusal ?? null;
   $("send-refusal").hidden = !refusal;
   $("send-refusal-text").textContent = refusal?.message ?? "";
+  showPlan(audienceEstimate?.plan ?? null);
+}
+
+// The send plan of the audience preview: who is texted at once, who waits for their local window (and
+// until when), who is not texted, and when the last text goes. Its figures are for the members previewed.
+function showPlan(plan) {
+  $("plan-figures").hidden = !plan;
+  $("plan-empty").hidden = Boolean(plan);
+  const list = $("plan-sentences");
+  if (!plan) {
+    list.replaceChildren();
+    return;
+  }
+  const held = plan.held.reduce((sum, group) => sum + group.count, 0);
+  $("plan-now").textContent = formatNumber(plan.sendable_now);
+  $("plan-held").textContent = formatNumber(held);
+  $("plan-outside").textContent = formatNumber(plan.outside_window);
+  $("plan-capped").textContent = formatNumber(plan.frequency_capped);
+  $("plan-finish").textContent = plan.finishes_at
+    ? new Date(plan.finishes_at).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }) : "–";
+  list.replaceChildren(...plan.sentences.map((sentence) => element("li", "", sentence)));
+}
+
+function holdLimitSeconds() {
+  const hours = Number($("hold_limit_h").value);
+  return Number.isFinite(hours) && $("hold_limit_h").value !== "" ? Math.round(hours * 3600) : 86400;
 }
 
 function effectiveLimit() {
@@ -401,7 +427,8 @@ async function refreshAudienceEstimate({ show = false } = {}) {
     result.replaceChildren(element("p", "hint", "Counting the audience…"));
   }
   try {
-    const request = { audience, body: body.value.trim() ? body.value : null, sender_id: $("sender_id").value || null };
+    const request = { audience, body: body.value.trim() ? body.value : null, sender_id: $("sender_id").value || null,
+      transactional: $("transactional").checked, hold_limit_s: holdLimitSeconds() };
     const preview = await api("POST", "/api/v1/audiences/preview", request);
     if (seq !== audienceSeq) return;
     audienceEstimate = preview;
@@ -430,6 +457,8 @@ function previewBox(preview) {
 }
 
 $("audience-preview").addEventListener("click", () => refreshAudienceEstimate({ show: true }));
+$("transactional").addEventListener("change", () => refreshAudienceEstimate());
+$("hold_limit_h").addEventListener("input", debounce(() => refreshAudienceEstimate(), 500));
 // A sender Twilio has not approved: say why campaigns to US/Canada are refused, and where to fix it.
 function showSenderVerification() {
   const state = $("sender_id").selectedOptions[0]?.dataset.verification || "verified";
@@ -580,6 +609,8 @@ function fields() {
     contact_email: $("contact_email").value.trim() || null,
     segment_limit: Number(limitInput.value) || null,
     track_links: trackLinks.checked,
+    transactional: $("transactional").checked,
+    hold_limit_s: holdLimitSeconds(),
   };
 }
 

@@ -77,6 +77,18 @@ const payloads = {
     revocation_confirmation_text: f.revocation_confirmation_text.value.trim(),
     run_member_cap: optionalNumber(f.run_member_cap.value),
   }),
+  "send-rules": (f) => {
+    const start = f.send_window_start.value;
+    const end = f.send_window_end.value;
+    const texts = f.marketing_cap_texts.value.trim();
+    const days = f.marketing_cap_days.value.trim();
+    return {
+      window: start || end ? { start: start || null, end: end || null } : null,
+      days: [...f.querySelectorAll("input[name=send_day]:checked")].map((input) => input.value),
+      holidays: f.holidays.value.split(/[\s,;]+/).map((d) => d.trim()).filter(Boolean),
+      marketing_cap: texts || days ? { texts: optionalNumber(texts), days: optionalNumber(days) } : null,
+    };
+  },
   "imis-writeback": (f) => ({
     target: f.querySelector("input[name=target]:checked")?.value,
     sms_communication_type_id: f.sms_communication_type_id.value.trim() || null,
