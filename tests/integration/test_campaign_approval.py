@@ -287,10 +287,12 @@ async def scheduler(db_pool: asyncpg.Pool, kafka_bootstrap: str, topic_prefix: s
         yield Scheduler(pool=db_pool, publisher=publisher, instance="approval-test")
 
 
-async def published_runs(kafka_bootstrap: str, topic_prefix: str) -> list[str]:
-    """The run ids of every campaign-due event the scheduler published (none: no recipient is resolved)."""
+async def published_runs(kafka_bootstrap: str, topic_prefix: str, org: Org) -> list[str]:
+    """The run ids of every campaign-due event the scheduler published for ``org`` (none: no recipient is
+    resolved); the topic is the session's, shared with other tests."""
     records = await records_to_end(kafka_bootstrap, {CAMPAIGN_DUE.full_name(topic_prefix): CAMPAIGN_DUE.partitions})
-    return [json.loads(r.value)["run_id"] for r in records]
+    events = [json.loads(r.value) for r in records]
+    return [e["run_id"] for e in events if e["org_id"] == str(org.id)]
 
 
 async def run_of(pool: asyncpg.Pool, campaign_id: str, occurrence_at: datetime | None = None) -> asyncpg.Record:
@@ -322,7 +324,7 @@ async def test_a_send_whose_body_changed_in_the_database_after_approval_is_not_p
     good, refused = await run_of(db_pool, untouched["id"]), await run_of(db_pool, changed["id"])
     assert good["published_at"] is not None and refused["published_at"] is None
     assert (refused["state"], refused["state_reason_code"]) == ("refused", "approval_outdated")
-    assert await published_runs(kafka_bootstrap, topic_prefix) == [str(good["id"])]
+    assert await published_runs(kafka_bootstrap, topic_prefix, org) == [str(good["id"])]
     after = (await campaigns(org.author, "GET", f"/{changed['id']}")).json()
     assert after["state"] == "in_review" and "approve" in after["actions"]
     audit = await db_pool.fetchrow("SELECT actor, from_state, to_state, detail FROM campaign_audit "
@@ -356,7 +358,7 @@ async def test_each_occurrence_of_an_approved_series_is_checked_and_a_change_nee
         "refused", "approval_outdated", None)
     assert tuple(await db_pool.fetchrow("SELECT state, state_reason_code FROM campaign_runs WHERE id = $1",
                                         later)) == ("cancelled", "rescheduled")
-    assert await published_runs(kafka_bootstrap, topic_prefix) == [str(published["id"])]
+    assert await published_runs(kafka_bootstrap, topic_prefix, org) == [str(published["id"])]
     in_review = (await campaigns(org.author, "GET", path)).json()
     assert in_review["state"] == "in_review" and in_review["next_occurrence_at"] is None
 

@@ -121,7 +121,7 @@ def test_no_metric_has_a_label_that_could_name_a_member() -> None:
     assert "textpulse_texts" in ours
     labels = {label for family in ours.values() for sample in family.samples for label in sample.labels}
     assert labels <= {"outcome", "error_code", "sender", "group", "topic", "partition", "code", "kind", "verdict",
-                      "outbox", "component", "check", "le"}
+                      "outbox", "component", "check", "result", "le"}
 
 
 def _app(checks: dict[str, Check] | None = None) -> FastAPI:
