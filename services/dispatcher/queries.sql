@@ -213,11 +213,12 @@ WHERE id = :run_id AND state_may_change('run', state, 'refused');
 -- name: recent-sends
 -- Seeds a sender's pacing window when this process takes the sender over: what was sent lately, and
 -- what is claimed without an outcome (counted as if accepted just now). sent_at is in the dispatchers'
--- clock (:now), claimed_at in PostgreSQL's.
+-- clock (:now), claimed_at in PostgreSQL's; a send stamped further ahead than clocks drift apart is not
+-- recent (a window seeded with it would hold the sender until then).
 SELECT coalesce(extract(epoch FROM sent_at)::float8, :now) AS anchor, segments
 FROM send_ledger
 WHERE sender = :sender
-  AND (sent_at > to_timestamp(:now) - interval '2 seconds'
+  AND (sent_at BETWEEN to_timestamp(:now) - interval '2 seconds' AND to_timestamp(:now) + interval '2 seconds'
        OR (state = 'claimed' AND claimed_at > now() - interval '30 seconds'));
 
 -- name: account
