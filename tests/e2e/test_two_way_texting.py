@@ -1,5 +1,5 @@
 """Two-way texting with real processes: the Twilio stand-in, the opt-out service and a dispatcher. A member's
-reply reaches the inbox; a staff answer (``/api/v1/inbox``, mounted on a bare app over the same database)
+reply reaches the inbox; a staff answer (``/api/v1/inbox`` on harness.bare_api)
 reaches the stand-in once, and never for a suppressed member; HELP gets one answer."""
 
 from __future__ import annotations
@@ -16,15 +16,12 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from harness import factories
-from harness.credentials import TEST_SECRETS
+from harness.bare_api import bare_api
 from harness.dispatch import SeededRun, TwilioStandin, dispatcher_env, seed_run, start_dispatcher
 from harness.processes import Process, free_port, wait_http
 from libs.common.topics import ALL_TOPICS
-from services.api.deps import WebConfig
-from services.api.errors import install_problem_handler
 from services.api.routes import inbox
 from tests.conftest import eventually
 from tests.kafka_cluster import KafkaCluster
@@ -68,18 +65,12 @@ async def stack(tmp_path: Path, db_pool: asyncpg.Pool, database_url: str, kafka:
     optout = Process("optout", [sys.executable, "-m", "services.optout"], dict(os.environ, **env), tmp_path)
     dispatcher = start_dispatcher("dispatcher", dispatcher_env(database_url, kafka.user("dispatcher"), topic_prefix,
                                                                standin), tmp_path)
-    app = FastAPI()
-    app.state.pool = db_pool
-    app.state.web = WebConfig(public_base_url="http://api.test")
-    app.state.secrets = TEST_SECRETS
-    install_problem_handler(app)
-    app.include_router(inbox.router, prefix="/api/v1")
     key = await factories.make_api_key(db_pool, run.org_id, name=f"staff-{uuid.uuid4().hex[:6]}")
     try:
         await wait_http(f"{standin.url}/healthz")
         await wait_http(f"{optout_url}/readyz")
         await wait_http(f"{dispatcher.url}/readyz", timeout=60)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api.test") as api:
+        async with bare_api(db_pool, inbox.router) as api:
             yield Stack(standin, run, api, {"Authorization": f"Bearer {key}"}, db_pool)
     finally:
         dispatcher.stop()

@@ -5,86 +5,30 @@ a delivery past its 24 hours is failed."""
 from __future__ import annotations
 
 import asyncio
-import json
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp import web
 
 from harness import factories
+from harness.event_receiver import receiving, register_endpoint, signed
 from harness.kafka import running_publisher
 from libs.common import event_signing
 from libs.common.events import ConsentChanged, LinkClicked, MessageStatus, SendResult, WebhookReceived
 from libs.common.kafka import ensure_topics
 from libs.common.kafka_security import KafkaAccess
-from libs.common.secret_store import WEBHOOK_ENDPOINT_SECRET, SecretStore
 from libs.common.settings import Settings, load_settings
 from libs.common.topics import CONSENT, LINK_CLICKS, MESSAGE_STATUS, SEND_RESULTS, WEBHOOKS
 from services.events.delivery import DeliveryTuning
 from services.events.main import EventsTuning, build
 from tests.conftest import eventually
 
-SECRET = "whsec_test-secret-for-the-receiver"
 PHONE = "+14155550134"
 SENDER = "+18885550100"
 FAST = EventsTuning(delivery=DeliveryTuning(poll_s=0.05, first_retry_s=0.05, max_retry_s=0.2), runs_poll_s=0.1,
                     max_retry_s=5.0)
-
-
-@dataclass
-class Received:
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def event(self) -> dict[str, Any]:
-        parsed: dict[str, Any] = json.loads(self.body)
-        return parsed
-
-
-@dataclass
-class Receiver:
-    """A local endpoint: keeps what it accepted, and answers 500 while ``refuse`` says so."""
-
-    url: str = ""
-    accepted: list[Received] = field(default_factory=list)
-    refused: list[Received] = field(default_factory=list)
-    refuse: Callable[[Received], bool] = lambda _: False
-
-    def types(self) -> list[str]:
-        return [r.event["type"] for r in self.accepted]
-
-
-@asynccontextmanager
-async def receiving() -> AsyncIterator[Receiver]:
-    receiver = Receiver()
-
-    async def take(request: web.Request) -> web.Response:
-        got = Received(dict(request.headers), await request.read())
-        if receiver.refuse(got):
-            receiver.refused.append(got)
-            return web.Response(status=500, text="busy")
-        receiver.accepted.append(got)
-        return web.Response(status=204)
-
-    app = web.Application()
-    app.router.add_post("/hook", take)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    receiver.url = f"http://127.0.0.1:{port}/hook"
-    try:
-        yield receiver
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture
@@ -106,22 +50,6 @@ async def events_service(config: Settings) -> AsyncIterator[None]:
                 task.cancel()
             results = await asyncio.gather(*tasks, return_exceptions=True)
             assert not [r for r in results if isinstance(r, Exception) and not isinstance(r, asyncio.CancelledError)]
-
-
-async def make_endpoint(pool: asyncpg.Pool, config: Settings, org_id: uuid.UUID, url: str,
-                        types: tuple[str, ...] = ("sent", "delivered", "failed", "clicked", "replied", "opted_out",
-                                                  "opted_in", "run_completed")) -> uuid.UUID:
-    async with pool.acquire() as conn:
-        sealed = await SecretStore.from_settings(config).seal(conn, org_id, WEBHOOK_ENDPOINT_SECRET, SECRET)
-        endpoint: uuid.UUID = await conn.fetchval(
-            "INSERT INTO webhook_endpoints (org_id, url, secret, event_types) VALUES ($1, $2, $3, $4) RETURNING id",
-            org_id, url, sealed, list(types))
-    return endpoint
-
-
-def signed(received: Received, secret: str = SECRET) -> bool:
-    return event_signing.verify(secret, received.headers[event_signing.TIMESTAMP_HEADER], received.body,
-                                received.headers[event_signing.SIGNATURE_HEADER], now=time.time())
 
 
 async def test_an_event_from_each_stream_reaches_the_endpoint_once_signed(
@@ -151,7 +79,7 @@ async def test_an_event_from_each_stream_reaches_the_endpoint_once_signed(
         (CONSENT, ConsentChanged(org_id=org, phone=PHONE, action="opt_in", source="keyword"), PHONE),
     ]
     async with receiving() as receiver:
-        await make_endpoint(db_pool, config, org, receiver.url)
+        await register_endpoint(db_pool, org, receiver.url)
         async with events_service(config), running_publisher(config.kafka, config.topic_prefix) as (publisher, _):
             for spec, event, key in records:
                 await publisher.publish(spec, event, key=key)  # type: ignore[arg-type]
@@ -165,8 +93,7 @@ async def test_an_event_from_each_stream_reaches_the_endpoint_once_signed(
     assert all(signed(r) for r in receiver.accepted)
     forged = receiver.accepted[0]
     assert not signed(forged, secret="whsec_someone-else")
-    assert not event_signing.verify(SECRET, forged.headers[event_signing.TIMESTAMP_HEADER], forged.body + b" ",
-                                    forged.headers[event_signing.SIGNATURE_HEADER], now=time.time())
+    assert not signed(forged, body=forged.body + b" ")
     by_type = {r.event["type"]: r.event for r in receiver.accepted}
     assert by_type["delivered"]["data"] == {"phone": PHONE, "message_sid": sid, "run_id": str(run),
                                             "recipient_id": str(recipient)}
@@ -183,7 +110,7 @@ async def test_a_failing_endpoint_is_retried_and_a_members_later_event_waits(
     async with receiving() as receiver:
         # The member's opt-out is refused twice; their opt-in must not overtake it. Another member is not held.
         receiver.refuse = lambda got: got.event["type"] == "opted_out" and len(receiver.refused) < 2
-        endpoint = await make_endpoint(db_pool, config, org, receiver.url)
+        endpoint = await register_endpoint(db_pool, org, receiver.url)
         async with events_service(config), running_publisher(config.kafka, config.topic_prefix) as (publisher, _):
             for phone, action in ((PHONE, "opt_out"), (PHONE, "opt_in"), (other, "opt_in")):
                 await publisher.publish(CONSENT, ConsentChanged(org_id=org, phone=phone, action=action,  # type: ignore[arg-type]
@@ -205,7 +132,7 @@ async def test_a_delivery_past_its_24_hours_is_failed_and_frees_the_member(
     org = await factories.make_org(db_pool)
     async with receiving() as receiver:
         receiver.refuse = lambda got: got.event["type"] == "opted_out"
-        endpoint = await make_endpoint(db_pool, config, org, receiver.url)
+        endpoint = await register_endpoint(db_pool, org, receiver.url)
         async with events_service(config), running_publisher(config.kafka, config.topic_prefix) as (publisher, _):
             opt_out = ConsentChanged(org_id=org, phone=PHONE, action="opt_out", source="keyword")
             await publisher.publish(CONSENT, opt_out, key=PHONE)

@@ -14,14 +14,11 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from harness import factories
-from harness.credentials import TEST_SECRETS
+from harness.bare_api import bare_api
 from libs.common.twilio_errors import SendFailure
 from libs.common.twilio_sender import Accepted, MessageSender
-from services.api.deps import WebConfig
-from services.api.errors import install_problem_handler
 from services.api.routes import inbox, keyword_settings
 from services.dispatcher.clock import SystemClock
 from services.dispatcher.one_off import QUERIES as ONE_OFF_QUERIES
@@ -41,18 +38,11 @@ async def optout(database_url: str, kafka_bootstrap: str, db_pool: asyncpg.Pool)
 
 @pytest.fixture(scope="module")
 async def api(db_pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
-    app = FastAPI()
-    app.state.pool = db_pool
-    app.state.web = WebConfig(public_base_url="http://api.test")
-    app.state.secrets = TEST_SECRETS
-    install_problem_handler(app)
-    app.include_router(inbox.router, prefix="/api/v1")
-    app.include_router(keyword_settings.router, prefix="/api/v1")
     async with db_pool.acquire() as conn:
         await inbox.QUERIES.check(conn)
         await keyword_settings.QUERIES.check(conn)
         await ONE_OFF_QUERIES.check(conn)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api.test") as client:
+    async with bare_api(db_pool, inbox.router, keyword_settings.router) as client:
         yield client
 
 

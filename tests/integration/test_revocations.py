@@ -15,12 +15,9 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from harness import factories
-from harness.credentials import TEST_SECRETS
-from services.api.deps import WebConfig
-from services.api.errors import install_problem_handler
+from harness.bare_api import bare_api
 from services.api.routes import revocations, suppressions
 from services.optout.review_holds import ReviewHold, hold_for_review
 from tests.conftest import eventually
@@ -37,16 +34,9 @@ async def optout(database_url: str, kafka_bootstrap: str, db_pool: asyncpg.Pool)
 
 @pytest.fixture(scope="module")
 async def api(db_pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
-    app = FastAPI()
-    app.state.pool = db_pool
-    app.state.web = WebConfig(public_base_url="http://api.test")
-    app.state.secrets = TEST_SECRETS
-    install_problem_handler(app)
-    app.include_router(revocations.router, prefix="/api/v1")
-    app.include_router(suppressions.router, prefix="/api/v1")
     async with db_pool.acquire() as conn:
         await revocations.QUERIES.check(conn)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api.test") as client:
+    async with bare_api(db_pool, revocations.router, suppressions.router) as client:
         yield client
 
 

@@ -16,12 +16,9 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from harness import factories
-from harness.credentials import TEST_SECRETS
-from services.api.deps import WebConfig
-from services.api.errors import install_problem_handler
+from harness.bare_api import bare_api
 from services.api.routes import suppressions
 
 PROBLEM = "application/problem+json"
@@ -30,15 +27,9 @@ SENDER = "+18885550100"
 
 @pytest.fixture(scope="module")
 async def client(db_pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
-    app = FastAPI()
-    app.state.pool = db_pool
-    app.state.web = WebConfig(public_base_url="http://api.test")
-    app.state.secrets = TEST_SECRETS  # a lift also lifts an erased member's suppression (kept as a digest)
-    install_problem_handler(app)
-    app.include_router(suppressions.router, prefix="/api/v1")
     async with db_pool.acquire() as conn:
         await suppressions.QUERIES.check(conn)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api.test") as client:
+    async with bare_api(db_pool, suppressions.router) as client:
         yield client
 
 

@@ -15,14 +15,13 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from harness import factories
+from harness.bare_api import bare_api
 from harness.credentials import TEST_SECRETS
 from libs.common.envelope import is_sealed
 from libs.common.secret_store import WEBHOOK_ENDPOINT_SECRET
 from services.api.deps import WebConfig
-from services.api.errors import install_problem_handler
 from services.api.routes import webhook_endpoints
 
 pytestmark = pytest.mark.timeout(90)
@@ -32,15 +31,10 @@ URL = "https://crm.example.org/textpulse-events"
 
 @pytest.fixture(scope="module")
 async def api(db_pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
-    app = FastAPI()
-    app.state.pool = db_pool
-    app.state.web = WebConfig(public_base_url="https://app.example.org", env="production")
-    app.state.secrets = TEST_SECRETS
-    install_problem_handler(app)
-    app.include_router(webhook_endpoints.router, prefix="/api/v1")
     async with db_pool.acquire() as conn:
         await webhook_endpoints.QUERIES.check(conn)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://app.example.org") as client:
+    web = WebConfig(public_base_url="https://app.example.org", env="production")
+    async with bare_api(db_pool, webhook_endpoints.router, web=web) as client:
         yield client
 
 
