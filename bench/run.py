@@ -53,6 +53,8 @@ BENCHMARKS = [
     Benchmark("preflight", "Message preflight, 100,000 members", ("bench.preflight",)),
     Benchmark("dispatch-pacing", "Dispatcher pacing, 40 senders x 180 segments", ("bench.dispatch", "pacing")),
     Benchmark("dispatch-throughput", "Dispatcher throughput, one process", ("bench.dispatch", "throughput")),
+    Benchmark("dispatch-capped", "Dispatcher throughput with a marketing cap (the checks' cost)",
+              ("bench.dispatch", "throughput", "--marketing-cap")),
     Benchmark("metrics", "Metrics: the dispatcher's instrumentation and a scrape", ("bench.metrics_cost",)),
     Benchmark("dispatch-pause", "Dispatcher: a paused run stops, five pauses", ("bench.dispatch_pause",)),
     Benchmark("scale-senders", "Scale: 600 senders at 3 segments/s, 1, 2 and 4 dispatchers",

@@ -95,7 +95,8 @@ def test_bench_run_selects_by_name_or_module_in_the_report_order() -> None:
     from bench.run import BENCHMARKS, select
 
     assert select([]) == BENCHMARKS
-    assert [b.name for b in select(["soak", "dispatch"])] == ["dispatch-pacing", "dispatch-throughput", "soak"]
+    chosen = [b.name for b in select(["soak", "dispatch"])]
+    assert chosen == ["dispatch-pacing", "dispatch-throughput", "dispatch-capped", "soak"]
     assert [b.command for b in select(["bench.standin_twilio"])] == ["python -m bench.standin_twilio"]
     with pytest.raises(SystemExit, match="unknown benchmark nope"):
         select(["nope"])
