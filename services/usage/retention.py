@@ -11,6 +11,7 @@ an upload) are blanked rather than deleted.
     raw webhooks (webhook_days)    webhook_requests (processed)          deleted
                                    status_callbacks                      deleted
                                    usage_pending_statuses                deleted
+                                   webhook_events and their deliveries   deleted, once no delivery is pending
     replies (reply_days)           inbound_messages.body                 blanked
     rendered (body_days)           run_recipients.body, .merge_values    blanked, runs ended that long ago
                                    one_off_texts.body (inbox replies)    blanked, once sent or not sent
@@ -41,6 +42,7 @@ _AGED_ROWS = (
     ("webhook_requests", "prune-webhook-requests", "retention_webhook_days"),
     ("status_callbacks", "prune-status-callbacks", "retention_webhook_days"),
     ("usage_pending_statuses", "prune-pending-statuses", "retention_webhook_days"),
+    ("webhook_events", "prune-webhook-events", "retention_webhook_days"),
     ("inbound_messages", "blank-replies", "retention_reply_days"),
     ("one_off_texts", "blank-one-off-texts", "retention_body_days"),
 )

@@ -50,6 +50,22 @@ WITH doomed AS (
 )
 SELECT count(*)::integer FROM gone;
 
+-- name: prune-webhook-events
+-- Outgoing signed events (services/events) once no delivery of theirs is still being tried; their deliveries
+-- go with them (ON DELETE CASCADE). They carry members' numbers and replies as sent, as raw webhooks do.
+WITH doomed AS (
+    SELECT e.id FROM webhook_events e
+    WHERE e.org_id = :org_id AND e.created_at < now() - make_interval(days => :days)
+      AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d
+                      WHERE d.event_id = e.id AND d.delivered_at IS NULL AND d.failed_at IS NULL)
+    ORDER BY e.created_at
+    LIMIT :batch
+    FOR UPDATE OF e SKIP LOCKED
+), gone AS (
+    DELETE FROM webhook_events w USING doomed d WHERE w.id = d.id RETURNING 1
+)
+SELECT count(*)::integer FROM gone;
+
 -- name: blank-replies
 -- A reply keeps its row (kind, keyword, run, when): the campaign's reply and opt-out counts stay right.
 WITH doomed AS (

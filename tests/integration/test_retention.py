@@ -173,3 +173,36 @@ async def test_one_prune_statement_takes_at_most_one_batch(db_pool: asyncpg.Pool
         taken = await QUERIES.fetchval(conn, "prune-webhook-requests", org_id=org.id, days=5, batch=2)
     assert taken == 2
     assert await db_pool.fetchval("SELECT count(*) FROM webhook_requests WHERE org_id = $1", org.id) == 3
+
+
+async def _outgoing_event(pool: asyncpg.Pool, org: Org, endpoint: uuid.UUID, days_ago: int, *,
+                          pending: bool = False) -> uuid.UUID:
+    event = uuid.uuid4()
+    await pool.execute(
+        """INSERT INTO webhook_events (id, org_id, type, member_key, body, occurred_at, created_at)
+           VALUES ($1, $2, 'replied', $3, '{"data": {"body": "Will renew"}}', now() - make_interval(days => $4),
+                   now() - make_interval(days => $4))""", event, org.id, PHONE, days_ago)
+    await pool.execute(
+        """INSERT INTO webhook_deliveries (event_id, endpoint_id, org_id, member_key, delivered_at)
+           VALUES ($1, $2, $3, $4, CASE WHEN $5 THEN NULL ELSE now() END)""", event, endpoint, org.id, PHONE, pending)
+    return event
+
+
+async def test_outgoing_events_go_with_raw_webhooks_once_no_delivery_is_still_tried(db_pool: asyncpg.Pool) -> None:
+    org = await seed_org(db_pool)
+    await db_pool.execute("UPDATE organisations SET retention_webhook_days = 5 WHERE id = $1", org.id)
+    endpoint = await db_pool.fetchval(
+        "INSERT INTO webhook_endpoints (org_id, url, secret, event_types) VALUES ($1, 'https://crm.test/hook', 'x',"
+        " '{replied}') RETURNING id", org.id)
+    delivered_long_ago = await _outgoing_event(db_pool, org, endpoint, 10)
+    still_tried = await _outgoing_event(db_pool, org, endpoint, 10, pending=True)
+    recent = await _outgoing_event(db_pool, org, endpoint, 1)
+
+    pruned = await RetentionPruner(db_pool, tuning=RetentionTuning(batch=1)).prune()
+
+    left = {r["id"] for r in await db_pool.fetch("SELECT id FROM webhook_events WHERE org_id = $1", org.id)}
+    assert left == {still_tried, recent}
+    deliveries = {r["event_id"] for r in await db_pool.fetch(
+        "SELECT event_id FROM webhook_deliveries WHERE org_id = $1", org.id)}
+    assert deliveries == {still_tried, recent} and delivered_long_ago not in deliveries
+    assert pruned["webhook_events"] >= 1
