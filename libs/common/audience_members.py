@@ -2,7 +2,11 @@
 :class:`ColumnMap` (``audience_column_maps``), CSV upload rows and list entries with their merge values.
 
 The audience service reads a whole audience this way and the API's audience preview reads a sample the
-same way, so both see the same member ids, numbers, opt-out flags and merge values. Values of any JSON
+same way, so both see the same member ids, numbers, opt-out flags, merge values and address states. A
+member's address state is the IQA's state column (``State`` by default, as iMIS's CsContact names it) or a
+CSV or list's ``state`` merge value, read by :class:`AddressStates`: a US state's code, else None and
+counted (``Calif.``, ``ZZ``, a province, a state of another country when the country column or value says
+so), never an error: the number's area code then places the member. Values of any JSON
 type are turned into text here, so a number typed as Int32 or a Decimal still works.
 """
 
@@ -15,16 +19,18 @@ from typing import Any
 
 from libs.common.audience_rules import AudienceMember
 from libs.common.nul_text import NUL, without_nul
+from libs.common.us_states import us_state
 
-__all__ = ["ColumnMap", "IqaRows", "as_text", "is_true", "stored_member"]
+__all__ = ["AddressStates", "ColumnMap", "IqaRows", "as_text", "is_true", "stored_member"]
 
 _ABSENT = "\x00absent"  # a key no row has: a column the row lacks reads as None
 
 
 @dataclass(frozen=True, slots=True)
 class ColumnMap:
-    """IQA column aliases: which hold the member id, mobile and opt-out flag, and ``fields`` (merge field ->
-    column). Aliases are matched without regard to case."""
+    """IQA column aliases: which hold the member id, mobile, opt-out flag, address state and country, and
+    ``fields`` (merge field -> column). Aliases are matched without regard to case; a column the IQA does
+    not return reads as NULL (for the state: no address)."""
 
     member_id: str = "ID"
     mobile: str = "Mobile"
@@ -38,10 +44,28 @@ class ColumnMap:
             "chapter": "Chapter",
         }
     )
+    state: str | None = "State"
+    country: str | None = "Country"
 
     def merge_fields(self) -> set[str]:
         """Every merge field a row of this map can fill (``member_id`` and ``full_name`` always)."""
         return {name.lower() for name in self.fields} | {"member_id", "full_name"}
+
+
+@dataclass(slots=True)
+class AddressStates:
+    """Reads members' address states and counts the values it ignored (not a US state, or not in the US)."""
+
+    ignored: int = 0
+
+    def read(self, state: object, country: object = None) -> str | None:
+        text = as_text(state)
+        if text is None:
+            return None
+        code = us_state(text, country=as_text(country))
+        if code is None:
+            self.ignored += 1
+        return code
 
 
 class IqaRows:
@@ -55,6 +79,8 @@ class IqaRows:
         self._member_id = columns.member_id.lower()
         self._mobile = columns.mobile.lower()
         self._opt_out = columns.opt_out.lower() if columns.opt_out else None
+        self._state = columns.state.lower() if columns.state else None
+        self._country = columns.country.lower() if columns.country else None
         fields = {name.lower(): column.lower() for name, column in columns.fields.items()}
         wanted = set(fields) | {"member_id", "full_name"} if keep is None else keep
         self._full_name = "full_name" in wanted and "full_name" not in fields
@@ -64,13 +90,13 @@ class IqaRows:
         self._member_id_field = "member_id" in wanted
         self._keep = keep
         self._wanted = {self._member_id, "$partyid", self._mobile, *(column for _, column in self._fields)}
-        if self._opt_out is not None:
-            self._wanted.add(self._opt_out)
+        self._wanted |= {column for column in (self._opt_out, self._state, self._country) if column is not None}
         self._row_keys: AbstractSet[str] | None = None
         self._spelling: dict[str, str] = {}
         self.mobile_seen = False
         self.rows = 0
         self.columns: set[str] = set()
+        self.states = AddressStates()
 
     def member(self, row: Mapping[str, Any]) -> AudienceMember:
         keys = self._keys_of(row)
@@ -86,7 +112,11 @@ class IqaRows:
                     if name not in self._keep:
                         del values[name]
         opted_out = self._opt_out is not None and is_true(row.get(keys[self._opt_out]))
-        return AudienceMember(member_id, as_text(row.get(keys[self._mobile])), values, opted_out)
+        state = None
+        if self._state is not None:
+            country = row.get(keys[self._country]) if self._country is not None else None
+            state = self.states.read(row.get(keys[self._state]), country)
+        return AudienceMember(member_id, as_text(row.get(keys[self._mobile])), values, opted_out, state)
 
     def _keys_of(self, row: Mapping[str, Any]) -> Mapping[str, str]:
         """Each column this reader looks at (lower case) -> the row's own spelling of it (``_ABSENT`` when
@@ -103,15 +133,17 @@ class IqaRows:
 
 
 def stored_member(member_id: str, mobile: str | None, merge_values: Mapping[str, Any],
-                  keep: set[str] | None = None) -> AudienceMember:
-    """A member from a CSV upload row or a list entry (merge values already keyed by field name)."""
+                  keep: set[str] | None = None, states: AddressStates | None = None) -> AudienceMember:
+    """A member from a CSV upload row or a list entry (merge values already keyed by field name); its
+    ``state`` (and ``country``) merge values are its address, read by ``states``."""
     values: dict[str, object] = {str(k).lower(): as_text(v) for k, v in merge_values.items()}
     values.setdefault("member_id", member_id)
     if "full_name" not in values:
         values["full_name"] = _full_name(values)
+    state = (states or AddressStates()).read(values.get("state"), values.get("country"))
     if keep is not None:
         values = {name: value for name, value in values.items() if name in keep}
-    return AudienceMember(member_id, mobile, values)
+    return AudienceMember(member_id, mobile, values, address_state=state)
 
 
 def _full_name(values: Mapping[str, object]) -> str | None:

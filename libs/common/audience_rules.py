@@ -71,12 +71,14 @@ REASONS: Final = (
 
 @dataclass(frozen=True, slots=True)
 class AudienceMember:
-    """One member as a source returned it; ``values`` are merge values keyed by lower-case field name."""
+    """One member as a source returned it; ``values`` are merge values keyed by lower-case field name;
+    ``address_state`` the US state of their address (:func:`libs.common.us_states.us_state`), if known."""
 
     member_id: str
     raw_phone: str | None
     values: Mapping[str, object]
     opted_out: bool = False
+    address_state: str | None = None
 
 
 @dataclass(slots=True)
@@ -96,6 +98,7 @@ class SnapshotRow:
     detail: str | None = None
     duplicate_of: str | None = None
     links: tuple[TrackedLink, ...] = ()  # the tracked short links in ``body`` (a tracked campaign)
+    address_state: str | None = None  # where the quiet-hours rules place the member (run_recipients, 0044)
 
     @property
     def status(self) -> Literal["queued", "excluded"]:
@@ -163,7 +166,7 @@ def classify_each(
     links before its segments are counted."""
     rows: list[SnapshotRow] = []
     for position, member in enumerate(members, start):
-        row = SnapshotRow(position, member.member_id, member.raw_phone)
+        row = SnapshotRow(position, member.member_id, member.raw_phone, address_state=member.address_state)
         rows.append(row)
         if member.opted_out:
             _exclude(row, "opted_out", "imis_opt_out")

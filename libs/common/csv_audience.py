@@ -12,7 +12,8 @@ locales) or tab as the delimiter, guessed from the header line; CRLF or LF line 
 
 Headers are mapped to fields without regard to case, spaces, ``_`` or ``-``: ``mobile`` from Mobile,
 Mobile Phone, Cell, SMS, Phone...; ``member_id`` from ID, Member ID, iMIS ID...; ``first_name``,
-``last_name`` likewise. Every other header becomes a merge field named after it in snake_case
+``last_name``, ``state`` (State, State/Province: the address's state, which the quiet hours use) and
+``country`` likewise. Every other header becomes a merge field named after it in snake_case
 (``Chapter Name`` -> ``chapter_name``). A ``mapping`` argument (field -> header) overrides the guesses.
 
 The whole file is refused (:class:`CsvRefused`) when no row could be used: ``csv_empty`` (0 bytes or only
@@ -61,6 +62,9 @@ _ALIASES: Final[Mapping[str, frozenset[str]]] = {
                          "cellphone", "sms", "sms number", "phone", "phone number", "mobile phone number"}),
     "first_name": frozenset({"first name", "firstname", "given name", "forename"}),
     "last_name": frozenset({"last name", "lastname", "surname", "family name"}),
+    # The address's state (and country): the member's location for the quiet hours (audience_members.py).
+    "state": frozenset({"state", "state code", "state province", "state/province", "province/state", "us state"}),
+    "country": frozenset({"country", "country code"}),
 }
 _FIELD_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

@@ -1,11 +1,12 @@
 """When a member may be texted: the recipient's location, the state rule table, the organisation's own window. Pure.
 
-A recipient's :class:`Location` comes from the member's address when iMIS has one, else from the number's
+A recipient's :class:`Location` comes from the member's address when iMIS has one (a time zone if the source
+gives one; else every zone the address's state spans, :mod:`libs.common.us_states`), else from the number's
 area code (its state from :mod:`libs.common.area_code_states`, made from ``phonenumbers``' geocoder, and
 its zones from ``phonenumbers``' time-zone data), else the organisation's time zone. Where the
 address and the area code name different states, both states' rules apply, so the stricter one wins
-(Oklahoma presumes an Oklahoma area code is an Oklahoma resident). An area code that spans zones (Alaska's
-907: Anchorage and Adak) must be open in every one of them.
+(Oklahoma presumes an Oklahoma area code is an Oklahoma resident). A state or an area code that spans zones
+(Florida: Eastern and Central; Alaska's 907: Anchorage and Adak) must be open in every one of them.
 
 The window at an instant is the intersection of the federal hours, each applicable state's hours and the
 organisation's own window, days and holidays (the organisation can only tighten), in the recipient's local
@@ -32,6 +33,7 @@ import phonenumbers
 from phonenumbers import timezone as number_zones
 
 from libs.common.area_code_states import AREA_CODE_STATES
+from libs.common.us_states import STATE_ZONES, us_state
 
 __all__ = ["FEDERAL", "STATE_RULES", "Hours", "Location", "OrgWindow", "StateRule", "is_open", "next_open",
            "resolve_location", "state_text_limit"]
@@ -103,11 +105,15 @@ class OrgWindow:
 
 def resolve_location(e164: str, *, org_time_zone: str, address_state: str | None = None,
                      address_time_zone: str | None = None) -> Location:
-    """The recipient's location: the address first, then the area code, then the organisation's zone."""
+    """The recipient's location: the address first, then the area code, then the organisation's zone.
+    An ``address_state`` that is not a US state (:func:`libs.common.us_states.us_state`) is no address."""
     area_zones, area_state = _area_code(e164)
-    states = {s for s in (address_state and address_state.strip().upper(), area_state) if s}
+    state = us_state(address_state)
+    states = {s for s in (state, area_state) if s}
     if address_time_zone and _known_zone(address_time_zone):
         return Location((address_time_zone,), frozenset(states), "address")
+    if state is not None:
+        return Location(STATE_ZONES[state], frozenset(states), "address")
     if area_zones:
         return Location(area_zones, frozenset(states), "area_code")
     return Location((org_time_zone,), frozenset(states), "organisation")

@@ -109,11 +109,12 @@ WITH erased AS (
 SELECT count(*) FROM erased;
 
 -- name: erase-run-recipients
--- status, reason, region, encoding and segments stay: they are the run's counts.
+-- status, reason, region, encoding and segments stay: they are the run's counts. The address (0044) goes.
 WITH erased AS (
     UPDATE run_recipients r
     SET member_id = '', raw_phone = NULL, e164 = NULL, merge_values = NULL, duplicate_of = NULL,
-        body = CASE WHEN r.body IS NULL THEN NULL ELSE '' END, erased_at = now()
+        body = CASE WHEN r.body IS NULL THEN NULL ELSE '' END, address_state = NULL, address_time_zone = NULL,
+        erased_at = now()
     FROM campaign_runs c
     WHERE c.id = r.run_id AND c.org_id = :org_id AND r.erased_at IS NULL
       AND (r.e164 = ANY(:phones::text[]) OR r.member_id = ANY(:member_ids::text[])

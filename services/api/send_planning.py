@@ -1,8 +1,9 @@
 """The send plan of a previewed audience: who is sent at once, held until when, not sent, and when it ends.
 
 The organisation's window and marketing cap (``send_rules.sql``), the campaign's kind and hold limit, and
-each sampled recipient's marketing texts in the cap's period (from the ledger, as the dispatcher counts
-them) go to :func:`libs.common.send_plan.plan_sending`, which asks the dispatcher's own verdict for each.
+each sampled recipient's address state (as the audience service stores it in the snapshot) and marketing
+texts in the cap's period (from the ledger, as the dispatcher counts them) go to
+:func:`libs.common.send_plan.plan_sending`, which asks the dispatcher's own verdict for each.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ async def plan_preview(pool: asyncpg.Pool, org_id: UUID, rows: Sequence[Snapshot
     rules = RunRules(org["time_zone"], org_window_of(org), cap, transactional, _NEW_CAMPAIGN,
                      start + timedelta(seconds=hold_limit_s))
     address = sender.address if sender is not None else ""
-    planned = [PlannedRecipient(row.e164, address, max(row.segments, 1), marketing_sent=marketing.get(row.e164, 0))
+    planned = [PlannedRecipient(row.e164, address, max(row.segments, 1), address_state=row.address_state,
+                                marketing_sent=marketing.get(row.e164, 0))
                for row in recipients if row.e164 is not None]
     rates = {address: sender.segments_per_second} if sender is not None else {}
     return plan_sending(planned, rules, start, rates)

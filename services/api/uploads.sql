@@ -82,6 +82,8 @@ SELECT a.base_url, a.username, a.password, a.query_endpoint,
        coalesce(m.mobile_column, 'Mobile') AS mobile_column,
        coalesce(m.first_name_column, 'FirstName') AS first_name_column,
        CASE WHEN m.org_id IS NULL THEN 'SmsOptOut' ELSE m.opt_out_column END AS opt_out_column,
+       CASE WHEN m.org_id IS NULL THEN 'State' ELSE m.state_column END AS state_column,
+       CASE WHEN m.org_id IS NULL THEN 'Country' ELSE m.country_column END AS country_column,
        m.merge_columns::text AS merge_columns
 FROM imis_accounts a
 LEFT JOIN audience_column_maps m ON m.org_id = a.org_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -135,10 +135,10 @@ async def imis_source(conn: Connection, secrets: SecretStore, org_id: UUID) -> I
     row = await QUERIES.fetchrow(conn, "imis-source", org_id=org_id)
     if row is None:
         return None
-    fields = None
+    columns = ColumnMap(row["member_id_column"], row["mobile_column"], row["opt_out_column"],
+                        state=row["state_column"], country=row["country_column"])
     if row["merge_columns"] is not None:
         fields = {"first_name": row["first_name_column"], **json.loads(row["merge_columns"])}
-    columns = ColumnMap(row["member_id_column"], row["mobile_column"], row["opt_out_column"],
-                        *([fields] if fields is not None else []))
+        columns = replace(columns, fields=fields)
     password = await secrets.open(conn, org_id, IMIS_PASSWORD, row["password"])
     return ImisSource(row["base_url"], row["username"], password, columns, row["query_endpoint"])

@@ -117,7 +117,8 @@ class AudienceStore:
         if row is None:
             return None
         fields = {"first_name": row["first_name_column"], **json.loads(row["merge_columns"])}
-        return ColumnMap(row["member_id_column"], row["mobile_column"], row["opt_out_column"], fields)
+        return ColumnMap(row["member_id_column"], row["mobile_column"], row["opt_out_column"], fields,
+                         state=row["state_column"], country=row["country_column"])
 
     async def imis_account(self, org_id: uuid.UUID) -> ImisAccount | None:
         """The organisation's iMIS login, password decrypted; SecretUnreadable if it does not decrypt."""

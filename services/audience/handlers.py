@@ -7,7 +7,8 @@ For a run in ``pending`` (or ``resolving`` after a crash), :meth:`AudienceResolv
 2. reads the audience (IQA pages, a CSV upload's rows or a list's entries) a batch at a time into the
    run's stage (:mod:`services.audience.stage_db`): each batch's numbers looked up in the suppression
    and bad-number tables, its members classified on their own (:mod:`libs.common.audience_rules`, rules
-   2-7) and copied in, so memory does not grow with the audience. More members than the run's cap
+   2-7) and copied in with their address state (a value that is no US state is counted and left out),
+   so memory does not grow with the audience. More members than the run's cap
    (the organisation's, else the platform's) refuses the run (``audience_too_large``) as soon as the
    source's size or the count shows it -> ``stages["fetch"]``;
 3. settles the stage in PostgreSQL (a repeated member id, a number shared by a household) and adds up
@@ -48,7 +49,7 @@ from aiokafka.errors import KafkaError
 
 from libs.common import audience_rules as rules
 from libs.common.audience import AudienceInvalid, CsvAudience, IqaAudience, ListAudience, parse_audience
-from libs.common.audience_members import ColumnMap, IqaRows, stored_member
+from libs.common.audience_members import AddressStates, ColumnMap, IqaRows, stored_member
 from libs.common.envelope import SecretUnreadable
 from libs.common.errors import ConfigurationError, DependencyUnavailable, PermanentError
 from libs.common.events import CampaignDue
@@ -107,6 +108,7 @@ class Stages:
     members: int = 0
     pages: int = 0
     published: int = 0
+    address_states_ignored: int = 0  # values in the state column that are no US state: no address, no error
 
     def rounded(self) -> dict[str, dict[str, float]]:
         return {stage: {"wall": round(seconds, 2), "cpu": round(self.cpu_seconds.get(stage, 0.0), 2)}
@@ -211,6 +213,7 @@ class AudienceResolver:
                                      "reason": verdict.reason and verdict.reason.code,
                                      "targeted": figures.recipients, "excluded": figures.by_reason,
                                      "segments": figures.segments, "members": stages.members,
+                                     "address_states_ignored": stages.address_states_ignored,
                                      "seconds": stages.rounded()})
         return verdict
 
@@ -277,7 +280,7 @@ class AudienceResolver:
                 raise RunFailed("list_missing", f"member list {audience.list_id} does not exist")
             template = _compile(ctx.body, fields | {"member_id", "full_name"})
             stored = self._store.list_members(audience.list_id, self._stage_batch)
-        return _stored_members(stored, set(template.fields)), template
+        return _stored_members(stored, set(template.fields), stages), template
 
     async def _imis_client(self, ctx: RunContext) -> ImisQueryClient:
         try:
@@ -299,7 +302,9 @@ class AudienceResolver:
             async with aclosing(pages):
                 async for page in pages:
                     stages.pages += 1
-                    yield [reader.member(row) for row in page.rows], page.total
+                    members = [reader.member(row) for row in page.rows]
+                    stages.address_states_ignored = reader.states.ignored
+                    yield members, page.total
         except IqaResultShifted:
             raise  # retryable: the event is redelivered and the run, still resolving, read again from the start
         except (DependencyUnavailable, PermanentError) as exc:
@@ -330,11 +335,14 @@ class AudienceResolver:
                                              "seconds": stages.rounded()})
 
 
-async def _stored_members(stored: AsyncGenerator[list[StoredMember], None], keep: set[str],
+async def _stored_members(stored: AsyncGenerator[list[StoredMember], None], keep: set[str], stages: Stages,
                           ) -> AsyncGenerator[tuple[list[rules.AudienceMember], int | None], None]:
+    states = AddressStates()
     async with aclosing(stored):
         async for batch in stored:
-            yield [stored_member(s.member_id, s.mobile, s.merge_values, keep) for s in batch], None
+            members = [stored_member(s.member_id, s.mobile, s.merge_values, keep, states) for s in batch]
+            stages.address_states_ignored = states.ignored
+            yield members, None
 
 
 def _compile(body: str, fields: set[str]) -> Template:

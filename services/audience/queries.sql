@@ -35,7 +35,8 @@ RETURNING state;
 SELECT state FROM campaign_runs WHERE id = :run_id FOR UPDATE;
 
 -- name: column-map
-SELECT member_id_column, mobile_column, first_name_column, opt_out_column, merge_columns::text AS merge_columns
+SELECT member_id_column, mobile_column, first_name_column, opt_out_column, state_column, country_column,
+       merge_columns::text AS merge_columns
 FROM audience_column_maps WHERE org_id = :org_id;
 
 -- name: imis-account

@@ -7,8 +7,8 @@
 -- pages arrive. It is not WAL-logged; what is kept is only the snapshot written from it.
 
 -- name: create-stage
--- Columns as run_recipients' (0006), and the tracked links of each body ([{code, url}], 0047). No index:
--- it is read whole by the statements below.
+-- Columns as run_recipients' (0006, address_state 0044), and the tracked links of each body ([{code, url}],
+-- 0047). No index: it is read whole by the statements below.
 CREATE TEMPORARY TABLE audience_stage (
     position     integer NOT NULL,
     member_id    text NOT NULL,
@@ -22,7 +22,8 @@ CREATE TEMPORARY TABLE audience_stage (
     reason       text,
     detail       text,
     duplicate_of text,
-    links        jsonb
+    links        jsonb,
+    address_state text
 );
 
 -- name: drop-stage
@@ -37,7 +38,7 @@ ANALYZE audience_stage;
 -- position. It wins over every other rule, so the row keeps only its member id and raw number.
 UPDATE audience_stage s
 SET reason = 'duplicate_member', detail = NULL, duplicate_of = s.member_id, e164 = NULL, region = NULL,
-    merge_values = NULL, body = NULL, encoding = NULL, segments = 0, links = NULL
+    merge_values = NULL, body = NULL, encoding = NULL, segments = 0, links = NULL, address_state = NULL
 FROM (SELECT position, row_number() OVER (PARTITION BY member_id ORDER BY position) AS seen
       FROM audience_stage WHERE member_id <> '') d
 WHERE d.seen > 1 AND s.position = d.position;
@@ -76,12 +77,14 @@ GROUP BY 1, 2;
 
 -- name: write-snapshot
 -- The settled stage becomes the run's snapshot, in the transaction that moves the run out of 'resolving'
--- (0006). A queued row carries the run's sender, frozen with it (0021).
+-- (0006). A queued row carries the run's sender, frozen with it (0021), and the member's address state,
+-- which the dispatcher's quiet hours read (0044).
 INSERT INTO run_recipients (run_id, position, recipient_id, org_id, member_id, raw_phone, e164, region,
-                            merge_values, body, encoding, segments, status, reason, detail, duplicate_of, sender)
+                            merge_values, body, encoding, segments, status, reason, detail, duplicate_of, sender,
+                            address_state)
 SELECT :run_id, position, gen_random_uuid(), :org_id, member_id, raw_phone, e164, region,
        merge_values, body, encoding, segments, CASE WHEN reason IS NULL THEN 'queued' ELSE 'excluded' END,
-       reason, detail, duplicate_of, CASE WHEN reason IS NULL THEN :sender END
+       reason, detail, duplicate_of, CASE WHEN reason IS NULL THEN :sender END, address_state
 FROM audience_stage;
 
 -- name: insert-staged-links

@@ -34,7 +34,7 @@ from libs.common.send_checks import NANP_PREFIX
 QUERIES: Final = Queries.load(Path(__file__).with_name("stage.sql"))
 
 _COLUMNS: Final = ("position", "member_id", "raw_phone", "e164", "region", "merge_values", "body", "encoding",
-                   "segments", "reason", "detail", "duplicate_of", "links")
+                   "segments", "reason", "detail", "duplicate_of", "links", "address_state")
 # Statements over the whole stage of a 1,000,000-member audience take longer than the pool's 30 s
 # command timeout on a busy machine; the consumer's own deadline (max_retry_s) still bounds the run.
 SET_BASED_TIMEOUT_S: Final = 600.0
@@ -76,7 +76,8 @@ class Stage:
             (r.position, r.member_id, r.raw_phone, r.e164, r.region,
              None if r.merge_values is None else orjson.dumps(r.merge_values).decode(),
              r.body, r.encoding, r.segments, r.reason, r.detail, r.duplicate_of,
-             orjson.dumps([{"code": link.code, "url": link.url} for link in r.links]).decode() if r.links else None)
+             orjson.dumps([{"code": link.code, "url": link.url} for link in r.links]).decode() if r.links else None,
+             r.address_state)
             for r in rows
         ]
         self.members += len(rows)

@@ -67,6 +67,7 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
 
         async def check_events(events: Sequence[Recipient]) -> list[Verdict]:
             rows = await store.snapshot_rows(list(events))
+            gate.note_addresses(events, rows)
             earlier = await store.earlier_results(list(events))
             return [check_against_snapshot(e, row) or done
                     for e, row, done in zip(events, rows, earlier, strict=True)]

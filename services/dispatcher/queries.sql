@@ -4,8 +4,10 @@
 -- what these rows say (snapshot.py has the rule), so a forged event is refused before any claim. One
 -- statement per batch the consumer fetched, not per event; each event is a probe of 0021's unique index
 -- and of the primary keys. LEFT JOINs: a missing run or row comes back as NULLs, in the batch's order.
+-- The member's address (0044) comes along for the quiet hours (send_rules.py), so a recipient's verdict needs
+-- no read of its own unless a frequency cap counts its texts.
 SELECT r.org_id AS run_org_id, r.campaign_id AS run_campaign_id, p.status, p.e164, p.body, p.segments, p.sender,
-       s.address IS NOT NULL AS sender_known
+       s.address IS NOT NULL AS sender_known, p.address_state, p.address_time_zone
 FROM unnest(CAST(:run_ids AS uuid[]), CAST(:recipient_ids AS uuid[])) WITH ORDINALITY AS u(run_id, recipient_id, i)
 LEFT JOIN campaign_runs r ON r.id = u.run_id
 LEFT JOIN run_recipients p ON p.run_id = r.id AND p.recipient_id = u.recipient_id

@@ -10,7 +10,10 @@ Asked for each claimed entry just before its Twilio call (``delivery.py``). The 
   Florida: 3), or, for a marketing campaign, the organisation's cap in its period.
 
 The verdict is :func:`libs.common.send_verdict.decide` (the planner's too); the counts come from the
-ledger, so every campaign and every dispatcher process is counted.
+ledger, so every campaign and every dispatcher process is counted. A recipient's address comes with its
+snapshot row, read for the whole fetched batch before anything is claimed (:meth:`SendGate.note_addresses`),
+so only a recipient a cap may stop costs a read of its own (``recipient-send-facts``); one whose row was not
+noted (a process that restarted in between) is read there too.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,9 +32,12 @@ from libs.common.db import Connection, Queries
 from libs.common.events import Recipient
 from libs.common.quiet_hours import resolve_location, state_text_limit
 from libs.common.send_verdict import SEND, RunRules, Verdict, decide, marketing_cap_of, org_window_of
+from services.dispatcher.snapshot import SnapshotRow
 
 QUERIES = Queries.load(Path(__file__).with_name("send_rules.sql"))
 RULES_TTL_S = 60.0
+NOTED_ADDRESSES_MAX = 100_000  # noted but never asked for (suppressed, cancelled...): forgotten past this
+Address = tuple[str | None, str | None]  # (state, time zone) of a snapshot row
 
 
 def rules_from_row(row: asyncpg.Record) -> RunRules:
@@ -52,6 +59,15 @@ class SendGate:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
         self._runs: dict[uuid.UUID, tuple[float, asyncio.Future[_RunFacts | None]]] = {}
+        self._addresses: dict[tuple[uuid.UUID, uuid.UUID], Address] = {}
+
+    def note_addresses(self, events: Sequence[Recipient], rows: Sequence[SnapshotRow]) -> None:
+        """Keep each queued event's address from its snapshot row until its verdict is asked for."""
+        if len(self._addresses) > NOTED_ADDRESSES_MAX:
+            self._addresses.clear()
+        for event, row in zip(events, rows, strict=True):
+            if row.status == "queued":
+                self._addresses[(event.run_id, event.recipient_id)] = (row.address_state, row.address_time_zone)
 
     async def check(self, conn: Connection) -> None:
         await QUERIES.check(conn)
@@ -82,10 +98,16 @@ class SendGate:
             return SEND
         rules, at = run.rules, datetime.fromtimestamp(now, UTC)
         marketing_cap = rules.marketing_cap is not None and not rules.transactional
-        state_limit = state_text_limit(resolve_location(event.to, org_time_zone=rules.org_time_zone)) is not None
-        if not (run.has_addresses or marketing_cap or state_limit):
-            return decide(rules, at, e164=event.to, address_state=None, address_time_zone=None, marketing_sent=0,
-                          subject_sent=0)
+        address = self._addresses.pop((event.run_id, event.recipient_id), None)
+        if address is None and not run.has_addresses:
+            address = (None, None)
+        if address is not None:
+            state, zone = address
+            location = resolve_location(event.to, org_time_zone=rules.org_time_zone, address_state=state,
+                                        address_time_zone=zone)
+            if not (marketing_cap or state_text_limit(location) is not None):
+                return decide(rules, at, e164=event.to, address_state=state, address_time_zone=zone,
+                              marketing_sent=0, subject_sent=0)
         async with self._pool.acquire() as conn:
             facts = await QUERIES.fetchrow(
                 conn, "recipient-send-facts", org_id=event.org_id, to_number=event.to, run_id=event.run_id,

@@ -49,6 +49,8 @@ class SnapshotRow:
     segments: int | None
     sender: str | None
     sender_known: bool
+    address_state: str | None = None  # not checked: where the quiet hours place the member (send_rules.py)
+    address_time_zone: str | None = None
 
 
 def check_against_snapshot(event: Recipient, row: SnapshotRow) -> SnapshotMismatch | None:

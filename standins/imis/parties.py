@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from standins.imis.envelopes import iso_local
+from standins.members.addresses import Address
 from standins.members.dataset import Member
 
 PERSON = "Asi.Soa.Membership.DataContracts.PersonData, Asi.Contracts"
@@ -44,6 +45,9 @@ COMMUNICATION_TYPES: tuple[tuple[str, str, str, bool], ...] = (
 )
 
 _STATUS_NAMES = {"A": "Active", "I": "Inactive"}
+_CONTRACTS = "Asi.Soa.Membership.DataContracts"
+_COUNTRY_NAMES = {"US": "United States", "CA": "Canada", "GB": "United Kingdom", "AU": "Australia",
+                  "MX": "Mexico", "DE": "Germany", "JP": "Japan", "IE": "Ireland"}
 
 
 def communication_type(entry: tuple[str, str, str, bool]) -> dict[str, Any]:
@@ -63,6 +67,39 @@ def _preference(member: Member, type_id: str, opted_in: bool) -> dict[str, Any]:
         "PartyCommunicationTypePreferenceId": f"{type_id[:8]}-{member.uniform_id[9:]}",
         "CommunicationTypeId": type_id,
         "OptInFlag": opted_in,
+    }
+
+
+def _full_address(member: Member, address: Address) -> dict[str, Any]:
+    """One entry of a party's ``Addresses`` (FullAddressData around its AddressData), the member's only one,
+    so it is their mail, bill and default address (``CommunicationPreferences``, not marketing consent)."""
+    state_line = " ".join(part for part in (address.state, address.postal_code) if part)
+    city_line = f"{address.city}, {state_line}" if state_line else address.city
+    country = _COUNTRY_NAMES.get(address.country_code, address.country_code)
+    full = "\r".join((*address.lines, city_line, *(() if address.country_code == "US" else (country,))))
+    return {
+        "$type": f"{_CONTRACTS}.FullAddressData, Asi.Contracts",
+        "AdditionalLines": {"$type": f"{_CONTRACTS}.AddressLineDataCollection, Asi.Contracts", "$values": []},
+        "Address": {
+            "$type": f"{_CONTRACTS}.AddressData, Asi.Contracts",
+            "AddressId": f"{member.uniform_id[:8]}-add0-{member.uniform_id[14:]}",
+            "AddressLines": {"$type": f"{_CONTRACTS}.AddressLineDataCollection, Asi.Contracts",
+                             "$values": list(address.lines)},
+            "CityName": address.city,
+            "CountryCode": address.country_code,
+            "CountryName": country,
+            "CountrySubEntityCode": address.state or None,
+            "FullAddress": full,
+            "PostalCode": address.postal_code,
+        },
+        "AddresseeText": f"{member.full_name}\r{full}",
+        "AddressPurpose": "Address",
+        "CommunicationPreferences": {
+            "$type": f"{_CONTRACTS}.CommunicationPreferenceDataCollection, Asi.Contracts",
+            "$values": [{"$type": f"{_CONTRACTS}.CommunicationPreferenceData, Asi.Contracts", "Reason": reason}
+                        for reason in ("default", "mail", "bill")],
+        },
+        "FullAddressId": f"{member.uniform_id[:8]}-fa00-{member.uniform_id[14:]}",
     }
 
 
@@ -99,6 +136,8 @@ def render_person(member: Member) -> dict[str, Any]:
         },
         "Emails": {"$type": "Asi.Soa.Membership.DataContracts.EmailDataCollection, Asi.Contracts", "$values": emails},
         "Phones": {"$type": "Asi.Soa.Membership.DataContracts.PhoneDataCollection, Asi.Contracts", "$values": phones},
+        "Addresses": {"$type": f"{_CONTRACTS}.FullAddressDataCollection, Asi.Contracts",
+                      "$values": [_full_address(member, member.address)] if member.address else []},
         "CommunicationTypePreferences": {"$type": _PREFERENCES, "$values": preferences},
         "UpdateInformation": {
             "$type": "Asi.Soa.Core.DataContracts.EntityUpdateInformationData, Asi.Contracts",

@@ -70,6 +70,12 @@ _COMMON: tuple[Column, ...] = (
     Column("Email", lambda m, _: m.email),
     Column("MemberType", lambda m, _: m.member_type),
     Column("Chapter", lambda m, _: m.chapter),
+    # The contact's address as an IQA on CsContact returns it: the state (or province) code and the ZIP code
+    # as typed, NULL when the member has no address.
+    Column("City", lambda m, _: m.address.city if m.address else None),
+    Column("State", lambda m, _: (m.address.state or None) if m.address else None),
+    Column("Zip", lambda m, _: m.address.postal_code if m.address else None),
+    Column("Country", lambda m, _: m.address.country_code if m.address else None),
 )
 _MEMBER_TYPE = Prompt("MemberType", lambda m, v: m.member_type.lower() == v.lower())
 

@@ -4,6 +4,9 @@
 seed and *i*: ``generate(s, 2_000)`` is exactly the first 2,000 of ``generate(s, 100_000)``. The full set
 is built in a few seconds when a stand-in starts; nothing large is stored in the repository.
 
+Addresses come from a second stream of the same seed (``standins/members/addresses.py``), one address per
+member in order, so adding them changed no other field of any member and the prefix rule holds for them too.
+
 Everything is fixed relative to ``AS_OF`` (not today's date), so "lapsed" and "years as member" give the
 same answers on every run.
 """
@@ -20,6 +23,7 @@ from functools import lru_cache
 from itertools import accumulate
 from typing import NamedTuple
 
+from standins.members.addresses import Address, draw_address
 from standins.members.draw import below, pick
 from standins.members.names import EMOJI_NICKNAMES, NICKNAMES, POOLS, PREFIXES
 from standins.members.phones import TypedPhone, retype, typed_landline, typed_mobile
@@ -80,6 +84,7 @@ class Member(NamedTuple):
     household_of: str | None  # id of the member whose household (and often mobile) this one shares
     last_dues: float
     updated_on: datetime
+    address: Address | None = None  # the mailing address (iMIS's Addresses), None when it has none
 
     @property
     def full_name(self) -> str:
@@ -149,6 +154,7 @@ def _paid_thru(rng: random.Random, member_type: str) -> date:
 def iter_members(seed: int = DEFAULT_SEED, count: int = FULL_SIZE) -> Iterator[Member]:
     """Yield ``count`` members drawn from one stream seeded with ``seed`` (see the module docstring)."""
     rng = random.Random(seed)
+    address_rng = random.Random(f"{seed}:addresses")
     next_id = FIRST_ID
     previous: Member | None = None
     previous_mobile: TypedPhone | None = None
@@ -210,6 +216,7 @@ def iter_members(seed: int = DEFAULT_SEED, count: int = FULL_SIZE) -> Iterator[M
             household_of=household_of,
             last_dues=MEMBER_TYPES[member_type][2],
             updated_on=updated,
+            address=draw_address(address_rng, chapter, mobile.e164),
         )
         previous, previous_mobile = member, mobile
         yield member

@@ -3,8 +3,10 @@
 The dispatcher's clock runs ahead of the system's by the seconds in a file this test writes
 (``TEXTPULSE_DISPATCHER_CLOCK_OFFSET_FILE``): the run starts at 8:30 pm Eastern, Wednesday 2026-12-02.
 Members in four zones: Pacific, Mountain and Central are within the federal 9 pm and are sent, as is New
-York; Florida (8 pm) is held until 8 am Eastern. The dispatcher is killed while they are held; the clock is
-moved to the next morning and the run completes with exactly one text each. A member who already had the
+York; Florida (8 pm) is held until 8 am Eastern. The iMIS stand-in's Zoë has a San Francisco number and a
+Miami address (the audience service stores its state in the snapshot): she is held too, until 8 am Central,
+when the window is open in all of Florida. The dispatcher is killed while they are held; the clock is moved
+to the next morning and the run completes with exactly one text each. A member who already had the
 organisation's cap of marketing texts this week gets none.
 """
 
@@ -32,12 +34,14 @@ from harness.kafka import running_publisher
 from harness.processes import Process, wait_http
 from libs.common.events import Recipient
 from libs.common.topics import ALL_TOPICS
+from standins.members.fixtures import SMALL
 from tests.conftest import eventually
 from tests.kafka_cluster import KafkaCluster
 
 SENDER = "+18885550120"
 EVENING = datetime(2026, 12, 3, 1, 30, tzinfo=UTC)  # 8:30 pm Eastern, 5:30 pm Pacific
 FLORIDA_OPENS = datetime(2026, 12, 3, 13, 0, tzinfo=UTC)  # 8 am Eastern
+ALL_FLORIDA_OPENS = datetime(2026, 12, 3, 14, 0, tzinfo=UTC)  # 8 am Central: the panhandle too
 DEADLINE_S = 240  # a loaded 2-core machine, not a speed target
 pytestmark = pytest.mark.timeout(DEADLINE_S * 3 + 120)
 
@@ -45,6 +49,9 @@ SENT_IN_THE_EVENING = ["+12135550101", "+12135550102", "+13035550103", "+1303555
                        "+12145550106", "+12125550107"]  # Los Angeles, Denver, Dallas, New York
 FLORIDIANS = ["+13055550108", "+13055550109", "+13055550110"]  # Miami
 OVER_THE_CAP = "+12135550111"  # Los Angeles, 3 marketing texts this week already
+ZOE = SMALL[0]  # a San Francisco number, a Florida address
+assert ZOE.mobile_e164 is not None and ZOE.address is not None and ZOE.address.state == "FL"
+MOVED = ZOE.mobile_e164
 
 
 @pytest.fixture
@@ -56,7 +63,7 @@ async def standin(tmp_path: Path) -> AsyncIterator[TwilioStandin]:
 
 
 async def seed(pool: asyncpg.Pool, standin: TwilioStandin) -> SeededRun:
-    numbers = SENT_IN_THE_EVENING + FLORIDIANS + [OVER_THE_CAP]
+    numbers = SENT_IN_THE_EVENING + FLORIDIANS + [OVER_THE_CAP, MOVED]
     async with pool.acquire() as conn:
         org_id = await factories.make_org(conn, name="Quiet hours", time_zone="America/New_York",
                                           marketing_cap_texts=3, marketing_cap_days=7)
@@ -77,6 +84,8 @@ async def seed(pool: asyncpg.Pool, standin: TwilioStandin) -> SeededRun:
                                 sender=SENDER, to=number, body="The AGM is on Friday at 7 pm.", segments=1)
                       for number in numbers]
     await store_snapshot(pool, run.recipients)
+    await pool.execute("UPDATE run_recipients SET address_state = $1 WHERE run_id = $2 AND e164 = $3",
+                       ZOE.address.state, run_id, MOVED)
     return run
 
 
@@ -90,7 +99,7 @@ async def ledger(pool: asyncpg.Pool, run: SeededRun) -> dict[str, asyncpg.Record
 async def the_evening_is_done(pool: asyncpg.Pool, run: SeededRun) -> dict[str, asyncpg.Record] | None:
     rows = await ledger(pool, run)
     states = {number: row["state"] for number, row in rows.items()}
-    expected = {**dict.fromkeys(SENT_IN_THE_EVENING, "sent"), **dict.fromkeys(FLORIDIANS, "held"),
+    expected = {**dict.fromkeys(SENT_IN_THE_EVENING, "sent"), **dict.fromkeys(FLORIDIANS + [MOVED], "held"),
                 OVER_THE_CAP: "frequency_capped"}
     return rows if states == expected else None
 
@@ -117,6 +126,7 @@ async def test_an_evening_run_sends_the_west_holds_florida_until_8_am_and_skips_
             await publish_recipients(publisher, run)
         evening = await eventually(lambda: the_evening_is_done(db_pool, run), timeout=DEADLINE_S, interval=0.5)
         assert {evening[n]["held_until"] for n in FLORIDIANS} == {FLORIDA_OPENS}
+        assert evening[MOVED]["held_until"] == ALL_FLORIDA_OPENS
         async def counted() -> asyncpg.Record | None:  # the run's counts follow the ledger at the next commit
             row = await run_row(db_pool, run)
             return row if (row["sent"], row["frequency_capped"]) == (7, 1) else None
@@ -131,7 +141,7 @@ async def test_an_evening_run_sends_the_west_holds_florida_until_8_am_and_skips_
         await eventually(lambda: _released_or_waiting(db_pool, run), timeout=30, interval=1.0)
         assert set(await standin.messages_to()) == set(SENT_IN_THE_EVENING)
 
-        clock.set(FLORIDA_OPENS + timedelta(seconds=5))
+        clock.set(ALL_FLORIDA_OPENS + timedelta(seconds=5))  # every held member's window is open
         async def completed() -> asyncpg.Record | None:
             row = await run_row(db_pool, run)
             return row if row["state"] == "completed" else None
@@ -139,16 +149,17 @@ async def test_an_evening_run_sends_the_west_holds_florida_until_8_am_and_skips_
     finally:
         for process in processes:
             process.stop()
-    assert (done["sent"], done["frequency_capped"], done["outside_window"]) == (10, 1, 0)
+    assert (done["sent"], done["frequency_capped"], done["outside_window"]) == (11, 1, 0)
     by_number = await standin.messages_to()
-    assert {n: len(m) for n, m in by_number.items()} == dict.fromkeys(SENT_IN_THE_EVENING + FLORIDIANS, 1)
+    assert {n: len(m) for n, m in by_number.items()} == dict.fromkeys(SENT_IN_THE_EVENING + FLORIDIANS + [MOVED], 1)
     final = await ledger(db_pool, run)
     assert all(final[n]["sent_at"] < FLORIDA_OPENS for n in SENT_IN_THE_EVENING)
     assert all(final[n]["sent_at"] >= FLORIDA_OPENS for n in FLORIDIANS)
+    assert final[MOVED]["sent_at"] >= ALL_FLORIDA_OPENS
     assert final[OVER_THE_CAP]["state"] == "frequency_capped" and OVER_THE_CAP not in by_number
 
 
 async def _released_or_waiting(pool: asyncpg.Pool, run: SeededRun) -> bool:
     """A minute before 8 am the Floridians are still held, and unreleased (the successor has started)."""
     rows = await ledger(pool, run)
-    return all(rows[n]["state"] == "held" for n in FLORIDIANS)
+    return all(rows[n]["state"] == "held" for n in FLORIDIANS + [MOVED])

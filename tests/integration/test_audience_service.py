@@ -444,6 +444,42 @@ async def test_csv_and_list_audiences(harness: Harness) -> None:
     assert bodies == ["Li: board meeting, your chapter.", "Øystein: board meeting, NYC."]
 
 
+async def test_members_addresses_reach_the_snapshot_for_quiet_hours(harness: Harness) -> None:
+    org_id, _ = await harness.org()
+    from_iqa = await harness.run(org_id)
+    await harness.due(from_iqa)
+    await harness.settled(from_iqa)
+    states = {r["member_id"]: r["address_state"] for r in await harness.snapshot(from_iqa) if r["status"] == "queued"}
+    # Zoë's and Ángel's Florida, José's California, Jun's Kansas; María's address is in British Columbia (no
+    # US state), the others have none.
+    assert states == {"23145": "FL", "23146": "CA", "23147": None, "23148": None, "23149": None, "23150": None,
+                      "23156": "KS", "23158": None, "23159": "FL"}
+    assert harness.resolver.last.address_states_ignored == 1  # "BC"
+
+    stream = CsvStream(io.BytesIO(b"ID,Mobile,State\r\n1,(415) 555-0111,ok\r\n2,(415) 555-0112,Calif.\r\n"
+                                  b"3,(415) 555-0113,\r\n4,(415) 555-0114,Florida\r\n"))
+    async with harness.pool.acquire() as conn:
+        upload_id = await upload_storage.store_csv(conn, org_id, "moved.csv", "staff", stream)
+    from_csv = await harness.run(org_id, audience={"kind": "csv", "upload_id": str(upload_id)})
+    await harness.due(from_csv)
+    assert (await harness.settled(from_csv))["targeted"] == 4  # a bad state never fails a member or the run
+    assert [(r["member_id"], r["address_state"]) for r in await harness.snapshot(from_csv)] == [
+        ("1", "OK"), ("2", None), ("3", None), ("4", "FL")]
+    assert harness.resolver.last.address_states_ignored == 1  # "Calif."
+
+    list_id = await harness.pool.fetchval("INSERT INTO member_lists (org_id, name) VALUES ($1, 'Movers') "
+                                          "RETURNING id", org_id)
+    await harness.pool.executemany(
+        "INSERT INTO member_list_entries (list_id, member_id, mobile, merge_values) VALUES ($1, $2, $3, $4::jsonb)",
+        [(list_id, "7", "+1 212 555 0144", '{"state": "TX"}'), (list_id, "8", "2125550145", '{}'),
+         (list_id, "9", "2125550146", '{"state": "WA", "country": "AU"}')])
+    from_list = await harness.run(org_id, audience={"kind": "list", "list_id": str(list_id)})
+    await harness.due(from_list)
+    await harness.settled(from_list)
+    assert [(r["member_id"], r["address_state"]) for r in await harness.snapshot(from_list)] == [
+        ("7", "TX"), ("8", None), ("9", None)]  # Western Australia is not Washington
+
+
 async def test_poisoned_events_go_to_the_dead_letter_queue(harness: Harness) -> None:
     topic = CAMPAIGN_DUE.full_name(harness.prefix)
     await harness.publisher.publish_raw(topic, b"not json", key=b"poison")

@@ -97,6 +97,8 @@ async def _seed(pool: asyncpg.Pool, client: httpx.AsyncClient) -> Seeded:
                   "Hi Bob", 1, "queued", None, None, None, SENDER),
                  (run, 2, ids[(run, "30001")], org.id, "30001", "07400 123456", ANN, None, None, 0, "excluded",
                   "duplicate_number", "household", "10234", None)])
+            await conn.execute("UPDATE run_recipients SET address_state = 'FL', address_time_zone = 'America/New_York' "
+                               "WHERE run_id = $1", run)
         await conn.executemany(
             "INSERT INTO send_ledger (run_id, recipient_id, org_id, sender, to_number, segments, state, message_sid) "
             "VALUES ($1, $2, $3, $4, $5, 1, 'sent', $6)",
@@ -208,6 +210,9 @@ async def test_erasing_by_imis_id_removes_the_member_everywhere_and_keeps_counts
                                    "FROM run_recipients WHERE run_id = $1 ORDER BY position", seeded.sent_run)
     assert [tuple(r) for r in snapshot] == [("queued", None, 1, True), ("queued", None, 1, False),
                                             ("excluded", "duplicate_number", 0, True)]
+    addresses = await db_pool.fetch("SELECT address_state, address_time_zone FROM run_recipients WHERE run_id = $1 "
+                                    "ORDER BY position", seeded.sent_run)
+    assert [tuple(r) for r in addresses] == [(None, None), ("FL", "America/New_York"), (None, None)]  # Ann's go
     assert await db_pool.fetchval("SELECT rows_accepted FROM csv_uploads WHERE org_id = $1", org.id) == 2
     reply = await db_pool.fetchrow("SELECT kind, keyword, body FROM inbound_messages WHERE org_id = $1", org.id)
     assert tuple(reply) == ("opt_out", "STOP", "")

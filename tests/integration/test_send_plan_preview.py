@@ -105,3 +105,17 @@ async def test_a_start_without_a_zone_or_a_hold_limit_out_of_range_is_refused(
 ) -> None:
     response = await caller.call("POST", PREVIEW, {"audience": {"kind": "csv", "upload_id": upload_id}, **change})
     assert [e["field"] for e in problem(response, 422, "request_invalid")["errors"]] == [field]
+
+
+async def test_the_plan_places_members_by_the_csvs_state_column(caller: Caller) -> None:
+    # Los Angeles numbers at 6:30 pm Pacific: one lives in Florida (held until the panhandle's 8 am Central),
+    # one typed a state that is none ("Calif."), one in California, one in British Columbia (no US state).
+    lines = ["ID,Mobile,State", "1,2135550201,FL", "2,2135550202,Calif.", "3,2135550203,ca", "4,2135550204,BC"]
+    uploaded = await caller.client.post(CSV, files={"file": ("moved.csv", "\n".join(lines).encode(), "text/csv")},
+                                        headers=caller.headers)
+    assert uploaded.status_code == 201, uploaded.text
+    found = await plan(caller, str(uploaded.json()["id"]), hold_limit_s=12 * 3600)
+    assert (found["sendable_now"], found["outside_window"], found["frequency_capped"]) == (3, 0, 0)
+    assert [(h["until"], h["time_zone"], h["count"]) for h in found["held"]] == [
+        ("2026-12-04T14:00:00Z", "America/Chicago", 1)]
+    assert found["sentences"] == ["1 member will be held until 8 am Central tomorrow."]

@@ -307,3 +307,38 @@ def test_a_slow_page_is_held_back_alone(imis: httpx.Client, imis_url: str) -> No
         assert slow.result(timeout=60).status_code == 200
 
     assert fast.status_code == 200 and still_held
+
+
+def test_a_party_carries_its_address_as_full_address_data(imis: httpx.Client) -> None:
+    member = next(m for m in MEMBERS if m.address and m.address.country_code == "US" and m.address.state)
+    assert member.address is not None
+    entries = imis.get(f"/api/Party/{member.id}").json()["Addresses"]
+    assert entries["$type"] == "Asi.Soa.Membership.DataContracts.FullAddressDataCollection, Asi.Contracts"
+    (entry,) = entries["$values"]
+    assert entry["$type"] == "Asi.Soa.Membership.DataContracts.FullAddressData, Asi.Contracts"
+    assert entry["AddressPurpose"] == "Address"
+    address = entry["Address"]
+    assert address["$type"] == "Asi.Soa.Membership.DataContracts.AddressData, Asi.Contracts"
+    assert (address["CityName"], address["CountrySubEntityCode"], address["PostalCode"], address["CountryCode"]) == (
+        member.address.city, member.address.state, member.address.postal_code, "US")
+    assert address["AddressLines"]["$values"] == list(member.address.lines)
+    assert f"{member.address.city}, {member.address.state} {member.address.postal_code}" in address["FullAddress"]
+    homeless = next(m for m in MEMBERS if m.address is None)
+    assert imis.get(f"/api/Party/{homeless.id}").json()["Addresses"]["$values"] == []
+
+
+def test_iqa_and_query_rows_carry_city_state_zip_and_country(imis: httpx.Client) -> None:
+    rows = {r["ID"]: r for r in _all_rows(imis, AUDIENCE, limit=500)}
+    flat = {str(r["ID"]): r for r in imis.get("/api/Query", params={"QueryName": AUDIENCE, "limit": 500}).json()[
+        "Items"]["$values"]}
+    by_id = {m.id: m for m in MEMBERS}
+    with_address = [i for i in rows if by_id[i].address]
+    assert with_address and any(by_id[i].address is None for i in rows)
+    for member_id, row in rows.items():
+        address = by_id[member_id].address
+        expected = ((address.city, address.state or None, address.postal_code, address.country_code) if address
+                    else (None, None, None, None))
+        assert (row.get("City"), row.get("State"), row.get("Zip"), row.get("Country")) == expected
+        if member_id in flat:
+            assert (flat[member_id]["City"], flat[member_id]["State"], flat[member_id]["Zip"],
+                    flat[member_id]["Country"]) == expected

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from libs.common.audience import parse_audience
-from libs.common.audience_members import ColumnMap, IqaRows, as_text, is_true, stored_member
+from libs.common.audience_members import AddressStates, ColumnMap, IqaRows, as_text, is_true, stored_member
 from libs.common.audience_rules import AudienceMember, SnapshotRow, Totals, classify, classify_each, decide, totals
 from libs.common.merge import compile_template
 
@@ -153,6 +153,25 @@ def test_iqa_rows_are_read_through_the_column_map_with_typed_and_odd_values() ->
     assert reader.mobile_seen and reader.rows == 2
 
 
+def test_iqa_rows_read_the_address_state_and_count_what_is_no_us_state() -> None:
+    reader = IqaRows(ColumnMap())
+    rows = [{"ID": n, "Mobile": "4155550134", "state": state, "Country": country} for n, (state, country) in
+            enumerate([(" fl ", "US"), ("Calif.", None), ("", None), (None, None), ("WA", "AU"), ("ON", "CA"),
+                       ("Texas", "")])]
+    assert [reader.member(r).address_state for r in rows] == ["FL", None, None, None, None, None, "TX"]
+    assert reader.states.ignored == 3  # Calif., Western Australia, Ontario; blanks are no value at all
+    own = IqaRows(ColumnMap(state="Province", country=None))
+    assert own.member({"ID": 1, "Mobile": "x", "Province": "OK", "Country": "AU"}).address_state == "OK"
+    assert IqaRows(ColumnMap(state=None)).member({"ID": 1, "State": "OK"}).address_state is None
+    assert reader.member({"ID": 9, "Mobile": "x"}).address_state is None  # an IQA without the column
+
+
+def test_the_address_state_reaches_the_snapshot_row() -> None:
+    located = AudienceMember("1", "(415) 555-0134", {"first_name": "Zoë"}, address_state="FL")
+    (row,) = run([located])
+    assert (row.status, row.address_state) == ("queued", "FL")
+
+
 def test_values_and_flags_of_any_type() -> None:
     assert [as_text(v) for v in (None, "", " a ", True, 5, 2.0, 2.5, [1], {})] == [
         None, None, "a", "true", "5", "2", "2.5", None, None]
@@ -164,6 +183,16 @@ def test_values_and_flags_of_any_type() -> None:
 def test_stored_members_fill_member_id_and_full_name() -> None:
     m = stored_member("12", "415", {"First_Name": "Ann", "last_name": "Lee"})
     assert m.values == {"first_name": "Ann", "last_name": "Lee", "member_id": "12", "full_name": "Ann Lee"}
+    assert m.address_state is None
+
+
+def test_a_stored_members_state_value_is_its_address() -> None:
+    states = AddressStates()
+    kept = stored_member("1", "415", {"State": "md", "first_name": "Ann"}, keep={"first_name"}, states=states)
+    assert (kept.address_state, kept.values) == ("MD", {"first_name": "Ann"})
+    assert stored_member("2", "415", {"state": "ZZ"}, states=states).address_state is None
+    assert stored_member("3", "415", {"state": "NSW", "country": "Australia"}, states=states).address_state is None
+    assert states.ignored == 2
 
 
 def test_audience_settings_are_validated() -> None:

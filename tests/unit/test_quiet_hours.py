@@ -137,3 +137,38 @@ def test_a_canadian_number_has_its_zone_and_province_and_no_state_rule() -> None
     toronto = where("+14165550100")
     assert (toronto.time_zones, toronto.states) == (("America/Toronto",), frozenset({"ON"}))
     assert state_text_limit(toronto) is None
+
+
+def test_an_address_state_alone_gives_every_zone_of_the_state() -> None:
+    moved = where("+14155550100", address_state="fl")  # a San Francisco number, a Florida address
+    assert moved.source == "address" and set(moved.time_zones) == {"America/New_York", "America/Chicago"}
+    assert moved.states == frozenset({"FL", "CA"})
+    # 7:30 pm Eastern is 4:30 pm in San Francisco, but the member is in Florida: held until 8 am Central,
+    # when the window is open in the panhandle too (14:00 UTC; 8 am Eastern, 13:00 UTC, is not enough).
+    evening = utc(2026, 12, 3, 0, 30)
+    assert not is_open(moved, utc(2026, 12, 3, 1, 0))
+    assert is_open(moved, evening)
+    assert next_open(moved, utc(2026, 12, 3, 1, 0)) == utc(2026, 12, 3, 14, 0)
+
+
+def test_an_oklahoma_area_code_with_a_kansas_address_closes_at_oklahomas_8_pm() -> None:
+    member = where("+14055550100", address_state="KS")  # Oklahoma City number, Kansas address, no zone
+    assert member.states == frozenset({"KS", "OK"}) and set(member.time_zones) == {"America/Chicago",
+                                                                                   "America/Denver"}
+    assert is_open(member, utc(2026, 12, 3, 1, 59))  # 7:59 pm CST
+    assert not is_open(member, utc(2026, 12, 3, 2, 0))  # 8 pm CST: Oklahoma's close, though Kansas allows 9 pm
+    assert state_text_limit(member) == 3
+
+
+def test_a_florida_address_with_a_new_york_number_closes_at_8_pm_eastern() -> None:
+    member = where("+12125550100", address_state="FL")
+    assert is_open(member, utc(2026, 12, 3, 0, 59))  # 7:59 pm EST
+    assert not is_open(member, utc(2026, 12, 3, 1, 0))  # 8 pm EST: Florida's close, not New York's 9 pm
+    assert state_text_limit(member) == 3
+
+
+@pytest.mark.parametrize("state", ["Calif.", "ZZ", "", "ON"])
+def test_a_state_that_is_not_a_us_state_is_no_address(state: str) -> None:
+    member = where("+12125550100", address_state=state)
+    assert (member.source, member.time_zones, member.states) == ("area_code", ("America/New_York",),
+                                                                 frozenset({"NY"}))
