@@ -12,8 +12,10 @@ Asked for each claimed entry just before its Twilio call (``delivery.py``). The 
 The verdict is :func:`libs.common.send_verdict.decide` (the planner's too); the counts come from the
 ledger, so every campaign and every dispatcher process is counted. A recipient's address comes with its
 snapshot row, read for the whole fetched batch before anything is claimed (:meth:`SendGate.note_addresses`),
-so only a recipient a cap may stop costs a read of its own (``recipient-send-facts``); one whose row was not
-noted (a process that restarted in between) is read there too.
+so only a recipient a cap may stop needs the ledger's counts (``recipient-send-facts``); one whose row was not
+noted (a process that restarted in between) is read there too. Those reads are still made at send time, but
+the lanes asking while one is in flight are answered together by the next (:class:`_FactsReader`): one
+statement per round trip, not one per text.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from services.dispatcher.snapshot import SnapshotRow
 QUERIES = Queries.load(Path(__file__).with_name("send_rules.sql"))
 RULES_TTL_S = 60.0
 NOTED_ADDRESSES_MAX = 100_000  # noted but never asked for (suppressed, cancelled...): forgotten past this
+FACTS_BATCH_MAX = 500  # entries answered by one recipient-send-facts statement
 Address = tuple[str | None, str | None]  # (state, time zone) of a snapshot row
 
 
@@ -52,6 +55,60 @@ class _RunFacts:
     has_addresses: bool  # any recipient of the run with an address: without, the area code alone decides
 
 
+@dataclass(frozen=True, slots=True)
+class _FactsAsked:
+    event: Recipient
+    claimed_at: datetime
+    campaign_id: uuid.UUID
+    now: datetime
+    cap_days: int
+
+
+class _FactsReader:
+    """Answers ``recipient-send-facts`` for every entry asked about while the previous statement ran, in
+    one statement: the first asker is answered at once, those who come meanwhile wait for the next round."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._waiting: list[tuple[_FactsAsked, asyncio.Future[asyncpg.Record | None]]] = []
+        self._reading: asyncio.Task[None] | None = None
+
+    async def facts(self, asked: _FactsAsked) -> asyncpg.Record | None:
+        answer: asyncio.Future[asyncpg.Record | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((asked, answer))
+        if self._reading is None or self._reading.done():
+            self._reading = asyncio.create_task(self._read_while_asked())
+        return await answer
+
+    async def _read_while_asked(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting[:FACTS_BATCH_MAX], self._waiting[FACTS_BATCH_MAX:]
+            try:
+                rows = await self._read([asked for asked, _ in batch])
+            except asyncio.CancelledError:
+                for _, answer in batch + self._waiting:
+                    answer.cancel()
+                raise
+            except Exception as error:  # each asker's verdict fails as its own read would have
+                for _, answer in batch:
+                    if not answer.done():
+                        answer.set_exception(error)
+                continue
+            for i, (_, answer) in enumerate(batch, start=1):
+                if not answer.done():
+                    answer.set_result(rows.get(i))
+
+    async def _read(self, batch: list[_FactsAsked]) -> dict[int, asyncpg.Record]:
+        async with self._pool.acquire() as conn:
+            rows = await QUERIES.fetch(
+                conn, "recipient-send-facts", org_ids=[a.event.org_id for a in batch],
+                to_numbers=[a.event.to for a in batch], run_ids=[a.event.run_id for a in batch],
+                recipient_ids=[a.event.recipient_id for a in batch], claimed_ats=[a.claimed_at for a in batch],
+                campaign_ids=[a.campaign_id for a in batch], nows=[a.now for a in batch],
+                cap_days=[a.cap_days for a in batch])
+        return {row["i"]: row for row in rows}
+
+
 class SendGate:
     """Reads what :func:`decide` needs: the run's rules (cached a minute) and, only when a cap or an address
     can change the verdict, the recipient's address and the ledger's counts (one statement)."""
@@ -60,6 +117,7 @@ class SendGate:
         self._pool = pool
         self._runs: dict[uuid.UUID, tuple[float, asyncio.Future[_RunFacts | None]]] = {}
         self._addresses: dict[tuple[uuid.UUID, uuid.UUID], Address] = {}
+        self._facts = _FactsReader(pool)
 
     def note_addresses(self, events: Sequence[Recipient], rows: Sequence[SnapshotRow]) -> None:
         """Keep each queued event's address from its snapshot row until its verdict is asked for."""
@@ -108,11 +166,9 @@ class SendGate:
             if not (marketing_cap or state_text_limit(location) is not None):
                 return decide(rules, at, e164=event.to, address_state=state, address_time_zone=zone,
                               marketing_sent=0, subject_sent=0)
-        async with self._pool.acquire() as conn:
-            facts = await QUERIES.fetchrow(
-                conn, "recipient-send-facts", org_id=event.org_id, to_number=event.to, run_id=event.run_id,
-                recipient_id=event.recipient_id, claimed_at=claimed_at, campaign_id=rules.campaign_id, now=at,
-                cap_days=rules.marketing_cap[1] if rules.marketing_cap and marketing_cap else 0)
+        facts = await self._facts.facts(_FactsAsked(
+            event, claimed_at, rules.campaign_id, at,
+            cap_days=rules.marketing_cap[1] if rules.marketing_cap and marketing_cap else 0))
         if facts is None:
             return SEND
         return decide(rules, at, e164=event.to, address_state=facts["address_state"],

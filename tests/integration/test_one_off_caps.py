@@ -37,7 +37,7 @@ async def test_one_off_texts_do_not_count_against_a_members_marketing_cap(db_poo
             org, SENDER, ANN, one_off)
 
     async with db_pool.acquire() as conn:
-        facts = await QUERIES.fetchrow(conn, "recipient-send-facts", org_id=org, to_number=ANN, run_id=run,
-                                       recipient_id=recipient, claimed_at=datetime.now(UTC), campaign_id=campaign,
-                                       now=datetime.now(UTC), cap_days=7)
+        facts = await QUERIES.fetchrow(conn, "recipient-send-facts", org_ids=[org], to_numbers=[ANN], run_ids=[run],
+                                       recipient_ids=[recipient], claimed_ats=[datetime.now(UTC)],
+                                       campaign_ids=[campaign], nows=[datetime.now(UTC)], cap_days=[7])
     assert (facts["marketing"], facts["subject"]) == (1, 1)  # the campaign's text only: the cap of 2 is not reached
