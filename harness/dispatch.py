@@ -159,22 +159,24 @@ def dispatcher_env(database_url: str, kafka: KafkaAccess | str, prefix: str, sta
                 TEXTPULSE_KAFKA_SESSION_TIMEOUT_MS="6000", TEXTPULSE_LOG_FORMAT="text")
 
 
-# Every US time zone's quiet hours (Hawaii to Eastern, Florida's 8 pm included) are open from 18:00 to 01:00
-# UTC, so a dispatcher believing it is in that band texts whoever a test seeds, whenever the suite runs.
-DAYTIME_BAND_UTC = (18, 25)
-DAYTIME_UTC = 20
+# Every US window is open from 19:00 to 24:00 UTC on every day of the year: Hawaii's 8 am is 18:00 UTC, a Texas
+# Sunday's noon in El Paso 19:00 (winter), Florida's 8 pm Eastern 00:00 (summer). A session that starts before
+# 22:00 UTC keeps the real time (two hours of band left: a slow suite's length); any other is moved on to 19:00
+# UTC, so a dispatcher believing it is in the band texts whoever a test seeds, whenever the suite runs.
+DAYTIME_BAND_UTC = (19, 24)
+LATEST_START_UTC = 22
 
 
 def daytime_clock_offset(now: datetime) -> float:
-    """Seconds to move ``now`` into the daytime band: 0 within it, else on to the next 20:00 UTC (ahead, so a
-    run's hold limit, counted from its real start, is never passed)."""
-    hours = now.astimezone(UTC).hour + now.astimezone(UTC).minute / 60
-    if DAYTIME_BAND_UTC[0] <= hours < DAYTIME_BAND_UTC[1] or hours < DAYTIME_BAND_UTC[1] - 24:
+    """Seconds to move ``now`` into the daytime band with two hours of it left: 0 from 19:00 to 22:00 UTC, else
+    on to the next 19:00 UTC (ahead, so a run's hold limit, counted from its real start, is never passed)."""
+    utc = now.astimezone(UTC)
+    if DAYTIME_BAND_UTC[0] <= utc.hour < LATEST_START_UTC:
         return 0.0
-    target = now.astimezone(UTC).replace(hour=DAYTIME_UTC, minute=0, second=0, microsecond=0)
-    if target < now:
+    target = utc.replace(hour=DAYTIME_BAND_UTC[0], minute=0, second=0, microsecond=0)
+    if target < utc:
         target += timedelta(days=1)
-    return (target - now).total_seconds()
+    return (target - utc).total_seconds()
 
 
 @cache
