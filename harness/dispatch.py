@@ -143,6 +143,15 @@ async def store_snapshot(pool: asyncpg.Pool, recipients: list[Recipient]) -> Non
                       r.sender) for i, r in enumerate(recipients)])
 
 
+async def snapshot_texts(pool: asyncpg.Pool, run: SeededRun, numbers: list[str], body: str) -> None:
+    """The run's recipients, one one-segment text of ``body`` to each number from the run's first sender,
+    stored as its snapshot."""
+    run.recipients = [Recipient(org_id=run.org_id, campaign_id=run.campaign_id, run_id=run.run_id,
+                                recipient_id=uuid.uuid4(), sender=run.senders[0], to=number, body=body, segments=1)
+                      for number in numbers]
+    await store_snapshot(pool, run.recipients)
+
+
 async def publish_recipients(publisher: EventPublisher, run: SeededRun) -> None:
     """Publish every recipient, many in flight at once (one by one waiting for each ack is ~150/s)."""
     batch = 500

@@ -27,12 +27,11 @@ from harness.dispatch import (
     TwilioStandin,
     dispatcher_env,
     publish_recipients,
+    snapshot_texts,
     start_dispatcher,
-    store_snapshot,
 )
 from harness.kafka import running_publisher
 from harness.processes import Process, wait_http
-from libs.common.events import Recipient
 from libs.common.topics import ALL_TOPICS
 from standins.members.fixtures import SMALL
 from tests.conftest import eventually
@@ -80,10 +79,7 @@ async def seed(pool: asyncpg.Pool, standin: TwilioStandin) -> SeededRun:
         run_id = await factories.make_run(conn, org_id, campaign_id, state="sending", targeted=len(numbers),
                                           occurrence_at=EVENING)
     run = SeededRun(org_id, campaign_id, run_id, [SENDER])
-    run.recipients = [Recipient(org_id=org_id, campaign_id=campaign_id, run_id=run_id, recipient_id=uuid.uuid4(),
-                                sender=SENDER, to=number, body="The AGM is on Friday at 7 pm.", segments=1)
-                      for number in numbers]
-    await store_snapshot(pool, run.recipients)
+    await snapshot_texts(pool, run, numbers, "The AGM is on Friday at 7 pm.")
     await pool.execute("UPDATE run_recipients SET address_state = $1 WHERE run_id = $2 AND e164 = $3",
                        ZOE.address.state, run_id, MOVED)
     return run

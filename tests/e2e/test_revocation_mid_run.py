@@ -12,7 +12,6 @@ import json
 import os
 import sys
 import urllib.request
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,12 +26,11 @@ from harness.dispatch import (
     TwilioStandin,
     dispatcher_env,
     publish_recipients,
+    snapshot_texts,
     start_dispatcher,
-    store_snapshot,
 )
 from harness.kafka import running_publisher
 from harness.processes import Process, free_port, wait_http
-from libs.common.events import Recipient
 from libs.common.topics import ALL_TOPICS
 from tests.conftest import eventually
 from tests.kafka_cluster import KafkaCluster
@@ -66,10 +64,7 @@ async def seed(pool: asyncpg.Pool, twilio: TwilioStandin, imis_url: str, optout_
         run_id = await factories.make_run(conn, org_id, campaign_id, state="sending", targeted=len(numbers),
                                           occurrence_at=MORNING)
     run = SeededRun(org_id, campaign_id, run_id, [SENDER])
-    run.recipients = [Recipient(org_id=org_id, campaign_id=campaign_id, run_id=run_id, recipient_id=uuid.uuid4(),
-                                sender=SENDER, to=number, body="Your membership renews on Monday.", segments=1)
-                      for number in numbers]
-    await store_snapshot(pool, run.recipients)
+    await snapshot_texts(pool, run, numbers, "Your membership renews on Monday.")
     return run
 
 
