@@ -1,7 +1,7 @@
 """Signed Twilio webhooks against a real ``python -m services.optout`` (target: >= 2,500 req/s, p99 <= 50 ms).
 
     .venv/bin/python -m bench.webhooks [--rate 2500] [--seconds 10] [--stop-share 0.3] [--connections 64]
-                                       [--layout split|all] [--clients 2]
+                                       [--layout split|all|edge-alone] [--clients 2]
     .venv/bin/python -m bench.webhooks outage [--outage-seconds 60] [--stops 200]
 
 Status callbacks arrive at about three per message, so 800 messages/s of sending makes 2,400 callbacks/s.
@@ -10,7 +10,10 @@ Needs the local PostgreSQL and Kafka (``python -m deploy.stack infra``). The ben
 (migrated, dropped at the end) and its own topics (deleted at the end), seeds one organisation with a
 Twilio account and a ledger of sent messages, and starts the opt-out service: ``--layout split`` (the
 default) as one edge process (``TEXTPULSE_OPTOUT_ROLE=edge``, which Twilio's requests reach) and one
-workers process (``workers``), as the Helm chart runs it; ``--layout all`` as one process doing both.
+workers process (``workers``), as the Helm chart runs it; ``--layout all`` as one process doing both;
+``--layout edge-alone`` as the edge alone during the load, the workers started after it to take the
+backlog from Kafka: the edge with the machine's cores to itself, as when the workers run on other nodes
+(on two cores, the workers and PostgreSQL's writes for them take about one).
 
 Load is open-loop (bench/webhook_load.py): request i is due at ``i / rate`` seconds, whatever happened to
 the earlier ones, and its latency is counted from that moment (so a stalled server is not hidden by a
@@ -243,7 +246,8 @@ async def main(args: argparse.Namespace) -> None:
         await ensure_topics(kafka, TOPICS, prefix=prefix)
         env = dict(os.environ, TEXTPULSE_DATABASE_URL=db_url, TEXTPULSE_TOPIC_PREFIX=prefix, **kafka.env(),
                    TEXTPULSE_LOG_LEVEL=args.log_level)
-        roles = {"edge": port, "workers": free_port()} if args.layout == "split" else {"all": port}
+        roles = {"edge": port, "workers": free_port()} if args.layout != "all" else {"all": port}
+        later = {"workers": roles.pop("workers")} if args.layout == "edge-alone" else {}
         for role, role_port in roles.items():
             procs[role] = start_service(env, role, role_port, args.profile)
         for role, role_port in roles.items():
@@ -260,6 +264,9 @@ async def main(args: argparse.Namespace) -> None:
         load_done = time.monotonic()
         cpu_load = {role: cpu_seconds(proc.pid) - cpu_before[role] for role, proc in procs.items()}
         load_after = os.getloadavg()[0]
+        for role, role_port in later.items():
+            procs[role] = start_service(env, role, role_port, args.profile)
+            await wait_ready(f"services.optout ({role}, after the load)", role_port, procs[role], timeout=30)
         latencies, answered, elapsed = run.latencies, len(run.statuses), run.elapsed
         bad = sum(1 for status in run.statuses if status != 200)
         achieved = answered / elapsed
@@ -305,10 +312,11 @@ async def main(args: argparse.Namespace) -> None:
         events = await conn.fetchval("SELECT count(*) FROM event_outbox WHERE published_at IS NOT NULL")
         print(f"rows            suppressed numbers {suppressed} of {stops}; status callbacks {callbacks} of {distinct} "
               f"distinct; ledger {ledger}; events published {events}")
-        edge_role = "edge" if args.layout == "split" else "all"
+        edge_role = "all" if args.layout == "all" else "edge"
         await print_breakdown(seeded, base_url, requests, kafka, prefix, cpu_load[edge_role] / answered,
-                              split=args.layout == "split")
-        label = "one edge process" if args.layout == "split" else "one process doing everything"
+                              split=args.layout != "all")
+        label = {"split": "one edge process", "all": "one process doing everything",
+                 "edge-alone": "one edge process, the workers after the load"}[args.layout]
         result(f"Webhooks: signed requests/s answered, {args.rate:g}/s offered, {label}", ">= 2,500 req/s",
                f"{achieved:.1f} req/s")
         result("Webhooks: p99 latency, open loop", "<= 50 ms",
@@ -445,7 +453,7 @@ if __name__ == "__main__":
     parser.add_argument("--stop-share", type=float, default=0.3, help="share of inbound STOPs, the rest are callbacks")
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections, all clients together")
     parser.add_argument("--clients", type=int, default=2, help="load client processes")
-    parser.add_argument("--layout", default="split", choices=["split", "all"],
+    parser.add_argument("--layout", default="split", choices=["split", "all", "edge-alone"],
                         help="split: an edge and a workers process; all: one process doing both")
     parser.add_argument("--profile", metavar="FILE", help="run the services under cProfile, stats to FILE.<role>")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -157,6 +158,9 @@ def run_service(name: str, build: Builder) -> None:
 
 async def _serve(name: str, build: Builder, settings: Settings) -> int:
     async with build(settings) as service:
+        # What start-up loaded lives as long as the process: frozen, full collections no longer walk through
+        # it. Without, each one took tens of milliseconds of a busy loop (the links bench's p99, bench/RESULTS.md).
+        gc.freeze()
         config = uvicorn.Config(
             service.app, host=settings.http_host, port=settings.http_port, log_config=None, lifespan="off",
             limit_concurrency=settings.http_limit_concurrency,

@@ -58,7 +58,6 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
             )
             app = FastAPI(title=f"Textpulse {NAME}", docs_url=None, redoc_url=None)
             app.include_router(health_router(NAME, conn.readiness_checks()))
-            gc.freeze()  # what start-up loaded stays: full collections no longer walk through it
             gc.set_threshold(*GC_THRESHOLDS)
             try:
                 await bulk.start()

@@ -14,13 +14,14 @@ ledger, so every campaign and every dispatcher process is counted. A recipient's
 snapshot row, read for the whole fetched batch before anything is claimed (:meth:`SendGate.note_addresses`),
 so only a recipient a cap may stop needs the ledger's counts (``recipient-send-facts``); one whose row was not
 noted (a process that restarted in between) is read there too. Those reads are still made at send time, but
-the lanes asking while one is in flight are answered together by the next (:class:`_FactsReader`): one
+the lanes asking while one is in flight are answered together by the next (``ReadTogether``): one
 statement per round trip, not one per text.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 from collections.abc import Sequence
@@ -33,6 +34,7 @@ import asyncpg
 from libs.common.db import Connection, Queries
 from libs.common.events import Recipient
 from libs.common.quiet_hours import resolve_location, state_text_limit
+from libs.common.read_together import ReadTogether
 from libs.common.send_verdict import SEND, RunRules, Verdict, decide, marketing_cap_of, org_window_of
 from services.dispatcher.snapshot import SnapshotRow
 
@@ -64,49 +66,17 @@ class _FactsAsked:
     cap_days: int
 
 
-class _FactsReader:
-    """Answers ``recipient-send-facts`` for every entry asked about while the previous statement ran, in
-    one statement: the first asker is answered at once, those who come meanwhile wait for the next round."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
-        self._waiting: list[tuple[_FactsAsked, asyncio.Future[asyncpg.Record | None]]] = []
-        self._reading: asyncio.Task[None] | None = None
-
-    async def facts(self, asked: _FactsAsked) -> asyncpg.Record | None:
-        answer: asyncio.Future[asyncpg.Record | None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((asked, answer))
-        if self._reading is None or self._reading.done():
-            self._reading = asyncio.create_task(self._read_while_asked())
-        return await answer
-
-    async def _read_while_asked(self) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting[:FACTS_BATCH_MAX], self._waiting[FACTS_BATCH_MAX:]
-            try:
-                rows = await self._read([asked for asked, _ in batch])
-            except asyncio.CancelledError:
-                for _, answer in batch + self._waiting:
-                    answer.cancel()
-                raise
-            except Exception as error:  # each asker's verdict fails as its own read would have
-                for _, answer in batch:
-                    if not answer.done():
-                        answer.set_exception(error)
-                continue
-            for i, (_, answer) in enumerate(batch, start=1):
-                if not answer.done():
-                    answer.set_result(rows.get(i))
-
-    async def _read(self, batch: list[_FactsAsked]) -> dict[int, asyncpg.Record]:
-        async with self._pool.acquire() as conn:
-            rows = await QUERIES.fetch(
-                conn, "recipient-send-facts", org_ids=[a.event.org_id for a in batch],
-                to_numbers=[a.event.to for a in batch], run_ids=[a.event.run_id for a in batch],
-                recipient_ids=[a.event.recipient_id for a in batch], claimed_ats=[a.claimed_at for a in batch],
-                campaign_ids=[a.campaign_id for a in batch], nows=[a.now for a in batch],
-                cap_days=[a.cap_days for a in batch])
-        return {row["i"]: row for row in rows}
+async def _read_facts(pool: asyncpg.Pool, batch: list[_FactsAsked]) -> list[asyncpg.Record | None]:
+    """``recipient-send-facts`` for a batch of entries, one answer (or None: no row) per entry, in order."""
+    async with pool.acquire() as conn:
+        rows = await QUERIES.fetch(
+            conn, "recipient-send-facts", org_ids=[a.event.org_id for a in batch],
+            to_numbers=[a.event.to for a in batch], run_ids=[a.event.run_id for a in batch],
+            recipient_ids=[a.event.recipient_id for a in batch], claimed_ats=[a.claimed_at for a in batch],
+            campaign_ids=[a.campaign_id for a in batch], nows=[a.now for a in batch],
+            cap_days=[a.cap_days for a in batch])
+    by_position = {row["i"]: row for row in rows}
+    return [by_position.get(i) for i in range(1, len(batch) + 1)]
 
 
 class SendGate:
@@ -117,7 +87,8 @@ class SendGate:
         self._pool = pool
         self._runs: dict[uuid.UUID, tuple[float, asyncio.Future[_RunFacts | None]]] = {}
         self._addresses: dict[tuple[uuid.UUID, uuid.UUID], Address] = {}
-        self._facts = _FactsReader(pool)
+        self._facts: ReadTogether[_FactsAsked, asyncpg.Record | None] = ReadTogether(
+            functools.partial(_read_facts, pool), batch_max=FACTS_BATCH_MAX)
 
     def note_addresses(self, events: Sequence[Recipient], rows: Sequence[SnapshotRow]) -> None:
         """Keep each queued event's address from its snapshot row until its verdict is asked for."""
@@ -166,7 +137,7 @@ class SendGate:
             if not (marketing_cap or state_text_limit(location) is not None):
                 return decide(rules, at, e164=event.to, address_state=state, address_time_zone=zone,
                               marketing_sent=0, subject_sent=0)
-        facts = await self._facts.facts(_FactsAsked(
+        facts = await self._facts.get(_FactsAsked(
             event, claimed_at, rules.campaign_id, at,
             cap_days=rules.marketing_cap[1] if rules.marketing_cap and marketing_cap else 0))
         if facts is None:

@@ -34,10 +34,12 @@ class LinkStore:
         async with self._pool.acquire() as conn:
             await QUERIES.check(conn)
 
-    async def find(self, code: str) -> ShortLink | None:
+    async def find_many(self, codes: list[str]) -> list[ShortLink | None]:
+        """What each code points at, in order (None: not known)."""
         async with self._pool.acquire() as conn:
-            row = await QUERIES.fetchrow(conn, "find-link", code=code)
-        return None if row is None else ShortLink(**dict(row))
+            rows = await QUERIES.fetch(conn, "find-links", codes=codes)
+        found = {row["code"]: ShortLink(**dict(row)) for row in rows}
+        return [found.get(code) for code in codes]
 
     async def record_click(self, click: LinkClicked) -> None:
         """Store one click; a click already stored (the same event id) is left as it is."""

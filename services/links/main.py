@@ -32,9 +32,9 @@ async def build(settings: Settings) -> AsyncIterator[Service]:
         consumer = ClickRecorder(store, settings.kafka, group_id=group_id(NAME, settings.topic_prefix),
                                  publisher=conn.publisher, prefix=settings.topic_prefix,
                                  session_timeout_ms=settings.kafka_session_timeout_ms)
-        app = FastAPI(title=f"Textpulse {NAME}", docs_url=None, redoc_url=None, openapi_url=None)
-        app.include_router(health_router(NAME, conn.readiness_checks()))
-        app.add_middleware(ShortLinks, redirector=redirector, passthrough=frozenset({"/healthz", "/readyz"}))
+        health = FastAPI(title=f"Textpulse {NAME}", docs_url=None, redoc_url=None, openapi_url=None)
+        health.include_router(health_router(NAME, conn.readiness_checks()))
+        app = ShortLinks(health, redirector=redirector, passthrough=frozenset({"/healthz", "/readyz"}))
         await consumer.start()
         try:
             yield Service(app=app, workers=[consumer.run])

@@ -1,10 +1,11 @@
 -- The links service's statements: answering a short code, and recording clicks.
 
--- name: find-link
--- What a short code points at (primary key lookup); expired codes are answered with a page, not a redirect.
+-- name: find-links
+-- What short codes point at (primary key lookups, the codes asked for together); a code that is not known
+-- has no row. Expired codes are answered with a page, not a redirect.
 SELECT code, org_id, run_id, recipient_id, url, expires_at
 FROM short_links
-WHERE code = :code;
+WHERE code = ANY(:codes::text[]);
 
 -- name: record-click
 -- One row per click, whoever writes it first: the consumer of link-clicks, or the redirect itself when

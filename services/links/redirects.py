@@ -8,7 +8,8 @@ the producer's last few milliseconds of clicks (its linger), never a redirect. A
 ``expires_at``, gets a short plain page (404, 410), never an error trace; so does a lookup while PostgreSQL
 is away (503 with Retry-After). Codes are looked up once and kept
 in a bounded in-process cache for :data:`CACHE_TTL_S`, so a campaign's burst of clicks reads PostgreSQL
-once per recipient.
+once per recipient, and the codes missed while a lookup is in flight are looked up together by the next
+(``ReadTogether``): one statement per round trip when a campaign's first clicks all miss the cache.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from libs.common.events import LinkClicked
 from libs.common.kafka import EventPublisher
 from libs.common.links import CODE_PATTERN, classify_agent, client_network
 from libs.common.logging import get_logger
+from libs.common.read_together import ReadTogether
 from libs.common.topics import LINK_CLICKS
 from services.links.db import LinkStore, ShortLink
 
@@ -34,6 +36,7 @@ log = get_logger(__name__)
 
 CACHE_TTL_S: Final = 300.0
 CACHE_SIZE: Final = 100_000
+LOOKUP_BATCH_MAX: Final = 500
 _COMMON: Final = [(b"cache-control", b"no-store"), (b"referrer-policy", b"no-referrer"), (b"x-robots-tag", b"noindex")]
 _REDIRECT_HEADERS: Final = [*_COMMON, (b"content-length", b"0")]
 # What a URL keeps as it is in the Location header (Starlette's RedirectResponse quotes the same way).
@@ -81,6 +84,8 @@ class Redirector:
         self._store = store
         self._publisher = publisher
         self._cache = _Cache(CACHE_SIZE, CACHE_TTL_S)
+        self._lookups: ReadTogether[str, ShortLink | None] = ReadTogether(store.find_many,
+                                                                          batch_max=LOOKUP_BATCH_MAX)
         self._in_flight: set[asyncio.Future[Any]] = set()
         self.publish_timeout_s = publish_timeout_s
 
@@ -104,7 +109,7 @@ class Redirector:
         now = time.monotonic()
         link = self._cache.get(code, now)
         if link is None:
-            link = await self._store.find(code)
+            link = await self._lookups.get(code)
             if link is not None:
                 self._cache.put(link, now)
         return link
@@ -142,8 +147,9 @@ class Redirector:
 
 
 class ShortLinks:
-    """ASGI middleware: ``GET``/``HEAD /<code>`` answered here (no routing or response objects on the hot
-    path); the ``passthrough`` paths (``/healthz``, ``/readyz``) and other methods go on to the app."""
+    """The service's ASGI app: ``GET``/``HEAD /<code>`` answered here (no middleware, routing or response
+    objects on the hot path); the ``passthrough`` paths (``/healthz``, ``/readyz``) and other methods go on
+    to ``app``."""
 
     def __init__(self, app: ASGIApp, redirector: Redirector, passthrough: frozenset[str]) -> None:
         self._fallback = app

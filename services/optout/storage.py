@@ -17,11 +17,11 @@ After an append fails, Kafka is skipped for ``retry_s`` and then tried by one re
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from typing import Literal
 
 import asyncpg
+import orjson
 from aiokafka.errors import KafkaError
 
 from libs.common.events import WebhookReceived
@@ -134,11 +134,11 @@ def event_json(webhook: IncomingWebhook) -> bytes:
     """``as_event(webhook)`` as JSON, built without the pydantic model, which was a tenth of the edge's
     CPU per request. Always a valid WebhookReceived: the account SID is one sms_accounts holds (its CHECK is
     the event's pattern), the URL is never empty and the kind is one of the routes'."""
-    return json.dumps({
+    return orjson.dumps({
         "schema_version": 1, "event_id": str(webhook.request_id), "occurred_at": webhook.received_at.isoformat(),
         "kind": webhook.kind, "org_id": str(webhook.org_id), "account_sid": webhook.account_sid,
         "url": webhook.url, "params": webhook.params,
-    }, ensure_ascii=False, separators=(",", ":")).encode()
+    })
 
 
 def as_event(webhook: IncomingWebhook) -> WebhookReceived:

@@ -9,6 +9,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import httpx
@@ -220,7 +221,7 @@ async def test_a_record_that_is_not_a_click_goes_to_the_dead_letter_queue_and_th
 
 
 class _PostgresAway:
-    async def find(self, code: str) -> None:
+    async def find_many(self, codes: list[str]) -> None:
         raise ConnectionRefusedError("connection refused")
 
 
@@ -233,3 +234,37 @@ async def test_a_lookup_while_postgresql_is_away_gets_a_plain_page_to_try_again(
         response = await client.get(f"/{new_code()}")
     assert response.status_code == 503 and response.headers["retry-after"] == "30"
     assert "Try again" in response.text and "Traceback" not in response.text
+
+
+class _CountedLookups(LinkStore):
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__(pool)
+        self.lookups: list[int] = []
+
+    async def find_many(self, codes: list[str]) -> list[Any]:
+        self.lookups.append(len(codes))
+        return await super().find_many(codes)
+
+
+async def test_a_campaigns_first_clicks_at_once_are_looked_up_together_each_to_its_own_url(
+    db_pool: asyncpg.Pool, kafka_bootstrap: str, topic_prefix: str,
+) -> None:
+    from starlette.applications import Starlette
+
+    made = [await make_link(db_pool, f"https://example.org/renew?m={n}") for n in range(30)]
+    store = _CountedLookups(db_pool)
+    await ensure_topics(KafkaAccess(kafka_bootstrap), [LINK_CLICKS], prefix=topic_prefix)
+    async with running_publisher(kafka_bootstrap, topic_prefix) as (publisher, _):
+        redirector = Redirector(store, publisher)
+        app = ShortLinks(Starlette(), redirector, frozenset())
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://go.test") as client:
+            unknown, *answers = await asyncio.gather(client.get(f"/{new_code()}"),
+                                                     *(client.get(f"/{code}") for code, _, _ in made))
+            again = await client.get(f"/{made[0][0]}")
+        await redirector.drain()
+
+    assert unknown.status_code == 404
+    assert [(a.status_code, a.headers["location"]) for a in answers] == [
+        (302, f"https://example.org/renew?m={n}") for n in range(30)]
+    assert sum(store.lookups) == 31 and len(store.lookups) < 31  # asked together, read in fewer statements
+    assert again.status_code == 302 and sum(store.lookups) == 31  # known now: answered from the cache

@@ -76,13 +76,13 @@ async def test_entries_asked_about_at_once_are_counted_together_and_each_gets_it
         [(earlier_run, org, SENDER, number, NOON - timedelta(days=day)) for number in capped for day in (1, 2, 3)])
     gate = SendGate(db_pool)
     reads: list[int] = []
-    read = gate._facts._read
+    read = gate._facts._read_many
 
     async def counted(batch: list[Any]) -> Any:
         reads.append(len(batch))
         return await read(batch)
 
-    gate._facts._read = counted  # type: ignore[method-assign]
+    gate._facts._read_many = counted
 
     found = await asyncio.gather(*(gate.verdict(e, NOON, NOON.timestamp()) for e in events))
 
