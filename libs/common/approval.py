@@ -1,8 +1,9 @@
 """What an approval pins, and whether content is still what was approved: one rule for the API and the
 scheduler. Pure.
 
-An approval pins :func:`fingerprint` of a campaign's wording, audience definition and sender
-(``campaigns.approval_fingerprint``). The API compares it before a schedule or send-now
+An approval pins :func:`fingerprint` of what decides what members get: a campaign's wording, audience
+definition and sender, whether its links become tracked short links and whether it is transactional (which
+lifts the marketing cap) (``campaigns.approval_fingerprint``). The API compares it before a schedule or send-now
 (``services/api/approval.py``); the scheduler compares it again before it publishes any run, the one step
 every send passes (send now, a schedule, each occurrence of a series), so content changed after approval
 by any means is never sent.
@@ -24,13 +25,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final, Literal
 
 # What an approval fixes: changing any of them needs a new approval.
-PINNED_FIELDS: Final = ("body", "audience", "sender_id")
+PINNED_FIELDS: Final = ("body", "audience", "sender_id", "track_links", "transactional")
 
 ApprovalProblem = Literal["approval_required", "approval_outdated"]
 
 
 def fingerprint(campaign: Mapping[str, Any]) -> str:
-    """The SHA-256 of the campaign's wording, audience definition (decoded) and sender, independent of key order.
+    """The SHA-256 of the campaign's :data:`PINNED_FIELDS` (the audience decoded), independent of key order.
 
     The sender is the one it would send from (``effective_sender_id``, as the API reads a campaign; a run's
     ``sender_id`` already is): a campaign on the organisation's default sender is no longer approved once

@@ -171,7 +171,8 @@ def rescheduled(replaced_by: Literal["a new schedule", "send-now", "a change awa
 def not_approved(problem: ApprovalProblem) -> RunReason:
     """The scheduler found the content not what was approved (``libs.common.approval``): the run never started."""
     words = ("the organisation requires approval and the campaign has none" if problem == "approval_required"
-             else "the wording, audience or sender changed after approval; the campaign is back in review")
+             else "what was approved (wording, audience, sender, link tracking or transactional) changed; "
+                  "the campaign is back in review")
     return RunReason(problem, message=words)
 
 

@@ -1,10 +1,11 @@
 """Approval before sending (issue 27): what an approval pins, who may give it, and the check before a send.
 
 An organisation with ``require_approval`` has each campaign approved by an admin or approver who is none of
-its authors (``content_authors``: whoever wrote or changed its wording, audience or sender). The approval
-pins ``libs.common.approval.fingerprint`` of those three; schedule and send-now compare it with the content
-as stored, and the scheduler compares it again before it publishes a run, so a change after approval (which
-also sends the campaign back to review) can never be sent unapproved.
+its authors (``content_authors``: whoever wrote or changed what an approval pins,
+``libs.common.approval.PINNED_FIELDS``). The approval pins their ``libs.common.approval.fingerprint``;
+schedule and send-now compare it with the content as stored, and the scheduler compares it again before it
+publishes a run, so a change after approval (which also sends the campaign back to review) can never be
+sent unapproved.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ __all__ = ["PINNED_FIELDS", "changes_pinned", "ensure_approved", "ensure_may_app
 
 
 def changes_pinned(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
-    """Whether an edit changes the wording, audience or the sender chosen (not the default it stands for)."""
+    """Whether an edit changes what an approval pins (the sender chosen, not the default it stands for)."""
     return any(before.get(name) != after.get(name) for name in PINNED_FIELDS)
 
 
@@ -48,4 +49,5 @@ def ensure_approved(campaign: Mapping[str, Any]) -> None:
     if found == "approval_required":
         raise Conflict(found, "this organisation requires approval: submit the campaign for review")
     if found == "approval_outdated":
-        raise Conflict(found, "the wording, audience or sender changed after approval: submit it for review again")
+        raise Conflict(found, "the wording, audience, sender, link tracking or transactional setting changed "
+                              "after approval: submit it for review again")

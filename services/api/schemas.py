@@ -129,7 +129,8 @@ class CampaignOut(BaseModel):
     content_authors: list[str] = Field(default_factory=list,
                                        description="who wrote or changed its wording, audience or sender: "
                                                    "none of them may approve it")
-    content_fingerprint: str = Field(description="digest of wording, audience and sender; pass it to approve")
+    content_fingerprint: str = Field(description="digest of what an approval pins (wording, audience, sender, "
+                                     "link tracking, transactional); pass it to approve")
     created_at: datetime
     updated_at: datetime
     state_changed_at: datetime

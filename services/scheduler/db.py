@@ -39,8 +39,8 @@ class DueRun:
     max_lateness: timedelta
     require_approval: bool  # the organisation's setting
     approval_fingerprint: str | None  # what was approved (libs.common.approval)
-    run_content: dict[str, Any]  # what the run would send: body, audience, sender_id
-    campaign_content: dict[str, Any]  # the campaign's as it is now: body, audience, effective_sender_id
+    run_content: dict[str, Any]  # what the run would send (libs.common.approval.PINNED_FIELDS)
+    campaign_content: dict[str, Any]  # the campaign's as it is now, its sender the effective one
 
 
 async def lock_due_campaigns(conn: Connection, now: datetime, limit: int) -> list[DueCampaign]:
@@ -68,8 +68,10 @@ async def claim_due_runs(conn: Connection, now: datetime, limit: int) -> list[Du
         DueRun(r["run_id"], r["org_id"], r["campaign_id"], r["occurrence_at"], r["campaign_state"],
                r["send_when_late"], timedelta(seconds=r["max_lateness_s"]), r["require_approval"],
                r["approval_fingerprint"],
-               {"body": r["run_body"], "audience": json.loads(r["run_audience"]), "sender_id": r["run_sender_id"]},
-               {"body": r["body"], "audience": json.loads(r["audience"]), "sender_id": r["effective_sender_id"]})
+               {"body": r["run_body"], "audience": json.loads(r["run_audience"]), "sender_id": r["run_sender_id"],
+                "track_links": r["run_track_links"], "transactional": r["transactional"]},
+               {"body": r["body"], "audience": json.loads(r["audience"]), "sender_id": r["effective_sender_id"],
+                "track_links": r["track_links"], "transactional": r["transactional"]})
         for r in rows
     ]
 

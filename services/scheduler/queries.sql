@@ -31,12 +31,13 @@ UPDATE campaigns SET next_occurrence_at = :next_occurrence_at WHERE id = :campai
 -- the campaign's state moves with the publish, and a pause or cancel in the API waits for this
 -- transaction instead of racing it. Runs of paused campaigns stay pending until resumed.
 -- With the approval the organisation may require: what was approved, the run's copy of the content (what
--- it would send) and the campaign's as it is now (libs/common/approval.py compares them).
+-- it would send; whether it is transactional is read from the campaign when it sends) and the campaign's as
+-- it is now (libs/common/approval.py compares them).
 SELECT r.id AS run_id, r.org_id, r.campaign_id, r.occurrence_at,
        c.state AS campaign_state, c.send_when_late, c.max_lateness_s,
        o.require_approval, c.approval_fingerprint,
        r.body AS run_body, r.audience::text AS run_audience, r.sender_id AS run_sender_id,
-       c.body, c.audience::text AS audience,
+       r.track_links AS run_track_links, c.body, c.audience::text AS audience, c.track_links, c.transactional,
        coalesce(c.sender_id, (SELECT s.id FROM senders s WHERE s.org_id = c.org_id AND s.is_default))
            AS effective_sender_id
 FROM campaign_runs r

@@ -154,12 +154,12 @@ async def test_approving_what_changed_since_it_was_read_is_refused(org: Org) -> 
     assert (await campaigns(org.author, "GET", f"/{campaign['id']}")).json()["state"] == "in_review"
 
 
-async def test_changing_wording_audience_or_sender_after_approval_returns_it_to_review(
+async def test_changing_wording_audience_sender_link_tracking_or_transactional_after_approval_returns_it_to_review(
     org: Org, db_pool: asyncpg.Pool
 ) -> None:
     sender_id = await db_pool.fetchval("SELECT id FROM senders WHERE org_id = $1", org.id)
     for change in ({"body": "Hi, the AGM moved to Friday."}, {"audience": {"kind": "iqa", "query": "$/Members/All"}},
-                   {"sender_id": str(sender_id)}):
+                   {"sender_id": str(sender_id)}, {"track_links": True}, {"transactional": True}):
         campaign = await approved(org)
         renamed = await campaigns(org.author, "PATCH", f"/{campaign['id']}", {"name": "AGM reminder"})
         assert renamed.json()["state"] == "approved" and renamed.json()["approved_by"] == org.approver.actor
@@ -302,15 +302,16 @@ async def run_of(pool: asyncpg.Pool, campaign_id: str, occurrence_at: datetime |
         uuid.UUID(campaign_id), occurrence_at)
 
 
-async def test_a_send_whose_body_changed_in_the_database_after_approval_is_not_published(
-    org: Org, db_pool: asyncpg.Pool, scheduler: Scheduler, kafka_bootstrap: str, topic_prefix: str
+@pytest.mark.parametrize("change", ["body = 'Unapproved words'", "transactional = true"])
+async def test_a_send_whose_content_changed_in_the_database_after_approval_is_not_published(
+    org: Org, db_pool: asyncpg.Pool, scheduler: Scheduler, kafka_bootstrap: str, topic_prefix: str, change: str
 ) -> None:
     untouched, changed = await approved(org), await approved(org)
     for campaign in (untouched, changed):
         sent = await campaigns(org.author, "POST", f"/{campaign['id']}/send-now", None, **idempotency_key())
         assert sent.status_code == 202, sent.text
     # Around the API (or a bug in it), after send-now checked the approval and the run took its copy.
-    await db_pool.execute("UPDATE campaigns SET body = 'Unapproved words' WHERE id = $1", uuid.UUID(changed["id"]))
+    await db_pool.execute(f"UPDATE campaigns SET {change} WHERE id = $1", uuid.UUID(changed["id"]))
 
     loop = asyncio.create_task(run_forever(scheduler, interval_s=0.05))
     try:

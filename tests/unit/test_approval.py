@@ -28,13 +28,15 @@ def person(actor: str, role: str = "approver", via: str = "session") -> Principa
     return Principal(ORG, role, actor, via)  # type: ignore[arg-type]
 
 
-def test_the_fingerprint_pins_wording_audience_and_sender_only() -> None:
+def test_the_fingerprint_pins_wording_audience_sender_link_tracking_and_transactional_only() -> None:
     pinned = approval.fingerprint(CAMPAIGN)
     reordered = CAMPAIGN | {"audience": {"parameters": ["2026", "NY"], "query": "$/Members/AGM", "kind": "iqa"}}
     assert approval.fingerprint(reordered) == pinned  # as jsonb gives it back, in any key order
     assert approval.fingerprint(CAMPAIGN | {"name": "AGM reminder", "segment_limit": 15_000}) == pinned
     for change in ({"body": "Hi, the AGM moved."}, {"sender_id": None}, {"audience": {"kind": "list"}},
-                   {"audience": CAMPAIGN["audience"] | {"parameters": ["2026", "NJ"]}}):
+                   {"audience": CAMPAIGN["audience"] | {"parameters": ["2026", "NJ"]}},
+                   {"track_links": True},  # members get a short link instead of the URL approved
+                   {"transactional": True}):  # the marketing cap no longer applies
         assert approval.fingerprint(CAMPAIGN | change) != pinned, change
         assert approval.changes_pinned(CAMPAIGN, CAMPAIGN | change)
 
