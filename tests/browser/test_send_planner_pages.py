@@ -1,5 +1,5 @@
 """The send planner and the sending rules in a real browser: the composer says who will be held until when
-before launch, and Settings saves the organisation's window, days and marketing cap (only tighter than
+before launch (for the time chosen), and Settings saves the organisation's window, days and marketing cap (only tighter than
 the law).
 
 Screenshots go to var/test-artefacts (textpulse-send-plan-*.png).
@@ -8,7 +8,7 @@ Screenshots go to var/test-artefacts (textpulse-send-plan-*.png).
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -40,6 +40,17 @@ async def test_the_composer_says_who_is_held_until_when_before_launch(page: Page
     await expect(page.locator("#plan-now")).to_have_text("0")
     await expect(page.locator("#plan-held")).to_have_text("3")
     await screenshot(page, "send-plan-composer")
+
+    # Planned for the time chosen: at 10 past the window's opening, two days on, every member is texted at once.
+    day = (datetime.now(UTC).astimezone(ZoneInfo("America/New_York")) + timedelta(days=2)).date()
+    await page.get_by_text("At a set time").click()
+    await page.locator("#at").fill(f"{day.isoformat()}T{start // 60:02d}:10")
+    await expect(page.locator("#plan-when")).to_contain_text(f"If sent at {day.strftime('%a')}")
+    await expect(page.locator("#plan-now")).to_have_text("3")
+    await expect(page.locator("#plan-held")).to_have_text("0")
+    await page.get_by_text("Save as draft").click()  # no schedule: planned for now again
+    await expect(page.locator("#plan-when")).to_have_text("If sent now")
+    await expect(page.locator("#plan-held")).to_have_text("3")
 
     await page.get_by_label("Hold members for their local window for up to").fill("0")
     await expect(page.locator("#plan-outside")).to_have_text("3")

@@ -234,7 +234,7 @@ def _campaign_json(campaign: dict[str, Any] | None) -> dict[str, Any] | None:
     if campaign is None:
         return None
     keep = ("id", "name", "body", "audience", "sender_id", "contact_email", "segment_limit", "schedule", "state",
-            "track_links")
+            "track_links", "next_occurrence_at")
     plain: dict[str, Any] = json.loads(json.dumps({k: campaign[k] for k in keep}, default=str))
     return plain
 

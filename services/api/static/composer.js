@@ -18,6 +18,8 @@ let campaignId = config.campaign?.id ?? null;
 const sendKey = crypto.randomUUID(); // one Idempotency-Key per "send now" intent: a retry cannot send twice
 let lastPreview = null;
 let audienceEstimate = null; // the last audience preview's answer, for the audience and body it was asked for
+let firstOccurrence = null; // of the schedule being chosen (the schedule preview's answer)
+let plannedFor = null; // the start the latest audience preview was asked for (null: now)
 
 const debounce = (fn, ms) => {
   let timer;
@@ -229,6 +231,9 @@ function showPlan(plan) {
   $("plan-capped").textContent = formatNumber(plan.frequency_capped);
   $("plan-finish").textContent = plan.finishes_at
     ? new Date(plan.finishes_at).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }) : "–";
+  $("plan-when").textContent = plannedFor ? "If sent at " + new Intl.DateTimeFormat("en-GB", {
+    timeZone: config.timeZone, weekday: "short", day: "numeric", month: "short", year: "numeric",
+    hour: "2-digit", minute: "2-digit", timeZoneName: "short" }).format(new Date(plan.start_at)) : "If sent now";
   list.replaceChildren(...plan.sentences.map((sentence) => element("li", "", sentence)));
 }
 
@@ -415,6 +420,7 @@ async function refreshAudienceEstimate({ show = false } = {}) {
   const seq = ++audienceSeq;
   const result = $("audience-preview-result");
   const audience = audienceValue();
+  plannedFor = plannedStart();
   audienceEstimate = null;
   showEstimate();
   if (!audience) {
@@ -428,7 +434,7 @@ async function refreshAudienceEstimate({ show = false } = {}) {
   }
   try {
     const request = { audience, body: body.value.trim() ? body.value : null, sender_id: $("sender_id").value || null,
-      transactional: $("transactional").checked, hold_limit_s: holdLimitSeconds() };
+      transactional: $("transactional").checked, hold_limit_s: holdLimitSeconds(), start_at: plannedFor };
     const preview = await api("POST", "/api/v1/audiences/preview", request);
     if (seq !== audienceSeq) return;
     audienceEstimate = preview;
@@ -544,6 +550,20 @@ function buildRule() {
   return parts.join(";");
 }
 
+// When the run would start, for the send plan: the first occurrence of the schedule being chosen, the
+// campaign's own next one when it keeps its schedule, else now (null).
+function plannedStart() {
+  const when = whenValue();
+  if (when === "at" || when === "recurring") return firstOccurrence;
+  const next = when === "keep" ? config.campaign?.next_occurrence_at : null;
+  return next ? new Date(next).toISOString() : null;
+}
+
+function setFirstOccurrence(at) {
+  firstOccurrence = at;
+  if (plannedStart() !== plannedFor) refreshAudienceEstimate();
+}
+
 function onWhenChange() {
   const when = whenValue();
   form.querySelectorAll("[data-when]").forEach((panel) => { panel.hidden = panel.dataset.when !== when; });
@@ -563,6 +583,7 @@ async function refreshOccurrences() {
   const seq = ++occurrenceSeq;
   if (!request) {
     box.hidden = true;
+    setFirstOccurrence(null);
     return;
   }
   try {
@@ -579,9 +600,11 @@ async function refreshOccurrences() {
       return li;
     }));
     box.hidden = result.occurrences.length === 0;
+    setFirstOccurrence(result.occurrences[0]?.at ?? null);
   } catch (problem) {
     if (seq !== occurrenceSeq || !(problem instanceof Problem)) return;
     box.hidden = true;
+    setFirstOccurrence(null);
     showProblem($("occurrences-box").parentElement, problem);
   }
 }
