@@ -8,7 +8,9 @@ Twilio does not retry an inbound message, so a STOP answered 503 is lost. ``Dura
 2. when Kafka fails or is slow, writes the request to ``webhook_requests`` directly (WebhookWriter,
    the path used before Kafka); a request that reached both (the append timed out but the broker had
    it) is stored once, by its request id;
-3. raises StoreUnavailable only when both failed: the route answers 503.
+3. raises StoreUnavailable only when both failed: the route answers 503. The 503 promises nothing either
+   way: an append that timed out stays with the Kafka client until it is delivered or expires, so a
+   STOP answered 503 may still reach the broker when it comes back, and is then applied once.
 
 After an append fails, Kafka is skipped for ``retry_s`` and then tried by one request at a time
 (KafkaGate), so an outage costs the first requests a time-out, not every request.

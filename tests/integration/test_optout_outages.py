@@ -3,7 +3,8 @@
 A STOP signed as Twilio signs it and received while PostgreSQL is stopped is answered 200 (it is in Kafka),
 and once PostgreSQL is back it is applied exactly once: its suppressions, its consent history, its events.
 No worker ends meanwhile, and /readyz answers 200 "degraded" naming the failing check (a webhook can still
-be made durable). With Kafka down too, webhooks and /readyz are answered 503.
+be made durable). With Kafka down too, webhooks and /readyz are answered 503 (a 503 promises nothing: the
+STOP may still arrive through an append the Kafka client kept, and is then applied once).
 """
 
 from __future__ import annotations
@@ -61,14 +62,22 @@ def unless_down(probe: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T |
     return probing
 
 
-async def _applied_once(optout: OptoutHarness, org: Org, phones: list[str]) -> bool:
-    if not await optout.settled(org):
-        return False
+async def _consent_history(optout: OptoutHarness, org: Org, phones: list[str]) -> list[tuple[str, str, str]]:
     rows = await optout.fetch(
         "SELECT phone, scope, action FROM consent_history WHERE org_id = $1 AND phone = any($2::text[])",
         org.id, phones)
-    history = sorted((r["phone"], r["scope"], r["action"]) for r in rows)
-    want = sorted((p, scope, "opt_out") for p in phones for scope in ("", org.sender))
+    return sorted((r["phone"], r["scope"], r["action"]) for r in rows)
+
+
+def _opted_out_once(org: Org, phones: list[str]) -> list[tuple[str, str, str]]:
+    return sorted((p, scope, "opt_out") for p in phones for scope in ("", org.sender))
+
+
+async def _applied_once(optout: OptoutHarness, org: Org, phones: list[str]) -> bool:
+    if not await optout.settled(org):
+        return False
+    history = await _consent_history(optout, org, phones)
+    want = _opted_out_once(org, phones)
     # The relay publishes at least once: a batch the broker took while PostgreSQL went away is sent again,
     # with the same event ids, which consumers already skip. Two events per number, however often each came.
     return history == want and all(len({e["event_id"] for e in optout.events.consent(p)}) == 2 for p in phones)
@@ -166,7 +175,10 @@ async def test_with_kafka_down_stops_go_to_postgres_and_with_both_down_the_answe
         await eventually(lambda: _ready(optout), timeout=120)
         # The ConsentChanged events of the direct writes were waiting in the outbox for the broker.
         await eventually(unless_down(lambda: _applied_once(optout, org, [first, *direct])), timeout=120)
-        assert await optout.scopes_suppressed(org, lost) == set()
+        # A request that probed the broker while it was down left its append with the Kafka client, which is
+        # not withdrawn when the answer gives up: the broker back, it may still deliver the STOP answered 503.
+        # Then it is applied like any other, once; a member's STOP is never applied twice.
+        assert await _consent_history(optout, org, [lost]) in ([], _opted_out_once(org, [lost]))
         assert optout.workers_alive()
 
         again = fresh_phone()
