@@ -1,6 +1,6 @@
 """The send planner and the sending rules in a real browser: the composer says who will be held until when
-before launch (for the time chosen), and Settings saves the organisation's window, days and marketing cap (only tighter than
-the law).
+before launch (for the time chosen), and Settings saves the organisation's window, days and marketing cap
+(only tighter than the law).
 
 Screenshots go to var/test-artefacts (textpulse-send-plan-*.png).
 """
