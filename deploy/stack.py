@@ -41,6 +41,7 @@ PYTHON = sys.executable
 
 PG_PORT = int(os.environ.get("TEXTPULSE_PG_PORT", "55432"))
 KAFKA_PORT = int(os.environ.get("TEXTPULSE_KAFKA_PORT", "19092"))
+KAFKA_CONTROLLER_PORT = int(os.environ.get("TEXTPULSE_KAFKA_CONTROLLER_PORT", str(KAFKA_PORT + 1)))
 PORT_BASE = int(os.environ.get("TEXTPULSE_PORT_BASE", "8000"))
 DISPATCHERS = int(os.environ.get("TEXTPULSE_DISPATCHERS", "2"))
 SMTP_CATCHER_PORT, SMTP_PORT = PORT_BASE + 82, PORT_BASE + 25  # the catcher's HTTP API, and where mail goes
@@ -251,7 +252,7 @@ async def wait_for_kafka(kafka: KafkaAccess, *, timeout: float) -> None:
 
 def _sh(script: str) -> None:
     env = dict(os.environ, TEXTPULSE_VAR_DIR=str(VAR), TEXTPULSE_PG_PORT=str(PG_PORT), TEXTPULSE_PYTHON=PYTHON,
-               TEXTPULSE_KAFKA_PORT=str(KAFKA_PORT), TEXTPULSE_KAFKA_CONTROLLER_PORT=str(KAFKA_PORT + 1))
+               TEXTPULSE_KAFKA_PORT=str(KAFKA_PORT), TEXTPULSE_KAFKA_CONTROLLER_PORT=str(KAFKA_CONTROLLER_PORT))
     subprocess.run(["bash", str(REPO / "deploy" / "local" / script)], check=True, env=env)
 
 

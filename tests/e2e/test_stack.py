@@ -29,6 +29,7 @@ def stack_env() -> Iterator[dict[str, str]]:
         TEXTPULSE_VAR_DIR=str(VAR / f"e2e-{uuid.uuid4().hex[:8]}"),
         TEXTPULSE_PG_PORT=str(free_port()),
         TEXTPULSE_KAFKA_PORT=str(kafka_port),
+        TEXTPULSE_KAFKA_CONTROLLER_PORT=str(free_port()),  # kafka_port + 1 may be taken: pick it free too
         TEXTPULSE_KAFKA_LIBS=str(VAR / "kafka" / "libs"),
         TEXTPULSE_PORT_BASE=str(free_port_base()),
     )
