@@ -5,16 +5,18 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from urllib.parse import urlparse
 from uuid import uuid4
 
 import pytest
+from twilio.request_validator import HMAC_SHA1, HMAC_SHA256, RequestValidator, add_port, remove_port
 
 from libs.common.backoff import retry_delay
 from libs.common.imis_values import panel_entity
 from services.optout import status as rules
 from services.optout.consent import changes_for, imis_local_time, normalize_phone, sender_scope, source_text
 from services.optout.db import ImisJob
-from services.optout.signatures import public_url
+from services.optout.signatures import FormParams, proves, public_url
 from services.optout.writeback_targets import panel_values
 
 MG = "MG" + "1f2e3d4c5b6a79880716253443526170"
@@ -116,6 +118,22 @@ def test_public_url_keeps_the_configured_prefix_and_the_raw_query() -> None:
     assert public_url("https://sms.example.org/", "/twilio/inbound", "tenant=acme") == \
         "https://sms.example.org/twilio/inbound?tenant=acme"
     assert public_url("https://gw.example.org/tp", "/twilio/status", "") == "https://gw.example.org/tp/twilio/status"
+
+
+@pytest.mark.parametrize("url", ["https://hooks.example.org/twilio/status?org=1",
+                                 "https://hooks.example.org:443/twilio/status",
+                                 "http://127.0.0.1:8001/twilio/inbound"])
+@pytest.mark.parametrize("algorithm", [None, HMAC_SHA1, HMAC_SHA256])
+def test_proves_answers_as_the_sdk_for_either_url_form_and_a_forgery(url: str, algorithm: str | None) -> None:
+    validator = RequestValidator("auth-token")
+    params = FormParams([("AccountSid", "AC1"), ("Body", "STOP"), ("To", "+1"), ("To", "+2")])
+    parsed = urlparse(url)
+    signatures = {form: validator.compute_signature(form, params, algorithm)
+                  for form in (remove_port(parsed), add_port(parsed))}
+    for signature in [*signatures.values(), "forged", RequestValidator("other").compute_signature(url, params)]:
+        expected = validator.validate(url, params, signature, algorithm=algorithm)
+        assert proves(validator, url, params, signature, algorithm) is expected
+    assert all(proves(validator, url, params, s, algorithm) for s in signatures.values())
 
 
 def test_panel_row_matches_imis_shape() -> None:
