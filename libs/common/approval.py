@@ -8,6 +8,10 @@ lifts the marketing cap) (``campaigns.approval_fingerprint``). The API compares 
 every send passes (send now, a schedule, each occurrence of a series), so content changed after approval
 by any means is never sent.
 
+Approvals given while only the wording, audience and sender were pinned (:data:`FIRST_PINNED_FIELDS`) stay
+valid for a campaign with neither link tracking nor the transactional flag on, so an upgrade does not send
+every approved campaign back to review; one with either on needs approving again.
+
     >>> content = {"body": "Hi", "audience": {"kind": "list", "list_id": 7}, "sender_id": None}
     >>> problem(fingerprint(content), [content]) is None
     True
@@ -27,6 +31,9 @@ from typing import Any, Final, Literal
 # What an approval fixes: changing any of them needs a new approval.
 PINNED_FIELDS: Final = ("body", "audience", "sender_id", "track_links", "transactional")
 
+# What approvals pinned before link tracking and the transactional flag were added.
+FIRST_PINNED_FIELDS: Final = ("body", "audience", "sender_id")
+
 ApprovalProblem = Literal["approval_required", "approval_outdated"]
 
 
@@ -37,16 +44,27 @@ def fingerprint(campaign: Mapping[str, Any]) -> str:
     ``sender_id`` already is): a campaign on the organisation's default sender is no longer approved once
     that default changes.
     """
-    pinned = {name: campaign.get(name) for name in PINNED_FIELDS}
+    return _digest(campaign, PINNED_FIELDS)
+
+
+def _digest(campaign: Mapping[str, Any], names: tuple[str, ...]) -> str:
+    pinned = {name: campaign.get(name) for name in names}
     if "effective_sender_id" in campaign:
         pinned["sender_id"] = campaign["effective_sender_id"]
     return hashlib.sha256(json.dumps(pinned, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _approved(pinned: str, content: Mapping[str, Any]) -> bool:
+    if fingerprint(content) == pinned:
+        return True
+    first_kind = not content.get("track_links") and not content.get("transactional")
+    return first_kind and _digest(content, FIRST_PINNED_FIELDS) == pinned
 
 
 def problem(pinned: str | None, contents: Iterable[Mapping[str, Any]]) -> ApprovalProblem | None:
     """Why ``contents`` may not be sent under the approval ``pinned``, or None when each is what was approved."""
     if pinned is None:
         return "approval_required"
-    if any(fingerprint(content) != pinned for content in contents):
+    if not all(_approved(pinned, content) for content in contents):
         return "approval_outdated"
     return None

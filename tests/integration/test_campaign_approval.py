@@ -4,6 +4,7 @@ requires approval has each campaign approved by an admin or approver who is none
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -332,6 +333,42 @@ async def test_a_send_whose_content_changed_in_the_database_after_approval_is_no
                                    "WHERE campaign_id = $1 AND action = 'returned_to_review'", uuid.UUID(changed["id"]))
     assert (audit["actor"], audit["from_state"], audit["to_state"]) == ("scheduler", "sending", "in_review")
     assert json.loads(audit["detail"])["reason"] == "approval_outdated"
+
+
+async def approved_before_upgrade(pool: asyncpg.Pool, campaign_id: str) -> None:
+    """Replaces the campaign's approval with the one an earlier release gave it: a fingerprint of the
+    wording, audience and sender it would send from, nothing else."""
+    row = await pool.fetchrow(
+        "SELECT c.body, c.audience::text AS audience, coalesce(c.sender_id, (SELECT s.id FROM senders s "
+        "WHERE s.org_id = c.org_id AND s.is_default)) AS sender_id FROM campaigns c WHERE c.id = $1",
+        uuid.UUID(campaign_id))
+    then = {"body": row["body"], "audience": json.loads(row["audience"]), "sender_id": row["sender_id"]}
+    pinned = hashlib.sha256(json.dumps(then, sort_keys=True, default=str).encode()).hexdigest()
+    await pool.execute("UPDATE campaigns SET approval_fingerprint = $2 WHERE id = $1", uuid.UUID(campaign_id), pinned)
+
+
+async def test_an_approval_from_before_the_upgrade_sends_unless_tracking_or_transactional_is_on(
+    org: Org, db_pool: asyncpg.Pool, scheduler: Scheduler, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    plain, tracked = await approved(org), await approved(org)
+    for campaign in (plain, tracked):
+        await approved_before_upgrade(db_pool, campaign["id"])
+    await db_pool.execute("UPDATE campaigns SET track_links = true WHERE id = $1", uuid.UUID(tracked["id"]))
+
+    problem(await campaigns(org.author, "POST", f"/{tracked['id']}/send-now", None, **idempotency_key()),
+            409, "approval_outdated")
+    sent = await campaigns(org.author, "POST", f"/{plain['id']}/send-now", None, **idempotency_key())
+    assert sent.status_code == 202, sent.text
+    loop = asyncio.create_task(run_forever(scheduler, interval_s=0.05))
+    try:
+        await eventually(lambda: db_pool.fetchval(
+            "SELECT published_at IS NOT NULL FROM campaign_runs WHERE campaign_id = $1", uuid.UUID(plain["id"])),
+            timeout=30)
+    finally:
+        loop.cancel()
+        await asyncio.gather(loop, return_exceptions=True)
+    run = await run_of(db_pool, plain["id"])
+    assert await published_runs(kafka_bootstrap, topic_prefix, org) == [str(run["id"])]
 
 
 async def test_each_occurrence_of_an_approved_series_is_checked_and_a_change_needs_approval_again(

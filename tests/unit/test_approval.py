@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import doctest
+import hashlib
+import json
 import uuid
 from typing import Any
 
@@ -39,6 +41,17 @@ def test_the_fingerprint_pins_wording_audience_sender_link_tracking_and_transact
                    {"transactional": True}):  # the marketing cap no longer applies
         assert approval.fingerprint(CAMPAIGN | change) != pinned, change
         assert approval.changes_pinned(CAMPAIGN, CAMPAIGN | change)
+
+
+def test_an_approval_from_before_tracking_and_transactional_were_pinned_holds_while_both_are_off() -> None:
+    content = {name: CAMPAIGN.get(name) for name in shared.FIRST_PINNED_FIELDS} | {"track_links": False,
+                                                                                     "transactional": False}
+    before = {name: content[name] for name in shared.FIRST_PINNED_FIELDS}
+    approved_then = hashlib.sha256(json.dumps(before, sort_keys=True, default=str).encode()).hexdigest()
+    assert approved_then != shared.fingerprint(content)
+    assert shared.problem(approved_then, [content]) is None
+    for change in ({"track_links": True}, {"transactional": True}, {"body": "Hi, the AGM moved."}):
+        assert shared.problem(approved_then, [content | change]) == "approval_outdated", change
 
 
 def test_the_fingerprint_pins_the_sender_it_would_send_from() -> None:
